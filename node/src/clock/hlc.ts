@@ -1,0 +1,40 @@
+/**
+ * Hybrid logical clock (Kulkarni et al.): wall time when it moves forward,
+ * a counter when it does not. Display order is (w, c, id), never wall time alone,
+ * so one author's messages sort in send order even if its clock jumps back.
+ */
+import type { Hlc } from '../protocol/wire.js'
+
+/** A remote timestamp further ahead than this does not drag our clock forward. @default 1 day */
+export const DEFAULT_MAX_CLOCK_DRIFT_MS = 24 * 60 * 60 * 1000
+
+export class HybridClock {
+  private last: Hlc
+  constructor (private readonly now: () => number = Date.now, last: Hlc = { w: 0, c: 0 }, private readonly maxDriftMs = DEFAULT_MAX_CLOCK_DRIFT_MS) {
+    this.last = { ...last }
+  }
+
+  /** A timestamp for a local event, strictly greater than every earlier one. */
+  tick (): Hlc {
+    const wall = this.now()
+    this.last = wall > this.last.w ? { w: wall, c: 0 } : { w: this.last.w, c: this.last.c + 1 }
+    return { ...this.last }
+  }
+
+  /** Folds in a timestamp seen on a received message. */
+  observe (remote: Hlc): void {
+    if (remote.w > this.now() + this.maxDriftMs) return
+    if (compareHlc(remote, this.last) > 0) this.last = { ...remote }
+  }
+
+  current (): Hlc { return { ...this.last } }
+}
+
+export function compareHlc (a: Hlc, b: Hlc): number {
+  return a.w !== b.w ? a.w - b.w : a.c - b.c
+}
+
+/** A string that sorts bytewise in (w, c, id) order: the history index key. */
+export function hlcKey (h: Hlc, id: string): string {
+  return `${h.w.toString().padStart(16, '0')}.${h.c.toString().padStart(10, '0')}.${id}`
+}

@@ -1,0 +1,51 @@
+/**
+ * Every failure Parley reports has a stable `code`; tests and API clients
+ * match on the code, never on the message text.
+ */
+export type ErrorCode =
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_FRAME_TOO_LARGE'
+  | 'ERR_MALFORMED_FRAME'
+  | 'ERR_INVALID_ENVELOPE'
+  | 'ERR_BAD_SIGNATURE'
+  | 'ERR_DECRYPT_FAILED'
+  | 'ERR_NOT_A_RECIPIENT'
+  | 'ERR_PEER_UNREACHABLE'
+  | 'ERR_UNKNOWN_PEER'
+  | 'ERR_AMBIGUOUS_PEER'
+  | 'ERR_STREAM_CLOSED'
+  | 'ERR_TIMEOUT'
+  | 'ERR_ABORTED'
+  | 'ERR_REMOTE'
+  | 'ERR_NOT_STARTED'
+  | 'ERR_DATA_DIR_LOCKED'
+  | 'ERR_STORE'
+  | 'ERR_UNAUTHORIZED'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_API_UNAVAILABLE'
+  | 'ERR_INTERNAL'
+
+export class ParleyError extends Error {
+  readonly code: ErrorCode
+  constructor (code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = 'ParleyError'
+  }
+
+  toJSON (): { code: ErrorCode, message: string } {
+    return { code: this.code, message: this.message }
+  }
+}
+
+export const invalidArgument = (message: string, cause?: unknown): ParleyError =>
+  new ParleyError('ERR_INVALID_ARGUMENT', message, { cause })
+
+/** Wraps anything thrown into a ParleyError, keeping the original as `cause`. */
+export function toParleyError (err: unknown, fallback: ErrorCode = 'ERR_INTERNAL'): ParleyError {
+  if (err instanceof ParleyError) return err
+  if (err instanceof Error && err.name === 'AbortError') return new ParleyError('ERR_ABORTED', err.message, { cause: err })
+  if (err instanceof Error && err.name === 'TimeoutError') return new ParleyError('ERR_TIMEOUT', err.message, { cause: err })
+  const message = err instanceof Error ? err.message : String(err)
+  return new ParleyError(fallback, message, { cause: err })
+}

@@ -1,0 +1,185 @@
+/**
+ * The one typed contract for everything Parley peers say to each other:
+ * protocol IDs, the envelope, the signed profile and the RPC frames. Every
+ * inbound value passes a `parseXxx` function here before anything uses it.
+ */
+import { ParleyError } from '../errors.js'
+import { B64URL, CONTROL_CHARS, Checker, PEER_ID, parseJson, type Obj } from './validate.js'
+
+export const PROTOCOL_VERSION = 1
+/** One bidirectional RPC protocol: deliver envelopes, exchange have-vectors, fetch profiles. */
+export const MSG_PROTOCOL = '/parley/msg/1.0.0'
+
+/** @default 16000 characters */
+export const MAX_TEXT_CHARS = 16_000
+/** @default 64 characters */
+export const MAX_NAME_CHARS = 64
+export const MAX_RECIPIENTS = 256
+export const MAX_SEQ = Number.MAX_SAFE_INTEGER
+
+export type PeerIdString = string
+
+/** Hybrid logical clock timestamp: wall milliseconds plus a logical counter. */
+export interface Hlc { w: number, c: number }
+
+export interface KeyWrap {
+  /** recipient peer ID */
+  to: PeerIdString
+  /** content key wrapped for this recipient (ciphertext + tag, base64url) */
+  wk: string
+}
+
+/**
+ * The single envelope format for every path (direct, relay, mailbox, sync).
+ * Signed by `author`; `ct` is readable only by the peers in `keys`.
+ */
+export interface Envelope {
+  v: 1
+  /** author-chosen random id, 16 bytes base64url */
+  id: string
+  /** conversation id: `dm:<peerA>:<peerB>` (sorted) */
+  conv: string
+  author: PeerIdString
+  /** per-author, per-conversation sequence number, starting at 1 */
+  seq: number
+  hlc: Hlc
+  kind: 'text'
+  /** ephemeral X25519 public key (base64url) */
+  epk: string
+  keys: KeyWrap[]
+  /** ChaCha20-Poly1305 nonce for the body (base64url, 12 bytes) */
+  nonce: string
+  /** encrypted body (base64url) */
+  ct: string
+  /** Ed25519 signature by the author over all other fields (base64url) */
+  sig: string
+}
+
+/** The plaintext inside an envelope. */
+export interface Body { text: string }
+
+/** A display name, signed by the device key so it cannot be forged by the network. */
+export interface Profile {
+  v: 1
+  peerId: PeerIdString
+  name: string
+  /** author's wall clock when the profile was made, ms; newer wins */
+  updatedAt: number
+  sig: string
+}
+
+export type RpcMethod = 'deliver' | 'getHave' | 'getProfile'
+export const RPC_METHODS: readonly RpcMethod[] = ['deliver', 'getHave', 'getProfile']
+
+/** Highest contiguous sequence number stored, per author, for one conversation. */
+export type HaveVector = Record<PeerIdString, number>
+
+export interface RpcRequest { v: 1, t: 'req', rid: number, m: RpcMethod, body: unknown }
+export interface RpcOk { v: 1, t: 'res', rid: number, ok: true, body: unknown }
+export interface RpcErr { v: 1, t: 'res', rid: number, ok: false, code: string, message: string }
+export type RpcFrame = RpcRequest | RpcOk | RpcErr
+
+export interface DeliverResult { status: 'stored' | 'duplicate' }
+
+const frameCheck = new Checker('ERR_MALFORMED_FRAME', 'frame')
+const envCheck = new Checker('ERR_INVALID_ENVELOPE', 'envelope')
+const profileCheck = new Checker('ERR_INVALID_ENVELOPE', 'profile')
+
+export const CONV_ID = /^dm:12D3KooW[1-9A-HJ-NP-Za-km-z]{44,46}:12D3KooW[1-9A-HJ-NP-Za-km-z]{44,46}$/
+const MSG_ID = /^[A-Za-z0-9_-]{22}$/
+
+export function dmConversationId (a: PeerIdString, b: PeerIdString): string {
+  return a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`
+}
+
+/** Members of a conversation, derived from its id. */
+export function conversationMembers (conv: string): PeerIdString[] {
+  if (!CONV_ID.test(conv)) throw new ParleyError('ERR_INVALID_ARGUMENT', `not a conversation id: ${conv.slice(0, 80)}`)
+  return conv.split(':').slice(1)
+}
+
+export function parseRpcFrame (bytes: Uint8Array): RpcFrame {
+  const o = frameCheck.obj(parseJson(bytes, 'ERR_MALFORMED_FRAME', 'frame'))
+  frameCheck.literal(o, 'v', [1])
+  const t = frameCheck.literal(o, 't', ['req', 'res'])
+  const rid = frameCheck.int(o, 'rid', { min: 0, max: 2 ** 32 })
+  if (t === 'req') {
+    const m = frameCheck.literal(o, 'm', RPC_METHODS)
+    return { v: 1, t, rid, m, body: o.body }
+  }
+  if (o.ok === true) return { v: 1, t, rid, ok: true, body: o.body }
+  if (o.ok === false) {
+    return { v: 1, t, rid, ok: false, code: frameCheck.str(o, 'code', { max: 64 }), message: frameCheck.str(o, 'message', { min: 0, max: 1000 }) }
+  }
+  return frameCheck.fail('ok must be a boolean')
+}
+
+export function parseEnvelope (value: unknown): Envelope {
+  const o = envCheck.obj(value)
+  envCheck.literal(o, 'v', [1])
+  const hlc = envCheck.obj(o.hlc, 'hlc')
+  const keys = envCheck.arr(o, 'keys', { min: 1, max: MAX_RECIPIENTS }).map((k): KeyWrap => {
+    const ko = envCheck.obj(k, 'keys[]')
+    return { to: envCheck.str(ko, 'to', { max: 60, pattern: PEER_ID }), wk: envCheck.str(ko, 'wk', { max: 100, pattern: B64URL }) }
+  })
+  return {
+    v: 1,
+    id: envCheck.str(o, 'id', { max: 22, pattern: MSG_ID }),
+    conv: envCheck.str(o, 'conv', { max: 200, pattern: CONV_ID }),
+    author: envCheck.str(o, 'author', { max: 60, pattern: PEER_ID }),
+    seq: envCheck.int(o, 'seq', { min: 1, max: MAX_SEQ }),
+    hlc: { w: envCheck.int(hlc, 'w', { min: 0, max: 2 ** 50 }), c: envCheck.int(hlc, 'c', { min: 0, max: 2 ** 31 }) },
+    kind: envCheck.literal(o, 'kind', ['text']),
+    epk: envCheck.str(o, 'epk', { max: 43, min: 43, pattern: B64URL }),
+    keys,
+    nonce: envCheck.str(o, 'nonce', { min: 16, max: 16, pattern: B64URL }),
+    ct: envCheck.str(o, 'ct', { max: 4 * MAX_TEXT_CHARS * 2, pattern: B64URL }),
+    sig: envCheck.str(o, 'sig', { min: 86, max: 86, pattern: B64URL })
+  }
+}
+
+export function parseBody (value: unknown): Body {
+  const c = new Checker('ERR_INVALID_ENVELOPE', 'body')
+  const o = c.obj(value)
+  return { text: c.str(o, 'text', { max: MAX_TEXT_CHARS }) }
+}
+
+export function parseProfile (value: unknown): Profile {
+  const o = profileCheck.obj(value)
+  profileCheck.literal(o, 'v', [1])
+  return {
+    v: 1,
+    peerId: profileCheck.str(o, 'peerId', { max: 60, pattern: PEER_ID }),
+    name: parseDisplayName(o.name, profileCheck),
+    updatedAt: profileCheck.int(o, 'updatedAt', { min: 0, max: 2 ** 50 }),
+    sig: profileCheck.str(o, 'sig', { min: 86, max: 86, pattern: B64URL })
+  }
+}
+
+export function parseDisplayName (value: unknown, checker = new Checker('ERR_INVALID_ARGUMENT', 'name')): string {
+  const name = checker.str({ name: value }, 'name', { max: MAX_NAME_CHARS })
+  if (CONTROL_CHARS.test(name) || name.includes('\n') || name.trim() !== name) checker.fail('name must not contain control characters or surrounding spaces')
+  return name
+}
+
+export function parseHaveRequest (value: unknown): { conv: string } {
+  const o = frameCheck.obj(value, 'body')
+  return { conv: frameCheck.str(o, 'conv', { max: 200, pattern: CONV_ID }) }
+}
+
+export function parseHaveVector (value: unknown): HaveVector {
+  const o: Obj = frameCheck.obj(value, 'have')
+  const out: HaveVector = {}
+  const entries = Object.entries(o)
+  if (entries.length > MAX_RECIPIENTS) frameCheck.fail('have vector too long')
+  for (const [k, v] of entries) {
+    if (!PEER_ID.test(k)) frameCheck.fail('have vector key is not a peer id')
+    out[k] = frameCheck.int({ v }, 'v', { min: 0, max: MAX_SEQ })
+  }
+  return out
+}
+
+export function parseDeliverResult (value: unknown): DeliverResult {
+  const o = frameCheck.obj(value, 'body')
+  return { status: frameCheck.literal(o, 'status', ['stored', 'duplicate']) }
+}

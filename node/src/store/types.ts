@@ -1,0 +1,87 @@
+/**
+ * What messaging needs from storage. Messaging depends on this interface only;
+ * `LevelStore` implements it on any abstract-level database (classic-level on
+ * disk, memory-level in unit tests).
+ */
+import type { AbortOptions } from '../util/abort.js'
+import type { Envelope, HaveVector, Hlc, Profile } from '../protocol/wire.js'
+
+/**
+ * queued: stored locally, not yet confirmed by the recipient;
+ * delivered: the recipient stored it durably; read: the recipient showed it;
+ * received: an incoming message not yet shown; seen: an incoming message shown.
+ */
+export type MessageState = 'queued' | 'delivered' | 'read' | 'received' | 'seen'
+
+export interface StoredMessage {
+  id: string
+  conv: string
+  author: string
+  seq: number
+  hlc: Hlc
+  text: string
+  outgoing: boolean
+  state: MessageState
+  /** local wall clock when this device stored it, ms */
+  storedAt: number
+  envelope: Envelope
+}
+
+export interface PeerRecord {
+  peerId: string
+  profile?: Profile
+  /** last time a connection to this peer was open, ms */
+  lastSeen?: number
+}
+
+export interface ConversationRecord {
+  conv: string
+  lastHlc: Hlc
+  lastText: string
+  unread: number
+}
+
+export interface HistoryQuery {
+  /** newest N messages; @default 200 */
+  limit?: number
+  /** only messages whose text contains this (case-insensitive) */
+  search?: string
+}
+
+export interface MessageStore {
+  start(): Promise<void>
+  stop(): Promise<void>
+
+  getMeta(key: string): Promise<unknown>
+  putMeta(key: string, value: unknown): Promise<void>
+
+  getPeer(peerId: string): Promise<PeerRecord | undefined>
+  putPeer(record: PeerRecord): Promise<void>
+  listPeers(): Promise<PeerRecord[]>
+
+  /**
+   * Assigns the next sequence number for (conv, author), lets `build` make the
+   * message with it, and writes the message, its indexes, the outbox entries
+   * for `recipients` and the clock in one durable batch.
+   */
+  appendOutgoing(conv: string, author: string, recipients: string[], build: (seq: number) => StoredMessage, options?: AbortOptions): Promise<StoredMessage>
+  /** Durably stores a received message unless its id is already known. */
+  storeIncoming(message: StoredMessage, options?: AbortOptions): Promise<'stored' | 'duplicate'>
+
+  getMessage(id: string): Promise<StoredMessage | undefined>
+  history(conv: string, query?: HistoryQuery): Promise<StoredMessage[]>
+  listConversations(): Promise<ConversationRecord[]>
+
+  /** Messages still waiting for `peer` to confirm, in send order. */
+  outbox(peer: string, limit?: number): Promise<StoredMessage[]>
+  outboxSize(): Promise<number>
+  markDelivered(id: string, peer: string): Promise<StoredMessage | undefined>
+  /** Marks incoming messages of `conv` as seen; returns those that changed. */
+  markSeen(conv: string): Promise<StoredMessage[]>
+  /** Marks outgoing messages as read by the recipient; returns those that changed. */
+  markRead(ids: string[]): Promise<StoredMessage[]>
+
+  haveVector(conv: string): Promise<HaveVector>
+  /** Stored envelopes of `author` in `conv` with seq > `afterSeq`, in seq order. */
+  envelopesAfter(conv: string, author: string, afterSeq: number, limit?: number): Promise<Envelope[]>
+}
