@@ -68,8 +68,14 @@ export interface Profile {
   sig: string
 }
 
-export type RpcMethod = 'deliver' | 'getHave' | 'getProfile'
-export const RPC_METHODS: readonly RpcMethod[] = ['deliver', 'getHave', 'getProfile']
+/**
+ * deliver: store this envelope (answer after a durable write);
+ * getHave: your have-vector for a conversation (to push what you lack);
+ * getProfile: your signed profile; receipt: these messages of mine were shown to you.
+ */
+export type RpcMethod = 'deliver' | 'getHave' | 'getProfile' | 'receipt'
+export const RPC_METHODS: readonly RpcMethod[] = ['deliver', 'getHave', 'getProfile', 'receipt']
+export const MAX_RECEIPT_IDS = 1000
 
 /** Highest contiguous sequence number stored, per author, for one conversation. */
 export type HaveVector = Record<PeerIdString, number>
@@ -182,4 +188,10 @@ export function parseHaveVector (value: unknown): HaveVector {
 export function parseDeliverResult (value: unknown): DeliverResult {
   const o = frameCheck.obj(value, 'body')
   return { status: frameCheck.literal(o, 'status', ['stored', 'duplicate']) }
+}
+
+export function parseReceipt (value: unknown): { conv: string, ids: string[] } {
+  const o = frameCheck.obj(value, 'body')
+  const ids = frameCheck.arr(o, 'ids', { min: 1, max: MAX_RECEIPT_IDS }).map(id => frameCheck.str({ id }, 'id', { max: 22, pattern: MSG_ID }))
+  return { conv: frameCheck.str(o, 'conv', { max: 200, pattern: CONV_ID }), ids }
 }

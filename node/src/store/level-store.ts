@@ -178,6 +178,19 @@ export class LevelStore implements MessageStore {
     return n
   }
 
+  async outboxPeers (): Promise<string[]> {
+    const peers: string[] = []
+    let from = ''
+    for (;;) {
+      // skip-scan: one seek per peer, not one step per queued message
+      const [key] = await this.outboxes.keys({ gt: from, limit: 1 }).all()
+      if (key === undefined) return peers
+      const peer = key.slice(0, key.indexOf(SEP))
+      peers.push(peer)
+      from = peer + SEP + '\xff'
+    }
+  }
+
   async markDelivered (id: string, peer: string): Promise<StoredMessage | undefined> {
     return await this.queue.run(async () => {
       const m = await this.msgs.get(id)

@@ -75,6 +75,8 @@ export interface MessageStore {
   /** Messages still waiting for `peer` to confirm, in send order. */
   outbox(peer: string, limit?: number): Promise<StoredMessage[]>
   outboxSize(): Promise<number>
+  /** Peers that have at least one queued message. */
+  outboxPeers(): Promise<string[]>
   markDelivered(id: string, peer: string): Promise<StoredMessage | undefined>
   /** Marks incoming messages of `conv` as seen; returns those that changed. */
   markSeen(conv: string): Promise<StoredMessage[]>

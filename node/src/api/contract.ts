@@ -1,0 +1,48 @@
+/**
+ * The local API contract: routes, payload views and event names, version 1.
+ * Shared by the server, the CLI client and the web UI.
+ */
+import type { StoredMessage } from '../store/types.js'
+import type { PeerView } from '../messaging/messenger.js'
+
+export const API_VERSION = 1
+export const API_PREFIX = '/v1'
+/** request bodies above this are refused. @default 64 KiB */
+export const MAX_API_BODY_BYTES = 64 * 1024
+
+export type MessageView = Omit<StoredMessage, 'envelope'>
+
+export interface ConversationView {
+  conv: string
+  peer: string
+  name: string | null
+  lastText: string
+  lastHlc: { w: number, c: number }
+  unread: number
+  online: boolean
+}
+
+export interface IdentityView { peerId: string, name: string, addresses: string[] }
+
+export type ApiEventType = 'messageStored' | 'messageStateChanged' | 'peerOnline' | 'peerOffline' | 'peerUpdated'
+
+export interface ApiEvent {
+  v: 1
+  type: ApiEventType
+  data: MessageView | PeerView
+}
+
+export const toMessageView = (m: StoredMessage): MessageView => {
+  const { envelope: _envelope, ...view } = m
+  return view
+}
+
+export const HTTP_STATUS: Record<string, number> = {
+  ERR_INVALID_ARGUMENT: 400,
+  ERR_UNAUTHORIZED: 401,
+  ERR_NOT_FOUND: 404,
+  ERR_UNKNOWN_PEER: 404,
+  ERR_AMBIGUOUS_PEER: 409,
+  ERR_PEER_UNREACHABLE: 502,
+  ERR_TIMEOUT: 504
+}

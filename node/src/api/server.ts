@@ -1,0 +1,231 @@
+/**
+ * Local API: HTTP + WebSocket events, on 127.0.0.1:<port> (for the UI) and on
+ * a Unix socket in the data dir (for the CLI; it also crosses network
+ * namespaces, which the LAN tests use). Every request needs the token kept in
+ * the data dir. Errors answer `{ code, message }`.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { chmod, unlink } from 'node:fs/promises'
+import { timingSafeEqual } from 'node:crypto'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { ParleyError, toParleyError } from '../errors.js'
+import { API_PREFIX, HTTP_STATUS, MAX_API_BODY_BYTES, toMessageView, type ApiEvent, type ApiEventType, type ConversationView } from './contract.js'
+import { conversationMembers } from '../protocol/wire.js'
+import type { Messenger, PeerView } from '../messaging/messenger.js'
+import type { MessageStore, StoredMessage } from '../store/types.js'
+import type { PeerHost } from '../host/types.js'
+import type { Logger } from '../util/log.js'
+import { resolvePeer } from './resolve.js'
+
+export interface ApiServerComponents { messenger: Messenger, store: MessageStore, host: PeerHost, log: Logger }
+export interface ApiServerInit {
+  token: string
+  /** TCP port on 127.0.0.1; 0 picks one; null disables TCP. */
+  port: number | null
+  /** Unix socket path; null disables it. */
+  socketPath: string | null
+  /** serves GET / and static UI files from here when set */
+  staticHandler?: (req: IncomingMessage, res: ServerResponse) => boolean
+}
+
+type Handler = (req: IncomingMessage, params: string[], url: URL) => Promise<unknown>
+
+const EVENTS: ApiEventType[] = ['messageStored', 'messageStateChanged', 'peerOnline', 'peerOffline', 'peerUpdated']
+/** @default 120000 */
+export const MAX_WAIT_MS = 120_000
+
+export class ApiServer {
+  private readonly servers: Server[] = []
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 })
+  private readonly routes: Array<{ method: string, pattern: RegExp, handler: Handler }> = []
+  private tcpPort?: number
+  private started = false
+  private readonly forward: Array<[ApiEventType, (e: Event) => void]> = []
+
+  constructor (private readonly c: ApiServerComponents, private readonly init: ApiServerInit) {
+    if (init.token.length < 32) throw new ParleyError('ERR_INVALID_ARGUMENT', 'API token too short')
+    this.defineRoutes()
+  }
+
+  get port (): number | undefined { return this.tcpPort }
+
+  async start (): Promise<void> {
+    if (this.started) return
+    this.started = true
+    for (const type of EVENTS) {
+      const fn = (e: Event): void => { this.broadcast(type, (e as CustomEvent<StoredMessage | PeerView>).detail) }
+      this.c.messenger.addEventListener(type, fn)
+      this.forward.push([type, fn])
+    }
+    if (this.init.port !== null) {
+      const s = this.makeServer()
+      await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen(this.init.port ?? 0, '127.0.0.1', () => { s.off('error', reject); resolve() }) })
+        .catch((err: NodeJS.ErrnoException) => {
+          throw new ParleyError('ERR_INVALID_ARGUMENT', err.code === 'EADDRINUSE' ? `port ${String(this.init.port)} on 127.0.0.1 is in use (another Parley? try --api-port 0)` : err.message, { cause: err })
+        })
+      const addr = s.address()
+      this.tcpPort = typeof addr === 'object' && addr !== null ? addr.port : undefined
+    }
+    if (this.init.socketPath !== null) {
+      const path = this.init.socketPath
+      await unlink(path).catch(() => {})
+      const s = this.makeServer()
+      await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen(path, () => { s.off('error', reject); resolve() }) })
+      await chmod(path, 0o600)
+    }
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    for (const [type, fn] of this.forward) this.c.messenger.removeEventListener(type, fn)
+    this.forward.length = 0
+    for (const ws of this.wss.clients) ws.terminate()
+    await Promise.all(this.servers.map(async s => { s.closeAllConnections(); await new Promise<void>(resolve => { s.close(() => { resolve() }) }) }))
+    this.servers.length = 0
+    if (this.init.socketPath !== null) await unlink(this.init.socketPath).catch(() => {})
+  }
+
+  private makeServer (): Server {
+    const s = createServer((req, res) => { void this.onRequest(req, res) })
+    s.on('upgrade', (req, socket, head) => {
+      const url = new URL(req.url ?? '/', 'http://localhost')
+      if (url.pathname !== `${API_PREFIX}/events` || !this.authorized(req, url)) {
+        socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n\r\n{"code":"ERR_UNAUTHORIZED","message":"token required"}')
+        return
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+        ws.on('message', () => {})
+        ws.on('error', () => {})
+      })
+    })
+    this.servers.push(s)
+    return s
+  }
+
+  private broadcast (type: ApiEventType, detail: StoredMessage | PeerView): void {
+    const data = 'envelope' in detail ? toMessageView(detail) : detail
+    const line = JSON.stringify({ v: 1, type, data } satisfies ApiEvent)
+    for (const ws of this.wss.clients) if (ws.readyState === ws.OPEN) ws.send(line)
+  }
+
+  private authorized (req: IncomingMessage, url: URL): boolean {
+    const header = req.headers.authorization
+    const given = header?.startsWith('Bearer ') === true ? header.slice(7) : (url.searchParams.get('token') ?? '')
+    const a = Buffer.from(given)
+    const b = Buffer.from(this.init.token)
+    return a.length === b.length && timingSafeEqual(a, b)
+  }
+
+  private async onRequest (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    try {
+      if (!url.pathname.startsWith(API_PREFIX + '/')) {
+        if (this.init.staticHandler?.(req, res) === true) return
+        throw new ParleyError('ERR_NOT_FOUND', `no route ${req.method ?? ''} ${url.pathname}`)
+      }
+      if (!this.authorized(req, url)) throw new ParleyError('ERR_UNAUTHORIZED', 'missing or wrong API token')
+      const path = url.pathname.slice(API_PREFIX.length)
+      for (const r of this.routes) {
+        if (r.method !== req.method) continue
+        const m = r.pattern.exec(path)
+        if (m === null) continue
+        const result = await r.handler(req, m.slice(1).map(decodeURIComponent), url)
+        this.send(res, req.method === 'POST' ? 201 : 200, result)
+        return
+      }
+      throw new ParleyError('ERR_NOT_FOUND', `no route ${req.method ?? ''} ${url.pathname}`)
+    } catch (err) {
+      const e = toParleyError(err)
+      if ((HTTP_STATUS[e.code] ?? 500) >= 500) this.c.log.warn('api request failed', { path: url.pathname, code: e.code, err: e.message })
+      this.send(res, HTTP_STATUS[e.code] ?? 500, { code: e.code, message: e.message })
+    }
+  }
+
+  private send (res: ServerResponse, status: number, body: unknown): void {
+    if (res.headersSent) return
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' })
+    res.end(JSON.stringify(body))
+  }
+
+  private route (method: string, pattern: RegExp, handler: Handler): void {
+    this.routes.push({ method, pattern, handler })
+  }
+
+  private defineRoutes (): void {
+    const { messenger, store, host } = this.c
+    this.route('GET', /^\/identity$/, async () => ({ peerId: messenger.peerId, name: messenger.name, addresses: host.addresses() }))
+    this.route('PUT', /^\/profile$/, async (req) => {
+      const body = await readJson(req)
+      const profile = await messenger.setName(body.name as string)
+      return { peerId: profile.peerId, name: profile.name }
+    })
+    this.route('GET', /^\/peers$/, async () => await messenger.listPeers())
+    this.route('POST', /^\/peers\/dial$/, async (req) => {
+      const body = await readJson(req)
+      if (typeof body.addr !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'addr must be a multiaddr string')
+      return { peerId: await host.dial(body.addr) }
+    })
+    this.route('GET', /^\/status$/, async () => ({ peerId: messenger.peerId, outbox: await store.outboxSize(), connected: host.connectedPeers().length }))
+    this.route('GET', /^\/conversations$/, async () => {
+      const peers = new Map((await messenger.listPeers()).map(p => [p.peerId, p]))
+      return (await store.listConversations()).map((c): ConversationView => {
+        const peer = conversationMembers(c.conv).find(p => p !== messenger.peerId) ?? messenger.peerId
+        return { conv: c.conv, peer, name: peers.get(peer)?.name ?? null, lastText: c.lastText, lastHlc: c.lastHlc, unread: c.unread, online: peers.get(peer)?.online ?? false }
+      })
+    })
+    this.route('POST', /^\/messages$/, async (req, _p, url) => {
+      const body = await readJson(req)
+      if (typeof body.to !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'to must be a peer ID or name')
+      if (typeof body.text !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'text must be a string')
+      const to = resolvePeer(body.to, await messenger.listPeers(), messenger.peerId)
+      const msg = await messenger.sendMessage(to, body.text)
+      const wait = body.wait ?? url.searchParams.get('wait')
+      if (wait === 'delivered' || wait === 'read') {
+        const timeoutMs = typeof body.timeoutMs === 'number' ? Math.min(body.timeoutMs, MAX_WAIT_MS) : 30_000
+        try {
+          return toMessageView(await messenger.waitForState(msg.id, wait, { signal: AbortSignal.timeout(timeoutMs) }))
+        } catch (err) {
+          const e = toParleyError(err)
+          if (e.code === 'ERR_ABORTED' || e.code === 'ERR_TIMEOUT') {
+            throw new ParleyError('ERR_TIMEOUT', `message ${msg.id} is queued but was not ${wait} within ${timeoutMs} ms; it will be retried`)
+          }
+          throw e
+        }
+      } else if (wait !== undefined && wait !== null) {
+        throw new ParleyError('ERR_INVALID_ARGUMENT', 'wait must be "delivered" or "read"')
+      }
+      return toMessageView(msg)
+    })
+    this.route('GET', /^\/conversations\/([^/]+)\/messages$/, async (_req, [ref], url) => {
+      const peer = resolvePeer(ref ?? '', await messenger.listPeers(), messenger.peerId)
+      const limitRaw = url.searchParams.get('limit')
+      const limit = limitRaw === null ? undefined : Number(limitRaw)
+      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 100_000)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'limit must be 1..100000')
+      const search = url.searchParams.get('search') ?? undefined
+      return (await messenger.history(peer, { limit, search })).map(toMessageView)
+    })
+    this.route('POST', /^\/conversations\/([^/]+)\/seen$/, async (_req, [ref]) => {
+      const peer = resolvePeer(ref ?? '', await messenger.listPeers(), messenger.peerId)
+      return { changed: await messenger.markSeen(peer) }
+    })
+  }
+}
+
+async function readJson (req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).byteLength
+    if (size > MAX_API_BODY_BYTES) throw new ParleyError('ERR_INVALID_ARGUMENT', `request body larger than ${MAX_API_BODY_BYTES} bytes`)
+    chunks.push(chunk as Buffer)
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  } catch (err) {
+    throw new ParleyError('ERR_INVALID_ARGUMENT', 'request body must be JSON', { cause: err })
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'request body must be a JSON object')
+  return value as Record<string, unknown>
+}

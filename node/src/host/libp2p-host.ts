@@ -1,0 +1,199 @@
+/**
+ * The libp2p host: TCP + Noise + yamux + identify + ping, mDNS on the LAN.
+ * This file (with keys.ts) is the only place that imports libp2p, so a new
+ * libp2p major version touches node/src/host/ alone.
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { mdns } from '@libp2p/mdns'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import type { PeerDiscovery, PeerInfo } from '@libp2p/interface'
+import { ParleyError, toParleyError } from '../errors.js'
+import type { AbortOptions } from '../util/abort.js'
+import type { DeviceIdentity } from './keys.js'
+import type { PeerHost, RawStream, StreamHandler } from './types.js'
+import type { Logger } from '../util/log.js'
+
+export interface HostInit {
+  /** @default ['/ip4/0.0.0.0/tcp/0'] */
+  listen?: string[]
+  /** LAN discovery by multicast DNS. @default true */
+  mdns?: boolean
+  /** mDNS query interval. @default 5000 */
+  mdnsIntervalMs?: number
+  /** Announce 127.0.0.1 addresses (loopback-only test setups). @default false */
+  announceLoopback?: boolean
+  /** Multiaddrs (with /p2p/) dialled at start and redialled while disconnected. @default [] */
+  peers?: string[]
+  /** How long the peer with the larger ID waits for the other to dial before dialling itself. @default 3000 */
+  dialGraceMs?: number
+  /** Interval of the redial loop for `peers`. @default 5000 */
+  redialIntervalMs?: number
+}
+
+export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/0']
+export const DEFAULT_MDNS_INTERVAL_MS = 5000
+export const DEFAULT_DIAL_GRACE_MS = 3000
+export const DEFAULT_REDIAL_INTERVAL_MS = 5000
+/** mDNS service name: Parley peers only find each other, not every libp2p node. */
+export const MDNS_SERVICE_TAG = '_parley._udp.local'
+const DIAL_TIMEOUT_MS = 10_000
+
+const isLoopback = (ma: Multiaddr): boolean => {
+  const s = ma.toString()
+  return s.startsWith('/ip4/127.') || s.startsWith('/ip6/::1/')
+}
+
+type Services = Record<string, unknown> & { mdns?: PeerDiscovery }
+
+export class Libp2pHost extends EventTarget implements PeerHost {
+  readonly peerId: string
+  private node?: Libp2p<Services>
+  private readonly init: Required<HostInit>
+  private readonly timers = new Set<NodeJS.Timeout>()
+  private redialTimer?: NodeJS.Timeout
+
+  constructor (private readonly components: { identity: DeviceIdentity, log: Logger }, init: HostInit = {}) {
+    super()
+    if (components.identity == null) throw new ParleyError('ERR_INVALID_ARGUMENT', 'Libp2pHost needs an identity')
+    this.peerId = components.identity.peerId
+    this.init = {
+      listen: init.listen ?? DEFAULT_LISTEN,
+      mdns: init.mdns ?? true,
+      mdnsIntervalMs: init.mdnsIntervalMs ?? DEFAULT_MDNS_INTERVAL_MS,
+      announceLoopback: init.announceLoopback ?? false,
+      peers: init.peers ?? [],
+      dialGraceMs: init.dialGraceMs ?? DEFAULT_DIAL_GRACE_MS,
+      redialIntervalMs: init.redialIntervalMs ?? DEFAULT_REDIAL_INTERVAL_MS
+    }
+    for (const p of this.init.peers) {
+      let ma: Multiaddr
+      try { ma = multiaddr(p) } catch (err) { throw new ParleyError('ERR_INVALID_ARGUMENT', `not a multiaddr: ${p}`, { cause: err }) }
+      if (ma.getComponents().find(c => c.name === 'p2p') === undefined) throw new ParleyError('ERR_INVALID_ARGUMENT', `peer address needs /p2p/<peer id>: ${p}`)
+    }
+  }
+
+  async start (): Promise<void> {
+    if (this.node !== undefined) return
+    const announceLoopback = this.init.announceLoopback
+    const services: Record<string, unknown> = { identify: identify(), ping: ping() }
+    if (this.init.mdns) services.mdns = mdns({ serviceTag: MDNS_SERVICE_TAG, interval: this.init.mdnsIntervalMs })
+    const node = await createLibp2p({
+      privateKey: this.components.identity.libp2pKey,
+      addresses: {
+        listen: this.init.listen,
+        announceFilter: (addrs: Multiaddr[]) => announceLoopback ? addrs : addrs.filter(a => !isLoopback(a))
+      },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      services: services as never
+    }) as unknown as Libp2p<Services>
+    this.node = node
+    node.addEventListener('peer:connect', (evt) => {
+      const peerId = evt.detail.toString()
+      this.dispatchEvent(new CustomEvent('peerConnected', { detail: { peerId, reach: 'lan' } }))
+    })
+    node.addEventListener('peer:disconnect', (evt) => {
+      this.dispatchEvent(new CustomEvent('peerDisconnected', { detail: { peerId: evt.detail.toString() } }))
+    })
+    node.services.mdns?.addEventListener('peer', (evt) => { this.onMdnsPeer(evt.detail) })
+    this.redialTimer = setInterval(() => { this.redialConfigured() }, this.init.redialIntervalMs)
+    this.redialTimer.unref()
+    this.redialConfigured()
+  }
+
+  async stop (): Promise<void> {
+    const node = this.node
+    if (node === undefined) return
+    this.node = undefined
+    clearInterval(this.redialTimer)
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+    await node.stop()
+  }
+
+  private get started (): Libp2p<Services> {
+    if (this.node === undefined) throw new ParleyError('ERR_NOT_STARTED', 'the host is not started')
+    return this.node
+  }
+
+  addresses (): string[] {
+    return this.node?.getMultiaddrs().map(a => a.toString()) ?? []
+  }
+
+  connectedPeers (): string[] {
+    return [...new Set(this.node?.getConnections().map(c => c.remotePeer.toString()) ?? [])]
+  }
+
+  isConnected (peerId: string): boolean {
+    return this.node?.getConnections().some(c => c.remotePeer.toString() === peerId) ?? false
+  }
+
+  async dial (target: string, options: AbortOptions = {}): Promise<string> {
+    const node = this.started
+    const signal = AbortSignal.any([AbortSignal.timeout(DIAL_TIMEOUT_MS), ...(options.signal !== undefined ? [options.signal] : [])])
+    try {
+      const t = target.startsWith('/') ? multiaddr(target) : peerIdFromString(target)
+      const conn = await node.dial(t, { signal })
+      return conn.remotePeer.toString()
+    } catch (err) {
+      throw new ParleyError('ERR_PEER_UNREACHABLE', `cannot reach ${target}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
+  async openStream (peerId: string, protocol: string, options: AbortOptions = {}): Promise<RawStream> {
+    const node = this.started
+    try {
+      const stream = await node.dialProtocol(peerIdFromString(peerId), protocol, { signal: options.signal })
+      return stream as unknown as RawStream
+    } catch (err) {
+      throw new ParleyError('ERR_PEER_UNREACHABLE', `cannot open ${protocol} to ${peerId}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
+  async handle (protocol: string, handler: StreamHandler): Promise<void> {
+    await this.started.handle(protocol, (stream, connection) => {
+      handler(stream as unknown as RawStream, connection.remotePeer.toString())
+    }, { maxInboundStreams: 64, maxOutboundStreams: 64 })
+  }
+
+  /**
+   * mDNS answered: remember the addresses (never loopback: a LAN peer that
+   * announces 127.0.0.1 is wrong or lying) and dial with a tie-break, so each
+   * pair ends up with one connection: the smaller peer ID dials at once, the
+   * other only if nothing connected after a grace period (one-way multicast).
+   */
+  private onMdnsPeer (info: PeerInfo): void {
+    const node = this.node
+    if (node === undefined) return
+    const peerId = info.id.toString()
+    if (peerId === this.peerId) return
+    const addrs = info.multiaddrs.filter(a => !isLoopback(a))
+    if (addrs.length === 0) return
+    this.dispatchEvent(new CustomEvent('peerDiscovered', { detail: { peerId, addrs: addrs.map(a => a.toString()) } }))
+    void node.peerStore.merge(info.id, { multiaddrs: addrs }).then(() => {
+      if (this.isConnected(peerId)) return
+      const dialNow = (): void => {
+        if (this.node === undefined || this.isConnected(peerId)) return
+        this.dial(peerId).catch((err) => { this.components.log.debug('mdns dial failed', { peerId, err: toParleyError(err).message }) })
+      }
+      if (this.peerId < peerId) { dialNow(); return }
+      const t = setTimeout(() => { this.timers.delete(t); dialNow() }, this.init.dialGraceMs)
+      this.timers.add(t)
+    }).catch((err) => { this.components.log.warn('peer store update failed', { err: toParleyError(err).message }) })
+  }
+
+  private redialConfigured (): void {
+    for (const addr of this.init.peers) {
+      const peer = multiaddr(addr).getComponents().find(c => c.name === 'p2p')?.value
+      if (peer === undefined || this.isConnected(peer)) continue
+      this.dial(addr).catch((err) => { this.components.log.debug('redial failed', { addr, err: toParleyError(err).message }) })
+    }
+  }
+}

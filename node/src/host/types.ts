@@ -1,0 +1,46 @@
+/**
+ * The narrow view of the network that messaging uses. It is shaped after
+ * libp2p's Stream so the libp2p host passes its streams straight through,
+ * but nothing outside node/src/host/ imports libp2p.
+ */
+import type { AbortOptions } from '../util/abort.js'
+
+export interface StreamChunk { subarray(): Uint8Array }
+
+export interface RawStream {
+  readonly status: string
+  send(data: Uint8Array): boolean
+  onDrain(options?: AbortOptions): Promise<void>
+  close(options?: AbortOptions): Promise<void>
+  abort(err: Error): void
+  addEventListener(type: 'message', listener: (evt: Event & { data: Uint8Array | StreamChunk }) => void): void
+  addEventListener(type: 'close', listener: (evt: Event & { error?: Error }) => void): void
+}
+
+export type StreamHandler = (stream: RawStream, remotePeer: string) => void
+
+/** How we currently reach a peer. */
+export type Reach = 'lan' | 'relay'
+
+export interface PeerHostEvents {
+  /** first connection to a peer opened */
+  peerConnected: CustomEvent<{ peerId: string, reach: Reach }>
+  /** last connection to a peer closed */
+  peerDisconnected: CustomEvent<{ peerId: string }>
+  /** a peer announced itself (mDNS), with the addresses we will dial */
+  peerDiscovered: CustomEvent<{ peerId: string, addrs: string[] }>
+}
+
+export interface PeerHost extends EventTarget {
+  readonly peerId: string
+  start(): Promise<void>
+  stop(): Promise<void>
+  /** our listen addresses, as announced to peers */
+  addresses(): string[]
+  connectedPeers(): string[]
+  isConnected(peerId: string): boolean
+  /** Dials a peer ID (known addresses) or a multiaddr with /p2p/; resolves to the remote peer ID. */
+  dial(target: string, options?: AbortOptions): Promise<string>
+  openStream(peerId: string, protocol: string, options?: AbortOptions): Promise<RawStream>
+  handle(protocol: string, handler: StreamHandler): Promise<void>
+}

@@ -1,0 +1,382 @@
+/**
+ * One-to-one messaging: send (durable first), deliver over the peer's RPC
+ * channel, ack after the recipient's durable write, dedupe by id, per-author
+ * sequence numbers, outbox retry and have-vector sync on every (re)connect.
+ */
+import { setMaxListeners } from 'node:events'
+import { ParleyError, toParleyError } from '../errors.js'
+import { newMessageId, openEnvelope, sealEnvelope, signProfile, verifyProfile, type SigningKeys } from '../crypto/envelope.js'
+import type { HybridClock } from '../clock/hlc.js'
+import { MSG_PROTOCOL, MAX_TEXT_CHARS, conversationMembers, dmConversationId, parseDeliverResult, parseDisplayName, parseEnvelope, parseHaveRequest, parseHaveVector, parseProfile, parseReceipt, type Envelope, type Profile, type RpcMethod } from '../protocol/wire.js'
+import { PEER_ID } from '../protocol/validate.js'
+import { RpcChannel, type RpcChannelInit } from './rpc.js'
+import { withTimeout, type AbortOptions } from '../util/abort.js'
+import type { MessageState, MessageStore, StoredMessage, HistoryQuery } from '../store/types.js'
+import type { PeerHost, Reach } from '../host/types.js'
+import type { Logger } from '../util/log.js'
+
+export interface MessengerComponents {
+  store: MessageStore
+  host: PeerHost
+  identity: SigningKeys
+  clock: HybridClock
+  log: Logger
+}
+
+export interface MessengerInit extends RpcChannelInit {
+  /** display name to publish; keeps the stored one when absent */
+  name?: string
+  /** how often queued messages are retried. @default 2000 */
+  retryIntervalMs?: number
+  /** longest wait between dial attempts to an offline peer with queued messages. @default 30000 */
+  maxRedialBackoffMs?: number
+  /** messages in flight per peer before waiting for acks. @default 32 */
+  sendWindow?: number
+}
+
+export const DEFAULT_RETRY_INTERVAL_MS = 2000
+export const DEFAULT_MAX_REDIAL_BACKOFF_MS = 30_000
+export const DEFAULT_SEND_WINDOW = 32
+export const DEFAULT_NAME = 'Parley user'
+
+export interface PeerView {
+  peerId: string
+  name: string | null
+  online: boolean
+  reach: Reach | null
+  lastSeen: number | null
+}
+
+export interface MessengerEvents {
+  messageStored: CustomEvent<StoredMessage>
+  messageStateChanged: CustomEvent<StoredMessage>
+  peerOnline: CustomEvent<PeerView>
+  peerOffline: CustomEvent<PeerView>
+  peerUpdated: CustomEvent<PeerView>
+}
+
+interface PeerState {
+  channel?: RpcChannel
+  opening?: Promise<RpcChannel>
+  pushing: boolean
+  again: boolean
+  needSync: boolean
+  nextDialAt: number
+  dialBackoffMs: number
+  reach: Reach | null
+}
+
+export class Messenger extends EventTarget {
+  readonly peerId: string
+  private readonly c: MessengerComponents
+  private readonly init: Required<Omit<MessengerInit, 'name' | keyof RpcChannelInit>> & RpcChannelInit & { name?: string }
+  private readonly peers = new Map<string, PeerState>()
+  private profile?: Profile
+  private retryTimer?: NodeJS.Timeout
+  private running = false
+
+  constructor (components: MessengerComponents, init: MessengerInit = {}) {
+    super()
+    // one listener per API client and per waitForState call is expected
+    setMaxListeners(Infinity, this)
+    for (const k of ['store', 'host', 'identity', 'clock', 'log'] as const) {
+      if (components[k] == null) throw new ParleyError('ERR_INVALID_ARGUMENT', `Messenger needs components.${k}`)
+    }
+    if (init.name !== undefined) parseDisplayName(init.name)
+    this.c = components
+    this.peerId = components.identity.peerId
+    this.init = {
+      ...init,
+      retryIntervalMs: init.retryIntervalMs ?? DEFAULT_RETRY_INTERVAL_MS,
+      maxRedialBackoffMs: init.maxRedialBackoffMs ?? DEFAULT_MAX_REDIAL_BACKOFF_MS,
+      sendWindow: init.sendWindow ?? DEFAULT_SEND_WINDOW
+    }
+  }
+
+  async start (): Promise<void> {
+    if (this.running) return
+    this.running = true
+    const { store, host, clock } = this.c
+    for (const conv of await store.listConversations()) clock.observe(conv.lastHlc)
+    const stored = await store.getMeta('profile')
+    let profile: Profile | undefined
+    try { if (stored !== undefined) { profile = parseProfile(stored) } } catch { profile = undefined }
+    if (profile === undefined || (this.init.name !== undefined && profile.name !== this.init.name)) {
+      profile = signProfile(this.c.identity, this.init.name ?? profile?.name ?? DEFAULT_NAME, Math.max(Date.now(), (profile?.updatedAt ?? 0) + 1))
+      await store.putMeta('profile', profile)
+    }
+    this.profile = profile
+    await host.handle(MSG_PROTOCOL, (stream, remote) => {
+      const ch = new RpcChannel(stream, async (m, body) => await this.onRequest(remote, m, body), this.c.log, this.init)
+      void ch
+    })
+    host.addEventListener('peerConnected', this.onConnected)
+    host.addEventListener('peerDisconnected', this.onDisconnected)
+    this.retryTimer = setInterval(() => { void this.retryAll() }, this.init.retryIntervalMs)
+    this.retryTimer.unref()
+    for (const p of host.connectedPeers()) this.onConnected(new CustomEvent('peerConnected', { detail: { peerId: p, reach: 'lan' } }))
+  }
+
+  async stop (): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    clearInterval(this.retryTimer)
+    this.c.host.removeEventListener('peerConnected', this.onConnected)
+    this.c.host.removeEventListener('peerDisconnected', this.onDisconnected)
+    for (const s of this.peers.values()) { await s.channel?.close().catch(() => {}) }
+    this.peers.clear()
+  }
+
+  get name (): string { return this.profile?.name ?? DEFAULT_NAME }
+
+  async setName (name: string): Promise<Profile> {
+    parseDisplayName(name)
+    const profile = signProfile(this.c.identity, name, Math.max(Date.now(), (this.profile?.updatedAt ?? 0) + 1))
+    await this.c.store.putMeta('profile', profile)
+    this.profile = profile
+    return profile
+  }
+
+  /** Stores the message durably (state `queued`) and starts delivering it. */
+  async sendMessage (to: string, text: string, options: AbortOptions = {}): Promise<StoredMessage> {
+    if (typeof to !== 'string' || !PEER_ID.test(to)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'recipient must be a peer ID')
+    if (to === this.peerId) throw new ParleyError('ERR_INVALID_ARGUMENT', 'cannot send a message to yourself')
+    if (typeof text !== 'string' || text.length === 0) throw new ParleyError('ERR_INVALID_ARGUMENT', 'message text must not be empty')
+    if (text.length > MAX_TEXT_CHARS) throw new ParleyError('ERR_INVALID_ARGUMENT', `message text is longer than ${MAX_TEXT_CHARS} characters`)
+    const conv = dmConversationId(this.peerId, to)
+    const msg = await this.c.store.appendOutgoing(conv, this.peerId, [to], (seq) => {
+      const id = newMessageId()
+      const hlc = this.c.clock.tick()
+      const envelope = sealEnvelope(this.c.identity, { id, conv, seq, hlc, recipients: [to], body: { text } })
+      return { id, conv, author: this.peerId, seq, hlc, text, outgoing: true, state: 'queued', storedAt: Date.now(), envelope }
+    }, options)
+    this.emit('messageStored', msg)
+    this.schedulePush(to)
+    return msg
+  }
+
+  /** Resolves when message `id` reaches `state` (or a later one). */
+  async waitForState (id: string, state: 'delivered' | 'read', options: AbortOptions = {}): Promise<StoredMessage> {
+    const rank: Record<MessageState, number> = { queued: 0, received: 0, seen: 1, delivered: 1, read: 2 }
+    const reached = (m: StoredMessage): boolean => rank[m.state] >= rank[state]
+    return await new Promise<StoredMessage>((resolve, reject) => {
+      const onChange = (evt: Event): void => {
+        const m = (evt as CustomEvent<StoredMessage>).detail
+        if (m.id === id && reached(m)) { cleanup(); resolve(m) }
+      }
+      const onAbort = (): void => { cleanup(); reject(toParleyError(options.signal?.reason ?? new Error('aborted'), 'ERR_ABORTED')) }
+      const cleanup = (): void => { this.removeEventListener('messageStateChanged', onChange); options.signal?.removeEventListener('abort', onAbort) }
+      this.addEventListener('messageStateChanged', onChange)
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+      void this.c.store.getMessage(id).then((m) => {
+        if (m === undefined) { cleanup(); reject(new ParleyError('ERR_NOT_FOUND', `no message ${id}`)) } else if (reached(m)) { cleanup(); resolve(m) }
+      }, (err) => { cleanup(); reject(toParleyError(err, 'ERR_STORE')) })
+    })
+  }
+
+  async history (peer: string, query?: HistoryQuery): Promise<StoredMessage[]> {
+    return await this.c.store.history(dmConversationId(this.peerId, peer), query)
+  }
+
+  /** Marks the conversation with `peer` as shown and tells the author (best effort). */
+  async markSeen (peer: string): Promise<number> {
+    const conv = dmConversationId(this.peerId, peer)
+    const changed = await this.c.store.markSeen(conv)
+    for (const m of changed) this.emit('messageStateChanged', m)
+    if (changed.length > 0 && this.c.host.isConnected(peer)) {
+      const ids = changed.map(m => m.id)
+      void this.channelTo(peer).then(async ch => {
+        for (let i = 0; i < ids.length; i += 1000) await ch.call('receipt', { conv, ids: ids.slice(i, i + 1000) })
+      }).catch(err => { this.c.log.debug('read receipt not sent', { peer, err: toParleyError(err).message }) })
+    }
+    return changed.length
+  }
+
+  async listPeers (): Promise<PeerView[]> {
+    const records = await this.c.store.listPeers()
+    const known = new Set(records.map(r => r.peerId))
+    const views = records.map(r => this.view(r.peerId, r.profile?.name ?? null, r.lastSeen ?? null))
+    for (const p of this.c.host.connectedPeers()) if (!known.has(p)) views.push(this.view(p, null, Date.now()))
+    return views
+  }
+
+  private view (peerId: string, name: string | null, lastSeen: number | null): PeerView {
+    const online = this.c.host.isConnected(peerId)
+    return { peerId, name, online, reach: online ? (this.peers.get(peerId)?.reach ?? 'lan') : null, lastSeen }
+  }
+
+  private async peerView (peerId: string): Promise<PeerView> {
+    const r = await this.c.store.getPeer(peerId)
+    return this.view(peerId, r?.profile?.name ?? null, r?.lastSeen ?? null)
+  }
+
+  private emit<K extends keyof MessengerEvents> (type: K, detail: MessengerEvents[K]['detail']): void {
+    this.dispatchEvent(new CustomEvent(type, { detail }))
+  }
+
+  private state (peer: string): PeerState {
+    let s = this.peers.get(peer)
+    if (s === undefined) {
+      s = { pushing: false, again: false, needSync: true, nextDialAt: 0, dialBackoffMs: 1000, reach: null }
+      this.peers.set(peer, s)
+    }
+    return s
+  }
+
+  private readonly onConnected = (evt: Event): void => {
+    const { peerId, reach } = (evt as CustomEvent<{ peerId: string, reach: Reach }>).detail
+    const s = this.state(peerId)
+    s.reach = reach
+    s.needSync = true
+    s.dialBackoffMs = 1000
+    void (async () => {
+      const existing = await this.c.store.getPeer(peerId)
+      await this.c.store.putPeer({ ...existing, peerId, lastSeen: Date.now() })
+      this.emit('peerOnline', await this.peerView(peerId))
+      await this.fetchProfile(peerId)
+    })().catch(err => { this.c.log.debug('peer setup failed', { peerId, err: toParleyError(err).message }) })
+    this.schedulePush(peerId)
+  }
+
+  private readonly onDisconnected = (evt: Event): void => {
+    const { peerId } = (evt as CustomEvent<{ peerId: string }>).detail
+    const s = this.peers.get(peerId)
+    if (s !== undefined) { s.channel = undefined; s.opening = undefined; s.reach = null }
+    void (async () => {
+      const existing = await this.c.store.getPeer(peerId)
+      await this.c.store.putPeer({ ...existing, peerId, lastSeen: Date.now() })
+      this.emit('peerOffline', await this.peerView(peerId))
+    })().catch(err => { this.c.log.debug('peer teardown failed', { peerId, err: toParleyError(err).message }) })
+  }
+
+  private async fetchProfile (peerId: string): Promise<void> {
+    const ch = await this.channelTo(peerId)
+    const profile = parseProfile(await ch.call('getProfile', {}))
+    if (profile.peerId !== peerId) throw new ParleyError('ERR_INVALID_ENVELOPE', 'peer sent a profile of another peer')
+    verifyProfile(profile)
+    const existing = await this.c.store.getPeer(peerId)
+    if (existing?.profile !== undefined && existing.profile.updatedAt >= profile.updatedAt) return
+    await this.c.store.putPeer({ ...existing, peerId, profile })
+    this.emit('peerUpdated', await this.peerView(peerId))
+  }
+
+  private async channelTo (peer: string, options: AbortOptions = {}): Promise<RpcChannel> {
+    const s = this.state(peer)
+    if (s.channel?.isOpen === true) return s.channel
+    if (s.opening !== undefined) return await s.opening
+    s.opening = (async () => {
+      const stream = await this.c.host.openStream(peer, MSG_PROTOCOL, { signal: withTimeout(options.signal, 10_000) })
+      const ch = new RpcChannel(stream, async (m, body) => await this.onRequest(peer, m, body), this.c.log, this.init)
+      s.channel = ch
+      return ch
+    })()
+    try { return await s.opening } finally { s.opening = undefined }
+  }
+
+  /** Runs the per-peer delivery loop unless it is already running (then it runs once more). */
+  private schedulePush (peer: string): void {
+    const s = this.state(peer)
+    if (s.pushing) { s.again = true; return }
+    if (!this.c.host.isConnected(peer)) return
+    s.pushing = true
+    void this.pushLoop(peer, s).catch((err) => {
+      this.c.log.debug('delivery paused', { peer, err: toParleyError(err).message })
+      if (s.channel !== undefined && !s.channel.isOpen) s.channel = undefined
+    }).finally(() => { s.pushing = false })
+  }
+
+  private async pushLoop (peer: string, s: PeerState): Promise<void> {
+    const conv = dmConversationId(this.peerId, peer)
+    while (this.running && this.c.host.isConnected(peer)) {
+      s.again = false
+      const ch = await this.channelTo(peer)
+      if (s.needSync) {
+        // messages the peer lacks although our outbox thinks they were delivered (e.g. it restored a backup)
+        const have = parseHaveVector(await ch.call('getHave', { conv }))
+        s.needSync = false
+        let after = have[this.peerId] ?? 0
+        for (;;) {
+          const envs = await this.c.store.envelopesAfter(conv, this.peerId, after, 256)
+          if (envs.length === 0) break
+          await this.deliverAll(peer, ch, envs)
+          after = envs[envs.length - 1]!.seq
+        }
+      }
+      const queued = await this.c.store.outbox(peer, 256)
+      if (queued.length === 0 && !s.again) return
+      await this.deliverAll(peer, ch, queued.map(m => m.envelope))
+    }
+  }
+
+  /** Sends in windows; each ack (after the peer's durable write) marks the message delivered. */
+  private async deliverAll (peer: string, ch: RpcChannel, envs: Envelope[]): Promise<void> {
+    for (let i = 0; i < envs.length; i += this.init.sendWindow) {
+      const window = envs.slice(i, i + this.init.sendWindow)
+      const acks = window.map(async env => { parseDeliverResult(await ch.call('deliver', env)); return env })
+      for (const ack of acks) {
+        const env = await ack
+        const changed = await this.c.store.markDelivered(env.id, peer)
+        if (changed !== undefined) this.emit('messageStateChanged', changed)
+      }
+    }
+  }
+
+  private async retryAll (): Promise<void> {
+    try {
+      const now = Date.now()
+      for (const peer of await this.c.store.outboxPeers()) {
+        if (this.c.host.isConnected(peer)) { this.schedulePush(peer); continue }
+        const s = this.state(peer)
+        if (now < s.nextDialAt) continue
+        s.nextDialAt = now + s.dialBackoffMs
+        s.dialBackoffMs = Math.min(s.dialBackoffMs * 2, this.init.maxRedialBackoffMs)
+        this.c.host.dial(peer).catch(() => {})
+      }
+    } catch (err) {
+      this.c.log.warn('retry pass failed', { err: toParleyError(err).message })
+    }
+  }
+
+  private async onRequest (remote: string, method: RpcMethod, body: unknown): Promise<unknown> {
+    switch (method) {
+      case 'deliver': return { status: await this.receive(remote, parseEnvelope(body)) }
+      case 'getHave': {
+        const { conv } = parseHaveRequest(body)
+        const members = conversationMembers(conv)
+        if (!members.includes(remote) || !members.includes(this.peerId)) throw new ParleyError('ERR_NOT_FOUND', 'no such conversation')
+        return await this.c.store.haveVector(conv)
+      }
+      case 'getProfile': return this.profile
+      case 'receipt': {
+        const { conv, ids } = parseReceipt(body)
+        if (!conversationMembers(conv).includes(remote)) throw new ParleyError('ERR_NOT_FOUND', 'no such conversation')
+        const mine = []
+        for (const id of ids) {
+          const m = await this.c.store.getMessage(id)
+          if (m?.conv === conv && m.outgoing) mine.push(id)
+        }
+        for (const m of await this.c.store.markRead(mine)) this.emit('messageStateChanged', m)
+        return {}
+      }
+    }
+  }
+
+  private async receive (remote: string, env: Envelope): Promise<'stored' | 'duplicate'> {
+    const members = conversationMembers(env.conv)
+    if (!members.includes(this.peerId)) throw new ParleyError('ERR_NOT_A_RECIPIENT', 'not a member of this conversation')
+    if (!members.includes(env.author)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'author is not a member of the conversation')
+    if (!members.includes(remote)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'sender is not a member of the conversation')
+    if (await this.c.store.getMessage(env.id) !== undefined) return 'duplicate'
+    const body = openEnvelope(this.c.identity, env)
+    this.c.clock.observe(env.hlc)
+    const outgoing = env.author === this.peerId
+    const msg: StoredMessage = {
+      id: env.id, conv: env.conv, author: env.author, seq: env.seq, hlc: env.hlc, text: body.text,
+      outgoing, state: outgoing ? 'delivered' : 'received', storedAt: Date.now(), envelope: env
+    }
+    const status = await this.c.store.storeIncoming(msg)
+    if (status === 'stored') this.emit('messageStored', msg)
+    return status
+  }
+}
+

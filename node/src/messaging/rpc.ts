@@ -1,0 +1,138 @@
+/**
+ * Request/response over one length-prefixed stream. Either end may send
+ * requests; requests are handled one at a time in arrival order (so deliveries
+ * are stored in send order), responses are matched by `rid`. Oversized or
+ * malformed frames reset the stream and fail pending calls; the process and
+ * the other streams are untouched.
+ */
+import { ParleyError, toParleyError } from '../errors.js'
+import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeFrame } from '../protocol/frames.js'
+import { parseRpcFrame, type RpcFrame, type RpcMethod } from '../protocol/wire.js'
+import { SerialQueue, withTimeout, type AbortOptions } from '../util/abort.js'
+import type { RawStream } from '../host/types.js'
+import type { Logger } from '../util/log.js'
+
+export type RpcHandler = (method: RpcMethod, body: unknown) => Promise<unknown>
+
+export interface RpcChannelInit {
+  /** @default 1 MiB */
+  maxFrameBytes?: number
+  /** @default 15000 */
+  callTimeoutMs?: number
+}
+
+export const DEFAULT_CALL_TIMEOUT_MS = 15_000
+
+interface Pending { resolve: (v: unknown) => void, reject: (e: Error) => void }
+
+export class RpcChannel {
+  private readonly decoder: FrameDecoder
+  private readonly pending = new Map<number, Pending>()
+  private readonly inbound = new SerialQueue()
+  private readonly writes = new SerialQueue()
+  private nextRid = 1
+  private closedWith?: ParleyError
+  private readonly maxFrameBytes: number
+  private readonly callTimeoutMs: number
+
+  constructor (private readonly stream: RawStream, private readonly handler: RpcHandler | undefined, private readonly log: Logger, init: RpcChannelInit = {}) {
+    this.maxFrameBytes = init.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
+    this.callTimeoutMs = init.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS
+    this.decoder = new FrameDecoder(this.maxFrameBytes)
+    stream.addEventListener('message', (evt) => {
+      const chunk = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()
+      this.onData(chunk)
+    })
+    stream.addEventListener('close', (evt) => {
+      this.fail(new ParleyError('ERR_STREAM_CLOSED', 'stream closed', { cause: evt.error }))
+    })
+  }
+
+  get isOpen (): boolean { return this.closedWith === undefined }
+
+  async call (method: RpcMethod, body: unknown, options: AbortOptions = {}): Promise<unknown> {
+    if (this.closedWith !== undefined) throw this.closedWith
+    const rid = this.nextRid++
+    const signal = withTimeout(options.signal, this.callTimeoutMs)
+    const result = new Promise<unknown>((resolve, reject) => { this.pending.set(rid, { resolve, reject }) })
+    const onAbort = (): void => {
+      const p = this.pending.get(rid)
+      this.pending.delete(rid)
+      const timedOut = (signal.reason as Error | undefined)?.name === 'TimeoutError'
+      p?.reject(new ParleyError(timedOut ? 'ERR_TIMEOUT' : 'ERR_ABORTED', `${method} ${timedOut ? 'timed out' : 'aborted'}`))
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      await this.write({ v: 1, t: 'req', rid, m: method, body })
+      return await result
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+      this.pending.delete(rid)
+    }
+  }
+
+  /** Resets the stream: pending calls fail with `err`. */
+  abort (err: ParleyError): void {
+    if (this.closedWith === undefined) this.stream.abort(err)
+    this.fail(err)
+  }
+
+  async close (): Promise<void> {
+    this.fail(new ParleyError('ERR_STREAM_CLOSED', 'channel closed locally'))
+    await this.stream.close().catch(() => { this.stream.abort(new Error('close failed')) })
+  }
+
+  private fail (err: ParleyError): void {
+    if (this.closedWith === undefined) this.closedWith = err
+    for (const p of this.pending.values()) p.reject(err)
+    this.pending.clear()
+  }
+
+  private async write (frame: RpcFrame): Promise<void> {
+    const bytes = encodeFrame(Buffer.from(JSON.stringify(frame)), this.maxFrameBytes)
+    await this.writes.run(async () => {
+      if (this.closedWith !== undefined) throw this.closedWith
+      if (!this.stream.send(bytes)) await this.stream.onDrain({ signal: AbortSignal.timeout(this.callTimeoutMs) })
+    })
+  }
+
+  private onData (chunk: Uint8Array): void {
+    if (this.closedWith !== undefined) return
+    let frames: RpcFrame[]
+    try {
+      frames = this.decoder.push(chunk).map(parseRpcFrame)
+    } catch (err) {
+      const e = toParleyError(err, 'ERR_MALFORMED_FRAME')
+      this.log.warn('resetting stream after bad input', { code: e.code, err: e.message })
+      this.abort(e)
+      return
+    }
+    for (const frame of frames) {
+      if (frame.t === 'res') {
+        const p = this.pending.get(frame.rid)
+        if (p === undefined) continue
+        if (frame.ok) p.resolve(frame.body)
+        else p.reject(new ParleyError('ERR_REMOTE', `${frame.code}: ${frame.message}`, { cause: { code: frame.code } }))
+        continue
+      }
+      const req = frame
+      void this.inbound.run(async () => {
+        let reply: RpcFrame
+        try {
+          if (this.handler === undefined) throw new ParleyError('ERR_NOT_FOUND', 'this end takes no requests')
+          reply = { v: 1, t: 'res', rid: req.rid, ok: true, body: await this.handler(req.m, req.body) }
+        } catch (err) {
+          const e = toParleyError(err)
+          reply = { v: 1, t: 'res', rid: req.rid, ok: false, code: e.code, message: e.message.slice(0, 1000) }
+        }
+        await this.write(reply).catch(() => {})
+      })
+    }
+  }
+}
+
+/** The code a remote end answered with (`ERR_REMOTE` wraps it). */
+export function remoteCode (err: unknown): string | undefined {
+  if (err instanceof ParleyError && err.code === 'ERR_REMOTE') return (err.cause as { code?: string } | undefined)?.code
+  return undefined
+}

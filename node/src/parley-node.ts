@@ -1,0 +1,111 @@
+/**
+ * A whole Parley peer: store + identity + libp2p host + messenger + local API,
+ * composed from plain objects; start() and stop() are idempotent.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, writeFile, rm } from 'node:fs/promises'
+import { Level } from 'level'
+import { ParleyError } from './errors.js'
+import { dataFiles, defaultDataDir, resolveApiPort, type NodeInit } from './config.js'
+import { LevelStore } from './store/level-store.js'
+import { createIdentityBytes, loadIdentity, type DeviceIdentity } from './host/keys.js'
+import { Libp2pHost } from './host/libp2p-host.js'
+import { HybridClock } from './clock/hlc.js'
+import { Messenger } from './messaging/messenger.js'
+import { ApiServer } from './api/server.js'
+import { createLogger, type Logger } from './util/log.js'
+import { unb64, b64 } from './protocol/validate.js'
+import type { MessageStore } from './store/types.js'
+
+export interface ApiInfo { v: 1, pid: number, port: number | null, socket: string, peerId: string }
+
+export class ParleyNode {
+  readonly dataDir: string
+  private readonly log: Logger
+  private store?: LevelStore
+  private host_?: Libp2pHost
+  private messenger_?: Messenger
+  private api?: ApiServer
+  private identity_?: DeviceIdentity
+  private running = false
+
+  constructor (private readonly init: NodeInit = {}, log?: Logger) {
+    this.dataDir = init.dataDir ?? defaultDataDir()
+    resolveApiPort(init.apiPort)
+    this.log = log ?? createLogger('parley')
+  }
+
+  get messenger (): Messenger { return this.need(this.messenger_) }
+  get host (): Libp2pHost { return this.need(this.host_) }
+  get messageStore (): MessageStore { return this.need(this.store) }
+  get peerId (): string { return this.need(this.identity_).peerId }
+  get apiPort (): number | undefined { return this.api?.port }
+
+  private need<T> (v: T | undefined): T {
+    if (v === undefined) throw new ParleyError('ERR_NOT_STARTED', 'the node is not started')
+    return v
+  }
+
+  async start (): Promise<void> {
+    if (this.running) return
+    const files = dataFiles(this.dataDir)
+    await mkdir(this.dataDir, { recursive: true, mode: 0o700 })
+    const store = new LevelStore(new Level(files.db))
+    await store.start()
+    this.store = store
+    try {
+      let raw = await store.getMeta('identity')
+      if (typeof raw !== 'string') {
+        raw = b64(await createIdentityBytes())
+        await store.putMeta('identity', raw)
+        this.log.info('created a new device identity')
+      }
+      const identity = loadIdentity(unb64(raw as string))
+      this.identity_ = identity
+      const host = new Libp2pHost({ identity, log: this.log }, this.init.host)
+      const messenger = new Messenger({ store, host, identity, clock: new HybridClock(), log: this.log }, { ...this.init.messenger, name: this.init.name })
+      this.host_ = host
+      this.messenger_ = messenger
+      await host.start()
+      await messenger.start()
+      if (this.init.api !== false) {
+        const token = await loadOrCreateToken(files.token)
+        this.api = new ApiServer({ messenger, store, host, log: this.log }, { token, port: resolveApiPort(this.init.apiPort), socketPath: files.socket })
+        await this.api.start()
+        const info: ApiInfo = { v: 1, pid: process.pid, port: this.api.port ?? null, socket: files.socket, peerId: identity.peerId }
+        await writeFile(files.apiInfo, JSON.stringify(info), { mode: 0o600 })
+      }
+      this.running = true
+    } catch (err) {
+      await this.teardown()
+      throw err
+    }
+  }
+
+  async stop (): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    await this.teardown()
+  }
+
+  private async teardown (): Promise<void> {
+    await this.api?.stop()
+    await rm(dataFiles(this.dataDir).apiInfo, { force: true })
+    await this.messenger_?.stop()
+    await this.host_?.stop()
+    await this.store?.stop()
+    this.api = undefined
+  }
+}
+
+async function loadOrCreateToken (path: string): Promise<string> {
+  try {
+    const t = (await readFile(path, 'utf8')).trim()
+    if (t.length >= 32) return t
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  const token = randomBytes(32).toString('hex')
+  await writeFile(path, token + '\n', { mode: 0o600 })
+  return token
+}

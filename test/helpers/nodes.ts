@@ -1,0 +1,48 @@
+/**
+ * In-process Parley nodes on loopback for integration tests: no mDNS (it would
+ * multicast on the host's interface), explicit peer addresses instead.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ParleyNode } from '../../node/src/parley-node.js'
+import { createLogger } from '../../node/src/util/log.js'
+import type { NodeInit } from '../../node/src/config.js'
+
+export interface TestNodes { nodes: ParleyNode[], dir: string, cleanup: () => Promise<void> }
+
+export async function tmpDir (prefix = 'parley-test-'): Promise<string> {
+  return await mkdtemp(join(tmpdir(), prefix))
+}
+
+export function loopbackNode (dataDir: string, init: NodeInit = {}): ParleyNode {
+  return new ParleyNode({
+    dataDir,
+    apiPort: 0,
+    ...init,
+    host: { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, announceLoopback: true, redialIntervalMs: 500, ...init.host },
+    messenger: { retryIntervalMs: 200, maxRedialBackoffMs: 1000, ...init.messenger }
+  }, createLogger('test', (process.env.PARLEY_LOG as 'debug' | undefined) ?? 'error'))
+}
+
+/** Polls `fn` until it returns truthy; fails with `what` after `ms`. */
+export async function until<T> (fn: () => Promise<T> | T, what: string, ms = 10_000, stepMs = 25): Promise<NonNullable<T>> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const v = await fn()
+    if (v !== undefined && v !== null && v !== false) return v as NonNullable<T>
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, stepMs))
+  }
+}
+
+export async function connect (a: ParleyNode, b: ParleyNode): Promise<void> {
+  const addr = b.host.addresses().find(x => x.includes('/127.0.0.1/'))
+  if (addr === undefined) throw new Error('node b has no loopback address')
+  await a.host.dial(addr)
+  await until(() => a.host.isConnected(b.peerId) && b.host.isConnected(a.peerId), 'connection')
+}
+
+export async function removeDir (dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true })
+}
