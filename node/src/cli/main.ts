@@ -1,0 +1,148 @@
+/**
+ * parley: the command line. `start` runs a node in the foreground; every other
+ * command talks to that node's local API. Usage errors exit 2, failures 1.
+ */
+import '../polyfill.js'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { ParleyError, toParleyError } from '../errors.js'
+import { defaultDataDir } from '../config.js'
+import { ApiClient } from './client.js'
+import type { MessageView, IdentityView } from '../api/contract.js'
+import type { PeerView } from '../messaging/messenger.js'
+
+const USAGE = `usage: parley <command> [options]
+
+commands:
+  start [--name NAME] [--listen ADDR]... [--peer ADDR]... [--no-mdns] [--api-port N]
+                              run a node in the foreground (UI and API on 127.0.0.1)
+  id                          print this device's peer ID
+  peers [--json]              list known peers and presence
+  send PEER TEXT [--wait delivered|read] [--timeout SECONDS]
+                              send a message (PEER: peer ID, ID prefix or name)
+  history PEER [--json] [--limit N] [--search TEXT]
+                              show the conversation with PEER
+  name NAME                   change the display name
+  dial ADDR                   connect to a multiaddr (…/p2p/<peer id>)
+  watch                       print events as JSON lines until interrupted
+
+every command takes --data DIR (default: ${defaultDataDir()})`
+
+class UsageError extends Error {}
+
+const common = { data: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>> (args: string[], options: T, positionals: number): { values: Record<string, unknown>, positionals: string[] } {
+  let parsed
+  try {
+    parsed = parseArgs({ args, options: { ...common, ...options }, allowPositionals: true, strict: true })
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  if (parsed.positionals.length !== positionals) throw new UsageError(`expected ${positionals} argument(s), got ${parsed.positionals.length}`)
+  return parsed as { values: Record<string, unknown>, positionals: string[] }
+}
+
+const dataDir = (v: Record<string, unknown>): string => (v.data as string | undefined) ?? defaultDataDir()
+const out = (s: string): void => { process.stdout.write(s + '\n') }
+
+async function main (argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') { out(USAGE); return cmd === undefined ? 2 : 0 }
+  switch (cmd) {
+    case 'start': {
+      const { values } = parse(rest, {
+        name: { type: 'string' }, listen: { type: 'string', multiple: true }, peer: { type: 'string', multiple: true },
+        'no-mdns': { type: 'boolean' }, 'api-port': { type: 'string' }, 'announce-loopback': { type: 'boolean' }
+      }, 0)
+      const port = values['api-port'] === undefined ? undefined : Number(values['api-port'])
+      if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError('--api-port must be an integer 0..65535')
+      const { runDaemon } = await import('./daemon.js')
+      return await runDaemon({
+        dataDir: dataDir(values),
+        name: values.name as string | undefined,
+        apiPort: port,
+        host: {
+          listen: values.listen as string[] | undefined,
+          peers: values.peer as string[] | undefined,
+          mdns: values['no-mdns'] !== true,
+          announceLoopback: values['announce-loopback'] === true
+        }
+      })
+    }
+    case 'id': {
+      const { values } = parse(rest, {}, 0)
+      const me = await (await ApiClient.open(dataDir(values))).call<IdentityView>('GET', '/identity')
+      out(me.peerId)
+      return 0
+    }
+    case 'peers': {
+      const { values } = parse(rest, { json: { type: 'boolean' } }, 0)
+      const peers = await (await ApiClient.open(dataDir(values))).call<PeerView[]>('GET', '/peers')
+      if (values.json === true) { out(JSON.stringify(peers)); return 0 }
+      if (peers.length === 0) out('no peers yet')
+      for (const p of peers) out(`${p.online ? '●' : '○'} ${(p.name ?? '(unnamed)').padEnd(24)} ${p.peerId} ${p.online ? `online (${p.reach ?? 'lan'})` : 'offline'}`)
+      return 0
+    }
+    case 'send': {
+      const { values, positionals } = parse(rest, { wait: { type: 'string' }, timeout: { type: 'string' } }, 2)
+      const wait = values.wait as string | undefined
+      if (wait !== undefined && wait !== 'delivered' && wait !== 'read') throw new UsageError('--wait must be "delivered" or "read"')
+      const timeout = values.timeout === undefined ? 30 : Number(values.timeout)
+      if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError('--timeout must be a positive number of seconds')
+      const [to, text] = positionals as [string, string]
+      if (text === '') throw new UsageError('TEXT must not be empty')
+      const m = await (await ApiClient.open(dataDir(values))).call<MessageView>('POST', '/messages', { to, text, wait, timeoutMs: Math.round(timeout * 1000) })
+      out(`${m.id} ${m.state}`)
+      return 0
+    }
+    case 'history': {
+      const { values, positionals } = parse(rest, { json: { type: 'boolean' }, limit: { type: 'string' }, search: { type: 'string' } }, 1)
+      const q = new URLSearchParams()
+      if (values.limit !== undefined) q.set('limit', values.limit as string)
+      if (values.search !== undefined) q.set('search', values.search as string)
+      const api = await ApiClient.open(dataDir(values))
+      const msgs = await api.call<MessageView[]>('GET', `/conversations/${encodeURIComponent(positionals[0] as string)}/messages?${q.toString()}`)
+      if (values.json === true) { out(JSON.stringify(msgs)); return 0 }
+      for (const m of msgs) out(`${new Date(m.hlc.w).toISOString()} ${m.outgoing ? 'me' : m.author.slice(-8)} [${m.state}] ${m.text}`)
+      return 0
+    }
+    case 'name': {
+      const { values, positionals } = parse(rest, {}, 1)
+      const r = await (await ApiClient.open(dataDir(values))).call<{ name: string }>('PUT', '/profile', { name: positionals[0] })
+      out(r.name)
+      return 0
+    }
+    case 'dial': {
+      const { values, positionals } = parse(rest, {}, 1)
+      const r = await (await ApiClient.open(dataDir(values))).call<{ peerId: string }>('POST', '/peers/dial', { addr: positionals[0] })
+      out(r.peerId)
+      return 0
+    }
+    case 'watch': {
+      const { values } = parse(rest, {}, 0)
+      const ws = (await ApiClient.open(dataDir(values))).events()
+      return await new Promise<number>((resolve) => {
+        ws.on('message', (data) => { out(String(data)) })
+        ws.on('error', (err) => { process.stderr.write(`parley: cannot watch events: ${err.message}\n`); resolve(1) })
+        ws.on('close', () => { resolve(0) })
+        process.once('SIGINT', () => { ws.close(); resolve(0) })
+        process.once('SIGTERM', () => { ws.close(); resolve(0) })
+      })
+    }
+    default:
+      throw new UsageError(`unknown command "${cmd}"`)
+  }
+}
+
+main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: unknown) => {
+  if (err instanceof UsageError) {
+    process.stderr.write(`parley: ${err.message}\n\n${USAGE}\n`)
+    process.exitCode = 2
+    return
+  }
+  const e = toParleyError(err)
+  process.stderr.write(`parley: ${e.code}: ${e.message}\n`)
+  process.exitCode = e.code === 'ERR_INVALID_ARGUMENT' ? 2 : 1
+})
+
+export { ParleyError }
