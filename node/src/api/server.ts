@@ -166,7 +166,7 @@ export class ApiServer {
       if (typeof body.addr !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'addr must be a multiaddr string')
       return { peerId: await host.dial(body.addr) }
     })
-    this.route('GET', /^\/status$/, async () => ({ peerId: messenger.peerId, outbox: await store.outboxSize(), connected: host.connectedPeers().length }))
+    this.route('GET', /^\/status$/, async () => ({ peerId: messenger.peerId, outbox: await store.outboxSize(), connected: host.connectedPeers().length, connections: host.connectionCount() }))
     this.route('GET', /^\/conversations$/, async () => {
       const peers = new Map((await messenger.listPeers()).map(p => [p.peerId, p]))
       return (await store.listConversations()).map((c): ConversationView => {

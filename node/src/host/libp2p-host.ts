@@ -57,6 +57,7 @@ export class Libp2pHost extends EventTarget implements PeerHost {
   private readonly init: Required<HostInit>
   private readonly timers = new Set<NodeJS.Timeout>()
   private redialTimer?: NodeJS.Timeout
+  private readonly discovered = new Set<string>()
 
   constructor (private readonly components: { identity: DeviceIdentity, log: Logger }, init: HostInit = {}) {
     super()
@@ -95,11 +96,14 @@ export class Libp2pHost extends EventTarget implements PeerHost {
       services: services as never
     }) as unknown as Libp2p<Services>
     this.node = node
+    this.components.log.info('host started', { peerId: this.peerId, at: Date.now(), addrs: this.addresses() })
     node.addEventListener('peer:connect', (evt) => {
       const peerId = evt.detail.toString()
+      this.components.log.info('peer connected', { peerId, at: Date.now() })
       this.dispatchEvent(new CustomEvent('peerConnected', { detail: { peerId, reach: 'lan' } }))
     })
     node.addEventListener('peer:disconnect', (evt) => {
+      this.components.log.info('peer disconnected', { peerId: evt.detail.toString(), at: Date.now() })
       this.dispatchEvent(new CustomEvent('peerDisconnected', { detail: { peerId: evt.detail.toString() } }))
     })
     node.services.mdns?.addEventListener('peer', (evt) => { this.onMdnsPeer(evt.detail) })
@@ -133,6 +137,10 @@ export class Libp2pHost extends EventTarget implements PeerHost {
 
   isConnected (peerId: string): boolean {
     return this.node?.getConnections().some(c => c.remotePeer.toString() === peerId) ?? false
+  }
+
+  connectionCount (): number {
+    return this.node?.getConnections().length ?? 0
   }
 
   async dial (target: string, options: AbortOptions = {}): Promise<string> {
@@ -176,6 +184,10 @@ export class Libp2pHost extends EventTarget implements PeerHost {
     if (peerId === this.peerId) return
     const addrs = info.multiaddrs.filter(a => !isLoopback(a))
     if (addrs.length === 0) return
+    if (!this.discovered.has(peerId)) {
+      this.discovered.add(peerId)
+      this.components.log.info('peer discovered', { peerId, at: Date.now(), addrs: addrs.map(a => a.toString()) })
+    }
     this.dispatchEvent(new CustomEvent('peerDiscovered', { detail: { peerId, addrs: addrs.map(a => a.toString()) } }))
     void node.peerStore.merge(info.id, { multiaddrs: addrs }).then(() => {
       if (this.isConnected(peerId)) return

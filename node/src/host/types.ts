@@ -39,6 +39,8 @@ export interface PeerHost extends EventTarget {
   addresses(): string[]
   connectedPeers(): string[]
   isConnected(peerId: string): boolean
+  /** open connections, all peers together (one per pair is the goal) */
+  connectionCount(): number
   /** Dials a peer ID (known addresses) or a multiaddr with /p2p/; resolves to the remote peer ID. */
   dial(target: string, options?: AbortOptions): Promise<string>
   openStream(peerId: string, protocol: string, options?: AbortOptions): Promise<RawStream>
