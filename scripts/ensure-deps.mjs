@@ -1,0 +1,14 @@
+// Installs npm dependencies when node_modules is missing or older than the lock file,
+// so `npm start` and `npm test` work as the first commands on a fresh checkout.
+import { existsSync, statSync } from 'node:fs'
+import { execSync } from 'node:child_process'
+
+const root = new URL('..', import.meta.url).pathname
+const marker = root + 'node_modules/.package-lock.json'
+const lock = root + 'package-lock.json'
+const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs + 1000)
+if (stale) {
+  process.stderr.write('parley: installing dependencies (npm ci)...\n')
+  // Electron's binary cannot be downloaded everywhere; the UI also runs in a browser
+  execSync('npm ci --no-audit --no-fund', { cwd: root, stdio: 'inherit', env: { ...process.env, ELECTRON_SKIP_BINARY_DOWNLOAD: '1' } })
+}
