@@ -16,6 +16,7 @@ import type { MessageStore, StoredMessage } from '../store/types.js'
 import type { PeerHost } from '../host/types.js'
 import type { Logger } from '../util/log.js'
 import { resolvePeer } from './resolve.js'
+import { PEER_ID } from '../protocol/validate.js'
 
 export interface ApiServerComponents { messenger: Messenger, store: MessageStore, host: PeerHost, log: Logger }
 export interface ApiServerInit {
@@ -154,6 +155,7 @@ export class ApiServer {
 
   private defineRoutes (): void {
     const { messenger, store, host } = this.c
+    const resolvePeerRef = async (ref: string): Promise<string> => PEER_ID.test(ref) ? ref : resolvePeer(ref, await messenger.listPeers(), messenger.peerId)
     this.route('GET', /^\/identity$/, async () => ({ peerId: messenger.peerId, name: messenger.name, addresses: host.addresses() }))
     this.route('PUT', /^\/profile$/, async (req) => {
       const body = await readJson(req)
@@ -178,7 +180,7 @@ export class ApiServer {
       const body = await readJson(req)
       if (typeof body.to !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'to must be a peer ID or name')
       if (typeof body.text !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'text must be a string')
-      const to = resolvePeer(body.to, await messenger.listPeers(), messenger.peerId)
+      const to = await resolvePeerRef(body.to)
       const msg = await messenger.sendMessage(to, body.text)
       const wait = body.wait ?? url.searchParams.get('wait')
       if (wait === 'delivered' || wait === 'read') {
@@ -198,7 +200,7 @@ export class ApiServer {
       return toMessageView(msg)
     })
     this.route('GET', /^\/conversations\/([^/]+)\/messages$/, async (_req, [ref], url) => {
-      const peer = resolvePeer(ref ?? '', await messenger.listPeers(), messenger.peerId)
+      const peer = await resolvePeerRef(ref ?? '')
       const limitRaw = url.searchParams.get('limit')
       const limit = limitRaw === null ? undefined : Number(limitRaw)
       if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 100_000)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'limit must be 1..100000')
@@ -206,7 +208,7 @@ export class ApiServer {
       return (await messenger.history(peer, { limit, search })).map(toMessageView)
     })
     this.route('POST', /^\/conversations\/([^/]+)\/seen$/, async (_req, [ref]) => {
-      const peer = resolvePeer(ref ?? '', await messenger.listPeers(), messenger.peerId)
+      const peer = await resolvePeerRef(ref ?? '')
       return { changed: await messenger.markSeen(peer) }
     })
   }

@@ -312,12 +312,12 @@ export class Messenger extends EventTarget {
   private async deliverAll (peer: string, ch: RpcChannel, envs: Envelope[]): Promise<void> {
     for (let i = 0; i < envs.length; i += this.init.sendWindow) {
       const window = envs.slice(i, i + this.init.sendWindow)
-      const acks = window.map(async env => { parseDeliverResult(await ch.call('deliver', env)); return env })
-      for (const ack of acks) {
-        const env = await ack
-        const changed = await this.c.store.markDelivered(env.id, peer)
-        if (changed !== undefined) this.emit('messageStateChanged', changed)
-      }
+      const acks = await Promise.allSettled(window.map(async env => { parseDeliverResult(await ch.call('deliver', env)); return env.id }))
+      // the acked prefix is delivered; anything after the first failure is retried later, in order
+      const firstFail = acks.findIndex(a => a.status === 'rejected')
+      const acked = (firstFail === -1 ? acks : acks.slice(0, firstFail)).map(a => (a as PromiseFulfilledResult<string>).value)
+      if (acked.length > 0) for (const m of await this.c.store.markDelivered(acked, peer)) this.emit('messageStateChanged', m)
+      if (firstFail !== -1) throw (acks[firstFail] as PromiseRejectedResult).reason
     }
   }
 

@@ -191,16 +191,19 @@ export class LevelStore implements MessageStore {
     }
   }
 
-  async markDelivered (id: string, peer: string): Promise<StoredMessage | undefined> {
+  async markDelivered (ids: string[], peer: string): Promise<StoredMessage[]> {
     return await this.queue.run(async () => {
-      const m = await this.msgs.get(id)
-      if (m === undefined) return undefined
       const batch = this.db.batch()
-      batch.del(peer + SEP + pad(m.seq) + SEP + m.id, { sublevel: this.outboxes })
-      let changed: StoredMessage | undefined
-      if (m.outgoing && m.state === 'queued') {
-        changed = { ...m, state: 'delivered' }
-        batch.put(m.id, changed, { sublevel: this.msgs })
+      const changed: StoredMessage[] = []
+      for (const id of ids) {
+        const m = await this.msgs.get(id)
+        if (m === undefined) continue
+        batch.del(peer + SEP + pad(m.seq) + SEP + m.id, { sublevel: this.outboxes })
+        if (m.outgoing && m.state === 'queued') {
+          const delivered = { ...m, state: 'delivered' as const }
+          batch.put(m.id, delivered, { sublevel: this.msgs })
+          changed.push(delivered)
+        }
       }
       await batch.write(SYNC)
       return changed

@@ -77,7 +77,8 @@ export interface MessageStore {
   outboxSize(): Promise<number>
   /** Peers that have at least one queued message. */
   outboxPeers(): Promise<string[]>
-  markDelivered(id: string, peer: string): Promise<StoredMessage | undefined>
+  /** Removes `ids` from `peer`'s outbox (one durable batch); returns the messages whose state became `delivered`. */
+  markDelivered(ids: string[], peer: string): Promise<StoredMessage[]>
   /** Marks incoming messages of `conv` as seen; returns those that changed. */
   markSeen(conv: string): Promise<StoredMessage[]>
   /** Marks outgoing messages as read by the recipient; returns those that changed. */
