@@ -9,7 +9,7 @@ import { newMessageId, openEnvelope, sealEnvelope, signProfile, verifyProfile, t
 import type { HybridClock } from '../clock/hlc.js'
 import { MSG_PROTOCOL, MAX_TEXT_CHARS, conversationMembers, dmConversationId, parseDeliverResult, parseDisplayName, parseEnvelope, parseHaveRequest, parseHaveVector, parseProfile, parseReceipt, type Envelope, type Profile, type RpcMethod } from '../protocol/wire.js'
 import { PEER_ID } from '../protocol/validate.js'
-import { RpcChannel, type RpcChannelInit } from './rpc.js'
+import { Later, RpcChannel, type RpcChannelInit } from './rpc.js'
 import { withTimeout, type AbortOptions } from '../util/abort.js'
 import type { MessageState, MessageStore, StoredMessage, HistoryQuery } from '../store/types.js'
 import type { PeerHost, Reach } from '../host/types.js'
@@ -339,7 +339,7 @@ export class Messenger extends EventTarget {
 
   private async onRequest (remote: string, method: RpcMethod, body: unknown): Promise<unknown> {
     switch (method) {
-      case 'deliver': return { status: await this.receive(remote, parseEnvelope(body)) }
+      case 'deliver': return await this.receive(remote, parseEnvelope(body))
       case 'getHave': {
         const { conv } = parseHaveRequest(body)
         const members = conversationMembers(conv)
@@ -361,12 +361,16 @@ export class Messenger extends EventTarget {
     }
   }
 
-  private async receive (remote: string, env: Envelope): Promise<'stored' | 'duplicate'> {
+  /**
+   * Verifies and decrypts now, in arrival order; answers (with a Later) once
+   * the message is durably stored, so the ack never precedes the write.
+   */
+  private async receive (remote: string, env: Envelope): Promise<Later | { status: 'duplicate' }> {
     const members = conversationMembers(env.conv)
     if (!members.includes(this.peerId)) throw new ParleyError('ERR_NOT_A_RECIPIENT', 'not a member of this conversation')
     if (!members.includes(env.author)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'author is not a member of the conversation')
     if (!members.includes(remote)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'sender is not a member of the conversation')
-    if (await this.c.store.getMessage(env.id) !== undefined) return 'duplicate'
+    if (await this.c.store.getMessage(env.id) !== undefined) return { status: 'duplicate' }
     const body = openEnvelope(this.c.identity, env)
     this.c.clock.observe(env.hlc)
     const outgoing = env.author === this.peerId
@@ -374,9 +378,9 @@ export class Messenger extends EventTarget {
       id: env.id, conv: env.conv, author: env.author, seq: env.seq, hlc: env.hlc, text: body.text,
       outgoing, state: outgoing ? 'delivered' : 'received', storedAt: Date.now(), envelope: env
     }
-    const status = await this.c.store.storeIncoming(msg)
-    if (status === 'stored') this.emit('messageStored', msg)
-    return status
+    return new Later(this.c.store.storeIncoming(msg).then((status) => {
+      if (status === 'stored') this.emit('messageStored', msg)
+      return { status }
+    }))
   }
 }
-

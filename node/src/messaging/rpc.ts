@@ -117,18 +117,30 @@ export class RpcChannel {
       }
       const req = frame
       void this.inbound.run(async () => {
-        let reply: RpcFrame
-        try {
+        const reply = (result: Promise<unknown>): Promise<void> => result.then(
+          (body): RpcFrame => ({ v: 1, t: 'res', rid: req.rid, ok: true, body }),
+          (err): RpcFrame => { const e = toParleyError(err); return { v: 1, t: 'res', rid: req.rid, ok: false, code: e.code, message: e.message.slice(0, 1000) } }
+        ).then(async (f) => { await this.write(f) }).catch(() => {})
+        const handled = (async () => {
           if (this.handler === undefined) throw new ParleyError('ERR_NOT_FOUND', 'this end takes no requests')
-          reply = { v: 1, t: 'res', rid: req.rid, ok: true, body: await this.handler(req.m, req.body) }
-        } catch (err) {
-          const e = toParleyError(err)
-          reply = { v: 1, t: 'res', rid: req.rid, ok: false, code: e.code, message: e.message.slice(0, 1000) }
-        }
-        await this.write(reply).catch(() => {})
+          return await this.handler(req.m, req.body)
+        })()
+        const first = await handled.then((v) => ({ v }), () => undefined)
+        // a Later answers when its promise settles; the next request is handled meanwhile
+        if (first?.v instanceof Later) { void reply(first.v.promise); return }
+        await reply(handled)
       })
     }
   }
+}
+
+/**
+ * A handler result that is answered later: the channel moves on to the next
+ * request at once (keeping arrival order for the part the handler did so far)
+ * and sends the response when `promise` settles.
+ */
+export class Later {
+  constructor (readonly promise: Promise<unknown>) {}
 }
 
 /** The code a remote end answered with (`ERR_REMOTE` wraps it). */

@@ -1,19 +1,16 @@
 /**
- * MessageStore on an abstract-level database. Every write that acknowledges
- * something to someone is one batch with `sync: true` (fsync before resolve).
- * Writes go through one queue, so read-check-write sequences (dedupe,
- * sequence assignment) never interleave.
+ * MessageStore on an abstract-level database. Every write resolves only after
+ * an fsynced (`sync: true`) batch holding all of it (group commit, see
+ * group-commit.ts); writes are prepared one at a time, so read-check-write
+ * sequences (dedupe, sequence assignment) never interleave.
  */
-import type { AbstractLevel, AbstractSublevel } from 'abstract-level'
+import { GroupCommit, Tx, type Db, type Sub } from './group-commit.js'
 import { ParleyError } from '../errors.js'
 import { compareHlc, hlcKey } from '../clock/hlc.js'
-import { SerialQueue, throwIfAborted, type AbortOptions } from '../util/abort.js'
+import { throwIfAborted, type AbortOptions } from '../util/abort.js'
 import type { Envelope, HaveVector } from '../protocol/wire.js'
 import type { ConversationRecord, HistoryQuery, MessageStore, PeerRecord, StoredMessage } from './types.js'
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Db = AbstractLevel<any, string, any>
-type Sub<V> = AbstractSublevel<Db, any, string, V>
 
 interface SeqState { contiguous: number, max: number }
 
@@ -21,7 +18,6 @@ interface SeqState { contiguous: number, max: number }
 export const DEFAULT_HISTORY_LIMIT = 200
 const SEP = '!'
 const pad = (n: number): string => n.toString().padStart(16, '0')
-const SYNC = { sync: true } as Record<string, unknown>
 
 export class LevelStore implements MessageStore {
   private readonly db: Db
@@ -33,11 +29,12 @@ export class LevelStore implements MessageStore {
   private readonly seqState: Sub<SeqState>
   private readonly outboxes: Sub<string>
   private readonly convs: Sub<ConversationRecord>
-  private readonly queue = new SerialQueue()
+  private readonly gc: GroupCommit
   private started = false
 
   constructor (db: Db) {
     this.db = db
+    this.gc = new GroupCommit(db)
     const json = { valueEncoding: 'json' }
     this.meta = db.sublevel<string, unknown>('meta', json) as Sub<unknown>
     this.peers = db.sublevel<string, PeerRecord>('peers', json) as Sub<PeerRecord>
@@ -66,83 +63,78 @@ export class LevelStore implements MessageStore {
   async stop (): Promise<void> {
     if (!this.started) return
     this.started = false
-    await this.queue.run(async () => { await this.db.close() })
+    await this.gc.drain()
+    await this.db.close()
   }
 
-  async getMeta (key: string): Promise<unknown> { return await this.meta.get(key) }
+  async getMeta (key: string): Promise<unknown> { return await this.gc.read(this.meta, key) }
   async putMeta (key: string, value: unknown): Promise<void> {
-    await this.queue.run(async () => { await this.meta.put(key, value, SYNC) })
+    await this.gc.write(async (tx) => { tx.put(this.meta, key, value) })
   }
 
-  async getPeer (peerId: string): Promise<PeerRecord | undefined> { return await this.peers.get(peerId) }
+  async getPeer (peerId: string): Promise<PeerRecord | undefined> { return await this.gc.read(this.peers, peerId) }
   async putPeer (record: PeerRecord): Promise<void> {
-    await this.queue.run(async () => { await this.peers.put(record.peerId, record) })
+    await this.gc.write(async (tx) => { tx.put(this.peers, record.peerId, record) })
   }
 
   async listPeers (): Promise<PeerRecord[]> { return await this.peers.values().all() }
 
   async appendOutgoing (conv: string, author: string, recipients: string[], build: (seq: number) => StoredMessage, options: AbortOptions = {}): Promise<StoredMessage> {
-    return await this.queue.run(async () => {
+    return await this.gc.write(async (tx) => {
       throwIfAborted(options.signal)
-      const state = await this.seqStateOf(conv, author)
+      const state = await this.seqStateOf(tx, conv, author)
       const msg = build(state.max + 1)
       if (msg.seq !== state.max + 1 || msg.conv !== conv || msg.author !== author) {
         throw new ParleyError('ERR_INTERNAL', 'built message does not match the assigned sequence')
       }
-      const batch = this.db.batch()
-      await this.putMessageOps(batch, msg, state)
-      for (const peer of recipients) {
-        batch.put(peer + SEP + pad(msg.seq) + SEP + msg.id, msg.id, { sublevel: this.outboxes })
-      }
-      await batch.write(SYNC)
+      await this.putMessage(tx, msg, state)
+      for (const peer of recipients) tx.put(this.outboxes, peer + SEP + pad(msg.seq) + SEP + msg.id, msg.id)
       return msg
     })
   }
 
   async storeIncoming (msg: StoredMessage, options: AbortOptions = {}): Promise<'stored' | 'duplicate'> {
-    return await this.queue.run(async () => {
+    return await this.gc.write(async (tx) => {
       throwIfAborted(options.signal)
-      if (await this.msgs.has(msg.id)) return 'duplicate'
+      if (await tx.has(this.msgs, msg.id)) return 'duplicate'
       // a different id at a sequence number already taken is a replay or an equivocating author: keep the first
-      if (await this.seqIdx.has(conv2(msg.conv, msg.author) + SEP + pad(msg.seq))) return 'duplicate'
-      const state = await this.seqStateOf(msg.conv, msg.author)
-      const batch = this.db.batch()
-      await this.putMessageOps(batch, msg, state)
-      await batch.write(SYNC)
+      if (await tx.has(this.seqIdx, conv2(msg.conv, msg.author) + SEP + pad(msg.seq))) return 'duplicate'
+      await this.putMessage(tx, msg, await this.seqStateOf(tx, msg.conv, msg.author))
       return 'stored'
     })
   }
 
-  /** Adds the message, its history/sequence indexes, sequence state and conversation summary to `batch`. */
-  private async putMessageOps (batch: ReturnType<Db['batch']>, msg: StoredMessage, state: SeqState): Promise<void> {
+  /** Writes the message, its history/sequence indexes, sequence state and conversation summary. */
+  private async putMessage (tx: Tx, msg: StoredMessage, state: SeqState): Promise<void> {
     const key = conv2(msg.conv, msg.author)
-    batch.put(msg.id, msg, { sublevel: this.msgs })
-    batch.put(msg.conv + SEP + hlcKey(msg.hlc, msg.id), msg.id, { sublevel: this.hist })
-    batch.put(key + SEP + pad(msg.seq), msg.id, { sublevel: this.seqIdx })
+    tx.put(this.msgs, msg.id, msg)
+    tx.put(this.hist, msg.conv + SEP + hlcKey(msg.hlc, msg.id), msg.id)
+    tx.put(this.seqIdx, key + SEP + pad(msg.seq), msg.id)
     const next = { contiguous: state.contiguous, max: Math.max(state.max, msg.seq) }
     if (msg.seq === next.contiguous + 1) next.contiguous = msg.seq
-    // later sequence numbers may already be here (stored out of order): the caller advances them lazily
-    batch.put(key, next, { sublevel: this.seqState })
-    const c = await this.convs.get(msg.conv)
+    // later sequence numbers may already be here (stored out of order): seqStateOf advances over them
+    tx.put(this.seqState, key, next)
+    const c = await tx.get(this.convs, msg.conv)
     const newer = c === undefined || compareHlc(msg.hlc, c.lastHlc) >= 0
-    batch.put(msg.conv, {
+    tx.put(this.convs, msg.conv, {
       conv: msg.conv,
       lastHlc: newer ? msg.hlc : c.lastHlc,
       lastText: newer ? msg.text.slice(0, 200) : c.lastText,
       unread: (c?.unread ?? 0) + (msg.outgoing ? 0 : 1)
-    }, { sublevel: this.convs })
+    })
   }
 
-  private async seqStateOf (conv: string, author: string): Promise<SeqState> {
+  private async seqStateOf (tx: Tx | GroupCommit, conv: string, author: string): Promise<SeqState> {
     const key = conv2(conv, author)
-    const s = (await this.seqState.get(key)) ?? { contiguous: 0, max: 0 }
+    const get = async <V>(sub: Sub<V>, k: string): Promise<V | undefined> => tx instanceof Tx ? await tx.get(sub, k) : await tx.read(sub, k)
+    const s = (await get(this.seqState, key)) ?? { contiguous: 0, max: 0 }
     // advance over messages that arrived ahead of a gap which is now filled
     let c = s.contiguous
-    while (c < s.max && await this.seqIdx.has(key + SEP + pad(c + 1))) c++
+    while (c < s.max && await get(this.seqIdx, key + SEP + pad(c + 1)) !== undefined) c++
     return { contiguous: c, max: s.max }
   }
 
-  async getMessage (id: string): Promise<StoredMessage | undefined> { return await this.msgs.get(id) }
+  async getMessage (id: string): Promise<StoredMessage | undefined> { return await this.gc.read(this.msgs, id) }
 
   async history (conv: string, query: HistoryQuery = {}): Promise<StoredMessage[]> {
     const limit = query.limit ?? DEFAULT_HISTORY_LIMIT
@@ -192,54 +184,48 @@ export class LevelStore implements MessageStore {
   }
 
   async markDelivered (ids: string[], peer: string): Promise<StoredMessage[]> {
-    return await this.queue.run(async () => {
-      const batch = this.db.batch()
+    return await this.gc.write(async (tx) => {
       const changed: StoredMessage[] = []
       for (const id of ids) {
-        const m = await this.msgs.get(id)
+        const m = await tx.get(this.msgs, id)
         if (m === undefined) continue
-        batch.del(peer + SEP + pad(m.seq) + SEP + m.id, { sublevel: this.outboxes })
+        tx.del(this.outboxes, peer + SEP + pad(m.seq) + SEP + m.id)
         if (m.outgoing && m.state === 'queued') {
           const delivered = { ...m, state: 'delivered' as const }
-          batch.put(m.id, delivered, { sublevel: this.msgs })
+          tx.put(this.msgs, m.id, delivered)
           changed.push(delivered)
         }
       }
-      await batch.write(SYNC)
       return changed
     })
   }
 
   async markSeen (conv: string): Promise<StoredMessage[]> {
-    return await this.queue.run(async () => {
+    return await this.gc.write(async (tx) => {
       const changed: StoredMessage[] = []
-      const batch = this.db.batch()
       for await (const id of this.hist.values({ gt: conv + SEP, lt: conv + SEP + '\xff' })) {
-        const m = await this.msgs.get(id)
+        const m = await tx.get(this.msgs, id)
         if (m === undefined || m.outgoing || m.state !== 'received') continue
         const seen = { ...m, state: 'seen' as const }
-        batch.put(m.id, seen, { sublevel: this.msgs })
+        tx.put(this.msgs, m.id, seen)
         changed.push(seen)
       }
-      const c = await this.convs.get(conv)
-      if (c !== undefined) batch.put(conv, { ...c, unread: 0 }, { sublevel: this.convs })
-      await batch.write(SYNC)
+      const c = await tx.get(this.convs, conv)
+      if (c !== undefined) tx.put(this.convs, conv, { ...c, unread: 0 })
       return changed
     })
   }
 
   async markRead (ids: string[]): Promise<StoredMessage[]> {
-    return await this.queue.run(async () => {
+    return await this.gc.write(async (tx) => {
       const changed: StoredMessage[] = []
-      const batch = this.db.batch()
       for (const id of ids) {
-        const m = await this.msgs.get(id)
+        const m = await tx.get(this.msgs, id)
         if (m === undefined || !m.outgoing || m.state === 'read') continue
         const read = { ...m, state: 'read' as const }
-        batch.put(id, read, { sublevel: this.msgs })
+        tx.put(this.msgs, id, read)
         changed.push(read)
       }
-      await batch.write(SYNC)
       return changed
     })
   }
@@ -248,7 +234,7 @@ export class LevelStore implements MessageStore {
     const have: HaveVector = {}
     for await (const key of this.seqState.keys({ gt: conv + SEP, lt: conv + SEP + '\xff' })) {
       const author = key.slice(conv.length + 1)
-      have[author] = (await this.seqStateOf(conv, author)).contiguous
+      have[author] = (await this.seqStateOf(this.gc, conv, author)).contiguous
     }
     return have
   }

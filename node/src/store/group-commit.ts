@@ -1,0 +1,128 @@
+/**
+ * Group commit for a LevelDB store: write transactions are prepared one at a
+ * time (so read-check-write logic never interleaves), staged into the current
+ * group, and every staged group is written as one `sync: true` batch. While a
+ * group is being fsynced, the next one fills up; a caller's promise resolves
+ * only once its own group is on disk. Reads made while preparing see staged,
+ * not yet written values through an overlay.
+ */
+import type { AbstractLevel, AbstractSublevel } from 'abstract-level'
+import { ParleyError } from '../errors.js'
+import { SerialQueue } from '../util/abort.js'
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Db = AbstractLevel<any, string, any>
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Sub<V> = AbstractSublevel<Db, any, string, V>
+
+interface Op { type: 'put' | 'del', sublevel: Sub<unknown>, key: string, value?: unknown }
+
+class Group {
+  readonly ops: Op[] = []
+  readonly keys: string[] = []
+  readonly done: Promise<void>
+  resolve!: () => void
+  reject!: (e: Error) => void
+  constructor () {
+    this.done = new Promise<void>((resolve, reject) => { this.resolve = resolve; this.reject = reject })
+    // a failed group is reported to each waiter; never an unhandled rejection
+    this.done.catch(() => {})
+  }
+}
+
+const DELETED = Symbol('deleted')
+const SYNC = { sync: true } as Record<string, unknown>
+
+/** One write transaction: reads see the overlay and this transaction's own writes. */
+export class Tx {
+  readonly ops: Op[] = []
+  private readonly own = new Map<string, unknown>()
+  constructor (private readonly gc: GroupCommit) {}
+
+  async get<V> (sub: Sub<V>, key: string): Promise<V | undefined> {
+    const k = sub.prefix + key
+    if (this.own.has(k)) { const v = this.own.get(k); return v === DELETED ? undefined : v as V }
+    return await this.gc.read(sub, key)
+  }
+
+  async has<V> (sub: Sub<V>, key: string): Promise<boolean> {
+    return await this.get(sub, key) !== undefined
+  }
+
+  put<V> (sub: Sub<V>, key: string, value: V): void {
+    this.ops.push({ type: 'put', sublevel: sub as unknown as Sub<unknown>, key, value })
+    this.own.set(sub.prefix + key, value)
+  }
+
+  del<V> (sub: Sub<V>, key: string): void {
+    this.ops.push({ type: 'del', sublevel: sub as unknown as Sub<unknown>, key })
+    this.own.set(sub.prefix + key, DELETED)
+  }
+}
+
+export class GroupCommit {
+  private readonly prepare = new SerialQueue()
+  private readonly overlay = new Map<string, { value: unknown, group: Group }>()
+  private current = new Group()
+  private flushing = false
+
+  constructor (private readonly db: Db) {}
+
+  async read<V> (sub: Sub<V>, key: string): Promise<V | undefined> {
+    const staged = this.overlay.get(sub.prefix + key)
+    if (staged !== undefined) return staged.value === DELETED ? undefined : staged.value as V
+    return await sub.get(key)
+  }
+
+  /** Runs `fn` alone, stages its writes, resolves with its result once they are durable. */
+  async write<T> (fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const { result, done } = await this.prepare.run(async () => {
+      const tx = new Tx(this)
+      const result = await fn(tx)
+      return { result, done: this.stage(tx.ops) }
+    })
+    await done
+    return result
+  }
+
+  /** Resolves when everything staged so far is on disk. */
+  async drain (): Promise<void> {
+    await this.prepare.run(async () => {})
+    while (this.flushing || this.current.ops.length > 0) await this.stage([])
+  }
+
+  private stage (ops: Op[]): Promise<void> {
+    const g = this.current
+    for (const op of ops) {
+      const k = op.sublevel.prefix + op.key
+      g.ops.push(op)
+      g.keys.push(k)
+      this.overlay.set(k, { value: op.type === 'del' ? DELETED : op.value, group: g })
+    }
+    if (!this.flushing) void this.flush()
+    return g.done
+  }
+
+  private async flush (): Promise<void> {
+    this.flushing = true
+    try {
+      while (this.current.ops.length > 0) {
+        const g = this.current
+        this.current = new Group()
+        try {
+          await this.db.batch(g.ops as never, SYNC)
+          g.resolve()
+        } catch (err) {
+          g.reject(new ParleyError('ERR_STORE', `write failed: ${(err as Error).message}`, { cause: err }))
+        } finally {
+          for (const k of g.keys) if (this.overlay.get(k)?.group === g) this.overlay.delete(k)
+        }
+      }
+      // resolve empty groups handed out by drain()
+      this.current.resolve()
+      this.current = new Group()
+    } finally {
+      this.flushing = false
+    }
+  }
+}
