@@ -24,6 +24,10 @@ export type ErrorCode =
   | 'ERR_NOT_FOUND'
   | 'ERR_API_UNAVAILABLE'
   | 'ERR_INTERNAL'
+  | 'ERR_NOT_ADMITTED'
+  | 'ERR_INVITE_INVALID'
+  | 'ERR_QUOTA_EXCEEDED'
+  | 'ERR_UNKNOWN_RECIPIENT'
 
 export class ParleyError extends Error {
   readonly code: ErrorCode

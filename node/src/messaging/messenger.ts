@@ -358,6 +358,7 @@ export class Messenger extends EventTarget {
         for (const m of await this.c.store.markRead(mine)) this.emit('messageStateChanged', m)
         return {}
       }
+      default: throw new ParleyError('ERR_NOT_FOUND', `peers do not answer ${method}`)
     }
   }
 

@@ -34,6 +34,12 @@ export class Checker {
     return v
   }
 
+  bool (o: Obj, field: string): boolean {
+    const v = o[field]
+    if (typeof v !== 'boolean') this.fail(`${field} must be a boolean`)
+    return v
+  }
+
   literal<T extends string | number> (o: Obj, field: string, allowed: readonly T[]): T {
     const v = o[field]
     if (!allowed.includes(v as T)) this.fail(`${field} must be one of ${allowed.join(', ')}`)

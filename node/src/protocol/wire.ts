@@ -9,6 +9,8 @@ import { B64URL, CONTROL_CHARS, Checker, PEER_ID, parseJson, type Obj } from './
 export const PROTOCOL_VERSION = 1
 /** One bidirectional RPC protocol: deliver envelopes, exchange have-vectors, fetch profiles. */
 export const MSG_PROTOCOL = '/parley/msg/1.0.0'
+/** Peer <-> relay: admission and the mailbox. */
+export const RELAY_PROTOCOL = '/parley/relay/1.0.0'
 
 /** @default 16000 characters */
 export const MAX_TEXT_CHARS = 16_000
@@ -73,8 +75,14 @@ export interface Profile {
  * getHave: your have-vector for a conversation (to push what you lack);
  * getProfile: your signed profile; receipt: these messages of mine were shown to you.
  */
-export type RpcMethod = 'deliver' | 'getHave' | 'getProfile' | 'receipt'
-export const RPC_METHODS: readonly RpcMethod[] = ['deliver', 'getHave', 'getProfile', 'receipt']
+export type PeerRpcMethod = 'deliver' | 'getHave' | 'getProfile' | 'receipt'
+/**
+ * Relay methods (on RELAY_PROTOCOL): redeem an invite, deposit an envelope
+ * for an offline recipient, fetch own mail after a cursor, ack up to a cursor, status.
+ */
+export type RelayRpcMethod = 'redeem' | 'deposit' | 'fetch' | 'ackMail' | 'relayStatus'
+export type RpcMethod = PeerRpcMethod | RelayRpcMethod
+export const RPC_METHODS: readonly RpcMethod[] = ['deliver', 'getHave', 'getProfile', 'receipt', 'redeem', 'deposit', 'fetch', 'ackMail', 'relayStatus']
 export const MAX_RECEIPT_IDS = 1000
 
 /** Highest contiguous sequence number stored, per author, for one conversation. */
@@ -194,4 +202,49 @@ export function parseReceipt (value: unknown): { conv: string, ids: string[] } {
   const o = frameCheck.obj(value, 'body')
   const ids = frameCheck.arr(o, 'ids', { min: 1, max: MAX_RECEIPT_IDS }).map(id => frameCheck.str({ id }, 'id', { max: 22, pattern: MSG_ID }))
   return { conv: frameCheck.str(o, 'conv', { max: 200, pattern: CONV_ID }), ids }
+}
+
+/** Relay mailbox contract. Cursors are the relay's, increasing, per recipient in deposit order. */
+export const MAX_FETCH_ITEMS = 500
+export const INVITE_TOKEN = /^[A-Za-z0-9_-]{16,128}$/
+
+export interface MailItem { cursor: number, from: PeerIdString, envelope: Envelope }
+export interface FetchResult { items: MailItem[], more: boolean }
+export interface DepositResult { status: 'stored' | 'duplicate' }
+export interface RelayStatus { admitted: boolean, queued: number }
+
+const relayCheck = new Checker('ERR_MALFORMED_FRAME', 'relay body')
+
+export function parseRedeem (value: unknown): { token: string } {
+  const o = relayCheck.obj(value, 'body')
+  return { token: relayCheck.str(o, 'token', { max: 128, pattern: INVITE_TOKEN }) }
+}
+
+export function parseDeposit (value: unknown): { to: PeerIdString, envelope: Envelope } {
+  const o = relayCheck.obj(value, 'body')
+  return { to: relayCheck.str(o, 'to', { max: 60, pattern: PEER_ID }), envelope: parseEnvelope(o.envelope) }
+}
+
+export function parseFetch (value: unknown): { after: number, limit: number } {
+  const o = relayCheck.obj(value, 'body')
+  return { after: relayCheck.int(o, 'after', { min: 0, max: MAX_SEQ }), limit: relayCheck.int(o, 'limit', { min: 1, max: MAX_FETCH_ITEMS }) }
+}
+
+export function parseAckMail (value: unknown): { upTo: number } {
+  const o = relayCheck.obj(value, 'body')
+  return { upTo: relayCheck.int(o, 'upTo', { min: 0, max: MAX_SEQ }) }
+}
+
+export function parseFetchResult (value: unknown): FetchResult {
+  const o = relayCheck.obj(value, 'body')
+  const items = relayCheck.arr(o, 'items', { max: MAX_FETCH_ITEMS }).map((v): MailItem => {
+    const i = relayCheck.obj(v, 'item')
+    return { cursor: relayCheck.int(i, 'cursor', { min: 1, max: MAX_SEQ }), from: relayCheck.str(i, 'from', { max: 60, pattern: PEER_ID }), envelope: parseEnvelope(i.envelope) }
+  })
+  return { items, more: relayCheck.bool(o, 'more') }
+}
+
+export function parseRelayStatus (value: unknown): RelayStatus {
+  const o = relayCheck.obj(value, 'body')
+  return { admitted: relayCheck.bool(o, 'admitted'), queued: relayCheck.int(o, 'queued', { min: 0, max: MAX_SEQ }) }
 }

@@ -1,0 +1,63 @@
+/**
+ * Admin API of a running relay: HTTP on a Unix socket in the data dir (mode
+ * 0600, so only the relay's OS user can use it). `parley-relay invite create`,
+ * `users` and `stats` talk to it.
+ */
+import { createServer, type Server } from 'node:http'
+import { chmod, unlink } from 'node:fs/promises'
+import { ParleyError, toParleyError } from '../../node/src/errors.js'
+import { PEER_ID } from '../../node/src/protocol/validate.js'
+import { HTTP_STATUS } from '../../node/src/api/contract.js'
+import type { RelayServer } from './relay-server.js'
+
+export class AdminServer {
+  private server?: Server
+
+  constructor (private readonly relay: RelayServer, private readonly socketPath: string) {}
+
+  async start (): Promise<void> {
+    await unlink(this.socketPath).catch(() => {})
+    const server = createServer((req, res) => {
+      void (async () => {
+        const chunks: Buffer[] = []
+        for await (const c of req) chunks.push(c as Buffer)
+        const text = Buffer.concat(chunks).toString('utf8')
+        let body: Record<string, unknown> = {}
+        if (text !== '') {
+          try { body = JSON.parse(text) as Record<string, unknown> } catch { throw new ParleyError('ERR_INVALID_ARGUMENT', 'body must be JSON') }
+        }
+        const path = req.url ?? '/'
+        const store = this.relay.mailbox
+        if (req.method === 'POST' && path === '/invites') {
+          return await store.createInvite({ maxUses: body.uses as number | undefined, ttlMs: typeof body.hours === 'number' ? body.hours * 3600_000 : undefined, note: body.note as string | undefined })
+        }
+        if (req.method === 'GET' && path === '/users') return await store.listUsers()
+        if (req.method === 'POST' && path === '/users') {
+          if (typeof body.peerId !== 'string' || !PEER_ID.test(body.peerId)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'peerId must be a peer ID')
+          return await store.admit(body.peerId, 'allow-list')
+        }
+        const del = /^\/users\/([^/]+)$/.exec(path)
+        if (req.method === 'DELETE' && del !== null) return { removed: await store.removeUser(decodeURIComponent(del[1] as string)) }
+        if (req.method === 'GET' && path === '/stats') return await this.relay.stats()
+        throw new ParleyError('ERR_NOT_FOUND', `no admin route ${req.method ?? ''} ${path}`)
+      })().then((result) => {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result))
+      }, (err) => {
+        const e = toParleyError(err)
+        res.writeHead(HTTP_STATUS[e.code] ?? 500, { 'content-type': 'application/json' }).end(JSON.stringify({ code: e.code, message: e.message }))
+      })
+    })
+    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(this.socketPath, () => { resolve() }) })
+    await chmod(this.socketPath, 0o600)
+    this.server = server
+  }
+
+  async stop (): Promise<void> {
+    const s = this.server
+    this.server = undefined
+    if (s === undefined) return
+    s.closeAllConnections()
+    await new Promise<void>(resolve => { s.close(() => { resolve() }) })
+    await unlink(this.socketPath).catch(() => {})
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Relay settings: defaults, the optional JSON config file, validation.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ParleyError } from '../../node/src/errors.js'
+import { PEER_ID } from '../../node/src/protocol/validate.js'
+import { DEFAULT_MAILBOX_TTL_MS, DEFAULT_QUOTA_BYTES, DEFAULT_QUOTA_MESSAGES, type MailboxLimits } from './mailbox-store.js'
+import type { CircuitLimits } from './relay-host.js'
+
+export interface RelayInit {
+  dataDir: string
+  /** @default ['/ip4/0.0.0.0/tcp/4100', '/ip4/0.0.0.0/tcp/4101/ws'] */
+  listen?: string[]
+  /** public addresses to announce instead (e.g. '/dns4/relay.example.com/tcp/443/wss'). @default [] */
+  announce?: string[]
+  /** peer IDs admitted without an invite. @default [] */
+  allow?: string[]
+  mailbox?: Partial<MailboxLimits>
+  circuit?: Partial<CircuitLimits>
+  /** how often expired mail is deleted. @default 60000 */
+  sweepIntervalMs?: number
+}
+
+export const DEFAULT_RELAY_LISTEN = ['/ip4/0.0.0.0/tcp/4100', '/ip4/0.0.0.0/tcp/4101/ws']
+export const DEFAULT_SWEEP_INTERVAL_MS = 60_000
+export const DEFAULT_CIRCUIT_LIMITS: CircuitLimits = { maxReservations: 1024, durationLimitMs: 0, dataLimitBytes: 0, reservationTtlMs: 2 * 3600 * 1000 }
+
+export interface ResolvedRelayConfig {
+  dataDir: string
+  listen: string[]
+  announce: string[]
+  allow: string[]
+  mailbox: MailboxLimits
+  circuit: CircuitLimits
+  sweepIntervalMs: number
+}
+
+export function resolveRelayConfig (init: RelayInit): ResolvedRelayConfig {
+  const mailbox = { ttlMs: DEFAULT_MAILBOX_TTL_MS, quotaMessages: DEFAULT_QUOTA_MESSAGES, quotaBytes: DEFAULT_QUOTA_BYTES, ...init.mailbox }
+  const circuit = { ...DEFAULT_CIRCUIT_LIMITS, ...init.circuit }
+  const positive = (v: number, name: string, allowZero = false): void => {
+    if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) throw new ParleyError('ERR_INVALID_ARGUMENT', `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${String(v)}`)
+  }
+  positive(mailbox.ttlMs, 'mailbox.ttlMs'); positive(mailbox.quotaMessages, 'mailbox.quotaMessages'); positive(mailbox.quotaBytes, 'mailbox.quotaBytes')
+  positive(circuit.maxReservations, 'circuit.maxReservations'); positive(circuit.reservationTtlMs, 'circuit.reservationTtlMs')
+  positive(circuit.durationLimitMs, 'circuit.durationLimitMs', true); positive(circuit.dataLimitBytes, 'circuit.dataLimitBytes', true)
+  const allow = init.allow ?? []
+  for (const p of allow) if (!PEER_ID.test(p)) throw new ParleyError('ERR_INVALID_ARGUMENT', `allow-list entry is not a peer ID: ${p}`)
+  const sweepIntervalMs = init.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS
+  positive(sweepIntervalMs, 'sweepIntervalMs')
+  return { dataDir: init.dataDir, listen: init.listen ?? DEFAULT_RELAY_LISTEN, announce: init.announce ?? [], allow, mailbox, circuit, sweepIntervalMs }
+}
+
+/** Reads a JSON config file whose keys are RelayInit's (dataDir excepted). */
+export async function readRelayConfigFile (path: string): Promise<Omit<RelayInit, 'dataDir'>> {
+  let text: string
+  try { text = await readFile(path, 'utf8') } catch (err) { throw new ParleyError('ERR_INVALID_ARGUMENT', `cannot read config file ${path}: ${(err as Error).message}`, { cause: err }) }
+  let value: unknown
+  try { value = JSON.parse(text) } catch (err) { throw new ParleyError('ERR_INVALID_ARGUMENT', `config file ${path} is not valid JSON: ${(err as Error).message}`, { cause: err }) }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ParleyError('ERR_INVALID_ARGUMENT', `config file ${path} must hold a JSON object`)
+  const known = new Set(['listen', 'announce', 'allow', 'mailbox', 'circuit', 'sweepIntervalMs'])
+  for (const k of Object.keys(value)) if (!known.has(k)) throw new ParleyError('ERR_INVALID_ARGUMENT', `config file ${path}: unknown setting "${k}"`)
+  return value as Omit<RelayInit, 'dataDir'>
+}
+
+export const relayFiles = (dataDir: string): { db: string, adminSocket: string, info: string } => ({
+  db: join(dataDir, 'db'),
+  adminSocket: join(dataDir, 'admin.sock'),
+  info: join(dataDir, 'relay.json')
+})

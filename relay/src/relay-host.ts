@@ -1,0 +1,108 @@
+/**
+ * The relay's libp2p host: TCP and WebSocket listeners (wss is terminated by a
+ * reverse proxy in front, see docs/RELAY.md), Noise, yamux, identify, ping and
+ * a circuit-relay-v2 server. The only relay file that imports libp2p.
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayServer, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { multiaddr } from '@multiformats/multiaddr'
+import { ParleyError } from '../../node/src/errors.js'
+import type { DeviceIdentity } from '../../node/src/host/keys.js'
+import type { RawStream } from '../../node/src/host/types.js'
+
+export interface CircuitLimits {
+  /** max simultaneous reservations. @default 1024 */
+  maxReservations: number
+  /** relayed connection duration limit in ms; 0 = none. @default 0 */
+  durationLimitMs: number
+  /** relayed connection data limit in bytes (each direction); 0 = none. @default 0 */
+  dataLimitBytes: number
+  /** reservation lifetime in ms (clients refresh before it ends). @default 2 hours */
+  reservationTtlMs: number
+}
+
+export interface RelayHostInit {
+  listen: string[]
+  /** addresses announced instead of the listen ones (public name behind NAT or a proxy) */
+  announce: string[]
+  limits: CircuitLimits
+  /** admission: only these peers may hold reservations or be relayed */
+  isAdmitted: (peerId: string) => boolean
+  onRefused: (what: 'reservation' | 'circuit', peerId: string) => void
+}
+
+export class RelayHost {
+  private node?: Libp2p<{ relay: CircuitRelayService } & Record<string, unknown>>
+
+  constructor (private readonly identity: DeviceIdentity, private readonly init: RelayHostInit) {
+    for (const a of [...init.listen, ...init.announce]) {
+      try { multiaddr(a) } catch (err) { throw new ParleyError('ERR_INVALID_ARGUMENT', `not a multiaddr: ${a}`, { cause: err }) }
+    }
+  }
+
+  async start (handlers: Record<string, (stream: RawStream, remote: string) => void>): Promise<void> {
+    if (this.node !== undefined) return
+    const { limits, isAdmitted, onRefused } = this.init
+    const unlimited = limits.durationLimitMs === 0 && limits.dataLimitBytes === 0
+    const node = await createLibp2p({
+      privateKey: this.identity.libp2pKey,
+      addresses: { listen: this.init.listen, ...(this.init.announce.length > 0 ? { announce: this.init.announce } : {}) },
+      transports: [tcp(), webSockets()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionManager: { maxConnections: 4 * limits.maxReservations + 64 },
+      connectionGater: {
+        denyInboundRelayReservation: (peer) => {
+          const deny = !isAdmitted(peer.toString())
+          if (deny) onRefused('reservation', peer.toString())
+          return deny
+        },
+        denyOutboundRelayedConnection: (source, destination) => {
+          const deny = !isAdmitted(source.toString()) || !isAdmitted(destination.toString())
+          if (deny) onRefused('circuit', source.toString())
+          return deny
+        }
+      },
+      services: {
+        identify: identify(),
+        ping: ping(),
+        relay: circuitRelayServer({
+          // deliberately not the 128 KiB / 2 min defaults: office chats and their sync run for hours
+          reservations: {
+            maxReservations: limits.maxReservations,
+            reservationTtl: limits.reservationTtlMs,
+            applyDefaultLimit: !unlimited,
+            ...(limits.durationLimitMs > 0 ? { defaultDurationLimit: limits.durationLimitMs } : {}),
+            ...(limits.dataLimitBytes > 0 ? { defaultDataLimit: BigInt(limits.dataLimitBytes) } : {})
+          },
+          maxInboundHopStreams: 4 * limits.maxReservations,
+          maxOutboundStopStreams: 4 * limits.maxReservations
+        })
+      }
+    })
+    for (const [protocol, handler] of Object.entries(handlers)) {
+      await node.handle(protocol, (stream, connection) => { handler(stream as unknown as RawStream, connection.remotePeer.toString()) }, { maxInboundStreams: 8, runOnLimitedConnection: false })
+    }
+    this.node = node as never
+  }
+
+  async stop (): Promise<void> {
+    const node = this.node
+    this.node = undefined
+    await node?.stop()
+  }
+
+  addresses (): string[] { return this.node?.getMultiaddrs().map(String) ?? [] }
+  connectionCount (): number { return this.node?.getConnections().length ?? 0 }
+  reservationCount (): number { return this.node?.services.relay.reservations.size ?? 0 }
+  relayedCount (): number {
+    // relayed circuits show up as connections whose remote address goes through us; count hop streams instead
+    return this.node?.getConnections().reduce((n, c) => n + c.streams.filter(s => s.protocol?.includes('circuit/relay') === true).length, 0) ?? 0
+  }
+}

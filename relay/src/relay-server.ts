@@ -1,0 +1,169 @@
+/**
+ * The relay: admission, mailbox RPC, circuit relay, stats. Everything it
+ * stores is ciphertext sealed by the authors; it checks signatures and
+ * addressing, never content.
+ */
+import { mkdir, writeFile, rm } from 'node:fs/promises'
+import { Level } from 'level'
+import { ParleyError, toParleyError } from '../../node/src/errors.js'
+import { createIdentityBytes, loadIdentity, type DeviceIdentity } from '../../node/src/host/keys.js'
+import { verifyEnvelope } from '../../node/src/crypto/envelope.js'
+import { RpcChannel } from '../../node/src/messaging/rpc.js'
+import { RELAY_PROTOCOL, parseAckMail, parseDeposit, parseFetch, parseRedeem, type RelayStatus, type RpcMethod } from '../../node/src/protocol/wire.js'
+import { b64, unb64 } from '../../node/src/protocol/validate.js'
+import type { Logger } from '../../node/src/util/log.js'
+import { MailboxStore } from './mailbox-store.js'
+import { RelayHost } from './relay-host.js'
+import { relayFiles, resolveRelayConfig, type RelayInit, type ResolvedRelayConfig } from './config.js'
+import { AdminServer } from './admin-server.js'
+
+export interface RelayStats {
+  peerId: string
+  addresses: string[]
+  uptimeMs: number
+  connections: number
+  reservations: number
+  users: number
+  mailbox: { messages: number, bytes: number, recipients: number }
+  counters: Record<'deposited' | 'duplicates' | 'fetched' | 'acked' | 'refused' | 'redeemed' | 'expired', number>
+}
+
+export class RelayServer {
+  readonly config: ResolvedRelayConfig
+  private store?: MailboxStore
+  private host?: RelayHost
+  private admin?: AdminServer
+  private identity?: DeviceIdentity
+  private sweeper?: NodeJS.Timeout
+  private startedAt = 0
+  private readonly counters: RelayStats['counters'] = { deposited: 0, duplicates: 0, fetched: 0, acked: 0, refused: 0, redeemed: 0, expired: 0 }
+
+  constructor (init: RelayInit, private readonly log: Logger) {
+    this.config = resolveRelayConfig(init)
+  }
+
+  get peerId (): string {
+    if (this.identity === undefined) throw new ParleyError('ERR_NOT_STARTED', 'relay not started')
+    return this.identity.peerId
+  }
+
+  get mailbox (): MailboxStore {
+    if (this.store === undefined) throw new ParleyError('ERR_NOT_STARTED', 'relay not started')
+    return this.store
+  }
+
+  addresses (): string[] { return this.host?.addresses() ?? [] }
+
+  async start (): Promise<void> {
+    if (this.host !== undefined) return
+    const files = relayFiles(this.config.dataDir)
+    await mkdir(this.config.dataDir, { recursive: true, mode: 0o700 })
+    const store = new MailboxStore(new Level(files.db), this.config.mailbox)
+    await store.start()
+    this.store = store
+    try {
+      let raw = await store.getMeta('identity')
+      if (typeof raw !== 'string') { raw = b64(await createIdentityBytes()); await store.putMeta('identity', raw) }
+      this.identity = loadIdentity(unb64(raw as string))
+      for (const p of this.config.allow) if (!store.isAdmitted(p)) await store.admit(p, 'allow-list')
+      const host = new RelayHost(this.identity, {
+        listen: this.config.listen,
+        announce: this.config.announce,
+        limits: this.config.circuit,
+        isAdmitted: (p) => store.isAdmitted(p),
+        onRefused: (what, peerId) => { this.counters.refused++; this.log.warn('refused unadmitted peer', { what, peerId }) }
+      })
+      this.host = host
+      await host.start({
+        [RELAY_PROTOCOL]: (stream, remote) => { void new RpcChannel(stream, async (m, body) => await this.onRequest(remote, m, body), this.log) }
+      })
+      this.admin = new AdminServer(this, files.adminSocket)
+      await this.admin.start()
+      this.startedAt = Date.now()
+      this.sweeper = setInterval(() => {
+        store.sweep().then((n) => { if (n > 0) { this.counters.expired += n; this.log.info('expired mail deleted', { count: n }) } }, (err) => { this.log.warn('sweep failed', { err: toParleyError(err).message }) })
+      }, this.config.sweepIntervalMs)
+      this.sweeper.unref()
+      await writeFile(files.info, JSON.stringify({ v: 1, pid: process.pid, peerId: this.identity.peerId, addresses: host.addresses() }), { mode: 0o600 })
+      this.log.info('relay started', { peerId: this.identity.peerId, addrs: host.addresses() })
+    } catch (err) {
+      await this.stop()
+      throw err
+    }
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.sweeper)
+    await this.admin?.stop()
+    await this.host?.stop()
+    await this.store?.stop()
+    await rm(relayFiles(this.config.dataDir).info, { force: true })
+    this.admin = undefined
+    this.host = undefined
+    this.store = undefined
+  }
+
+  async stats (): Promise<RelayStats> {
+    return {
+      peerId: this.peerId,
+      addresses: this.addresses(),
+      uptimeMs: Date.now() - this.startedAt,
+      connections: this.host?.connectionCount() ?? 0,
+      reservations: this.host?.reservationCount() ?? 0,
+      users: (await this.mailbox.listUsers()).length,
+      mailbox: await this.mailbox.totals(),
+      counters: { ...this.counters }
+    }
+  }
+
+  private requireAdmitted (peer: string): void {
+    if (!this.mailbox.isAdmitted(peer)) {
+      this.counters.refused++
+      throw new ParleyError('ERR_NOT_ADMITTED', 'this relay serves admitted peers only: redeem an invite from its admin (parley start --relay ADDR --invite TOKEN)')
+    }
+  }
+
+  private async onRequest (remote: string, method: RpcMethod, body: unknown): Promise<unknown> {
+    const store = this.mailbox
+    switch (method) {
+      case 'redeem': {
+        const { token } = parseRedeem(body)
+        const user = await store.redeem(token, remote)
+        this.counters.redeemed++
+        this.log.info('invite redeemed', { peerId: remote })
+        return { admitted: true, since: user.admittedAt }
+      }
+      case 'relayStatus': {
+        const status: RelayStatus = { admitted: store.isAdmitted(remote), queued: store.isAdmitted(remote) ? await store.queued(remote) : 0 }
+        return status
+      }
+      case 'deposit': {
+        this.requireAdmitted(remote)
+        const { to, envelope } = parseDeposit(body)
+        if (envelope.author !== remote) throw new ParleyError('ERR_INVALID_ENVELOPE', 'only the author may deposit an envelope')
+        if (!envelope.keys.some(k => k.to === to)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'the envelope is not sealed for this recipient')
+        if (!store.isAdmitted(to)) throw new ParleyError('ERR_UNKNOWN_RECIPIENT', 'the recipient has no account on this relay')
+        verifyEnvelope(envelope)
+        const status = await store.deposit(to, remote, envelope, JSON.stringify(envelope).length)
+        this.counters[status === 'stored' ? 'deposited' : 'duplicates']++
+        return { status }
+      }
+      case 'fetch': {
+        this.requireAdmitted(remote)
+        const { after, limit } = parseFetch(body)
+        const result = await store.fetch(remote, after, limit)
+        this.counters.fetched += result.items.length
+        return result
+      }
+      case 'ackMail': {
+        this.requireAdmitted(remote)
+        const { upTo } = parseAckMail(body)
+        const n = await store.ack(remote, upTo)
+        this.counters.acked += n
+        return { deleted: n }
+      }
+      default:
+        throw new ParleyError('ERR_NOT_FOUND', `the relay does not answer ${method}`)
+    }
+  }
+}
