@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { ParleyError } from './errors.js'
 import type { HostInit } from './host/libp2p-host.js'
 import type { MessengerInit } from './messaging/messenger.js'
+import type { RelayClientInit } from './messaging/relay-client.js'
 
 export interface NodeInit {
   /** @default $PARLEY_DATA, else $XDG_DATA_HOME/parley, else ~/.local/share/parley */
@@ -18,6 +19,11 @@ export interface NodeInit {
   apiPort?: number
   /** serve the local API at all (in-process tests may not need it). @default true */
   api?: boolean
+  /** relay multiaddr (with /p2p/); stored, so later starts keep it. @default the stored one, else none */
+  relay?: string
+  /** invite token to redeem at the relay (once). */
+  invite?: string
+  relayClient?: RelayClientInit
 }
 
 /** @default 7717 */

@@ -12,10 +12,13 @@ import { createIdentityBytes, loadIdentity, type DeviceIdentity } from './host/k
 import { Libp2pHost } from './host/libp2p-host.js'
 import { HybridClock } from './clock/hlc.js'
 import { Messenger } from './messaging/messenger.js'
+import { RelayClient } from './messaging/relay-client.js'
 import { ApiServer } from './api/server.js'
 import { createLogger, type Logger } from './util/log.js'
 import { unb64, b64 } from './protocol/validate.js'
 import type { MessageStore } from './store/types.js'
+
+export interface NodeSettings { relay: string | null, invite: string | null }
 
 export interface ApiInfo { v: 1, pid: number, port: number | null, socket: string, peerId: string }
 
@@ -27,6 +30,7 @@ export class ParleyNode {
   private messenger_?: Messenger
   private api?: ApiServer
   private identity_?: DeviceIdentity
+  private relay_?: RelayClient
   private running = false
 
   constructor (private readonly init: NodeInit = {}, log?: Logger) {
@@ -40,6 +44,24 @@ export class ParleyNode {
   get messageStore (): MessageStore { return this.need(this.store) }
   get peerId (): string { return this.need(this.identity_).peerId }
   get apiPort (): number | undefined { return this.api?.port }
+  get relay (): RelayClient { return this.need(this.relay_) }
+
+  /** Settings given at start override the stored ones and are stored. */
+  private async loadSettings (store: LevelStore): Promise<NodeSettings> {
+    const stored = (await store.getMeta('settings') ?? {}) as Partial<NodeSettings>
+    const settings: NodeSettings = { relay: this.init.relay ?? stored.relay ?? null, invite: this.init.invite ?? stored.invite ?? null }
+    if (settings.relay !== stored.relay || settings.invite !== stored.invite) await store.putMeta('settings', settings)
+    return settings
+  }
+
+  /** Changes the relay (null: none) and optionally an invite to redeem; stored for later starts. */
+  async setRelay (relay: string | null, invite: string | null): Promise<NodeSettings> {
+    const store = this.need(this.store)
+    const settings: NodeSettings = { relay, invite }
+    this.relay.configure(relay, invite)
+    await store.putMeta('settings', settings)
+    return settings
+  }
 
   private need<T> (v: T | undefined): T {
     if (v === undefined) throw new ParleyError('ERR_NOT_STARTED', 'the node is not started')
@@ -63,14 +85,25 @@ export class ParleyNode {
       const identity = loadIdentity(unb64(raw as string))
       this.identity_ = identity
       const host = new Libp2pHost({ identity, log: this.log }, this.init.host)
-      const messenger = new Messenger({ store, host, identity, clock: new HybridClock(), log: this.log }, { ...this.init.messenger, name: this.init.name })
+      const settings = await this.loadSettings(store)
+      let messenger: Messenger | undefined
+      const relay = new RelayClient({
+        host,
+        log: this.log,
+        accept: async (env, from) => await this.need(messenger).acceptMail(env, from),
+        saveInvite: async (invite) => { await store.putMeta('settings', { ...(await this.loadSettings(store)), invite }) }
+      }, this.init.relayClient)
+      messenger = new Messenger({ store, host, identity, clock: new HybridClock(), log: this.log, relay }, { ...this.init.messenger, name: this.init.name })
       this.host_ = host
       this.messenger_ = messenger
+      this.relay_ = relay
+      relay.configure(settings.relay, settings.invite)
       await host.start()
       await messenger.start()
+      relay.start()
       if (this.init.api !== false) {
         const token = await loadOrCreateToken(files.token)
-        this.api = new ApiServer({ messenger, store, host, log: this.log }, { token, port: resolveApiPort(this.init.apiPort), socketPath: files.socket })
+        this.api = new ApiServer({ messenger, store, host, log: this.log, relay, setRelay: async (r, i) => await this.setRelay(r, i) }, { token, port: resolveApiPort(this.init.apiPort), socketPath: files.socket })
         await this.api.start()
         const info: ApiInfo = { v: 1, pid: process.pid, port: this.api.port ?? null, socket: files.socket, peerId: identity.peerId }
         await writeFile(files.apiInfo, JSON.stringify(info), { mode: 0o600 })
@@ -91,6 +124,7 @@ export class ParleyNode {
   private async teardown (): Promise<void> {
     await this.api?.stop()
     await rm(dataFiles(this.dataDir).apiInfo, { force: true })
+    await this.relay_?.stop()
     await this.messenger_?.stop()
     await this.host_?.stop()
     await this.store?.stop()

@@ -14,11 +14,19 @@ import { conversationMembers } from '../protocol/wire.js'
 import type { Messenger, PeerView } from '../messaging/messenger.js'
 import type { MessageStore, StoredMessage } from '../store/types.js'
 import type { PeerHost } from '../host/types.js'
+import type { RelayClient } from '../messaging/relay-client.js'
 import type { Logger } from '../util/log.js'
 import { resolvePeer } from './resolve.js'
 import { PEER_ID } from '../protocol/validate.js'
 
-export interface ApiServerComponents { messenger: Messenger, store: MessageStore, host: PeerHost, log: Logger }
+export interface ApiServerComponents {
+  messenger: Messenger
+  store: MessageStore
+  host: PeerHost
+  log: Logger
+  relay: RelayClient
+  setRelay: (relay: string | null, invite: string | null) => Promise<{ relay: string | null, invite: string | null }>
+}
 export interface ApiServerInit {
   token: string
   /** TCP port on 127.0.0.1; 0 picks one; null disables TCP. */
@@ -168,6 +176,17 @@ export class ApiServer {
       if (typeof body.addr !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'addr must be a multiaddr string')
       return { peerId: await host.dial(body.addr) }
     })
+    this.route('GET', /^\/settings$/, async () => ({ name: messenger.name, relay: this.c.relay.status() }))
+    this.route('PUT', /^\/settings$/, async (req) => {
+      const body = await readJson(req)
+      if (body.name !== undefined) await messenger.setName(body.name as string)
+      if (body.relay !== undefined) {
+        if (body.relay !== null && typeof body.relay !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'relay must be a multiaddr string or null')
+        if (body.invite !== undefined && body.invite !== null && typeof body.invite !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite must be a string')
+        await this.c.setRelay(body.relay === '' ? null : body.relay as string | null, (body.invite as string | null | undefined) ?? null)
+      }
+      return { name: messenger.name, relay: this.c.relay.status() }
+    })
     this.route('GET', /^\/status$/, async () => ({ peerId: messenger.peerId, outbox: await store.outboxSize(), connected: host.connectedPeers().length, connections: host.connectionCount() }))
     this.route('GET', /^\/conversations$/, async () => {
       const peers = new Map((await messenger.listPeers()).map(p => [p.peerId, p]))
@@ -183,7 +202,7 @@ export class ApiServer {
       const to = await resolvePeerRef(body.to)
       const msg = await messenger.sendMessage(to, body.text)
       const wait = body.wait ?? url.searchParams.get('wait')
-      if (wait === 'delivered' || wait === 'read') {
+      if (wait === 'sent' || wait === 'delivered' || wait === 'read') {
         const timeoutMs = typeof body.timeoutMs === 'number' ? Math.min(body.timeoutMs, MAX_WAIT_MS) : 30_000
         try {
           return toMessageView(await messenger.waitForState(msg.id, wait, { signal: AbortSignal.timeout(timeoutMs) }))
@@ -195,7 +214,7 @@ export class ApiServer {
           throw e
         }
       } else if (wait !== undefined && wait !== null) {
-        throw new ParleyError('ERR_INVALID_ARGUMENT', 'wait must be "delivered" or "read"')
+        throw new ParleyError('ERR_INVALID_ARGUMENT', 'wait must be "sent", "delivered" or "read"')
       }
       return toMessageView(msg)
     })

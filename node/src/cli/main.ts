@@ -14,6 +14,7 @@ const USAGE = `usage: parley <command> [options]
 
 commands:
   start [--name NAME] [--listen ADDR]... [--peer ADDR]... [--no-mdns] [--api-port N]
+        [--relay ADDR] [--invite TOKEN]
                               run a node in the foreground (UI and API on 127.0.0.1)
   id                          print this device's peer ID
   peers [--json]              list known peers and presence
@@ -23,6 +24,8 @@ commands:
                               show the conversation with PEER
   name NAME                   change the display name
   dial ADDR                   connect to a multiaddr (…/p2p/<peer id>)
+  relay [ADDR|none] [--invite TOKEN]
+                              show the relay status, or set (none: remove) the relay
   watch                       print events as JSON lines until interrupted
 
 every command takes --data DIR (default: ${defaultDataDir()})`
@@ -31,14 +34,16 @@ class UsageError extends Error {}
 
 const common = { data: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const
 
-function parse<T extends NonNullable<ParseArgsConfig['options']>> (args: string[], options: T, positionals: number): { values: Record<string, unknown>, positionals: string[] } {
+function parse<T extends NonNullable<ParseArgsConfig['options']>> (args: string[], options: T, positionals: number | [number, number]): { values: Record<string, unknown>, positionals: string[] } {
+  const [min, max] = typeof positionals === 'number' ? [positionals, positionals] : positionals
   let parsed
   try {
     parsed = parseArgs({ args, options: { ...common, ...options }, allowPositionals: true, strict: true })
   } catch (err) {
     throw new UsageError((err as Error).message)
   }
-  if (parsed.positionals.length !== positionals) throw new UsageError(`expected ${positionals} argument(s), got ${parsed.positionals.length}`)
+  const n = parsed.positionals.length
+  if (n < min || n > max) throw new UsageError(`expected ${min === max ? min : `${min} to ${max}`} argument(s), got ${n}`)
   return parsed as { values: Record<string, unknown>, positionals: string[] }
 }
 
@@ -52,7 +57,8 @@ async function main (argv: string[]): Promise<number> {
     case 'start': {
       const { values } = parse(rest, {
         name: { type: 'string' }, listen: { type: 'string', multiple: true }, peer: { type: 'string', multiple: true },
-        'no-mdns': { type: 'boolean' }, 'api-port': { type: 'string' }, 'announce-loopback': { type: 'boolean' }
+        'no-mdns': { type: 'boolean' }, 'api-port': { type: 'string' }, 'announce-loopback': { type: 'boolean' },
+        relay: { type: 'string' }, invite: { type: 'string' }
       }, 0)
       const port = values['api-port'] === undefined ? undefined : Number(values['api-port'])
       if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError('--api-port must be an integer 0..65535')
@@ -61,6 +67,8 @@ async function main (argv: string[]): Promise<number> {
         dataDir: dataDir(values),
         name: values.name as string | undefined,
         apiPort: port,
+        relay: values.relay as string | undefined,
+        invite: values.invite as string | undefined,
         host: {
           listen: values.listen as string[] | undefined,
           peers: values.peer as string[] | undefined,
@@ -116,6 +124,16 @@ async function main (argv: string[]): Promise<number> {
       const { values, positionals } = parse(rest, {}, 1)
       const r = await (await ApiClient.open(dataDir(values))).call<{ peerId: string }>('POST', '/peers/dial', { addr: positionals[0] })
       out(r.peerId)
+      return 0
+    }
+    case 'relay': {
+      const { values, positionals } = parse(rest, { invite: { type: 'string' }, json: { type: 'boolean' } }, [0, 1])
+      const api = await ApiClient.open(dataDir(values))
+      const target = positionals[0]
+      const r = target === undefined
+        ? await api.call<{ relay: unknown }>('GET', '/settings')
+        : await api.call<{ relay: unknown }>('PUT', '/settings', { relay: target === 'none' ? null : target, invite: values.invite ?? null })
+      out(JSON.stringify(r.relay, null, values.json === true ? 0 : 2))
       return 0
     }
     case 'watch': {

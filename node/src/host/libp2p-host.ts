@@ -10,13 +10,16 @@ import { mdns } from '@libp2p/mdns'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { FaultTolerance } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { PeerDiscovery, PeerInfo } from '@libp2p/interface'
 import { ParleyError, toParleyError } from '../errors.js'
 import type { AbortOptions } from '../util/abort.js'
 import type { DeviceIdentity } from './keys.js'
-import type { PeerHost, RawStream, StreamHandler } from './types.js'
+import type { PeerHost, RawStream, Reach, StreamHandler } from './types.js'
 import type { Logger } from '../util/log.js'
 
 export interface HostInit {
@@ -32,8 +35,10 @@ export interface HostInit {
   peers?: string[]
   /** How long the peer with the larger ID waits for the other to dial before dialling itself. @default 3000 */
   dialGraceMs?: number
-  /** Interval of the redial loop for `peers`. @default 5000 */
+  /** Interval of the redial loop for `peers` and the relay. @default 5000 */
   redialIntervalMs?: number
+  /** Relay multiaddr (with /p2p/); can be changed at run time with setRelay. @default none */
+  relay?: string
 }
 
 export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/0']
@@ -54,7 +59,8 @@ type Services = Record<string, unknown> & { mdns?: PeerDiscovery }
 export class Libp2pHost extends EventTarget implements PeerHost {
   readonly peerId: string
   private node?: Libp2p<Services>
-  private readonly init: Required<HostInit>
+  private readonly init: Required<Omit<HostInit, 'relay'>>
+  private relay: { addr: string, peerId: string } | null = null
   private readonly timers = new Set<NodeJS.Timeout>()
   private redialTimer?: NodeJS.Timeout
   private readonly discovered = new Set<string>()
@@ -72,11 +78,31 @@ export class Libp2pHost extends EventTarget implements PeerHost {
       dialGraceMs: init.dialGraceMs ?? DEFAULT_DIAL_GRACE_MS,
       redialIntervalMs: init.redialIntervalMs ?? DEFAULT_REDIAL_INTERVAL_MS
     }
-    for (const p of this.init.peers) {
-      let ma: Multiaddr
-      try { ma = multiaddr(p) } catch (err) { throw new ParleyError('ERR_INVALID_ARGUMENT', `not a multiaddr: ${p}`, { cause: err }) }
-      if (ma.getComponents().find(c => c.name === 'p2p') === undefined) throw new ParleyError('ERR_INVALID_ARGUMENT', `peer address needs /p2p/<peer id>: ${p}`)
-    }
+    for (const p of this.init.peers) peerOfAddr(p)
+    if (init.relay !== undefined) this.setRelay(init.relay)
+  }
+
+  get relayPeerId (): string | null { return this.relay?.peerId ?? null }
+
+  setRelay (addr: string | null): string | null {
+    if (addr === null || addr === '') { this.relay = null; return null }
+    this.relay = { addr, peerId: peerOfAddr(addr) }
+    if (this.node !== undefined) this.redialConfigured()
+    return this.relay.peerId
+  }
+
+  async reconnectRelay (): Promise<void> {
+    const node = this.node
+    const relay = this.relay
+    if (node === undefined || relay === null) return
+    await node.hangUp(peerIdFromString(relay.peerId)).catch(() => {})
+    await this.dial(relay.addr)
+  }
+
+  reach (peerId: string): Reach | null {
+    const conns = this.node?.getConnections().filter(c => c.remotePeer.toString() === peerId) ?? []
+    if (conns.length === 0) return null
+    return conns.some(c => !c.remoteAddr.toString().includes('/p2p-circuit')) ? 'lan' : 'relay'
   }
 
   async start (): Promise<void> {
@@ -87,10 +113,13 @@ export class Libp2pHost extends EventTarget implements PeerHost {
     const node = await createLibp2p({
       privateKey: this.components.identity.libp2pKey,
       addresses: {
-        listen: this.init.listen,
+        // '/p2p-circuit': take a reservation on any connected relay (re-taken when it comes back)
+        listen: [...this.init.listen, '/p2p-circuit'],
         announceFilter: (addrs: Multiaddr[]) => announceLoopback ? addrs : addrs.filter(a => !isLoopback(a))
       },
-      transports: [tcp()],
+      transports: [tcp(), webSockets(), circuitRelayTransport()],
+      // a configured relay that is down must not stop the node from starting
+      transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       services: services as never
@@ -100,7 +129,7 @@ export class Libp2pHost extends EventTarget implements PeerHost {
     node.addEventListener('peer:connect', (evt) => {
       const peerId = evt.detail.toString()
       this.components.log.info('peer connected', { peerId, at: Date.now() })
-      this.dispatchEvent(new CustomEvent('peerConnected', { detail: { peerId, reach: 'lan' } }))
+      this.dispatchEvent(new CustomEvent('peerConnected', { detail: { peerId, reach: this.reach(peerId) ?? 'lan' } }))
     })
     node.addEventListener('peer:disconnect', (evt) => {
       this.components.log.info('peer disconnected', { peerId: evt.detail.toString(), at: Date.now() })
@@ -151,6 +180,16 @@ export class Libp2pHost extends EventTarget implements PeerHost {
       const conn = await node.dial(t, { signal })
       return conn.remotePeer.toString()
     } catch (err) {
+      // no direct route: try through the relay (remote staff, peers behind NAT)
+      const relay = this.relay
+      if (relay !== null && !target.startsWith('/') && target !== relay.peerId && this.isConnected(relay.peerId)) {
+        try {
+          const conn = await node.dial(multiaddr(`${relay.addr}/p2p-circuit/p2p/${target}`), { signal })
+          return conn.remotePeer.toString()
+        } catch (err2) {
+          throw new ParleyError('ERR_PEER_UNREACHABLE', `cannot reach ${target} directly (${(err as Error).message}) nor through the relay (${(err2 as Error).message})`, { cause: err2 })
+        }
+      }
       throw new ParleyError('ERR_PEER_UNREACHABLE', `cannot reach ${target}: ${(err as Error).message}`, { cause: err })
     }
   }
@@ -158,7 +197,7 @@ export class Libp2pHost extends EventTarget implements PeerHost {
   async openStream (peerId: string, protocol: string, options: AbortOptions = {}): Promise<RawStream> {
     const node = this.started
     try {
-      const stream = await node.dialProtocol(peerIdFromString(peerId), protocol, { signal: options.signal })
+      const stream = await node.dialProtocol(peerIdFromString(peerId), protocol, { signal: options.signal, runOnLimitedConnection: true })
       return stream as unknown as RawStream
     } catch (err) {
       throw new ParleyError('ERR_PEER_UNREACHABLE', `cannot open ${protocol} to ${peerId}: ${(err as Error).message}`, { cause: err })
@@ -168,7 +207,7 @@ export class Libp2pHost extends EventTarget implements PeerHost {
   async handle (protocol: string, handler: StreamHandler): Promise<void> {
     await this.started.handle(protocol, (stream, connection) => {
       handler(stream as unknown as RawStream, connection.remotePeer.toString())
-    }, { maxInboundStreams: 64, maxOutboundStreams: 64 })
+    }, { maxInboundStreams: 64, maxOutboundStreams: 64, runOnLimitedConnection: true })
   }
 
   /**
@@ -202,10 +241,19 @@ export class Libp2pHost extends EventTarget implements PeerHost {
   }
 
   private redialConfigured (): void {
-    for (const addr of this.init.peers) {
-      const peer = multiaddr(addr).getComponents().find(c => c.name === 'p2p')?.value
-      if (peer === undefined || this.isConnected(peer)) continue
+    const addrs = [...this.init.peers, ...(this.relay !== null ? [this.relay.addr] : [])]
+    for (const addr of addrs) {
+      if (this.isConnected(peerOfAddr(addr))) continue
       this.dial(addr).catch((err) => { this.components.log.debug('redial failed', { addr, err: toParleyError(err).message }) })
     }
   }
+}
+
+/** The peer ID at the end of a multiaddr; throws ERR_INVALID_ARGUMENT when there is none. */
+function peerOfAddr (addr: string): string {
+  let ma: Multiaddr
+  try { ma = multiaddr(addr) } catch (err) { throw new ParleyError('ERR_INVALID_ARGUMENT', `not a multiaddr: ${addr}`, { cause: err }) }
+  const peer = ma.getComponents().findLast(c => c.name === 'p2p')?.value
+  if (peer === undefined) throw new ParleyError('ERR_INVALID_ARGUMENT', `address needs /p2p/<peer id>: ${addr}`)
+  return peer
 }

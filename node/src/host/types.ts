@@ -41,6 +41,17 @@ export interface PeerHost extends EventTarget {
   isConnected(peerId: string): boolean
   /** open connections, all peers together (one per pair is the goal) */
   connectionCount(): number
+  /** 'lan' if any direct connection is open, 'relay' if only relayed ones, null if none */
+  reach(peerId: string): Reach | null
+  /**
+   * Sets (or clears) the relay: its address is kept connected, a reservation
+   * makes us reachable through it, and peers we cannot dial directly are dialled through it.
+   * Returns the relay's peer ID.
+   */
+  setRelay(addr: string | null): string | null
+  /** Closes and re-opens the connection to the relay (a fresh reservation after admission). */
+  reconnectRelay(): Promise<void>
+  readonly relayPeerId: string | null
   /** Dials a peer ID (known addresses) or a multiaddr with /p2p/; resolves to the remote peer ID. */
   dial(target: string, options?: AbortOptions): Promise<string>
   openStream(peerId: string, protocol: string, options?: AbortOptions): Promise<RawStream>

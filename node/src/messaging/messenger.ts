@@ -13,6 +13,7 @@ import { Later, RpcChannel, type RpcChannelInit } from './rpc.js'
 import { withTimeout, type AbortOptions } from '../util/abort.js'
 import type { MessageState, MessageStore, StoredMessage, HistoryQuery } from '../store/types.js'
 import type { PeerHost, Reach } from '../host/types.js'
+import type { RelayClient } from './relay-client.js'
 import type { Logger } from '../util/log.js'
 
 export interface MessengerComponents {
@@ -21,6 +22,8 @@ export interface MessengerComponents {
   identity: SigningKeys
   clock: HybridClock
   log: Logger
+  /** optional: the mailbox path for peers we cannot reach */
+  relay?: RelayClient
 }
 
 export interface MessengerInit extends RpcChannelInit {
@@ -32,11 +35,14 @@ export interface MessengerInit extends RpcChannelInit {
   maxRedialBackoffMs?: number
   /** messages in flight per peer before waiting for acks. @default 32 */
   sendWindow?: number
+  /** a message for an unreachable peer goes to the relay's mailbox after this long. @default 1000 */
+  depositAfterMs?: number
 }
 
 export const DEFAULT_RETRY_INTERVAL_MS = 2000
 export const DEFAULT_MAX_REDIAL_BACKOFF_MS = 30_000
 export const DEFAULT_SEND_WINDOW = 32
+export const DEFAULT_DEPOSIT_AFTER_MS = 1000
 export const DEFAULT_NAME = 'Parley user'
 
 export interface PeerView {
@@ -89,7 +95,8 @@ export class Messenger extends EventTarget {
       ...init,
       retryIntervalMs: init.retryIntervalMs ?? DEFAULT_RETRY_INTERVAL_MS,
       maxRedialBackoffMs: init.maxRedialBackoffMs ?? DEFAULT_MAX_REDIAL_BACKOFF_MS,
-      sendWindow: init.sendWindow ?? DEFAULT_SEND_WINDOW
+      sendWindow: init.sendWindow ?? DEFAULT_SEND_WINDOW,
+      depositAfterMs: init.depositAfterMs ?? DEFAULT_DEPOSIT_AFTER_MS
     }
   }
 
@@ -156,8 +163,8 @@ export class Messenger extends EventTarget {
   }
 
   /** Resolves when message `id` reaches `state` (or a later one). */
-  async waitForState (id: string, state: 'delivered' | 'read', options: AbortOptions = {}): Promise<StoredMessage> {
-    const rank: Record<MessageState, number> = { queued: 0, received: 0, seen: 1, delivered: 1, read: 2 }
+  async waitForState (id: string, state: 'sent' | 'delivered' | 'read', options: AbortOptions = {}): Promise<StoredMessage> {
+    const rank: Record<MessageState, number> = { queued: 0, received: 0, sent: 1, seen: 2, delivered: 2, read: 3 }
     const reached = (m: StoredMessage): boolean => rank[m.state] >= rank[state]
     return await new Promise<StoredMessage>((resolve, reject) => {
       const onChange = (evt: Event): void => {
@@ -193,16 +200,16 @@ export class Messenger extends EventTarget {
   }
 
   async listPeers (): Promise<PeerView[]> {
-    const records = await this.c.store.listPeers()
+    const records = (await this.c.store.listPeers()).filter(r => this.c.relay?.isRelay(r.peerId) !== true)
     const known = new Set(records.map(r => r.peerId))
     const views = records.map(r => this.view(r.peerId, r.profile?.name ?? null, r.lastSeen ?? null))
-    for (const p of this.c.host.connectedPeers()) if (!known.has(p)) views.push(this.view(p, null, Date.now()))
+    for (const p of this.c.host.connectedPeers()) if (!known.has(p) && this.c.relay?.isRelay(p) !== true) views.push(this.view(p, null, Date.now()))
     return views
   }
 
   private view (peerId: string, name: string | null, lastSeen: number | null): PeerView {
     const online = this.c.host.isConnected(peerId)
-    return { peerId, name, online, reach: online ? (this.peers.get(peerId)?.reach ?? 'lan') : null, lastSeen }
+    return { peerId, name, online, reach: this.c.host.reach(peerId), lastSeen }
   }
 
   private async peerView (peerId: string): Promise<PeerView> {
@@ -225,6 +232,7 @@ export class Messenger extends EventTarget {
 
   private readonly onConnected = (evt: Event): void => {
     const { peerId, reach } = (evt as CustomEvent<{ peerId: string, reach: Reach }>).detail
+    if (this.c.relay?.isRelay(peerId) === true) return
     const s = this.state(peerId)
     s.reach = reach
     s.needSync = true
@@ -240,6 +248,7 @@ export class Messenger extends EventTarget {
 
   private readonly onDisconnected = (evt: Event): void => {
     const { peerId } = (evt as CustomEvent<{ peerId: string }>).detail
+    if (this.c.relay?.isRelay(peerId) === true) return
     const s = this.peers.get(peerId)
     if (s !== undefined) { s.channel = undefined; s.opening = undefined; s.reach = null }
     void (async () => {
@@ -326,6 +335,7 @@ export class Messenger extends EventTarget {
       const now = Date.now()
       for (const peer of await this.c.store.outboxPeers()) {
         if (this.c.host.isConnected(peer)) { this.schedulePush(peer); continue }
+        await this.depositQueued(peer, now)
         const s = this.state(peer)
         if (now < s.nextDialAt) continue
         s.nextDialAt = now + s.dialBackoffMs
@@ -335,6 +345,35 @@ export class Messenger extends EventTarget {
     } catch (err) {
       this.c.log.warn('retry pass failed', { err: toParleyError(err).message })
     }
+  }
+
+  /**
+   * Hands messages that wait for an unreachable peer to the relay's mailbox
+   * (state `sent`). They stay in the outbox: the peer's own ack, direct or
+   * through a circuit, is what makes them `delivered`.
+   */
+  private async depositQueued (peer: string, now: number): Promise<void> {
+    const relay = this.c.relay
+    if (relay?.canDeposit !== true) return
+    const due = (await this.c.store.outbox(peer, 500)).filter(m => m.state === 'queued' && now - m.storedAt >= this.init.depositAfterMs)
+    const done: string[] = []
+    try {
+      for (const m of due) {
+        await relay.deposit(peer, m.envelope)
+        done.push(m.id)
+      }
+    } catch (err) {
+      this.c.log.info('mailbox deposit paused', { peer, err: toParleyError(err).message })
+    } finally {
+      if (done.length > 0) for (const m of await this.c.store.markSent(done)) this.emit('messageStateChanged', m)
+    }
+  }
+
+  /** An envelope from the relay's mailbox: same checks as a direct delivery; resolves once durable. */
+  async acceptMail (envelope: Envelope, from: string): Promise<'stored' | 'duplicate'> {
+    const r = await this.receive(from, envelope)
+    if (r instanceof Later) return ((await r.promise) as { status: 'stored' | 'duplicate' }).status
+    return r.status
   }
 
   private async onRequest (remote: string, method: RpcMethod, body: unknown): Promise<unknown> {

@@ -190,11 +190,25 @@ export class LevelStore implements MessageStore {
         const m = await tx.get(this.msgs, id)
         if (m === undefined) continue
         tx.del(this.outboxes, peer + SEP + pad(m.seq) + SEP + m.id)
-        if (m.outgoing && m.state === 'queued') {
+        if (m.outgoing && (m.state === 'queued' || m.state === 'sent')) {
           const delivered = { ...m, state: 'delivered' as const }
           tx.put(this.msgs, m.id, delivered)
           changed.push(delivered)
         }
+      }
+      return changed
+    })
+  }
+
+  async markSent (ids: string[]): Promise<StoredMessage[]> {
+    return await this.gc.write(async (tx) => {
+      const changed: StoredMessage[] = []
+      for (const id of ids) {
+        const m = await tx.get(this.msgs, id)
+        if (m === undefined || !m.outgoing || m.state !== 'queued') continue
+        const sent = { ...m, state: 'sent' as const }
+        tx.put(this.msgs, id, sent)
+        changed.push(sent)
       }
       return changed
     })

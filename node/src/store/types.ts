@@ -7,11 +7,12 @@ import type { AbortOptions } from '../util/abort.js'
 import type { Envelope, HaveVector, Hlc, Profile } from '../protocol/wire.js'
 
 /**
- * queued: stored locally, not yet confirmed by the recipient;
+ * queued: stored locally, not yet confirmed by anyone;
+ * sent: stored by the relay's mailbox for the recipient, not yet confirmed by it;
  * delivered: the recipient stored it durably; read: the recipient showed it;
  * received: an incoming message not yet shown; seen: an incoming message shown.
  */
-export type MessageState = 'queued' | 'delivered' | 'read' | 'received' | 'seen'
+export type MessageState = 'queued' | 'sent' | 'delivered' | 'read' | 'received' | 'seen'
 
 export interface StoredMessage {
   id: string
@@ -79,6 +80,8 @@ export interface MessageStore {
   outboxPeers(): Promise<string[]>
   /** Removes `ids` from `peer`'s outbox (one durable batch); returns the messages whose state became `delivered`. */
   markDelivered(ids: string[], peer: string): Promise<StoredMessage[]>
+  /** queued -> sent (the relay holds them); the outbox entries stay until the recipient confirms. */
+  markSent(ids: string[]): Promise<StoredMessage[]>
   /** Marks incoming messages of `conv` as seen; returns those that changed. */
   markSeen(conv: string): Promise<StoredMessage[]>
   /** Marks outgoing messages as read by the recipient; returns those that changed. */

@@ -1,0 +1,189 @@
+/**
+ * The node's side of the relay: redeem the invite once, drain the mailbox on
+ * every connection to the relay (and by polling while connected), deposit
+ * envelopes for peers we cannot reach. Mail is acked to the relay only after
+ * it is durably stored here, so a crash between fetch and ack re-fetches
+ * (and dedupe drops the copy).
+ */
+import { ParleyError, toParleyError } from '../errors.js'
+import { RELAY_PROTOCOL, parseFetchResult, parseRelayStatus, parseDeliverResult, type Envelope } from '../protocol/wire.js'
+import { RpcChannel } from './rpc.js'
+import type { PeerHost } from '../host/types.js'
+import type { Logger } from '../util/log.js'
+
+export interface RelayClientInit {
+  /** how often the mailbox is polled while connected to the relay. @default 3000 */
+  mailboxPollMs?: number
+  /** items per fetch. @default 200 */
+  fetchBatch?: number
+}
+
+export const DEFAULT_MAILBOX_POLL_MS = 3000
+export const DEFAULT_FETCH_BATCH = 200
+
+export interface RelayState {
+  addr: string | null
+  peerId: string | null
+  connected: boolean
+  /** null until the relay answered */
+  admitted: boolean | null
+  invitePending: boolean
+  lastError: { code: string, message: string } | null
+}
+
+/** Stores one envelope from the mailbox durably; resolves after the write. */
+export type AcceptMail = (envelope: Envelope, from: string) => Promise<'stored' | 'duplicate'>
+
+export class RelayClient extends EventTarget {
+  private channel?: RpcChannel
+  private opening?: Promise<RpcChannel>
+  private draining = false
+  private timer?: NodeJS.Timeout
+  private readonly pollMs: number
+  private readonly fetchBatch: number
+  private state: RelayState = { addr: null, peerId: null, connected: false, admitted: null, invitePending: false, lastError: null }
+  private invite: string | null = null
+
+  constructor (private readonly c: { host: PeerHost, log: Logger, accept: AcceptMail, saveInvite: (token: string | null) => Promise<void> }, init: RelayClientInit = {}) {
+    super()
+    this.pollMs = init.mailboxPollMs ?? DEFAULT_MAILBOX_POLL_MS
+    this.fetchBatch = init.fetchBatch ?? DEFAULT_FETCH_BATCH
+  }
+
+  status (): RelayState {
+    const peerId = this.c.host.relayPeerId
+    return { ...this.state, peerId, connected: peerId !== null && this.c.host.isConnected(peerId), invitePending: this.invite !== null }
+  }
+
+  /** Points the node at a relay (null: none); an invite token is redeemed on the next connection. */
+  configure (addr: string | null, invite: string | null): void {
+    this.c.host.setRelay(addr)
+    this.state = { ...this.state, addr, admitted: null, lastError: null }
+    this.invite = invite
+    this.channel = undefined
+    if (addr !== null && this.c.host.relayPeerId !== null && this.c.host.isConnected(this.c.host.relayPeerId)) void this.onRelayUp()
+  }
+
+  start (): void {
+    this.c.host.addEventListener('peerConnected', this.onConnected)
+    this.c.host.addEventListener('peerDisconnected', this.onDisconnected)
+    // also covers a connection made before start() and a failed setup: retried on every tick
+    this.timer = setInterval(() => { void this.tick() }, this.pollMs)
+    this.timer.unref()
+    void this.tick()
+  }
+
+  private async tick (): Promise<void> {
+    if (!this.status().connected) return
+    if (this.state.admitted === true) await this.drain()
+    else if (!this.settingUp) await this.onRelayUp()
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.timer)
+    this.c.host.removeEventListener('peerConnected', this.onConnected)
+    this.c.host.removeEventListener('peerDisconnected', this.onDisconnected)
+    await this.channel?.close().catch(() => {})
+    this.channel = undefined
+  }
+
+  isRelay (peerId: string): boolean { return peerId === this.c.host.relayPeerId }
+
+  /** True when deposits can be attempted now. */
+  get canDeposit (): boolean { return this.status().connected && this.state.admitted === true }
+
+  async deposit (to: string, envelope: Envelope): Promise<'stored' | 'duplicate'> {
+    const ch = await this.rpc()
+    return parseDeliverResult(await ch.call('deposit', { to, envelope })).status
+  }
+
+  private readonly onConnected = (evt: Event): void => {
+    if (this.isRelay((evt as CustomEvent<{ peerId: string }>).detail.peerId)) void this.onRelayUp()
+  }
+
+  private readonly onDisconnected = (evt: Event): void => {
+    if (this.isRelay((evt as CustomEvent<{ peerId: string }>).detail.peerId)) {
+      this.channel = undefined
+      this.dispatchEvent(new CustomEvent('relayChanged', { detail: this.status() }))
+    }
+  }
+
+  private settingUp = false
+
+  private async onRelayUp (): Promise<void> {
+    if (this.settingUp) return
+    this.settingUp = true
+    try {
+      const ch = await this.rpc()
+      if (this.invite !== null) {
+        await ch.call('redeem', { token: this.invite })
+        this.invite = null
+        await this.c.saveInvite(null)
+        this.c.log.info('relay invite redeemed')
+        // the reservation tried when we connected was refused (not yet admitted): reconnect for a fresh one
+        this.settingUp = false
+        await this.c.host.reconnectRelay()
+        return
+      }
+      const st = parseRelayStatus(await ch.call('relayStatus', {}))
+      this.state = { ...this.state, admitted: st.admitted, lastError: st.admitted ? null : { code: 'ERR_NOT_ADMITTED', message: 'the relay has not admitted this device: ask its admin for an invite' } }
+      this.dispatchEvent(new CustomEvent('relayChanged', { detail: this.status() }))
+      if (st.admitted) await this.drain()
+    } catch (err) {
+      const e = toParleyError(err)
+      const code = e.code === 'ERR_REMOTE' ? ((e.cause as { code?: string } | undefined)?.code ?? e.code) : e.code
+      this.state = { ...this.state, lastError: { code, message: e.message } }
+      this.c.log.warn('relay setup failed', { code, err: e.message })
+      this.dispatchEvent(new CustomEvent('relayChanged', { detail: this.status() }))
+    } finally {
+      this.settingUp = false
+    }
+  }
+
+  /** Fetches, stores durably, then acks, until the mailbox is empty. */
+  async drain (): Promise<number> {
+    if (this.draining || this.state.admitted !== true) return 0
+    this.draining = true
+    let total = 0
+    try {
+      const ch = await this.rpc()
+      let after = 0
+      for (;;) {
+        const { items, more } = parseFetchResult(await ch.call('fetch', { after, limit: this.fetchBatch }))
+        if (items.length === 0) break
+        for (const item of items) {
+          try {
+            await this.c.accept(item.envelope, item.from)
+          } catch (err) {
+            // a bad item is dropped (acked) rather than blocking the mailbox forever; it is logged
+            this.c.log.warn('dropping undeliverable mail', { from: item.from, code: toParleyError(err).code })
+          }
+        }
+        after = items[items.length - 1]!.cursor
+        await ch.call('ackMail', { upTo: after })
+        total += items.length
+        if (!more) break
+      }
+      if (total > 0) this.c.log.info('mailbox drained', { count: total })
+    } catch (err) {
+      this.c.log.debug('mailbox drain paused', { err: toParleyError(err).message })
+    } finally {
+      this.draining = false
+    }
+    return total
+  }
+
+  private async rpc (): Promise<RpcChannel> {
+    if (this.channel?.isOpen === true) return this.channel
+    if (this.opening !== undefined) return await this.opening
+    const relay = this.c.host.relayPeerId
+    if (relay === null) throw new ParleyError('ERR_NOT_STARTED', 'no relay configured')
+    this.opening = (async () => {
+      const stream = await this.c.host.openStream(relay, RELAY_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+      const ch = new RpcChannel(stream, undefined, this.c.log)
+      this.channel = ch
+      return ch
+    })()
+    try { return await this.opening } finally { this.opening = undefined }
+  }
+}

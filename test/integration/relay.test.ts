@@ -1,0 +1,103 @@
+/**
+ * Relay on loopback, in process: admission, circuit chat, offline mailbox,
+ * ciphertext only at rest.
+ */
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { readdir, readFile } from 'node:fs/promises'
+import { loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
+import { RelayServer } from '../../relay/src/relay-server.js'
+import { createLogger } from '../../node/src/util/log.js'
+import { remoteCode } from '../../node/src/messaging/rpc.js'
+import type { ParleyNode } from '../../node/src/parley-node.js'
+
+async function grepDir (dir: string, needle: string): Promise<string[]> {
+  const hits: string[] = []
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue
+    const path = join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)
+    if ((await readFile(path)).includes(needle)) hits.push(path)
+  }
+  return hits
+}
+
+describe('relay on loopback', () => {
+  let dir: string
+  let relay: RelayServer
+  let relayAddr: string
+  const nodes: Record<string, ParleyNode> = {}
+  const logs: string[] = []
+
+  const start = async (name: string, invite?: string): Promise<ParleyNode> => {
+    const n = loopbackNode(join(dir, name), { name, relay: relayAddr, invite, messenger: { depositAfterMs: 100 }, relayClient: { mailboxPollMs: 300 } })
+    await n.start()
+    nodes[name] = n
+    return n
+  }
+
+  before(async () => {
+    dir = await tmpDir('parley-relay-')
+    relay = new RelayServer({ dataDir: join(dir, 'relay'), listen: ['/ip4/127.0.0.1/tcp/0'] }, createLogger('relay', 'info', (l) => { logs.push(l) }))
+    await relay.start()
+    relayAddr = relay.addresses()[0] as string
+  })
+  after(async () => {
+    for (const n of Object.values(nodes)) await n.stop()
+    await relay?.stop()
+    await removeDir(dir)
+  })
+
+  it('refuses a peer that was not admitted, with a clear error', async () => {
+    const u = await start('Stranger')
+    await until(() => u.relay.status().admitted === false, 'relay status')
+    assert.equal(u.relay.status().lastError?.code, 'ERR_NOT_ADMITTED')
+    await assert.rejects(u.relay.deposit(relay.peerId, { } as never), (err) => { assert.ok(remoteCode(err) !== undefined); return true })
+    // no reservation, so no circuit address
+    assert.ok(u.host.addresses().every(a => !a.includes('p2p-circuit')))
+    assert.ok((await relay.stats()).counters.refused >= 1)
+  })
+
+  it('admits with an invite; the invite cannot be reused', async () => {
+    const invite = await relay.mailbox.createInvite({ maxUses: 2 })
+    const a = await start('Office', invite.token)
+    const r = await start('Remote', invite.token)
+    for (const n of [a, r]) await until(() => n.relay.status().admitted === true, 'admitted')
+    await assert.rejects(relay.mailbox.redeem(invite.token, nodes.Stranger!.peerId), { code: 'ERR_INVITE_INVALID' })
+    // reservations give circuit addresses
+    for (const n of [a, r]) await until(() => n.host.addresses().some(x => x.includes('/p2p-circuit')), 'circuit address')
+  })
+
+  it('chats both ways through the relay circuit', async () => {
+    const a = nodes.Office!
+    const r = nodes.Remote!
+    const m1 = await r.messenger.sendMessage(a.peerId, 'hello office')
+    await r.messenger.waitForState(m1.id, 'delivered', { signal: AbortSignal.timeout(15_000) })
+    assert.equal(r.host.reach(a.peerId), 'relay')
+    const m2 = await a.messenger.sendMessage(r.peerId, 'hello remote')
+    await a.messenger.waitForState(m2.id, 'delivered', { signal: AbortSignal.timeout(15_000) })
+    assert.equal((await r.messenger.history(a.peerId)).map(m => m.text).join('|'), 'hello office|hello remote')
+  })
+
+  it('delivers to an offline user from the mailbox when they return; the relay holds ciphertext only', async () => {
+    const invite = await relay.mailbox.createInvite()
+    let b = await start('Away', invite.token)
+    await until(() => b.relay.status().admitted === true, 'admitted')
+    const bId = b.peerId
+    await b.stop()
+    const r = nodes.Remote!
+    const canary = `canary-${Math.random().toString(36).slice(2)}-plaintext`
+    const sent = []
+    for (let i = 0; i < 20; i++) sent.push(await r.messenger.sendMessage(bId, i === 7 ? canary : `while away ${i}`))
+    await Promise.all(sent.map(async m => await r.messenger.waitForState(m.id, 'sent', { signal: AbortSignal.timeout(15_000) })))
+    assert.equal((await relay.stats()).mailbox.messages, 20)
+    assert.deepEqual(await grepDir(join(dir, 'relay'), canary), [], 'no plaintext in the relay data dir')
+    assert.ok(!logs.join('\n').includes(canary), 'no plaintext in the relay log')
+    b = await start('Away')
+    await until(async () => (await b.messenger.history(r.peerId)).length === 20, 'mail drained', 15_000)
+    assert.deepEqual((await b.messenger.history(r.peerId)).map(m => m.text), sent.map(m => m.text))
+    await until(async () => (await relay.stats()).mailbox.messages === 0, 'mailbox acked and emptied')
+    // the sender learns "delivered" once it reaches the recipient itself
+    await Promise.all(sent.map(async m => await r.messenger.waitForState(m.id, 'delivered', { signal: AbortSignal.timeout(20_000) })))
+  })
+})
