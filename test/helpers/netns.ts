@@ -65,3 +65,77 @@ export class NetnsLan {
     if (existing.has(this.bridgeNs)) ip('netns', 'del', this.bridgeNs)
   }
 }
+
+function inNs (ns: string, ...cmd: string[]): string {
+  return execFileSync('ip', ['netns', 'exec', ns, ...cmd], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+/**
+ * Office LAN behind a NAT, a relay on the "internet" side, a remote user
+ * behind another NAT. The NAT routers masquerade outgoing traffic and drop
+ * new connections coming in from the WAN, like a home or office router.
+ *
+ *   office LAN 10.232.1.0/24: o1 .1, o2 .2, onat .254 (lan0)
+ *   WAN        10.232.100.0/24: onat .1, hnat .2, relay .10 (wan0)
+ *   home LAN   10.232.2.0/24: r1 .1, hnat .254 (lan0)
+ */
+export class NatLab {
+  readonly ns: Record<'obr' | 'o1' | 'o2' | 'onat' | 'wbr' | 'relay' | 'hnat' | 'hbr' | 'r1', string>
+  readonly ip = { o1: '10.232.1.1', o2: '10.232.1.2', relay: '10.232.100.10', r1: '10.232.2.1', onatWan: '10.232.100.1', hnatWan: '10.232.100.2' }
+
+  constructor (readonly prefix = 'pnat') {
+    const n = (s: string): string => `${prefix}-${s}`
+    this.ns = { obr: n('obr'), o1: n('o1'), o2: n('o2'), onat: n('onat'), wbr: n('wbr'), relay: n('relay'), hnat: n('hnat'), hbr: n('hbr'), r1: n('r1') }
+  }
+
+  up (): void {
+    this.down()
+    for (const name of Object.values(this.ns)) { ip('netns', 'add', name); ip('-n', name, 'link', 'set', 'lo', 'up') }
+    for (const br of [this.ns.obr, this.ns.wbr, this.ns.hbr]) {
+      ip('-n', br, 'link', 'add', 'br0', 'type', 'bridge')
+      ip('-n', br, 'link', 'set', 'br0', 'type', 'bridge', 'mcast_snooping', '0')
+      ip('-n', br, 'link', 'set', 'br0', 'up')
+    }
+    let port = 0
+    const attach = (bridge: string, host: string, ifname: string, cidr: string): void => {
+      const p = `p${++port}`
+      ip('-n', bridge, 'link', 'add', p, 'type', 'veth', 'peer', 'name', ifname, 'netns', host)
+      ip('-n', bridge, 'link', 'set', p, 'master', 'br0')
+      ip('-n', bridge, 'link', 'set', p, 'up')
+      ip('-n', host, 'addr', 'add', cidr, 'dev', ifname)
+      ip('-n', host, 'link', 'set', ifname, 'up')
+    }
+    attach(this.ns.obr, this.ns.o1, 'lan0', `${this.ip.o1}/24`)
+    attach(this.ns.obr, this.ns.o2, 'lan0', `${this.ip.o2}/24`)
+    attach(this.ns.obr, this.ns.onat, 'lan0', '10.232.1.254/24')
+    attach(this.ns.wbr, this.ns.onat, 'wan0', `${this.ip.onatWan}/24`)
+    attach(this.ns.wbr, this.ns.hnat, 'wan0', `${this.ip.hnatWan}/24`)
+    attach(this.ns.wbr, this.ns.relay, 'wan0', `${this.ip.relay}/24`)
+    attach(this.ns.hbr, this.ns.hnat, 'lan0', '10.232.2.254/24')
+    attach(this.ns.hbr, this.ns.r1, 'lan0', `${this.ip.r1}/24`)
+    for (const h of [this.ns.o1, this.ns.o2]) {
+      ip('-n', h, 'route', 'add', 'default', 'via', '10.232.1.254')
+      ip('-n', h, 'route', 'add', '224.0.0.0/4', 'dev', 'lan0')
+    }
+    ip('-n', this.ns.r1, 'route', 'add', 'default', 'via', '10.232.2.254')
+    for (const router of [this.ns.onat, this.ns.hnat]) {
+      inNs(router, 'sysctl', '-qw', 'net.ipv4.ip_forward=1')
+      inNs(router, 'iptables', '-t', 'nat', '-A', 'POSTROUTING', '-o', 'wan0', '-j', 'MASQUERADE')
+      inNs(router, 'iptables', '-A', 'FORWARD', '-i', 'wan0', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT')
+      inNs(router, 'iptables', '-A', 'FORWARD', '-i', 'wan0', '-j', 'DROP')
+    }
+  }
+
+  /** true if `from` can open a TCP connection to ip:port (used to prove the NAT blocks inbound) */
+  canConnect (from: string, ipAddr: string, port: number): boolean {
+    try {
+      inNs(from, process.execPath, '-e', `const s=require('net').connect(${port},'${ipAddr}');s.setTimeout(1500);s.on('connect',()=>process.exit(0));s.on('timeout',()=>process.exit(1));s.on('error',()=>process.exit(1))`)
+      return true
+    } catch { return false }
+  }
+
+  down (): void {
+    const existing = new Set(namespaces())
+    for (const name of Object.values(this.ns)) if (existing.has(name)) ip('netns', 'del', name)
+  }
+}

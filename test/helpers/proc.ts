@@ -4,7 +4,7 @@
  * the data dir (which works across namespaces), events collected from the
  * WebSocket stream with the test process's clock.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs'
 import { join } from 'node:path'
 import { ApiClient } from '../../node/src/cli/client.js'
@@ -12,6 +12,58 @@ import type { ApiEvent } from '../../node/src/api/contract.js'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 export const PARLEY_BIN = join(ROOT, 'bin/parley.js')
+export const RELAY_BIN = join(ROOT, 'bin/parley-relay.js')
+
+/** Spawns `cmd` (inside `netns` if given), logs to `log`, resolves once it prints "ready". */
+export async function spawnReady (cmd: string[], netns: string | undefined, log: WriteStream, what: string, timeoutMs: number): Promise<ChildProcess> {
+  const full = netns !== undefined ? ['ip', 'netns', 'exec', netns, ...cmd] : cmd
+  const child = spawn(full[0] as string, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PARLEY_LOG: process.env.PARLEY_LOG ?? 'info' } })
+  child.stderr?.pipe(log, { end: false })
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`${what} not ready after ${timeoutMs} ms; see ${String(log.path)}`)) }, timeoutMs)
+    let buf = ''
+    child.stdout?.on('data', (d: Buffer) => {
+      log.write(d)
+      buf += d.toString()
+      if (buf.includes('\nready\n')) { clearTimeout(timer); resolve() }
+    })
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${what} exited with ${String(code)} before ready; see ${String(log.path)}`)) })
+  })
+  return child
+}
+
+/** Stops a child: SIGTERM (or `signal`), then SIGKILL after 5 s. */
+export async function stopChild (child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise(resolve => child.once('exit', resolve))
+  child.kill(signal)
+  const t = setTimeout(() => { child.kill('SIGKILL') }, 5000)
+  await exited
+  clearTimeout(t)
+}
+
+export class RelayProc {
+  child?: ChildProcess
+  private log?: WriteStream
+  constructor (readonly init: { dataDir: string, netns?: string, args?: string[], logFile: string }) {}
+
+  async start (timeoutMs = 30_000): Promise<void> {
+    this.log ??= createWriteStream(this.init.logFile, { flags: 'a' })
+    this.child = await spawnReady([process.execPath, RELAY_BIN, 'start', '--data', this.init.dataDir, ...(this.init.args ?? [])], this.init.netns, this.log, 'relay', timeoutMs)
+  }
+
+  async kill9 (): Promise<void> { await stopChild(this.child, 'SIGKILL'); this.child = undefined }
+  async stop (): Promise<void> { await stopChild(this.child); this.child = undefined; this.log?.end(); this.log = undefined }
+
+  /** Runs `parley-relay <args> --data DIR` (the admin socket works across namespaces). */
+  admin (...args: string[]): string {
+    return execFileSync(process.execPath, [RELAY_BIN, ...args, '--data', this.init.dataDir], { encoding: 'utf8' }).trim()
+  }
+
+  logText (): string {
+    try { return readFileSync(this.init.logFile, 'utf8') } catch { return '' }
+  }
+}
 
 export interface ProcInit {
   dataDir: string
@@ -37,22 +89,9 @@ export class NodeProc {
   async start (timeoutMs = 30_000): Promise<void> {
     const { dataDir, name, netns, args = [], logFile } = this.init
     const cmd = [process.execPath, PARLEY_BIN, 'start', '--data', dataDir, '--name', name, '--api-port', '0', ...args]
-    const full = netns !== undefined ? ['ip', 'netns', 'exec', netns, ...cmd] : cmd
-    this.log = createWriteStream(logFile, { flags: 'a' })
+    this.log ??= createWriteStream(logFile, { flags: 'a' })
     this.startedAt = Date.now()
-    const child = spawn(full[0] as string, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PARLEY_LOG: process.env.PARLEY_LOG ?? 'info' } })
-    this.child = child
-    child.stderr?.pipe(this.log, { end: false })
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => { reject(new Error(`${name} not ready after ${timeoutMs} ms; see ${logFile}`)) }, timeoutMs)
-      let buf = ''
-      child.stdout?.on('data', (d: Buffer) => {
-        this.log?.write(d)
-        buf += d.toString()
-        if (buf.includes('\nready\n')) { clearTimeout(timer); resolve() }
-      })
-      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${name} exited with ${String(code)} before ready; see ${logFile}`)) })
-    })
+    this.child = await spawnReady(cmd, netns, this.log, name, timeoutMs)
     this.readyAt = Date.now()
     this.api = await ApiClient.open(dataDir)
     await this.watch()
@@ -80,16 +119,11 @@ export class NodeProc {
   }
 
   async stop (): Promise<void> {
-    const child = this.child
     this.ws?.terminate()
-    if (child === undefined || child.exitCode !== null) { this.log?.end(); return }
-    const exited = new Promise(resolve => child.once('exit', resolve))
-    child.kill('SIGTERM')
-    const t = setTimeout(() => { child.kill('SIGKILL') }, 5000)
-    await exited
-    clearTimeout(t)
+    await stopChild(this.child)
     this.child = undefined
     this.log?.end()
+    this.log = undefined
   }
 
   logText (): string {
