@@ -3,7 +3,7 @@ import { PEER_ID } from '../protocol/validate.js'
 import type { PeerView } from '../messaging/messenger.js'
 
 /** Minimum length of a peer ID prefix accepted as a reference. */
-export const MIN_PEER_PREFIX = 8
+export const MIN_PEER_PREFIX = 12
 
 /**
  * Turns what a person typed (a full peer ID, a display name, or a peer ID
@@ -17,7 +17,7 @@ export function resolvePeer (ref: string, peers: PeerView[], self: string): stri
   if (byName.length === 1) return (byName[0] as PeerView).peerId
   if (byName.length > 1) throw new ParleyError('ERR_AMBIGUOUS_PEER', `${byName.length} peers are named "${r}": use a peer ID (${byName.map(p => p.peerId.slice(-8)).join(', ')})`)
   if (r.length >= MIN_PEER_PREFIX) {
-    const byPrefix = peers.filter(p => p.peerId.startsWith(r) || p.peerId.endsWith(r))
+    const byPrefix = peers.filter(p => p.peerId !== self && (p.peerId.startsWith(r) || p.peerId.endsWith(r)))
     if (byPrefix.length === 1) return (byPrefix[0] as PeerView).peerId
     if (byPrefix.length > 1) throw new ParleyError('ERR_AMBIGUOUS_PEER', `"${r}" matches ${byPrefix.length} peers`)
   }

@@ -8,7 +8,7 @@
 import { ParleyError, toParleyError } from '../errors.js'
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeFrame } from '../protocol/frames.js'
 import { parseRpcFrame, type RpcFrame, type RpcMethod } from '../protocol/wire.js'
-import { SerialQueue, withTimeout, type AbortOptions } from '../util/abort.js'
+import { SerialQueue, throwIfAborted, withTimeout, type AbortOptions } from '../util/abort.js'
 import type { RawStream } from '../host/types.js'
 import type { Logger } from '../util/log.js'
 
@@ -52,6 +52,7 @@ export class RpcChannel {
 
   async call (method: RpcMethod, body: unknown, options: AbortOptions = {}): Promise<unknown> {
     if (this.closedWith !== undefined) throw this.closedWith
+    throwIfAborted(options.signal)
     const rid = this.nextRid++
     const signal = withTimeout(options.signal, this.callTimeoutMs)
     const result = new Promise<unknown>((resolve, reject) => { this.pending.set(rid, { resolve, reject }) })
@@ -73,8 +74,10 @@ export class RpcChannel {
 
   /** Resets the stream: pending calls fail with `err`. */
   abort (err: ParleyError): void {
-    if (this.closedWith === undefined) this.stream.abort(err)
+    const open = this.closedWith === undefined
+    // fail first: the stream's close event (fired synchronously by abort) must not win with ERR_STREAM_CLOSED
     this.fail(err)
+    if (open) this.stream.abort(err)
   }
 
   async close (): Promise<void> {

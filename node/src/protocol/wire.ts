@@ -17,6 +17,8 @@ export const MAX_TEXT_CHARS = 16_000
 /** @default 64 characters */
 export const MAX_NAME_CHARS = 64
 export const MAX_RECIPIENTS = 256
+/** base64url of the sealed body: JSON may escape each character to 6 bytes (\u0001), plus the JSON frame and the 16-byte tag */
+export const MAX_CT_CHARS = Math.ceil((6 * MAX_TEXT_CHARS + 64) * 4 / 3)
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER
 
 export type PeerIdString = string
@@ -147,7 +149,7 @@ export function parseEnvelope (value: unknown): Envelope {
     epk: envCheck.str(o, 'epk', { max: 43, min: 43, pattern: B64URL }),
     keys,
     nonce: envCheck.str(o, 'nonce', { min: 16, max: 16, pattern: B64URL }),
-    ct: envCheck.str(o, 'ct', { max: 4 * MAX_TEXT_CHARS * 2, pattern: B64URL }),
+    ct: envCheck.str(o, 'ct', { max: MAX_CT_CHARS, pattern: B64URL }),
     sig: envCheck.str(o, 'sig', { min: 86, max: 86, pattern: B64URL })
   }
 }
@@ -172,7 +174,7 @@ export function parseProfile (value: unknown): Profile {
 
 export function parseDisplayName (value: unknown, checker = new Checker('ERR_INVALID_ARGUMENT', 'name')): string {
   const name = checker.str({ name: value }, 'name', { max: MAX_NAME_CHARS })
-  if (CONTROL_CHARS.test(name) || name.includes('\n') || name.trim() !== name) checker.fail('name must not contain control characters or surrounding spaces')
+  if (CONTROL_CHARS.test(name) || /[\n\t]/.test(name) || name.trim() !== name) checker.fail('name must not contain control characters or surrounding spaces')
   return name
 }
 

@@ -113,7 +113,13 @@ export class GroupCommit {
           await this.db.batch(g.ops as never, SYNC)
           g.resolve()
         } catch (err) {
-          g.reject(new ParleyError('ERR_STORE', `write failed: ${(err as Error).message}`, { cause: err }))
+          const e = new ParleyError('ERR_STORE', `write failed: ${(err as Error).message}`, { cause: err })
+          g.reject(e)
+          // writes prepared meanwhile may build on the failed ones (a sequence number, a dedupe
+          // entry): fail them too and forget every staged value, so the next write starts from disk
+          this.current.reject(e)
+          this.current = new Group()
+          this.overlay.clear()
         } finally {
           for (const k of g.keys) if (this.overlay.get(k)?.group === g) this.overlay.delete(k)
         }

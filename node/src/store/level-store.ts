@@ -224,8 +224,9 @@ export class LevelStore implements MessageStore {
         tx.put(this.msgs, m.id, seen)
         changed.push(seen)
       }
+      // messages still being written are not listed above; they stay unread
       const c = await tx.get(this.convs, conv)
-      if (c !== undefined) tx.put(this.convs, conv, { ...c, unread: 0 })
+      if (c !== undefined) tx.put(this.convs, conv, { ...c, unread: Math.max(0, c.unread - changed.length) })
       return changed
     })
   }

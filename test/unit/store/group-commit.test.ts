@@ -1,0 +1,115 @@
+/**
+ * Group commit (node/src/store/group-commit.ts), exercised through LevelStore
+ * on a memory DB whose batches the test releases one at a time.
+ */
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { LevelStore } from '../../../node/src/store/level-store.js'
+import { dmConversationId } from '../../../node/src/protocol/wire.js'
+import { ParleyError } from '../../../node/src/errors.js'
+import { PEER_A, PEER_B } from '../helpers/peer-ids.js'
+import { gatedDb, settled, storedMessage as msg } from '../helpers/store.js'
+
+const code = (c: string) => (err: unknown): boolean => err instanceof ParleyError && err.code === c
+
+const bob = PEER_B
+const convBob = dmConversationId(PEER_A, bob)
+
+describe('group commit', () => {
+  it('a write resolves only after its batch is written, and is readable while staged', async () => {
+    const { db, release } = gatedDb()
+    const store = new LevelStore(db)
+    await store.start()
+    const write = store.putMeta('k', 'v')
+    assert.equal(await settled(write), false)
+    assert.equal(await store.getMeta('k'), 'v')
+    release()
+    await write
+    assert.equal(await store.getMeta('k'), 'v')
+    const stopping = store.stop()
+    release()
+    await stopping
+  })
+
+  it('writes staged while a batch is in flight go out together in the next batch', async () => {
+    const { db, batches, release } = gatedDb()
+    const store = new LevelStore(db)
+    await store.start()
+    const first = store.storeIncoming(msg({ conv: convBob, author: bob, seq: 1 }))
+    await new Promise(resolve => setImmediate(resolve))
+    const rest = [2, 3, 4].map(async seq => await store.storeIncoming(msg({ conv: convBob, author: bob, seq })))
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(batches(), 1)
+    release()
+    await first
+    await new Promise(resolve => setImmediate(resolve))
+    release()
+    assert.deepEqual(await Promise.all(rest), ['stored', 'stored', 'stored'])
+    assert.equal(batches(), 2)
+    assert.deepEqual(await store.haveVector(convBob), { [bob]: 4 })
+    const stopping = store.stop()
+    release()
+    await stopping
+  })
+
+  it('dedupes concurrent deliveries of the same message and of the same seq', async () => {
+    const { db, release } = gatedDb()
+    const store = new LevelStore(db)
+    await store.start()
+    const m = msg({ conv: convBob, author: bob, seq: 1 })
+    const other = msg({ conv: convBob, author: bob, seq: 1 })
+    const results = [store.storeIncoming(m), store.storeIncoming(m), store.storeIncoming(other)]
+    await new Promise(resolve => setImmediate(resolve))
+    release()
+    await new Promise(resolve => setImmediate(resolve))
+    release()
+    assert.deepEqual(await Promise.all(results), ['stored', 'duplicate', 'duplicate'])
+    assert.equal((await store.listConversations())[0]?.unread, 1)
+    const stopping = store.stop()
+    release()
+    await stopping
+  })
+
+  it('a failed batch rejects its writers with ERR_STORE and its staged values disappear', async () => {
+    const { db, release, failNext } = gatedDb()
+    const store = new LevelStore(db)
+    await store.start()
+    failNext()
+    const write = store.putMeta('k', 'v')
+    const failure = assert.rejects(write, code('ERR_STORE'))
+    release()
+    await failure
+    assert.equal(await store.getMeta('k'), undefined)
+    // the store keeps working
+    const again = store.putMeta('k', 'w')
+    release()
+    await again
+    assert.equal(await store.getMeta('k'), 'w')
+    const stopping = store.stop()
+    release()
+    await stopping
+  })
+
+  it('writes prepared on top of a failed batch fail too, leaving no sequence gap', async () => {
+    const { db, release, failNext } = gatedDb()
+    const store = new LevelStore(db)
+    await store.start()
+    failNext()
+    const build = (seq: number) => msg({ conv: convBob, author: PEER_A, seq, outgoing: true, state: 'queued' })
+    const first = store.appendOutgoing(convBob, PEER_A, [bob], build)
+    await new Promise(resolve => setImmediate(resolve))
+    const second = store.appendOutgoing(convBob, PEER_A, [bob], build)
+    await new Promise(resolve => setImmediate(resolve))
+    release()
+    await assert.rejects(first, code('ERR_STORE'))
+    await assert.rejects(second, code('ERR_STORE'))
+    const third = store.appendOutgoing(convBob, PEER_A, [bob], build)
+    await new Promise(resolve => setImmediate(resolve))
+    release()
+    assert.equal((await third).seq, 1, 'numbering restarts from what is on disk')
+    assert.deepEqual(await store.haveVector(convBob), { [PEER_A]: 1 })
+    const stopping = store.stop()
+    release()
+    await stopping
+  })
+})

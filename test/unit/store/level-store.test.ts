@@ -1,0 +1,375 @@
+import { describe, it, beforeEach, afterEach } from 'node:test'
+import assert from 'node:assert/strict'
+import { MemoryLevel } from 'memory-level'
+import { LevelStore } from '../../../node/src/store/level-store.js'
+import { dmConversationId, type Hlc } from '../../../node/src/protocol/wire.js'
+import { ParleyError } from '../../../node/src/errors.js'
+import { PEER_A, PEER_B, PEER_C } from '../helpers/peer-ids.js'
+import { gatedDb, settled, storedMessage, type MsgOpts } from '../helpers/store.js'
+import type { StoredMessage } from '../../../node/src/store/types.js'
+
+const code = (c: string) => (err: unknown): boolean => err instanceof ParleyError && err.code === c
+
+const [me, bob, carol] = [PEER_A, PEER_B, PEER_C]
+const convBob = dmConversationId(me, bob)
+const convCarol = dmConversationId(me, carol)
+
+/** A stored message; outgoing when the author is this device. */
+const msg = (o: MsgOpts): StoredMessage => storedMessage({ outgoing: o.author === me, ...o })
+
+describe('LevelStore', () => {
+  let store: LevelStore
+
+  beforeEach(async () => {
+    store = new LevelStore(new MemoryLevel())
+    await store.start()
+  })
+  afterEach(async () => { await store.stop() })
+
+  /** appendOutgoing with the default builder; returns the stored message. */
+  const send = async (conv: string, to: string[], text?: string, hlc?: Hlc): Promise<StoredMessage> =>
+    await store.appendOutgoing(conv, me, to, seq => msg({ conv, author: me, seq, text, hlc }))
+
+  describe('appendOutgoing', () => {
+    it('assigns seq 1, 2, 3 per (conv, author)', async () => {
+      const seen: number[] = []
+      for (let i = 0; i < 3; i++) {
+        const m = await store.appendOutgoing(convBob, me, [bob], seq => { seen.push(seq); return msg({ conv: convBob, author: me, seq }) })
+        assert.equal(m.seq, i + 1)
+      }
+      assert.deepEqual(seen, [1, 2, 3])
+      // a different conversation has its own counter
+      assert.equal((await send(convCarol, [carol])).seq, 1)
+      // and so does a different author in the same conversation
+      const other = await store.appendOutgoing(convBob, bob, [me], seq => msg({ conv: convBob, author: bob, seq, outgoing: true }))
+      assert.equal(other.seq, 1)
+      assert.equal((await send(convBob, [bob])).seq, 4)
+    })
+
+    it('assigns distinct, gapless seqs to concurrent calls', async () => {
+      const all = await Promise.all(Array.from({ length: 10 }, async () => await send(convBob, [bob])))
+      assert.deepEqual(all.map(m => m.seq).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    })
+
+    it('continues after incoming messages of the same author', async () => {
+      assert.equal(await store.storeIncoming(msg({ conv: convBob, author: me, seq: 1, outgoing: true, state: 'delivered' })), 'stored')
+      assert.equal((await send(convBob, [bob])).seq, 2)
+    })
+
+    it('writes the message and one outbox entry per recipient', async () => {
+      const m = await send(convBob, [bob, carol])
+      assert.deepEqual(await store.getMessage(m.id), m)
+      assert.deepEqual((await store.outbox(bob)).map(x => x.id), [m.id])
+      assert.deepEqual((await store.outbox(carol)).map(x => x.id), [m.id])
+      assert.equal(await store.outboxSize(), 2)
+    })
+
+    it('rejects a built message that does not use the assigned seq, and writes nothing', async () => {
+      await assert.rejects(store.appendOutgoing(convBob, me, [bob], seq => msg({ conv: convBob, author: me, seq: seq + 1 })), code('ERR_INTERNAL'))
+      await assert.rejects(store.appendOutgoing(convBob, me, [bob], seq => msg({ conv: convCarol, author: me, seq })), code('ERR_INTERNAL'))
+      await assert.rejects(store.appendOutgoing(convBob, me, [bob], seq => msg({ conv: convBob, author: bob, seq })), code('ERR_INTERNAL'))
+      assert.equal(await store.outboxSize(), 0)
+      assert.equal((await send(convBob, [bob])).seq, 1)
+    })
+
+    it('rejects with ERR_ABORTED when the signal is already aborted', async () => {
+      await assert.rejects(store.appendOutgoing(convBob, me, [bob], seq => msg({ conv: convBob, author: me, seq }), { signal: AbortSignal.abort() }), code('ERR_ABORTED'))
+      assert.equal(await store.outboxSize(), 0)
+    })
+  })
+
+  describe('outbox', () => {
+    it('returns a peer\'s queued messages in seq order, beyond 9 (no string-sort surprises)', async () => {
+      const sent: string[] = []
+      for (let i = 0; i < 12; i++) sent.push((await send(convBob, [bob])).id)
+      await send(convCarol, [carol])
+      assert.deepEqual((await store.outbox(bob)).map(m => m.id), sent)
+      assert.deepEqual((await store.outbox(bob)).map(m => m.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+      assert.deepEqual((await store.outbox(bob, 3)).map(m => m.seq), [1, 2, 3])
+    })
+
+    it('is empty for a peer with nothing queued', async () => {
+      await send(convBob, [bob])
+      assert.deepEqual(await store.outbox(carol), [])
+    })
+
+    it('markDelivered removes entries, sets state delivered, and outboxPeers follows', async () => {
+      const m1 = await send(convBob, [bob])
+      const m2 = await send(convBob, [bob])
+      const m3 = await send(convCarol, [carol])
+      assert.deepEqual((await store.outboxPeers()).sort(), [bob, carol].sort())
+
+      const changed = await store.markDelivered([m1.id, m2.id], bob)
+      assert.deepEqual(changed.map(m => [m.id, m.state]), [[m1.id, 'delivered'], [m2.id, 'delivered']])
+      assert.equal((await store.getMessage(m1.id))?.state, 'delivered')
+      assert.equal((await store.getMessage(m2.id))?.state, 'delivered')
+      assert.deepEqual(await store.outbox(bob), [])
+      assert.deepEqual(await store.outboxPeers(), [carol])
+      assert.equal(await store.outboxSize(), 1)
+
+      // already delivered and unknown ids change nothing
+      assert.deepEqual(await store.markDelivered([m1.id, 'nope'], bob), [])
+      assert.equal((await store.getMessage(m3.id))?.state, 'queued')
+    })
+
+    it('markDelivered only clears the given peer\'s entry', async () => {
+      const m = await send(convBob, [bob, carol])
+      await store.markDelivered([m.id], bob)
+      assert.deepEqual(await store.outbox(bob), [])
+      assert.deepEqual((await store.outbox(carol)).map(x => x.id), [m.id])
+      assert.deepEqual(await store.outboxPeers(), [carol])
+    })
+
+    it('markDelivered does not downgrade a read message', async () => {
+      const m = await send(convBob, [bob])
+      await store.markRead([m.id])
+      assert.deepEqual(await store.markDelivered([m.id], bob), [])
+      assert.equal((await store.getMessage(m.id))?.state, 'read')
+      assert.deepEqual(await store.outbox(bob), [])
+    })
+
+    it('outboxPeers lists each peer once, however many messages it has queued', async () => {
+      for (let i = 0; i < 5; i++) await send(convBob, [bob])
+      for (let i = 0; i < 3; i++) await send(convCarol, [carol])
+      const peers = await store.outboxPeers()
+      assert.deepEqual(peers, [bob, carol].sort())
+    })
+
+    it('markRead marks outgoing messages read once and ignores incoming ones', async () => {
+      const m = await send(convBob, [bob])
+      const incoming = msg({ conv: convBob, author: bob, seq: 1 })
+      await store.storeIncoming(incoming)
+      assert.deepEqual((await store.markRead([m.id, incoming.id, 'unknown'])).map(x => [x.id, x.state]), [[m.id, 'read']])
+      assert.deepEqual(await store.markRead([m.id]), [])
+      assert.equal((await store.getMessage(incoming.id))?.state, 'received')
+    })
+  })
+
+  describe('storeIncoming', () => {
+    it('returns stored, then duplicate for the same id', async () => {
+      const m = msg({ conv: convBob, author: bob, seq: 1 })
+      assert.equal(await store.storeIncoming(m), 'stored')
+      assert.equal(await store.storeIncoming(m), 'duplicate')
+      assert.deepEqual(await store.getMessage(m.id), m)
+    })
+
+    it('returns duplicate for a different id at an already-taken (conv, author, seq) and keeps the first', async () => {
+      const first = msg({ conv: convBob, author: bob, seq: 1, text: 'first' })
+      const second = msg({ conv: convBob, author: bob, seq: 1, text: 'second' })
+      assert.equal(await store.storeIncoming(first), 'stored')
+      assert.equal(await store.storeIncoming(second), 'duplicate')
+      assert.equal(await store.getMessage(second.id), undefined)
+      assert.deepEqual((await store.history(convBob)).map(m => m.text), ['first'])
+      assert.equal((await store.listConversations())[0]?.unread, 1)
+    })
+
+    it('treats the same seq from another author or conversation as distinct', async () => {
+      assert.equal(await store.storeIncoming(msg({ conv: convBob, author: bob, seq: 1 })), 'stored')
+      assert.equal(await store.storeIncoming(msg({ conv: convBob, author: carol, seq: 1 })), 'stored')
+      assert.equal(await store.storeIncoming(msg({ conv: convCarol, author: bob, seq: 1 })), 'stored')
+    })
+
+    it('rejects with ERR_ABORTED when the signal is already aborted', async () => {
+      const m = msg({ conv: convBob, author: bob, seq: 1 })
+      await assert.rejects(store.storeIncoming(m, { signal: AbortSignal.abort() }), code('ERR_ABORTED'))
+      assert.equal(await store.getMessage(m.id), undefined)
+    })
+  })
+
+  describe('haveVector and envelopesAfter', () => {
+    it('haveVector reports the highest contiguous seq: 1, 3, then 2 gives 1 then 3', async () => {
+      assert.deepEqual(await store.haveVector(convBob), {})
+      await store.storeIncoming(msg({ conv: convBob, author: bob, seq: 1 }))
+      await store.storeIncoming(msg({ conv: convBob, author: bob, seq: 3 }))
+      assert.deepEqual(await store.haveVector(convBob), { [bob]: 1 })
+      await store.storeIncoming(msg({ conv: convBob, author: bob, seq: 2 }))
+      assert.deepEqual(await store.haveVector(convBob), { [bob]: 3 })
+    })
+
+    it('haveVector starts at 0 when seq 1 is missing and covers every author of the conversation only', async () => {
+      await store.storeIncoming(msg({ conv: convBob, author: bob, seq: 2 }))
+      await send(convBob, [bob])
+      await send(convBob, [bob])
+      await store.storeIncoming(msg({ conv: convCarol, author: carol, seq: 1 }))
+      assert.deepEqual(await store.haveVector(convBob), { [bob]: 0, [me]: 2 })
+    })
+
+    it('haveVector fills a longer gap filled in reverse order', async () => {
+      for (const seq of [1, 5, 4, 3]) await store.storeIncoming(msg({ conv: convBob, author: bob, seq }))
+      assert.deepEqual(await store.haveVector(convBob), { [bob]: 1 })
+      await store.storeIncoming(msg({ conv: convBob, author: bob, seq: 2 }))
+      assert.deepEqual(await store.haveVector(convBob), { [bob]: 5 })
+      await store.storeIncoming(msg({ conv: convBob, author: bob, seq: 6 }))
+      assert.deepEqual(await store.haveVector(convBob), { [bob]: 6 })
+    })
+
+    it('envelopesAfter returns the author\'s envelopes with seq > n in seq order', async () => {
+      for (const seq of [3, 1, 12, 2, 10]) await store.storeIncoming(msg({ conv: convBob, author: bob, seq }))
+      await store.storeIncoming(msg({ conv: convBob, author: carol, seq: 5 }))
+      assert.deepEqual((await store.envelopesAfter(convBob, bob, 1)).map(e => e.seq), [2, 3, 10, 12])
+      assert.deepEqual((await store.envelopesAfter(convBob, bob, 0)).map(e => e.seq), [1, 2, 3, 10, 12])
+      assert.deepEqual((await store.envelopesAfter(convBob, bob, 12)), [])
+      assert.deepEqual((await store.envelopesAfter(convBob, bob, 0, 2)).map(e => e.seq), [1, 2])
+      assert.deepEqual((await store.envelopesAfter(convBob, carol, 0)).map(e => e.seq), [5])
+      assert.deepEqual((await store.envelopesAfter(convCarol, bob, 0)), [])
+    })
+  })
+
+  describe('history', () => {
+    it('is ordered by hlc, then id, whatever the arrival order', async () => {
+      const a = msg({ id: 'b-second-at-same-hlc', conv: convBob, author: bob, seq: 1, hlc: { w: 500, c: 1 } })
+      const b = msg({ id: 'a-first-at-same-hlc', conv: convBob, author: carol, seq: 1, hlc: { w: 500, c: 1 } })
+      const c = msg({ conv: convBob, author: bob, seq: 2, hlc: { w: 500, c: 0 } })
+      const d = msg({ conv: convBob, author: bob, seq: 3, hlc: { w: 100, c: 9 } })
+      const e = msg({ conv: convBob, author: carol, seq: 2, hlc: { w: 10_000, c: 0 } })
+      for (const m of [a, b, c, d, e]) await store.storeIncoming(m)
+      assert.deepEqual((await store.history(convBob)).map(m => m.id), [d.id, c.id, b.id, a.id, e.id])
+    })
+
+    it('returns only the requested conversation', async () => {
+      await store.storeIncoming(msg({ conv: convBob, author: bob, seq: 1, text: 'bob' }))
+      await store.storeIncoming(msg({ conv: convCarol, author: carol, seq: 1, text: 'carol' }))
+      assert.deepEqual((await store.history(convBob)).map(m => m.text), ['bob'])
+      assert.deepEqual(await store.history(dmConversationId(bob, carol)), [])
+    })
+
+    it('respects limit by returning the newest N, oldest first', async () => {
+      for (let seq = 1; seq <= 10; seq++) await store.storeIncoming(msg({ conv: convBob, author: bob, seq }))
+      assert.deepEqual((await store.history(convBob, { limit: 3 })).map(m => m.seq), [8, 9, 10])
+      assert.equal((await store.history(convBob)).length, 10)
+    })
+
+    it('filters by search, case-insensitively, and applies limit to the matches', async () => {
+      const texts = ['Lunch at noon', 'no', 'LUNCH tomorrow?', 'dinner', 'lunchbox', 'brunch']
+      for (const [i, text] of texts.entries()) await store.storeIncoming(msg({ conv: convBob, author: bob, seq: i + 1, text }))
+      assert.deepEqual((await store.history(convBob, { search: 'lunch' })).map(m => m.text), ['Lunch at noon', 'LUNCH tomorrow?', 'lunchbox'])
+      assert.deepEqual((await store.history(convBob, { search: 'LuNcH', limit: 2 })).map(m => m.text), ['LUNCH tomorrow?', 'lunchbox'])
+      assert.deepEqual(await store.history(convBob, { search: 'pizza' }), [])
+    })
+  })
+
+  describe('conversations', () => {
+    it('counts unread incoming messages per conversation, not outgoing ones', async () => {
+      await send(convBob, [bob], 'hi bob', { w: 100, c: 0 })
+      await store.storeIncoming(msg({ conv: convBob, author: bob, seq: 1, hlc: { w: 200, c: 0 }, text: 'hi' }))
+      await store.storeIncoming(msg({ conv: convBob, author: bob, seq: 2, hlc: { w: 300, c: 0 }, text: 'there' }))
+      await store.storeIncoming(msg({ conv: convCarol, author: carol, seq: 1, hlc: { w: 250, c: 0 }, text: 'carol' }))
+      const list = await store.listConversations()
+      assert.deepEqual(list.map(c => [c.conv, c.unread, c.lastText]), [[convBob, 2, 'there'], [convCarol, 1, 'carol']])
+      assert.deepEqual(list[0]?.lastHlc, { w: 300, c: 0 })
+    })
+
+    it('keeps the newest text as lastText when an older message arrives late', async () => {
+      await store.storeIncoming(msg({ conv: convBob, author: bob, seq: 2, hlc: { w: 300, c: 0 }, text: 'newer' }))
+      await store.storeIncoming(msg({ conv: convBob, author: bob, seq: 1, hlc: { w: 200, c: 0 }, text: 'older' }))
+      const [c] = await store.listConversations()
+      assert.deepEqual([c?.lastText, c?.lastHlc, c?.unread], ['newer', { w: 300, c: 0 }, 2])
+    })
+
+    it('sorts conversations newest first', async () => {
+      await store.storeIncoming(msg({ conv: convBob, author: bob, seq: 1, hlc: { w: 100, c: 5 } }))
+      await store.storeIncoming(msg({ conv: convCarol, author: carol, seq: 1, hlc: { w: 100, c: 6 } }))
+      assert.deepEqual((await store.listConversations()).map(c => c.conv), [convCarol, convBob])
+    })
+
+    it('markSeen resets unread, marks received messages seen, and returns them', async () => {
+      const m1 = msg({ conv: convBob, author: bob, seq: 1 })
+      const m2 = msg({ conv: convBob, author: bob, seq: 2 })
+      await store.storeIncoming(m1)
+      await store.storeIncoming(m2)
+      await store.storeIncoming(msg({ conv: convCarol, author: carol, seq: 1 }))
+      const out = await send(convBob, [bob])
+
+      const changed = await store.markSeen(convBob)
+      assert.deepEqual(changed.map(m => [m.id, m.state]), [[m1.id, 'seen'], [m2.id, 'seen']])
+      assert.equal((await store.getMessage(out.id))?.state, 'queued')
+      const unread = Object.fromEntries((await store.listConversations()).map(c => [c.conv, c.unread]))
+      assert.deepEqual(unread, { [convBob]: 0, [convCarol]: 1 })
+
+      assert.deepEqual(await store.markSeen(convBob), [])
+      await store.storeIncoming(msg({ conv: convBob, author: bob, seq: 3 }))
+      assert.equal((await store.listConversations()).find(c => c.conv === convBob)?.unread, 1)
+    })
+
+    it('markSeen of an unknown conversation changes nothing', async () => {
+      assert.deepEqual(await store.markSeen(convBob), [])
+      assert.deepEqual(await store.listConversations(), [])
+    })
+  })
+
+  describe('meta and peers', () => {
+    it('stores meta values and answers undefined for missing keys', async () => {
+      assert.equal(await store.getMeta('missing'), undefined)
+      await store.putMeta('clock', { w: 5, c: 1 })
+      assert.deepEqual(await store.getMeta('clock'), { w: 5, c: 1 })
+    })
+
+    it('stores and lists peers', async () => {
+      assert.equal(await store.getPeer(bob), undefined)
+      await store.putPeer({ peerId: bob, lastSeen: 5 })
+      await store.putPeer({ peerId: bob, lastSeen: 6 })
+      await store.putPeer({ peerId: carol })
+      assert.deepEqual(await store.getPeer(bob), { peerId: bob, lastSeen: 6 })
+      assert.deepEqual((await store.listPeers()).map(p => p.peerId).sort(), [bob, carol].sort())
+    })
+  })
+})
+
+describe('LevelStore lifecycle', () => {
+  // abstract-level opens a database (and each sublevel) on its own when it is
+  // constructed, so these tests look at behaviour and close() calls, not open() calls
+  function countingDb (): { db: MemoryLevel, closes: () => number } {
+    const db = new MemoryLevel()
+    let n = 0
+    const close = db.close.bind(db)
+    db.close = async () => { n++; await close() }
+    return { db, closes: () => n }
+  }
+
+  it('start twice works and stop twice closes the database once', async () => {
+    const { db, closes } = countingDb()
+    const store = new LevelStore(db)
+    await store.start()
+    await store.start()
+    await store.putMeta('k', 1)
+    assert.equal(await store.getMeta('k'), 1)
+    await store.stop()
+    await store.stop()
+    assert.equal(closes(), 1)
+    assert.equal(db.status, 'closed')
+  })
+
+  it('stop without start does nothing', async () => {
+    const { db, closes } = countingDb()
+    await new LevelStore(db).stop()
+    assert.equal(closes(), 0)
+    assert.notEqual(db.status, 'closed')
+    await db.close()
+  })
+
+  it('stop waits for staged writes to be written before closing', async () => {
+    const { db, release } = gatedDb()
+    const store = new LevelStore(db)
+    await store.start()
+    const write = store.putMeta('k', 'v')
+    const stopping = store.stop()
+    assert.equal(await settled(stopping), false)
+    assert.notEqual(db.status, 'closed')
+    release()
+    await write
+    await stopping
+    assert.equal(db.status, 'closed')
+  })
+
+  it('start reports a database that cannot open as ERR_STORE', async () => {
+    const db = new MemoryLevel()
+    db.open = async () => { throw new Error('disk on fire') }
+    await assert.rejects(new LevelStore(db).start(), code('ERR_STORE'))
+  })
+
+  it('start reports a locked database as ERR_DATA_DIR_LOCKED', async () => {
+    const db = new MemoryLevel()
+    db.open = async () => { throw Object.assign(new Error('Database failed to open'), { code: 'LEVEL_DATABASE_NOT_OPEN', cause: Object.assign(new Error('lock held'), { code: 'LEVEL_LOCKED' }) }) }
+    await assert.rejects(new LevelStore(db).start(), code('ERR_DATA_DIR_LOCKED'))
+  })
+})
