@@ -100,4 +100,17 @@ describe('relay on loopback', () => {
     // the sender learns "delivered" once it reaches the recipient itself
     await Promise.all(sent.map(async m => await r.messenger.waitForState(m.id, 'delivered', { signal: AbortSignal.timeout(20_000) })))
   })
+
+  it('a relay set at run time (settings API) takes effect without a restart of the node', async () => {
+    const n = loopbackNode(join(dir, 'Later'), { name: 'Later', relayClient: { mailboxPollMs: 300 } })
+    await n.start()
+    nodes.Later = n
+    assert.equal(n.relay.status().addr, null)
+    const invite = await relay.mailbox.createInvite()
+    await n.setRelay(relayAddr, invite.token)
+    await until(() => n.relay.status().admitted === true, 'admitted after setRelay')
+    await until(() => n.host.addresses().some(a => a.includes('/p2p-circuit')), 'circuit address after setRelay')
+    await n.setRelay(null, null)
+    await until(() => !n.host.addresses().some(a => a.includes('/p2p-circuit')), 'circuit address gone')
+  })
 })

@@ -65,7 +65,10 @@ describe('LAN: 3 hosts in namespaces with real mDNS', () => {
       assert.ok(connected >= started)
       // past the dial grace period the tie-break has settled: one connection per pair
       await new Promise(resolve => setTimeout(resolve, 3500))
-      for (const n of nodes) assert.equal((await n.api!.call<{ connections: number }>('GET', '/status')).connections, 2)
+      for (const n of nodes) {
+        const st = await n.api!.call<{ connections: number, connectionList: unknown[] }>('GET', '/status')
+        assert.equal(st.connections, 2, `${n.init.name}: ${JSON.stringify(st.connectionList)}`)
+      }
       const named = await until(async () => { const p = await n0Peers(); return p.every(x => x.name !== null) ? p : undefined }, 'profiles', 10_000)
       assert.deepEqual(named.map(p => p.name).sort(), ['Ben', 'Cleo'])
       // announced addresses never include loopback

@@ -64,6 +64,9 @@ export class Libp2pHost extends EventTarget implements PeerHost {
   private readonly timers = new Set<NodeJS.Timeout>()
   private redialTimer?: NodeJS.Timeout
   private readonly discovered = new Set<string>()
+  private readonly dialing = new Set<string>()
+  /** kept so a restart (new relay setting) registers them again */
+  private readonly handlers = new Map<string, StreamHandler>()
 
   constructor (private readonly components: { identity: DeviceIdentity, log: Logger }, init: HostInit = {}) {
     super()
@@ -85,10 +88,24 @@ export class Libp2pHost extends EventTarget implements PeerHost {
   get relayPeerId (): string | null { return this.relay?.peerId ?? null }
 
   setRelay (addr: string | null): string | null {
-    if (addr === null || addr === '') { this.relay = null; return null }
-    this.relay = { addr, peerId: peerOfAddr(addr) }
-    if (this.node !== undefined) this.redialConfigured()
-    return this.relay.peerId
+    const had = this.relay !== null
+    this.relay = addr === null || addr === '' ? null : { addr, peerId: peerOfAddr(addr) }
+    if (this.node !== undefined) {
+      // the circuit listen address is part of the libp2p config: restart the host when it changes
+      if (had !== (this.relay !== null)) void this.restart()
+      else this.redialConfigured()
+    }
+    return this.relay?.peerId ?? null
+  }
+
+  private async restart (): Promise<void> {
+    try {
+      await this.stop()
+      await this.start()
+      this.components.log.info('host restarted for the new relay setting')
+    } catch (err) {
+      this.components.log.error('host restart failed', { err: toParleyError(err).message })
+    }
   }
 
   async reconnectRelay (): Promise<void> {
@@ -114,7 +131,10 @@ export class Libp2pHost extends EventTarget implements PeerHost {
       privateKey: this.components.identity.libp2pKey,
       addresses: {
         // '/p2p-circuit': take a reservation on any connected relay (re-taken when it comes back)
-        listen: [...this.init.listen, '/p2p-circuit'],
+        // '/p2p-circuit' takes a reservation on a connected relay and takes it again when the relay
+        // comes back. Only with a relay configured: while it searches, libp2p's relay discovery also
+        // dials every discovered peer, which would defeat the one-connection-per-pair tie-break.
+        listen: this.relay !== null ? [...this.init.listen, '/p2p-circuit'] : [...this.init.listen],
         announceFilter: (addrs: Multiaddr[]) => announceLoopback ? addrs : addrs.filter(a => !isLoopback(a))
       },
       transports: [tcp(), webSockets(), circuitRelayTransport()],
@@ -136,6 +156,7 @@ export class Libp2pHost extends EventTarget implements PeerHost {
       this.dispatchEvent(new CustomEvent('peerDisconnected', { detail: { peerId: evt.detail.toString() } }))
     })
     node.services.mdns?.addEventListener('peer', (evt) => { this.onMdnsPeer(evt.detail) })
+    for (const [protocol, handler] of this.handlers) await this.register(protocol, handler)
     this.redialTimer = setInterval(() => { this.redialConfigured() }, this.init.redialIntervalMs)
     this.redialTimer.unref()
     this.redialConfigured()
@@ -172,6 +193,11 @@ export class Libp2pHost extends EventTarget implements PeerHost {
     return this.node?.getConnections().length ?? 0
   }
 
+  /** For diagnostics: every open connection. */
+  connections (): Array<{ peerId: string, addr: string, direction: string }> {
+    return this.node?.getConnections().map(c => ({ peerId: c.remotePeer.toString(), addr: c.remoteAddr.toString(), direction: c.direction })) ?? []
+  }
+
   async dial (target: string, options: AbortOptions = {}): Promise<string> {
     const node = this.started
     const signal = AbortSignal.any([AbortSignal.timeout(DIAL_TIMEOUT_MS), ...(options.signal !== undefined ? [options.signal] : [])])
@@ -205,6 +231,11 @@ export class Libp2pHost extends EventTarget implements PeerHost {
   }
 
   async handle (protocol: string, handler: StreamHandler): Promise<void> {
+    this.handlers.set(protocol, handler)
+    await this.register(protocol, handler)
+  }
+
+  private async register (protocol: string, handler: StreamHandler): Promise<void> {
     await this.started.handle(protocol, (stream, connection) => {
       handler(stream as unknown as RawStream, connection.remotePeer.toString())
     }, { maxInboundStreams: 64, maxOutboundStreams: 64, runOnLimitedConnection: true })
@@ -231,8 +262,12 @@ export class Libp2pHost extends EventTarget implements PeerHost {
     void node.peerStore.merge(info.id, { multiaddrs: addrs }).then(() => {
       if (this.isConnected(peerId)) return
       const dialNow = (): void => {
-        if (this.node === undefined || this.isConnected(peerId)) return
-        this.dial(peerId).catch((err) => { this.components.log.debug('mdns dial failed', { peerId, err: toParleyError(err).message }) })
+        // repeated mDNS answers arrive within milliseconds: one dial per peer at a time
+        if (this.node === undefined || this.isConnected(peerId) || this.dialing.has(peerId)) return
+        this.dialing.add(peerId)
+        this.dial(peerId)
+          .catch((err) => { this.components.log.debug('mdns dial failed', { peerId, err: toParleyError(err).message }) })
+          .finally(() => { this.dialing.delete(peerId) })
       }
       if (this.peerId < peerId) { dialNow(); return }
       const t = setTimeout(() => { this.timers.delete(t); dialNow() }, this.init.dialGraceMs)

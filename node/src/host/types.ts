@@ -41,6 +41,8 @@ export interface PeerHost extends EventTarget {
   isConnected(peerId: string): boolean
   /** open connections, all peers together (one per pair is the goal) */
   connectionCount(): number
+  /** every open connection, for diagnostics */
+  connections(): Array<{ peerId: string, addr: string, direction: string }>
   /** 'lan' if any direct connection is open, 'relay' if only relayed ones, null if none */
   reach(peerId: string): Reach | null
   /**
