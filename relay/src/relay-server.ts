@@ -8,7 +8,7 @@ import { Level } from 'level'
 import { ParleyError, toParleyError } from '../../node/src/errors.js'
 import { createIdentityBytes, loadIdentity, type DeviceIdentity } from '../../node/src/host/keys.js'
 import { verifyEnvelope } from '../../node/src/crypto/envelope.js'
-import { RpcChannel } from '../../node/src/messaging/rpc.js'
+import { Later, RpcChannel } from '../../node/src/messaging/rpc.js'
 import { RELAY_PROTOCOL, parseAckMail, parseDeposit, parseFetch, parseRedeem, type RelayStatus, type RpcMethod } from '../../node/src/protocol/wire.js'
 import { b64, unb64 } from '../../node/src/protocol/validate.js'
 import type { Logger } from '../../node/src/util/log.js'
@@ -144,9 +144,11 @@ export class RelayServer {
         if (!envelope.keys.some(k => k.to === to)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'the envelope is not sealed for this recipient')
         if (!store.isAdmitted(to)) throw new ParleyError('ERR_UNKNOWN_RECIPIENT', 'the recipient has no account on this relay')
         verifyEnvelope(envelope)
-        const status = await store.deposit(to, remote, envelope, JSON.stringify(envelope).length)
-        this.counters[status === 'stored' ? 'deposited' : 'duplicates']++
-        return { status }
+        // checked and staged in arrival order now; answered once the write is on disk
+        return new Later(store.deposit(to, remote, envelope, JSON.stringify(envelope).length).then((status) => {
+          this.counters[status === 'stored' ? 'deposited' : 'duplicates']++
+          return { status }
+        }))
       }
       case 'fetch': {
         this.requireAdmitted(remote)

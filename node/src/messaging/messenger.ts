@@ -67,9 +67,9 @@ interface PeerState {
   pushing: boolean
   again: boolean
   needSync: boolean
+  depositing: boolean
   nextDialAt: number
   dialBackoffMs: number
-  reach: Reach | null
 }
 
 export class Messenger extends EventTarget {
@@ -224,17 +224,16 @@ export class Messenger extends EventTarget {
   private state (peer: string): PeerState {
     let s = this.peers.get(peer)
     if (s === undefined) {
-      s = { pushing: false, again: false, needSync: true, nextDialAt: 0, dialBackoffMs: 1000, reach: null }
+      s = { pushing: false, again: false, needSync: true, depositing: false, nextDialAt: 0, dialBackoffMs: 1000 }
       this.peers.set(peer, s)
     }
     return s
   }
 
   private readonly onConnected = (evt: Event): void => {
-    const { peerId, reach } = (evt as CustomEvent<{ peerId: string, reach: Reach }>).detail
+    const { peerId } = (evt as CustomEvent<{ peerId: string }>).detail
     if (this.c.relay?.isRelay(peerId) === true) return
     const s = this.state(peerId)
-    s.reach = reach
     s.needSync = true
     s.dialBackoffMs = 1000
     void (async () => {
@@ -250,7 +249,7 @@ export class Messenger extends EventTarget {
     const { peerId } = (evt as CustomEvent<{ peerId: string }>).detail
     if (this.c.relay?.isRelay(peerId) === true) return
     const s = this.peers.get(peerId)
-    if (s !== undefined) { s.channel = undefined; s.opening = undefined; s.reach = null }
+    if (s !== undefined) { s.channel = undefined; s.opening = undefined }
     void (async () => {
       const existing = await this.c.store.getPeer(peerId)
       await this.c.store.putPeer({ ...existing, peerId, lastSeen: Date.now() })
@@ -319,24 +318,22 @@ export class Messenger extends EventTarget {
 
   /** Sends in windows; each ack (after the peer's durable write) marks the message delivered. */
   private async deliverAll (peer: string, ch: RpcChannel, envs: Envelope[]): Promise<void> {
-    for (let i = 0; i < envs.length; i += this.init.sendWindow) {
-      const window = envs.slice(i, i + this.init.sendWindow)
-      const acks = await Promise.allSettled(window.map(async env => { parseDeliverResult(await ch.call('deliver', env)); return env.id }))
-      // the acked prefix is delivered; anything after the first failure is retried later, in order
-      const firstFail = acks.findIndex(a => a.status === 'rejected')
-      const acked = (firstFail === -1 ? acks : acks.slice(0, firstFail)).map(a => (a as PromiseFulfilledResult<string>).value)
-      if (acked.length > 0) for (const m of await this.c.store.markDelivered(acked, peer)) this.emit('messageStateChanged', m)
-      if (firstFail !== -1) throw (acks[firstFail] as PromiseRejectedResult).reason
-    }
+    await this.inWindows(envs, async env => { parseDeliverResult(await ch.call('deliver', env)); return env.id }, async (acked) => {
+      for (const m of await this.c.store.markDelivered(acked, peer)) this.emit('messageStateChanged', m)
+    })
   }
 
+  private retrying = false
+
   private async retryAll (): Promise<void> {
+    if (this.retrying) return
+    this.retrying = true
     try {
       const now = Date.now()
       for (const peer of await this.c.store.outboxPeers()) {
         if (this.c.host.isConnected(peer)) { this.schedulePush(peer); continue }
-        await this.depositQueued(peer, now)
         const s = this.state(peer)
+        void this.depositQueued(peer, s, now)
         if (now < s.nextDialAt) continue
         s.nextDialAt = now + s.dialBackoffMs
         s.dialBackoffMs = Math.min(s.dialBackoffMs * 2, this.init.maxRedialBackoffMs)
@@ -344,6 +341,8 @@ export class Messenger extends EventTarget {
       }
     } catch (err) {
       this.c.log.warn('retry pass failed', { err: toParleyError(err).message })
+    } finally {
+      this.retrying = false
     }
   }
 
@@ -352,20 +351,44 @@ export class Messenger extends EventTarget {
    * (state `sent`). They stay in the outbox: the peer's own ack, direct or
    * through a circuit, is what makes them `delivered`.
    */
-  private async depositQueued (peer: string, now: number): Promise<void> {
+  private async depositQueued (peer: string, s: PeerState, now: number): Promise<void> {
     const relay = this.c.relay
-    if (relay?.canDeposit !== true) return
-    const due = (await this.c.store.outbox(peer, 500)).filter(m => m.state === 'queued' && now - m.storedAt >= this.init.depositAfterMs)
-    const done: string[] = []
+    if (relay?.canDeposit !== true || s.depositing) return
+    s.depositing = true
     try {
-      for (const m of due) {
-        await relay.deposit(peer, m.envelope)
-        done.push(m.id)
-      }
-    } catch (err) {
-      this.c.log.info('mailbox deposit paused', { peer, err: toParleyError(err).message })
+      await this.depositAll(peer, relay, now)
     } finally {
-      if (done.length > 0) for (const m of await this.c.store.markSent(done)) this.emit('messageStateChanged', m)
+      s.depositing = false
+    }
+  }
+
+  private async depositAll (peer: string, relay: RelayClient, now: number): Promise<void> {
+    for (;;) {
+      const due = (await this.c.store.outbox(peer, 1000)).filter(m => m.state === 'queued' && now - m.storedAt >= this.init.depositAfterMs)
+      if (due.length === 0) return
+      try {
+        await this.inWindows(due, async (m) => { await relay.deposit(peer, m.envelope); return m.id }, async (ids) => {
+          for (const m of await this.c.store.markSent(ids)) this.emit('messageStateChanged', m)
+        })
+      } catch (err) {
+        this.c.log.info('mailbox deposit paused', { peer, err: toParleyError(err).message })
+        return
+      }
+    }
+  }
+
+  /**
+   * Runs `fn` on `sendWindow` items at a time; `done` gets the ids of each
+   * window's successful prefix, in order; the first failure stops everything
+   * after it (so what is retried later keeps its order).
+   */
+  private async inWindows<T> (items: T[], fn: (item: T) => Promise<string>, done: (ids: string[]) => Promise<void>): Promise<void> {
+    for (let i = 0; i < items.length; i += this.init.sendWindow) {
+      const results = await Promise.allSettled(items.slice(i, i + this.init.sendWindow).map(fn))
+      const firstFail = results.findIndex(r => r.status === 'rejected')
+      const ok = (firstFail === -1 ? results : results.slice(0, firstFail)).map(r => (r as PromiseFulfilledResult<string>).value)
+      if (ok.length > 0) await done(ok)
+      if (firstFail !== -1) throw (results[firstFail] as PromiseRejectedResult).reason
     }
   }
 

@@ -151,14 +151,15 @@ export class RelayClient extends EventTarget {
       for (;;) {
         const { items, more } = parseFetchResult(await ch.call('fetch', { after, limit: this.fetchBatch }))
         if (items.length === 0) break
-        for (const item of items) {
+        // all items of a batch are verified in order and stored in a few group commits; the ack waits for all
+        await Promise.all(items.map(async (item) => {
           try {
             await this.c.accept(item.envelope, item.from)
           } catch (err) {
             // a bad item is dropped (acked) rather than blocking the mailbox forever; it is logged
             this.c.log.warn('dropping undeliverable mail', { from: item.from, code: toParleyError(err).code })
           }
-        }
+        }))
         after = items[items.length - 1]!.cursor
         await ch.call('ackMail', { upTo: after })
         total += items.length

@@ -1,0 +1,82 @@
+/**
+ * Relay figures (npm run bench:relay): one relay and two nodes as separate
+ * processes on loopback, talking only through the relay (no direct addresses
+ * announced, no mDNS).
+ *
+ *   circuit: messages/s from A to B through a relayed connection
+ *   mailbox: B offline; A queues N messages (deposited at the relay); B starts:
+ *            time from B's start to all N stored at B
+ */
+import { join } from 'node:path'
+import { NodeProc, RelayProc } from '../helpers/proc.js'
+import { percentile } from '../helpers/audit.js'
+import { removeDir, tmpDir, until } from '../helpers/nodes.js'
+import type { IdentityView, MessageView } from '../../node/src/api/contract.js'
+
+const BURST = Number(process.env.BENCH_BURST ?? 2000)
+const OFFLINE = Number(process.env.BENCH_OFFLINE ?? 10_000)
+const dir = await tmpDir('parley-relay-bench-')
+const relay = new RelayProc({ dataDir: join(dir, 'relay'), args: ['--listen', '/ip4/127.0.0.1/tcp/0'], logFile: join(dir, 'relay.log') })
+let a: NodeProc | undefined
+let b: NodeProc | undefined
+const count = (n: NodeProc, type: string, state?: string): number => n.events.filter(e => e.event.type === type && (state === undefined || (e.event.data as MessageView).state === state)).length
+try {
+  await relay.start()
+  const stats = JSON.parse(relay.admin('stats', '--json')) as { addresses: string[] }
+  const relayAddr = stats.addresses[0] as string
+  const invite = relay.admin('invite', 'create', '--uses', '2')
+  const mk = (name: string): NodeProc => new NodeProc({ dataDir: join(dir, name), name, logFile: join(dir, `${name}.log`), args: ['--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--relay', relayAddr, '--invite', invite] })
+  a = mk('A'); b = mk('B')
+  await Promise.all([a.start(), b.start()])
+  const idB = (await b.api!.call<IdentityView>('GET', '/identity')).peerId
+  const relayState = async (n: NodeProc): Promise<{ admitted: boolean | null }> => (await n.api!.call<{ relay: { admitted: boolean | null } }>('GET', '/settings')).relay
+  for (const n of [a, b]) await until(async () => (await relayState(n)).admitted === true, 'admitted', 30_000, 100)
+  const first = await a.api!.call<MessageView>('POST', '/messages', { to: idB, text: 'warm up', wait: 'delivered', timeoutMs: 30_000 })
+  if (first.state !== 'delivered') throw new Error('no circuit')
+
+  const lat: number[] = []
+  for (let i = 0; i < 200; i++) {
+    const t0 = performance.now()
+    await a.api!.call('POST', '/messages', { to: idB, text: `rtt ${i}`, wait: 'delivered' })
+    lat.push(performance.now() - t0)
+  }
+  lat.sort((x, y) => x - y)
+
+  const storedBefore = count(b, 'messageStored')
+  const t0 = performance.now()
+  for (let i = 0; i < BURST; i += 50) {
+    await Promise.all(Array.from({ length: Math.min(50, BURST - i) }, async (_, j) => await a!.api!.call('POST', '/messages', { to: idB, text: `circuit ${i + j}` })))
+  }
+  await until(() => count(b!, 'messageStored') - storedBefore >= BURST, 'burst stored at B', 300_000, 20)
+  const circuitMs = performance.now() - t0
+
+  await b.stop()
+  const sentBefore = count(a, 'messageStateChanged', 'sent')
+  const t1 = performance.now()
+  for (let i = 0; i < OFFLINE; i += 50) {
+    await Promise.all(Array.from({ length: Math.min(50, OFFLINE - i) }, async (_, j) => await a!.api!.call('POST', '/messages', { to: idB, text: `offline ${i + j}` })))
+  }
+  const queuedMs = performance.now() - t1
+  await until(() => count(a!, 'messageStateChanged', 'sent') - sentBefore >= OFFLINE, 'all deposited', 600_000, 50)
+  const depositedMs = performance.now() - t1
+  b.events.length = 0
+  const t2 = performance.now()
+  await b.start()
+  await until(() => count(b!, 'messageStored') >= OFFLINE, 'offline mail stored at B', 600_000, 20)
+  const drainMs = performance.now() - t2
+  console.log(JSON.stringify({
+    circuitAckRoundTripMs: { p50: lat[100]?.toFixed(2), p99: percentile(lat, 99).toFixed(2) },
+    circuit: { messages: BURST, ms: Math.round(circuitMs), perSecond: Math.round(BURST / circuitMs * 1000) },
+    mailbox: {
+      messages: OFFLINE,
+      acceptedByApiMs: Math.round(queuedMs),
+      allDepositedMs: Math.round(depositedMs),
+      depositPerSecond: Math.round(OFFLINE / depositedMs * 1000),
+      deliveredAfterRecipientStartMs: Math.round(drainMs),
+      drainPerSecond: Math.round(OFFLINE / drainMs * 1000)
+    }
+  }, null, 2))
+} finally {
+  await a?.stop(); await b?.stop(); await relay.stop()
+  await removeDir(dir)
+}
