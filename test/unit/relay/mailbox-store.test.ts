@@ -1,0 +1,89 @@
+import { describe, it, beforeEach, afterEach } from 'node:test'
+import assert from 'node:assert/strict'
+import { MemoryLevel } from 'memory-level'
+import { MailboxStore, type MailboxLimits } from '../../../relay/src/mailbox-store.js'
+import { sealEnvelope, newMessageId } from '../../../node/src/crypto/envelope.js'
+import { dmConversationId, type Envelope } from '../../../node/src/protocol/wire.js'
+import { ParleyError } from '../../../node/src/errors.js'
+import { newIdentities } from '../helpers/identities.js'
+import type { DeviceIdentity } from '../../../node/src/host/keys.js'
+
+const code = (c: string) => (err: unknown): boolean => err instanceof ParleyError && err.code === c
+
+describe('relay mailbox store', () => {
+  let store: MailboxStore
+  let alice: DeviceIdentity, bob: DeviceIdentity
+  let seq = 0
+  const env = (text = 'x'): Envelope => sealEnvelope(alice, { id: newMessageId(), conv: dmConversationId(alice.peerId, bob.peerId), seq: ++seq, hlc: { w: Date.now(), c: 0 }, recipients: [bob.peerId], body: { text } })
+  const open = async (limits: Partial<MailboxLimits> = {}): Promise<MailboxStore> => {
+    const s = new MailboxStore(new MemoryLevel() as never, { ttlMs: 60_000, quotaMessages: 100, quotaBytes: 1 << 20, ...limits })
+    await s.start()
+    return s
+  }
+
+  beforeEach(async () => { [alice, bob] = await newIdentities(2) as [DeviceIdentity, DeviceIdentity]; store = await open() })
+  afterEach(async () => { await store.stop() })
+
+  it('deposits, dedupes by envelope id, fetches after a cursor and deletes on ack', async () => {
+    const e1 = env(); const e2 = env(); const e3 = env()
+    assert.equal(await store.deposit(bob.peerId, alice.peerId, e1, 100), 'stored')
+    assert.equal(await store.deposit(bob.peerId, alice.peerId, e1, 100), 'duplicate')
+    await store.deposit(bob.peerId, alice.peerId, e2, 100)
+    await store.deposit(bob.peerId, alice.peerId, e3, 100)
+    const page = await store.fetch(bob.peerId, 0, 2)
+    assert.deepEqual(page.items.map(i => i.envelope.id), [e1.id, e2.id])
+    assert.equal(page.more, true)
+    const rest = await store.fetch(bob.peerId, page.items[1]!.cursor, 10)
+    assert.deepEqual(rest.items.map(i => i.envelope.id), [e3.id])
+    assert.equal(rest.more, false)
+    assert.equal(await store.ack(bob.peerId, page.items[1]!.cursor), 2)
+    assert.equal(await store.queued(bob.peerId), 1)
+    assert.deepEqual((await store.fetch(bob.peerId, 0, 10)).items.map(i => i.envelope.id), [e3.id])
+    // other recipients' mail is separate
+    assert.deepEqual((await store.fetch(alice.peerId, 0, 10)).items, [])
+  })
+
+  it('refuses deposits beyond the per-recipient quota with ERR_QUOTA_EXCEEDED', async () => {
+    await store.stop()
+    store = await open({ quotaMessages: 2, quotaBytes: 250 })
+    await store.deposit(bob.peerId, alice.peerId, env(), 100)
+    await store.deposit(bob.peerId, alice.peerId, env(), 100)
+    await assert.rejects(store.deposit(bob.peerId, alice.peerId, env(), 10), code('ERR_QUOTA_EXCEEDED'))
+    await store.ack(bob.peerId, Number.MAX_SAFE_INTEGER)
+    await assert.rejects(store.deposit(bob.peerId, alice.peerId, env(), 300), code('ERR_QUOTA_EXCEEDED'))
+    assert.equal(await store.deposit(bob.peerId, alice.peerId, env(), 200), 'stored')
+  })
+
+  it('sweeps mail older than the TTL and hides it from fetch', async () => {
+    await store.deposit(bob.peerId, alice.peerId, env(), 100)
+    assert.equal(await store.sweep(Date.now() + 30_000), 0)
+    assert.equal(await store.sweep(Date.now() + 61_000), 1)
+    assert.equal(await store.queued(bob.peerId), 0)
+    assert.deepEqual((await store.totals()).messages, 0)
+  })
+
+  it('invites admit once per use, and expire', async () => {
+    const once = await store.createInvite({ maxUses: 1 })
+    assert.equal(store.isAdmitted(alice.peerId), false)
+    await store.redeem(once.token, alice.peerId)
+    assert.equal(store.isAdmitted(alice.peerId), true)
+    await store.redeem(once.token, alice.peerId) // same peer again: no-op
+    await assert.rejects(store.redeem(once.token, bob.peerId), code('ERR_INVITE_INVALID'))
+    await assert.rejects(store.redeem('no-such-token-here', bob.peerId), code('ERR_INVITE_INVALID'))
+    const expired = await store.createInvite({ ttlMs: 1 })
+    await new Promise(resolve => setTimeout(resolve, 5))
+    await assert.rejects(store.redeem(expired.token, bob.peerId), code('ERR_INVITE_INVALID'))
+    await assert.rejects(store.createInvite({ maxUses: 0 }), code('ERR_INVALID_ARGUMENT'))
+    assert.equal(await store.removeUser(alice.peerId), true)
+    assert.equal(store.isAdmitted(alice.peerId), false)
+  })
+
+  it('stores envelopes as sealed: the plaintext is nowhere in the database', async () => {
+    const db = new MemoryLevel()
+    const s = new MailboxStore(db as never, { ttlMs: 60_000, quotaMessages: 100, quotaBytes: 1 << 20 })
+    await s.start()
+    await s.deposit(bob.peerId, alice.peerId, env('canary-in-the-mailbox'), 100)
+    for await (const [, v] of db.iterator({ valueEncoding: 'utf8' })) assert.ok(!String(v).includes('canary-in-the-mailbox'))
+    await s.stop()
+  })
+})
