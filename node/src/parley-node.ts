@@ -14,6 +14,7 @@ import { HybridClock } from './clock/hlc.js'
 import { Messenger } from './messaging/messenger.js'
 import { RelayClient } from './messaging/relay-client.js'
 import { ApiServer } from './api/server.js'
+import { uiHandler } from './api/static.js'
 import { createLogger, type Logger } from './util/log.js'
 import { unb64, b64 } from './protocol/validate.js'
 import type { MessageStore } from './store/types.js'
@@ -32,6 +33,7 @@ export class ParleyNode {
   private identity_?: DeviceIdentity
   private relay_?: RelayClient
   private running = false
+  private token?: string
 
   constructor (private readonly init: NodeInit = {}, log?: Logger) {
     this.dataDir = init.dataDir ?? defaultDataDir()
@@ -44,6 +46,8 @@ export class ParleyNode {
   get messageStore (): MessageStore { return this.need(this.store) }
   get peerId (): string { return this.need(this.identity_).peerId }
   get apiPort (): number | undefined { return this.api?.port }
+  /** the UI address with the API token in the fragment (never sent to the server in a request line) */
+  get uiUrl (): string | undefined { return this.api?.port === undefined || this.token === undefined ? undefined : `http://127.0.0.1:${this.api.port}/#token=${this.token}` }
   get relay (): RelayClient { return this.need(this.relay_) }
 
   /** Settings given at start override the stored ones and are stored. */
@@ -103,7 +107,8 @@ export class ParleyNode {
       relay.start()
       if (this.init.api !== false) {
         const token = await loadOrCreateToken(files.token)
-        this.api = new ApiServer({ messenger, store, host, log: this.log, relay, setRelay: async (r, i) => await this.setRelay(r, i) }, { token, port: resolveApiPort(this.init.apiPort), socketPath: files.socket })
+        this.api = new ApiServer({ messenger, store, host, log: this.log, relay, setRelay: async (r, i) => await this.setRelay(r, i) }, { token, port: resolveApiPort(this.init.apiPort), socketPath: files.socket, staticHandler: uiHandler })
+        this.token = token
         await this.api.start()
         const info: ApiInfo = { v: 1, pid: process.pid, port: this.api.port ?? null, socket: files.socket, peerId: identity.peerId }
         await writeFile(files.apiInfo, JSON.stringify(info), { mode: 0o600 })

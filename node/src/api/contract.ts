@@ -24,12 +24,12 @@ export interface ConversationView {
 
 export interface IdentityView { peerId: string, name: string, addresses: string[] }
 
-export type ApiEventType = 'messageStored' | 'messageStateChanged' | 'peerOnline' | 'peerOffline' | 'peerUpdated'
+export type ApiEventType = 'messageStored' | 'messageStateChanged' | 'peerOnline' | 'peerOffline' | 'peerUpdated' | 'peerTyping' | 'relayChanged'
 
 export interface ApiEvent {
   v: 1
   type: ApiEventType
-  data: MessageView | PeerView
+  data: MessageView | PeerView | { peerId: string, conv: string } | Record<string, unknown>
 }
 
 export const toMessageView = (m: StoredMessage): MessageView => {

@@ -39,7 +39,7 @@ export interface ApiServerInit {
 
 type Handler = (req: IncomingMessage, params: string[], url: URL) => Promise<unknown>
 
-const EVENTS: ApiEventType[] = ['messageStored', 'messageStateChanged', 'peerOnline', 'peerOffline', 'peerUpdated']
+const EVENTS: ApiEventType[] = ['messageStored', 'messageStateChanged', 'peerOnline', 'peerOffline', 'peerUpdated', 'peerTyping']
 /** @default 120000 */
 export const MAX_WAIT_MS = 120_000
 
@@ -62,10 +62,13 @@ export class ApiServer {
     if (this.started) return
     this.started = true
     for (const type of EVENTS) {
-      const fn = (e: Event): void => { this.broadcast(type, (e as CustomEvent<StoredMessage | PeerView>).detail) }
+      const fn = (e: Event): void => { this.broadcast(type, (e as CustomEvent<StoredMessage | PeerView | Record<string, unknown>>).detail) }
       this.c.messenger.addEventListener(type, fn)
       this.forward.push([type, fn])
     }
+    const relayFn = (e: Event): void => { this.broadcast('relayChanged', (e as CustomEvent<Record<string, unknown>>).detail) }
+    this.c.relay.addEventListener('relayChanged', relayFn)
+    this.forward.push(['relayChanged', relayFn])
     if (this.init.port !== null) {
       const s = this.makeServer()
       await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen(this.init.port ?? 0, '127.0.0.1', () => { s.off('error', reject); resolve() }) })
@@ -87,7 +90,7 @@ export class ApiServer {
   async stop (): Promise<void> {
     if (!this.started) return
     this.started = false
-    for (const [type, fn] of this.forward) this.c.messenger.removeEventListener(type, fn)
+    for (const [type, fn] of this.forward) { this.c.messenger.removeEventListener(type, fn); this.c.relay.removeEventListener(type, fn) }
     this.forward.length = 0
     for (const ws of this.wss.clients) ws.terminate()
     await Promise.all(this.servers.map(async s => { s.closeAllConnections(); await new Promise<void>(resolve => { s.close(() => { resolve() }) }) }))
@@ -112,8 +115,8 @@ export class ApiServer {
     return s
   }
 
-  private broadcast (type: ApiEventType, detail: StoredMessage | PeerView): void {
-    const data = 'envelope' in detail ? toMessageView(detail) : detail
+  private broadcast (type: ApiEventType, detail: StoredMessage | PeerView | Record<string, unknown>): void {
+    const data = 'envelope' in detail ? toMessageView(detail as StoredMessage) : detail
     const line = JSON.stringify({ v: 1, type, data } satisfies ApiEvent)
     for (const ws of this.wss.clients) if (ws.readyState === ws.OPEN) ws.send(line)
   }
@@ -225,6 +228,15 @@ export class ApiServer {
       if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 100_000)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'limit must be 1..100000')
       const search = url.searchParams.get('search') ?? undefined
       return (await messenger.history(peer, { limit, search })).map(toMessageView)
+    })
+    this.route('POST', /^\/peers\/([^/]+)\/verify$/, async (req, [ref]) => {
+      const body = await readJson(req)
+      if (typeof body.verified !== 'boolean') throw new ParleyError('ERR_INVALID_ARGUMENT', 'verified must be true or false')
+      return await messenger.setVerified(await resolvePeerRef(ref ?? ''), body.verified)
+    })
+    this.route('POST', /^\/conversations\/([^/]+)\/typing$/, async (_req, [ref]) => {
+      const peer = await resolvePeerRef(ref ?? '')
+      return { sent: await messenger.sendTyping(peer).catch(() => false) }
     })
     this.route('POST', /^\/conversations\/([^/]+)\/seen$/, async (_req, [ref]) => {
       const peer = await resolvePeerRef(ref ?? '')

@@ -23,7 +23,10 @@ export async function runDaemon (init: NodeInit): Promise<number> {
   process.stdout.write(`Parley is running as "${node.messenger.name}" (${node.peerId})\n`)
   process.stdout.write(`  data dir: ${node.dataDir}\n`)
   for (const a of node.host.addresses()) process.stdout.write(`  listening: ${a}\n`)
-  if (port !== undefined) process.stdout.write(`  local API: http://127.0.0.1:${port}/v1 (token in ${node.dataDir}/api-token)\n`)
+  if (port !== undefined) {
+    process.stdout.write(`  local API: http://127.0.0.1:${port}/v1 (token in ${node.dataDir}/api-token)\n`)
+    process.stdout.write(`  open Parley in your browser: ${node.uiUrl ?? ''}\n`)
+  }
   process.stdout.write('ready\n')
   return await new Promise<number>((resolve) => {
     let stopping = false

@@ -7,11 +7,12 @@ import { setMaxListeners } from 'node:events'
 import { ParleyError, toParleyError } from '../errors.js'
 import { newMessageId, openEnvelope, sealEnvelope, signProfile, verifyProfile, type SigningKeys } from '../crypto/envelope.js'
 import type { HybridClock } from '../clock/hlc.js'
-import { MSG_PROTOCOL, MAX_TEXT_CHARS, conversationMembers, dmConversationId, parseDeliverResult, parseDisplayName, parseEnvelope, parseHaveRequest, parseHaveVector, parseProfile, parseReceipt, type Envelope, type Profile, type RpcMethod } from '../protocol/wire.js'
+import { MSG_PROTOCOL, MAX_TEXT_CHARS, conversationMembers, dmConversationId, parseDeliverResult, parseDisplayName, parseEnvelope, parseHaveRequest, parseHaveVector, parseProfile, parseReceipt, parseTyping, type Envelope, type Profile, type RpcMethod } from '../protocol/wire.js'
 import { PEER_ID } from '../protocol/validate.js'
 import { Later, RpcChannel, type RpcChannelInit } from './rpc.js'
 import { withTimeout, type AbortOptions } from '../util/abort.js'
-import type { MessageState, MessageStore, StoredMessage, HistoryQuery } from '../store/types.js'
+import type { MessageState, MessageStore, StoredMessage, HistoryQuery, PeerRecord } from '../store/types.js'
+import { safetyNumber } from '../crypto/safety.js'
 import type { PeerHost, Reach } from '../host/types.js'
 import type { RelayClient } from './relay-client.js'
 import type { Logger } from '../util/log.js'
@@ -51,6 +52,11 @@ export interface PeerView {
   online: boolean
   reach: Reach | null
   lastSeen: number | null
+  /** compare out of band to verify the key (see crypto/safety.ts) */
+  safetyNumber: string
+  verified: boolean
+  /** set when another key used this display name before: a new device, or an impostor */
+  keyWarning: string | null
 }
 
 export interface MessengerEvents {
@@ -59,6 +65,8 @@ export interface MessengerEvents {
   peerOnline: CustomEvent<PeerView>
   peerOffline: CustomEvent<PeerView>
   peerUpdated: CustomEvent<PeerView>
+  /** the peer is typing in a conversation with us (ephemeral, best effort) */
+  peerTyping: CustomEvent<{ peerId: string, conv: string }>
 }
 
 interface PeerState {
@@ -199,22 +207,56 @@ export class Messenger extends EventTarget {
     return changed.length
   }
 
+  /** Tells `peer` we are typing; best effort, only when connected. */
+  async sendTyping (peer: string): Promise<boolean> {
+    if (!this.c.host.isConnected(peer)) return false
+    const ch = await this.channelTo(peer)
+    await ch.call('typing', { conv: dmConversationId(this.peerId, peer) }, { signal: AbortSignal.timeout(3000) })
+    return true
+  }
+
   async listPeers (): Promise<PeerView[]> {
     const records = (await this.c.store.listPeers()).filter(r => this.c.relay?.isRelay(r.peerId) !== true)
     const known = new Set(records.map(r => r.peerId))
-    const views = records.map(r => this.view(r.peerId, r.profile?.name ?? null, r.lastSeen ?? null))
-    for (const p of this.c.host.connectedPeers()) if (!known.has(p) && this.c.relay?.isRelay(p) !== true) views.push(this.view(p, null, Date.now()))
-    return views
+    for (const p of this.c.host.connectedPeers()) if (!known.has(p) && this.c.relay?.isRelay(p) !== true) records.push({ peerId: p, lastSeen: Date.now() })
+    // the first key seen with a name owns it; a later key with the same name gets a warning
+    const owner = new Map<string, PeerRecord>()
+    for (const r of [...records].sort((a, b) => (a.firstSeen ?? a.lastSeen ?? 0) - (b.firstSeen ?? b.lastSeen ?? 0))) {
+      const name = r.profile?.name.toLowerCase()
+      if (name !== undefined && !owner.has(name)) owner.set(name, r)
+    }
+    return records.map(r => {
+      const name = r.profile?.name ?? null
+      const first = name === null ? undefined : owner.get(name.toLowerCase())
+      const warning = first !== undefined && first.peerId !== r.peerId
+        ? `Another key (${first.peerId.slice(-8)}) used the name "${name ?? ''}" before. This may be a new device, or someone else: compare safety numbers before you trust it.`
+        : null
+      return this.view(r, warning)
+    })
   }
 
-  private view (peerId: string, name: string | null, lastSeen: number | null): PeerView {
-    const online = this.c.host.isConnected(peerId)
-    return { peerId, name, online, reach: this.c.host.reach(peerId), lastSeen }
+  /** Records that the user compared safety numbers with `peer` (or withdraws it). */
+  async setVerified (peer: string, verified: boolean): Promise<PeerView> {
+    const existing = await this.c.store.getPeer(peer)
+    if (existing === undefined) throw new ParleyError('ERR_UNKNOWN_PEER', `no known peer ${peer}`)
+    await this.c.store.putPeer({ ...existing, verified })
+    const v = await this.peerView(peer)
+    this.emit('peerUpdated', v)
+    return v
+  }
+
+  private readonly safetyCache = new Map<string, string>()
+
+  private view (r: PeerRecord, keyWarning: string | null): PeerView {
+    const online = this.c.host.isConnected(r.peerId)
+    let sn = this.safetyCache.get(r.peerId)
+    if (sn === undefined) { sn = safetyNumber(this.peerId, r.peerId); this.safetyCache.set(r.peerId, sn) }
+    return { peerId: r.peerId, name: r.profile?.name ?? null, online, reach: this.c.host.reach(r.peerId), lastSeen: r.lastSeen ?? null, safetyNumber: sn, verified: r.verified === true, keyWarning }
   }
 
   private async peerView (peerId: string): Promise<PeerView> {
-    const r = await this.c.store.getPeer(peerId)
-    return this.view(peerId, r?.profile?.name ?? null, r?.lastSeen ?? null)
+    const all = await this.listPeers()
+    return all.find(p => p.peerId === peerId) ?? this.view({ peerId }, null)
   }
 
   private emit<K extends keyof MessengerEvents> (type: K, detail: MessengerEvents[K]['detail']): void {
@@ -238,7 +280,8 @@ export class Messenger extends EventTarget {
     s.dialBackoffMs = 1000
     void (async () => {
       const existing = await this.c.store.getPeer(peerId)
-      await this.c.store.putPeer({ ...existing, peerId, lastSeen: Date.now() })
+      const now = Date.now()
+      await this.c.store.putPeer({ ...existing, peerId, lastSeen: now, firstSeen: existing?.firstSeen ?? now })
       this.emit('peerOnline', await this.peerView(peerId))
       await this.fetchProfile(peerId)
     })().catch(err => { this.c.log.debug('peer setup failed', { peerId, err: toParleyError(err).message }) })
@@ -418,6 +461,13 @@ export class Messenger extends EventTarget {
           if (m?.conv === conv && m.outgoing) mine.push(id)
         }
         for (const m of await this.c.store.markRead(mine)) this.emit('messageStateChanged', m)
+        return {}
+      }
+      case 'typing': {
+        const { conv } = parseTyping(body)
+        const members = conversationMembers(conv)
+        if (!members.includes(remote) || !members.includes(this.peerId)) throw new ParleyError('ERR_NOT_FOUND', 'no such conversation')
+        this.emit('peerTyping', { peerId: remote, conv })
         return {}
       }
       default: throw new ParleyError('ERR_NOT_FOUND', `peers do not answer ${method}`)

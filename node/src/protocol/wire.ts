@@ -77,14 +77,14 @@ export interface Profile {
  * getHave: your have-vector for a conversation (to push what you lack);
  * getProfile: your signed profile; receipt: these messages of mine were shown to you.
  */
-export type PeerRpcMethod = 'deliver' | 'getHave' | 'getProfile' | 'receipt'
+export type PeerRpcMethod = 'deliver' | 'getHave' | 'getProfile' | 'receipt' | 'typing'
 /**
  * Relay methods (on RELAY_PROTOCOL): redeem an invite, deposit an envelope
  * for an offline recipient, fetch own mail after a cursor, ack up to a cursor, status.
  */
 export type RelayRpcMethod = 'redeem' | 'deposit' | 'fetch' | 'ackMail' | 'relayStatus'
 export type RpcMethod = PeerRpcMethod | RelayRpcMethod
-export const RPC_METHODS: readonly RpcMethod[] = ['deliver', 'getHave', 'getProfile', 'receipt', 'redeem', 'deposit', 'fetch', 'ackMail', 'relayStatus']
+export const RPC_METHODS: readonly RpcMethod[] = ['deliver', 'getHave', 'getProfile', 'receipt', 'typing', 'redeem', 'deposit', 'fetch', 'ackMail', 'relayStatus']
 export const MAX_RECEIPT_IDS = 1000
 
 /** Highest contiguous sequence number stored, per author, for one conversation. */
@@ -249,4 +249,9 @@ export function parseFetchResult (value: unknown): FetchResult {
 export function parseRelayStatus (value: unknown): RelayStatus {
   const o = relayCheck.obj(value, 'body')
   return { admitted: relayCheck.bool(o, 'admitted'), queued: relayCheck.int(o, 'queued', { min: 0, max: MAX_SEQ }) }
+}
+
+export function parseTyping (value: unknown): { conv: string } {
+  const o = frameCheck.obj(value, 'body')
+  return { conv: frameCheck.str(o, 'conv', { max: 200, pattern: CONV_ID }) }
 }

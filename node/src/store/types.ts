@@ -33,6 +33,10 @@ export interface PeerRecord {
   profile?: Profile
   /** last time a connection to this peer was open, ms */
   lastSeen?: number
+  /** the user compared safety numbers and confirmed this key */
+  verified?: boolean
+  /** first time this device saw the peer, ms */
+  firstSeen?: number
 }
 
 export interface ConversationRecord {

@@ -1,0 +1,286 @@
+// Parley web UI. Talks only to the local API of the node that served it.
+// Everything from the network is inserted with textContent, never as HTML.
+
+const TOKEN_KEY = 'parley-token'
+const fromHash = new URLSearchParams(location.hash.slice(1)).get('token')
+if (fromHash) { sessionStorage.setItem(TOKEN_KEY, fromHash); history.replaceState(null, '', location.pathname) }
+const token = sessionStorage.getItem(TOKEN_KEY) ?? ''
+
+const $ = (id) => document.getElementById(id)
+const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e }
+
+const state = { me: null, peers: new Map(), convs: new Map(), current: null, messages: [], search: '', typingTimer: null, lastTypingSent: 0 }
+
+async function api (method, path, body) {
+  const res = await fetch(`/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    body: body !== undefined ? JSON.stringify(body) : undefined
+  })
+  const data = await res.json().catch(() => ({ code: 'ERR_INTERNAL', message: `HTTP ${res.status}` }))
+  if (!res.ok) { const e = new Error(data.message ?? 'request failed'); e.code = data.code; throw e }
+  return data
+}
+
+function showError (where, err) {
+  const box = $(where)
+  box.textContent = err ? `${err.message}${err.code ? ` (${err.code})` : ''}` : ''
+  box.hidden = !err
+}
+
+const displayName = (p) => p?.name ?? `${p?.peerId.slice(0, 8)}…${p?.peerId.slice(-6)}`
+const presenceText = (p) => !p?.online ? (p?.lastSeen ? `offline, last seen ${new Date(p.lastSeen).toLocaleString()}` : 'offline') : p.reach === 'relay' ? 'online via relay' : 'online on the LAN'
+const STATE_LABEL = { queued: '… queued', sent: '✓ sent to relay', delivered: '✓✓ delivered', read: '✓✓ read' }
+const STATE_RANK = { queued: 0, sent: 1, delivered: 2, read: 3, received: 0, seen: 1 }
+
+function renderPeople () {
+  const list = $('people')
+  list.replaceChildren()
+  const peers = [...state.peers.values()].sort((a, b) => (b.online - a.online) || displayName(a).localeCompare(displayName(b)))
+  $('no-people').hidden = peers.length > 0
+  let unreadTotal = 0
+  for (const p of peers) {
+    const conv = state.convs.get(p.peerId)
+    const li = el('li', `person${state.current === p.peerId ? ' active' : ''}`)
+    li.dataset.peer = p.peerId
+    li.append(el('span', `dot ${p.online ? p.reach ?? 'lan' : ''}`))
+    const name = el('span', 'name', displayName(p))
+    if (p.keyWarning) name.append(el('span', 'warn-mark', ' ⚠'))
+    if (conv?.lastText) name.append(el('span', 'last', conv.lastText))
+    li.append(name)
+    if (conv?.unread > 0 && state.current !== p.peerId) { li.append(el('span', 'badge', String(conv.unread))); unreadTotal += conv.unread }
+    li.title = presenceText(p)
+    li.addEventListener('click', () => { void openConversation(p.peerId) })
+    list.append(li)
+  }
+  document.title = unreadTotal > 0 ? `(${unreadTotal}) Parley` : 'Parley'
+}
+
+function renderHeader () {
+  const p = state.peers.get(state.current)
+  $('peer-name').textContent = displayName(p)
+  $('peer-presence').textContent = presenceText(p) + (p?.verified ? ' · verified' : '')
+  $('key-warning').textContent = p?.keyWarning ?? ''
+  $('key-warning').hidden = !p?.keyWarning
+}
+
+function messageItem (m) {
+  const li = el('li', `msg${m.outgoing ? ' mine' : ''}`)
+  li.dataset.id = m.id
+  li.append(el('div', 'body', m.text))
+  const meta = el('div', 'meta', new Date(m.hlc.w).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }))
+  if (m.outgoing) {
+    const s = el('span', `state state-${m.state}`, ` ${STATE_LABEL[m.state] ?? m.state}`)
+    s.dataset.state = m.state
+    meta.append(s)
+  }
+  li.append(meta)
+  return li
+}
+
+function renderMessages () {
+  const list = $('messages')
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40
+  list.replaceChildren(...state.messages.map(messageItem))
+  $('search-banner').hidden = state.search === ''
+  $('search-banner').textContent = state.search === '' ? '' : `${state.messages.length} message(s) matching “${state.search}”. Clear the search box to see everything.`
+  if (atBottom || state.search === '') list.scrollTop = list.scrollHeight
+}
+
+async function loadPeers () {
+  for (const p of await api('GET', '/peers')) state.peers.set(p.peerId, p)
+  for (const c of await api('GET', '/conversations')) state.convs.set(c.peer, c)
+  renderPeople()
+}
+
+async function loadMessages () {
+  if (!state.current) return
+  const q = state.search ? `?limit=500&search=${encodeURIComponent(state.search)}` : '?limit=500'
+  state.messages = await api('GET', `/conversations/${state.current}/messages${q}`)
+  renderMessages()
+}
+
+async function openConversation (peerId) {
+  state.current = peerId
+  state.search = ''
+  $('search').value = ''
+  $('empty').hidden = true
+  $('conversation').hidden = false
+  $('typing').hidden = true
+  showError('error', null)
+  renderHeader()
+  await loadMessages()
+  await markSeen()
+  renderPeople()
+  $('text').focus()
+}
+
+async function markSeen () {
+  if (!state.current || document.hidden) return
+  const conv = state.convs.get(state.current)
+  if (conv) conv.unread = 0
+  await api('POST', `/conversations/${state.current}/seen`).catch(() => {})
+}
+
+async function send (ev) {
+  ev.preventDefault()
+  const text = $('text').value
+  if (!state.current || text.trim() === '') return
+  $('send').disabled = true
+  try {
+    const m = await api('POST', '/messages', { to: state.current, text })
+    $('text').value = ''
+    showError('error', null)
+    upsertMessage(m)
+  } catch (err) {
+    showError('error', err)
+  } finally {
+    $('send').disabled = false
+    $('text').focus()
+  }
+}
+
+function upsertMessage (m) {
+  if (state.search !== '') return
+  const i = state.messages.findIndex(x => x.id === m.id)
+  // an HTTP answer can arrive after the event that already moved the message on: never go back
+  if (i >= 0) { if (STATE_RANK[m.state] >= STATE_RANK[state.messages[i].state]) state.messages[i] = m } else {
+    state.messages.push(m)
+    state.messages.sort((a, b) => a.hlc.w - b.hlc.w || a.hlc.c - b.hlc.c || (a.id < b.id ? -1 : 1))
+  }
+  renderMessages()
+}
+
+function conversationPeer (conv) {
+  return conv.split(':').slice(1).find(p => p !== state.me?.peerId)
+}
+
+function notify (m) {
+  if (!document.hidden || !('Notification' in window) || Notification.permission !== 'granted') return
+  const p = state.peers.get(m.author)
+  const n = new Notification(`Message from ${displayName(p)}`, { body: m.text.slice(0, 140), tag: m.conv })
+  n.onclick = () => { window.focus(); void openConversation(m.author) }
+}
+
+function onEvent (ev) {
+  const { type, data } = ev
+  if (type === 'messageStored' || type === 'messageStateChanged') {
+    const peer = conversationPeer(data.conv)
+    if (type === 'messageStored') {
+      const conv = state.convs.get(peer) ?? { peer, unread: 0 }
+      conv.lastText = data.text
+      if (!data.outgoing && state.current !== peer) conv.unread = (conv.unread ?? 0) + 1
+      state.convs.set(peer, conv)
+      if (!data.outgoing) { notify(data); $('typing').hidden = true }
+      if (!state.peers.has(peer)) void loadPeers()
+    }
+    if (peer === state.current) {
+      upsertMessage(data)
+      if (type === 'messageStored' && !data.outgoing) void markSeen()
+    }
+    renderPeople()
+  } else if (type === 'peerOnline' || type === 'peerOffline' || type === 'peerUpdated') {
+    state.peers.set(data.peerId, { ...state.peers.get(data.peerId), ...data })
+    renderPeople()
+    if (data.peerId === state.current) renderHeader()
+  } else if (type === 'peerTyping') {
+    if (data.peerId !== state.current) return
+    $('typing').textContent = `${displayName(state.peers.get(data.peerId))} is typing…`
+    $('typing').hidden = false
+    clearTimeout(state.typingTimer)
+    state.typingTimer = setTimeout(() => { $('typing').hidden = true }, 4000)
+  } else if (type === 'relayChanged') {
+    renderRelay(data)
+  }
+}
+
+function connectEvents () {
+  const ws = new WebSocket(`ws://${location.host}/v1/events?token=${encodeURIComponent(token)}`)
+  ws.onmessage = (m) => { try { onEvent(JSON.parse(m.data)) } catch (err) { console.error('bad event', err) } }
+  ws.onclose = () => { setTimeout(() => { connectEvents(); void loadPeers(); void loadMessages() }, 1500) }
+}
+
+function renderRelay (relay) {
+  const text = !relay?.addr ? 'LAN only (no relay)' : relay.connected ? (relay.admitted === false ? 'relay refused this device' : 'relay connected') : 'relay unreachable, retrying'
+  $('relay-status').textContent = text
+}
+
+async function openSettings () {
+  const s = await api('GET', '/settings')
+  $('set-name').value = s.name
+  $('set-relay').value = s.relay.addr ?? ''
+  $('set-invite').value = ''
+  $('my-id').textContent = state.me.peerId
+  showError('settings-error', null)
+  $('settings').showModal()
+}
+
+async function saveSettings (ev) {
+  ev.preventDefault()
+  try {
+    const relay = $('set-relay').value.trim()
+    const invite = $('set-invite').value.trim()
+    const s = await api('PUT', '/settings', { name: $('set-name').value.trim(), relay: relay === '' ? null : relay, invite: invite === '' ? null : invite })
+    state.me.name = s.name
+    $('my-name').textContent = s.name
+    renderRelay(s.relay)
+    $('settings').close()
+  } catch (err) {
+    showError('settings-error', err)
+  }
+}
+
+function openVerify () {
+  const p = state.peers.get(state.current)
+  $('verify-name').textContent = displayName(p)
+  $('safety-number').textContent = p.safetyNumber.replace(/(\d{5} \d{5} \d{5}) /g, '$1\n')
+  $('verify-id').textContent = p.peerId
+  $('verify-state').textContent = p.verified ? 'You marked this key as verified.' : 'Not verified yet.'
+  $('verify-toggle').textContent = p.verified ? 'Clear verification' : 'Mark as verified'
+  $('verify').showModal()
+}
+
+async function toggleVerified () {
+  const p = state.peers.get(state.current)
+  const v = await api('POST', `/peers/${p.peerId}/verify`, { verified: !p.verified })
+  state.peers.set(v.peerId, v)
+  renderHeader(); renderPeople(); openVerify()
+}
+
+function onTyping () {
+  if (!state.current || Date.now() - state.lastTypingSent < 2500) return
+  state.lastTypingSent = Date.now()
+  void api('POST', `/conversations/${state.current}/typing`).catch(() => {})
+}
+
+let searchTimer
+function onSearch () {
+  clearTimeout(searchTimer)
+  searchTimer = setTimeout(() => { state.search = $('search').value.trim(); void loadMessages() }, 250)
+}
+
+async function main () {
+  if (!token) {
+    document.body.replaceChildren(el('p', 'pad', 'Open Parley with the address printed by `parley start` (it carries the access token).'))
+    return
+  }
+  state.me = await api('GET', '/identity')
+  $('my-name').textContent = state.me.name
+  renderRelay((await api('GET', '/settings')).relay)
+  $('composer').addEventListener('submit', (e) => { void send(e) })
+  $('text').addEventListener('keydown', (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); $('composer').requestSubmit() } })
+  $('text').addEventListener('input', onTyping)
+  $('search').addEventListener('input', onSearch)
+  $('open-settings').addEventListener('click', () => { void openSettings() })
+  $('settings-form').addEventListener('submit', (e) => { void saveSettings(e) })
+  $('settings-cancel').addEventListener('click', () => $('settings').close())
+  $('open-verify').addEventListener('click', openVerify)
+  $('verify-close').addEventListener('click', () => $('verify').close())
+  $('verify-toggle').addEventListener('click', () => { void toggleVerified() })
+  document.addEventListener('visibilitychange', () => { void markSeen() })
+  document.addEventListener('click', () => { if ('Notification' in window && Notification.permission === 'default') void Notification.requestPermission() }, { once: true })
+  await loadPeers()
+  connectEvents()
+}
+
+main().catch((err) => { document.body.replaceChildren(el('p', 'pad error', `Parley could not start: ${err.message}`)) })

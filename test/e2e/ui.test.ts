@@ -1,0 +1,156 @@
+/**
+ * The web UI end to end: two nodes on loopback, each with its own Chromium
+ * page (Debian's chromium through playwright-core). Screenshots of every page
+ * are saved in test-results/ when a test fails; UPDATE_SCREENSHOTS=1 refreshes
+ * the ones in docs/img/ used by the user guide.
+ */
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { mkdir } from 'node:fs/promises'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
+import type { ParleyNode } from '../../node/src/parley-node.js'
+
+const ROOT = new URL('../../', import.meta.url).pathname
+const RESULTS = join(ROOT, 'test-results')
+const SHOTS = join(ROOT, 'docs/img')
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+
+describe('web UI in Chromium, two users', () => {
+  let dir: string
+  let a: ParleyNode
+  let b: ParleyNode
+  let browser: Browser
+  let pageA: Page
+  let pageB: Page
+
+  before(async () => {
+    dir = await tmpDir('parley-ui-')
+    a = loopbackNode(join(dir, 'a'), { name: 'Alice' })
+    b = loopbackNode(join(dir, 'b'), { name: 'Bob <b>the builder</b>' })
+    await a.start(); await b.start()
+    await connect(a, b)
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'] })
+    pageA = await (await browser.newContext({ viewport: { width: 1100, height: 700 } })).newPage()
+    pageB = await (await browser.newContext({ viewport: { width: 1100, height: 700 } })).newPage()
+    for (const p of [pageA, pageB]) p.on('pageerror', (err) => { console.error('page error:', err.message) })
+    await pageA.goto(a.uiUrl as string)
+    await pageB.goto(b.uiUrl as string)
+  })
+
+  /** `it`, plus screenshots of both pages in test-results/ when the test fails */
+  const ui = (name: string, fn: () => Promise<void>): void => {
+    it(name, async () => {
+      try {
+        await fn()
+      } catch (err) {
+        await mkdir(RESULTS, { recursive: true })
+        const base = name.replace(/\W+/g, '-').slice(0, 60)
+        await pageA.screenshot({ path: join(RESULTS, `${base}-alice.png`) }).catch(() => {})
+        await pageB.screenshot({ path: join(RESULTS, `${base}-bob.png`) }).catch(() => {})
+        throw err
+      }
+    })
+  }
+
+  after(async () => {
+    await browser?.close()
+    await a?.stop(); await b?.stop()
+    await removeDir(dir)
+  })
+
+  const shot = async (page: Page, name: string): Promise<void> => {
+    if (process.env.UPDATE_SCREENSHOTS !== '1') return
+    await mkdir(SHOTS, { recursive: true })
+    await page.screenshot({ path: join(SHOTS, name) })
+  }
+
+  ui('serves the UI with a strict Content-Security-Policy and refuses the API without the token', async () => {
+    const res = await fetch(`http://127.0.0.1:${String(a.apiPort)}/`)
+    const csp = res.headers.get('content-security-policy') ?? ''
+    assert.match(csp, /script-src 'self'/)
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/)
+    assert.equal((await fetch(`http://127.0.0.1:${String(a.apiPort)}/v1/peers`)).status, 401)
+    // the token left the address bar
+    assert.equal(new URL(pageA.url()).hash, '')
+  })
+
+  ui('lists the other user with presence', async () => {
+    const bob = pageA.locator(`li.person[data-peer="${b.peerId}"]`)
+    await bob.waitFor()
+    await until(async () => (await bob.locator('.dot.lan').count()) === 1, 'online dot')
+    // a name with markup is shown as text
+    assert.equal(await bob.locator('.name').evaluate(e => e.firstChild?.textContent), 'Bob <b>the builder</b>')
+    assert.equal(await bob.locator('b').count(), 0)
+  })
+
+  ui('A sends, B sees it live, replies; delivery states update; typing shows', async () => {
+    await pageA.locator(`li.person[data-peer="${b.peerId}"]`).click()
+    await pageA.locator('#text').fill('Lunch at noon?')
+    await pageA.locator('#send').click()
+    const mine = pageA.locator('.msg.mine').last()
+    await until(async () => (await mine.locator('.state').getAttribute('data-state')) === 'delivered', 'delivered state')
+    // B: unread badge, then the conversation
+    const alice = pageB.locator(`li.person[data-peer="${a.peerId}"]`)
+    await alice.locator('.badge').waitFor()
+    assert.equal(await alice.locator('.badge').textContent(), '1')
+    await shot(pageB, 'unread.png')
+    await alice.click()
+    await pageB.locator('.msg', { hasText: 'Lunch at noon?' }).waitFor()
+    // opening the chat sends a read receipt
+    await until(async () => (await mine.locator('.state').getAttribute('data-state')) === 'read', 'read state')
+    // typing indicator
+    await pageB.locator('#text').pressSequentially('Sure', { delay: 20 })
+    await pageA.locator('#typing', { hasText: 'is typing' }).waitFor()
+    await pageB.locator('#text').fill('Sure, see you at the entrance')
+    await pageB.locator('#text').press('Enter')
+    await pageA.locator('.msg:not(.mine)', { hasText: 'see you at the entrance' }).waitFor()
+    await shot(pageA, 'chat.png')
+  })
+
+  ui('search finds a message in the history', async () => {
+    await pageB.locator('#search').fill('noon')
+    await pageB.locator('#search-banner', { hasText: '1 message(s)' }).waitFor()
+    assert.equal(await pageB.locator('.msg').count(), 1)
+    await pageB.locator('#search').fill('')
+    await until(async () => (await pageB.locator('.msg').count()) === 2, 'full history back')
+  })
+
+  ui('HTML and script in a message stay inert text', async () => {
+    const evil = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+    await pageA.locator('#text').fill(evil)
+    await pageA.locator('#send').click()
+    const shown = pageB.locator('.msg .body', { hasText: '<img src=x' })
+    await shown.waitFor()
+    assert.equal(await shown.textContent(), evil)
+    assert.equal(await pageB.locator('.messages img, .messages script').count(), 0)
+    assert.equal(await pageB.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined)
+  })
+
+  ui('shows the safety number for key verification and records it', async () => {
+    await pageA.locator('#open-verify').click()
+    const sn = (await pageA.locator('#safety-number').textContent())?.replace(/\s+/g, ' ').trim()
+    assert.match(sn ?? '', /^(\d{5} ){11}\d{5}$/)
+    await pageB.locator('#open-verify').click()
+    assert.equal((await pageB.locator('#safety-number').textContent())?.replace(/\s+/g, ' ').trim(), sn, 'both sides see the same number')
+    await shot(pageA, 'verify.png')
+    await pageA.locator('#verify-toggle').click()
+    await pageA.locator('#verify-state', { hasText: 'You marked this key as verified' }).waitFor()
+    assert.equal((await a.messenger.listPeers()).find(p => p.peerId === b.peerId)?.verified, true)
+    await pageA.locator('#verify-close').click()
+    await pageB.locator('#verify-close').click()
+  })
+
+  ui('settings change the display name, and a bad relay address gets a clear error', async () => {
+    await pageA.locator('#open-settings').click()
+    await pageA.locator('#set-name').fill('Alice Martin')
+    await pageA.locator('#set-relay').fill('not-an-address')
+    await pageA.locator('#settings-save').click()
+    await pageA.locator('#settings-error', { hasText: 'ERR_INVALID_ARGUMENT' }).waitFor()
+    await shot(pageA, 'settings.png')
+    await pageA.locator('#set-relay').fill('')
+    await pageA.locator('#settings-save').click()
+    await pageA.locator('#my-name', { hasText: 'Alice Martin' }).waitFor()
+  })
+})
