@@ -30,8 +30,8 @@ function showError (where, err) {
 
 const displayName = (p) => p?.name ?? `${p?.peerId.slice(0, 8)}…${p?.peerId.slice(-6)}`
 const presenceText = (p) => !p?.online ? (p?.lastSeen ? `offline, last seen ${new Date(p.lastSeen).toLocaleString()}` : 'offline') : p.reach === 'relay' ? 'online via relay' : 'online on the LAN'
-const STATE_LABEL = { queued: '… queued', sent: '✓ sent to relay', delivered: '✓✓ delivered', read: '✓✓ read' }
-const STATE_RANK = { queued: 0, sent: 1, delivered: 2, read: 3, received: 0, seen: 1 }
+const STATE_LABEL = { failed: '⚠ not delivered', queued: '… queued', sent: '✓ sent to relay', delivered: '✓✓ delivered', read: '✓✓ read' }
+const STATE_RANK = { failed: 4, queued: 0, sent: 1, delivered: 2, read: 3, received: 0, seen: 1 }
 
 function renderPeople () {
   const list = $('people')

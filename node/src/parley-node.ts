@@ -9,7 +9,7 @@ import { ParleyError } from './errors.js'
 import { dataFiles, defaultDataDir, resolveApiPort, type NodeInit } from './config.js'
 import { LevelStore } from './store/level-store.js'
 import { createIdentityBytes, loadIdentity, type DeviceIdentity } from './host/keys.js'
-import { Libp2pHost } from './host/libp2p-host.js'
+import { Libp2pHost, peerOfAddr } from './host/libp2p-host.js'
 import { HybridClock } from './clock/hlc.js'
 import { Messenger } from './messaging/messenger.js'
 import { RelayClient } from './messaging/relay-client.js'
@@ -54,6 +54,9 @@ export class ParleyNode {
   private async loadSettings (store: LevelStore): Promise<NodeSettings> {
     const stored = (await store.getMeta('settings') ?? {}) as Partial<NodeSettings>
     const settings: NodeSettings = { relay: this.init.relay ?? stored.relay ?? null, invite: this.init.invite ?? stored.invite ?? null }
+    if (settings.relay === '') settings.relay = null
+    // validate before storing: a bad address given once must not break every later start
+    if (settings.relay !== null) peerOfAddr(settings.relay)
     if (settings.relay !== stored.relay || settings.invite !== stored.invite) await store.putMeta('settings', settings)
     return settings
   }
@@ -61,6 +64,7 @@ export class ParleyNode {
   /** Changes the relay (null: none) and optionally an invite to redeem; stored for later starts. */
   async setRelay (relay: string | null, invite: string | null): Promise<NodeSettings> {
     const store = this.need(this.store)
+    if (relay !== null) peerOfAddr(relay)
     const settings: NodeSettings = { relay, invite }
     this.relay.configure(relay, invite)
     await store.putMeta('settings', settings)
@@ -95,7 +99,7 @@ export class ParleyNode {
         host,
         log: this.log,
         accept: async (env, from) => await this.need(messenger).acceptMail(env, from),
-        saveInvite: async (invite) => { await store.putMeta('settings', { ...(await this.loadSettings(store)), invite }) }
+        saveInvite: async (invite) => { await store.putMeta('settings', { ...(await store.getMeta('settings') as NodeSettings), invite }) }
       }, this.init.relayClient)
       messenger = new Messenger({ store, host, identity, clock: new HybridClock(), log: this.log, relay }, { ...this.init.messenger, name: this.init.name })
       this.host_ = host

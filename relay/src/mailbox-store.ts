@@ -27,6 +27,8 @@ export const DEFAULT_MAILBOX_TTL_MS = 30 * 24 * 3600 * 1000
 export const DEFAULT_QUOTA_MESSAGES = 50_000
 export const DEFAULT_QUOTA_BYTES = 256 * 1024 * 1024
 
+/** one fetch answer stays below this many envelope bytes (frames are limited to 1 MiB) */
+export const FETCH_MAX_BYTES = 512 * 1024
 const SEP = '!'
 const pad = (n: number): string => n.toString().padStart(16, '0')
 
@@ -138,8 +140,16 @@ export class MailboxStore {
   async fetch (recipient: string, after: number, limit: number): Promise<{ items: Array<{ cursor: number, from: string, envelope: Envelope }>, more: boolean }> {
     const rows = await this.mail.values({ gt: recipient + SEP + pad(after), lt: recipient + SEP + '\xff', limit: limit + 1 }).all()
     const now = Date.now()
-    const live = rows.filter(r => r.depositedAt + this.limits.ttlMs >= now)
-    return { items: live.slice(0, limit).map(r => ({ cursor: r.cursor, from: r.from, envelope: r.envelope })), more: rows.length > limit }
+    const live = rows.slice(0, limit).filter(r => r.depositedAt + this.limits.ttlMs >= now)
+    // keep the answer well inside one frame: stop at FETCH_MAX_BYTES (but always return at least one item)
+    const items: Array<{ cursor: number, from: string, envelope: Envelope }> = []
+    let bytes = 0
+    for (const r of live) {
+      if (items.length > 0 && bytes + r.bytes > FETCH_MAX_BYTES) return { items, more: true }
+      items.push({ cursor: r.cursor, from: r.from, envelope: r.envelope })
+      bytes += r.bytes
+    }
+    return { items, more: rows.length > limit }
   }
 
   /** Deletes the recipient's mail up to and including `upTo`. */

@@ -15,7 +15,7 @@ export function resolvePeer (ref: string, peers: PeerView[], self: string): stri
   if (PEER_ID.test(r)) return r
   const byName = peers.filter(p => p.name !== null && p.name.toLowerCase() === r.toLowerCase() && p.peerId !== self)
   if (byName.length === 1) return (byName[0] as PeerView).peerId
-  if (byName.length > 1) throw new ParleyError('ERR_AMBIGUOUS_PEER', `${byName.length} peers are named "${r}": use a peer ID (${byName.map(p => p.peerId.slice(-8)).join(', ')})`)
+  if (byName.length > 1) throw new ParleyError('ERR_AMBIGUOUS_PEER', `${byName.length} peers are named "${r}": use a peer ID (${byName.map(p => p.peerId.slice(-MIN_PEER_PREFIX)).join(', ')})`)
   if (r.length >= MIN_PEER_PREFIX) {
     const byPrefix = peers.filter(p => p.peerId !== self && (p.peerId.startsWith(r) || p.peerId.endsWith(r)))
     if (byPrefix.length === 1) return (byPrefix[0] as PeerView).peerId

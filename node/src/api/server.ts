@@ -10,7 +10,8 @@ import { timingSafeEqual } from 'node:crypto'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { ParleyError, toParleyError } from '../errors.js'
 import { API_PREFIX, HTTP_STATUS, MAX_API_BODY_BYTES, toMessageView, type ApiEvent, type ApiEventType, type ConversationView } from './contract.js'
-import { conversationMembers } from '../protocol/wire.js'
+import { INVITE_TOKEN, conversationMembers, parseDisplayName } from '../protocol/wire.js'
+import { peerOfAddr } from '../host/libp2p-host.js'
 import type { Messenger, PeerView } from '../messaging/messenger.js'
 import type { MessageStore, StoredMessage } from '../store/types.js'
 import type { PeerHost } from '../host/types.js'
@@ -142,7 +143,9 @@ export class ApiServer {
         if (r.method !== req.method) continue
         const m = r.pattern.exec(path)
         if (m === null) continue
-        const result = await r.handler(req, m.slice(1).map(decodeURIComponent), url)
+        let params: string[]
+        try { params = m.slice(1).map(decodeURIComponent) } catch (err) { throw new ParleyError('ERR_INVALID_ARGUMENT', 'malformed escape in the path', { cause: err }) }
+        const result = await r.handler(req, params, url)
         this.send(res, req.method === 'POST' ? 201 : 200, result)
         return
       }
@@ -182,12 +185,15 @@ export class ApiServer {
     this.route('GET', /^\/settings$/, async () => ({ name: messenger.name, relay: this.c.relay.status() }))
     this.route('PUT', /^\/settings$/, async (req) => {
       const body = await readJson(req)
-      if (body.name !== undefined) await messenger.setName(body.name as string)
+      // check everything before changing anything
+      if (body.name !== undefined) parseDisplayName(body.name)
       if (body.relay !== undefined) {
         if (body.relay !== null && typeof body.relay !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'relay must be a multiaddr string or null')
-        if (body.invite !== undefined && body.invite !== null && typeof body.invite !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite must be a string')
-        await this.c.setRelay(body.relay === '' ? null : body.relay as string | null, (body.invite as string | null | undefined) ?? null)
+        if (typeof body.relay === 'string' && body.relay !== '') peerOfAddr(body.relay)
+        if (body.invite !== undefined && body.invite !== null && (typeof body.invite !== 'string' || !INVITE_TOKEN.test(body.invite))) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite must be the token your relay admin gave you')
       }
+      if (body.name !== undefined && body.name !== messenger.name) await messenger.setName(body.name as string)
+      if (body.relay !== undefined) await this.c.setRelay(body.relay === '' ? null : body.relay as string | null, (body.invite as string | null | undefined) ?? null)
       return { name: messenger.name, relay: this.c.relay.status() }
     })
     this.route('GET', /^\/status$/, async () => ({ peerId: messenger.peerId, outbox: await store.outboxSize(), connected: host.connectedPeers().length, connections: host.connectionCount(), connectionList: host.connections() }))
@@ -202,10 +208,13 @@ export class ApiServer {
       const body = await readJson(req)
       if (typeof body.to !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'to must be a peer ID or name')
       if (typeof body.text !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'text must be a string')
+      const wait = body.wait ?? url.searchParams.get('wait') ?? undefined
+      if (wait !== undefined && wait !== 'sent' && wait !== 'delivered' && wait !== 'read') throw new ParleyError('ERR_INVALID_ARGUMENT', 'wait must be "sent", "delivered" or "read"')
+      if (body.timeoutMs !== undefined && (typeof body.timeoutMs !== 'number' || !Number.isInteger(body.timeoutMs) || body.timeoutMs < 1)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'timeoutMs must be a positive integer')
       const to = await resolvePeerRef(body.to)
+      // validated everything first: once stored, the message is sent whatever happens next
       const msg = await messenger.sendMessage(to, body.text)
-      const wait = body.wait ?? url.searchParams.get('wait')
-      if (wait === 'sent' || wait === 'delivered' || wait === 'read') {
+      if (wait !== undefined) {
         const timeoutMs = typeof body.timeoutMs === 'number' ? Math.min(body.timeoutMs, MAX_WAIT_MS) : 30_000
         try {
           return toMessageView(await messenger.waitForState(msg.id, wait, { signal: AbortSignal.timeout(timeoutMs) }))
@@ -216,8 +225,6 @@ export class ApiServer {
           }
           throw e
         }
-      } else if (wait !== undefined && wait !== null) {
-        throw new ParleyError('ERR_INVALID_ARGUMENT', 'wait must be "sent", "delivered" or "read"')
       }
       return toMessageView(msg)
     })

@@ -14,11 +14,11 @@ const USAGE = `usage: parley <command> [options]
 
 commands:
   start [--name NAME] [--listen ADDR]... [--peer ADDR]... [--no-mdns] [--api-port N]
-        [--relay ADDR] [--invite TOKEN]
+        [--relay ADDR] [--invite TOKEN] [--announce-loopback]
                               run a node in the foreground (UI and API on 127.0.0.1)
   id                          print this device's peer ID
   peers [--json]              list known peers and presence
-  send PEER TEXT [--wait delivered|read] [--timeout SECONDS]
+  send PEER TEXT [--wait sent|delivered|read] [--timeout SECONDS]
                               send a message (PEER: peer ID, ID prefix or name)
   history PEER [--json] [--limit N] [--search TEXT]
                               show the conversation with PEER
@@ -52,7 +52,8 @@ const out = (s: string): void => { process.stdout.write(s + '\n') }
 
 async function main (argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv
-  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') { out(USAGE); return cmd === undefined ? 2 : 0 }
+  if (cmd === undefined) { process.stderr.write(USAGE + '\n'); return 2 }
+  if (cmd === '--help' || cmd === '-h' || cmd === 'help' || rest.includes('--help') || rest.includes('-h')) { out(USAGE); return 0 }
   switch (cmd) {
     case 'start': {
       const { values } = parse(rest, {
@@ -94,13 +95,14 @@ async function main (argv: string[]): Promise<number> {
     case 'send': {
       const { values, positionals } = parse(rest, { wait: { type: 'string' }, timeout: { type: 'string' } }, 2)
       const wait = values.wait as string | undefined
-      if (wait !== undefined && wait !== 'delivered' && wait !== 'read') throw new UsageError('--wait must be "delivered" or "read"')
+      if (wait !== undefined && wait !== 'sent' && wait !== 'delivered' && wait !== 'read') throw new UsageError('--wait must be "sent", "delivered" or "read"')
       const timeout = values.timeout === undefined ? 30 : Number(values.timeout)
       if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError('--timeout must be a positive number of seconds')
       const [to, text] = positionals as [string, string]
       if (text === '') throw new UsageError('TEXT must not be empty')
       const m = await (await ApiClient.open(dataDir(values))).call<MessageView>('POST', '/messages', { to, text, wait, timeoutMs: Math.round(timeout * 1000) })
       out(`${m.id} ${m.state}`)
+      if (m.state === 'failed') { process.stderr.write(`parley: the recipient refused the message (${m.error ?? 'unknown reason'})\n`); return 1 }
       return 0
     }
     case 'history': {
@@ -111,7 +113,7 @@ async function main (argv: string[]): Promise<number> {
       const api = await ApiClient.open(dataDir(values))
       const msgs = await api.call<MessageView[]>('GET', `/conversations/${encodeURIComponent(positionals[0] as string)}/messages?${q.toString()}`)
       if (values.json === true) { out(JSON.stringify(msgs)); return 0 }
-      for (const m of msgs) out(`${new Date(m.hlc.w).toISOString()} ${m.outgoing ? 'me' : m.author.slice(-8)} [${m.state}] ${m.text}`)
+      for (const m of msgs) out(`${new Date(m.hlc.w).toISOString()} ${m.outgoing ? 'me' : m.author.slice(-12)} [${m.state}] ${m.text}`)
       return 0
     }
     case 'name': {

@@ -201,8 +201,13 @@ export class Libp2pHost extends EventTarget implements PeerHost {
   async dial (target: string, options: AbortOptions = {}): Promise<string> {
     const node = this.started
     const signal = AbortSignal.any([AbortSignal.timeout(DIAL_TIMEOUT_MS), ...(options.signal !== undefined ? [options.signal] : [])])
+    let t
     try {
-      const t = target.startsWith('/') ? multiaddr(target) : peerIdFromString(target)
+      t = target.startsWith('/') ? multiaddr(target) : peerIdFromString(target)
+    } catch (err) {
+      throw new ParleyError('ERR_INVALID_ARGUMENT', `not a multiaddr or peer ID: ${target.slice(0, 200)}`, { cause: err })
+    }
+    try {
       const conn = await node.dial(t, { signal })
       return conn.remotePeer.toString()
     } catch (err) {
@@ -285,7 +290,7 @@ export class Libp2pHost extends EventTarget implements PeerHost {
 }
 
 /** The peer ID at the end of a multiaddr; throws ERR_INVALID_ARGUMENT when there is none. */
-function peerOfAddr (addr: string): string {
+export function peerOfAddr (addr: string): string {
   let ma: Multiaddr
   try { ma = multiaddr(addr) } catch (err) { throw new ParleyError('ERR_INVALID_ARGUMENT', `not a multiaddr: ${addr}`, { cause: err }) }
   const peer = ma.getComponents().findLast(c => c.name === 'p2p')?.value

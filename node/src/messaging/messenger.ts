@@ -9,7 +9,7 @@ import { newMessageId, openEnvelope, sealEnvelope, signProfile, verifyProfile, t
 import type { HybridClock } from '../clock/hlc.js'
 import { MSG_PROTOCOL, MAX_TEXT_CHARS, conversationMembers, dmConversationId, parseDeliverResult, parseDisplayName, parseEnvelope, parseHaveRequest, parseHaveVector, parseProfile, parseReceipt, parseTyping, type Envelope, type Profile, type RpcMethod } from '../protocol/wire.js'
 import { PEER_ID } from '../protocol/validate.js'
-import { Later, RpcChannel, type RpcChannelInit } from './rpc.js'
+import { Later, RpcChannel, remoteCode, type RpcChannelInit } from './rpc.js'
 import { withTimeout, type AbortOptions } from '../util/abort.js'
 import type { MessageState, MessageStore, StoredMessage, HistoryQuery, PeerRecord } from '../store/types.js'
 import { safetyNumber } from '../crypto/safety.js'
@@ -44,6 +44,8 @@ export const DEFAULT_RETRY_INTERVAL_MS = 2000
 export const DEFAULT_MAX_REDIAL_BACKOFF_MS = 30_000
 export const DEFAULT_SEND_WINDOW = 32
 export const DEFAULT_DEPOSIT_AFTER_MS = 1000
+/** Answers to `deliver` that mean "never": the message is marked failed instead of retried forever. */
+const PERMANENT_REFUSALS = new Set(['ERR_INVALID_ENVELOPE', 'ERR_BAD_SIGNATURE', 'ERR_NOT_A_RECIPIENT', 'ERR_DECRYPT_FAILED'])
 export const DEFAULT_NAME = 'Parley user'
 
 export interface PeerView {
@@ -172,7 +174,7 @@ export class Messenger extends EventTarget {
 
   /** Resolves when message `id` reaches `state` (or a later one). */
   async waitForState (id: string, state: 'sent' | 'delivered' | 'read', options: AbortOptions = {}): Promise<StoredMessage> {
-    const rank: Record<MessageState, number> = { queued: 0, received: 0, sent: 1, seen: 2, delivered: 2, read: 3 }
+    const rank: Record<MessageState, number> = { queued: 0, received: 0, sent: 1, seen: 2, delivered: 2, read: 3, failed: 4 }
     const reached = (m: StoredMessage): boolean => rank[m.state] >= rank[state]
     return await new Promise<StoredMessage>((resolve, reject) => {
       const onChange = (evt: Event): void => {
@@ -361,7 +363,20 @@ export class Messenger extends EventTarget {
 
   /** Sends in windows; each ack (after the peer's durable write) marks the message delivered. */
   private async deliverAll (peer: string, ch: RpcChannel, envs: Envelope[]): Promise<void> {
-    await this.inWindows(envs, async env => { parseDeliverResult(await ch.call('deliver', env)); return env.id }, async (acked) => {
+    await this.inWindows(envs, async env => {
+      try {
+        parseDeliverResult(await ch.call('deliver', env))
+        return env.id
+      } catch (err) {
+        // a refusal that no retry can change must not block everything queued behind it
+        const code = remoteCode(err)
+        if (code === undefined || !PERMANENT_REFUSALS.has(code)) throw err
+        this.c.log.warn('recipient refused a message for good', { peer, id: env.id, code })
+        const failed = await this.c.store.markFailed(env.id, peer, code)
+        if (failed !== undefined) this.emit('messageStateChanged', failed)
+        return null
+      }
+    }, async (acked) => {
       for (const m of await this.c.store.markDelivered(acked, peer)) this.emit('messageStateChanged', m)
     })
   }
@@ -406,9 +421,14 @@ export class Messenger extends EventTarget {
   }
 
   private async depositAll (peer: string, relay: RelayClient, now: number): Promise<void> {
+    // page through the whole outbox: earlier pages may hold only messages already at the relay
+    let after = 0
     for (;;) {
-      const due = (await this.c.store.outbox(peer, 1000)).filter(m => m.state === 'queued' && now - m.storedAt >= this.init.depositAfterMs)
-      if (due.length === 0) return
+      const page = await this.c.store.outbox(peer, 1000, after)
+      if (page.length === 0) return
+      after = page[page.length - 1]!.seq
+      const due = page.filter(m => m.state === 'queued' && now - m.storedAt >= this.init.depositAfterMs)
+      if (due.length === 0) continue
       try {
         await this.inWindows(due, async (m) => { await relay.deposit(peer, m.envelope); return m.id }, async (ids) => {
           for (const m of await this.c.store.markSent(ids)) this.emit('messageStateChanged', m)
@@ -425,11 +445,11 @@ export class Messenger extends EventTarget {
    * window's successful prefix, in order; the first failure stops everything
    * after it (so what is retried later keeps its order).
    */
-  private async inWindows<T> (items: T[], fn: (item: T) => Promise<string>, done: (ids: string[]) => Promise<void>): Promise<void> {
+  private async inWindows<T> (items: T[], fn: (item: T) => Promise<string | null>, done: (ids: string[]) => Promise<void>): Promise<void> {
     for (let i = 0; i < items.length; i += this.init.sendWindow) {
       const results = await Promise.allSettled(items.slice(i, i + this.init.sendWindow).map(fn))
       const firstFail = results.findIndex(r => r.status === 'rejected')
-      const ok = (firstFail === -1 ? results : results.slice(0, firstFail)).map(r => (r as PromiseFulfilledResult<string>).value)
+      const ok = (firstFail === -1 ? results : results.slice(0, firstFail)).map(r => (r as PromiseFulfilledResult<string | null>).value).filter((id): id is string => id !== null)
       if (ok.length > 0) await done(ok)
       if (firstFail !== -1) throw (results[firstFail] as PromiseRejectedResult).reason
     }

@@ -123,7 +123,15 @@ export class RpcChannel {
         const reply = (result: Promise<unknown>): Promise<void> => result.then(
           (body): RpcFrame => ({ v: 1, t: 'res', rid: req.rid, ok: true, body }),
           (err): RpcFrame => { const e = toParleyError(err); return { v: 1, t: 'res', rid: req.rid, ok: false, code: e.code, message: e.message.slice(0, 1000) } }
-        ).then(async (f) => { await this.write(f) }).catch(() => {})
+        ).then(async (f) => {
+          try {
+            await this.write(f)
+          } catch (err) {
+            // an answer too large for one frame is replaced by an error the caller can act on
+            const e = toParleyError(err)
+            if (e.code === 'ERR_FRAME_TOO_LARGE') await this.write({ v: 1, t: 'res', rid: req.rid, ok: false, code: e.code, message: 'the answer exceeds the frame limit' })
+          }
+        }).catch(() => {})
         const handled = (async () => {
           if (this.handler === undefined) throw new ParleyError('ERR_NOT_FOUND', 'this end takes no requests')
           return await this.handler(req.m, req.body)

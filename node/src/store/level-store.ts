@@ -155,9 +155,9 @@ export class LevelStore implements MessageStore {
     return all.sort((a, b) => b.lastHlc.w - a.lastHlc.w || b.lastHlc.c - a.lastHlc.c)
   }
 
-  async outbox (peer: string, limit = 1000): Promise<StoredMessage[]> {
+  async outbox (peer: string, limit = 1000, afterSeq = 0): Promise<StoredMessage[]> {
     const out: StoredMessage[] = []
-    for await (const id of this.outboxes.values({ gt: peer + SEP, lt: peer + SEP + '\xff', limit })) {
+    for await (const id of this.outboxes.values({ gt: peer + SEP + pad(afterSeq) + SEP + '\xff', lt: peer + SEP + '\xff', limit })) {
       const m = await this.msgs.get(id)
       if (m !== undefined) out.push(m)
     }
@@ -197,6 +197,17 @@ export class LevelStore implements MessageStore {
         }
       }
       return changed
+    })
+  }
+
+  async markFailed (id: string, peer: string, error: string): Promise<StoredMessage | undefined> {
+    return await this.gc.write(async (tx) => {
+      const m = await tx.get(this.msgs, id)
+      if (m === undefined) return undefined
+      tx.del(this.outboxes, peer + SEP + pad(m.seq) + SEP + m.id)
+      const failed = { ...m, state: 'failed' as const, error }
+      tx.put(this.msgs, id, failed)
+      return failed
     })
   }
 

@@ -9,10 +9,11 @@ import type { Envelope, HaveVector, Hlc, Profile } from '../protocol/wire.js'
 /**
  * queued: stored locally, not yet confirmed by anyone;
  * sent: stored by the relay's mailbox for the recipient, not yet confirmed by it;
+ * failed: the recipient refused it for good (see `error`); it is not retried;
  * delivered: the recipient stored it durably; read: the recipient showed it;
  * received: an incoming message not yet shown; seen: an incoming message shown.
  */
-export type MessageState = 'queued' | 'sent' | 'delivered' | 'read' | 'received' | 'seen'
+export type MessageState = 'queued' | 'sent' | 'failed' | 'delivered' | 'read' | 'received' | 'seen'
 
 export interface StoredMessage {
   id: string
@@ -25,6 +26,8 @@ export interface StoredMessage {
   state: MessageState
   /** local wall clock when this device stored it, ms */
   storedAt: number
+  /** for state `failed`: the recipient's error code */
+  error?: string
   envelope: Envelope
 }
 
@@ -77,13 +80,15 @@ export interface MessageStore {
   history(conv: string, query?: HistoryQuery): Promise<StoredMessage[]>
   listConversations(): Promise<ConversationRecord[]>
 
-  /** Messages still waiting for `peer` to confirm, in send order. */
-  outbox(peer: string, limit?: number): Promise<StoredMessage[]>
+  /** Messages still waiting for `peer` to confirm, in send order (seq > afterSeq: paging). */
+  outbox(peer: string, limit?: number, afterSeq?: number): Promise<StoredMessage[]>
   outboxSize(): Promise<number>
   /** Peers that have at least one queued message. */
   outboxPeers(): Promise<string[]>
   /** Removes `ids` from `peer`'s outbox (one durable batch); returns the messages whose state became `delivered`. */
   markDelivered(ids: string[], peer: string): Promise<StoredMessage[]>
+  /** Takes `id` out of `peer`'s outbox for good, with the recipient's error code. */
+  markFailed(id: string, peer: string, error: string): Promise<StoredMessage | undefined>
   /** queued -> sent (the relay holds them); the outbox entries stay until the recipient confirms. */
   markSent(ids: string[]): Promise<StoredMessage[]>
   /** Marks incoming messages of `conv` as seen; returns those that changed. */

@@ -79,6 +79,18 @@ describe('LevelStore', () => {
   })
 
   describe('outbox', () => {
+    it('pages by sequence number, so messages already handed to the relay never hide later ones', async () => {
+      const sent: string[] = []
+      for (let i = 0; i < 5; i++) sent.push((await send(convBob, [bob])).id)
+      await store.markSent(sent.slice(0, 2))
+      const first = await store.outbox(bob, 2)
+      assert.deepEqual(first.map(m => m.id), sent.slice(0, 2))
+      const next = await store.outbox(bob, 2, first[1]!.seq)
+      assert.deepEqual(next.map(m => m.id), sent.slice(2, 4))
+      assert.deepEqual((await store.outbox(bob, 10, 4)).map(m => m.id), sent.slice(4))
+      assert.equal(first[0]!.state, 'sent')
+    })
+
     it('returns a peer\'s queued messages in seq order, beyond 9 (no string-sort surprises)', async () => {
       const sent: string[] = []
       for (let i = 0; i < 12; i++) sent.push((await send(convBob, [bob])).id)
