@@ -122,18 +122,24 @@ export class MailboxStore {
     })
   }
 
-  async deposit (to: string, from: string, envelope: Envelope, bytes: number): Promise<'stored' | 'duplicate'> {
+  /** Keeps `envelope` for each recipient in one durable write; returns how many were new. */
+  async deposit (to: string | string[], from: string, envelope: Envelope, bytes: number): Promise<number> {
+    const recipients = typeof to === 'string' ? [to] : to
     return await this.gc.write(async (tx) => {
-      if (await tx.has(this.mailIds, to + SEP + envelope.id)) return 'duplicate'
-      const use = (await tx.get(this.usage, to)) ?? { count: 0, bytes: 0 }
-      if (use.count + 1 > this.limits.quotaMessages) throw new ParleyError('ERR_QUOTA_EXCEEDED', `the recipient's mailbox is full (${this.limits.quotaMessages} messages); it drains when they come online`)
-      if (use.bytes + bytes > this.limits.quotaBytes) throw new ParleyError('ERR_QUOTA_EXCEEDED', `the recipient's mailbox is full (${this.limits.quotaBytes} bytes)`)
-      const cursor = ++this.cursor
-      tx.put(this.mail, to + SEP + pad(cursor), { cursor, from, envelope, depositedAt: Date.now(), bytes })
-      tx.put(this.mailIds, to + SEP + envelope.id, cursor)
-      tx.put(this.usage, to, { count: use.count + 1, bytes: use.bytes + bytes })
-      tx.put(this.meta, 'cursor', cursor)
-      return 'stored'
+      let stored = 0
+      for (const r of recipients) {
+        if (await tx.has(this.mailIds, r + SEP + envelope.id)) continue
+        const use = (await tx.get(this.usage, r)) ?? { count: 0, bytes: 0 }
+        if (use.count + 1 > this.limits.quotaMessages) throw new ParleyError('ERR_QUOTA_EXCEEDED', `the mailbox of ${r.slice(-12)} is full (${this.limits.quotaMessages} messages); it drains when they come online`)
+        if (use.bytes + bytes > this.limits.quotaBytes) throw new ParleyError('ERR_QUOTA_EXCEEDED', `the mailbox of ${r.slice(-12)} is full (${this.limits.quotaBytes} bytes)`)
+        const cursor = ++this.cursor
+        tx.put(this.mail, r + SEP + pad(cursor), { cursor, from, envelope, depositedAt: Date.now(), bytes })
+        tx.put(this.mailIds, r + SEP + envelope.id, cursor)
+        tx.put(this.usage, r, { count: use.count + 1, bytes: use.bytes + bytes })
+        stored++
+      }
+      if (stored > 0) tx.put(this.meta, 'cursor', this.cursor)
+      return stored
     })
   }
 

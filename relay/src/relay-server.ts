@@ -141,13 +141,17 @@ export class RelayServer {
         this.requireAdmitted(remote)
         const { to, envelope } = parseDeposit(body)
         if (envelope.author !== remote) throw new ParleyError('ERR_INVALID_ENVELOPE', 'only the author may deposit an envelope')
-        if (!envelope.keys.some(k => k.to === to)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'the envelope is not sealed for this recipient')
-        if (!store.isAdmitted(to)) throw new ParleyError('ERR_UNKNOWN_RECIPIENT', 'the recipient has no account on this relay')
+        for (const t of to) if (!envelope.keys.some(k => k.to === t)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'the envelope is not sealed for every recipient named')
         verifyEnvelope(envelope)
+        // fan-out: one copy per admitted recipient; the others are named back to the sender
+        const known = to.filter(t => store.isAdmitted(t))
+        const unknown = to.filter(t => !store.isAdmitted(t))
+        if (known.length === 0) throw new ParleyError('ERR_UNKNOWN_RECIPIENT', 'no recipient has an account on this relay')
         // checked and staged in arrival order now; answered once the write is on disk
-        return new Later(store.deposit(to, remote, envelope, JSON.stringify(envelope).length).then((status) => {
-          this.counters[status === 'stored' ? 'deposited' : 'duplicates']++
-          return { status }
+        return new Later(store.deposit(known, remote, envelope, JSON.stringify(envelope).length).then((stored) => {
+          this.counters.deposited += stored
+          this.counters.duplicates += known.length - stored
+          return { status: stored > 0 ? 'stored' : 'duplicate', stored, unknown }
         }))
       }
       case 'fetch': {

@@ -52,7 +52,7 @@ describe('relay on loopback', () => {
     const u = await start('Stranger')
     await until(() => u.relay.status().admitted === false, 'relay status')
     assert.equal(u.relay.status().lastError?.code, 'ERR_NOT_ADMITTED')
-    await assert.rejects(u.relay.deposit(relay.peerId, { } as never), (err) => { assert.ok(remoteCode(err) !== undefined); return true })
+    await assert.rejects(u.relay.deposit([relay.peerId], { } as never), (err) => { assert.ok(remoteCode(err) !== undefined); return true })
     // no reservation, so no circuit address
     assert.ok(u.host.addresses().every(a => !a.includes('p2p-circuit')))
     assert.ok((await relay.stats()).counters.refused >= 1)

@@ -12,7 +12,7 @@ import { ed25519 } from '@noble/curves/ed25519.js'
 import { ParleyError } from '../errors.js'
 import { publicKeyOfPeer } from '../host/keys.js'
 import { b64, unb64 } from '../protocol/validate.js'
-import { parseBody, type Body, type Envelope, type Hlc, type Profile } from '../protocol/wire.js'
+import { parseBody, type Body, type Envelope, type EnvelopeKind, type Hlc, type Profile } from '../protocol/wire.js'
 
 const TAG_BYTES = 16
 const WRAP_INFO = Buffer.from('parley/v1/key-wrap')
@@ -31,6 +31,8 @@ export interface SealInput {
   hlc: Hlc
   recipients: string[]
   body: Body
+  /** @default 'text' */
+  kind?: EnvelopeKind
 }
 
 const privCache = new WeakMap<Uint8Array, KeyObject>()
@@ -123,7 +125,7 @@ export function sealEnvelope (author: SigningKeys, input: SealInput): Envelope {
   const eph = generateKeyPairSync('x25519')
   const epk = rawX25519(eph.publicKey)
   const nonce = randomBytes(12)
-  const partial = { v: 1 as const, id: input.id, conv: input.conv, author: author.peerId, seq: input.seq, hlc: input.hlc, kind: 'text' as const, epk: b64(epk) }
+  const partial = { v: 1 as const, id: input.id, conv: input.conv, author: author.peerId, seq: input.seq, hlc: input.hlc, kind: input.kind ?? 'text', epk: b64(epk) }
   const aad = headerBytes(partial)
   const keys = [...new Set(input.recipients)].map(to => {
     const rx = xPublicOfPeer(to)
@@ -169,7 +171,7 @@ export function openEnvelope (me: SigningKeys, env: Envelope): Body {
   } catch (err) {
     throw new ParleyError('ERR_INVALID_ENVELOPE', 'body is not JSON', { cause: err })
   }
-  return parseBody(parsed)
+  return parseBody(parsed, env.kind)
 }
 
 function profileBytes (p: Omit<Profile, 'sig'>): Uint8Array {

@@ -6,8 +6,8 @@
 import { setMaxListeners } from 'node:events'
 import { ParleyError, toParleyError } from '../errors.js'
 import { newMessageId, openEnvelope, sealEnvelope, signProfile, verifyProfile, type SigningKeys } from '../crypto/envelope.js'
-import type { HybridClock } from '../clock/hlc.js'
-import { MSG_PROTOCOL, MAX_TEXT_CHARS, conversationMembers, dmConversationId, parseDeliverResult, parseDisplayName, parseEnvelope, parseHaveRequest, parseHaveVector, parseProfile, parseReceipt, parseTyping, type Envelope, type Profile, type RpcMethod } from '../protocol/wire.js'
+import { compareHlc, type HybridClock } from '../clock/hlc.js'
+import { MSG_PROTOCOL, MAX_TEXT_CHARS, MAX_GROUP_MEMBERS, isGroupConv, type Body, type EnvelopeKind, conversationMembers, dmConversationId, parseDeliverResult, parseDisplayName, parseEnvelope, parseHaveRequest, parseHaveVector, parseProfile, parseReceipt, parseTyping, type Envelope, type Profile, type RpcMethod } from '../protocol/wire.js'
 import { PEER_ID } from '../protocol/validate.js'
 import { Later, RpcChannel, remoteCode, type RpcChannelInit } from './rpc.js'
 import { withTimeout, type AbortOptions } from '../util/abort.js'
@@ -15,6 +15,7 @@ import type { MessageState, MessageStore, StoredMessage, HistoryQuery, PeerRecor
 import { safetyNumber } from '../crypto/safety.js'
 import type { PeerHost, Reach } from '../host/types.js'
 import type { RelayClient } from './relay-client.js'
+import { foldGroup, memberAt, type GroupState, type OpRecord } from './groups.js'
 import type { Logger } from '../util/log.js'
 
 export interface MessengerComponents {
@@ -45,7 +46,7 @@ export const DEFAULT_MAX_REDIAL_BACKOFF_MS = 30_000
 export const DEFAULT_SEND_WINDOW = 32
 export const DEFAULT_DEPOSIT_AFTER_MS = 1000
 /** Answers to `deliver` that mean "never": the message is marked failed instead of retried forever. */
-const PERMANENT_REFUSALS = new Set(['ERR_INVALID_ENVELOPE', 'ERR_BAD_SIGNATURE', 'ERR_NOT_A_RECIPIENT', 'ERR_DECRYPT_FAILED'])
+const PERMANENT_REFUSALS = new Set(['ERR_INVALID_ENVELOPE', 'ERR_BAD_SIGNATURE', 'ERR_NOT_A_RECIPIENT', 'ERR_DECRYPT_FAILED', 'ERR_NOT_A_MEMBER'])
 export const DEFAULT_NAME = 'Parley user'
 
 export interface PeerView {
@@ -67,6 +68,7 @@ export interface MessengerEvents {
   peerOnline: CustomEvent<PeerView>
   peerOffline: CustomEvent<PeerView>
   peerUpdated: CustomEvent<PeerView>
+  groupUpdated: CustomEvent<GroupState>
   /** the peer is typing in a conversation with us (ephemeral, best effort) */
   peerTyping: CustomEvent<{ peerId: string, conv: string }>
 }
@@ -77,7 +79,6 @@ interface PeerState {
   pushing: boolean
   again: boolean
   needSync: boolean
-  depositing: boolean
   nextDialAt: number
   dialBackoffMs: number
 }
@@ -115,6 +116,7 @@ export class Messenger extends EventTarget {
     this.running = true
     const { store, host, clock } = this.c
     for (const conv of await store.listConversations()) clock.observe(conv.lastHlc)
+    await this.loadGroups()
     const stored = await store.getMeta('profile')
     let profile: Profile | undefined
     try { if (stored !== undefined) { profile = parseProfile(stored) } } catch { profile = undefined }
@@ -154,22 +156,122 @@ export class Messenger extends EventTarget {
     return profile
   }
 
-  /** Stores the message durably (state `queued`) and starts delivering it. */
+  /**
+   * Stores the message durably (state `queued`) and starts delivering it.
+   * `to` is a peer ID (direct conversation) or a group conversation id (`g:...`).
+   */
   async sendMessage (to: string, text: string, options: AbortOptions = {}): Promise<StoredMessage> {
-    if (typeof to !== 'string' || !PEER_ID.test(to)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'recipient must be a peer ID')
-    if (to === this.peerId) throw new ParleyError('ERR_INVALID_ARGUMENT', 'cannot send a message to yourself')
     if (typeof text !== 'string' || text.length === 0) throw new ParleyError('ERR_INVALID_ARGUMENT', 'message text must not be empty')
     if (text.length > MAX_TEXT_CHARS) throw new ParleyError('ERR_INVALID_ARGUMENT', `message text is longer than ${MAX_TEXT_CHARS} characters`)
-    const conv = dmConversationId(this.peerId, to)
-    const msg = await this.c.store.appendOutgoing(conv, this.peerId, [to], (seq) => {
+    if (typeof to === 'string' && isGroupConv(to)) {
+      const g = this.requireMember(to)
+      return await this.append(to, g.members.filter(m => m !== this.peerId), { text }, 'text', options)
+    }
+    if (typeof to !== 'string' || !PEER_ID.test(to)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'recipient must be a peer ID or a group id')
+    if (to === this.peerId) throw new ParleyError('ERR_INVALID_ARGUMENT', 'cannot send a message to yourself')
+    return await this.append(dmConversationId(this.peerId, to), [to], { text }, 'text', options)
+  }
+
+  /** Seals, stores durably with outbox entries for `recipients`, and starts delivery. */
+  private async append (conv: string, recipients: string[], body: Body, kind: EnvelopeKind, options: AbortOptions = {}): Promise<StoredMessage> {
+    const msg = await this.c.store.appendOutgoing(conv, this.peerId, recipients, (seq) => {
       const id = newMessageId()
       const hlc = this.c.clock.tick()
-      const envelope = sealEnvelope(this.c.identity, { id, conv, seq, hlc, recipients: [to], body: { text } })
-      return { id, conv, author: this.peerId, seq, hlc, text, outgoing: true, state: 'queued', storedAt: Date.now(), envelope }
+      const envelope = sealEnvelope(this.c.identity, { id, conv, seq, hlc, recipients, body, kind })
+      return { id, conv, author: this.peerId, seq, hlc, text: body.text, ...(body.op !== undefined ? { op: body.op } : {}), outgoing: true, state: recipients.length === 0 ? 'delivered' : 'queued', storedAt: Date.now(), envelope }
     }, options)
+    if (msg.op !== undefined) this.applyOp(msg)
     this.emit('messageStored', msg)
-    this.schedulePush(to)
+    for (const r of recipients) this.schedulePush(r)
     return msg
+  }
+
+  // ---- groups -------------------------------------------------------------
+
+  private readonly groupOps = new Map<string, OpRecord[]>()
+  private readonly groupStates = new Map<string, GroupState>()
+
+  group (conv: string): GroupState | null { return this.groupStates.get(conv) ?? null }
+  listGroups (): GroupState[] { return [...this.groupStates.values()] }
+
+  private requireMember (conv: string): GroupState {
+    const g = this.groupStates.get(conv)
+    if (g === undefined) throw new ParleyError('ERR_NOT_FOUND', `no group ${conv}`)
+    if (!g.members.includes(this.peerId)) throw new ParleyError('ERR_NOT_A_MEMBER', `you are no longer a member of "${g.name}"`)
+    return g
+  }
+
+  private requireAdmin (conv: string): GroupState {
+    const g = this.requireMember(conv)
+    if (g.admin !== this.peerId) throw new ParleyError('ERR_NOT_A_MEMBER', `only the group's creator changes its members or name`)
+    return g
+  }
+
+  private applyOp (m: StoredMessage): void {
+    if (m.op === undefined) return
+    const ops = this.groupOps.get(m.conv) ?? []
+    if (ops.some(o => o.id === m.id)) return
+    ops.push({ id: m.id, author: m.author, hlc: m.hlc, op: m.op })
+    this.groupOps.set(m.conv, ops)
+    const state = foldGroup(m.conv, ops)
+    if (state === null) return
+    this.groupStates.set(m.conv, state)
+    this.emit('groupUpdated', state)
+    // new members need what they lack: sync with every member we are connected to
+    for (const p of state.members) if (p !== this.peerId && this.c.host.isConnected(p)) { this.state(p).needSync = true; this.schedulePush(p) }
+  }
+
+  private async loadGroups (): Promise<void> {
+    for (const c of await this.c.store.listConversations()) {
+      if (!isGroupConv(c.conv)) continue
+      for (const m of await this.c.store.history(c.conv, { limit: Number.MAX_SAFE_INTEGER })) if (m.op !== undefined) this.applyOp(m)
+    }
+  }
+
+  async createGroup (name: string, members: string[]): Promise<GroupState> {
+    parseDisplayName(name)
+    const list = [...new Set(members)].filter(m => m !== this.peerId)
+    for (const m of list) if (!PEER_ID.test(m)) throw new ParleyError('ERR_INVALID_ARGUMENT', `not a peer ID: ${m}`)
+    if (list.length === 0) throw new ParleyError('ERR_INVALID_ARGUMENT', 'a group needs at least one other member')
+    if (list.length + 1 > MAX_GROUP_MEMBERS) throw new ParleyError('ERR_INVALID_ARGUMENT', `a group has at most ${MAX_GROUP_MEMBERS} members`)
+    const conv = `g:${newMessageId()}`
+    await this.append(conv, list, { text: `${this.name} created "${name}"`, op: { type: 'create', name, members: list } }, 'groupOp')
+    return this.groupStates.get(conv) as GroupState
+  }
+
+  async addMember (conv: string, member: string): Promise<GroupState> {
+    const g = this.requireAdmin(conv)
+    if (!PEER_ID.test(member)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'member must be a peer ID')
+    if (g.members.includes(member)) return g
+    await this.append(conv, [...g.members, member].filter(m => m !== this.peerId), { text: `${this.name} added ${member.slice(-12)}`, op: { type: 'add', member } }, 'groupOp')
+    return this.requireMember(conv)
+  }
+
+  async removeMember (conv: string, member: string): Promise<GroupState> {
+    const g = this.requireAdmin(conv)
+    if (member === this.peerId) throw new ParleyError('ERR_INVALID_ARGUMENT', 'to leave your own group, use leave')
+    if (!g.members.includes(member)) throw new ParleyError('ERR_NOT_FOUND', 'not a member of this group')
+    // the removed member gets the removal itself; nothing sealed after it is addressed to them
+    await this.append(conv, g.members.filter(m => m !== this.peerId), { text: `${this.name} removed ${member.slice(-12)}`, op: { type: 'remove', member } }, 'groupOp')
+    return this.requireMember(conv)
+  }
+
+  async renameGroup (conv: string, name: string): Promise<GroupState> {
+    const g = this.requireAdmin(conv)
+    parseDisplayName(name)
+    await this.append(conv, g.members.filter(m => m !== this.peerId), { text: `${this.name} renamed the group to "${name}"`, op: { type: 'rename', name } }, 'groupOp')
+    return this.requireMember(conv)
+  }
+
+  async leaveGroup (conv: string): Promise<GroupState> {
+    const g = this.requireMember(conv)
+    await this.append(conv, g.members.filter(m => m !== this.peerId), { text: `${this.name} left`, op: { type: 'leave' } }, 'groupOp')
+    return this.groupStates.get(conv) as GroupState
+  }
+
+  /** Groups in which both we and `peer` are members. */
+  private sharedGroups (peer: string): GroupState[] {
+    return this.listGroups().filter(g => g.members.includes(peer) && g.members.includes(this.peerId))
   }
 
   /** Resolves when message `id` reaches `state` (or a later one). */
@@ -191,30 +293,49 @@ export class Messenger extends EventTarget {
     })
   }
 
-  async history (peer: string, query?: HistoryQuery): Promise<StoredMessage[]> {
-    return await this.c.store.history(dmConversationId(this.peerId, peer), query)
+  /** History of a direct conversation (peer ID) or a group (group conversation id). */
+  async history (peerOrGroup: string, query?: HistoryQuery): Promise<StoredMessage[]> {
+    return await this.c.store.history(this.convOf(peerOrGroup), query)
+  }
+
+  convOf (peerOrGroup: string): string {
+    return isGroupConv(peerOrGroup) ? peerOrGroup : dmConversationId(this.peerId, peerOrGroup)
   }
 
   /** Marks the conversation with `peer` as shown and tells the author (best effort). */
-  async markSeen (peer: string): Promise<number> {
-    const conv = dmConversationId(this.peerId, peer)
+  async markSeen (peerOrGroup: string): Promise<number> {
+    const conv = this.convOf(peerOrGroup)
     const changed = await this.c.store.markSeen(conv)
     for (const m of changed) this.emit('messageStateChanged', m)
-    if (changed.length > 0 && this.c.host.isConnected(peer)) {
-      const ids = changed.map(m => m.id)
-      void this.channelTo(peer).then(async ch => {
+    // read receipts go to each author we are connected to (best effort)
+    const byAuthor = new Map<string, string[]>()
+    for (const m of changed) byAuthor.set(m.author, [...(byAuthor.get(m.author) ?? []), m.id])
+    for (const [author, ids] of byAuthor) {
+      if (!this.c.host.isConnected(author)) continue
+      void this.channelTo(author).then(async ch => {
         for (let i = 0; i < ids.length; i += 1000) await ch.call('receipt', { conv, ids: ids.slice(i, i + 1000) })
-      }).catch(err => { this.c.log.debug('read receipt not sent', { peer, err: toParleyError(err).message }) })
+      }).catch(err => { this.c.log.debug('read receipt not sent', { author, err: toParleyError(err).message }) })
     }
     return changed.length
   }
 
-  /** Tells `peer` we are typing; best effort, only when connected. */
-  async sendTyping (peer: string): Promise<boolean> {
-    if (!this.c.host.isConnected(peer)) return false
-    const ch = await this.channelTo(peer)
-    await ch.call('typing', { conv: dmConversationId(this.peerId, peer) }, { signal: AbortSignal.timeout(3000) })
-    return true
+  /** Tells the peer, or every connected group member, that we are typing; best effort. */
+  async sendTyping (peerOrGroup: string): Promise<boolean> {
+    const conv = this.convOf(peerOrGroup)
+    const to = isGroupConv(conv) ? this.requireMember(conv).members.filter(m => m !== this.peerId) : [peerOrGroup]
+    let sent = false
+    for (const p of to.filter(p => this.c.host.isConnected(p))) {
+      const ch = await this.channelTo(p)
+      await ch.call('typing', { conv }, { signal: AbortSignal.timeout(3000) })
+      sent = true
+    }
+    return sent
+  }
+
+  /** Is `peer` allowed to see and act on `conv`? (members of a direct conversation, current group members) */
+  private inConversation (conv: string, peer: string): boolean {
+    if (isGroupConv(conv)) return this.groupStates.get(conv)?.members.includes(peer) === true
+    return conversationMembers(conv).includes(peer)
   }
 
   async listPeers (): Promise<PeerView[]> {
@@ -268,7 +389,7 @@ export class Messenger extends EventTarget {
   private state (peer: string): PeerState {
     let s = this.peers.get(peer)
     if (s === undefined) {
-      s = { pushing: false, again: false, needSync: true, depositing: false, nextDialAt: 0, dialBackoffMs: 1000 }
+      s = { pushing: false, again: false, needSync: true, nextDialAt: 0, dialBackoffMs: 1000 }
       this.peers.set(peer, s)
     }
     return s
@@ -339,20 +460,26 @@ export class Messenger extends EventTarget {
   }
 
   private async pushLoop (peer: string, s: PeerState): Promise<void> {
-    const conv = dmConversationId(this.peerId, peer)
     while (this.running && this.c.host.isConnected(peer)) {
       s.again = false
       const ch = await this.channelTo(peer)
       if (s.needSync) {
-        // messages the peer lacks although our outbox thinks they were delivered (e.g. it restored a backup)
-        const have = parseHaveVector(await ch.call('getHave', { conv }))
         s.needSync = false
-        let after = have[this.peerId] ?? 0
-        for (;;) {
-          const envs = await this.c.store.envelopesAfter(conv, this.peerId, after, 256)
-          if (envs.length === 0) break
-          await this.deliverAll(peer, ch, envs)
-          after = envs[envs.length - 1]!.seq
+        // what the peer lacks, by its have-vector: our own messages it lost, and in groups
+        // every member's messages (any member can fill another's gaps)
+        const convs = [dmConversationId(this.peerId, peer), ...this.sharedGroups(peer).map(g => g.conv)]
+        for (const conv of convs) {
+          const have = parseHaveVector(await ch.call('getHave', { conv }))
+          const authors = isGroupConv(conv) ? Object.keys(this.groupStates.get(conv)?.spans ?? {}) : [this.peerId]
+          for (const author of authors.filter(a => a !== peer)) {
+            let after = have[author] ?? 0
+            for (;;) {
+              const envs = await this.c.store.envelopesAfter(conv, author, after, 256)
+              if (envs.length === 0) break
+              await this.deliverAll(peer, ch, envs.filter(e => e.keys.some(k => k.to === peer)))
+              after = envs[envs.length - 1]!.seq
+            }
+          }
         }
       }
       const queued = await this.c.store.outbox(peer, 256)
@@ -388,14 +515,19 @@ export class Messenger extends EventTarget {
     this.retrying = true
     try {
       const now = Date.now()
+      const unreachable: string[] = []
       for (const peer of await this.c.store.outboxPeers()) {
         if (this.c.host.isConnected(peer)) { this.schedulePush(peer); continue }
+        unreachable.push(peer)
         const s = this.state(peer)
-        void this.depositQueued(peer, s, now)
         if (now < s.nextDialAt) continue
         s.nextDialAt = now + s.dialBackoffMs
         s.dialBackoffMs = Math.min(s.dialBackoffMs * 2, this.init.maxRedialBackoffMs)
         this.c.host.dial(peer).catch(() => {})
+      }
+      if (unreachable.length > 0 && !this.depositing) {
+        this.depositing = true
+        void this.depositForUnreachable(unreachable, now).finally(() => { this.depositing = false })
       }
     } catch (err) {
       this.c.log.warn('retry pass failed', { err: toParleyError(err).message })
@@ -404,39 +536,40 @@ export class Messenger extends EventTarget {
     }
   }
 
-  /**
-   * Hands messages that wait for an unreachable peer to the relay's mailbox
-   * (state `sent`). They stay in the outbox: the peer's own ack, direct or
-   * through a circuit, is what makes them `delivered`.
-   */
-  private async depositQueued (peer: string, s: PeerState, now: number): Promise<void> {
-    const relay = this.c.relay
-    if (relay?.canDeposit !== true || s.depositing) return
-    s.depositing = true
-    try {
-      await this.depositAll(peer, relay, now)
-    } finally {
-      s.depositing = false
-    }
-  }
+  private depositing = false
 
-  private async depositAll (peer: string, relay: RelayClient, now: number): Promise<void> {
-    // page through the whole outbox: earlier pages may hold only messages already at the relay
-    let after = 0
-    for (;;) {
-      const page = await this.c.store.outbox(peer, 1000, after)
-      if (page.length === 0) return
-      after = page[page.length - 1]!.seq
-      const due = page.filter(m => m.state === 'queued' && now - m.storedAt >= this.init.depositAfterMs)
-      if (due.length === 0) continue
-      try {
-        await this.inWindows(due, async (m) => { await relay.deposit(peer, m.envelope); return m.id }, async (ids) => {
-          for (const m of await this.c.store.markSent(ids)) this.emit('messageStateChanged', m)
-        })
-      } catch (err) {
-        this.c.log.info('mailbox deposit paused', { peer, err: toParleyError(err).message })
-        return
+  /**
+   * Hands messages that wait for unreachable peers to the relay's mailbox, one
+   * deposit per message for all its unreachable recipients (the relay fans
+   * out). State `sent`; they stay in the outboxes: each recipient's own ack,
+   * direct or through a circuit, is what makes them `delivered`.
+   */
+  private async depositForUnreachable (peers: string[], now: number): Promise<void> {
+    const relay = this.c.relay
+    if (relay?.canDeposit !== true) return
+    try {
+      const due = new Map<string, { msg: StoredMessage, to: string[] }>()
+      for (const peer of peers) {
+        // page through the whole outbox: earlier pages may hold only messages already at the relay
+        let after = 0
+        for (;;) {
+          const page = await this.c.store.outbox(peer, 1000, after)
+          if (page.length === 0) break
+          after = page[page.length - 1]!.seq
+          for (const m of page) {
+            if (m.state !== 'queued' || now - m.storedAt < this.init.depositAfterMs) continue
+            const d = due.get(m.id) ?? { msg: m, to: [] }
+            d.to.push(peer)
+            due.set(m.id, d)
+          }
+        }
       }
+      const list = [...due.values()].sort((a, b) => compareHlc(a.msg.hlc, b.msg.hlc))
+      await this.inWindows(list, async ({ msg, to }) => { await relay.deposit(to, msg.envelope); return msg.id }, async (ids) => {
+        for (const m of await this.c.store.markSent(ids)) this.emit('messageStateChanged', m)
+      })
+    } catch (err) {
+      this.c.log.info('mailbox deposit paused', { err: toParleyError(err).message })
     }
   }
 
@@ -467,14 +600,13 @@ export class Messenger extends EventTarget {
       case 'deliver': return await this.receive(remote, parseEnvelope(body))
       case 'getHave': {
         const { conv } = parseHaveRequest(body)
-        const members = conversationMembers(conv)
-        if (!members.includes(remote) || !members.includes(this.peerId)) throw new ParleyError('ERR_NOT_FOUND', 'no such conversation')
+        if (!this.inConversation(conv, remote) || !this.inConversation(conv, this.peerId)) throw new ParleyError('ERR_NOT_FOUND', 'no such conversation')
         return await this.c.store.haveVector(conv)
       }
       case 'getProfile': return this.profile
       case 'receipt': {
         const { conv, ids } = parseReceipt(body)
-        if (!conversationMembers(conv).includes(remote)) throw new ParleyError('ERR_NOT_FOUND', 'no such conversation')
+        if (!this.inConversation(conv, remote)) throw new ParleyError('ERR_NOT_FOUND', 'no such conversation')
         const mine = []
         for (const id of ids) {
           const m = await this.c.store.getMessage(id)
@@ -485,8 +617,7 @@ export class Messenger extends EventTarget {
       }
       case 'typing': {
         const { conv } = parseTyping(body)
-        const members = conversationMembers(conv)
-        if (!members.includes(remote) || !members.includes(this.peerId)) throw new ParleyError('ERR_NOT_FOUND', 'no such conversation')
+        if (!this.inConversation(conv, remote) || !this.inConversation(conv, this.peerId)) throw new ParleyError('ERR_NOT_FOUND', 'no such conversation')
         this.emit('peerTyping', { peerId: remote, conv })
         return {}
       }
@@ -499,20 +630,28 @@ export class Messenger extends EventTarget {
    * the message is durably stored, so the ack never precedes the write.
    */
   private async receive (remote: string, env: Envelope): Promise<Later | { status: 'duplicate' }> {
-    const members = conversationMembers(env.conv)
-    if (!members.includes(this.peerId)) throw new ParleyError('ERR_NOT_A_RECIPIENT', 'not a member of this conversation')
-    if (!members.includes(env.author)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'author is not a member of the conversation')
-    if (!members.includes(remote)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'sender is not a member of the conversation')
+    if (isGroupConv(env.conv)) {
+      // any member may forward (sync); the author's signature is what counts. Membership is judged at the
+      // message's HLC against the folded ops, so the verdict does not depend on arrival order.
+      const g = this.groupStates.get(env.conv)
+      if (g !== undefined && env.kind === 'text' && !memberAt(g, env.author, env.hlc)) throw new ParleyError('ERR_NOT_A_MEMBER', 'the author was not a member of the group at that time')
+    } else {
+      const members = conversationMembers(env.conv)
+      if (!members.includes(this.peerId)) throw new ParleyError('ERR_NOT_A_RECIPIENT', 'not a member of this conversation')
+      if (!members.includes(env.author)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'author is not a member of the conversation')
+      if (!members.includes(remote)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'sender is not a member of the conversation')
+    }
     if (await this.c.store.getMessage(env.id) !== undefined) return { status: 'duplicate' }
     const body = openEnvelope(this.c.identity, env)
     this.c.clock.observe(env.hlc)
     const outgoing = env.author === this.peerId
     const msg: StoredMessage = {
       id: env.id, conv: env.conv, author: env.author, seq: env.seq, hlc: env.hlc, text: body.text,
+      ...(body.op !== undefined ? { op: body.op } : {}),
       outgoing, state: outgoing ? 'delivered' : 'received', storedAt: Date.now(), envelope: env
     }
     return new Later(this.c.store.storeIncoming(msg).then((status) => {
-      if (status === 'stored') this.emit('messageStored', msg)
+      if (status === 'stored') { this.applyOp(msg); this.emit('messageStored', msg) }
       return { status }
     }))
   }

@@ -6,7 +6,7 @@
  * (and dedupe drops the copy).
  */
 import { ParleyError, toParleyError } from '../errors.js'
-import { RELAY_PROTOCOL, parseFetchResult, parseRelayStatus, parseDeliverResult, type Envelope } from '../protocol/wire.js'
+import { RELAY_PROTOCOL, parseFetchResult, parseRelayStatus, parseDepositAnswer, type DepositAnswer, type Envelope } from '../protocol/wire.js'
 import { RpcChannel } from './rpc.js'
 import type { PeerHost } from '../host/types.js'
 import type { Logger } from '../util/log.js'
@@ -92,9 +92,10 @@ export class RelayClient extends EventTarget {
   /** True when deposits can be attempted now. */
   get canDeposit (): boolean { return this.status().connected && this.state.admitted === true }
 
-  async deposit (to: string, envelope: Envelope): Promise<'stored' | 'duplicate'> {
+  /** One deposit, kept by the relay for every recipient in `to` that it serves. */
+  async deposit (to: string[], envelope: Envelope): Promise<DepositAnswer> {
     const ch = await this.rpc()
-    return parseDeliverResult(await ch.call('deposit', { to, envelope })).status
+    return parseDepositAnswer(await ch.call('deposit', { to, envelope }))
   }
 
   private readonly onConnected = (evt: Event): void => {

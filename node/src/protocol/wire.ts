@@ -47,7 +47,8 @@ export interface Envelope {
   /** per-author, per-conversation sequence number, starting at 1 */
   seq: number
   hlc: Hlc
-  kind: 'text'
+  /** text: a chat message; groupOp: a signed membership change of a group conversation */
+  kind: EnvelopeKind
   /** ephemeral X25519 public key (base64url) */
   epk: string
   keys: KeyWrap[]
@@ -59,8 +60,25 @@ export interface Envelope {
   sig: string
 }
 
-/** The plaintext inside an envelope. */
-export interface Body { text: string }
+export type EnvelopeKind = 'text' | 'groupOp'
+
+/**
+ * Group membership operations. The group's state is the fold of all its ops
+ * in display order (HLC, then id), so every member that holds the same ops
+ * computes the same members. create/add/remove/rename are valid from the
+ * group's admin (the creator); leave from any member, about itself.
+ */
+export type GroupOp =
+  | { type: 'create', name: string, members: PeerIdString[] }
+  | { type: 'add', member: PeerIdString }
+  | { type: 'remove', member: PeerIdString }
+  | { type: 'rename', name: string }
+  | { type: 'leave' }
+
+export const MAX_GROUP_MEMBERS = MAX_RECIPIENTS
+
+/** The plaintext inside an envelope: text for kind text, op for kind groupOp. */
+export interface Body { text: string, op?: GroupOp }
 
 /** A display name, signed by the device key so it cannot be forged by the network. */
 export interface Profile {
@@ -101,7 +119,11 @@ const frameCheck = new Checker('ERR_MALFORMED_FRAME', 'frame')
 const envCheck = new Checker('ERR_INVALID_ENVELOPE', 'envelope')
 const profileCheck = new Checker('ERR_INVALID_ENVELOPE', 'profile')
 
-export const CONV_ID = /^dm:12D3KooW[1-9A-HJ-NP-Za-km-z]{44,46}:12D3KooW[1-9A-HJ-NP-Za-km-z]{44,46}$/
+export const DM_CONV_ID = /^dm:12D3KooW[1-9A-HJ-NP-Za-km-z]{44,46}:12D3KooW[1-9A-HJ-NP-Za-km-z]{44,46}$/
+/** group conversations: `g:` and 16 random bytes, base64url */
+export const GROUP_CONV_ID = /^g:[A-Za-z0-9_-]{22}$/
+export const CONV_ID = new RegExp(`(${DM_CONV_ID.source})|(${GROUP_CONV_ID.source})`)
+export const isGroupConv = (conv: string): boolean => GROUP_CONV_ID.test(conv)
 const MSG_ID = /^[A-Za-z0-9_-]{22}$/
 
 export function dmConversationId (a: PeerIdString, b: PeerIdString): string {
@@ -109,8 +131,9 @@ export function dmConversationId (a: PeerIdString, b: PeerIdString): string {
 }
 
 /** Members of a conversation, derived from its id. */
+/** Members of a direct conversation (groups: see GroupState). */
 export function conversationMembers (conv: string): PeerIdString[] {
-  if (!CONV_ID.test(conv)) throw new ParleyError('ERR_INVALID_ARGUMENT', `not a conversation id: ${conv.slice(0, 80)}`)
+  if (!DM_CONV_ID.test(conv)) throw new ParleyError('ERR_INVALID_ARGUMENT', `not a conversation id: ${conv.slice(0, 80)}`)
   return conv.split(':').slice(1)
 }
 
@@ -145,7 +168,7 @@ export function parseEnvelope (value: unknown): Envelope {
     author: envCheck.str(o, 'author', { max: 60, pattern: PEER_ID }),
     seq: envCheck.int(o, 'seq', { min: 1, max: MAX_SEQ }),
     hlc: { w: envCheck.int(hlc, 'w', { min: 0, max: 2 ** 50 }), c: envCheck.int(hlc, 'c', { min: 0, max: 2 ** 31 }) },
-    kind: envCheck.literal(o, 'kind', ['text']),
+    kind: envCheck.literal(o, 'kind', ['text', 'groupOp']),
     epk: envCheck.str(o, 'epk', { max: 43, min: 43, pattern: B64URL }),
     keys,
     nonce: envCheck.str(o, 'nonce', { min: 16, max: 16, pattern: B64URL }),
@@ -154,10 +177,27 @@ export function parseEnvelope (value: unknown): Envelope {
   }
 }
 
-export function parseBody (value: unknown): Body {
+export function parseBody (value: unknown, kind: EnvelopeKind = 'text'): Body {
   const c = new Checker('ERR_INVALID_ENVELOPE', 'body')
   const o = c.obj(value)
-  return { text: c.str(o, 'text', { max: MAX_TEXT_CHARS }) }
+  if (kind === 'text') return { text: c.str(o, 'text', { max: MAX_TEXT_CHARS }) }
+  return { text: c.str(o, 'text', { min: 0, max: 500 }), op: parseGroupOp(o.op) }
+}
+
+export function parseGroupOp (value: unknown): GroupOp {
+  const c = new Checker('ERR_INVALID_ENVELOPE', 'group op')
+  const o = c.obj(value, 'op')
+  const type = c.literal(o, 'type', ['create', 'add', 'remove', 'rename', 'leave'])
+  switch (type) {
+    case 'create': {
+      const members = c.arr(o, 'members', { min: 1, max: MAX_GROUP_MEMBERS }).map(m => c.str({ m }, 'm', { max: 60, pattern: PEER_ID }))
+      return { type, name: parseDisplayName(o.name, c), members: [...new Set(members)] }
+    }
+    case 'add':
+    case 'remove': return { type, member: c.str(o, 'member', { max: 60, pattern: PEER_ID }) }
+    case 'rename': return { type, name: parseDisplayName(o.name, c) }
+    case 'leave': return { type }
+  }
 }
 
 export function parseProfile (value: unknown): Profile {
@@ -222,9 +262,21 @@ export function parseRedeem (value: unknown): { token: string } {
   return { token: relayCheck.str(o, 'token', { max: 128, pattern: INVITE_TOKEN }) }
 }
 
-export function parseDeposit (value: unknown): { to: PeerIdString, envelope: Envelope } {
+/** `to`: the recipients the relay should keep it for (one deposit fans out to all of them). */
+export function parseDeposit (value: unknown): { to: PeerIdString[], envelope: Envelope } {
   const o = relayCheck.obj(value, 'body')
-  return { to: relayCheck.str(o, 'to', { max: 60, pattern: PEER_ID }), envelope: parseEnvelope(o.envelope) }
+  const to = relayCheck.arr(o, 'to', { min: 1, max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID }))
+  return { to: [...new Set(to)], envelope: parseEnvelope(o.envelope) }
+}
+
+export interface DepositAnswer { status: 'stored' | 'duplicate', stored: number, unknown: PeerIdString[] }
+export function parseDepositAnswer (value: unknown): DepositAnswer {
+  const o = relayCheck.obj(value, 'body')
+  return {
+    status: relayCheck.literal(o, 'status', ['stored', 'duplicate']),
+    stored: relayCheck.int(o, 'stored', { min: 0, max: MAX_RECIPIENTS }),
+    unknown: relayCheck.arr(o, 'unknown', { max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID }))
+  }
 }
 
 export function parseFetch (value: unknown): { after: number, limit: number } {

@@ -190,7 +190,12 @@ export class LevelStore implements MessageStore {
         const m = await tx.get(this.msgs, id)
         if (m === undefined) continue
         tx.del(this.outboxes, peer + SEP + pad(m.seq) + SEP + m.id)
-        if (m.outgoing && (m.state === 'queued' || m.state === 'sent')) {
+        // a group message is delivered when every recipient has confirmed it
+        let waiting = false
+        for (const k of m.envelope?.keys ?? []) {
+          if (k.to !== peer && await tx.has(this.outboxes, k.to + SEP + pad(m.seq) + SEP + m.id)) { waiting = true; break }
+        }
+        if (!waiting && m.outgoing && (m.state === 'queued' || m.state === 'sent')) {
           const delivered = { ...m, state: 'delivered' as const }
           tx.put(this.msgs, m.id, delivered)
           changed.push(delivered)

@@ -4,7 +4,7 @@
  * disk, memory-level in unit tests).
  */
 import type { AbortOptions } from '../util/abort.js'
-import type { Envelope, HaveVector, Hlc, Profile } from '../protocol/wire.js'
+import type { Envelope, GroupOp, HaveVector, Hlc, Profile } from '../protocol/wire.js'
 
 /**
  * queued: stored locally, not yet confirmed by anyone;
@@ -28,6 +28,8 @@ export interface StoredMessage {
   storedAt: number
   /** for state `failed`: the recipient's error code */
   error?: string
+  /** for group membership operations (envelope kind groupOp) */
+  op?: GroupOp
   envelope: Envelope
 }
 

@@ -26,8 +26,8 @@ describe('relay mailbox store', () => {
 
   it('deposits, dedupes by envelope id, fetches after a cursor and deletes on ack', async () => {
     const e1 = env(); const e2 = env(); const e3 = env()
-    assert.equal(await store.deposit(bob.peerId, alice.peerId, e1, 100), 'stored')
-    assert.equal(await store.deposit(bob.peerId, alice.peerId, e1, 100), 'duplicate')
+    assert.equal(await store.deposit(bob.peerId, alice.peerId, e1, 100), 1)
+    assert.equal(await store.deposit(bob.peerId, alice.peerId, e1, 100), 0)
     await store.deposit(bob.peerId, alice.peerId, e2, 100)
     await store.deposit(bob.peerId, alice.peerId, e3, 100)
     const page = await store.fetch(bob.peerId, 0, 2)
@@ -43,6 +43,14 @@ describe('relay mailbox store', () => {
     assert.deepEqual((await store.fetch(alice.peerId, 0, 10)).items, [])
   })
 
+  it('fans one deposit out to several recipients in one write', async () => {
+    const e = env()
+    assert.equal(await store.deposit([bob.peerId, alice.peerId], alice.peerId, e, 100), 2)
+    assert.equal(await store.deposit([bob.peerId, alice.peerId], alice.peerId, e, 100), 0)
+    assert.equal(await store.queued(bob.peerId), 1)
+    assert.equal(await store.queued(alice.peerId), 1)
+  })
+
   it('refuses deposits beyond the per-recipient quota with ERR_QUOTA_EXCEEDED', async () => {
     await store.stop()
     store = await open({ quotaMessages: 2, quotaBytes: 250 })
@@ -51,7 +59,7 @@ describe('relay mailbox store', () => {
     await assert.rejects(store.deposit(bob.peerId, alice.peerId, env(), 10), code('ERR_QUOTA_EXCEEDED'))
     await store.ack(bob.peerId, Number.MAX_SAFE_INTEGER)
     await assert.rejects(store.deposit(bob.peerId, alice.peerId, env(), 300), code('ERR_QUOTA_EXCEEDED'))
-    assert.equal(await store.deposit(bob.peerId, alice.peerId, env(), 200), 'stored')
+    assert.equal(await store.deposit(bob.peerId, alice.peerId, env(), 200), 1)
   })
 
   it('sweeps mail older than the TTL and hides it from fetch', async () => {
