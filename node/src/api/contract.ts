@@ -14,7 +14,9 @@ export type MessageView = Omit<StoredMessage, 'envelope'>
 
 export interface ConversationView {
   conv: string
+  /** the other peer; for groups the group id */
   peer: string
+  group: boolean
   name: string | null
   lastText: string
   lastHlc: { w: number, c: number }
@@ -22,9 +24,11 @@ export interface ConversationView {
   online: boolean
 }
 
+export interface GroupView { id: string, name: string, admin: string, members: string[], member: boolean }
+
 export interface IdentityView { peerId: string, name: string, addresses: string[] }
 
-export type ApiEventType = 'messageStored' | 'messageStateChanged' | 'peerOnline' | 'peerOffline' | 'peerUpdated' | 'peerTyping' | 'relayChanged'
+export type ApiEventType = 'messageStored' | 'messageStateChanged' | 'peerOnline' | 'peerOffline' | 'peerUpdated' | 'peerTyping' | 'relayChanged' | 'groupUpdated'
 
 export interface ApiEvent {
   v: 1
@@ -43,6 +47,7 @@ export const HTTP_STATUS: Record<string, number> = {
   ERR_NOT_FOUND: 404,
   ERR_UNKNOWN_PEER: 404,
   ERR_AMBIGUOUS_PEER: 409,
+  ERR_NOT_A_MEMBER: 403,
   ERR_PEER_UNREACHABLE: 502,
   ERR_TIMEOUT: 504
 }

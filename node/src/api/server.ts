@@ -9,8 +9,9 @@ import { chmod, unlink } from 'node:fs/promises'
 import { timingSafeEqual } from 'node:crypto'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { ParleyError, toParleyError } from '../errors.js'
-import { API_PREFIX, HTTP_STATUS, MAX_API_BODY_BYTES, toMessageView, type ApiEvent, type ApiEventType, type ConversationView } from './contract.js'
-import { INVITE_TOKEN, conversationMembers, parseDisplayName } from '../protocol/wire.js'
+import { API_PREFIX, HTTP_STATUS, MAX_API_BODY_BYTES, toMessageView, type ApiEvent, type ApiEventType, type ConversationView, type GroupView } from './contract.js'
+import { INVITE_TOKEN, conversationMembers, isGroupConv, parseDisplayName } from '../protocol/wire.js'
+import type { GroupState } from '../messaging/groups.js'
 import { peerOfAddr } from '../host/libp2p-host.js'
 import type { Messenger, PeerView } from '../messaging/messenger.js'
 import type { MessageStore, StoredMessage } from '../store/types.js'
@@ -40,7 +41,7 @@ export interface ApiServerInit {
 
 type Handler = (req: IncomingMessage, params: string[], url: URL) => Promise<unknown>
 
-const EVENTS: ApiEventType[] = ['messageStored', 'messageStateChanged', 'peerOnline', 'peerOffline', 'peerUpdated', 'peerTyping']
+const EVENTS: ApiEventType[] = ['messageStored', 'messageStateChanged', 'peerOnline', 'peerOffline', 'peerUpdated', 'peerTyping', 'groupUpdated']
 /** @default 120000 */
 export const MAX_WAIT_MS = 120_000
 
@@ -170,6 +171,20 @@ export class ApiServer {
   private defineRoutes (): void {
     const { messenger, store, host } = this.c
     const resolvePeerRef = async (ref: string): Promise<string> => PEER_ID.test(ref) ? ref : resolvePeer(ref, await messenger.listPeers(), messenger.peerId)
+    /** a conversation reference: a group id or name, else a peer */
+    const resolveConvRef = async (ref: string): Promise<string> => {
+      if (isGroupConv(ref)) return ref
+      const byName = messenger.listGroups().filter(g => g.name.toLowerCase() === ref.trim().toLowerCase() && g.members.includes(messenger.peerId))
+      if (byName.length === 1) return (byName[0] as GroupState).conv
+      if (byName.length > 1) throw new ParleyError('ERR_AMBIGUOUS_PEER', `${byName.length} groups are named "${ref}": use the group id`)
+      return await resolvePeerRef(ref)
+    }
+    const groupRef = async (ref: string): Promise<string> => {
+      const conv = await resolveConvRef(ref)
+      if (!isGroupConv(conv)) throw new ParleyError('ERR_NOT_FOUND', `no group "${ref}"`)
+      return conv
+    }
+    const groupView = (g: GroupState): GroupView => ({ id: g.conv, name: g.name, admin: g.admin, members: g.members, member: g.members.includes(messenger.peerId) })
     this.route('GET', /^\/identity$/, async () => ({ peerId: messenger.peerId, name: messenger.name, addresses: host.addresses() }))
     this.route('PUT', /^\/profile$/, async (req) => {
       const body = await readJson(req)
@@ -200,10 +215,41 @@ export class ApiServer {
     this.route('GET', /^\/conversations$/, async () => {
       const peers = new Map((await messenger.listPeers()).map(p => [p.peerId, p]))
       return (await store.listConversations()).map((c): ConversationView => {
+        if (isGroupConv(c.conv)) {
+          const g = messenger.group(c.conv)
+          return { conv: c.conv, peer: c.conv, group: true, name: g?.name ?? null, lastText: c.lastText, lastHlc: c.lastHlc, unread: c.unread, online: false }
+        }
         const peer = conversationMembers(c.conv).find(p => p !== messenger.peerId) ?? messenger.peerId
-        return { conv: c.conv, peer, name: peers.get(peer)?.name ?? null, lastText: c.lastText, lastHlc: c.lastHlc, unread: c.unread, online: peers.get(peer)?.online ?? false }
+        return { conv: c.conv, peer, group: false, name: peers.get(peer)?.name ?? null, lastText: c.lastText, lastHlc: c.lastHlc, unread: c.unread, online: peers.get(peer)?.online ?? false }
       })
     })
+    this.route('GET', /^\/groups$/, async () => messenger.listGroups().map(groupView))
+    this.route('POST', /^\/groups$/, async (req) => {
+      const body = await readJson(req)
+      if (typeof body.name !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'name must be a string')
+      if (!Array.isArray(body.members) || body.members.some(m => typeof m !== 'string')) throw new ParleyError('ERR_INVALID_ARGUMENT', 'members must be a list of peer references')
+      const members = await Promise.all((body.members as string[]).map(resolvePeerRef))
+      return groupView(await messenger.createGroup(body.name, members))
+    })
+    this.route('GET', /^\/groups\/([^/]+)$/, async (_req, [ref]) => {
+      const g = messenger.group(await groupRef(ref ?? ''))
+      if (g === null) throw new ParleyError('ERR_NOT_FOUND', 'group not known yet')
+      return groupView(g)
+    })
+    this.route('PUT', /^\/groups\/([^/]+)$/, async (req, [ref]) => {
+      const body = await readJson(req)
+      if (typeof body.name !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'name must be a string')
+      return groupView(await messenger.renameGroup(await groupRef(ref ?? ''), body.name))
+    })
+    this.route('POST', /^\/groups\/([^/]+)\/members$/, async (req, [ref]) => {
+      const body = await readJson(req)
+      if (typeof body.peer !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'peer must be a peer reference')
+      return groupView(await messenger.addMember(await groupRef(ref ?? ''), await resolvePeerRef(body.peer)))
+    })
+    this.route('DELETE', /^\/groups\/([^/]+)\/members\/([^/]+)$/, async (_req, [ref, peer]) => {
+      return groupView(await messenger.removeMember(await groupRef(ref ?? ''), await resolvePeerRef(peer ?? '')))
+    })
+    this.route('POST', /^\/groups\/([^/]+)\/leave$/, async (_req, [ref]) => groupView(await messenger.leaveGroup(await groupRef(ref ?? ''))))
     this.route('POST', /^\/messages$/, async (req, _p, url) => {
       const body = await readJson(req)
       if (typeof body.to !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'to must be a peer ID or name')
@@ -211,7 +257,7 @@ export class ApiServer {
       const wait = body.wait ?? url.searchParams.get('wait') ?? undefined
       if (wait !== undefined && wait !== 'sent' && wait !== 'delivered' && wait !== 'read') throw new ParleyError('ERR_INVALID_ARGUMENT', 'wait must be "sent", "delivered" or "read"')
       if (body.timeoutMs !== undefined && (typeof body.timeoutMs !== 'number' || !Number.isInteger(body.timeoutMs) || body.timeoutMs < 1)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'timeoutMs must be a positive integer')
-      const to = await resolvePeerRef(body.to)
+      const to = await resolveConvRef(body.to)
       // validated everything first: once stored, the message is sent whatever happens next
       const msg = await messenger.sendMessage(to, body.text)
       if (wait !== undefined) {
@@ -229,7 +275,7 @@ export class ApiServer {
       return toMessageView(msg)
     })
     this.route('GET', /^\/conversations\/([^/]+)\/messages$/, async (_req, [ref], url) => {
-      const peer = await resolvePeerRef(ref ?? '')
+      const peer = await resolveConvRef(ref ?? '')
       const limitRaw = url.searchParams.get('limit')
       const limit = limitRaw === null ? undefined : Number(limitRaw)
       if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 100_000)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'limit must be 1..100000')
@@ -242,11 +288,11 @@ export class ApiServer {
       return await messenger.setVerified(await resolvePeerRef(ref ?? ''), body.verified)
     })
     this.route('POST', /^\/conversations\/([^/]+)\/typing$/, async (_req, [ref]) => {
-      const peer = await resolvePeerRef(ref ?? '')
+      const peer = await resolveConvRef(ref ?? '')
       return { sent: await messenger.sendTyping(peer).catch(() => false) }
     })
     this.route('POST', /^\/conversations\/([^/]+)\/seen$/, async (_req, [ref]) => {
-      const peer = await resolvePeerRef(ref ?? '')
+      const peer = await resolveConvRef(ref ?? '')
       return { changed: await messenger.markSeen(peer) }
     })
   }

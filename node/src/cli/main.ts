@@ -7,7 +7,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { ParleyError, toParleyError } from '../errors.js'
 import { defaultDataDir } from '../config.js'
 import { ApiClient } from './client.js'
-import type { MessageView, IdentityView } from '../api/contract.js'
+import type { MessageView, IdentityView, GroupView } from '../api/contract.js'
 import type { PeerView } from '../messaging/messenger.js'
 
 const USAGE = `usage: parley <command> [options]
@@ -18,10 +18,15 @@ commands:
                               run a node in the foreground (UI and API on 127.0.0.1)
   id                          print this device's peer ID
   peers [--json]              list known peers and presence
-  send PEER TEXT [--wait sent|delivered|read] [--timeout SECONDS]
-                              send a message (PEER: peer ID, ID prefix or name)
-  history PEER [--json] [--limit N] [--search TEXT]
-                              show the conversation with PEER
+  send PEER|GROUP TEXT [--wait sent|delivered|read] [--timeout SECONDS]
+                              send a message (PEER: peer ID, ID prefix or name;
+                              GROUP: group id or name)
+  history PEER|GROUP [--json] [--limit N] [--search TEXT]
+                              show a conversation
+  group create NAME --members PEER[,PEER...]
+  group list [--json]
+  group add GROUP PEER | group remove GROUP PEER | group rename GROUP NAME | group leave GROUP
+                              manage groups (changes: the group's creator only)
   name NAME                   change the display name
   dial ADDR                   connect to a multiaddr (…/p2p/<peer id>)
   relay [ADDR|none] [--invite TOKEN]
@@ -137,6 +142,46 @@ async function main (argv: string[]): Promise<number> {
         : await api.call<{ relay: unknown }>('PUT', '/settings', { relay: target === 'none' ? null : target, invite: values.invite ?? null })
       out(JSON.stringify(r.relay, null, values.json === true ? 0 : 2))
       return 0
+    }
+    case 'group': {
+      const [sub, ...more] = rest
+      const print = (g: GroupView): void => { out(`${g.id} "${g.name}" ${g.members.length} members${g.member ? '' : ' (you are not a member)'}`) }
+      switch (sub) {
+        case 'create': {
+          const { values, positionals } = parse(more, { members: { type: 'string' } }, 1)
+          if (typeof values.members !== 'string' || values.members.trim() === '') throw new UsageError('--members PEER[,PEER...] is required')
+          const members = values.members.split(',').map(m => m.trim()).filter(Boolean)
+          print(await (await ApiClient.open(dataDir(values))).call<GroupView>('POST', '/groups', { name: positionals[0], members }))
+          return 0
+        }
+        case 'list': {
+          const { values } = parse(more, { json: { type: 'boolean' } }, 0)
+          const groups = await (await ApiClient.open(dataDir(values))).call<GroupView[]>('GET', '/groups')
+          if (values.json === true) out(JSON.stringify(groups))
+          else if (groups.length === 0) out('no groups')
+          else groups.forEach(print)
+          return 0
+        }
+        case 'add':
+        case 'remove':
+        case 'rename': {
+          const { values, positionals } = parse(more, {}, 2)
+          const [g, arg] = positionals.map(encodeURIComponent) as [string, string]
+          const api = await ApiClient.open(dataDir(values))
+          print(sub === 'add'
+            ? await api.call<GroupView>('POST', `/groups/${g}/members`, { peer: positionals[1] })
+            : sub === 'remove'
+              ? await api.call<GroupView>('DELETE', `/groups/${g}/members/${arg}`)
+              : await api.call<GroupView>('PUT', `/groups/${g}`, { name: positionals[1] }))
+          return 0
+        }
+        case 'leave': {
+          const { values, positionals } = parse(more, {}, 1)
+          print(await (await ApiClient.open(dataDir(values))).call<GroupView>('POST', `/groups/${encodeURIComponent(positionals[0] as string)}/leave`))
+          return 0
+        }
+        default: throw new UsageError('group needs one of: create, list, add, remove, rename, leave')
+      }
     }
     case 'watch': {
       const { values } = parse(rest, {}, 0)

@@ -1,0 +1,111 @@
+/**
+ * Groups on loopback with a relay: creation, fan-out, a member offline during
+ * 200 messages from 3 senders, catch-up, identical histories, removal.
+ */
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { readdir, readFile } from 'node:fs/promises'
+import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
+import { audit } from '../helpers/audit.js'
+import { RelayServer } from '../../relay/src/relay-server.js'
+import { createLogger } from '../../node/src/util/log.js'
+import type { ParleyNode } from '../../node/src/parley-node.js'
+
+describe('groups', () => {
+  let dir: string
+  let relay: RelayServer
+  let relayAddr: string
+  const n: Record<'a' | 'b' | 'c' | 'd', ParleyNode> = {} as never
+  let conv: string
+  let dPort: number
+
+  const make = (name: string, port = 0): ParleyNode => loopbackNode(join(dir, name), {
+    name, relay: relayAddr, host: { listen: [`/ip4/127.0.0.1/tcp/${port}`] }, messenger: { depositAfterMs: 200 }, relayClient: { mailboxPollMs: 300 }
+  })
+
+  before(async () => {
+    dir = await tmpDir('parley-groups-')
+    relay = new RelayServer({ dataDir: join(dir, 'relay'), listen: ['/ip4/127.0.0.1/tcp/0'] }, createLogger('relay', 'error'))
+    await relay.start()
+    relayAddr = relay.addresses()[0] as string
+    dPort = 20000 + Math.floor(Math.random() * 20000)
+    for (const k of ['a', 'b', 'c', 'd'] as const) {
+      n[k] = make(k.toUpperCase(), k === 'd' ? dPort : 0)
+      await n[k].start()
+      await relay.mailbox.admit(n[k].peerId, 'allow-list')
+    }
+    const all = Object.values(n)
+    for (let i = 0; i < all.length; i++) for (let j = i + 1; j < all.length; j++) await connect(all[i]!, all[j]!)
+  })
+  after(async () => {
+    for (const node of Object.values(n)) await node?.stop()
+    await relay?.stop()
+    await removeDir(dir)
+  })
+
+  it('creates a group that every member sees with the same members', async () => {
+    const g = await n.a.messenger.createGroup('Team', [n.b.peerId, n.c.peerId, n.d.peerId])
+    conv = g.conv
+    for (const node of Object.values(n)) {
+      const seen = await until(() => node.messenger.group(conv), 'group known')
+      assert.equal(seen.name, 'Team')
+      assert.deepEqual([...seen.members].sort(), Object.values(n).map(x => x.peerId).sort())
+      assert.equal(seen.admin, n.a.peerId)
+    }
+  })
+
+  it('a member offline during 200 messages from 3 senders catches up; all 4 histories are identical', async () => {
+    await n.d.stop()
+    const senders = [n.a, n.b, n.c]
+    const sent: Record<string, string[]> = { [n.a.peerId]: [], [n.b.peerId]: [], [n.c.peerId]: [] }
+    for (let i = 0; i < 200; i++) {
+      const s = senders[i % 3]!
+      const text = `m${i} from ${s.peerId.slice(-4)}`
+      await s.messenger.sendMessage(conv, text)
+      sent[s.peerId]!.push(text)
+    }
+    // the online members have everything
+    for (const node of [n.a, n.b, n.c]) await until(async () => (await node.messenger.history(conv, { limit: 10_000 })).length >= 201, 'online members have all', 30_000, 100)
+    // offline member's copies wait at the relay (fan-out) and in the senders' outboxes
+    await until(async () => (await relay.stats()).mailbox.messages >= 200, 'fan-out to the relay for D', 30_000, 100)
+    n.d = make('D', dPort)
+    await n.d.start()
+    await until(async () => (await n.d.messenger.history(conv, { limit: 10_000 })).length >= 201, 'D caught up', 60_000, 200)
+    const histories = await Promise.all(Object.values(n).map(async node => (await node.messenger.history(conv, { limit: 10_000 })).map(m => m.id)))
+    for (const h of histories.slice(1)) assert.deepEqual(h, histories[0], 'identical order everywhere')
+    const dHist = await n.d.messenger.history(conv, { limit: 10_000 })
+    for (const [author, texts] of Object.entries(sent)) {
+      const r = audit(texts, dHist, author)
+      assert.deepEqual([r.lost, r.duplicated, r.orderViolations], [0, 0, 0], `from ${author.slice(-4)}`)
+    }
+    // every message ends up delivered (each recipient confirmed it itself)
+    for (const s of senders) await until(async () => (await s.messenger.history(conv, { limit: 10_000 })).filter(m => m.outgoing && m.op === undefined).every(m => m.state === 'delivered' || m.state === 'read'), 'all delivered', 60_000, 200)
+  })
+
+  it('a removed member cannot read what is sent after the removal', async () => {
+    await n.a.messenger.removeMember(conv, n.d.peerId)
+    await until(() => n.d.messenger.group(conv)?.members.includes(n.d.peerId) === false, 'D learns it was removed')
+    for (const node of [n.a, n.b, n.c]) await until(() => node.messenger.group(conv)?.members.length === 3, 'members know')
+    const secret = await n.b.messenger.sendMessage(conv, 'after D left: secret plan')
+    assert.ok(!secret.envelope.keys.some(k => k.to === n.d.peerId), 'not sealed for D')
+    await until(async () => (await n.c.messenger.history(conv, { limit: 10_000 })).some(m => m.id === secret.id), 'C has it')
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    assert.ok(!(await n.d.messenger.history(conv, { limit: 10_000 })).some(m => m.id === secret.id), 'D never stored it')
+    await assert.rejects(n.d.messenger.sendMessage(conv, 'still here?'), { code: 'ERR_NOT_A_MEMBER' })
+    // only the creator changes membership
+    await assert.rejects(n.b.messenger.removeMember(conv, n.c.peerId), { code: 'ERR_NOT_A_MEMBER' })
+  })
+
+  it('the relay holds ciphertext only', async () => {
+    const canary = `group-canary-${Math.random().toString(36).slice(2)}`
+    await n.c.stop()
+    await n.a.messenger.sendMessage(conv, canary)
+    await until(async () => (await relay.stats()).mailbox.messages > 0, 'deposited for C', 30_000, 100)
+    for (const e of await readdir(join(dir, 'relay'), { withFileTypes: true, recursive: true })) {
+      if (!e.isFile()) continue
+      const path = join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)
+      assert.ok(!(await readFile(path)).includes(canary), `plaintext in ${path}`)
+    }
+  })
+})
