@@ -1,0 +1,58 @@
+/**
+ * npm run bench:groups: time for one group message to reach every online
+ * member (all stored it durably), for groups of 4 and of 50. All nodes run in
+ * this one process on loopback, so every receiver's decrypt and fsync share
+ * one CPU thread: the figures are an upper bound for real desktops.
+ */
+import { join } from 'node:path'
+import { connect, loopbackNode, removeDir, tmpDir } from '../helpers/nodes.js'
+import { percentile } from '../helpers/audit.js'
+import type { ParleyNode } from '../../node/src/parley-node.js'
+import type { StoredMessage } from '../../node/src/store/types.js'
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 100)
+const SIZES = (process.env.BENCH_SIZES ?? '4,50').split(',').map(Number)
+
+async function run (size: number): Promise<{ members: number, p50: string, p99: string, max: string }> {
+  const dir = await tmpDir('parley-gbench-')
+  const nodes: ParleyNode[] = []
+  try {
+    for (let i = 0; i < size; i++) {
+      const n = loopbackNode(join(dir, `n${i}`), { name: `Member ${i}`, api: false })
+      await n.start()
+      nodes.push(n)
+    }
+    const [sender, ...rest] = nodes as [ParleyNode, ...ParleyNode[]]
+    for (const n of rest) await connect(sender, n)
+    const g = await sender.messenger.createGroup(`Bench ${size}`, rest.map(n => n.peerId))
+    await Promise.all(rest.map(async n => { while (n.messenger.group(g.conv) === null) await new Promise(resolve => setTimeout(resolve, 10)) }))
+    const times: number[] = []
+    for (let r = 0; r < ROUNDS + 5; r++) {
+      let pending = rest.length
+      let id = ''
+      const t0 = performance.now()
+      const done = new Promise<void>((resolve) => {
+        for (const n of rest) {
+          const on = (e: Event): void => {
+            if ((e as CustomEvent<StoredMessage>).detail.id !== id) return
+            n.messenger.removeEventListener('messageStored', on)
+            if (--pending === 0) resolve()
+          }
+          n.messenger.addEventListener('messageStored', on)
+        }
+      })
+      id = (await sender.messenger.sendMessage(g.conv, `round ${r}`)).id
+      await done
+      if (r >= 5) times.push(performance.now() - t0) // the first rounds warm up streams
+    }
+    times.sort((a, b) => a - b)
+    return { members: size, p50: percentile(times, 50).toFixed(1), p99: percentile(times, 99).toFixed(1), max: (times.at(-1) ?? NaN).toFixed(1) }
+  } finally {
+    for (const n of nodes) await n.stop()
+    await removeDir(dir)
+  }
+}
+
+const results = []
+for (const size of SIZES) results.push(await run(size))
+console.log(JSON.stringify({ rounds: ROUNDS, msToReachAllMembers: results }, null, 2))
