@@ -9,7 +9,8 @@ const token = sessionStorage.getItem(TOKEN_KEY) ?? ''
 const $ = (id) => document.getElementById(id)
 const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e }
 
-const state = { me: null, peers: new Map(), convs: new Map(), current: null, messages: [], search: '', typingTimer: null, lastTypingSent: 0 }
+const isGroup = (id) => typeof id === 'string' && id.startsWith('g:')
+const state = { me: null, peers: new Map(), groups: new Map(), convs: new Map(), current: null, messages: [], search: '', typingTimer: null, lastTypingSent: 0 }
 
 async function api (method, path, body) {
   const res = await fetch(`/v1${path}`, {
@@ -53,10 +54,36 @@ function renderPeople () {
     li.addEventListener('click', () => { void openConversation(p.peerId) })
     list.append(li)
   }
+  const glist = $('groups')
+  glist.replaceChildren()
+  for (const g of [...state.groups.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+    const conv = state.convs.get(g.id)
+    const li = el('li', `person group${state.current === g.id ? ' active' : ''}`)
+    li.dataset.group = g.id
+    li.append(el('span', 'dot group-dot', ''))
+    const name = el('span', 'name', g.name)
+    if (!g.member) name.append(el('span', 'last', 'you are no longer a member'))
+    else if (conv?.lastText) name.append(el('span', 'last', conv.lastText))
+    li.append(name)
+    if (conv?.unread > 0 && state.current !== g.id) { li.append(el('span', 'badge', String(conv.unread))); unreadTotal += conv.unread }
+    li.addEventListener('click', () => { void openConversation(g.id) })
+    glist.append(li)
+  }
   document.title = unreadTotal > 0 ? `(${unreadTotal}) Parley` : 'Parley'
 }
 
 function renderHeader () {
+  $('open-members').hidden = !isGroup(state.current)
+  $('open-verify').hidden = isGroup(state.current)
+  if (isGroup(state.current)) {
+    const g = state.groups.get(state.current)
+    $('peer-name').textContent = g?.name ?? 'Group'
+    $('peer-presence').textContent = g ? `${g.members.length} members${g.member ? '' : ' · you are no longer a member'}` : ''
+    $('key-warning').hidden = true
+    $('composer').hidden = g?.member === false
+    return
+  }
+  $('composer').hidden = false
   const p = state.peers.get(state.current)
   $('peer-name').textContent = displayName(p)
   $('peer-presence').textContent = presenceText(p) + (p?.verified ? ' · verified' : '')
@@ -65,8 +92,10 @@ function renderHeader () {
 }
 
 function messageItem (m) {
+  if (m.op) { const sys = el('li', 'msg system', m.text); sys.dataset.id = m.id; return sys }
   const li = el('li', `msg${m.outgoing ? ' mine' : ''}`)
   li.dataset.id = m.id
+  if (isGroup(m.conv) && !m.outgoing) li.append(el('div', 'author', displayName(state.peers.get(m.author) ?? { peerId: m.author })))
   li.append(el('div', 'body', m.text))
   const meta = el('div', 'meta', new Date(m.hlc.w).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }))
   if (m.outgoing) {
@@ -90,6 +119,7 @@ function renderMessages () {
 async function loadPeers () {
   for (const p of await api('GET', '/peers')) state.peers.set(p.peerId, p)
   for (const c of await api('GET', '/conversations')) state.convs.set(c.peer, c)
+  for (const g of await api('GET', '/groups')) state.groups.set(g.id, g)
   renderPeople()
 }
 
@@ -152,7 +182,7 @@ function upsertMessage (m) {
 }
 
 function conversationPeer (conv) {
-  return conv.split(':').slice(1).find(p => p !== state.me?.peerId)
+  return isGroup(conv) ? conv : conv.split(':').slice(1).find(p => p !== state.me?.peerId)
 }
 
 function notify (m) {
@@ -171,8 +201,8 @@ function onEvent (ev) {
       conv.lastText = data.text
       if (!data.outgoing && state.current !== peer) conv.unread = (conv.unread ?? 0) + 1
       state.convs.set(peer, conv)
-      if (!data.outgoing) { notify(data); $('typing').hidden = true }
-      if (!state.peers.has(peer)) void loadPeers()
+      if (!data.outgoing && !data.op) { notify(data); $('typing').hidden = true }
+      if (isGroup(peer) ? !state.groups.has(peer) : !state.peers.has(peer)) void loadPeers()
     }
     if (peer === state.current) {
       upsertMessage(data)
@@ -183,8 +213,12 @@ function onEvent (ev) {
     state.peers.set(data.peerId, { ...state.peers.get(data.peerId), ...data })
     renderPeople()
     if (data.peerId === state.current) renderHeader()
+  } else if (type === 'groupUpdated') {
+    state.groups.set(data.conv, { id: data.conv, name: data.name, admin: data.admin, members: data.members, member: data.members.includes(state.me.peerId) })
+    renderPeople()
+    if (data.conv === state.current) renderHeader()
   } else if (type === 'peerTyping') {
-    if (data.peerId !== state.current) return
+    if (data.peerId !== state.current && data.conv !== state.current) return
     $('typing').textContent = `${displayName(state.peers.get(data.peerId))} is typing…`
     $('typing').hidden = false
     clearTimeout(state.typingTimer)
@@ -232,6 +266,7 @@ async function saveSettings (ev) {
 
 function openVerify () {
   const p = state.peers.get(state.current)
+  if (!p) return
   $('verify-name').textContent = displayName(p)
   $('safety-number').textContent = p.safetyNumber.replace(/(\d{5} \d{5} \d{5}) /g, '$1\n')
   $('verify-id').textContent = p.peerId
@@ -251,6 +286,69 @@ function onTyping () {
   if (!state.current || Date.now() - state.lastTypingSent < 2500) return
   state.lastTypingSent = Date.now()
   void api('POST', `/conversations/${state.current}/typing`).catch(() => {})
+}
+
+function openNewGroup () {
+  const pick = $('group-pick')
+  pick.replaceChildren(el('legend', '', 'Members'))
+  for (const p of state.peers.values()) {
+    const label = el('label')
+    const box = el('input')
+    box.type = 'checkbox'
+    box.value = p.peerId
+    label.append(box, el('span', '', displayName(p)))
+    pick.append(label)
+  }
+  $('group-name').value = ''
+  showError('group-new-error', null)
+  $('group-new').showModal()
+}
+
+async function createGroup (ev) {
+  ev.preventDefault()
+  const members = [...$('group-pick').querySelectorAll('input:checked')].map(b => b.value)
+  try {
+    const g = await api('POST', '/groups', { name: $('group-name').value.trim(), members })
+    state.groups.set(g.id, g)
+    $('group-new').close()
+    await openConversation(g.id)
+  } catch (err) { showError('group-new-error', err) }
+}
+
+function openMembers () {
+  const g = state.groups.get(state.current)
+  if (!g) return
+  const admin = g.admin === state.me.peerId && g.member
+  $('members-title').textContent = g.name
+  const list = $('members-list')
+  list.replaceChildren()
+  for (const m of g.members) {
+    const li = el('li', '', '')
+    li.append(el('span', '', `${m === state.me.peerId ? 'You' : displayName(state.peers.get(m) ?? { peerId: m })}${m === g.admin ? ' (creator)' : ''}`))
+    if (admin && m !== state.me.peerId) {
+      const rm = el('button', 'button-secondary', 'Remove')
+      rm.dataset.member = m
+      rm.addEventListener('click', () => { void groupAction(() => api('DELETE', `/groups/${g.id}/members/${m}`)) })
+      li.append(rm)
+    }
+    list.append(li)
+  }
+  const add = $('members-add')
+  add.replaceChildren(...[...state.peers.values()].filter(p => !g.members.includes(p.peerId)).map(p => { const o = el('option', '', displayName(p)); o.value = p.peerId; return o }))
+  $('members-admin').hidden = !admin
+  $('members-rename').value = g.name
+  $('members-leave').hidden = !g.member
+  showError('members-error', null)
+  if (!$('members').open) $('members').showModal()
+}
+
+async function groupAction (fn, close = false) {
+  try {
+    const g = await fn()
+    state.groups.set(g.id, g)
+    renderPeople(); renderHeader()
+    if (close) $('members').close(); else openMembers()
+  } catch (err) { showError('members-error', err) }
 }
 
 let searchTimer
@@ -275,6 +373,14 @@ async function main () {
   $('settings-form').addEventListener('submit', (e) => { void saveSettings(e) })
   $('settings-cancel').addEventListener('click', () => $('settings').close())
   $('open-verify').addEventListener('click', openVerify)
+  $('new-group').addEventListener('click', openNewGroup)
+  $('group-new-form').addEventListener('submit', (e) => { void createGroup(e) })
+  $('group-new-cancel').addEventListener('click', () => $('group-new').close())
+  $('open-members').addEventListener('click', openMembers)
+  $('members-close').addEventListener('click', () => $('members').close())
+  $('members-add-btn').addEventListener('click', () => { const p = $('members-add').value; if (p) void groupAction(() => api('POST', `/groups/${state.current}/members`, { peer: p })) })
+  $('members-rename-btn').addEventListener('click', () => { void groupAction(() => api('PUT', `/groups/${state.current}`, { name: $('members-rename').value.trim() })) })
+  $('members-leave').addEventListener('click', () => { void groupAction(() => api('POST', `/groups/${state.current}/leave`), true) })
   $('verify-close').addEventListener('click', () => $('verify').close())
   $('verify-toggle').addEventListener('click', () => { void toggleVerified() })
   document.addEventListener('visibilitychange', () => { void markSeen() })

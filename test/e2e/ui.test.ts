@@ -21,6 +21,7 @@ describe('web UI in Chromium, two users', () => {
   let dir: string
   let a: ParleyNode
   let b: ParleyNode
+  let c: ParleyNode
   let browser: Browser
   let pageA: Page
   let pageB: Page
@@ -29,8 +30,9 @@ describe('web UI in Chromium, two users', () => {
     dir = await tmpDir('parley-ui-')
     a = loopbackNode(join(dir, 'a'), { name: 'Alice' })
     b = loopbackNode(join(dir, 'b'), { name: 'Bob <b>the builder</b>' })
-    await a.start(); await b.start()
-    await connect(a, b)
+    c = loopbackNode(join(dir, 'c'), { name: 'Carol' })
+    await a.start(); await b.start(); await c.start()
+    await connect(a, b); await connect(a, c); await connect(b, c)
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'] })
     pageA = await (await browser.newContext({ viewport: { width: 1100, height: 700 } })).newPage()
     pageB = await (await browser.newContext({ viewport: { width: 1100, height: 700 } })).newPage()
@@ -56,7 +58,7 @@ describe('web UI in Chromium, two users', () => {
 
   after(async () => {
     await browser?.close()
-    await a?.stop(); await b?.stop()
+    await a?.stop(); await b?.stop(); await c?.stop()
     await removeDir(dir)
   })
 
@@ -152,5 +154,30 @@ describe('web UI in Chromium, two users', () => {
     await pageA.locator('#set-relay').fill('')
     await pageA.locator('#settings-save').click()
     await pageA.locator('#my-name', { hasText: 'Alice Martin' }).waitFor()
+  })
+
+  ui('groups: create from the UI, chat with author names, remove a member', async () => {
+    await pageA.locator(`li.person[data-peer="${c.peerId}"]`).waitFor()
+    await pageA.locator('#new-group').click()
+    await pageA.locator('#group-name').fill('Lunch crew')
+    await pageA.locator(`#group-pick input[value="${b.peerId}"]`).check()
+    await pageA.locator(`#group-pick input[value="${c.peerId}"]`).check()
+    await pageA.locator('#group-create').click()
+    await pageA.locator('#peer-name', { hasText: 'Lunch crew' }).waitFor()
+    await pageA.locator('#text').fill('Pizza or sushi?')
+    await pageA.locator('#send').click()
+    const groupB = pageB.locator('li.group', { hasText: 'Lunch crew' })
+    await groupB.waitFor()
+    await groupB.click()
+    const msg = pageB.locator('.msg:not(.mine):not(.system)', { hasText: 'Pizza or sushi?' })
+    await msg.waitFor()
+    assert.equal(await msg.locator('.author').textContent(), 'Alice Martin')
+    assert.ok(await pageB.locator('.msg.system', { hasText: 'created' }).count() >= 1)
+    await pageA.locator('#open-members').click()
+    await shot(pageA, 'group.png')
+    await pageA.locator(`#members-list button[data-member="${c.peerId}"]`).click()
+    await until(() => c.messenger.listGroups()[0]?.members.includes(c.peerId) === false, 'Carol removed')
+    await pageA.locator('#members-close').click()
+    await pageB.locator('#peer-presence', { hasText: '2 members' }).waitFor()
   })
 })

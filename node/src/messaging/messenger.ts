@@ -153,6 +153,11 @@ export class Messenger extends EventTarget {
     const profile = signProfile(this.c.identity, name, Math.max(Date.now(), (this.profile?.updatedAt ?? 0) + 1))
     await this.c.store.putMeta('profile', profile)
     this.profile = profile
+    // connected peers learn the new name now; the others fetch it when they next connect
+    for (const p of this.c.host.connectedPeers()) {
+      if (this.c.relay?.isRelay(p) === true) continue
+      void this.channelTo(p).then(async ch => await ch.call('announceProfile', profile)).catch(() => {})
+    }
     return profile
   }
 
@@ -425,7 +430,12 @@ export class Messenger extends EventTarget {
 
   private async fetchProfile (peerId: string): Promise<void> {
     const ch = await this.channelTo(peerId)
-    const profile = parseProfile(await ch.call('getProfile', {}))
+    await this.acceptProfile(peerId, await ch.call('getProfile', {}))
+  }
+
+  /** A signed profile from `peerId`: kept when it is valid, its own, and newer than what we have. */
+  private async acceptProfile (peerId: string, value: unknown): Promise<void> {
+    const profile = parseProfile(value)
     if (profile.peerId !== peerId) throw new ParleyError('ERR_INVALID_ENVELOPE', 'peer sent a profile of another peer')
     verifyProfile(profile)
     const existing = await this.c.store.getPeer(peerId)
@@ -604,6 +614,7 @@ export class Messenger extends EventTarget {
         return await this.c.store.haveVector(conv)
       }
       case 'getProfile': return this.profile
+      case 'announceProfile': await this.acceptProfile(remote, body); return {}
       case 'receipt': {
         const { conv, ids } = parseReceipt(body)
         if (!this.inConversation(conv, remote)) throw new ParleyError('ERR_NOT_FOUND', 'no such conversation')

@@ -95,14 +95,14 @@ export interface Profile {
  * getHave: your have-vector for a conversation (to push what you lack);
  * getProfile: your signed profile; receipt: these messages of mine were shown to you.
  */
-export type PeerRpcMethod = 'deliver' | 'getHave' | 'getProfile' | 'receipt' | 'typing'
+export type PeerRpcMethod = 'deliver' | 'getHave' | 'getProfile' | 'announceProfile' | 'receipt' | 'typing'
 /**
  * Relay methods (on RELAY_PROTOCOL): redeem an invite, deposit an envelope
  * for an offline recipient, fetch own mail after a cursor, ack up to a cursor, status.
  */
 export type RelayRpcMethod = 'redeem' | 'deposit' | 'fetch' | 'ackMail' | 'relayStatus'
 export type RpcMethod = PeerRpcMethod | RelayRpcMethod
-export const RPC_METHODS: readonly RpcMethod[] = ['deliver', 'getHave', 'getProfile', 'receipt', 'typing', 'redeem', 'deposit', 'fetch', 'ackMail', 'relayStatus']
+export const RPC_METHODS: readonly RpcMethod[] = ['deliver', 'getHave', 'getProfile', 'announceProfile', 'receipt', 'typing', 'redeem', 'deposit', 'fetch', 'ackMail', 'relayStatus']
 export const MAX_RECEIPT_IDS = 1000
 
 /** Highest contiguous sequence number stored, per author, for one conversation. */
