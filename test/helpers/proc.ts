@@ -25,7 +25,7 @@ export async function spawnReady (cmd: string[], netns: string | undefined, log:
     child.stdout?.on('data', (d: Buffer) => {
       log.write(d)
       buf += d.toString()
-      if (buf.includes('\nready\n')) { clearTimeout(timer); resolve() }
+      if (('\n' + buf).includes('\nready\n')) { clearTimeout(timer); resolve() }
     })
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${what} exited with ${String(code)} before ready; see ${String(log.path)}`)) })
   })
