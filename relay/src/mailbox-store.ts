@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { ParleyError } from '../../node/src/errors.js'
-import { GroupCommit, type Db, type Sub, type Tx } from '../../node/src/store/group-commit.js'
+import { GroupCommit, jsonSublevel, openDb, type Db, type Sub, type Tx } from '../../node/src/store/group-commit.js'
 import type { Envelope } from '../../node/src/protocol/wire.js'
 
 export interface Invite { token: string, createdAt: number, expiresAt: number, maxUses: number, uses: number, note: string }
@@ -46,23 +46,17 @@ export class MailboxStore {
 
   constructor (private readonly db: Db, private readonly limits: MailboxLimits) {
     this.gc = new GroupCommit(db)
-    const json = { valueEncoding: 'json' }
-    this.meta = db.sublevel<string, unknown>('meta', json) as Sub<unknown>
-    this.users = db.sublevel<string, RelayUser>('users', json) as Sub<RelayUser>
-    this.invites = db.sublevel<string, Invite>('invites', json) as Sub<Invite>
-    this.mail = db.sublevel<string, StoredMail>('mail', json) as Sub<StoredMail>
-    this.mailIds = db.sublevel<string, number>('mailid', json) as Sub<number>
-    this.usage = db.sublevel<string, Usage>('usage', json) as Sub<Usage>
+    this.meta = jsonSublevel(db, 'meta')
+    this.users = jsonSublevel(db, 'users')
+    this.invites = jsonSublevel(db, 'invites')
+    this.mail = jsonSublevel(db, 'mail')
+    this.mailIds = jsonSublevel(db, 'mailid')
+    this.usage = jsonSublevel(db, 'usage')
   }
 
   async start (): Promise<void> {
     if (this.started) return
-    try {
-      await this.db.open()
-    } catch (err) {
-      const locked = /lock/i.test(String((err as Error).cause ?? err))
-      throw new ParleyError(locked ? 'ERR_DATA_DIR_LOCKED' : 'ERR_STORE', locked ? 'the relay data directory is in use by another process' : `cannot open the relay store: ${(err as Error).message}`, { cause: err })
-    }
+    await openDb(this.db, 'relay')
     this.admitted = new Set(await this.users.keys().all())
     this.cursor = Number(await this.meta.get('cursor') ?? 0)
     this.started = true

@@ -2,7 +2,7 @@
  * In-process Parley nodes on loopback for integration tests: no mDNS (it would
  * multicast on the host's interface), explicit peer addresses instead.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ParleyNode } from '../../node/src/parley-node.js'
@@ -45,4 +45,15 @@ export async function connect (a: ParleyNode, b: ParleyNode): Promise<void> {
 
 export async function removeDir (dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true })
+}
+
+/** Files under `dir` whose bytes contain `needle` (the ciphertext-only checks). */
+export async function filesContaining (dir: string, needle: string): Promise<string[]> {
+  const hits: string[] = []
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue
+    const path = join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)
+    if ((await readFile(path)).includes(needle)) hits.push(path)
+  }
+  return hits
 }

@@ -5,22 +5,11 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { readdir, readFile } from 'node:fs/promises'
-import { loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
+import { filesContaining, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
 import { RelayServer } from '../../relay/src/relay-server.js'
 import { createLogger } from '../../node/src/util/log.js'
 import { remoteCode } from '../../node/src/messaging/rpc.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
-
-async function grepDir (dir: string, needle: string): Promise<string[]> {
-  const hits: string[] = []
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (!e.isFile()) continue
-    const path = join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)
-    if ((await readFile(path)).includes(needle)) hits.push(path)
-  }
-  return hits
-}
 
 describe('relay on loopback', () => {
   let dir: string
@@ -91,7 +80,7 @@ describe('relay on loopback', () => {
     for (let i = 0; i < 20; i++) sent.push(await r.messenger.sendMessage(bId, i === 7 ? canary : `while away ${i}`))
     await Promise.all(sent.map(async m => await r.messenger.waitForState(m.id, 'sent', { signal: AbortSignal.timeout(15_000) })))
     assert.equal((await relay.stats()).mailbox.messages, 20)
-    assert.deepEqual(await grepDir(join(dir, 'relay'), canary), [], 'no plaintext in the relay data dir')
+    assert.deepEqual(await filesContaining(join(dir, 'relay'), canary), [], 'no plaintext in the relay data dir')
     assert.ok(!logs.join('\n').includes(canary), 'no plaintext in the relay log')
     b = await start('Away')
     await until(async () => (await b.messenger.history(r.peerId)).length === 20, 'mail drained', 15_000)

@@ -5,24 +5,13 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { readdir, readFile } from 'node:fs/promises'
 import { NatLab, canUseNamespaces } from '../helpers/netns.js'
 import { NodeProc, RelayProc } from '../helpers/proc.js'
 import { audit } from '../helpers/audit.js'
-import { removeDir, tmpDir, until } from '../helpers/nodes.js'
+import { filesContaining, removeDir, tmpDir, until } from '../helpers/nodes.js'
 import type { IdentityView, MessageView } from '../../node/src/api/contract.js'
 import type { PeerView } from '../../node/src/messaging/messenger.js'
 import type { RelayState } from '../../node/src/messaging/relay-client.js'
-
-async function filesContaining (dir: string, needle: string): Promise<string[]> {
-  const hits: string[] = []
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (!e.isFile()) continue
-    const path = join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)
-    if ((await readFile(path)).includes(needle)) hits.push(path)
-  }
-  return hits
-}
 
 describe('relay across NAT (network namespaces, iptables MASQUERADE)', () => {
   const lab = new NatLab('pnat')

@@ -132,3 +132,21 @@ export class GroupCommit {
     }
   }
 }
+
+/** A JSON sublevel of `db`. */
+export function jsonSublevel<V> (db: Db, name: string): Sub<V> {
+  return db.sublevel<string, V>(name, { valueEncoding: 'json' }) as unknown as Sub<V>
+}
+
+/** Opens `db`, turning LevelDB's errors into ERR_DATA_DIR_LOCKED (another process has it) or ERR_STORE. */
+export async function openDb (db: Db, what: string): Promise<void> {
+  try {
+    await db.open()
+  } catch (err) {
+    const code = (err as { code?: string, cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code
+    if (code === 'LEVEL_LOCKED' || code === 'LEVEL_STATUS_LOCKED' || /lock/i.test(String((err as Error).cause ?? err))) {
+      throw new ParleyError('ERR_DATA_DIR_LOCKED', `the ${what} data directory is in use by another process`, { cause: err })
+    }
+    throw new ParleyError('ERR_STORE', `cannot open the ${what} store: ${(err as Error).message}`, { cause: err })
+  }
+}

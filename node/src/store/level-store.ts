@@ -4,7 +4,7 @@
  * group-commit.ts); writes are prepared one at a time, so read-check-write
  * sequences (dedupe, sequence assignment) never interleave.
  */
-import { GroupCommit, Tx, type Db, type Sub } from './group-commit.js'
+import { GroupCommit, Tx, jsonSublevel, openDb, type Db, type Sub } from './group-commit.js'
 import { ParleyError } from '../errors.js'
 import { compareHlc, hlcKey } from '../clock/hlc.js'
 import { throwIfAborted, type AbortOptions } from '../util/abort.js'
@@ -35,28 +35,19 @@ export class LevelStore implements MessageStore {
   constructor (db: Db) {
     this.db = db
     this.gc = new GroupCommit(db)
-    const json = { valueEncoding: 'json' }
-    this.meta = db.sublevel<string, unknown>('meta', json) as Sub<unknown>
-    this.peers = db.sublevel<string, PeerRecord>('peers', json) as Sub<PeerRecord>
-    this.msgs = db.sublevel<string, StoredMessage>('msg', json) as Sub<StoredMessage>
-    this.hist = db.sublevel<string, string>('hist', json) as Sub<string>
-    this.seqIdx = db.sublevel<string, string>('seqidx', json) as Sub<string>
-    this.seqState = db.sublevel<string, SeqState>('seq', json) as Sub<SeqState>
-    this.outboxes = db.sublevel<string, string>('outbox', json) as Sub<string>
-    this.convs = db.sublevel<string, ConversationRecord>('conv', json) as Sub<ConversationRecord>
+    this.meta = jsonSublevel(db, 'meta')
+    this.peers = jsonSublevel(db, 'peers')
+    this.msgs = jsonSublevel(db, 'msg')
+    this.hist = jsonSublevel(db, 'hist')
+    this.seqIdx = jsonSublevel(db, 'seqidx')
+    this.seqState = jsonSublevel(db, 'seq')
+    this.outboxes = jsonSublevel(db, 'outbox')
+    this.convs = jsonSublevel(db, 'conv')
   }
 
   async start (): Promise<void> {
     if (this.started) return
-    try {
-      await this.db.open()
-    } catch (err) {
-      const code = (err as { code?: string, cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code
-      if (code === 'LEVEL_LOCKED' || code === 'LEVEL_STATUS_LOCKED' || /lock/i.test(String((err as Error).cause ?? err))) {
-        throw new ParleyError('ERR_DATA_DIR_LOCKED', 'the data directory is in use by another Parley process', { cause: err })
-      }
-      throw new ParleyError('ERR_STORE', `cannot open the store: ${(err as Error).message}`, { cause: err })
-    }
+    await openDb(this.db, 'Parley')
     this.started = true
   }
 
