@@ -9,6 +9,8 @@ const lock = root + 'package-lock.json'
 const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs + 1000)
 if (stale) {
   process.stderr.write('parley: installing dependencies (npm ci)...\n')
-  // Electron's binary cannot be downloaded everywhere; the UI also runs in a browser
-  execSync('npm ci --no-audit --no-fund', { cwd: root, stdio: 'inherit', env: { ...process.env, ELECTRON_SKIP_BINARY_DOWNLOAD: '1' } })
+  // tests never need Electron's binary (the UI is tested in Chromium), and it cannot be downloaded everywhere;
+  // `npm start` lets it try, and falls back to the browser UI when it is missing
+  const env = process.argv.includes('--for-tests') ? { ...process.env, ELECTRON_SKIP_BINARY_DOWNLOAD: '1' } : process.env
+  execSync('npm ci --no-audit --no-fund', { cwd: root, stdio: 'inherit', env })
 }

@@ -14,7 +14,9 @@ let uiOrigin = null
 
 function startNode () {
   return new Promise((resolve, reject) => {
-    const args = ['start', '--api-port', '0', ...process.argv.slice(2).filter(a => a.startsWith('--data') || a.startsWith('--name'))]
+    // everything after the script is for `parley start` (--data DIR, --name NAME, --relay ADDR, ...)
+    const at = process.argv.findIndex(a => a.endsWith('main.mjs'))
+    const args = ['start', '--api-port', '0', ...process.argv.slice(at + 1)]
     node = utilityProcess.fork(join(ROOT, 'bin', 'parley.js'), args, { stdio: 'pipe', serviceName: 'Parley node' })
     let out = ''
     node.stdout.on('data', (d) => {

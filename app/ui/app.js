@@ -91,8 +91,22 @@ function renderHeader () {
   $('key-warning').hidden = !p?.keyWarning
 }
 
+/** Membership lines are written here from the signed op itself, never from text the author chose. */
+function opText (m) {
+  const who = (id) => id === state.me?.peerId ? 'You' : displayName(state.peers.get(id) ?? { peerId: id })
+  const by = who(m.author)
+  switch (m.op.type) {
+    case 'create': return `${by} created “${m.op.name}”`
+    case 'add': return `${by} added ${who(m.op.member)}`
+    case 'remove': return `${by} removed ${who(m.op.member)}`
+    case 'rename': return `${by} renamed the group to “${m.op.name}”`
+    case 'leave': return `${by} left`
+    default: return `${by} changed the group`
+  }
+}
+
 function messageItem (m) {
-  if (m.op) { const sys = el('li', 'msg system', m.text); sys.dataset.id = m.id; return sys }
+  if (m.op) { const sys = el('li', 'msg system', opText(m)); sys.dataset.id = m.id; return sys }
   const li = el('li', `msg${m.outgoing ? ' mine' : ''}`)
   li.dataset.id = m.id
   if (isGroup(m.conv) && !m.outgoing) li.append(el('div', 'author', displayName(state.peers.get(m.author) ?? { peerId: m.author })))
@@ -189,7 +203,7 @@ function notify (m) {
   if (!document.hidden || !('Notification' in window) || Notification.permission !== 'granted') return
   const p = state.peers.get(m.author)
   const n = new Notification(`Message from ${displayName(p)}`, { body: m.text.slice(0, 140), tag: m.conv })
-  n.onclick = () => { window.focus(); void openConversation(m.author) }
+  n.onclick = () => { window.focus(); void openConversation(isGroup(m.conv) ? m.conv : m.author) }
 }
 
 function onEvent (ev) {
@@ -218,7 +232,8 @@ function onEvent (ev) {
     renderPeople()
     if (data.conv === state.current) renderHeader()
   } else if (type === 'peerTyping') {
-    if (data.peerId !== state.current && data.conv !== state.current) return
+    const here = isGroup(state.current) ? data.conv === state.current : data.peerId === state.current && !isGroup(data.conv)
+    if (!here) return
     $('typing').textContent = `${displayName(state.peers.get(data.peerId))} is typing…`
     $('typing').hidden = false
     clearTimeout(state.typingTimer)
@@ -243,6 +258,7 @@ async function openSettings () {
   const s = await api('GET', '/settings')
   $('set-name').value = s.name
   $('set-relay').value = s.relay.addr ?? ''
+  state.relayAddr = s.relay.addr ?? ''
   $('set-invite').value = ''
   $('my-id').textContent = state.me.peerId
   showError('settings-error', null)
@@ -254,7 +270,10 @@ async function saveSettings (ev) {
   try {
     const relay = $('set-relay').value.trim()
     const invite = $('set-invite').value.trim()
-    const s = await api('PUT', '/settings', { name: $('set-name').value.trim(), relay: relay === '' ? null : relay, invite: invite === '' ? null : invite })
+    const body = { name: $('set-name').value.trim() }
+    // the relay is sent only when it or the invite changed: re-sending it would reset a pending invite
+    if (relay !== state.relayAddr || invite !== '') { body.relay = relay === '' ? null : relay; body.invite = invite === '' ? null : invite }
+    const s = await api('PUT', '/settings', body)
     state.me.name = s.name
     $('my-name').textContent = s.name
     renderRelay(s.relay)

@@ -121,11 +121,12 @@ export class MailboxStore {
     const recipients = typeof to === 'string' ? [to] : to
     return await this.gc.write(async (tx) => {
       let stored = 0
+      const full: string[] = []
       for (const r of recipients) {
         if (await tx.has(this.mailIds, r + SEP + envelope.id)) continue
         const use = (await tx.get(this.usage, r)) ?? { count: 0, bytes: 0 }
-        if (use.count + 1 > this.limits.quotaMessages) throw new ParleyError('ERR_QUOTA_EXCEEDED', `the mailbox of ${r.slice(-12)} is full (${this.limits.quotaMessages} messages); it drains when they come online`)
-        if (use.bytes + bytes > this.limits.quotaBytes) throw new ParleyError('ERR_QUOTA_EXCEEDED', `the mailbox of ${r.slice(-12)} is full (${this.limits.quotaBytes} bytes)`)
+        // a full mailbox refuses only its own copy; the other recipients still get theirs
+        if (use.count + 1 > this.limits.quotaMessages || use.bytes + bytes > this.limits.quotaBytes) { full.push(r); continue }
         const cursor = ++this.cursor
         tx.put(this.mail, r + SEP + pad(cursor), { cursor, from, envelope, depositedAt: Date.now(), bytes })
         tx.put(this.mailIds, r + SEP + envelope.id, cursor)
@@ -133,6 +134,9 @@ export class MailboxStore {
         stored++
       }
       if (stored > 0) tx.put(this.meta, 'cursor', this.cursor)
+      if (stored === 0 && full.length > 0) {
+        throw new ParleyError('ERR_QUOTA_EXCEEDED', `the mailbox of ${full.map(r => r.slice(-12)).join(', ')} is full (${this.limits.quotaMessages} messages or ${this.limits.quotaBytes} bytes); it drains when they come online`)
+      }
       return stored
     })
   }

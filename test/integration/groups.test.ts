@@ -10,6 +10,12 @@ import { audit } from '../helpers/audit.js'
 import { RelayServer } from '../../relay/src/relay-server.js'
 import { createLogger } from '../../node/src/util/log.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
+import { Libp2pHost } from '../../node/src/host/libp2p-host.js'
+import { createIdentityBytes, loadIdentity } from '../../node/src/host/keys.js'
+import { RpcChannel, remoteCode } from '../../node/src/messaging/rpc.js'
+import { MSG_PROTOCOL, type GroupOp } from '../../node/src/protocol/wire.js'
+import { newMessageId, sealEnvelope } from '../../node/src/crypto/envelope.js'
+import { silentLogger } from '../../node/src/util/log.js'
 
 describe('groups', () => {
   let dir: string
@@ -94,6 +100,44 @@ describe('groups', () => {
     await assert.rejects(n.d.messenger.sendMessage(conv, 'still here?'), { code: 'ERR_NOT_A_MEMBER' })
     // only the creator changes membership
     await assert.rejects(n.b.messenger.removeMember(conv, n.c.peerId), { code: 'ERR_NOT_A_MEMBER' })
+  })
+
+  it('a member added later learns the group from the add op and can take part', async () => {
+    const e = make('E')
+    await e.start()
+    await relay.mailbox.admit(e.peerId, 'allow-list')
+    for (const k of ['a', 'b', 'c'] as const) await connect(n[k], e)
+    await n.a.messenger.addMember(conv, e.peerId)
+    const seen = await until(() => e.messenger.group(conv), 'E knows the group')
+    assert.equal(seen.name, 'Team')
+    assert.deepEqual([...seen.members].sort(), [n.a.peerId, n.b.peerId, n.c.peerId, e.peerId].sort())
+    const hi = await e.messenger.sendMessage(conv, 'hello from the new member')
+    for (const k of ['a', 'b', 'c'] as const) await until(async () => (await n[k].messenger.history(conv, { limit: 10_000 })).some(m => m.id === hi.id), 'everyone has it')
+    await e.stop()
+  })
+
+  it('a non-member cannot write into the group, neither ops nor text', async () => {
+    const evil = loadIdentity(await createIdentityBytes())
+    const host = new Libp2pHost({ identity: evil, log: silentLogger }, { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
+    await host.start()
+    try {
+      await host.dial(n.a.host.addresses()[0] as string)
+      const ch = new RpcChannel(await host.openStream(n.a.peerId, MSG_PROTOCOL), undefined, silentLogger)
+      const seal = (seq: number, body: { text: string, op?: GroupOp }, kind: 'text' | 'groupOp') =>
+        sealEnvelope(evil, { id: newMessageId(), conv, seq, hlc: { w: Date.now(), c: 0 }, recipients: [n.a.peerId], body, kind })
+      for (const env of [
+        seal(1, { text: 'A removed B', op: { type: 'remove', member: n.b.peerId } }, 'groupOp'),
+        seal(2, { text: 'x', op: { type: 'rename', name: 'Owned' } }, 'groupOp'),
+        seal(3, { text: 'x', op: { type: 'create', name: 'Team', members: [n.a.peerId] } }, 'groupOp'),
+        seal(4, { text: 'let me in' }, 'text')
+      ]) {
+        await assert.rejects(ch.call('deliver', env), (err) => { assert.equal(remoteCode(err), 'ERR_NOT_A_MEMBER'); return true })
+      }
+      assert.equal(n.a.messenger.group(conv)?.name, 'Team')
+      assert.ok(n.a.messenger.group(conv)?.members.includes(n.b.peerId))
+    } finally {
+      await host.stop()
+    }
   })
 
   it('the relay holds ciphertext only', async () => {

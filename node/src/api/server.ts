@@ -173,11 +173,14 @@ export class ApiServer {
     const resolvePeerRef = async (ref: string): Promise<string> => PEER_ID.test(ref) ? ref : resolvePeer(ref, await messenger.listPeers(), messenger.peerId)
     /** a conversation reference: a group id or name, else a peer */
     const resolveConvRef = async (ref: string): Promise<string> => {
-      if (isGroupConv(ref)) return ref
-      const byName = messenger.listGroups().filter(g => g.name.toLowerCase() === ref.trim().toLowerCase() && g.members.includes(messenger.peerId))
-      if (byName.length === 1) return (byName[0] as GroupState).conv
-      if (byName.length > 1) throw new ParleyError('ERR_AMBIGUOUS_PEER', `${byName.length} groups are named "${ref}": use the group id`)
-      return await resolvePeerRef(ref)
+      if (isGroupConv(ref) || PEER_ID.test(ref)) return ref
+      const groups = messenger.listGroups().filter(g => g.name.toLowerCase() === ref.trim().toLowerCase() && g.members.includes(messenger.peerId))
+      const peer = await resolvePeerRef(ref).catch((err: unknown) => { if ((err as ParleyError).code === 'ERR_UNKNOWN_PEER') return null; throw err })
+      // a group must never shadow a colleague (anyone can name a group "Ben"): both matching is ambiguous
+      if (groups.length + (peer === null ? 0 : 1) > 1) throw new ParleyError('ERR_AMBIGUOUS_PEER', `"${ref}" names ${groups.length} group(s)${peer === null ? '' : ' and a person'}: use an id`)
+      if (peer !== null) return peer
+      if (groups.length === 1) return (groups[0] as GroupState).conv
+      throw new ParleyError('ERR_UNKNOWN_PEER', `no known peer or group "${ref}"`)
     }
     const groupRef = async (ref: string): Promise<string> => {
       const conv = await resolveConvRef(ref)

@@ -20,12 +20,21 @@ export interface GroupState {
 
 const order = (a: OpRecord, b: OpRecord): number => compareHlc(a.hlc, b.hlc) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 
-/** Null until the create op is known. Invalid ops (wrong author, unknown member) are skipped. */
+/**
+ * Null until the group's start is known: its create op, or (for a member added
+ * later, who cannot read the create op) the admin's add op with a snapshot.
+ * Invalid ops (wrong author, not a member) are skipped.
+ */
 export function foldGroup (conv: string, ops: OpRecord[]): GroupState | null {
   const sorted = [...ops].sort(order)
-  const create = sorted.find(o => o.op.type === 'create')
-  if (create === undefined || create.op.type !== 'create') return null
-  const s: GroupState = { conv, name: create.op.name, admin: create.author, members: [], spans: {} }
+  const create = sorted.find(o => o.op.type === 'create') ??
+    sorted.find(o => o.op.type === 'add' && o.op.snapshot !== undefined && o.op.snapshot.admin === o.author)
+  if (create === undefined) return null
+  const start = create.op.type === 'create'
+    ? { name: create.op.name, members: create.op.members }
+    : create.op.type === 'add' && create.op.snapshot !== undefined ? { name: create.op.snapshot.name, members: [...create.op.snapshot.members, create.op.member] } : null
+  if (start === null) return null
+  const s: GroupState = { conv, name: start.name, admin: create.author, members: [], spans: {} }
   const join = (p: string, at: Hlc): void => {
     if (s.members.includes(p)) return
     s.members.push(p)
@@ -38,7 +47,7 @@ export function foldGroup (conv: string, ops: OpRecord[]): GroupState | null {
     if (span !== undefined) span.to = at
   }
   join(create.author, create.hlc)
-  for (const m of create.op.members) join(m, create.hlc)
+  for (const m of start.members) join(m, create.hlc)
   for (const r of sorted) {
     if (r === create || order(r, create) < 0) continue
     const isAdmin = r.author === s.admin && s.members.includes(r.author)
@@ -51,6 +60,17 @@ export function foldGroup (conv: string, ops: OpRecord[]): GroupState | null {
     }
   }
   return s
+}
+
+/**
+ * May `author` make `op` at `hlc` in this group? Receivers refuse ops that fail
+ * this, so nobody can write membership lines into someone else's group.
+ */
+export function opAllowed (s: GroupState | null, author: string, op: OpRecord['op'], hlc: Hlc): boolean {
+  if (s === null) return op.type === 'create' || (op.type === 'add' && op.snapshot?.admin === author)
+  if (op.type === 'create') return false
+  if (op.type === 'leave') return memberAt(s, author, hlc)
+  return author === s.admin && memberAt(s, author, hlc)
 }
 
 /** Was `peer` a member at `hlc`? (Authorship check for messages, independent of arrival order.) */

@@ -7,7 +7,7 @@ import { setMaxListeners } from 'node:events'
 import { ParleyError, toParleyError } from '../errors.js'
 import { newMessageId, openEnvelope, sealEnvelope, signProfile, verifyProfile, type SigningKeys } from '../crypto/envelope.js'
 import { compareHlc, type HybridClock } from '../clock/hlc.js'
-import { MSG_PROTOCOL, MAX_TEXT_CHARS, MAX_GROUP_MEMBERS, isGroupConv, type Body, type EnvelopeKind, conversationMembers, dmConversationId, parseDeliverResult, parseDisplayName, parseEnvelope, parseHaveRequest, parseHaveVector, parseProfile, parseReceipt, parseTyping, type Envelope, type Profile, type RpcMethod } from '../protocol/wire.js'
+import { MSG_PROTOCOL, PERMANENT_REFUSALS, MAX_TEXT_CHARS, MAX_GROUP_MEMBERS, isGroupConv, type Body, type EnvelopeKind, conversationMembers, dmConversationId, parseDeliverResult, parseDisplayName, parseEnvelope, parseHaveRequest, parseHaveVector, parseProfile, parseReceipt, parseTyping, type Envelope, type Profile, type RpcMethod } from '../protocol/wire.js'
 import { PEER_ID } from '../protocol/validate.js'
 import { Later, RpcChannel, remoteCode, type RpcChannelInit } from './rpc.js'
 import { withTimeout, type AbortOptions } from '../util/abort.js'
@@ -15,7 +15,7 @@ import type { MessageState, MessageStore, StoredMessage, HistoryQuery, PeerRecor
 import { safetyNumber } from '../crypto/safety.js'
 import type { PeerHost, Reach } from '../host/types.js'
 import type { RelayClient } from './relay-client.js'
-import { foldGroup, memberAt, type GroupState, type OpRecord } from './groups.js'
+import { foldGroup, memberAt, opAllowed, type GroupState, type OpRecord } from './groups.js'
 import type { Logger } from '../util/log.js'
 
 export interface MessengerComponents {
@@ -45,8 +45,7 @@ export const DEFAULT_RETRY_INTERVAL_MS = 2000
 export const DEFAULT_MAX_REDIAL_BACKOFF_MS = 30_000
 export const DEFAULT_SEND_WINDOW = 32
 export const DEFAULT_DEPOSIT_AFTER_MS = 1000
-/** Answers to `deliver` that mean "never": the message is marked failed instead of retried forever. */
-const PERMANENT_REFUSALS = new Set(['ERR_INVALID_ENVELOPE', 'ERR_BAD_SIGNATURE', 'ERR_NOT_A_RECIPIENT', 'ERR_DECRYPT_FAILED', 'ERR_NOT_A_MEMBER'])
+
 export const DEFAULT_NAME = 'Parley user'
 
 export interface PeerView {
@@ -248,7 +247,7 @@ export class Messenger extends EventTarget {
     const g = this.requireAdmin(conv)
     if (!PEER_ID.test(member)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'member must be a peer ID')
     if (g.members.includes(member)) return g
-    await this.append(conv, [...g.members, member].filter(m => m !== this.peerId), { text: `${this.name} added ${member.slice(-12)}`, op: { type: 'add', member } }, 'groupOp')
+    await this.append(conv, [...g.members, member].filter(m => m !== this.peerId), { text: `${this.name} added ${member.slice(-12)}`, op: { type: 'add', member, snapshot: { name: g.name, admin: g.admin, members: g.members } } }, 'groupOp')
     return this.requireMember(conv)
   }
 
@@ -494,12 +493,14 @@ export class Messenger extends EventTarget {
       }
       const queued = await this.c.store.outbox(peer, 256)
       if (queued.length === 0 && !s.again) return
-      await this.deliverAll(peer, ch, queued.map(m => m.envelope))
+      // nothing accepted (all waiting for something, e.g. the group's start): leave it to the retry timer
+      if (await this.deliverAll(peer, ch, queued.map(m => m.envelope)) === 0 && !s.again) return
     }
   }
 
-  /** Sends in windows; each ack (after the peer's durable write) marks the message delivered. */
-  private async deliverAll (peer: string, ch: RpcChannel, envs: Envelope[]): Promise<void> {
+  /** Sends in windows; each ack (after the peer's durable write) marks the message delivered. Returns how many were settled (acked or refused for good). */
+  private async deliverAll (peer: string, ch: RpcChannel, envs: Envelope[]): Promise<number> {
+    let settled = 0
     await this.inWindows(envs, async env => {
       try {
         parseDeliverResult(await ch.call('deliver', env))
@@ -507,15 +508,20 @@ export class Messenger extends EventTarget {
       } catch (err) {
         // a refusal that no retry can change must not block everything queued behind it
         const code = remoteCode(err)
+        // the peer does not know the group yet: skip it for now, without blocking what follows
+        if (code === 'ERR_UNKNOWN_GROUP') return null
         if (code === undefined || !PERMANENT_REFUSALS.has(code)) throw err
         this.c.log.warn('recipient refused a message for good', { peer, id: env.id, code })
         const failed = await this.c.store.markFailed(env.id, peer, code)
         if (failed !== undefined) this.emit('messageStateChanged', failed)
+        settled++
         return null
       }
-    }, async (acked) => {
-      for (const m of await this.c.store.markDelivered(acked, peer)) this.emit('messageStateChanged', m)
+    }, async (ids) => {
+      settled += ids.length
+      for (const m of await this.c.store.markDelivered(ids, peer)) this.emit('messageStateChanged', m)
     })
+    return settled
   }
 
   private retrying = false
@@ -561,11 +567,12 @@ export class Messenger extends EventTarget {
       const due = new Map<string, { msg: StoredMessage, to: string[] }>()
       for (const peer of peers) {
         // page through the whole outbox: earlier pages may hold only messages already at the relay
-        let after = 0
+        let after: { seq: number, id: string } | undefined
         for (;;) {
           const page = await this.c.store.outbox(peer, 1000, after)
           if (page.length === 0) break
-          after = page[page.length - 1]!.seq
+          const last = page[page.length - 1]!
+          after = { seq: last.seq, id: last.id }
           for (const m of page) {
             if (m.state !== 'queued' || now - m.storedAt < this.init.depositAfterMs) continue
             const d = due.get(m.id) ?? { msg: m, to: [] }
@@ -575,7 +582,17 @@ export class Messenger extends EventTarget {
         }
       }
       const list = [...due.values()].sort((a, b) => compareHlc(a.msg.hlc, b.msg.hlc))
-      await this.inWindows(list, async ({ msg, to }) => { await relay.deposit(to, msg.envelope); return msg.id }, async (ids) => {
+      await this.inWindows(list, async ({ msg, to }) => {
+        try {
+          await relay.deposit(to, msg.envelope)
+          return msg.id
+        } catch (err) {
+          // refused for these recipients only (no account, full mailbox): keep it queued, go on with the rest
+          const code = remoteCode(err)
+          if (code === 'ERR_UNKNOWN_RECIPIENT' || code === 'ERR_QUOTA_EXCEEDED') { this.c.log.info('relay keeps no copy', { id: msg.id, code }); return null }
+          throw err
+        }
+      }, async (ids) => {
         for (const m of await this.c.store.markSent(ids)) this.emit('messageStateChanged', m)
       })
     } catch (err) {
@@ -641,11 +658,20 @@ export class Messenger extends EventTarget {
    * the message is durably stored, so the ack never precedes the write.
    */
   private async receive (remote: string, env: Envelope): Promise<Later | { status: 'duplicate' }> {
+    let groupCheck: ((body: Body) => void) | undefined
     if (isGroupConv(env.conv)) {
       // any member may forward (sync); the author's signature is what counts. Membership is judged at the
       // message's HLC against the folded ops, so the verdict does not depend on arrival order.
-      const g = this.groupStates.get(env.conv)
-      if (g !== undefined && env.kind === 'text' && !memberAt(g, env.author, env.hlc)) throw new ParleyError('ERR_NOT_A_MEMBER', 'the author was not a member of the group at that time')
+      const g = this.groupStates.get(env.conv) ?? null
+      if (env.kind === 'text') {
+        // not retried for good: the group's start may simply not have arrived yet
+        if (g === null) throw new ParleyError('ERR_UNKNOWN_GROUP', 'this device does not know the group yet')
+        if (!memberAt(g, env.author, env.hlc)) throw new ParleyError('ERR_NOT_A_MEMBER', 'the author was not a member of the group at that time')
+      } else {
+        groupCheck = (body) => {
+          if (body.op === undefined || !opAllowed(g, env.author, body.op, env.hlc)) throw new ParleyError('ERR_NOT_A_MEMBER', 'the author may not change this group')
+        }
+      }
     } else {
       const members = conversationMembers(env.conv)
       if (!members.includes(this.peerId)) throw new ParleyError('ERR_NOT_A_RECIPIENT', 'not a member of this conversation')
@@ -654,6 +680,7 @@ export class Messenger extends EventTarget {
     }
     if (await this.c.store.getMessage(env.id) !== undefined) return { status: 'duplicate' }
     const body = openEnvelope(this.c.identity, env)
+    groupCheck?.(body)
     this.c.clock.observe(env.hlc)
     const outgoing = env.author === this.peerId
     const msg: StoredMessage = {

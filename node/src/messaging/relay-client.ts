@@ -6,8 +6,8 @@
  * (and dedupe drops the copy).
  */
 import { ParleyError, toParleyError } from '../errors.js'
-import { RELAY_PROTOCOL, parseFetchResult, parseRelayStatus, parseDepositAnswer, type DepositAnswer, type Envelope } from '../protocol/wire.js'
-import { RpcChannel } from './rpc.js'
+import { PERMANENT_REFUSALS, RELAY_PROTOCOL, parseFetchResult, parseRelayStatus, parseDepositAnswer, type DepositAnswer, type Envelope } from '../protocol/wire.js'
+import { RpcChannel, remoteCode } from './rpc.js'
 import type { PeerHost } from '../host/types.js'
 import type { Logger } from '../util/log.js'
 
@@ -153,18 +153,28 @@ export class RelayClient extends EventTarget {
         const { items, more } = parseFetchResult(await ch.call('fetch', { after, limit: this.fetchBatch }))
         if (items.length === 0) break
         // all items of a batch are verified in order and stored in a few group commits; the ack waits for all
-        await Promise.all(items.map(async (item) => {
+        const ok = await Promise.all(items.map(async (item) => {
           try {
             await this.c.accept(item.envelope, item.from)
+            return true
           } catch (err) {
-            // a bad item is dropped (acked) rather than blocking the mailbox forever; it is logged
-            this.c.log.warn('dropping undeliverable mail', { from: item.from, code: toParleyError(err).code })
+            const e = toParleyError(err)
+            const code = e.code === 'ERR_REMOTE' ? remoteCode(e) ?? e.code : e.code
+            // an item that can never be stored is dropped (acked) so it cannot block the mailbox; logged
+            if (PERMANENT_REFUSALS.has(code)) { this.c.log.warn('dropping undeliverable mail', { from: item.from, code }); return true }
+            // anything else (disk full, group not known yet) is kept at the relay and fetched again later
+            this.c.log.info('mail kept at the relay for later', { from: item.from, code })
+            return false
           }
         }))
-        after = items[items.length - 1]!.cursor
-        await ch.call('ackMail', { upTo: after })
-        total += items.length
-        if (!more) break
+        const firstKept = ok.indexOf(false)
+        const done = firstKept === -1 ? items : items.slice(0, firstKept)
+        if (done.length > 0) {
+          after = done[done.length - 1]!.cursor
+          await ch.call('ackMail', { upTo: after })
+          total += done.length
+        }
+        if (firstKept !== -1 || !more) break
       }
       if (total > 0) this.c.log.info('mailbox drained', { count: total })
     } catch (err) {

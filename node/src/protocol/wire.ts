@@ -70,7 +70,8 @@ export type EnvelopeKind = 'text' | 'groupOp'
  */
 export type GroupOp =
   | { type: 'create', name: string, members: PeerIdString[] }
-  | { type: 'add', member: PeerIdString }
+  /** `snapshot`: the group as it stands, so a new member (who cannot read the older ops) knows it */
+  | { type: 'add', member: PeerIdString, snapshot?: { name: string, admin: PeerIdString, members: PeerIdString[] } }
   | { type: 'remove', member: PeerIdString }
   | { type: 'rename', name: string }
   | { type: 'leave' }
@@ -104,6 +105,8 @@ export type RelayRpcMethod = 'redeem' | 'deposit' | 'fetch' | 'ackMail' | 'relay
 export type RpcMethod = PeerRpcMethod | RelayRpcMethod
 export const RPC_METHODS: readonly RpcMethod[] = ['deliver', 'getHave', 'getProfile', 'announceProfile', 'receipt', 'typing', 'redeem', 'deposit', 'fetch', 'ackMail', 'relayStatus']
 export const MAX_RECEIPT_IDS = 1000
+/** Refusals of an envelope that no retry can change: the sender marks it failed, a mailbox drops it. */
+export const PERMANENT_REFUSALS: ReadonlySet<string> = new Set(['ERR_INVALID_ENVELOPE', 'ERR_BAD_SIGNATURE', 'ERR_NOT_A_RECIPIENT', 'ERR_DECRYPT_FAILED', 'ERR_NOT_A_MEMBER'])
 
 /** Highest contiguous sequence number stored, per author, for one conversation. */
 export type HaveVector = Record<PeerIdString, number>
@@ -193,7 +196,13 @@ export function parseGroupOp (value: unknown): GroupOp {
       const members = c.arr(o, 'members', { min: 1, max: MAX_GROUP_MEMBERS }).map(m => c.str({ m }, 'm', { max: 60, pattern: PEER_ID }))
       return { type, name: parseDisplayName(o.name, c), members: [...new Set(members)] }
     }
-    case 'add':
+    case 'add': {
+      const member = c.str(o, 'member', { max: 60, pattern: PEER_ID })
+      if (o.snapshot === undefined) return { type, member }
+      const s = c.obj(o.snapshot, 'snapshot')
+      const members = c.arr(s, 'members', { min: 1, max: MAX_GROUP_MEMBERS }).map(m => c.str({ m }, 'm', { max: 60, pattern: PEER_ID }))
+      return { type, member, snapshot: { name: parseDisplayName(s.name, c), admin: c.str(s, 'admin', { max: 60, pattern: PEER_ID }), members: [...new Set(members)] } }
+    }
     case 'remove': return { type, member: c.str(o, 'member', { max: 60, pattern: PEER_ID }) }
     case 'rename': return { type, name: parseDisplayName(o.name, c) }
     case 'leave': return { type }

@@ -146,9 +146,11 @@ export class LevelStore implements MessageStore {
     return all.sort((a, b) => b.lastHlc.w - a.lastHlc.w || b.lastHlc.c - a.lastHlc.c)
   }
 
-  async outbox (peer: string, limit = 1000, afterSeq = 0): Promise<StoredMessage[]> {
+  async outbox (peer: string, limit = 1000, after?: { seq: number, id: string }): Promise<StoredMessage[]> {
     const out: StoredMessage[] = []
-    for await (const id of this.outboxes.values({ gt: peer + SEP + pad(afterSeq) + SEP + '\xff', lt: peer + SEP + '\xff', limit })) {
+    // keys are peer!seq!id; several conversations can use the same seq, so page by the whole key
+    const gt = after === undefined ? peer + SEP : peer + SEP + pad(after.seq) + SEP + after.id
+    for await (const id of this.outboxes.values({ gt, lt: peer + SEP + '\xff', limit })) {
       const m = await this.msgs.get(id)
       if (m !== undefined) out.push(m)
     }
@@ -201,6 +203,8 @@ export class LevelStore implements MessageStore {
       const m = await tx.get(this.msgs, id)
       if (m === undefined) return undefined
       tx.del(this.outboxes, peer + SEP + pad(m.seq) + SEP + m.id)
+      // a group message refused by one member still reaches the others: only a direct message fails as a whole
+      if (m.envelope.keys.length > 1) return undefined
       const failed = { ...m, state: 'failed' as const, error }
       tx.put(this.msgs, id, failed)
       return failed
@@ -243,7 +247,7 @@ export class LevelStore implements MessageStore {
       const changed: StoredMessage[] = []
       for (const id of ids) {
         const m = await tx.get(this.msgs, id)
-        if (m === undefined || !m.outgoing || m.state === 'read') continue
+        if (m === undefined || !m.outgoing || m.state === 'read' || m.state === 'failed') continue
         const read = { ...m, state: 'read' as const }
         tx.put(this.msgs, id, read)
         changed.push(read)

@@ -82,8 +82,8 @@ export interface MessageStore {
   history(conv: string, query?: HistoryQuery): Promise<StoredMessage[]>
   listConversations(): Promise<ConversationRecord[]>
 
-  /** Messages still waiting for `peer` to confirm, in send order (seq > afterSeq: paging). */
-  outbox(peer: string, limit?: number, afterSeq?: number): Promise<StoredMessage[]>
+  /** Messages still waiting for `peer` to confirm, in (seq, id) order; `after` pages past an entry. */
+  outbox(peer: string, limit?: number, after?: { seq: number, id: string }): Promise<StoredMessage[]>
   outboxSize(): Promise<number>
   /** Peers that have at least one queued message. */
   outboxPeers(): Promise<string[]>

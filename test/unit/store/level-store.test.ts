@@ -79,15 +79,24 @@ describe('LevelStore', () => {
   })
 
   describe('outbox', () => {
+    it('pages by (seq, id), also across conversations that share sequence numbers', async () => {
+      const a = await store.appendOutgoing(convBob, me, [bob], seq => msg({ conv: convBob, author: me, seq }))
+      const b = await store.appendOutgoing(convCarol, me, [bob], seq => msg({ conv: convCarol, author: me, seq }))
+      assert.equal(a.seq, b.seq)
+      const [first] = await store.outbox(bob, 1)
+      const rest = await store.outbox(bob, 10, { seq: first!.seq, id: first!.id })
+      assert.deepEqual([first!.id, ...rest.map(m => m.id)].sort(), [a.id, b.id].sort())
+    })
+
     it('pages by sequence number, so messages already handed to the relay never hide later ones', async () => {
       const sent: string[] = []
       for (let i = 0; i < 5; i++) sent.push((await send(convBob, [bob])).id)
       await store.markSent(sent.slice(0, 2))
       const first = await store.outbox(bob, 2)
       assert.deepEqual(first.map(m => m.id), sent.slice(0, 2))
-      const next = await store.outbox(bob, 2, first[1]!.seq)
+      const next = await store.outbox(bob, 2, { seq: first[1]!.seq, id: first[1]!.id })
       assert.deepEqual(next.map(m => m.id), sent.slice(2, 4))
-      assert.deepEqual((await store.outbox(bob, 10, 4)).map(m => m.id), sent.slice(4))
+      assert.deepEqual((await store.outbox(bob, 10, { seq: next[1]!.seq, id: next[1]!.id })).map(m => m.id), sent.slice(4))
       assert.equal(first[0]!.state, 'sent')
     })
 
