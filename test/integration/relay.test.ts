@@ -102,4 +102,26 @@ describe('relay on loopback', () => {
     await n.setRelay(null, null)
     await until(() => !n.host.addresses().some(a => a.includes('/p2p-circuit')), 'circuit address gone')
   })
+
+  it('a node whose relay is down still starts, and joins the relay when it comes back', async () => {
+    const port = 20000 + Math.floor(Math.random() * 20000)
+    const later = new RelayServer({ dataDir: join(dir, 'relay-later'), listen: [`/ip4/127.0.0.1/tcp/${port}`] }, createLogger('relay', 'error'))
+    await later.start()
+    const addr = later.addresses()[0] as string
+    const invite = await later.mailbox.createInvite()
+    await later.stop()
+    const n = loopbackNode(join(dir, 'Patient'), { name: 'Patient', relay: addr, invite: invite.token, host: { redialIntervalMs: 300 }, relayClient: { mailboxPollMs: 300 } })
+    await n.start()
+    nodes.Patient = n
+    assert.equal(n.relay.status().connected, false)
+    await later.start()
+    try {
+      await until(() => n.relay.status().admitted === true, 'admitted once the relay is back', 20_000)
+      await until(() => n.host.addresses().some(a => a.includes('/p2p-circuit')), 'reservation once the relay is back', 20_000)
+    } finally {
+      await n.stop()
+      delete nodes.Patient
+      await later.stop()
+    }
+  })
 })

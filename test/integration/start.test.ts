@@ -1,0 +1,40 @@
+/**
+ * `npm start` without Electron: the node runs and prints the address of its
+ * UI; the page is served there; SIGTERM stops it cleanly.
+ */
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { removeDir, tmpDir } from '../helpers/nodes.js'
+
+const START = new URL('../../scripts/start.mjs', import.meta.url).pathname
+
+describe('npm start (browser fallback)', () => {
+  it('prints the UI address, serves the UI there, stops on SIGTERM', async () => {
+    const dir = await tmpDir('parley-start-')
+    // --no-mdns: this runs in the root namespace, where no multicast may leave the machine
+    const child = spawn(process.execPath, [START, '--data', join(dir, 'd'), '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--api-port', '0'], { env: { ...process.env, PARLEY_NO_ELECTRON: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = ''
+        const t = setTimeout(() => { reject(new Error(`no UI address printed: ${out}`)) }, 30_000)
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString()
+          const m = /open Parley in your browser: (\S+)/.exec(out)
+          if (m !== null) { clearTimeout(t); resolve(m[1] as string) }
+        })
+      })
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/#token=[0-9a-f]{64}$/)
+      const page = await fetch(url.split('#')[0] as string)
+      assert.equal(page.status, 200)
+      assert.match(await page.text(), /<title>Parley<\/title>/)
+      const exited = new Promise<number | null>(resolve => child.once('exit', resolve))
+      child.kill('SIGTERM')
+      assert.equal(await exited, 0)
+    } finally {
+      child.kill('SIGKILL')
+      await removeDir(dir)
+    }
+  })
+})
