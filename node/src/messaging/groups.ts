@@ -5,6 +5,7 @@
  * the ops arrived in.
  */
 import { compareHlc } from '../clock/hlc.js'
+import { ParleyError } from '../errors.js'
 import type { GroupOp, Hlc } from '../protocol/wire.js'
 
 export interface OpRecord { id: string, author: string, hlc: Hlc, op: GroupOp }
@@ -76,4 +77,52 @@ export function opAllowed (s: GroupState | null, author: string, op: OpRecord['o
 /** Was `peer` a member at `hlc`? (Authorship check for messages, independent of arrival order.) */
 export function memberAt (s: GroupState, peer: string, hlc: Hlc): boolean {
   return (s.spans[peer] ?? []).some(span => compareHlc(span.from, hlc) <= 0 && (span.to === undefined || compareHlc(hlc, span.to) < 0))
+}
+
+/**
+ * The groups this device knows: their ops and folded states. Pure
+ * bookkeeping, no I/O; the messenger feeds it every stored op.
+ */
+export class GroupBook {
+  private readonly ops = new Map<string, OpRecord[]>()
+  private readonly states = new Map<string, GroupState>()
+
+  constructor (private readonly self: string) {}
+
+  get (conv: string): GroupState | null { return this.states.get(conv) ?? null }
+  list (): GroupState[] { return [...this.states.values()] }
+
+  /** Folds in one more op; returns the new state, or null when nothing changed or the group's start is unknown. */
+  apply (r: OpRecord & { conv: string }): GroupState | null {
+    const ops = this.ops.get(r.conv) ?? []
+    if (ops.some(o => o.id === r.id)) return null
+    ops.push({ id: r.id, author: r.author, hlc: r.hlc, op: r.op })
+    this.ops.set(r.conv, ops)
+    const state = foldGroup(r.conv, ops)
+    if (state === null) return null
+    this.states.set(r.conv, state)
+    return state
+  }
+
+  requireMember (conv: string): GroupState {
+    const g = this.states.get(conv)
+    if (g === undefined) throw new ParleyError('ERR_NOT_FOUND', `no group ${conv}`)
+    if (!g.members.includes(this.self)) throw new ParleyError('ERR_NOT_A_MEMBER', `you are no longer a member of "${g.name}"`)
+    return g
+  }
+
+  requireAdmin (conv: string): GroupState {
+    const g = this.requireMember(conv)
+    if (g.admin !== this.self) throw new ParleyError('ERR_NOT_A_MEMBER', 'only the group\'s creator changes its members or name')
+    return g
+  }
+
+  /** Groups in which both we and `peer` are members. */
+  shared (peer: string): GroupState[] {
+    return this.list().filter(g => g.members.includes(peer) && g.members.includes(this.self))
+  }
+
+  isMember (conv: string, peer: string): boolean {
+    return this.states.get(conv)?.members.includes(peer) === true
+  }
 }

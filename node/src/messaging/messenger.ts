@@ -15,7 +15,7 @@ import type { MessageState, MessageStore, StoredMessage, HistoryQuery, PeerRecor
 import { safetyNumber } from '../crypto/safety.js'
 import type { PeerHost, Reach } from '../host/types.js'
 import type { RelayClient } from './relay-client.js'
-import { foldGroup, memberAt, opAllowed, type GroupState, type OpRecord } from './groups.js'
+import { GroupBook, memberAt, opAllowed, type GroupState } from './groups.js'
 import type { Logger } from '../util/log.js'
 
 export interface MessengerComponents {
@@ -87,6 +87,7 @@ export class Messenger extends EventTarget {
   private readonly c: MessengerComponents
   private readonly init: Required<Omit<MessengerInit, 'name' | keyof RpcChannelInit>> & RpcChannelInit & { name?: string }
   private readonly peers = new Map<string, PeerState>()
+  private readonly groups: GroupBook
   private profile?: Profile
   private retryTimer?: NodeJS.Timeout
   private running = false
@@ -101,6 +102,7 @@ export class Messenger extends EventTarget {
     if (init.name !== undefined) parseDisplayName(init.name)
     this.c = components
     this.peerId = components.identity.peerId
+    this.groups = new GroupBook(this.peerId)
     this.init = {
       ...init,
       retryIntervalMs: init.retryIntervalMs ?? DEFAULT_RETRY_INTERVAL_MS,
@@ -168,7 +170,7 @@ export class Messenger extends EventTarget {
     if (typeof text !== 'string' || text.length === 0) throw new ParleyError('ERR_INVALID_ARGUMENT', 'message text must not be empty')
     if (text.length > MAX_TEXT_CHARS) throw new ParleyError('ERR_INVALID_ARGUMENT', `message text is longer than ${MAX_TEXT_CHARS} characters`)
     if (typeof to === 'string' && isGroupConv(to)) {
-      const g = this.requireMember(to)
+      const g = this.groups.requireMember(to)
       return await this.append(to, g.members.filter(m => m !== this.peerId), { text }, 'text', options)
     }
     if (typeof to !== 'string' || !PEER_ID.test(to)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'recipient must be a peer ID or a group id')
@@ -192,34 +194,13 @@ export class Messenger extends EventTarget {
 
   // ---- groups -------------------------------------------------------------
 
-  private readonly groupOps = new Map<string, OpRecord[]>()
-  private readonly groupStates = new Map<string, GroupState>()
-
-  group (conv: string): GroupState | null { return this.groupStates.get(conv) ?? null }
-  listGroups (): GroupState[] { return [...this.groupStates.values()] }
-
-  private requireMember (conv: string): GroupState {
-    const g = this.groupStates.get(conv)
-    if (g === undefined) throw new ParleyError('ERR_NOT_FOUND', `no group ${conv}`)
-    if (!g.members.includes(this.peerId)) throw new ParleyError('ERR_NOT_A_MEMBER', `you are no longer a member of "${g.name}"`)
-    return g
-  }
-
-  private requireAdmin (conv: string): GroupState {
-    const g = this.requireMember(conv)
-    if (g.admin !== this.peerId) throw new ParleyError('ERR_NOT_A_MEMBER', `only the group's creator changes its members or name`)
-    return g
-  }
+  group (conv: string): GroupState | null { return this.groups.get(conv) }
+  listGroups (): GroupState[] { return this.groups.list() }
 
   private applyOp (m: StoredMessage): void {
     if (m.op === undefined) return
-    const ops = this.groupOps.get(m.conv) ?? []
-    if (ops.some(o => o.id === m.id)) return
-    ops.push({ id: m.id, author: m.author, hlc: m.hlc, op: m.op })
-    this.groupOps.set(m.conv, ops)
-    const state = foldGroup(m.conv, ops)
+    const state = this.groups.apply({ id: m.id, conv: m.conv, author: m.author, hlc: m.hlc, op: m.op })
     if (state === null) return
-    this.groupStates.set(m.conv, state)
     this.emit('groupUpdated', state)
     // new members need what they lack: sync with every member we are connected to
     for (const p of state.members) if (p !== this.peerId && this.c.host.isConnected(p)) { this.state(p).needSync = true; this.schedulePush(p) }
@@ -240,42 +221,37 @@ export class Messenger extends EventTarget {
     if (list.length + 1 > MAX_GROUP_MEMBERS) throw new ParleyError('ERR_INVALID_ARGUMENT', `a group has at most ${MAX_GROUP_MEMBERS} members`)
     const conv = `g:${newMessageId()}`
     await this.append(conv, list, { text: `${this.name} created "${name}"`, op: { type: 'create', name, members: list } }, 'groupOp')
-    return this.groupStates.get(conv) as GroupState
+    return this.groups.get(conv) as GroupState
   }
 
   async addMember (conv: string, member: string): Promise<GroupState> {
-    const g = this.requireAdmin(conv)
+    const g = this.groups.requireAdmin(conv)
     if (!PEER_ID.test(member)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'member must be a peer ID')
     if (g.members.includes(member)) return g
     await this.append(conv, [...g.members, member].filter(m => m !== this.peerId), { text: `${this.name} added ${member.slice(-12)}`, op: { type: 'add', member, snapshot: { name: g.name, admin: g.admin, members: g.members } } }, 'groupOp')
-    return this.requireMember(conv)
+    return this.groups.requireMember(conv)
   }
 
   async removeMember (conv: string, member: string): Promise<GroupState> {
-    const g = this.requireAdmin(conv)
+    const g = this.groups.requireAdmin(conv)
     if (member === this.peerId) throw new ParleyError('ERR_INVALID_ARGUMENT', 'to leave your own group, use leave')
     if (!g.members.includes(member)) throw new ParleyError('ERR_NOT_FOUND', 'not a member of this group')
     // the removed member gets the removal itself; nothing sealed after it is addressed to them
     await this.append(conv, g.members.filter(m => m !== this.peerId), { text: `${this.name} removed ${member.slice(-12)}`, op: { type: 'remove', member } }, 'groupOp')
-    return this.requireMember(conv)
+    return this.groups.requireMember(conv)
   }
 
   async renameGroup (conv: string, name: string): Promise<GroupState> {
-    const g = this.requireAdmin(conv)
+    const g = this.groups.requireAdmin(conv)
     parseDisplayName(name)
     await this.append(conv, g.members.filter(m => m !== this.peerId), { text: `${this.name} renamed the group to "${name}"`, op: { type: 'rename', name } }, 'groupOp')
-    return this.requireMember(conv)
+    return this.groups.requireMember(conv)
   }
 
   async leaveGroup (conv: string): Promise<GroupState> {
-    const g = this.requireMember(conv)
+    const g = this.groups.requireMember(conv)
     await this.append(conv, g.members.filter(m => m !== this.peerId), { text: `${this.name} left`, op: { type: 'leave' } }, 'groupOp')
-    return this.groupStates.get(conv) as GroupState
-  }
-
-  /** Groups in which both we and `peer` are members. */
-  private sharedGroups (peer: string): GroupState[] {
-    return this.listGroups().filter(g => g.members.includes(peer) && g.members.includes(this.peerId))
+    return this.groups.get(conv) as GroupState
   }
 
   /** Resolves when message `id` reaches `state` (or a later one). */
@@ -326,7 +302,7 @@ export class Messenger extends EventTarget {
   /** Tells the peer, or every connected group member, that we are typing; best effort. */
   async sendTyping (peerOrGroup: string): Promise<boolean> {
     const conv = this.convOf(peerOrGroup)
-    const to = isGroupConv(conv) ? this.requireMember(conv).members.filter(m => m !== this.peerId) : [peerOrGroup]
+    const to = isGroupConv(conv) ? this.groups.requireMember(conv).members.filter(m => m !== this.peerId) : [peerOrGroup]
     let sent = false
     for (const p of to.filter(p => this.c.host.isConnected(p))) {
       const ch = await this.channelTo(p)
@@ -338,7 +314,7 @@ export class Messenger extends EventTarget {
 
   /** Is `peer` allowed to see and act on `conv`? (members of a direct conversation, current group members) */
   private inConversation (conv: string, peer: string): boolean {
-    if (isGroupConv(conv)) return this.groupStates.get(conv)?.members.includes(peer) === true
+    if (isGroupConv(conv)) return this.groups.isMember(conv, peer)
     return conversationMembers(conv).includes(peer)
   }
 
@@ -476,10 +452,10 @@ export class Messenger extends EventTarget {
         s.needSync = false
         // what the peer lacks, by its have-vector: our own messages it lost, and in groups
         // every member's messages (any member can fill another's gaps)
-        const convs = [dmConversationId(this.peerId, peer), ...this.sharedGroups(peer).map(g => g.conv)]
+        const convs = [dmConversationId(this.peerId, peer), ...this.groups.shared(peer).map(g => g.conv)]
         for (const conv of convs) {
           const have = parseHaveVector(await ch.call('getHave', { conv }))
-          const authors = isGroupConv(conv) ? Object.keys(this.groupStates.get(conv)?.spans ?? {}) : [this.peerId]
+          const authors = isGroupConv(conv) ? Object.keys(this.groups.get(conv)?.spans ?? {}) : [this.peerId]
           for (const author of authors.filter(a => a !== peer)) {
             let after = have[author] ?? 0
             for (;;) {
@@ -662,7 +638,7 @@ export class Messenger extends EventTarget {
     if (isGroupConv(env.conv)) {
       // any member may forward (sync); the author's signature is what counts. Membership is judged at the
       // message's HLC against the folded ops, so the verdict does not depend on arrival order.
-      const g = this.groupStates.get(env.conv) ?? null
+      const g = this.groups.get(env.conv)
       if (env.kind === 'text') {
         // not retried for good: the group's start may simply not have arrived yet
         if (g === null) throw new ParleyError('ERR_UNKNOWN_GROUP', 'this device does not know the group yet')
