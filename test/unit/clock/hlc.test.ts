@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { DEFAULT_MAX_CLOCK_DRIFT_MS, HybridClock, compareHlc, hlcKey } from '../../../node/src/clock/hlc.js'
+import { DEFAULT_MAX_CLOCK_DRIFT_MS, HybridClock, MAX_HLC_COUNTER, compareHlc, hlcKey } from '../../../node/src/clock/hlc.js'
 import type { Hlc } from '../../../node/src/protocol/wire.js'
 
 /** A wall clock the test moves by hand. */
@@ -78,6 +78,24 @@ describe('HybridClock', () => {
     assert.deepEqual(clock.tick(), { w: 1000, c: 0 })
     clock.observe({ w: 1000 + 60_000, c: 0 })
     assert.deepEqual(clock.current(), { w: 61_000, c: 0 })
+  })
+
+  it('never produces a counter beyond the wire limit: it rolls into the next millisecond', () => {
+    const clock = new HybridClock(() => 1000, { w: 1000, c: MAX_HLC_COUNTER - 1 })
+    const a = clock.tick()
+    const b = clock.tick()
+    assert.deepEqual(a, { w: 1000, c: MAX_HLC_COUNTER })
+    assert.deepEqual(b, { w: 1001, c: 0 })
+    assertIncreasing([a, b, clock.tick()])
+  })
+
+  it('a remote timestamp with a counter at the limit cannot push ours past it', () => {
+    const clock = new HybridClock(() => 1000)
+    clock.observe({ w: 2000, c: MAX_HLC_COUNTER })
+    const t = clock.tick()
+    assert.ok(compareHlc(t, { w: 2000, c: MAX_HLC_COUNTER }) > 0)
+    assert.ok(t.c <= MAX_HLC_COUNTER)
+    assert.deepEqual(t, { w: 2001, c: 1 })
   })
 
   it('defaults the maximum drift to one day', () => {
