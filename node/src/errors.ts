@@ -30,6 +30,7 @@ export type ErrorCode =
   | 'ERR_INVITE_INVALID'
   | 'ERR_QUOTA_EXCEEDED'
   | 'ERR_UNKNOWN_RECIPIENT'
+  | 'ERR_SEQ_CONFLICT'
 
 export class ParleyError extends Error {
   readonly code: ErrorCode

@@ -163,6 +163,18 @@ export class MailboxStore {
     return await this.gc.write(async (tx) => this.remove(tx, recipient, rows, await tx.get(this.usage, recipient)))
   }
 
+  /** Deletes exactly the recipient's items at `cursors` (those already gone are ignored). */
+  async ackCursors (recipient: string, cursors: number[]): Promise<number> {
+    return await this.gc.write(async (tx) => {
+      const rows: StoredMail[] = []
+      for (const c of new Set(cursors)) {
+        const r = await tx.get(this.mail, recipient + SEP + pad(c))
+        if (r !== undefined) rows.push(r)
+      }
+      return rows.length === 0 ? 0 : this.remove(tx, recipient, rows, await tx.get(this.usage, recipient))
+    })
+  }
+
   private remove (tx: Tx, recipient: string, rows: StoredMail[], use: Usage | undefined): number {
     for (const r of rows) {
       tx.del(this.mail, recipient + SEP + pad(r.cursor))

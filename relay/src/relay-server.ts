@@ -163,8 +163,8 @@ export class RelayServer {
       }
       case 'ackMail': {
         this.requireAdmitted(remote)
-        const { upTo } = parseAckMail(body)
-        const n = await store.ack(remote, upTo)
+        const ack = parseAckMail(body)
+        const n = 'upTo' in ack ? await store.ack(remote, ack.upTo) : await store.ackCursors(remote, ack.cursors)
         this.counters.acked += n
         return { deleted: n }
       }

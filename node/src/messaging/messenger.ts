@@ -88,6 +88,8 @@ export class Messenger extends EventTarget {
   private readonly init: Required<Omit<MessengerInit, 'name' | keyof RpcChannelInit>> & RpcChannelInit & { name?: string }
   private readonly peers = new Map<string, PeerState>()
   private readonly groups: GroupBook
+  /** Settles when every group op received so far is stored and folded in (or failed). */
+  private opsApplied: Promise<void> = Promise.resolve()
   private profile?: Profile
   private retryTimer?: NodeJS.Timeout
   private running = false
@@ -449,28 +451,49 @@ export class Messenger extends EventTarget {
       s.again = false
       const ch = await this.channelTo(peer)
       if (s.needSync) {
+        // cleared first so a request made while this sync runs is not lost; set again if the channel fails
         s.needSync = false
-        // what the peer lacks, by its have-vector: our own messages it lost, and in groups
-        // every member's messages (any member can fill another's gaps)
-        const convs = [dmConversationId(this.peerId, peer), ...this.groups.shared(peer).map(g => g.conv)]
-        for (const conv of convs) {
-          const have = parseHaveVector(await ch.call('getHave', { conv }))
-          const authors = isGroupConv(conv) ? Object.keys(this.groups.get(conv)?.spans ?? {}) : [this.peerId]
-          for (const author of authors.filter(a => a !== peer)) {
-            let after = have[author] ?? 0
-            for (;;) {
-              const envs = await this.c.store.envelopesAfter(conv, author, after, 256)
-              if (envs.length === 0) break
-              await this.deliverAll(peer, ch, envs.filter(e => e.keys.some(k => k.to === peer)))
-              after = envs[envs.length - 1]!.seq
-            }
-          }
+        try {
+          await this.syncTo(peer, ch)
+        } catch (err) {
+          s.needSync = true
+          throw err
         }
       }
       const queued = await this.c.store.outbox(peer, 256)
       if (queued.length === 0 && !s.again) return
       // nothing accepted (all waiting for something, e.g. the group's start): leave it to the retry timer
       if (await this.deliverAll(peer, ch, queued.map(m => m.envelope)) === 0 && !s.again) return
+    }
+  }
+
+  /**
+   * What the peer lacks, by its have-vector: our own messages it lost, and in
+   * groups every member's messages (any member can fill another's gaps). One
+   * conversation failing (the peer refuses it) does not stop the others; a
+   * closed channel stops the sync, and it runs again on the next connection.
+   */
+  private async syncTo (peer: string, ch: RpcChannel): Promise<void> {
+    const convs = [dmConversationId(this.peerId, peer), ...this.groups.shared(peer).map(g => g.conv)]
+    for (const conv of convs) {
+      try {
+        const have = parseHaveVector(await ch.call('getHave', { conv }))
+        const g = this.groups.get(conv)
+        // the admin first: its ops (the group's start, adds) let the peer judge everyone else's messages
+        const authors = g === null ? [this.peerId] : [g.admin, ...Object.keys(g.spans).filter(a => a !== g.admin)]
+        for (const author of authors.filter(a => a !== peer)) {
+          let after = have[author] ?? 0
+          for (;;) {
+            const envs = await this.c.store.envelopesAfter(conv, author, after, 256)
+            if (envs.length === 0) break
+            await this.deliverAll(peer, ch, envs.filter(e => e.keys.some(k => k.to === peer)))
+            after = envs[envs.length - 1]!.seq
+          }
+        }
+      } catch (err) {
+        if (!ch.isOpen) throw err
+        this.c.log.info('sync of one conversation skipped', { peer, conv, err: toParleyError(err).message })
+      }
     }
   }
 
@@ -591,11 +614,15 @@ export class Messenger extends EventTarget {
     }
   }
 
-  /** An envelope from the relay's mailbox: same checks as a direct delivery; resolves once durable. */
-  async acceptMail (envelope: Envelope, from: string): Promise<'stored' | 'duplicate'> {
+  /**
+   * An envelope from the relay's mailbox: same checks as a direct delivery.
+   * Resolves once checked; `durable` settles after the write.
+   */
+  async acceptMail (envelope: Envelope, from: string): Promise<{ durable: Promise<'stored' | 'duplicate'> }> {
     const r = await this.receive(from, envelope)
-    if (r instanceof Later) return ((await r.promise) as { status: 'stored' | 'duplicate' }).status
-    return r.status
+    const durable = r instanceof Later ? r.promise.then(v => (v as { status: 'stored' | 'duplicate' }).status) : Promise.resolve(r.status)
+    durable.catch(() => {})
+    return { durable }
   }
 
   private async onRequest (remote: string, method: RpcMethod, body: unknown): Promise<unknown> {
@@ -603,6 +630,8 @@ export class Messenger extends EventTarget {
       case 'deliver': return await this.receive(remote, parseEnvelope(body))
       case 'getHave': {
         const { conv } = parseHaveRequest(body)
+        // a group this device has not heard of yet: it has nothing of it (the caller then sends everything)
+        if (isGroupConv(conv) && this.groups.get(conv) === null) return {}
         if (!this.inConversation(conv, remote) || !this.inConversation(conv, this.peerId)) throw new ParleyError('ERR_NOT_FOUND', 'no such conversation')
         return await this.c.store.haveVector(conv)
       }
@@ -636,16 +665,27 @@ export class Messenger extends EventTarget {
   private async receive (remote: string, env: Envelope): Promise<Later | { status: 'duplicate' }> {
     let groupCheck: ((body: Body) => void) | undefined
     if (isGroupConv(env.conv)) {
+      // judge against every op received so far: wait until those being stored are folded in
+      await this.opsApplied
       // any member may forward (sync); the author's signature is what counts. Membership is judged at the
       // message's HLC against the folded ops, so the verdict does not depend on arrival order.
       const g = this.groups.get(env.conv)
+      // an author this device has never seen as a member may be in an op that has not arrived yet:
+      // retried later (ERR_UNKNOWN_GROUP), not refused for good
+      const unseen = g === null || (g.spans[env.author] ?? []).length === 0
       if (env.kind === 'text') {
-        // not retried for good: the group's start may simply not have arrived yet
         if (g === null) throw new ParleyError('ERR_UNKNOWN_GROUP', 'this device does not know the group yet')
-        if (!memberAt(g, env.author, env.hlc)) throw new ParleyError('ERR_NOT_A_MEMBER', 'the author was not a member of the group at that time')
+        if (!memberAt(g, env.author, env.hlc)) {
+          if (unseen) throw new ParleyError('ERR_UNKNOWN_GROUP', 'this device does not know the author as a member of the group yet')
+          throw new ParleyError('ERR_NOT_A_MEMBER', 'the author was not a member of the group at that time')
+        }
       } else {
         groupCheck = (body) => {
-          if (body.op === undefined || !opAllowed(g, env.author, body.op, env.hlc)) throw new ParleyError('ERR_NOT_A_MEMBER', 'the author may not change this group')
+          if (body.op !== undefined && opAllowed(g, env.author, body.op, env.hlc)) return
+          // never valid, whatever arrives later: a second create, or a group start that is not one
+          const invalid = body.op === undefined || body.op.type === 'create' || (g === null && body.op.type === 'add')
+          if (!invalid && unseen) throw new ParleyError('ERR_UNKNOWN_GROUP', 'this device does not know the group or the author yet')
+          throw new ParleyError('ERR_NOT_A_MEMBER', 'the author may not change this group')
         }
       }
     } else {
@@ -664,9 +704,12 @@ export class Messenger extends EventTarget {
       ...(body.op !== undefined ? { op: body.op } : {}),
       outgoing, state: outgoing ? 'delivered' : 'received', storedAt: Date.now(), envelope: env
     }
-    return new Later(this.c.store.storeIncoming(msg).then((status) => {
+    const stored = this.c.store.storeIncoming(msg).then((status) => {
+      if (status === 'conflict') throw new ParleyError('ERR_SEQ_CONFLICT', `another message of this author already has sequence number ${msg.seq} here`)
       if (status === 'stored') { this.applyOp(msg); this.emit('messageStored', msg) }
       return { status }
-    }))
+    })
+    if (msg.op !== undefined) this.opsApplied = stored.then(() => {}, () => {})
+    return new Later(stored)
   }
 }

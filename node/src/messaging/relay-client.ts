@@ -31,8 +31,12 @@ export interface RelayState {
   lastError: { code: string, message: string } | null
 }
 
-/** Stores one envelope from the mailbox durably; resolves after the write. */
-export type AcceptMail = (envelope: Envelope, from: string) => Promise<'stored' | 'duplicate'>
+/**
+ * Checks one envelope from the mailbox and starts its durable write: resolves
+ * once it is checked (so the next one is judged against it), with `durable`
+ * settling after the write.
+ */
+export type AcceptMail = (envelope: Envelope, from: string) => Promise<{ durable: Promise<'stored' | 'duplicate'> }>
 
 export class RelayClient extends EventTarget {
   private channel?: RpcChannel
@@ -141,42 +145,55 @@ export class RelayClient extends EventTarget {
     }
   }
 
-  /** Fetches, stores durably, then acks, until the mailbox is empty. */
+  /**
+   * Fetches, stores durably, then acks, until the mailbox is empty. An item
+   * that cannot be stored yet (group not known yet, disk error) stays at the
+   * relay and is fetched again on the next drain; the items after it are not
+   * held up by it.
+   */
   async drain (): Promise<number> {
     if (this.draining || this.state.admitted !== true) return 0
     this.draining = true
     let total = 0
+    let kept = 0
     try {
       const ch = await this.rpc()
       let after = 0
       for (;;) {
         const { items, more } = parseFetchResult(await ch.call('fetch', { after, limit: this.fetchBatch }))
         if (items.length === 0) break
-        // all items of a batch are verified in order and stored in a few group commits; the ack waits for all
-        const ok = await Promise.all(items.map(async (item) => {
+        // checked one by one in mailbox order (a group op is applied before the next item is judged);
+        // the writes overlap in a few group commits, and the ack waits for all of them
+        const outcomes: Array<Promise<'stored' | 'duplicate'>> = []
+        for (const item of items) {
           try {
-            await this.c.accept(item.envelope, item.from)
-            return true
+            outcomes.push((await this.c.accept(item.envelope, item.from)).durable)
           } catch (err) {
-            const e = toParleyError(err)
-            const code = e.code === 'ERR_REMOTE' ? remoteCode(e) ?? e.code : e.code
-            // an item that can never be stored is dropped (acked) so it cannot block the mailbox; logged
-            if (PERMANENT_REFUSALS.has(code)) { this.c.log.warn('dropping undeliverable mail', { from: item.from, code }); return true }
-            // anything else (disk full, group not known yet) is kept at the relay and fetched again later
-            this.c.log.info('mail kept at the relay for later', { from: item.from, code })
-            return false
+            outcomes.push(Promise.reject(err))
           }
-        }))
-        const firstKept = ok.indexOf(false)
-        const done = firstKept === -1 ? items : items.slice(0, firstKept)
+        }
+        const settled = await Promise.allSettled(outcomes)
+        const done: number[] = []
+        settled.forEach((r, i) => {
+          const item = items[i]!
+          if (r.status === 'fulfilled') { done.push(item.cursor); return }
+          const e = toParleyError(r.reason)
+          const code = e.code === 'ERR_REMOTE' ? remoteCode(e) ?? e.code : e.code
+          // an item that can never be stored is dropped (acked) so it cannot block the mailbox; logged
+          if (PERMANENT_REFUSALS.has(code)) { this.c.log.warn('dropping undeliverable mail', { from: item.from, code }); done.push(item.cursor); return }
+          // anything else (disk full, group not known yet) is kept at the relay and fetched again later
+          this.c.log.info('mail kept at the relay for later', { from: item.from, code })
+          kept++
+        })
         if (done.length > 0) {
-          after = done[done.length - 1]!.cursor
-          await ch.call('ackMail', { upTo: after })
+          // while nothing was kept, one range ack covers everything so far
+          await ch.call('ackMail', kept === 0 ? { upTo: done[done.length - 1]! } : { cursors: done })
           total += done.length
         }
-        if (firstKept !== -1 || !more) break
+        after = items[items.length - 1]!.cursor
+        if (!more) break
       }
-      if (total > 0) this.c.log.info('mailbox drained', { count: total })
+      if (total > 0) this.c.log.info('mailbox drained', { count: total, kept })
     } catch (err) {
       this.c.log.debug('mailbox drain paused', { err: toParleyError(err).message })
     } finally {

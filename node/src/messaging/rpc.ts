@@ -56,6 +56,8 @@ export class RpcChannel {
     const rid = this.nextRid++
     const signal = withTimeout(options.signal, this.callTimeoutMs)
     const result = new Promise<unknown>((resolve, reject) => { this.pending.set(rid, { resolve, reject }) })
+    // if the write fails, the channel may reject this too while nobody awaits it
+    result.catch(() => {})
     const onAbort = (): void => {
       const p = this.pending.get(rid)
       this.pending.delete(rid)
@@ -64,7 +66,8 @@ export class RpcChannel {
     }
     signal.addEventListener('abort', onAbort, { once: true })
     try {
-      await this.write({ v: 1, t: 'req', rid, m: method, body })
+      // a stalled write must not hold the call once the channel has failed (result rejects then)
+      await Promise.race([this.write({ v: 1, t: 'req', rid, m: method, body }), result])
       return await result
     } finally {
       signal.removeEventListener('abort', onAbort)

@@ -106,7 +106,7 @@ export type RpcMethod = PeerRpcMethod | RelayRpcMethod
 export const RPC_METHODS: readonly RpcMethod[] = ['deliver', 'getHave', 'getProfile', 'announceProfile', 'receipt', 'typing', 'redeem', 'deposit', 'fetch', 'ackMail', 'relayStatus']
 export const MAX_RECEIPT_IDS = 1000
 /** Refusals of an envelope that no retry can change: the sender marks it failed, a mailbox drops it. */
-export const PERMANENT_REFUSALS: ReadonlySet<string> = new Set(['ERR_INVALID_ENVELOPE', 'ERR_BAD_SIGNATURE', 'ERR_NOT_A_RECIPIENT', 'ERR_DECRYPT_FAILED', 'ERR_NOT_A_MEMBER'])
+export const PERMANENT_REFUSALS: ReadonlySet<string> = new Set(['ERR_INVALID_ENVELOPE', 'ERR_BAD_SIGNATURE', 'ERR_NOT_A_RECIPIENT', 'ERR_DECRYPT_FAILED', 'ERR_NOT_A_MEMBER', 'ERR_SEQ_CONFLICT'])
 
 /** Highest contiguous sequence number stored, per author, for one conversation. */
 export type HaveVector = Record<PeerIdString, number>
@@ -293,8 +293,18 @@ export function parseFetch (value: unknown): { after: number, limit: number } {
   return { after: relayCheck.int(o, 'after', { min: 0, max: MAX_SEQ }), limit: relayCheck.int(o, 'limit', { min: 1, max: MAX_FETCH_ITEMS }) }
 }
 
-export function parseAckMail (value: unknown): { upTo: number } {
+/**
+ * `{ upTo }` deletes every item up to and including that cursor; `{ cursors }`
+ * deletes exactly those (used when an earlier item is kept for a later retry).
+ */
+export type AckMail = { upTo: number } | { cursors: number[] }
+
+export function parseAckMail (value: unknown): AckMail {
   const o = relayCheck.obj(value, 'body')
+  if (o.cursors !== undefined) {
+    if (o.upTo !== undefined) throw new ParleyError('ERR_MALFORMED_FRAME', 'relay body: give upTo or cursors, not both')
+    return { cursors: relayCheck.arr(o, 'cursors', { min: 1, max: MAX_FETCH_ITEMS }).map(c => relayCheck.int({ c }, 'c', { min: 1, max: MAX_SEQ })) }
+  }
   return { upTo: relayCheck.int(o, 'upTo', { min: 0, max: MAX_SEQ }) }
 }
 

@@ -65,6 +65,8 @@ export class GroupCommit {
   private readonly overlay = new Map<string, { value: unknown, group: Group }>()
   private current = new Group()
   private flushing = false
+  /** Counts failed groups: a transaction prepared across a failure may have read the failed values. */
+  private failures = 0
 
   constructor (private readonly db: Db) {}
 
@@ -78,7 +80,11 @@ export class GroupCommit {
   async write<T> (fn: (tx: Tx) => Promise<T>): Promise<T> {
     const { result, done } = await this.prepare.run(async () => {
       const tx = new Tx(this)
+      const failuresBefore = this.failures
       const result = await fn(tx)
+      if (this.failures !== failuresBefore) {
+        throw new ParleyError('ERR_STORE', 'a write failed while this one was prepared; it was not staged')
+      }
       return { result, done: this.stage(tx.ops) }
     })
     await done
@@ -114,6 +120,7 @@ export class GroupCommit {
           g.resolve()
         } catch (err) {
           const e = new ParleyError('ERR_STORE', `write failed: ${(err as Error).message}`, { cause: err })
+          this.failures++
           g.reject(e)
           // writes prepared meanwhile may build on the failed ones (a sequence number, a dedupe
           // entry): fail them too and forget every staged value, so the next write starts from disk

@@ -84,12 +84,13 @@ export class LevelStore implements MessageStore {
     })
   }
 
-  async storeIncoming (msg: StoredMessage, options: AbortOptions = {}): Promise<'stored' | 'duplicate'> {
+  async storeIncoming (msg: StoredMessage, options: AbortOptions = {}): Promise<'stored' | 'duplicate' | 'conflict'> {
     return await this.gc.write(async (tx) => {
       throwIfAborted(options.signal)
       if (await tx.has(this.msgs, msg.id)) return 'duplicate'
-      // a different id at a sequence number already taken is a replay or an equivocating author: keep the first
-      if (await tx.has(this.seqIdx, conv2(msg.conv, msg.author) + SEP + pad(msg.seq))) return 'duplicate'
+      // a different id at a sequence number already taken: an author that restored an old backup,
+      // or one that equivocates. Keep the first; the caller refuses the second (it is not held here)
+      if (await tx.has(this.seqIdx, conv2(msg.conv, msg.author) + SEP + pad(msg.seq))) return 'conflict'
       await this.putMessage(tx, msg, await this.seqStateOf(tx, msg.conv, msg.author))
       return 'stored'
     })

@@ -228,4 +228,28 @@ describe('RpcChannel', () => {
     await sleep(0)
     await assert.rejects(a.call('getHave', {}), code('ERR_STREAM_CLOSED'))
   })
+
+  it('a call whose write fails after the channel failed leaves no unhandled rejection', async () => {
+    const { a, sa } = rawPeer({ callTimeoutMs: 50 })
+    // a stalled stream: every write waits for a drain that only ends when its signal aborts
+    sa.send = () => false
+    sa.onDrain = async (options) => await new Promise((_resolve, reject) => {
+      options?.signal?.addEventListener('abort', () => { reject(options.signal?.reason) }, { once: true })
+    })
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      const first = a.call('deliver', {})
+      const second = a.call('deliver', {})
+      const failures = [assert.rejects(first), assert.rejects(second)]
+      await sleep(0)
+      a.abort(new ParleyError('ERR_ABORTED', 'shutting down'))
+      await Promise.all(failures)
+      await sleep(100)
+      assert.deepEqual(unhandled, [])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+  })
 })

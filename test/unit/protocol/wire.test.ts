@@ -2,7 +2,7 @@ import { describe, it, before } from 'node:test'
 import assert from 'node:assert/strict'
 import {
   CONV_ID, MAX_NAME_CHARS, MAX_RECIPIENTS, MAX_TEXT_CHARS, MAX_CT_CHARS, conversationMembers, dmConversationId, parseDisplayName,
-  parseEnvelope, parseRpcFrame, type Envelope
+  parseAckMail, parseEnvelope, parseRpcFrame, type Envelope
 } from '../../../node/src/protocol/wire.js'
 import { Checker, PEER_ID, b64, parseJson, unb64 } from '../../../node/src/protocol/validate.js'
 import { newMessageId, sealEnvelope } from '../../../node/src/crypto/envelope.js'
@@ -232,5 +232,17 @@ describe('validate helpers', () => {
   it('parseJson reports invalid input with the caller\'s code', () => {
     assert.throws(() => parseJson(new Uint8Array([0xc3]), 'ERR_INVALID_ENVELOPE', 'x'), code('ERR_INVALID_ENVELOPE'))
     assert.deepEqual(parseJson(json({ a: 1 }), 'ERR_INVALID_ENVELOPE', 'x'), { a: 1 })
+  })
+})
+
+describe('parseAckMail', () => {
+  it('takes a range (upTo) or an exact list of cursors, not both', () => {
+    assert.deepEqual(parseAckMail({ upTo: 7 }), { upTo: 7 })
+    assert.deepEqual(parseAckMail({ cursors: [3, 9] }), { cursors: [3, 9] })
+    assert.throws(() => parseAckMail({ upTo: 7, cursors: [3] }), code('ERR_MALFORMED_FRAME'))
+    assert.throws(() => parseAckMail({ cursors: [] }), code('ERR_MALFORMED_FRAME'))
+    assert.throws(() => parseAckMail({ cursors: [0] }), code('ERR_MALFORMED_FRAME'))
+    assert.throws(() => parseAckMail({ cursors: 'x' }), code('ERR_MALFORMED_FRAME'))
+    assert.throws(() => parseAckMail({}), code('ERR_MALFORMED_FRAME'))
   })
 })

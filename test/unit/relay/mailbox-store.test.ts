@@ -43,6 +43,19 @@ describe('relay mailbox store', () => {
     assert.deepEqual((await store.fetch(alice.peerId, 0, 10)).items, [])
   })
 
+  it('acks exactly the given cursors, leaving a kept earlier item in place', async () => {
+    const e1 = env(); const e2 = env(); const e3 = env()
+    for (const e of [e1, e2, e3]) await store.deposit(bob.peerId, alice.peerId, e, 100)
+    const [c1, c2, c3] = (await store.fetch(bob.peerId, 0, 10)).items.map(i => i.cursor) as [number, number, number]
+    assert.equal(await store.ackCursors(bob.peerId, [c2, c3, c3]), 2)
+    assert.equal(await store.ackCursors(bob.peerId, [c3]), 0, 'already gone: ignored')
+    assert.deepEqual((await store.fetch(bob.peerId, 0, 10)).items.map(i => i.envelope.id), [e1.id])
+    assert.equal(await store.queued(bob.peerId), 1)
+    // and another recipient's cursor deletes nothing of bob's
+    assert.equal(await store.ackCursors(alice.peerId, [c1]), 0)
+    assert.equal(await store.queued(bob.peerId), 1)
+  })
+
   it('fans one deposit out to several recipients in one write', async () => {
     const e = env()
     assert.equal(await store.deposit([bob.peerId, alice.peerId], alice.peerId, e, 100), 2)

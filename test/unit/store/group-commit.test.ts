@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { LevelStore } from '../../../node/src/store/level-store.js'
 import { dmConversationId } from '../../../node/src/protocol/wire.js'
 import { ParleyError } from '../../../node/src/errors.js'
+import { GroupCommit, jsonSublevel } from '../../../node/src/store/group-commit.js'
 import { PEER_A, PEER_B } from '../helpers/peer-ids.js'
 import { gatedDb, settled, storedMessage as msg } from '../helpers/store.js'
 
@@ -63,7 +64,7 @@ describe('group commit', () => {
     release()
     await new Promise(resolve => setImmediate(resolve))
     release()
-    assert.deepEqual(await Promise.all(results), ['stored', 'duplicate', 'duplicate'])
+    assert.deepEqual(await Promise.all(results), ['stored', 'duplicate', 'conflict'])
     assert.equal((await store.listConversations())[0]?.unread, 1)
     const stopping = store.stop()
     release()
@@ -111,5 +112,38 @@ describe('group commit', () => {
     const stopping = store.stop()
     release()
     await stopping
+  })
+
+  it('a write still being prepared when a batch fails is not staged on the failed values', async () => {
+    const { db, release, failNext } = gatedDb()
+    await db.open()
+    const gc = new GroupCommit(db)
+    const counter = jsonSublevel<number>(db, 'n')
+    failNext()
+    const first = gc.write(async (tx) => { tx.put(counter, 'k', 1) })
+    await new Promise(resolve => setImmediate(resolve))
+    // prepared while the first batch is in flight: it reads the staged 1 and writes 2 on top of it
+    let readWhilePreparing: number | undefined
+    let finishPreparing!: () => void
+    const preparing = new Promise<void>(resolve => { finishPreparing = resolve })
+    const second = gc.write(async (tx) => {
+      readWhilePreparing = await tx.get(counter, 'k')
+      await preparing
+      tx.put(counter, 'k', (readWhilePreparing ?? 0) + 1)
+    })
+    await new Promise(resolve => setImmediate(resolve))
+    release()
+    await assert.rejects(first, code('ERR_STORE'))
+    finishPreparing()
+    await assert.rejects(second, code('ERR_STORE'))
+    assert.equal(readWhilePreparing, 1)
+    await gc.drain()
+    assert.equal(await gc.read(counter, 'k'), undefined, 'nothing built on the failed write reaches the disk')
+    const third = gc.write(async (tx) => { tx.put(counter, 'k', ((await tx.get(counter, 'k')) ?? 0) + 1) })
+    await new Promise(resolve => setImmediate(resolve))
+    release()
+    await third
+    assert.equal(await counter.get('k'), 1)
+    await db.close()
   })
 })

@@ -174,11 +174,11 @@ describe('LevelStore', () => {
       assert.deepEqual(await store.getMessage(m.id), m)
     })
 
-    it('returns duplicate for a different id at an already-taken (conv, author, seq) and keeps the first', async () => {
+    it('returns conflict for a different id at an already-taken (conv, author, seq) and keeps the first', async () => {
       const first = msg({ conv: convBob, author: bob, seq: 1, text: 'first' })
       const second = msg({ conv: convBob, author: bob, seq: 1, text: 'second' })
       assert.equal(await store.storeIncoming(first), 'stored')
-      assert.equal(await store.storeIncoming(second), 'duplicate')
+      assert.equal(await store.storeIncoming(second), 'conflict')
       assert.equal(await store.getMessage(second.id), undefined)
       assert.deepEqual((await store.history(convBob)).map(m => m.text), ['first'])
       assert.equal((await store.listConversations())[0]?.unread, 1)

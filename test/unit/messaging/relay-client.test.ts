@@ -1,0 +1,118 @@
+/**
+ * RelayClient's mailbox drain against an in-memory mailbox over a fake stream:
+ * what is acked, what is kept at the relay, and that a kept item does not
+ * hold up the items after it.
+ */
+import { describe, it, beforeEach, afterEach } from 'node:test'
+import assert from 'node:assert/strict'
+import { MemoryLevel } from 'memory-level'
+import { RelayClient, type AcceptMail } from '../../../node/src/messaging/relay-client.js'
+import { RpcChannel } from '../../../node/src/messaging/rpc.js'
+import { MailboxStore } from '../../../relay/src/mailbox-store.js'
+import { sealEnvelope, newMessageId } from '../../../node/src/crypto/envelope.js'
+import { dmConversationId, parseAckMail, parseFetch, type Envelope } from '../../../node/src/protocol/wire.js'
+import { ParleyError } from '../../../node/src/errors.js'
+import { silentLogger } from '../../../node/src/util/log.js'
+import { newIdentities } from '../helpers/identities.js'
+import { streamPair } from '../helpers/fake-stream.js'
+import type { DeviceIdentity } from '../../../node/src/host/keys.js'
+
+const RELAY = '12D3KooWRelayRelayRelayRelayRelayRelayRelayRelayRe'
+
+describe('RelayClient mailbox drain', () => {
+  let alice: DeviceIdentity, bob: DeviceIdentity
+  let mailbox: MailboxStore
+  let acks: unknown[]
+  let seq = 0
+  const env = (text: string): Envelope => sealEnvelope(alice, { id: newMessageId(), conv: dmConversationId(alice.peerId, bob.peerId), seq: ++seq, hlc: { w: Date.now(), c: 0 }, recipients: [bob.peerId], body: { text } })
+
+  /** A client for bob whose relay end answers from `mailbox`; `accept` decides per envelope. */
+  const client = (accept: AcceptMail): RelayClient => {
+    const host = {
+      relayPeerId: RELAY,
+      isConnected: () => true,
+      setRelay: () => {},
+      reconnectRelay: async () => {},
+      addEventListener: () => {},
+      removeEventListener: () => {},
+      openStream: async () => {
+        const [mine, theirs] = streamPair()
+        // eslint-disable-next-line no-new
+        new RpcChannel(theirs, async (method, body) => {
+          switch (method) {
+            case 'relayStatus': return { admitted: true, queued: await mailbox.queued(bob.peerId) }
+            case 'fetch': { const { after, limit } = parseFetch(body); return await mailbox.fetch(bob.peerId, after, limit) }
+            case 'ackMail': {
+              const ack = parseAckMail(body)
+              acks.push(ack)
+              return { deleted: 'upTo' in ack ? await mailbox.ack(bob.peerId, ack.upTo) : await mailbox.ackCursors(bob.peerId, ack.cursors) }
+            }
+            default: throw new ParleyError('ERR_NOT_FOUND', method)
+          }
+        }, silentLogger)
+        return mine
+      }
+    }
+    return new RelayClient({ host: host as never, log: silentLogger, accept, saveInvite: async () => {} }, { fetchBatch: 2, mailboxPollMs: 60_000 })
+  }
+
+  beforeEach(async () => {
+    [alice, bob] = await newIdentities(2) as [DeviceIdentity, DeviceIdentity]
+    mailbox = new MailboxStore(new MemoryLevel() as never, { ttlMs: 60_000, quotaMessages: 100, quotaBytes: 1 << 20 })
+    await mailbox.start()
+    acks = []
+  })
+  afterEach(async () => { await mailbox.stop() })
+
+  it('a retryable item stays at the relay and does not hold up the items after it', async () => {
+    const texts = ['one', 'not yet', 'three', 'four', 'five']
+    const envs = texts.map(env)
+    for (const e of envs) await mailbox.deposit(bob.peerId, alice.peerId, e, 100)
+    const stored: string[] = []
+    let ready = false
+    const c = client(async (e) => {
+      const text = texts[envs.findIndex(x => x.id === e.id)]!
+      if (text === 'not yet' && !ready) throw new ParleyError('ERR_UNKNOWN_GROUP', 'group not known yet')
+      return { durable: Promise.resolve().then(() => { stored.push(text); return 'stored' as const }) }
+    })
+    c.configure('/ip4/127.0.0.1/tcp/1/p2p/' + RELAY, null)
+    c.start()
+    await new Promise(resolve => setTimeout(resolve, 50))
+    // the first drain ran on start: everything but the kept item is stored and acked
+    assert.deepEqual(stored, ['one', 'three', 'four', 'five'])
+    assert.deepEqual((await mailbox.fetch(bob.peerId, 0, 10)).items.map(i => i.envelope.id), [envs[1]!.id])
+    assert.deepEqual(acks, [{ cursors: [1] }, { cursors: [3, 4] }, { cursors: [5] }], 'exact cursors once an item is kept')
+    // once it can be stored, the next drain picks it up
+    ready = true
+    assert.equal(await c.drain(), 1)
+    assert.deepEqual(stored, ['one', 'three', 'four', 'five', 'not yet'])
+    assert.equal(await mailbox.queued(bob.peerId), 0)
+    await c.stop()
+  })
+
+  it('an item refused for good is acked (dropped) so it cannot block the mailbox', async () => {
+    const e1 = env('bad'); const e2 = env('good')
+    for (const e of [e1, e2]) await mailbox.deposit(bob.peerId, alice.peerId, e, 100)
+    const c = client(async (e) => {
+      if (e.id === e1.id) throw new ParleyError('ERR_BAD_SIGNATURE', 'forged')
+      return { durable: Promise.resolve('stored' as const) }
+    })
+    c.configure('/ip4/127.0.0.1/tcp/1/p2p/' + RELAY, null)
+    c.start()
+    await new Promise(resolve => setTimeout(resolve, 50))
+    assert.equal(await mailbox.queued(bob.peerId), 0)
+    assert.deepEqual(acks, [{ upTo: 2 }], 'one range ack while nothing was kept')
+    await c.stop()
+  })
+
+  it('an item whose write fails stays at the relay', async () => {
+    const e1 = env('a'); const e2 = env('b')
+    for (const e of [e1, e2]) await mailbox.deposit(bob.peerId, alice.peerId, e, 100)
+    const c = client(async (e) => ({ durable: e.id === e1.id ? Promise.reject(new ParleyError('ERR_STORE', 'disk full')) : Promise.resolve('stored' as const) }))
+    c.configure('/ip4/127.0.0.1/tcp/1/p2p/' + RELAY, null)
+    c.start()
+    await new Promise(resolve => setTimeout(resolve, 50))
+    assert.deepEqual((await mailbox.fetch(bob.peerId, 0, 10)).items.map(i => i.envelope.id), [e1.id])
+    await c.stop()
+  })
+})
