@@ -131,11 +131,12 @@ describe('groups', () => {
       const ch = new RpcChannel(await host.openStream(n.a.peerId, MSG_PROTOCOL), undefined, silentLogger)
       const seal = (seq: number, body: { text: string, op?: GroupOp }, kind: 'text' | 'groupOp') =>
         sealEnvelope(evil, { id: newMessageId(), conv, seq, hlc: { w: Date.now(), c: 0 }, recipients: [n.a.peerId], body, kind })
-      // an author never seen as a member may be in an add op still on its way: "not yet" (retried by
-      // the sender, never stored); a second create can never be valid: refused for good
+      // changes only the admin may make, and a second create, can never be valid: refused for good;
+      // text from an author never seen as a member may be behind an add still on its way: "not yet"
+      // (retried by the sender, never stored)
       const sent = [
-        [seal(1, { text: 'A removed B', op: { type: 'remove', member: n.b.peerId } }, 'groupOp'), 'ERR_UNKNOWN_GROUP'],
-        [seal(2, { text: 'x', op: { type: 'rename', name: 'Owned' } }, 'groupOp'), 'ERR_UNKNOWN_GROUP'],
+        [seal(1, { text: 'A removed B', op: { type: 'remove', member: n.b.peerId } }, 'groupOp'), 'ERR_NOT_A_MEMBER'],
+        [seal(2, { text: 'x', op: { type: 'rename', name: 'Owned' } }, 'groupOp'), 'ERR_NOT_A_MEMBER'],
         [seal(3, { text: 'x', op: { type: 'create', name: 'Team', members: [n.a.peerId] } }, 'groupOp'), 'ERR_NOT_A_MEMBER'],
         [seal(4, { text: 'let me in' }, 'text'), 'ERR_UNKNOWN_GROUP']
       ] as const

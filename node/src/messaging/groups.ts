@@ -80,6 +80,20 @@ export function memberAt (s: GroupState, peer: string, hlc: Hlc): boolean {
 }
 
 /**
+ * Could an op this device has not seen yet make `author` a member at `hlc`?
+ * Yes if the group is unknown, the author was never seen as a member (an add
+ * on its way), or `hlc` is after the author's last membership ended (a re-add
+ * on its way). No if `hlc` falls before or between spans this device knows.
+ */
+export function mayStillBeMember (g: GroupState | null, author: string, hlc: Hlc): boolean {
+  if (g === null) return true
+  const spans = g.spans[author] ?? []
+  const last = spans.at(-1)
+  if (last === undefined) return true
+  return last.to !== undefined && compareHlc(hlc, last.to) >= 0
+}
+
+/**
  * The groups this device knows: their ops and folded states. Pure
  * bookkeeping, no I/O; the messenger feeds it every stored op.
  */

@@ -7,7 +7,7 @@ import { setMaxListeners } from 'node:events'
 import { ParleyError, toParleyError } from '../errors.js'
 import { newMessageId, openEnvelope, sealEnvelope, signProfile, verifyProfile, type SigningKeys } from '../crypto/envelope.js'
 import { compareHlc, type HybridClock } from '../clock/hlc.js'
-import { MSG_PROTOCOL, PERMANENT_REFUSALS, MAX_TEXT_CHARS, MAX_GROUP_MEMBERS, isGroupConv, type Body, type EnvelopeKind, conversationMembers, dmConversationId, parseDeliverResult, parseDisplayName, parseEnvelope, parseHaveRequest, parseHaveVector, parseProfile, parseReceipt, parseTyping, type Envelope, type Profile, type RpcMethod } from '../protocol/wire.js'
+import { MSG_PROTOCOL, PERMANENT_REFUSALS, MAX_TEXT_CHARS, MAX_GROUP_MEMBERS, isGroupConv, type Body, type EnvelopeKind, conversationMembers, dmConversationId, parseDeliverResult, parseDisplayName, parseEnvelope, parseHaveRequest, parseHaveVector, parseProfile, parseReceipt, parseTyping, type Envelope, type Hlc, type Profile, type RpcMethod } from '../protocol/wire.js'
 import { PEER_ID } from '../protocol/validate.js'
 import { Later, RpcChannel, remoteCode, type RpcChannelInit } from './rpc.js'
 import { withTimeout, type AbortOptions } from '../util/abort.js'
@@ -15,7 +15,7 @@ import type { MessageState, MessageStore, StoredMessage, HistoryQuery, PeerRecor
 import { safetyNumber } from '../crypto/safety.js'
 import type { PeerHost, Reach } from '../host/types.js'
 import type { RelayClient } from './relay-client.js'
-import { GroupBook, memberAt, opAllowed, type GroupState } from './groups.js'
+import { GroupBook, mayStillBeMember, memberAt, opAllowed, type GroupState } from './groups.js'
 import type { Logger } from '../util/log.js'
 
 export interface MessengerComponents {
@@ -88,8 +88,8 @@ export class Messenger extends EventTarget {
   private readonly init: Required<Omit<MessengerInit, 'name' | keyof RpcChannelInit>> & RpcChannelInit & { name?: string }
   private readonly peers = new Map<string, PeerState>()
   private readonly groups: GroupBook
-  /** Settles when every group op received so far is stored and folded in (or failed). */
-  private opsApplied: Promise<void> = Promise.resolve()
+  /** Settles when the group envelope received last has been judged and, if an op, folded in. */
+  private groupTurn: Promise<void> = Promise.resolve()
   private profile?: Profile
   private retryTimer?: NodeJS.Timeout
   private running = false
@@ -451,13 +451,13 @@ export class Messenger extends EventTarget {
       s.again = false
       const ch = await this.channelTo(peer)
       if (s.needSync) {
-        // cleared first so a request made while this sync runs is not lost; set again if the channel fails
+        // cleared first so a request made while this sync runs is not lost; set again if it did not finish
         s.needSync = false
+        let complete = false
         try {
-          await this.syncTo(peer, ch)
-        } catch (err) {
-          s.needSync = true
-          throw err
+          complete = await this.syncTo(peer, ch)
+        } finally {
+          if (!complete) s.needSync = true
         }
       }
       const queued = await this.c.store.outbox(peer, 256)
@@ -470,10 +470,12 @@ export class Messenger extends EventTarget {
   /**
    * What the peer lacks, by its have-vector: our own messages it lost, and in
    * groups every member's messages (any member can fill another's gaps). One
-   * conversation failing (the peer refuses it) does not stop the others; a
-   * closed channel stops the sync, and it runs again on the next connection.
+   * conversation failing does not stop the others; a closed channel stops the
+   * sync. Returns false when something is to be tried again (a timeout, an
+   * error at the peer), so the next push syncs again; a refusal is final.
    */
-  private async syncTo (peer: string, ch: RpcChannel): Promise<void> {
+  private async syncTo (peer: string, ch: RpcChannel): Promise<boolean> {
+    let complete = true
     const convs = [dmConversationId(this.peerId, peer), ...this.groups.shared(peer).map(g => g.conv)]
     for (const conv of convs) {
       try {
@@ -492,9 +494,13 @@ export class Messenger extends EventTarget {
         }
       } catch (err) {
         if (!ch.isOpen) throw err
-        this.c.log.info('sync of one conversation skipped', { peer, conv, err: toParleyError(err).message })
+        const code = remoteCode(err)
+        const refused = code === 'ERR_NOT_FOUND' || (code !== undefined && PERMANENT_REFUSALS.has(code))
+        if (!refused) complete = false
+        this.c.log.info('sync of one conversation skipped', { peer, conv, err: toParleyError(err).message, retry: !refused })
       }
     }
+    return complete
   }
 
   /** Sends in windows; each ack (after the peer's durable write) marks the message delivered. Returns how many were settled (acked or refused for good). */
@@ -663,53 +669,71 @@ export class Messenger extends EventTarget {
    * the message is durably stored, so the ack never precedes the write.
    */
   private async receive (remote: string, env: Envelope): Promise<Later | { status: 'duplicate' }> {
-    let groupCheck: ((body: Body) => void) | undefined
+    // group envelopes, from every channel and the mailbox, are judged one at a time, each after every
+    // group op received before it is stored and folded in: the turn is taken before anything is awaited
+    let release: (() => void) | undefined
     if (isGroupConv(env.conv)) {
-      // judge against every op received so far: wait until those being stored are folded in
-      await this.opsApplied
-      // any member may forward (sync); the author's signature is what counts. Membership is judged at the
-      // message's HLC against the folded ops, so the verdict does not depend on arrival order.
-      const g = this.groups.get(env.conv)
-      // an author this device has never seen as a member may be in an op that has not arrived yet:
-      // retried later (ERR_UNKNOWN_GROUP), not refused for good
-      const unseen = g === null || (g.spans[env.author] ?? []).length === 0
-      if (env.kind === 'text') {
-        if (g === null) throw new ParleyError('ERR_UNKNOWN_GROUP', 'this device does not know the group yet')
-        if (!memberAt(g, env.author, env.hlc)) {
-          if (unseen) throw new ParleyError('ERR_UNKNOWN_GROUP', 'this device does not know the author as a member of the group yet')
-          throw new ParleyError('ERR_NOT_A_MEMBER', 'the author was not a member of the group at that time')
+      const previous = this.groupTurn
+      this.groupTurn = new Promise<void>(resolve => { release = resolve })
+      await previous
+    }
+    try {
+      let groupCheck: ((body: Body) => void) | undefined
+      if (isGroupConv(env.conv)) {
+        // any member may forward (sync); the author's signature is what counts. Membership is judged at the
+        // message's HLC against the folded ops, so the verdict does not depend on arrival order.
+        const g = this.groups.get(env.conv)
+        // an op still on its way (the group's start, an add, a re-add) may change the verdict: "not yet"
+        // (ERR_UNKNOWN_GROUP, retried); refused for good only when no later op can help
+        const later = mayStillBeMember(g, env.author, env.hlc)
+        if (env.kind === 'text') {
+          if (g === null) throw new ParleyError('ERR_UNKNOWN_GROUP', 'this device does not know the group yet')
+          if (!memberAt(g, env.author, env.hlc)) {
+            if (later) throw new ParleyError('ERR_UNKNOWN_GROUP', 'this device does not know the author as a member of the group at that time (yet)')
+            throw new ParleyError('ERR_NOT_A_MEMBER', 'the author was not a member of the group at that time')
+          }
+        } else {
+          groupCheck = (body) => {
+            const op = body.op
+            if (op !== undefined && opAllowed(g, env.author, op, env.hlc)) return
+            // never valid, whatever arrives later: a second create, a group start that is not one,
+            // a change only the admin may make from someone else (the admin is the creator, for good)
+            const invalid = op === undefined || op.type === 'create' || (g === null && op.type === 'add') ||
+              (g !== null && op.type !== 'leave' && env.author !== g.admin)
+            if (!invalid && later) throw new ParleyError('ERR_UNKNOWN_GROUP', 'this device does not know the group or the author as a member yet')
+            throw new ParleyError('ERR_NOT_A_MEMBER', 'the author may not change this group')
+          }
         }
       } else {
-        groupCheck = (body) => {
-          if (body.op !== undefined && opAllowed(g, env.author, body.op, env.hlc)) return
-          // never valid, whatever arrives later: a second create, or a group start that is not one
-          const invalid = body.op === undefined || body.op.type === 'create' || (g === null && body.op.type === 'add')
-          if (!invalid && unseen) throw new ParleyError('ERR_UNKNOWN_GROUP', 'this device does not know the group or the author yet')
-          throw new ParleyError('ERR_NOT_A_MEMBER', 'the author may not change this group')
-        }
+        const members = conversationMembers(env.conv)
+        if (!members.includes(this.peerId)) throw new ParleyError('ERR_NOT_A_RECIPIENT', 'not a member of this conversation')
+        if (!members.includes(env.author)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'author is not a member of the conversation')
+        if (!members.includes(remote)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'sender is not a member of the conversation')
       }
-    } else {
-      const members = conversationMembers(env.conv)
-      if (!members.includes(this.peerId)) throw new ParleyError('ERR_NOT_A_RECIPIENT', 'not a member of this conversation')
-      if (!members.includes(env.author)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'author is not a member of the conversation')
-      if (!members.includes(remote)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'sender is not a member of the conversation')
+      if (await this.c.store.getMessage(env.id) !== undefined) return { status: 'duplicate' }
+      const body = openEnvelope(this.c.identity, env)
+      groupCheck?.(body)
+      this.c.clock.observe(env.hlc)
+      const outgoing = env.author === this.peerId
+      const msg: StoredMessage = {
+        id: env.id, conv: env.conv, author: env.author, seq: env.seq, hlc: env.hlc, text: body.text,
+        ...(body.op !== undefined ? { op: body.op } : {}),
+        outgoing, state: outgoing ? 'delivered' : 'received', storedAt: Date.now(), envelope: env
+      }
+      const stored = this.c.store.storeIncoming(msg).then((status) => {
+        if (status === 'conflict') throw new ParleyError('ERR_SEQ_CONFLICT', `another message of this author already has sequence number ${msg.seq} here`)
+        if (status === 'stored') { this.applyOp(msg); this.emit('messageStored', msg) }
+        return { status }
+      })
+      // an op keeps the turn until it is folded in (or failed); text gives it up now
+      if (msg.op !== undefined && release !== undefined) {
+        const done = release
+        release = undefined
+        void stored.then(done, done)
+      }
+      return new Later(stored)
+    } finally {
+      release?.()
     }
-    if (await this.c.store.getMessage(env.id) !== undefined) return { status: 'duplicate' }
-    const body = openEnvelope(this.c.identity, env)
-    groupCheck?.(body)
-    this.c.clock.observe(env.hlc)
-    const outgoing = env.author === this.peerId
-    const msg: StoredMessage = {
-      id: env.id, conv: env.conv, author: env.author, seq: env.seq, hlc: env.hlc, text: body.text,
-      ...(body.op !== undefined ? { op: body.op } : {}),
-      outgoing, state: outgoing ? 'delivered' : 'received', storedAt: Date.now(), envelope: env
-    }
-    const stored = this.c.store.storeIncoming(msg).then((status) => {
-      if (status === 'conflict') throw new ParleyError('ERR_SEQ_CONFLICT', `another message of this author already has sequence number ${msg.seq} here`)
-      if (status === 'stored') { this.applyOp(msg); this.emit('messageStored', msg) }
-      return { status }
-    })
-    if (msg.op !== undefined) this.opsApplied = stored.then(() => {}, () => {})
-    return new Later(stored)
   }
 }

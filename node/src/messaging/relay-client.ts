@@ -16,7 +16,19 @@ export interface RelayClientInit {
   mailboxPollMs?: number
   /** items per fetch. @default 200 */
   fetchBatch?: number
+  /**
+   * How long mail that cannot be stored yet (a group or member not known yet)
+   * is kept at the relay and retried, with backoff, before it is dropped
+   * there. Nothing is lost by the drop: the sender keeps the message in its
+   * outbox until this device acks it directly. @default 1 hour
+   */
+  keptMailMaxMs?: number
 }
+
+export const DEFAULT_KEPT_MAIL_MAX_MS = 60 * 60 * 1000
+/** first retry of a kept mail item after this long, doubling up to KEPT_MAIL_MAX_BACKOFF_MS */
+const KEPT_MAIL_FIRST_BACKOFF_MS = 2_000
+const KEPT_MAIL_MAX_BACKOFF_MS = 5 * 60 * 1000
 
 export const DEFAULT_MAILBOX_POLL_MS = 3000
 export const DEFAULT_FETCH_BATCH = 200
@@ -45,6 +57,9 @@ export class RelayClient extends EventTarget {
   private timer?: NodeJS.Timeout
   private readonly pollMs: number
   private readonly fetchBatch: number
+  private readonly keptMailMaxMs: number
+  /** mail items kept at the relay for a retry, by cursor */
+  private readonly kept = new Map<number, { since: number, next: number, backoff: number }>()
   private state: RelayState = { addr: null, peerId: null, connected: false, admitted: null, invitePending: false, lastError: null }
   private invite: string | null = null
 
@@ -52,6 +67,7 @@ export class RelayClient extends EventTarget {
     super()
     this.pollMs = init.mailboxPollMs ?? DEFAULT_MAILBOX_POLL_MS
     this.fetchBatch = init.fetchBatch ?? DEFAULT_FETCH_BATCH
+    this.keptMailMaxMs = init.keptMailMaxMs ?? DEFAULT_KEPT_MAIL_MAX_MS
   }
 
   status (): RelayState {
@@ -148,52 +164,74 @@ export class RelayClient extends EventTarget {
   /**
    * Fetches, stores durably, then acks, until the mailbox is empty. An item
    * that cannot be stored yet (group not known yet, disk error) stays at the
-   * relay and is fetched again on the next drain; the items after it are not
-   * held up by it.
+   * relay without holding up the items after it, and is tried again with
+   * backoff; after `keptMailMaxMs` it is dropped at the relay (its sender
+   * still holds it and delivers it directly later).
    */
   async drain (): Promise<number> {
     if (this.draining || this.state.admitted !== true) return 0
     this.draining = true
     let total = 0
-    let kept = 0
+    let keptNow = 0
+    const seen = new Set<number>()
     try {
       const ch = await this.rpc()
       let after = 0
       for (;;) {
         const { items, more } = parseFetchResult(await ch.call('fetch', { after, limit: this.fetchBatch }))
         if (items.length === 0) break
-        // checked one by one in mailbox order (a group op is applied before the next item is judged);
+        const now = Date.now()
+        // checked one by one in mailbox order (a group op is folded in before the next item is judged);
         // the writes overlap in a few group commits, and the ack waits for all of them
-        const outcomes: Array<Promise<'stored' | 'duplicate'>> = []
+        const outcomes: Array<Promise<'stored' | 'duplicate'> | 'wait'> = []
         for (const item of items) {
+          seen.add(item.cursor)
+          const k = this.kept.get(item.cursor)
+          if (k !== undefined && now < k.next) { outcomes.push('wait'); continue }
           try {
             outcomes.push((await this.c.accept(item.envelope, item.from)).durable)
           } catch (err) {
             outcomes.push(Promise.reject(err))
           }
         }
-        const settled = await Promise.allSettled(outcomes)
+        const settled = await Promise.all(outcomes.map(async o => o === 'wait' ? o : await o.then(v => ({ ok: v }), (err: unknown) => ({ err }))))
         const done: number[] = []
         settled.forEach((r, i) => {
           const item = items[i]!
-          if (r.status === 'fulfilled') { done.push(item.cursor); return }
-          const e = toParleyError(r.reason)
+          if (r === 'wait') { keptNow++; return }
+          if ('ok' in r) { done.push(item.cursor); this.kept.delete(item.cursor); return }
+          const e = toParleyError(r.err)
           const code = e.code === 'ERR_REMOTE' ? remoteCode(e) ?? e.code : e.code
           // an item that can never be stored is dropped (acked) so it cannot block the mailbox; logged
-          if (PERMANENT_REFUSALS.has(code)) { this.c.log.warn('dropping undeliverable mail', { from: item.from, code }); done.push(item.cursor); return }
-          // anything else (disk full, group not known yet) is kept at the relay and fetched again later
-          this.c.log.info('mail kept at the relay for later', { from: item.from, code })
-          kept++
+          if (PERMANENT_REFUSALS.has(code)) {
+            this.c.log.warn('dropping undeliverable mail', { from: item.from, code })
+            done.push(item.cursor); this.kept.delete(item.cursor); return
+          }
+          // anything else (disk full, group not known yet) is kept at the relay and tried again later
+          const k = this.kept.get(item.cursor) ?? { since: now, next: now, backoff: KEPT_MAIL_FIRST_BACKOFF_MS / 2 }
+          if (now - k.since >= this.keptMailMaxMs) {
+            this.c.log.warn('dropping mail that could not be stored for a long time; its sender still holds it', { from: item.from, code })
+            done.push(item.cursor); this.kept.delete(item.cursor); return
+          }
+          k.backoff = Math.min(k.backoff * 2, KEPT_MAIL_MAX_BACKOFF_MS)
+          k.next = now + k.backoff
+          this.kept.set(item.cursor, k)
+          this.c.log.info('mail kept at the relay for later', { from: item.from, code, retryInMs: k.backoff })
+          keptNow++
         })
         if (done.length > 0) {
           // while nothing was kept, one range ack covers everything so far
-          await ch.call('ackMail', kept === 0 ? { upTo: done[done.length - 1]! } : { cursors: done })
+          await ch.call('ackMail', keptNow === 0 ? { upTo: done[done.length - 1]! } : { cursors: done })
           total += done.length
         }
         after = items[items.length - 1]!.cursor
-        if (!more) break
+        if (!more) {
+          // forget retry state of items no longer at the relay (expired, or acked by another drain)
+          for (const cursor of this.kept.keys()) if (!seen.has(cursor)) this.kept.delete(cursor)
+          break
+        }
       }
-      if (total > 0) this.c.log.info('mailbox drained', { count: total, kept })
+      if (total > 0) this.c.log.info('mailbox drained', { count: total, kept: keptNow })
     } catch (err) {
       this.c.log.debug('mailbox drain paused', { err: toParleyError(err).message })
     } finally {

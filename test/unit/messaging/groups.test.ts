@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { GroupBook, foldGroup, memberAt, opAllowed, type OpRecord } from '../../../node/src/messaging/groups.js'
+import { GroupBook, foldGroup, mayStillBeMember, memberAt, opAllowed, type OpRecord } from '../../../node/src/messaging/groups.js'
 import { PEER_A, PEER_B, PEER_C, PEER_D } from '../helpers/peer-ids.js'
 
 const conv = 'g:AAAAAAAAAAAAAAAAAAAAAA'
@@ -60,5 +60,28 @@ describe('group fold', () => {
     book.apply({ ...op('r', PEER_A, 20, { type: 'remove', member: PEER_B }), conv })
     assert.throws(() => book.requireMember(conv), { code: 'ERR_NOT_A_MEMBER' })
     assert.throws(() => book.requireMember('g:BBBBBBBBBBBBBBBBBBBBBB'), { code: 'ERR_NOT_FOUND' })
+  })
+})
+
+describe('mayStillBeMember (may an op not seen yet change the verdict?)', () => {
+  const create = op('c', PEER_A, 10, { type: 'create', name: 'Team', members: [PEER_B, PEER_C] })
+  const s = foldGroup(conv, [create, op('r', PEER_A, 20, { type: 'remove', member: PEER_C }), op('a', PEER_A, 30, { type: 'add', member: PEER_C }), op('r2', PEER_A, 40, { type: 'remove', member: PEER_C })])!
+  const at = (w: number) => ({ w, c: 0 })
+
+  it('yes for an unknown group and for an author never seen as a member (an add may be on its way)', () => {
+    assert.equal(mayStillBeMember(null, PEER_B, at(15)), true)
+    assert.equal(mayStillBeMember(s, PEER_D, at(15)), true)
+  })
+
+  it('yes after the author\'s last membership ended (a re-add may be on its way)', () => {
+    assert.equal(memberAt(s, PEER_C, at(45)), false)
+    assert.equal(mayStillBeMember(s, PEER_C, at(45)), true)
+  })
+
+  it('no before the first span or in a gap between known spans: those are settled', () => {
+    assert.equal(mayStillBeMember(s, PEER_C, at(5)), false)
+    assert.equal(mayStillBeMember(s, PEER_C, at(25)), false)
+    // a current member outside its span: only the time before it joined, settled too
+    assert.equal(mayStillBeMember(s, PEER_B, at(5)), false)
   })
 })

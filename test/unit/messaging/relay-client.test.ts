@@ -27,7 +27,7 @@ describe('RelayClient mailbox drain', () => {
   const env = (text: string): Envelope => sealEnvelope(alice, { id: newMessageId(), conv: dmConversationId(alice.peerId, bob.peerId), seq: ++seq, hlc: { w: Date.now(), c: 0 }, recipients: [bob.peerId], body: { text } })
 
   /** A client for bob whose relay end answers from `mailbox`; `accept` decides per envelope. */
-  const client = (accept: AcceptMail): RelayClient => {
+  const client = (accept: AcceptMail, keptMailMaxMs?: number): RelayClient => {
     const host = {
       relayPeerId: RELAY,
       isConnected: () => true,
@@ -53,7 +53,7 @@ describe('RelayClient mailbox drain', () => {
         return mine
       }
     }
-    return new RelayClient({ host: host as never, log: silentLogger, accept, saveInvite: async () => {} }, { fetchBatch: 2, mailboxPollMs: 60_000 })
+    return new RelayClient({ host: host as never, log: silentLogger, accept, saveInvite: async () => {} }, { fetchBatch: 2, mailboxPollMs: 60_000, ...(keptMailMaxMs !== undefined ? { keptMailMaxMs } : {}) })
   }
 
   beforeEach(async () => {
@@ -82,8 +82,12 @@ describe('RelayClient mailbox drain', () => {
     assert.deepEqual(stored, ['one', 'three', 'four', 'five'])
     assert.deepEqual((await mailbox.fetch(bob.peerId, 0, 10)).items.map(i => i.envelope.id), [envs[1]!.id])
     assert.deepEqual(acks, [{ cursors: [1] }, { cursors: [3, 4] }, { cursors: [5] }], 'exact cursors once an item is kept')
-    // once it can be stored, the next drain picks it up
+    // tried again only after a backoff: a drain right now leaves it alone
     ready = true
+    assert.equal(await c.drain(), 0)
+    assert.deepEqual(stored, ['one', 'three', 'four', 'five'])
+    // once the backoff (2 s) has passed, the next drain picks it up
+    await new Promise(resolve => setTimeout(resolve, 2100))
     assert.equal(await c.drain(), 1)
     assert.deepEqual(stored, ['one', 'three', 'four', 'five', 'not yet'])
     assert.equal(await mailbox.queued(bob.peerId), 0)
@@ -102,6 +106,17 @@ describe('RelayClient mailbox drain', () => {
     await new Promise(resolve => setTimeout(resolve, 50))
     assert.equal(await mailbox.queued(bob.peerId), 0)
     assert.deepEqual(acks, [{ upTo: 2 }], 'one range ack while nothing was kept')
+    await c.stop()
+  })
+
+  it('an item kept longer than keptMailMaxMs is dropped at the relay (its sender still holds it)', async () => {
+    const e1 = env('never')
+    await mailbox.deposit(bob.peerId, alice.peerId, e1, 100)
+    const c = client(async () => { throw new ParleyError('ERR_UNKNOWN_GROUP', 'group not known yet') }, 0)
+    c.configure('/ip4/127.0.0.1/tcp/1/p2p/' + RELAY, null)
+    c.start()
+    await new Promise(resolve => setTimeout(resolve, 50))
+    assert.equal(await mailbox.queued(bob.peerId), 0)
     await c.stop()
   })
 
