@@ -94,6 +94,25 @@ export function mayStillBeMember (g: GroupState | null, author: string, hlc: Hlc
 }
 
 /**
+ * The receiver's verdict on a group envelope by `author` at `hlc`: `ok`;
+ * `later` when an op this device has not seen yet could still make it valid
+ * (answered ERR_UNKNOWN_GROUP, retried by the sender); `never` when no op can
+ * (answered ERR_NOT_A_MEMBER, a permanent refusal). `op` is the envelope's
+ * group op, absent for text.
+ */
+export function groupVerdict (s: GroupState | null, author: string, hlc: Hlc, op?: GroupOp): 'ok' | 'later' | 'never' {
+  if (op === undefined) {
+    if (s !== null && memberAt(s, author, hlc)) return 'ok'
+  } else {
+    if (opAllowed(s, author, op, hlc)) return 'ok'
+    // never valid, whatever arrives later: a second create, a group start that is not one,
+    // a change only the admin may make from someone else (the admin is the creator, for good)
+    if (op.type === 'create' || (s === null && op.type === 'add') || (s !== null && op.type !== 'leave' && author !== s.admin)) return 'never'
+  }
+  return mayStillBeMember(s, author, hlc) ? 'later' : 'never'
+}
+
+/**
  * The groups this device knows: their ops and folded states. Pure
  * bookkeeping, no I/O; the messenger feeds it every stored op.
  */

@@ -7,7 +7,7 @@ import { setMaxListeners } from 'node:events'
 import { ParleyError, toParleyError } from '../errors.js'
 import { newMessageId, openEnvelope, sealEnvelope, signProfile, verifyProfile, type SigningKeys } from '../crypto/envelope.js'
 import { compareHlc, type HybridClock } from '../clock/hlc.js'
-import { MSG_PROTOCOL, PERMANENT_REFUSALS, MAX_TEXT_CHARS, MAX_GROUP_MEMBERS, isGroupConv, type Body, type EnvelopeKind, conversationMembers, dmConversationId, parseDeliverResult, parseDisplayName, parseEnvelope, parseHaveRequest, parseHaveVector, parseProfile, parseReceipt, parseTyping, type Envelope, type Hlc, type Profile, type RpcMethod } from '../protocol/wire.js'
+import { MSG_PROTOCOL, PERMANENT_REFUSALS, MAX_TEXT_CHARS, MAX_GROUP_MEMBERS, isGroupConv, type Body, type EnvelopeKind, conversationMembers, dmConversationId, parseDeliverResult, parseDisplayName, parseEnvelope, parseHaveRequest, parseHaveVector, parseProfile, parseReceipt, parseTyping, type Envelope, type GroupOp, type Profile, type RpcMethod } from '../protocol/wire.js'
 import { PEER_ID } from '../protocol/validate.js'
 import { Later, RpcChannel, remoteCode, type RpcChannelInit } from './rpc.js'
 import { withTimeout, type AbortOptions } from '../util/abort.js'
@@ -15,7 +15,7 @@ import type { MessageState, MessageStore, StoredMessage, HistoryQuery, PeerRecor
 import { safetyNumber } from '../crypto/safety.js'
 import type { PeerHost, Reach } from '../host/types.js'
 import type { RelayClient } from './relay-client.js'
-import { GroupBook, mayStillBeMember, memberAt, opAllowed, type GroupState } from './groups.js'
+import { GroupBook, groupVerdict, type GroupState } from './groups.js'
 import type { Logger } from '../util/log.js'
 
 export interface MessengerComponents {
@@ -685,23 +685,16 @@ export class Messenger extends EventTarget {
         const g = this.groups.get(env.conv)
         // an op still on its way (the group's start, an add, a re-add) may change the verdict: "not yet"
         // (ERR_UNKNOWN_GROUP, retried); refused for good only when no later op can help
-        const later = mayStillBeMember(g, env.author, env.hlc)
-        if (env.kind === 'text') {
-          if (g === null) throw new ParleyError('ERR_UNKNOWN_GROUP', 'this device does not know the group yet')
-          if (!memberAt(g, env.author, env.hlc)) {
-            if (later) throw new ParleyError('ERR_UNKNOWN_GROUP', 'this device does not know the author as a member of the group at that time (yet)')
-            throw new ParleyError('ERR_NOT_A_MEMBER', 'the author was not a member of the group at that time')
-          }
-        } else {
+        const verdict = (op?: GroupOp): void => {
+          const v = groupVerdict(g, env.author, env.hlc, op)
+          if (v === 'later') throw new ParleyError('ERR_UNKNOWN_GROUP', 'this device does not know the group, or the author as a member at that time, yet')
+          if (v === 'never') throw new ParleyError('ERR_NOT_A_MEMBER', op === undefined ? 'the author was not a member of the group at that time' : 'the author may not change this group')
+        }
+        if (env.kind === 'text') verdict()
+        else {
           groupCheck = (body) => {
-            const op = body.op
-            if (op !== undefined && opAllowed(g, env.author, op, env.hlc)) return
-            // never valid, whatever arrives later: a second create, a group start that is not one,
-            // a change only the admin may make from someone else (the admin is the creator, for good)
-            const invalid = op === undefined || op.type === 'create' || (g === null && op.type === 'add') ||
-              (g !== null && op.type !== 'leave' && env.author !== g.admin)
-            if (!invalid && later) throw new ParleyError('ERR_UNKNOWN_GROUP', 'this device does not know the group or the author as a member yet')
-            throw new ParleyError('ERR_NOT_A_MEMBER', 'the author may not change this group')
+            if (body.op === undefined) throw new ParleyError('ERR_INVALID_ENVELOPE', 'a groupOp envelope without an op')
+            verdict(body.op)
           }
         }
       } else {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { GroupBook, foldGroup, mayStillBeMember, memberAt, opAllowed, type OpRecord } from '../../../node/src/messaging/groups.js'
+import { GroupBook, foldGroup, groupVerdict, mayStillBeMember, memberAt, opAllowed, type OpRecord } from '../../../node/src/messaging/groups.js'
 import { PEER_A, PEER_B, PEER_C, PEER_D } from '../helpers/peer-ids.js'
 
 const conv = 'g:AAAAAAAAAAAAAAAAAAAAAA'
@@ -83,5 +83,41 @@ describe('mayStillBeMember (may an op not seen yet change the verdict?)', () => 
     assert.equal(mayStillBeMember(s, PEER_C, at(25)), false)
     // a current member outside its span: only the time before it joined, settled too
     assert.equal(mayStillBeMember(s, PEER_B, at(5)), false)
+  })
+})
+
+describe('groupVerdict (what a receiver answers a group envelope)', () => {
+  // A creates with B and C; C removed at 20; D added at 30
+  const s = foldGroup(conv, [create, op('r', PEER_A, 20, { type: 'remove', member: PEER_C }), op('a', PEER_A, 30, { type: 'add', member: PEER_D })])!
+  const at = (w: number) => ({ w, c: 0 })
+  const E = PEER_D.slice(0, -4) + 'EEEE'
+
+  it('text: ok from a member at its HLC', () => {
+    assert.equal(groupVerdict(s, PEER_B, at(25)), 'ok')
+    assert.equal(groupVerdict(s, PEER_D, at(35)), 'ok')
+  })
+
+  it('text: later for an unknown group, an author never seen, or after the author\'s membership ended', () => {
+    assert.equal(groupVerdict(null, PEER_B, at(25)), 'later')
+    assert.equal(groupVerdict(s, E, at(35)), 'later')
+    assert.equal(groupVerdict(s, PEER_C, at(25)), 'later', 'a re-add may be on its way')
+  })
+
+  it('text: never from before the author joined', () => {
+    assert.equal(groupVerdict(s, PEER_D, at(15)), 'never')
+  })
+
+  it('ops: admin changes from anyone else, and a second create, are never valid', () => {
+    assert.equal(groupVerdict(s, PEER_B, at(40), { type: 'remove', member: PEER_D }), 'never')
+    assert.equal(groupVerdict(s, E, at(40), { type: 'rename', name: 'Mine' }), 'never')
+    assert.equal(groupVerdict(s, PEER_A, at(40), { type: 'create', name: 'Again', members: [PEER_B] }), 'never')
+    assert.equal(groupVerdict(null, PEER_B, at(40), { type: 'add', member: E }), 'never', 'an add without a snapshot cannot start a group')
+  })
+
+  it('ops: the admin\'s changes and a member\'s leave are ok; a leave by someone not seen yet is later', () => {
+    assert.equal(groupVerdict(s, PEER_A, at(40), { type: 'rename', name: 'Crew' }), 'ok')
+    assert.equal(groupVerdict(s, PEER_D, at(40), { type: 'leave' }), 'ok')
+    assert.equal(groupVerdict(s, E, at(40), { type: 'leave' }), 'later')
+    assert.equal(groupVerdict(null, PEER_A, at(40), { type: 'rename', name: 'Crew' }), 'later', 'the group is not known yet')
   })
 })
