@@ -32,6 +32,15 @@ function showError (where, err) {
 const displayName = (p) => p?.name ?? `${p?.peerId.slice(0, 8)}…${p?.peerId.slice(-6)}`
 const presenceText = (p) => !p?.online ? (p?.lastSeen ? `offline, last seen ${new Date(p.lastSeen).toLocaleString()}` : 'offline') : p.reach === 'relay' ? 'online via relay' : 'online on the LAN'
 const STATE_LABEL = { failed: '⚠ not delivered', queued: '… queued', sent: '✓ sent to relay', delivered: '✓✓ delivered', read: '✓✓ read' }
+// why a recipient refused a message for good (MessageView.error), in words
+const FAIL_REASON = {
+  ERR_NOT_A_MEMBER: 'the recipient does not count you as a member of this group',
+  ERR_SEQ_CONFLICT: 'the recipient already has another message of yours under this number (was this device restored from an old backup?)',
+  ERR_DECRYPT_FAILED: 'the recipient could not decrypt it',
+  ERR_BAD_SIGNATURE: 'the recipient could not verify its signature',
+  ERR_NOT_A_RECIPIENT: 'the recipient is not in this conversation',
+  ERR_INVALID_ENVELOPE: 'the recipient found it malformed'
+}
 const STATE_RANK = { failed: 4, queued: 0, sent: 1, delivered: 2, read: 3, received: 0, seen: 1 }
 
 function renderPeople () {
@@ -115,6 +124,7 @@ function messageItem (m) {
   if (m.outgoing) {
     const s = el('span', `state state-${m.state}`, ` ${STATE_LABEL[m.state] ?? m.state}`)
     s.dataset.state = m.state
+    if (m.state === 'failed' && m.error) s.title = FAIL_REASON[m.error] ?? `refused by the recipient (${m.error})`
     meta.append(s)
   }
   li.append(meta)
