@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'ERR_QUOTA_EXCEEDED'
   | 'ERR_UNKNOWN_RECIPIENT'
   | 'ERR_SEQ_CONFLICT'
+  | 'ERR_ID_CONFLICT'
 
 export class ParleyError extends Error {
   readonly code: ErrorCode

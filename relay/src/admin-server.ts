@@ -37,7 +37,7 @@ export class AdminServer {
           return await store.admit(body.peerId, 'allow-list')
         }
         const del = /^\/users\/([^/]+)$/.exec(path)
-        if (req.method === 'DELETE' && del !== null) return { removed: await store.removeUser(decodeURIComponent(del[1] as string)) }
+        if (req.method === 'DELETE' && del !== null) return { removed: await this.relay.removeUser(decodeURIComponent(del[1] as string)) }
         if (req.method === 'GET' && path === '/stats') return await this.relay.stats()
         throw new ParleyError('ERR_NOT_FOUND', `no admin route ${req.method ?? ''} ${path}`)
       })().then((result) => {

@@ -31,6 +31,10 @@ export const DEFAULT_QUOTA_BYTES = 256 * 1024 * 1024
 export const FETCH_MAX_BYTES = 512 * 1024
 const SEP = '!'
 const pad = (n: number): string => n.toString().padStart(16, '0')
+/** rows deleted per write by the TTL sweep */
+const SWEEP_CHUNK = 1000
+/** dedupe key of one copy: recipient, author and message id */
+const mailIdKey = (recipient: string, envelope: Envelope): string => recipient + SEP + envelope.author + SEP + envelope.id
 
 export class MailboxStore {
   private readonly gc: GroupCommit
@@ -76,9 +80,14 @@ export class MailboxStore {
 
   async admit (peerId: string, via: RelayUser['via'], invite?: string): Promise<RelayUser> {
     const user: RelayUser = { peerId, admittedAt: Date.now(), via, ...(invite !== undefined ? { invite } : {}) }
-    await this.gc.write(async (tx) => { if (!(await tx.has(this.users, peerId))) tx.put(this.users, peerId, user) })
+    const kept = await this.gc.write(async (tx) => {
+      const already = await tx.get(this.users, peerId)
+      if (already !== undefined) return already
+      tx.put(this.users, peerId, user)
+      return user
+    })
     this.admitted.add(peerId)
-    return user
+    return kept
   }
 
   async removeUser (peerId: string): Promise<boolean> {
@@ -102,8 +111,13 @@ export class MailboxStore {
 
   /** Admits `peerId` with an invite; re-redeeming by an admitted peer is a no-op. */
   async redeem (token: string, peerId: string): Promise<RelayUser> {
-    if (this.admitted.has(peerId)) return (await this.users.get(peerId)) as RelayUser
-    return await this.gc.write(async (tx) => {
+    if (this.admitted.has(peerId)) {
+      const known = await this.gc.read(this.users, peerId)
+      if (known !== undefined) return known
+    }
+    const user = await this.gc.write(async (tx) => {
+      const already = await tx.get(this.users, peerId)
+      if (already !== undefined) return already
       const invite = await tx.get(this.invites, token)
       if (invite === undefined) throw new ParleyError('ERR_INVITE_INVALID', 'this invite token is not known to the relay')
       if (invite.expiresAt < Date.now()) throw new ParleyError('ERR_INVITE_INVALID', 'this invite has expired; ask the admin for a new one')
@@ -111,25 +125,37 @@ export class MailboxStore {
       tx.put(this.invites, token, { ...invite, uses: invite.uses + 1 })
       const user: RelayUser = { peerId, admittedAt: Date.now(), via: 'invite', invite: token.slice(0, 6) }
       tx.put(this.users, peerId, user)
-      this.admitted.add(peerId)
       return user
     })
+    // admitted only once the record is on disk
+    this.admitted.add(peerId)
+    return user
   }
 
   /** Keeps `envelope` for each recipient in one durable write; returns how many were new. */
   async deposit (to: string | string[], from: string, envelope: Envelope, bytes: number): Promise<number> {
+    return (await this.depositAll(to, from, envelope, bytes)).stored
+  }
+
+  /**
+   * Like deposit; also names the recipients whose mailbox was full (no copy
+   * kept for them, the others got theirs). Throws ERR_QUOTA_EXCEEDED when
+   * every new copy was refused.
+   */
+  async depositAll (to: string | string[], from: string, envelope: Envelope, bytes: number): Promise<{ stored: number, full: string[] }> {
     const recipients = typeof to === 'string' ? [to] : to
     return await this.gc.write(async (tx) => {
       let stored = 0
       const full: string[] = []
       for (const r of recipients) {
-        if (await tx.has(this.mailIds, r + SEP + envelope.id)) continue
+        // deduped per author too: another sender cannot pre-empt a copy by reusing its id
+        if (await tx.has(this.mailIds, mailIdKey(r, envelope))) continue
         const use = (await tx.get(this.usage, r)) ?? { count: 0, bytes: 0 }
         // a full mailbox refuses only its own copy; the other recipients still get theirs
         if (use.count + 1 > this.limits.quotaMessages || use.bytes + bytes > this.limits.quotaBytes) { full.push(r); continue }
         const cursor = ++this.cursor
         tx.put(this.mail, r + SEP + pad(cursor), { cursor, from, envelope, depositedAt: Date.now(), bytes })
-        tx.put(this.mailIds, r + SEP + envelope.id, cursor)
+        tx.put(this.mailIds, mailIdKey(r, envelope), cursor)
         tx.put(this.usage, r, { count: use.count + 1, bytes: use.bytes + bytes })
         stored++
       }
@@ -137,48 +163,53 @@ export class MailboxStore {
       if (stored === 0 && full.length > 0) {
         throw new ParleyError('ERR_QUOTA_EXCEEDED', `the mailbox of ${full.map(r => r.slice(-12)).join(', ')} is full (${this.limits.quotaMessages} messages or ${this.limits.quotaBytes} bytes); it drains when they come online`)
       }
-      return stored
+      return { stored, full }
     })
   }
 
   async fetch (recipient: string, after: number, limit: number): Promise<{ items: Array<{ cursor: number, from: string, envelope: Envelope }>, more: boolean }> {
-    const rows = await this.mail.values({ gt: recipient + SEP + pad(after), lt: recipient + SEP + '\xff', limit: limit + 1 }).all()
     const now = Date.now()
-    const live = rows.slice(0, limit).filter(r => r.depositedAt + this.limits.ttlMs >= now)
-    // keep the answer well inside one frame: stop at FETCH_MAX_BYTES (but always return at least one item)
     const items: Array<{ cursor: number, from: string, envelope: Envelope }> = []
     let bytes = 0
-    for (const r of live) {
-      if (items.length > 0 && bytes + r.bytes > FETCH_MAX_BYTES) return { items, more: true }
+    // row by row: expired rows (not swept yet) are skipped, and reading stops at the item
+    // limit or before FETCH_MAX_BYTES (always at least one item), so an answer stays inside one frame
+    for await (const r of this.mail.values({ gt: recipient + SEP + pad(after), lt: recipient + SEP + '\xff' })) {
+      if (r.depositedAt + this.limits.ttlMs < now) continue
+      if (items.length >= limit || (items.length > 0 && bytes + r.bytes > FETCH_MAX_BYTES)) return { items, more: true }
       items.push({ cursor: r.cursor, from: r.from, envelope: r.envelope })
       bytes += r.bytes
     }
-    return { items, more: rows.length > limit }
+    return { items, more: false }
   }
 
   /** Deletes the recipient's mail up to and including `upTo`. */
   async ack (recipient: string, upTo: number): Promise<number> {
-    const rows = await this.mail.values({ gt: recipient + SEP, lte: recipient + SEP + pad(upTo) }).all()
-    if (rows.length === 0) return 0
-    return await this.gc.write(async (tx) => this.remove(tx, recipient, rows, await tx.get(this.usage, recipient)))
+    const cursors = (await this.mail.values({ gt: recipient + SEP, lte: recipient + SEP + pad(upTo) }).all()).map(r => r.cursor)
+    if (cursors.length === 0) return 0
+    return await this.ackCursors(recipient, cursors)
   }
 
   /** Deletes exactly the recipient's items at `cursors` (those already gone are ignored). */
   async ackCursors (recipient: string, cursors: number[]): Promise<number> {
-    return await this.gc.write(async (tx) => {
-      const rows: StoredMail[] = []
-      for (const c of new Set(cursors)) {
-        const r = await tx.get(this.mail, recipient + SEP + pad(c))
-        if (r !== undefined) rows.push(r)
-      }
-      return rows.length === 0 ? 0 : this.remove(tx, recipient, rows, await tx.get(this.usage, recipient))
-    })
+    return await this.gc.write(async (tx) => await this.remove(tx, recipient, cursors))
   }
 
-  private remove (tx: Tx, recipient: string, rows: StoredMail[], use: Usage | undefined): number {
+  /**
+   * Deletes the recipient's rows at `cursors` that are still there, read
+   * inside the transaction: two acks, or an ack and the sweep, racing over
+   * the same rows subtract them from the quota once.
+   */
+  private async remove (tx: Tx, recipient: string, cursors: number[]): Promise<number> {
+    const rows: StoredMail[] = []
+    for (const c of new Set(cursors)) {
+      const r = await tx.get(this.mail, recipient + SEP + pad(c))
+      if (r !== undefined) rows.push(r)
+    }
+    if (rows.length === 0) return 0
+    const use = await tx.get(this.usage, recipient)
     for (const r of rows) {
       tx.del(this.mail, recipient + SEP + pad(r.cursor))
-      tx.del(this.mailIds, recipient + SEP + r.envelope.id)
+      tx.del(this.mailIds, mailIdKey(recipient, r.envelope))
     }
     const left = { count: Math.max(0, (use?.count ?? 0) - rows.length), bytes: Math.max(0, (use?.bytes ?? 0) - rows.reduce((n, r) => n + r.bytes, 0)) }
     if (left.count === 0) tx.del(this.usage, recipient)
@@ -188,17 +219,38 @@ export class MailboxStore {
 
   async queued (recipient: string): Promise<number> { return (await this.gc.read(this.usage, recipient))?.count ?? 0 }
 
-  /** Deletes mail older than the TTL; returns how many. */
+  private sweeping = false
+
+  /**
+   * Deletes mail older than the TTL; returns how many. Cursors grow with
+   * deposit time, so each recipient's expired mail is a prefix of its rows:
+   * the scan reads keys per recipient from the oldest and stops at the first
+   * live one. Deleted in chunks; a sweep still running skips the next one.
+   */
   async sweep (now = Date.now()): Promise<number> {
-    const expired = new Map<string, StoredMail[]>()
-    for await (const [key, m] of this.mail.iterator()) {
-      if (m.depositedAt + this.limits.ttlMs >= now) continue
-      const to = key.slice(0, key.indexOf(SEP))
-      expired.set(to, [...(expired.get(to) ?? []), m])
+    if (this.sweeping) return 0
+    this.sweeping = true
+    try {
+      let n = 0
+      for (const to of await this.usage.keys().all()) {
+        let expired: number[] = []
+        const flush = async (): Promise<void> => {
+          if (expired.length === 0) return
+          const chunk = expired
+          expired = []
+          n += await this.gc.write(async (tx) => await this.remove(tx, to, chunk))
+        }
+        for await (const m of this.mail.values({ gt: to + SEP, lt: to + SEP + '\xff' })) {
+          if (m.depositedAt + this.limits.ttlMs >= now) break
+          expired.push(m.cursor)
+          if (expired.length >= SWEEP_CHUNK) await flush()
+        }
+        await flush()
+      }
+      return n
+    } finally {
+      this.sweeping = false
     }
-    let n = 0
-    for (const [to, rows] of expired) n += await this.gc.write(async (tx) => this.remove(tx, to, rows, await tx.get(this.usage, to)))
-    return n
   }
 
   async totals (): Promise<{ messages: number, bytes: number, recipients: number }> {

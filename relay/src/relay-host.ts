@@ -11,6 +11,7 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ParleyError } from '../../node/src/errors.js'
 import type { DeviceIdentity } from '../../node/src/host/keys.js'
@@ -36,6 +37,10 @@ export interface RelayHostInit {
   isAdmitted: (peerId: string) => boolean
   onRefused: (what: 'reservation' | 'circuit', peerId: string) => void
 }
+
+/** what "no limit" becomes when the other circuit limit is set: the longest timer Node allows (24.8 days), 2^53 bytes */
+const NO_DURATION_LIMIT_MS = 2 ** 31 - 1
+const NO_DATA_LIMIT_BYTES = Number.MAX_SAFE_INTEGER
 
 export class RelayHost {
   private node?: Libp2p<{ relay: CircuitRelayService } & Record<string, unknown>>
@@ -78,8 +83,9 @@ export class RelayHost {
             maxReservations: limits.maxReservations,
             reservationTtl: limits.reservationTtlMs,
             applyDefaultLimit: !unlimited,
-            ...(limits.durationLimitMs > 0 ? { defaultDurationLimit: limits.durationLimitMs } : {}),
-            ...(limits.dataLimitBytes > 0 ? { defaultDataLimit: BigInt(limits.dataLimitBytes) } : {})
+            // with one limit set, libp2p would apply its default to the other: 0 (none) is spelled out as "practically none"
+            defaultDurationLimit: limits.durationLimitMs > 0 ? limits.durationLimitMs : NO_DURATION_LIMIT_MS,
+            defaultDataLimit: BigInt(limits.dataLimitBytes > 0 ? limits.dataLimitBytes : NO_DATA_LIMIT_BYTES)
           },
           maxInboundHopStreams: 4 * limits.maxReservations,
           maxOutboundStopStreams: 4 * limits.maxReservations
@@ -96,6 +102,15 @@ export class RelayHost {
     const node = this.node
     this.node = undefined
     await node?.stop()
+  }
+
+  /** Drops `peerId`'s reservation and closes its connections (and so the circuits through them). */
+  async disconnect (peerId: string): Promise<void> {
+    const node = this.node
+    if (node === undefined) return
+    const id = peerIdFromString(peerId)
+    node.services.relay.reservations.delete(id)
+    await node.hangUp(id).catch(() => {})
   }
 
   addresses (): string[] { return this.node?.getMultiaddrs().map(String) ?? [] }

@@ -3,7 +3,7 @@
  * stores is ciphertext sealed by the authors; it checks signatures and
  * addressing, never content.
  */
-import { mkdir, writeFile, rm } from 'node:fs/promises'
+import { chmod, mkdir, writeFile, rm } from 'node:fs/promises'
 import { Level } from 'level'
 import { ParleyError, toParleyError } from '../../node/src/errors.js'
 import { createIdentityBytes, loadIdentity, type DeviceIdentity } from '../../node/src/host/keys.js'
@@ -47,6 +47,14 @@ export class RelayServer {
     return this.identity.peerId
   }
 
+  /** Withdraws admission: the user record goes, and so do its reservation and connections. */
+  async removeUser (peerId: string): Promise<boolean> {
+    const removed = await this.mailbox.removeUser(peerId)
+    await this.host?.disconnect(peerId)
+    if (removed) this.log.info('user removed', { peerId })
+    return removed
+  }
+
   get mailbox (): MailboxStore {
     if (this.store === undefined) throw new ParleyError('ERR_NOT_STARTED', 'relay not started')
     return this.store
@@ -58,6 +66,9 @@ export class RelayServer {
     if (this.host !== undefined) return
     const files = relayFiles(this.config.dataDir)
     await mkdir(this.config.dataDir, { recursive: true, mode: 0o700 })
+    // it holds the relay's private key and the invite tokens: only the relay's user may read it,
+    // also when the directory existed before (mkdir does not change an existing one's mode)
+    await chmod(this.config.dataDir, 0o700)
     const store = new MailboxStore(new Level(files.db), this.config.mailbox)
     await store.start()
     this.store = store
@@ -148,10 +159,11 @@ export class RelayServer {
         const unknown = to.filter(t => !store.isAdmitted(t))
         if (known.length === 0) throw new ParleyError('ERR_UNKNOWN_RECIPIENT', 'no recipient has an account on this relay')
         // checked and staged in arrival order now; answered once the write is on disk
-        return new Later(store.deposit(known, remote, envelope, JSON.stringify(envelope).length).then((stored) => {
+        return new Later(store.depositAll(known, remote, envelope, JSON.stringify(envelope).length).then(({ stored, full }) => {
           this.counters.deposited += stored
-          this.counters.duplicates += known.length - stored
-          return { status: stored > 0 ? 'stored' : 'duplicate', stored, unknown }
+          this.counters.duplicates += known.length - stored - full.length
+          this.counters.refused += full.length
+          return { status: stored > 0 ? 'stored' : 'duplicate', stored, unknown, full }
         }))
       }
       case 'fetch': {

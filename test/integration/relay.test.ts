@@ -103,6 +103,18 @@ describe('relay on loopback', () => {
     await until(() => !n.host.addresses().some(a => a.includes('/p2p-circuit')), 'circuit address gone')
   })
 
+  it('removing a user withdraws admission at once: its reservation and circuit address go', async () => {
+    const invite = await relay.mailbox.createInvite()
+    const n = loopbackNode(join(dir, 'Leaver'), { name: 'Leaver', relay: relayAddr, invite: invite.token, host: { redialIntervalMs: 300 }, relayClient: { mailboxPollMs: 300 } })
+    await n.start()
+    nodes.Leaver = n
+    await until(() => n.host.addresses().some(a => a.includes('/p2p-circuit')), 'circuit address')
+    assert.equal(await relay.removeUser(n.peerId), true)
+    await until(() => n.relay.status().admitted === false, 'told it is no longer admitted', 15_000)
+    await until(() => !n.host.addresses().some(a => a.includes('/p2p-circuit')), 'circuit address gone', 15_000)
+    assert.equal(n.relay.status().lastError?.code, 'ERR_NOT_ADMITTED')
+  })
+
   it('a node whose relay is down still starts, and joins the relay when it comes back', async () => {
     const port = 20000 + Math.floor(Math.random() * 20000)
     const later = new RelayServer({ dataDir: join(dir, 'relay-later'), listen: [`/ip4/127.0.0.1/tcp/${port}`] }, createLogger('relay', 'error'))

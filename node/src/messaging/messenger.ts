@@ -589,7 +589,10 @@ export class Messenger extends EventTarget {
       const list = [...due.values()].sort((a, b) => compareHlc(a.msg.hlc, b.msg.hlc))
       await this.inWindows(list, async ({ msg, to }) => {
         try {
-          await relay.deposit(to, msg.envelope)
+          const answer = await relay.deposit(to, msg.envelope)
+          // a recipient whose mailbox is full got no copy: keep the message queued, so it is deposited
+          // again later (the relay answers duplicate for the copies it already holds)
+          if (answer.full.length > 0) { this.c.log.info('relay kept no copy for a full mailbox', { id: msg.id, full: answer.full.length }); return null }
           return msg.id
         } catch (err) {
           // refused for these recipients only (no account, full mailbox): keep it queued, go on with the rest
@@ -703,7 +706,11 @@ export class Messenger extends EventTarget {
         if (!members.includes(env.author)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'author is not a member of the conversation')
         if (!members.includes(remote)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'sender is not a member of the conversation')
       }
-      if (await this.c.store.getMessage(env.id) !== undefined) return { status: 'duplicate' }
+      const same = await this.c.store.getMessage(env.id)
+      if (same !== undefined) {
+        if (same.author === env.author && same.conv === env.conv && same.seq === env.seq) return { status: 'duplicate' }
+        throw new ParleyError('ERR_ID_CONFLICT', 'another message already has this id here')
+      }
       const body = openEnvelope(this.c.identity, env)
       groupCheck?.(body)
       this.c.clock.observe(env.hlc)
@@ -715,6 +722,7 @@ export class Messenger extends EventTarget {
       }
       const stored = this.c.store.storeIncoming(msg).then((status) => {
         if (status === 'conflict') throw new ParleyError('ERR_SEQ_CONFLICT', `another message of this author already has sequence number ${msg.seq} here`)
+        if (status === 'id-conflict') throw new ParleyError('ERR_ID_CONFLICT', 'another message already has this id here')
         if (status === 'stored') { this.applyOp(msg); this.emit('messageStored', msg) }
         return { status }
       })

@@ -106,7 +106,7 @@ export type RpcMethod = PeerRpcMethod | RelayRpcMethod
 export const RPC_METHODS: readonly RpcMethod[] = ['deliver', 'getHave', 'getProfile', 'announceProfile', 'receipt', 'typing', 'redeem', 'deposit', 'fetch', 'ackMail', 'relayStatus']
 export const MAX_RECEIPT_IDS = 1000
 /** Refusals of an envelope that no retry can change: the sender marks it failed, a mailbox drops it. */
-export const PERMANENT_REFUSALS: ReadonlySet<string> = new Set(['ERR_INVALID_ENVELOPE', 'ERR_BAD_SIGNATURE', 'ERR_NOT_A_RECIPIENT', 'ERR_DECRYPT_FAILED', 'ERR_NOT_A_MEMBER', 'ERR_SEQ_CONFLICT'])
+export const PERMANENT_REFUSALS: ReadonlySet<string> = new Set(['ERR_INVALID_ENVELOPE', 'ERR_BAD_SIGNATURE', 'ERR_NOT_A_RECIPIENT', 'ERR_DECRYPT_FAILED', 'ERR_NOT_A_MEMBER', 'ERR_SEQ_CONFLICT', 'ERR_ID_CONFLICT'])
 
 /** Highest contiguous sequence number stored, per author, for one conversation. */
 export type HaveVector = Record<PeerIdString, number>
@@ -278,13 +278,15 @@ export function parseDeposit (value: unknown): { to: PeerIdString[], envelope: E
   return { to: [...new Set(to)], envelope: parseEnvelope(o.envelope) }
 }
 
-export interface DepositAnswer { status: 'stored' | 'duplicate', stored: number, unknown: PeerIdString[] }
+/** `full`: recipients whose mailbox was full (no copy kept for them); absent from older relays. */
+export interface DepositAnswer { status: 'stored' | 'duplicate', stored: number, unknown: PeerIdString[], full: PeerIdString[] }
 export function parseDepositAnswer (value: unknown): DepositAnswer {
   const o = relayCheck.obj(value, 'body')
   return {
     status: relayCheck.literal(o, 'status', ['stored', 'duplicate']),
     stored: relayCheck.int(o, 'stored', { min: 0, max: MAX_RECIPIENTS }),
-    unknown: relayCheck.arr(o, 'unknown', { max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID }))
+    unknown: relayCheck.arr(o, 'unknown', { max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID })),
+    full: o.full === undefined ? [] : relayCheck.arr(o, 'full', { max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID }))
   }
 }
 

@@ -84,10 +84,12 @@ export class LevelStore implements MessageStore {
     })
   }
 
-  async storeIncoming (msg: StoredMessage, options: AbortOptions = {}): Promise<'stored' | 'duplicate' | 'conflict'> {
+  async storeIncoming (msg: StoredMessage, options: AbortOptions = {}): Promise<'stored' | 'duplicate' | 'conflict' | 'id-conflict'> {
     return await this.gc.write(async (tx) => {
       throwIfAborted(options.signal)
-      if (await tx.has(this.msgs, msg.id)) return 'duplicate'
+      const same = await tx.get(this.msgs, msg.id)
+      // the same id from another author or slot is not this message: someone reused the id
+      if (same !== undefined) return same.author === msg.author && same.conv === msg.conv && same.seq === msg.seq ? 'duplicate' : 'id-conflict'
       // a different id at a sequence number already taken: an author that restored an old backup,
       // or one that equivocates. Keep the first; the caller refuses the second (it is not held here)
       if (await tx.has(this.seqIdx, conv2(msg.conv, msg.author) + SEP + pad(msg.seq))) return 'conflict'

@@ -75,8 +75,12 @@ export interface MessageStore {
    * for `recipients` and the clock in one durable batch.
    */
   appendOutgoing(conv: string, author: string, recipients: string[], build: (seq: number) => StoredMessage, options?: AbortOptions): Promise<StoredMessage>
-  /** Durably stores a received message unless its id is known ('duplicate') or another message of its author holds its seq ('conflict'). */
-  storeIncoming(message: StoredMessage, options?: AbortOptions): Promise<'stored' | 'duplicate' | 'conflict'>
+  /**
+   * Durably stores a received message unless it is already stored
+   * ('duplicate'), another message of its author holds its seq ('conflict'),
+   * or another author's message holds its id ('id-conflict').
+   */
+  storeIncoming(message: StoredMessage, options?: AbortOptions): Promise<'stored' | 'duplicate' | 'conflict' | 'id-conflict'>
 
   getMessage(id: string): Promise<StoredMessage | undefined>
   history(conv: string, query?: HistoryQuery): Promise<StoredMessage[]>

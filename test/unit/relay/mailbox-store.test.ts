@@ -83,6 +83,51 @@ describe('relay mailbox store', () => {
     assert.deepEqual((await store.totals()).messages, 0)
   })
 
+  it('two acks racing over the same rows free their quota once', async () => {
+    for (let i = 0; i < 6; i++) await store.deposit(bob.peerId, alice.peerId, env(), 100)
+    const third = (await store.fetch(bob.peerId, 0, 10)).items[2]!.cursor
+    const [a, b] = await Promise.all([store.ack(bob.peerId, third), store.ack(bob.peerId, third)])
+    assert.equal(a + b, 3, 'three rows deleted in all')
+    assert.equal(await store.queued(bob.peerId), 3)
+    assert.equal((await store.fetch(bob.peerId, 0, 10)).items.length, 3)
+    // and the sweep racing an ack likewise
+    const [swept, acked] = await Promise.all([store.sweep(Date.now() + 61_000), store.ack(bob.peerId, Number.MAX_SAFE_INTEGER)])
+    assert.equal(swept + acked, 3)
+    assert.equal(await store.queued(bob.peerId), 0)
+    assert.deepEqual(await store.totals(), { messages: 0, bytes: 0, recipients: 0 })
+  })
+
+  it('fetch skips expired rows not swept yet and returns the live mail after them', async () => {
+    await store.stop()
+    store = await open({ ttlMs: 50 })
+    for (let i = 0; i < 3; i++) await store.deposit(bob.peerId, alice.peerId, env(), 100)
+    await new Promise(resolve => setTimeout(resolve, 80))
+    const live = env('live')
+    await store.deposit(bob.peerId, alice.peerId, live, 100)
+    const page = await store.fetch(bob.peerId, 0, 2)
+    assert.deepEqual(page.items.map(i => i.envelope.id), [live.id])
+    assert.equal(page.more, false)
+  })
+
+  it('names the recipients whose mailbox was full; the others get their copy', async () => {
+    await store.stop()
+    store = await open({ quotaMessages: 1 })
+    await store.deposit(bob.peerId, alice.peerId, env(), 100)
+    const e = env()
+    assert.deepEqual(await store.depositAll([bob.peerId, alice.peerId], alice.peerId, e, 100), { stored: 1, full: [bob.peerId] })
+    assert.equal(await store.queued(alice.peerId), 1)
+  })
+
+  it('dedupes per author: another sender reusing a message id does not pre-empt the real copy', async () => {
+    const real = env('real')
+    const carol = (await newIdentities(1))[0] as DeviceIdentity
+    const impostor = sealEnvelope(carol, { id: real.id, conv: dmConversationId(carol.peerId, bob.peerId), seq: 1, hlc: { w: Date.now(), c: 0 }, recipients: [bob.peerId], body: { text: 'squat' } })
+    assert.equal(await store.deposit(bob.peerId, carol.peerId, impostor, 100), 1)
+    assert.equal(await store.deposit(bob.peerId, alice.peerId, real, 100), 1)
+    assert.equal(await store.deposit(bob.peerId, alice.peerId, real, 100), 0)
+    assert.equal(await store.queued(bob.peerId), 2)
+  })
+
   it('invites admit once per use, and expire', async () => {
     const once = await store.createInvite({ maxUses: 1 })
     assert.equal(store.isAdmitted(alice.peerId), false)

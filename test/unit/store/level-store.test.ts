@@ -184,6 +184,13 @@ describe('LevelStore', () => {
       assert.equal((await store.listConversations())[0]?.unread, 1)
     })
 
+    it('returns id-conflict for another author\'s message under an id already taken, and keeps the first', async () => {
+      const first = msg({ conv: convBob, author: bob, seq: 1, text: 'first' })
+      assert.equal(await store.storeIncoming(first), 'stored')
+      assert.equal(await store.storeIncoming({ ...msg({ conv: convCarol, author: carol, seq: 1, text: 'squat' }), id: first.id }), 'id-conflict')
+      assert.equal((await store.getMessage(first.id))?.text, 'first')
+    })
+
     it('treats the same seq from another author or conversation as distinct', async () => {
       assert.equal(await store.storeIncoming(msg({ conv: convBob, author: bob, seq: 1 })), 'stored')
       assert.equal(await store.storeIncoming(msg({ conv: convBob, author: carol, seq: 1 })), 'stored')
