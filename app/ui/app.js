@@ -149,8 +149,13 @@ async function loadPeers () {
 
 async function loadMessages () {
   if (!state.current) return
-  const q = state.search ? `?limit=500&search=${encodeURIComponent(state.search)}` : '?limit=500'
-  state.messages = await api('GET', `/conversations/${state.current}/messages${q}`)
+  const current = state.current
+  const search = state.search
+  const q = search ? `?limit=500&search=${encodeURIComponent(search)}` : '?limit=500'
+  const messages = await api('GET', `/conversations/${current}/messages${q}`)
+  // another chat was opened, or the search changed, while this answer was on its way: it is stale
+  if (current !== state.current || search !== state.search) return
+  state.messages = messages
   renderMessages()
 }
 

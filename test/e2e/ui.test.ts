@@ -8,6 +8,8 @@ import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { mkdir } from 'node:fs/promises'
+import { request } from 'node:http'
+import { WebSocket } from 'ws'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
@@ -76,6 +78,23 @@ describe('web UI in Chromium, two users', () => {
     assert.equal((await fetch(`http://127.0.0.1:${String(a.apiPort)}/v1/peers`)).status, 401)
     // the token left the address bar
     assert.equal(new URL(pageA.url()).hash, '')
+    // DNS rebinding: a page on another name that resolves to 127.0.0.1 gets nothing, even with the token
+    const token = new URLSearchParams((a.uiUrl as string).split('#')[1]).get('token') as string
+    const asHost = async (host: string, path: string, headers: Record<string, string> = {}): Promise<number> => await new Promise((resolve, reject) => {
+      request({ host: '127.0.0.1', port: a.apiPort, path, headers: { host, authorization: `Bearer ${token}`, ...headers } }, (res) => { res.resume(); resolve(res.statusCode ?? 0) }).on('error', reject).end()
+    })
+    assert.equal(await asHost(`127.0.0.1:${String(a.apiPort)}`, '/v1/peers'), 200)
+    assert.equal(await asHost(`localhost:${String(a.apiPort)}`, '/v1/peers'), 200)
+    assert.equal(await asHost(`evil.example:${String(a.apiPort)}`, '/v1/peers'), 421)
+    assert.equal(await asHost(`evil.example:${String(a.apiPort)}`, '/'), 421)
+    // and a WebSocket from a foreign page is refused even with the token
+    const ws = (origin: string): Promise<string> => new Promise((resolve) => {
+      const socket = new WebSocket(`ws://127.0.0.1:${String(a.apiPort)}/v1/events?token=${token}`, { headers: { origin } })
+      socket.on('open', () => { socket.close(); resolve('open') })
+      socket.on('error', () => { resolve('refused') })
+    })
+    assert.equal(await ws(`http://127.0.0.1:${String(a.apiPort)}`), 'open')
+    assert.equal(await ws('http://evil.example'), 'refused')
   })
 
   ui('lists the other user with presence', async () => {

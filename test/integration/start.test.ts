@@ -6,9 +6,11 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
+import { readdir } from 'node:fs/promises'
 import { removeDir, tmpDir } from '../helpers/nodes.js'
 
 const START = new URL('../../scripts/start.mjs', import.meta.url).pathname
+const CLI = new URL('../../bin/parley.js', import.meta.url).pathname
 
 describe('npm start (browser fallback)', () => {
   it('prints the UI address, serves the UI there, stops on SIGTERM', async () => {
@@ -34,6 +36,22 @@ describe('npm start (browser fallback)', () => {
       assert.equal(await exited, 0)
     } finally {
       child.kill('SIGKILL')
+      await removeDir(dir)
+    }
+  })
+
+  it('a data dir too long for the API socket is refused with a clear message, leaving no socket elsewhere', async () => {
+    const dir = await tmpDir('parley-long-')
+    const long = join(dir, 'd'.repeat(110))
+    try {
+      const child = spawn(process.execPath, [CLI, 'start', '--data', long, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--api-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+      let err = ''
+      child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+      const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
+      assert.equal(code, 2, err)
+      assert.match(err, /too long for the API socket/)
+      assert.ok(!(await readdir(dir)).some(f => f.endsWith('.sock') || f.startsWith('api')), 'no socket left in the parent directory')
+    } finally {
       await removeDir(dir)
     }
   })

@@ -2,8 +2,13 @@ import { ParleyError } from '../errors.js'
 import { PEER_ID } from '../protocol/validate.js'
 import type { PeerView } from '../messaging/messenger.js'
 
-/** Minimum length of a peer ID prefix accepted as a reference. */
+/**
+ * Minimum length of a peer ID prefix or suffix accepted as a reference, not
+ * counting the `12D3KooW` that every Ed25519 peer ID starts with (a prefix
+ * that short would be cheap to imitate with a generated key).
+ */
 export const MIN_PEER_PREFIX = 12
+const ED25519_PEER_ID_START = '12D3KooW'
 
 /**
  * Turns what a person typed (a full peer ID, a display name, or a peer ID
@@ -16,7 +21,8 @@ export function resolvePeer (ref: string, peers: PeerView[], self: string): stri
   const byName = peers.filter(p => p.name !== null && p.name.toLowerCase() === r.toLowerCase() && p.peerId !== self)
   if (byName.length === 1) return (byName[0] as PeerView).peerId
   if (byName.length > 1) throw new ParleyError('ERR_AMBIGUOUS_PEER', `${byName.length} peers are named "${r}": use a peer ID (${byName.map(p => p.peerId.slice(-MIN_PEER_PREFIX)).join(', ')})`)
-  if (r.length >= MIN_PEER_PREFIX) {
+  const significant = r.startsWith(ED25519_PEER_ID_START) ? r.length - ED25519_PEER_ID_START.length : r.length
+  if (significant >= MIN_PEER_PREFIX) {
     const byPrefix = peers.filter(p => p.peerId !== self && (p.peerId.startsWith(r) || p.peerId.endsWith(r)))
     if (byPrefix.length === 1) return (byPrefix[0] as PeerView).peerId
     if (byPrefix.length > 1) throw new ParleyError('ERR_AMBIGUOUS_PEER', `"${r}" matches ${byPrefix.length} peers`)

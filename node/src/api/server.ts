@@ -45,6 +45,9 @@ const EVENTS: ApiEventType[] = ['messageStored', 'messageStateChanged', 'peerOnl
 /** @default 120000 */
 export const MAX_WAIT_MS = 120_000
 
+/** sun_path is 108 bytes on Linux (104 on macOS), including the final NUL */
+const MAX_SOCKET_PATH_BYTES = 103
+
 export class ApiServer {
   private readonly servers: Server[] = []
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 })
@@ -72,7 +75,7 @@ export class ApiServer {
     this.c.relay.addEventListener('relayChanged', relayFn)
     this.forward.push(['relayChanged', relayFn])
     if (this.init.port !== null) {
-      const s = this.makeServer()
+      const s = this.makeServer(true)
       await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen(this.init.port ?? 0, '127.0.0.1', () => { s.off('error', reject); resolve() }) })
         .catch((err: NodeJS.ErrnoException) => {
           throw new ParleyError('ERR_INVALID_ARGUMENT', err.code === 'EADDRINUSE' ? `port ${String(this.init.port)} on 127.0.0.1 is in use (another Parley? try --api-port 0)` : err.message, { cause: err })
@@ -82,8 +85,12 @@ export class ApiServer {
     }
     if (this.init.socketPath !== null) {
       const path = this.init.socketPath
+      // the OS cuts longer socket paths silently (and the socket lands elsewhere): refuse instead
+      if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
+        throw new ParleyError('ERR_INVALID_ARGUMENT', `the data directory path is too long for the API socket (${Buffer.byteLength(path)} bytes, at most ${MAX_SOCKET_PATH_BYTES}): choose a shorter --data path`)
+      }
       await unlink(path).catch(() => {})
-      const s = this.makeServer()
+      const s = this.makeServer(false)
       await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen(path, () => { s.off('error', reject); resolve() }) })
       await chmod(path, 0o600)
     }
@@ -100,10 +107,21 @@ export class ApiServer {
     if (this.init.socketPath !== null) await unlink(this.init.socketPath).catch(() => {})
   }
 
-  private makeServer (): Server {
-    const s = createServer((req, res) => { void this.onRequest(req, res) })
+  /** `tcp`: the 127.0.0.1 listener, which also checks Host (and Origin on upgrades) against DNS rebinding. */
+  private makeServer (tcp: boolean): Server {
+    const s = createServer((req, res) => {
+      if (tcp && !this.localHost(req)) {
+        res.writeHead(421, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ code: 'ERR_UNAUTHORIZED', message: 'this server answers only to 127.0.0.1 and localhost' }))
+        return
+      }
+      void this.onRequest(req, res)
+    })
     s.on('upgrade', (req, socket, head) => {
       const url = new URL(req.url ?? '/', 'http://localhost')
+      if (tcp && (!this.localHost(req) || !this.localOrigin(req))) {
+        socket.end('HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n\r\n{"code":"ERR_UNAUTHORIZED","message":"foreign Host or Origin"}')
+        return
+      }
       if (url.pathname !== `${API_PREFIX}/events` || !this.authorized(req, url)) {
         socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n\r\n{"code":"ERR_UNAUTHORIZED","message":"token required"}')
         return
@@ -121,6 +139,22 @@ export class ApiServer {
     const data = 'envelope' in detail ? toMessageView(detail as StoredMessage) : detail
     const line = JSON.stringify({ v: 1, type, data } satisfies ApiEvent)
     for (const ws of this.wss.clients) if (ws.readyState === ws.OPEN) ws.send(line)
+  }
+
+  private localNames (): string[] {
+    const port = this.tcpPort
+    return port === undefined ? [] : [`127.0.0.1:${port}`, `localhost:${port}`]
+  }
+
+  /** The Host header names this server (not a rebound DNS name pointing at 127.0.0.1). */
+  private localHost (req: IncomingMessage): boolean {
+    return this.localNames().includes((req.headers.host ?? '').toLowerCase())
+  }
+
+  /** No Origin (CLI, scripts) or the UI's own origin. */
+  private localOrigin (req: IncomingMessage): boolean {
+    const origin = req.headers.origin
+    return origin === undefined || this.localNames().some(n => origin.toLowerCase() === `http://${n}`)
   }
 
   private authorized (req: IncomingMessage, url: URL): boolean {

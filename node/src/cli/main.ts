@@ -9,6 +9,7 @@ import { defaultDataDir } from '../config.js'
 import { ApiClient } from './client.js'
 import type { MessageView, IdentityView, GroupView } from '../api/contract.js'
 import type { PeerView } from '../messaging/messenger.js'
+import { printable } from './printable.js'
 
 const USAGE = `usage: parley <command> [options]
 
@@ -20,7 +21,7 @@ commands:
   peers [--json]              list known peers and presence
   send PEER|GROUP TEXT [--wait sent|delivered|read] [--timeout SECONDS]
                               send a message (PEER: peer ID, ID prefix or name;
-                              GROUP: group id or name)
+                              GROUP: group id or name); --timeout: at most 120 s
   history PEER|GROUP [--json] [--limit N] [--search TEXT]
                               show a conversation
   group create NAME --members PEER[,PEER...]
@@ -29,7 +30,7 @@ commands:
                               manage groups (changes: the group's creator only)
   name NAME                   change the display name
   dial ADDR                   connect to a multiaddr (…/p2p/<peer id>)
-  relay [ADDR|none] [--invite TOKEN]
+  relay [ADDR|none] [--invite TOKEN] [--json]
                               show the relay status, or set (none: remove) the relay
   watch                       print events as JSON lines until interrupted
 
@@ -38,6 +39,9 @@ every command takes --data DIR (default: ${defaultDataDir()})`
 class UsageError extends Error {}
 
 const common = { data: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const
+
+/** the node caps waits at this (POST /messages timeoutMs ≤ 120000) */
+const MAX_WAIT_SECONDS = 120
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>> (args: string[], options: T, positionals: number | [number, number]): { values: Record<string, unknown>, positionals: string[] } {
   const [min, max] = typeof positionals === 'number' ? [positionals, positionals] : positionals
@@ -66,7 +70,7 @@ async function main (argv: string[]): Promise<number> {
         'no-mdns': { type: 'boolean' }, 'api-port': { type: 'string' }, 'announce-loopback': { type: 'boolean' },
         relay: { type: 'string' }, invite: { type: 'string' }
       }, 0)
-      const port = values['api-port'] === undefined ? undefined : Number(values['api-port'])
+      const port = values['api-port'] === undefined ? undefined : /^\d{1,5}$/.test(values['api-port'] as string) ? Number(values['api-port']) : NaN
       if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError('--api-port must be an integer 0..65535')
       const { runDaemon } = await import('./daemon.js')
       return await runDaemon({
@@ -94,7 +98,7 @@ async function main (argv: string[]): Promise<number> {
       const peers = await (await ApiClient.open(dataDir(values))).call<PeerView[]>('GET', '/peers')
       if (values.json === true) { out(JSON.stringify(peers)); return 0 }
       if (peers.length === 0) out('no peers yet')
-      for (const p of peers) out(`${p.online ? '●' : '○'} ${(p.name ?? '(unnamed)').padEnd(24)} ${p.peerId} ${p.online ? `online (${p.reach ?? 'lan'})` : 'offline'}`)
+      for (const p of peers) out(`${p.online ? '●' : '○'} ${printable(p.name ?? '(unnamed)').padEnd(24)} ${p.peerId} ${p.online ? `online (${p.reach ?? 'lan'})` : 'offline'}`)
       return 0
     }
     case 'send': {
@@ -102,7 +106,7 @@ async function main (argv: string[]): Promise<number> {
       const wait = values.wait as string | undefined
       if (wait !== undefined && wait !== 'sent' && wait !== 'delivered' && wait !== 'read') throw new UsageError('--wait must be "sent", "delivered" or "read"')
       const timeout = values.timeout === undefined ? 30 : Number(values.timeout)
-      if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError('--timeout must be a positive number of seconds')
+      if (!Number.isFinite(timeout) || timeout < 0.001 || timeout > MAX_WAIT_SECONDS) throw new UsageError(`--timeout must be a number of seconds from 0.001 to ${MAX_WAIT_SECONDS}`)
       const [to, text] = positionals as [string, string]
       if (text === '') throw new UsageError('TEXT must not be empty')
       const m = await (await ApiClient.open(dataDir(values))).call<MessageView>('POST', '/messages', { to, text, wait, timeoutMs: Math.round(timeout * 1000) })
@@ -118,7 +122,8 @@ async function main (argv: string[]): Promise<number> {
       const api = await ApiClient.open(dataDir(values))
       const msgs = await api.call<MessageView[]>('GET', `/conversations/${encodeURIComponent(positionals[0] as string)}/messages?${q.toString()}`)
       if (values.json === true) { out(JSON.stringify(msgs)); return 0 }
-      for (const m of msgs) out(`${new Date(m.hlc.w).toISOString()} ${m.outgoing ? 'me' : m.author.slice(-12)} [${m.state}] ${m.text}`)
+      // text from the network never reaches the terminal raw: control characters are shown escaped
+      for (const m of msgs) out(`${new Date(m.hlc.w).toISOString()} ${m.outgoing ? 'me' : m.author.slice(-12)} [${m.state}] ${printable(m.text)}`)
       return 0
     }
     case 'name': {
@@ -137,6 +142,7 @@ async function main (argv: string[]): Promise<number> {
       const { values, positionals } = parse(rest, { invite: { type: 'string' }, json: { type: 'boolean' } }, [0, 1])
       const api = await ApiClient.open(dataDir(values))
       const target = positionals[0]
+      if (target === undefined && values.invite !== undefined) throw new UsageError('--invite goes with a relay address: parley relay ADDR --invite TOKEN')
       const r = target === undefined
         ? await api.call<{ relay: unknown }>('GET', '/settings')
         : await api.call<{ relay: unknown }>('PUT', '/settings', { relay: target === 'none' ? null : target, invite: values.invite ?? null })
@@ -145,7 +151,7 @@ async function main (argv: string[]): Promise<number> {
     }
     case 'group': {
       const [sub, ...more] = rest
-      const print = (g: GroupView): void => { out(`${g.id} "${g.name}" ${g.members.length} members${g.member ? '' : ' (you are not a member)'}`) }
+      const print = (g: GroupView): void => { out(`${g.id} "${printable(g.name)}" ${g.members.length} members${g.member ? '' : ' (you are not a member)'}`) }
       switch (sub) {
         case 'create': {
           const { values, positionals } = parse(more, { members: { type: 'string' } }, 1)

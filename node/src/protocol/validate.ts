@@ -62,8 +62,12 @@ export const PEER_ID = /^12D3KooW[1-9A-HJ-NP-Za-km-z]{44,46}$/
 export const b64 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url')
 export const unb64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64url'))
 
-/** Text that may be shown to a person: no control characters except newline and tab. */
-export const CONTROL_CHARS = /[\u0000-\u0008\u000B-\u001F\u007F]/
+/**
+ * Characters a name must not hold (besides newline and tab, checked apart):
+ * C0 and C1 controls, and the bidi overrides and isolates that could make a
+ * name read as something else.
+ */
+export const CONTROL_CHARS = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/
 
 export function parseJson (bytes: Uint8Array, code: ErrorCode, what: string): unknown {
   try {

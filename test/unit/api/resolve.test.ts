@@ -39,10 +39,10 @@ describe('resolvePeer', () => {
     assert.throws(() => resolvePeer('Carol', [view(stranger, null)], self), code('ERR_UNKNOWN_PEER'))
   })
 
-  it('resolves a unique peer id prefix of at least 12 characters', () => {
-    // every Ed25519 peer id starts with 12D3KooW, so useful prefixes are longer
-    const prefix = alice.slice(0, 14)
-    assert.equal(resolvePeer(prefix, peers, self), alice)
+  it('resolves a unique peer id prefix of at least 12 characters after 12D3KooW', () => {
+    // every Ed25519 peer id starts with 12D3KooW: those 8 do not count
+    assert.equal(resolvePeer(alice.slice(0, 8 + MIN_PEER_PREFIX), peers, self), alice)
+    assert.throws(() => resolvePeer(alice.slice(0, 8 + MIN_PEER_PREFIX - 1), peers, self), code('ERR_UNKNOWN_PEER'))
   })
 
   it('resolves a unique suffix of at least 8 characters (the short form shown to people)', () => {
@@ -56,11 +56,11 @@ describe('resolvePeer', () => {
 
   it('throws ERR_AMBIGUOUS_PEER for a prefix shared by several peers', () => {
     const twins = [view(alice.slice(0, 20) + 'x', null), view(alice.slice(0, 20) + 'y', null)]
-    assert.throws(() => resolvePeer(alice.slice(0, MIN_PEER_PREFIX), twins, self), code('ERR_AMBIGUOUS_PEER'))
+    assert.throws(() => resolvePeer(alice.slice(0, 8 + MIN_PEER_PREFIX), twins, self), code('ERR_AMBIGUOUS_PEER'))
   })
 
   it('never resolves a prefix to oneself', () => {
-    assert.throws(() => resolvePeer(self.slice(0, 16), [view(self, null)], self), code('ERR_UNKNOWN_PEER'))
+    assert.throws(() => resolvePeer(self.slice(0, 24), [view(self, null)], self), code('ERR_UNKNOWN_PEER'))
   })
 
   it('prefers a display name over a peer id prefix', () => {

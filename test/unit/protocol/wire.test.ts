@@ -172,7 +172,10 @@ describe('parseDisplayName', () => {
     ['a carriage return', 'Ali\rce'],
     ['a NUL', 'Ali\u0000ce'],
     ['an escape (ANSI colour)', '\u001b[31mAlice'],
-    ['DEL', 'Alice\u007f!']
+    ['DEL', 'Alice\u007f!'],
+    ['a C1 control (CSI)', 'A\u009b2J'],
+    ['a right-to-left override', 'Alice\u202etxt.exe'],
+    ['a bidi isolate', 'Al\u2066ice']
   ]
   for (const [name, value] of bad) {
     it(`rejects ${name} with ERR_INVALID_ARGUMENT`, () => {
