@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { ParleyError } from '../../node/src/errors.js'
-import { GroupCommit, jsonSublevel, openDb, type Db, type Sub, type Tx } from '../../node/src/store/group-commit.js'
+import { LevelBackedStore, jsonSublevel, type Db, type Sub, type Tx } from '../../node/src/store/group-commit.js'
 import type { Envelope } from '../../node/src/protocol/wire.js'
 
 export interface Invite { token: string, createdAt: number, expiresAt: number, maxUses: number, uses: number, note: string }
@@ -36,9 +36,7 @@ const SWEEP_CHUNK = 1000
 /** dedupe key of one copy: recipient, author and message id */
 const mailIdKey = (recipient: string, envelope: Envelope): string => recipient + SEP + envelope.author + SEP + envelope.id
 
-export class MailboxStore {
-  private readonly gc: GroupCommit
-  private readonly meta: Sub<unknown>
+export class MailboxStore extends LevelBackedStore {
   private readonly users: Sub<RelayUser>
   private readonly invites: Sub<Invite>
   private readonly mail: Sub<StoredMail>
@@ -46,11 +44,9 @@ export class MailboxStore {
   private readonly usage: Sub<Usage>
   private admitted = new Set<string>()
   private cursor = 0
-  private started = false
 
-  constructor (private readonly db: Db, private readonly limits: MailboxLimits) {
-    this.gc = new GroupCommit(db)
-    this.meta = jsonSublevel(db, 'meta')
+  constructor (db: Db, private readonly limits: MailboxLimits) {
+    super(db, 'relay')
     this.users = jsonSublevel(db, 'users')
     this.invites = jsonSublevel(db, 'invites')
     this.mail = jsonSublevel(db, 'mail')
@@ -58,23 +54,10 @@ export class MailboxStore {
     this.usage = jsonSublevel(db, 'usage')
   }
 
-  async start (): Promise<void> {
-    if (this.started) return
-    await openDb(this.db, 'relay')
+  protected override async opened (): Promise<void> {
     this.admitted = new Set(await this.users.keys().all())
     this.cursor = Number(await this.meta.get('cursor') ?? 0)
-    this.started = true
   }
-
-  async stop (): Promise<void> {
-    if (!this.started) return
-    this.started = false
-    await this.gc.drain()
-    await this.db.close()
-  }
-
-  async getMeta (key: string): Promise<unknown> { return await this.gc.read(this.meta, key) }
-  async putMeta (key: string, value: unknown): Promise<void> { await this.gc.write(async (tx) => { tx.put(this.meta, key, value) }) }
 
   isAdmitted (peerId: string): boolean { return this.admitted.has(peerId) }
 

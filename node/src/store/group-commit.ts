@@ -145,6 +145,42 @@ export function jsonSublevel<V> (db: Db, name: string): Sub<V> {
   return db.sublevel<string, V>(name, { valueEncoding: 'json' }) as unknown as Sub<V>
 }
 
+/**
+ * A LevelDB-backed store: one GroupCommit for all writes, a `meta` sublevel,
+ * and an idempotent start/stop (stop waits until every staged write is on
+ * disk). Subclasses add their sublevels and, in `opened()`, load state.
+ */
+export abstract class LevelBackedStore {
+  protected readonly gc: GroupCommit
+  protected readonly meta: Sub<unknown>
+  private started = false
+
+  constructor (protected readonly db: Db, private readonly what: string) {
+    this.gc = new GroupCommit(db)
+    this.meta = jsonSublevel(db, 'meta')
+  }
+
+  async start (): Promise<void> {
+    if (this.started) return
+    await openDb(this.db, this.what)
+    await this.opened()
+    this.started = true
+  }
+
+  /** Runs once the database is open, before start() resolves. */
+  protected async opened (): Promise<void> {}
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    await this.gc.drain()
+    await this.db.close()
+  }
+
+  async getMeta (key: string): Promise<unknown> { return await this.gc.read(this.meta, key) }
+  async putMeta (key: string, value: unknown): Promise<void> { await this.gc.write(async (tx) => { tx.put(this.meta, key, value) }) }
+}
+
 /** Opens `db`, turning LevelDB's errors into ERR_DATA_DIR_LOCKED (another process has it) or ERR_STORE. */
 export async function openDb (db: Db, what: string): Promise<void> {
   try {

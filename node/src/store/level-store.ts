@@ -4,7 +4,7 @@
  * group-commit.ts); writes are prepared one at a time, so read-check-write
  * sequences (dedupe, sequence assignment) never interleave.
  */
-import { GroupCommit, Tx, jsonSublevel, openDb, type Db, type Sub } from './group-commit.js'
+import { GroupCommit, LevelBackedStore, Tx, jsonSublevel, type Db, type Sub } from './group-commit.js'
 import { ParleyError } from '../errors.js'
 import { compareHlc, hlcKey } from '../clock/hlc.js'
 import { throwIfAborted, type AbortOptions } from '../util/abort.js'
@@ -19,9 +19,7 @@ export const DEFAULT_HISTORY_LIMIT = 200
 const SEP = '!'
 const pad = (n: number): string => n.toString().padStart(16, '0')
 
-export class LevelStore implements MessageStore {
-  private readonly db: Db
-  private readonly meta: Sub<unknown>
+export class LevelStore extends LevelBackedStore implements MessageStore {
   private readonly peers: Sub<PeerRecord>
   private readonly msgs: Sub<StoredMessage>
   private readonly hist: Sub<string>
@@ -29,13 +27,9 @@ export class LevelStore implements MessageStore {
   private readonly seqState: Sub<SeqState>
   private readonly outboxes: Sub<string>
   private readonly convs: Sub<ConversationRecord>
-  private readonly gc: GroupCommit
-  private started = false
 
   constructor (db: Db) {
-    this.db = db
-    this.gc = new GroupCommit(db)
-    this.meta = jsonSublevel(db, 'meta')
+    super(db, 'Parley')
     this.peers = jsonSublevel(db, 'peers')
     this.msgs = jsonSublevel(db, 'msg')
     this.hist = jsonSublevel(db, 'hist')
@@ -43,24 +37,6 @@ export class LevelStore implements MessageStore {
     this.seqState = jsonSublevel(db, 'seq')
     this.outboxes = jsonSublevel(db, 'outbox')
     this.convs = jsonSublevel(db, 'conv')
-  }
-
-  async start (): Promise<void> {
-    if (this.started) return
-    await openDb(this.db, 'Parley')
-    this.started = true
-  }
-
-  async stop (): Promise<void> {
-    if (!this.started) return
-    this.started = false
-    await this.gc.drain()
-    await this.db.close()
-  }
-
-  async getMeta (key: string): Promise<unknown> { return await this.gc.read(this.meta, key) }
-  async putMeta (key: string, value: unknown): Promise<void> {
-    await this.gc.write(async (tx) => { tx.put(this.meta, key, value) })
   }
 
   async getPeer (peerId: string): Promise<PeerRecord | undefined> { return await this.gc.read(this.peers, peerId) }
