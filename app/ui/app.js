@@ -265,7 +265,8 @@ function connectEvents () {
 }
 
 function renderRelay (relay) {
-  const text = !relay?.addr ? 'LAN only (no relay)' : relay.connected ? (relay.admitted === false ? 'relay refused this device' : 'relay connected') : 'relay unreachable, retrying'
+  const waiting = relay?.connected && relay.waiting > 0 ? ` · fetching ${relay.waiting} message${relay.waiting === 1 ? '' : 's'} kept for you` : ''
+  const text = !relay?.addr ? 'LAN only (no relay)' : relay.connected ? (relay.admitted === false ? 'relay refused this device' : `relay connected${waiting}`) : 'relay unreachable, retrying'
   $('relay-status').textContent = text
 }
 

@@ -41,6 +41,8 @@ export interface RelayState {
   admitted: boolean | null
   invitePending: boolean
   lastError: { code: string, message: string } | null
+  /** mail for this device still at the relay, as last learned (relayStatus, then counted down while draining) */
+  waiting: number
 }
 
 /**
@@ -60,7 +62,7 @@ export class RelayClient extends EventTarget {
   private readonly keptMailMaxMs: number
   /** mail items kept at the relay for a retry, by cursor */
   private readonly kept = new Map<number, { since: number, next: number, backoff: number }>()
-  private state: RelayState = { addr: null, peerId: null, connected: false, admitted: null, invitePending: false, lastError: null }
+  private state: RelayState = { addr: null, peerId: null, connected: false, admitted: null, invitePending: false, lastError: null, waiting: 0 }
   private invite: string | null = null
 
   constructor (private readonly c: { host: PeerHost, log: Logger, accept: AcceptMail, saveInvite: (token: string | null) => Promise<void> }, init: RelayClientInit = {}) {
@@ -78,7 +80,7 @@ export class RelayClient extends EventTarget {
   /** Points the node at a relay (null: none); an invite token is redeemed on the next connection. */
   configure (addr: string | null, invite: string | null): void {
     this.c.host.setRelay(addr)
-    this.state = { ...this.state, addr, admitted: null, lastError: null }
+    this.state = { ...this.state, addr, admitted: null, lastError: null, waiting: 0 }
     this.invite = invite
     this.channel = undefined
     if (addr !== null && this.c.host.relayPeerId !== null && this.c.host.isConnected(this.c.host.relayPeerId)) void this.onRelayUp()
@@ -147,7 +149,7 @@ export class RelayClient extends EventTarget {
         return
       }
       const st = parseRelayStatus(await ch.call('relayStatus', {}))
-      this.state = { ...this.state, admitted: st.admitted, lastError: st.admitted ? null : { code: 'ERR_NOT_ADMITTED', message: 'the relay has not admitted this device: ask its admin for an invite' } }
+      this.state = { ...this.state, admitted: st.admitted, waiting: st.queued, lastError: st.admitted ? null : { code: 'ERR_NOT_ADMITTED', message: 'the relay has not admitted this device: ask its admin for an invite' } }
       this.dispatchEvent(new CustomEvent('relayChanged', { detail: this.status() }))
       if (st.admitted) await this.drain()
     } catch (err) {
@@ -223,9 +225,12 @@ export class RelayClient extends EventTarget {
           // while nothing was kept, one range ack covers everything so far
           await ch.call('ackMail', keptNow === 0 ? { upTo: done[done.length - 1]! } : { cursors: done })
           total += done.length
+          // progress for the UI on a long drain
+          this.setWaiting(Math.max(keptNow, this.state.waiting - done.length))
         }
         after = items[items.length - 1]!.cursor
         if (!more) {
+          this.setWaiting(keptNow)
           // forget retry state of items no longer at the relay (expired, or acked by another drain)
           for (const cursor of this.kept.keys()) if (!seen.has(cursor)) this.kept.delete(cursor)
           break
@@ -238,6 +243,12 @@ export class RelayClient extends EventTarget {
       this.draining = false
     }
     return total
+  }
+
+  private setWaiting (n: number): void {
+    if (n === this.state.waiting) return
+    this.state = { ...this.state, waiting: n }
+    this.dispatchEvent(new CustomEvent('relayChanged', { detail: this.status() }))
   }
 
   private async rpc (): Promise<RpcChannel> {

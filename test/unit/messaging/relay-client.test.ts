@@ -75,9 +75,14 @@ describe('RelayClient mailbox drain', () => {
       if (text === 'not yet' && !ready) throw new ParleyError('ERR_UNKNOWN_GROUP', 'group not known yet')
       return { durable: Promise.resolve().then(() => { stored.push(text); return 'stored' as const }) }
     })
+    const waiting: number[] = []
+    c.addEventListener('relayChanged', (evt) => { waiting.push((evt as CustomEvent<{ waiting: number }>).detail.waiting) })
     c.configure('/ip4/127.0.0.1/tcp/1/p2p/' + RELAY, null)
     c.start()
     await new Promise(resolve => setTimeout(resolve, 50))
+    // progress: 5 waiting at first, counted down batch by batch, 1 left (the kept item)
+    assert.deepEqual(waiting, [5, 4, 2, 1])
+    assert.equal(c.status().waiting, 1)
     // the first drain ran on start: everything but the kept item is stored and acked
     assert.deepEqual(stored, ['one', 'three', 'four', 'five'])
     assert.deepEqual((await mailbox.fetch(bob.peerId, 0, 10)).items.map(i => i.envelope.id), [envs[1]!.id])
@@ -89,6 +94,7 @@ describe('RelayClient mailbox drain', () => {
     // once the backoff (2 s) has passed, the next drain picks it up
     await new Promise(resolve => setTimeout(resolve, 2100))
     assert.equal(await c.drain(), 1)
+    assert.equal(c.status().waiting, 0)
     assert.deepEqual(stored, ['one', 'three', 'four', 'five', 'not yet'])
     assert.equal(await mailbox.queued(bob.peerId), 0)
     await c.stop()
