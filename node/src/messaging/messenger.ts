@@ -7,7 +7,7 @@ import { setMaxListeners } from 'node:events'
 import { ParleyError, toParleyError } from '../errors.js'
 import { newMessageId, openEnvelope, sealEnvelope, signProfile, verifyProfile, type SigningKeys } from '../crypto/envelope.js'
 import { compareHlc, type HybridClock } from '../clock/hlc.js'
-import { MSG_PROTOCOL, PERMANENT_REFUSALS, MAX_TEXT_CHARS, MAX_GROUP_MEMBERS, isGroupConv, type Body, type EnvelopeKind, conversationMembers, dmConversationId, parseDeliverResult, parseDisplayName, parseEnvelope, parseHaveRequest, parseHaveVector, parseProfile, parseReceipt, parseTyping, type Envelope, type GroupOp, type Profile, type RpcMethod } from '../protocol/wire.js'
+import { MSG_PROTOCOL, PERMANENT_REFUSALS, MAX_TEXT_CHARS, MAX_GROUP_MEMBERS, isGroupConv, type Body, type EnvelopeKind, conversationMembers, dmConversationId, parseDeliverResult, parseDisplayName, parseEnvelope, parseHaveRequest, parseHaveVector, parseProfile, parseReceipt, parseTyping, type Envelope, type GroupOp, type Hlc, type Profile, type RpcMethod } from '../protocol/wire.js'
 import { PEER_ID } from '../protocol/validate.js'
 import { Later, RpcChannel, remoteCode, type RpcChannelInit } from './rpc.js'
 import { withTimeout, type AbortOptions } from '../util/abort.js'
@@ -80,7 +80,14 @@ interface PeerState {
   needSync: boolean
   nextDialAt: number
   dialBackoffMs: number
+  /** the next deposit pass for this (unreachable) peer; backs off while nothing is due or the relay refuses its copies */
+  nextDepositAt: number
+  depositBackoffMs: number
 }
+
+/** deposit passes for a peer with nothing due wait this long; refusals back off from here to DEPOSIT_MAX_BACKOFF_MS */
+const DEPOSIT_IDLE_MS = 5_000
+const DEPOSIT_MAX_BACKOFF_MS = 10 * 60 * 1000
 
 export class Messenger extends EventTarget {
   readonly peerId: string
@@ -190,7 +197,12 @@ export class Messenger extends EventTarget {
     }, options)
     if (msg.op !== undefined) this.applyOp(msg)
     this.emit('messageStored', msg)
-    for (const r of recipients) this.schedulePush(r)
+    for (const r of recipients) {
+      // a new message is worth a deposit pass soon, unless the relay keeps refusing this peer's copies
+      const s = this.state(r)
+      if (s.depositBackoffMs === 0) s.nextDepositAt = 0
+      this.schedulePush(r)
+    }
     return msg
   }
 
@@ -206,6 +218,29 @@ export class Messenger extends EventTarget {
     this.emit('groupUpdated', state)
     // new members need what they lack: sync with every member we are connected to
     for (const p of state.members) if (p !== this.peerId && this.c.host.isConnected(p)) { this.state(p).needSync = true; this.schedulePush(p) }
+    // removed (or left): what we wrote after that can never be accepted; fail it instead of retrying forever
+    const ended = state.members.includes(this.peerId) ? undefined : state.spans[this.peerId]?.at(-1)?.to
+    if (ended !== undefined) {
+      void this.failSendsAfter(m.conv, ended).catch((err) => { this.c.log.warn('could not fail sends after removal', { err: toParleyError(err).message }) })
+    }
+  }
+
+  /** Marks our queued messages in `conv` stamped at or after `since` failed for every recipient (ERR_NOT_A_MEMBER). */
+  private async failSendsAfter (conv: string, since: Hlc): Promise<void> {
+    for (const peer of await this.c.store.outboxPeers()) {
+      let after: { seq: number, id: string } | undefined
+      for (;;) {
+        const page = await this.c.store.outbox(peer, 1000, after)
+        if (page.length === 0) break
+        const last = page[page.length - 1]!
+        after = { seq: last.seq, id: last.id }
+        for (const m of page) {
+          if (m.conv !== conv || m.author !== this.peerId || compareHlc(m.hlc, since) < 0) continue
+          const failed = await this.c.store.markFailed(m.id, peer, 'ERR_NOT_A_MEMBER')
+          if (failed !== undefined) this.emit('messageStateChanged', failed)
+        }
+      }
+    }
   }
 
   private async loadGroups (): Promise<void> {
@@ -371,7 +406,7 @@ export class Messenger extends EventTarget {
   private state (peer: string): PeerState {
     let s = this.peers.get(peer)
     if (s === undefined) {
-      s = { pushing: false, again: false, needSync: true, nextDialAt: 0, dialBackoffMs: 1000 }
+      s = { pushing: false, again: false, needSync: true, nextDialAt: 0, dialBackoffMs: 1000, nextDepositAt: 0, depositBackoffMs: 0 }
       this.peers.set(peer, s)
     }
     return s
@@ -383,6 +418,8 @@ export class Messenger extends EventTarget {
     const s = this.state(peerId)
     s.needSync = true
     s.dialBackoffMs = 1000
+    s.nextDepositAt = 0
+    s.depositBackoffMs = 0
     void (async () => {
       const existing = await this.c.store.getPeer(peerId)
       const now = Date.now()
@@ -443,7 +480,11 @@ export class Messenger extends EventTarget {
     void this.pushLoop(peer, s).catch((err) => {
       this.c.log.debug('delivery paused', { peer, err: toParleyError(err).message })
       if (s.channel !== undefined && !s.channel.isOpen) s.channel = undefined
-    }).finally(() => { s.pushing = false })
+    }).finally(() => {
+      s.pushing = false
+      // asked again while the loop was ending (a reconnect mid-call): run once more
+      if (s.again && this.running) { s.again = false; this.schedulePush(peer) }
+    })
   }
 
   private async pushLoop (peer: string, s: PeerState): Promise<void> {
@@ -460,10 +501,18 @@ export class Messenger extends EventTarget {
           if (!complete) s.needSync = true
         }
       }
-      const queued = await this.c.store.outbox(peer, 256)
-      if (queued.length === 0 && !s.again) return
-      // nothing accepted (all waiting for something, e.g. the group's start): leave it to the retry timer
-      if (await this.deliverAll(peer, ch, queued.map(m => m.envelope)) === 0 && !s.again) return
+      // one pass over the whole outbox, a page at a time: entries the peer answers "not yet" (a group it
+      // does not know yet) are passed over, so they never hold up what is queued behind them
+      let after: { seq: number, id: string } | undefined
+      for (;;) {
+        const page = await this.c.store.outbox(peer, 256, after)
+        if (page.length === 0) break
+        await this.deliverAll(peer, ch, page.map(m => m.envelope))
+        const last = page[page.length - 1]!
+        after = { seq: last.seq, id: last.id }
+      }
+      // what is still queued waits for the retry timer, unless something new came meanwhile
+      if (!s.again) return
     }
   }
 
@@ -488,7 +537,12 @@ export class Messenger extends EventTarget {
           for (;;) {
             const envs = await this.c.store.envelopesAfter(conv, author, after, 256)
             if (envs.length === 0) break
-            await this.deliverAll(peer, ch, envs.filter(e => e.keys.some(k => k.to === peer)))
+            const forPeer = envs.filter(e => e.keys.some(k => k.to === peer))
+            const counts = { stored: 0 }
+            await this.deliverAll(peer, ch, forPeer, counts)
+            // the peer had every one of a whole page already: its gap lies before what it can get (a member
+            // added later, a message it refused); do not resend the whole rest of the history every time
+            if (forPeer.length > 0 && counts.stored === 0) break
             after = envs[envs.length - 1]!.seq
           }
         }
@@ -504,11 +558,12 @@ export class Messenger extends EventTarget {
   }
 
   /** Sends in windows; each ack (after the peer's durable write) marks the message delivered. Returns how many were settled (acked or refused for good). */
-  private async deliverAll (peer: string, ch: RpcChannel, envs: Envelope[]): Promise<number> {
+  private async deliverAll (peer: string, ch: RpcChannel, envs: Envelope[], counts?: { stored: number }): Promise<number> {
     let settled = 0
     await this.inWindows(envs, async env => {
       try {
-        parseDeliverResult(await ch.call('deliver', env))
+        const r = parseDeliverResult(await ch.call('deliver', env))
+        if (r.status === 'stored' && counts !== undefined) counts.stored++
         return env.id
       } catch (err) {
         // a refusal that no retry can change must not block everything queued behind it
@@ -537,6 +592,8 @@ export class Messenger extends EventTarget {
     try {
       const now = Date.now()
       const unreachable: string[] = []
+      // a connected peer whose sync did not finish (a timeout, a flap) is synced again, outbox or not
+      for (const [peer, s] of this.peers) if (s.needSync && !s.pushing && this.c.host.isConnected(peer)) this.schedulePush(peer)
       for (const peer of await this.c.store.outboxPeers()) {
         if (this.c.host.isConnected(peer)) { this.schedulePush(peer); continue }
         unreachable.push(peer)
@@ -561,16 +618,24 @@ export class Messenger extends EventTarget {
 
   /**
    * Hands messages that wait for unreachable peers to the relay's mailbox, one
-   * deposit per message for all its unreachable recipients (the relay fans
-   * out). State `sent`; they stay in the outboxes: each recipient's own ack,
-   * direct or through a circuit, is what makes them `delivered`.
+   * deposit per message for all its unreachable recipients that the relay
+   * does not hold a copy for yet (the relay fans out). State `sent`; they stay
+   * in the outboxes: each recipient's own ack, direct or through a circuit,
+   * is what makes them `delivered`. A peer with nothing due, or whose copies
+   * the relay refuses (no account, full mailbox), is looked at again later,
+   * with backoff.
    */
   private async depositForUnreachable (peers: string[], now: number): Promise<void> {
     const relay = this.c.relay
     if (relay?.canDeposit !== true) return
+    const looked: string[] = []
+    const refused = new Set<string>()
     try {
       const due = new Map<string, { msg: StoredMessage, to: string[] }>()
       for (const peer of peers) {
+        const s = this.state(peer)
+        if (now < s.nextDepositAt) continue
+        looked.push(peer)
         // page through the whole outbox: earlier pages may hold only messages already at the relay
         let after: { seq: number, id: string } | undefined
         for (;;) {
@@ -578,8 +643,9 @@ export class Messenger extends EventTarget {
           if (page.length === 0) break
           const last = page[page.length - 1]!
           after = { seq: last.seq, id: last.id }
+          const held = await this.c.store.depositedFor(peer, page)
           for (const m of page) {
-            if (m.state !== 'queued' || now - m.storedAt < this.init.depositAfterMs) continue
+            if (held.has(m.id) || now - m.storedAt < this.init.depositAfterMs) continue
             const d = due.get(m.id) ?? { msg: m, to: [] }
             d.to.push(peer)
             due.set(m.id, d)
@@ -587,22 +653,40 @@ export class Messenger extends EventTarget {
         }
       }
       const list = [...due.values()].sort((a, b) => compareHlc(a.msg.hlc, b.msg.hlc))
+      const kept = new Map<string, string[]>()
       await this.inWindows(list, async ({ msg, to }) => {
         try {
           const answer = await relay.deposit(to, msg.envelope)
-          // a recipient whose mailbox is full got no copy: keep the message queued, so it is deposited
-          // again later (the relay answers duplicate for the copies it already holds)
-          if (answer.full.length > 0) { this.c.log.info('relay kept no copy for a full mailbox', { id: msg.id, full: answer.full.length }); return null }
+          // recipients without an account or with a full mailbox got no copy: deposited again later, with backoff
+          const none = new Set([...answer.unknown, ...answer.full])
+          for (const p of none) refused.add(p)
+          const holders = to.filter(p => !none.has(p))
+          if (holders.length === 0) return null
+          kept.set(msg.id, holders)
           return msg.id
         } catch (err) {
-          // refused for these recipients only (no account, full mailbox): keep it queued, go on with the rest
           const code = remoteCode(err)
-          if (code === 'ERR_UNKNOWN_RECIPIENT' || code === 'ERR_QUOTA_EXCEEDED') { this.c.log.info('relay keeps no copy', { id: msg.id, code }); return null }
+          if (code === 'ERR_UNKNOWN_RECIPIENT' || code === 'ERR_QUOTA_EXCEEDED') {
+            this.c.log.info('relay keeps no copy', { id: msg.id, code })
+            for (const p of to) refused.add(p)
+            return null
+          }
           throw err
         }
       }, async (ids) => {
-        for (const m of await this.c.store.markSent(ids)) this.emit('messageStateChanged', m)
+        for (const m of await this.c.store.markSent(ids.map(id => ({ id, peers: kept.get(id) ?? [] })))) this.emit('messageStateChanged', m)
       })
+      for (const peer of looked) {
+        const s = this.state(peer)
+        const hadDue = list.some(d => d.to.includes(peer))
+        if (refused.has(peer)) {
+          s.depositBackoffMs = Math.min(Math.max(s.depositBackoffMs * 2, 10_000), DEPOSIT_MAX_BACKOFF_MS)
+          s.nextDepositAt = now + s.depositBackoffMs
+        } else {
+          s.depositBackoffMs = 0
+          s.nextDepositAt = hadDue ? 0 : now + DEPOSIT_IDLE_MS
+        }
+      }
     } catch (err) {
       this.c.log.info('mailbox deposit paused', { err: toParleyError(err).message })
     }
@@ -654,7 +738,7 @@ export class Messenger extends EventTarget {
           const m = await this.c.store.getMessage(id)
           if (m?.conv === conv && m.outgoing) mine.push(id)
         }
-        for (const m of await this.c.store.markRead(mine)) this.emit('messageStateChanged', m)
+        for (const m of await this.c.store.markRead(mine, remote)) this.emit('messageStateChanged', m)
         return {}
       }
       case 'typing': {

@@ -26,6 +26,8 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   private readonly seqIdx: Sub<string>
   private readonly seqState: Sub<SeqState>
   private readonly outboxes: Sub<string>
+  /** peer!seq!id of outbox entries whose copy the relay holds for that peer */
+  private readonly deposited: Sub<number>
   private readonly convs: Sub<ConversationRecord>
 
   constructor (db: Db) {
@@ -36,6 +38,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     this.seqIdx = jsonSublevel(db, 'seqidx')
     this.seqState = jsonSublevel(db, 'seq')
     this.outboxes = jsonSublevel(db, 'outbox')
+    this.deposited = jsonSublevel(db, 'deposited')
     this.convs = jsonSublevel(db, 'conv')
   }
 
@@ -125,6 +128,12 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     return all.sort((a, b) => b.lastHlc.w - a.lastHlc.w || b.lastHlc.c - a.lastHlc.c)
   }
 
+  async depositedFor (peer: string, msgs: StoredMessage[]): Promise<Set<string>> {
+    const keys = msgs.map(m => peer + SEP + pad(m.seq) + SEP + m.id)
+    const found = await this.deposited.getMany(keys)
+    return new Set(msgs.filter((_, i) => found[i] !== undefined).map(m => m.id))
+  }
+
   async outbox (peer: string, limit = 1000, after?: { seq: number, id: string }): Promise<StoredMessage[]> {
     const out: StoredMessage[] = []
     // keys are peer!seq!id; several conversations can use the same seq, so page by the whole key
@@ -161,41 +170,76 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
       for (const id of ids) {
         const m = await tx.get(this.msgs, id)
         if (m === undefined) continue
-        tx.del(this.outboxes, peer + SEP + pad(m.seq) + SEP + m.id)
-        // a group message is delivered when every recipient has confirmed it
-        let waiting = false
-        for (const k of m.envelope?.keys ?? []) {
-          if (k.to !== peer && await tx.has(this.outboxes, k.to + SEP + pad(m.seq) + SEP + m.id)) { waiting = true; break }
-        }
-        if (!waiting && m.outgoing && (m.state === 'queued' || m.state === 'sent')) {
-          const delivered = { ...m, state: 'delivered' as const }
-          tx.put(this.msgs, m.id, delivered)
-          changed.push(delivered)
-        }
+        this.dropEntry(tx, peer, m)
+        const delivered = await this.deliveredIfSettled(tx, m, peer)
+        if (delivered !== undefined) changed.push(delivered)
       }
       return changed
     })
+  }
+
+  /** Deletes `peer`'s outbox entry for `m` and its deposit marker. */
+  private dropEntry (tx: Tx, peer: string, m: StoredMessage): void {
+    const key = peer + SEP + pad(m.seq) + SEP + m.id
+    tx.del(this.outboxes, key)
+    tx.del(this.deposited, key)
+  }
+
+  /** Does a recipient other than `except` still have an outbox entry for `m`? */
+  private async othersWaiting (tx: Tx, m: StoredMessage, except?: string): Promise<boolean> {
+    for (const k of m.envelope?.keys ?? []) {
+      if (k.to !== except && await tx.has(this.outboxes, k.to + SEP + pad(m.seq) + SEP + m.id)) return true
+    }
+    return false
+  }
+
+  /** A message is delivered once no recipient is waiting any more (for a group: every recipient settled). */
+  private async deliveredIfSettled (tx: Tx, m: StoredMessage, peer: string): Promise<StoredMessage | undefined> {
+    if (!m.outgoing || (m.state !== 'queued' && m.state !== 'sent')) return undefined
+    if (await this.othersWaiting(tx, m, peer)) return undefined
+    const delivered = { ...m, state: 'delivered' as const }
+    tx.put(this.msgs, m.id, delivered)
+    return delivered
   }
 
   async markFailed (id: string, peer: string, error: string): Promise<StoredMessage | undefined> {
     return await this.gc.write(async (tx) => {
       const m = await tx.get(this.msgs, id)
       if (m === undefined) return undefined
-      tx.del(this.outboxes, peer + SEP + pad(m.seq) + SEP + m.id)
-      // a group message refused by one member still reaches the others: only a direct message fails as a whole
-      if (m.envelope.keys.length > 1) return undefined
+      this.dropEntry(tx, peer, m)
+      // a group message refused by one member still reaches the others: it fails only when every
+      // recipient refused it; once no one is waiting and someone took it, it is delivered
+      if (m.envelope.keys.length > 1) {
+        const refusedBy = [...new Set([...(m.refusedBy ?? []), peer])]
+        const noted = { ...m, refusedBy }
+        if (refusedBy.length < m.envelope.keys.length) {
+          tx.put(this.msgs, id, noted)
+          return await this.deliveredIfSettled(tx, noted, peer)
+        }
+        if (!m.outgoing || m.state === 'failed') return undefined
+        const failed = { ...noted, state: 'failed' as const, error }
+        tx.put(this.msgs, id, failed)
+        return failed
+      }
       const failed = { ...m, state: 'failed' as const, error }
       tx.put(this.msgs, id, failed)
       return failed
     })
   }
 
-  async markSent (ids: string[]): Promise<StoredMessage[]> {
+  async markSent (items: Array<string | { id: string, peers: string[] }>): Promise<StoredMessage[]> {
     return await this.gc.write(async (tx) => {
       const changed: StoredMessage[] = []
-      for (const id of ids) {
+      for (const item of items) {
+        const id = typeof item === 'string' ? item : item.id
         const m = await tx.get(this.msgs, id)
-        if (m === undefined || !m.outgoing || m.state !== 'queued') continue
+        if (m === undefined || !m.outgoing) continue
+        // remember for whom the relay holds a copy, while they still wait for it
+        for (const peer of typeof item === 'string' ? [] : item.peers) {
+          const key = peer + SEP + pad(m.seq) + SEP + m.id
+          if (await tx.has(this.outboxes, key)) tx.put(this.deposited, key, 1)
+        }
+        if (m.state !== 'queued') continue
         const sent = { ...m, state: 'sent' as const }
         tx.put(this.msgs, id, sent)
         changed.push(sent)
@@ -221,12 +265,17 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     })
   }
 
-  async markRead (ids: string[]): Promise<StoredMessage[]> {
+  async markRead (ids: string[], peer: string): Promise<StoredMessage[]> {
     return await this.gc.write(async (tx) => {
       const changed: StoredMessage[] = []
       for (const id of ids) {
         const m = await tx.get(this.msgs, id)
         if (m === undefined || !m.outgoing || m.state === 'read' || m.state === 'failed') continue
+        // only a recipient can have read it; and having read it, it has it (its ack may still be on the way)
+        if (!(m.envelope?.keys ?? []).some(k => k.to === peer)) continue
+        this.dropEntry(tx, peer, m)
+        // read by one member is not read by the group while another has not even got it
+        if (await this.othersWaiting(tx, m, peer)) continue
         const read = { ...m, state: 'read' as const }
         tx.put(this.msgs, id, read)
         changed.push(read)

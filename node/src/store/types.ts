@@ -28,6 +28,8 @@ export interface StoredMessage {
   storedAt: number
   /** for state `failed`: the recipient's error code */
   error?: string
+  /** group messages: recipients that refused it for good (it is `failed` only if all of them did) */
+  refusedBy?: string[]
   /** for group membership operations (envelope kind groupOp) */
   op?: GroupOp
   envelope: Envelope
@@ -95,12 +97,19 @@ export interface MessageStore {
   markDelivered(ids: string[], peer: string): Promise<StoredMessage[]>
   /** Takes `id` out of `peer`'s outbox for good, with the recipient's error code. */
   markFailed(id: string, peer: string, error: string): Promise<StoredMessage | undefined>
-  /** queued -> sent (the relay holds them); the outbox entries stay until the recipient confirms. */
-  markSent(ids: string[]): Promise<StoredMessage[]>
+  /**
+   * queued -> sent (the relay holds them); with `peers`, also records for
+   * which recipients the relay holds a copy. The outbox entries stay until
+   * each recipient confirms.
+   */
+  markSent(items: Array<string | { id: string, peers: string[] }>): Promise<StoredMessage[]>
+  /** The ids among `msgs` whose copy for `peer` the relay holds (per markSent). */
+  depositedFor(peer: string, msgs: StoredMessage[]): Promise<Set<string>>
   /** Marks incoming messages of `conv` as seen; returns those that changed. */
   markSeen(conv: string): Promise<StoredMessage[]>
   /** Marks outgoing messages as read by the recipient; returns those that changed. */
-  markRead(ids: string[]): Promise<StoredMessage[]>
+  /** `peer`, a recipient, has shown these: read once no other recipient is still waiting (clears peer's outbox entry). */
+  markRead(ids: string[], peer: string): Promise<StoredMessage[]>
 
   haveVector(conv: string): Promise<HaveVector>
   /** Stored envelopes of `author` in `conv` with seq > `afterSeq`, in seq order. */

@@ -4,9 +4,12 @@ import type { Envelope, Hlc } from '../../../node/src/protocol/wire.js'
 import type { MessageState, StoredMessage } from '../../../node/src/store/types.js'
 
 let nextId = 0
-export interface MsgOpts { id?: string, conv: string, author: string, seq: number, hlc?: Hlc, text?: string, outgoing?: boolean, state?: MessageState }
+export interface MsgOpts { id?: string, conv: string, author: string, seq: number, hlc?: Hlc, text?: string, outgoing?: boolean, state?: MessageState, to?: string[] }
 
-/** A StoredMessage with a stand-in envelope: the store never looks inside it. Incoming unless `outgoing`. */
+/**
+ * A StoredMessage with a stand-in envelope: the store looks only at its key
+ * wraps' recipients (`to`). Incoming unless `outgoing`.
+ */
 export function storedMessage (o: MsgOpts): StoredMessage {
   const id = o.id ?? `m${(nextId++).toString().padStart(20, '0')}`
   const outgoing = o.outgoing ?? false
@@ -20,7 +23,7 @@ export function storedMessage (o: MsgOpts): StoredMessage {
     outgoing,
     state: o.state ?? (outgoing ? 'queued' : 'received'),
     storedAt: 0,
-    envelope: { id, seq: o.seq, conv: o.conv, author: o.author } as unknown as Envelope
+    envelope: { id, seq: o.seq, conv: o.conv, author: o.author, keys: (o.to ?? []).map(to => ({ to })) } as unknown as Envelope
   }
 }
 

@@ -28,7 +28,7 @@ describe('LevelStore', () => {
 
   /** appendOutgoing with the default builder; returns the stored message. */
   const send = async (conv: string, to: string[], text?: string, hlc?: Hlc): Promise<StoredMessage> =>
-    await store.appendOutgoing(conv, me, to, seq => msg({ conv, author: me, seq, text, hlc }))
+    await store.appendOutgoing(conv, me, to, seq => msg({ conv, author: me, seq, text, hlc, to, outgoing: true }))
 
   describe('appendOutgoing', () => {
     it('assigns seq 1, 2, 3 per (conv, author)', async () => {
@@ -143,7 +143,7 @@ describe('LevelStore', () => {
 
     it('markDelivered does not downgrade a read message', async () => {
       const m = await send(convBob, [bob])
-      await store.markRead([m.id])
+      await store.markRead([m.id], bob)
       assert.deepEqual(await store.markDelivered([m.id], bob), [])
       assert.equal((await store.getMessage(m.id))?.state, 'read')
       assert.deepEqual(await store.outbox(bob), [])
@@ -160,9 +160,37 @@ describe('LevelStore', () => {
       const m = await send(convBob, [bob])
       const incoming = msg({ conv: convBob, author: bob, seq: 1 })
       await store.storeIncoming(incoming)
-      assert.deepEqual((await store.markRead([m.id, incoming.id, 'unknown'])).map(x => [x.id, x.state]), [[m.id, 'read']])
-      assert.deepEqual(await store.markRead([m.id]), [])
+      assert.deepEqual((await store.markRead([m.id, incoming.id, 'unknown'], bob)).map(x => [x.id, x.state]), [[m.id, 'read']])
+      assert.deepEqual(await store.markRead([m.id], bob), [])
       assert.equal((await store.getMessage(incoming.id))?.state, 'received')
+    })
+
+    it('markRead from a non-recipient changes nothing; a group message is read only once no one is waiting', async () => {
+      const d = await send(convBob, [bob])
+      assert.deepEqual(await store.markRead([d.id], carol), [])
+      const g = await send(convBob, [bob, carol])
+      assert.deepEqual(await store.markRead([g.id], bob), [], 'carol has not got it yet')
+      assert.deepEqual((await store.outbox(bob)).map(x => x.id), [d.id], 'a reader has it: its entry is cleared')
+      assert.deepEqual((await store.markDelivered([g.id], carol)).map(x => x.state), ['delivered'])
+      assert.deepEqual((await store.markRead([g.id], carol)).map(x => x.state), ['read'])
+    })
+
+    it('a group message whose last waiting recipient refuses it is delivered to the others, not stuck queued', async () => {
+      const g = await send(convBob, [bob, carol])
+      assert.deepEqual(await store.markDelivered([g.id], bob), [])
+      assert.equal((await store.markFailed(g.id, carol, 'ERR_NOT_A_MEMBER'))?.state, 'delivered')
+      assert.deepEqual(await store.outboxPeers(), [])
+      // and the other order
+      const h = await send(convBob, [bob, carol])
+      assert.equal(await store.markFailed(h.id, carol, 'ERR_NOT_A_MEMBER'), undefined)
+      assert.equal((await store.getMessage(h.id))?.state, 'queued', 'bob has not got it yet')
+      assert.deepEqual((await store.markDelivered([h.id], bob)).map(x => x.state), ['delivered'])
+      // refused by every recipient: failed, with the last code
+      const k = await send(convBob, [bob, carol])
+      assert.equal(await store.markFailed(k.id, bob, 'ERR_NOT_A_MEMBER'), undefined)
+      const failed = await store.markFailed(k.id, carol, 'ERR_NOT_A_MEMBER')
+      assert.equal(failed?.state, 'failed')
+      assert.equal(failed?.error, 'ERR_NOT_A_MEMBER')
     })
   })
 
