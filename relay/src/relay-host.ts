@@ -117,7 +117,8 @@ export class RelayHost {
   connectionCount (): number { return this.node?.getConnections().length ?? 0 }
   reservationCount (): number { return this.node?.services.relay.reservations.size ?? 0 }
   relayedCount (): number {
-    // relayed circuits show up as connections whose remote address goes through us; count hop streams instead
-    return this.node?.getConnections().reduce((n, c) => n + c.streams.filter(s => s.protocol?.includes('circuit/relay') === true).length, 0) ?? 0
+    // each circuit is one inbound hop stream (from the dialler) plus one outbound stop stream (to the
+    // listener): count the hop streams only
+    return this.node?.getConnections().reduce((n, c) => n + c.streams.filter(s => s.protocol?.includes('circuit/relay') === true && s.protocol.endsWith('/hop')).length, 0) ?? 0
   }
 }

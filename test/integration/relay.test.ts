@@ -103,6 +103,26 @@ describe('relay on loopback', () => {
     await until(() => !n.host.addresses().some(a => a.includes('/p2p-circuit')), 'circuit address gone')
   })
 
+  it('moving to another relay at run time releases the old reservation and reserves on the new one', async () => {
+    const other = new RelayServer({ dataDir: join(dir, 'relay-other'), listen: ['/ip4/127.0.0.1/tcp/0'] }, createLogger('relay', 'error'))
+    await other.start()
+    const n = loopbackNode(join(dir, 'Mover'), { name: 'Mover', relayClient: { mailboxPollMs: 300 } })
+    try {
+      await n.start()
+      await n.setRelay(relayAddr, (await relay.mailbox.createInvite()).token)
+      await until(() => n.host.addresses().some(a => a.includes(`${relay.peerId}/p2p-circuit`)), 'circuit through the first relay')
+      const otherAddr = other.addresses()[0] as string
+      await n.setRelay(otherAddr, (await other.mailbox.createInvite()).token)
+      await until(() => n.host.addresses().some(a => a.includes(`${other.peerId}/p2p-circuit`)), 'circuit through the new relay', 20_000)
+      assert.ok(!n.host.addresses().some(a => a.includes(`${relay.peerId}/p2p-circuit`)), 'no circuit address through the old relay')
+      await until(async () => (await other.stats()).reservations === 1, 'reservation on the new relay')
+      assert.equal(n.host.isConnected(relay.peerId), false, 'the old relay is let go')
+    } finally {
+      await n.stop()
+      await other.stop()
+    }
+  })
+
   it('removing a user withdraws admission at once: its reservation and circuit address go', async () => {
     const invite = await relay.mailbox.createInvite()
     const n = loopbackNode(join(dir, 'Leaver'), { name: 'Leaver', relay: relayAddr, invite: invite.token, host: { redialIntervalMs: 300 }, relayClient: { mailboxPollMs: 300 } })

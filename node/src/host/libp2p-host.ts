@@ -15,7 +15,7 @@ import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { FaultTolerance } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import type { PeerDiscovery, PeerInfo } from '@libp2p/interface'
+import type { Connection, PeerDiscovery, PeerInfo } from '@libp2p/interface'
 import { ParleyError, toParleyError } from '../errors.js'
 import type { AbortOptions } from '../util/abort.js'
 import type { DeviceIdentity } from './keys.js'
@@ -88,11 +88,12 @@ export class Libp2pHost extends EventTarget implements PeerHost {
   get relayPeerId (): string | null { return this.relay?.peerId ?? null }
 
   setRelay (addr: string | null): string | null {
-    const had = this.relay !== null
+    const before = this.relay?.peerId ?? null
     this.relay = addr === null || addr === '' ? null : { addr, peerId: peerOfAddr(addr) }
     if (this.node !== undefined) {
-      // the circuit listen address is part of the libp2p config: restart the host when it changes
-      if (had !== (this.relay !== null)) void this.restart()
+      // the circuit listen address is part of the libp2p config, and a reservation held on an old relay
+      // would keep libp2p from reserving on the new one: restart the host when the relay changes
+      if (before !== (this.relay?.peerId ?? null)) void this.restart()
       else this.redialConfigured()
     }
     return this.relay?.peerId ?? null
@@ -116,8 +117,13 @@ export class Libp2pHost extends EventTarget implements PeerHost {
     await this.dial(relay.addr)
   }
 
+  /** Open connections (a closing one no longer counts: presence and dials must not rely on it). */
+  private openConnections (): Connection[] {
+    return this.node?.getConnections().filter(c => c.status === 'open') ?? []
+  }
+
   reach (peerId: string): Reach | null {
-    const conns = this.node?.getConnections().filter(c => c.remotePeer.toString() === peerId) ?? []
+    const conns = this.openConnections().filter(c => c.remotePeer.toString() === peerId)
     if (conns.length === 0) return null
     return conns.some(c => !c.remoteAddr.toString().includes('/p2p-circuit')) ? 'lan' : 'relay'
   }
@@ -155,6 +161,7 @@ export class Libp2pHost extends EventTarget implements PeerHost {
       this.components.log.info('peer disconnected', { peerId: evt.detail.toString(), at: Date.now() })
       this.dispatchEvent(new CustomEvent('peerDisconnected', { detail: { peerId: evt.detail.toString() } }))
     })
+    node.addEventListener('connection:open', (evt) => { this.dropDuplicateConnections(evt.detail.remotePeer.toString()) })
     node.services.mdns?.addEventListener('peer', (evt) => { this.onMdnsPeer(evt.detail) })
     for (const [protocol, handler] of this.handlers) await this.register(protocol, handler)
     this.redialTimer = setInterval(() => { this.redialConfigured() }, this.init.redialIntervalMs)
@@ -169,7 +176,11 @@ export class Libp2pHost extends EventTarget implements PeerHost {
     clearInterval(this.redialTimer)
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
+    // libp2p closes its connections on stop without peer:disconnect events: report them, so presence
+    // and the messenger's channels follow (also across a restart for a new relay)
+    const peers = [...new Set(node.getConnections().map(c => c.remotePeer.toString()))]
     await node.stop()
+    for (const peerId of peers) this.dispatchEvent(new CustomEvent('peerDisconnected', { detail: { peerId } }))
   }
 
   private get started (): Libp2p<Services> {
@@ -182,11 +193,11 @@ export class Libp2pHost extends EventTarget implements PeerHost {
   }
 
   connectedPeers (): string[] {
-    return [...new Set(this.node?.getConnections().map(c => c.remotePeer.toString()) ?? [])]
+    return [...new Set(this.openConnections().map(c => c.remotePeer.toString()))]
   }
 
   isConnected (peerId: string): boolean {
-    return this.node?.getConnections().some(c => c.remotePeer.toString() === peerId) ?? false
+    return this.openConnections().some(c => c.remotePeer.toString() === peerId)
   }
 
   connectionCount (): number {
@@ -215,7 +226,9 @@ export class Libp2pHost extends EventTarget implements PeerHost {
       const relay = this.relay
       if (relay !== null && !target.startsWith('/') && target !== relay.peerId && this.isConnected(relay.peerId)) {
         try {
-          const conn = await node.dial(multiaddr(`${relay.addr}/p2p-circuit/p2p/${target}`), { signal })
+          // its own time: the direct attempt may have used all of its own on dead addresses
+          const relaySignal = AbortSignal.any([AbortSignal.timeout(DIAL_TIMEOUT_MS), ...(options.signal !== undefined ? [options.signal] : [])])
+          const conn = await node.dial(multiaddr(`${relay.addr}/p2p-circuit/p2p/${target}`), { signal: relaySignal })
           return conn.remotePeer.toString()
         } catch (err2) {
           throw new ParleyError('ERR_PEER_UNREACHABLE', `cannot reach ${target} directly (${(err as Error).message}) nor through the relay (${(err2 as Error).message})`, { cause: err2 })
@@ -264,7 +277,17 @@ export class Libp2pHost extends EventTarget implements PeerHost {
       this.components.log.info('peer discovered', { peerId, at: Date.now(), addrs: addrs.map(a => a.toString()) })
     }
     this.dispatchEvent(new CustomEvent('peerDiscovered', { detail: { peerId, addrs: addrs.map(a => a.toString()) } }))
-    void node.peerStore.merge(info.id, { multiaddrs: addrs }).then(() => {
+    // libp2p itself merges every discovery answer, loopback included, into its peer store; unless loopback is
+    // wanted, replace the peer's addresses with the same set minus loopback (a later dial by peer ID must not
+    // be pointed at this machine's own ports)
+    const stored = this.init.announceLoopback
+      ? node.peerStore.merge(info.id, { multiaddrs: addrs })
+      : node.peerStore.get(info.id).catch(() => undefined).then(async (p) => {
+        const kept = (p?.addresses ?? []).map(a => a.multiaddr).filter(a => !isLoopback(a) || a.toString().includes('/p2p-circuit'))
+        const seen = new Set(kept.map(String))
+        return await node.peerStore.patch(info.id, { multiaddrs: [...kept, ...addrs.filter(a => !seen.has(a.toString()))] })
+      })
+    void stored.then(() => {
       if (this.isConnected(peerId)) return
       const dialNow = (): void => {
         // repeated mDNS answers arrive within milliseconds: one dial per peer at a time
@@ -278,6 +301,26 @@ export class Libp2pHost extends EventTarget implements PeerHost {
       const t = setTimeout(() => { this.timers.delete(t); dialNow() }, this.init.dialGraceMs)
       this.timers.add(t)
     }).catch((err) => { this.components.log.warn('peer store update failed', { err: toParleyError(err).message }) })
+  }
+
+  /**
+   * One connection per pair, whatever made the second one (both sides dialling
+   * at once, libp2p's relay discovery dialling a discovered peer, a redial):
+   * keep a direct connection over a relayed one, and among direct ones the one
+   * dialled by the smaller peer ID. Both sides pick the same one.
+   */
+  private dropDuplicateConnections (peerId: string): void {
+    const conns = this.openConnections().filter(c => c.remotePeer.toString() === peerId)
+    if (conns.length < 2) return
+    const direct = conns.filter(c => !c.remoteAddr.toString().includes('/p2p-circuit'))
+    if (direct.length === 0) return
+    const dialledBySmaller = direct.find(c => c.direction === (this.peerId < peerId ? 'outbound' : 'inbound'))
+    const keep = dialledBySmaller ?? direct[0]!
+    for (const c of conns) {
+      if (c === keep) continue
+      this.components.log.debug('closing a duplicate connection', { peerId, addr: c.remoteAddr.toString(), direction: c.direction })
+      void c.close().catch((err: Error) => { c.abort(err) })
+    }
   }
 
   private redialConfigured (): void {
