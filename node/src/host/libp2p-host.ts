@@ -48,6 +48,9 @@ export const DEFAULT_REDIAL_INTERVAL_MS = 5000
 /** mDNS service name: Parley peers only find each other, not every libp2p node. */
 export const MDNS_SERVICE_TAG = '_parley._udp.local'
 const DIAL_TIMEOUT_MS = 10_000
+/** mDNS-triggered dials in flight at most */
+const MAX_MDNS_DIALS = 32
+const MAX_DISCOVERED = 10_000
 
 const isLoopback = (ma: Multiaddr): boolean => {
   const s = ma.toString()
@@ -99,14 +102,24 @@ export class Libp2pHost extends EventTarget implements PeerHost {
     return this.relay?.peerId ?? null
   }
 
+  /** start, stop and restart run one at a time, in call order (a stop during a restart waits for it, then stops) */
+  private lifecycle: Promise<void> = Promise.resolve()
+
+  private inTurn (fn: () => Promise<void>): Promise<void> {
+    const run = this.lifecycle.then(fn)
+    this.lifecycle = run.catch(() => {})
+    return run
+  }
+
   private async restart (): Promise<void> {
-    try {
-      await this.stop()
-      await this.start()
+    await this.inTurn(async () => {
+      if (this.node === undefined) return // stopped meanwhile: stays stopped
+      await this.doStop()
+      await this.doStart()
       this.components.log.info('host restarted for the new relay setting')
-    } catch (err) {
+    }).catch((err) => {
       this.components.log.error('host restart failed', { err: toParleyError(err).message })
-    }
+    })
   }
 
   async reconnectRelay (): Promise<void> {
@@ -128,7 +141,11 @@ export class Libp2pHost extends EventTarget implements PeerHost {
     return conns.some(c => !c.remoteAddr.toString().includes('/p2p-circuit')) ? 'lan' : 'relay'
   }
 
-  async start (): Promise<void> {
+  async start (): Promise<void> { await this.inTurn(async () => { await this.doStart() }) }
+
+  async stop (): Promise<void> { await this.inTurn(async () => { await this.doStop() }) }
+
+  private async doStart (): Promise<void> {
     if (this.node !== undefined) return
     const announceLoopback = this.init.announceLoopback
     const services: Record<string, unknown> = { identify: identify(), ping: ping() }
@@ -169,7 +186,7 @@ export class Libp2pHost extends EventTarget implements PeerHost {
     this.redialConfigured()
   }
 
-  async stop (): Promise<void> {
+  private async doStop (): Promise<void> {
     const node = this.node
     if (node === undefined) return
     this.node = undefined
@@ -273,6 +290,8 @@ export class Libp2pHost extends EventTarget implements PeerHost {
     const addrs = info.multiaddrs.filter(a => !isLoopback(a))
     if (addrs.length === 0) return
     if (!this.discovered.has(peerId)) {
+      // only for the first-time log line: forget all at a bound (spoofed answers with invented IDs)
+      if (this.discovered.size >= MAX_DISCOVERED) this.discovered.clear()
       this.discovered.add(peerId)
       this.components.log.info('peer discovered', { peerId, at: Date.now(), addrs: addrs.map(a => a.toString()) })
     }
@@ -292,6 +311,8 @@ export class Libp2pHost extends EventTarget implements PeerHost {
       const dialNow = (): void => {
         // repeated mDNS answers arrive within milliseconds: one dial per peer at a time
         if (this.node === undefined || this.isConnected(peerId) || this.dialing.has(peerId)) return
+        // a flood of (spoofed) answers must not fill libp2p's dial queue: later answers try again
+        if (this.dialing.size >= MAX_MDNS_DIALS) return
         this.dialing.add(peerId)
         this.dial(peerId)
           .catch((err) => { this.components.log.debug('mdns dial failed', { peerId, err: toParleyError(err).message }) })
