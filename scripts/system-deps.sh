@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs when they are missing:
-# iproute2 and iptables (LAN and NAT tests in network namespaces) and Debian's
-# chromium (UI tests). Needs root and apt-get; otherwise it says what is missing
+# iproute2, iptables and procps (sysctl) for the LAN and NAT tests in network
+# namespaces, and Debian's chromium (UI tests; on Ubuntu `chromium` is a snap
+# stub without /usr/bin/chromium: install a deb build there). Needs root and apt-get; otherwise it says what is missing
 # and the tests that need it fail with that reason.
 set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
 command -v iptables >/dev/null || need+=(iptables)
+command -v sysctl >/dev/null || need+=(procps)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "parley: installing ${need[*]} (apt-get)..." >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # wait for a dpkg lock held by unattended upgrades on a fresh VM instead of failing at once
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 else
   echo "parley: missing ${need[*]}: install them (as root: apt-get install ${need[*]}), or the tests that need them fail" >&2
 fi

@@ -17,6 +17,28 @@ function namespaces (): string[] {
   return ip('netns', 'list').split('\n').map(l => l.split(' ')[0] ?? '').filter(Boolean)
 }
 
+/**
+ * Deletes the namespaces of `names` that exist, after killing what still runs
+ * in them (`ip netns del` only removes the name; a crashed run's processes
+ * would live on). Each one on its own: one failure does not keep the others.
+ */
+function removeNamespaces (names: string[]): void {
+  const existing = new Set(namespaces())
+  const errors: string[] = []
+  for (const name of names) {
+    if (!existing.has(name)) continue
+    try {
+      for (const pid of ip('netns', 'pids', name).split('\n').map(Number).filter(n => n > 0)) {
+        try { process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
+      }
+      ip('netns', 'del', name)
+    } catch (err) {
+      errors.push(`${name}: ${(err as Error).message}`)
+    }
+  }
+  if (errors.length > 0) throw new Error(`could not remove namespaces: ${errors.join('; ')}`)
+}
+
 export function canUseNamespaces (): string | null {
   if (process.getuid?.() !== 0) return 'network namespace tests need root (CI runs as root)'
   try { ip('-V') } catch { return 'iproute2 (`ip`) is not installed' }
@@ -60,9 +82,7 @@ export class NetnsLan {
   }
 
   down (): void {
-    const existing = new Set(namespaces())
-    for (const h of this.hosts) if (existing.has(h.name)) ip('netns', 'del', h.name)
-    if (existing.has(this.bridgeNs)) ip('netns', 'del', this.bridgeNs)
+    removeNamespaces([...this.hosts.map(h => h.name), this.bridgeNs])
   }
 }
 
@@ -124,6 +144,17 @@ export class NatLab {
       inNs(router, 'iptables', '-A', 'FORWARD', '-i', 'wan0', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT')
       inNs(router, 'iptables', '-A', 'FORWARD', '-i', 'wan0', '-j', 'DROP')
     }
+    // the WAN routes to the private networks (as if the ISP would carry the packets): so what keeps the
+    // relay and the remote user out of the office is the NAT's DROP rule, not a missing route
+    ip('-n', this.ns.relay, 'route', 'add', '10.232.1.0/24', 'via', this.ip.onatWan)
+    ip('-n', this.ns.relay, 'route', 'add', '10.232.2.0/24', 'via', this.ip.hnatWan)
+    ip('-n', this.ns.hnat, 'route', 'add', '10.232.1.0/24', 'via', this.ip.onatWan)
+    ip('-n', this.ns.onat, 'route', 'add', '10.232.2.0/24', 'via', this.ip.hnatWan)
+  }
+
+  /** Takes the NAT routers' DROP rule for new inbound connections out or back in (to prove it is what blocks). */
+  inboundDrop (on: boolean): void {
+    for (const router of [this.ns.onat, this.ns.hnat]) inNs(router, 'iptables', on ? '-A' : '-D', 'FORWARD', '-i', 'wan0', '-j', 'DROP')
   }
 
   /** true if `from` can open a TCP connection to ip:port (used to prove the NAT blocks inbound) */
@@ -135,7 +166,6 @@ export class NatLab {
   }
 
   down (): void {
-    const existing = new Set(namespaces())
-    for (const name of Object.values(this.ns)) if (existing.has(name)) ip('netns', 'del', name)
+    removeNamespaces(Object.values(this.ns))
   }
 }

@@ -19,6 +19,7 @@ export async function spawnReady (cmd: string[], netns: string | undefined, log:
   const full = netns !== undefined ? ['ip', 'netns', 'exec', netns, ...cmd] : cmd
   const child = spawn(full[0] as string, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PARLEY_LOG: process.env.PARLEY_LOG ?? 'info' } })
   child.stderr?.pipe(log, { end: false })
+  // not ready in time (or failed): the caller never gets the child, so it is killed here
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => { reject(new Error(`${what} not ready after ${timeoutMs} ms; see ${String(log.path)}`)) }, timeoutMs)
     let buf = ''
@@ -28,6 +29,9 @@ export async function spawnReady (cmd: string[], netns: string | undefined, log:
       if (('\n' + buf).includes('\nready\n')) { clearTimeout(timer); resolve() }
     })
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${what} exited with ${String(code)} before ready; see ${String(log.path)}`)) })
+  }).catch((err) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    throw err
   })
   return child
 }
@@ -110,7 +114,7 @@ export class NodeProc {
   /** kill -9: no chance to flush or say goodbye. */
   async kill9 (): Promise<void> {
     const child = this.child
-    if (child === undefined || child.exitCode !== null) return
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
     const exited = new Promise(resolve => child.once('exit', resolve))
     child.kill('SIGKILL')
     await exited

@@ -16,7 +16,8 @@ describe('npm start (browser fallback)', () => {
   it('prints the UI address, serves the UI there, stops on SIGTERM', async () => {
     const dir = await tmpDir('parley-start-')
     // --no-mdns: this runs in the root namespace, where no multicast may leave the machine
-    const child = spawn(process.execPath, [START, '--data', join(dir, 'd'), '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--api-port', '0'], { env: { ...process.env, PARLEY_NO_ELECTRON: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    // its own process group: start.mjs runs `parley start` as a child, and a failing test must kill both
+    const child = spawn(process.execPath, [START, '--data', join(dir, 'd'), '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--api-port', '0'], { env: { ...process.env, PARLEY_NO_ELECTRON: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     try {
       const url = await new Promise<string>((resolve, reject) => {
         let out = ''
@@ -33,9 +34,9 @@ describe('npm start (browser fallback)', () => {
       assert.match(await page.text(), /<title>Parley<\/title>/)
       const exited = new Promise<number | null>(resolve => child.once('exit', resolve))
       child.kill('SIGTERM')
-      assert.equal(await exited, 0)
+      assert.equal(await Promise.race([exited, new Promise(resolve => setTimeout(() => { resolve('still running after 20 s') }, 20_000).unref())]), 0)
     } finally {
-      child.kill('SIGKILL')
+      try { process.kill(-(child.pid as number), 'SIGKILL') } catch { /* the group is gone */ }
       await removeDir(dir)
     }
   })

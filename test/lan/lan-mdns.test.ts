@@ -63,10 +63,14 @@ describe('LAN: 3 hosts in namespaces with real mDNS', () => {
       const connected = Math.max(...nodes.slice(0, 2).map(n => logAt(n, 'peer connected', ids[2]!)))
       t.diagnostic(`mDNS discovery ${discovered - started} ms, both connections up ${connected - started} ms after the third host started`)
       assert.ok(connected >= started)
-      // past the dial grace period the tie-break has settled: one connection per pair
+      // past the dial grace period the tie-break has settled (duplicates are closed): one connection per pair,
+      // and it stays so
+      const status = async (n: typeof nodes[number]) => await n.api!.call<{ connections: number, connectionList: unknown[] }>('GET', '/status')
       await new Promise(resolve => setTimeout(resolve, 3500))
+      for (const n of nodes) await until(async () => (await status(n)).connections === 2, `${n.init.name}: one connection per pair`, 15_000)
+      await new Promise(resolve => setTimeout(resolve, 1000))
       for (const n of nodes) {
-        const st = await n.api!.call<{ connections: number, connectionList: unknown[] }>('GET', '/status')
+        const st = await status(n)
         assert.equal(st.connections, 2, `${n.init.name}: ${JSON.stringify(st.connectionList)}`)
       }
       const named = await until(async () => { const p = await n0Peers(); return p.every(x => x.name !== null) ? p : undefined }, 'profiles', 10_000)

@@ -59,6 +59,14 @@ describe('relay across NAT (network namespaces, iptables MASQUERADE)', () => {
     assert.equal(lab.canConnect(lab.ns.r1, lab.ip.relay, 4100), true, 'remote reaches the relay')
     assert.equal(lab.canConnect(lab.ns.r1, lab.ip.o1, 4001), false, 'remote cannot reach the office directly')
     assert.equal(lab.canConnect(lab.ns.relay, lab.ip.r1, 4001), false, 'nobody reaches the remote user directly')
+    // and it is the NAT that blocks: without its DROP rule the same connections go through
+    lab.inboundDrop(false)
+    try {
+      assert.equal(lab.canConnect(lab.ns.relay, lab.ip.o1, 4001), true, 'routable when the NAT lets it in')
+    } finally {
+      lab.inboundDrop(true)
+    }
+    assert.equal(lab.canConnect(lab.ns.relay, lab.ip.o1, 4001), false, 'blocked again')
   }))
 
   it('admits invited users and refuses the others with a clear error', async () => guard(async () => {

@@ -178,7 +178,6 @@ export class Libp2pHost extends EventTarget implements PeerHost {
       this.components.log.info('peer disconnected', { peerId: evt.detail.toString(), at: Date.now() })
       this.dispatchEvent(new CustomEvent('peerDisconnected', { detail: { peerId: evt.detail.toString() } }))
     })
-    node.addEventListener('connection:open', (evt) => { this.dropDuplicateConnections(evt.detail.remotePeer.toString()) })
     node.services.mdns?.addEventListener('peer', (evt) => { this.onMdnsPeer(evt.detail) })
     for (const [protocol, handler] of this.handlers) await this.register(protocol, handler)
     this.redialTimer = setInterval(() => { this.redialConfigured() }, this.init.redialIntervalMs)
@@ -322,26 +321,6 @@ export class Libp2pHost extends EventTarget implements PeerHost {
       const t = setTimeout(() => { this.timers.delete(t); dialNow() }, this.init.dialGraceMs)
       this.timers.add(t)
     }).catch((err) => { this.components.log.warn('peer store update failed', { err: toParleyError(err).message }) })
-  }
-
-  /**
-   * One connection per pair, whatever made the second one (both sides dialling
-   * at once, libp2p's relay discovery dialling a discovered peer, a redial):
-   * keep a direct connection over a relayed one, and among direct ones the one
-   * dialled by the smaller peer ID. Both sides pick the same one.
-   */
-  private dropDuplicateConnections (peerId: string): void {
-    const conns = this.openConnections().filter(c => c.remotePeer.toString() === peerId)
-    if (conns.length < 2) return
-    const direct = conns.filter(c => !c.remoteAddr.toString().includes('/p2p-circuit'))
-    if (direct.length === 0) return
-    const dialledBySmaller = direct.find(c => c.direction === (this.peerId < peerId ? 'outbound' : 'inbound'))
-    const keep = dialledBySmaller ?? direct[0]!
-    for (const c of conns) {
-      if (c === keep) continue
-      this.components.log.debug('closing a duplicate connection', { peerId, addr: c.remoteAddr.toString(), direction: c.direction })
-      void c.close().catch((err: Error) => { c.abort(err) })
-    }
   }
 
   private redialConfigured (): void {
