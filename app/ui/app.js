@@ -10,7 +10,7 @@ const $ = (id) => document.getElementById(id)
 const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e }
 
 const isGroup = (id) => typeof id === 'string' && id.startsWith('g:')
-const state = { me: null, peers: new Map(), groups: new Map(), convs: new Map(), current: null, messages: [], search: '', typingTimer: null, lastTypingSent: 0 }
+const state = { me: null, peers: new Map(), groups: new Map(), convs: new Map(), current: null, messages: [], search: '', typingTimer: null, lastTypingSent: 0, sending: false, drafts: new Map() }
 
 async function api (method, path, body) {
   const res = await fetch(`/v1${path}`, {
@@ -29,7 +29,7 @@ function showError (where, err) {
   box.hidden = !err
 }
 
-const displayName = (p) => p?.name ?? `${p?.peerId.slice(0, 8)}…${p?.peerId.slice(-6)}`
+const displayName = (p) => p?.name ?? (p?.peerId ? `${p.peerId.slice(0, 8)}…${p.peerId.slice(-6)}` : 'someone')
 const presenceText = (p) => !p?.online ? (p?.lastSeen ? `offline, last seen ${new Date(p.lastSeen).toLocaleString()}` : 'offline') : p.reach === 'relay' ? 'online via relay' : 'online on the LAN'
 const STATE_LABEL = { failed: '⚠ not delivered', queued: '… queued', sent: '✓ sent to relay', delivered: '✓✓ delivered', read: '✓✓ read' }
 // why a recipient refused a message for good (MessageView.error), in words
@@ -58,7 +58,7 @@ function renderPeople () {
     if (p.keyWarning) name.append(el('span', 'warn-mark', ' ⚠'))
     if (conv?.lastText) name.append(el('span', 'last', conv.lastText))
     li.append(name)
-    if (conv?.unread > 0 && state.current !== p.peerId) { li.append(el('span', 'badge', String(conv.unread))); unreadTotal += conv.unread }
+    if (conv?.unread > 0 && (state.current !== p.peerId || document.hidden)) { li.append(el('span', 'badge', String(conv.unread))); unreadTotal += conv.unread }
     li.title = presenceText(p)
     li.addEventListener('click', () => { void openConversation(p.peerId) })
     list.append(li)
@@ -74,7 +74,7 @@ function renderPeople () {
     if (!g.member) name.append(el('span', 'last', 'you are no longer a member'))
     else if (conv?.lastText) name.append(el('span', 'last', conv.lastText))
     li.append(name)
-    if (conv?.unread > 0 && state.current !== g.id) { li.append(el('span', 'badge', String(conv.unread))); unreadTotal += conv.unread }
+    if (conv?.unread > 0 && (state.current !== g.id || document.hidden)) { li.append(el('span', 'badge', String(conv.unread))); unreadTotal += conv.unread }
     li.addEventListener('click', () => { void openConversation(g.id) })
     glist.append(li)
   }
@@ -131,13 +131,13 @@ function messageItem (m) {
   return li
 }
 
-function renderMessages () {
+function renderMessages (force = false) {
   const list = $('messages')
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40
   list.replaceChildren(...state.messages.map(messageItem))
   $('search-banner').hidden = state.search === ''
   $('search-banner').textContent = state.search === '' ? '' : `${state.messages.length} message(s) matching “${state.search}”. Clear the search box to see everything.`
-  if (atBottom || state.search === '') list.scrollTop = list.scrollHeight
+  if (atBottom || force) list.scrollTop = list.scrollHeight
 }
 
 async function loadPeers () {
@@ -156,10 +156,13 @@ async function loadMessages () {
   // another chat was opened, or the search changed, while this answer was on its way: it is stale
   if (current !== state.current || search !== state.search) return
   state.messages = messages
-  renderMessages()
+  renderMessages(true)
 }
 
 async function openConversation (peerId) {
+  // what was typed stays with its chat
+  if (state.current) state.drafts.set(state.current, $('text').value)
+  $('text').value = state.drafts.get(peerId) ?? ''
   state.current = peerId
   state.search = ''
   $('search').value = ''
@@ -184,23 +187,30 @@ async function markSeen () {
 async function send (ev) {
   ev.preventDefault()
   const text = $('text').value
-  if (!state.current || text.trim() === '') return
+  const to = state.current
+  // Enter while a send is on its way must not send it again
+  if (!to || text.trim() === '' || state.sending) return
+  state.sending = true
   $('send').disabled = true
   try {
-    const m = await api('POST', '/messages', { to: state.current, text })
-    $('text').value = ''
+    const m = await api('POST', '/messages', { to, text })
+    // only clear what was sent (the user may have switched chats or typed on)
+    if (state.current === to && $('text').value === text) $('text').value = ''
+    state.drafts.delete(to)
     showError('error', null)
     upsertMessage(m)
   } catch (err) {
     showError('error', err)
   } finally {
+    state.sending = false
     $('send').disabled = false
     $('text').focus()
   }
 }
 
 function upsertMessage (m) {
-  if (state.search !== '') return
+  // an answer or event for another chat (the user switched meanwhile) is not shown here
+  if (state.search !== '' || conversationPeer(m.conv) !== state.current) return
   const i = state.messages.findIndex(x => x.id === m.id)
   // an HTTP answer can arrive after the event that already moved the message on: never go back
   if (i >= 0) { if (STATE_RANK[m.state] >= STATE_RANK[state.messages[i].state]) state.messages[i] = m } else {
@@ -228,7 +238,8 @@ function onEvent (ev) {
     if (type === 'messageStored') {
       const conv = state.convs.get(peer) ?? { peer, unread: 0 }
       conv.lastText = data.text
-      if (!data.outgoing && state.current !== peer) conv.unread = (conv.unread ?? 0) + 1
+      // the open chat counts too while the window is hidden (tray, other desktop): nobody has seen it
+      if (!data.outgoing && (state.current !== peer || document.hidden)) conv.unread = (conv.unread ?? 0) + 1
       state.convs.set(peer, conv)
       if (!data.outgoing && !data.op) { notify(data); $('typing').hidden = true }
       if (isGroup(peer) ? !state.groups.has(peer) : !state.peers.has(peer)) void loadPeers()
@@ -245,7 +256,10 @@ function onEvent (ev) {
   } else if (type === 'groupUpdated') {
     state.groups.set(data.conv, { id: data.conv, name: data.name, admin: data.admin, members: data.members, member: data.members.includes(state.me.peerId) })
     renderPeople()
-    if (data.conv === state.current) renderHeader()
+    if (data.conv === state.current) {
+      renderHeader()
+      if ($('members').open) openMembers()
+    }
   } else if (type === 'peerTyping') {
     const here = isGroup(state.current) ? data.conv === state.current : data.peerId === state.current && !isGroup(data.conv)
     if (!here) return
@@ -258,10 +272,27 @@ function onEvent (ev) {
   }
 }
 
-function connectEvents () {
+function connectEvents (reconnecting = false) {
   const ws = new WebSocket(`ws://${location.host}/v1/events?token=${encodeURIComponent(token)}`)
   ws.onmessage = (m) => { try { onEvent(JSON.parse(m.data)) } catch (err) { console.error('bad event', err) } }
-  ws.onclose = () => { setTimeout(() => { connectEvents(); void loadPeers(); void loadMessages() }, 1500) }
+  // after a reconnect, events missed while the socket was down are caught up by reloading, once it is open
+  ws.onopen = () => {
+    $('offline').hidden = true
+    if (reconnecting) void resync().catch(() => {})
+  }
+  ws.onclose = () => {
+    $('offline').hidden = false
+    setTimeout(() => { connectEvents(true) }, 1500)
+  }
+}
+
+async function resync () {
+  await loadPeers()
+  renderHeader()
+  renderRelay((await api('GET', '/settings')).relay)
+  await loadMessages()
+  await markSeen()
+  renderPeople()
 }
 
 function renderRelay (relay) {
@@ -401,7 +432,8 @@ async function main () {
   $('my-name').textContent = state.me.name
   renderRelay((await api('GET', '/settings')).relay)
   $('composer').addEventListener('submit', (e) => { void send(e) })
-  $('text').addEventListener('keydown', (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); $('composer').requestSubmit() } })
+  // Enter sends, Shift+Enter is a new line; Enter that ends an IME composition (Chinese, Japanese…) does not send
+  $('text').addEventListener('keydown', (e) => { if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); $('composer').requestSubmit() } })
   $('text').addEventListener('input', onTyping)
   $('search').addEventListener('input', onSearch)
   $('open-settings').addEventListener('click', () => { void openSettings() })
@@ -418,7 +450,7 @@ async function main () {
   $('members-leave').addEventListener('click', () => { void groupAction(() => api('POST', `/groups/${state.current}/leave`), true) })
   $('verify-close').addEventListener('click', () => $('verify').close())
   $('verify-toggle').addEventListener('click', () => { void toggleVerified() })
-  document.addEventListener('visibilitychange', () => { void markSeen() })
+  document.addEventListener('visibilitychange', () => { void markSeen().then(renderPeople) })
   document.addEventListener('click', () => { if ('Notification' in window && Notification.permission === 'default') void Notification.requestPermission() }, { once: true })
   await loadPeers()
   connectEvents()

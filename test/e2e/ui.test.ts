@@ -130,12 +130,29 @@ describe('web UI in Chromium, two users', () => {
     await shot(pageA, 'chat.png')
   })
 
+  ui('Enter pressed twice sends once; a draft stays with its chat', async () => {
+    await pageA.locator(`li.person[data-peer="${b.peerId}"]`).click()
+    await pageA.locator('#text').fill('only once please')
+    await pageA.locator('#text').press('Enter')
+    await pageA.locator('#text').press('Enter')
+    await pageA.locator('.msg.mine', { hasText: 'only once please' }).waitFor()
+    await new Promise(resolve => setTimeout(resolve, 500))
+    assert.equal(await pageA.locator('.msg.mine', { hasText: 'only once please' }).count(), 1)
+    // a half-typed message does not follow you into another chat, and is there when you come back
+    await pageA.locator('#text').fill('for Bob only')
+    await pageA.locator(`li.person[data-peer="${c.peerId}"]`).click()
+    assert.equal(await pageA.locator('#text').inputValue(), '')
+    await pageA.locator(`li.person[data-peer="${b.peerId}"]`).click()
+    assert.equal(await pageA.locator('#text').inputValue(), 'for Bob only')
+    await pageA.locator('#text').fill('')
+  })
+
   ui('search finds a message in the history', async () => {
     await pageB.locator('#search').fill('noon')
     await pageB.locator('#search-banner', { hasText: '1 message(s)' }).waitFor()
     assert.equal(await pageB.locator('.msg').count(), 1)
     await pageB.locator('#search').fill('')
-    await until(async () => (await pageB.locator('.msg').count()) === 2, 'full history back')
+    await until(async () => (await pageB.locator('.msg').count()) === 3, 'full history back')
   })
 
   ui('HTML and script in a message stay inert text', async () => {
