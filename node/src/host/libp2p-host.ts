@@ -131,12 +131,20 @@ export class Libp2pHost extends EventTarget implements PeerHost {
   }
 
   /** Open connections (a closing one no longer counts: presence and dials must not rely on it). */
-  private openConnections (): Connection[] {
-    return this.node?.getConnections().filter(c => c.status === 'open') ?? []
+  private openConnections (peerId?: string): Connection[] {
+    const node = this.node
+    if (node === undefined) return []
+    let conns: Connection[]
+    if (peerId === undefined) conns = node.getConnections()
+    else {
+      // libp2p keeps connections by peer: a lookup, not a scan (this runs for every message sent)
+      try { conns = node.getConnections(peerIdFromString(peerId)) } catch { return [] }
+    }
+    return conns.filter(c => c.status === 'open')
   }
 
   reach (peerId: string): Reach | null {
-    const conns = this.openConnections().filter(c => c.remotePeer.toString() === peerId)
+    const conns = this.openConnections(peerId)
     if (conns.length === 0) return null
     return conns.some(c => !c.remoteAddr.toString().includes('/p2p-circuit')) ? 'lan' : 'relay'
   }
@@ -213,7 +221,7 @@ export class Libp2pHost extends EventTarget implements PeerHost {
   }
 
   isConnected (peerId: string): boolean {
-    return this.openConnections().some(c => c.remotePeer.toString() === peerId)
+    return this.openConnections(peerId).length > 0
   }
 
   connectionCount (): number {
