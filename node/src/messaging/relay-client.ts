@@ -47,8 +47,8 @@ export interface RelayState {
 
 /**
  * Checks one envelope from the mailbox and starts its durable write: resolves
- * once it is checked (so the next one is judged against it), with `durable`
- * settling after the write.
+ * once it is checked, with `durable` settling after the write. Must take its
+ * place in line synchronously when called (calls are judged in call order).
  */
 export type AcceptMail = (envelope: Envelope, from: string) => Promise<{ durable: Promise<'stored' | 'duplicate'> }>
 
@@ -183,18 +183,17 @@ export class RelayClient extends EventTarget {
         const { items, more } = parseFetchResult(await ch.call('fetch', { after, limit: this.fetchBatch }))
         if (items.length === 0) break
         const now = Date.now()
-        // checked one by one in mailbox order (a group op is folded in before the next item is judged);
-        // the writes overlap in a few group commits, and the ack waits for all of them
+        // handed over in mailbox order without waiting for each: accept() takes its place in line
+        // synchronously (group envelopes are judged in call order, each after the ops before it are
+        // folded in), checks and writes overlap, and the ack waits for all of them
         const outcomes: Array<Promise<'stored' | 'duplicate'> | 'wait'> = []
         for (const item of items) {
           seen.add(item.cursor)
           const k = this.kept.get(item.cursor)
           if (k !== undefined && now < k.next) { outcomes.push('wait'); continue }
-          try {
-            outcomes.push((await this.c.accept(item.envelope, item.from)).durable)
-          } catch (err) {
-            outcomes.push(Promise.reject(err))
-          }
+          const durable = this.c.accept(item.envelope, item.from).then(async r => await r.durable)
+          durable.catch(() => {})
+          outcomes.push(durable)
         }
         const settled = await Promise.all(outcomes.map(async o => o === 'wait' ? o : await o.then(v => ({ ok: v }), (err: unknown) => ({ err }))))
         const done: number[] = []
