@@ -43,6 +43,18 @@ const FAIL_REASON = {
 }
 const STATE_RANK = { failed: 4, queued: 0, sent: 1, delivered: 2, read: 3, received: 0, seen: 1 }
 
+/** A list entry that opens with a click, or with Enter / Space once it has the keyboard focus. */
+function operable (li, label, open) {
+  li.tabIndex = 0
+  li.setAttribute('role', 'button')
+  li.setAttribute('aria-label', label)
+  if (li.classList.contains('active')) li.setAttribute('aria-current', 'true')
+  li.addEventListener('click', open)
+  li.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); open() } })
+}
+
+const badge = (n) => { const b = el('span', 'badge', String(n)); b.setAttribute('aria-label', `${n} unread`); return b }
+
 function renderPeople () {
   const list = $('people')
   list.replaceChildren()
@@ -58,9 +70,9 @@ function renderPeople () {
     if (p.keyWarning) name.append(el('span', 'warn-mark', ' ⚠'))
     if (conv?.lastText) name.append(el('span', 'last', conv.lastText))
     li.append(name)
-    if (conv?.unread > 0 && (state.current !== p.peerId || document.hidden)) { li.append(el('span', 'badge', String(conv.unread))); unreadTotal += conv.unread }
+    if (conv?.unread > 0 && (state.current !== p.peerId || document.hidden)) { li.append(badge(conv.unread)); unreadTotal += conv.unread }
     li.title = presenceText(p)
-    li.addEventListener('click', () => { void openConversation(p.peerId) })
+    operable(li, `${displayName(p)}, ${presenceText(p)}${conv?.unread > 0 ? `, ${conv.unread} unread` : ''}`, () => { void openConversation(p.peerId) })
     list.append(li)
   }
   const glist = $('groups')
@@ -74,8 +86,8 @@ function renderPeople () {
     if (!g.member) name.append(el('span', 'last', 'you are no longer a member'))
     else if (conv?.lastText) name.append(el('span', 'last', conv.lastText))
     li.append(name)
-    if (conv?.unread > 0 && (state.current !== g.id || document.hidden)) { li.append(el('span', 'badge', String(conv.unread))); unreadTotal += conv.unread }
-    li.addEventListener('click', () => { void openConversation(g.id) })
+    if (conv?.unread > 0 && (state.current !== g.id || document.hidden)) { li.append(badge(conv.unread)); unreadTotal += conv.unread }
+    operable(li, `group ${g.name}${conv?.unread > 0 ? `, ${conv.unread} unread` : ''}`, () => { void openConversation(g.id) })
     glist.append(li)
   }
   document.title = unreadTotal > 0 ? `(${unreadTotal}) Parley` : 'Parley'
@@ -299,6 +311,8 @@ function renderRelay (relay) {
   const waiting = relay?.connected && relay.waiting > 0 ? ` · fetching ${relay.waiting} message${relay.waiting === 1 ? '' : 's'} kept for you` : ''
   const text = !relay?.addr ? 'LAN only (no relay)' : relay.connected ? (relay.admitted === false ? 'relay refused this device' : `relay connected${waiting}`) : 'relay unreachable, retrying'
   $('relay-status').textContent = text
+  // why, in the relay's words (an invite that is used up, not admitted yet…), on hover
+  $('relay-status').title = relay?.lastError ? `${relay.lastError.message} (${relay.lastError.code})` : ''
 }
 
 async function openSettings () {

@@ -145,6 +145,11 @@ describe('web UI in Chromium, two users', () => {
     await pageA.locator(`li.person[data-peer="${b.peerId}"]`).click()
     assert.equal(await pageA.locator('#text').inputValue(), 'for Bob only')
     await pageA.locator('#text').fill('')
+    // the people list works from the keyboard
+    await pageA.locator(`li.person[data-peer="${c.peerId}"]`).focus()
+    await pageA.keyboard.press('Enter')
+    await until(async () => (await pageA.locator('#peer-name').textContent()) === 'Carol', 'Carol opened with the keyboard')
+    await pageA.locator(`li.person[data-peer="${b.peerId}"]`).click()
   })
 
   ui('search finds a message in the history', async () => {
