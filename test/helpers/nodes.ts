@@ -43,7 +43,9 @@ export async function connect (a: ParleyNode, b: ParleyNode): Promise<void> {
   await until(() => a.host.isConnected(b.peerId) && b.host.isConnected(a.peerId), 'connection')
 }
 
-export async function removeDir (dir: string): Promise<void> {
+export async function removeDir (dir: string | undefined): Promise<void> {
+  // undefined when a `before` failed before making it: nothing to remove, and the real error stays visible
+  if (dir === undefined) return
   await rm(dir, { recursive: true, force: true })
 }
 

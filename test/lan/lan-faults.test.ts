@@ -32,14 +32,17 @@ describe('LAN faults: packet loss, link down and up', () => {
   const history = async (n: NodeProc, peer: string): Promise<MessageView[]> => await n.api!.call<MessageView[]>('GET', `/conversations/${peer}/messages?limit=100000`)
 
   before(async () => {
-    const why = canUseNamespaces()
-    if (why !== null) throw new Error(why)
-    dir = await tmpDir('parley-faults-')
-    lan.up()
-    nodes = lan.hosts.map((h, i) => new NodeProc({ dataDir: join(dir, h.name), name: ['Fay', 'Gus'][i] as string, netns: h.name, logFile: join(dir, `${h.name}.log`), args: ['--listen', '/ip4/0.0.0.0/tcp/4001'] }))
-    await Promise.all(nodes.map(async n => { await n.start() }))
-    for (const n of nodes) ids.push((await n.api!.call<IdentityView>('GET', '/identity')).peerId)
-    for (const n of nodes) await until(async () => (await n.api!.call<PeerView[]>('GET', '/peers')).some(p => p.online), 'connected', 20_000, 100)
+    // a failed setup keeps its logs too (after() deletes them only when nothing failed)
+    try {
+      const why = canUseNamespaces()
+      if (why !== null) throw new Error(why)
+      dir = await tmpDir('parley-faults-')
+      lan.up()
+      nodes = lan.hosts.map((h, i) => new NodeProc({ dataDir: join(dir, h.name), name: ['Fay', 'Gus'][i] as string, netns: h.name, logFile: join(dir, `${h.name}.log`), args: ['--listen', '/ip4/0.0.0.0/tcp/4001'] }))
+      await Promise.all(nodes.map(async n => { await n.start() }))
+      for (const n of nodes) ids.push((await n.api!.call<IdentityView>('GET', '/identity')).peerId)
+      for (const n of nodes) await until(async () => (await n.api!.call<PeerView[]>('GET', '/peers')).some(p => p.online), 'connected', 20_000, 100)
+    } catch (e) { failed = true; throw e }
   })
 
   after(async () => {

@@ -24,22 +24,25 @@ describe('LAN groups: 4 hosts + relay in namespaces', () => {
   const history = async (n: NodeProc): Promise<MessageView[]> => await n.api!.call<MessageView[]>('GET', `/conversations/${group.id}/messages?limit=100000`)
 
   before(async () => {
-    const why = canUseNamespaces()
-    if (why !== null) throw new Error(why)
-    dir = await tmpDir('parley-lan-groups-')
-    lan.up()
-    const relayHost = lan.hosts[4]!
-    relay = new RelayProc({ dataDir: join(dir, 'relay'), netns: relayHost.name, args: ['--listen', '/ip4/0.0.0.0/tcp/4100'], logFile: join(dir, 'relay.log') })
-    await relay.start()
-    const relayId = (JSON.parse(relay.admin('stats', '--json')) as { peerId: string }).peerId
-    const invite = relay.admin('invite', 'create', '--uses', '4')
-    const relayAddr = `/ip4/${relayHost.ip}/tcp/4100/p2p/${relayId}`
-    nodes = lan.hosts.slice(0, 4).map((h, i) => new NodeProc({ dataDir: join(dir, h.name), name: ['Ada', 'Bo', 'Cy', 'Dee'][i] as string, netns: h.name, logFile: join(dir, `${h.name}.log`), args: ['--listen', '/ip4/0.0.0.0/tcp/4001', '--relay', relayAddr, '--invite', invite] }))
-    await Promise.all(nodes.map(async n => { await n.start() }))
-    for (const n of nodes) ids.push((await n.api!.call<IdentityView>('GET', '/identity')).peerId)
-    // online, and with names (the group is created by names)
-    for (const n of nodes) await until(async () => (await n.api!.call<PeerView[]>('GET', '/peers')).filter(p => p.online && p.name !== null).length === 3, 'all four see each other by name', 30_000, 200)
-    for (const n of nodes) await until(async () => (await n.api!.call<{ relay: { admitted: boolean | null } }>('GET', '/settings')).relay.admitted === true, 'admitted', 30_000, 200)
+    // a failed setup keeps its logs too (after() deletes them only when nothing failed)
+    try {
+      const why = canUseNamespaces()
+      if (why !== null) throw new Error(why)
+      dir = await tmpDir('parley-lan-groups-')
+      lan.up()
+      const relayHost = lan.hosts[4]!
+      relay = new RelayProc({ dataDir: join(dir, 'relay'), netns: relayHost.name, args: ['--listen', '/ip4/0.0.0.0/tcp/4100'], logFile: join(dir, 'relay.log') })
+      await relay.start()
+      const relayId = (JSON.parse(relay.admin('stats', '--json')) as { peerId: string }).peerId
+      const invite = relay.admin('invite', 'create', '--uses', '4')
+      const relayAddr = `/ip4/${relayHost.ip}/tcp/4100/p2p/${relayId}`
+      nodes = lan.hosts.slice(0, 4).map((h, i) => new NodeProc({ dataDir: join(dir, h.name), name: ['Ada', 'Bo', 'Cy', 'Dee'][i] as string, netns: h.name, logFile: join(dir, `${h.name}.log`), args: ['--listen', '/ip4/0.0.0.0/tcp/4001', '--relay', relayAddr, '--invite', invite] }))
+      await Promise.all(nodes.map(async n => { await n.start() }))
+      for (const n of nodes) ids.push((await n.api!.call<IdentityView>('GET', '/identity')).peerId)
+      // online, and with names (the group is created by names)
+      for (const n of nodes) await until(async () => (await n.api!.call<PeerView[]>('GET', '/peers')).filter(p => p.online && p.name !== null).length === 3, 'all four see each other by name', 30_000, 200)
+      for (const n of nodes) await until(async () => (await n.api!.call<{ relay: { admitted: boolean | null } }>('GET', '/settings')).relay.admitted === true, 'admitted', 30_000, 200)
+    } catch (e) { failed = true; throw e }
   })
 
   after(async () => {

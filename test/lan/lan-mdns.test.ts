@@ -31,13 +31,16 @@ describe('LAN: 3 hosts in namespaces with real mDNS', () => {
   let failed = false
 
   before(async () => {
-    const why = canUseNamespaces()
-    if (why !== null) throw new Error(why)
-    dir = await tmpDir('parley-lan-')
-    lan.up()
-    nodes = lan.hosts.map((h, i) => new NodeProc({ dataDir: join(dir, h.name), name: ['Ana', 'Ben', 'Cleo'][i] as string, netns: h.name, args: LISTEN, logFile: join(dir, `${h.name}.log`) }))
-    await Promise.all(nodes.slice(0, 2).map(async n => { await n.start() }))
-    for (const n of nodes.slice(0, 2)) ids.push((await n.api!.call<IdentityView>('GET', '/identity')).peerId)
+    // a failed setup keeps its logs too (after() deletes them only when nothing failed)
+    try {
+      const why = canUseNamespaces()
+      if (why !== null) throw new Error(why)
+      dir = await tmpDir('parley-lan-')
+      lan.up()
+      nodes = lan.hosts.map((h, i) => new NodeProc({ dataDir: join(dir, h.name), name: ['Ana', 'Ben', 'Cleo'][i] as string, netns: h.name, args: LISTEN, logFile: join(dir, `${h.name}.log`) }))
+      await Promise.all(nodes.slice(0, 2).map(async n => { await n.start() }))
+      for (const n of nodes.slice(0, 2)) ids.push((await n.api!.call<IdentityView>('GET', '/identity')).peerId)
+    } catch (e) { failed = true; throw e }
   })
 
   after(async () => {

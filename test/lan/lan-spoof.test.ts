@@ -28,17 +28,20 @@ describe('LAN: spoofed mDNS answers', () => {
   const guard = async (fn: () => Promise<void>): Promise<void> => { try { await fn() } catch (e) { failed = true; throw e } }
 
   before(async () => {
-    const why = canUseNamespaces()
-    if (why !== null) throw new Error(why)
-    dir = await tmpDir('parley-spoof-')
-    lan.up()
-    const [hv, hb] = lan.hosts as [typeof lan.hosts[0], typeof lan.hosts[0]]
-    victim = new NodeProc({ dataDir: join(dir, 'victim'), name: 'Vera', netns: hv!.name, logFile: join(dir, 'victim.log'), args: ['--listen', '/ip4/0.0.0.0/tcp/4001'] })
-    ben = new NodeProc({ dataDir: join(dir, 'ben'), name: 'Ben', netns: hb!.name, logFile: join(dir, 'ben.log'), args: ['--listen', '/ip4/0.0.0.0/tcp/4001'] })
-    // learn Ben's peer ID, then take Ben off the network
-    await ben.start()
-    benId = (await ben.api!.call<IdentityView>('GET', '/identity')).peerId
-    await ben.stop()
+    // a failed setup keeps its logs too (after() deletes them only when nothing failed)
+    try {
+      const why = canUseNamespaces()
+      if (why !== null) throw new Error(why)
+      dir = await tmpDir('parley-spoof-')
+      lan.up()
+      const [hv, hb] = lan.hosts as [typeof lan.hosts[0], typeof lan.hosts[0]]
+      victim = new NodeProc({ dataDir: join(dir, 'victim'), name: 'Vera', netns: hv!.name, logFile: join(dir, 'victim.log'), args: ['--listen', '/ip4/0.0.0.0/tcp/4001'] })
+      ben = new NodeProc({ dataDir: join(dir, 'ben'), name: 'Ben', netns: hb!.name, logFile: join(dir, 'ben.log'), args: ['--listen', '/ip4/0.0.0.0/tcp/4001'] })
+      // learn Ben's peer ID, then take Ben off the network
+      await ben.start()
+      benId = (await ben.api!.call<IdentityView>('GET', '/identity')).peerId
+      await ben.stop()
+    } catch (e) { failed = true; throw e }
   })
 
   after(async () => {

@@ -28,22 +28,25 @@ describe('relay across NAT (network namespaces, iptables MASQUERADE)', () => {
   const send = async (n: NodeProc, to: string, text: string, wait?: string): Promise<MessageView> => await n.api!.call<MessageView>('POST', '/messages', { to, text, ...(wait !== undefined ? { wait, timeoutMs: 30_000 } : {}) })
 
   before(async () => {
-    const why = canUseNamespaces()
-    if (why !== null) throw new Error(why)
-    dir = await tmpDir('parley-nat-')
-    lab.up()
-    relay = new RelayProc({ dataDir: join(dir, 'relay'), netns: lab.ns.relay, args: ['--listen', '/ip4/0.0.0.0/tcp/4100', '--listen', '/ip4/0.0.0.0/tcp/4101/ws'], logFile: join(dir, 'relay.log') })
-    await relay.start()
-    const stats = JSON.parse(relay.admin('stats', '--json')) as { peerId: string }
-    relayAddr = `/ip4/${lab.ip.relay}/tcp/4100/p2p/${stats.peerId}`
-    const invite = relay.admin('invite', 'create', '--uses', '3')
-    const node = (name: string, ns: string, extra: string[] = []): NodeProc => new NodeProc({ dataDir: join(dir, name), name, netns: ns, logFile: join(dir, `${name}.log`), args: ['--listen', '/ip4/0.0.0.0/tcp/4001', '--relay', relayAddr, ...extra] })
-    o1 = node('Olga', lab.ns.o1, ['--invite', invite])
-    o2 = node('Omar', lab.ns.o2, ['--invite', invite])
-    r1 = node('Rita', lab.ns.r1, ['--invite', invite])
-    stranger = new NodeProc({ dataDir: join(dir, 'stranger'), name: 'Stranger', netns: lab.ns.r1, logFile: join(dir, 'stranger.log'), args: ['--listen', '/ip4/0.0.0.0/tcp/4002', '--no-mdns', '--relay', relayAddr] })
-    await Promise.all([o1, o2, r1, stranger].map(async n => { await n.start() }))
-    for (const [k, n] of Object.entries({ o1, o2, r1, stranger })) id[k] = (await n.api!.call<IdentityView>('GET', '/identity')).peerId
+    // a failed setup keeps its logs too (after() deletes them only when nothing failed)
+    try {
+      const why = canUseNamespaces()
+      if (why !== null) throw new Error(why)
+      dir = await tmpDir('parley-nat-')
+      lab.up()
+      relay = new RelayProc({ dataDir: join(dir, 'relay'), netns: lab.ns.relay, args: ['--listen', '/ip4/0.0.0.0/tcp/4100', '--listen', '/ip4/0.0.0.0/tcp/4101/ws'], logFile: join(dir, 'relay.log') })
+      await relay.start()
+      const stats = JSON.parse(relay.admin('stats', '--json')) as { peerId: string }
+      relayAddr = `/ip4/${lab.ip.relay}/tcp/4100/p2p/${stats.peerId}`
+      const invite = relay.admin('invite', 'create', '--uses', '3')
+      const node = (name: string, ns: string, extra: string[] = []): NodeProc => new NodeProc({ dataDir: join(dir, name), name, netns: ns, logFile: join(dir, `${name}.log`), args: ['--listen', '/ip4/0.0.0.0/tcp/4001', '--relay', relayAddr, ...extra] })
+      o1 = node('Olga', lab.ns.o1, ['--invite', invite])
+      o2 = node('Omar', lab.ns.o2, ['--invite', invite])
+      r1 = node('Rita', lab.ns.r1, ['--invite', invite])
+      stranger = new NodeProc({ dataDir: join(dir, 'stranger'), name: 'Stranger', netns: lab.ns.r1, logFile: join(dir, 'stranger.log'), args: ['--listen', '/ip4/0.0.0.0/tcp/4002', '--no-mdns', '--relay', relayAddr] })
+      await Promise.all([o1, o2, r1, stranger].map(async n => { await n.start() }))
+      for (const [k, n] of Object.entries({ o1, o2, r1, stranger })) id[k] = (await n.api!.call<IdentityView>('GET', '/identity')).peerId
+    } catch (e) { failed = true; throw e }
   })
 
   after(async () => {
