@@ -16,6 +16,8 @@ import { safetyNumber } from '../crypto/safety.js'
 import type { PeerHost, Reach } from '../host/types.js'
 import type { RelayClient } from './relay-client.js'
 import { GroupBook, groupVerdict, type GroupState } from './groups.js'
+import { Deposits } from './deposits.js'
+import { inWindows } from '../util/windows.js'
 import type { Logger } from '../util/log.js'
 
 export interface MessengerComponents {
@@ -80,14 +82,7 @@ interface PeerState {
   needSync: boolean
   nextDialAt: number
   dialBackoffMs: number
-  /** the next deposit pass for this (unreachable) peer; backs off while nothing is due or the relay refuses its copies */
-  nextDepositAt: number
-  depositBackoffMs: number
 }
-
-/** deposit passes for a peer with nothing due wait this long; refusals back off from here to DEPOSIT_MAX_BACKOFF_MS */
-const DEPOSIT_IDLE_MS = 5_000
-const DEPOSIT_MAX_BACKOFF_MS = 10 * 60 * 1000
 
 export class Messenger extends EventTarget {
   readonly peerId: string
@@ -95,6 +90,7 @@ export class Messenger extends EventTarget {
   private readonly init: Required<Omit<MessengerInit, 'name' | keyof RpcChannelInit>> & RpcChannelInit & { name?: string }
   private readonly peers = new Map<string, PeerState>()
   private readonly groups: GroupBook
+  private readonly deposits: Deposits
   /** Settles when the group envelope received last has been judged and, if an op, folded in. */
   private groupTurn: Promise<void> = Promise.resolve()
   private profile?: Profile
@@ -119,6 +115,7 @@ export class Messenger extends EventTarget {
       sendWindow: init.sendWindow ?? DEFAULT_SEND_WINDOW,
       depositAfterMs: init.depositAfterMs ?? DEFAULT_DEPOSIT_AFTER_MS
     }
+    this.deposits = new Deposits({ store: this.c.store, relay: this.c.relay, log: this.c.log, changed: (m) => { this.emit('messageStateChanged', m) } }, this.init)
   }
 
   async start (): Promise<void> {
@@ -198,9 +195,7 @@ export class Messenger extends EventTarget {
     if (msg.op !== undefined) this.applyOp(msg)
     this.emit('messageStored', msg)
     for (const r of recipients) {
-      // a new message is worth a deposit pass soon, unless the relay keeps refusing this peer's copies
-      const s = this.state(r)
-      if (s.depositBackoffMs === 0) s.nextDepositAt = 0
+      this.deposits.poke(r)
       this.schedulePush(r)
     }
     return msg
@@ -406,7 +401,7 @@ export class Messenger extends EventTarget {
   private state (peer: string): PeerState {
     let s = this.peers.get(peer)
     if (s === undefined) {
-      s = { pushing: false, again: false, needSync: true, nextDialAt: 0, dialBackoffMs: 1000, nextDepositAt: 0, depositBackoffMs: 0 }
+      s = { pushing: false, again: false, needSync: true, nextDialAt: 0, dialBackoffMs: 1000 }
       this.peers.set(peer, s)
     }
     return s
@@ -418,8 +413,7 @@ export class Messenger extends EventTarget {
     const s = this.state(peerId)
     s.needSync = true
     s.dialBackoffMs = 1000
-    s.nextDepositAt = 0
-    s.depositBackoffMs = 0
+    this.deposits.reset(peerId)
     void (async () => {
       const existing = await this.c.store.getPeer(peerId)
       const now = Date.now()
@@ -560,7 +554,7 @@ export class Messenger extends EventTarget {
   /** Sends in windows; each ack (after the peer's durable write) marks the message delivered. Returns how many were settled (acked or refused for good). */
   private async deliverAll (peer: string, ch: RpcChannel, envs: Envelope[], counts?: { stored: number }): Promise<number> {
     let settled = 0
-    await this.inWindows(envs, async env => {
+    await inWindows(envs, this.init.sendWindow, async env => {
       try {
         const r = parseDeliverResult(await ch.call('deliver', env))
         if (r.status === 'stored' && counts !== undefined) counts.stored++
@@ -603,107 +597,11 @@ export class Messenger extends EventTarget {
         s.dialBackoffMs = Math.min(s.dialBackoffMs * 2, this.init.maxRedialBackoffMs)
         this.c.host.dial(peer).catch(() => {})
       }
-      if (unreachable.length > 0 && !this.depositing) {
-        this.depositing = true
-        void this.depositForUnreachable(unreachable, now).finally(() => { this.depositing = false })
-      }
+      this.deposits.run(unreachable, now)
     } catch (err) {
       this.c.log.warn('retry pass failed', { err: toParleyError(err).message })
     } finally {
       this.retrying = false
-    }
-  }
-
-  private depositing = false
-
-  /**
-   * Hands messages that wait for unreachable peers to the relay's mailbox, one
-   * deposit per message for all its unreachable recipients that the relay
-   * does not hold a copy for yet (the relay fans out). State `sent`; they stay
-   * in the outboxes: each recipient's own ack, direct or through a circuit,
-   * is what makes them `delivered`. A peer with nothing due, or whose copies
-   * the relay refuses (no account, full mailbox), is looked at again later,
-   * with backoff.
-   */
-  private async depositForUnreachable (peers: string[], now: number): Promise<void> {
-    const relay = this.c.relay
-    if (relay?.canDeposit !== true) return
-    const looked: string[] = []
-    const refused = new Set<string>()
-    try {
-      const due = new Map<string, { msg: StoredMessage, to: string[] }>()
-      for (const peer of peers) {
-        const s = this.state(peer)
-        if (now < s.nextDepositAt) continue
-        looked.push(peer)
-        // page through the whole outbox: earlier pages may hold only messages already at the relay
-        let after: { seq: number, id: string } | undefined
-        for (;;) {
-          const page = await this.c.store.outbox(peer, 1000, after)
-          if (page.length === 0) break
-          const last = page[page.length - 1]!
-          after = { seq: last.seq, id: last.id }
-          const held = await this.c.store.depositedFor(peer, page)
-          for (const m of page) {
-            if (held.has(m.id) || now - m.storedAt < this.init.depositAfterMs) continue
-            const d = due.get(m.id) ?? { msg: m, to: [] }
-            d.to.push(peer)
-            due.set(m.id, d)
-          }
-        }
-      }
-      const list = [...due.values()].sort((a, b) => compareHlc(a.msg.hlc, b.msg.hlc))
-      const kept = new Map<string, string[]>()
-      await this.inWindows(list, async ({ msg, to }) => {
-        try {
-          const answer = await relay.deposit(to, msg.envelope)
-          // recipients without an account or with a full mailbox got no copy: deposited again later, with backoff
-          const none = new Set([...answer.unknown, ...answer.full])
-          for (const p of none) refused.add(p)
-          const holders = to.filter(p => !none.has(p))
-          if (holders.length === 0) return null
-          kept.set(msg.id, holders)
-          return msg.id
-        } catch (err) {
-          const code = remoteCode(err)
-          if (code === 'ERR_UNKNOWN_RECIPIENT' || code === 'ERR_QUOTA_EXCEEDED') {
-            this.c.log.info('relay keeps no copy', { id: msg.id, code })
-            for (const p of to) refused.add(p)
-            return null
-          }
-          throw err
-        }
-      }, async (ids) => {
-        for (const m of await this.c.store.markSent(ids.map(id => ({ id, peers: kept.get(id) ?? [] })))) this.emit('messageStateChanged', m)
-      })
-      for (const peer of looked) {
-        const s = this.state(peer)
-        const hadDue = list.some(d => d.to.includes(peer))
-        if (refused.has(peer)) {
-          s.depositBackoffMs = Math.min(Math.max(s.depositBackoffMs * 2, 10_000), DEPOSIT_MAX_BACKOFF_MS)
-          s.nextDepositAt = now + s.depositBackoffMs
-        } else {
-          s.depositBackoffMs = 0
-          s.nextDepositAt = hadDue ? 0 : now + DEPOSIT_IDLE_MS
-        }
-      }
-    } catch (err) {
-      this.c.log.info('mailbox deposit paused', { err: toParleyError(err).message })
-    }
-  }
-
-  /**
-   * Runs `fn` on `sendWindow` items at a time; `done` gets the ids of each
-   * window's successful prefix, in order; the first failure stops everything
-   * after it (so what is retried later keeps its order).
-   */
-  private async inWindows<T> (items: T[], fn: (item: T) => Promise<string | null>, done: (ids: string[]) => Promise<void>): Promise<void> {
-    for (let i = 0; i < items.length; i += this.init.sendWindow) {
-      const results = await Promise.allSettled(items.slice(i, i + this.init.sendWindow).map(fn))
-      const firstFail = results.findIndex(r => r.status === 'rejected')
-      const ok = (firstFail === -1 ? results : results.slice(0, firstFail)).map(r => (r as PromiseFulfilledResult<string | null>).value).filter((id): id is string => id !== null)
-      if (ok.length > 0) await done(ok)
-      if (firstFail !== -1) throw (results[firstFail] as PromiseRejectedResult).reason
     }
   }
 

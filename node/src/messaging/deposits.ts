@@ -1,0 +1,119 @@
+/**
+ * Mailbox deposits: messages that wait for unreachable peers go to the
+ * relay's mailbox, one deposit per message for all its unreachable recipients
+ * that the relay does not hold a copy for yet (the relay fans out). State
+ * `sent`; they stay in the outboxes: each recipient's own ack, direct or
+ * through a circuit, is what makes them `delivered`. A peer with nothing due,
+ * or whose copies the relay refuses (no account, full mailbox), is looked at
+ * again later, with backoff.
+ */
+import { compareHlc } from '../clock/hlc.js'
+import { toParleyError } from '../errors.js'
+import { remoteCode } from './rpc.js'
+import { inWindows } from '../util/windows.js'
+import type { RelayClient } from './relay-client.js'
+import type { MessageStore, StoredMessage } from '../store/types.js'
+import type { Logger } from '../util/log.js'
+
+/** a peer with nothing due is looked at again after this long; refusals back off from 10 s to DEPOSIT_MAX_BACKOFF_MS */
+export const DEPOSIT_IDLE_MS = 5_000
+export const DEPOSIT_MAX_BACKOFF_MS = 10 * 60 * 1000
+const DEPOSIT_FIRST_BACKOFF_MS = 10_000
+
+export interface DepositsInit {
+  /** a message waits this long for an unreachable peer before it is deposited */
+  depositAfterMs: number
+  /** deposits in flight at a time */
+  sendWindow: number
+}
+
+export class Deposits {
+  private running = false
+  private readonly peers = new Map<string, { nextAt: number, backoffMs: number }>()
+
+  constructor (private readonly c: { store: MessageStore, relay?: RelayClient, log: Logger, changed: (m: StoredMessage) => void }, private readonly init: DepositsInit) {}
+
+  /** A new message for `peer`: worth a pass soon, unless the relay keeps refusing this peer's copies. */
+  poke (peer: string): void {
+    const p = this.peers.get(peer)
+    if (p !== undefined && p.backoffMs === 0) p.nextAt = 0
+  }
+
+  /** `peer` is reachable again: when it goes away next time, start afresh. */
+  reset (peer: string): void {
+    this.peers.delete(peer)
+  }
+
+  /** Starts a pass for these unreachable peers unless one is running. */
+  run (peers: string[], now: number): void {
+    if (this.running || peers.length === 0) return
+    this.running = true
+    void this.pass(peers, now).finally(() => { this.running = false })
+  }
+
+  private async pass (peers: string[], now: number): Promise<void> {
+    const relay = this.c.relay
+    if (relay?.canDeposit !== true) return
+    const looked: string[] = []
+    const refused = new Set<string>()
+    try {
+      const due = new Map<string, { msg: StoredMessage, to: string[] }>()
+      for (const peer of peers) {
+        if (now < (this.peers.get(peer)?.nextAt ?? 0)) continue
+        looked.push(peer)
+        // page through the whole outbox: earlier pages may hold only messages already at the relay
+        let after: { seq: number, id: string } | undefined
+        for (;;) {
+          const page = await this.c.store.outbox(peer, 1000, after)
+          if (page.length === 0) break
+          const last = page[page.length - 1]!
+          after = { seq: last.seq, id: last.id }
+          const held = await this.c.store.depositedFor(peer, page)
+          for (const m of page) {
+            if (held.has(m.id) || now - m.storedAt < this.init.depositAfterMs) continue
+            const d = due.get(m.id) ?? { msg: m, to: [] }
+            d.to.push(peer)
+            due.set(m.id, d)
+          }
+        }
+      }
+      const list = [...due.values()].sort((a, b) => compareHlc(a.msg.hlc, b.msg.hlc))
+      const kept = new Map<string, string[]>()
+      await inWindows(list, this.init.sendWindow, async ({ msg, to }) => {
+        try {
+          const answer = await relay.deposit(to, msg.envelope)
+          // recipients without an account or with a full mailbox got no copy: deposited again later, with backoff
+          const none = new Set([...answer.unknown, ...answer.full])
+          for (const p of none) refused.add(p)
+          const holders = to.filter(p => !none.has(p))
+          if (holders.length === 0) return null
+          kept.set(msg.id, holders)
+          return msg.id
+        } catch (err) {
+          const code = remoteCode(err)
+          if (code === 'ERR_UNKNOWN_RECIPIENT' || code === 'ERR_QUOTA_EXCEEDED') {
+            this.c.log.info('relay keeps no copy', { id: msg.id, code })
+            for (const p of to) refused.add(p)
+            return null
+          }
+          throw err
+        }
+      }, async (ids) => {
+        for (const m of await this.c.store.markSent(ids.map(id => ({ id, peers: kept.get(id) ?? [] })))) this.c.changed(m)
+      })
+      for (const peer of looked) {
+        const p = this.peers.get(peer) ?? { nextAt: 0, backoffMs: 0 }
+        if (refused.has(peer)) {
+          p.backoffMs = Math.min(Math.max(p.backoffMs * 2, DEPOSIT_FIRST_BACKOFF_MS), DEPOSIT_MAX_BACKOFF_MS)
+          p.nextAt = now + p.backoffMs
+        } else {
+          p.backoffMs = 0
+          p.nextAt = list.some(d => d.to.includes(peer)) ? 0 : now + DEPOSIT_IDLE_MS
+        }
+        this.peers.set(peer, p)
+      }
+    } catch (err) {
+      this.c.log.info('mailbox deposit paused', { err: toParleyError(err).message })
+    }
+  }
+}

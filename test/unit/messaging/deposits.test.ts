@@ -1,0 +1,85 @@
+/**
+ * Deposits (node/src/messaging/deposits.ts) against a LevelStore on a memory
+ * DB and a fake relay: what is deposited for whom, once per recipient, and
+ * the backoff for peers whose copies the relay refuses.
+ */
+import { describe, it, beforeEach, afterEach } from 'node:test'
+import assert from 'node:assert/strict'
+import { MemoryLevel } from 'memory-level'
+import { Deposits } from '../../../node/src/messaging/deposits.js'
+import { LevelStore } from '../../../node/src/store/level-store.js'
+import { dmConversationId, type DepositAnswer, type Envelope } from '../../../node/src/protocol/wire.js'
+import { ParleyError } from '../../../node/src/errors.js'
+import { silentLogger } from '../../../node/src/util/log.js'
+import { PEER_A, PEER_B, PEER_C } from '../helpers/peer-ids.js'
+import { storedMessage as msg } from '../helpers/store.js'
+import type { StoredMessage } from '../../../node/src/store/types.js'
+
+const settle = async (): Promise<void> => { await new Promise(resolve => setTimeout(resolve, 30)) }
+
+describe('Deposits', () => {
+  let store: LevelStore
+  let calls: Array<{ to: string[], id: string }>
+  let answer: (to: string[]) => DepositAnswer
+  const relay = {
+    canDeposit: true,
+    deposit: async (to: string[], env: Envelope): Promise<DepositAnswer> => { calls.push({ to: [...to], id: env.id }); return answer(to) }
+  }
+  const changed: StoredMessage[] = []
+  const deposits = (): Deposits => new Deposits({ store, relay: relay as never, log: silentLogger, changed: (m) => { changed.push(m) } }, { depositAfterMs: 0, sendWindow: 8 })
+  const send = async (to: string[]): Promise<StoredMessage> =>
+    await store.appendOutgoing(dmConversationId(PEER_A, PEER_B), PEER_A, to, seq => msg({ conv: dmConversationId(PEER_A, PEER_B), author: PEER_A, seq, to, outgoing: true }))
+
+  beforeEach(async () => {
+    store = new LevelStore(new MemoryLevel() as never)
+    await store.start()
+    calls = []
+    answer = (to) => ({ status: 'stored', stored: to.length, unknown: [], full: [] })
+  })
+  afterEach(async () => { await store.stop() })
+
+  it('deposits once for all unreachable recipients, marks the message sent, and never again for them', async () => {
+    const d = deposits()
+    const m = await send([PEER_B, PEER_C])
+    d.run([PEER_B, PEER_C], Date.now())
+    await settle()
+    assert.deepEqual(calls, [{ to: [PEER_B, PEER_C], id: m.id }])
+    assert.equal((await store.getMessage(m.id))?.state, 'sent')
+    d.run([PEER_B, PEER_C], Date.now() + 60_000)
+    await settle()
+    assert.equal(calls.length, 1, 'the relay holds both copies')
+  })
+
+  it('a recipient the relay keeps no copy for is tried again only after a backoff, and a new message does not cut it short', async () => {
+    answer = (to) => ({ status: 'stored', stored: to.length - 1, unknown: [PEER_C], full: [] })
+    const d = deposits()
+    const m = await send([PEER_B, PEER_C])
+    const t0 = Date.now()
+    d.run([PEER_B, PEER_C], t0)
+    await settle()
+    assert.deepEqual(calls.map(c => c.to), [[PEER_B, PEER_C]])
+    assert.deepEqual([...await store.depositedFor(PEER_B, [m])], [m.id])
+    assert.deepEqual([...await store.depositedFor(PEER_C, [m])], [])
+    d.poke(PEER_C)
+    d.run([PEER_B, PEER_C], t0 + 5_000)
+    await settle()
+    assert.equal(calls.length, 1, 'C is in backoff (10 s)')
+    d.run([PEER_B, PEER_C], t0 + 10_001)
+    await settle()
+    assert.deepEqual(calls.map(c => c.to), [[PEER_B, PEER_C], [PEER_C]], 'only C, whose copy is still missing')
+  })
+
+  it('a relay that refuses the whole deposit leaves the message queued', async () => {
+    relay.deposit = async (to: string[], env: Envelope): Promise<DepositAnswer> => { calls.push({ to, id: env.id }); throw new ParleyError('ERR_REMOTE', 'ERR_QUOTA_EXCEEDED: full', { cause: { code: 'ERR_QUOTA_EXCEEDED' } }) }
+    try {
+      const d = deposits()
+      const m = await send([PEER_B])
+      d.run([PEER_B], Date.now())
+      await settle()
+      assert.equal(calls.length, 1)
+      assert.equal((await store.getMessage(m.id))?.state, 'queued')
+    } finally {
+      relay.deposit = async (to: string[], env: Envelope): Promise<DepositAnswer> => { calls.push({ to: [...to], id: env.id }); return answer(to) }
+    }
+  })
+})
