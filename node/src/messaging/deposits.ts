@@ -11,6 +11,7 @@ import { compareHlc } from '../clock/hlc.js'
 import { toParleyError } from '../errors.js'
 import { remoteCode } from './rpc.js'
 import { inWindows } from '../util/windows.js'
+import { outboxPages } from '../store/pages.js'
 import type { RelayClient } from './relay-client.js'
 import type { MessageStore, StoredMessage } from '../store/types.js'
 import type { Logger } from '../util/log.js'
@@ -62,12 +63,7 @@ export class Deposits {
         if (now < (this.peers.get(peer)?.nextAt ?? 0)) continue
         looked.push(peer)
         // page through the whole outbox: earlier pages may hold only messages already at the relay
-        let after: { seq: number, id: string } | undefined
-        for (;;) {
-          const page = await this.c.store.outbox(peer, 1000, after)
-          if (page.length === 0) break
-          const last = page[page.length - 1]!
-          after = { seq: last.seq, id: last.id }
+        for await (const page of outboxPages(this.c.store, peer, 1000)) {
           const held = await this.c.store.depositedFor(peer, page)
           for (const m of page) {
             if (held.has(m.id) || now - m.storedAt < this.init.depositAfterMs) continue

@@ -18,6 +18,7 @@ import type { RelayClient } from './relay-client.js'
 import { GroupBook, groupVerdict, type GroupState } from './groups.js'
 import { Deposits } from './deposits.js'
 import { inWindows } from '../util/windows.js'
+import { outboxPages } from '../store/pages.js'
 import type { Logger } from '../util/log.js'
 
 export interface MessengerComponents {
@@ -223,12 +224,7 @@ export class Messenger extends EventTarget {
   /** Marks our queued messages in `conv` stamped at or after `since` failed for every recipient (ERR_NOT_A_MEMBER). */
   private async failSendsAfter (conv: string, since: Hlc): Promise<void> {
     for (const peer of await this.c.store.outboxPeers()) {
-      let after: { seq: number, id: string } | undefined
-      for (;;) {
-        const page = await this.c.store.outbox(peer, 1000, after)
-        if (page.length === 0) break
-        const last = page[page.length - 1]!
-        after = { seq: last.seq, id: last.id }
+      for await (const page of outboxPages(this.c.store, peer, 1000)) {
         for (const m of page) {
           if (m.conv !== conv || m.author !== this.peerId || compareHlc(m.hlc, since) < 0) continue
           const failed = await this.c.store.markFailed(m.id, peer, 'ERR_NOT_A_MEMBER')
@@ -497,14 +493,7 @@ export class Messenger extends EventTarget {
       }
       // one pass over the whole outbox, a page at a time: entries the peer answers "not yet" (a group it
       // does not know yet) are passed over, so they never hold up what is queued behind them
-      let after: { seq: number, id: string } | undefined
-      for (;;) {
-        const page = await this.c.store.outbox(peer, 256, after)
-        if (page.length === 0) break
-        await this.deliverAll(peer, ch, page.map(m => m.envelope))
-        const last = page[page.length - 1]!
-        after = { seq: last.seq, id: last.id }
-      }
+      for await (const page of outboxPages(this.c.store, peer, 256)) await this.deliverAll(peer, ch, page.map(m => m.envelope))
       // what is still queued waits for the retry timer, unless something new came meanwhile
       if (!s.again) return
     }
