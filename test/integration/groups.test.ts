@@ -153,6 +153,21 @@ describe('groups', () => {
     }
   })
 
+  it('leaving while a member is offline: the leave still reaches them when they are back', async () => {
+    const g = await n.a.messenger.createGroup('Leavers', [n.b.peerId, n.c.peerId])
+    for (const k of ['b', 'c'] as const) await until(() => n[k].messenger.group(g.conv), 'group known')
+    await n.c.stop()
+    await n.b.messenger.leaveGroup(g.conv)
+    const leaveOp = async () => (await n.b.messenger.history(g.conv, { limit: 100 })).find(m => m.outgoing && m.op?.type === 'leave')
+    await until(leaveOp, 'leave stored')
+    await new Promise(resolve => setTimeout(resolve, 500))
+    assert.notEqual((await leaveOp())?.state, 'failed', 'our own leave is not failed by our own removal check')
+    n.c = make('C')
+    await n.c.start()
+    for (const k of ['a', 'b'] as const) await connect(n[k], n.c)
+    await until(() => n.c.messenger.group(g.conv)?.members.includes(n.b.peerId) === false, 'C learns that B left', 20_000)
+  })
+
   it('the relay holds ciphertext only', async () => {
     const canary = `group-canary-${Math.random().toString(36).slice(2)}`
     await n.c.stop()

@@ -59,6 +59,8 @@ export class Deposits {
     const refused = new Set<string>()
     try {
       const due = new Map<string, { msg: StoredMessage, to: string[] }>()
+      // per peer: when its earliest message that is not due yet becomes due
+      const nextDue = new Map<string, number>()
       for (const peer of peers) {
         if (now < (this.peers.get(peer)?.nextAt ?? 0)) continue
         looked.push(peer)
@@ -66,7 +68,11 @@ export class Deposits {
         for await (const page of outboxPages(this.c.store, peer, 1000)) {
           const held = await this.c.store.depositedFor(peer, page)
           for (const m of page) {
-            if (held.has(m.id) || now - m.storedAt < this.init.depositAfterMs) continue
+            if (held.has(m.id)) continue
+            if (now - m.storedAt < this.init.depositAfterMs) {
+              nextDue.set(peer, Math.min(nextDue.get(peer) ?? Infinity, m.storedAt + this.init.depositAfterMs))
+              continue
+            }
             const d = due.get(m.id) ?? { msg: m, to: [] }
             d.to.push(peer)
             due.set(m.id, d)
@@ -104,7 +110,8 @@ export class Deposits {
           p.nextAt = now + p.backoffMs
         } else {
           p.backoffMs = 0
-          p.nextAt = list.some(d => d.to.includes(peer)) ? 0 : now + DEPOSIT_IDLE_MS
+          // something was due: look again at once; else when the next message becomes due, or after a while
+          p.nextAt = list.some(d => d.to.includes(peer)) ? 0 : Math.min(nextDue.get(peer) ?? Infinity, now + DEPOSIT_IDLE_MS)
         }
         this.peers.set(peer, p)
       }

@@ -15,7 +15,7 @@ import type { MessageState, MessageStore, StoredMessage, HistoryQuery, PeerRecor
 import { safetyNumber } from '../crypto/safety.js'
 import type { PeerHost, Reach } from '../host/types.js'
 import type { RelayClient } from './relay-client.js'
-import { GroupBook, groupVerdict, type GroupState } from './groups.js'
+import { GroupBook, groupVerdict, memberAt, type GroupState } from './groups.js'
 import { Deposits } from './deposits.js'
 import { inWindows } from '../util/windows.js'
 import { outboxPages } from '../store/pages.js'
@@ -92,6 +92,8 @@ export class Messenger extends EventTarget {
   private readonly peers = new Map<string, PeerState>()
   private readonly groups: GroupBook
   private readonly deposits: Deposits
+  /** peer\nconv\nauthor → how far a sync confirmed the peer holds what it can get, for the have value it reported */
+  private readonly syncedUpTo = new Map<string, { have: number, upTo: number }>()
   /** Settles when the group envelope received last has been judged and, if an op, folded in. */
   private groupTurn: Promise<void> = Promise.resolve()
   private profile?: Profile
@@ -215,18 +217,28 @@ export class Messenger extends EventTarget {
     // new members need what they lack: sync with every member we are connected to
     for (const p of state.members) if (p !== this.peerId && this.c.host.isConnected(p)) { this.state(p).needSync = true; this.schedulePush(p) }
     // removed (or left): what we wrote after that can never be accepted; fail it instead of retrying forever
+    // (while the ops are replayed at start, once per group at the end, from its final state)
+    if (!this.loadingGroups) this.failSendsIfRemoved(state)
+  }
+
+  private loadingGroups = false
+
+  private failSendsIfRemoved (state: GroupState): void {
     const ended = state.members.includes(this.peerId) ? undefined : state.spans[this.peerId]?.at(-1)?.to
-    if (ended !== undefined) {
-      void this.failSendsAfter(m.conv, ended).catch((err) => { this.c.log.warn('could not fail sends after removal', { err: toParleyError(err).message }) })
-    }
+    if (ended === undefined) return
+    void this.failSendsAfter(state.conv, ended).catch((err) => { this.c.log.warn('could not fail sends after removal', { err: toParleyError(err).message }) })
   }
 
   /** Marks our queued messages in `conv` stamped at or after `since` failed for every recipient (ERR_NOT_A_MEMBER). */
   private async failSendsAfter (conv: string, since: Hlc): Promise<void> {
     for (const peer of await this.c.store.outboxPeers()) {
       for await (const page of outboxPages(this.c.store, peer, 1000)) {
+        // judged by the group as it is now (replaying ops at start passes through removals later undone)
+        const g = this.groups.get(conv)
         for (const m of page) {
           if (m.conv !== conv || m.author !== this.peerId || compareHlc(m.hlc, since) < 0) continue
+          // our own leave op must still reach everyone; and a message from a time we are a member again is fine
+          if (m.op?.type === 'leave' || g === null || memberAt(g, this.peerId, m.hlc) || g.members.includes(this.peerId)) continue
           const failed = await this.c.store.markFailed(m.id, peer, 'ERR_NOT_A_MEMBER')
           if (failed !== undefined) this.emit('messageStateChanged', failed)
         }
@@ -235,10 +247,16 @@ export class Messenger extends EventTarget {
   }
 
   private async loadGroups (): Promise<void> {
-    for (const c of await this.c.store.listConversations()) {
-      if (!isGroupConv(c.conv)) continue
-      for (const m of await this.c.store.history(c.conv, { limit: Number.MAX_SAFE_INTEGER })) if (m.op !== undefined) this.applyOp(m)
+    this.loadingGroups = true
+    try {
+      for (const c of await this.c.store.listConversations()) {
+        if (!isGroupConv(c.conv)) continue
+        for (const m of await this.c.store.history(c.conv, { limit: Number.MAX_SAFE_INTEGER })) if (m.op !== undefined) this.applyOp(m)
+      }
+    } finally {
+      this.loadingGroups = false
     }
+    for (const g of this.groups.list()) this.failSendsIfRemoved(g)
   }
 
   async createGroup (name: string, members: string[]): Promise<GroupState> {
@@ -516,17 +534,23 @@ export class Messenger extends EventTarget {
         // the admin first: its ops (the group's start, adds) let the peer judge everyone else's messages
         const authors = g === null ? [this.peerId] : [g.admin, ...Object.keys(g.spans).filter(a => a !== g.admin)]
         for (const author of authors.filter(a => a !== peer)) {
-          let after = have[author] ?? 0
+          const peerHas = have[author] ?? 0
+          // the peer's have-vector counts from seq 1, so a member added later (or one that refused a message)
+          // reports the same low number for good; what an earlier sync confirmed up to, for that same number,
+          // is not sent again. A different number (it got more, or lost data) syncs from its number again.
+          const key = `${peer}\n${conv}\n${author}`
+          const mark = this.syncedUpTo.get(key)
+          let after = mark !== undefined && mark.have === peerHas ? Math.max(peerHas, mark.upTo) : peerHas
+          let settledSoFar = true
           for (;;) {
             const envs = await this.c.store.envelopesAfter(conv, author, after, 256)
             if (envs.length === 0) break
             const forPeer = envs.filter(e => e.keys.some(k => k.to === peer))
-            const counts = { stored: 0 }
-            await this.deliverAll(peer, ch, forPeer, counts)
-            // the peer had every one of a whole page already: its gap lies before what it can get (a member
-            // added later, a message it refused); do not resend the whole rest of the history every time
-            if (forPeer.length > 0 && counts.stored === 0) break
+            const settled = await this.deliverAll(peer, ch, forPeer)
             after = envs[envs.length - 1]!.seq
+            // the watermark moves only over pages the peer settled completely (holds, or refused for good)
+            if (settled < forPeer.length) settledSoFar = false
+            if (settledSoFar) this.syncedUpTo.set(key, { have: peerHas, upTo: after })
           }
         }
       } catch (err) {
@@ -541,12 +565,11 @@ export class Messenger extends EventTarget {
   }
 
   /** Sends in windows; each ack (after the peer's durable write) marks the message delivered. Returns how many were settled (acked or refused for good). */
-  private async deliverAll (peer: string, ch: RpcChannel, envs: Envelope[], counts?: { stored: number }): Promise<number> {
+  private async deliverAll (peer: string, ch: RpcChannel, envs: Envelope[]): Promise<number> {
     let settled = 0
     await inWindows(envs, this.init.sendWindow, async env => {
       try {
-        const r = parseDeliverResult(await ch.call('deliver', env))
-        if (r.status === 'stored' && counts !== undefined) counts.stored++
+        parseDeliverResult(await ch.call('deliver', env))
         return env.id
       } catch (err) {
         // a refusal that no retry can change must not block everything queued behind it
