@@ -167,7 +167,8 @@ export class MailboxStore extends LevelBackedStore {
 
   /** Deletes the recipient's mail up to and including `upTo`. */
   async ack (recipient: string, upTo: number): Promise<number> {
-    const cursors = (await this.mail.values({ gt: recipient + SEP, lte: recipient + SEP + pad(upTo) }).all()).map(r => r.cursor)
+    // keys only: remove() reads the rows inside the write anyway
+    const cursors = (await this.mail.keys({ gt: recipient + SEP, lte: recipient + SEP + pad(upTo) }).all()).map(k => Number(k.slice(recipient.length + SEP.length)))
     if (cursors.length === 0) return 0
     return await this.ackCursors(recipient, cursors)
   }

@@ -598,9 +598,17 @@ export class Messenger extends EventTarget {
     try {
       const now = Date.now()
       const unreachable: string[] = []
-      // a connected peer whose sync did not finish (a timeout, a flap) is synced again, outbox or not
-      for (const [peer, s] of this.peers) if (s.needSync && !s.pushing && this.c.host.isConnected(peer)) this.schedulePush(peer)
       const waitedFor = new Set(await this.c.store.outboxPeers())
+      for (const [peer, s] of this.peers) {
+        if (this.c.host.isConnected(peer)) {
+          // a connected peer whose sync did not finish (a timeout, a flap) is synced again, outbox or not
+          if (s.needSync && !s.pushing) this.schedulePush(peer)
+        } else if (!waitedFor.has(peer) && !s.pushing && s.opening === undefined) {
+          // gone and owed nothing: forget its state (it is made afresh when it connects)
+          this.peers.delete(peer)
+          this.safetyCache.delete(peer)
+        }
+      }
       for (const peer of waitedFor) {
         if (this.c.host.isConnected(peer)) { this.schedulePush(peer); continue }
         unreachable.push(peer)
@@ -611,13 +619,6 @@ export class Messenger extends EventTarget {
         this.c.host.dial(peer).catch(() => {})
       }
       this.deposits.run(unreachable, now)
-      // forget the state of peers that are gone and owed nothing (it is made afresh when they connect)
-      for (const [peer, s] of this.peers) {
-        if (!waitedFor.has(peer) && !s.pushing && s.opening === undefined && !this.c.host.isConnected(peer)) {
-          this.peers.delete(peer)
-          this.safetyCache.delete(peer)
-        }
-      }
     } catch (err) {
       this.c.log.warn('retry pass failed', { err: toParleyError(err).message })
     } finally {

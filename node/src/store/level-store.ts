@@ -18,6 +18,8 @@ interface SeqState { contiguous: number, max: number }
 export const DEFAULT_HISTORY_LIMIT = 200
 const SEP = '!'
 const pad = (n: number): string => n.toString().padStart(16, '0')
+/** key of `peer`'s outbox entry (and deposit marker) for a message: peer!seq!id */
+const entryKey = (peer: string, m: { seq: number, id: string }): string => peer + SEP + pad(m.seq) + SEP + m.id
 
 export class LevelStore extends LevelBackedStore implements MessageStore {
   private readonly peers: Sub<PeerRecord>
@@ -58,7 +60,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
         throw new ParleyError('ERR_INTERNAL', 'built message does not match the assigned sequence')
       }
       await this.putMessage(tx, msg, state)
-      for (const peer of recipients) tx.put(this.outboxes, peer + SEP + pad(msg.seq) + SEP + msg.id, msg.id)
+      for (const peer of recipients) tx.put(this.outboxes, entryKey(peer, msg), msg.id)
       return msg
     })
   }
@@ -129,7 +131,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   }
 
   async depositedFor (peer: string, msgs: StoredMessage[]): Promise<Set<string>> {
-    const keys = msgs.map(m => peer + SEP + pad(m.seq) + SEP + m.id)
+    const keys = msgs.map(m => entryKey(peer, m))
     const found = await this.deposited.getMany(keys)
     return new Set(msgs.filter((_, i) => found[i] !== undefined).map(m => m.id))
   }
@@ -137,7 +139,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   async outbox (peer: string, limit = 1000, after?: { seq: number, id: string }): Promise<StoredMessage[]> {
     const out: StoredMessage[] = []
     // keys are peer!seq!id; several conversations can use the same seq, so page by the whole key
-    const gt = after === undefined ? peer + SEP : peer + SEP + pad(after.seq) + SEP + after.id
+    const gt = after === undefined ? peer + SEP : entryKey(peer, after)
     for await (const id of this.outboxes.values({ gt, lt: peer + SEP + '\xff', limit })) {
       const m = await this.msgs.get(id)
       if (m !== undefined) out.push(m)
@@ -180,7 +182,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
 
   /** Deletes `peer`'s outbox entry for `m` and its deposit marker. */
   private dropEntry (tx: Tx, peer: string, m: StoredMessage): void {
-    const key = peer + SEP + pad(m.seq) + SEP + m.id
+    const key = entryKey(peer, m)
     tx.del(this.outboxes, key)
     tx.del(this.deposited, key)
   }
@@ -188,7 +190,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   /** Does a recipient other than `except` still have an outbox entry for `m`? */
   private async othersWaiting (tx: Tx, m: StoredMessage, except?: string): Promise<boolean> {
     for (const k of m.envelope?.keys ?? []) {
-      if (k.to !== except && await tx.has(this.outboxes, k.to + SEP + pad(m.seq) + SEP + m.id)) return true
+      if (k.to !== except && await tx.has(this.outboxes, entryKey(k.to, m))) return true
     }
     return false
   }
@@ -236,7 +238,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
         if (m === undefined || !m.outgoing) continue
         // remember for whom the relay holds a copy, while they still wait for it
         for (const peer of typeof item === 'string' ? [] : item.peers) {
-          const key = peer + SEP + pad(m.seq) + SEP + m.id
+          const key = entryKey(peer, m)
           if (await tx.has(this.outboxes, key)) tx.put(this.deposited, key, 1)
         }
         if (m.state !== 'queued') continue
