@@ -26,6 +26,9 @@ export class ApiClient {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
     return await new Promise<T>((resolve, reject) => {
       const req = request({
+        // one connection per call: a kept-alive socket that the server closes as idle (its keepAliveTimeout)
+        // just as the next call reuses it fails that call with EPIPE / ECONNRESET
+        agent: false,
         socketPath: this.socket,
         path: '/v1' + path,
         method,
