@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/system-deps.sh
+# the web apps (app/*/src → dist/*/), skipped while fresh; the UI tests serve them
+node scripts/build.mjs
 npx --no-install tsc -p tsconfig.json --noEmit
 # one run at a time on a machine: the LAN and NAT tests use fixed namespace names
 if command -v flock >/dev/null; then

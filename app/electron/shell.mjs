@@ -12,7 +12,7 @@ export const unreadFromTitle = (title) => Number(/^\((\d+)\)/.exec(title)?.[1] ?
 
 export function startShell (electron, { root, argv }) {
   const { app, BrowserWindow, Menu, Tray, nativeImage, session, shell, utilityProcess } = electron
-  const icon = join(root, 'app', 'ui', 'icon.svg')
+  const icon = join(root, 'app', 'ui', 'public', 'icon.svg')
   const state = { node: null, win: null, tray: null, origin: null, quitting: false }
 
   const startNode = () => new Promise((resolve, reject) => {

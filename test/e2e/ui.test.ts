@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { mkdir } from 'node:fs/promises'
 import { request } from 'node:http'
+import { execFileSync } from 'node:child_process'
 import { WebSocket } from 'ws'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
@@ -29,6 +30,8 @@ describe('web UI in Chromium, two users', () => {
   let pageB: Page
 
   before(async () => {
+    // the UI the nodes serve is the built one (dist/ui/); npm test builds it too, this covers a single-file run
+    execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs'), '--quiet'], { stdio: 'inherit' })
     dir = await tmpDir('parley-ui-')
     a = loopbackNode(join(dir, 'a'), { name: 'Alice' })
     b = loopbackNode(join(dir, 'b'), { name: 'Bob <b>the builder</b>' })
