@@ -3,7 +3,7 @@
  */
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { ParleyError } from './errors.js'
+import { ParleyError } from '../../core/errors.js'
 import type { HostInit } from './host/libp2p-host.js'
 import type { MessengerInit } from './messaging/messenger.js'
 import type { RelayClientInit } from './messaging/relay-client.js'

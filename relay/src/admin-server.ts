@@ -5,9 +5,8 @@
  */
 import { createServer, type Server } from 'node:http'
 import { chmod, unlink } from 'node:fs/promises'
-import { ParleyError, toParleyError } from '../../node/src/errors.js'
-import { PEER_ID } from '../../node/src/protocol/validate.js'
-import { HTTP_STATUS } from '../../node/src/api/contract.js'
+import { ParleyError, httpStatus, toParleyError } from '../../core/errors.js'
+import { PEER_ID } from '../../core/protocol/validate.js'
 import type { RelayServer } from './relay-server.js'
 
 export class AdminServer {
@@ -44,7 +43,7 @@ export class AdminServer {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result))
       }, (err) => {
         const e = toParleyError(err)
-        res.writeHead(HTTP_STATUS[e.code] ?? 500, { 'content-type': 'application/json' }).end(JSON.stringify({ code: e.code, message: e.message }))
+        res.writeHead(httpStatus(e.code), { 'content-type': 'application/json' }).end(JSON.stringify({ code: e.code, message: e.message }))
       })
     })
     await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(this.socketPath, () => { resolve() }) })

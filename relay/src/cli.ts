@@ -2,11 +2,11 @@
  * parley-relay: run the relay, and administer a running one through its
  * admin socket. Usage errors exit 2, failures 1.
  */
-import '../../node/src/polyfill.js'
+import '../../core/polyfill.js'
 import { parseArgs } from 'node:util'
 import { request } from 'node:http'
-import { toParleyError, ParleyError, type ErrorCode } from '../../node/src/errors.js'
-import { createLogger } from '../../node/src/util/log.js'
+import { toParleyError, ParleyError, type ErrorCode } from '../../core/errors.js'
+import { createLogger } from '../../core/util/log.js'
 import { RelayServer, type RelayStats } from './relay-server.js'
 import { readRelayConfigFile, relayFiles } from './config.js'
 import type { Invite, RelayUser } from './mailbox-store.js'

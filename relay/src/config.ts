@@ -3,8 +3,8 @@
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ParleyError } from '../../node/src/errors.js'
-import { PEER_ID } from '../../node/src/protocol/validate.js'
+import { ParleyError } from '../../core/errors.js'
+import { PEER_ID } from '../../core/protocol/validate.js'
 import { DEFAULT_MAILBOX_TTL_MS, DEFAULT_QUOTA_BYTES, DEFAULT_QUOTA_MESSAGES, type MailboxLimits } from './mailbox-store.js'
 import type { CircuitLimits } from './relay-host.js'
 

@@ -5,9 +5,9 @@
  * (group commit), so an acked deposit survives kill -9.
  */
 import { randomBytes } from 'node:crypto'
-import { ParleyError } from '../../node/src/errors.js'
-import { LevelBackedStore, jsonSublevel, type Db, type Sub, type Tx } from '../../node/src/store/group-commit.js'
-import type { Envelope } from '../../node/src/protocol/wire.js'
+import { ParleyError } from '../../core/errors.js'
+import { LevelBackedStore, jsonSublevel, type Db, type Sub, type Tx } from '../../core/store/group-commit.js'
+import type { Envelope } from '../../core/protocol/envelope.js'
 
 export interface Invite { token: string, createdAt: number, expiresAt: number, maxUses: number, uses: number, note: string }
 export interface RelayUser { peerId: string, admittedAt: number, via: 'invite' | 'allow-list', invite?: string }

@@ -13,9 +13,9 @@ import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { ParleyError } from '../../node/src/errors.js'
-import type { DeviceIdentity } from '../../node/src/host/keys.js'
-import type { RawStream } from '../../node/src/host/types.js'
+import { ParleyError } from '../../core/errors.js'
+import type { DeviceIdentity } from '../../core/keys.js'
+import type { RawStream } from '../../core/rpc/stream.js'
 
 export interface CircuitLimits {
   /** max simultaneous reservations. @default 1024 */

@@ -6,7 +6,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ParleyNode } from '../../node/src/parley-node.js'
-import { createLogger } from '../../node/src/util/log.js'
+import { createLogger } from '../../core/util/log.js'
 import type { NodeInit } from '../../node/src/config.js'
 
 export interface TestNodes { nodes: ParleyNode[], dir: string, cleanup: () => Promise<void> }

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { filesContaining, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
 import { RelayServer } from '../../relay/src/relay-server.js'
-import { createLogger } from '../../node/src/util/log.js'
-import { remoteCode } from '../../node/src/messaging/rpc.js'
+import { createLogger } from '../../core/util/log.js'
+import { remoteCode } from '../../core/rpc/channel.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 
 describe('relay on loopback', () => {

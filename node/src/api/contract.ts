@@ -40,14 +40,3 @@ export const toMessageView = (m: StoredMessage): MessageView => {
   const { envelope: _envelope, ...view } = m
   return view
 }
-
-export const HTTP_STATUS: Record<string, number> = {
-  ERR_INVALID_ARGUMENT: 400,
-  ERR_UNAUTHORIZED: 401,
-  ERR_NOT_FOUND: 404,
-  ERR_UNKNOWN_PEER: 404,
-  ERR_AMBIGUOUS_PEER: 409,
-  ERR_NOT_A_MEMBER: 403,
-  ERR_PEER_UNREACHABLE: 502,
-  ERR_TIMEOUT: 504
-}

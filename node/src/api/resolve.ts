@@ -1,5 +1,5 @@
-import { ParleyError } from '../errors.js'
-import { PEER_ID } from '../protocol/validate.js'
+import { ParleyError } from '../../../core/errors.js'
+import { PEER_ID } from '../../../core/protocol/validate.js'
 import type { PeerView } from '../messaging/messenger.js'
 
 /**

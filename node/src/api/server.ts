@@ -8,18 +8,19 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { chmod, unlink } from 'node:fs/promises'
 import { timingSafeEqual } from 'node:crypto'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { ParleyError, toParleyError } from '../errors.js'
-import { API_PREFIX, HTTP_STATUS, MAX_API_BODY_BYTES, toMessageView, type ApiEvent, type ApiEventType, type ConversationView, type GroupView } from './contract.js'
-import { INVITE_TOKEN, conversationMembers, isGroupConv, parseDisplayName } from '../protocol/wire.js'
+import { ParleyError, httpStatus, toParleyError } from '../../../core/errors.js'
+import { API_PREFIX, MAX_API_BODY_BYTES, toMessageView, type ApiEvent, type ApiEventType, type ConversationView, type GroupView } from './contract.js'
+import { conversationMembers, isGroupConv, parseDisplayName } from '../../../core/protocol/envelope.js'
+import { INVITE_TOKEN } from '../../../core/protocol/relay-rpc.js'
 import type { GroupState } from '../messaging/groups.js'
-import { peerOfAddr } from '../host/libp2p-host.js'
+import { peerOfAddr } from '../../../core/keys.js'
 import type { Messenger, PeerView } from '../messaging/messenger.js'
 import type { MessageStore, StoredMessage } from '../store/types.js'
 import type { PeerHost } from '../host/types.js'
 import type { RelayClient } from '../messaging/relay-client.js'
-import type { Logger } from '../util/log.js'
+import type { Logger } from '../../../core/util/log.js'
 import { resolvePeer } from './resolve.js'
-import { PEER_ID } from '../protocol/validate.js'
+import { PEER_ID } from '../../../core/protocol/validate.js'
 
 export interface ApiServerComponents {
   messenger: Messenger
@@ -187,8 +188,8 @@ export class ApiServer {
       throw new ParleyError('ERR_NOT_FOUND', `no route ${req.method ?? ''} ${url.pathname}`)
     } catch (err) {
       const e = toParleyError(err)
-      if ((HTTP_STATUS[e.code] ?? 500) >= 500) this.c.log.warn('api request failed', { path: url.pathname, code: e.code, err: e.message })
-      this.send(res, HTTP_STATUS[e.code] ?? 500, { code: e.code, message: e.message })
+      if (httpStatus(e.code) >= 500) this.c.log.warn('api request failed', { path: url.pathname, code: e.code, err: e.message })
+      this.send(res, httpStatus(e.code), { code: e.code, message: e.message })
     }
   }
 

@@ -5,7 +5,7 @@
 import { request } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import WebSocket from 'ws'
-import { ParleyError, type ErrorCode } from '../errors.js'
+import { ParleyError, type ErrorCode } from '../../../core/errors.js'
 import { dataFiles } from '../config.js'
 
 export class ApiClient {

@@ -2,8 +2,8 @@
  * `parley start`: run one node in the foreground until SIGINT/SIGTERM.
  */
 import { ParleyNode } from '../parley-node.js'
-import { createLogger } from '../util/log.js'
-import { toParleyError } from '../errors.js'
+import { createLogger } from '../../../core/util/log.js'
+import { toParleyError } from '../../../core/errors.js'
 import type { NodeInit } from '../config.js'
 
 export async function runDaemon (init: NodeInit): Promise<number> {

@@ -2,9 +2,9 @@
  * parley: the command line. `start` runs a node in the foreground; every other
  * command talks to that node's local API. Usage errors exit 2, failures 1.
  */
-import '../polyfill.js'
+import '../../../core/polyfill.js'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { ParleyError, toParleyError } from '../errors.js'
+import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { defaultDataDir } from '../config.js'
 import { ApiClient } from './client.js'
 import type { MessageView, IdentityView, GroupView } from '../api/contract.js'

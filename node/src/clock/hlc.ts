@@ -3,7 +3,7 @@
  * a counter when it does not. Display order is (w, c, id), never wall time alone,
  * so one author's messages sort in send order even if its clock jumps back.
  */
-import type { Hlc } from '../protocol/wire.js'
+import type { Hlc } from '../../../core/protocol/envelope.js'
 
 /** A remote timestamp further ahead than this does not drag our clock forward. @default 1 day */
 export const DEFAULT_MAX_CLOCK_DRIFT_MS = 24 * 60 * 60 * 1000

@@ -16,11 +16,12 @@ import { FaultTolerance } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Connection, PeerDiscovery, PeerInfo } from '@libp2p/interface'
-import { ParleyError, toParleyError } from '../errors.js'
-import type { AbortOptions } from '../util/abort.js'
-import type { DeviceIdentity } from './keys.js'
-import type { PeerHost, RawStream, Reach, StreamHandler } from './types.js'
-import type { Logger } from '../util/log.js'
+import { ParleyError, toParleyError } from '../../../core/errors.js'
+import type { AbortOptions } from '../../../core/util/abort.js'
+import { peerOfAddr, type DeviceIdentity } from '../../../core/keys.js'
+import type { RawStream, StreamHandler } from '../../../core/rpc/stream.js'
+import type { PeerHost, Reach } from './types.js'
+import type { Logger } from '../../../core/util/log.js'
 
 export interface HostInit {
   /** @default ['/ip4/0.0.0.0/tcp/0'] */
@@ -338,13 +339,4 @@ export class Libp2pHost extends EventTarget implements PeerHost {
       this.dial(addr).catch((err) => { this.components.log.debug('redial failed', { addr, err: toParleyError(err).message }) })
     }
   }
-}
-
-/** The peer ID at the end of a multiaddr; throws ERR_INVALID_ARGUMENT when there is none. */
-export function peerOfAddr (addr: string): string {
-  let ma: Multiaddr
-  try { ma = multiaddr(addr) } catch (err) { throw new ParleyError('ERR_INVALID_ARGUMENT', `not a multiaddr: ${addr}`, { cause: err }) }
-  const peer = ma.getComponents().findLast(c => c.name === 'p2p')?.value
-  if (peer === undefined) throw new ParleyError('ERR_INVALID_ARGUMENT', `address needs /p2p/<peer id>: ${addr}`)
-  return peer
 }

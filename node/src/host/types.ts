@@ -3,21 +3,8 @@
  * libp2p's Stream so the libp2p host passes its streams straight through,
  * but nothing outside node/src/host/ imports libp2p.
  */
-import type { AbortOptions } from '../util/abort.js'
-
-export interface StreamChunk { subarray(): Uint8Array }
-
-export interface RawStream {
-  readonly status: string
-  send(data: Uint8Array): boolean
-  onDrain(options?: AbortOptions): Promise<void>
-  close(options?: AbortOptions): Promise<void>
-  abort(err: Error): void
-  addEventListener(type: 'message', listener: (evt: Event & { data: Uint8Array | StreamChunk }) => void): void
-  addEventListener(type: 'close', listener: (evt: Event & { error?: Error }) => void): void
-}
-
-export type StreamHandler = (stream: RawStream, remotePeer: string) => void
+import type { AbortOptions } from '../../../core/util/abort.js'
+import type { RawStream, StreamHandler } from '../../../core/rpc/stream.js'
 
 /** How we currently reach a peer. */
 export type Reach = 'lan' | 'relay'

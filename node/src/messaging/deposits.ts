@@ -8,13 +8,13 @@
  * again later, with backoff.
  */
 import { compareHlc } from '../clock/hlc.js'
-import { toParleyError } from '../errors.js'
-import { remoteCode } from './rpc.js'
-import { inWindows } from '../util/windows.js'
+import { toParleyError } from '../../../core/errors.js'
+import { remoteCode } from '../../../core/rpc/channel.js'
+import { inWindows } from '../../../core/util/windows.js'
 import { outboxPages } from '../store/pages.js'
 import type { RelayClient } from './relay-client.js'
 import type { MessageStore, StoredMessage } from '../store/types.js'
-import type { Logger } from '../util/log.js'
+import type { Logger } from '../../../core/util/log.js'
 
 /** a peer with nothing due is looked at again after this long; refusals back off from 10 s to DEPOSIT_MAX_BACKOFF_MS */
 export const DEPOSIT_IDLE_MS = 5_000

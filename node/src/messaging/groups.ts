@@ -5,8 +5,8 @@
  * the ops arrived in.
  */
 import { compareHlc } from '../clock/hlc.js'
-import { ParleyError } from '../errors.js'
-import type { GroupOp, Hlc } from '../protocol/wire.js'
+import { ParleyError } from '../../../core/errors.js'
+import type { GroupOp, Hlc } from '../../../core/protocol/envelope.js'
 
 export interface OpRecord { id: string, author: string, hlc: Hlc, op: GroupOp }
 

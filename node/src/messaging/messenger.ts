@@ -4,22 +4,24 @@
  * sequence numbers, outbox retry and have-vector sync on every (re)connect.
  */
 import { setMaxListeners } from 'node:events'
-import { ParleyError, toParleyError } from '../errors.js'
-import { newMessageId, openEnvelope, sealEnvelope, signProfile, verifyProfile, type SigningKeys } from '../crypto/envelope.js'
+import { ParleyError, toParleyError } from '../../../core/errors.js'
+import { newMessageId, openEnvelope, sealEnvelope, signProfile, verifyProfile, type SigningKeys } from '../../../core/crypto/envelope.js'
 import { compareHlc, type HybridClock } from '../clock/hlc.js'
-import { MSG_PROTOCOL, PERMANENT_REFUSALS, MAX_TEXT_CHARS, MAX_GROUP_MEMBERS, isGroupConv, type Body, type EnvelopeKind, conversationMembers, dmConversationId, parseDeliverResult, parseDisplayName, parseEnvelope, parseHaveRequest, parseHaveVector, parseProfile, parseReceipt, parseTyping, type Envelope, type GroupOp, type Hlc, type Profile, type RpcMethod } from '../protocol/wire.js'
-import { PEER_ID } from '../protocol/validate.js'
-import { Later, RpcChannel, remoteCode, type RpcChannelInit } from './rpc.js'
-import { withTimeout, type AbortOptions } from '../util/abort.js'
+import { PERMANENT_REFUSALS, MAX_TEXT_CHARS, MAX_GROUP_MEMBERS, isGroupConv, type Body, type EnvelopeKind, conversationMembers, dmConversationId, parseDisplayName, parseEnvelope, parseProfile, type Envelope, type GroupOp, type Hlc, type Profile } from '../../../core/protocol/envelope.js'
+import type { RpcMethod } from '../../../core/protocol/rpc-frame.js'
+import { MSG_PROTOCOL, parseDeliverResult, parseHaveRequest, parseHaveVector, parseReceipt, parseTyping } from '../../../core/protocol/peer-rpc.js'
+import { PEER_ID } from '../../../core/protocol/validate.js'
+import { Later, RpcChannel, remoteCode, type RpcChannelInit } from '../../../core/rpc/channel.js'
+import { withTimeout, type AbortOptions } from '../../../core/util/abort.js'
 import type { MessageState, MessageStore, StoredMessage, HistoryQuery, PeerRecord } from '../store/types.js'
-import { safetyNumber } from '../crypto/safety.js'
+import { safetyNumber } from '../../../core/crypto/safety.js'
 import type { PeerHost, Reach } from '../host/types.js'
 import type { RelayClient } from './relay-client.js'
 import { GroupBook, groupVerdict, memberAt, type GroupState } from './groups.js'
 import { Deposits } from './deposits.js'
-import { inWindows } from '../util/windows.js'
+import { inWindows } from '../../../core/util/windows.js'
 import { outboxPages } from '../store/pages.js'
-import type { Logger } from '../util/log.js'
+import type { Logger } from '../../../core/util/log.js'
 
 export interface MessengerComponents {
   store: MessageStore

@@ -5,11 +5,12 @@
  * it is durably stored here, so a crash between fetch and ack re-fetches
  * (and dedupe drops the copy).
  */
-import { ParleyError, toParleyError } from '../errors.js'
-import { PERMANENT_REFUSALS, RELAY_PROTOCOL, parseFetchResult, parseRelayStatus, parseDepositAnswer, type DepositAnswer, type Envelope } from '../protocol/wire.js'
-import { RpcChannel, remoteCode } from './rpc.js'
+import { ParleyError, toParleyError } from '../../../core/errors.js'
+import { PERMANENT_REFUSALS, type Envelope } from '../../../core/protocol/envelope.js'
+import { RELAY_PROTOCOL, parseFetchResult, parseRelayStatus, parseDepositAnswer, type DepositAnswer } from '../../../core/protocol/relay-rpc.js'
+import { RpcChannel, remoteCode } from '../../../core/rpc/channel.js'
 import type { PeerHost } from '../host/types.js'
-import type { Logger } from '../util/log.js'
+import type { Logger } from '../../../core/util/log.js'
 
 export interface RelayClientInit {
   /** how often the mailbox is polled while connected to the relay. @default 3000 */

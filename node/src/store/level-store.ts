@@ -4,11 +4,12 @@
  * group-commit.ts); writes are prepared one at a time, so read-check-write
  * sequences (dedupe, sequence assignment) never interleave.
  */
-import { GroupCommit, LevelBackedStore, Tx, jsonSublevel, type Db, type Sub } from './group-commit.js'
-import { ParleyError } from '../errors.js'
+import { GroupCommit, LevelBackedStore, Tx, jsonSublevel, type Db, type Sub } from '../../../core/store/group-commit.js'
+import { ParleyError } from '../../../core/errors.js'
 import { compareHlc, hlcKey } from '../clock/hlc.js'
-import { throwIfAborted, type AbortOptions } from '../util/abort.js'
-import type { Envelope, HaveVector } from '../protocol/wire.js'
+import { throwIfAborted, type AbortOptions } from '../../../core/util/abort.js'
+import type { Envelope } from '../../../core/protocol/envelope.js'
+import type { HaveVector } from '../../../core/protocol/peer-rpc.js'
 import type { ConversationRecord, HistoryQuery, MessageStore, PeerRecord, StoredMessage } from './types.js'
 
 

@@ -3,8 +3,9 @@
  * `LevelStore` implements it on any abstract-level database (classic-level on
  * disk, memory-level in unit tests).
  */
-import type { AbortOptions } from '../util/abort.js'
-import type { Envelope, GroupOp, HaveVector, Hlc, Profile } from '../protocol/wire.js'
+import type { AbortOptions } from '../../../core/util/abort.js'
+import type { Envelope, GroupOp, Hlc, Profile } from '../../../core/protocol/envelope.js'
+import type { HaveVector } from '../../../core/protocol/peer-rpc.js'
 
 /**
  * queued: stored locally, not yet confirmed by anyone;

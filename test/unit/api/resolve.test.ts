@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { MIN_PEER_PREFIX, resolvePeer } from '../../../node/src/api/resolve.js'
-import { ParleyError } from '../../../node/src/errors.js'
+import { ParleyError } from '../../../core/errors.js'
 import { PEER_A, PEER_B, PEER_C, PEER_D, PEER_E } from '../helpers/peer-ids.js'
 import type { PeerView } from '../../../node/src/messaging/messenger.js'
 

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { DEFAULT_MAX_CLOCK_DRIFT_MS, HybridClock, MAX_HLC_COUNTER, compareHlc, hlcKey } from '../../../node/src/clock/hlc.js'
-import type { Hlc } from '../../../node/src/protocol/wire.js'
+import type { Hlc } from '../../../core/protocol/envelope.js'
 
 /** A wall clock the test moves by hand. */
 function fakeNow (start: number): { now: () => number, set: (t: number) => void } {

@@ -4,8 +4,8 @@
  * abort() closes the local end synchronously (as libp2p's AbstractMessageStream
  * does) and the remote end in a microtask; close() closes both ends the same way.
  */
-import type { RawStream, StreamChunk } from '../../../node/src/host/types.js'
-import type { AbortOptions } from '../../../node/src/util/abort.js'
+import type { RawStream, StreamChunk } from '../../../core/rpc/stream.js'
+import type { AbortOptions } from '../../../core/util/abort.js'
 
 export interface FakeStreamInit {
   /** deliver chunks as `{ subarray() }` objects (like Uint8ArrayList) instead of Uint8Array */

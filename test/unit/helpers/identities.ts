@@ -1,5 +1,5 @@
 /** Real device identities for unit tests (Ed25519 keygen is fast). */
-import { createIdentityBytes, loadIdentity, type DeviceIdentity } from '../../../node/src/host/keys.js'
+import { createIdentityBytes, loadIdentity, type DeviceIdentity } from '../../../core/keys.js'
 
 export async function newIdentity (): Promise<DeviceIdentity> {
   return loadIdentity(await createIdentityBytes())

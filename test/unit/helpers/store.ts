@@ -1,6 +1,6 @@
 /** Fixtures for store tests: stand-in messages and a memory DB with a controllable fsync. */
 import { MemoryLevel } from 'memory-level'
-import type { Envelope, Hlc } from '../../../node/src/protocol/wire.js'
+import type { Envelope, Hlc } from '../../../core/protocol/envelope.js'
 import type { MessageState, StoredMessage } from '../../../node/src/store/types.js'
 
 let nextId = 0

@@ -2,11 +2,11 @@ import { describe, it, beforeEach, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { MemoryLevel } from 'memory-level'
 import { MailboxStore, type MailboxLimits } from '../../../relay/src/mailbox-store.js'
-import { sealEnvelope, newMessageId } from '../../../node/src/crypto/envelope.js'
-import { dmConversationId, type Envelope } from '../../../node/src/protocol/wire.js'
-import { ParleyError } from '../../../node/src/errors.js'
+import { sealEnvelope, newMessageId } from '../../../core/crypto/envelope.js'
+import { dmConversationId, type Envelope } from '../../../core/protocol/envelope.js'
+import { ParleyError } from '../../../core/errors.js'
 import { newIdentities } from '../helpers/identities.js'
-import type { DeviceIdentity } from '../../../node/src/host/keys.js'
+import type { DeviceIdentity } from '../../../core/keys.js'
 
 const code = (c: string) => (err: unknown): boolean => err instanceof ParleyError && err.code === c
 

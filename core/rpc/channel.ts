@@ -7,9 +7,9 @@
  */
 import { ParleyError, toParleyError } from '../errors.js'
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeFrame } from '../protocol/frames.js'
-import { parseRpcFrame, type RpcFrame, type RpcMethod } from '../protocol/wire.js'
+import { parseRpcFrame, type RpcFrame, type RpcMethod } from '../protocol/rpc-frame.js'
 import { SerialQueue, throwIfAborted, withTimeout, type AbortOptions } from '../util/abort.js'
-import type { RawStream } from '../host/types.js'
+import type { RawStream } from './stream.js'
 import type { Logger } from '../util/log.js'
 
 export type RpcHandler = (method: RpcMethod, body: unknown) => Promise<unknown>

@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { RpcChannel, remoteCode, type RpcHandler, type RpcChannelInit } from '../../../node/src/messaging/rpc.js'
-import { FrameDecoder, encodeFrame } from '../../../node/src/protocol/frames.js'
-import { parseRpcFrame } from '../../../node/src/protocol/wire.js'
-import { ParleyError } from '../../../node/src/errors.js'
-import { silentLogger } from '../../../node/src/util/log.js'
-import { closed, streamPair, type FakeStream } from '../helpers/fake-stream.js'
+import { RpcChannel, remoteCode, type RpcHandler, type RpcChannelInit } from '../../../../core/rpc/channel.js'
+import { FrameDecoder, encodeFrame } from '../../../../core/protocol/frames.js'
+import { parseRpcFrame } from '../../../../core/protocol/rpc-frame.js'
+import { ParleyError } from '../../../../core/errors.js'
+import { silentLogger } from '../../../../core/util/log.js'
+import { closed, streamPair, type FakeStream } from '../../helpers/fake-stream.js'
 
 const code = (...codes: string[]) => (err: unknown): boolean => err instanceof ParleyError && codes.includes(err.code)
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }

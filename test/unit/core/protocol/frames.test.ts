@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeFrame } from '../../../node/src/protocol/frames.js'
-import { ParleyError } from '../../../node/src/errors.js'
+import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeFrame } from '../../../../core/protocol/frames.js'
+import { ParleyError } from '../../../../core/errors.js'
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'))

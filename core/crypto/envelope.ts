@@ -10,9 +10,9 @@
 import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { ParleyError } from '../errors.js'
-import { publicKeyOfPeer } from '../host/keys.js'
+import { publicKeyOfPeer } from '../keys.js'
 import { b64, unb64 } from '../protocol/validate.js'
-import { parseBody, type Body, type Envelope, type EnvelopeKind, type Hlc, type Profile } from '../protocol/wire.js'
+import { parseBody, type Body, type Envelope, type EnvelopeKind, type Hlc, type Profile } from '../protocol/envelope.js'
 
 const TAG_BYTES = 16
 const WRAP_INFO = Buffer.from('parley/v1/key-wrap')

@@ -4,7 +4,7 @@
  * both Ed25519 public keys, sorted, so it is the same on either side.
  */
 import { createHash } from 'node:crypto'
-import { publicKeyOfPeer } from '../host/keys.js'
+import { publicKeyOfPeer } from '../keys.js'
 
 export function safetyNumber (a: string, b: string): string {
   const [x, y] = [a, b].sort()

@@ -1,14 +1,13 @@
 import { describe, it, before } from 'node:test'
 import assert from 'node:assert/strict'
-import {
-  CONV_ID, MAX_NAME_CHARS, MAX_RECIPIENTS, MAX_TEXT_CHARS, MAX_CT_CHARS, conversationMembers, dmConversationId, parseDisplayName,
-  parseAckMail, parseEnvelope, parseRpcFrame, type Envelope
-} from '../../../node/src/protocol/wire.js'
-import { Checker, PEER_ID, b64, parseJson, unb64 } from '../../../node/src/protocol/validate.js'
-import { newMessageId, sealEnvelope } from '../../../node/src/crypto/envelope.js'
-import { ParleyError } from '../../../node/src/errors.js'
-import { newIdentities } from '../helpers/identities.js'
-import type { DeviceIdentity } from '../../../node/src/host/keys.js'
+import { CONV_ID, MAX_NAME_CHARS, MAX_RECIPIENTS, MAX_TEXT_CHARS, MAX_CT_CHARS, conversationMembers, dmConversationId, parseDisplayName, parseEnvelope, type Envelope } from '../../../../core/protocol/envelope.js'
+import { parseRpcFrame } from '../../../../core/protocol/rpc-frame.js'
+import { parseAckMail } from '../../../../core/protocol/relay-rpc.js'
+import { Checker, PEER_ID, b64, parseJson, unb64 } from '../../../../core/protocol/validate.js'
+import { newMessageId, sealEnvelope } from '../../../../core/crypto/envelope.js'
+import { ParleyError } from '../../../../core/errors.js'
+import { newIdentities } from '../../helpers/identities.js'
+import type { DeviceIdentity } from '../../../../core/keys.js'
 
 const code = (c: string) => (err: unknown): boolean => err instanceof ParleyError && err.code === c
 const json = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v))

@@ -46,6 +46,23 @@ export class ParleyError extends Error {
   }
 }
 
+/**
+ * The HTTP status the local API and the relay's admin API answer for a code;
+ * codes not listed answer 500 (see httpStatus).
+ */
+export const HTTP_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
+  ERR_INVALID_ARGUMENT: 400,
+  ERR_UNAUTHORIZED: 401,
+  ERR_NOT_FOUND: 404,
+  ERR_UNKNOWN_PEER: 404,
+  ERR_AMBIGUOUS_PEER: 409,
+  ERR_NOT_A_MEMBER: 403,
+  ERR_PEER_UNREACHABLE: 502,
+  ERR_TIMEOUT: 504
+}
+
+export const httpStatus = (code: ErrorCode): number => HTTP_STATUS[code] ?? 500
+
 export const invalidArgument = (message: string, cause?: unknown): ParleyError =>
   new ParleyError('ERR_INVALID_ARGUMENT', message, { cause })
 

@@ -1,12 +1,12 @@
 import { describe, it, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { createPrivateKey, sign } from 'node:crypto'
-import { newMessageId, openEnvelope, sealEnvelope, signProfile, verifyEnvelope, verifyProfile, type SealInput } from '../../../node/src/crypto/envelope.js'
-import { dmConversationId, parseEnvelope, parseProfile, type Envelope } from '../../../node/src/protocol/wire.js'
-import { b64, unb64 } from '../../../node/src/protocol/validate.js'
-import { ParleyError } from '../../../node/src/errors.js'
-import { newIdentities } from '../helpers/identities.js'
-import type { DeviceIdentity } from '../../../node/src/host/keys.js'
+import { newMessageId, openEnvelope, sealEnvelope, signProfile, verifyEnvelope, verifyProfile, type SealInput } from '../../../../core/crypto/envelope.js'
+import { dmConversationId, parseEnvelope, parseProfile, type Envelope } from '../../../../core/protocol/envelope.js'
+import { b64, unb64 } from '../../../../core/protocol/validate.js'
+import { ParleyError } from '../../../../core/errors.js'
+import { newIdentities } from '../../helpers/identities.js'
+import type { DeviceIdentity } from '../../../../core/keys.js'
 
 const code = (c: string) => (err: unknown): boolean => err instanceof ParleyError && err.code === c
 

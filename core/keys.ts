@@ -1,11 +1,14 @@
 /**
- * Device identity: the libp2p Ed25519 key. The only place that knows how
- * libp2p encodes keys and peer IDs; the rest of Parley sees raw 32-byte keys.
+ * Device identity and peer-ID helpers: the libp2p Ed25519 key, the key inside
+ * a peer ID, the peer ID at the end of a multiaddr. The only place outside the
+ * hosts that knows how libp2p encodes keys, peer IDs and addresses (key and
+ * address encodings only, no networking); the rest of Parley sees raw 32-byte keys.
  */
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
-import { ParleyError } from '../errors.js'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { ParleyError } from './errors.js'
 
 export interface DeviceIdentity {
   peerId: string
@@ -44,4 +47,13 @@ export function publicKeyOfPeer (peerId: string): Uint8Array {
   } catch (err) {
     throw new ParleyError('ERR_INVALID_ARGUMENT', `not an Ed25519 peer id: ${peerId.slice(0, 60)}`, { cause: err })
   }
+}
+
+/** The peer ID at the end of a multiaddr; throws ERR_INVALID_ARGUMENT when there is none. */
+export function peerOfAddr (addr: string): string {
+  let ma: Multiaddr
+  try { ma = multiaddr(addr) } catch (err) { throw new ParleyError('ERR_INVALID_ARGUMENT', `not a multiaddr: ${addr}`, { cause: err }) }
+  const peer = ma.getComponents().findLast(c => c.name === 'p2p')?.value
+  if (peer === undefined) throw new ParleyError('ERR_INVALID_ARGUMENT', `address needs /p2p/<peer id>: ${addr}`)
+  return peer
 }

@@ -1,15 +1,15 @@
 /**
- * Group commit (node/src/store/group-commit.ts), exercised through LevelStore
+ * Group commit (core/store/group-commit.ts), exercised through LevelStore
  * on a memory DB whose batches the test releases one at a time.
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { LevelStore } from '../../../node/src/store/level-store.js'
-import { dmConversationId } from '../../../node/src/protocol/wire.js'
-import { ParleyError } from '../../../node/src/errors.js'
-import { GroupCommit, jsonSublevel } from '../../../node/src/store/group-commit.js'
-import { PEER_A, PEER_B } from '../helpers/peer-ids.js'
-import { gatedDb, settled, storedMessage as msg } from '../helpers/store.js'
+import { LevelStore } from '../../../../node/src/store/level-store.js'
+import { dmConversationId } from '../../../../core/protocol/envelope.js'
+import { ParleyError } from '../../../../core/errors.js'
+import { GroupCommit, jsonSublevel } from '../../../../core/store/group-commit.js'
+import { PEER_A, PEER_B } from '../../helpers/peer-ids.js'
+import { gatedDb, settled, storedMessage as msg } from '../../helpers/store.js'
 
 const code = (c: string) => (err: unknown): boolean => err instanceof ParleyError && err.code === c
 
