@@ -63,6 +63,19 @@ export const HTTP_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
 
 export const httpStatus = (code: ErrorCode): number => HTTP_STATUS[code] ?? 500
 
+/**
+ * The other end of an RPC answered with an error. `code` is ERR_REMOTE; the
+ * remote end's own code is `remoteCode` (any string: the remote may be newer).
+ */
+export class RemoteError extends ParleyError {
+  readonly remoteCode: string
+  constructor (remoteCode: string, message: string) {
+    super('ERR_REMOTE', `${remoteCode}: ${message}`)
+    this.remoteCode = remoteCode
+    this.name = 'RemoteError'
+  }
+}
+
 export const invalidArgument = (message: string, cause?: unknown): ParleyError =>
   new ParleyError('ERR_INVALID_ARGUMENT', message, { cause })
 

@@ -4,7 +4,7 @@
  * conversation ids. Every inbound value passes a `parseXxx` function here
  * before anything uses it. The RPCs that carry envelopes: peer-rpc.ts and relay-rpc.ts.
  */
-import { ParleyError } from '../errors.js'
+import { ParleyError, type ErrorCode } from '../errors.js'
 import { B64URL, CONTROL_CHARS, Checker, PEER_ID } from './validate.js'
 
 export const PROTOCOL_VERSION = 1
@@ -89,7 +89,14 @@ export interface Profile {
 }
 
 /** Refusals of an envelope that no retry can change: the sender marks it failed, a mailbox drops it. */
-export const PERMANENT_REFUSALS: ReadonlySet<string> = new Set(['ERR_INVALID_ENVELOPE', 'ERR_BAD_SIGNATURE', 'ERR_NOT_A_RECIPIENT', 'ERR_DECRYPT_FAILED', 'ERR_NOT_A_MEMBER', 'ERR_SEQ_CONFLICT', 'ERR_ID_CONFLICT'])
+export const PERMANENT_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'ERR_INVALID_ENVELOPE', 'ERR_BAD_SIGNATURE', 'ERR_NOT_A_RECIPIENT', 'ERR_DECRYPT_FAILED',
+  'ERR_NOT_A_MEMBER', 'ERR_SEQ_CONFLICT', 'ERR_ID_CONFLICT'
+])
+
+/** Is `code` (a remote end's answer, so any string) one of PERMANENT_REFUSALS? */
+export const isPermanentRefusal = (code: string | undefined): code is ErrorCode =>
+  code !== undefined && (PERMANENT_REFUSALS as ReadonlySet<string>).has(code)
 
 const envCheck = new Checker('ERR_INVALID_ENVELOPE', 'envelope')
 const profileCheck = new Checker('ERR_INVALID_ENVELOPE', 'profile')

@@ -5,14 +5,18 @@
  * malformed frames reset the stream and fail pending calls; the process and
  * the other streams are untouched.
  */
-import { ParleyError, toParleyError } from '../errors.js'
+import { ParleyError, RemoteError, toParleyError } from '../errors.js'
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeFrame } from '../protocol/frames.js'
-import { parseRpcFrame, type RpcFrame, type RpcMethod } from '../protocol/rpc-frame.js'
+import { RPC_METHODS, rpcFrameParser, type RpcFrame, type RpcMethod } from '../protocol/rpc-frame.js'
 import { SerialQueue, throwIfAborted, withTimeout, type AbortOptions } from '../util/abort.js'
 import type { RawStream } from './stream.js'
 import type { Logger } from '../util/log.js'
 
-export type RpcHandler = (method: RpcMethod, body: unknown) => Promise<unknown>
+/**
+ * Answers one request. A plain value is the answer; an `AckAfterWrite` is
+ * answered when its durable write settles (see there).
+ */
+export type RpcHandler<M extends string = RpcMethod> = (method: M, body: unknown) => Promise<unknown>
 
 export interface RpcChannelInit {
   /** @default 1 MiB */
@@ -25,8 +29,14 @@ export const DEFAULT_CALL_TIMEOUT_MS = 15_000
 
 interface Pending { resolve: (v: unknown) => void, reject: (e: Error) => void }
 
-export class RpcChannel {
+export interface RpcChannelOptions<M extends string> extends RpcChannelInit {
+  /** the methods this channel's protocol has: a request for any other resets the stream. @default RPC_METHODS */
+  methods?: readonly M[]
+}
+
+export class RpcChannel<M extends string = RpcMethod> {
   private readonly decoder: FrameDecoder
+  private readonly parse: (bytes: Uint8Array) => RpcFrame<M>
   private readonly pending = new Map<number, Pending>()
   private readonly inbound = new SerialQueue()
   private readonly writes = new SerialQueue()
@@ -35,7 +45,13 @@ export class RpcChannel {
   private readonly maxFrameBytes: number
   private readonly callTimeoutMs: number
 
-  constructor (private readonly stream: RawStream, private readonly handler: RpcHandler | undefined, private readonly log: Logger, init: RpcChannelInit = {}) {
+  constructor (
+    private readonly stream: RawStream,
+    private readonly handler: RpcHandler<M> | undefined,
+    private readonly log: Logger,
+    init: RpcChannelOptions<M> = {}
+  ) {
+    this.parse = rpcFrameParser(init.methods ?? (RPC_METHODS as readonly string[] as readonly M[]))
     this.maxFrameBytes = init.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
     this.callTimeoutMs = init.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS
     this.decoder = new FrameDecoder(this.maxFrameBytes)
@@ -50,7 +66,7 @@ export class RpcChannel {
 
   get isOpen (): boolean { return this.closedWith === undefined }
 
-  async call (method: RpcMethod, body: unknown, options: AbortOptions = {}): Promise<unknown> {
+  async call (method: M, body: unknown, options: AbortOptions = {}): Promise<unknown> {
     if (this.closedWith !== undefined) throw this.closedWith
     throwIfAborted(options.signal)
     const rid = this.nextRid++
@@ -94,7 +110,7 @@ export class RpcChannel {
     this.pending.clear()
   }
 
-  private async write (frame: RpcFrame): Promise<void> {
+  private async write (frame: RpcFrame<M>): Promise<void> {
     const bytes = encodeFrame(Buffer.from(JSON.stringify(frame)), this.maxFrameBytes)
     await this.writes.run(async () => {
       if (this.closedWith !== undefined) throw this.closedWith
@@ -104,9 +120,9 @@ export class RpcChannel {
 
   private onData (chunk: Uint8Array): void {
     if (this.closedWith !== undefined) return
-    let frames: RpcFrame[]
+    let frames: Array<RpcFrame<M>>
     try {
-      frames = this.decoder.push(chunk).map(parseRpcFrame)
+      frames = this.decoder.push(chunk).map(this.parse)
     } catch (err) {
       const e = toParleyError(err, 'ERR_MALFORMED_FRAME')
       this.log.warn('resetting stream after bad input', { code: e.code, err: e.message })
@@ -118,14 +134,14 @@ export class RpcChannel {
         const p = this.pending.get(frame.rid)
         if (p === undefined) continue
         if (frame.ok) p.resolve(frame.body)
-        else p.reject(new ParleyError('ERR_REMOTE', `${frame.code}: ${frame.message}`, { cause: { code: frame.code } }))
+        else p.reject(new RemoteError(frame.code, frame.message))
         continue
       }
       const req = frame
       void this.inbound.run(async () => {
         const reply = (result: Promise<unknown>): Promise<void> => result.then(
-          (body): RpcFrame => ({ v: 1, t: 'res', rid: req.rid, ok: true, body }),
-          (err): RpcFrame => { const e = toParleyError(err); return { v: 1, t: 'res', rid: req.rid, ok: false, code: e.code, message: e.message.slice(0, 1000) } }
+          (body): RpcFrame<M> => ({ v: 1, t: 'res', rid: req.rid, ok: true, body }),
+          (err): RpcFrame<M> => { const e = toParleyError(err); return { v: 1, t: 'res', rid: req.rid, ok: false, code: e.code, message: e.message.slice(0, 1000) } }
         ).then(async (f) => {
           try {
             await this.write(f)
@@ -140,8 +156,8 @@ export class RpcChannel {
           return await this.handler(req.m, req.body)
         })()
         const first = await handled.then((v) => ({ v }), () => undefined)
-        // a Later answers when its promise settles; the next request is handled meanwhile
-        if (first?.v instanceof Later) { void reply(first.v.promise); return }
+        // answered when the write settles; the next request is handled meanwhile
+        if (first?.v instanceof AckAfterWrite) { void reply(first.v.durable); return }
         await reply(handled)
       })
     }
@@ -149,16 +165,22 @@ export class RpcChannel {
 }
 
 /**
- * A handler result that is answered later: the channel moves on to the next
- * request at once (keeping arrival order for the part the handler did so far)
- * and sends the response when `promise` settles.
+ * The ack-after-durable-write contract as a type: a handler that returns this
+ * has checked the request (in arrival order) and started its durable write;
+ * the channel moves on to the next request at once and answers with
+ * `durable`'s value only once it settles, so no ack precedes the write.
  */
-export class Later {
-  constructor (readonly promise: Promise<unknown>) {}
+export class AckAfterWrite<T> {
+  constructor (readonly durable: Promise<T>) {
+    // the channel (or the mailbox drain) reports a failed write; never an unhandled rejection
+    durable.catch(() => {})
+  }
+
+  /** Nothing to write (a duplicate): answered at once, in the same shape. */
+  static now<T> (value: T): AckAfterWrite<T> { return new AckAfterWrite(Promise.resolve(value)) }
 }
 
-/** The code a remote end answered with (`ERR_REMOTE` wraps it). */
+/** The code a remote end answered with (a `RemoteError`), undefined for any other error. */
 export function remoteCode (err: unknown): string | undefined {
-  if (err instanceof ParleyError && err.code === 'ERR_REMOTE') return (err.cause as { code?: string } | undefined)?.code
-  return undefined
+  return err instanceof RemoteError ? err.remoteCode : undefined
 }

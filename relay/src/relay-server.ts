@@ -8,9 +8,8 @@ import { Level } from 'level'
 import { ParleyError, toParleyError } from '../../core/errors.js'
 import { createIdentityBytes, loadIdentity, type DeviceIdentity } from '../../core/keys.js'
 import { verifyEnvelope } from '../../core/crypto/envelope.js'
-import { Later, RpcChannel } from '../../core/rpc/channel.js'
-import type { RpcMethod } from '../../core/protocol/rpc-frame.js'
-import { RELAY_PROTOCOL, parseAckMail, parseDeposit, parseFetch, parseRedeem, type RelayStatus } from '../../core/protocol/relay-rpc.js'
+import { AckAfterWrite, RpcChannel } from '../../core/rpc/channel.js'
+import { RELAY_PROTOCOL, RELAY_RPC_METHODS, parseAckMail, parseDeposit, parseFetch, parseRedeem, type RelayRpcMethod, type RelayStatus } from '../../core/protocol/relay-rpc.js'
 import { b64, unb64 } from '../../core/protocol/validate.js'
 import type { Logger } from '../../core/util/log.js'
 import { MailboxStore } from './mailbox-store.js'
@@ -87,7 +86,9 @@ export class RelayServer {
       })
       this.host = host
       await host.start({
-        [RELAY_PROTOCOL]: (stream, remote) => { void new RpcChannel(stream, async (m, body) => await this.onRequest(remote, m, body), this.log) }
+        [RELAY_PROTOCOL]: (stream, remote) => {
+          void new RpcChannel(stream, async (m, body) => await this.onRequest(remote, m, body), this.log, { methods: RELAY_RPC_METHODS })
+        }
       })
       this.admin = new AdminServer(this, files.adminSocket)
       await this.admin.start()
@@ -135,7 +136,7 @@ export class RelayServer {
     }
   }
 
-  private async onRequest (remote: string, method: RpcMethod, body: unknown): Promise<unknown> {
+  private async onRequest (remote: string, method: RelayRpcMethod, body: unknown): Promise<unknown> {
     const store = this.mailbox
     switch (method) {
       case 'redeem': {
@@ -160,7 +161,7 @@ export class RelayServer {
         const unknown = to.filter(t => !store.isAdmitted(t))
         if (known.length === 0) throw new ParleyError('ERR_UNKNOWN_RECIPIENT', 'no recipient has an account on this relay')
         // checked and staged in arrival order now; answered once the write is on disk
-        return new Later(store.depositAll(known, remote, envelope, JSON.stringify(envelope).length).then(({ stored, full }) => {
+        return new AckAfterWrite(store.depositAll(known, remote, envelope, JSON.stringify(envelope).length).then(({ stored, full }) => {
           this.counters.deposited += stored
           this.counters.duplicates += known.length - stored - full.length
           this.counters.refused += full.length

@@ -42,7 +42,7 @@ export interface ApiServerInit {
 
 type Handler = (req: IncomingMessage, params: string[], url: URL) => Promise<unknown>
 
-const EVENTS: ApiEventType[] = ['messageStored', 'messageStateChanged', 'peerOnline', 'peerOffline', 'peerUpdated', 'peerTyping', 'groupUpdated']
+const EVENTS = ['messageStored', 'messageStateChanged', 'peerOnline', 'peerOffline', 'peerUpdated', 'peerTyping', 'groupUpdated'] as const satisfies readonly ApiEventType[]
 /** @default 120000 */
 export const MAX_WAIT_MS = 120_000
 
@@ -55,7 +55,8 @@ export class ApiServer {
   private readonly routes: Array<{ method: string, pattern: RegExp, handler: Handler }> = []
   private tcpPort?: number
   private started = false
-  private readonly forward: Array<[ApiEventType, (e: Event) => void]> = []
+  /** removes the listeners that forward events to the clients */
+  private readonly forward: Array<() => void> = []
 
   constructor (private readonly c: ApiServerComponents, private readonly init: ApiServerInit) {
     if (init.token.length < 32) throw new ParleyError('ERR_INVALID_ARGUMENT', 'API token too short')
@@ -68,13 +69,13 @@ export class ApiServer {
     if (this.started) return
     this.started = true
     for (const type of EVENTS) {
-      const fn = (e: Event): void => { this.broadcast(type, (e as CustomEvent<StoredMessage | PeerView | Record<string, unknown>>).detail) }
+      const fn = (e: CustomEvent<object>): void => { this.broadcast(type, e.detail) }
       this.c.messenger.addEventListener(type, fn)
-      this.forward.push([type, fn])
+      this.forward.push(() => { this.c.messenger.removeEventListener(type, fn) })
     }
-    const relayFn = (e: Event): void => { this.broadcast('relayChanged', (e as CustomEvent<Record<string, unknown>>).detail) }
+    const relayFn = (e: CustomEvent<object>): void => { this.broadcast('relayChanged', e.detail) }
     this.c.relay.addEventListener('relayChanged', relayFn)
-    this.forward.push(['relayChanged', relayFn])
+    this.forward.push(() => { this.c.relay.removeEventListener('relayChanged', relayFn) })
     if (this.init.port !== null) {
       const s = this.makeServer(true)
       await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen(this.init.port ?? 0, '127.0.0.1', () => { s.off('error', reject); resolve() }) })
@@ -100,7 +101,7 @@ export class ApiServer {
   async stop (): Promise<void> {
     if (!this.started) return
     this.started = false
-    for (const [type, fn] of this.forward) { this.c.messenger.removeEventListener(type, fn); this.c.relay.removeEventListener(type, fn) }
+    for (const unlisten of this.forward) unlisten()
     this.forward.length = 0
     for (const ws of this.wss.clients) ws.terminate()
     await Promise.all(this.servers.map(async s => { s.closeAllConnections(); await new Promise<void>(resolve => { s.close(() => { resolve() }) }) }))
@@ -136,8 +137,9 @@ export class ApiServer {
     return s
   }
 
-  private broadcast (type: ApiEventType, detail: StoredMessage | PeerView | Record<string, unknown>): void {
-    const data = 'envelope' in detail ? toMessageView(detail as StoredMessage) : detail
+  private broadcast (type: ApiEventType, detail: object): void {
+    // a stored message goes out as its view (no envelope); everything else as it is
+    const data = 'envelope' in detail ? toMessageView(detail as StoredMessage) : detail as ApiEvent['data']
     const line = JSON.stringify({ v: 1, type, data } satisfies ApiEvent)
     for (const ws of this.wss.clients) if (ws.readyState === ws.OPEN) ws.send(line)
   }

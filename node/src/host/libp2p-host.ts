@@ -20,7 +20,8 @@ import { ParleyError, toParleyError } from '../../../core/errors.js'
 import type { AbortOptions } from '../../../core/util/abort.js'
 import { peerOfAddr, type DeviceIdentity } from '../../../core/keys.js'
 import type { RawStream, StreamHandler } from '../../../core/rpc/stream.js'
-import type { PeerHost, Reach } from './types.js'
+import { TypedEventEmitter } from '../../../core/util/events.js'
+import type { PeerHost, PeerHostEvents, Reach } from './types.js'
 import type { Logger } from '../../../core/util/log.js'
 
 export interface HostInit {
@@ -60,7 +61,7 @@ const isLoopback = (ma: Multiaddr): boolean => {
 
 type Services = Record<string, unknown> & { mdns?: PeerDiscovery }
 
-export class Libp2pHost extends EventTarget implements PeerHost {
+export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements PeerHost {
   readonly peerId: string
   private node?: Libp2p<Services>
   private readonly init: Required<Omit<HostInit, 'relay'>>

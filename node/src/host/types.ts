@@ -5,6 +5,7 @@
  */
 import type { AbortOptions } from '../../../core/util/abort.js'
 import type { RawStream, StreamHandler } from '../../../core/rpc/stream.js'
+import type { TypedEventTarget } from '../../../core/util/events.js'
 
 /** How we currently reach a peer. */
 export type Reach = 'lan' | 'relay'
@@ -18,7 +19,7 @@ export interface PeerHostEvents {
   peerDiscovered: CustomEvent<{ peerId: string, addrs: string[] }>
 }
 
-export interface PeerHost extends EventTarget {
+export interface PeerHost extends TypedEventTarget<PeerHostEvents> {
   readonly peerId: string
   start(): Promise<void>
   stop(): Promise<void>

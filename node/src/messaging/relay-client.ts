@@ -6,9 +6,14 @@
  * (and dedupe drops the copy).
  */
 import { ParleyError, toParleyError } from '../../../core/errors.js'
-import { PERMANENT_REFUSALS, type Envelope } from '../../../core/protocol/envelope.js'
-import { RELAY_PROTOCOL, parseFetchResult, parseRelayStatus, parseDepositAnswer, type DepositAnswer } from '../../../core/protocol/relay-rpc.js'
+import { isPermanentRefusal, type Envelope } from '../../../core/protocol/envelope.js'
+import {
+  RELAY_PROTOCOL, RELAY_RPC_METHODS, parseFetchResult, parseRelayStatus, parseDepositAnswer,
+  type DepositAnswer, type RelayRpcMethod
+} from '../../../core/protocol/relay-rpc.js'
 import { RpcChannel, remoteCode } from '../../../core/rpc/channel.js'
+import { TypedEventEmitter } from '../../../core/util/events.js'
+import { ChannelOpener } from './peer-channels.js'
 import type { PeerHost } from '../host/types.js'
 import type { Logger } from '../../../core/util/log.js'
 
@@ -53,9 +58,20 @@ export interface RelayState {
  */
 export type AcceptMail = (envelope: Envelope, from: string) => Promise<{ durable: Promise<'stored' | 'duplicate'> }>
 
-export class RelayClient extends EventTarget {
-  private channel?: RpcChannel
-  private opening?: Promise<RpcChannel>
+export interface RelayClientEvents {
+  /** the relay's state as shown to the user changed (connection, admission, error, mail waiting) */
+  relayChanged: CustomEvent<RelayState>
+}
+
+export interface RelayClientComponents {
+  host: PeerHost
+  log: Logger
+  accept: AcceptMail
+  saveInvite: (token: string | null) => Promise<void>
+}
+
+export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
+  private readonly opener: ChannelOpener<RelayRpcMethod>
   private draining = false
   private timer?: NodeJS.Timeout
   private readonly pollMs: number
@@ -66,8 +82,14 @@ export class RelayClient extends EventTarget {
   private state: RelayState = { addr: null, peerId: null, connected: false, admitted: null, invitePending: false, lastError: null, waiting: 0 }
   private invite: string | null = null
 
-  constructor (private readonly c: { host: PeerHost, log: Logger, accept: AcceptMail, saveInvite: (token: string | null) => Promise<void> }, init: RelayClientInit = {}) {
+  constructor (private readonly c: RelayClientComponents, init: RelayClientInit = {}) {
     super()
+    this.opener = new ChannelOpener(async () => {
+      const relay = this.c.host.relayPeerId
+      if (relay === null) throw new ParleyError('ERR_NOT_STARTED', 'no relay configured')
+      const stream = await this.c.host.openStream(relay, RELAY_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+      return new RpcChannel(stream, undefined, this.c.log, { methods: RELAY_RPC_METHODS })
+    })
     this.pollMs = init.mailboxPollMs ?? DEFAULT_MAILBOX_POLL_MS
     this.fetchBatch = init.fetchBatch ?? DEFAULT_FETCH_BATCH
     this.keptMailMaxMs = init.keptMailMaxMs ?? DEFAULT_KEPT_MAIL_MAX_MS
@@ -83,7 +105,7 @@ export class RelayClient extends EventTarget {
     this.c.host.setRelay(addr)
     this.state = { ...this.state, addr, admitted: null, lastError: null, waiting: 0 }
     this.invite = invite
-    this.channel = undefined
+    this.opener.reset()
     if (addr !== null && this.c.host.relayPeerId !== null && this.c.host.isConnected(this.c.host.relayPeerId)) void this.onRelayUp()
   }
 
@@ -106,8 +128,7 @@ export class RelayClient extends EventTarget {
     clearInterval(this.timer)
     this.c.host.removeEventListener('peerConnected', this.onConnected)
     this.c.host.removeEventListener('peerDisconnected', this.onDisconnected)
-    await this.channel?.close().catch(() => {})
-    this.channel = undefined
+    await this.opener.close()
   }
 
   isRelay (peerId: string): boolean { return peerId === this.c.host.relayPeerId }
@@ -121,14 +142,14 @@ export class RelayClient extends EventTarget {
     return parseDepositAnswer(await ch.call('deposit', { to, envelope }))
   }
 
-  private readonly onConnected = (evt: Event): void => {
-    if (this.isRelay((evt as CustomEvent<{ peerId: string }>).detail.peerId)) void this.onRelayUp()
+  private readonly onConnected = (evt: CustomEvent<{ peerId: string }>): void => {
+    if (this.isRelay(evt.detail.peerId)) void this.onRelayUp()
   }
 
-  private readonly onDisconnected = (evt: Event): void => {
-    if (this.isRelay((evt as CustomEvent<{ peerId: string }>).detail.peerId)) {
-      this.channel = undefined
-      this.dispatchEvent(new CustomEvent('relayChanged', { detail: this.status() }))
+  private readonly onDisconnected = (evt: CustomEvent<{ peerId: string }>): void => {
+    if (this.isRelay(evt.detail.peerId)) {
+      this.opener.reset()
+      this.emit('relayChanged', this.status())
     }
   }
 
@@ -151,14 +172,14 @@ export class RelayClient extends EventTarget {
       }
       const st = parseRelayStatus(await ch.call('relayStatus', {}))
       this.state = { ...this.state, admitted: st.admitted, waiting: st.queued, lastError: st.admitted ? null : { code: 'ERR_NOT_ADMITTED', message: 'the relay has not admitted this device: ask its admin for an invite' } }
-      this.dispatchEvent(new CustomEvent('relayChanged', { detail: this.status() }))
+      this.emit('relayChanged', this.status())
       if (st.admitted) await this.drain()
     } catch (err) {
       const e = toParleyError(err)
-      const code = e.code === 'ERR_REMOTE' ? ((e.cause as { code?: string } | undefined)?.code ?? e.code) : e.code
+      const code = remoteCode(e) ?? e.code
       this.state = { ...this.state, lastError: { code, message: e.message } }
       this.c.log.warn('relay setup failed', { code, err: e.message })
-      this.dispatchEvent(new CustomEvent('relayChanged', { detail: this.status() }))
+      this.emit('relayChanged', this.status())
     } finally {
       this.settingUp = false
     }
@@ -203,9 +224,9 @@ export class RelayClient extends EventTarget {
           if (r === 'wait') { keptNow++; return }
           if ('ok' in r) { done.push(item.cursor); this.kept.delete(item.cursor); return }
           const e = toParleyError(r.err)
-          const code = e.code === 'ERR_REMOTE' ? remoteCode(e) ?? e.code : e.code
+          const code = remoteCode(e) ?? e.code
           // an item that can never be stored is dropped (acked) so it cannot block the mailbox; logged
-          if (PERMANENT_REFUSALS.has(code)) {
+          if (isPermanentRefusal(code)) {
             this.c.log.warn('dropping undeliverable mail', { from: item.from, code })
             done.push(item.cursor); this.kept.delete(item.cursor); return
           }
@@ -248,20 +269,8 @@ export class RelayClient extends EventTarget {
   private setWaiting (n: number): void {
     if (n === this.state.waiting) return
     this.state = { ...this.state, waiting: n }
-    this.dispatchEvent(new CustomEvent('relayChanged', { detail: this.status() }))
+    this.emit('relayChanged', this.status())
   }
 
-  private async rpc (): Promise<RpcChannel> {
-    if (this.channel?.isOpen === true) return this.channel
-    if (this.opening !== undefined) return await this.opening
-    const relay = this.c.host.relayPeerId
-    if (relay === null) throw new ParleyError('ERR_NOT_STARTED', 'no relay configured')
-    this.opening = (async () => {
-      const stream = await this.c.host.openStream(relay, RELAY_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
-      const ch = new RpcChannel(stream, undefined, this.c.log)
-      this.channel = ch
-      return ch
-    })()
-    try { return await this.opening } finally { this.opening = undefined }
-  }
+  private async rpc (): Promise<RpcChannel<RelayRpcMethod>> { return await this.opener.get() }
 }

@@ -11,11 +11,11 @@ import { RpcChannel } from '../../../core/rpc/channel.js'
 import { MailboxStore } from '../../../relay/src/mailbox-store.js'
 import { sealEnvelope, newMessageId } from '../../../core/crypto/envelope.js'
 import { dmConversationId, type Envelope } from '../../../core/protocol/envelope.js'
-import { parseAckMail, parseFetch } from '../../../core/protocol/relay-rpc.js'
+import { RELAY_PROTOCOL, parseAckMail, parseFetch } from '../../../core/protocol/relay-rpc.js'
 import { ParleyError } from '../../../core/errors.js'
 import { silentLogger } from '../../../core/util/log.js'
 import { newIdentities } from '../helpers/identities.js'
-import { streamPair } from '../helpers/fake-stream.js'
+import { FakeNetwork } from '../helpers/fake-host.js'
 import type { DeviceIdentity } from '../../../core/keys.js'
 
 const RELAY = '12D3KooWRelayRelayRelayRelayRelayRelayRelayRelayRe'
@@ -29,37 +29,29 @@ describe('RelayClient mailbox drain', () => {
 
   /** A client for bob whose relay end answers from `mailbox`; `accept` decides per envelope. */
   const client = (accept: AcceptMail, keptMailMaxMs?: number): RelayClient => {
-    const host = {
-      relayPeerId: RELAY,
-      isConnected: () => true,
-      setRelay: () => {},
-      reconnectRelay: async () => {},
-      addEventListener: () => {},
-      removeEventListener: () => {},
-      openStream: async () => {
-        const [mine, theirs] = streamPair()
-        // eslint-disable-next-line no-new
-        new RpcChannel(theirs, async (method, body) => {
-          switch (method) {
-            case 'relayStatus': return { admitted: true, queued: await mailbox.queued(bob.peerId) }
-            case 'fetch': { const { after, limit } = parseFetch(body); return await mailbox.fetch(bob.peerId, after, limit) }
-            case 'ackMail': {
-              const ack = parseAckMail(body)
-              acks.push(ack)
-              return { deleted: 'upTo' in ack ? await mailbox.ack(bob.peerId, ack.upTo) : await mailbox.ackCursors(bob.peerId, ack.cursors) }
-            }
-            default: throw new ParleyError('ERR_NOT_FOUND', method)
+    const net = new FakeNetwork()
+    const host = net.host(bob.peerId)
+    void net.host(RELAY).handle(RELAY_PROTOCOL, (theirs) => {
+      void new RpcChannel(theirs, async (method, body) => {
+        switch (method) {
+          case 'relayStatus': return { admitted: true, queued: await mailbox.queued(bob.peerId) }
+          case 'fetch': { const { after, limit } = parseFetch(body); return await mailbox.fetch(bob.peerId, after, limit) }
+          case 'ackMail': {
+            const ack = parseAckMail(body)
+            acks.push(ack)
+            return { deleted: 'upTo' in ack ? await mailbox.ack(bob.peerId, ack.upTo) : await mailbox.ackCursors(bob.peerId, ack.cursors) }
           }
-        }, silentLogger)
-        return mine
-      }
-    }
-    return new RelayClient({ host: host as never, log: silentLogger, accept, saveInvite: async () => {} }, { fetchBatch: 2, mailboxPollMs: 60_000, ...(keptMailMaxMs !== undefined ? { keptMailMaxMs } : {}) })
+          default: throw new ParleyError('ERR_NOT_FOUND', method)
+        }
+      }, silentLogger)
+    })
+    net.connect(bob.peerId, RELAY)
+    return new RelayClient({ host, log: silentLogger, accept, saveInvite: async () => {} }, { fetchBatch: 2, mailboxPollMs: 60_000, ...(keptMailMaxMs !== undefined ? { keptMailMaxMs } : {}) })
   }
 
   beforeEach(async () => {
     [alice, bob] = await newIdentities(2) as [DeviceIdentity, DeviceIdentity]
-    mailbox = new MailboxStore(new MemoryLevel() as never, { ttlMs: 60_000, quotaMessages: 100, quotaBytes: 1 << 20 })
+    mailbox = new MailboxStore(new MemoryLevel(), { ttlMs: 60_000, quotaMessages: 100, quotaBytes: 1 << 20 })
     await mailbox.start()
     acks = []
   })
@@ -77,7 +69,7 @@ describe('RelayClient mailbox drain', () => {
       return { durable: Promise.resolve().then(() => { stored.push(text); return 'stored' as const }) }
     })
     const waiting: number[] = []
-    c.addEventListener('relayChanged', (evt) => { waiting.push((evt as CustomEvent<{ waiting: number }>).detail.waiting) })
+    c.addEventListener('relayChanged', (evt) => { waiting.push(evt.detail.waiting) })
     c.configure('/ip4/127.0.0.1/tcp/1/p2p/' + RELAY, null)
     c.start()
     await new Promise(resolve => setTimeout(resolve, 50))

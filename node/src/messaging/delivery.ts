@@ -1,0 +1,48 @@
+/**
+ * Delivery of envelopes to one peer over its channel, in windows: each ack
+ * (sent by the peer after its durable write) marks the message delivered; a
+ * refusal no retry can change marks it failed for that peer, so it never
+ * blocks what is queued behind it.
+ */
+import { isPermanentRefusal, type Envelope } from '../../../core/protocol/envelope.js'
+import { parseDeliverResult } from '../../../core/protocol/peer-rpc.js'
+import { remoteCode } from '../../../core/rpc/channel.js'
+import { inWindows } from '../../../core/util/windows.js'
+import type { MessagingComponents } from './types.js'
+import type { PeerChannel } from './peer-channels.js'
+
+export type DeliveryComponents = Pick<MessagingComponents, 'store' | 'log' | 'events'>
+
+export interface DeliveryInit {
+  /** messages in flight per peer before waiting for acks */
+  sendWindow: number
+}
+
+export class Delivery {
+  constructor (private readonly c: DeliveryComponents, private readonly init: DeliveryInit) {}
+
+  /** Sends `envs` to `peer`; returns how many were settled (acked, or refused for good). */
+  async deliverAll (peer: string, ch: PeerChannel, envs: Envelope[]): Promise<number> {
+    let settled = 0
+    await inWindows(envs, this.init.sendWindow, async env => {
+      try {
+        parseDeliverResult(await ch.call('deliver', env))
+        return env.id
+      } catch (err) {
+        const code = remoteCode(err)
+        // the peer does not know the group yet: skip it for now, without blocking what follows
+        if (code === 'ERR_UNKNOWN_GROUP') return null
+        if (!isPermanentRefusal(code)) throw err
+        this.c.log.warn('recipient refused a message for good', { peer, id: env.id, code })
+        const failed = await this.c.store.markFailed(env.id, peer, code)
+        if (failed !== undefined) this.c.events.emit('messageStateChanged', failed)
+        settled++
+        return null
+      }
+    }, async (ids) => {
+      settled += ids.length
+      for (const m of await this.c.store.markDelivered(ids, peer)) this.c.events.emit('messageStateChanged', m)
+    })
+    return settled
+  }
+}

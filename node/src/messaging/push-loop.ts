@@ -1,0 +1,171 @@
+/**
+ * The push loop: one delivery loop per connected peer (sync first when one
+ * is due, then the whole outbox in windows), a retry pass on a timer for what
+ * is still queued, dials with backoff to offline peers we owe messages, and
+ * mailbox deposits for the ones we cannot reach.
+ */
+import { toParleyError } from '../../../core/errors.js'
+import { outboxPages } from '../store/pages.js'
+import type { Deposits } from './deposits.js'
+import type { Delivery } from './delivery.js'
+import type { PeerChannels } from './peer-channels.js'
+import type { Sync } from './sync.js'
+import type { MessagingComponents } from './types.js'
+
+export interface PushLoopComponents extends Pick<MessagingComponents, 'store' | 'host' | 'log'> {
+  channels: PeerChannels
+  sync: Sync
+  delivery: Delivery
+  deposits: Deposits
+  /** a peer that is gone and owed nothing is forgotten here too */
+  forget: (peer: string) => void
+}
+
+export interface PushLoopInit {
+  /** how often queued messages are retried */
+  retryIntervalMs: number
+  /** longest wait between dial attempts to an offline peer with queued messages */
+  maxRedialBackoffMs: number
+}
+
+/** First wait between dials of an offline peer, doubling up to maxRedialBackoffMs. */
+const FIRST_REDIAL_BACKOFF_MS = 1000
+/** Outbox entries read per page of a push. */
+const PUSH_PAGE = 256
+
+interface PushState {
+  /** a loop runs for this peer */
+  pushing: boolean
+  /** asked again while the loop ran: it makes one more pass */
+  again: boolean
+  /** the next pass syncs first */
+  needSync: boolean
+  nextDialAt: number
+  dialBackoffMs: number
+}
+
+export class PushLoop {
+  private readonly peers = new Map<string, PushState>()
+  private timer?: NodeJS.Timeout
+  private running = false
+  private retrying = false
+
+  constructor (private readonly c: PushLoopComponents, private readonly init: PushLoopInit) {}
+
+  start (): void {
+    if (this.running) return
+    this.running = true
+    this.timer = setInterval(() => { void this.retryAll() }, this.init.retryIntervalMs)
+    this.timer.unref()
+  }
+
+  stop (): void {
+    this.running = false
+    clearInterval(this.timer)
+    this.timer = undefined
+    this.peers.clear()
+  }
+
+  /** A peer connected: sync it, dial it promptly next time, deposit afresh when it goes away. */
+  peerConnected (peer: string): void {
+    const s = this.state(peer)
+    s.needSync = true
+    s.dialBackoffMs = FIRST_REDIAL_BACKOFF_MS
+    this.c.deposits.reset(peer)
+    this.schedule(peer)
+  }
+
+  /** The next pass to `peer` syncs first. */
+  requestSync (peer: string): void {
+    this.state(peer).needSync = true
+    this.schedule(peer)
+  }
+
+  /** Runs the peer's delivery loop unless it is already running (then it runs once more). */
+  schedule (peer: string): void {
+    const s = this.state(peer)
+    if (s.pushing) { s.again = true; return }
+    if (!this.c.host.isConnected(peer)) return
+    s.pushing = true
+    void this.loop(peer, s).catch((err) => {
+      this.c.log.debug('delivery paused', { peer, err: toParleyError(err).message })
+    }).finally(() => {
+      s.pushing = false
+      // asked again while the loop was ending (a reconnect mid-call): run once more
+      if (s.again && this.running) { s.again = false; this.schedule(peer) }
+    })
+  }
+
+  private async loop (peer: string, s: PushState): Promise<void> {
+    while (this.running && this.c.host.isConnected(peer)) {
+      s.again = false
+      const ch = await this.c.channels.get(peer)
+      if (s.needSync) {
+        // cleared first so a request made while this sync runs is not lost; set again if it did not finish
+        s.needSync = false
+        let complete = false
+        try {
+          complete = await this.c.sync.syncTo(peer, ch)
+        } finally {
+          if (!complete) s.needSync = true
+        }
+      }
+      // one pass over the whole outbox, a page at a time: entries the peer answers "not yet" (a group it
+      // does not know yet) are passed over, so they never hold up what is queued behind them
+      for await (const page of outboxPages(this.c.store, peer, PUSH_PAGE)) {
+        await this.c.delivery.deliverAll(peer, ch, page.map(m => m.envelope))
+      }
+      // what is still queued waits for the retry timer, unless something new came meanwhile
+      if (!s.again) return
+    }
+  }
+
+  /** The retry pass: push to connected peers, dial offline ones (with backoff), deposit for the unreachable. */
+  async retryAll (): Promise<void> {
+    if (this.retrying) return
+    this.retrying = true
+    try {
+      const now = Date.now()
+      const unreachable: string[] = []
+      const waitedFor = new Set(await this.c.store.outboxPeers())
+      for (const [peer, s] of this.peers) {
+        if (this.c.host.isConnected(peer)) {
+          // a connected peer whose sync did not finish (a timeout, a flap) is synced again, outbox or not
+          if (s.needSync && !s.pushing) this.schedule(peer)
+        } else if (!waitedFor.has(peer) && !s.pushing && !this.c.channels.isOpening(peer)) {
+          // gone and owed nothing: forget its state (it is made afresh when it connects)
+          this.peers.delete(peer)
+          this.c.channels.forget(peer)
+          this.c.forget(peer)
+        }
+      }
+      for (const peer of waitedFor) {
+        if (this.c.host.isConnected(peer)) { this.schedule(peer); continue }
+        unreachable.push(peer)
+        this.dialWithBackoff(peer, now)
+      }
+      this.c.deposits.run(unreachable, now)
+    } catch (err) {
+      this.c.log.warn('retry pass failed', { err: toParleyError(err).message })
+    } finally {
+      this.retrying = false
+    }
+  }
+
+  private dialWithBackoff (peer: string, now: number): void {
+    const s = this.state(peer)
+    if (now < s.nextDialAt) return
+    s.nextDialAt = now + s.dialBackoffMs
+    s.dialBackoffMs = Math.min(s.dialBackoffMs * 2, this.init.maxRedialBackoffMs)
+    this.c.host.dial(peer).catch(() => {})
+  }
+
+  private state (peer: string): PushState {
+    let s = this.peers.get(peer)
+    if (s === undefined) {
+      s = { pushing: false, again: false, needSync: true, nextDialAt: 0, dialBackoffMs: FIRST_REDIAL_BACKOFF_MS }
+      this.peers.set(peer, s)
+    }
+    return s
+  }
+}

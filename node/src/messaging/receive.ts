@@ -1,0 +1,138 @@
+/**
+ * The receive pipeline, the same for a direct delivery, a sync and the relay's
+ * mailbox: check the addressing (group envelopes one at a time, each judged
+ * after every op received before it is folded in), dedupe by id, verify and
+ * decrypt in arrival order, then store durably; the ack waits for that write.
+ */
+import { ParleyError } from '../../../core/errors.js'
+import { openEnvelope } from '../../../core/crypto/envelope.js'
+import { conversationMembers, isGroupConv, parseEnvelope, type Body, type Envelope, type GroupOp } from '../../../core/protocol/envelope.js'
+import type { DeliverResult } from '../../../core/protocol/peer-rpc.js'
+import { AckAfterWrite } from '../../../core/rpc/channel.js'
+import type { StoredMessage } from '../store/types.js'
+import type { GroupService } from './group-service.js'
+import { groupVerdict } from './groups.js'
+import type { AcceptMail } from './relay-client.js'
+import type { MessagingComponents, PeerRpcHandlers } from './types.js'
+
+export interface ReceiveComponents extends Pick<MessagingComponents, 'store' | 'identity' | 'clock' | 'events'> {
+  groups: GroupService
+}
+
+export class ReceivePipeline {
+  /** Settles when the group envelope received last has been judged and, if an op, folded in. */
+  private groupTurn: Promise<void> = Promise.resolve()
+
+  readonly handlers: Pick<PeerRpcHandlers, 'deliver'> = {
+    deliver: async (remote, body) => await this.receive(remote, parseEnvelope(body))
+  }
+
+  constructor (private readonly c: ReceiveComponents) {}
+
+  /**
+   * An envelope from the relay's mailbox: same checks as a direct delivery.
+   * Resolves once checked; `durable` settles after the write.
+   */
+  readonly acceptMail: AcceptMail = async (envelope, from) => {
+    const r = await this.receive(from, envelope)
+    const durable = r.durable.then(v => v.status)
+    durable.catch(() => {})
+    return { durable }
+  }
+
+  /**
+   * Verifies and decrypts now, in arrival order; the answer's `durable`
+   * settles once the message is stored, so the ack never precedes the write.
+   */
+  async receive (remote: string, env: Envelope): Promise<AckAfterWrite<DeliverResult>> {
+    // group envelopes, from every channel and the mailbox, are judged one at a time, each after every
+    // group op received before it is stored and folded in: the turn is taken before anything is awaited
+    let release: (() => void) | undefined
+    if (isGroupConv(env.conv)) {
+      const previous = this.groupTurn
+      this.groupTurn = new Promise<void>(resolve => { release = resolve })
+      await previous
+    }
+    try {
+      const groupCheck = this.checkAddressing(remote, env)
+      const same = await this.c.store.getMessage(env.id)
+      if (same !== undefined) {
+        if (same.author === env.author && same.conv === env.conv && same.seq === env.seq) return AckAfterWrite.now({ status: 'duplicate' })
+        throw new ParleyError('ERR_ID_CONFLICT', 'another message already has this id here')
+      }
+      const body = openEnvelope(this.c.identity, env)
+      groupCheck?.(body)
+      this.c.clock.observe(env.hlc)
+      const stored = this.store(env, body)
+      // an op keeps the turn until it is folded in (or failed); text gives it up now
+      if (body.op !== undefined && release !== undefined) {
+        const done = release
+        release = undefined
+        void stored.then(done, done)
+      }
+      return new AckAfterWrite(stored)
+    } finally {
+      release?.()
+    }
+  }
+
+  /**
+   * Throws what can be judged before decrypting; returns the check of a
+   * group op, which needs the decrypted body.
+   */
+  private checkAddressing (remote: string, env: Envelope): ((body: Body) => void) | undefined {
+    const self = this.c.identity.peerId
+    if (!isGroupConv(env.conv)) {
+      const members = conversationMembers(env.conv)
+      if (!members.includes(self)) throw new ParleyError('ERR_NOT_A_RECIPIENT', 'not a member of this conversation')
+      if (!members.includes(env.author)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'author is not a member of the conversation')
+      if (!members.includes(remote)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'sender is not a member of the conversation')
+      return undefined
+    }
+    // any member may forward (sync); the author's signature is what counts. Membership is judged at the
+    // message's HLC against the folded ops, so the verdict does not depend on arrival order.
+    const g = this.c.groups.get(env.conv)
+    // an op still on its way (the group's start, an add, a re-add) may change the verdict: "not yet"
+    // (ERR_UNKNOWN_GROUP, retried); refused for good only when no later op can help
+    const verdict = (op?: GroupOp): void => {
+      const v = groupVerdict(g, env.author, env.hlc, op)
+      if (v === 'later') {
+        throw new ParleyError('ERR_UNKNOWN_GROUP', 'this device does not know the group, or the author as a member at that time, yet')
+      }
+      if (v === 'never') {
+        const why = op === undefined ? 'the author was not a member of the group at that time' : 'the author may not change this group'
+        throw new ParleyError('ERR_NOT_A_MEMBER', why)
+      }
+    }
+    if (env.kind === 'text') { verdict(); return undefined }
+    return (body) => {
+      if (body.op === undefined) throw new ParleyError('ERR_INVALID_ENVELOPE', 'a groupOp envelope without an op')
+      verdict(body.op)
+    }
+  }
+
+  /** Starts the durable write; settles with the answer once it is on disk. */
+  private async store (env: Envelope, body: Body): Promise<DeliverResult> {
+    const outgoing = env.author === this.c.identity.peerId
+    const msg: StoredMessage = {
+      id: env.id,
+      conv: env.conv,
+      author: env.author,
+      seq: env.seq,
+      hlc: env.hlc,
+      text: body.text,
+      ...(body.op !== undefined ? { op: body.op } : {}),
+      outgoing,
+      state: outgoing ? 'delivered' : 'received',
+      storedAt: Date.now(),
+      envelope: env
+    }
+    const status = await this.c.store.storeIncoming(msg)
+    if (status === 'conflict') {
+      throw new ParleyError('ERR_SEQ_CONFLICT', `another message of this author already has sequence number ${msg.seq} here`)
+    }
+    if (status === 'id-conflict') throw new ParleyError('ERR_ID_CONFLICT', 'another message already has this id here')
+    if (status === 'stored') { this.c.groups.applyOp(msg); this.c.events.emit('messageStored', msg) }
+    return { status }
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Have-vector sync: on every (re)connect, and when a group gains a member,
+ * we send a peer what it lacks, by its have-vector: our own messages it lost,
+ * and in groups every member's messages (any member can fill another's gaps).
+ * Also answers the peers' `getHave`.
+ */
+import { ParleyError, toParleyError } from '../../../core/errors.js'
+import { dmConversationId, isGroupConv, isPermanentRefusal } from '../../../core/protocol/envelope.js'
+import { parseHaveRequest, parseHaveVector } from '../../../core/protocol/peer-rpc.js'
+import { remoteCode } from '../../../core/rpc/channel.js'
+import type { Delivery } from './delivery.js'
+import type { GroupService } from './group-service.js'
+import type { PeerChannel } from './peer-channels.js'
+import type { MessagingComponents, PeerRpcHandlers } from './types.js'
+
+export interface SyncComponents extends Pick<MessagingComponents, 'store' | 'log'> {
+  self: string
+  groups: GroupService
+  delivery: Delivery
+}
+
+/** Envelopes read from the store per page of a sync. */
+const SYNC_PAGE = 256
+
+export class Sync {
+  /** peer\nconv\nauthor → how far a sync confirmed the peer holds what it can get, for the have value it reported */
+  private readonly syncedUpTo = new Map<string, { have: number, upTo: number }>()
+
+  readonly handlers: Pick<PeerRpcHandlers, 'getHave'> = {
+    getHave: async (remote, body) => {
+      const { conv } = parseHaveRequest(body)
+      const groups = this.c.groups
+      // a group this device has not heard of yet: it has nothing of it (the caller then sends everything)
+      if (isGroupConv(conv) && groups.get(conv) === null) return {}
+      if (!groups.inConversation(conv, remote) || !groups.inConversation(conv, this.c.self)) {
+        throw new ParleyError('ERR_NOT_FOUND', 'no such conversation')
+      }
+      return await this.c.store.haveVector(conv)
+    }
+  }
+
+  constructor (private readonly c: SyncComponents) {}
+
+  /**
+   * One conversation failing does not stop the others; a closed channel stops
+   * the sync. Returns false when something is to be tried again (a timeout, an
+   * error at the peer), so the next push syncs again; a refusal is final.
+   */
+  async syncTo (peer: string, ch: PeerChannel): Promise<boolean> {
+    let complete = true
+    const convs = [dmConversationId(this.c.self, peer), ...this.c.groups.shared(peer).map(g => g.conv)]
+    for (const conv of convs) {
+      try {
+        await this.syncConversation(peer, ch, conv)
+      } catch (err) {
+        if (!ch.isOpen) throw err
+        const code = remoteCode(err)
+        const refused = code === 'ERR_NOT_FOUND' || isPermanentRefusal(code)
+        if (!refused) complete = false
+        this.c.log.info('sync of one conversation skipped', { peer, conv, err: toParleyError(err).message, retry: !refused })
+      }
+    }
+    return complete
+  }
+
+  private async syncConversation (peer: string, ch: PeerChannel, conv: string): Promise<void> {
+    const have = parseHaveVector(await ch.call('getHave', { conv }))
+    const g = this.c.groups.get(conv)
+    // the admin first: its ops (the group's start, adds) let the peer judge everyone else's messages
+    const authors = g === null ? [this.c.self] : [g.admin, ...Object.keys(g.spans).filter(a => a !== g.admin)]
+    for (const author of authors.filter(a => a !== peer)) {
+      const peerHas = have[author] ?? 0
+      // the peer's have-vector counts from seq 1, so a member added later (or one that refused a message)
+      // reports the same low number for good; what an earlier sync confirmed up to, for that same number,
+      // is not sent again. A different number (it got more, or lost data) syncs from its number again.
+      const key = `${peer}\n${conv}\n${author}`
+      const mark = this.syncedUpTo.get(key)
+      let after = mark !== undefined && mark.have === peerHas ? Math.max(peerHas, mark.upTo) : peerHas
+      let settledSoFar = true
+      for (;;) {
+        const envs = await this.c.store.envelopesAfter(conv, author, after, SYNC_PAGE)
+        if (envs.length === 0) break
+        const forPeer = envs.filter(e => e.keys.some(k => k.to === peer))
+        const settled = await this.c.delivery.deliverAll(peer, ch, forPeer)
+        after = envs[envs.length - 1]!.seq
+        // the watermark moves only over pages the peer settled completely (holds, or refused for good)
+        if (settled < forPeer.length) settledSoFar = false
+        if (settledSoFar) this.syncedUpTo.set(key, { have: peerHas, upTo: after })
+      }
+    }
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * What the messaging parts share: the one components object they are all
+ * built from, the Messenger's events (where each part announces what
+ * happened), the peer view and the typed table of peer RPC handlers.
+ */
+import type { SigningKeys } from '../../../core/crypto/envelope.js'
+import type { Profile } from '../../../core/protocol/envelope.js'
+import type { DeliverResult, HaveVector, PeerRpcMethod } from '../../../core/protocol/peer-rpc.js'
+import type { AckAfterWrite } from '../../../core/rpc/channel.js'
+import type { EventSink } from '../../../core/util/events.js'
+import type { Logger } from '../../../core/util/log.js'
+import type { HybridClock } from '../clock/hlc.js'
+import type { PeerHost, Reach } from '../host/types.js'
+import type { MessageStore, StoredMessage } from '../store/types.js'
+import type { GroupState } from './groups.js'
+import type { RelayClient } from './relay-client.js'
+
+export interface MessengerComponents {
+  store: MessageStore
+  host: PeerHost
+  identity: SigningKeys
+  clock: HybridClock
+  log: Logger
+  /** optional: the mailbox path for peers we cannot reach */
+  relay?: RelayClient
+}
+
+/** The components every messaging part is built from: the Messenger's, plus its events. */
+export interface MessagingComponents extends MessengerComponents {
+  events: EventSink<MessengerEvents>
+}
+
+export interface PeerView {
+  peerId: string
+  name: string | null
+  online: boolean
+  reach: Reach | null
+  lastSeen: number | null
+  /** compare out of band to verify the key (see core/crypto/safety.ts) */
+  safetyNumber: string
+  verified: boolean
+  /** set when another key used this display name before: a new device, or an impostor */
+  keyWarning: string | null
+}
+
+export interface MessengerEvents {
+  messageStored: CustomEvent<StoredMessage>
+  messageStateChanged: CustomEvent<StoredMessage>
+  peerOnline: CustomEvent<PeerView>
+  peerOffline: CustomEvent<PeerView>
+  peerUpdated: CustomEvent<PeerView>
+  groupUpdated: CustomEvent<GroupState>
+  /** the peer is typing in a conversation with us (ephemeral, best effort) */
+  peerTyping: CustomEvent<{ peerId: string, conv: string }>
+}
+
+/** What each peer RPC method answers; `deliver` only after the durable write. */
+export interface PeerRpcAnswers {
+  deliver: AckAfterWrite<DeliverResult>
+  getHave: HaveVector
+  getProfile: Profile | undefined
+  announceProfile: Record<string, never>
+  receipt: Record<string, never>
+  typing: Record<string, never>
+}
+
+/** Answers a request of `remote` (already authenticated by the connection). */
+export type PeerRpcHandler<T> = (remote: string, body: unknown) => Promise<T>
+
+/** One handler per peer RPC method, filled by the messaging parts. */
+export type PeerRpcHandlers = { [M in PeerRpcMethod]: PeerRpcHandler<PeerRpcAnswers[M]> }

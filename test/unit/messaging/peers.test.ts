@@ -1,0 +1,65 @@
+/**
+ * Peers (node/src/messaging/peers.ts) on a typed fake host: signed profiles
+ * (only the peer's own, only newer ones), our own profile, and the warning
+ * when a second key uses a name another key had first.
+ */
+import { describe, it, beforeEach, afterEach } from 'node:test'
+import assert from 'node:assert/strict'
+import { MemoryLevel } from 'memory-level'
+import { Peers } from '../../../node/src/messaging/peers.js'
+import { PeerChannels } from '../../../node/src/messaging/peer-channels.js'
+import type { MessengerEvents } from '../../../node/src/messaging/types.js'
+import { LevelStore } from '../../../node/src/store/level-store.js'
+import { signProfile } from '../../../core/crypto/envelope.js'
+import { ParleyError } from '../../../core/errors.js'
+import { silentLogger } from '../../../core/util/log.js'
+import type { DeviceIdentity } from '../../../core/keys.js'
+import { EventRecorder } from '../helpers/events.js'
+import { FakeNetwork } from '../helpers/fake-host.js'
+import { newIdentities } from '../helpers/identities.js'
+
+describe('Peers', () => {
+  let me: DeviceIdentity, bob: DeviceIdentity, mallory: DeviceIdentity
+  let store: LevelStore
+  let events: EventRecorder<MessengerEvents>
+  let peers: Peers
+
+  beforeEach(async () => {
+    [me, bob, mallory] = await newIdentities(3) as [DeviceIdentity, DeviceIdentity, DeviceIdentity]
+    store = new LevelStore(new MemoryLevel())
+    await store.start()
+    events = new EventRecorder()
+    const host = new FakeNetwork().host(me.peerId)
+    const channels = new PeerChannels({ host, log: silentLogger }, { serve: async () => ({}) })
+    peers = new Peers({ store, host, identity: me, log: silentLogger, events, channels }, { name: 'Me' })
+    await peers.loadProfile()
+  })
+  afterEach(async () => { await store.stop() })
+
+  it('publishes our signed profile with the configured name', async () => {
+    const profile = await peers.handlers.getProfile(bob.peerId, {})
+    assert.equal(profile?.peerId, me.peerId)
+    assert.equal(profile?.name, 'Me')
+    assert.equal(peers.name, 'Me')
+  })
+
+  it('keeps a peer\'s own profile when newer, and refuses one about someone else', async () => {
+    await peers.handlers.announceProfile(bob.peerId, signProfile(bob, 'Bob', 2000))
+    await peers.handlers.announceProfile(bob.peerId, signProfile(bob, 'Old Bob', 1000))
+    assert.equal((await store.getPeer(bob.peerId))?.profile?.name, 'Bob')
+    await assert.rejects(peers.handlers.announceProfile(mallory.peerId, signProfile(bob, 'Bob', 3000)),
+      (err: unknown) => err instanceof ParleyError && err.code === 'ERR_INVALID_ENVELOPE')
+    assert.deepEqual(events.of('peerUpdated').map(v => v.name), ['Bob'])
+  })
+
+  it('warns about a second key using a name that another key had first', async () => {
+    await store.putPeer({ peerId: bob.peerId, firstSeen: 1 })
+    await peers.handlers.announceProfile(bob.peerId, signProfile(bob, 'Bob', 2000))
+    await store.putPeer({ peerId: mallory.peerId, firstSeen: 2 })
+    await peers.handlers.announceProfile(mallory.peerId, signProfile(mallory, 'bob', 2000))
+    const views = await peers.listPeers()
+    assert.equal(views.find(v => v.peerId === bob.peerId)?.keyWarning, null)
+    assert.match(views.find(v => v.peerId === mallory.peerId)?.keyWarning ?? '', /compare safety numbers/)
+    assert.notEqual(views[0]?.safetyNumber, views[1]?.safetyNumber)
+  })
+})
