@@ -7,12 +7,12 @@ import { createServer, type Server } from 'node:http'
 import { chmod, unlink } from 'node:fs/promises'
 import { ParleyError, httpStatus, toParleyError } from '../../core/errors.js'
 import { PEER_ID } from '../../core/protocol/validate.js'
-import type { RelayServer } from './relay-server.js'
+import type { RelayAdmin } from './types.js'
 
 export class AdminServer {
   private server?: Server
 
-  constructor (private readonly relay: RelayServer, private readonly socketPath: string) {}
+  constructor (private readonly relay: RelayAdmin, private readonly socketPath: string) {}
 
   async start (): Promise<void> {
     await unlink(this.socketPath).catch(() => {})
@@ -26,14 +26,14 @@ export class AdminServer {
           try { body = JSON.parse(text) as Record<string, unknown> } catch { throw new ParleyError('ERR_INVALID_ARGUMENT', 'body must be JSON') }
         }
         const path = req.url ?? '/'
-        const store = this.relay.mailbox
+        const relay = this.relay
         if (req.method === 'POST' && path === '/invites') {
-          return await store.createInvite({ maxUses: body.uses as number | undefined, ttlMs: typeof body.hours === 'number' ? body.hours * 3600_000 : undefined, note: body.note as string | undefined })
+          return await relay.createInvite({ maxUses: body.uses as number | undefined, ttlMs: typeof body.hours === 'number' ? body.hours * 3600_000 : undefined, note: body.note as string | undefined })
         }
-        if (req.method === 'GET' && path === '/users') return await store.listUsers()
+        if (req.method === 'GET' && path === '/users') return await relay.listUsers()
         if (req.method === 'POST' && path === '/users') {
           if (typeof body.peerId !== 'string' || !PEER_ID.test(body.peerId)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'peerId must be a peer ID')
-          return await store.admit(body.peerId, 'allow-list')
+          return await relay.admit(body.peerId)
         }
         const del = /^\/users\/([^/]+)$/.exec(path)
         if (req.method === 'DELETE' && del !== null) return { removed: await this.relay.removeUser(decodeURIComponent(del[1] as string)) }

@@ -7,9 +7,10 @@ import { parseArgs } from 'node:util'
 import { request } from 'node:http'
 import { toParleyError, ParleyError, type ErrorCode } from '../../core/errors.js'
 import { createLogger } from '../../core/util/log.js'
-import { RelayServer, type RelayStats } from './relay-server.js'
+import { RelayServer } from './relay-server.js'
+import type { RelayStats } from './types.js'
 import { readRelayConfigFile, relayFiles } from './config.js'
-import type { Invite, RelayUser } from './mailbox-store.js'
+import type { Invite, RelayUser } from './store/types.js'
 
 const USAGE = `usage: parley-relay <command> --data DIR [options]
 

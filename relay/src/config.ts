@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ParleyError } from '../../core/errors.js'
 import { PEER_ID } from '../../core/protocol/validate.js'
-import { DEFAULT_MAILBOX_TTL_MS, DEFAULT_QUOTA_BYTES, DEFAULT_QUOTA_MESSAGES, type MailboxLimits } from './mailbox-store.js'
+import { DEFAULT_MAILBOX_TTL_MS, DEFAULT_QUOTA_BYTES, DEFAULT_QUOTA_MESSAGES, type MailboxLimits } from './store/types.js'
 import type { CircuitLimits } from './relay-host.js'
 
 export interface RelayInit {

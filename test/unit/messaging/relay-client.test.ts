@@ -8,7 +8,8 @@ import assert from 'node:assert/strict'
 import { MemoryLevel } from 'memory-level'
 import { RelayClient, type AcceptMail } from '../../../node/src/messaging/relay-client.js'
 import { RpcChannel } from '../../../core/rpc/channel.js'
-import { MailboxStore } from '../../../relay/src/mailbox-store.js'
+import { LevelMailboxStore } from '../../../relay/src/store/level-mailbox-store.js'
+import type { MailboxStore } from '../../../relay/src/store/types.js'
 import { sealEnvelope, newMessageId } from '../../../core/crypto/envelope.js'
 import { dmConversationId, type Envelope } from '../../../core/protocol/envelope.js'
 import { RELAY_PROTOCOL, parseAckMail, parseFetch } from '../../../core/protocol/relay-rpc.js'
@@ -51,7 +52,7 @@ describe('RelayClient mailbox drain', () => {
 
   beforeEach(async () => {
     [alice, bob] = await newIdentities(2) as [DeviceIdentity, DeviceIdentity]
-    mailbox = new MailboxStore(new MemoryLevel(), { ttlMs: 60_000, quotaMessages: 100, quotaBytes: 1 << 20 })
+    mailbox = new LevelMailboxStore(new MemoryLevel(), { ttlMs: 60_000, quotaMessages: 100, quotaBytes: 1 << 20 })
     await mailbox.start()
     acks = []
   })

@@ -1,12 +1,24 @@
+/**
+ * The MessageStore compliance suite, as js-libp2p's interface-compliance-tests:
+ * written once against the interface (node/src/store/types.ts), run by every
+ * implementation with a setup that makes fresh storage for each test. Run by
+ * test/unit/store/level-store.compliance.test.ts (LevelStore on memory-level
+ * and on LevelDB on disk).
+ */
 import { describe, it, beforeEach, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
-import { MemoryLevel } from 'memory-level'
-import { LevelStore } from '../../../node/src/store/level-store.js'
-import { dmConversationId, type Hlc } from '../../../core/protocol/envelope.js'
-import { ParleyError } from '../../../core/errors.js'
-import { PEER_A, PEER_B, PEER_C } from '../helpers/peer-ids.js'
-import { gatedDb, settled, storedMessage, type MsgOpts } from '../helpers/store.js'
-import type { StoredMessage } from '../../../node/src/store/types.js'
+import { dmConversationId, type Hlc } from '../../core/protocol/envelope.js'
+import { ParleyError } from '../../core/errors.js'
+import { PEER_A, PEER_B, PEER_C } from '../unit/helpers/peer-ids.js'
+import { storedMessage, type MsgOpts } from '../unit/helpers/store.js'
+import type { MessageStore, StoredMessage } from '../../node/src/store/types.js'
+
+/**
+ * Fresh, empty storage for one test. `open` makes a store over it (not
+ * started); after that store is stopped, `open` again is a restart over the
+ * same data. `destroy` removes the storage.
+ */
+export type MessageStoreSetup = () => Promise<{ open: () => MessageStore, destroy: () => Promise<void> }>
 
 const code = (c: string) => (err: unknown): boolean => err instanceof ParleyError && err.code === c
 
@@ -17,14 +29,16 @@ const convCarol = dmConversationId(me, carol)
 /** A stored message; outgoing when the author is this device. */
 const msg = (o: MsgOpts): StoredMessage => storedMessage({ outgoing: o.author === me, ...o })
 
-describe('LevelStore', () => {
-  let store: LevelStore
+export function messageStoreCompliance (name: string, setup: MessageStoreSetup): void { describe(`MessageStore compliance: ${name}`, () => {
+  let store: MessageStore
+  let storage: Awaited<ReturnType<MessageStoreSetup>>
 
   beforeEach(async () => {
-    store = new LevelStore(new MemoryLevel())
+    storage = await setup()
+    store = storage.open()
     await store.start()
   })
-  afterEach(async () => { await store.stop() })
+  afterEach(async () => { await store.stop(); await storage.destroy() })
 
   /** appendOutgoing with the default builder; returns the stored message. */
   const send = async (conv: string, to: string[], text?: string, hlc?: Hlc): Promise<StoredMessage> =>
@@ -369,63 +383,39 @@ describe('LevelStore', () => {
       assert.deepEqual((await store.listPeers()).map(p => p.peerId).sort(), [bob, carol].sort())
     })
   })
-})
 
-describe('LevelStore lifecycle', () => {
-  // abstract-level opens a database (and each sublevel) on its own when it is
-  // constructed, so these tests look at behaviour and close() calls, not open() calls
-  function countingDb (): { db: MemoryLevel, closes: () => number } {
-    const db = new MemoryLevel()
-    let n = 0
-    const close = db.close.bind(db)
-    db.close = async () => { n++; await close() }
-    return { db, closes: () => n }
-  }
+  describe('lifecycle', () => {
+    it('start twice is one start; stop twice is one stop', async () => {
+      await store.start()
+      await store.putMeta('k', 1)
+      await store.stop()
+      await store.stop()
+      store = storage.open()
+      await store.start()
+      assert.equal(await store.getMeta('k'), 1)
+    })
 
-  it('start twice works and stop twice closes the database once', async () => {
-    const { db, closes } = countingDb()
-    const store = new LevelStore(db)
-    await store.start()
-    await store.start()
-    await store.putMeta('k', 1)
-    assert.equal(await store.getMeta('k'), 1)
-    await store.stop()
-    await store.stop()
-    assert.equal(closes(), 1)
-    assert.equal(db.status, 'closed')
+    it('stop without start does nothing: the store starts afterwards as usual', async () => {
+      const other = await setup()
+      const s = other.open()
+      await s.stop()
+      await s.start()
+      await s.putMeta('k', 2)
+      assert.equal(await s.getMeta('k'), 2)
+      await s.stop()
+      await other.destroy()
+    })
+
+    it('keeps everything across a restart: sequence numbers go on, nothing is reused', async () => {
+      const first = await send(convBob, [bob], 'before')
+      await store.markDelivered([first.id], bob)
+      await store.stop()
+      store = storage.open()
+      await store.start()
+      const second = await send(convBob, [bob], 'after')
+      assert.equal(second.seq, first.seq + 1)
+      assert.deepEqual((await store.history(convBob)).map(m => [m.text, m.state]), [['before', 'delivered'], ['after', 'queued']])
+      assert.deepEqual(await store.outboxPeers(), [bob])
+    })
   })
-
-  it('stop without start does nothing', async () => {
-    const { db, closes } = countingDb()
-    await new LevelStore(db).stop()
-    assert.equal(closes(), 0)
-    assert.notEqual(db.status, 'closed')
-    await db.close()
-  })
-
-  it('stop waits for staged writes to be written before closing', async () => {
-    const { db, release } = gatedDb()
-    const store = new LevelStore(db)
-    await store.start()
-    const write = store.putMeta('k', 'v')
-    const stopping = store.stop()
-    assert.equal(await settled(stopping), false)
-    assert.notEqual(db.status, 'closed')
-    release()
-    await write
-    await stopping
-    assert.equal(db.status, 'closed')
-  })
-
-  it('start reports a database that cannot open as ERR_STORE', async () => {
-    const db = new MemoryLevel()
-    db.open = async () => { throw new Error('disk on fire') }
-    await assert.rejects(new LevelStore(db).start(), code('ERR_STORE'))
-  })
-
-  it('start reports a locked database as ERR_DATA_DIR_LOCKED', async () => {
-    const db = new MemoryLevel()
-    db.open = async () => { throw Object.assign(new Error('Database failed to open'), { code: 'LEVEL_DATABASE_NOT_OPEN', cause: Object.assign(new Error('lock held'), { code: 'LEVEL_LOCKED' }) }) }
-    await assert.rejects(new LevelStore(db).start(), code('ERR_DATA_DIR_LOCKED'))
-  })
-})
+}) }

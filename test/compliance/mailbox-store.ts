@@ -1,28 +1,48 @@
+/**
+ * The MailboxStore compliance suite (relay/src/store/types.ts), written once
+ * and run by every implementation with a setup that makes fresh storage: the
+ * LevelDB store today (test/unit/relay/level-mailbox-store.compliance.test.ts),
+ * the shared PostgreSQL store when it comes.
+ */
 import { describe, it, beforeEach, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
-import { MemoryLevel } from 'memory-level'
-import { MailboxStore, type MailboxLimits } from '../../../relay/src/mailbox-store.js'
-import { sealEnvelope, newMessageId } from '../../../core/crypto/envelope.js'
-import { dmConversationId, type Envelope } from '../../../core/protocol/envelope.js'
-import { ParleyError } from '../../../core/errors.js'
-import { newIdentities } from '../helpers/identities.js'
-import type { DeviceIdentity } from '../../../core/keys.js'
+import type { MailboxLimits, MailboxStore } from '../../relay/src/store/types.js'
+import { sealEnvelope, newMessageId } from '../../core/crypto/envelope.js'
+import { dmConversationId, type Envelope } from '../../core/protocol/envelope.js'
+import { ParleyError } from '../../core/errors.js'
+import { newIdentities } from '../unit/helpers/identities.js'
+import type { DeviceIdentity } from '../../core/keys.js'
+
+/**
+ * Fresh, empty storage. `open` makes a store over it (not started) with these
+ * limits; after that store is stopped, `open` again is a restart over the same
+ * data. `destroy` removes the storage.
+ */
+export type MailboxStoreSetup = () => Promise<{ open: (limits: MailboxLimits) => MailboxStore, destroy: () => Promise<void> }>
 
 const code = (c: string) => (err: unknown): boolean => err instanceof ParleyError && err.code === c
 
-describe('relay mailbox store', () => {
+export function mailboxStoreCompliance (name: string, setup: MailboxStoreSetup): void { describe(`MailboxStore compliance: ${name}`, () => {
   let store: MailboxStore
+  const storages: Array<Awaited<ReturnType<MailboxStoreSetup>>> = []
   let alice: DeviceIdentity, bob: DeviceIdentity
   let seq = 0
   const env = (text = 'x'): Envelope => sealEnvelope(alice, { id: newMessageId(), conv: dmConversationId(alice.peerId, bob.peerId), seq: ++seq, hlc: { w: Date.now(), c: 0 }, recipients: [bob.peerId], body: { text } })
-  const open = async (limits: Partial<MailboxLimits> = {}): Promise<MailboxStore> => {
-    const s = new MailboxStore(new MemoryLevel() as never, { ttlMs: 60_000, quotaMessages: 100, quotaBytes: 1 << 20, ...limits })
+  const limits = (l: Partial<MailboxLimits> = {}): MailboxLimits => ({ ttlMs: 60_000, quotaMessages: 100, quotaBytes: 1 << 20, ...l })
+  /** a started store on fresh storage */
+  const open = async (l: Partial<MailboxLimits> = {}): Promise<MailboxStore> => {
+    const storage = await setup()
+    storages.push(storage)
+    const s = storage.open(limits(l))
     await s.start()
     return s
   }
 
   beforeEach(async () => { [alice, bob] = await newIdentities(2) as [DeviceIdentity, DeviceIdentity]; store = await open() })
-  afterEach(async () => { await store.stop() })
+  afterEach(async () => {
+    await store.stop()
+    for (const s of storages.splice(0)) await s.destroy()
+  })
 
   it('deposits, dedupes by envelope id, fetches after a cursor and deletes on ack', async () => {
     const e1 = env(); const e2 = env(); const e3 = env()
@@ -144,12 +164,39 @@ describe('relay mailbox store', () => {
     assert.equal(store.isAdmitted(alice.peerId), false)
   })
 
-  it('stores envelopes as sealed: the plaintext is nowhere in the database', async () => {
-    const db = new MemoryLevel()
-    const s = new MailboxStore(db as never, { ttlMs: 60_000, quotaMessages: 100, quotaBytes: 1 << 20 })
-    await s.start()
-    await s.deposit(bob.peerId, alice.peerId, env('canary-in-the-mailbox'), 100)
-    for await (const [, v] of db.iterator({ valueEncoding: 'utf8' })) assert.ok(!String(v).includes('canary-in-the-mailbox'))
-    await s.stop()
+  it('start twice is one start, stop twice one stop; stop without start does nothing', async () => {
+    await store.start()
+    await store.stop()
+    await store.stop()
+    const storage = await setup()
+    storages.push(storage)
+    const unstarted = storage.open(limits())
+    await unstarted.stop()
+    await unstarted.start()
+    assert.equal(await unstarted.queued(bob.peerId), 0)
+    await unstarted.stop()
+    store = await open()
   })
-})
+
+  it('keeps mail, users and the cursor across a restart: cursors are never reused', async () => {
+    await store.stop()
+    const storage = await setup()
+    storages.push(storage)
+    store = storage.open(limits())
+    await store.start()
+    await store.admit(alice.peerId, 'allow-list')
+    await store.deposit(bob.peerId, alice.peerId, env(), 100)
+    const [first] = (await store.fetch(bob.peerId, 0, 10)).items
+    await store.ack(bob.peerId, first!.cursor)
+    await store.stop()
+    store = storage.open(limits())
+    await store.start()
+    assert.equal(store.isAdmitted(alice.peerId), true)
+    const e = env()
+    await store.deposit(bob.peerId, alice.peerId, e, 100)
+    const [second] = (await store.fetch(bob.peerId, 0, 10)).items
+    assert.equal(second?.envelope.id, e.id)
+    assert.ok(second!.cursor > first!.cursor, 'a new cursor after the restart')
+    assert.equal(await store.deposit(bob.peerId, alice.peerId, e, 100), 0, 'still deduped after the restart')
+  })
+}) }

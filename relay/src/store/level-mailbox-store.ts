@@ -1,34 +1,20 @@
 /**
- * The relay's durable state on LevelDB: admitted users, invites and the
- * mailbox of sealed envelopes. It never sees plaintext: envelopes are stored
+ * MailboxStore on LevelDB (any abstract-level database: classic-level on
+ * disk, memory-level in tests): admitted users, invites and the mailbox of
+ * sealed envelopes. It never sees plaintext: envelopes are stored
  * as the author sealed them. Deposits resolve only after an fsynced batch
  * (group commit), so an acked deposit survives kill -9.
  */
 import { randomBytes } from 'node:crypto'
-import { ParleyError } from '../../core/errors.js'
-import { LevelBackedStore, jsonSublevel, type Db, type Sub, type Tx } from '../../core/store/group-commit.js'
-import type { Envelope } from '../../core/protocol/envelope.js'
+import { ParleyError } from '../../../core/errors.js'
+import { LevelBackedStore, jsonSublevel, type Db, type Sub, type Tx } from '../../../core/store/group-commit.js'
+import type { Envelope } from '../../../core/protocol/envelope.js'
+import type { FetchResult } from '../../../core/protocol/relay-rpc.js'
+import { FETCH_MAX_BYTES, type Invite, type InviteOptions, type MailboxLimits, type MailboxStore, type MailboxTotals, type RelayUser } from './types.js'
 
-export interface Invite { token: string, createdAt: number, expiresAt: number, maxUses: number, uses: number, note: string }
-export interface RelayUser { peerId: string, admittedAt: number, via: 'invite' | 'allow-list', invite?: string }
 interface StoredMail { cursor: number, from: string, envelope: Envelope, depositedAt: number, bytes: number }
 interface Usage { count: number, bytes: number }
 
-export interface MailboxLimits {
-  /** how long undelivered mail is kept. @default 30 days */
-  ttlMs: number
-  /** per recipient. @default 50000 */
-  quotaMessages: number
-  /** per recipient. @default 256 MiB */
-  quotaBytes: number
-}
-
-export const DEFAULT_MAILBOX_TTL_MS = 30 * 24 * 3600 * 1000
-export const DEFAULT_QUOTA_MESSAGES = 50_000
-export const DEFAULT_QUOTA_BYTES = 256 * 1024 * 1024
-
-/** one fetch answer stays below this many envelope bytes (frames are limited to 1 MiB) */
-export const FETCH_MAX_BYTES = 512 * 1024
 const SEP = '!'
 const pad = (n: number): string => n.toString().padStart(16, '0')
 /** rows deleted per write by the TTL sweep */
@@ -36,7 +22,7 @@ const SWEEP_CHUNK = 1000
 /** dedupe key of one copy: recipient, author and message id */
 const mailIdKey = (recipient: string, envelope: Envelope): string => recipient + SEP + envelope.author + SEP + envelope.id
 
-export class MailboxStore extends LevelBackedStore {
+export class LevelMailboxStore extends LevelBackedStore implements MailboxStore {
   private readonly users: Sub<RelayUser>
   private readonly invites: Sub<Invite>
   private readonly mail: Sub<StoredMail>
@@ -81,7 +67,7 @@ export class MailboxStore extends LevelBackedStore {
 
   async listUsers (): Promise<RelayUser[]> { return await this.users.values().all() }
 
-  async createInvite (opts: { maxUses?: number, ttlMs?: number, note?: string } = {}): Promise<Invite> {
+  async createInvite (opts: InviteOptions = {}): Promise<Invite> {
     const maxUses = opts.maxUses ?? 1
     const ttlMs = opts.ttlMs ?? 7 * 24 * 3600 * 1000
     if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > 10_000) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite uses must be 1..10000')
@@ -150,7 +136,7 @@ export class MailboxStore extends LevelBackedStore {
     })
   }
 
-  async fetch (recipient: string, after: number, limit: number): Promise<{ items: Array<{ cursor: number, from: string, envelope: Envelope }>, more: boolean }> {
+  async fetch (recipient: string, after: number, limit: number): Promise<FetchResult> {
     const now = Date.now()
     const items: Array<{ cursor: number, from: string, envelope: Envelope }> = []
     let bytes = 0
@@ -237,7 +223,7 @@ export class MailboxStore extends LevelBackedStore {
     }
   }
 
-  async totals (): Promise<{ messages: number, bytes: number, recipients: number }> {
+  async totals (): Promise<MailboxTotals> {
     let messages = 0; let bytes = 0; let recipients = 0
     for await (const u of this.usage.values()) { messages += u.count; bytes += u.bytes; recipients++ }
     return { messages, bytes, recipients }

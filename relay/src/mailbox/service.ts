@@ -1,0 +1,145 @@
+/**
+ * The mailbox service: the relay's RPC handlers (redeem, status, deposit,
+ * fetch, ack), admission, the counters, and the sweeper that deletes expired
+ * mail. It checks signatures and addressing, never content, and answers a
+ * deposit only once its write is durable.
+ */
+import { ParleyError, toParleyError } from '../../../core/errors.js'
+import { verifyEnvelope } from '../../../core/crypto/envelope.js'
+import {
+  parseAckMail, parseDeposit, parseFetch, parseRedeem,
+  type DepositAnswer, type FetchResult, type RelayRpcMethod, type RelayStatus
+} from '../../../core/protocol/relay-rpc.js'
+import { AckAfterWrite } from '../../../core/rpc/channel.js'
+import type { Logger } from '../../../core/util/log.js'
+import type { MailboxStore } from '../store/types.js'
+import type { RelayCounters } from '../types.js'
+
+export interface MailboxServiceComponents {
+  store: MailboxStore
+  log: Logger
+  /** closes the peer's reservation and connections (after its admission is withdrawn) */
+  disconnect: (peerId: string) => Promise<void>
+}
+
+export interface MailboxServiceInit {
+  /** how often expired mail is deleted */
+  sweepIntervalMs: number
+}
+
+/** What each relay RPC method answers; `deposit` only after the durable write. */
+export interface RelayRpcAnswers {
+  redeem: { admitted: true, since: number }
+  relayStatus: RelayStatus
+  deposit: AckAfterWrite<DepositAnswer>
+  fetch: FetchResult
+  ackMail: { deleted: number }
+}
+
+export type RelayRpcHandlers = { [M in RelayRpcMethod]: (remote: string, body: unknown) => Promise<RelayRpcAnswers[M]> }
+
+export class MailboxService {
+  private readonly counters: RelayCounters = { deposited: 0, duplicates: 0, fetched: 0, acked: 0, refused: 0, redeemed: 0, expired: 0 }
+  private sweeper?: NodeJS.Timeout
+
+  /** One handler per relay RPC method. */
+  readonly handlers: RelayRpcHandlers = {
+    redeem: async (remote, body) => {
+      const { token } = parseRedeem(body)
+      const user = await this.c.store.redeem(token, remote)
+      this.counters.redeemed++
+      this.c.log.info('invite redeemed', { peerId: remote })
+      return { admitted: true, since: user.admittedAt }
+    },
+    relayStatus: async (remote) => {
+      const admitted = this.c.store.isAdmitted(remote)
+      return { admitted, queued: admitted ? await this.c.store.queued(remote) : 0 }
+    },
+    deposit: async (remote, body) => {
+      this.requireAdmitted(remote)
+      const { to, envelope } = parseDeposit(body)
+      if (envelope.author !== remote) throw new ParleyError('ERR_INVALID_ENVELOPE', 'only the author may deposit an envelope')
+      for (const t of to) {
+        if (!envelope.keys.some(k => k.to === t)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'the envelope is not sealed for every recipient named')
+      }
+      verifyEnvelope(envelope)
+      // fan-out: one copy per admitted recipient; the others are named back to the sender
+      const known = to.filter(t => this.c.store.isAdmitted(t))
+      const unknown = to.filter(t => !this.c.store.isAdmitted(t))
+      if (known.length === 0) throw new ParleyError('ERR_UNKNOWN_RECIPIENT', 'no recipient has an account on this relay')
+      // checked and staged in arrival order now; answered once the write is on disk
+      const written = this.c.store.depositAll(known, remote, envelope, JSON.stringify(envelope).length)
+      return new AckAfterWrite(written.then(({ stored, full }): DepositAnswer => {
+        this.counters.deposited += stored
+        this.counters.duplicates += known.length - stored - full.length
+        this.counters.refused += full.length
+        return { status: stored > 0 ? 'stored' : 'duplicate', stored, unknown, full }
+      }))
+    },
+    fetch: async (remote, body) => {
+      this.requireAdmitted(remote)
+      const { after, limit } = parseFetch(body)
+      const result = await this.c.store.fetch(remote, after, limit)
+      this.counters.fetched += result.items.length
+      return result
+    },
+    ackMail: async (remote, body) => {
+      this.requireAdmitted(remote)
+      const ack = parseAckMail(body)
+      const n = 'upTo' in ack ? await this.c.store.ack(remote, ack.upTo) : await this.c.store.ackCursors(remote, ack.cursors)
+      this.counters.acked += n
+      return { deleted: n }
+    }
+  }
+
+  constructor (private readonly c: MailboxServiceComponents, private readonly init: MailboxServiceInit) {}
+
+  /** Starts the sweeper; idempotent. */
+  start (): void {
+    if (this.sweeper !== undefined) return
+    this.sweeper = setInterval(() => { void this.sweep() }, this.init.sweepIntervalMs)
+    this.sweeper.unref()
+  }
+
+  stop (): void {
+    clearInterval(this.sweeper)
+    this.sweeper = undefined
+  }
+
+  /** A request of an admitted-or-not peer on RELAY_PROTOCOL. */
+  async answer (remote: string, method: RelayRpcMethod, body: unknown): Promise<unknown> {
+    return await this.handlers[method](remote, body)
+  }
+
+  /** A peer the relay refused (a reservation or a circuit by the host, or an RPC here). */
+  refused (what: string, peerId: string): void {
+    this.counters.refused++
+    this.c.log.warn('refused unadmitted peer', { what, peerId })
+  }
+
+  /** Withdraws admission: the user record goes, and so do its reservation and connections. */
+  async removeUser (peerId: string): Promise<boolean> {
+    const removed = await this.c.store.removeUser(peerId)
+    await this.c.disconnect(peerId)
+    if (removed) this.c.log.info('user removed', { peerId })
+    return removed
+  }
+
+  snapshot (): RelayCounters { return { ...this.counters } }
+
+  private async sweep (): Promise<void> {
+    try {
+      const n = await this.c.store.sweep()
+      if (n > 0) { this.counters.expired += n; this.c.log.info('expired mail deleted', { count: n }) }
+    } catch (err) {
+      this.c.log.warn('sweep failed', { err: toParleyError(err).message })
+    }
+  }
+
+  private requireAdmitted (peer: string): void {
+    if (!this.c.store.isAdmitted(peer)) {
+      this.counters.refused++
+      throw new ParleyError('ERR_NOT_ADMITTED', 'this relay serves admitted peers only: redeem an invite from its admin (parley start --relay ADDR --invite TOKEN)')
+    }
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The relay's store as an interface: admitted users, invites, and the mailbox
+ * of sealed envelopes per recipient. LevelMailboxStore (LevelDB) implements it
+ * today; a shared store (PostgreSQL, for several relay instances) implements
+ * the same contract and runs the same compliance suite
+ * (test/compliance/mailbox-store.ts).
+ *
+ * Contract, for every implementation:
+ * - writes (admit, redeem, deposit, ack, sweep) resolve only once durable;
+ * - cursors increase per recipient in deposit order and are never reused;
+ * - a copy is deduped per (recipient, author, envelope id);
+ * - quotas count per recipient; a full mailbox refuses only its own copy;
+ * - fetch skips expired rows and stays below FETCH_MAX_BYTES (at least one item).
+ */
+import type { Envelope } from '../../../core/protocol/envelope.js'
+import type { FetchResult } from '../../../core/protocol/relay-rpc.js'
+
+export interface Invite { token: string, createdAt: number, expiresAt: number, maxUses: number, uses: number, note: string }
+export interface RelayUser { peerId: string, admittedAt: number, via: 'invite' | 'allow-list', invite?: string }
+
+export interface MailboxLimits {
+  /** how long undelivered mail is kept. @default 30 days */
+  ttlMs: number
+  /** per recipient. @default 50000 */
+  quotaMessages: number
+  /** per recipient. @default 256 MiB */
+  quotaBytes: number
+}
+
+export const DEFAULT_MAILBOX_TTL_MS = 30 * 24 * 3600 * 1000
+export const DEFAULT_QUOTA_MESSAGES = 50_000
+export const DEFAULT_QUOTA_BYTES = 256 * 1024 * 1024
+
+/** one fetch answer stays below this many envelope bytes (frames are limited to 1 MiB) */
+export const FETCH_MAX_BYTES = 512 * 1024
+
+export interface InviteOptions {
+  /** @default 1 */
+  maxUses?: number
+  /** @default 7 days */
+  ttlMs?: number
+  note?: string
+}
+
+export interface MailboxTotals { messages: number, bytes: number, recipients: number }
+
+export interface MailboxStore {
+  /** Opens the store; idempotent. */
+  start(): Promise<void>
+  /** Waits for staged writes, then closes; idempotent. */
+  stop(): Promise<void>
+  getMeta(key: string): Promise<unknown>
+  putMeta(key: string, value: unknown): Promise<void>
+
+  /** Synchronous: asked on every reservation and circuit (kept in memory, loaded at start). */
+  isAdmitted(peerId: string): boolean
+  /** Admits without an invite; admitting again keeps the first record. */
+  admit(peerId: string, via: RelayUser['via'], invite?: string): Promise<RelayUser>
+  /** True when the peer was admitted. */
+  removeUser(peerId: string): Promise<boolean>
+  listUsers(): Promise<RelayUser[]>
+  createInvite(opts?: InviteOptions): Promise<Invite>
+  /** Admits `peerId` with an invite (ERR_INVITE_INVALID: unknown, expired, used up); again by an admitted peer: a no-op. */
+  redeem(token: string, peerId: string): Promise<RelayUser>
+
+  /** Keeps `envelope` for each recipient in one durable write; returns how many copies were new. */
+  deposit(to: string | string[], from: string, envelope: Envelope, bytes: number): Promise<number>
+  /**
+   * Like deposit; also names the recipients whose mailbox was full (no copy
+   * kept for them, the others got theirs). Throws ERR_QUOTA_EXCEEDED when
+   * every new copy was refused.
+   */
+  depositAll(to: string | string[], from: string, envelope: Envelope, bytes: number): Promise<{ stored: number, full: string[] }>
+  /** The recipient's mail after cursor `after`, at most `limit` items. */
+  fetch(recipient: string, after: number, limit: number): Promise<FetchResult>
+  /** Deletes the recipient's mail up to and including `upTo`; returns how many. */
+  ack(recipient: string, upTo: number): Promise<number>
+  /** Deletes exactly the recipient's items at `cursors` (those already gone are ignored); returns how many. */
+  ackCursors(recipient: string, cursors: number[]): Promise<number>
+  /** How many items wait for the recipient. */
+  queued(recipient: string): Promise<number>
+  /** Deletes mail older than the TTL; returns how many. */
+  sweep(now?: number): Promise<number>
+  totals(): Promise<MailboxTotals>
+}
