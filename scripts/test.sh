@@ -8,6 +8,9 @@ bash scripts/system-deps.sh
 # the web apps (app/*/src → dist/*/), skipped while fresh; the UI tests serve them
 node scripts/build.mjs
 npx --no-install tsc -p tsconfig.json --noEmit
+# lint (eslint.config.js: the import rules of docs/ARCHITECTURE.md, type imports, floating promises, line length),
+# before the test lock: it needs no namespace. The cache makes a repeated run take seconds; a fresh clone lints everything
+npx --no-install eslint --cache --cache-location node_modules/.cache/eslint/ .
 # one run at a time on a machine: the LAN and NAT tests use fixed namespace names
 if command -v flock >/dev/null; then
   exec 9>"${TMPDIR:-/tmp}/parley-tests.lock"

@@ -7,7 +7,10 @@
  *  - signature: Ed25519 (node:crypto) by the author over every other field
  * This is the ECIES shape of HPKE base mode; see docs/SECURITY.md.
  */
-import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto'
+import {
+  createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync,
+  randomBytes, sign, verify, type KeyObject
+} from 'node:crypto'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { ParleyError } from '../errors.js'
 import { publicKeyOfPeer } from '../keys.js'
@@ -57,7 +60,8 @@ function xPublicOfPeer (peerId: string): { raw: Uint8Array, key: KeyObject } {
 function xPrivate (k: SigningKeys): { raw: Uint8Array, key: KeyObject } {
   let hit = xPrivCache.get(k.seed)
   if (hit === undefined) {
-    const key = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64(ed25519.utils.toMontgomerySecret(k.seed)), x: b64(ed25519.utils.toMontgomery(k.publicKey)) }, format: 'jwk' })
+    const jwk = { kty: 'OKP', crv: 'X25519', d: b64(ed25519.utils.toMontgomerySecret(k.seed)), x: b64(ed25519.utils.toMontgomery(k.publicKey)) }
+    const key = createPrivateKey({ key: jwk, format: 'jwk' })
     hit = { raw: ed25519.utils.toMontgomery(k.publicKey), key }
     xPrivCache.set(k.seed, hit)
   }
@@ -125,7 +129,9 @@ export function sealEnvelope (author: SigningKeys, input: SealInput): Envelope {
   const eph = generateKeyPairSync('x25519')
   const epk = rawX25519(eph.publicKey)
   const nonce = randomBytes(12)
-  const partial = { v: 1 as const, id: input.id, conv: input.conv, author: author.peerId, seq: input.seq, hlc: input.hlc, kind: input.kind ?? 'text', epk: b64(epk) }
+  const partial = {
+    v: 1 as const, id: input.id, conv: input.conv, author: author.peerId, seq: input.seq, hlc: input.hlc, kind: input.kind ?? 'text', epk: b64(epk)
+  }
   const aad = headerBytes(partial)
   const keys = [...new Set(input.recipients)].map(to => {
     const rx = xPublicOfPeer(to)

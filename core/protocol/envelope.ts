@@ -164,7 +164,8 @@ export function parseGroupOp (value: unknown): GroupOp {
       if (o.snapshot === undefined) return { type, member }
       const s = c.obj(o.snapshot, 'snapshot')
       const members = c.arr(s, 'members', { min: 1, max: MAX_GROUP_MEMBERS }).map(m => c.str({ m }, 'm', { max: 60, pattern: PEER_ID }))
-      return { type, member, snapshot: { name: parseDisplayName(s.name, c), admin: c.str(s, 'admin', { max: 60, pattern: PEER_ID }), members: [...new Set(members)] } }
+      const admin = c.str(s, 'admin', { max: 60, pattern: PEER_ID })
+      return { type, member, snapshot: { name: parseDisplayName(s.name, c), admin, members: [...new Set(members)] } }
     }
     case 'remove': return { type, member: c.str(o, 'member', { max: 60, pattern: PEER_ID }) }
     case 'rename': return { type, name: parseDisplayName(o.name, c) }

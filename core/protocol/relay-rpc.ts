@@ -76,7 +76,11 @@ export function parseFetchResult (value: unknown): FetchResult {
   const o = relayCheck.obj(value, 'body')
   const items = relayCheck.arr(o, 'items', { max: MAX_FETCH_ITEMS }).map((v): MailItem => {
     const i = relayCheck.obj(v, 'item')
-    return { cursor: relayCheck.int(i, 'cursor', { min: 1, max: MAX_SEQ }), from: relayCheck.str(i, 'from', { max: 60, pattern: PEER_ID }), envelope: parseEnvelope(i.envelope) }
+    return {
+      cursor: relayCheck.int(i, 'cursor', { min: 1, max: MAX_SEQ }),
+      from: relayCheck.str(i, 'from', { max: 60, pattern: PEER_ID }),
+      envelope: parseEnvelope(i.envelope)
+    }
   })
   return { items, more: relayCheck.bool(o, 'more') }
 }

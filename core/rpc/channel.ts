@@ -141,14 +141,18 @@ export class RpcChannel<M extends string = RpcMethod> {
       void this.inbound.run(async () => {
         const reply = (result: Promise<unknown>): Promise<void> => result.then(
           (body): RpcFrame<M> => ({ v: 1, t: 'res', rid: req.rid, ok: true, body }),
-          (err): RpcFrame<M> => { const e = toParleyError(err); return { v: 1, t: 'res', rid: req.rid, ok: false, code: e.code, message: e.message.slice(0, 1000) } }
+          (err): RpcFrame<M> => {
+            const e = toParleyError(err)
+            return { v: 1, t: 'res', rid: req.rid, ok: false, code: e.code, message: e.message.slice(0, 1000) }
+          }
         ).then(async (f) => {
           try {
             await this.write(f)
           } catch (err) {
             // an answer too large for one frame is replaced by an error the caller can act on
             const e = toParleyError(err)
-            if (e.code === 'ERR_FRAME_TOO_LARGE') await this.write({ v: 1, t: 'res', rid: req.rid, ok: false, code: e.code, message: 'the answer exceeds the frame limit' })
+            if (e.code !== 'ERR_FRAME_TOO_LARGE') return
+            await this.write({ v: 1, t: 'res', rid: req.rid, ok: false, code: e.code, message: 'the answer exceeds the frame limit' })
           }
         }).catch(() => {})
         const handled = (async () => {

@@ -12,7 +12,11 @@ export interface Logger {
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 } as const
 export type LogLevel = keyof typeof LEVELS
 
-export function createLogger (name: string, level: LogLevel = (process.env.PARLEY_LOG as LogLevel | undefined) ?? 'info', write: (line: string) => void = (l) => { process.stderr.write(l + '\n') }): Logger {
+export function createLogger (
+  name: string,
+  level: LogLevel = (process.env.PARLEY_LOG as LogLevel | undefined) ?? 'info',
+  write: (line: string) => void = (l) => { process.stderr.write(l + '\n') }
+): Logger {
   const min = LEVELS[level] ?? LEVELS.info
   const emit = (lvl: Exclude<LogLevel, 'silent'>, msg: string, fields?: Record<string, unknown>): void => {
     if (LEVELS[lvl] < min) return

@@ -111,7 +111,10 @@ export class ParleyNode {
       relay.start()
       if (this.init.api !== false) {
         const token = await loadOrCreateToken(files.token)
-        this.api = new ApiServer({ messenger, store, host, log: this.log, relay, setRelay: async (r, i) => await this.setRelay(r, i) }, { token, port: resolveApiPort(this.init.apiPort), socketPath: files.socket, staticHandler: uiHandler })
+        this.api = new ApiServer(
+          { messenger, store, host, log: this.log, relay, setRelay: async (r, i) => await this.setRelay(r, i) },
+          { token, port: resolveApiPort(this.init.apiPort), socketPath: files.socket, staticHandler: uiHandler }
+        )
         this.token = token
         await this.api.start()
         const info: ApiInfo = { v: 1, pid: process.pid, port: this.api.port ?? null, socket: files.socket, peerId: identity.peerId }

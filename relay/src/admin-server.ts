@@ -28,7 +28,8 @@ export class AdminServer {
         const path = req.url ?? '/'
         const relay = this.relay
         if (req.method === 'POST' && path === '/invites') {
-          return await relay.createInvite({ maxUses: body.uses as number | undefined, ttlMs: typeof body.hours === 'number' ? body.hours * 3600_000 : undefined, note: body.note as string | undefined })
+          const ttlMs = typeof body.hours === 'number' ? body.hours * 3600_000 : undefined
+          return await relay.createInvite({ maxUses: body.uses as number | undefined, ttlMs, note: body.note as string | undefined })
         }
         if (req.method === 'GET' && path === '/users') return await relay.listUsers()
         if (req.method === 'POST' && path === '/users') {

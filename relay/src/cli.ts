@@ -27,9 +27,15 @@ commands:
 class UsageError extends Error {}
 const out = (s: string): void => { process.stdout.write(s + '\n') }
 
-function parse (args: string[], options: Record<string, { type: 'string' | 'boolean', multiple?: boolean }>, positionals: number): { values: Record<string, unknown>, positionals: string[] } {
+type Options = Record<string, { type: 'string' | 'boolean', multiple?: boolean }>
+
+function parse (args: string[], options: Options, positionals: number): { values: Record<string, unknown>, positionals: string[] } {
   let parsed
-  try { parsed = parseArgs({ args, options: { data: { type: 'string' }, ...options }, allowPositionals: true, strict: true }) } catch (err) { throw new UsageError((err as Error).message) }
+  try {
+    parsed = parseArgs({ args, options: { data: { type: 'string' }, ...options }, allowPositionals: true, strict: true })
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
   if (parsed.positionals.length !== positionals) throw new UsageError(`expected ${positionals} argument(s), got ${parsed.positionals.length}`)
   if (typeof parsed.values.data !== 'string') throw new UsageError('--data DIR is required')
   return parsed as { values: Record<string, unknown>, positionals: string[] }
@@ -38,7 +44,8 @@ function parse (args: string[], options: Record<string, { type: 'string' | 'bool
 async function admin<T> (dataDir: string, method: string, path: string, body?: unknown): Promise<T> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
   return await new Promise<T>((resolve, reject) => {
-    const req = request({ socketPath: relayFiles(dataDir).adminSocket, method, path, headers: payload !== undefined ? { 'content-type': 'application/json', 'content-length': payload.byteLength } : {} }, (res) => {
+    const headers = payload !== undefined ? { 'content-type': 'application/json', 'content-length': payload.byteLength } : {}
+    const req = request({ socketPath: relayFiles(dataDir).adminSocket, method, path, headers }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () => {
@@ -47,17 +54,23 @@ async function admin<T> (dataDir: string, method: string, path: string, body?: u
         else resolve(v as T)
       })
     })
-    req.on('error', (err) => { reject(new ParleyError('ERR_API_UNAVAILABLE', `no relay is running with data dir ${dataDir} (${err.message})`, { cause: err })) })
+    req.on('error', (err) => {
+      reject(new ParleyError('ERR_API_UNAVAILABLE', `no relay is running with data dir ${dataDir} (${err.message})`, { cause: err }))
+    })
     req.end(payload)
   })
 }
 
 async function main (argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv
-  if (cmd === undefined || cmd === '--help' || cmd === '-h') { (cmd === undefined ? process.stderr : process.stdout).write(USAGE + '\n'); return cmd === undefined ? 2 : 0 }
+  if (cmd === undefined || cmd === '--help' || cmd === '-h') {
+    (cmd === undefined ? process.stderr : process.stdout).write(USAGE + '\n')
+    return cmd === undefined ? 2 : 0
+  }
   switch (cmd) {
     case 'start': {
-      const { values } = parse(rest, { listen: { type: 'string', multiple: true }, announce: { type: 'string', multiple: true }, allow: { type: 'string', multiple: true }, config: { type: 'string' } }, 0)
+      const many = { type: 'string', multiple: true } as const
+      const { values } = parse(rest, { listen: many, announce: many, allow: many, config: { type: 'string' } }, 0)
       const file = typeof values.config === 'string' ? await readRelayConfigFile(values.config) : {}
       const log = createLogger('parley-relay')
       const relay = new RelayServer({
@@ -89,7 +102,8 @@ async function main (argv: string[]): Promise<number> {
       if (hours !== undefined && (!Number.isFinite(hours) || hours <= 0)) throw new UsageError('--hours must be a positive number')
       const invite = await admin<Invite>(values.data as string, 'POST', '/invites', { uses, hours, note: values.note })
       out(invite.token)
-      process.stderr.write(`valid until ${new Date(invite.expiresAt).toISOString()} for ${invite.maxUses} use(s); the user runs: parley start --relay <relay address> --invite ${invite.token}\n`)
+      process.stderr.write(`valid until ${new Date(invite.expiresAt).toISOString()} for ${invite.maxUses} use(s); ` +
+        `the user runs: parley start --relay <relay address> --invite ${invite.token}\n`)
       return 0
     }
     case 'users': {
@@ -103,7 +117,8 @@ async function main (argv: string[]): Promise<number> {
     case 'remove': {
       const { values, positionals } = parse(rest, {}, 1)
       const peer = positionals[0] as string
-      const r = cmd === 'allow' ? await admin(values.data as string, 'POST', '/users', { peerId: peer }) : await admin(values.data as string, 'DELETE', `/users/${encodeURIComponent(peer)}`)
+      const dir = values.data as string
+      const r = cmd === 'allow' ? await admin(dir, 'POST', '/users', { peerId: peer }) : await admin(dir, 'DELETE', `/users/${encodeURIComponent(peer)}`)
       out(JSON.stringify(r))
       return 0
     }

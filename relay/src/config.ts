@@ -40,7 +40,9 @@ export function resolveRelayConfig (init: RelayInit): ResolvedRelayConfig {
   const mailbox = { ttlMs: DEFAULT_MAILBOX_TTL_MS, quotaMessages: DEFAULT_QUOTA_MESSAGES, quotaBytes: DEFAULT_QUOTA_BYTES, ...init.mailbox }
   const circuit = { ...DEFAULT_CIRCUIT_LIMITS, ...init.circuit }
   const positive = (v: number, name: string, allowZero = false): void => {
-    if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) throw new ParleyError('ERR_INVALID_ARGUMENT', `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${String(v)}`)
+    if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
+      throw new ParleyError('ERR_INVALID_ARGUMENT', `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${String(v)}`)
+    }
   }
   positive(mailbox.ttlMs, 'mailbox.ttlMs'); positive(mailbox.quotaMessages, 'mailbox.quotaMessages'); positive(mailbox.quotaBytes, 'mailbox.quotaBytes')
   positive(circuit.maxReservations, 'circuit.maxReservations'); positive(circuit.reservationTtlMs, 'circuit.reservationTtlMs')
@@ -55,10 +57,20 @@ export function resolveRelayConfig (init: RelayInit): ResolvedRelayConfig {
 /** Reads a JSON config file whose keys are RelayInit's (dataDir excepted). */
 export async function readRelayConfigFile (path: string): Promise<Omit<RelayInit, 'dataDir'>> {
   let text: string
-  try { text = await readFile(path, 'utf8') } catch (err) { throw new ParleyError('ERR_INVALID_ARGUMENT', `cannot read config file ${path}: ${(err as Error).message}`, { cause: err }) }
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    throw new ParleyError('ERR_INVALID_ARGUMENT', `cannot read config file ${path}: ${(err as Error).message}`, { cause: err })
+  }
   let value: unknown
-  try { value = JSON.parse(text) } catch (err) { throw new ParleyError('ERR_INVALID_ARGUMENT', `config file ${path} is not valid JSON: ${(err as Error).message}`, { cause: err }) }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ParleyError('ERR_INVALID_ARGUMENT', `config file ${path} must hold a JSON object`)
+  try {
+    value = JSON.parse(text)
+  } catch (err) {
+    throw new ParleyError('ERR_INVALID_ARGUMENT', `config file ${path} is not valid JSON: ${(err as Error).message}`, { cause: err })
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ParleyError('ERR_INVALID_ARGUMENT', `config file ${path} must hold a JSON object`)
+  }
   const known = new Set(['listen', 'announce', 'allow', 'mailbox', 'circuit', 'sweepIntervalMs'])
   for (const k of Object.keys(value)) if (!known.has(k)) throw new ParleyError('ERR_INVALID_ARGUMENT', `config file ${path}: unknown setting "${k}"`)
   return value as Omit<RelayInit, 'dataDir'>

@@ -13,6 +13,7 @@ import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import type { Connection } from '@libp2p/interface'
 import { ParleyError } from '../../core/errors.js'
 import type { DeviceIdentity } from '../../core/keys.js'
 import type { RawStream } from '../../core/rpc/stream.js'
@@ -93,7 +94,9 @@ export class RelayHost {
       }
     })
     for (const [protocol, handler] of Object.entries(handlers)) {
-      await node.handle(protocol, (stream, connection) => { handler(stream as unknown as RawStream, connection.remotePeer.toString()) }, { maxInboundStreams: 8, runOnLimitedConnection: false })
+      await node.handle(protocol, (stream, connection) => {
+        handler(stream as unknown as RawStream, connection.remotePeer.toString())
+      }, { maxInboundStreams: 8, runOnLimitedConnection: false })
     }
     this.node = node as never
   }
@@ -119,6 +122,7 @@ export class RelayHost {
   relayedCount (): number {
     // each circuit is one inbound hop stream (from the dialler) plus one outbound stop stream (to the
     // listener): count the hop streams only
-    return this.node?.getConnections().reduce((n, c) => n + c.streams.filter(s => s.protocol?.includes('circuit/relay') === true && s.protocol.endsWith('/hop')).length, 0) ?? 0
+    const hops = (c: Connection): number => c.streams.filter(s => s.protocol?.includes('circuit/relay') === true && s.protocol.endsWith('/hop')).length
+    return this.node?.getConnections().reduce((n, c) => n + hops(c), 0) ?? 0
   }
 }

@@ -28,7 +28,8 @@ export interface GroupView { id: string, name: string, admin: string, members: s
 
 export interface IdentityView { peerId: string, name: string, addresses: string[] }
 
-export type ApiEventType = 'messageStored' | 'messageStateChanged' | 'peerOnline' | 'peerOffline' | 'peerUpdated' | 'peerTyping' | 'relayChanged' | 'groupUpdated'
+export type ApiEventType =
+  | 'messageStored' | 'messageStateChanged' | 'peerOnline' | 'peerOffline' | 'peerUpdated' | 'peerTyping' | 'relayChanged' | 'groupUpdated'
 
 export interface ApiEvent {
   v: 1

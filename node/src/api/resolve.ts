@@ -20,7 +20,10 @@ export function resolvePeer (ref: string, peers: PeerView[], self: string): stri
   if (PEER_ID.test(r)) return r
   const byName = peers.filter(p => p.name !== null && p.name.toLowerCase() === r.toLowerCase() && p.peerId !== self)
   if (byName.length === 1) return (byName[0] as PeerView).peerId
-  if (byName.length > 1) throw new ParleyError('ERR_AMBIGUOUS_PEER', `${byName.length} peers are named "${r}": use a peer ID (${byName.map(p => p.peerId.slice(-MIN_PEER_PREFIX)).join(', ')})`)
+  if (byName.length > 1) {
+    const ids = byName.map(p => p.peerId.slice(-MIN_PEER_PREFIX)).join(', ')
+    throw new ParleyError('ERR_AMBIGUOUS_PEER', `${byName.length} peers are named "${r}": use a peer ID (${ids})`)
+  }
   const significant = r.startsWith(ED25519_PEER_ID_START) ? r.length - ED25519_PEER_ID_START.length : r.length
   if (significant >= MIN_PEER_PREFIX) {
     const byPrefix = peers.filter(p => p.peerId !== self && (p.peerId.startsWith(r) || p.peerId.endsWith(r)))

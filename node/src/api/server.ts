@@ -42,7 +42,9 @@ export interface ApiServerInit {
 
 type Handler = (req: IncomingMessage, params: string[], url: URL) => Promise<unknown>
 
-const EVENTS = ['messageStored', 'messageStateChanged', 'peerOnline', 'peerOffline', 'peerUpdated', 'peerTyping', 'groupUpdated'] as const satisfies readonly ApiEventType[]
+const EVENTS = [
+  'messageStored', 'messageStateChanged', 'peerOnline', 'peerOffline', 'peerUpdated', 'peerTyping', 'groupUpdated'
+] as const satisfies readonly ApiEventType[]
 /** @default 120000 */
 export const MAX_WAIT_MS = 120_000
 
@@ -78,9 +80,13 @@ export class ApiServer {
     this.forward.push(() => { this.c.relay.removeEventListener('relayChanged', relayFn) })
     if (this.init.port !== null) {
       const s = this.makeServer(true)
-      await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen(this.init.port ?? 0, '127.0.0.1', () => { s.off('error', reject); resolve() }) })
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject)
+        s.listen(this.init.port ?? 0, '127.0.0.1', () => { s.off('error', reject); resolve() })
+      })
         .catch((err: NodeJS.ErrnoException) => {
-          throw new ParleyError('ERR_INVALID_ARGUMENT', err.code === 'EADDRINUSE' ? `port ${String(this.init.port)} on 127.0.0.1 is in use (another Parley? try --api-port 0)` : err.message, { cause: err })
+          const inUse = `port ${String(this.init.port)} on 127.0.0.1 is in use (another Parley? try --api-port 0)`
+          throw new ParleyError('ERR_INVALID_ARGUMENT', err.code === 'EADDRINUSE' ? inUse : err.message, { cause: err })
         })
       const addr = s.address()
       this.tcpPort = typeof addr === 'object' && addr !== null ? addr.port : undefined
@@ -89,7 +95,8 @@ export class ApiServer {
       const path = this.init.socketPath
       // the OS cuts longer socket paths silently (and the socket lands elsewhere): refuse instead
       if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
-        throw new ParleyError('ERR_INVALID_ARGUMENT', `the data directory path is too long for the API socket (${Buffer.byteLength(path)} bytes, at most ${MAX_SOCKET_PATH_BYTES}): choose a shorter --data path`)
+        throw new ParleyError('ERR_INVALID_ARGUMENT', `the data directory path is too long for the API socket (${Buffer.byteLength(path)} bytes, ` +
+          `at most ${MAX_SOCKET_PATH_BYTES}): choose a shorter --data path`)
       }
       await unlink(path).catch(() => {})
       const s = this.makeServer(false)
@@ -113,7 +120,8 @@ export class ApiServer {
   private makeServer (tcp: boolean): Server {
     const s = createServer((req, res) => {
       if (tcp && !this.localHost(req)) {
-        res.writeHead(421, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ code: 'ERR_UNAUTHORIZED', message: 'this server answers only to 127.0.0.1 and localhost' }))
+        const body = JSON.stringify({ code: 'ERR_UNAUTHORIZED', message: 'this server answers only to 127.0.0.1 and localhost' })
+        res.writeHead(421, { 'content-type': 'application/json; charset=utf-8' }).end(body)
         return
       }
       void this.onRequest(req, res)
@@ -182,7 +190,11 @@ export class ApiServer {
         const m = r.pattern.exec(path)
         if (m === null) continue
         let params: string[]
-        try { params = m.slice(1).map(decodeURIComponent) } catch (err) { throw new ParleyError('ERR_INVALID_ARGUMENT', 'malformed escape in the path', { cause: err }) }
+        try {
+          params = m.slice(1).map(decodeURIComponent)
+        } catch (err) {
+          throw new ParleyError('ERR_INVALID_ARGUMENT', 'malformed escape in the path', { cause: err })
+        }
         const result = await r.handler(req, params, url)
         this.send(res, req.method === 'POST' ? 201 : 200, result)
         return
@@ -214,7 +226,9 @@ export class ApiServer {
       const groups = messenger.listGroups().filter(g => g.name.toLowerCase() === ref.trim().toLowerCase() && g.members.includes(messenger.peerId))
       const peer = await resolvePeerRef(ref).catch((err: unknown) => { if ((err as ParleyError).code === 'ERR_UNKNOWN_PEER') return null; throw err })
       // a group must never shadow a colleague (anyone can name a group "Ben"): both matching is ambiguous
-      if (groups.length + (peer === null ? 0 : 1) > 1) throw new ParleyError('ERR_AMBIGUOUS_PEER', `"${ref}" names ${groups.length} group(s)${peer === null ? '' : ' and a person'}: use an id`)
+      if (groups.length + (peer === null ? 0 : 1) > 1) {
+        throw new ParleyError('ERR_AMBIGUOUS_PEER', `"${ref}" names ${groups.length} group(s)${peer === null ? '' : ' and a person'}: use an id`)
+      }
       if (peer !== null) return peer
       if (groups.length === 1) return (groups[0] as GroupState).conv
       throw new ParleyError('ERR_UNKNOWN_PEER', `no known peer or group "${ref}"`)
@@ -224,7 +238,8 @@ export class ApiServer {
       if (!isGroupConv(conv)) throw new ParleyError('ERR_NOT_FOUND', `no group "${ref}"`)
       return conv
     }
-    const groupView = (g: GroupState): GroupView => ({ id: g.conv, name: g.name, admin: g.admin, members: g.members, member: g.members.includes(messenger.peerId) })
+    const groupView = (g: GroupState): GroupView =>
+      ({ id: g.conv, name: g.name, admin: g.admin, members: g.members, member: g.members.includes(messenger.peerId) })
     this.route('GET', /^\/identity$/, async () => ({ peerId: messenger.peerId, name: messenger.name, addresses: host.addresses() }))
     this.route('PUT', /^\/profile$/, async (req) => {
       const body = await readJson(req)
@@ -245,10 +260,14 @@ export class ApiServer {
       if (body.relay !== undefined) {
         if (body.relay !== null && typeof body.relay !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'relay must be a multiaddr string or null')
         if (typeof body.relay === 'string' && body.relay !== '') peerOfAddr(body.relay)
-        if (body.invite !== undefined && body.invite !== null && (typeof body.invite !== 'string' || !INVITE_TOKEN.test(body.invite))) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite must be the token your relay admin gave you')
+        if (body.invite !== undefined && body.invite !== null && (typeof body.invite !== 'string' || !INVITE_TOKEN.test(body.invite))) {
+          throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite must be the token your relay admin gave you')
+        }
       }
       if (body.name !== undefined && body.name !== messenger.name) await messenger.setName(body.name as string)
-      if (body.relay !== undefined) await this.c.setRelay(body.relay === '' ? null : body.relay as string | null, (body.invite as string | null | undefined) ?? null)
+      if (body.relay !== undefined) {
+        await this.c.setRelay(body.relay === '' ? null : body.relay as string | null, (body.invite as string | null | undefined) ?? null)
+      }
       return { name: messenger.name, relay: this.c.relay.status() }
     })
     this.route('GET', /^\/status$/, async () => ({ peerId: messenger.peerId, outbox: await store.outboxSize(), connected: host.connectedPeers().length, connections: host.connectionCount(), connectionList: host.connections() }))
@@ -260,14 +279,18 @@ export class ApiServer {
           return { conv: c.conv, peer: c.conv, group: true, name: g?.name ?? null, lastText: c.lastText, lastHlc: c.lastHlc, unread: c.unread, online: false }
         }
         const peer = conversationMembers(c.conv).find(p => p !== messenger.peerId) ?? messenger.peerId
-        return { conv: c.conv, peer, group: false, name: peers.get(peer)?.name ?? null, lastText: c.lastText, lastHlc: c.lastHlc, unread: c.unread, online: peers.get(peer)?.online ?? false }
+        const p = peers.get(peer)
+        const { lastText, lastHlc, unread } = c
+        return { conv: c.conv, peer, group: false, name: p?.name ?? null, lastText, lastHlc, unread, online: p?.online ?? false }
       })
     })
     this.route('GET', /^\/groups$/, async () => messenger.listGroups().map(groupView))
     this.route('POST', /^\/groups$/, async (req) => {
       const body = await readJson(req)
       if (typeof body.name !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'name must be a string')
-      if (!Array.isArray(body.members) || body.members.some(m => typeof m !== 'string')) throw new ParleyError('ERR_INVALID_ARGUMENT', 'members must be a list of peer references')
+      if (!Array.isArray(body.members) || body.members.some(m => typeof m !== 'string')) {
+        throw new ParleyError('ERR_INVALID_ARGUMENT', 'members must be a list of peer references')
+      }
       const members = await Promise.all((body.members as string[]).map(resolvePeerRef))
       return groupView(await messenger.createGroup(body.name, members))
     })
@@ -295,8 +318,12 @@ export class ApiServer {
       if (typeof body.to !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'to must be a peer ID or name')
       if (typeof body.text !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'text must be a string')
       const wait = body.wait ?? url.searchParams.get('wait') ?? undefined
-      if (wait !== undefined && wait !== 'sent' && wait !== 'delivered' && wait !== 'read') throw new ParleyError('ERR_INVALID_ARGUMENT', 'wait must be "sent", "delivered" or "read"')
-      if (body.timeoutMs !== undefined && (typeof body.timeoutMs !== 'number' || !Number.isInteger(body.timeoutMs) || body.timeoutMs < 1)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'timeoutMs must be a positive integer')
+      if (wait !== undefined && wait !== 'sent' && wait !== 'delivered' && wait !== 'read') {
+        throw new ParleyError('ERR_INVALID_ARGUMENT', 'wait must be "sent", "delivered" or "read"')
+      }
+      if (body.timeoutMs !== undefined && (typeof body.timeoutMs !== 'number' || !Number.isInteger(body.timeoutMs) || body.timeoutMs < 1)) {
+        throw new ParleyError('ERR_INVALID_ARGUMENT', 'timeoutMs must be a positive integer')
+      }
       const to = await resolveConvRef(body.to)
       // validated everything first: once stored, the message is sent whatever happens next
       const msg = await messenger.sendMessage(to, body.text)
@@ -318,7 +345,9 @@ export class ApiServer {
       const peer = await resolveConvRef(ref ?? '')
       const limitRaw = url.searchParams.get('limit')
       const limit = limitRaw === null ? undefined : Number(limitRaw)
-      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 100_000)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'limit must be 1..100000')
+      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 100_000)) {
+        throw new ParleyError('ERR_INVALID_ARGUMENT', 'limit must be 1..100000')
+      }
       const search = url.searchParams.get('search') ?? undefined
       return (await messenger.history(peer, { limit, search })).map(toMessageView)
     })

@@ -17,7 +17,8 @@ export class ApiClient {
     try {
       token = (await readFile(files.token, 'utf8')).trim()
     } catch (err) {
-      throw new ParleyError('ERR_API_UNAVAILABLE', `no Parley node has run with data dir ${dataDir} (start one with \`parley start --data ${dataDir}\`)`, { cause: err })
+      const hint = `start one with \`parley start --data ${dataDir}\``
+      throw new ParleyError('ERR_API_UNAVAILABLE', `no Parley node has run with data dir ${dataDir} (${hint})`, { cause: err })
     }
     return new ApiClient(files.socket, token)
   }
@@ -32,7 +33,10 @@ export class ApiClient {
         socketPath: this.socket,
         path: '/v1' + path,
         method,
-        headers: { authorization: `Bearer ${this.token}`, ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': payload.byteLength } : {}) }
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': payload.byteLength } : {})
+        }
       }, (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))

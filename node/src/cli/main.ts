@@ -43,7 +43,9 @@ const common = { data: { type: 'string' }, help: { type: 'boolean', short: 'h' }
 /** the node caps waits at this (POST /messages timeoutMs ≤ 120000) */
 const MAX_WAIT_SECONDS = 120
 
-function parse<T extends NonNullable<ParseArgsConfig['options']>> (args: string[], options: T, positionals: number | [number, number]): { values: Record<string, unknown>, positionals: string[] } {
+function parse<T extends NonNullable<ParseArgsConfig['options']>> (
+  args: string[], options: T, positionals: number | [number, number]
+): { values: Record<string, unknown>, positionals: string[] } {
   const [min, max] = typeof positionals === 'number' ? [positionals, positionals] : positionals
   let parsed
   try {
@@ -98,7 +100,9 @@ async function main (argv: string[]): Promise<number> {
       const peers = await (await ApiClient.open(dataDir(values))).call<PeerView[]>('GET', '/peers')
       if (values.json === true) { out(JSON.stringify(peers)); return 0 }
       if (peers.length === 0) out('no peers yet')
-      for (const p of peers) out(`${p.online ? '●' : '○'} ${printable(p.name ?? '(unnamed)').padEnd(24)} ${p.peerId} ${p.online ? `online (${p.reach ?? 'lan'})` : 'offline'}`)
+      for (const p of peers) {
+        out(`${p.online ? '●' : '○'} ${printable(p.name ?? '(unnamed)').padEnd(24)} ${p.peerId} ${p.online ? `online (${p.reach ?? 'lan'})` : 'offline'}`)
+      }
       return 0
     }
     case 'send': {
@@ -106,7 +110,9 @@ async function main (argv: string[]): Promise<number> {
       const wait = values.wait as string | undefined
       if (wait !== undefined && wait !== 'sent' && wait !== 'delivered' && wait !== 'read') throw new UsageError('--wait must be "sent", "delivered" or "read"')
       const timeout = values.timeout === undefined ? 30 : Number(values.timeout)
-      if (!Number.isFinite(timeout) || timeout < 0.001 || timeout > MAX_WAIT_SECONDS) throw new UsageError(`--timeout must be a number of seconds from 0.001 to ${MAX_WAIT_SECONDS}`)
+      if (!Number.isFinite(timeout) || timeout < 0.001 || timeout > MAX_WAIT_SECONDS) {
+        throw new UsageError(`--timeout must be a number of seconds from 0.001 to ${MAX_WAIT_SECONDS}`)
+      }
       const [to, text] = positionals as [string, string]
       if (text === '') throw new UsageError('TEXT must not be empty')
       const m = await (await ApiClient.open(dataDir(values))).call<MessageView>('POST', '/messages', { to, text, wait, timeoutMs: Math.round(timeout * 1000) })

@@ -257,7 +257,8 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
           const conn = await node.dial(multiaddr(`${relay.addr}/p2p-circuit/p2p/${target}`), { signal: relaySignal })
           return conn.remotePeer.toString()
         } catch (err2) {
-          throw new ParleyError('ERR_PEER_UNREACHABLE', `cannot reach ${target} directly (${(err as Error).message}) nor through the relay (${(err2 as Error).message})`, { cause: err2 })
+          const why = `directly (${(err as Error).message}) nor through the relay (${(err2 as Error).message})`
+          throw new ParleyError('ERR_PEER_UNREACHABLE', `cannot reach ${target} ${why}`, { cause: err2 })
         }
       }
       throw new ParleyError('ERR_PEER_UNREACHABLE', `cannot reach ${target}: ${(err as Error).message}`, { cause: err })

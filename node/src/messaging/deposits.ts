@@ -32,7 +32,10 @@ export class Deposits {
   private running = false
   private readonly peers = new Map<string, { nextAt: number, backoffMs: number }>()
 
-  constructor (private readonly c: { store: MessageStore, relay?: RelayClient, log: Logger, changed: (m: StoredMessage) => void }, private readonly init: DepositsInit) {}
+  constructor (
+    private readonly c: { store: MessageStore, relay?: RelayClient, log: Logger, changed: (m: StoredMessage) => void },
+    private readonly init: DepositsInit
+  ) {}
 
   /** A new message for `peer`: worth a pass soon, unless the relay keeps refusing this peer's copies. */
   poke (peer: string): void {

@@ -33,7 +33,9 @@ export function foldGroup (conv: string, ops: OpRecord[]): GroupState | null {
   if (create === undefined) return null
   const start = create.op.type === 'create'
     ? { name: create.op.name, members: create.op.members }
-    : create.op.type === 'add' && create.op.snapshot !== undefined ? { name: create.op.snapshot.name, members: [...create.op.snapshot.members, create.op.member] } : null
+    : create.op.type === 'add' && create.op.snapshot !== undefined
+      ? { name: create.op.snapshot.name, members: [...create.op.snapshot.members, create.op.member] }
+      : null
   if (start === null) return null
   const s: GroupState = { conv, name: start.name, admin: create.author, members: [], spans: {} }
   const join = (p: string, at: Hlc): void => {

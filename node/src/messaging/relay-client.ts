@@ -171,7 +171,8 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
         return
       }
       const st = parseRelayStatus(await ch.call('relayStatus', {}))
-      this.state = { ...this.state, admitted: st.admitted, waiting: st.queued, lastError: st.admitted ? null : { code: 'ERR_NOT_ADMITTED', message: 'the relay has not admitted this device: ask its admin for an invite' } }
+      const refused = { code: 'ERR_NOT_ADMITTED', message: 'the relay has not admitted this device: ask its admin for an invite' }
+      this.state = { ...this.state, admitted: st.admitted, waiting: st.queued, lastError: st.admitted ? null : refused }
       this.emit('relayChanged', this.status())
       if (st.admitted) await this.drain()
     } catch (err) {

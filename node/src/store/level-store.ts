@@ -4,7 +4,7 @@
  * group-commit.ts); writes are prepared one at a time, so read-check-write
  * sequences (dedupe, sequence assignment) never interleave.
  */
-import { GroupCommit, LevelBackedStore, Tx, jsonSublevel, type Db, type Sub } from '../../../core/store/group-commit.js'
+import { type GroupCommit, LevelBackedStore, Tx, jsonSublevel, type Db, type Sub } from '../../../core/store/group-commit.js'
 import { ParleyError } from '../../../core/errors.js'
 import { compareHlc, hlcKey } from '../clock/hlc.js'
 import { throwIfAborted, type AbortOptions } from '../../../core/util/abort.js'
@@ -52,7 +52,9 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
 
   async listPeers (): Promise<PeerRecord[]> { return await this.peers.values().all() }
 
-  async appendOutgoing (conv: string, author: string, recipients: string[], build: (seq: number) => StoredMessage, options: AbortOptions = {}): Promise<StoredMessage> {
+  async appendOutgoing (
+    conv: string, author: string, recipients: string[], build: (seq: number) => StoredMessage, options: AbortOptions = {}
+  ): Promise<StoredMessage> {
     return await this.gc.write(async (tx) => {
       throwIfAborted(options.signal)
       const state = await this.seqStateOf(tx, conv, author)

@@ -139,7 +139,8 @@ export class MailboxService {
   private requireAdmitted (peer: string): void {
     if (!this.c.store.isAdmitted(peer)) {
       this.counters.refused++
-      throw new ParleyError('ERR_NOT_ADMITTED', 'this relay serves admitted peers only: redeem an invite from its admin (parley start --relay ADDR --invite TOKEN)')
+      throw new ParleyError('ERR_NOT_ADMITTED',
+        'this relay serves admitted peers only: redeem an invite from its admin (parley start --relay ADDR --invite TOKEN)')
     }
   }
 }

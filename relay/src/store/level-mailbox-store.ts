@@ -73,7 +73,8 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
     if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > 10_000) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite uses must be 1..10000')
     if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite lifetime must be positive')
     const now = Date.now()
-    const invite: Invite = { token: randomBytes(18).toString('base64url'), createdAt: now, expiresAt: now + ttlMs, maxUses, uses: 0, note: (opts.note ?? '').slice(0, 200) }
+    const token = randomBytes(18).toString('base64url')
+    const invite: Invite = { token, createdAt: now, expiresAt: now + ttlMs, maxUses, uses: 0, note: (opts.note ?? '').slice(0, 200) }
     await this.gc.write(async (tx) => { tx.put(this.invites, invite.token, invite) })
     return invite
   }
@@ -130,7 +131,9 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
       }
       if (stored > 0) tx.put(this.meta, 'cursor', this.cursor)
       if (stored === 0 && full.length > 0) {
-        throw new ParleyError('ERR_QUOTA_EXCEEDED', `the mailbox of ${full.map(r => r.slice(-12)).join(', ')} is full (${this.limits.quotaMessages} messages or ${this.limits.quotaBytes} bytes); it drains when they come online`)
+        const limits = `${this.limits.quotaMessages} messages or ${this.limits.quotaBytes} bytes`
+        const whose = full.map(r => r.slice(-12)).join(', ')
+        throw new ParleyError('ERR_QUOTA_EXCEEDED', `the mailbox of ${whose} is full (${limits}); it drains when they come online`)
       }
       return { stored, full }
     })
@@ -154,7 +157,8 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
   /** Deletes the recipient's mail up to and including `upTo`. */
   async ack (recipient: string, upTo: number): Promise<number> {
     // keys only: remove() reads the rows inside the write anyway
-    const cursors = (await this.mail.keys({ gt: recipient + SEP, lte: recipient + SEP + pad(upTo) }).all()).map(k => Number(k.slice(recipient.length + SEP.length)))
+    const keys = await this.mail.keys({ gt: recipient + SEP, lte: recipient + SEP + pad(upTo) }).all()
+    const cursors = keys.map(k => Number(k.slice(recipient.length + SEP.length)))
     if (cursors.length === 0) return 0
     return await this.ackCursors(recipient, cursors)
   }
