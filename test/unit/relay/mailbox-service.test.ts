@@ -1,0 +1,82 @@
+/**
+ * The relay's mailbox service (relay/src/mailbox/service.ts) on a LevelDB
+ * mailbox whose fsync the test releases: admission, the deposit answered only
+ * after its durable write, fan-out to admitted recipients, and the counters.
+ */
+import { describe, it, beforeEach, afterEach } from 'node:test'
+import assert from 'node:assert/strict'
+import { MailboxService } from '../../../relay/src/mailbox/service.js'
+import { LevelMailboxStore } from '../../../relay/src/store/level-mailbox-store.js'
+import { sealEnvelope, newMessageId } from '../../../core/crypto/envelope.js'
+import { dmConversationId, type Envelope } from '../../../core/protocol/envelope.js'
+import { ParleyError } from '../../../core/errors.js'
+import { silentLogger } from '../../../core/util/log.js'
+import type { DeviceIdentity } from '../../../core/keys.js'
+import { newIdentities } from '../helpers/identities.js'
+import { gatedDb, settled } from '../helpers/store.js'
+
+describe('MailboxService', () => {
+  let alice: DeviceIdentity, bob: DeviceIdentity, carol: DeviceIdentity
+  let gate: ReturnType<typeof gatedDb>
+  let store: LevelMailboxStore
+  let service: MailboxService
+  let disconnected: string[]
+  const code = (c: string) => (err: unknown): boolean => err instanceof ParleyError && err.code === c
+  const env = (to: string[]): Envelope =>
+    sealEnvelope(alice, { id: newMessageId(), conv: dmConversationId(alice.peerId, bob.peerId), seq: 1, hlc: { w: Date.now(), c: 0 }, recipients: to, body: { text: 'x' } })
+  /** admits through the gated store: one fsync released for it */
+  const admit = async (peerId: string): Promise<void> => {
+    const done = store.admit(peerId, 'allow-list')
+    gate.release()
+    await done
+  }
+
+  beforeEach(async () => {
+    [alice, bob, carol] = await newIdentities(3) as [DeviceIdentity, DeviceIdentity, DeviceIdentity]
+    gate = gatedDb()
+    store = new LevelMailboxStore(gate.db, { ttlMs: 60_000, quotaMessages: 100, quotaBytes: 1 << 20 })
+    await store.start()
+    disconnected = []
+    service = new MailboxService({ store, log: silentLogger, disconnect: async (p) => { disconnected.push(p) } }, { sweepIntervalMs: 60_000 })
+  })
+  afterEach(async () => {
+    service.stop()
+    for (let i = 0; i < 10; i++) gate.release()
+    await store.stop()
+  })
+
+  it('serves admitted peers only, and counts the refusals', async () => {
+    await assert.rejects(service.handlers.fetch(alice.peerId, { after: 0, limit: 10 }), code('ERR_NOT_ADMITTED'))
+    assert.deepEqual(await service.handlers.relayStatus(alice.peerId, {}), { admitted: false, queued: 0 })
+    assert.equal(service.snapshot().refused, 1)
+  })
+
+  it('answers a deposit only once it is durable, for the admitted recipients, naming the others', async () => {
+    await admit(alice.peerId)
+    await admit(bob.peerId)
+    const answer = await service.handlers.deposit(alice.peerId, { to: [bob.peerId, carol.peerId], envelope: env([bob.peerId, carol.peerId]) })
+    assert.equal(await settled(answer.durable), false, 'no answer before the write')
+    gate.release()
+    assert.deepEqual(await answer.durable, { status: 'stored', stored: 1, unknown: [carol.peerId], full: [] })
+    assert.equal(service.snapshot().deposited, 1)
+    assert.equal((await service.handlers.fetch(bob.peerId, { after: 0, limit: 10 })).items.length, 1)
+  })
+
+  it('refuses a deposit by someone other than the author, or not sealed for a named recipient', async () => {
+    await admit(alice.peerId)
+    await admit(bob.peerId)
+    await admit(carol.peerId)
+    await assert.rejects(service.handlers.deposit(bob.peerId, { to: [bob.peerId], envelope: env([bob.peerId]) }), code('ERR_INVALID_ENVELOPE'))
+    await assert.rejects(service.handlers.deposit(alice.peerId, { to: [carol.peerId], envelope: env([bob.peerId]) }), code('ERR_INVALID_ENVELOPE'))
+    await assert.rejects(service.handlers.deposit(alice.peerId, { to: [alice.peerId], envelope: { nope: true } }), code('ERR_INVALID_ENVELOPE'))
+  })
+
+  it('removing a user withdraws its admission and cuts its connections', async () => {
+    await admit(bob.peerId)
+    const removing = service.removeUser(bob.peerId)
+    gate.release()
+    assert.equal(await removing, true)
+    assert.deepEqual(disconnected, [bob.peerId])
+    assert.equal(store.isAdmitted(bob.peerId), false)
+  })
+})
