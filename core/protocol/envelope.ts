@@ -6,6 +6,7 @@
  */
 import { ParleyError, type ErrorCode } from '../errors.js'
 import { B64URL, CONTROL_CHARS, Checker, PEER_ID } from './validate.js'
+import { displayNameProblem } from './names.js'
 
 export const PROTOCOL_VERSION = 1
 
@@ -188,5 +189,8 @@ export function parseProfile (value: unknown): Profile {
 export function parseDisplayName (value: unknown, checker = new Checker('ERR_INVALID_ARGUMENT', 'name')): string {
   const name = checker.str({ name: value }, 'name', { max: MAX_NAME_CHARS })
   if (CONTROL_CHARS.test(name) || /[\n\t]/.test(name) || name.trim() !== name) checker.fail('name must not contain control characters or surrounding spaces')
+  // invisible characters, lone surrogates, names NFKC would change (see names.ts)
+  const problem = displayNameProblem(name)
+  if (problem !== null) checker.fail(problem)
   return name
 }

@@ -12,6 +12,7 @@ import { ParleyError, httpStatus, toParleyError } from '../../../core/errors.js'
 import { API_PREFIX, MAX_API_BODY_BYTES, toMessageView, type ApiEvent, type ApiEventType, type ConversationView, type GroupView } from './contract.js'
 import { conversationMembers, isGroupConv, parseDisplayName } from '../../../core/protocol/envelope.js'
 import { INVITE_TOKEN } from '../../../core/protocol/relay-rpc.js'
+import { normalizeName } from '../../../core/protocol/names.js'
 import type { GroupState } from '../messaging/groups.js'
 import { peerOfAddr } from '../../../core/keys.js'
 import type { Messenger, PeerView } from '../messaging/messenger.js'
@@ -256,7 +257,7 @@ export class ApiServer {
     this.route('PUT', /^\/settings$/, async (req) => {
       const body = await readJson(req)
       // check everything before changing anything
-      if (body.name !== undefined) parseDisplayName(body.name)
+      if (body.name !== undefined) parseDisplayName(normalizeName(body.name))
       if (body.relay !== undefined) {
         if (body.relay !== null && typeof body.relay !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'relay must be a multiaddr string or null')
         if (typeof body.relay === 'string' && body.relay !== '') peerOfAddr(body.relay)

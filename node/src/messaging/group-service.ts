@@ -10,6 +10,7 @@ import {
   type Body, type EnvelopeKind, type Hlc
 } from '../../../core/protocol/envelope.js'
 import { PEER_ID } from '../../../core/protocol/validate.js'
+import { normalizeName } from '../../../core/protocol/names.js'
 import { compareHlc } from '../clock/hlc.js'
 import { outboxPages } from '../store/pages.js'
 import type { StoredMessage } from '../store/types.js'
@@ -81,8 +82,8 @@ export class GroupService {
     if (!this.loading) this.failSendsIfRemoved(state)
   }
 
-  async create (name: string, members: string[]): Promise<GroupState> {
-    parseDisplayName(name)
+  async create (input: string, members: string[]): Promise<GroupState> {
+    const name = parseDisplayName(normalizeName(input))
     const list = [...new Set(members)].filter(m => m !== this.c.self)
     for (const m of list) if (!PEER_ID.test(m)) throw new ParleyError('ERR_INVALID_ARGUMENT', `not a peer ID: ${m}`)
     if (list.length === 0) throw new ParleyError('ERR_INVALID_ARGUMENT', 'a group needs at least one other member')
@@ -115,9 +116,9 @@ export class GroupService {
     return this.book.requireMember(conv)
   }
 
-  async rename (conv: string, name: string): Promise<GroupState> {
+  async rename (conv: string, input: string): Promise<GroupState> {
     const g = this.book.requireAdmin(conv)
-    parseDisplayName(name)
+    const name = parseDisplayName(normalizeName(input))
     const text = `${this.c.selfName()} renamed the group to "${name}"`
     await this.c.send(conv, this.others(g.members), { text, op: { type: 'rename', name } }, 'groupOp')
     return this.book.requireMember(conv)

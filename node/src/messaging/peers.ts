@@ -7,6 +7,7 @@ import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { signProfile, verifyProfile } from '../../../core/crypto/envelope.js'
 import { safetyNumber } from '../../../core/crypto/safety.js'
 import { parseDisplayName, parseProfile, type Profile } from '../../../core/protocol/envelope.js'
+import { earlierLookAlikes, lookAlikeWarning, normalizeName } from '../../../core/protocol/names.js'
 import type { PeerRecord } from '../store/types.js'
 import type { PeerChannels } from './peer-channels.js'
 import type { MessagingComponents, PeerRpcHandlers, PeerView } from './types.js'
@@ -31,8 +32,11 @@ export class Peers {
     announceProfile: async (remote, body) => { await this.acceptProfile(remote, body); return {} }
   }
 
-  constructor (private readonly c: PeersComponents, private readonly init: PeersInit = {}) {
-    if (init.name !== undefined) parseDisplayName(init.name)
+  private readonly init: PeersInit
+
+  constructor (private readonly c: PeersComponents, init: PeersInit = {}) {
+    // local input is NFKC-normalised before it is checked and signed (core/protocol/names.ts)
+    this.init = init.name === undefined ? init : { ...init, name: parseDisplayName(normalizeName(init.name)) }
   }
 
   get name (): string { return this.profile?.name ?? DEFAULT_NAME }
@@ -50,8 +54,8 @@ export class Peers {
     this.profile = profile
   }
 
-  async setName (name: string): Promise<Profile> {
-    parseDisplayName(name)
+  async setName (input: string): Promise<Profile> {
+    const name = parseDisplayName(normalizeName(input))
     const profile = signProfile(this.c.identity, name, Math.max(Date.now(), (this.profile?.updatedAt ?? 0) + 1))
     await this.c.store.putMeta('profile', profile)
     this.profile = profile
@@ -91,21 +95,10 @@ export class Peers {
     const records = (await this.c.store.listPeers()).filter(r => !this.isRelay(r.peerId))
     const known = new Set(records.map(r => r.peerId))
     for (const p of this.c.host.connectedPeers()) if (!known.has(p) && !this.isRelay(p)) records.push({ peerId: p, lastSeen: Date.now() })
-    // the first key seen with a name owns it; a later key with the same name gets a warning
-    const owner = new Map<string, PeerRecord>()
-    for (const r of [...records].sort((a, b) => (a.firstSeen ?? a.lastSeen ?? 0) - (b.firstSeen ?? b.lastSeen ?? 0))) {
-      const name = r.profile?.name.toLowerCase()
-      if (name !== undefined && !owner.has(name)) owner.set(name, r)
-    }
-    return records.map(r => {
-      const name = r.profile?.name ?? null
-      const first = name === null ? undefined : owner.get(name.toLowerCase())
-      const warning = first !== undefined && first.peerId !== r.peerId
-        ? `Another key (${first.peerId.slice(-8)}) used the name "${name ?? ''}" before. ` +
-          'This may be a new device, or someone else: compare safety numbers before you trust it.'
-        : null
-      return this.view(r, warning)
-    })
+    // the first key seen with a name owns it; a later key with the same or a look-alike name gets a warning
+    const named = records.flatMap(r => r.profile === undefined ? [] : [{ peerId: r.peerId, name: r.profile.name, since: r.firstSeen ?? r.lastSeen ?? 0 }])
+    const earlier = earlierLookAlikes(named)
+    return records.map(r => this.view(r, lookAlikeWarning(r.profile?.name ?? '', earlier.get(r.peerId))))
   }
 
   /** Records that the user compared safety numbers with `peer` (or withdraws it). */

@@ -1,0 +1,95 @@
+/**
+ * Display names against impersonation. A name on the wire is NFKC-normalised
+ * and holds no invisible character (Default_Ignorable_Code_Point: zero-width
+ * space, soft hyphen, joiners outside emoji, bidi marks, ...) and no lone
+ * surrogate, so two names that look alike are the same string or differ in
+ * a visible character. The last case, a Cyrillic 'е' in "Bеn", is caught by
+ * comparing confusable skeletons (Unicode TS #39, section 4) instead of the
+ * names: the prototypes come from Unicode's confusables.txt, as shipped by the
+ * `unhomoglyph` package (see docs/DEPENDENCIES.md).
+ */
+import { createRequire } from 'node:module'
+
+/** confusables.txt as { source code point: prototype } (unhomoglyph's data.json, Unicode 13.0.0) */
+const PROTOTYPES = createRequire(import.meta.url)('unhomoglyph/data.json') as Readonly<Record<string, string>>
+
+const DEFAULT_IGNORABLE = /\p{Default_Ignorable_Code_Point}/u
+const DEFAULT_IGNORABLE_ALL = /\p{Default_Ignorable_Code_Point}/gu
+/** a zero-width joiner between two pictographs is part of one emoji (👩‍💻), not an invisible character */
+const EMOJI_JOINER = /(?<=\p{Extended_Pictographic}[\uFE0F\p{Emoji_Modifier}]?)\u200D(?=\p{Extended_Pictographic})/gu
+/** a variation selector right after an emoji-capable character picks its text or emoji style (❤️) */
+const EMOJI_STYLE = /(?<=\p{Emoji})[\uFE0E\uFE0F]/gu
+/** lone surrogates (a well-formed pair is one code point here), private use, line and paragraph separators */
+const UNSHOWABLE = /[\p{Cs}\p{Co}\u2028\u2029]/u
+/** more combining marks in a row than any script needs: text that spills over its neighbours */
+const MARK_PILE = /\p{M}{5}/u
+const VISIBLE = /[^\p{White_Space}\p{M}]/u
+
+const hex = (ch: string): string => `U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`
+
+/**
+ * Why `name` is not acceptable as a display name (beyond the length and
+ * control-character rules of the wire), or null when it is. `name` is taken
+ * as given: a name that NFKC would change is refused, so the caller
+ * normalises local input first (normalizeDisplayName).
+ */
+export function displayNameProblem (name: string): string | null {
+  const unshowable = UNSHOWABLE.exec(name)
+  if (unshowable !== null) return `name must not contain ${hex(unshowable[0])} (a lone surrogate, private-use or separator character)`
+  const invisible = DEFAULT_IGNORABLE.exec(name.replace(EMOJI_JOINER, '').replace(EMOJI_STYLE, ''))
+  if (invisible !== null) return `name must not contain the invisible character ${hex(invisible[0])}`
+  if (name.normalize('NFKC') !== name) return 'name must be NFKC-normalised'
+  if (MARK_PILE.test(name)) return 'name must not pile up more than four combining marks'
+  if (!VISIBLE.test(name)) return 'name must contain a visible character'
+  return null
+}
+
+/** Local input (CLI, API, settings): NFKC, so "Ｂｅｎ" (fullwidth) is stored and sent as "Ben". */
+export function normalizeName (value: unknown): unknown {
+  return typeof value === 'string' ? value.normalize('NFKC') : value
+}
+
+/**
+ * The confusable skeleton of one string (UTS #39 section 4): NFD, default
+ * ignorables removed, each code point replaced by its prototype, NFD again.
+ * Equal skeletons mean the strings can be taken for one another.
+ */
+export function skeleton (s: string): string {
+  let out = ''
+  for (const ch of s.normalize('NFD').replace(DEFAULT_IGNORABLE_ALL, '')) out += PROTOTYPES[ch] ?? ch
+  return out.normalize('NFD')
+}
+
+/**
+ * The key under which two display names count as the same person's: the
+ * skeleton, case-folded, and the skeleton of that (so "Bеn" with a Cyrillic
+ * е, "ben", "BEN" and "Ben" share one key, and so do "Al" and "AI").
+ */
+export function nameKey (name: string): string {
+  return skeleton(skeleton(name.normalize('NFKC')).toLowerCase())
+}
+
+export interface NamedKey { peerId: string, name: string, /** first seen, ms */ since: number }
+
+/**
+ * The first key seen with a name owns it: for every later key whose name has
+ * the same key (nameKey), the key that had it first.
+ */
+export function earlierLookAlikes (keys: readonly NamedKey[]): Map<string, NamedKey> {
+  const owner = new Map<string, NamedKey>()
+  const out = new Map<string, NamedKey>()
+  for (const k of [...keys].sort((a, b) => a.since - b.since)) {
+    const key = nameKey(k.name)
+    const first = owner.get(key)
+    if (first === undefined) owner.set(key, k)
+    else if (first.peerId !== k.peerId) out.set(k.peerId, first)
+  }
+  return out
+}
+
+/** The key warning for a key named `name` when `first` had that name (or one that looks like it) before. */
+export function lookAlikeWarning (name: string, first: NamedKey | undefined): string | null {
+  if (first === undefined) return null
+  const used = first.name === name ? `the name "${name}"` : `the name "${first.name}", which looks like "${name}",`
+  return `Another key (${first.peerId.slice(-8)}) used ${used} before. This may be a new device, or someone else: compare safety numbers before you trust it.`
+}
