@@ -32,6 +32,8 @@ export type ErrorCode =
   | 'ERR_UNKNOWN_RECIPIENT'
   | 'ERR_SEQ_CONFLICT'
   | 'ERR_ID_CONFLICT'
+  | 'ERR_PORT_IN_USE'
+  | 'ERR_LISTEN_FAILED'
 
 export class ParleyError extends Error {
   readonly code: ErrorCode

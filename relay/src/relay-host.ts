@@ -17,6 +17,7 @@ import type { Connection } from '@libp2p/interface'
 import { ParleyError } from '../../core/errors.js'
 import type { DeviceIdentity } from '../../core/keys.js'
 import type { RawStream } from '../../core/rpc/stream.js'
+import { listenError } from '../../core/listen.js'
 
 export interface CircuitLimits {
   /** max simultaneous reservations. @default 1024 */
@@ -92,7 +93,7 @@ export class RelayHost {
           maxOutboundStopStreams: 4 * limits.maxReservations
         })
       }
-    })
+    }).catch((err: unknown) => { throw listenError(err) })
     for (const [protocol, handler] of Object.entries(handlers)) {
       await node.handle(protocol, (stream, connection) => {
         handler(stream as unknown as RawStream, connection.remotePeer.toString())

@@ -3,8 +3,8 @@
  * command talks to that node's local API. Usage errors exit 2, failures 1.
  */
 import '../../../core/polyfill.js'
-import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
+import { RELAY_OPTIONS, START_OPTIONS, UsageError, parse } from './args.js'
 import { defaultDataDir } from '../config.js'
 import { ApiClient } from './client.js'
 import type { MessageView, IdentityView, GroupView } from '../api/contract.js'
@@ -36,27 +36,8 @@ commands:
 
 every command takes --data DIR (default: ${defaultDataDir()})`
 
-class UsageError extends Error {}
-
-const common = { data: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const
-
 /** the node caps waits at this (POST /messages timeoutMs ≤ 120000) */
 const MAX_WAIT_SECONDS = 120
-
-function parse<T extends NonNullable<ParseArgsConfig['options']>> (
-  args: string[], options: T, positionals: number | [number, number]
-): { values: Record<string, unknown>, positionals: string[] } {
-  const [min, max] = typeof positionals === 'number' ? [positionals, positionals] : positionals
-  let parsed
-  try {
-    parsed = parseArgs({ args, options: { ...common, ...options }, allowPositionals: true, strict: true })
-  } catch (err) {
-    throw new UsageError((err as Error).message)
-  }
-  const n = parsed.positionals.length
-  if (n < min || n > max) throw new UsageError(`expected ${min === max ? min : `${min} to ${max}`} argument(s), got ${n}`)
-  return parsed as { values: Record<string, unknown>, positionals: string[] }
-}
 
 const dataDir = (v: Record<string, unknown>): string => (v.data as string | undefined) ?? defaultDataDir()
 const out = (s: string): void => { process.stdout.write(s + '\n') }
@@ -67,11 +48,7 @@ async function main (argv: string[]): Promise<number> {
   if (cmd === '--help' || cmd === '-h' || cmd === 'help' || rest.includes('--help') || rest.includes('-h')) { out(USAGE); return 0 }
   switch (cmd) {
     case 'start': {
-      const { values } = parse(rest, {
-        name: { type: 'string' }, listen: { type: 'string', multiple: true }, peer: { type: 'string', multiple: true },
-        'no-mdns': { type: 'boolean' }, 'api-port': { type: 'string' }, 'announce-loopback': { type: 'boolean' },
-        relay: { type: 'string' }, invite: { type: 'string' }
-      }, 0)
+      const { values } = parse(rest, START_OPTIONS, 0)
       const port = values['api-port'] === undefined ? undefined : /^\d{1,5}$/.test(values['api-port'] as string) ? Number(values['api-port']) : NaN
       if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError('--api-port must be an integer 0..65535')
       const { runDaemon } = await import('./daemon.js')
@@ -145,7 +122,7 @@ async function main (argv: string[]): Promise<number> {
       return 0
     }
     case 'relay': {
-      const { values, positionals } = parse(rest, { invite: { type: 'string' }, json: { type: 'boolean' } }, [0, 1])
+      const { values, positionals } = parse(rest, RELAY_OPTIONS, [0, 1])
       const api = await ApiClient.open(dataDir(values))
       const target = positionals[0]
       if (target === undefined && values.invite !== undefined) throw new UsageError('--invite goes with a relay address: parley relay ADDR --invite TOKEN')

@@ -23,6 +23,7 @@ import type { RawStream, StreamHandler } from '../../../core/rpc/stream.js'
 import { TypedEventEmitter } from '../../../core/util/events.js'
 import type { PeerHost, PeerHostEvents, Reach } from './types.js'
 import type { Logger } from '../../../core/util/log.js'
+import { listenError } from '../../../core/listen.js'
 
 export interface HostInit {
   /** @default ['/ip4/0.0.0.0/tcp/0'] */
@@ -171,12 +172,13 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
         announceFilter: (addrs: Multiaddr[]) => announceLoopback ? addrs : addrs.filter(a => !isLoopback(a))
       },
       transports: [tcp(), webSockets(), circuitRelayTransport()],
-      // a configured relay that is down must not stop the node from starting
-      transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
+      // every listen address must work (a taken port stops the start with ERR_PORT_IN_USE); '/p2p-circuit'
+      // only starts the search for a relay, so a configured relay that is down does not stop the start
+      transportManager: { faultTolerance: FaultTolerance.FATAL_ALL },
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       services: services as never
-    }) as unknown as Libp2p<Services>
+    }).catch((err: unknown) => { throw listenError(err) }) as unknown as Libp2p<Services>
     this.node = node
     this.components.log.info('host started', { peerId: this.peerId, at: Date.now(), addrs: this.addresses() })
     node.addEventListener('peer:connect', (evt) => {

@@ -5,12 +5,12 @@
  * as the author sealed them. Deposits resolve only after an fsynced batch
  * (group commit), so an acked deposit survives kill -9.
  */
-import { randomBytes } from 'node:crypto'
 import { ParleyError } from '../../../core/errors.js'
 import { LevelBackedStore, jsonSublevel, type Db, type Sub, type Tx } from '../../../core/store/group-commit.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { FetchResult } from '../../../core/protocol/relay-rpc.js'
 import { FETCH_MAX_BYTES, type Invite, type InviteOptions, type MailboxLimits, type MailboxStore, type MailboxTotals, type RelayUser } from './types.js'
+import { pasteSafeToken } from '../../../core/util/tokens.js'
 
 interface StoredMail { cursor: number, from: string, envelope: Envelope, depositedAt: number, bytes: number }
 interface Usage { count: number, bytes: number }
@@ -73,8 +73,7 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
     if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > 10_000) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite uses must be 1..10000')
     if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite lifetime must be positive')
     const now = Date.now()
-    const token = randomBytes(18).toString('base64url')
-    const invite: Invite = { token, createdAt: now, expiresAt: now + ttlMs, maxUses, uses: 0, note: (opts.note ?? '').slice(0, 200) }
+    const invite: Invite = { token: pasteSafeToken(), createdAt: now, expiresAt: now + ttlMs, maxUses, uses: 0, note: (opts.note ?? '').slice(0, 200) }
     await this.gc.write(async (tx) => { tx.put(this.invites, invite.token, invite) })
     return invite
   }

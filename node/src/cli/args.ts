@@ -1,0 +1,41 @@
+/**
+ * The CLI's argument parser (node:util parseArgs, strict) and the options of
+ * the commands whose arguments carry pasted secrets, exported so the tests
+ * run generated tokens through exactly what `parley` runs.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+
+export class UsageError extends Error {}
+
+type Options = NonNullable<ParseArgsConfig['options']>
+
+const common = { data: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const
+
+/** `parley start` */
+export const START_OPTIONS = {
+  name: { type: 'string' },
+  listen: { type: 'string', multiple: true },
+  peer: { type: 'string', multiple: true },
+  'no-mdns': { type: 'boolean' },
+  'api-port': { type: 'string' },
+  'announce-loopback': { type: 'boolean' },
+  relay: { type: 'string' },
+  invite: { type: 'string' }
+} as const satisfies Options
+
+/** `parley relay [ADDR|none]` */
+export const RELAY_OPTIONS = { invite: { type: 'string' }, json: { type: 'boolean' } } as const satisfies Options
+
+/** Parses `args` strictly; `positionals` is an exact count or a [min, max] range. Throws UsageError. */
+export function parse (args: string[], options: Options, positionals: number | [number, number]): { values: Record<string, unknown>, positionals: string[] } {
+  const [min, max] = typeof positionals === 'number' ? [positionals, positionals] : positionals
+  let parsed
+  try {
+    parsed = parseArgs({ args, options: { ...common, ...options }, allowPositionals: true, strict: true })
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  const n = parsed.positionals.length
+  if (n < min || n > max) throw new UsageError(`expected ${min === max ? min : `${min} to ${max}`} argument(s), got ${n}`)
+  return parsed as { values: Record<string, unknown>, positionals: string[] }
+}
