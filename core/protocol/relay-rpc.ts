@@ -40,15 +40,19 @@ export function parseDeposit (value: unknown): { to: PeerIdString[], envelope: E
   return { to: [...new Set(to)], envelope: parseEnvelope(o.envelope) }
 }
 
-/** `full`: recipients whose mailbox was full (no copy kept for them); absent from older relays. */
-export interface DepositAnswer { status: 'stored' | 'duplicate', stored: number, unknown: PeerIdString[], full: PeerIdString[] }
+/**
+ * `full`: recipients refused for lack of room (no copy kept for them); `shareFull`: those of them
+ * refused because the sender's share of their mailbox is used up. Both absent from older relays.
+ */
+export interface DepositAnswer { status: 'stored' | 'duplicate', stored: number, unknown: PeerIdString[], full: PeerIdString[], shareFull?: PeerIdString[] }
 export function parseDepositAnswer (value: unknown): DepositAnswer {
   const o = relayCheck.obj(value, 'body')
   return {
     status: relayCheck.literal(o, 'status', ['stored', 'duplicate']),
     stored: relayCheck.int(o, 'stored', { min: 0, max: MAX_RECIPIENTS }),
     unknown: relayCheck.arr(o, 'unknown', { max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID })),
-    full: o.full === undefined ? [] : relayCheck.arr(o, 'full', { max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID }))
+    full: o.full === undefined ? [] : relayCheck.arr(o, 'full', { max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID })),
+    shareFull: o.shareFull === undefined ? [] : relayCheck.arr(o, 'shareFull', { max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID }))
   }
 }
 

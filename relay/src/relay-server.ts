@@ -123,6 +123,7 @@ export class RelayServer implements RelayAdmin {
       reservations: this.host?.reservationCount() ?? 0,
       users: (await this.mailbox.listUsers()).length,
       mailbox: await this.mailbox.totals(),
+      senders: await this.mailbox.topSenders(),
       counters: this.running().snapshot()
     }
   }

@@ -4,6 +4,7 @@
  * the composition root implements.
  */
 import type { Invite, InviteOptions, MailboxTotals, RelayUser } from './store/types.js'
+import type { SenderUse } from './store/sender-shares.js'
 
 export type RelayCounters = Record<'deposited' | 'duplicates' | 'fetched' | 'acked' | 'refused' | 'redeemed' | 'expired', number>
 
@@ -15,6 +16,8 @@ export interface RelayStats {
   reservations: number
   users: number
   mailbox: MailboxTotals
+  /** who holds the most of whose mailbox, relative to the per-sender share (floods first) */
+  senders: SenderUse[]
   counters: RelayCounters
 }
 

@@ -41,6 +41,12 @@ const FAIL_REASON = {
   ERR_NOT_A_RECIPIENT: 'the recipient is not in this conversation',
   ERR_INVALID_ENVELOPE: 'the recipient found it malformed'
 }
+// why the relay keeps no copy of a queued message (MessageView.relayRefusal); RELAY_REFUSAL_TEXT in node/src/api/contract.ts
+const HOLD_REASON = {
+  ERR_SENDER_SHARE_FULL: 'your share of their relay mailbox is full',
+  ERR_QUOTA_EXCEEDED: 'their relay mailbox is full',
+  ERR_UNKNOWN_RECIPIENT: 'they have no account on your relay'
+}
 const STATE_RANK = { failed: 4, queued: 0, sent: 1, delivered: 2, read: 3, received: 0, seen: 1 }
 
 /** A list entry that opens with a click, or with Enter / Space once it has the keyboard focus. */
@@ -137,6 +143,11 @@ function messageItem (m) {
     const s = el('span', `state state-${m.state}`, ` ${STATE_LABEL[m.state] ?? m.state}`)
     s.dataset.state = m.state
     if (m.state === 'failed' && m.error) s.title = FAIL_REASON[m.error] ?? `refused by the recipient (${m.error})`
+    if (m.state === 'queued' && m.relayRefusal) {
+      s.textContent = ` ${STATE_LABEL.queued}: ${HOLD_REASON[m.relayRefusal] ?? `refused by the relay (${m.relayRefusal})`}`
+      s.title = 'It stays queued and goes directly when they are online.'
+      s.dataset.refusal = m.relayRefusal
+    }
     meta.append(s)
   }
   li.append(meta)

@@ -38,6 +38,16 @@ export interface ApiEvent {
 }
 
 export const toMessageView = (m: StoredMessage): MessageView => {
-  const { envelope: _envelope, ...view } = m
-  return view
+  const { envelope: _envelope, relayRefusal, ...view } = m
+  // why the relay refused it matters only while it waits; a later deposit or delivery makes it moot
+  return m.state === 'queued' && relayRefusal !== undefined ? { ...view, relayRefusal } : view
 }
+
+/** Why the relay keeps no copy of a queued message (MessageView.relayRefusal), in words (app/ui/app.js says the same). */
+export const RELAY_REFUSAL_TEXT: Record<string, string> = {
+  ERR_SENDER_SHARE_FULL: 'your share of their relay mailbox is full',
+  ERR_QUOTA_EXCEEDED: 'their relay mailbox is full',
+  ERR_UNKNOWN_RECIPIENT: 'they have no account on your relay'
+}
+/** what happens to such a message */
+export const RELAY_REFUSAL_NEXT = 'it stays queued and goes directly when they are online'

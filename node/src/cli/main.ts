@@ -7,7 +7,7 @@ import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { RELAY_OPTIONS, START_OPTIONS, UsageError, parse } from './args.js'
 import { defaultDataDir } from '../config.js'
 import { ApiClient } from './client.js'
-import type { MessageView, IdentityView, GroupView } from '../api/contract.js'
+import { RELAY_REFUSAL_NEXT, RELAY_REFUSAL_TEXT, type MessageView, type IdentityView, type GroupView } from '../api/contract.js'
 import type { PeerView } from '../messaging/messenger.js'
 import { printable } from './printable.js'
 
@@ -39,6 +39,7 @@ every command takes --data DIR (default: ${defaultDataDir()})`
 /** the node caps waits at this (POST /messages timeoutMs ≤ 120000) */
 const MAX_WAIT_SECONDS = 120
 
+const refusalWords = (code: string): string => RELAY_REFUSAL_TEXT[code] ?? `refused by the relay (${code})`
 const dataDir = (v: Record<string, unknown>): string => (v.data as string | undefined) ?? defaultDataDir()
 const out = (s: string): void => { process.stdout.write(s + '\n') }
 
@@ -94,6 +95,7 @@ async function main (argv: string[]): Promise<number> {
       if (text === '') throw new UsageError('TEXT must not be empty')
       const m = await (await ApiClient.open(dataDir(values))).call<MessageView>('POST', '/messages', { to, text, wait, timeoutMs: Math.round(timeout * 1000) })
       out(`${m.id} ${m.state}`)
+      if (m.relayRefusal !== undefined) process.stderr.write(`parley: ${refusalWords(m.relayRefusal)}; ${RELAY_REFUSAL_NEXT}\n`)
       if (m.state === 'failed') { process.stderr.write(`parley: the recipient refused the message (${m.error ?? 'unknown reason'})\n`); return 1 }
       return 0
     }
@@ -106,7 +108,7 @@ async function main (argv: string[]): Promise<number> {
       const msgs = await api.call<MessageView[]>('GET', `/conversations/${encodeURIComponent(positionals[0] as string)}/messages?${q.toString()}`)
       if (values.json === true) { out(JSON.stringify(msgs)); return 0 }
       // text from the network never reaches the terminal raw: control characters are shown escaped
-      for (const m of msgs) out(`${new Date(m.hlc.w).toISOString()} ${m.outgoing ? 'me' : m.author.slice(-12)} [${m.state}] ${printable(m.text)}`)
+      for (const m of msgs) out(`${new Date(m.hlc.w).toISOString()} ${m.outgoing ? 'me' : m.author.slice(-12)} [${m.state}${m.relayRefusal !== undefined ? `: ${refusalWords(m.relayRefusal)}` : ''}] ${printable(m.text)}`)
       return 0
     }
     case 'name': {

@@ -13,6 +13,7 @@ import { remoteCode } from '../../../core/rpc/channel.js'
 import { inWindows } from '../../../core/util/windows.js'
 import { outboxPages } from '../store/pages.js'
 import type { RelayClient } from './relay-client.js'
+import type { DepositAnswer } from '../../../core/protocol/relay-rpc.js'
 import type { MessageStore, StoredMessage } from '../store/types.js'
 import type { Logger } from '../../../core/util/log.js'
 
@@ -20,6 +21,18 @@ import type { Logger } from '../../../core/util/log.js'
 export const DEPOSIT_IDLE_MS = 5_000
 export const DEPOSIT_MAX_BACKOFF_MS = 10 * 60 * 1000
 const DEPOSIT_FIRST_BACKOFF_MS = 10_000
+
+/** The relay's reason for keeping no copy, from a deposit answer that stored none. */
+function answerReason (a: DepositAnswer): string {
+  if (a.full.length === 0) return 'ERR_UNKNOWN_RECIPIENT'
+  return (a.shareFull?.length ?? 0) === a.full.length ? 'ERR_SENDER_SHARE_FULL' : 'ERR_QUOTA_EXCEEDED'
+}
+
+class RefusalReasons {
+  private readonly codes = new Map<string, string[]>()
+  add (id: string, code: string): void { this.codes.set(code, [...(this.codes.get(code) ?? []), id]) }
+  byCode (): IterableIterator<[string, string[]]> { return this.codes.entries() }
+}
 
 export interface DepositsInit {
   /** a message waits this long for an unreachable peer before it is deposited */
@@ -84,6 +97,8 @@ export class Deposits {
       }
       const list = [...due.values()].sort((a, b) => compareHlc(a.msg.hlc, b.msg.hlc))
       const kept = new Map<string, string[]>()
+      // messages that got no copy at all, by the relay's reason: the sender sees it on the queued message
+      const reasons = new RefusalReasons()
       await inWindows(list, this.init.sendWindow, async ({ msg, to }) => {
         try {
           const answer = await relay.deposit(to, msg.envelope)
@@ -91,14 +106,15 @@ export class Deposits {
           const none = new Set([...answer.unknown, ...answer.full])
           for (const p of none) refused.add(p)
           const holders = to.filter(p => !none.has(p))
-          if (holders.length === 0) return null
+          if (holders.length === 0) { reasons.add(msg.id, answerReason(answer)); return null }
           kept.set(msg.id, holders)
           return msg.id
         } catch (err) {
           const code = remoteCode(err)
-          if (code === 'ERR_UNKNOWN_RECIPIENT' || code === 'ERR_QUOTA_EXCEEDED') {
+          if (code === 'ERR_UNKNOWN_RECIPIENT' || code === 'ERR_QUOTA_EXCEEDED' || code === 'ERR_SENDER_SHARE_FULL') {
             this.c.log.info('relay keeps no copy', { id: msg.id, code })
             for (const p of to) refused.add(p)
+            reasons.add(msg.id, code)
             return null
           }
           throw err
@@ -106,6 +122,7 @@ export class Deposits {
       }, async (ids) => {
         for (const m of await this.c.store.markSent(ids.map(id => ({ id, peers: kept.get(id) ?? [] })))) this.c.changed(m)
       })
+      for (const [code, ids] of reasons.byCode()) for (const m of await this.c.store.noteRelayRefusal(ids, code)) this.c.changed(m)
       for (const peer of looked) {
         const p = this.peers.get(peer) ?? { nextAt: 0, backoffMs: 0 }
         if (refused.has(peer)) {

@@ -253,6 +253,20 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     })
   }
 
+  async noteRelayRefusal (ids: string[], code: string): Promise<StoredMessage[]> {
+    return await this.gc.write(async (tx) => {
+      const changed: StoredMessage[] = []
+      for (const id of ids) {
+        const m = await tx.get(this.msgs, id)
+        if (m === undefined || !m.outgoing || m.state !== 'queued' || m.relayRefusal === code) continue
+        const noted = { ...m, relayRefusal: code }
+        tx.put(this.msgs, id, noted)
+        changed.push(noted)
+      }
+      return changed
+    })
+  }
+
   async markSeen (conv: string): Promise<StoredMessage[]> {
     return await this.gc.write(async (tx) => {
       const changed: StoredMessage[] = []

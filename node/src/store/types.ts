@@ -29,6 +29,13 @@ export interface StoredMessage {
   storedAt: number
   /** for state `failed`: the recipient's error code */
   error?: string
+  /**
+   * for an outgoing message still `queued`: why the relay keeps no copy (ERR_SENDER_SHARE_FULL: this
+   * sender's share of the recipient's mailbox is used up; ERR_QUOTA_EXCEEDED: the mailbox is full;
+   * ERR_UNKNOWN_RECIPIENT: no account there). It stays queued, goes directly when the recipient is
+   * reachable and to the relay again later; shown only while the state is `queued`.
+   */
+  relayRefusal?: string
   /** group messages: recipients that refused it for good (it is `failed` only if all of them did) */
   refusedBy?: string[]
   /** for group membership operations (envelope kind groupOp) */
@@ -104,6 +111,8 @@ export interface MessageStore {
    * each recipient confirms.
    */
   markSent(items: Array<string | { id: string, peers: string[] }>): Promise<StoredMessage[]>
+  /** Notes on queued outgoing messages why the relay refused them (`relayRefusal`); returns those that changed. */
+  noteRelayRefusal(ids: string[], code: string): Promise<StoredMessage[]>
   /** The ids among `msgs` whose copy for `peer` the relay holds (per markSent). */
   depositedFor(peer: string, msgs: StoredMessage[]): Promise<Set<string>>
   /** Marks incoming messages of `conv` as seen; returns those that changed. */

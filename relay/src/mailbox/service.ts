@@ -69,11 +69,17 @@ export class MailboxService {
       if (known.length === 0) throw new ParleyError('ERR_UNKNOWN_RECIPIENT', 'no recipient has an account on this relay')
       // checked and staged in arrival order now; answered once the write is on disk
       const written = this.c.store.depositAll(known, remote, envelope, JSON.stringify(envelope).length)
-      return new AckAfterWrite(written.then(({ stored, full }): DepositAnswer => {
+      // `full` names every recipient refused for room (what older nodes read), `shareFull` those refused by the sender's share
+      return new AckAfterWrite(written.then(({ stored, full, shareFull }): DepositAnswer => {
         this.counters.deposited += stored
         this.counters.duplicates += known.length - stored - full.length
         this.counters.refused += full.length
-        return { status: stored > 0 ? 'stored' : 'duplicate', stored, unknown, full }
+        return { status: stored > 0 ? 'stored' : 'duplicate', stored, unknown, full, shareFull }
+      }, (err: unknown) => {
+        const code = toParleyError(err).code
+        if (code === 'ERR_SENDER_SHARE_FULL' || code === 'ERR_QUOTA_EXCEEDED') this.counters.refused += known.length
+        if (code === 'ERR_SENDER_SHARE_FULL') this.c.log.warn('sender share of a mailbox full', { sender: remote, recipients: known.length })
+        throw err
       }))
     },
     fetch: async (remote, body) => {

@@ -10,10 +10,10 @@ import { LevelBackedStore, jsonSublevel, type Db, type Sub, type Tx } from '../.
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { FetchResult } from '../../../core/protocol/relay-rpc.js'
 import { FETCH_MAX_BYTES, type Invite, type InviteOptions, type MailboxLimits, type MailboxStore, type MailboxTotals, type RelayUser } from './types.js'
+import { SenderShares, subtractUsage, type SenderUse, type Usage } from './sender-shares.js'
 import { pasteSafeToken } from '../../../core/util/tokens.js'
 
 interface StoredMail { cursor: number, from: string, envelope: Envelope, depositedAt: number, bytes: number }
-interface Usage { count: number, bytes: number }
 
 const SEP = '!'
 const pad = (n: number): string => n.toString().padStart(16, '0')
@@ -28,6 +28,9 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
   private readonly mail: Sub<StoredMail>
   private readonly mailIds: Sub<number>
   private readonly usage: Sub<Usage>
+  /** per (recipient, sender): what that sender's mail in that mailbox holds */
+  private readonly senderUsage: Sub<Usage>
+  private readonly shares: SenderShares
   private admitted = new Set<string>()
   private cursor = 0
 
@@ -38,6 +41,8 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
     this.mail = jsonSublevel(db, 'mail')
     this.mailIds = jsonSublevel(db, 'mailid')
     this.usage = jsonSublevel(db, 'usage')
+    this.senderUsage = jsonSublevel(db, 'senderusage')
+    this.shares = new SenderShares(limits)
   }
 
   protected override async opened (): Promise<void> {
@@ -107,34 +112,41 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
   }
 
   /**
-   * Like deposit; also names the recipients whose mailbox was full (no copy
-   * kept for them, the others got theirs). Throws ERR_QUOTA_EXCEEDED when
-   * every new copy was refused.
+   * Like deposit; also names the recipients that got no copy for lack of
+   * room: `full` (the mailbox is full, or this sender's share of it) and,
+   * among them, `shareFull` (this sender's share is used up, other senders
+   * still have room). The other recipients got theirs. When no new copy was
+   * kept at all it throws ERR_SENDER_SHARE_FULL (only shares were full) or
+   * ERR_QUOTA_EXCEEDED.
    */
-  async depositAll (to: string | string[], from: string, envelope: Envelope, bytes: number): Promise<{ stored: number, full: string[] }> {
+  async depositAll (to: string | string[], from: string, envelope: Envelope, bytes: number): Promise<{ stored: number, full: string[], shareFull: string[] }> {
     const recipients = typeof to === 'string' ? [to] : to
     return await this.gc.write(async (tx) => {
       let stored = 0
       const full: string[] = []
+      const shareFull: string[] = []
       for (const r of recipients) {
         // deduped per author too: another sender cannot pre-empt a copy by reusing its id
         if (await tx.has(this.mailIds, mailIdKey(r, envelope))) continue
         const use = (await tx.get(this.usage, r)) ?? { count: 0, bytes: 0 }
-        // a full mailbox refuses only its own copy; the other recipients still get theirs
-        if (use.count + 1 > this.limits.quotaMessages || use.bytes + bytes > this.limits.quotaBytes) { full.push(r); continue }
+        const mine = (await tx.get(this.senderUsage, r + SEP + from)) ?? { count: 0, bytes: 0 }
+        // a full mailbox (or share) refuses only its own copy; the other recipients still get theirs
+        const room = this.shares.room(use, mine, bytes)
+        if (room !== 'ok') {
+          full.push(r)
+          if (room === 'share') { shareFull.push(r); this.shares.refused(r, from) }
+          continue
+        }
         const cursor = ++this.cursor
         tx.put(this.mail, r + SEP + pad(cursor), { cursor, from, envelope, depositedAt: Date.now(), bytes })
         tx.put(this.mailIds, mailIdKey(r, envelope), cursor)
         tx.put(this.usage, r, { count: use.count + 1, bytes: use.bytes + bytes })
+        tx.put(this.senderUsage, r + SEP + from, { count: mine.count + 1, bytes: mine.bytes + bytes })
         stored++
       }
       if (stored > 0) tx.put(this.meta, 'cursor', this.cursor)
-      if (stored === 0 && full.length > 0) {
-        const limits = `${this.limits.quotaMessages} messages or ${this.limits.quotaBytes} bytes`
-        const whose = full.map(r => r.slice(-12)).join(', ')
-        throw new ParleyError('ERR_QUOTA_EXCEEDED', `the mailbox of ${whose} is full (${limits}); it drains when they come online`)
-      }
-      return { stored, full }
+      if (stored === 0 && full.length > 0) throw this.shares.refusal(full, shareFull)
+      return { stored, full, shareFull }
     })
   }
 
@@ -179,14 +191,14 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
       if (r !== undefined) rows.push(r)
     }
     if (rows.length === 0) return 0
-    const use = await tx.get(this.usage, recipient)
     for (const r of rows) {
       tx.del(this.mail, recipient + SEP + pad(r.cursor))
       tx.del(this.mailIds, mailIdKey(recipient, r.envelope))
     }
-    const left = { count: Math.max(0, (use?.count ?? 0) - rows.length), bytes: Math.max(0, (use?.bytes ?? 0) - rows.reduce((n, r) => n + r.bytes, 0)) }
-    if (left.count === 0) tx.del(this.usage, recipient)
-    else tx.put(this.usage, recipient, left)
+    await subtractUsage(tx, this.usage, recipient, rows)
+    for (const sender of new Set(rows.map(r => r.from))) {
+      await subtractUsage(tx, this.senderUsage, recipient + SEP + sender, rows.filter(r => r.from === sender))
+    }
     return rows.length
   }
 
@@ -224,6 +236,23 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
     } finally {
       this.sweeping = false
     }
+  }
+
+  /**
+   * The senders that hold the most of a recipient's mailbox, relative to
+   * their share, with the deposits refused since start because their share
+   * was full: who floods whom (for `stats`).
+   */
+  async topSenders (limit = 10): Promise<SenderUse[]> {
+    const rows: SenderUse[] = []
+    for await (const [key, u] of this.senderUsage.iterator()) {
+      const [recipient = '', sender = ''] = key.split(SEP)
+      rows.push(this.shares.describe(recipient, sender, u))
+    }
+    for (const r of this.shares.refusedPairs()) {
+      if (!rows.some(x => x.recipient === r.recipient && x.sender === r.sender)) rows.push(this.shares.describe(r.recipient, r.sender, { count: 0, bytes: 0 }))
+    }
+    return rows.sort((a, b) => b.refused - a.refused || b.shareUsed - a.shareUsed).slice(0, limit)
   }
 
   async totals (): Promise<MailboxTotals> {

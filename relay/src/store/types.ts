@@ -12,6 +12,7 @@
  * - quotas count per recipient; a full mailbox refuses only its own copy;
  * - fetch skips expired rows and stays below FETCH_MAX_BYTES (at least one item).
  */
+import type { SenderUse } from './sender-shares.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { FetchResult } from '../../../core/protocol/relay-rpc.js'
 
@@ -25,11 +26,18 @@ export interface MailboxLimits {
   quotaMessages: number
   /** per recipient. @default 256 MiB */
   quotaBytes: number
+  /**
+   * The part of each recipient's quota (messages and bytes) that one sender
+   * may fill, 0 < share <= 1: a flood from one sender leaves room for the
+   * others' mail. @default 0.25
+   */
+  senderShare?: number
 }
 
 export const DEFAULT_MAILBOX_TTL_MS = 30 * 24 * 3600 * 1000
 export const DEFAULT_QUOTA_MESSAGES = 50_000
 export const DEFAULT_QUOTA_BYTES = 256 * 1024 * 1024
+export { DEFAULT_SENDER_SHARE } from './sender-shares.js'
 
 /** one fetch answer stays below this many envelope bytes (frames are limited to 1 MiB) */
 export const FETCH_MAX_BYTES = 512 * 1024
@@ -66,11 +74,15 @@ export interface MailboxStore {
   /** Keeps `envelope` for each recipient in one durable write; returns how many copies were new. */
   deposit(to: string | string[], from: string, envelope: Envelope, bytes: number): Promise<number>
   /**
-   * Like deposit; also names the recipients whose mailbox was full (no copy
-   * kept for them, the others got theirs). Throws ERR_QUOTA_EXCEEDED when
-   * every new copy was refused.
+   * Like deposit; also names the recipients that got no copy for lack of
+   * room: `full` (the mailbox is full, or this sender's share of it) and,
+   * among them, `shareFull` (this sender's share is used up). The others got
+   * theirs. When no new copy was kept at all it throws ERR_SENDER_SHARE_FULL
+   * (only shares were full) or ERR_QUOTA_EXCEEDED.
    */
-  depositAll(to: string | string[], from: string, envelope: Envelope, bytes: number): Promise<{ stored: number, full: string[] }>
+  depositAll(to: string | string[], from: string, envelope: Envelope, bytes: number): Promise<{ stored: number, full: string[], shareFull: string[] }>
+  /** The senders holding the most of a recipient's mailbox relative to their share, floods first (for `stats`). */
+  topSenders(limit?: number): Promise<SenderUse[]>
   /** The recipient's mail after cursor `after`, at most `limit` items. */
   fetch(recipient: string, after: number, limit: number): Promise<FetchResult>
   /** Deletes the recipient's mail up to and including `upTo`; returns how many. */
