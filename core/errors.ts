@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'ERR_SEQ_CONFLICT'
   | 'ERR_ID_CONFLICT'
   | 'ERR_PORT_IN_USE'
+  | 'ERR_RESOURCE_LIMIT'
   | 'ERR_LISTEN_FAILED'
 
 export class ParleyError extends Error {

@@ -7,7 +7,8 @@ import { ParleyError } from '../errors.js'
 
 /** @default 1 MiB */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024
-const HEADER_BYTES = 4
+export const FRAME_HEADER_BYTES = 4
+const HEADER_BYTES = FRAME_HEADER_BYTES
 
 export function encodeFrame (payload: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): Uint8Array {
   if (payload.byteLength > maxFrameBytes) {

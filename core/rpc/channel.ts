@@ -6,8 +6,9 @@
  * the other streams are untouched.
  */
 import { ParleyError, RemoteError, toParleyError } from '../errors.js'
-import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeFrame } from '../protocol/frames.js'
+import { DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FrameDecoder, encodeFrame } from '../protocol/frames.js'
 import { RPC_METHODS, rpcFrameParser, type RpcFrame, type RpcMethod } from '../protocol/rpc-frame.js'
+import type { ByteBudget } from './budget.js'
 import { SerialQueue, throwIfAborted, withTimeout, type AbortOptions } from '../util/abort.js'
 import type { RawStream } from './stream.js'
 import type { Logger } from '../util/log.js'
@@ -23,15 +24,22 @@ export interface RpcChannelInit {
   maxFrameBytes?: number
   /** @default 15000 */
   callTimeoutMs?: number
+  /** a frame begun must be complete within this long, else the stream is reset. @default 20000 */
+  frameTimeoutMs?: number
 }
 
 export const DEFAULT_CALL_TIMEOUT_MS = 15_000
+/** a 1 MiB frame at 50 KiB/s; an unfinished frame holds memory, so it does not wait forever */
+export const DEFAULT_FRAME_TIMEOUT_MS = 20_000
+const UNBOUNDED: ByteBudget = { reserve: () => true, release: () => {} }
 
 interface Pending { resolve: (v: unknown) => void, reject: (e: Error) => void }
 
 export interface RpcChannelOptions<M extends string> extends RpcChannelInit {
   /** the methods this channel's protocol has: a request for any other resets the stream. @default RPC_METHODS */
   methods?: readonly M[]
+  /** where the bytes of partial frames and of requests not handled yet are counted (budget.ts). @default unbounded */
+  budget?: ByteBudget
 }
 
 export class RpcChannel<M extends string = RpcMethod> {
@@ -44,6 +52,12 @@ export class RpcChannel<M extends string = RpcMethod> {
   private closedWith?: ParleyError
   private readonly maxFrameBytes: number
   private readonly callTimeoutMs: number
+  private readonly frameTimeoutMs: number
+  private readonly budget: ByteBudget
+  /** bytes reserved from the budget: the partial frame in the decoder plus requests not handled yet */
+  private held = 0
+  private queuedBytes = 0
+  private frameTimer?: NodeJS.Timeout
 
   constructor (
     private readonly stream: RawStream,
@@ -54,6 +68,8 @@ export class RpcChannel<M extends string = RpcMethod> {
     this.parse = rpcFrameParser(init.methods ?? (RPC_METHODS as readonly string[] as readonly M[]))
     this.maxFrameBytes = init.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
     this.callTimeoutMs = init.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS
+    this.frameTimeoutMs = init.frameTimeoutMs ?? DEFAULT_FRAME_TIMEOUT_MS
+    this.budget = init.budget ?? UNBOUNDED
     this.decoder = new FrameDecoder(this.maxFrameBytes)
     stream.addEventListener('message', (evt) => {
       const chunk = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()
@@ -106,6 +122,10 @@ export class RpcChannel<M extends string = RpcMethod> {
 
   private fail (err: ParleyError): void {
     if (this.closedWith === undefined) this.closedWith = err
+    clearTimeout(this.frameTimer)
+    this.frameTimer = undefined
+    this.budget.release(this.held)
+    this.held = 0
     for (const p of this.pending.values()) p.reject(err)
     this.pending.clear()
   }
@@ -120,16 +140,19 @@ export class RpcChannel<M extends string = RpcMethod> {
 
   private onData (chunk: Uint8Array): void {
     if (this.closedWith !== undefined) return
-    let frames: Array<RpcFrame<M>>
+    let frames: Array<{ frame: RpcFrame<M>, bytes: number }>
     try {
-      frames = this.decoder.push(chunk).map(this.parse)
+      frames = this.decoder.push(chunk).map(f => ({ frame: this.parse(f), bytes: f.byteLength + FRAME_HEADER_BYTES }))
     } catch (err) {
       const e = toParleyError(err, 'ERR_MALFORMED_FRAME')
       this.log.warn('resetting stream after bad input', { code: e.code, err: e.message })
       this.abort(e)
       return
     }
-    for (const frame of frames) {
+    for (const f of frames) if (f.frame.t === 'req') this.queuedBytes += f.bytes
+    if (!this.account()) return
+    this.armFrameDeadline(frames.length > 0)
+    for (const { frame, bytes } of frames) {
       if (frame.t === 'res') {
         const p = this.pending.get(frame.rid)
         if (p === undefined) continue
@@ -160,11 +183,52 @@ export class RpcChannel<M extends string = RpcMethod> {
           return await this.handler(req.m, req.body)
         })()
         const first = await handled.then((v) => ({ v }), () => undefined)
+        // handled (an AckAfterWrite holds its own parsed body, not the frame): its bytes no longer count
+        this.queuedBytes -= bytes
+        this.account()
         // answered when the write settles; the next request is handled meanwhile
         if (first?.v instanceof AckAfterWrite) { void reply(first.v.durable); return }
         await reply(handled)
       })
     }
+  }
+
+  /**
+   * Holds the budget to what this channel keeps in memory now (partial frame
+   * plus requests waiting); a channel that would go over it is reset.
+   */
+  private account (): boolean {
+    if (this.closedWith !== undefined) return false
+    const need = this.decoder.bufferedBytes + this.queuedBytes
+    if (need > this.held) {
+      if (!this.budget.reserve(need - this.held)) {
+        this.log.warn('resetting stream: the peer holds too much unprocessed input', { bytes: need })
+        this.abort(new ParleyError('ERR_RESOURCE_LIMIT', `the peer sent more unprocessed input (${need} bytes) than its share of the buffers`))
+        return false
+      }
+    } else {
+      this.budget.release(this.held - need)
+    }
+    this.held = need
+    return true
+  }
+
+  /**
+   * A frame begun must be complete within frameTimeoutMs of its first byte
+   * (a deadline, not an idle timeout: trickling bytes does not extend it);
+   * the next frame's clock starts when one completes.
+   */
+  private armFrameDeadline (completed: boolean): void {
+    if (completed || this.decoder.bufferedBytes === 0) {
+      clearTimeout(this.frameTimer)
+      this.frameTimer = undefined
+    }
+    if (this.decoder.bufferedBytes === 0 || this.frameTimer !== undefined) return
+    this.frameTimer = setTimeout(() => {
+      this.log.warn('resetting stream: frame not completed in time', { ms: this.frameTimeoutMs, bytes: this.decoder.bufferedBytes })
+      this.abort(new ParleyError('ERR_TIMEOUT', `a frame was not completed within ${this.frameTimeoutMs} ms`))
+    }, this.frameTimeoutMs)
+    this.frameTimer.unref()
   }
 }
 

@@ -13,6 +13,7 @@ import { RELAY_PROTOCOL, RELAY_RPC_METHODS } from '../../core/protocol/relay-rpc
 import { b64, unb64 } from '../../core/protocol/validate.js'
 import { RpcChannel } from '../../core/rpc/channel.js'
 import type { Logger } from '../../core/util/log.js'
+import { InboundBudget } from '../../core/rpc/budget.js'
 import { AdminServer } from './admin-server.js'
 import { relayFiles, resolveRelayConfig, type RelayInit, type ResolvedRelayConfig } from './config.js'
 import { MailboxService } from './mailbox/service.js'
@@ -31,6 +32,8 @@ export class RelayServer implements RelayAdmin {
   private admin?: AdminServer
   private identity?: DeviceIdentity
   private startedAt = 0
+  /** what each peer's streams may hold of unprocessed input */
+  private readonly inputBudget = new InboundBudget()
 
   constructor (init: RelayInit, private readonly log: Logger) {
     this.config = resolveRelayConfig(init)
@@ -77,7 +80,7 @@ export class RelayServer implements RelayAdmin {
       this.host = host
       await host.start({
         [RELAY_PROTOCOL]: (stream, remote) => {
-          void new RpcChannel(stream, async (m, body) => await service.answer(remote, m, body), this.log, { methods: RELAY_RPC_METHODS })
+          void new RpcChannel(stream, async (m, body) => await service.answer(remote, m, body), this.log, { methods: RELAY_RPC_METHODS, budget: this.inputBudget.for(remote) })
         }
       })
       this.admin = new AdminServer(this, files.adminSocket)

@@ -51,6 +51,13 @@ export const DEFAULT_REDIAL_INTERVAL_MS = 5000
 /** mDNS service name: Parley peers only find each other, not every libp2p node. */
 export const MDNS_SERVICE_TAG = '_parley._udp.local'
 const DIAL_TIMEOUT_MS = 10_000
+/**
+ * Streams a peer may open to us on one connection, per Parley protocol (a
+ * peer needs one, a few while reconnecting) and in all; more are reset by
+ * libp2p as they open.
+ */
+export const MAX_INBOUND_STREAMS_PER_PROTOCOL = 16
+export const MAX_INBOUND_STREAMS_PER_CONNECTION = 256
 /** mDNS-triggered dials in flight at most */
 const MAX_MDNS_DIALS = 32
 const MAX_DISCOVERED = 10_000
@@ -176,7 +183,8 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
       // only starts the search for a relay, so a configured relay that is down does not stop the start
       transportManager: { faultTolerance: FaultTolerance.FATAL_ALL },
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      // all protocols together (circuit stop streams included: one per peer reaching us through the relay)
+      streamMuxers: [yamux({ maxInboundStreams: MAX_INBOUND_STREAMS_PER_CONNECTION })],
       services: services as never
     }).catch((err: unknown) => { throw listenError(err) }) as unknown as Libp2p<Services>
     this.node = node
@@ -285,7 +293,7 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
   private async register (protocol: string, handler: StreamHandler): Promise<void> {
     await this.started.handle(protocol, (stream, connection) => {
       handler(stream as unknown as RawStream, connection.remotePeer.toString())
-    }, { maxInboundStreams: 64, maxOutboundStreams: 64, runOnLimitedConnection: true })
+    }, { maxInboundStreams: MAX_INBOUND_STREAMS_PER_PROTOCOL, maxOutboundStreams: 64, runOnLimitedConnection: true })
   }
 
   /**

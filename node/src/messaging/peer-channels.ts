@@ -6,6 +6,7 @@
  */
 import { PEER_RPC_METHODS, MSG_PROTOCOL, type PeerRpcMethod } from '../../../core/protocol/peer-rpc.js'
 import { RpcChannel, type RpcChannelInit } from '../../../core/rpc/channel.js'
+import { InboundBudget } from '../../../core/rpc/budget.js'
 import type { RawStream } from '../../../core/rpc/stream.js'
 import { withTimeout, type AbortOptions } from '../../../core/util/abort.js'
 import type { Logger } from '../../../core/util/log.js'
@@ -64,6 +65,8 @@ export interface PeerChannelsInit extends RpcChannelInit {
 
 export class PeerChannels {
   private readonly openers = new Map<string, ChannelOpener<PeerRpcMethod>>()
+  /** what each peer's channels may hold of unprocessed input (core/rpc/budget.ts) */
+  private readonly inputBudget = new InboundBudget()
 
   constructor (private readonly c: PeerChannelsComponents, private readonly init: PeerChannelsInit) {}
 
@@ -101,7 +104,7 @@ export class PeerChannels {
 
   private channel (stream: RawStream, remote: string): PeerChannel {
     const serve = async (m: PeerRpcMethod, body: unknown): Promise<unknown> => await this.init.serve(remote, m, body)
-    const { maxFrameBytes, callTimeoutMs } = this.init
-    return new RpcChannel(stream, serve, this.c.log, { maxFrameBytes, callTimeoutMs, methods: PEER_RPC_METHODS })
+    const { maxFrameBytes, callTimeoutMs, frameTimeoutMs } = this.init
+    return new RpcChannel(stream, serve, this.c.log, { maxFrameBytes, callTimeoutMs, frameTimeoutMs, methods: PEER_RPC_METHODS, budget: this.inputBudget.for(remote) })
   }
 }

@@ -1,0 +1,109 @@
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { RpcChannel, type RpcHandler, type RpcChannelOptions } from '../../../../core/rpc/channel.js'
+import type { RpcMethod } from '../../../../core/protocol/rpc-frame.js'
+import { InboundBudget } from '../../../../core/rpc/budget.js'
+import { encodeFrame } from '../../../../core/protocol/frames.js'
+import { ParleyError } from '../../../../core/errors.js'
+import { silentLogger } from '../../../../core/util/log.js'
+import { closed, streamPair, type FakeStream } from '../../helpers/fake-stream.js'
+
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+const frameOf = (v: unknown): Uint8Array => encodeFrame(new TextEncoder().encode(JSON.stringify(v)))
+/** the 4-byte header of a frame of `n` bytes */
+const header = (n: number): Uint8Array => { const h = new Uint8Array(4); new DataView(h.buffer).setUint32(0, n); return h }
+
+function rawPeer (init: RpcChannelOptions<RpcMethod> = {}, handler?: RpcHandler): { a: RpcChannel, raw: FakeStream } {
+  const [sa, raw] = streamPair()
+  return { a: new RpcChannel(sa, handler, silentLogger, init), raw }
+}
+
+describe('RpcChannel read deadline', () => {
+  // the channel's deadline timer is unref'd (it must not keep a process alive): keep the test's loop alive
+  let keepAlive: NodeJS.Timeout
+  before(() => { keepAlive = setInterval(() => {}, 1000) })
+  after(() => { clearInterval(keepAlive) })
+
+  it('an unfinished frame times out and resets the stream with ERR_TIMEOUT', async () => {
+    const { a, raw } = rawPeer({ frameTimeoutMs: 40 })
+    const reset = closed(raw)
+    raw.send(header(1000)); raw.send(new Uint8Array(10))
+    const reason = await reset
+    assert.equal((reason as ParleyError).code, 'ERR_TIMEOUT')
+    assert.equal(a.isOpen, false)
+  })
+
+  it('is a deadline, not an idle timeout: trickling bytes does not keep a frame alive', async () => {
+    const { a, raw } = rawPeer({ frameTimeoutMs: 60 })
+    const reset = closed(raw)
+    raw.send(header(1000))
+    const started = Date.now()
+    const trickle = setInterval(() => { if (raw.status === 'open') raw.send(new Uint8Array(1)) }, 10)
+    try {
+      assert.equal(((await reset) as ParleyError).code, 'ERR_TIMEOUT')
+      assert.ok(Date.now() - started < 1000)
+    } finally { clearInterval(trickle) }
+    assert.equal(a.isOpen, false)
+  })
+
+  it('complete frames, however many, never time out; an idle stream between frames neither', async () => {
+    const { a, raw } = rawPeer({ frameTimeoutMs: 40 }, async () => 'ok')
+    for (let i = 0; i < 5; i++) {
+      // each frame split in two chunks, completed within its deadline
+      const f = frameOf({ v: 1, t: 'req', rid: i + 1, m: 'getHave', body: { conv: 'x' } })
+      raw.send(f.subarray(0, 3)); await sleep(10); raw.send(f.subarray(3))
+      await sleep(25)
+    }
+    await sleep(100)
+    assert.equal(a.isOpen, true)
+    assert.equal(raw.status, 'open')
+  })
+})
+
+describe('RpcChannel input budget', () => {
+  it('a peer whose partial frames on several streams exceed its share gets the stream that goes over reset', async () => {
+    const budget = new InboundBudget({ perPeerBytes: 10_000, totalBytes: 1_000_000 })
+    const peers = [0, 1, 2].map(() => rawPeer({ budget: budget.for('evil') }))
+    const resets = peers.map(p => closed(p.raw))
+    for (const p of peers) { p.raw.send(header(900_000)); p.raw.send(new Uint8Array(4000)) }
+    await sleep(10)
+    // two streams fit (8008 bytes), the third goes over and is reset with ERR_RESOURCE_LIMIT
+    assert.deepEqual(peers.map(p => p.a.isOpen), [true, true, false])
+    assert.equal(((await resets[2]) as ParleyError).code, 'ERR_RESOURCE_LIMIT')
+    assert.equal(budget.usedBytes, 8008)
+    // another peer has its own share
+    const other = rawPeer({ budget: budget.for('honest') })
+    other.raw.send(header(900_000)); other.raw.send(new Uint8Array(4000))
+    await sleep(10)
+    assert.equal(other.a.isOpen, true)
+    // a reset stream gives its bytes back
+    peers[0]!.a.abort(new ParleyError('ERR_STREAM_CLOSED', 'test'))
+    assert.equal(budget.usedBytes, 8008)
+  })
+
+  it('requests queued behind a slow handler count until handled, then are released', async () => {
+    const budget = new InboundBudget({ perPeerBytes: 1_000, totalBytes: 1_000_000 })
+    let release!: () => void
+    const gate = new Promise<void>(resolve => { release = resolve })
+    const { a, raw } = rawPeer({ budget: budget.for('p') }, async () => { await gate; return 'ok' })
+    const f = frameOf({ v: 1, t: 'req', rid: 1, m: 'getHave', body: { conv: 'x'.repeat(100) } })
+    for (let i = 0; i < 5; i++) raw.send(f)
+    await sleep(10)
+    assert.equal(budget.usedBytes, 5 * f.byteLength)
+    for (let i = 0; i < 5; i++) raw.send(f)
+    await sleep(10)
+    // the queue went over the 1000-byte share
+    assert.equal(a.isOpen, false)
+    assert.equal(budget.usedBytes, 0)
+    release()
+  })
+
+  it('the total bound holds across peers', async () => {
+    const budget = new InboundBudget({ perPeerBytes: 10_000, totalBytes: 12_000 })
+    const chans = ['a', 'b', 'c'].map(p => rawPeer({ budget: budget.for(p) }))
+    for (const c of chans) { c.raw.send(header(900_000)); c.raw.send(new Uint8Array(5000)) }
+    await sleep(10)
+    assert.deepEqual(chans.map(c => c.a.isOpen), [true, true, false])
+    assert.ok(budget.usedBytes <= 12_000)
+  })
+})
