@@ -101,11 +101,8 @@ describe('resource bounds under a partial-frame flood', () => {
   })
 
   it('a peer gets at most MAX_INBOUND_STREAMS_PER_PROTOCOL Parley streams on one connection; the rest are refused', async () => {
-    const attacker = new Libp2pHost({ identity: loadIdentity(await createIdentityBytes()), log: silentLogger }, { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
-    await attacker.start()
-    attackers.push(attacker)
+    const attacker = await newAttacker()
     try {
-      await attacker.dial(victimAddr)
       const attempts = new Attempts()
       // idle streams (no frame begun, so no deadline): only the cap limits them
       await Promise.all(Array.from({ length: 3 * MAX_INBOUND_STREAMS_PER_PROTOCOL }, async () => {
@@ -121,6 +118,17 @@ describe('resource bounds under a partial-frame flood', () => {
     }
   })
 
+  /** A peer with a key of its own, connected to the victim. */
+  async function newAttacker (): Promise<Libp2pHost> {
+    const attacker = new Libp2pHost({ identity: loadIdentity(await createIdentityBytes()), log: silentLogger }, { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
+    await attacker.start()
+    attackers.push(attacker)
+    // libp2p refuses more than 5 inbound connections per second from one IP (connection manager default)
+    await sleep(300)
+    await attacker.dial(victimAddr)
+    return attacker
+  }
+
   /** One attack: ATTACKERS peers with STREAMS_EACH streams each; ends when every stream is gone and the attackers hung up. */
   async function attack (pid: number, baseline: number): Promise<{ peakMiB: number, afterMiB: number, afterSend: Record<Outcome, number>, end: Record<Outcome, number> }> {
     let peak = baseline
@@ -130,12 +138,8 @@ describe('resource bounds under a partial-frame flood', () => {
     try {
       const runs: Array<Promise<void>> = []
       for (let a = 0; a < ATTACKERS; a++) {
-        const attacker = new Libp2pHost({ identity: loadIdentity(await createIdentityBytes()), log: silentLogger }, { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
-        await attacker.start()
-        attackers.push(attacker); round.push(attacker)
-        // libp2p refuses more than 5 inbound connections per second from one IP (connection manager default)
-        await sleep(300)
-        await attacker.dial(victimAddr)
+        const attacker = await newAttacker()
+        round.push(attacker)
         for (let s = 0; s < STREAMS_EACH; s++) runs.push(holdPartialFrame(attacker, victimId, attempts))
       }
       await Promise.all(runs)
