@@ -87,17 +87,17 @@ describe('resource bounds under a partial-frame flood', () => {
     victim = new NodeProc({ dataDir: join(dir, 'victim'), name: 'Victim', args: ['--no-mdns', '--announce-loopback', '--listen', '/ip4/127.0.0.1/tcp/0'], logFile: join(dir, 'victim.log') })
     await victim.start(60_000)
     victimId = (await victim.api!.call<{ peerId: string }>('GET', '/identity')).peerId
-    victimAddr = /listening: (\/ip4\/127\.0\.0\.1\/tcp\/\d+\S*)/.exec(victim.logText())?.[1] ?? ''
+    // the log file is written asynchronously: wait for the line
+    victimAddr = await until(() => /listening: (\/ip4\/127\.0\.0\.1\/tcp\/\d+\S*)/.exec(victim.logText())?.[1], 'the victim address in its output')
     honest = loopbackNode(join(dir, 'honest'), { name: 'Honest' })
     await honest.start()
     await honest.host.dial(victimAddr)
   })
   after(async () => {
-    if (process.env.KEEP !== undefined) console.log('kept', dir)
     for (const a of attackers) await a.stop()
     await honest?.stop()
     await victim?.stop()
-    if (process.env.KEEP === undefined) await removeDir(dir)
+    await removeDir(dir)
   })
 
   it('a peer gets at most MAX_INBOUND_STREAMS_PER_PROTOCOL Parley streams on one connection; the rest are refused', async () => {

@@ -72,9 +72,8 @@ describe('start-up truth', () => {
     const b = new NodeProc({ dataDir: join(dir, 'z2'), name: 'Zero2', args: ['--no-mdns', '--announce-loopback', '--listen', '/ip4/127.0.0.1/tcp/0'], logFile: join(dir, 'z2.log') })
     try {
       await a.start(60_000); await b.start(60_000)
-      const port = (n: NodeProc): string => /listening: \/ip4\/127\.0\.0\.1\/tcp\/(\d+)/.exec(n.logText())?.[1] ?? ''
-      assert.notEqual(port(a), '')
-      assert.notEqual(port(a), port(b))
+      const port = async (n: NodeProc): Promise<string> => await until(() => /listening: \/ip4\/127\.0\.0\.1\/tcp\/(\d+)/.exec(n.logText())?.[1], 'the listen address in the output')
+      assert.notEqual(await port(a), await port(b))
     } finally {
       await a.stop(); await b.stop()
     }
@@ -108,7 +107,8 @@ describe('paste-safe invite tokens', () => {
     let node: NodeProc | undefined
     try {
       await relay.start(60_000)
-      const addr = /listening: (\S+)/.exec(relay.logText())?.[1] ?? ''
+      // the log file is written asynchronously: wait for the line
+      const addr = await until(() => /listening: (\S+)/.exec(relay.logText())?.[1], 'the relay address in its output')
       const printed = await new Promise<{ token: string, hint: string }>((resolve, reject) => {
         execFile(process.execPath, [RELAY_BIN, 'invite', 'create', '--data', join(dir, 'relay')], (err, stdout, stderr) => { if (err !== null) reject(err); else resolve({ token: stdout.trim(), hint: stderr }) })
       })
