@@ -16,7 +16,8 @@ export function listenError (err: unknown): unknown {
   const inUse = failed.filter(f => f.reason.includes('EADDRINUSE'))
   if (inUse.length > 0) {
     const addrs = inUse.map(f => f.addr).join(', ')
-    return new ParleyError('ERR_PORT_IN_USE', `cannot listen on ${addrs}: the port is in use by another program (another Parley running?). Stop it, or choose another port with --listen (port 0 picks a free one)`, { cause: err })
+    const what = `cannot listen on ${addrs}: the port is in use by another program (another Parley running?)`
+    return new ParleyError('ERR_PORT_IN_USE', `${what}. Stop it, or choose another port with --listen (port 0 picks a free one)`, { cause: err })
   }
   const what = failed.length > 0 ? failed.map(f => `${f.addr} (${f.reason})`).join(', ') : err.message
   return new ParleyError('ERR_LISTEN_FAILED', `cannot listen on ${what}: check the --listen addresses`, { cause: err })

@@ -52,7 +52,9 @@ export function parseDepositAnswer (value: unknown): DepositAnswer {
     stored: relayCheck.int(o, 'stored', { min: 0, max: MAX_RECIPIENTS }),
     unknown: relayCheck.arr(o, 'unknown', { max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID })),
     full: o.full === undefined ? [] : relayCheck.arr(o, 'full', { max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID })),
-    shareFull: o.shareFull === undefined ? [] : relayCheck.arr(o, 'shareFull', { max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID }))
+    shareFull: o.shareFull === undefined
+      ? []
+      : relayCheck.arr(o, 'shareFull', { max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID }))
   }
 }
 

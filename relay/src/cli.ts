@@ -133,7 +133,10 @@ async function main (argv: string[]): Promise<number> {
       // who fills whose mailbox: a sender at 100 % of its share, with refusals, is flooding that recipient
       const heavy = (s.senders ?? []).filter(u => u.shareUsed >= 0.5 || u.refused > 0)
       if (heavy.length > 0) out('senders holding the most of a mailbox (share: the part of one mailbox one sender may fill):')
-      for (const u of heavy) out(`  ${u.sender} -> ${u.recipient}: ${u.messages} messages, ${u.bytes} bytes, ${Math.round(u.shareUsed * 100)} % of the share${u.refused > 0 ? `, ${u.refused} refused (share full)` : ''}`)
+      for (const u of heavy) {
+        const refused = u.refused > 0 ? `, ${u.refused} refused (share full)` : ''
+        out(`  ${u.sender} -> ${u.recipient}: ${u.messages} messages, ${u.bytes} bytes, ${Math.round(u.shareUsed * 100)} % of the share${refused}`)
+      }
       return 0
     }
     default:

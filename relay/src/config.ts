@@ -37,7 +37,9 @@ export interface ResolvedRelayConfig {
 }
 
 export function resolveRelayConfig (init: RelayInit): ResolvedRelayConfig {
-  const mailbox = { ttlMs: DEFAULT_MAILBOX_TTL_MS, quotaMessages: DEFAULT_QUOTA_MESSAGES, quotaBytes: DEFAULT_QUOTA_BYTES, senderShare: DEFAULT_SENDER_SHARE, ...init.mailbox }
+  const mailbox = {
+    ttlMs: DEFAULT_MAILBOX_TTL_MS, quotaMessages: DEFAULT_QUOTA_MESSAGES, quotaBytes: DEFAULT_QUOTA_BYTES, senderShare: DEFAULT_SENDER_SHARE, ...init.mailbox
+  }
   const circuit = { ...DEFAULT_CIRCUIT_LIMITS, ...init.circuit }
   const positive = (v: number, name: string, allowZero = false): void => {
     if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
@@ -45,7 +47,10 @@ export function resolveRelayConfig (init: RelayInit): ResolvedRelayConfig {
     }
   }
   positive(mailbox.ttlMs, 'mailbox.ttlMs'); positive(mailbox.quotaMessages, 'mailbox.quotaMessages'); positive(mailbox.quotaBytes, 'mailbox.quotaBytes')
-  if (!(mailbox.senderShare > 0 && mailbox.senderShare <= 1)) throw new ParleyError('ERR_INVALID_ARGUMENT', `mailbox.senderShare must be a fraction of the quota above 0 and at most 1, got ${String(mailbox.senderShare)}`)
+  if (!(mailbox.senderShare > 0 && mailbox.senderShare <= 1)) {
+    const got = String(mailbox.senderShare)
+    throw new ParleyError('ERR_INVALID_ARGUMENT', `mailbox.senderShare must be a fraction of the quota above 0 and at most 1, got ${got}`)
+  }
   positive(circuit.maxReservations, 'circuit.maxReservations'); positive(circuit.reservationTtlMs, 'circuit.reservationTtlMs')
   positive(circuit.durationLimitMs, 'circuit.durationLimitMs', true); positive(circuit.dataLimitBytes, 'circuit.dataLimitBytes', true)
   const allow = init.allow ?? []

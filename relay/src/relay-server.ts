@@ -80,7 +80,8 @@ export class RelayServer implements RelayAdmin {
       this.host = host
       await host.start({
         [RELAY_PROTOCOL]: (stream, remote) => {
-          void new RpcChannel(stream, async (m, body) => await service.answer(remote, m, body), this.log, { methods: RELAY_RPC_METHODS, budget: this.inputBudget.for(remote) })
+          const budget = this.inputBudget.for(remote)
+          void new RpcChannel(stream, async (m, body) => await service.answer(remote, m, body), this.log, { methods: RELAY_RPC_METHODS, budget })
         }
       })
       this.admin = new AdminServer(this, files.adminSocket)

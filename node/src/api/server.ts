@@ -86,7 +86,10 @@ export class ApiServer {
         s.listen(this.init.port ?? 0, '127.0.0.1', () => { s.off('error', reject); resolve() })
       })
         .catch((err: NodeJS.ErrnoException) => {
-          if (err.code === 'EADDRINUSE') throw new ParleyError('ERR_PORT_IN_USE', `the local API port ${String(this.init.port)} on 127.0.0.1 is in use by another program (another Parley running?): stop it, or choose another with --api-port (0 picks a free one)`, { cause: err })
+          if (err.code === 'EADDRINUSE') {
+            const what = `the local API port ${String(this.init.port)} on 127.0.0.1 is in use by another program (another Parley running?)`
+            throw new ParleyError('ERR_PORT_IN_USE', `${what}: stop it, or choose another with --api-port (0 picks a free one)`, { cause: err })
+          }
           throw new ParleyError('ERR_INVALID_ARGUMENT', err.message, { cause: err })
         })
       const addr = s.address()

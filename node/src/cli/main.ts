@@ -108,7 +108,10 @@ async function main (argv: string[]): Promise<number> {
       const msgs = await api.call<MessageView[]>('GET', `/conversations/${encodeURIComponent(positionals[0] as string)}/messages?${q.toString()}`)
       if (values.json === true) { out(JSON.stringify(msgs)); return 0 }
       // text from the network never reaches the terminal raw: control characters are shown escaped
-      for (const m of msgs) out(`${new Date(m.hlc.w).toISOString()} ${m.outgoing ? 'me' : m.author.slice(-12)} [${m.state}${m.relayRefusal !== undefined ? `: ${refusalWords(m.relayRefusal)}` : ''}] ${printable(m.text)}`)
+      for (const m of msgs) {
+        const state = m.relayRefusal !== undefined ? `${m.state}: ${refusalWords(m.relayRefusal)}` : m.state
+        out(`${new Date(m.hlc.w).toISOString()} ${m.outgoing ? 'me' : m.author.slice(-12)} [${state}] ${printable(m.text)}`)
+      }
       return 0
     }
     case 'name': {

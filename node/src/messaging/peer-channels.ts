@@ -105,6 +105,7 @@ export class PeerChannels {
   private channel (stream: RawStream, remote: string): PeerChannel {
     const serve = async (m: PeerRpcMethod, body: unknown): Promise<unknown> => await this.init.serve(remote, m, body)
     const { maxFrameBytes, callTimeoutMs, frameTimeoutMs } = this.init
-    return new RpcChannel(stream, serve, this.c.log, { maxFrameBytes, callTimeoutMs, frameTimeoutMs, methods: PEER_RPC_METHODS, budget: this.inputBudget.for(remote) })
+    const budget = this.inputBudget.for(remote)
+    return new RpcChannel(stream, serve, this.c.log, { maxFrameBytes, callTimeoutMs, frameTimeoutMs, methods: PEER_RPC_METHODS, budget })
   }
 }

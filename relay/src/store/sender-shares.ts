@@ -62,16 +62,20 @@ export class SenderShares {
 
   describe (recipient: string, sender: string, u: Usage): SenderUse {
     const shareUsed = Math.max(u.count / this.shareMessages, u.bytes / this.shareBytes)
-    return { recipient, sender, messages: u.count, bytes: u.bytes, shareUsed: Math.round(shareUsed * 1000) / 1000, refused: this.refusals.get(`${recipient} ${sender}`) ?? 0 }
+    const refused = this.refusals.get(`${recipient} ${sender}`) ?? 0
+    return { recipient, sender, messages: u.count, bytes: u.bytes, shareUsed: Math.round(shareUsed * 1000) / 1000, refused }
   }
 
   /** The error when no copy was kept: `full` recipients had no room, `shareFull` of them because of this sender's share. */
   refusal (full: string[], shareFull: string[]): ParleyError {
     const names = (ps: string[]): string => ps.map(r => r.slice(-12)).join(', ')
     if (shareFull.length === full.length) {
-      return new ParleyError('ERR_SENDER_SHARE_FULL', `your share of the mailbox of ${names(full)} is full (${this.shareMessages} messages or ${this.shareBytes} bytes from one sender); other senders still have room, and it drains when they come online`)
+      const share = `${this.shareMessages} messages or ${this.shareBytes} bytes from one sender`
+      const next = 'other senders still have room, and it drains when they come online'
+      return new ParleyError('ERR_SENDER_SHARE_FULL', `your share of the mailbox of ${names(full)} is full (${share}); ${next}`)
     }
-    return new ParleyError('ERR_QUOTA_EXCEEDED', `the mailbox of ${names(full)} is full (${this.limits.quotaMessages} messages or ${this.limits.quotaBytes} bytes); it drains when they come online`)
+    const quota = `${this.limits.quotaMessages} messages or ${this.limits.quotaBytes} bytes`
+    return new ParleyError('ERR_QUOTA_EXCEEDED', `the mailbox of ${names(full)} is full (${quota}); it drains when they come online`)
   }
 }
 
