@@ -57,7 +57,7 @@ describe('MailboxService', () => {
     const answer = await service.handlers.deposit(alice.peerId, { to: [bob.peerId, carol.peerId], envelope: env([bob.peerId, carol.peerId]) })
     assert.equal(await settled(answer.durable), false, 'no answer before the write')
     gate.release()
-    assert.deepEqual(await answer.durable, { status: 'stored', stored: 1, unknown: [carol.peerId], full: [] })
+    assert.deepEqual(await answer.durable, { status: 'stored', stored: 1, unknown: [carol.peerId], full: [], shareFull: [] })
     assert.equal(service.snapshot().deposited, 1)
     assert.equal((await service.handlers.fetch(bob.peerId, { after: 0, limit: 10 })).items.length, 1)
   })
