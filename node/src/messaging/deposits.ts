@@ -41,12 +41,15 @@ export interface DepositsInit {
   sendWindow: number
 }
 
+/** What deposits need of the relay client. */
+export type DepositRelay = Pick<RelayClient, 'canDeposit' | 'deposit'>
+
 export class Deposits {
   private running = false
   private readonly peers = new Map<string, { nextAt: number, backoffMs: number }>()
 
   constructor (
-    private readonly c: { store: MessageStore, relay?: RelayClient, log: Logger, changed: (m: StoredMessage) => void },
+    private readonly c: { store: MessageStore, relay?: DepositRelay, log: Logger, changed: (m: StoredMessage) => void },
     private readonly init: DepositsInit
   ) {}
 

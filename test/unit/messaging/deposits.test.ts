@@ -6,11 +6,11 @@
 import { describe, it, beforeEach, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { MemoryLevel } from 'memory-level'
-import { Deposits } from '../../../node/src/messaging/deposits.js'
+import { Deposits, type DepositRelay } from '../../../node/src/messaging/deposits.js'
 import { LevelStore } from '../../../node/src/store/level-store.js'
 import { dmConversationId, type Envelope } from '../../../core/protocol/envelope.js'
 import type { DepositAnswer } from '../../../core/protocol/relay-rpc.js'
-import { ParleyError } from '../../../core/errors.js'
+import { RemoteError } from '../../../core/errors.js'
 import { silentLogger } from '../../../core/util/log.js'
 import { PEER_A, PEER_B, PEER_C } from '../helpers/peer-ids.js'
 import { storedMessage as msg } from '../helpers/store.js'
@@ -22,17 +22,17 @@ describe('Deposits', () => {
   let store: LevelStore
   let calls: Array<{ to: string[], id: string }>
   let answer: (to: string[]) => DepositAnswer
-  const relay = {
+  const relay: DepositRelay = {
     canDeposit: true,
     deposit: async (to: string[], env: Envelope): Promise<DepositAnswer> => { calls.push({ to: [...to], id: env.id }); return answer(to) }
   }
   const changed: StoredMessage[] = []
-  const deposits = (): Deposits => new Deposits({ store, relay: relay as never, log: silentLogger, changed: (m) => { changed.push(m) } }, { depositAfterMs: 0, sendWindow: 8 })
+  const deposits = (): Deposits => new Deposits({ store, relay, log: silentLogger, changed: (m) => { changed.push(m) } }, { depositAfterMs: 0, sendWindow: 8 })
   const send = async (to: string[]): Promise<StoredMessage> =>
     await store.appendOutgoing(dmConversationId(PEER_A, PEER_B), PEER_A, to, seq => msg({ conv: dmConversationId(PEER_A, PEER_B), author: PEER_A, seq, to, outgoing: true }))
 
   beforeEach(async () => {
-    store = new LevelStore(new MemoryLevel() as never)
+    store = new LevelStore(new MemoryLevel())
     await store.start()
     calls = []
     answer = (to) => ({ status: 'stored', stored: to.length, unknown: [], full: [] })
@@ -70,17 +70,28 @@ describe('Deposits', () => {
     assert.deepEqual(calls.map(c => c.to), [[PEER_B, PEER_C], [PEER_C]], 'only C, whose copy is still missing')
   })
 
-  it('a relay that refuses the whole deposit leaves the message queued', async () => {
-    relay.deposit = async (to: string[], env: Envelope): Promise<DepositAnswer> => { calls.push({ to, id: env.id }); throw new ParleyError('ERR_REMOTE', 'ERR_QUOTA_EXCEEDED: full', { cause: { code: 'ERR_QUOTA_EXCEEDED' } }) }
+  it('a relay that refuses the whole deposit leaves the message queued, and backs off before it tries again', async () => {
+    const deposit = relay.deposit
+    relay.deposit = async (to: string[], env: Envelope): Promise<DepositAnswer> => {
+      calls.push({ to, id: env.id })
+      throw new RemoteError('ERR_QUOTA_EXCEEDED', 'full')
+    }
     try {
       const d = deposits()
       const m = await send([PEER_B])
-      d.run([PEER_B], Date.now())
+      const t0 = Date.now()
+      d.run([PEER_B], t0)
       await settle()
       assert.equal(calls.length, 1)
       assert.equal((await store.getMessage(m.id))?.state, 'queued')
+      d.run([PEER_B], t0 + 5_000)
+      await settle()
+      assert.equal(calls.length, 1, 'B is in backoff (10 s) after the refusal')
+      d.run([PEER_B], t0 + 10_001)
+      await settle()
+      assert.equal(calls.length, 2, 'tried again once the backoff is over')
     } finally {
-      relay.deposit = async (to: string[], env: Envelope): Promise<DepositAnswer> => { calls.push({ to: [...to], id: env.id }); return answer(to) }
+      relay.deposit = deposit
     }
   })
 })
