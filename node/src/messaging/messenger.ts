@@ -120,7 +120,6 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
   async start (): Promise<void> {
     if (this.running) return
     this.running = true
-    this.pushLoop.start()
     const { store, host, clock } = this.c
     for (const conv of await store.listConversations()) clock.observe(conv.lastHlc)
     await this.groups.load()
@@ -128,6 +127,8 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     await this.channels.start()
     host.addEventListener('peerConnected', this.onConnected)
     host.addEventListener('peerDisconnected', this.onDisconnected)
+    // the retry passes start only once the clock, groups, profile and handler are in place
+    this.pushLoop.start()
     for (const p of host.connectedPeers()) this.peerConnected(p)
   }
 

@@ -123,3 +123,31 @@ describe('Messenger on a fake network', () => {
     assert.equal((await bob.store.getMessage(late.id))?.error, 'ERR_NOT_A_MEMBER')
   })
 })
+
+describe('Messenger start-up', () => {
+  it('starts the retry passes only after the clock, groups, profile and stream handler are in place', async () => {
+    const [id] = await newIdentities(1) as [DeviceIdentity]
+    const host = new FakeNetwork().host(id.peerId)
+    const store = new LevelStore(new MemoryLevel())
+    await store.start()
+    let open!: () => void
+    const gate = new Promise<void>(resolve => { open = resolve })
+    const listConversations = store.listConversations.bind(store)
+    store.listConversations = async () => { await gate; return await listConversations() }
+    let passes = 0
+    const outboxPeers = store.outboxPeers.bind(store)
+    store.outboxPeers = async () => { passes++; return await outboxPeers() }
+    const m = new Messenger({ store, host, identity: id, clock: new HybridClock(), log: silentLogger }, { retryIntervalMs: 5 })
+    try {
+      const started = m.start()
+      await new Promise(resolve => setTimeout(resolve, 60))
+      assert.equal(passes, 0, 'no retry pass while start-up is still loading')
+      open()
+      await started
+      await until(() => passes > 0, 'a retry pass after start')
+    } finally {
+      await m.stop()
+      await store.stop()
+    }
+  })
+})
