@@ -16,11 +16,11 @@ import type { Logger } from '../../core/util/log.js'
 import { InboundBudget } from '../../core/rpc/budget.js'
 import { AdminServer } from './admin-server.js'
 import { relayFiles, resolveRelayConfig, type RelayInit, type ResolvedRelayConfig } from './config.js'
-import { MailboxService } from './mailbox/service.js'
+import { MailboxService, newRelayCounters } from './mailbox/service.js'
 import { RelayHost } from './relay-host.js'
 import { LevelMailboxStore } from './store/level-mailbox-store.js'
 import type { InviteOptions, Invite, MailboxStore, RelayUser } from './store/types.js'
-import type { RelayAdmin, RelayStats } from './types.js'
+import type { RelayAdmin, RelayCounters, RelayStats } from './types.js'
 
 export type { RelayStats } from './types.js'
 
@@ -34,6 +34,8 @@ export class RelayServer implements RelayAdmin {
   private startedAt = 0
   /** what each peer's streams may hold of unprocessed input */
   private readonly inputBudget = new InboundBudget()
+  /** kept here, not in the service: the counts survive a stop() and start() in the same process */
+  private readonly counters: RelayCounters = newRelayCounters()
 
   constructor (init: RelayInit, private readonly log: Logger) {
     this.config = resolveRelayConfig(init)
@@ -67,7 +69,8 @@ export class RelayServer implements RelayAdmin {
       const service = new MailboxService({
         store,
         log: this.log,
-        disconnect: async (peerId) => { await this.host?.disconnect(peerId) }
+        disconnect: async (peerId) => { await this.host?.disconnect(peerId) },
+        counters: this.counters
       }, { sweepIntervalMs: this.config.sweepIntervalMs })
       this.service = service
       const host = new RelayHost(this.identity, {

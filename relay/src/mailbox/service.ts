@@ -20,7 +20,13 @@ export interface MailboxServiceComponents {
   log: Logger
   /** closes the peer's reservation and connections (after its admission is withdrawn) */
   disconnect: (peerId: string) => Promise<void>
+  /** counted into; owned by the caller, so the counts outlive a stop() and start() of the service */
+  counters: RelayCounters
 }
+
+/** All counters at zero. */
+export const newRelayCounters = (): RelayCounters =>
+  ({ deposited: 0, duplicates: 0, fetched: 0, acked: 0, refused: 0, redeemed: 0, expired: 0 })
 
 export interface MailboxServiceInit {
   /** how often expired mail is deleted */
@@ -39,7 +45,6 @@ export interface RelayRpcAnswers {
 export type RelayRpcHandlers = { [M in RelayRpcMethod]: (remote: string, body: unknown) => Promise<RelayRpcAnswers[M]> }
 
 export class MailboxService {
-  private readonly counters: RelayCounters = { deposited: 0, duplicates: 0, fetched: 0, acked: 0, refused: 0, redeemed: 0, expired: 0 }
   private sweeper?: NodeJS.Timeout
 
   /** One handler per relay RPC method. */
@@ -47,7 +52,7 @@ export class MailboxService {
     redeem: async (remote, body) => {
       const { token } = parseRedeem(body)
       const user = await this.c.store.redeem(token, remote)
-      this.counters.redeemed++
+      this.c.counters.redeemed++
       this.c.log.info('invite redeemed', { peerId: remote })
       return { admitted: true, since: user.admittedAt }
     },
@@ -71,13 +76,13 @@ export class MailboxService {
       const written = this.c.store.depositAll(known, remote, envelope, JSON.stringify(envelope).length)
       // `full` names every recipient refused for room (what older nodes read), `shareFull` those refused by the sender's share
       return new AckAfterWrite(written.then(({ stored, full, shareFull }): DepositAnswer => {
-        this.counters.deposited += stored
-        this.counters.duplicates += known.length - stored - full.length
-        this.counters.refused += full.length
+        this.c.counters.deposited += stored
+        this.c.counters.duplicates += known.length - stored - full.length
+        this.c.counters.refused += full.length
         return { status: stored > 0 ? 'stored' : 'duplicate', stored, unknown, full, shareFull }
       }, (err: unknown) => {
         const code = toParleyError(err).code
-        if (code === 'ERR_SENDER_SHARE_FULL' || code === 'ERR_QUOTA_EXCEEDED') this.counters.refused += known.length
+        if (code === 'ERR_SENDER_SHARE_FULL' || code === 'ERR_QUOTA_EXCEEDED') this.c.counters.refused += known.length
         if (code === 'ERR_SENDER_SHARE_FULL') this.c.log.warn('sender share of a mailbox full', { sender: remote, recipients: known.length })
         throw err
       }))
@@ -86,14 +91,14 @@ export class MailboxService {
       this.requireAdmitted(remote)
       const { after, limit } = parseFetch(body)
       const result = await this.c.store.fetch(remote, after, limit)
-      this.counters.fetched += result.items.length
+      this.c.counters.fetched += result.items.length
       return result
     },
     ackMail: async (remote, body) => {
       this.requireAdmitted(remote)
       const ack = parseAckMail(body)
       const n = 'upTo' in ack ? await this.c.store.ack(remote, ack.upTo) : await this.c.store.ackCursors(remote, ack.cursors)
-      this.counters.acked += n
+      this.c.counters.acked += n
       return { deleted: n }
     }
   }
@@ -119,7 +124,7 @@ export class MailboxService {
 
   /** A peer the relay refused (a reservation or a circuit by the host, or an RPC here). */
   refused (what: string, peerId: string): void {
-    this.counters.refused++
+    this.c.counters.refused++
     this.c.log.warn('refused unadmitted peer', { what, peerId })
   }
 
@@ -131,12 +136,12 @@ export class MailboxService {
     return removed
   }
 
-  snapshot (): RelayCounters { return { ...this.counters } }
+  snapshot (): RelayCounters { return { ...this.c.counters } }
 
   private async sweep (): Promise<void> {
     try {
       const n = await this.c.store.sweep()
-      if (n > 0) { this.counters.expired += n; this.c.log.info('expired mail deleted', { count: n }) }
+      if (n > 0) { this.c.counters.expired += n; this.c.log.info('expired mail deleted', { count: n }) }
     } catch (err) {
       this.c.log.warn('sweep failed', { err: toParleyError(err).message })
     }
@@ -144,7 +149,7 @@ export class MailboxService {
 
   private requireAdmitted (peer: string): void {
     if (!this.c.store.isAdmitted(peer)) {
-      this.counters.refused++
+      this.c.counters.refused++
       throw new ParleyError('ERR_NOT_ADMITTED',
         'this relay serves admitted peers only: redeem an invite from its admin (parley start --relay ADDR --invite TOKEN)')
     }
