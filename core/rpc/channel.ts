@@ -243,9 +243,11 @@ export class AckAfterWrite<T> {
     // the channel (or the mailbox drain) reports a failed write; never an unhandled rejection
     durable.catch(() => {})
   }
+}
 
-  /** Nothing to write (a duplicate): answered at once, in the same shape. */
-  static now<T> (value: T): AckAfterWrite<T> { return new AckAfterWrite(Promise.resolve(value)) }
+/** The value a handler's answer settles with: a plain value at once, an `AckAfterWrite` after its write. */
+export async function answered<T> (answer: T | AckAfterWrite<T>): Promise<T> {
+  return answer instanceof AckAfterWrite ? await answer.durable : answer
 }
 
 /** The code a remote end answered with (a `RemoteError`), undefined for any other error. */

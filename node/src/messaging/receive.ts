@@ -8,7 +8,7 @@ import { ParleyError } from '../../../core/errors.js'
 import { openEnvelope } from '../../../core/crypto/envelope.js'
 import { conversationMembers, isGroupConv, parseEnvelope, type Body, type Envelope, type GroupOp } from '../../../core/protocol/envelope.js'
 import type { DeliverResult } from '../../../core/protocol/peer-rpc.js'
-import { AckAfterWrite } from '../../../core/rpc/channel.js'
+import { AckAfterWrite, answered } from '../../../core/rpc/channel.js'
 import type { StoredMessage } from '../store/types.js'
 import type { GroupService } from './group-service.js'
 import { groupVerdict } from './groups.js'
@@ -34,8 +34,7 @@ export class ReceivePipeline {
    * Resolves once checked; `durable` settles after the write.
    */
   readonly acceptMail: AcceptMail = async (envelope, from) => {
-    const r = await this.receive(from, envelope)
-    const durable = r.durable.then(v => v.status)
+    const durable = answered(await this.receive(from, envelope)).then(v => v.status)
     durable.catch(() => {})
     return { durable }
   }
@@ -43,8 +42,10 @@ export class ReceivePipeline {
   /**
    * Verifies and decrypts now, in arrival order; the answer's `durable`
    * settles once the message is stored, so the ack never precedes the write.
+   * A duplicate has nothing to write: answered with the plain value, which
+   * the channel sends before it handles the next request.
    */
-  async receive (remote: string, env: Envelope): Promise<AckAfterWrite<DeliverResult>> {
+  async receive (remote: string, env: Envelope): Promise<DeliverResult | AckAfterWrite<DeliverResult>> {
     // group envelopes, from every channel and the mailbox, are judged one at a time, each after every
     // group op received before it is stored and folded in: the turn is taken before anything is awaited
     let release: (() => void) | undefined
@@ -57,7 +58,7 @@ export class ReceivePipeline {
       const groupCheck = this.checkAddressing(remote, env)
       const same = await this.c.store.getMessage(env.id)
       if (same !== undefined) {
-        if (same.author === env.author && same.conv === env.conv && same.seq === env.seq) return AckAfterWrite.now({ status: 'duplicate' })
+        if (same.author === env.author && same.conv === env.conv && same.seq === env.seq) return { status: 'duplicate' }
         throw new ParleyError('ERR_ID_CONFLICT', 'another message already has this id here')
       }
       const body = openEnvelope(this.c.identity, env)

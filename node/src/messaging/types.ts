@@ -54,9 +54,9 @@ export interface MessengerEvents {
   peerTyping: CustomEvent<{ peerId: string, conv: string }>
 }
 
-/** What each peer RPC method answers; `deliver` only after the durable write. */
+/** What each peer RPC method answers; `deliver` only after the durable write (a duplicate at once). */
 export interface PeerRpcAnswers {
-  deliver: AckAfterWrite<DeliverResult>
+  deliver: DeliverResult | AckAfterWrite<DeliverResult>
   getHave: HaveVector
   getProfile: Profile | undefined
   announceProfile: Record<string, never>
