@@ -4,6 +4,7 @@
  * uses for its channel too). Streams the peers open to us get a channel of
  * their own; both kinds answer through the same handler table.
  */
+import { ParleyError } from '../../../core/errors.js'
 import { PEER_RPC_METHODS, MSG_PROTOCOL, type PeerRpcMethod } from '../../../core/protocol/peer-rpc.js'
 import { RpcChannel, type RpcChannelInit } from '../../../core/rpc/channel.js'
 import { InboundBudget } from '../../../core/rpc/budget.js'
@@ -18,10 +19,14 @@ export const DEFAULT_OPEN_TIMEOUT_MS = 10_000
 /**
  * One lazily opened channel: opened on first use, shared while it is open,
  * opened again once it closed; callers that ask while it opens share that one opening.
+ * A reset() or close() while it opens wins: that opening's channel is closed, never kept,
+ * and its callers get ERR_STREAM_CLOSED (it may lead to a connection or relay now gone).
  */
 export class ChannelOpener<M extends string> {
   private channel?: RpcChannel<M>
   private opening?: Promise<RpcChannel<M>>
+  /** bumped by every reset(): an opening started before it does not count */
+  private generation = 0
 
   constructor (private readonly open: (options: AbortOptions) => Promise<RpcChannel<M>>) {}
 
@@ -30,16 +35,27 @@ export class ChannelOpener<M extends string> {
   async get (options: AbortOptions = {}): Promise<RpcChannel<M>> {
     if (this.channel?.isOpen === true) return this.channel
     if (this.opening !== undefined) return await this.opening
-    this.opening = (async () => {
+    const generation = this.generation
+    const opening = (async () => {
       const ch = await this.open(options)
+      if (generation !== this.generation) {
+        await ch.close().catch(() => {})
+        throw new ParleyError('ERR_STREAM_CLOSED', 'the channel was reset while it opened')
+      }
       this.channel = ch
       return ch
     })()
-    try { return await this.opening } finally { this.opening = undefined }
+    this.opening = opening
+    try {
+      return await opening
+    } finally {
+      if (this.opening === opening) this.opening = undefined
+    }
   }
 
   /** Forgets the channel (its connection went away): the next get() opens a new one. */
   reset (): void {
+    this.generation++
     this.channel = undefined
     this.opening = undefined
   }

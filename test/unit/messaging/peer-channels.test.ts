@@ -47,6 +47,58 @@ describe('ChannelOpener', () => {
   })
 })
 
+describe('ChannelOpener reset while it opens', () => {
+  /** an opener whose openings the test finishes by hand, in any order */
+  const manual = (): { opener: ChannelOpener<PeerRpcMethod>, finish: Array<() => RpcChannel<PeerRpcMethod>> } => {
+    const finish: Array<() => RpcChannel<PeerRpcMethod>> = []
+    const opener = new ChannelOpener<PeerRpcMethod>(async () => await new Promise(resolve => {
+      finish.push(() => { const ch = new RpcChannel(streamPair()[0], undefined, silentLogger); resolve(ch); return ch })
+    }))
+    return { opener, finish }
+  }
+  const closed = (err: unknown): boolean => err instanceof ParleyError && err.code === 'ERR_STREAM_CLOSED'
+
+  it('an opening overtaken by reset() is closed, not kept, and does not clear the newer opening', async () => {
+    const { opener, finish } = manual()
+    const old = opener.get()
+    opener.reset()
+    const fresh = opener.get()
+    assert.equal(finish.length, 2, 'the reset let a new opening start')
+    const stale = finish[0]!()
+    await assert.rejects(old, closed)
+    assert.equal(stale.isOpen, false, 'the stale channel is closed')
+    assert.equal(opener.isOpening, true, 'the newer opening is still under way')
+    const joined = opener.get()
+    assert.equal(finish.length, 2, 'a caller meanwhile joins the newer opening')
+    const ch = finish[1]!()
+    assert.equal(await fresh, ch)
+    assert.equal(await joined, ch)
+    assert.equal(await opener.get(), ch)
+  })
+
+  it('a newer opening that finishes first is kept when the stale one finishes later', async () => {
+    const { opener, finish } = manual()
+    const old = opener.get()
+    opener.reset()
+    const fresh = opener.get()
+    const ch = finish[1]!()
+    assert.equal(await fresh, ch)
+    finish[0]!()
+    await assert.rejects(old, closed)
+    assert.equal(await opener.get(), ch, 'the stale opening did not replace the channel')
+  })
+
+  it('close() while it opens: the channel that then arrives is closed', async () => {
+    const { opener, finish } = manual()
+    const pending = opener.get()
+    await opener.close()
+    const ch = finish[0]!()
+    await assert.rejects(pending, closed)
+    assert.equal(ch.isOpen, false)
+    assert.equal(opener.isOpening, false)
+  })
+})
+
 describe('PeerChannels', () => {
   let net: FakeNetwork
   let a: FakeHost, b: FakeHost
