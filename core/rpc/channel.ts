@@ -7,7 +7,7 @@
  */
 import { ParleyError, RemoteError, toParleyError } from '../errors.js'
 import { DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FrameDecoder, encodeFrame } from '../protocol/frames.js'
-import { RPC_METHODS, rpcFrameParser, type RpcFrame, type RpcMethod } from '../protocol/rpc-frame.js'
+import { rpcFrameParser, type RpcFrame, type RpcMethod } from '../protocol/rpc-frame.js'
 import type { ByteBudget } from './budget.js'
 import { SerialQueue, throwIfAborted, withTimeout, type AbortOptions } from '../util/abort.js'
 import type { RawStream } from './stream.js'
@@ -36,8 +36,8 @@ const UNBOUNDED: ByteBudget = { reserve: () => true, release: () => {} }
 interface Pending { resolve: (v: unknown) => void, reject: (e: Error) => void }
 
 export interface RpcChannelOptions<M extends string> extends RpcChannelInit {
-  /** the methods this channel's protocol has: a request for any other resets the stream. @default RPC_METHODS */
-  methods?: readonly M[]
+  /** the methods this channel's protocol has: a request for any other resets the stream (no default: each protocol names its own) */
+  methods: readonly M[]
   /** where the bytes of partial frames and of requests not handled yet are counted (budget.ts). @default unbounded */
   budget?: ByteBudget
 }
@@ -63,9 +63,9 @@ export class RpcChannel<M extends string = RpcMethod> {
     private readonly stream: RawStream,
     private readonly handler: RpcHandler<M> | undefined,
     private readonly log: Logger,
-    init: RpcChannelOptions<M> = {}
+    init: RpcChannelOptions<M>
   ) {
-    this.parse = rpcFrameParser(init.methods ?? (RPC_METHODS as readonly string[] as readonly M[]))
+    this.parse = rpcFrameParser(init.methods)
     this.maxFrameBytes = init.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
     this.callTimeoutMs = init.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS
     this.frameTimeoutMs = init.frameTimeoutMs ?? DEFAULT_FRAME_TIMEOUT_MS

@@ -11,7 +11,7 @@ import { Libp2pHost } from '../../node/src/host/libp2p-host.js'
 import { createIdentityBytes, loadIdentity, type DeviceIdentity } from '../../core/keys.js'
 import { RpcChannel, remoteCode } from '../../core/rpc/channel.js'
 import { dmConversationId, type Envelope } from '../../core/protocol/envelope.js'
-import { MSG_PROTOCOL } from '../../core/protocol/peer-rpc.js'
+import { MSG_PROTOCOL, PEER_RPC_METHODS } from '../../core/protocol/peer-rpc.js'
 import { newMessageId, sealEnvelope } from '../../core/crypto/envelope.js'
 import { silentLogger } from '../../core/util/log.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
@@ -72,7 +72,7 @@ describe('hostile input from the network', () => {
   })
 
   it('malformed, forged and misaddressed envelopes get typed errors', async () => {
-    const ch = new RpcChannel(await attacker.openStream(victim.peerId, MSG_PROTOCOL), undefined, silentLogger)
+    const ch = new RpcChannel(await attacker.openStream(victim.peerId, MSG_PROTOCOL), undefined, silentLogger, { methods: PEER_RPC_METHODS })
     const conv = dmConversationId(evil.peerId, victim.peerId)
     const good = sealEnvelope(evil, { id: newMessageId(), conv, seq: 1, hlc: { w: Date.now(), c: 0 }, recipients: [victim.peerId], body: { text: '<img src=x onerror=alert(1)>' } })
     const expectCode = async (env: unknown, code: string): Promise<void> => {
@@ -91,7 +91,7 @@ describe('hostile input from the network', () => {
   })
 
   it('replayed envelopes are acknowledged as duplicates and stored once', async () => {
-    const ch = new RpcChannel(await attacker.openStream(victim.peerId, MSG_PROTOCOL), undefined, silentLogger)
+    const ch = new RpcChannel(await attacker.openStream(victim.peerId, MSG_PROTOCOL), undefined, silentLogger, { methods: PEER_RPC_METHODS })
     const conv = dmConversationId(evil.peerId, victim.peerId)
     const env: Envelope = sealEnvelope(evil, { id: newMessageId(), conv, seq: 2, hlc: { w: Date.now(), c: 0 }, recipients: [victim.peerId], body: { text: 'once' } })
     assert.deepEqual(await ch.call('deliver', env), { status: 'stored' })

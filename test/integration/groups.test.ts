@@ -14,7 +14,7 @@ import { Libp2pHost } from '../../node/src/host/libp2p-host.js'
 import { createIdentityBytes, loadIdentity } from '../../core/keys.js'
 import { RpcChannel, remoteCode } from '../../core/rpc/channel.js'
 import type { GroupOp } from '../../core/protocol/envelope.js'
-import { MSG_PROTOCOL } from '../../core/protocol/peer-rpc.js'
+import { MSG_PROTOCOL, PEER_RPC_METHODS } from '../../core/protocol/peer-rpc.js'
 import { newMessageId, sealEnvelope } from '../../core/crypto/envelope.js'
 import { silentLogger } from '../../core/util/log.js'
 
@@ -130,7 +130,7 @@ describe('groups', () => {
     await host.start()
     try {
       await host.dial(n.a.host.addresses()[0] as string)
-      const ch = new RpcChannel(await host.openStream(n.a.peerId, MSG_PROTOCOL), undefined, silentLogger)
+      const ch = new RpcChannel(await host.openStream(n.a.peerId, MSG_PROTOCOL), undefined, silentLogger, { methods: PEER_RPC_METHODS })
       const seal = (seq: number, body: { text: string, op?: GroupOp }, kind: 'text' | 'groupOp') =>
         sealEnvelope(evil, { id: newMessageId(), conv, seq, hlc: { w: Date.now(), c: 0 }, recipients: [n.a.peerId], body, kind })
       // changes only the admin may make, and a second create, can never be valid: refused for good;

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
 import { ApiClient } from '../../node/src/cli/client.js'
 import { RpcChannel, remoteCode } from '../../core/rpc/channel.js'
-import { MSG_PROTOCOL } from '../../core/protocol/peer-rpc.js'
+import { MSG_PROTOCOL, PEER_RPC_METHODS } from '../../core/protocol/peer-rpc.js'
 import { signProfile } from '../../core/crypto/envelope.js'
 import { ParleyError } from '../../core/errors.js'
 import { Libp2pHost } from '../../node/src/host/libp2p-host.js'
@@ -65,7 +65,7 @@ describe('look-alike names', () => {
     await attacker.start()
     try {
       await attacker.dial(me.host.addresses()[0] as string)
-      const ch = new RpcChannel(await attacker.openStream(me.peerId, MSG_PROTOCOL), undefined, silentLogger)
+      const ch = new RpcChannel(await attacker.openStream(me.peerId, MSG_PROTOCOL), undefined, silentLogger, { methods: PEER_RPC_METHODS })
       for (const name of ['Be\u200Bn', 'Be\u00ADn', 'Ben\uD800']) {
         await assert.rejects(ch.call('announceProfile', signProfile(evil, name, Date.now())), (err) => { assert.equal(remoteCode(err), 'ERR_INVALID_ENVELOPE'); return true })
       }

@@ -6,7 +6,8 @@
 import { describe, it, beforeEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { ChannelOpener, PeerChannels } from '../../../node/src/messaging/peer-channels.js'
-import { MSG_PROTOCOL, type PeerRpcMethod } from '../../../core/protocol/peer-rpc.js'
+import { MSG_PROTOCOL, PEER_RPC_METHODS, type PeerRpcMethod } from '../../../core/protocol/peer-rpc.js'
+import { RPC_METHODS } from '../../../core/protocol/rpc-frame.js'
 import { RpcChannel } from '../../../core/rpc/channel.js'
 import { ParleyError } from '../../../core/errors.js'
 import { silentLogger } from '../../../core/util/log.js'
@@ -20,7 +21,7 @@ describe('ChannelOpener', () => {
     const opener = new ChannelOpener<PeerRpcMethod>(async () => {
       opened++
       const [mine] = streamPair()
-      return new RpcChannel(mine, undefined, silentLogger)
+      return new RpcChannel(mine, undefined, silentLogger, { methods: PEER_RPC_METHODS })
     })
     const [a, b] = await Promise.all([opener.get(), opener.get()])
     assert.equal(a, b)
@@ -38,7 +39,7 @@ describe('ChannelOpener', () => {
     let fail = true
     const opener = new ChannelOpener<PeerRpcMethod>(async () => {
       if (fail) throw new ParleyError('ERR_PEER_UNREACHABLE', 'down')
-      return new RpcChannel(streamPair()[0], undefined, silentLogger)
+      return new RpcChannel(streamPair()[0], undefined, silentLogger, { methods: PEER_RPC_METHODS })
     })
     await assert.rejects(opener.get(), (err: unknown) => err instanceof ParleyError && err.code === 'ERR_PEER_UNREACHABLE')
     assert.equal(opener.isOpening, false)
@@ -52,7 +53,7 @@ describe('ChannelOpener reset while it opens', () => {
   const manual = (): { opener: ChannelOpener<PeerRpcMethod>, finish: Array<() => RpcChannel<PeerRpcMethod>> } => {
     const finish: Array<() => RpcChannel<PeerRpcMethod>> = []
     const opener = new ChannelOpener<PeerRpcMethod>(async () => await new Promise(resolve => {
-      finish.push(() => { const ch = new RpcChannel(streamPair()[0], undefined, silentLogger); resolve(ch); return ch })
+      finish.push(() => { const ch = new RpcChannel(streamPair()[0], undefined, silentLogger, { methods: PEER_RPC_METHODS }); resolve(ch); return ch })
     }))
     return { opener, finish }
   }
@@ -143,7 +144,7 @@ describe('PeerChannels', () => {
     await channels(b).start()
     net.connect(PEER_A, PEER_B)
     // a caller that speaks every method (the old single contract)
-    const raw = new RpcChannel(await a.openStream(PEER_B, MSG_PROTOCOL), undefined, silentLogger)
+    const raw = new RpcChannel(await a.openStream(PEER_B, MSG_PROTOCOL), undefined, silentLogger, { methods: RPC_METHODS })
     await assert.rejects(raw.call('fetch', { after: 0, limit: 1 }), (err: unknown) => err instanceof ParleyError && err.code !== 'ERR_REMOTE')
     assert.equal(raw.isOpen, false)
     assert.deepEqual(served, [])

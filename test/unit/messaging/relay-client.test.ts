@@ -12,7 +12,7 @@ import { LevelMailboxStore } from '../../../relay/src/store/level-mailbox-store.
 import type { MailboxStore } from '../../../relay/src/store/types.js'
 import { sealEnvelope, newMessageId } from '../../../core/crypto/envelope.js'
 import { dmConversationId, type Envelope } from '../../../core/protocol/envelope.js'
-import { RELAY_PROTOCOL, parseAckMail, parseFetch } from '../../../core/protocol/relay-rpc.js'
+import { RELAY_PROTOCOL, RELAY_RPC_METHODS, parseAckMail, parseFetch } from '../../../core/protocol/relay-rpc.js'
 import { ParleyError } from '../../../core/errors.js'
 import { silentLogger } from '../../../core/util/log.js'
 import { newIdentities } from '../helpers/identities.js'
@@ -44,7 +44,7 @@ describe('RelayClient mailbox drain', () => {
           }
           default: throw new ParleyError('ERR_NOT_FOUND', method)
         }
-      }, silentLogger)
+      }, silentLogger, { methods: RELAY_RPC_METHODS })
     })
     net.connect(bob.peerId, RELAY)
     return new RelayClient({ host, log: silentLogger, accept, saveInvite: async () => {} }, { fetchBatch: 2, mailboxPollMs: 60_000, ...(keptMailMaxMs !== undefined ? { keptMailMaxMs } : {}) })

@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { RpcChannel, type RpcHandler, type RpcChannelOptions } from '../../../../core/rpc/channel.js'
-import type { RpcMethod } from '../../../../core/protocol/rpc-frame.js'
+import { RPC_METHODS, type RpcMethod } from '../../../../core/protocol/rpc-frame.js'
 import { InboundBudget } from '../../../../core/rpc/budget.js'
 import { encodeFrame } from '../../../../core/protocol/frames.js'
 import { ParleyError } from '../../../../core/errors.js'
@@ -13,9 +13,9 @@ const frameOf = (v: unknown): Uint8Array => encodeFrame(new TextEncoder().encode
 /** the 4-byte header of a frame of `n` bytes */
 const header = (n: number): Uint8Array => { const h = new Uint8Array(4); new DataView(h.buffer).setUint32(0, n); return h }
 
-function rawPeer (init: RpcChannelOptions<RpcMethod> = {}, handler?: RpcHandler): { a: RpcChannel, raw: FakeStream } {
+function rawPeer (init: Partial<RpcChannelOptions<RpcMethod>> = {}, handler?: RpcHandler): { a: RpcChannel, raw: FakeStream } {
   const [sa, raw] = streamPair()
-  return { a: new RpcChannel(sa, handler, silentLogger, init), raw }
+  return { a: new RpcChannel(sa, handler, silentLogger, { methods: RPC_METHODS, ...init }), raw }
 }
 
 describe('RpcChannel read deadline', () => {

@@ -1,26 +1,28 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { RpcChannel, remoteCode, type RpcHandler, type RpcChannelInit } from '../../../../core/rpc/channel.js'
+import { RpcChannel, remoteCode, type RpcHandler, type RpcChannelInit, type RpcChannelOptions } from '../../../../core/rpc/channel.js'
 import { FrameDecoder, encodeFrame } from '../../../../core/protocol/frames.js'
-import { parseRpcFrame } from '../../../../core/protocol/rpc-frame.js'
+import { RPC_METHODS, parseRpcFrame, type RpcMethod } from '../../../../core/protocol/rpc-frame.js'
 import { ParleyError } from '../../../../core/errors.js'
 import { silentLogger } from '../../../../core/util/log.js'
 import { closed, streamPair, type FakeStream } from '../../helpers/fake-stream.js'
 
 const code = (...codes: string[]) => (err: unknown): boolean => err instanceof ParleyError && codes.includes(err.code)
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+/** both protocols' methods: these tests are about the channel, not a protocol */
+const all = (init: RpcChannelInit = {}): RpcChannelOptions<RpcMethod> => ({ methods: RPC_METHODS, ...init })
 const frameOf = (v: unknown): Uint8Array => encodeFrame(new TextEncoder().encode(JSON.stringify(v)))
 
 /** Two channels over a fake stream pair; `a` calls, `b` answers with `handler`. */
 function channels (handler: RpcHandler, init: RpcChannelInit = {}, wrapChunks = false): { a: RpcChannel, b: RpcChannel, sa: FakeStream, sb: FakeStream } {
   const [sa, sb] = streamPair({ wrapChunks })
-  return { a: new RpcChannel(sa, undefined, silentLogger, init), b: new RpcChannel(sb, handler, silentLogger, init), sa, sb }
+  return { a: new RpcChannel(sa, undefined, silentLogger, all(init)), b: new RpcChannel(sb, handler, silentLogger, all(init)), sa, sb }
 }
 
 /** A channel `a` whose peer is a raw stream the test drives by hand. */
 function rawPeer (init: RpcChannelInit = {}, handler?: RpcHandler): { a: RpcChannel, sa: FakeStream, raw: FakeStream } {
   const [sa, raw] = streamPair()
-  return { a: new RpcChannel(sa, handler, silentLogger, init), sa, raw }
+  return { a: new RpcChannel(sa, handler, silentLogger, all(init)), sa, raw }
 }
 
 const echo: RpcHandler = async (m, body) => ({ m, body })
@@ -44,8 +46,8 @@ describe('RpcChannel', () => {
 
   it('lets both ends call each other over one stream', async () => {
     const [sa, sb] = streamPair()
-    const a = new RpcChannel(sa, async () => 'from a', silentLogger)
-    const b = new RpcChannel(sb, async () => 'from b', silentLogger)
+    const a = new RpcChannel(sa, async () => 'from a', silentLogger, all())
+    const b = new RpcChannel(sb, async () => 'from b', silentLogger, all())
     assert.deepEqual(await Promise.all([a.call('getProfile', null), b.call('getProfile', null)]), ['from b', 'from a'])
   })
 
@@ -68,8 +70,8 @@ describe('RpcChannel', () => {
 
   it('answers ERR_NOT_FOUND when the other end takes no requests', async () => {
     const [sa, sb] = streamPair()
-    const a = new RpcChannel(sa, undefined, silentLogger)
-    void new RpcChannel(sb, undefined, silentLogger)
+    const a = new RpcChannel(sa, undefined, silentLogger, all())
+    void new RpcChannel(sb, undefined, silentLogger, all())
     const err = await a.call('getHave', {}).then(() => undefined, (e: unknown) => e)
     assert.equal(remoteCode(err), 'ERR_NOT_FOUND')
   })
@@ -198,8 +200,8 @@ describe('RpcChannel', () => {
   it('close() fails local and remote pending calls with ERR_STREAM_CLOSED', async () => {
     const [sa, sb] = streamPair()
     const never: RpcHandler = async () => await new Promise(() => {})
-    const a = new RpcChannel(sa, never, silentLogger)
-    const b = new RpcChannel(sb, never, silentLogger)
+    const a = new RpcChannel(sa, never, silentLogger, all())
+    const b = new RpcChannel(sb, never, silentLogger, all())
     const fromA = a.call('deliver', {})
     const fromB = b.call('deliver', {})
     const failures = [assert.rejects(fromA, code('ERR_STREAM_CLOSED')), assert.rejects(fromB, code('ERR_STREAM_CLOSED'))]
