@@ -46,5 +46,15 @@ export default tseslint.config(
   {
     files: ['core/**/*.ts', 'node/src/**/*.ts', 'relay/src/**/*.ts', 'app/**/*.ts', 'app/**/*.tsx'],
     rules: { 'max-len': ['error', { code: 160, ignoreUrls: true, ignoreRegExpLiterals: true }] }
+  },
+  // typed events: a part emits through TypedEventEmitter.emit (name and detail checked), never an unchecked CustomEvent
+  {
+    files: ['node/src/**/*.ts', 'relay/src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', {
+        selector: "CallExpression[callee.property.name='dispatchEvent'] > NewExpression[callee.name='CustomEvent']",
+        message: 'emit the event with emit(type, detail) of TypedEventEmitter: the name and detail are then type-checked'
+      }]
+    }
   }
 )

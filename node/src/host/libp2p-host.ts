@@ -192,11 +192,11 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
     node.addEventListener('peer:connect', (evt) => {
       const peerId = evt.detail.toString()
       this.components.log.info('peer connected', { peerId, at: Date.now() })
-      this.dispatchEvent(new CustomEvent('peerConnected', { detail: { peerId, reach: this.reach(peerId) ?? 'lan' } }))
+      this.emit('peerConnected', { peerId, reach: this.reach(peerId) ?? 'lan' })
     })
     node.addEventListener('peer:disconnect', (evt) => {
       this.components.log.info('peer disconnected', { peerId: evt.detail.toString(), at: Date.now() })
-      this.dispatchEvent(new CustomEvent('peerDisconnected', { detail: { peerId: evt.detail.toString() } }))
+      this.emit('peerDisconnected', { peerId: evt.detail.toString() })
     })
     node.services.mdns?.addEventListener('peer', (evt) => { this.onMdnsPeer(evt.detail) })
     for (const [protocol, handler] of this.handlers) await this.register(protocol, handler)
@@ -216,7 +216,7 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
     // and the messenger's channels follow (also across a restart for a new relay)
     const peers = [...new Set(node.getConnections().map(c => c.remotePeer.toString()))]
     await node.stop()
-    for (const peerId of peers) this.dispatchEvent(new CustomEvent('peerDisconnected', { detail: { peerId } }))
+    for (const peerId of peers) this.emit('peerDisconnected', { peerId })
   }
 
   private get started (): Libp2p<Services> {
@@ -315,7 +315,7 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
       this.discovered.add(peerId)
       this.components.log.info('peer discovered', { peerId, at: Date.now(), addrs: addrs.map(a => a.toString()) })
     }
-    this.dispatchEvent(new CustomEvent('peerDiscovered', { detail: { peerId, addrs: addrs.map(a => a.toString()) } }))
+    this.emit('peerDiscovered', { peerId, addrs: addrs.map(a => a.toString()) })
     // libp2p itself merges every discovery answer, loopback included, into its peer store; unless loopback is
     // wanted, replace the peer's addresses with the same set minus loopback (a later dial by peer ID must not
     // be pointed at this machine's own ports)
