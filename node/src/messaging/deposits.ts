@@ -64,11 +64,11 @@ export class Deposits {
     this.peers.delete(peer)
   }
 
-  /** Starts a pass for these unreachable peers unless one is running. */
-  run (peers: string[], now: number): void {
+  /** Starts a pass for these unreachable peers unless one is running; settles when it is over (never rejects). */
+  async run (peers: string[], now: number): Promise<void> {
     if (this.running || peers.length === 0) return
     this.running = true
-    void this.pass(peers, now).finally(() => { this.running = false })
+    try { await this.pass(peers, now) } finally { this.running = false }
   }
 
   private async pass (peers: string[], now: number): Promise<void> {

@@ -144,7 +144,7 @@ export class PushLoop {
         unreachable.push(peer)
         this.dialWithBackoff(peer, now)
       }
-      this.c.deposits.run(unreachable, now)
+      void this.c.deposits.run(unreachable, now)
     } catch (err) {
       this.c.log.warn('retry pass failed', { err: toParleyError(err).message })
     } finally {

@@ -16,8 +16,6 @@ import { PEER_A, PEER_B, PEER_C } from '../helpers/peer-ids.js'
 import { storedMessage as msg } from '../helpers/store.js'
 import type { StoredMessage } from '../../../node/src/store/types.js'
 
-const settle = async (): Promise<void> => { await new Promise(resolve => setTimeout(resolve, 30)) }
-
 describe('Deposits', () => {
   let store: LevelStore
   let calls: Array<{ to: string[], id: string }>
@@ -42,12 +40,10 @@ describe('Deposits', () => {
   it('deposits once for all unreachable recipients, marks the message sent, and never again for them', async () => {
     const d = deposits()
     const m = await send([PEER_B, PEER_C])
-    d.run([PEER_B, PEER_C], Date.now())
-    await settle()
+    await d.run([PEER_B, PEER_C], Date.now())
     assert.deepEqual(calls, [{ to: [PEER_B, PEER_C], id: m.id }])
     assert.equal((await store.getMessage(m.id))?.state, 'sent')
-    d.run([PEER_B, PEER_C], Date.now() + 60_000)
-    await settle()
+    await d.run([PEER_B, PEER_C], Date.now() + 60_000)
     assert.equal(calls.length, 1, 'the relay holds both copies')
   })
 
@@ -56,17 +52,14 @@ describe('Deposits', () => {
     const d = deposits()
     const m = await send([PEER_B, PEER_C])
     const t0 = Date.now()
-    d.run([PEER_B, PEER_C], t0)
-    await settle()
+    await d.run([PEER_B, PEER_C], t0)
     assert.deepEqual(calls.map(c => c.to), [[PEER_B, PEER_C]])
     assert.deepEqual([...await store.depositedFor(PEER_B, [m])], [m.id])
     assert.deepEqual([...await store.depositedFor(PEER_C, [m])], [])
     d.poke(PEER_C)
-    d.run([PEER_B, PEER_C], t0 + 5_000)
-    await settle()
+    await d.run([PEER_B, PEER_C], t0 + 5_000)
     assert.equal(calls.length, 1, 'C is in backoff (10 s)')
-    d.run([PEER_B, PEER_C], t0 + 10_001)
-    await settle()
+    await d.run([PEER_B, PEER_C], t0 + 10_001)
     assert.deepEqual(calls.map(c => c.to), [[PEER_B, PEER_C], [PEER_C]], 'only C, whose copy is still missing')
   })
 
@@ -80,15 +73,12 @@ describe('Deposits', () => {
       const d = deposits()
       const m = await send([PEER_B])
       const t0 = Date.now()
-      d.run([PEER_B], t0)
-      await settle()
+      await d.run([PEER_B], t0)
       assert.equal(calls.length, 1)
       assert.equal((await store.getMessage(m.id))?.state, 'queued')
-      d.run([PEER_B], t0 + 5_000)
-      await settle()
+      await d.run([PEER_B], t0 + 5_000)
       assert.equal(calls.length, 1, 'B is in backoff (10 s) after the refusal')
-      d.run([PEER_B], t0 + 10_001)
-      await settle()
+      await d.run([PEER_B], t0 + 10_001)
       assert.equal(calls.length, 2, 'tried again once the backoff is over')
     } finally {
       relay.deposit = deposit

@@ -3,7 +3,7 @@
  * network (no libp2p, no sockets): delivery and its states, the retry pass
  * and sync after a reconnect, profiles, receipts, typing and groups.
  */
-import { describe, it, beforeEach, afterEach } from 'node:test'
+import { describe, it, beforeEach, afterEach, mock } from 'node:test'
 import assert from 'node:assert/strict'
 import { MemoryLevel } from 'memory-level'
 import { Messenger } from '../../../node/src/messaging/messenger.js'
@@ -138,15 +138,19 @@ describe('Messenger start-up', () => {
     const outboxPeers = store.outboxPeers.bind(store)
     store.outboxPeers = async () => { passes++; return await outboxPeers() }
     const m = new Messenger({ store, host, identity: id, clock: new HybridClock(), log: silentLogger }, { retryIntervalMs: 5 })
+    // the retry interval on a mock clock: a second's worth of ticks while start-up waits for the store
+    mock.timers.enable({ apis: ['setInterval'] })
     try {
       const started = m.start()
-      await new Promise(resolve => setTimeout(resolve, 60))
+      mock.timers.tick(1000)
       assert.equal(passes, 0, 'no retry pass while start-up is still loading')
       open()
       await started
-      await until(() => passes > 0, 'a retry pass after start')
+      mock.timers.tick(5)
+      assert.equal(passes, 1, 'a retry pass once started')
     } finally {
       await m.stop()
+      mock.timers.reset()
       await store.stop()
     }
   })
