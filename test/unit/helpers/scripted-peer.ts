@@ -4,6 +4,8 @@
  * sync, receipts). A handler that throws a ParleyError reaches the caller as
  * a RemoteError with that code, as over a real stream.
  */
+import { ParleyError, type ErrorCode } from '../../../core/errors.js'
+import type { Envelope } from '../../../core/protocol/envelope.js'
 import { MSG_PROTOCOL, PEER_RPC_METHODS, type PeerRpcMethod } from '../../../core/protocol/peer-rpc.js'
 import { RpcChannel } from '../../../core/rpc/channel.js'
 import { silentLogger } from '../../../core/util/log.js'
@@ -34,3 +36,15 @@ export function scriptedPeer (net: FakeNetwork, peerId: string, script: PeerScri
 /** Peer channels of `host` that take no requests of their own. */
 export const callingChannels = (host: FakeHost): PeerChannels =>
   new PeerChannels({ host, log: silentLogger }, { serve: async () => { throw new Error('not used') } })
+
+/**
+ * A `deliver` answer: stored, unless `refuse` names the envelope's seq; then
+ * refused with that code (a ParleyError code, as the peer's handler throws it).
+ */
+export function deliverUnless (refuse: () => Record<number, string>): (body: unknown) => Promise<{ status: 'stored' }> {
+  return async (body) => {
+    const code = refuse()[(body as Envelope).seq]
+    if (code !== undefined) throw new ParleyError(code as ErrorCode, 'refused')
+    return { status: 'stored' }
+  }
+}

@@ -12,12 +12,11 @@ import type { MessengerEvents } from '../../../node/src/messaging/types.js'
 import { LevelStore } from '../../../node/src/store/level-store.js'
 import type { StoredMessage } from '../../../node/src/store/types.js'
 import { dmConversationId, type Envelope } from '../../../core/protocol/envelope.js'
-import { ParleyError } from '../../../core/errors.js'
 import { silentLogger } from '../../../core/util/log.js'
 import { EventRecorder } from '../helpers/events.js'
 import { FakeNetwork } from '../helpers/fake-host.js'
 import { PEER_A, PEER_B } from '../helpers/peer-ids.js'
-import { callingChannels, scriptedPeer, type ScriptedPeer } from '../helpers/scripted-peer.js'
+import { callingChannels, deliverUnless, scriptedPeer, type ScriptedPeer } from '../helpers/scripted-peer.js'
 import { storedMessage } from '../helpers/store.js'
 
 describe('Delivery', () => {
@@ -41,12 +40,8 @@ describe('Delivery', () => {
     return await delivery.deliverAll(PEER_B, ch, msgs.map(m => m.envelope))
   }
   const state = async (m: StoredMessage): Promise<string | undefined> => (await store.getMessage(m.id))?.state
-  /** bob refuses the envelopes whose seq is in `refuse` with `code`, and stores the rest */
-  const refusing = (refuse: Record<number, string>) => async (_method: string, body: unknown): Promise<unknown> => {
-    const code = refuse[(body as Envelope).seq]
-    if (code !== undefined) throw new ParleyError(code as ParleyError['code'], 'refused')
-    return { status: 'stored' }
-  }
+  /** bob refuses the envelopes whose seq is in `refuse` with its code, and stores the rest */
+  const refusing = (refuse: Record<number, string>) => async (_method: string, body: unknown): Promise<unknown> => await deliverUnless(() => refuse)(body)
 
   beforeEach(async () => {
     store = new LevelStore(new MemoryLevel())

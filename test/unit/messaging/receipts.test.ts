@@ -7,7 +7,6 @@
 import { describe, it, beforeEach, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { MemoryLevel } from 'memory-level'
-import { GroupService } from '../../../node/src/messaging/group-service.js'
 import { Receipts } from '../../../node/src/messaging/receipts.js'
 import type { MessengerEvents } from '../../../node/src/messaging/types.js'
 import { LevelStore } from '../../../node/src/store/level-store.js'
@@ -18,6 +17,7 @@ import { MAX_RECEIPT_IDS } from '../../../core/protocol/peer-rpc.js'
 import { ParleyError } from '../../../core/errors.js'
 import { silentLogger } from '../../../core/util/log.js'
 import { EventRecorder } from '../helpers/events.js'
+import { testGroups } from '../helpers/groups.js'
 import { FakeNetwork } from '../helpers/fake-host.js'
 import { PEER_A, PEER_B, PEER_C } from '../helpers/peer-ids.js'
 import { callingChannels, scriptedPeer, type ScriptedPeer } from '../helpers/scripted-peer.js'
@@ -45,16 +45,7 @@ describe('Receipts', () => {
     const host = net.host(PEER_A)
     bob = scriptedPeer(net, PEER_B, async () => ({}))
     net.connect(PEER_A, PEER_B)
-    const groups = new GroupService({
-      store,
-      log: silentLogger,
-      events,
-      self: PEER_A,
-      selfName: () => 'Alice',
-      send: async () => { throw new Error('not used') },
-      syncWith: () => {},
-      isConnected: (p) => host.isConnected(p)
-    })
+    const groups = testGroups({ store, events }, PEER_A, (p) => host.isConnected(p))
     receipts = new Receipts({ store, host, log: silentLogger, events, self: PEER_A, channels: callingChannels(host), groups })
   })
   afterEach(async () => { await store.stop() })

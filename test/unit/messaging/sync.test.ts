@@ -8,7 +8,6 @@ import { describe, it, beforeEach, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { MemoryLevel } from 'memory-level'
 import { Delivery } from '../../../node/src/messaging/delivery.js'
-import { GroupService } from '../../../node/src/messaging/group-service.js'
 import type { PeerChannel } from '../../../node/src/messaging/peer-channels.js'
 import { Sync } from '../../../node/src/messaging/sync.js'
 import type { MessengerEvents } from '../../../node/src/messaging/types.js'
@@ -18,9 +17,10 @@ import type { PeerRpcMethod } from '../../../core/protocol/peer-rpc.js'
 import { ParleyError } from '../../../core/errors.js'
 import { silentLogger } from '../../../core/util/log.js'
 import { EventRecorder } from '../helpers/events.js'
+import { testGroups } from '../helpers/groups.js'
 import { FakeNetwork } from '../helpers/fake-host.js'
 import { PEER_A, PEER_B, PEER_C } from '../helpers/peer-ids.js'
-import { callingChannels, scriptedPeer, type ScriptedPeer } from '../helpers/scripted-peer.js'
+import { callingChannels, deliverUnless, scriptedPeer, type ScriptedPeer } from '../helpers/scripted-peer.js'
 import { storedMessage } from '../helpers/store.js'
 
 describe('Sync', () => {
@@ -38,25 +38,14 @@ describe('Sync', () => {
   const channel = async (): Promise<PeerChannel> => await callingChannels(net.get(PEER_A)!).get(PEER_B)
   const script = async (method: PeerRpcMethod, body: unknown): Promise<unknown> => {
     if (method === 'getHave') return bobHas === 0 ? {} : { [PEER_A]: bobHas }
-    const code = refuse[(body as Envelope).seq]
-    if (code !== undefined) throw new ParleyError(code as ParleyError['code'], 'refused')
-    return { status: 'stored' }
+    return await deliverUnless(() => refuse)(body)
   }
 
   beforeEach(async () => {
     store = new LevelStore(new MemoryLevel())
     await store.start()
     const events = new EventRecorder<MessengerEvents>()
-    const groups = new GroupService({
-      store,
-      log: silentLogger,
-      events,
-      self: PEER_A,
-      selfName: () => 'Alice',
-      send: async () => { throw new Error('not used') },
-      syncWith: () => {},
-      isConnected: () => true
-    })
+    const groups = testGroups({ store, events }, PEER_A)
     sync = new Sync({ store, log: silentLogger, self: PEER_A, groups, delivery: new Delivery({ store, log: silentLogger, events }, { sendWindow: 4 }) })
     net = new FakeNetwork()
     net.host(PEER_A)
