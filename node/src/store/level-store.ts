@@ -6,6 +6,7 @@
  */
 import { type GroupCommit, LevelBackedStore, Tx, jsonSublevel, type Db, type Sub } from '../../../core/store/group-commit.js'
 import { ParleyError } from '../../../core/errors.js'
+import type { WriteLatchInit } from '../../../core/store/write-latch.js'
 import { compareHlc, hlcKey } from '../clock/hlc.js'
 import { throwIfAborted, type AbortOptions } from '../../../core/util/abort.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
@@ -33,8 +34,8 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   private readonly deposited: Sub<number>
   private readonly convs: Sub<ConversationRecord>
 
-  constructor (db: Db) {
-    super(db, 'Parley')
+  constructor (db: Db, latchInit?: WriteLatchInit) {
+    super(db, 'Parley', latchInit)
     this.peers = jsonSublevel(db, 'peers')
     this.msgs = jsonSublevel(db, 'msg')
     this.hist = jsonSublevel(db, 'hist')
