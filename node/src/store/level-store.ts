@@ -7,6 +7,7 @@
 import { type GroupCommit, LevelBackedStore, Tx, jsonSublevel, type Db, type Sub } from '../../../core/store/group-commit.js'
 import { ParleyError } from '../../../core/errors.js'
 import type { WriteLatchInit } from '../../../core/store/write-latch.js'
+import { checkStore, type StoreCheck } from './check.js'
 import { compareHlc, hlcKey } from '../clock/hlc.js'
 import { throwIfAborted, type AbortOptions } from '../../../core/util/abort.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
@@ -44,6 +45,12 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     this.outboxes = jsonSublevel(db, 'outbox')
     this.deposited = jsonSublevel(db, 'deposited')
     this.convs = jsonSublevel(db, 'conv')
+  }
+
+  /** Checks the indexes against the messages (see check.ts); with `fix`, repairs them. Run before messaging starts. */
+  async check (fix: boolean): Promise<StoreCheck> {
+    await this.gc.drain()
+    return await checkStore(this.db, fix)
   }
 
   async getPeer (peerId: string): Promise<PeerRecord | undefined> { return await this.gc.read(this.peers, peerId) }
