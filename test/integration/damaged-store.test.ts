@@ -66,7 +66,12 @@ async function refusesToStart (s: Scene): Promise<void> {
   await assert.rejects(loopbackNode(s.annDir).start(), (err: unknown) => (err as ParleyError).code === 'ERR_STORE_CORRUPT')
 }
 
-/** Ann starts, keeps her identity, says at start what was damaged if `damaged`; after sync she holds every message again. */
+/**
+ * Ann starts, keeps her identity, says at start what was damaged if `damaged`.
+ * A message she sends before Bob is back is accepted; after damage it is held
+ * until Bob reported what he holds of hers. After sync she holds every message
+ * of both again, and nothing of hers reused a sequence number.
+ */
 async function recovers (s: Scene, damaged: boolean, lossy: boolean): Promise<void> {
   const ann = loopbackNode(s.annDir, { name: 'Ann' })
   await ann.start()
@@ -76,12 +81,25 @@ async function recovers (s: Scene, damaged: boolean, lossy: boolean): Promise<vo
     const before = await ann.messenger.history(s.bob.peerId)
     if (lossy) assert.ok(before.length < 2 * N, `messages were lost (${before.length} of ${2 * N} left)`)
     else assert.equal(before.length, 2 * N)
+    const early = await ann.messenger.sendMessage(s.bob.peerId, 'while Bob is away')
+    assert.equal(early.held === true, damaged, 'held until reconciled exactly when damage was found')
     await connect(ann, s.bob)
-    const bobs = s.sent.filter(m => m.author !== s.annId)
     await until(async () => {
       const h = await ann.messenger.history(s.bob.peerId)
-      return bobs.every(m => h.some(x => x.id === m.id && x.text === m.text))
-    }, 'Bob\'s messages back in Ann\'s history', 15_000)
+      return s.sent.every(m => h.some(x => x.id === m.id && x.text === m.text && x.seq === m.seq))
+    }, 'every message (Ann\'s own too) back in Ann\'s history', 15_000)
+    const delivered = await ann.messenger.waitForState(early.id, 'delivered', { signal: AbortSignal.timeout(15_000) })
+    const later = await ann.messenger.sendMessage(s.bob.peerId, 'after')
+    await ann.messenger.waitForState(later.id, 'delivered', { signal: AbortSignal.timeout(15_000) })
+    const top = Math.max(...s.sent.filter(m => m.author === s.annId).map(m => m.seq))
+    assert.ok(delivered.seq > top, `the held message went out above Ann's old numbers (${delivered.seq} > ${top})`)
+    for (const node of [ann, s.bob]) {
+      const h = await node.messenger.history(node === ann ? s.bob.peerId : s.annId)
+      assert.deepEqual(h.filter(m => m.state === 'failed').map(m => m.error), [], 'nothing failed')
+      const annSeqs = h.filter(m => m.author === s.annId).map(m => m.seq)
+      assert.equal(new Set(annSeqs).size, annSeqs.length, 'no sequence number of Ann used twice')
+      assert.equal(annSeqs.length, N + 2)
+    }
   } finally {
     await ann.stop()
   }

@@ -11,7 +11,7 @@ import { inWindows } from '../../../core/util/windows.js'
 import type { MessagingComponents } from './types.js'
 import type { PeerChannel } from './peer-channels.js'
 
-export type DeliveryComponents = Pick<MessagingComponents, 'store' | 'log' | 'events'>
+export type DeliveryComponents = Pick<MessagingComponents, 'store' | 'log' | 'events' | 'identity'>
 
 export interface DeliveryInit {
   /** messages in flight per peer before waiting for acks */
@@ -34,6 +34,8 @@ export class Delivery {
         if (code === 'ERR_UNKNOWN_GROUP') return null
         if (!isPermanentRefusal(code)) throw err
         this.c.log.warn('recipient refused a message for good', { peer, id: env.id, code })
+        // another author's message forwarded by sync: not ours to fail
+        if (env.author !== this.c.identity.peerId) { settled++; return null }
         const failed = await this.c.store.markFailed(env.id, peer, code)
         if (failed !== undefined) this.c.events.emit('messageStateChanged', failed)
         settled++

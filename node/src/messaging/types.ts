@@ -57,7 +57,8 @@ export interface MessengerEvents {
 /** What each peer RPC method answers; `deliver` only after the durable write. */
 export interface PeerRpcAnswers {
   deliver: AckAfterWrite<DeliverResult>
-  getHave: HaveVector
+  /** with `tops` asked: the have-vector, the highest seq held per author, and the store's epoch */
+  getHave: HaveVector | { have: HaveVector, tops: HaveVector, epoch: string }
   getProfile: Profile | undefined
   announceProfile: Record<string, never>
   receipt: Record<string, never>

@@ -57,11 +57,13 @@ export async function checkStore (db: Db, fix: boolean): Promise<StoreCheck> {
   for (const m of held.values()) {
     const hk = m.conv + SEP + hlcKey(m.hlc, m.id)
     if (histKeys.get(hk) !== m.id) ops.push({ type: 'put', sublevel: hist, key: hk, value: m.id })
+    const n = newest.get(m.conv)
+    if (n === undefined || compareHlc(m.hlc, n.hlc) > 0) newest.set(m.conv, m)
+    // a held message holds no slot yet (store/level-store.ts heldidx)
+    if (m.held === true) continue
     const author = m.conv + SEP + m.author
     const sk = author + SEP + pad(m.seq)
     if (!seqKeys.has(sk)) { ops.push({ type: 'put', sublevel: seqIdx, key: sk, value: m.id }); seqKeys.set(sk, m.id) }
-    const n = newest.get(m.conv)
-    if (n === undefined || compareHlc(m.hlc, n.hlc) > 0) newest.set(m.conv, m)
   }
   for (const k of seqKeys.keys()) {
     const i = k.lastIndexOf(SEP)

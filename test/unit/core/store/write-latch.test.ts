@@ -7,7 +7,8 @@ import assert from 'node:assert/strict'
 import { MemoryLevel } from 'memory-level'
 import { WriteLatch, isDiskFull, storeWriteError } from '../../../../core/store/write-latch.js'
 import { LevelStore } from '../../../../node/src/store/level-store.js'
-import { MailboxStore, DEFAULT_MAILBOX_TTL_MS } from '../../../../relay/src/mailbox-store.js'
+import { LevelMailboxStore } from '../../../../relay/src/store/level-mailbox-store.js'
+import { DEFAULT_MAILBOX_TTL_MS } from '../../../../relay/src/store/types.js'
 import { ParleyError } from '../../../../core/errors.js'
 import { dmConversationId } from '../../../../core/protocol/envelope.js'
 import { PEER_A, PEER_B } from '../../helpers/peer-ids.js'
@@ -125,7 +126,7 @@ describe('write latch', () => {
 
   it('relay mailbox store: latched the same way, and reopening reloads its cursor from disk', async () => {
     const { db, failNext, opens } = failingDb()
-    const store = new MailboxStore(db, { ttlMs: DEFAULT_MAILBOX_TTL_MS, quotaMessages: 100, quotaBytes: 1 << 20 })
+    const store = new LevelMailboxStore(db, { ttlMs: DEFAULT_MAILBOX_TTL_MS, quotaMessages: 100, quotaBytes: 1 << 20 })
     await store.start()
     await store.admit(PEER_B, 'allow-list')
     failNext()
