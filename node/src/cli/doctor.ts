@@ -11,7 +11,7 @@ import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { readKeyFile } from '../host/key-file.js'
 import { badTables, levelFiles, readLevelLog, shrunkLogs } from '../store/health.js'
 import { checkStore } from '../store/check.js'
-import { RECONCILE_META } from '../store/open-node-store.js'
+import { RECONCILE_META } from '../store/health.js'
 import type { Db } from '../../../core/store/group-commit.js'
 
 export interface DoctorReport {

@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { openEnvelope, sealEnvelope, type SigningKeys } from '../../../core/crypto/envelope.js'
-import { RECONCILE_META } from '../store/open-node-store.js'
+import { RECONCILE_META } from '../store/health.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { MessageStore, StoredMessage } from '../store/types.js'
 import type { Logger } from '../../../core/util/log.js'

@@ -9,6 +9,9 @@
 import { open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
+/** meta key: set while our own sequence numbers must be reconciled with peers before new messages go out */
+export const RECONCILE_META = 'reconcile'
+
 /** Last 8 bytes of every LevelDB table file (table/format.h kTableMagicNumber, little endian). */
 const TABLE_MAGIC = Buffer.from([0x57, 0xfb, 0x80, 0x8b, 0x24, 0x75, 0x47, 0xdb])
 const LEVELDB_FILE = /^(CURRENT|MANIFEST-\d+|\d+\.(log|ldb|sst))$/

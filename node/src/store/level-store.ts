@@ -8,6 +8,7 @@ import { type GroupCommit, LevelBackedStore, Tx, jsonSublevel, type Db, type Sub
 import { ParleyError } from '../../../core/errors.js'
 import type { WriteLatchInit } from '../../../core/store/write-latch.js'
 import { checkStore, type StoreCheck } from './check.js'
+import { RECONCILE_META, readLevelLog } from './health.js'
 import { compareHlc, hlcKey } from '../clock/hlc.js'
 import { throwIfAborted, type AbortOptions } from '../../../core/util/abort.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
@@ -50,6 +51,22 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     this.deposited = jsonSublevel(db, 'deposited')
     this.convs = jsonSublevel(db, 'conv')
     this.heldIdx = jsonSublevel(db, 'heldidx')
+  }
+
+  /**
+   * The check after a latched store was reopened: records LevelDB dropped
+   * while replaying the log mean loss; the indexes are rebuilt and the store
+   * marked, so the next start reports it and reconciles with peers.
+   */
+  protected override async reopened (): Promise<void> {
+    const location = (this.db as { location?: string }).location
+    if (location === undefined) return
+    const log = await readLevelLog(location)
+    if (log.droppedBytes === 0) return
+    await checkStore(this.db, true)
+    // not through the group commit: this runs inside the write that is reopening the store
+    const damaged = `LevelDB dropped ${log.droppedBytes} bytes when the store was reopened after a failed write`
+    await this.meta.put(RECONCILE_META, { since: Date.now(), damaged }, { sync: true } as never)
   }
 
   /** Checks the indexes against the messages (see check.ts); with `fix`, repairs them. Run before messaging starts. */

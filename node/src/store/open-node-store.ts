@@ -9,12 +9,9 @@
 import { Level } from 'level'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { LevelStore } from './level-store.js'
-import { badTables, levelFiles, readLevelLog, shrunkLogs } from './health.js'
+import { RECONCILE_META, badTables, levelFiles, readLevelLog, shrunkLogs } from './health.js'
 import type { StoreCheck } from './check.js'
 import type { WriteLatchInit } from '../../../core/store/write-latch.js'
-
-/** meta key: set while our own sequence numbers must be reconciled with peers before new messages go out */
-export const RECONCILE_META = 'reconcile'
 
 export interface StoreOpenReport {
   /** damage was found at this start (see `reasons`); lost messages are fetched back from peers */
