@@ -48,6 +48,18 @@ async function scene (toTable: boolean): Promise<Scene> {
   return { dir, annDir, bob, annId, sent, cleanup: async () => { await bob.stop(); await removeDir(dir) } }
 }
 
+async function withScene (toTable: boolean, fn: (s: Scene) => Promise<void>): Promise<void> {
+  const s = await scene(toTable)
+  try { await fn(s) } finally { await s.cleanup() }
+}
+
+/** Overwrites `length` bytes of `file` from `at` with `byte`. */
+async function garble (file: string, byte: number, at: number, length: number): Promise<void> {
+  const bytes = await readFile(file)
+  bytes.fill(byte, at, Math.min(bytes.length, at + length))
+  await writeFile(file, bytes)
+}
+
 const dbFile = async (s: Scene, test: (f: string) => boolean): Promise<string> => {
   const f = (await readdir(join(s.annDir, 'db'))).find(test)
   assert.ok(f !== undefined, 'the damaged file exists')
@@ -106,98 +118,77 @@ async function recovers (s: Scene, damaged: boolean, lossy: boolean): Promise<vo
 }
 
 describe('damaged store', () => {
-  it('missing CURRENT: refuses to start; doctor --repair recovers everything', async () => {
-    const s = await scene(true)
-    try {
-      await rm(join(s.annDir, 'db', 'CURRENT'))
-      await refusesToStart(s)
-      // the CLI says it in words, with the exit codes scripts can test
-      const start = cli(['start', '--data', s.annDir, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--api-port', '0'])
-      assert.equal(start.status, 1)
-      assert.match(start.stderr, /ERR_STORE_CORRUPT: the message store in .* is damaged \(its CURRENT file is missing\)\. Nothing was changed\. Run `parley doctor/)
-      const check = cli(['doctor', '--data', s.annDir])
-      assert.equal(check.status, 1)
-      assert.match(check.stdout, /message store: damaged\n {2}- LevelDB cannot open it/)
-      assert.match(check.stdout, /run `parley doctor --data .* --repair` to repair it/)
-      const found = await doctor(s.annDir, false)
-      assert.equal(found.store, 'damaged')
-      const fixed = await doctor(s.annDir, true)
-      assert.equal(fixed.store, 'repaired')
-      assert.equal(fixed.messages, 2 * N)
-      assert.equal(fixed.lost, 0)
-      assert.equal(fixed.repair?.filesLost, 0)
-      await recovers(s, true, false)
-    } finally { await s.cleanup() }
-  })
+  it('missing CURRENT: refuses to start; doctor --repair recovers everything', async () => await withScene(true, async (s) => {
+    await rm(join(s.annDir, 'db', 'CURRENT'))
+    await refusesToStart(s)
+    // the CLI says it in words, with the exit codes scripts can test
+    const start = cli(['start', '--data', s.annDir, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--api-port', '0'])
+    assert.equal(start.status, 1)
+    assert.match(start.stderr, /ERR_STORE_CORRUPT: the message store in .* is damaged \(its CURRENT file is missing\)\. Nothing was changed\. Run `parley doctor/)
+    const check = cli(['doctor', '--data', s.annDir])
+    assert.equal(check.status, 1)
+    assert.match(check.stdout, /message store: damaged\n {2}- LevelDB cannot open it/)
+    assert.match(check.stdout, /run `parley doctor --data .* --repair` to repair it/)
+    const found = await doctor(s.annDir, false)
+    assert.equal(found.store, 'damaged')
+    const fixed = await doctor(s.annDir, true)
+    assert.equal(fixed.store, 'repaired')
+    assert.equal(fixed.messages, 2 * N)
+    assert.equal(fixed.lost, 0)
+    assert.equal(fixed.repair?.filesLost, 0)
+    await recovers(s, true, false)
+  }))
 
-  it('truncated log: the loss is reported at start and the lost messages come back from Bob', async () => {
-    const s = await scene(false)
-    try {
-      const log = await dbFile(s, f => f.endsWith('.log'))
-      await truncate(log, Math.floor((await stat(log)).size / 2))
-      await recovers(s, true, true)
-    } finally { await s.cleanup() }
-  })
+  it('truncated log: the loss is reported at start and the lost messages come back from Bob', async () => await withScene(false, async (s) => {
+    const log = await dbFile(s, f => f.endsWith('.log'))
+    await truncate(log, Math.floor((await stat(log)).size / 2))
+    await recovers(s, true, true)
+  }))
 
-  it('garbage in the log: LevelDB drops the damaged records, the node says so and gets them back', async () => {
-    const s = await scene(false)
-    try {
-      const log = await dbFile(s, f => f.endsWith('.log'))
-      const bytes = await readFile(log)
-      bytes.fill(0x5a, Math.floor(bytes.length / 3), Math.floor(bytes.length / 3) + 200)
-      await writeFile(log, bytes)
-      await recovers(s, true, true)
-    } finally { await s.cleanup() }
-  })
+  it('garbage in the log: LevelDB drops the damaged records, the node says so and gets them back', async () => await withScene(false, async (s) => {
+    const log = await dbFile(s, f => f.endsWith('.log'))
+    const bytes = await readFile(log)
+    bytes.fill(0x5a, Math.floor(bytes.length / 3), Math.floor(bytes.length / 3) + 200)
+    await writeFile(log, bytes)
+    await recovers(s, true, true)
+  }))
 
-  it('zeroed table: refuses to start; doctor --repair sets it aside and counts it; the key file keeps the identity', async () => {
-    const s = await scene(true)
-    try {
-      const table = await dbFile(s, f => f.endsWith('.ldb'))
-      await writeFile(table, Buffer.alloc((await stat(table)).size))
-      await refusesToStart(s)
-      assert.equal((await doctor(s.annDir, false)).store, 'damaged')
-      const fixed = await doctor(s.annDir, true)
-      assert.equal(fixed.store, 'repaired')
-      assert.equal(fixed.repair?.filesLost, 1)
-      await recovers(s, true, true)
-    } finally { await s.cleanup() }
-  })
+  it('zeroed table: refuses to start; doctor --repair sets it aside and counts it; the key file keeps the identity', async () => await withScene(true, async (s) => {
+    const table = await dbFile(s, f => f.endsWith('.ldb'))
+    await writeFile(table, Buffer.alloc((await stat(table)).size))
+    await refusesToStart(s)
+    assert.equal((await doctor(s.annDir, false)).store, 'damaged')
+    const fixed = await doctor(s.annDir, true)
+    assert.equal(fixed.store, 'repaired')
+    assert.equal(fixed.repair?.filesLost, 1)
+    await recovers(s, true, true)
+  }))
 
-  it('garbage MANIFEST: refuses to start; doctor --repair rebuilds it from the tables', async () => {
-    const s = await scene(true)
-    try {
-      const manifest = await dbFile(s, f => f.startsWith('MANIFEST-'))
-      const bytes = await readFile(manifest)
-      bytes.fill(0x41, 0, Math.min(bytes.length, 64))
-      await writeFile(manifest, bytes)
-      await refusesToStart(s)
-      const fixed = await doctor(s.annDir, true)
-      assert.equal(fixed.store, 'repaired')
-      assert.equal(fixed.messages, 2 * N)
-      await recovers(s, true, false)
-    } finally { await s.cleanup() }
-  })
+  it('garbage MANIFEST: refuses to start; doctor --repair rebuilds it from the tables', async () => await withScene(true, async (s) => {
+    const manifest = await dbFile(s, f => f.startsWith('MANIFEST-'))
+    const bytes = await readFile(manifest)
+    bytes.fill(0x41, 0, Math.min(bytes.length, 64))
+    await writeFile(manifest, bytes)
+    await refusesToStart(s)
+    const fixed = await doctor(s.annDir, true)
+    assert.equal(fixed.store, 'repaired')
+    assert.equal(fixed.messages, 2 * N)
+    await recovers(s, true, false)
+  }))
 
-  it('db/ gone: refuses to start (no fresh database over an initialised data dir); doctor --repair makes it anew', async () => {
-    const s = await scene(false)
-    try {
-      await rm(join(s.annDir, 'db'), { recursive: true })
-      await refusesToStart(s)
-      const fixed = await doctor(s.annDir, true)
-      assert.equal(fixed.store, 'repaired')
-      assert.equal(fixed.messages, 0)
-      await recovers(s, true, true)
-    } finally { await s.cleanup() }
-  })
+  it('db/ gone: refuses to start (no fresh database over an initialised data dir); doctor --repair makes it anew', async () => await withScene(false, async (s) => {
+    await rm(join(s.annDir, 'db'), { recursive: true })
+    await refusesToStart(s)
+    const fixed = await doctor(s.annDir, true)
+    assert.equal(fixed.store, 'repaired')
+    assert.equal(fixed.messages, 0)
+    await recovers(s, true, true)
+  }))
 
-  it('a data dir from before the key file: the key is copied out of the store at start, mode 0600', async () => {
-    const s = await scene(false)
-    try {
-      await rm(join(s.annDir, 'device-key'))
-      await recovers(s, false, false)
-      assert.equal((await stat(join(s.annDir, 'device-key'))).mode & 0o777, 0o600)
-      assert.equal((await doctor(s.annDir, false)).store, 'ok')
-    } finally { await s.cleanup() }
-  })
+  it('a data dir from before the key file: the key is copied out of the store at start, mode 0600', async () => await withScene(false, async (s) => {
+    await rm(join(s.annDir, 'device-key'))
+    await recovers(s, false, false)
+    assert.equal((await stat(join(s.annDir, 'device-key'))).mode & 0o777, 0o600)
+    assert.equal((await doctor(s.annDir, false)).store, 'ok')
+  }))
 })
