@@ -147,15 +147,13 @@ describe('damaged store', () => {
 
   it('garbage in the log: LevelDB drops the damaged records, the node says so and gets them back', async () => await withScene(false, async (s) => {
     const log = await dbFile(s, f => f.endsWith('.log'))
-    const bytes = await readFile(log)
-    bytes.fill(0x5a, Math.floor(bytes.length / 3), Math.floor(bytes.length / 3) + 200)
-    await writeFile(log, bytes)
+    await garble(log, 0x5a, Math.floor((await stat(log)).size / 3), 200)
     await recovers(s, true, true)
   }))
 
   it('zeroed table: refuses to start; doctor --repair sets it aside and counts it; the key file keeps the identity', async () => await withScene(true, async (s) => {
     const table = await dbFile(s, f => f.endsWith('.ldb'))
-    await writeFile(table, Buffer.alloc((await stat(table)).size))
+    await garble(table, 0, 0, (await stat(table)).size)
     await refusesToStart(s)
     assert.equal((await doctor(s.annDir, false)).store, 'damaged')
     const fixed = await doctor(s.annDir, true)
@@ -166,9 +164,7 @@ describe('damaged store', () => {
 
   it('garbage MANIFEST: refuses to start; doctor --repair rebuilds it from the tables', async () => await withScene(true, async (s) => {
     const manifest = await dbFile(s, f => f.startsWith('MANIFEST-'))
-    const bytes = await readFile(manifest)
-    bytes.fill(0x41, 0, Math.min(bytes.length, 64))
-    await writeFile(manifest, bytes)
+    await garble(manifest, 0x41, 0, 64)
     await refusesToStart(s)
     const fixed = await doctor(s.annDir, true)
     assert.equal(fixed.store, 'repaired')
