@@ -23,6 +23,8 @@ export interface WriteLatchInit {
   backoffMs?: number
   /** @default DEFAULT_MIN_FREE_BYTES */
   minFreeBytes?: number
+  /** the clock of the backoff (tests pass a fake one). @default Date.now */
+  now?: () => number
 }
 
 const NO_SPACE = /ENOSPC|No space left on device|disk quota exceeded|EDQUOT/i
@@ -64,6 +66,7 @@ export class WriteLatch {
   private backoffMs: number
   private readonly firstBackoffMs: number
   private readonly minFreeBytes: number
+  private readonly now: () => number
 
   /**
    * @param reopen closes and reopens the database and checks it; throws when that fails
@@ -73,6 +76,7 @@ export class WriteLatch {
     this.firstBackoffMs = init.backoffMs ?? DEFAULT_REOPEN_BACKOFF_MS
     this.backoffMs = this.firstBackoffMs
     this.minFreeBytes = init.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES
+    this.now = init.now ?? Date.now
   }
 
   /** The failure that latched the store, while it is latched. */
@@ -94,14 +98,14 @@ export class WriteLatch {
     if (failure.code === 'ERR_DISK_FULL' && this.location !== undefined && await freeBytes(this.location) < this.minFreeBytes) {
       throw failure
     }
-    if (Date.now() < this.nextAttemptAt) throw failure
+    if (this.now() < this.nextAttemptAt) throw failure
     try {
       await this.reopen()
       this.failure = undefined
       this.backoffMs = this.firstBackoffMs
     } catch (err) {
       this.failure = err === failure ? failure : storeWriteError(err)
-      this.nextAttemptAt = Date.now() + this.backoffMs
+      this.nextAttemptAt = this.now() + this.backoffMs
       this.backoffMs = Math.min(this.backoffMs * 2, MAX_REOPEN_BACKOFF_MS)
       throw this.failure
     }

@@ -57,7 +57,8 @@ describe('write latch', () => {
   it('refuses writes until the reopen succeeds, waiting longer after each failed attempt', async () => {
     let fails = 2
     let reopens = 0
-    const latch = new WriteLatch(async () => { reopens++; if (fails-- > 0) throw enospc() }, undefined, { backoffMs: 30 })
+    let now = 0
+    const latch = new WriteLatch(async () => { reopens++; if (fails-- > 0) throw enospc() }, undefined, { backoffMs: 30, now: () => now })
     await latch.ensureWritable()
     latch.trip(storeWriteError(enospc()))
     await assert.rejects(latch.ensureWritable(), code('ERR_DISK_FULL'))
@@ -65,14 +66,14 @@ describe('write latch', () => {
     // within the backoff: refused without another attempt
     await assert.rejects(latch.ensureWritable(), code('ERR_DISK_FULL'))
     assert.equal(reopens, 1)
-    await new Promise(resolve => setTimeout(resolve, 40))
+    now = 40
     await assert.rejects(latch.ensureWritable(), code('ERR_DISK_FULL'))
     assert.equal(reopens, 2)
-    // the second wait is longer (60 ms): still refused after 40
-    await new Promise(resolve => setTimeout(resolve, 40))
+    // the second wait is longer (60 ms): still refused 40 ms later
+    now = 80
     await assert.rejects(latch.ensureWritable(), code('ERR_DISK_FULL'))
     assert.equal(reopens, 2)
-    await new Promise(resolve => setTimeout(resolve, 40))
+    now = 101
     await latch.ensureWritable()
     assert.equal(reopens, 3)
     assert.equal(latch.latched, undefined)
@@ -88,7 +89,8 @@ describe('write latch', () => {
 
   it('node store: after a failed write, the next write reopens the database first; nothing written is lost', async () => {
     const { db, failNext, opens, failOpens } = failingDb()
-    const store = new LevelStore(db, { backoffMs: 20 })
+    let now = 0
+    const store = new LevelStore(db, { backoffMs: 20, now: () => now })
     await store.start()
     const conv = dmConversationId(PEER_A, PEER_B)
     assert.equal(await store.storeIncoming(msg({ conv, author: PEER_B, seq: 1 })), 'stored')
@@ -99,7 +101,7 @@ describe('write latch', () => {
     failOpens(1)
     await assert.rejects(store.putMeta('k', 1), code('ERR_DISK_FULL'))
     assert.equal(opens(), 2)
-    await new Promise(resolve => setTimeout(resolve, 30))
+    now = 30
     assert.equal(await store.storeIncoming(msg({ conv, author: PEER_B, seq: 2 })), 'stored')
     assert.equal(opens(), 3)
     assert.deepEqual(await store.haveVector(conv), { [PEER_B]: 2 })
