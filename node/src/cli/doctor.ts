@@ -139,7 +139,9 @@ async function runRepair (location: string, existing: boolean, report: DoctorRep
 export function describeReport (r: DoctorReport, repair: boolean): string {
   const lines = [`data dir: ${r.dataDir}`, `device key file: ${r.keyFile}`, `message store: ${r.store}`]
   for (const p of r.problems) lines.push(`  - ${p}`)
-  if (r.repair !== undefined) lines.push(`LevelDB repair: ${r.repair.entriesRecovered} entries recovered, ${r.repair.filesLost} unreadable file(s) set aside in db/lost/`)
+  if (r.repair !== undefined) {
+    lines.push(`LevelDB repair: ${r.repair.entriesRecovered} entries recovered, ${r.repair.filesLost} unreadable file(s) set aside in db/lost/`)
+  }
   if (r.messages !== undefined) lines.push(`messages ${r.store === 'repaired' ? 'recovered' : 'held'}: ${r.messages}`)
   if (r.lost !== undefined && r.lost > 0) lines.push(`messages lost here: ${r.lost} (they come back from your colleagues when they next connect)`)
   if (r.store === 'repaired') lines.push('repaired: start Parley again; it checks with your colleagues before it sends new messages')

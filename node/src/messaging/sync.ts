@@ -20,7 +20,7 @@ export interface SyncComponents extends Pick<MessagingComponents, 'store' | 'log
   groups: GroupService
   delivery: Delivery
   /** our sequence counters against what peers report holding (reconcile.ts) */
-  reconciler: Reconciler
+  reconciler: Pick<Reconciler, 'epoch' | 'peerReported'>
   /** a held message got its final number and may go out */
   released: (m: StoredMessage) => void
 }
@@ -90,7 +90,7 @@ export class Sync {
         const envs = await this.c.store.envelopesAfter(conv, author, after, SYNC_PAGE)
         if (envs.length === 0) break
         const forPeer = envs.filter(e => e.keys.some(k => k.to === peer))
-        const settled = await this.c.delivery.deliverAll(peer, ch, forPeer)
+        const settled = await this.c.delivery.deliverAll(peer, ch, forPeer, author === this.c.self)
         after = envs[envs.length - 1]!.seq
         // the watermark moves only over pages the peer settled completely (holds, or refused for good)
         if (settled < forPeer.length) settledSoFar = false

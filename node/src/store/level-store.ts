@@ -13,7 +13,7 @@ import { compareHlc, hlcKey } from '../clock/hlc.js'
 import { throwIfAborted, type AbortOptions } from '../../../core/util/abort.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { HaveVector } from '../../../core/protocol/peer-rpc.js'
-import type { ConversationRecord, HistoryQuery, MessageStore, PeerRecord, StoredMessage } from './types.js'
+import type { ConversationRecord, HistoryQuery, MessageStore, PeerRecord, Reseal, StoredMessage } from './types.js'
 
 
 interface SeqState { contiguous: number, max: number }
@@ -377,7 +377,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     return { have, tops }
   }
 
-  async reconcileOwn (conv: string, author: string, top: number, release: boolean, reseal: (m: StoredMessage, seq: number) => Envelope): Promise<StoredMessage[]> {
+  async reconcileOwn (conv: string, author: string, top: number, release: boolean, reseal: Reseal): Promise<StoredMessage[]> {
     return await this.gc.write(async (tx) => {
       const key = conv2(conv, author)
       const state = await this.seqStateOf(tx, conv, author)

@@ -34,7 +34,9 @@ export function storeCorrupt (dataDir: string, reason: string, cause?: unknown):
  * Opens (or, in a data dir never initialised, creates) the store at `dbDir`.
  * `initialised`: the data dir has a device key file.
  */
-export async function openNodeStore (dataDir: string, dbDir: string, initialised: boolean, latch?: WriteLatchInit): Promise<{ store: LevelStore, report: StoreOpenReport }> {
+export async function openNodeStore (
+  dataDir: string, dbDir: string, initialised: boolean, latch?: WriteLatchInit
+): Promise<{ store: LevelStore, report: StoreOpenReport }> {
   const existing = (await levelFiles(dbDir)).length > 0
   const bad = await badTables(dbDir)
   if (bad.length > 0) throw storeCorrupt(dataDir, `table file${bad.length > 1 ? 's' : ''} ${bad.join(', ')} unreadable`)

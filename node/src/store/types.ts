@@ -74,6 +74,9 @@ export interface HistoryQuery {
   search?: string
 }
 
+/** The same message sealed again under a new seq (see MessageStore.reconcileOwn). */
+export type Reseal = (m: StoredMessage, seq: number) => Envelope
+
 export interface MessageStore {
   start(): Promise<void>
   stop(): Promise<void>
@@ -138,7 +141,7 @@ export interface MessageStore {
    * `reseal` where the number changed), and are held no more. Returns the
    * released messages.
    */
-  reconcileOwn(conv: string, author: string, top: number, release: boolean, reseal: (m: StoredMessage, seq: number) => Envelope): Promise<StoredMessage[]>
+  reconcileOwn(conv: string, author: string, top: number, release: boolean, reseal: Reseal): Promise<StoredMessage[]>
   /** Stored envelopes of `author` in `conv` with seq > `afterSeq`, in seq order (held ones left out). */
   envelopesAfter(conv: string, author: string, afterSeq: number, limit?: number): Promise<Envelope[]>
 }
