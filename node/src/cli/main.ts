@@ -33,6 +33,8 @@ commands:
   relay [ADDR|none] [--invite TOKEN] [--json]
                               show the relay status, or set (none: remove) the relay
   watch                       print events as JSON lines until interrupted
+  doctor [--repair] [--json]  check the data dir of a stopped node (device key, message store);
+                              --repair: run LevelDB's repair and say what was recovered and lost
 
 every command takes --data DIR (default: ${defaultDataDir()})`
 
@@ -187,6 +189,14 @@ async function main (argv: string[]): Promise<number> {
         process.once('SIGINT', () => { ws.close(); resolve(0) })
         process.once('SIGTERM', () => { ws.close(); resolve(0) })
       })
+    }
+    case 'doctor': {
+      const { values } = parse(rest, { repair: { type: 'boolean' }, json: { type: 'boolean' } }, 0)
+      const { doctor, describeReport } = await import('./doctor.js')
+      const repair = values.repair === true
+      const report = await doctor(dataDir(values), repair)
+      out(values.json === true ? JSON.stringify(report) : describeReport(report, repair))
+      return report.store === 'ok' || report.store === 'repaired' ? 0 : 1
     }
     default:
       throw new UsageError(`unknown command "${cmd}"`)
