@@ -126,12 +126,36 @@ describe('RpcChannel input budget', () => {
     release()
   })
 
-  it('the total bound holds across peers', async () => {
-    const budget = new InboundBudget({ perPeerBytes: 10_000, totalBytes: 12_000 })
+  it('the total bound holds across peers (above their floors)', async () => {
+    const budget = new InboundBudget({ perPeerBytes: 10_000, totalBytes: 12_000, floorBytes: 1000 })
     const chans = ['a', 'b', 'c'].map(p => rawPeer({ budget: budget.for(p) }))
-    for (const c of chans) { c.raw.send(header(900_000)); c.raw.send(new Uint8Array(5000)) }
+    for (const c of chans) { c.raw.send(header(900_000)); c.raw.send(new Uint8Array(6000)) }
     await sleep(10)
     assert.deepEqual(chans.map(c => c.a.isOpen), [true, true, false])
-    assert.ok(budget.usedBytes <= 12_000)
+    assert.ok(budget.usedBytes <= 12_000 + 3 * 1000)
+  })
+
+  it('nine identities holding partial frames up to their shares do not starve an honest peer\'s small frame', async () => {
+    // the defaults: 8 MiB per peer, 64 MiB in all, a 256 KiB floor per peer
+    const budget = new InboundBudget()
+    // ten identities, eight streams each, each stream holding an unfinished 1 MiB frame: 80 MiB asked for
+    const attackers = Array.from({ length: 10 * 8 }, (_, i) => rawPeer({ budget: budget.for(`evil${Math.floor(i / 8)}`) }))
+    const chunk = new Uint8Array(1024 * 1024 - 4)
+    for (const at of attackers) { at.raw.send(header(1024 * 1024)); at.raw.send(chunk) }
+    await sleep(20)
+    // the attackers filled the total; the streams past it were reset
+    const held = attackers.filter(at => at.a.isOpen).length
+    assert.ok(held >= 64 && held < 80, `${held} attacking streams held`)
+    assert.ok(budget.usedBytes >= 64 * 1024 * 1024)
+    // an honest peer's 4 KiB request still passes and is answered
+    let served = 0
+    const honest = rawPeer({ budget: budget.for('honest') }, async () => { served++; return 'ok' })
+    honest.raw.send(frameOf({ v: 1, t: 'req', rid: 1, m: 'getHave', body: { conv: 'x'.repeat(4000) } }))
+    await sleep(20)
+    assert.equal(honest.a.isOpen, true)
+    assert.equal(served, 1)
+    for (const at of attackers) at.a.abort(new ParleyError('ERR_STREAM_CLOSED', 'test'))
+    await sleep(10)
+    assert.equal(budget.usedBytes, 0)
   })
 })
