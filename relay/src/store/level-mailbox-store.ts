@@ -62,6 +62,8 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
       const u = use.get(k) ?? { count: 0, bytes: 0 }
       use.set(k, { count: u.count + 1, bytes: u.bytes + row.bytes })
     }
+    // an empty store needs no entries (nor the flag: a later rebuild counts the same as was kept)
+    if (use.size === 0) return
     await this.gc.write(async (tx) => {
       for await (const k of this.senderUsage.keys()) tx.del(this.senderUsage, k)
       for (const [k, u] of use) tx.put(this.senderUsage, k, u)
