@@ -108,8 +108,10 @@ export class ParleyNode {
       this.messenger_ = messenger
       this.relay_ = relay
       relay.configure(settings.relay, settings.invite)
-      await host.start()
+      // the messenger first: its protocol handler is registered before the host listens, so a peer
+      // that connects at once can open /parley/msg (the host keeps handlers given before its start)
       await messenger.start()
+      await host.start()
       relay.start()
       if (this.init.api !== false) {
         const token = await loadOrCreateToken(files.token)

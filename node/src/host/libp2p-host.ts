@@ -168,7 +168,10 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
     const announceLoopback = this.init.announceLoopback
     const services: Record<string, unknown> = { identify: identify(), ping: ping() }
     if (this.init.mdns) services.mdns = mdns({ serviceTag: MDNS_SERVICE_TAG, interval: this.init.mdnsIntervalMs })
+    // created stopped: the protocol handlers and event listeners go in before it listens, announces by mDNS or
+    // dials, so a peer that connects at once never finds /parley/msg missing ("could not negotiate")
     const node = await createLibp2p({
+      start: false,
       privateKey: this.components.identity.libp2pKey,
       addresses: {
         // '/p2p-circuit': take a reservation on any connected relay (re-taken when it comes back)
@@ -187,8 +190,6 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
       streamMuxers: [yamux({ maxInboundStreams: MAX_INBOUND_STREAMS_PER_CONNECTION })],
       services: services as never
     }).catch((err: unknown) => { throw listenError(err) }) as unknown as Libp2p<Services>
-    this.node = node
-    this.components.log.info('host started', { peerId: this.peerId, at: Date.now(), addrs: this.addresses() })
     node.addEventListener('peer:connect', (evt) => {
       const peerId = evt.detail.toString()
       this.components.log.info('peer connected', { peerId, at: Date.now() })
@@ -199,7 +200,18 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
       this.emit('peerDisconnected', { peerId: evt.detail.toString() })
     })
     node.services.mdns?.addEventListener('peer', (evt) => { this.onMdnsPeer(evt.detail) })
-    for (const [protocol, handler] of this.handlers) await this.register(protocol, handler)
+    for (const [protocol, handler] of this.handlers) await this.register(node, protocol, handler)
+    this.node = node
+    const at = Date.now()
+    try {
+      await node.start()
+    } catch (err) {
+      this.node = undefined
+      try { await node.stop() } catch { /* it never fully started */ }
+      throw listenError(err)
+    }
+    // `at`: when it began to listen (a peer may already have connected by the time start() returns)
+    this.components.log.info('host started', { peerId: this.peerId, at, addrs: this.addresses() })
     this.redialTimer = setInterval(() => { this.redialConfigured() }, this.init.redialIntervalMs)
     this.redialTimer.unref()
     this.redialConfigured()
@@ -285,13 +297,14 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
     }
   }
 
+  /** Registers a protocol handler; before start() it is kept and registered before the host listens. */
   async handle (protocol: string, handler: StreamHandler): Promise<void> {
     this.handlers.set(protocol, handler)
-    await this.register(protocol, handler)
+    if (this.node !== undefined) await this.register(this.node, protocol, handler)
   }
 
-  private async register (protocol: string, handler: StreamHandler): Promise<void> {
-    await this.started.handle(protocol, (stream, connection) => {
+  private async register (node: Libp2p<Services>, protocol: string, handler: StreamHandler): Promise<void> {
+    await node.handle(protocol, (stream, connection) => {
       handler(stream as unknown as RawStream, connection.remotePeer.toString())
     }, { maxInboundStreams: MAX_INBOUND_STREAMS_PER_PROTOCOL, maxOutboundStreams: 64, runOnLimitedConnection: true })
   }

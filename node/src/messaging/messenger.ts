@@ -140,6 +140,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     if (!this.running) return
     this.running = false
     this.pushLoop.stop()
+    this.peers.stop()
     this.c.host.removeEventListener('peerConnected', this.onConnected)
     this.c.host.removeEventListener('peerDisconnected', this.onDisconnected)
     await this.channels.stop()

@@ -13,6 +13,9 @@ import type { PeerChannels } from './peer-channels.js'
 import type { MessagingComponents, PeerRpcHandlers, PeerView } from './types.js'
 
 export const DEFAULT_NAME = 'Parley user'
+/** a failed profile fetch is tried again while the peer stays connected: after 0.5, 1, 2, 4, 8 s */
+const PROFILE_RETRY_MS = 500
+const PROFILE_ATTEMPTS = 6
 
 export interface PeersComponents extends Pick<MessagingComponents, 'store' | 'host' | 'identity' | 'relay' | 'log' | 'events'> {
   channels: PeerChannels
@@ -32,6 +35,8 @@ export interface PeersInit {
 export class Peers {
   private profile?: Profile
   private readonly safetyCache = new Map<string, string>()
+  private readonly profileRetries = new Map<string, NodeJS.Timeout>()
+  private stopped = false
 
   readonly handlers: Pick<PeerRpcHandlers, 'getProfile' | 'announceProfile'> = {
     getProfile: async () => this.profile,
@@ -49,6 +54,7 @@ export class Peers {
 
   /** Loads our signed profile, or makes one (a new name from init, or none yet). */
   async loadProfile (): Promise<void> {
+    this.stopped = false
     const stored = await this.c.store.getMeta('profile')
     let profile: Profile | undefined
     try { if (stored !== undefined) { profile = parseProfile(stored) } } catch { profile = undefined }
@@ -87,8 +93,35 @@ export class Peers {
       const now = Date.now()
       await this.c.store.putPeer({ ...existing, peerId, lastSeen: now, firstSeen: existing?.firstSeen ?? now })
       this.c.events.emit('peerOnline', await this.peerView(peerId))
-      await this.fetchProfile(peerId)
+      this.fetchProfileSoon(peerId, 0)
     })().catch(err => { this.c.log.debug('peer setup failed', { peerId, err: toParleyError(err).message }) })
+  }
+
+  /** Stops the profile retries. */
+  stop (): void {
+    this.stopped = true
+    for (const t of this.profileRetries.values()) clearTimeout(t)
+    this.profileRetries.clear()
+  }
+
+  /**
+   * Fetches the peer's profile, once per connection; a failed fetch (the
+   * connection was a duplicate the tie-break closed, a stream reset, a peer
+   * still starting) is tried again with backoff while the peer stays connected,
+   * so a connected peer does not stay nameless.
+   */
+  private fetchProfileSoon (peerId: string, attempt: number): void {
+    if (this.stopped || this.profileRetries.has(peerId)) return
+    const timer = setTimeout(() => {
+      this.profileRetries.delete(peerId)
+      if (this.stopped || !this.c.host.isConnected(peerId)) return
+      this.fetchProfile(peerId).catch(err => {
+        this.c.log.debug('profile fetch failed', { peerId, attempt, err: toParleyError(err).message })
+        if (attempt + 1 < PROFILE_ATTEMPTS) this.fetchProfileSoon(peerId, attempt + 1)
+      })
+    }, attempt === 0 ? 0 : PROFILE_RETRY_MS * 2 ** (attempt - 1))
+    timer.unref()
+    this.profileRetries.set(peerId, timer)
   }
 
   peerDisconnected (peerId: string): void {
