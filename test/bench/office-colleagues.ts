@@ -17,7 +17,7 @@ import { createIdentityBytes, loadIdentity } from '../../core/keys.js'
 import { UdpMdnsSocket } from '../../node/src/host/mdns/socket.js'
 import { RpcChannel } from '../../core/rpc/channel.js'
 import { signProfile } from '../../core/crypto/envelope.js'
-import { MSG_PROTOCOL } from '../../core/protocol/peer-rpc.js'
+import { MSG_PROTOCOL, PEER_RPC_METHODS } from '../../core/protocol/peer-rpc.js'
 import { createLogger, silentLogger } from '../../core/util/log.js'
 
 const { ips, startPerSecond, minTtlS, peersFile } = JSON.parse(process.argv[2] ?? '{}') as { ips: string[], startPerSecond: number, minTtlS?: number, peersFile: string }
@@ -49,7 +49,7 @@ for (const ip of ips) {
         }
         default: return {}
       }
-    }, silentLogger)
+    }, silentLogger, { methods: PEER_RPC_METHODS })
     void ch
   })
   hosts.push(host)
