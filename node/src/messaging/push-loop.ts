@@ -32,6 +32,13 @@ export interface PushLoopInit {
 const FIRST_REDIAL_BACKOFF_MS = 1000
 /** a present peer we owe messages is tried again at least this often (a restart keeps its record alive) */
 const PRESENT_REDIAL_MAX_MS = 4000
+/**
+ * Up to this share of a backoff is added at random, so peers that lost the
+ * same colleague (a restart, a whole office after a power cut) do not all dial
+ * again at the same instant.
+ */
+const BACKOFF_JITTER = 0.25
+const jittered = (ms: number): number => Math.round(ms * (1 + Math.random() * BACKOFF_JITTER))
 /** Outbox entries read per page of a push. */
 const PUSH_PAGE = 256
 /** presence arrivals within this window share one outbox read */
@@ -190,7 +197,7 @@ export class PushLoop {
   private pushPresent (peer: string, now: number): void {
     const s = this.state(peer)
     if (now < s.nextDialAt || s.pushing) return
-    s.nextDialAt = now + s.dialBackoffMs
+    s.nextDialAt = now + jittered(s.dialBackoffMs)
     s.dialBackoffMs = Math.min(s.dialBackoffMs * 2, PRESENT_REDIAL_MAX_MS)
     this.schedule(peer)
   }
@@ -198,7 +205,7 @@ export class PushLoop {
   private dialWithBackoff (peer: string, now: number): void {
     const s = this.state(peer)
     if (now < s.nextDialAt) return
-    s.nextDialAt = now + s.dialBackoffMs
+    s.nextDialAt = now + jittered(s.dialBackoffMs)
     s.dialBackoffMs = Math.min(s.dialBackoffMs * 2, this.init.maxRedialBackoffMs)
     this.c.host.dial(peer).catch(() => {})
   }
