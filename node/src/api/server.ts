@@ -274,7 +274,7 @@ export class ApiServer {
       }
       return { name: messenger.name, relay: this.c.relay.status() }
     })
-    this.route('GET', /^\/status$/, async () => ({ peerId: messenger.peerId, outbox: await store.outboxSize(), connected: host.connectedPeers().length, connections: host.connectionCount(), connectionList: host.connections() }))
+    this.route('GET', /^\/status$/, async () => ({ peerId: messenger.peerId, outbox: await store.outboxSize(), connected: host.connectedPeers().length, connections: host.connectionCount(), connectionList: host.connections(), host: host.stats() }))
     this.route('GET', /^\/conversations$/, async () => {
       const peers = new Map((await messenger.listPeers()).map(p => [p.peerId, p]))
       return (await store.listConversations()).map((c): ConversationView => {

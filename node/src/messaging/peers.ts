@@ -1,5 +1,6 @@
 /**
- * Peers: presence (connect / disconnect), signed profiles and display names
+ * Peers: presence (a LAN discovery record or a connection, see the host),
+ * signed profiles and display names
  * (ours and theirs), safety numbers, verification, and the look-alike key
  * warning; answers `getProfile` and `announceProfile`.
  */
@@ -16,6 +17,8 @@ export const DEFAULT_NAME = 'Parley user'
 /** a failed profile fetch is tried again while the peer stays connected: after 0.5, 1, 2, 4, 8 s */
 const PROFILE_RETRY_MS = 500
 const PROFILE_ATTEMPTS = 6
+/** presence changes arriving within this window are stored and reported together */
+const PRESENCE_BATCH_MS = 50
 
 export interface PeersComponents extends Pick<MessagingComponents, 'store' | 'host' | 'identity' | 'relay' | 'log' | 'events'> {
   channels: PeerChannels
@@ -36,7 +39,8 @@ export class Peers {
   private profile?: Profile
   private readonly safetyCache = new Map<string, string>()
   private readonly profileRetries = new Map<string, NodeJS.Timeout>()
-  private stopped = false
+  private readonly presenceBatch = new Map<string, boolean>()
+  private running = false
 
   readonly handlers: Pick<PeerRpcHandlers, 'getProfile' | 'announceProfile'> = {
     getProfile: async () => this.profile,
@@ -54,7 +58,6 @@ export class Peers {
 
   /** Loads our signed profile, or makes one (a new name from init, or none yet). */
   async loadProfile (): Promise<void> {
-    this.stopped = false
     const stored = await this.c.store.getMeta('profile')
     let profile: Profile | undefined
     try { if (stored !== undefined) { profile = parseProfile(stored) } } catch { profile = undefined }
@@ -69,6 +72,16 @@ export class Peers {
       await this.c.store.putMeta('profile', profile)
     }
     this.profile = profile
+    this.running = true
+    // colleagues on the LAN get the signed profile with our discovery record, without a connection
+    this.c.host.setAdvert(JSON.stringify(profile))
+  }
+
+  /** Stops reporting presence and the profile retries. */
+  stop (): void {
+    this.running = false
+    for (const t of this.profileRetries.values()) clearTimeout(t)
+    this.profileRetries.clear()
   }
 
   async setName (input: string): Promise<Profile> {
@@ -76,7 +89,8 @@ export class Peers {
     const profile = signProfile(this.c.identity, name, Math.max(Date.now(), (this.profile?.updatedAt ?? 0) + 1))
     await this.c.store.putMeta('profile', profile)
     this.profile = profile
-    // connected peers learn the new name now; the others fetch it when they next connect
+    this.c.host.setAdvert(JSON.stringify(profile))
+    // connected peers learn the new name now; LAN peers from our discovery record; the others when they next connect
     for (const p of this.c.host.connectedPeers()) {
       if (this.isRelay(p)) continue
       void this.c.channels.get(p).then(async ch => await ch.call('announceProfile', profile)).catch(() => {})
@@ -86,22 +100,13 @@ export class Peers {
 
   isRelay (peerId: string): boolean { return this.c.relay?.isRelay(peerId) === true }
 
-  /** Records the peer as seen, tells the UI, and fetches its profile. */
+  /** Records the peer as seen and fetches its profile over the new connection (presence is reported apart). */
   peerConnected (peerId: string): void {
     void (async () => {
-      const existing = await this.c.store.getPeer(peerId)
       const now = Date.now()
-      await this.c.store.putPeer({ ...existing, peerId, lastSeen: now, firstSeen: existing?.firstSeen ?? now })
-      this.c.events.emit('peerOnline', await this.peerView(peerId))
+      await this.updatePeer(peerId, (existing) => ({ ...existing, peerId, lastSeen: now, firstSeen: existing?.firstSeen ?? now }))
       this.fetchProfileSoon(peerId, 0)
     })().catch(err => { this.c.log.debug('peer setup failed', { peerId, err: toParleyError(err).message }) })
-  }
-
-  /** Stops the profile retries. */
-  stop (): void {
-    this.stopped = true
-    for (const t of this.profileRetries.values()) clearTimeout(t)
-    this.profileRetries.clear()
   }
 
   /**
@@ -111,10 +116,10 @@ export class Peers {
    * so a connected peer does not stay nameless.
    */
   private fetchProfileSoon (peerId: string, attempt: number): void {
-    if (this.stopped || this.profileRetries.has(peerId)) return
+    if (!this.running || this.profileRetries.has(peerId)) return
     const timer = setTimeout(() => {
       this.profileRetries.delete(peerId)
-      if (this.stopped || !this.c.host.isConnected(peerId)) return
+      if (!this.running || !this.c.host.isConnected(peerId)) return
       this.fetchProfile(peerId).catch(err => {
         this.c.log.debug('profile fetch failed', { peerId, attempt, err: toParleyError(err).message })
         if (attempt + 1 < PROFILE_ATTEMPTS) this.fetchProfileSoon(peerId, attempt + 1)
@@ -126,10 +131,41 @@ export class Peers {
 
   peerDisconnected (peerId: string): void {
     void (async () => {
-      const existing = await this.c.store.getPeer(peerId)
-      await this.c.store.putPeer({ ...existing, peerId, lastSeen: Date.now() })
-      this.c.events.emit('peerOffline', await this.peerView(peerId))
+      await this.updatePeer(peerId, (existing) => ({ ...existing, peerId, lastSeen: Date.now() }))
     })().catch(err => { this.c.log.debug('peer teardown failed', { peerId, err: toParleyError(err).message }) })
+  }
+
+  /** Online and offline follow presence (a discovery record or a connection); a burst is handled as one. */
+  presenceChanged (peerId: string, online: boolean): void {
+    this.presenceBatch.set(peerId, online)
+    if (this.presenceBatch.size === 1) setTimeout(() => { void this.flushPresence() }, PRESENCE_BATCH_MS)
+  }
+
+  /** Stores `lastSeen` and emits peerOnline / peerOffline for a batch of presence changes, with one peer listing. */
+  private async flushPresence (): Promise<void> {
+    const batch = [...this.presenceBatch]
+    this.presenceBatch.clear()
+    try {
+      const now = Date.now()
+      // together, so the store's group commit writes them in one batch
+      await Promise.all(batch.map(async ([peerId]) => {
+        await this.updatePeer(peerId, (existing) => ({ ...existing, peerId, lastSeen: now, firstSeen: existing?.firstSeen ?? now }))
+      }))
+      const views = new Map((await this.listPeers()).map(v => [v.peerId, v]))
+      for (const [peerId, online] of batch) {
+        if (!this.running) return
+        this.c.events.emit(online ? 'peerOnline' : 'peerOffline', views.get(peerId) ?? this.view({ peerId }, null))
+      }
+    } catch (err) {
+      this.c.log.debug('presence update failed', { err: toParleyError(err).message })
+    }
+  }
+
+  /** A discovery record carrying the peer's signed profile: its name without a connection. */
+  discovered (peerId: string, advert: string): void {
+    let value: unknown
+    try { value = JSON.parse(advert) } catch { return }
+    this.acceptProfile(peerId, value).catch(err => { this.c.log.debug('advertised profile refused', { peerId, err: toParleyError(err).message }) })
   }
 
   /** Forgets what is cached about a peer that is gone. */
@@ -138,7 +174,7 @@ export class Peers {
   async listPeers (): Promise<PeerView[]> {
     const records = (await this.c.store.listPeers()).filter(r => !this.isRelay(r.peerId))
     const known = new Set(records.map(r => r.peerId))
-    for (const p of this.c.host.connectedPeers()) if (!known.has(p) && !this.isRelay(p)) records.push({ peerId: p, lastSeen: Date.now() })
+    for (const p of this.c.host.onlinePeers()) if (!known.has(p) && !this.isRelay(p)) records.push({ peerId: p, lastSeen: Date.now() })
     // the first key seen with a name owns it; a later key with the same or a look-alike name gets a warning
     const named = records.flatMap(r => r.profile === undefined
       ? []
@@ -149,9 +185,10 @@ export class Peers {
 
   /** Records that the user compared safety numbers with `peer` (or withdraws it). */
   async setVerified (peer: string, verified: boolean): Promise<PeerView> {
-    const existing = await this.c.store.getPeer(peer)
-    if (existing === undefined) throw new ParleyError('ERR_UNKNOWN_PEER', `no known peer ${peer}`)
-    await this.c.store.putPeer({ ...existing, verified })
+    await this.updatePeer(peer, (existing) => {
+      if (existing === undefined) throw new ParleyError('ERR_UNKNOWN_PEER', `no known peer ${peer}`)
+      return { ...existing, verified }
+    })
     const v = await this.peerView(peer)
     this.c.events.emit('peerUpdated', v)
     return v
@@ -166,15 +203,36 @@ export class Peers {
   private async acceptProfile (peerId: string, value: unknown): Promise<void> {
     const profile = parseProfile(value)
     if (profile.peerId !== peerId) throw new ParleyError('ERR_INVALID_ENVELOPE', 'peer sent a profile of another peer')
-    verifyProfile(profile)
-    const existing = await this.c.store.getPeer(peerId)
-    if (existing?.profile !== undefined && existing.profile.updatedAt >= profile.updatedAt) return
-    await this.c.store.putPeer({ ...existing, peerId, profile })
-    this.c.events.emit('peerUpdated', await this.peerView(peerId))
+    const kept = await this.updatePeer(peerId, (existing) => {
+      if (existing?.profile !== undefined && existing.profile.updatedAt >= profile.updatedAt) return undefined
+      // checked only when it would be kept: a discovery record repeats the same profile
+      verifyProfile(profile)
+      return { ...existing, peerId, profile }
+    })
+    if (kept) this.c.events.emit('peerUpdated', await this.peerView(peerId))
+  }
+
+  private readonly updating = new Map<string, Promise<unknown>>()
+
+  /**
+   * Read-modify-write of a peer record, one at a time per peer: presence, a
+   * connection and a profile from discovery update the same record at once,
+   * and a write from a stale read would drop the others' change (a name).
+   * `change` returns the new record, or undefined to keep the stored one; resolves true if it wrote.
+   */
+  private async updatePeer (peerId: string, change: (existing: PeerRecord | undefined) => PeerRecord | undefined): Promise<boolean> {
+    const run = (this.updating.get(peerId) ?? Promise.resolve()).catch(() => {}).then(async () => {
+      const next = change(await this.c.store.getPeer(peerId))
+      if (next === undefined) return false
+      await this.c.store.putPeer(next)
+      return true
+    })
+    this.updating.set(peerId, run)
+    try { return await run } finally { if (this.updating.get(peerId) === run) this.updating.delete(peerId) }
   }
 
   private view (r: PeerRecord, keyWarning: string | null): PeerView {
-    const online = this.c.host.isConnected(r.peerId)
+    const online = this.c.host.isOnline(r.peerId)
     let sn = this.safetyCache.get(r.peerId)
     if (sn === undefined) { sn = safetyNumber(this.c.identity.peerId, r.peerId); this.safetyCache.set(r.peerId, sn) }
     return {
