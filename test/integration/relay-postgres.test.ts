@@ -15,7 +15,7 @@ import { promisify } from 'node:util'
 import pg from 'pg'
 import { PgServer } from '../helpers/postgres.js'
 import { RELAY_BIN, RelayProc } from '../helpers/proc.js'
-import { removeDir, tmpDir } from '../helpers/nodes.js'
+import { removeDir, tmpDir, until } from '../helpers/nodes.js'
 import { SCHEMA_VERSION } from '../../relay/src/store/pg-schema.js'
 
 const run = promisify(execFile)
@@ -38,7 +38,8 @@ describe('parley-relay on PostgreSQL', () => {
     const relay = new RelayProc({ dataDir: join(dir, 'r1'), args: ['--listen', '/ip4/127.0.0.1/tcp/0', '--store', url], logFile: join(dir, 'r1.log') })
     await relay.start()
     try {
-      assert.match(relay.logText(), /store: postgres:\/\/postgres@\/relay/)
+      // the start lines reach the log file asynchronously
+      await until(() => /store: postgres:\/\/postgres@\/relay/.test(relay.logText()), 'store line in the log')
       const token = relay.admin('invite', 'create', '--note', 'pg')
       const peer = '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo'
       relay.admin('allow', peer)
@@ -66,7 +67,7 @@ describe('parley-relay on PostgreSQL', () => {
     await relay.start()
     try {
       assert.equal(JSON.parse(relay.admin('stats', '--json')).peerId, first)
-      assert.match(relay.logText(), /store: postgres:/)
+      await until(() => /store: postgres:/.test(relay.logText()), 'store line in the log')
     } finally {
       await relay.stop()
     }
