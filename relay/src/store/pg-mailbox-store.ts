@@ -217,11 +217,24 @@ export class PgMailboxStore implements MailboxStore {
     }
   }
 
+  /**
+   * A pooled connection for a transaction. The server going away while it is
+   * checked out fails its query (which the caller sees) and also emits
+   * 'error' on it, which nobody else listens to then: kept from becoming an
+   * uncaught exception here.
+   */
+  private async checkout (): Promise<{ client: pg.PoolClient, release: (destroy: boolean) => void }> {
+    let client: pg.PoolClient
+    try { client = await this.db().connect() } catch (err) { throw pgError(err, this.where) }
+    const onError = (err: Error): void => { this.init.log?.debug('relay database connection failed mid-request', { err: err.message }) }
+    client.on('error', onError)
+    return { client, release: (destroy) => { client.off('error', onError); client.release(destroy) } }
+  }
+
   /** Runs `fn` in one transaction; run again on a deadlock or serialisation failure. */
   private async tx<T> (fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      let client: pg.PoolClient
-      try { client = await this.db().connect() } catch (err) { throw pgError(err, this.where) }
+      const { client, release } = await this.checkout()
       let broken = false
       try {
         await client.query('BEGIN')
@@ -234,7 +247,7 @@ export class PgMailboxStore implements MailboxStore {
         if ((code === '40P01' || code === '40001') && attempt < TX_ATTEMPTS) continue
         throw pgError(err, this.where)
       } finally {
-        client.release(broken)
+        release(broken)
       }
     }
   }
@@ -446,9 +459,10 @@ export class PgMailboxStore implements MailboxStore {
     if (this.sweeping) return 0
     this.sweeping = true
     let client: pg.PoolClient | undefined
+    let release: ((destroy: boolean) => void) | undefined
     let locked = false
     try {
-      try { client = await this.db().connect() } catch (err) { throw pgError(err, this.where) }
+      ({ client, release } = await this.checkout())
       locked = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [SWEEP_LOCK.toString()])).rows[0]?.ok === true
       if (!locked) { this.init.log?.debug('sweep skipped: another relay instance is sweeping'); return 0 }
       const cut = now - this.limits.ttlMs
@@ -480,7 +494,7 @@ export class PgMailboxStore implements MailboxStore {
       if (client !== undefined) {
         if (locked) await client.query('SELECT pg_advisory_unlock($1)', [SWEEP_LOCK.toString()]).catch(() => {})
         // a connection that may still hold the lock is closed, not reused (closing releases it)
-        client.release(locked)
+        release?.(locked)
       }
       this.sweeping = false
     }
