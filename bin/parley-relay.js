@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs the relay CLI through tsx's loader (no build step).
-import { register } from 'tsx/esm/api'
-register()
-await import('../relay/src/cli.ts')
+// The relay's CLI: the compiled program in dist/bin/ when it is fresh, else the TypeScript through tsx
+// (scripts/programs.mjs).
+import { launch } from '../scripts/programs.mjs'
+await launch('parley-relay')

@@ -1,4 +1,5 @@
-// Builds every web app under app/ into dist/<name>/ (git-ignored), for `npm start` and `npm test`.
+// Builds every web app under app/ into dist/<name>/ (git-ignored), for `npm start` and `npm test`, then the
+// node and relay programs into dist/bin/ (scripts/programs.mjs).
 //
 // An app is a folder app/<name>/ with src/main.tsx (bundled by esbuild, with the CSS it imports, into
 // main.js and main.css) and public/ (copied as is: index.html, icons). So app/ui/ becomes dist/ui/ and a
@@ -11,6 +12,7 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { buildPrograms } from './programs.mjs'
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url))
 export const DIST = join(ROOT, 'dist')
@@ -104,11 +106,15 @@ if (process.argv[1] === SELF) {
   const args = process.argv.slice(2)
   const names = args.filter(a => !a.startsWith('--'))
   const quiet = args.includes('--quiet')
-  buildAll({ force: args.includes('--force'), names: names.length > 0 ? names : listApps(), log: quiet ? () => {} : (l) => process.stderr.write(l) })
+  const log = quiet ? () => {} : (l) => process.stderr.write(l)
+  const force = args.includes('--force')
+  // the web apps, then (unless only some apps were named) the node and relay programs (scripts/programs.mjs)
+  buildAll({ force, names: names.length > 0 ? names : listApps(), log })
+    .then(async () => { if (names.length === 0) await buildPrograms({ force, log }) })
     .catch((err) => {
       // esbuild's errors name the file and line; show them as they are
       const lines = err.errors?.map(e => `${e.location?.file ?? ''}:${e.location?.line ?? ''}: ${e.text}`) ?? [err.message]
-      process.stderr.write(`parley: the UI build failed:\n  ${lines.join('\n  ')}\n`)
+      process.stderr.write(`parley: the build failed:\n  ${lines.join('\n  ')}\n`)
       process.exit(1)
     })
 }

@@ -40,6 +40,17 @@ export interface RelayHostInit {
   onRefused: (what: 'reservation' | 'circuit', peerId: string) => void
 }
 
+/**
+ * Inbound connections. libp2p's defaults (5 new connections per second per
+ * source IP, 10 handshakes at a time) refuse most of an office that reconnects
+ * from behind one NAT address (of 200 clients on one IP, 5 got in). These let
+ * 1,000 clients behind one address in within ~5 s (with their retries) and still
+ * bound a flood: per source IP by the rate, overall by the handshakes in
+ * progress (each costs a Noise handshake of CPU) and by maxConnections.
+ */
+export const INBOUND_PER_IP_PER_SECOND = 200
+export const MAX_PENDING_HANDSHAKES = 128
+
 /** what "no limit" becomes when the other circuit limit is set: the longest timer Node allows (24.8 days), 2^53 bytes */
 const NO_DURATION_LIMIT_MS = 2 ** 31 - 1
 const NO_DATA_LIMIT_BYTES = Number.MAX_SAFE_INTEGER
@@ -63,7 +74,11 @@ export class RelayHost {
       transports: [tcp(), webSockets()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
-      connectionManager: { maxConnections: 4 * limits.maxReservations + 64 },
+      connectionManager: {
+        maxConnections: 4 * limits.maxReservations + 64,
+        inboundConnectionThreshold: INBOUND_PER_IP_PER_SECOND,
+        maxIncomingPendingConnections: MAX_PENDING_HANDSHAKES
+      },
       connectionGater: {
         denyInboundRelayReservation: (peer) => {
           const deny = !isAdmitted(peer.toString())

@@ -5,13 +5,25 @@
  * the folder whose extension is on the allow-list is served; dot files,
  * other extensions and paths leaving the folder are not.
  */
+import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { extname, resolve, sep } from 'node:path'
+import { dirname, extname, join, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
-/** dist/ at the repository root */
-export const DIST_DIR = fileURLToPath(new URL('../../../dist/', import.meta.url))
+/** The nearest folder above `file` with a package.json: the repository root, from the source or a compiled chunk. */
+function packageRoot (file: string): string {
+  let dir = dirname(file)
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir)
+    if (up === dir) return resolve(dirname(file), '../../..')
+    dir = up
+  }
+  return dir
+}
+
+/** dist/ at the repository root (this file runs from node/src/api/ or compiled from dist/bin/) */
+export const DIST_DIR = join(packageRoot(fileURLToPath(import.meta.url)), 'dist') + sep
 
 /** The extensions served, with their content type. */
 export const STATIC_TYPES: Readonly<Record<string, string>> = Object.freeze({
