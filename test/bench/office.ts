@@ -10,7 +10,8 @@
  *
  * Namespaces poff-*: created and deleted by exact name; every process is
  * stopped by PID; bounded in time (each phase has a deadline).
- * BENCH_SIZES=10,50 limits the sizes; BENCH_IDLE_S sets the idle window (20).
+ * BENCH_SIZES=10,50 limits the sizes; BENCH_IDLE_S sets the idle window (20);
+ * KEEP_LOGS=1 keeps the logs.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process'
 import { createWriteStream, readFileSync } from 'node:fs'
@@ -202,4 +203,5 @@ console.log(JSON.stringify({
   },
   rssKiBPerPeer: r500 !== undefined ? Number(((Number(r500.rssMiB) - Number(base.rssMiB)) * 1024 / (500 - Number(base.colleagues))).toFixed(1)) : null
 }, null, 2))
-await removeDir(dir)
+if (process.env.KEEP_LOGS === '1') console.error(`office bench logs kept in ${dir}`)
+else await removeDir(dir)
