@@ -10,7 +10,8 @@
  *
  * Namespaces poff-*: created and deleted by exact name; every process is
  * stopped by PID; bounded in time (each phase has a deadline).
- * BENCH_SIZES=10,50 limits the sizes; BENCH_IDLE_S sets the idle window (20).
+ * BENCH_SIZES=10,50 limits the sizes; BENCH_IDLE_S sets the idle window (20);
+ * KEEP_LOGS=1 keeps the logs.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process'
 import { createWriteStream, readFileSync } from 'node:fs'
@@ -68,6 +69,16 @@ function up (colleagues: number): void {
 }
 
 
+/** Timestamp of the node's first JSON log line `msg`. */
+function logAt (n: NodeProc, msg: string): number {
+  for (const line of n.logText().split('\n')) {
+    if (!line.startsWith('{')) continue
+    const o = JSON.parse(line) as { msg?: string, at?: number }
+    if (o.msg === msg && typeof o.at === 'number') return o.at
+  }
+  return NaN
+}
+
 interface Colleagues { procs: ChildProcess[], peers: string[], status: Array<{ minSeen: number, delivered: Record<string, number> } | undefined> }
 
 async function startColleagues (n: number, dir: string): Promise<Colleagues> {
@@ -109,6 +120,9 @@ async function run (n: number, dir: string): Promise<Record<string, unknown>> {
     const startedAt = node.startedAt
     const seenAll = await until(async () => (await node.api!.call<PeerView[]>('GET', '/peers')).filter(p => p.online).length >= n, 'the node sees everyone', 60_000, 100)
       .then(() => Date.now() - startedAt, () => NaN)
+    // the same from the node's own "host started" log line: discovery alone, without the process start-up
+    const hostStartedAt = logAt(node, 'host started')
+    const seenAfterHostStartMs = startedAt + seenAll - hostStartedAt
     // idle: a few seconds for the start-up queries, then the window
     await new Promise(resolve => setTimeout(resolve, 5000))
     const st0 = await node.api!.call<{ host: HostStats, connections: number }>('GET', '/status')
@@ -141,6 +155,7 @@ async function run (n: number, dir: string): Promise<Record<string, unknown>> {
       colleagues: n,
       warm,
       seeEveryoneMs: seenAll,
+      seeEveryoneAfterHostStartMs: seenAfterHostStartMs,
       idleCpuPct: Number(idleCpuPct.toFixed(2)),
       mdnsPacketsInPerS: Number(pktsPerS.toFixed(2)),
       connectionsIdle: st1.connections,
@@ -188,4 +203,5 @@ console.log(JSON.stringify({
   },
   rssKiBPerPeer: r500 !== undefined ? Number(((Number(r500.rssMiB) - Number(base.rssMiB)) * 1024 / (500 - Number(base.colleagues))).toFixed(1)) : null
 }, null, 2))
-await removeDir(dir)
+if (process.env.KEEP_LOGS === '1') console.error(`office bench logs kept in ${dir}`)
+else await removeDir(dir)

@@ -5,8 +5,11 @@
  *
  * - Activity is stream traffic: every stream the host hands out or accepts
  *   is watched, and a connection is quiet when none of its streams sent or
- *   received anything for a while. Only quiet connections are ever closed,
- *   so nothing in flight is cut.
+ *   received anything for a while. Only quiet connections are ever closed.
+ * - Work in flight holds the peer (`hold`: the messenger's push to a peer,
+ *   a request it is answering): a held peer's connections are never closed,
+ *   however long the other side takes to answer (a busy CPU, a slow disk),
+ *   so a fan-out to hundreds never closes a connection it is still using.
  * - One per pair: when two connections exist (both sides dialled at once),
  *   both sides keep the same one, a direct before a relayed one, then the one
  *   dialled by the smaller peer ID, then the older; the other is closed once
@@ -55,6 +58,8 @@ export class ConnectionPolicy {
   /** connections we closed ourselves (their close must not reconfirm the peer's discovery record) */
   private readonly closedByUs = new Set<string>()
   stats = { prunedIdle: 0, prunedCap: 0, duplicatesClosed: 0, peakConnections: 0 }
+  /** holds per peer (work in flight) */
+  private readonly held = new Map<string, number>()
 
   constructor (private readonly c: ConnectionPolicyComponents, init: ConnectionPolicyInit = {}) {
     this.init = {
@@ -79,6 +84,7 @@ export class ConnectionPolicy {
     this.timer = undefined
     this.lastActive.clear()
     this.closedByUs.clear()
+    this.held.clear()
   }
 
   /** A connection opened: it counts as active now. */
@@ -94,6 +100,27 @@ export class ConnectionPolicy {
     this.dialWaiters.shift()?.()
     return this.closedByUs.delete(conn.id)
   }
+
+  /**
+   * Keeps the connections to `peerId` open until the returned function is
+   * called (idempotent): work in flight there (a push, a request being
+   * answered). When released, they count as active now.
+   */
+  hold (peerId: string): () => void {
+    this.held.set(peerId, (this.held.get(peerId) ?? 0) + 1)
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      const n = (this.held.get(peerId) ?? 1) - 1
+      if (n > 0) this.held.set(peerId, n)
+      else this.held.delete(peerId)
+      const now = Date.now()
+      for (const conn of this.c.connections()) if (conn.remotePeer.toString() === peerId) this.lastActive.set(conn.id, now)
+    }
+  }
+
+  isHeld (peerId: string): boolean { return this.held.has(peerId) }
 
   /** Watches a stream's traffic in both directions. */
   watch<S extends Stream> (stream: S, conn: Connection): S {
@@ -181,6 +208,8 @@ export class ConnectionPolicy {
     const kept: Connection[] = []
     for (const [peer, conns] of byPeer) {
       const keep = this.preferred(conns) as Connection
+      // work in flight: nothing of this peer is closed (a duplicate goes once the work is done and it is quiet)
+      if (this.held.has(peer)) { if (!this.c.isProtected(peer)) kept.push(keep); continue }
       for (const conn of conns) {
         if (conn !== keep && this.quietFor(conn, now) >= this.init.quietMs) this.close(conn, 'duplicatesClosed')
       }
@@ -190,7 +219,8 @@ export class ConnectionPolicy {
     }
     const over = kept.length + room - this.init.maxConnections
     if (over <= 0) return
-    const quiet = kept.filter(c => this.quietFor(c, now) >= this.init.quietMs).sort((a, b) => this.quietFor(b, now) - this.quietFor(a, now))
+    const quiet = kept.filter(c => !this.held.has(c.remotePeer.toString()) && this.quietFor(c, now) >= this.init.quietMs)
+      .sort((a, b) => this.quietFor(b, now) - this.quietFor(a, now))
     for (const conn of quiet.slice(0, over)) this.close(conn, 'prunedCap')
   }
 }

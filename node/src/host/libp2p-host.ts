@@ -451,6 +451,8 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
 
   advertOf (peerId: string): string | undefined { return this.discovery?.get(peerId)?.advert }
 
+  hold (peerId: string): () => void { return this.policy.hold(peerId) }
+
   /** Peers kept connected while present (bounded: the first MAX_PREFERRED_PEERS). */
   setPreferred (peerIds: string[]): void {
     this.preferredPeers = new Set(peerIds.slice(0, MAX_PREFERRED_PEERS))

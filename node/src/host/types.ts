@@ -42,6 +42,12 @@ export interface PeerHost extends TypedEventTarget<PeerHostEvents> {
   setAdvert(text: string | undefined): void
   /** the advert of a peer's live discovery record, if any (what peerDiscovered carried last) */
   advertOf(peerId: string): string | undefined
+  /**
+   * Work in flight with `peerId` (a push, a request being answered): its
+   * connection is not closed by the connection policy until the returned
+   * function is called.
+   */
+  hold(peerId: string): () => void
   /** peers kept connected while present (recent and favourite conversations; bounded) */
   setPreferred(peerIds: string[]): void
   /** mDNS and connection-policy figures (status API, benchmarks) */

@@ -6,7 +6,7 @@
  */
 import { ParleyError } from '../../../core/errors.js'
 import { PEER_RPC_METHODS, MSG_PROTOCOL, type PeerRpcMethod } from '../../../core/protocol/peer-rpc.js'
-import { RpcChannel, type RpcChannelInit } from '../../../core/rpc/channel.js'
+import { AckAfterWrite, RpcChannel, type RpcChannelInit } from '../../../core/rpc/channel.js'
 import { InboundBudget } from '../../../core/rpc/budget.js'
 import type { RawStream } from '../../../core/rpc/stream.js'
 import { withTimeout, type AbortOptions } from '../../../core/util/abort.js'
@@ -123,7 +123,20 @@ export class PeerChannels {
   forget (peer: string): void { this.openers.delete(peer) }
 
   private channel (stream: RawStream, remote: string): PeerChannel {
-    const serve = async (m: PeerRpcMethod, body: unknown): Promise<unknown> => await this.init.serve(remote, m, body)
+    const serve = async (m: PeerRpcMethod, body: unknown): Promise<unknown> => {
+      // answering (a durable write, say): the connection the answer goes back on stays open meanwhile
+      const release = this.c.host.hold(remote)
+      try {
+        const answer = await this.init.serve(remote, m, body)
+        // an ack after a durable write: held until the write settles and the answer goes out
+        if (answer instanceof AckAfterWrite) void answer.durable.finally(release).catch(() => {})
+        else release()
+        return answer
+      } catch (err) {
+        release()
+        throw err
+      }
+    }
     const { maxFrameBytes, callTimeoutMs, frameTimeoutMs } = this.init
     const budget = this.inputBudget.for(remote)
     return new RpcChannel(stream, serve, this.c.log, { maxFrameBytes, callTimeoutMs, frameTimeoutMs, methods: PEER_RPC_METHODS, budget })

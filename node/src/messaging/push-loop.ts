@@ -121,9 +121,12 @@ export class PushLoop {
     if (s.pushing) { s.again = true; return }
     if (!this.reachable(peer)) return
     s.pushing = true
+    // the connection stays open while this push runs (the host's policy closes only what is not in use)
+    const release = this.c.host.hold(peer)
     void this.loop(peer, s).catch((err) => {
       this.c.log.debug('delivery paused', { peer, err: toParleyError(err).message })
     }).finally(() => {
+      release()
       s.pushing = false
       // asked again while the loop was ending (a reconnect mid-call): run once more
       if (s.again && this.running) { s.again = false; this.schedule(peer) }

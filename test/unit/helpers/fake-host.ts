@@ -74,6 +74,20 @@ export class FakeHost extends TypedEventEmitter<PeerHostEvents> implements PeerH
   }
 
   reach (peerId: string): Reach | null { return this.connected.has(peerId) ? 'lan' : null }
+  /** holds taken and not yet released, per peer */
+  readonly holds = new Map<string, number>()
+  hold (peerId: string): () => void {
+    this.holds.set(peerId, (this.holds.get(peerId) ?? 0) + 1)
+    let done = false
+    return () => {
+      if (done) return
+      done = true
+      const n = (this.holds.get(peerId) ?? 1) - 1
+      if (n > 0) this.holds.set(peerId, n)
+      else this.holds.delete(peerId)
+    }
+  }
+
   /** no LAN discovery here: present means connected */
   isOnline (peerId: string): boolean { return this.connected.has(peerId) }
   onlinePeers (): string[] { return [...this.connected] }

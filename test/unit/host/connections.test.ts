@@ -80,4 +80,20 @@ describe('connection policy', () => {
     await until(() => !a.isConnected(b.peerId), 'quiet b pruned for c', 5000, 100)
     assert.ok(a.stats().connections.prunedCap >= 1)
   })
+
+  it('work in flight holds the peer: its silent connection is neither closed when idle nor pruned for the cap', async () => {
+    const a = await host({ connections: { maxConnections: 1, quietMs: 300, idleCloseMs: 800 } })
+    const b = await host()
+    const c = await host()
+    await a.dial(addr(b))
+    // a push waiting for a slow answer: no byte moves, but the work is not done
+    const release = a.hold(b.peerId)
+    await assert.rejects(a.dial(c.peerId, { signal: AbortSignal.timeout(1500) }), 'no room: the held connection stays')
+    assert.ok(a.isConnected(b.peerId), 'held: kept past idleCloseMs and the cap')
+    release()
+    release()
+    // released: it counts as active now, then quiet, then its place goes to c
+    await a.dial(addr(c))
+    await until(() => !a.isConnected(b.peerId), 'b pruned once released and quiet', 5000, 100)
+  })
 })

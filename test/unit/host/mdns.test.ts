@@ -10,6 +10,7 @@ import { MdnsDiscovery, type MdnsDiscoveryInit } from '../../../node/src/host/md
 import type { MdnsTransport, PacketSource, ReceivedPacket } from '../../../node/src/host/mdns/socket.js'
 import type { CachedPeer, GoneReason } from '../../../node/src/host/mdns/browser.js'
 import { SERVICE_TYPE, readInstances, selfRecords, type Rr } from '../../../node/src/host/mdns/records.js'
+import { MdnsResponder } from '../../../node/src/host/mdns/responder.js'
 import { silentLogger } from '../../../core/util/log.js'
 import { until } from '../../helpers/nodes.js'
 import { createIdentityBytes, loadIdentity } from '../../../core/keys.js'
@@ -145,6 +146,39 @@ describe('mDNS discovery (RFC 6762 behaviour)', () => {
     const q0 = lan.queries
     await new Promise(resolve => setTimeout(resolve, 6000))
     assert.ok(lan.queries - q0 <= 22, `browse queries back off (${lan.queries - q0} in 6 s from 11 peers)`)
+  })
+
+  it('a newcomer to a large office gets its answers spread out, not in one burst', async () => {
+    // 50 responders that announced a moment ago (so a QU question gets a unicast answer, §5.4), with the
+    // spread window a large office gives them (discovery.ts: 2 ms per colleague, here 400 ms)
+    const sent: number[] = []
+    const transport: MdnsTransport = {
+      stats: { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0 },
+      send: (_buf, _sender, to) => { if (to !== undefined) sent.push(Date.now()) },
+      subscribe: () => () => {},
+      token: () => 1
+    }
+    const responders = Array.from({ length: 50 }, (_, i) => {
+      const r = new MdnsResponder({ transport, token: 1, random: Math.random, ttl: () => 120, spreadMs: () => 400 })
+      const id = fakePeerId(i + 1)
+      r.update({ peerId: id, addrs: [`/ip4/10.0.0.${i + 1}/tcp/4001/p2p/${id}`] })
+      return r
+    })
+    try {
+      const t0 = Date.now()
+      const from = { address: '10.0.9.9', port: 5353 }
+      for (const r of responders) r.onQuery({ questions: [{ name: SERVICE_TYPE, type: 'PTR' }], knownAnswers: [], from, id: 0, unicast: true }, false)
+      assert.equal(sent.length, 0, 'no answer at once')
+      await until(() => sent.length === 50, 'every responder answered by unicast', 3000, 10)
+      const span = Math.max(...sent) - Math.min(...sent)
+      assert.ok(span > 200, `50 answers spread over ${span} ms (20 + up to 400 ms), not one burst`)
+      assert.ok(Math.max(...sent) - t0 < 1000)
+    } finally {
+      for (const r of responders) r.stop()
+    }
+    // the window: 100 ms (the RFC's 20-120 ms) for a small office
+    const lan = new FakeLan()
+    assert.equal(make(lan, 1).d.spreadMs(), 100)
   })
 
   it('TTL grows with the office, capped', () => {

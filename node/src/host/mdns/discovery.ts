@@ -27,6 +27,8 @@ export interface MdnsDiscoveryInit extends BrowserInit {
 
 export const DEFAULT_MIN_TTL_S = 120
 export const DEFAULT_TTL_PER_PEER_S = 2
+const SPREAD_PER_PEER_MS = 2
+const MAX_SPREAD_MS = 2000
 /** §7.2: a responder waits 400-500 ms for the rest of a known-answer list */
 const KNOWN_ANSWER_WAIT_MS = 400
 
@@ -75,12 +77,21 @@ export class MdnsDiscovery {
     const verify = c.verify !== undefined ? { verify: c.verify } : {}
     const sign = c.sign !== undefined ? { sign: c.sign } : {}
     this.browser = new MdnsBrowser({ transport: c.transport, token: this.token, random, self: peerId, ...verify }, on, { ...init, sweepMs })
-    this.responder = new MdnsResponder({ transport: c.transport, token: this.token, random, ttl: () => this.ttl(), ...sign })
+    this.responder = new MdnsResponder({ transport: c.transport, token: this.token, random, ttl: () => this.ttl(), spreadMs: () => this.spreadMs(), ...sign })
   }
 
   /** The TTL our records carry now, seconds. */
   ttl (): number {
     return Math.min(this.maxTtlS, Math.max(this.minTtlS, Math.ceil(this.browser.size * this.ttlPerPeerS)))
+  }
+
+  /**
+   * The window our answers to browse questions are spread over, ms: 100 (the
+   * RFC's 20-120 ms) up to 50 colleagues, then 2 ms per colleague, at most
+   * 2 s, so the answers a newcomer gets arrive at about 500 a second at most.
+   */
+  spreadMs (): number {
+    return Math.min(MAX_SPREAD_MS, Math.max(100, this.browser.size * SPREAD_PER_PEER_MS))
   }
 
   get running (): boolean { return this.unsubscribe !== undefined }

@@ -2,7 +2,8 @@
  * The answering half of RFC 6762 for our own records: announcements on start
  * and on change (twice, one second apart, §8.3), goodbye with TTL 0 on stop
  * (§10.1), known-answer suppression (§7.1), a record multicast at most once a
- * second (§6), shared-record answers delayed 20-120 ms and aggregated (§6),
+ * second (§6), shared-record answers delayed 20-120 ms and aggregated (§6; the
+ * window grows with the office, `spreadMs`),
  * 400-500 ms when the query's known answers continue in further packets
  * (§7.2), unicast answers to QU questions when the records were multicast
  * within a quarter of their TTL (§5.4), and legacy unicast answers to
@@ -23,6 +24,14 @@ export interface ResponderComponents {
   /** the TTL to put on our records now, seconds */
   ttl: () => number
   sign?: SignRecord
+  /**
+   * The window, ms, over which an answer to a browse question (a shared PTR
+   * record every colleague answers) is spread at random: 100 ms per the RFC
+   * (§6: 20-120 ms) in a small office, growing with it, so a newcomer's
+   * question in an office of 500 does not bring 500 answers within 100 ms
+   * (more than a receive buffer holds). @default 100
+   */
+  spreadMs?: () => number
 }
 
 /** A query with its known answers from every packet (§7.2). */
@@ -67,6 +76,7 @@ export class MdnsResponder {
   stop (): void {
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
+    this.unicastPending.clear()
     if (this.pending !== undefined) { clearTimeout(this.pending.timer); this.pending = undefined }
     if (this.self !== undefined) this.send(new Set<Want>(['ptr', 'instance', 'host']), 0)
     this.self = undefined
@@ -84,16 +94,15 @@ export class MdnsResponder {
     const now = Date.now()
     if (q.from.port !== MDNS_PORT) { this.legacyUnicast(q, wants, ttl); return }
     const recent = now - this.lastMulticastAt
-    if (q.unicast && recent < ttl * 1000 / 4) { this.sendTo(wants, ttl, q.from); return }
-    if (recent < MIN_MULTICAST_GAP_MS) {
-      // multicast a moment ago: the querier heard it (a QU querier gets its own copy)
-      if (q.unicast) this.sendTo(wants, ttl, q.from)
-      return
-    }
-    // unique records (asked by instance name) at once; a shared PTR after a random 20-120 ms, aggregated
-    if (!wants.has('ptr') && !wants.has('enum')) { this.send(wants, ttl); return }
+    const shared = wants.has('ptr') || wants.has('enum')
+    // a multicast a moment ago: the querier heard it; a QU querier gets its own copy, as does one
+    // whose QU question came within a quarter of the TTL of our last multicast (§5.4)
+    if (q.unicast && (recent < ttl * 1000 / 4 || recent < MIN_MULTICAST_GAP_MS)) { this.unicastAnswer(wants, q.from, shared && !delayed); return }
+    if (recent < MIN_MULTICAST_GAP_MS) return
+    // unique records (asked by instance name) at once; a shared PTR after a random delay, aggregated
+    if (!shared) { this.send(wants, ttl); return }
     if (this.pending !== undefined) { for (const w of wants) this.pending.wants.add(w); return }
-    const delay = delayed ? 0 : 20 + this.c.random() * 100
+    const delay = delayed ? 0 : this.sharedDelay()
     const timer = setTimeout(() => {
       const p = this.pending
       this.pending = undefined
@@ -102,6 +111,27 @@ export class MdnsResponder {
     }, delay)
     this.timers.add(timer)
     this.pending = { wants, timer }
+  }
+
+  /** §6: 20 ms plus a random part of the spread window (100 ms in a small office). */
+  private sharedDelay (): number { return 20 + this.c.random() * Math.max(100, this.c.spreadMs?.() ?? 100) }
+
+  /** Unicast answers waiting for their random delay, by querier (a repeated question joins the waiting answer). */
+  private readonly unicastPending = new Map<string, { wants: Set<Want>, timer: NodeJS.Timeout }>()
+
+  private unicastAnswer (wants: Set<Want>, to: PacketSource, spread: boolean): void {
+    if (!spread) { this.sendTo(wants, this.c.ttl(), to); return }
+    const key = `${to.address}:${to.port}`
+    const waiting = this.unicastPending.get(key)
+    if (waiting !== undefined) { for (const w of wants) waiting.wants.add(w); return }
+    const timer = setTimeout(() => {
+      const p = this.unicastPending.get(key)
+      this.unicastPending.delete(key)
+      this.timers.delete(timer)
+      if (p !== undefined && this.self !== undefined) this.sendTo(p.wants, this.c.ttl(), to)
+    }, this.sharedDelay())
+    this.timers.add(timer)
+    this.unicastPending.set(key, { wants, timer })
   }
 
   private wanted (questions: Rr[], self: SelfRecords): Set<Want> {

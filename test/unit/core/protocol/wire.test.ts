@@ -6,6 +6,8 @@ import { parseAckMail } from '../../../../core/protocol/relay-rpc.js'
 import { Checker, PEER_ID, b64, parseJson, unb64 } from '../../../../core/protocol/validate.js'
 import { newMessageId, sealEnvelope } from '../../../../core/crypto/envelope.js'
 import { ParleyError } from '../../../../core/errors.js'
+import { DEFAULT_MAX_FRAME_BYTES } from '../../../../core/protocol/frames.js'
+import { FETCH_MAX_BYTES } from '../../../../relay/src/store/types.js'
 import { newIdentities } from '../../helpers/identities.js'
 import type { DeviceIdentity } from '../../../../core/keys.js'
 
@@ -95,6 +97,21 @@ describe('parseEnvelope', () => {
   it('accepts a maximal text of multi-byte characters', () => {
     const big = sealEnvelope(alice, { id: newMessageId(), conv: good.conv, seq: 2, hlc: { w: 1, c: 0 }, recipients: [bob.peerId], body: { text: '中'.repeat(MAX_TEXT_CHARS) } })
     assert.equal(parseEnvelope(JSON.parse(JSON.stringify(big))).ct, big.ct)
+  })
+
+  it('a group envelope at the member limit with the largest text fits one frame and one relay fetch page', async () => {
+    // MAX_RECIPIENTS bounds the group size: one key wrap per member, all in one envelope
+    const members = await newIdentities(MAX_RECIPIENTS - 1)
+    const worst = '\u0001'.repeat(MAX_TEXT_CHARS) // JSON escapes each to six bytes
+    const e = sealEnvelope(alice, {
+      id: newMessageId(), conv: 'g:AAAAAAAAAAAAAAAAAAAAAA', seq: 1, hlc: { w: 1, c: 0 }, recipients: [alice.peerId, ...members.map(m => m.peerId)], body: { text: worst }
+    })
+    assert.equal(e.keys.length, MAX_RECIPIENTS)
+    assert.equal(parseEnvelope(JSON.parse(JSON.stringify(e))).keys.length, MAX_RECIPIENTS)
+    // a deposit names every recipient besides the envelope; a deliver frame carries the envelope alone
+    const deposit = json({ v: 1, t: 'req', rid: 1, m: 'deposit', body: { to: members.map(m => m.peerId), envelope: e } }).length
+    assert.ok(deposit < DEFAULT_MAX_FRAME_BYTES, `deposit frame ${deposit} bytes`)
+    assert.ok(json(e).length < FETCH_MAX_BYTES, `envelope ${json(e).length} bytes`)
   })
 
   const cases: Array<[string, (o: Record<string, unknown>) => void]> = [
