@@ -109,6 +109,9 @@ export class MailboxService {
 
   /** peers that asked for `mailWaiting` (relayStatus { wake: true }) */
   private readonly wakeable = new Set<string>()
+  /** peers with a `mailWaiting` unanswered, and those of them with more mail since it was sent */
+  private readonly waking = new Set<string>()
+  private readonly wakeAgain = new Set<string>()
   /** the open relay channels of each connected peer: where `mailWaiting` is pushed */
   private readonly channels = new Map<string, Set<RpcChannel<RelayRpcMethod>>>()
   private unwatch?: () => void
@@ -135,6 +138,7 @@ export class MailboxService {
     this.unwatch = undefined
     this.channels.clear()
     this.wakeable.clear()
+    this.wakeAgain.clear()
   }
 
   /** A peer's relay channel: new mail for that peer is announced on it. */
@@ -147,9 +151,15 @@ export class MailboxService {
   private wake (peer: string): void {
     const chs = this.channels.get(peer)
     if (chs === undefined || !this.wakeable.has(peer)) return
+    // a burst of deposits is one wake in flight and at most one more after it (the node drains it all anyway)
+    if (this.waking.has(peer)) { this.wakeAgain.add(peer); return }
     for (const ch of [...chs].reverse()) {
       if (!ch.isOpen) { chs.delete(ch); continue }
-      ch.call('mailWaiting', {}).catch(() => {})
+      this.waking.add(peer)
+      ch.call('mailWaiting', {}).catch(() => {}).finally(() => {
+        this.waking.delete(peer)
+        if (this.wakeAgain.delete(peer)) this.wake(peer)
+      })
       break
     }
     if (chs.size === 0) this.channels.delete(peer)

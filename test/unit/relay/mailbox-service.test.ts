@@ -98,4 +98,25 @@ describe('MailboxService', () => {
     await (await d).durable
     assert.deepEqual(calls, ['bob mailWaiting'])
   })
+  it('a burst of deposits is one mailWaiting in flight and one more after it, not one per deposit', async () => {
+    await admit(alice.peerId); await admit(bob.peerId)
+    let calls = 0
+    let answer!: () => void
+    const ch = ({ isOpen: true, call: async () => { calls++; await new Promise<void>(resolve => { answer = resolve }); return {} } }) as unknown as RpcChannel<RelayRpcMethod>
+    service.start()
+    await service.handlers.relayStatus(bob.peerId, { wake: true })
+    service.attach(bob.peerId, ch)
+    for (let i = 0; i < 5; i++) {
+      const d = service.handlers.deposit(alice.peerId, { to: [bob.peerId], envelope: env([bob.peerId]) })
+      gate.release()
+      await (await d).durable
+    }
+    assert.equal(calls, 1, 'one in flight')
+    answer()
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(calls, 2, 'one more for what came meanwhile')
+    answer()
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(calls, 2)
+  })
 })
