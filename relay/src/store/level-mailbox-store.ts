@@ -14,7 +14,7 @@ import {
 } from './types.js'
 import { Watchers } from './watchers.js'
 import { SenderShares, subtractUsage, type SenderUse, type Usage } from './sender-shares.js'
-import { newInvite } from './invites.js'
+import { pasteSafeToken } from '../../../core/util/tokens.js'
 
 interface StoredMail { cursor: number, from: string, envelope: Envelope, depositedAt: number, bytes: number }
 
@@ -99,7 +99,12 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
   async listUsers (): Promise<RelayUser[]> { return await this.users.values().all() }
 
   async createInvite (opts: InviteOptions = {}): Promise<Invite> {
-    const invite = newInvite(opts)
+    const maxUses = opts.maxUses ?? 1
+    const ttlMs = opts.ttlMs ?? 7 * 24 * 3600 * 1000
+    if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > 10_000) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite uses must be 1..10000')
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite lifetime must be positive')
+    const now = Date.now()
+    const invite: Invite = { token: pasteSafeToken(), createdAt: now, expiresAt: now + ttlMs, maxUses, uses: 0, note: (opts.note ?? '').slice(0, 200) }
     await this.gc.write(async (tx) => { tx.put(this.invites, invite.token, invite) })
     return invite
   }

@@ -20,7 +20,7 @@
  */
 import pg from 'pg'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
-import { newInvite } from './invites.js'
+import { pasteSafeToken } from '../../../core/util/tokens.js'
 import type { Logger } from '../../../core/util/log.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { FetchResult, MailItem } from '../../../core/protocol/relay-rpc.js'
@@ -291,7 +291,12 @@ export class PgMailboxStore implements MailboxStore {
   }
 
   async createInvite (opts: InviteOptions = {}): Promise<Invite> {
-    const invite = newInvite(opts)
+    const maxUses = opts.maxUses ?? 1
+    const ttlMs = opts.ttlMs ?? 7 * 24 * 3600 * 1000
+    if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > 10_000) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite uses must be 1..10000')
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite lifetime must be positive')
+    const now = Date.now()
+    const invite: Invite = { token: pasteSafeToken(), createdAt: now, expiresAt: now + ttlMs, maxUses, uses: 0, note: (opts.note ?? '').slice(0, 200) }
     await this.q('INSERT INTO relay_invites (token, created_at, expires_at, max_uses, uses, note) VALUES ($1, $2, $3, $4, 0, $5)',
       [invite.token, invite.createdAt, invite.expiresAt, invite.maxUses, invite.note])
     return invite
