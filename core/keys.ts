@@ -50,6 +50,16 @@ export function publicKeyOfPeer (peerId: string): Uint8Array {
 }
 
 /** The peer ID at the end of a multiaddr; throws ERR_INVALID_ARGUMENT when there is none. */
+/**
+ * A relay setting: one multiaddr with /p2p/, or several (the instances of a
+ * relay cluster sharing one store), separated by commas or spaces; each checked.
+ */
+export function relayAddrs (value: string): string[] {
+  const addrs = value.split(/[\s,]+/).filter(a => a !== '')
+  for (const a of addrs) peerOfAddr(a)
+  return addrs
+}
+
 export function peerOfAddr (addr: string): string {
   let ma: Multiaddr
   try { ma = multiaddr(addr) } catch (err) { throw new ParleyError('ERR_INVALID_ARGUMENT', `not a multiaddr: ${addr}`, { cause: err }) }

@@ -16,7 +16,8 @@ export const RELAY_PROTOCOL = '/parley/relay/1.0.0'
  * for an offline recipient, fetch own mail after a cursor, ack up to a cursor, status.
  * One the relay calls on the node's open channel: `mailWaiting` (body {}):
  * mail was just kept for you (on this relay instance or another sharing its
- * store), fetch now instead of at the next poll.
+ * store), fetch now instead of at the next poll. Only to nodes that asked
+ * with `relayStatus { wake: true }` (older nodes know no such method).
  */
 export type RelayRpcMethod = 'redeem' | 'deposit' | 'fetch' | 'ackMail' | 'relayStatus' | 'mailWaiting'
 export const RELAY_RPC_METHODS: readonly RelayRpcMethod[] = ['redeem', 'deposit', 'fetch', 'ackMail', 'relayStatus', 'mailWaiting']

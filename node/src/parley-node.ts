@@ -9,7 +9,7 @@ import { dataFiles, defaultDataDir, resolveApiPort, type NodeInit } from './conf
 import type { LevelStore } from './store/level-store.js'
 import { openNodeStore, type StoreOpenReport } from './store/open-node-store.js'
 import { recordLogSizes } from './store/health.js'
-import { loadIdentity, peerOfAddr, type DeviceIdentity } from '../../core/keys.js'
+import { loadIdentity, peerOfAddr, relayAddrs, type DeviceIdentity } from '../../core/keys.js'
 import { readKeyFile, resolveDeviceKey } from './host/key-file.js'
 import { Libp2pHost } from './host/libp2p-host.js'
 import { HybridClock } from './clock/hlc.js'
@@ -60,7 +60,7 @@ export class ParleyNode {
     const settings: NodeSettings = { relay: this.init.relay ?? stored.relay ?? null, invite: this.init.invite ?? stored.invite ?? null }
     if (settings.relay === '') settings.relay = null
     // validate before storing: a bad address given once must not break every later start
-    if (settings.relay !== null) peerOfAddr(settings.relay)
+    if (settings.relay !== null) relayAddrs(settings.relay)
     if (settings.relay !== stored.relay || settings.invite !== stored.invite) await store.putMeta('settings', settings)
     return settings
   }
@@ -68,7 +68,7 @@ export class ParleyNode {
   /** Changes the relay (null: none) and optionally an invite to redeem; stored for later starts. */
   async setRelay (relay: string | null, invite: string | null): Promise<NodeSettings> {
     const store = this.need(this.store)
-    if (relay !== null) peerOfAddr(relay)
+    if (relay !== null) relayAddrs(relay)
     const settings: NodeSettings = { relay, invite }
     this.relay.configure(relay, invite)
     await store.putMeta('settings', settings)

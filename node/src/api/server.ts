@@ -14,7 +14,7 @@ import { conversationMembers, isGroupConv, parseDisplayName } from '../../../cor
 import { INVITE_TOKEN } from '../../../core/protocol/relay-rpc.js'
 import { normalizeName } from '../../../core/protocol/names.js'
 import type { GroupState } from '../messaging/groups.js'
-import { peerOfAddr } from '../../../core/keys.js'
+import { relayAddrs } from '../../../core/keys.js'
 import type { Messenger, PeerView } from '../messaging/messenger.js'
 import type { MessageStore, StoredMessage } from '../store/types.js'
 import type { PeerHost } from '../host/types.js'
@@ -263,7 +263,7 @@ export class ApiServer {
       if (body.name !== undefined) parseDisplayName(normalizeName(body.name))
       if (body.relay !== undefined) {
         if (body.relay !== null && typeof body.relay !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'relay must be a multiaddr string or null')
-        if (typeof body.relay === 'string' && body.relay !== '') peerOfAddr(body.relay)
+        if (typeof body.relay === 'string' && body.relay !== '') relayAddrs(body.relay)
         if (body.invite !== undefined && body.invite !== null && (typeof body.invite !== 'string' || !INVITE_TOKEN.test(body.invite))) {
           throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite must be the token your relay admin gave you')
         }

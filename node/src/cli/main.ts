@@ -15,7 +15,7 @@ const USAGE = `usage: parley <command> [options]
 
 commands:
   start [--name NAME] [--listen ADDR]... [--peer ADDR]... [--no-mdns] [--api-port N]
-        [--relay ADDR] [--invite TOKEN] [--announce-loopback] [--mdns-ttl SECONDS] [--max-connections N]
+        [--relay ADDR[,ADDR...]] [--invite TOKEN] [--announce-loopback] [--mdns-ttl SECONDS] [--max-connections N]
                               run a node in the foreground (UI and API on 127.0.0.1)
   id                          print this device's peer ID
   peers [--json]              list known peers and presence

@@ -18,7 +18,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Connection } from '@libp2p/interface'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import type { AbortOptions } from '../../../core/util/abort.js'
-import { peerOfAddr, type DeviceIdentity } from '../../../core/keys.js'
+import { peerOfAddr, relayAddrs, type DeviceIdentity } from '../../../core/keys.js'
 import type { RawStream, StreamHandler } from '../../../core/rpc/stream.js'
 import { TypedEventEmitter } from '../../../core/util/events.js'
 import { signWithDevice, verifyByPeer } from './signing.js'
@@ -46,7 +46,7 @@ export interface HostInit {
   peers?: string[]
   /** Interval of the redial loop for `peers` and the relay. @default 5000 */
   redialIntervalMs?: number
-  /** Relay multiaddr (with /p2p/); can be changed at run time with setRelay. @default none */
+  /** Relay multiaddr (with /p2p/), or several comma-separated (instances of one relay); can be changed at run time with setRelay. @default none */
   relay?: string
 }
 
@@ -76,7 +76,10 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
   readonly peerId: string
   private node?: Libp2p<Services>
   private readonly init: Required<Omit<HostInit, 'relay'>>
+  /** the relay instance in use, one of `relays` */
   private relay: { addr: string, peerId: string } | null = null
+  /** every configured instance of the relay (kept connected; the reservation is on one of them) */
+  private relays: Array<{ addr: string, peerId: string }> = []
   private redialTimer?: NodeJS.Timeout
   private readonly dialing = new Map<string, Promise<string>>()
   private discovery?: MdnsDiscovery
@@ -109,7 +112,7 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
     this.policy = new ConnectionPolicy({
       peerId: this.peerId,
       connections: () => this.node?.getConnections() ?? [],
-      isProtected: (p) => p === this.relay?.peerId || this.configuredPeers().has(p) || this.preferredPeers.has(p),
+      isProtected: (p) => this.relays.some(r => r.peerId === p) || this.configuredPeers().has(p) || this.preferredPeers.has(p),
       log: components.log
     }, this.init.connections)
     for (const p of this.init.peers) peerOfAddr(p)
@@ -119,15 +122,32 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
   get relayPeerId (): string | null { return this.relay?.peerId ?? null }
 
   setRelay (addr: string | null): string | null {
-    const before = this.relay?.peerId ?? null
-    this.relay = addr === null || addr === '' ? null : { addr, peerId: peerOfAddr(addr) }
+    const before = this.relays.map(r => r.peerId).join()
+    this.relays = addr === null || addr === '' ? [] : relayAddrs(addr).map(a => ({ addr: a, peerId: peerOfAddr(a) }))
+    this.relay = this.relays[0] ?? null
     if (this.node !== undefined) {
       // the circuit listen address is part of the libp2p config, and a reservation held on an old relay
       // would keep libp2p from reserving on the new one: restart the host when the relay changes
-      if (before !== (this.relay?.peerId ?? null)) void this.restart()
+      if (before !== this.relays.map(r => r.peerId).join()) void this.restart()
       else this.redialConfigured()
     }
     return this.relay?.peerId ?? null
+  }
+
+  /**
+   * Failover between the instances of one relay (several addresses, one
+   * shared store: same admission, same mailbox): when the one in use goes,
+   * the next connected instance is used; when none was connected, the first
+   * to connect.
+   */
+  private pickRelay (): void {
+    const current = this.relay
+    if (this.relays.length < 2 || (current !== null && this.isConnected(current.peerId))) return
+    const next = this.relays.find(r => this.isConnected(r.peerId))
+    if (next === undefined || next === current) return
+    this.relay = next
+    this.components.log.info('relay instance in use changed', { from: current?.peerId, to: next.peerId })
+    this.emit('relayChanged', { peerId: next.peerId })
   }
 
   /** start, stop and restart run one at a time, in call order (a stop during a restart waits for it, then stops) */
@@ -154,7 +174,9 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
     const node = this.node
     const relay = this.relay
     if (node === undefined || relay === null) return
-    await node.hangUp(peerIdFromString(relay.peerId)).catch(() => {})
+    // the reservation may have been refused on any instance (libp2p picks one): all of them afresh
+    for (const r of this.relays) await node.hangUp(peerIdFromString(r.peerId)).catch(() => {})
+    for (const r of this.relays) if (r !== relay) void this.dial(r.addr).catch(() => {})
     await this.dial(relay.addr)
   }
 
@@ -219,12 +241,14 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
     node.addEventListener('peer:connect', (evt) => {
       const peerId = evt.detail.toString()
       this.components.log.info('peer connected', { peerId, at: Date.now() })
+      this.pickRelay()
       this.emit('peerConnected', { peerId, reach: this.reach(peerId) ?? 'lan' })
       this.updatePresence(peerId)
     })
     node.addEventListener('peer:disconnect', (evt) => {
       const peerId = evt.detail.toString()
       this.components.log.info('peer disconnected', { peerId, at: Date.now() })
+      this.pickRelay()
       this.emit('peerDisconnected', { peerId })
       this.updatePresence(peerId)
     })
@@ -329,13 +353,15 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
     } catch (err) {
       // the record that led us here may be stale: ask the LAN (RFC 6762 §10.4)
       if (!target.startsWith('/')) this.discovery?.reconfirm(target)
-      // no direct route: try through the relay (remote staff, peers behind NAT)
-      const relay = this.relay
-      if (relay !== null && !target.startsWith('/') && target !== relay.peerId && this.isConnected(relay.peerId)) {
+      // no direct route: try through the relay (remote staff, peers behind NAT), each connected instance
+      // in turn, the one in use first: the peer holds its reservation on one of them
+      const via = [...(this.relay !== null ? [this.relay] : []), ...this.relays.filter(r => r !== this.relay)]
+        .filter(r => r.peerId !== target && this.isConnected(r.peerId))
+      if (!target.startsWith('/') && via.length > 0) {
         try {
           // its own time: the direct attempt may have used all of its own on dead addresses
           const relaySignal = AbortSignal.any([AbortSignal.timeout(DIAL_TIMEOUT_MS), ...(options.signal !== undefined ? [options.signal] : [])])
-          const conn = await node.dial(multiaddr(`${relay.addr}/p2p-circuit/p2p/${target}`), { signal: relaySignal })
+          const conn = await this.dialVia(node, via, target, relaySignal)
           return conn.remotePeer.toString()
         } catch (err2) {
           const why = `directly (${(err as Error).message}) nor through the relay (${(err2 as Error).message})`
@@ -476,12 +502,21 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
     this.dial(peerId).catch((err) => { this.components.log.debug('dial failed', { peerId, err: toParleyError(err).message }) })
   }
 
+  /** A circuit to `target` through the first of `via` (connected relay instances) that holds its reservation. */
+  private async dialVia (node: Libp2p<Services>, via: Array<{ addr: string }>, target: string, signal: AbortSignal): Promise<Connection> {
+    let last: unknown
+    for (const relay of via) {
+      try { return await node.dial(multiaddr(`${relay.addr}/p2p-circuit/p2p/${target}`), { signal }) } catch (err) { last = err }
+    }
+    throw last
+  }
+
   private configuredPeers (): Set<string> {
     return new Set(this.init.peers.map(peerOfAddr))
   }
 
   private redialConfigured (): void {
-    const addrs = [...this.init.peers, ...(this.relay !== null ? [this.relay.addr] : [])]
+    const addrs = [...this.init.peers, ...this.relays.map(r => r.addr)]
     for (const addr of addrs) {
       if (this.isConnected(peerOfAddr(addr))) continue
       this.dial(addr).catch((err) => { this.components.log.debug('redial failed', { addr, err: toParleyError(err).message }) })

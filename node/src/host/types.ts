@@ -25,6 +25,8 @@ export interface PeerHostEvents {
   peerDiscovered: CustomEvent<{ peerId: string, addrs: string[], advert?: string }>
   /** a peer became present (a live discovery record or an open connection) or stopped being present */
   presenceChanged: CustomEvent<{ peerId: string, online: boolean }>
+  /** the relay instance in use changed (failover between the configured addresses of one relay cluster) */
+  relayChanged: CustomEvent<{ peerId: string | null }>
 }
 
 export interface PeerHost extends TypedEventTarget<PeerHostEvents> {
@@ -61,6 +63,10 @@ export interface PeerHost extends TypedEventTarget<PeerHostEvents> {
   /**
    * Sets (or clears) the relay: its address is kept connected, a reservation
    * makes us reachable through it, and peers we cannot dial directly are dialled through it.
+   * Several addresses (comma-separated: instances of one relay sharing a store) are all kept
+   * connected; one is in use (`relayPeerId`), the next connected one when it goes.
+   * Several addresses (comma-separated: instances of one relay sharing a store) are all kept
+   * connected; one is in use (`relayPeerId`), the next connected one when it goes.
    * Returns the relay's peer ID.
    */
   setRelay(addr: string | null): string | null

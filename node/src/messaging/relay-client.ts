@@ -117,6 +117,7 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
   start (): void {
     this.c.host.addEventListener('peerConnected', this.onConnected)
     this.c.host.addEventListener('peerDisconnected', this.onDisconnected)
+    this.c.host.addEventListener('relayChanged', this.onRelayChanged)
     // also covers a connection made before start() and a failed setup: retried on every tick
     this.timer = setInterval(() => { void this.tick() }, this.pollMs)
     this.timer.unref()
@@ -133,6 +134,7 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
     clearInterval(this.timer)
     this.c.host.removeEventListener('peerConnected', this.onConnected)
     this.c.host.removeEventListener('peerDisconnected', this.onDisconnected)
+    this.c.host.removeEventListener('relayChanged', this.onRelayChanged)
     await this.opener.close()
   }
 
@@ -158,6 +160,13 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
     }
   }
 
+  /** failover to another instance of the relay (same store, same admission): the channel goes there, and the mail is fetched from there */
+  private readonly onRelayChanged = (): void => {
+    this.opener.reset()
+    this.emit('relayChanged', this.status())
+    if (this.status().connected) void this.onRelayUp()
+  }
+
   private settingUp = false
 
   private async onRelayUp (): Promise<void> {
@@ -175,7 +184,8 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
         await this.c.host.reconnectRelay()
         return
       }
-      const st = parseRelayStatus(await ch.call('relayStatus', {}))
+      // wake: this node takes the relay's `mailWaiting` (fetch at once when mail comes in)
+      const st = parseRelayStatus(await ch.call('relayStatus', { wake: true }))
       const refused = { code: 'ERR_NOT_ADMITTED', message: 'the relay has not admitted this device: ask its admin for an invite' }
       this.state = { ...this.state, admitted: st.admitted, waiting: st.queued, lastError: st.admitted ? null : refused }
       this.emit('relayChanged', this.status())

@@ -57,8 +57,10 @@ export class MailboxService {
       this.c.log.info('invite redeemed', { peerId: remote })
       return { admitted: true, since: user.admittedAt }
     },
-    relayStatus: async (remote) => {
+    relayStatus: async (remote, body) => {
       const admitted = this.c.store.isAdmitted(remote)
+      // a node that takes `mailWaiting` says so (an older one would reset the stream on a method it does not know)
+      if (admitted && wantsWake(body)) this.wakeable.add(remote)
       return { admitted, queued: admitted ? await this.c.store.queued(remote) : 0 }
     },
     deposit: async (remote, body) => {
@@ -105,6 +107,11 @@ export class MailboxService {
     mailWaiting: async () => { throw new ParleyError('ERR_NOT_FOUND', 'mailWaiting is sent by the relay, not to it') }
   }
 
+  /** peers that asked for `mailWaiting` (relayStatus { wake: true }) */
+  private readonly wakeable = new Set<string>()
+  /** peers with a `mailWaiting` unanswered, and those of them with more mail since it was sent */
+  private readonly waking = new Set<string>()
+  private readonly wakeAgain = new Set<string>()
   /** the open relay channels of each connected peer: where `mailWaiting` is pushed */
   private readonly channels = new Map<string, Set<RpcChannel<RelayRpcMethod>>>()
   private unwatch?: () => void
@@ -119,7 +126,7 @@ export class MailboxService {
     this.unwatch = this.c.store.watch({
       mail: (recipient) => { this.wake(recipient) },
       // withdrawn on another instance sharing the store: this one cuts its connections too
-      removed: (peerId) => { void this.c.disconnect(peerId).catch(() => {}) },
+      removed: (peerId) => { this.wakeable.delete(peerId); void this.c.disconnect(peerId).catch(() => {}) },
       resync: () => { for (const peer of this.channels.keys()) this.wake(peer) }
     })
   }
@@ -130,6 +137,8 @@ export class MailboxService {
     this.unwatch?.()
     this.unwatch = undefined
     this.channels.clear()
+    this.wakeable.clear()
+    this.wakeAgain.clear()
   }
 
   /** A peer's relay channel: new mail for that peer is announced on it. */
@@ -141,10 +150,16 @@ export class MailboxService {
   /** Tells `peer`, when connected here, that mail waits (one open channel is enough). */
   private wake (peer: string): void {
     const chs = this.channels.get(peer)
-    if (chs === undefined) return
+    if (chs === undefined || !this.wakeable.has(peer)) return
+    // a burst of deposits is one wake in flight and at most one more after it (the node drains it all anyway)
+    if (this.waking.has(peer)) { this.wakeAgain.add(peer); return }
     for (const ch of [...chs].reverse()) {
       if (!ch.isOpen) { chs.delete(ch); continue }
-      ch.call('mailWaiting', {}).catch(() => {})
+      this.waking.add(peer)
+      ch.call('mailWaiting', {}).catch(() => {}).finally(() => {
+        this.waking.delete(peer)
+        if (this.wakeAgain.delete(peer)) this.wake(peer)
+      })
       break
     }
     if (chs.size === 0) this.channels.delete(peer)
@@ -188,3 +203,5 @@ export class MailboxService {
     }
   }
 }
+
+const wantsWake = (body: unknown): boolean => typeof body === 'object' && body !== null && (body as { wake?: unknown }).wake === true

@@ -14,6 +14,8 @@ import { silentLogger } from '../../../core/util/log.js'
 import type { DeviceIdentity } from '../../../core/keys.js'
 import { newIdentities } from '../helpers/identities.js'
 import { gatedDb, settled } from '../helpers/store.js'
+import type { RpcChannel } from '../../../core/rpc/channel.js'
+import type { RelayRpcMethod } from '../../../core/protocol/relay-rpc.js'
 
 describe('MailboxService', () => {
   let alice: DeviceIdentity, bob: DeviceIdentity, carol: DeviceIdentity
@@ -78,5 +80,43 @@ describe('MailboxService', () => {
     assert.equal(await removing, true)
     assert.deepEqual(disconnected, [bob.peerId])
     assert.equal(store.isAdmitted(bob.peerId), false)
+  })
+  it('pushes mailWaiting on new mail to a connected recipient that asked for it (relayStatus wake), only to it, on its open channel', async () => {
+    await admit(alice.peerId); await admit(bob.peerId); await admit(carol.peerId)
+    const calls: string[] = []
+    const channel = (who: string, open = true): RpcChannel<RelayRpcMethod> =>
+      ({ isOpen: open, call: async (m: string) => { calls.push(`${who} ${m}`); return {} } }) as unknown as RpcChannel<RelayRpcMethod>
+    service.start()
+    await service.handlers.relayStatus(bob.peerId, { wake: true })
+    // carol is connected but never asked (an older node): nothing is pushed to her
+    await service.handlers.relayStatus(carol.peerId, {})
+    service.attach(bob.peerId, channel('bob-closed', false))
+    service.attach(bob.peerId, channel('bob'))
+    service.attach(carol.peerId, channel('carol'))
+    const d = service.handlers.deposit(alice.peerId, { to: [bob.peerId, carol.peerId], envelope: env([bob.peerId, carol.peerId]) })
+    gate.release()
+    await (await d).durable
+    assert.deepEqual(calls, ['bob mailWaiting'])
+  })
+  it('a burst of deposits is one mailWaiting in flight and one more after it, not one per deposit', async () => {
+    await admit(alice.peerId); await admit(bob.peerId)
+    let calls = 0
+    let answer!: () => void
+    const ch = ({ isOpen: true, call: async () => { calls++; await new Promise<void>(resolve => { answer = resolve }); return {} } }) as unknown as RpcChannel<RelayRpcMethod>
+    service.start()
+    await service.handlers.relayStatus(bob.peerId, { wake: true })
+    service.attach(bob.peerId, ch)
+    for (let i = 0; i < 5; i++) {
+      const d = service.handlers.deposit(alice.peerId, { to: [bob.peerId], envelope: env([bob.peerId]) })
+      gate.release()
+      await (await d).durable
+    }
+    assert.equal(calls, 1, 'one in flight')
+    answer()
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(calls, 2, 'one more for what came meanwhile')
+    answer()
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(calls, 2)
   })
 })
