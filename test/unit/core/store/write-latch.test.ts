@@ -13,6 +13,8 @@ import { ParleyError } from '../../../../core/errors.js'
 import { dmConversationId } from '../../../../core/protocol/envelope.js'
 import { PEER_A, PEER_B } from '../../helpers/peer-ids.js'
 import { gatedDb, storedMessage as msg } from '../../helpers/store.js'
+import { newIdentities } from '../../helpers/identities.js'
+import { newMessageId, sealEnvelope } from '../../../../core/crypto/envelope.js'
 
 const code = (c: string) => (err: unknown): boolean => err instanceof ParleyError && err.code === c
 const enospc = (): Error => Object.assign(new Error('IO error: /d/db/000003.log: No space left on device'), { code: 'LEVEL_IO_ERROR' })
@@ -137,6 +139,30 @@ describe('write latch', () => {
     assert.equal(opens(), 2)
     assert.equal(store.isAdmitted(PEER_A), true)
     assert.equal(store.isAdmitted(PEER_B), true)
+    await store.stop()
+  })
+
+  it('relay mailbox store: the first reopen after mail arrived on a relay that started empty settles (no self-wait)', async () => {
+    const { db, failNext, opens } = failingDb()
+    const [alice, bob] = await newIdentities(2)
+    const env = (seq: number) => sealEnvelope(alice!, {
+      id: newMessageId(), conv: dmConversationId(alice!.peerId, bob!.peerId), seq, hlc: { w: Date.now(), c: 0 }, recipients: [bob!.peerId], body: { text: `m${seq}` }
+    })
+    const store = new LevelMailboxStore(db, { ttlMs: DEFAULT_MAILBOX_TTL_MS, quotaMessages: 100, quotaBytes: 1 << 20 })
+    // an empty mailbox at start: the sender-usage rebuild at the reopen has mail to count
+    await store.start()
+    await store.admit(bob!.peerId, 'allow-list')
+    assert.equal(await store.deposit(bob!.peerId, alice!.peerId, env(1), 100), 1)
+    const opened = opens()
+    failNext()
+    await assert.rejects(store.deposit(bob!.peerId, alice!.peerId, env(2), 100), code('ERR_DISK_FULL'))
+    const next = store.deposit(bob!.peerId, alice!.peerId, env(2), 100)
+    const outcome = await Promise.race([next.then(() => 'stored'), new Promise(resolve => setTimeout(() => resolve('still waiting after 2 s'), 2000))])
+    assert.equal(outcome, 'stored')
+    assert.equal(opens(), opened + 1)
+    assert.equal((await store.fetch(bob!.peerId, 0, 10)).items.length, 2)
+    // the rebuilt per-sender usage counts both copies
+    assert.equal((await store.topSenders(1))[0]?.messages, 2)
     await store.stop()
   })
 })
