@@ -61,10 +61,24 @@ export class Reconciler {
    * Returns the released messages.
    */
   async peerReported (conv: string, top: number): Promise<StoredMessage[]> {
-    const release = this.holds(conv)
-    const changed = await this.c.store.reconcileOwn(conv, this.c.identity.peerId, top, release, this.reseal)
-    if (release) {
-      this.done.add(conv)
+    let released = false
+    // decided inside the store's write turn: from then on new sends in `conv` are not held (a send
+    // prepared after the release but held would be released by no one)
+    const release = (): boolean => {
+      released = this.holds(conv)
+      if (released) this.done.add(conv)
+      return released
+    }
+    let changed: StoredMessage[]
+    try {
+      changed = await this.c.store.reconcileOwn(conv, this.c.identity.peerId, top, release, this.reseal)
+    } catch (err) {
+      // not written: still held (a send that slipped through meanwhile failed with this write, or
+      // is held and goes out with the next release, see MessageStore.reconcileOwn)
+      if (released) this.done.delete(conv)
+      throw err
+    }
+    if (released) {
       await this.saveMark()
       this.c.log.info('sequence numbers reconciled with a peer', { conv, top, released: changed.length })
     }

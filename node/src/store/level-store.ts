@@ -377,14 +377,16 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     return { have, tops }
   }
 
-  async reconcileOwn (conv: string, author: string, top: number, release: boolean, reseal: Reseal): Promise<StoredMessage[]> {
+  async reconcileOwn (conv: string, author: string, top: number, release: () => boolean, reseal: Reseal): Promise<StoredMessage[]> {
     return await this.gc.write(async (tx) => {
       const key = conv2(conv, author)
       const state = await this.seqStateOf(tx, conv, author)
       const changed: StoredMessage[] = []
       // released above every slot known here and every one the peer holds, in order: no one has seen them yet
       let next = Math.max(top, state.max)
-      if (release) {
+      // asked first, in this turn: a send prepared after this one is decided against the same answer.
+      // Held messages left over anyway (staged here: heldTops; on disk: heldidx) go out too
+      if (release() || this.heldTops.has(key) || await this.anyHeld(key)) {
         // heldOf reads the disk: let what is staged before this write land first
         await this.gc.idle()
         for (const m of await this.heldOf(conv, author)) {
@@ -408,6 +410,11 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
       if (next !== state.max) tx.put(this.seqState, key, { contiguous: state.contiguous, max: next })
       return changed
     })
+  }
+
+  /** Has conv!author held messages on disk? */
+  private async anyHeld (key: string): Promise<boolean> {
+    return (await this.heldIdx.keys({ gt: key + SEP, lt: key + SEP + '\xff', limit: 1 }).all()).length > 0
   }
 
   /** `author`'s held messages in `conv`, in provisional seq order. */

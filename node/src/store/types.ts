@@ -136,12 +136,15 @@ export interface MessageStore {
   haveAndTops(conv: string): Promise<{ have: HaveVector, tops: HaveVector }>
   /**
    * A peer holds `author`'s messages in `conv` up to `top`: the counter goes
-   * above it. With `release`, `author`'s held messages get the next numbers
-   * above it and above every number known here, in order (re-sealed by
-   * `reseal` where the number changed), and are held no more. Returns the
-   * released messages.
+   * above it. `release` is asked inside the write's turn (so no send is
+   * prepared between the answer and the numbers it implies): when it says
+   * true, or when held messages of `author` remain anyway (one held by a send
+   * that raced an earlier release), `author`'s held messages get the next
+   * numbers above `top` and above every number known here, in order
+   * (re-sealed by `reseal` where the number changed), and are held no more.
+   * Returns the released messages.
    */
-  reconcileOwn(conv: string, author: string, top: number, release: boolean, reseal: Reseal): Promise<StoredMessage[]>
+  reconcileOwn(conv: string, author: string, top: number, release: () => boolean, reseal: Reseal): Promise<StoredMessage[]>
   /** Stored envelopes of `author` in `conv` with seq > `afterSeq`, in seq order (held ones left out). */
   envelopesAfter(conv: string, author: string, afterSeq: number, limit?: number): Promise<Envelope[]>
 }
