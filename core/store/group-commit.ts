@@ -210,6 +210,13 @@ export abstract class LevelBackedStore {
   async getMeta (key: string): Promise<unknown> { return await this.gc.read(this.meta, key) }
   async putMeta (key: string, value: unknown): Promise<void> { await this.gc.write(async (tx) => { tx.put(this.meta, key, value) }) }
   async deleteMeta (key: string): Promise<void> { await this.gc.write(async (tx) => { tx.del(this.meta, key) }) }
+  async updateMeta (key: string, fn: (value: unknown) => unknown): Promise<void> {
+    await this.gc.write(async (tx) => {
+      const value = fn(await tx.get(this.meta, key))
+      if (value === undefined) tx.del(this.meta, key)
+      else tx.put(this.meta, key, value)
+    })
+  }
 }
 
 /** Opens `db`, turning LevelDB's errors into ERR_DATA_DIR_LOCKED (another process has it) or ERR_STORE. */

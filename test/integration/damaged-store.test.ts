@@ -12,7 +12,7 @@ import { readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promis
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
-import { doctor } from '../../node/src/cli/doctor.js'
+import { describeReport, doctor } from '../../node/src/cli/doctor.js'
 import { ParleyError } from '../../core/errors.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 import type { StoredMessage } from '../../node/src/store/types.js'
@@ -93,6 +93,9 @@ async function recovers (s: Scene, damaged: boolean, lossy: boolean): Promise<vo
     const before = await ann.messenger.history(s.bob.peerId)
     if (lossy) assert.ok(before.length < 2 * N, `messages were lost (${before.length} of ${2 * N} left)`)
     else assert.equal(before.length, 2 * N)
+    // the loss is counted (against what the last clean stop recorded), not said to be 0
+    assert.equal(ann.storeReport.lost, damaged ? 2 * N - before.length : 0)
+    assert.deepEqual(ann.storeReport.uncounted, [])
     const early = await ann.messenger.sendMessage(s.bob.peerId, 'while Bob is away')
     assert.equal(early.held === true, damaged, 'held until reconciled exactly when damage was found')
     await connect(ann, s.bob)
@@ -159,6 +162,9 @@ describe('damaged store', () => {
     const fixed = await doctor(s.annDir, true)
     assert.equal(fixed.store, 'repaired')
     assert.equal(fixed.repair?.filesLost, 1)
+    assert.ok((fixed.messages ?? 0) < 2 * N)
+    assert.equal(fixed.lost, 2 * N - (fixed.messages ?? 0))
+    assert.match(describeReport(fixed, true), new RegExp(`\\n${fixed.lost} messages? lost \\(they come back from your colleagues`))
     await recovers(s, true, true)
   }))
 
@@ -178,6 +184,7 @@ describe('damaged store', () => {
     const fixed = await doctor(s.annDir, true)
     assert.equal(fixed.store, 'repaired')
     assert.equal(fixed.messages, 0)
+    assert.equal(fixed.lost, 2 * N)
     await recovers(s, true, true)
   }))
 

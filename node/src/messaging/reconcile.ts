@@ -12,14 +12,12 @@
  */
 import { randomBytes } from 'node:crypto'
 import { openEnvelope, sealEnvelope, type SigningKeys } from '../../../core/crypto/envelope.js'
-import { RECONCILE_META } from '../store/health.js'
+import { RECONCILE_META, type ReconcileMark } from '../store/health.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { MessageStore, StoredMessage } from '../store/types.js'
 import type { Logger } from '../../../core/util/log.js'
 
 export interface ReconcilerComponents { store: MessageStore, identity: SigningKeys, log: Logger }
-
-interface Mark { since: number, done?: string[] }
 
 /** meta key: names this store's incarnation; renewed when damage is found (peers then forget what it held) */
 const EPOCH_META = 'epoch'
@@ -34,7 +32,7 @@ export class Reconciler {
 
   /** Reads the mark left by a damaged start (or by `parley doctor`). */
   async start (): Promise<void> {
-    const mark = await this.c.store.getMeta(RECONCILE_META) as Mark | undefined
+    const mark = await this.c.store.getMeta(RECONCILE_META) as ReconcileMark | undefined
     this.pending = mark !== undefined
     const epoch = await this.c.store.getMeta(EPOCH_META)
     // while marked (a damaged start), every start begins a new epoch: renewing is cheap, missing one loses messages
@@ -94,7 +92,8 @@ export class Reconciler {
       this.c.log.info('every conversation is reconciled; sends go out at once again')
       return
     }
-    await this.c.store.putMeta(RECONCILE_META, { since: this.since, done: [...this.done] } satisfies Mark)
+    // the rest of the mark (a damage report not shown yet) stays
+    await this.c.store.updateMeta(RECONCILE_META, (m) => ({ ...(m as ReconcileMark | undefined), since: this.since, done: [...this.done] }))
   }
 
   /** The same message (id, time, body, recipients) under a new seq: no one has seen a held message yet. */

@@ -8,7 +8,7 @@ import { type GroupCommit, LevelBackedStore, Tx, jsonSublevel, type Db, type Sub
 import { ParleyError } from '../../../core/errors.js'
 import type { WriteLatchInit } from '../../../core/store/write-latch.js'
 import { checkStore, type StoreCheck } from './check.js'
-import { RECONCILE_META, readLevelLog } from './health.js'
+import { RECONCILE_META, readLevelLog, type ReconcileMark } from './health.js'
 import { compareHlc, hlcKey } from '../clock/hlc.js'
 import { throwIfAborted, type AbortOptions } from '../../../core/util/abort.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
@@ -16,7 +16,8 @@ import type { HaveVector } from '../../../core/protocol/peer-rpc.js'
 import type { ConversationRecord, HistoryQuery, MessageStore, PeerRecord, Reseal, StoredMessage } from './types.js'
 
 
-interface SeqState { contiguous: number, max: number }
+/** per conv!author: first gap - 1, highest seq, and how many numbers are held (`n`: kept beside the store at a clean stop, to count loss) */
+interface SeqState { contiguous: number, max: number, n?: number }
 
 /** @default 200 */
 export const DEFAULT_HISTORY_LIMIT = 200
@@ -63,16 +64,35 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     if (location === undefined) return
     const log = await readLevelLog(location)
     if (log.droppedBytes === 0) return
-    await checkStore(this.db, true)
-    // not through the group commit: this runs inside the write that is reopening the store
-    const damaged = `LevelDB dropped ${log.droppedBytes} bytes when the store was reopened after a failed write`
-    await this.meta.put(RECONCILE_META, { since: Date.now(), damaged }, { sync: true } as never)
+    // not through the group commit: this runs inside the write that is reopening the store.
+    // The evidence first (synced), then the check
+    const old = await this.meta.get(RECONCILE_META) as ReconcileMark | undefined
+    const mark: ReconcileMark = {
+      ...old,
+      since: old?.since ?? Date.now(),
+      reasons: [...(old?.reasons ?? []), `LevelDB dropped ${log.droppedBytes} bytes when the store was reopened after a failed write`],
+      uncounted: [...(old?.uncounted ?? []), `LevelDB dropped ${log.droppedBytes} bytes`]
+    }
+    await this.meta.put(RECONCILE_META, mark, { sync: true } as never)
+    const check = await checkStore(this.db, true)
+    if (check.lost > 0) await this.meta.put(RECONCILE_META, { ...mark, lost: (mark.lost ?? 0) + check.lost }, { sync: true } as never)
   }
 
   /** Checks the indexes against the messages (see check.ts); with `fix`, repairs them. Run before messaging starts. */
-  async check (fix: boolean): Promise<StoreCheck> {
+  async check (fix: boolean, counts?: Record<string, number>): Promise<StoreCheck> {
     await this.gc.drain()
-    return await checkStore(this.db, fix)
+    return await checkStore(this.db, fix, counts)
+  }
+
+  /**
+   * How many sequence numbers each conv!author holds (where counted): kept
+   * beside the database at a clean stop, so loss can be counted after damage.
+   */
+  async seqCounts (): Promise<Record<string, number>> {
+    await this.gc.drain()
+    const counts: Record<string, number> = {}
+    for await (const [key, s] of this.seqState.iterator()) if (s.n !== undefined) counts[key] = s.n
+    return counts
   }
 
   async getPeer (peerId: string): Promise<PeerRecord | undefined> { return await this.gc.read(this.peers, peerId) }
@@ -128,8 +148,10 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     tx.put(this.hist, msg.conv + SEP + hlcKey(msg.hlc, msg.id), msg.id)
     if (indexed) {
       tx.put(this.seqIdx, key + SEP + pad(msg.seq), msg.id)
-      const next = { contiguous: state.contiguous, max: Math.max(state.max, msg.seq) }
+      const next: SeqState = { contiguous: state.contiguous, max: Math.max(state.max, msg.seq) }
       if (msg.seq === next.contiguous + 1) next.contiguous = msg.seq
+      // (a record from before the count stays without one until the next store check)
+      if (state.n !== undefined) next.n = state.n + 1
       // later sequence numbers may already be here (stored out of order): seqStateOf advances over them
       tx.put(this.seqState, key, next)
     }
@@ -146,11 +168,11 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   private async seqStateOf (tx: Tx | GroupCommit, conv: string, author: string): Promise<SeqState> {
     const key = conv2(conv, author)
     const get = async <V>(sub: Sub<V>, k: string): Promise<V | undefined> => tx instanceof Tx ? await tx.get(sub, k) : await tx.read(sub, k)
-    const s = (await get(this.seqState, key)) ?? { contiguous: 0, max: 0 }
+    const s = (await get(this.seqState, key)) ?? { contiguous: 0, max: 0, n: 0 }
     // advance over messages that arrived ahead of a gap which is now filled
     let c = s.contiguous
     while (c < s.max && await get(this.seqIdx, key + SEP + pad(c + 1)) !== undefined) c++
-    return { contiguous: c, max: s.max }
+    return { contiguous: c, max: s.max, ...(s.n !== undefined ? { n: s.n } : {}) }
   }
 
   async getMessage (id: string): Promise<StoredMessage | undefined> { return await this.gc.read(this.msgs, id) }
@@ -407,7 +429,9 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
         this.heldTops.delete(key)
       }
       // the counter never again gives out a number the peer holds
-      if (next !== state.max) tx.put(this.seqState, key, { contiguous: state.contiguous, max: next })
+      if (next !== state.max) {
+        tx.put(this.seqState, key, { contiguous: state.contiguous, max: next, ...(state.n !== undefined ? { n: state.n + changed.length } : {}) })
+      }
       return changed
     })
   }

@@ -84,6 +84,8 @@ export interface MessageStore {
   getMeta(key: string): Promise<unknown>
   putMeta(key: string, value: unknown): Promise<void>
   deleteMeta(key: string): Promise<void>
+  /** Reads and rewrites one meta value in one write (`fn` returns undefined: deleted). */
+  updateMeta(key: string, fn: (value: unknown) => unknown): Promise<void>
 
   getPeer(peerId: string): Promise<PeerRecord | undefined>
   putPeer(record: PeerRecord): Promise<void>
