@@ -11,6 +11,7 @@ import assert from 'node:assert/strict'
 import { readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
 import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
 import { describeReport, doctor } from '../../node/src/cli/doctor.js'
 import { ParleyError } from '../../core/errors.js'
@@ -145,6 +146,20 @@ describe('damaged store', () => {
   it('truncated log: the loss is reported at start and the lost messages come back from Bob', async () => await withScene(false, async (s) => {
     const log = await dbFile(s, f => f.endsWith('.log'))
     await truncate(log, Math.floor((await stat(log)).size / 2))
+    await recovers(s, true, true)
+  }))
+
+  it('a start that fails after finding the damage (API port taken) leaves it to the next start, count and all', async () => await withScene(false, async (s) => {
+    const log = await dbFile(s, f => f.endsWith('.log'))
+    await truncate(log, Math.floor((await stat(log)).size / 2))
+    const taken = createServer()
+    await new Promise<void>(resolve => { taken.listen(0, '127.0.0.1', resolve) })
+    try {
+      const port = (taken.address() as AddressInfo).port
+      await assert.rejects(loopbackNode(s.annDir, { name: 'Ann', apiPort: port }).start())
+    } finally {
+      taken.close()
+    }
     await recovers(s, true, true)
   }))
 
