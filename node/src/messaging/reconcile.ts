@@ -11,11 +11,27 @@
  * their old slots. See docs/PROTOCOL.md, "Sequence reconciliation".
  */
 import { randomBytes } from 'node:crypto'
-import { openEnvelope, sealEnvelope, type SigningKeys } from '../../../core/crypto/envelope.js'
+import { openEnvelope, sealEnvelope, verifyEnvelope, type SigningKeys } from '../../../core/crypto/envelope.js'
 import { RECONCILE_META, type ReconcileMark } from '../store/health.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { MessageStore, StoredMessage } from '../store/types.js'
 import type { Logger } from '../../../core/util/log.js'
+
+/**
+ * The highest number of ours a peer proved it holds in `conv`: the seq of
+ * `proof`, our own signed envelope of that conversation (0 without one). A
+ * number a peer only claims is not believed: a hostile or broken peer could
+ * otherwise push our counter to MAX_SEQ and end the conversation.
+ */
+export function provenTop (conv: string, self: string, proof: Envelope | undefined): number {
+  if (proof === undefined || proof.author !== self || proof.conv !== conv) return 0
+  try {
+    verifyEnvelope(proof)
+  } catch {
+    return 0
+  }
+  return proof.seq
+}
 
 export interface ReconcilerComponents { store: MessageStore, identity: SigningKeys, log: Logger }
 

@@ -387,6 +387,15 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     return out
   }
 
+  async topEnvelope (conv: string, author: string): Promise<Envelope | undefined> {
+    const key = conv2(conv, author)
+    for await (const id of this.seqIdx.values({ gt: key + SEP, lt: key + SEP + '\xff', reverse: true, limit: 16 })) {
+      const m = await this.msgs.get(id)
+      if (m !== undefined && m.held !== true) return m.envelope
+    }
+    return undefined
+  }
+
   async haveAndTops (conv: string): Promise<{ have: HaveVector, tops: HaveVector }> {
     const have: HaveVector = {}
     const tops: HaveVector = {}

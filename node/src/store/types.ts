@@ -149,4 +149,6 @@ export interface MessageStore {
   reconcileOwn(conv: string, author: string, top: number, release: () => boolean, reseal: Reseal): Promise<StoredMessage[]>
   /** Stored envelopes of `author` in `conv` with seq > `afterSeq`, in seq order (held ones left out). */
   envelopesAfter(conv: string, author: string, afterSeq: number, limit?: number): Promise<Envelope[]>
+  /** `author`'s envelope at the highest number held in `conv` (held messages excluded): proof of a top (reconcile.ts). */
+  topEnvelope(conv: string, author: string): Promise<Envelope | undefined>
 }

@@ -13,7 +13,9 @@ import { dmConversationId, type Envelope } from '../../../core/protocol/envelope
 import { PEER_A, PEER_B } from '../helpers/peer-ids.js'
 import { gatedDb, storedMessage } from '../helpers/store.js'
 import { newIdentities } from '../helpers/identities.js'
-import { Reconciler } from '../../../node/src/messaging/reconcile.js'
+import { Reconciler, provenTop } from '../../../node/src/messaging/reconcile.js'
+import { newMessageId, sealEnvelope } from '../../../core/crypto/envelope.js'
+import { MAX_SEQ } from '../../../core/protocol/envelope.js'
 import { RECONCILE_META } from '../../../node/src/store/health.js'
 import { silentLogger } from '../../../core/util/log.js'
 import type { StoredMessage } from '../../../node/src/store/types.js'
@@ -118,5 +120,22 @@ describe('holding and releasing (Reconciler over the store)', () => {
     assert.deepEqual(released.map(m => m.id), [held.id])
     assert.equal((await store.getMessage(held.id))?.held, undefined)
     await store.stop()
+  })
+})
+
+describe('a reported top of ours is believed only with proof', () => {
+  it('our own signed envelope of the conversation proves its seq; anything else proves nothing', async () => {
+    const [mine, his, third] = await newIdentities(3)
+    const c = dmConversationId(mine!.peerId, his!.peerId)
+    const seal = (by: typeof mine, conv: string, seq: number): Envelope => sealEnvelope(by!, {
+      id: newMessageId(), conv, seq, hlc: { w: 1, c: 0 }, recipients: [his!.peerId, mine!.peerId], body: { text: 'x' }
+    })
+    assert.equal(provenTop(c, mine!.peerId, seal(mine, c, 7)), 7)
+    assert.equal(provenTop(c, mine!.peerId, undefined), 0)
+    // a lying peer: its own envelope, or ours changed to MAX_SEQ (the signature no longer matches)
+    assert.equal(provenTop(c, mine!.peerId, seal(his, c, MAX_SEQ)), 0)
+    assert.equal(provenTop(c, mine!.peerId, { ...seal(mine, c, 7), seq: MAX_SEQ }), 0)
+    // ours, but from another conversation
+    assert.equal(provenTop(c, mine!.peerId, seal(mine, dmConversationId(mine!.peerId, third!.peerId), 9)), 0)
   })
 })
