@@ -6,7 +6,8 @@
  * last clean stop (LevelDB takes a cut-off tail for a crash and says nothing),
  * and the records LevelDB itself dropped while opening or repairing (its LOG).
  */
-import { open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { levelFiles } from '../../../core/store/level-files.js'
 import { join } from 'node:path'
 
 /** meta key: set while our own sequence numbers must be reconciled with peers before new messages go out */
@@ -27,38 +28,7 @@ export interface ReconcileMark {
   damaged?: string
 }
 
-/** Last 8 bytes of every LevelDB table file (table/format.h kTableMagicNumber, little endian). */
-const TABLE_MAGIC = Buffer.from([0x57, 0xfb, 0x80, 0x8b, 0x24, 0x75, 0x47, 0xdb])
-const LEVELDB_FILE = /^(CURRENT|MANIFEST-\d+|\d+\.(log|ldb|sst))$/
-
-/** Names of the LevelDB files in `dbDir` (none: never initialised, or gone). */
-export async function levelFiles (dbDir: string): Promise<string[]> {
-  try {
-    return (await readdir(dbDir)).filter(f => LEVELDB_FILE.test(f)).sort()
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
-    throw err
-  }
-}
-
-/** Table files whose footer lacks the table magic number (zeroed, overwritten, cut short). */
-export async function badTables (dbDir: string): Promise<string[]> {
-  const bad: string[] = []
-  for (const f of await levelFiles(dbDir)) {
-    if (!/\.(ldb|sst)$/.test(f)) continue
-    const fh = await open(join(dbDir, f), 'r')
-    try {
-      const { size } = await fh.stat()
-      const tail = Buffer.alloc(8)
-      if (size < 48) { bad.push(f); continue }
-      await fh.read(tail, 0, 8, size - 8)
-      if (!tail.equals(TABLE_MAGIC)) bad.push(f)
-    } finally {
-      await fh.close()
-    }
-  }
-  return bad
-}
+export { badTables, levelFiles } from '../../../core/store/level-files.js'
 
 /** Where the sizes of the write-ahead logs (and the store's counts) at the last clean stop are kept (beside, not inside, the database). */
 const logSizesFile = (dbDir: string): string => `${dbDir}.logs.json`
