@@ -95,12 +95,12 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     return counts
   }
 
-  async getPeer (peerId: string): Promise<PeerRecord | undefined> { return await this.gc.read(this.peers, peerId) }
+  async getPeer (peerId: string): Promise<PeerRecord | undefined> { await this.readable(); return await this.gc.read(this.peers, peerId) }
   async putPeer (record: PeerRecord): Promise<void> {
     await this.gc.write(async (tx) => { tx.put(this.peers, record.peerId, record) })
   }
 
-  async listPeers (): Promise<PeerRecord[]> { return await this.peers.values().all() }
+  async listPeers (): Promise<PeerRecord[]> { await this.readable(); return await this.peers.values().all() }
 
   async appendOutgoing (
     conv: string, author: string, recipients: string[], build: (seq: number) => StoredMessage, options: AbortOptions = {}
@@ -175,9 +175,10 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     return { contiguous: c, max: s.max, ...(s.n !== undefined ? { n: s.n } : {}) }
   }
 
-  async getMessage (id: string): Promise<StoredMessage | undefined> { return await this.gc.read(this.msgs, id) }
+  async getMessage (id: string): Promise<StoredMessage | undefined> { await this.readable(); return await this.gc.read(this.msgs, id) }
 
   async history (conv: string, query: HistoryQuery = {}): Promise<StoredMessage[]> {
+    await this.readable()
     const limit = query.limit ?? DEFAULT_HISTORY_LIMIT
     const needle = query.search?.toLowerCase()
     const out: StoredMessage[] = []
@@ -192,17 +193,20 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   }
 
   async listConversations (): Promise<ConversationRecord[]> {
+    await this.readable()
     const all = await this.convs.values().all()
     return all.sort((a, b) => b.lastHlc.w - a.lastHlc.w || b.lastHlc.c - a.lastHlc.c)
   }
 
   async depositedFor (peer: string, msgs: StoredMessage[]): Promise<Set<string>> {
+    await this.readable()
     const keys = msgs.map(m => entryKey(peer, m))
     const found = await this.deposited.getMany(keys)
     return new Set(msgs.filter((_, i) => found[i] !== undefined).map(m => m.id))
   }
 
   async outbox (peer: string, limit = 1000, after?: { seq: number, id: string }): Promise<StoredMessage[]> {
+    await this.readable()
     const out: StoredMessage[] = []
     // keys are peer!seq!id; several conversations can use the same seq, so page by the whole key
     const gt = after === undefined ? peer + SEP : entryKey(peer, after)
@@ -214,12 +218,14 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   }
 
   async outboxSize (): Promise<number> {
+    await this.readable()
     let n = 0
     for await (const _ of this.outboxes.keys()) n++
     return n
   }
 
   async outboxPeers (): Promise<string[]> {
+    await this.readable()
     const peers: string[] = []
     let from = ''
     for (;;) {
@@ -369,6 +375,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   }
 
   async haveVector (conv: string): Promise<HaveVector> {
+    await this.readable()
     const have: HaveVector = {}
     for await (const key of this.seqState.keys({ gt: conv + SEP, lt: conv + SEP + '\xff' })) {
       const author = key.slice(conv.length + 1)
@@ -378,6 +385,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   }
 
   async envelopesAfter (conv: string, author: string, afterSeq: number, limit = 1000): Promise<Envelope[]> {
+    await this.readable()
     const key = conv2(conv, author)
     const out: Envelope[] = []
     for await (const id of this.seqIdx.values({ gt: key + SEP + pad(afterSeq), lt: key + SEP + '\xff', limit })) {
@@ -388,6 +396,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   }
 
   async topEnvelope (conv: string, author: string): Promise<Envelope | undefined> {
+    await this.readable()
     const key = conv2(conv, author)
     for await (const id of this.seqIdx.values({ gt: key + SEP, lt: key + SEP + '\xff', reverse: true, limit: 16 })) {
       const m = await this.msgs.get(id)
@@ -397,6 +406,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   }
 
   async haveAndTops (conv: string): Promise<{ have: HaveVector, tops: HaveVector }> {
+    await this.readable()
     const have: HaveVector = {}
     const tops: HaveVector = {}
     for await (const key of this.seqState.keys({ gt: conv + SEP, lt: conv + SEP + '\xff' })) {

@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { MemoryLevel } from 'memory-level'
-import { WriteLatch, isDiskFull, storeWriteError } from '../../../../core/store/write-latch.js'
+import { DEFAULT_MIN_FREE_BYTES, WriteLatch, isDiskFull, storeWriteError } from '../../../../core/store/write-latch.js'
 import { LevelStore } from '../../../../node/src/store/level-store.js'
 import { LevelMailboxStore } from '../../../../relay/src/store/level-mailbox-store.js'
 import { DEFAULT_MAILBOX_TTL_MS } from '../../../../relay/src/store/types.js'
@@ -164,5 +164,24 @@ describe('write latch', () => {
     // the rebuilt per-sender usage counts both copies
     assert.equal((await store.topSenders(1))[0]?.messages, 2)
     await store.stop()
+  })
+
+  it('reads go on after a reopen that could not open the database again; the free-space gate covers a reopen', async () => {
+    const { db, failNext, failOpens } = failingDb()
+    const store = new LevelStore(db, { backoffMs: 20 })
+    await store.start()
+    const conv = dmConversationId(PEER_A, PEER_B)
+    await store.storeIncoming(msg({ conv, author: PEER_B, seq: 1 }))
+    failNext()
+    await assert.rejects(store.storeIncoming(msg({ conv, author: PEER_B, seq: 2 })), code('ERR_DISK_FULL'))
+    // the reopen closes the database, then its open fails (the disk filled up again)
+    failOpens(1)
+    await assert.rejects(store.putMeta('k', 1), code('ERR_DISK_FULL'))
+    assert.equal(db.status, 'closed')
+    assert.deepEqual((await store.history(conv)).map(m => m.seq), [1])
+    assert.deepEqual(await store.haveVector(conv), { [PEER_B]: 1 })
+    await store.stop()
+    // LevelDB's open after a failed write writes the replayed log as a table (4 MiB write buffer), a log and a MANIFEST
+    assert.ok(DEFAULT_MIN_FREE_BYTES >= 4 * 1024 * 1024 + 1024 * 1024)
   })
 })
