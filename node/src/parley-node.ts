@@ -10,7 +10,7 @@ import type { LevelStore } from './store/level-store.js'
 import { markReported, openNodeStore, type StoreOpenReport } from './store/open-node-store.js'
 import { recordLogSizes } from './store/health.js'
 import { loadIdentity, peerOfAddr, type DeviceIdentity } from '../../core/keys.js'
-import { readKeyFile, resolveDeviceKey } from './host/key-file.js'
+import { readKeyFile, resolveDeviceKey, tightenKeyFileMode } from './host/key-file.js'
 import { Libp2pHost } from './host/libp2p-host.js'
 import { HybridClock } from './clock/hlc.js'
 import { Messenger } from './messaging/messenger.js'
@@ -85,6 +85,9 @@ export class ParleyNode {
     const files = dataFiles(this.dataDir)
     await mkdir(this.dataDir, { recursive: true, mode: 0o700 })
     const keyBytes = await readKeyFile(files.keyFile)
+    if (keyBytes !== undefined && await tightenKeyFileMode(files.keyFile)) {
+      this.log.warn('the device key file could be read by other users; it is 0600 again', { path: files.keyFile })
+    }
     const { store, report } = await openNodeStore(this.dataDir, files.db, keyBytes !== undefined)
     this.store = store
     this.storeReport_ = report

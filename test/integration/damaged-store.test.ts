@@ -203,6 +203,25 @@ describe('damaged store', () => {
     await recovers(s, true, true)
   }))
 
+  it('damaged key file: the start says to run doctor --repair; doctor exits 1, then rewrites it from the store\'s copy', async () => await withScene(false, async (s) => {
+    const keyFile = join(s.annDir, 'device-key')
+    await writeFile(keyFile, '{"v":1,"key":"garbage"}\n', { mode: 0o600 })
+    await assert.rejects(loopbackNode(s.annDir).start(), (err: unknown) => {
+      assert.equal((err as ParleyError).code, 'ERR_STORE_CORRUPT')
+      assert.match((err as Error).message, /device key file .* is damaged .*Run `parley doctor --data .* --repair`/)
+      return true
+    })
+    const check = cli(['doctor', '--data', s.annDir])
+    assert.equal(check.status, 1, 'a data dir Parley cannot start on is not "ok"')
+    assert.match(check.stdout, /device key file: damaged/)
+    assert.match(check.stdout, /run `parley doctor --data .* --repair`/)
+    const fixed = cli(['doctor', '--data', s.annDir, '--repair'])
+    assert.equal(fixed.status, 0, fixed.stdout + fixed.stderr)
+    assert.match(fixed.stdout, /device key file: repaired/)
+    assert.equal((await stat(keyFile)).mode & 0o777, 0o600)
+    await recovers(s, false, false)
+  }))
+
   it('a data dir from before the key file: the key is copied out of the store at start, mode 0600', async () => await withScene(false, async (s) => {
     await rm(join(s.annDir, 'device-key'))
     await recovers(s, false, false)

@@ -8,7 +8,10 @@
 import { Level } from 'level'
 import { dataFiles } from '../config.js'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
-import { readKeyFile } from '../host/key-file.js'
+import { rename } from 'node:fs/promises'
+import { readKeyFile, writeKeyFile } from '../host/key-file.js'
+import { loadIdentity } from '../../../core/keys.js'
+import { unb64 } from '../../../core/protocol/validate.js'
 import {
   RECONCILE_META, badTables, forgetStopRecord, levelFiles, readLevelLog, readStopRecord, recordLogSizes, type ReconcileMark, type StopRecord
 } from '../store/health.js'
@@ -18,7 +21,7 @@ import type { Db } from '../../../core/store/group-commit.js'
 
 export interface DoctorReport {
   dataDir: string
-  keyFile: 'ok' | 'missing' | 'damaged'
+  keyFile: 'ok' | 'missing' | 'damaged' | 'repaired'
   store: 'ok' | 'damaged' | 'missing' | 'repaired'
   /** what is wrong (or was, before a repair), in words */
   problems: string[]
@@ -84,6 +87,7 @@ export async function doctor (dataDir: string, repair: boolean): Promise<DoctorR
     report.keyFile = 'missing'
     report.problems.push('there is no device key file (Parley writes it from the store at its next start)')
   }
+  const keyProblems = report.problems.length
   const existing = (await levelFiles(files.db)).length > 0
   // what the last clean stop recorded (log sizes, counts): survives damage to db/
   const stop = await readStopRecord(files.db)
@@ -97,16 +101,61 @@ export async function doctor (dataDir: string, repair: boolean): Promise<DoctorR
     if (stop.shrunk.length > 0) {
       report.problems.push(`write-ahead log ${stop.shrunk.join(', ')} is shorter than at the last clean stop (its last writes are lost)`)
     }
-    if (bad.length === 0) await checkOpen(files.db, report, stop)
+    if (bad.length === 0) await checkOpen(files.db, report, stop, keyProblems)
     else report.store = 'damaged'
   }
-  if (!repair || report.store === 'ok') return report
-  await runRepair(files.db, existing, report, stop)
+  if (repair && report.store !== 'ok') await runRepair(files.db, existing, report, stop)
+  if (repair && report.keyFile === 'damaged' && existing) await repairKeyFile(files.db, files.keyFile, report)
+  // a store found sound was opened (its logs replayed and replaced): measured again, with the counts of
+  // the last clean stop, so a log cut short before the next start is still noticed
+  if (report.store === 'ok' && existing) await recordLogSizes(files.db, stop.counts)
   return report
 }
 
+/** 0 when Parley can start on this data dir as it is now; 1 when something found is still to be repaired. */
+export function doctorExitCode (r: DoctorReport): number {
+  return (r.store === 'ok' || r.store === 'repaired') && r.keyFile !== 'damaged' ? 0 : 1
+}
+
+/**
+ * A damaged key file is rewritten from the store's copy of the key (meta
+ * `identity`), once that copy is checked against the store itself: every
+ * direct conversation it holds names this device. The damaged file is kept
+ * beside it (device-key.damaged).
+ */
+async function repairKeyFile (location: string, keyFile: string, report: DoctorReport): Promise<void> {
+  const db = await openExisting(location)
+  let bytes: Uint8Array
+  try {
+    const stored = await db.sublevel<string, unknown>('meta', { valueEncoding: 'json' }).get('identity')
+    if (typeof stored !== 'string') {
+      report.problems.push('the message store holds no copy of the device key: restore the key file from a backup')
+      return
+    }
+    let peerId: string
+    try {
+      bytes = unb64(stored)
+      peerId = loadIdentity(bytes).peerId
+    } catch {
+      report.problems.push('the message store\'s copy of the device key is damaged too: restore the key file from a backup')
+      return
+    }
+    for await (const conv of db.sublevel<string, unknown>('conv', { valueEncoding: 'json' }).keys()) {
+      if (conv.startsWith('dm:') && !conv.split(':').includes(peerId)) {
+        report.problems.push('the message store\'s copy of the device key does not match its conversations: restore the key file from a backup')
+        return
+      }
+    }
+  } finally {
+    await db.close()
+  }
+  await rename(keyFile, `${keyFile}.damaged`).catch(() => {})
+  await writeKeyFile(keyFile, bytes)
+  report.keyFile = 'repaired'
+}
+
 /** Opens the store and reads all of it (the open itself replays the log, and LevelDB may drop damaged records). */
-async function checkOpen (location: string, report: DoctorReport, stop: StopRecord): Promise<void> {
+async function checkOpen (location: string, report: DoctorReport, stop: StopRecord, keyProblems: number): Promise<void> {
   let db: Db
   try {
     db = await openExisting(location)
@@ -126,7 +175,8 @@ async function checkOpen (location: string, report: DoctorReport, stop: StopReco
     report.messages = check.messages
     report.lost = check.lost
     if (check.lost > 0) report.problems.push(`${lossWords(check.lost, report.uncounted)} (named by its indexes, or held at the last clean stop)`)
-    if (report.problems.length > 0) report.store = 'damaged'
+    // (problems of the key file, listed before, are not the store's)
+    if (report.problems.length > keyProblems) report.store = 'damaged'
     // the damage was seen now, not at the node's next start: leave the store marked for it, with the count
     if (log.droppedBytes > 0 || stop.shrunk.length > 0 || check.lost > 0) {
       await markForReconcile(db, 'found by parley doctor', report)
@@ -139,9 +189,8 @@ async function checkOpen (location: string, report: DoctorReport, stop: StopReco
     await db.close()
   }
   // the open replayed the logs: the record of the last clean stop now measures other files. Counted and
-  // marked: forgotten; else measured again, so a log cut short before the next start is still noticed
+  // marked: forgotten (else it is measured again once doctor is done, see doctor())
   if (marked) await forgetStopRecord(location)
-  else if (report.store === 'ok') await recordLogSizes(location, stop.counts)
 }
 
 /** Why a loss count is only a lower bound (no counts from a clean stop just before), in words. */
@@ -192,8 +241,12 @@ export function describeReport (r: DoctorReport, repair: boolean): string {
     const some = r.lost > 0 || (r.uncounted ?? []).length > 0
     lines.push(lossWords(r.lost, r.uncounted ?? []) + (some ? ' (they come back from your colleagues when they next connect)' : ''))
   }
-  if (r.store === 'repaired') lines.push('repaired: start Parley again; it checks with your colleagues before it sends new messages')
-  else if (r.store !== 'ok' && !repair) lines.push(`run \`parley doctor --data ${r.dataDir} --repair\` to repair it`)
-  else if (r.store === 'ok' && r.problems.length === 0) lines.push('no problems found')
+  if (r.keyFile === 'repaired') lines.push('device key file rewritten from the copy in the message store (the damaged one is kept as device-key.damaged)')
+  const left = doctorExitCode(r) !== 0
+  if (left && !repair) lines.push(`run \`parley doctor --data ${r.dataDir} --repair\` to repair it`)
+  else if (left) lines.push('not everything could be repaired: see above; Parley cannot start on this data dir yet')
+  else if (r.store === 'repaired') lines.push('repaired: start Parley again; it checks with your colleagues before it sends new messages')
+  else if (r.keyFile === 'repaired') lines.push('repaired: start Parley again')
+  else if (r.problems.length === 0) lines.push('no problems found')
   return lines.join('\n')
 }
