@@ -8,6 +8,7 @@ import { request } from 'node:http'
 import { toParleyError, ParleyError, type ErrorCode } from '../../core/errors.js'
 import { createLogger } from '../../core/util/log.js'
 import { RelayServer } from './relay-server.js'
+import { redactUrl } from './store/pg-mailbox-store.js'
 import type { RelayStats } from './types.js'
 import { readRelayConfigFile, relayFiles } from './config.js'
 import type { Invite, RelayUser } from './store/types.js'
@@ -15,8 +16,10 @@ import type { Invite, RelayUser } from './store/types.js'
 const USAGE = `usage: parley-relay <command> --data DIR [options]
 
 commands:
-  start [--listen ADDR]... [--announce ADDR]... [--allow PEER_ID]... [--config FILE]
-                          run the relay in the foreground (SIGTERM stops it cleanly)
+  start [--listen ADDR]... [--announce ADDR]... [--allow PEER_ID]... [--config FILE] [--store URL]
+                          run the relay in the foreground (SIGTERM stops it cleanly);
+                          --store postgres://user@host/db shares one PostgreSQL database
+                          among several relay instances (default: LevelDB in --data)
   invite create [--uses N] [--hours H] [--note TEXT]
                           create an invite token for a user (default: 1 use, 168 hours)
   users [--json]          list admitted users
@@ -71,7 +74,7 @@ async function main (argv: string[]): Promise<number> {
   switch (cmd) {
     case 'start': {
       const many = { type: 'string', multiple: true } as const
-      const { values } = parse(rest, { listen: many, announce: many, allow: many, config: { type: 'string' } }, 0)
+      const { values } = parse(rest, { listen: many, announce: many, allow: many, config: { type: 'string' }, store: { type: 'string' } }, 0)
       const file = typeof values.config === 'string' ? await readRelayConfigFile(values.config) : {}
       const log = createLogger('parley-relay')
       const relay = new RelayServer({
@@ -79,6 +82,7 @@ async function main (argv: string[]): Promise<number> {
         dataDir: values.data as string,
         ...(values.listen !== undefined ? { listen: values.listen as string[] } : {}),
         ...(values.announce !== undefined ? { announce: values.announce as string[] } : {}),
+        ...(values.store !== undefined ? { store: values.store as string } : {}),
         allow: [...(file.allow ?? []), ...((values.allow as string[] | undefined) ?? [])]
       }, log)
       process.on('uncaughtException', (err) => { log.error('uncaught exception', { err: String(err?.stack ?? err) }) })
@@ -86,6 +90,7 @@ async function main (argv: string[]): Promise<number> {
       await relay.start()
       out(`Parley relay ${relay.peerId}`)
       for (const a of relay.addresses()) out(`  listening: ${a}`)
+      out(`  store: ${relay.config.store === 'level' ? 'LevelDB in ' + relay.config.dataDir : redactUrl(relay.config.store)}`)
       out('ready')
       return await new Promise<number>((resolve) => {
         const stop = (): void => { log.info('stopping'); relay.stop().then(() => { resolve(0) }, () => { resolve(1) }) }

@@ -20,6 +20,12 @@ export interface RelayInit {
   circuit?: Partial<CircuitLimits>
   /** how often expired mail is deleted. @default 60000 */
   sweepIntervalMs?: number
+  /**
+   * Where the relay keeps users, invites and mail: 'level' (LevelDB in the
+   * data dir, one relay) or a PostgreSQL URL, postgres://… (shared by several
+   * relay instances). @default 'level'
+   */
+  store?: string
 }
 
 export const DEFAULT_RELAY_LISTEN = ['/ip4/0.0.0.0/tcp/4100', '/ip4/0.0.0.0/tcp/4101/ws']
@@ -34,7 +40,19 @@ export interface ResolvedRelayConfig {
   mailbox: MailboxLimits
   circuit: CircuitLimits
   sweepIntervalMs: number
+  /** 'level', or a postgres:// URL */
+  store: string
 }
+
+const PG_URL = /^postgres(ql)?:\/\//
+
+/** The store setting checked: 'level' or a PostgreSQL URL. */
+export function checkStore (store: string): string {
+  if (store === 'level' || PG_URL.test(store)) return store
+  throw new ParleyError('ERR_INVALID_ARGUMENT', `store must be "level" or a PostgreSQL URL (postgres://user@host/db), got "${store.replace(/:[^@/]*@/, ':***@')}"`)
+}
+
+export const isPostgresStore = (store: string): boolean => PG_URL.test(store)
 
 export function resolveRelayConfig (init: RelayInit): ResolvedRelayConfig {
   const mailbox = {
@@ -57,7 +75,8 @@ export function resolveRelayConfig (init: RelayInit): ResolvedRelayConfig {
   for (const p of allow) if (!PEER_ID.test(p)) throw new ParleyError('ERR_INVALID_ARGUMENT', `allow-list entry is not a peer ID: ${p}`)
   const sweepIntervalMs = init.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS
   positive(sweepIntervalMs, 'sweepIntervalMs')
-  return { dataDir: init.dataDir, listen: init.listen ?? DEFAULT_RELAY_LISTEN, announce: init.announce ?? [], allow, mailbox, circuit, sweepIntervalMs }
+  const store = checkStore(init.store ?? 'level')
+  return { dataDir: init.dataDir, listen: init.listen ?? DEFAULT_RELAY_LISTEN, announce: init.announce ?? [], allow, mailbox, circuit, sweepIntervalMs, store }
 }
 
 /** Reads a JSON config file whose keys are RelayInit's (dataDir excepted). */
@@ -77,13 +96,15 @@ export async function readRelayConfigFile (path: string): Promise<Omit<RelayInit
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ParleyError('ERR_INVALID_ARGUMENT', `config file ${path} must hold a JSON object`)
   }
-  const known = new Set(['listen', 'announce', 'allow', 'mailbox', 'circuit', 'sweepIntervalMs'])
+  const known = new Set(['listen', 'announce', 'allow', 'mailbox', 'circuit', 'sweepIntervalMs', 'store'])
   for (const k of Object.keys(value)) if (!known.has(k)) throw new ParleyError('ERR_INVALID_ARGUMENT', `config file ${path}: unknown setting "${k}"`)
   return value as Omit<RelayInit, 'dataDir'>
 }
 
-export const relayFiles = (dataDir: string): { db: string, adminSocket: string, info: string } => ({
+export const relayFiles = (dataDir: string): { db: string, adminSocket: string, info: string, key: string } => ({
   db: join(dataDir, 'db'),
+  /** the relay's private key when its store is shared (each instance has its own peer ID) */
+  key: join(dataDir, 'relay-key'),
   adminSocket: join(dataDir, 'admin.sock'),
   info: join(dataDir, 'relay.json')
 })

@@ -5,19 +5,20 @@
  * the mailbox service answers the RPCs and counts, the host relays circuits.
  * Everything it stores is ciphertext sealed by the authors.
  */
-import { chmod, mkdir, writeFile, rm } from 'node:fs/promises'
+import { chmod, mkdir, readFile, writeFile, rm } from 'node:fs/promises'
 import { ParleyError } from '../../core/errors.js'
 import { createIdentityBytes, loadIdentity, type DeviceIdentity } from '../../core/keys.js'
-import { RELAY_PROTOCOL, RELAY_RPC_METHODS } from '../../core/protocol/relay-rpc.js'
+import { RELAY_PROTOCOL, RELAY_RPC_METHODS, type RelayRpcMethod } from '../../core/protocol/relay-rpc.js'
 import { b64, unb64 } from '../../core/protocol/validate.js'
 import { RpcChannel } from '../../core/rpc/channel.js'
 import type { Logger } from '../../core/util/log.js'
 import { InboundBudget } from '../../core/rpc/budget.js'
 import { AdminServer } from './admin-server.js'
-import { relayFiles, resolveRelayConfig, type RelayInit, type ResolvedRelayConfig } from './config.js'
+import { isPostgresStore, relayFiles, resolveRelayConfig, type RelayInit, type ResolvedRelayConfig } from './config.js'
 import { MailboxService, newRelayCounters } from './mailbox/service.js'
 import { RelayHost } from './relay-host.js'
 import { openRelayLevelStore } from './store/open-level-store.js'
+import { PgMailboxStore } from './store/pg-mailbox-store.js'
 import type { InviteOptions, Invite, MailboxStore, RelayUser } from './store/types.js'
 import type { RelayAdmin, RelayCounters, RelayStats } from './types.js'
 
@@ -59,7 +60,14 @@ export class RelayServer implements RelayAdmin {
     // it holds the relay's private key and the invite tokens: only the relay's user may read it,
     // also when the directory existed before (mkdir does not change an existing one's mode)
     await chmod(this.config.dataDir, 0o700)
-    const store = await openRelayLevelStore(files.db, this.config.mailbox)
+    // a LevelDB store is opened (and started) without ever being replaced silently (open-level-store.ts)
+    let store: MailboxStore
+    if (isPostgresStore(this.config.store)) {
+      store = new PgMailboxStore({ url: this.config.store, log: this.log }, this.config.mailbox)
+      await store.start()
+    } else {
+      store = await openRelayLevelStore(files.db, this.config.mailbox)
+    }
     this.store = store
     try {
       this.identity = await this.loadIdentity(store)
@@ -82,7 +90,8 @@ export class RelayServer implements RelayAdmin {
       await host.start({
         [RELAY_PROTOCOL]: (stream, remote) => {
           const budget = this.inputBudget.for(remote)
-          void new RpcChannel(stream, async (m, body) => await service.answer(remote, m, body), this.log, { methods: RELAY_RPC_METHODS, budget })
+          const answer = async (m: RelayRpcMethod, body: unknown): Promise<unknown> => await service.answer(remote, m, body)
+          service.attach(remote, new RpcChannel(stream, answer, this.log, { methods: RELAY_RPC_METHODS, budget }))
         }
       })
       this.admin = new AdminServer(this, files.adminSocket)
@@ -139,8 +148,23 @@ export class RelayServer implements RelayAdmin {
   }
 
   private async loadIdentity (store: MailboxStore): Promise<DeviceIdentity> {
+    // a shared store serves several instances, each with its own peer ID: the key stays in the instance's data dir
+    if (isPostgresStore(this.config.store)) return await keyFileIdentity(relayFiles(this.config.dataDir).key)
     let raw = await store.getMeta('identity')
     if (typeof raw !== 'string') { raw = b64(await createIdentityBytes()); await store.putMeta('identity', raw) }
     return loadIdentity(unb64(raw as string))
   }
+}
+
+/** The identity in `path` (base64, mode 0600), made on first use. */
+async function keyFileIdentity (path: string): Promise<DeviceIdentity> {
+  let raw: string
+  try {
+    raw = (await readFile(path, 'utf8')).trim()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ParleyError('ERR_STORE', `cannot read the relay key ${path}: ${(err as Error).message}`)
+    raw = b64(await createIdentityBytes())
+    await writeFile(path, raw + '\n', { mode: 0o600, flag: 'wx', flush: true })
+  }
+  return loadIdentity(unb64(raw))
 }

@@ -9,7 +9,10 @@ import { ParleyError } from '../../../core/errors.js'
 import { LevelBackedStore, jsonSublevel, type Db, type Sub, type Tx } from '../../../core/store/group-commit.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { FetchResult } from '../../../core/protocol/relay-rpc.js'
-import { FETCH_MAX_BYTES, type Invite, type InviteOptions, type MailboxLimits, type MailboxStore, type MailboxTotals, type RelayUser } from './types.js'
+import {
+  FETCH_MAX_BYTES, type Invite, type InviteOptions, type MailboxLimits, type MailboxStore, type MailboxTotals, type MailboxWatcher, type RelayUser
+} from './types.js'
+import { Watchers } from './watchers.js'
 import { SenderShares, subtractUsage, type SenderUse, type Usage } from './sender-shares.js'
 import { pasteSafeToken } from '../../../core/util/tokens.js'
 import { storeWriteError } from '../../../core/store/write-latch.js'
@@ -34,6 +37,7 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
   private readonly shares: SenderShares
   private admitted = new Set<string>()
   private cursor = 0
+  private readonly watchers = new Watchers()
 
   constructor (db: Db, private readonly limits: MailboxLimits) {
     super(db, 'relay')
@@ -92,6 +96,7 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
   async removeUser (peerId: string): Promise<boolean> {
     const existed = this.admitted.delete(peerId)
     await this.gc.write(async (tx) => { tx.del(this.users, peerId) })
+    if (existed) this.watchers.removed(peerId)
     return existed
   }
 
@@ -146,7 +151,8 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
    */
   async depositAll (to: string | string[], from: string, envelope: Envelope, bytes: number): Promise<{ stored: number, full: string[], shareFull: string[] }> {
     const recipients = typeof to === 'string' ? [to] : to
-    return await this.gc.write(async (tx) => {
+    const kept: string[] = []
+    const result = await this.gc.write(async (tx) => {
       let stored = 0
       const full: string[] = []
       const shareFull: string[] = []
@@ -167,12 +173,16 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
         tx.put(this.mailIds, mailIdKey(r, envelope), cursor)
         tx.put(this.usage, r, { count: use.count + 1, bytes: use.bytes + bytes })
         tx.put(this.senderUsage, r + SEP + from, { count: mine.count + 1, bytes: mine.bytes + bytes })
+        kept.push(r)
         stored++
       }
       if (stored > 0) tx.put(this.meta, 'cursor', this.cursor)
       if (stored === 0 && full.length > 0) throw this.shares.refusal(full, shareFull)
       return { stored, full, shareFull }
     })
+    // once durable
+    for (const r of kept) this.watchers.mail(r)
+    return result
   }
 
   async fetch (recipient: string, after: number, limit: number): Promise<FetchResult> {
@@ -279,6 +289,8 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
     }
     return rows.sort((a, b) => b.refused - a.refused || b.shareUsed - a.shareUsed).slice(0, limit)
   }
+
+  watch (watcher: MailboxWatcher): () => void { return this.watchers.add(watcher) }
 
   async totals (): Promise<MailboxTotals> {
     let messages = 0; let bytes = 0; let recipients = 0
