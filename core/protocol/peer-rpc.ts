@@ -4,7 +4,7 @@
  * accepts only PEER_RPC_METHODS.
  */
 import { Checker, PEER_ID, type Obj } from './validate.js'
-import { CONV_ID, MAX_RECIPIENTS, MAX_SEQ, MSG_ID, type PeerIdString } from './envelope.js'
+import { CONV_ID, MAX_RECIPIENTS, MAX_SEQ, MSG_ID, parseEnvelope, type Envelope, type PeerIdString } from './envelope.js'
 
 /** One bidirectional RPC protocol: deliver envelopes, exchange have-vectors, fetch profiles. */
 export const MSG_PROTOCOL = '/parley/msg/1.0.0'
@@ -36,14 +36,20 @@ export function parseHaveRequest (value: unknown): { conv: string, tops: boolean
  * the highest sequence number held (gaps included), and the epoch of the
  * answering store (a new one after damage was found in it: what it held
  * before is not to be assumed). An author reconciles its own counter with
- * `tops` (node/src/messaging/reconcile.ts). Peers that do not know `tops`
- * answer a bare have-vector: then `tops` is the have-vector.
+ * `tops` (node/src/messaging/reconcile.ts), but only as far as `proof`
+ * goes: the caller's own signed envelope at the highest number of the
+ * caller's that the peer holds (a peer cannot make up a higher one). Peers
+ * that do not know `tops` answer a bare have-vector: then `tops` is the
+ * have-vector. A proof that is no envelope is left out (not an error: the
+ * rest of the answer still serves the sync).
  */
-export function parseHaveWithTops (value: unknown): { have: HaveVector, tops: HaveVector, epoch?: string } {
+export function parseHaveWithTops (value: unknown): { have: HaveVector, tops: HaveVector, epoch?: string, proof?: Envelope } {
   const o = frameCheck.obj(value, 'have')
   if (typeof o.have !== 'object' || o.have === null) { const have = parseHaveVector(value); return { have, tops: have } }
   const epoch = o.epoch === undefined ? undefined : frameCheck.str(o, 'epoch', { max: 64 })
-  return { have: parseHaveVector(o.have), tops: parseHaveVector(o.tops), ...(epoch !== undefined ? { epoch } : {}) }
+  let proof: Envelope | undefined
+  try { proof = o.proof === undefined ? undefined : parseEnvelope(o.proof) } catch { proof = undefined }
+  return { have: parseHaveVector(o.have), tops: parseHaveVector(o.tops), ...(epoch !== undefined ? { epoch } : {}), ...(proof !== undefined ? { proof } : {}) }
 }
 
 export function parseHaveVector (value: unknown): HaveVector {

@@ -181,10 +181,28 @@ export abstract class LevelBackedStore {
   private async reopen (): Promise<void> {
     await this.gc.idle()
     if (this.db.status === 'open') await this.db.close()
-    await openDb(this.db, this.what)
-    for (const sub of sublevels.get(this.db) ?? []) await sub.open()
+    await this.openAgain()
     await this.opened()
     await this.reopened()
+  }
+
+  private reopening?: Promise<void>
+
+  private async openAgain (): Promise<void> {
+    await openDb(this.db, this.what)
+    for (const sub of sublevels.get(this.db) ?? []) await sub.open()
+  }
+
+  /**
+   * Before a read: a reopen after a failed write that could not open the
+   * database again (the disk filled up meanwhile) left it closed; readers
+   * open it again rather than fail (the latch still reopens and checks it
+   * before the next write).
+   */
+  protected async readable (): Promise<void> {
+    if (!this.started || this.db.status !== 'closed') return
+    this.reopening ??= this.openAgain().finally(() => { this.reopening = undefined })
+    await this.reopening
   }
 
   /** Runs after a latched store was reopened (before writes are accepted again): subclasses check it. */
@@ -207,9 +225,16 @@ export abstract class LevelBackedStore {
     await this.db.close()
   }
 
-  async getMeta (key: string): Promise<unknown> { return await this.gc.read(this.meta, key) }
+  async getMeta (key: string): Promise<unknown> { await this.readable(); return await this.gc.read(this.meta, key) }
   async putMeta (key: string, value: unknown): Promise<void> { await this.gc.write(async (tx) => { tx.put(this.meta, key, value) }) }
   async deleteMeta (key: string): Promise<void> { await this.gc.write(async (tx) => { tx.del(this.meta, key) }) }
+  async updateMeta (key: string, fn: (value: unknown) => unknown): Promise<void> {
+    await this.gc.write(async (tx) => {
+      const value = fn(await tx.get(this.meta, key))
+      if (value === undefined) tx.del(this.meta, key)
+      else tx.put(this.meta, key, value)
+    })
+  }
 }
 
 /** Opens `db`, turning LevelDB's errors into ERR_DATA_DIR_LOCKED (another process has it) or ERR_STORE. */

@@ -15,8 +15,12 @@ import { ParleyError } from '../errors.js'
 export const DEFAULT_REOPEN_BACKOFF_MS = 250
 /** Longest wait between reopen attempts. @default 10000 */
 export const MAX_REOPEN_BACKOFF_MS = 10_000
-/** A store latched by a full disk reopens only with at least this much free space. @default 1 MiB */
-export const DEFAULT_MIN_FREE_BYTES = 1024 * 1024
+/**
+ * A store latched by a full disk reopens only with at least this much free
+ * space: the open writes the replayed log as a table (up to LevelDB's 4 MiB
+ * write buffer), a new log and a new MANIFEST. @default 8 MiB
+ */
+export const DEFAULT_MIN_FREE_BYTES = 8 * 1024 * 1024
 
 export interface WriteLatchInit {
   /** @default DEFAULT_REOPEN_BACKOFF_MS */

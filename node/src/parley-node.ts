@@ -7,10 +7,10 @@ import { mkdir, readFile, writeFile, rm } from 'node:fs/promises'
 import { ParleyError } from '../../core/errors.js'
 import { dataFiles, defaultDataDir, resolveApiPort, type NodeInit } from './config.js'
 import type { LevelStore } from './store/level-store.js'
-import { openNodeStore, type StoreOpenReport } from './store/open-node-store.js'
+import { markReported, openNodeStore, type StoreOpenReport } from './store/open-node-store.js'
 import { recordLogSizes } from './store/health.js'
 import { loadIdentity, peerOfAddr, relayAddrs, type DeviceIdentity } from '../../core/keys.js'
-import { readKeyFile, resolveDeviceKey } from './host/key-file.js'
+import { readKeyFile, resolveDeviceKey, tightenKeyFileMode } from './host/key-file.js'
 import { Libp2pHost } from './host/libp2p-host.js'
 import { HybridClock } from './clock/hlc.js'
 import { Messenger } from './messaging/messenger.js'
@@ -85,12 +85,17 @@ export class ParleyNode {
     const files = dataFiles(this.dataDir)
     await mkdir(this.dataDir, { recursive: true, mode: 0o700 })
     const keyBytes = await readKeyFile(files.keyFile)
+    if (keyBytes !== undefined && await tightenKeyFileMode(files.keyFile)) {
+      this.log.warn('the device key file could be read by other users; it is 0600 again', { path: files.keyFile })
+    }
     const { store, report } = await openNodeStore(this.dataDir, files.db, keyBytes !== undefined)
     this.store = store
     this.storeReport_ = report
     try {
       if (report.damaged) {
-        this.log.warn('the message store was damaged; lost messages are fetched back from peers', { reasons: report.reasons, ...report.check })
+        this.log.warn('the message store was damaged; lost messages are fetched back from peers', {
+          reasons: report.reasons, lost: report.lost, uncounted: report.uncounted, ...report.check
+        })
       }
       const identity = loadIdentity(await resolveDeviceKey(store, files.keyFile, keyBytes, this.log))
       this.identity_ = identity
@@ -125,6 +130,8 @@ export class ParleyNode {
         await writeFile(files.apiInfo, JSON.stringify(info), { mode: 0o600 })
       }
       this.running = true
+      // shown (the caller prints storeReport): the next start does not report it again
+      if (report.damaged) await markReported(store)
     } catch (err) {
       await this.teardown()
       throw err
@@ -144,9 +151,11 @@ export class ParleyNode {
     await this.messenger_?.stop()
     await this.host_?.stop()
     if (this.store !== undefined) {
+      const counts = await this.store.seqCounts().catch(() => undefined)
       await this.store.stop()
-      // a log cut short before the next open is then noticed (LevelDB takes it for a crash)
-      await recordLogSizes(dataFiles(this.dataDir).db).catch((err) => { this.log.warn('could not record the log sizes', { err: String(err) }) })
+      // a log cut short before the next open is then noticed (LevelDB takes it for a crash), and the
+      // counts say how many messages went with their indexes if the store is damaged before that open
+      await recordLogSizes(dataFiles(this.dataDir).db, counts).catch((err) => { this.log.warn('could not record the log sizes', { err: String(err) }) })
     }
     this.api = undefined
   }

@@ -25,7 +25,8 @@ commands:
   users [--json]          list admitted users
   allow PEER_ID           admit a peer without an invite (allow-list)
   remove PEER_ID          withdraw a user's admission
-  stats [--json]          connections, reservations, mailbox and counters`
+  stats [--json]          connections, reservations, mailbox and counters
+  repair                  repair a damaged store (relay stopped): LevelDB's repair, keeps what it can read`
 
 class UsageError extends Error {}
 const out = (s: string): void => { process.stdout.write(s + '\n') }
@@ -125,6 +126,13 @@ async function main (argv: string[]): Promise<number> {
       const dir = values.data as string
       const r = cmd === 'allow' ? await admin(dir, 'POST', '/users', { peerId: peer }) : await admin(dir, 'DELETE', `/users/${encodeURIComponent(peer)}`)
       out(JSON.stringify(r))
+      return 0
+    }
+    case 'repair': {
+      const { values } = parse(rest, {}, 0)
+      const { repairRelayStore } = await import('./store/open-level-store.js')
+      await repairRelayStore(relayFiles(values.data as string).db)
+      out('repaired: start the relay again (unreadable files, if any, were set aside in db/lost/)')
       return 0
     }
     case 'stats': {

@@ -6,7 +6,6 @@
  * Everything it stores is ciphertext sealed by the authors.
  */
 import { chmod, mkdir, readFile, writeFile, rm } from 'node:fs/promises'
-import { Level } from 'level'
 import { ParleyError } from '../../core/errors.js'
 import { createIdentityBytes, loadIdentity, type DeviceIdentity } from '../../core/keys.js'
 import { RELAY_PROTOCOL, RELAY_RPC_METHODS, type RelayRpcMethod } from '../../core/protocol/relay-rpc.js'
@@ -18,7 +17,7 @@ import { AdminServer } from './admin-server.js'
 import { isPostgresStore, relayFiles, resolveRelayConfig, type RelayInit, type ResolvedRelayConfig } from './config.js'
 import { MailboxService, newRelayCounters } from './mailbox/service.js'
 import { RelayHost } from './relay-host.js'
-import { LevelMailboxStore } from './store/level-mailbox-store.js'
+import { openRelayLevelStore } from './store/open-level-store.js'
 import { PgMailboxStore } from './store/pg-mailbox-store.js'
 import type { InviteOptions, Invite, MailboxStore, RelayUser } from './store/types.js'
 import type { RelayAdmin, RelayCounters, RelayStats } from './types.js'
@@ -61,10 +60,14 @@ export class RelayServer implements RelayAdmin {
     // it holds the relay's private key and the invite tokens: only the relay's user may read it,
     // also when the directory existed before (mkdir does not change an existing one's mode)
     await chmod(this.config.dataDir, 0o700)
-    const store = isPostgresStore(this.config.store)
-      ? new PgMailboxStore({ url: this.config.store, log: this.log }, this.config.mailbox)
-      : new LevelMailboxStore(new Level(files.db), this.config.mailbox)
-    await store.start()
+    // a LevelDB store is opened (and started) without ever being replaced silently (open-level-store.ts)
+    let store: MailboxStore
+    if (isPostgresStore(this.config.store)) {
+      store = new PgMailboxStore({ url: this.config.store, log: this.log }, this.config.mailbox)
+      await store.start()
+    } else {
+      store = await openRelayLevelStore(files.db, this.config.mailbox)
+    }
     this.store = store
     try {
       this.identity = await this.loadIdentity(store)

@@ -11,8 +11,9 @@ import assert from 'node:assert/strict'
 import { readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
 import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
-import { doctor } from '../../node/src/cli/doctor.js'
+import { describeReport, doctor } from '../../node/src/cli/doctor.js'
 import { ParleyError } from '../../core/errors.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 import type { StoredMessage } from '../../node/src/store/types.js'
@@ -93,6 +94,9 @@ async function recovers (s: Scene, damaged: boolean, lossy: boolean): Promise<vo
     const before = await ann.messenger.history(s.bob.peerId)
     if (lossy) assert.ok(before.length < 2 * N, `messages were lost (${before.length} of ${2 * N} left)`)
     else assert.equal(before.length, 2 * N)
+    // the loss is counted (against what the last clean stop recorded), not said to be 0
+    assert.equal(ann.storeReport.lost, damaged ? 2 * N - before.length : 0)
+    assert.deepEqual(ann.storeReport.uncounted, [])
     const early = await ann.messenger.sendMessage(s.bob.peerId, 'while Bob is away')
     assert.equal(early.held === true, damaged, 'held until reconciled exactly when damage was found')
     await connect(ann, s.bob)
@@ -145,6 +149,20 @@ describe('damaged store', () => {
     await recovers(s, true, true)
   }))
 
+  it('a start that fails after finding the damage (API port taken) leaves it to the next start, count and all', async () => await withScene(false, async (s) => {
+    const log = await dbFile(s, f => f.endsWith('.log'))
+    await truncate(log, Math.floor((await stat(log)).size / 2))
+    const taken = createServer()
+    await new Promise<void>(resolve => { taken.listen(0, '127.0.0.1', resolve) })
+    try {
+      const port = (taken.address() as AddressInfo).port
+      await assert.rejects(loopbackNode(s.annDir, { name: 'Ann', apiPort: port }).start())
+    } finally {
+      taken.close()
+    }
+    await recovers(s, true, true)
+  }))
+
   it('garbage in the log: LevelDB drops the damaged records, the node says so and gets them back', async () => await withScene(false, async (s) => {
     const log = await dbFile(s, f => f.endsWith('.log'))
     await garble(log, 0x5a, Math.floor((await stat(log)).size / 3), 200)
@@ -159,6 +177,9 @@ describe('damaged store', () => {
     const fixed = await doctor(s.annDir, true)
     assert.equal(fixed.store, 'repaired')
     assert.equal(fixed.repair?.filesLost, 1)
+    assert.ok((fixed.messages ?? 0) < 2 * N)
+    assert.equal(fixed.lost, 2 * N - (fixed.messages ?? 0))
+    assert.match(describeReport(fixed, true), new RegExp(`\\n${fixed.lost} messages? lost \\(they come back from your colleagues`))
     await recovers(s, true, true)
   }))
 
@@ -178,7 +199,27 @@ describe('damaged store', () => {
     const fixed = await doctor(s.annDir, true)
     assert.equal(fixed.store, 'repaired')
     assert.equal(fixed.messages, 0)
+    assert.equal(fixed.lost, 2 * N)
     await recovers(s, true, true)
+  }))
+
+  it('damaged key file: the start says to run doctor --repair; doctor exits 1, then rewrites it from the store\'s copy', async () => await withScene(false, async (s) => {
+    const keyFile = join(s.annDir, 'device-key')
+    await writeFile(keyFile, '{"v":1,"key":"garbage"}\n', { mode: 0o600 })
+    await assert.rejects(loopbackNode(s.annDir).start(), (err: unknown) => {
+      assert.equal((err as ParleyError).code, 'ERR_STORE_CORRUPT')
+      assert.match((err as Error).message, /device key file .* is damaged .*Run `parley doctor --data .* --repair`/)
+      return true
+    })
+    const check = cli(['doctor', '--data', s.annDir])
+    assert.equal(check.status, 1, 'a data dir Parley cannot start on is not "ok"')
+    assert.match(check.stdout, /device key file: damaged/)
+    assert.match(check.stdout, /run `parley doctor --data .* --repair`/)
+    const fixed = cli(['doctor', '--data', s.annDir, '--repair'])
+    assert.equal(fixed.status, 0, fixed.stdout + fixed.stderr)
+    assert.match(fixed.stdout, /device key file: repaired/)
+    assert.equal((await stat(keyFile)).mode & 0o777, 0o600)
+    await recovers(s, false, false)
   }))
 
   it('a data dir from before the key file: the key is copied out of the store at start, mode 0600', async () => await withScene(false, async (s) => {

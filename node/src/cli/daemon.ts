@@ -4,6 +4,7 @@
 import { ParleyNode } from '../parley-node.js'
 import { createLogger } from '../../../core/util/log.js'
 import { toParleyError } from '../../../core/errors.js'
+import { lossWords } from '../store/open-node-store.js'
 import type { NodeInit } from '../config.js'
 
 export async function runDaemon (init: NodeInit): Promise<number> {
@@ -25,7 +26,7 @@ export async function runDaemon (init: NodeInit): Promise<number> {
   const damage = node.storeReport
   if (damage.damaged) {
     process.stdout.write(`  message store: damaged (${damage.reasons.join('; ')}); ${damage.check?.messages ?? 0} messages kept, ` +
-      'the lost ones are fetched back from your colleagues when they connect\n')
+      `${lossWords(damage.lost, damage.uncounted)}: the lost ones are fetched back from your colleagues when they connect\n`)
   }
   for (const a of node.host.addresses()) process.stdout.write(`  listening: ${a}\n`)
   if (port !== undefined) {

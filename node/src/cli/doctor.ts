@@ -8,22 +8,32 @@
 import { Level } from 'level'
 import { dataFiles } from '../config.js'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
-import { readKeyFile } from '../host/key-file.js'
-import { badTables, levelFiles, readLevelLog, shrunkLogs } from '../store/health.js'
+import { rename } from 'node:fs/promises'
+import { readKeyFile, writeKeyFile } from '../host/key-file.js'
+import { loadIdentity } from '../../../core/keys.js'
+import { unb64 } from '../../../core/protocol/validate.js'
+import {
+  RECONCILE_META, badTables, forgetStopRecord, levelFiles, readLevelLog, readStopRecord, recordLogSizes, type ReconcileMark, type StopRecord
+} from '../store/health.js'
 import { checkStore } from '../store/check.js'
-import { RECONCILE_META } from '../store/health.js'
+import { lossWords } from '../store/open-node-store.js'
 import type { Db } from '../../../core/store/group-commit.js'
 
 export interface DoctorReport {
   dataDir: string
-  keyFile: 'ok' | 'missing' | 'damaged'
+  keyFile: 'ok' | 'missing' | 'damaged' | 'repaired'
   store: 'ok' | 'damaged' | 'missing' | 'repaired'
   /** what is wrong (or was, before a repair), in words */
   problems: string[]
   /** messages the store holds (after a repair: what was recovered) */
   messages?: number
-  /** messages the store's indexes name that are gone (peers send them back) */
+  /**
+   * messages known to be lost: named by the indexes but gone, or missing
+   * against the counts of the last clean stop (peers send them back)
+   */
   lost?: number
+  /** why `lost` is only a lower bound, in words (empty: it is the count) */
+  uncounted?: string[]
   /** repair only: LevelDB entries saved, and files it could not read (moved to db/lost/) */
   repair?: { entriesRecovered: number, filesLost: number }
 }
@@ -50,9 +60,19 @@ async function readAll (db: Db): Promise<number> {
   return n
 }
 
-async function markForReconcile (db: Db, damaged: string): Promise<void> {
+/** Marks the store for reconciliation at the next start, with the report that start shows. */
+async function markForReconcile (db: Db, reason: string, report: DoctorReport): Promise<void> {
   const meta = db.sublevel<string, unknown>('meta', { valueEncoding: 'json' })
-  await meta.put(RECONCILE_META, { since: Date.now(), damaged }, { sync: true } as never)
+  const old = await meta.get(RECONCILE_META) as ReconcileMark | undefined
+  const mark: ReconcileMark = {
+    ...old,
+    since: old?.since ?? Date.now(),
+    reasons: [...(old?.reasons ?? []), `${reason}: ${report.problems.join('; ')}`],
+    lost: (old?.lost ?? 0) + (report.lost ?? 0),
+    uncounted: [...(old?.uncounted ?? []), ...(report.uncounted ?? [])]
+  }
+  delete mark.damaged
+  await meta.put(RECONCILE_META, mark, { sync: true } as never)
 }
 
 export async function doctor (dataDir: string, repair: boolean): Promise<DoctorReport> {
@@ -67,7 +87,10 @@ export async function doctor (dataDir: string, repair: boolean): Promise<DoctorR
     report.keyFile = 'missing'
     report.problems.push('there is no device key file (Parley writes it from the store at its next start)')
   }
+  const keyProblems = report.problems.length
   const existing = (await levelFiles(files.db)).length > 0
+  // what the last clean stop recorded (log sizes, counts): survives damage to db/
+  const stop = await readStopRecord(files.db)
   if (!existing) {
     if (report.keyFile === 'missing') throw new ParleyError('ERR_NOT_FOUND', `there is no Parley data in ${dataDir}`)
     report.store = 'missing'
@@ -75,18 +98,64 @@ export async function doctor (dataDir: string, repair: boolean): Promise<DoctorR
   } else {
     const bad = await badTables(files.db)
     if (bad.length > 0) report.problems.push(`unreadable table file(s): ${bad.join(', ')}`)
-    const shrunk = await shrunkLogs(files.db)
-    if (shrunk.length > 0) report.problems.push(`write-ahead log ${shrunk.join(', ')} is shorter than at the last clean stop (its last writes are lost)`)
-    if (bad.length === 0) await checkOpen(files.db, report, shrunk.length > 0)
+    if (stop.shrunk.length > 0) {
+      report.problems.push(`write-ahead log ${stop.shrunk.join(', ')} is shorter than at the last clean stop (its last writes are lost)`)
+    }
+    if (bad.length === 0) await checkOpen(files.db, report, stop, keyProblems)
     else report.store = 'damaged'
   }
-  if (!repair || report.store === 'ok') return report
-  await runRepair(files.db, existing, report)
+  if (repair && report.store !== 'ok') await runRepair(files.db, existing, report, stop)
+  if (repair && report.keyFile === 'damaged' && existing) await repairKeyFile(files.db, files.keyFile, report)
+  // a store found sound was opened (its logs replayed and replaced): measured again, with the counts of
+  // the last clean stop, so a log cut short before the next start is still noticed
+  if (report.store === 'ok' && existing) await recordLogSizes(files.db, stop.counts)
   return report
 }
 
+/** 0 when Parley can start on this data dir as it is now; 1 when something found is still to be repaired. */
+export function doctorExitCode (r: DoctorReport): number {
+  return (r.store === 'ok' || r.store === 'repaired') && r.keyFile !== 'damaged' ? 0 : 1
+}
+
+/**
+ * A damaged key file is rewritten from the store's copy of the key (meta
+ * `identity`), once that copy is checked against the store itself: every
+ * direct conversation it holds names this device. The damaged file is kept
+ * beside it (device-key.damaged).
+ */
+async function repairKeyFile (location: string, keyFile: string, report: DoctorReport): Promise<void> {
+  const db = await openExisting(location)
+  let bytes: Uint8Array
+  try {
+    const stored = await db.sublevel<string, unknown>('meta', { valueEncoding: 'json' }).get('identity')
+    if (typeof stored !== 'string') {
+      report.problems.push('the message store holds no copy of the device key: restore the key file from a backup')
+      return
+    }
+    let peerId: string
+    try {
+      bytes = unb64(stored)
+      peerId = loadIdentity(bytes).peerId
+    } catch {
+      report.problems.push('the message store\'s copy of the device key is damaged too: restore the key file from a backup')
+      return
+    }
+    for await (const conv of db.sublevel<string, unknown>('conv', { valueEncoding: 'json' }).keys()) {
+      if (conv.startsWith('dm:') && !conv.split(':').includes(peerId)) {
+        report.problems.push('the message store\'s copy of the device key does not match its conversations: restore the key file from a backup')
+        return
+      }
+    }
+  } finally {
+    await db.close()
+  }
+  await rename(keyFile, `${keyFile}.damaged`).catch(() => {})
+  await writeKeyFile(keyFile, bytes)
+  report.keyFile = 'repaired'
+}
+
 /** Opens the store and reads all of it (the open itself replays the log, and LevelDB may drop damaged records). */
-async function checkOpen (location: string, report: DoctorReport, shrunk: boolean): Promise<void> {
+async function checkOpen (location: string, report: DoctorReport, stop: StopRecord, keyProblems: number): Promise<void> {
   let db: Db
   try {
     db = await openExisting(location)
@@ -96,43 +165,68 @@ async function checkOpen (location: string, report: DoctorReport, shrunk: boolea
     report.problems.push(`LevelDB cannot open it: ${String((err as { cause?: Error }).cause?.message ?? (err as Error).message)}`)
     return
   }
+  let marked = false
   try {
     const log = await readLevelLog(location)
     if (log.droppedBytes > 0) report.problems.push(`LevelDB dropped ${log.droppedBytes} damaged bytes of recent writes while opening it`)
+    report.uncounted = stop.counts !== undefined ? [] : uncountedLoss(log.droppedBytes, 0, stop.shrunk.length > 0)
     await readAll(db)
-    const check = await checkStore(db, false)
+    const check = await checkStore(db, false, stop.counts)
     report.messages = check.messages
     report.lost = check.lost
-    if (check.lost > 0) report.problems.push(`${check.lost} message(s) named by its indexes are gone`)
-    if (report.problems.length > 0) report.store = 'damaged'
-    // the damage was seen now, not at the node's next start: leave the store marked for it
-    if (log.droppedBytes > 0 || shrunk) await markForReconcile(db, 'found by parley doctor')
+    if (check.lost > 0) report.problems.push(`${lossWords(check.lost, report.uncounted)} (named by its indexes, or held at the last clean stop)`)
+    // (problems of the key file, listed before, are not the store's)
+    if (report.problems.length > keyProblems) report.store = 'damaged'
+    // the damage was seen now, not at the node's next start: leave the store marked for it, with the count
+    if (log.droppedBytes > 0 || stop.shrunk.length > 0 || check.lost > 0) {
+      await markForReconcile(db, 'found by parley doctor', report)
+      marked = true
+    }
   } catch (err) {
     report.store = 'damaged'
     report.problems.push(`reading it fails: ${String((err as { cause?: Error }).cause?.message ?? (err as Error).message)}`)
   } finally {
     await db.close()
   }
+  // the open replayed the logs: the record of the last clean stop now measures other files. Counted and
+  // marked: forgotten (else it is measured again once doctor is done, see doctor())
+  if (marked) await forgetStopRecord(location)
 }
 
-async function runRepair (location: string, existing: boolean, report: DoctorReport): Promise<void> {
+/** Why a loss count is only a lower bound (no counts from a clean stop just before), in words. */
+function uncountedLoss (droppedBytes: number, filesLost: number, shrunk: boolean): string[] {
+  const why: string[] = []
+  if (droppedBytes > 0) why.push(`LevelDB dropped ${droppedBytes} bytes`)
+  if (filesLost > 0) why.push(`${filesLost} unreadable file${filesLost === 1 ? '' : 's'} set aside`)
+  if (shrunk) why.push('a write-ahead log was cut short')
+  return why
+}
+
+async function runRepair (location: string, existing: boolean, report: DoctorReport, stop: StopRecord): Promise<void> {
+  let dropped = 0
   if (existing) {
     await repairDb(location)
     const log = await readLevelLog(location)
+    dropped = log.droppedBytes
     report.repair = { entriesRecovered: log.entriesRecovered, filesLost: log.filesLost }
   }
   // a missing store is made anew (empty): the device key is kept, and peers send the history back
   const db = new Level(location, { createIfMissing: !existing }) as unknown as Db
   await db.open()
   try {
-    const check = await checkStore(db, true)
+    const check = await checkStore(db, true, stop.counts)
     report.messages = check.messages
     report.lost = check.lost
-    await markForReconcile(db, existing ? 'repaired by parley doctor' : 'made anew by parley doctor')
+    report.uncounted = stop.counts !== undefined
+      ? []
+      : [...uncountedLoss(dropped, report.repair?.filesLost ?? 0, stop.shrunk.length > 0), ...(existing ? [] : ['the whole store was gone'])]
+    await markForReconcile(db, existing ? 'repaired by parley doctor' : 'made anew by parley doctor', report)
     report.store = 'repaired'
   } finally {
     await db.close()
   }
+  // counted against it and marked: the next start reports the count from the mark
+  await forgetStopRecord(location)
 }
 
 /** The report in words, as `parley doctor` prints it. */
@@ -143,9 +237,16 @@ export function describeReport (r: DoctorReport, repair: boolean): string {
     lines.push(`LevelDB repair: ${r.repair.entriesRecovered} entries recovered, ${r.repair.filesLost} unreadable file(s) set aside in db/lost/`)
   }
   if (r.messages !== undefined) lines.push(`messages ${r.store === 'repaired' ? 'recovered' : 'held'}: ${r.messages}`)
-  if (r.lost !== undefined && r.lost > 0) lines.push(`messages lost here: ${r.lost} (they come back from your colleagues when they next connect)`)
-  if (r.store === 'repaired') lines.push('repaired: start Parley again; it checks with your colleagues before it sends new messages')
-  else if (r.store !== 'ok' && !repair) lines.push(`run \`parley doctor --data ${r.dataDir} --repair\` to repair it`)
-  else if (r.store === 'ok' && r.problems.length === 0) lines.push('no problems found')
+  if (r.lost !== undefined && (r.lost > 0 || (r.uncounted ?? []).length > 0 || r.store !== 'ok')) {
+    const some = r.lost > 0 || (r.uncounted ?? []).length > 0
+    lines.push(lossWords(r.lost, r.uncounted ?? []) + (some ? ' (they come back from your colleagues when they next connect)' : ''))
+  }
+  if (r.keyFile === 'repaired') lines.push('device key file rewritten from the copy in the message store (the damaged one is kept as device-key.damaged)')
+  const left = doctorExitCode(r) !== 0
+  if (left && !repair) lines.push(`run \`parley doctor --data ${r.dataDir} --repair\` to repair it`)
+  else if (left) lines.push('not everything could be repaired: see above; Parley cannot start on this data dir yet')
+  else if (r.store === 'repaired') lines.push('repaired: start Parley again; it checks with your colleagues before it sends new messages')
+  else if (r.keyFile === 'repaired') lines.push('repaired: start Parley again')
+  else if (r.problems.length === 0) lines.push('no problems found')
   return lines.join('\n')
 }

@@ -205,11 +205,11 @@ async function main (argv: string[]): Promise<number> {
     }
     case 'doctor': {
       const { values } = parse(rest, { repair: { type: 'boolean' }, json: { type: 'boolean' } }, 0)
-      const { doctor, describeReport } = await import('./doctor.js')
+      const { doctor, describeReport, doctorExitCode } = await import('./doctor.js')
       const repair = values.repair === true
       const report = await doctor(dataDir(values), repair)
       out(values.json === true ? JSON.stringify(report) : describeReport(report, repair))
-      return report.store === 'ok' || report.store === 'repaired' ? 0 : 1
+      return doctorExitCode(report)
     }
     default:
       throw new UsageError(`unknown command "${cmd}"`)

@@ -3,7 +3,7 @@
  * written (tmp file, fsync, rename, fsync of the directory) before the key is
  * first used, so the identity survives a database that is damaged or gone.
  */
-import { open, readFile, rename } from 'node:fs/promises'
+import { chmod, open, readFile, rename, stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { ParleyError } from '../../../core/errors.js'
 import { b64, unb64 } from '../../../core/protocol/validate.js'
@@ -29,8 +29,18 @@ export async function readKeyFile (path: string): Promise<Uint8Array | undefined
     return bytes
   } catch (err) {
     throw new ParleyError('ERR_STORE_CORRUPT', `the device key file ${path} is damaged (${(err as Error).message}). ` +
-      'Restore it from a backup of this data directory; without it this device cannot prove it is itself', { cause: err })
+      `Run \`parley doctor --data ${dirname(path)} --repair\` while Parley is stopped: it rewrites the key file from the copy ` +
+      'in the message store. If that copy is gone too, restore the file from a backup of this data directory: ' +
+      'without it this device cannot prove it is itself', { cause: err })
   }
+}
+
+/** A key file readable by others (copied, restored from a backup) is made 0600 again; says whether it had to be. */
+export async function tightenKeyFileMode (path: string): Promise<boolean> {
+  const mode = await stat(path).then(s => s.mode & 0o777, () => undefined)
+  if (mode === undefined || (mode & 0o077) === 0) return false
+  await chmod(path, 0o600)
+  return true
 }
 
 /** Writes `bytes` to `path` durably and atomically, mode 0600. */

@@ -11,15 +11,29 @@
  * their old slots. See docs/PROTOCOL.md, "Sequence reconciliation".
  */
 import { randomBytes } from 'node:crypto'
-import { openEnvelope, sealEnvelope, type SigningKeys } from '../../../core/crypto/envelope.js'
-import { RECONCILE_META } from '../store/health.js'
+import { openEnvelope, sealEnvelope, verifyEnvelope, type SigningKeys } from '../../../core/crypto/envelope.js'
+import { RECONCILE_META, type ReconcileMark } from '../store/health.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { MessageStore, StoredMessage } from '../store/types.js'
 import type { Logger } from '../../../core/util/log.js'
 
-export interface ReconcilerComponents { store: MessageStore, identity: SigningKeys, log: Logger }
+/**
+ * The highest number of ours a peer proved it holds in `conv`: the seq of
+ * `proof`, our own signed envelope of that conversation (0 without one). A
+ * number a peer only claims is not believed: a hostile or broken peer could
+ * otherwise push our counter to MAX_SEQ and end the conversation.
+ */
+export function provenTop (conv: string, self: string, proof: Envelope | undefined): number {
+  if (proof === undefined || proof.author !== self || proof.conv !== conv) return 0
+  try {
+    verifyEnvelope(proof)
+  } catch {
+    return 0
+  }
+  return proof.seq
+}
 
-interface Mark { since: number, done?: string[] }
+export interface ReconcilerComponents { store: MessageStore, identity: SigningKeys, log: Logger }
 
 /** meta key: names this store's incarnation; renewed when damage is found (peers then forget what it held) */
 const EPOCH_META = 'epoch'
@@ -34,7 +48,7 @@ export class Reconciler {
 
   /** Reads the mark left by a damaged start (or by `parley doctor`). */
   async start (): Promise<void> {
-    const mark = await this.c.store.getMeta(RECONCILE_META) as Mark | undefined
+    const mark = await this.c.store.getMeta(RECONCILE_META) as ReconcileMark | undefined
     this.pending = mark !== undefined
     const epoch = await this.c.store.getMeta(EPOCH_META)
     // while marked (a damaged start), every start begins a new epoch: renewing is cheap, missing one loses messages
@@ -61,10 +75,24 @@ export class Reconciler {
    * Returns the released messages.
    */
   async peerReported (conv: string, top: number): Promise<StoredMessage[]> {
-    const release = this.holds(conv)
-    const changed = await this.c.store.reconcileOwn(conv, this.c.identity.peerId, top, release, this.reseal)
-    if (release) {
-      this.done.add(conv)
+    let released = false
+    // decided inside the store's write turn: from then on new sends in `conv` are not held (a send
+    // prepared after the release but held would be released by no one)
+    const release = (): boolean => {
+      released = this.holds(conv)
+      if (released) this.done.add(conv)
+      return released
+    }
+    let changed: StoredMessage[]
+    try {
+      changed = await this.c.store.reconcileOwn(conv, this.c.identity.peerId, top, release, this.reseal)
+    } catch (err) {
+      // not written: still held (a send that slipped through meanwhile failed with this write, or
+      // is held and goes out with the next release, see MessageStore.reconcileOwn)
+      if (released) this.done.delete(conv)
+      throw err
+    }
+    if (released) {
       await this.saveMark()
       this.c.log.info('sequence numbers reconciled with a peer', { conv, top, released: changed.length })
     }
@@ -80,7 +108,8 @@ export class Reconciler {
       this.c.log.info('every conversation is reconciled; sends go out at once again')
       return
     }
-    await this.c.store.putMeta(RECONCILE_META, { since: this.since, done: [...this.done] } satisfies Mark)
+    // the rest of the mark (a damage report not shown yet) stays
+    await this.c.store.updateMeta(RECONCILE_META, (m) => ({ ...(m as ReconcileMark | undefined), since: this.since, done: [...this.done] }))
   }
 
   /** The same message (id, time, body, recipients) under a new seq: no one has seen a held message yet. */

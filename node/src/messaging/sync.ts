@@ -12,7 +12,7 @@ import type { Delivery } from './delivery.js'
 import type { GroupService } from './group-service.js'
 import type { PeerChannel } from './peer-channels.js'
 import type { MessagingComponents, PeerRpcHandlers } from './types.js'
-import type { Reconciler } from './reconcile.js'
+import { provenTop, type Reconciler } from './reconcile.js'
 import type { StoredMessage } from '../store/types.js'
 
 export interface SyncComponents extends Pick<MessagingComponents, 'store' | 'log'> {
@@ -41,7 +41,10 @@ export class Sync {
       if (!groups.inConversation(conv, remote) || !groups.inConversation(conv, this.c.self)) {
         throw new ParleyError('ERR_NOT_FOUND', 'no such conversation')
       }
-      return tops ? { ...await this.c.store.haveAndTops(conv), epoch: this.c.reconciler.epoch } : await this.c.store.haveVector(conv)
+      if (!tops) return await this.c.store.haveVector(conv)
+      // the caller's own envelope at the top of its numbers we hold: the caller believes no higher top
+      const proof = await this.c.store.topEnvelope(conv, remote)
+      return { ...await this.c.store.haveAndTops(conv), epoch: this.c.reconciler.epoch, ...(proof !== undefined ? { proof } : {}) }
     }
   }
 
@@ -70,8 +73,12 @@ export class Sync {
   }
 
   private async syncConversation (peer: string, ch: PeerChannel, conv: string): Promise<void> {
-    const { have, tops, epoch } = parseHaveWithTops(await ch.call('getHave', { conv, tops: true }))
-    for (const m of await this.c.reconciler.peerReported(conv, tops[this.c.self] ?? 0)) this.c.released(m)
+    const { have, tops, epoch, proof } = parseHaveWithTops(await ch.call('getHave', { conv, tops: true }))
+    const top = provenTop(conv, this.c.self, proof)
+    if ((tops[this.c.self] ?? 0) > top) {
+      this.c.log.info('a peer reports more of our numbers than it proves; believed up to the proof', { peer, conv, claimed: tops[this.c.self], proven: top })
+    }
+    for (const m of await this.c.reconciler.peerReported(conv, top)) this.c.released(m)
     const g = this.c.groups.get(conv)
     // the admin first: its ops (the group's start, adds) let the peer judge everyone else's messages;
     // the peer's own messages too (sealed to it as their author): it may have lost them

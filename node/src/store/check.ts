@@ -3,17 +3,31 @@
  * are the source of truth; the indexes are rebuilt from them: a history or
  * sequence entry whose message is gone counts that message as lost here (peers
  * send it back by sync), a message without its entries gets them again, and
- * every sequence state is recounted (its `max` never goes down, so a lost
- * message of our own never gives its number to a new one).
+ * every sequence state is recounted (its `max` never goes down while its
+ * record survives, so a lost message of our own never gives its number to a
+ * new one; where the record itself was lost, peers restore the counter).
+ *
+ * Loss is also counted against what the store held at its last clean stop
+ * (`counts`, kept beside the database by health.ts recordLogSizes): the index
+ * entries go down with their messages when a log or a table is lost, so only
+ * a record from outside the database can say how many went.
+ *
+ * Memory: one small record per message (ids, numbers, time; no envelopes or
+ * texts), and the fixes are written in bounded batches.
  */
 import type { Db, Sub } from '../../../core/store/group-commit.js'
 import { compareHlc, hlcKey } from '../clock/hlc.js'
+import type { Hlc } from '../../../core/protocol/envelope.js'
 import type { ConversationRecord, StoredMessage } from './types.js'
 
 export interface StoreCheck {
   /** messages held */
   messages: number
-  /** messages the indexes name that are gone (ids) */
+  /**
+   * messages known to be lost here: named by an index but gone, or missing
+   * against the counts of the last clean stop. A lower bound: what was
+   * written since that stop and lost with it is not counted.
+   */
   lost: number
   /** index entries written or removed (with `fix`), or that would be */
   fixes: number
@@ -21,69 +35,110 @@ export interface StoreCheck {
 
 const SEP = '!'
 const pad = (n: number): string => n.toString().padStart(16, '0')
-interface SeqState { contiguous: number, max: number }
+interface SeqState { contiguous: number, max: number, n?: number }
+/** what the check keeps of a message */
+interface Slim { conv: string, author: string, seq: number, hlc: Hlc, held: boolean }
+/** fixes per batch */
+const FIX_BATCH = 5000
 
-/** Checks (and with `fix`, repairs in one synced batch) the indexes of the open database `db`. */
-export async function checkStore (db: Db, fix: boolean): Promise<StoreCheck> {
+type Op = { type: 'put' | 'del', sublevel: unknown, key: string, value?: unknown }
+
+/**
+ * Checks (and with `fix`, repairs, in synced batches) the indexes of the open
+ * database `db`. `counts`: sequence numbers held per conv!author at the last
+ * clean stop.
+ */
+export async function checkStore (db: Db, fix: boolean, counts?: Record<string, number>): Promise<StoreCheck> {
   // plain sublevels (not jsonSublevel's, which a reopen of the store would keep reopening)
-  const jsonSublevel = <V>(_db: Db, name: string): Sub<V> => db.sublevel<string, V>(name, { valueEncoding: 'json' }) as unknown as Sub<V>
-  const msgs = jsonSublevel<StoredMessage>(db, 'msg')
-  const hist = jsonSublevel<string>(db, 'hist')
-  const seqIdx = jsonSublevel<string>(db, 'seqidx')
-  const seqState = jsonSublevel<SeqState>(db, 'seq')
-  const outboxes = jsonSublevel<string>(db, 'outbox')
-  const deposited = jsonSublevel<number>(db, 'deposited')
-  const convs = jsonSublevel<ConversationRecord>(db, 'conv')
-  const ops: Array<{ type: 'put' | 'del', sublevel: unknown, key: string, value?: unknown }> = []
+  const sublevel = <V>(name: string): Sub<V> => db.sublevel<string, V>(name, { valueEncoding: 'json' }) as unknown as Sub<V>
+  const msgs = sublevel<StoredMessage>('msg')
+  const hist = sublevel<string>('hist')
+  const seqIdx = sublevel<string>('seqidx')
+  const seqState = sublevel<SeqState>('seq')
+  const outboxes = sublevel<string>('outbox')
+  const deposited = sublevel<number>('deposited')
+  const convs = sublevel<ConversationRecord>('conv')
+  let fixes = 0
+  let ops: Op[] = []
+  const push = async (...more: Op[]): Promise<void> => {
+    fixes += more.length
+    if (!fix) return
+    ops.push(...more)
+    if (ops.length >= FIX_BATCH) await flush()
+  }
+  const flush = async (): Promise<void> => {
+    if (ops.length === 0) return
+    const batch = ops
+    ops = []
+    await db.batch(batch as never, { sync: true } as never)
+  }
   const lost = new Set<string>()
 
-  const held = new Map<string, StoredMessage>()
-  for await (const [id, m] of msgs.iterator()) held.set(id, m)
-  const histKeys = new Map(await hist.iterator().all())
-  const seqKeys = new Map(await seqIdx.iterator().all())
+  const held = new Map<string, Slim>()
+  for await (const [id, m] of msgs.iterator()) held.set(id, { conv: m.conv, author: m.author, seq: m.seq, hlc: m.hlc, held: m.held === true })
 
-  // dangling entries: their message is gone
-  for (const [k, id] of histKeys) if (!held.has(id)) { lost.add(id); ops.push({ type: 'del', sublevel: hist, key: k }); histKeys.delete(k) }
-  for (const [k, id] of seqKeys) if (!held.has(id)) { lost.add(id); ops.push({ type: 'del', sublevel: seqIdx, key: k }); seqKeys.delete(k) }
+  // dangling entries: their message is gone; entries kept, by key
+  const histKeys = new Map<string, string>()
+  for await (const [k, id] of hist.iterator()) {
+    if (held.has(id)) histKeys.set(k, id)
+    else { lost.add(id); await push({ type: 'del', sublevel: hist, key: k }) }
+  }
+  const seqKeys = new Map<string, string>()
+  for await (const [k, id] of seqIdx.iterator()) {
+    if (held.has(id)) seqKeys.set(k, id)
+    else { lost.add(id); await push({ type: 'del', sublevel: seqIdx, key: k }) }
+  }
   for await (const [k, id] of outboxes.iterator()) {
     if (held.has(id)) continue
     lost.add(id)
-    ops.push({ type: 'del', sublevel: outboxes, key: k }, { type: 'del', sublevel: deposited, key: k })
+    await push({ type: 'del', sublevel: outboxes, key: k }, { type: 'del', sublevel: deposited, key: k })
   }
 
   // messages without their entries; and what each conversation and author holds
-  const seqs = new Map<string, number[]>()
-  const newest = new Map<string, StoredMessage>()
-  for (const m of held.values()) {
-    const hk = m.conv + SEP + hlcKey(m.hlc, m.id)
-    if (histKeys.get(hk) !== m.id) ops.push({ type: 'put', sublevel: hist, key: hk, value: m.id })
+  const newest = new Map<string, { id: string, hlc: Hlc }>()
+  for (const [id, m] of held) {
+    const hk = m.conv + SEP + hlcKey(m.hlc, id)
+    if (histKeys.get(hk) !== id) await push({ type: 'put', sublevel: hist, key: hk, value: id })
     const n = newest.get(m.conv)
-    if (n === undefined || compareHlc(m.hlc, n.hlc) > 0) newest.set(m.conv, m)
+    if (n === undefined || compareHlc(m.hlc, n.hlc) > 0) newest.set(m.conv, { id, hlc: m.hlc })
     // a held message holds no slot yet (store/level-store.ts heldidx)
-    if (m.held === true) continue
-    const author = m.conv + SEP + m.author
-    const sk = author + SEP + pad(m.seq)
-    if (!seqKeys.has(sk)) { ops.push({ type: 'put', sublevel: seqIdx, key: sk, value: m.id }); seqKeys.set(sk, m.id) }
+    if (m.held) continue
+    const sk = m.conv + SEP + m.author + SEP + pad(m.seq)
+    if (!seqKeys.has(sk)) { await push({ type: 'put', sublevel: seqIdx, key: sk, value: id }); seqKeys.set(sk, id) }
   }
+  histKeys.clear()
+  const seqs = new Map<string, Set<number>>()
   for (const k of seqKeys.keys()) {
     const i = k.lastIndexOf(SEP)
-    const list = seqs.get(k.slice(0, i)) ?? []
-    list.push(Number(k.slice(i + 1)))
-    seqs.set(k.slice(0, i), list)
+    const author = k.slice(0, i)
+    let set = seqs.get(author)
+    if (set === undefined) { set = new Set(); seqs.set(author, set) }
+    set.add(Number(k.slice(i + 1)))
   }
-  const states = new Map(await seqState.iterator().all())
-  for (const key of new Set([...seqs.keys(), ...states.keys()])) {
-    const have = new Set(seqs.get(key) ?? [])
+  seqKeys.clear()
+  const states = new Map<string, SeqState>()
+  for await (const [k, s] of seqState.iterator()) states.set(k, s)
+  let missingSinceStop = 0
+  for (const key of new Set([...seqs.keys(), ...states.keys(), ...Object.keys(counts ?? {})])) {
+    const have = seqs.get(key) ?? new Set<number>()
     let contiguous = 0
     while (have.has(contiguous + 1)) contiguous++
+    // a loop, not Math.max(...have): a spread of a big set overflows the stack
+    let max = 0
+    for (const seq of have) if (seq > max) max = seq
     const old = states.get(key)
-    const next = { contiguous, max: Math.max(old?.max ?? 0, ...have) }
-    if (old?.contiguous !== next.contiguous || old.max !== next.max) ops.push({ type: 'put', sublevel: seqState, key, value: next })
+    if (old !== undefined && old.max > max) max = old.max
+    const had = counts?.[key]
+    if (had !== undefined && had > have.size) missingSinceStop += had - have.size
+    if (old === undefined && have.size === 0) continue
+    const next: SeqState = { contiguous, max, n: have.size }
+    if (old?.contiguous !== next.contiguous || old.max !== next.max || old.n !== next.n) await push({ type: 'put', sublevel: seqState, key, value: next })
   }
-  for (const [conv, m] of newest) {
+  for (const [conv, n] of newest) {
     if (await convs.get(conv) !== undefined) continue
-    ops.push({ type: 'put', sublevel: convs, key: conv, value: { conv, lastHlc: m.hlc, lastText: m.text.slice(0, 200), unread: 0 } })
+    const m = await msgs.get(n.id)
+    await push({ type: 'put', sublevel: convs, key: conv, value: { conv, lastHlc: n.hlc, lastText: (m?.text ?? '').slice(0, 200), unread: 0 } })
   }
-  if (fix && ops.length > 0) await db.batch(ops as never, { sync: true } as never)
-  return { messages: held.size, lost: lost.size, fixes: ops.length }
+  await flush()
+  return { messages: held.size, lost: Math.max(lost.size, missingSinceStop), fixes }
 }

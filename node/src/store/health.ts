@@ -6,76 +6,78 @@
  * last clean stop (LevelDB takes a cut-off tail for a crash and says nothing),
  * and the records LevelDB itself dropped while opening or repairing (its LOG).
  */
-import { open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { levelFiles } from '../../../core/store/level-files.js'
 import { join } from 'node:path'
 
 /** meta key: set while our own sequence numbers must be reconciled with peers before new messages go out */
 export const RECONCILE_META = 'reconcile'
 
-/** Last 8 bytes of every LevelDB table file (table/format.h kTableMagicNumber, little endian). */
-const TABLE_MAGIC = Buffer.from([0x57, 0xfb, 0x80, 0x8b, 0x24, 0x75, 0x47, 0xdb])
-const LEVELDB_FILE = /^(CURRENT|MANIFEST-\d+|\d+\.(log|ldb|sst))$/
-
-/** Names of the LevelDB files in `dbDir` (none: never initialised, or gone). */
-export async function levelFiles (dbDir: string): Promise<string[]> {
-  try {
-    return (await readdir(dbDir)).filter(f => LEVELDB_FILE.test(f)).sort()
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
-    throw err
-  }
+/** The value at RECONCILE_META. */
+export interface ReconcileMark {
+  /** when the damage was found */
+  since: number
+  /** conversations reconciled since (messaging/reconcile.ts) */
+  done?: string[]
+  /** damage found and not yet shown by a start that finished (store/open-node-store.ts), in words */
+  reasons?: string[]
+  /** messages known to be lost, and why that count is only a lower bound (words) */
+  lost?: number
+  uncounted?: string[]
+  /** older marks: the damage in one phrase */
+  damaged?: string
 }
 
-/** Table files whose footer lacks the table magic number (zeroed, overwritten, cut short). */
-export async function badTables (dbDir: string): Promise<string[]> {
-  const bad: string[] = []
-  for (const f of await levelFiles(dbDir)) {
-    if (!/\.(ldb|sst)$/.test(f)) continue
-    const fh = await open(join(dbDir, f), 'r')
-    try {
-      const { size } = await fh.stat()
-      const tail = Buffer.alloc(8)
-      if (size < 48) { bad.push(f); continue }
-      await fh.read(tail, 0, 8, size - 8)
-      if (!tail.equals(TABLE_MAGIC)) bad.push(f)
-    } finally {
-      await fh.close()
-    }
-  }
-  return bad
-}
+export { badTables, levelFiles } from '../../../core/store/level-files.js'
 
-/** Where the sizes of the write-ahead logs at the last clean stop are kept (beside, not inside, the database). */
+/** Where the sizes of the write-ahead logs (and the store's counts) at the last clean stop are kept (beside, not inside, the database). */
 const logSizesFile = (dbDir: string): string => `${dbDir}.logs.json`
 
-/** After a clean close: remembers each log's size, so a log cut short before the next open is noticed. */
-export async function recordLogSizes (dbDir: string): Promise<void> {
+/**
+ * After a clean close: remembers each log's size, so a log cut short before
+ * the next open is noticed, and `counts` (sequence numbers held per
+ * conv!author, LevelStore.seqCounts), so messages lost with their indexes
+ * can be counted after damage.
+ */
+export async function recordLogSizes (dbDir: string, counts?: Record<string, number>): Promise<void> {
   const sizes: Record<string, number> = {}
   for (const f of await levelFiles(dbDir)) if (f.endsWith('.log')) sizes[f] = (await stat(join(dbDir, f))).size
   const tmp = logSizesFile(dbDir) + '.tmp'
-  await writeFile(tmp, JSON.stringify({ v: 1, sizes }), { mode: 0o600 })
+  await writeFile(tmp, JSON.stringify({ v: 1, sizes, ...(counts !== undefined ? { counts } : {}) }), { mode: 0o600 })
   await rename(tmp, logSizesFile(dbDir))
 }
 
+export interface StopRecord {
+  /** logs that are shorter than (or gone since) the last clean stop */
+  shrunk: string[]
+  /** sequence numbers held per conv!author at that stop */
+  counts?: Record<string, number>
+}
+
 /**
- * Before an open: the logs that are shorter than (or gone since) the last
- * clean stop. Forgets the record, so it is compared once (an open replays and
- * replaces the logs).
+ * Before an open: what the last clean stop recorded, against the files now.
+ * The record stays until forgetStopRecord (an open replays and replaces the
+ * logs, so it is to be forgotten once what it says was acted on).
  */
-export async function shrunkLogs (dbDir: string): Promise<string[]> {
-  let recorded: Record<string, number>
+export async function readStopRecord (dbDir: string): Promise<StopRecord> {
+  let recorded: { sizes: Record<string, number>, counts?: Record<string, number> }
   try {
-    recorded = (JSON.parse(await readFile(logSizesFile(dbDir), 'utf8')) as { sizes: Record<string, number> }).sizes
+    recorded = JSON.parse(await readFile(logSizesFile(dbDir), 'utf8')) as typeof recorded
   } catch {
-    return []
+    return { shrunk: [] }
   }
   const shrunk: string[] = []
-  for (const [f, size] of Object.entries(recorded)) {
+  for (const [f, size] of Object.entries(recorded.sizes ?? {})) {
     const now = await stat(join(dbDir, f)).then(s => s.size, () => -1)
     if (now < size) shrunk.push(f)
   }
+  const counts = recorded.counts !== null && typeof recorded.counts === 'object' ? recorded.counts : undefined
+  return { shrunk, ...(counts !== undefined ? { counts } : {}) }
+}
+
+/** Forgets the record of the last clean stop (the next open replaces the logs it measured). */
+export async function forgetStopRecord (dbDir: string): Promise<void> {
   await rm(logSizesFile(dbDir), { force: true })
-  return shrunk
 }
 
 export interface LevelLogReport {

@@ -8,7 +8,7 @@ import { type GroupCommit, LevelBackedStore, Tx, jsonSublevel, type Db, type Sub
 import { ParleyError } from '../../../core/errors.js'
 import type { WriteLatchInit } from '../../../core/store/write-latch.js'
 import { checkStore, type StoreCheck } from './check.js'
-import { RECONCILE_META, readLevelLog } from './health.js'
+import { RECONCILE_META, readLevelLog, type ReconcileMark } from './health.js'
 import { compareHlc, hlcKey } from '../clock/hlc.js'
 import { throwIfAborted, type AbortOptions } from '../../../core/util/abort.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
@@ -16,7 +16,8 @@ import type { HaveVector } from '../../../core/protocol/peer-rpc.js'
 import type { ConversationRecord, HistoryQuery, MessageStore, PeerRecord, Reseal, StoredMessage } from './types.js'
 
 
-interface SeqState { contiguous: number, max: number }
+/** per conv!author: first gap - 1, highest seq, and how many numbers are held (`n`: kept beside the store at a clean stop, to count loss) */
+interface SeqState { contiguous: number, max: number, n?: number }
 
 /** @default 200 */
 export const DEFAULT_HISTORY_LIMIT = 200
@@ -63,24 +64,43 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     if (location === undefined) return
     const log = await readLevelLog(location)
     if (log.droppedBytes === 0) return
-    await checkStore(this.db, true)
-    // not through the group commit: this runs inside the write that is reopening the store
-    const damaged = `LevelDB dropped ${log.droppedBytes} bytes when the store was reopened after a failed write`
-    await this.meta.put(RECONCILE_META, { since: Date.now(), damaged }, { sync: true } as never)
+    // not through the group commit: this runs inside the write that is reopening the store.
+    // The evidence first (synced), then the check
+    const old = await this.meta.get(RECONCILE_META) as ReconcileMark | undefined
+    const mark: ReconcileMark = {
+      ...old,
+      since: old?.since ?? Date.now(),
+      reasons: [...(old?.reasons ?? []), `LevelDB dropped ${log.droppedBytes} bytes when the store was reopened after a failed write`],
+      uncounted: [...(old?.uncounted ?? []), `LevelDB dropped ${log.droppedBytes} bytes`]
+    }
+    await this.meta.put(RECONCILE_META, mark, { sync: true } as never)
+    const check = await checkStore(this.db, true)
+    if (check.lost > 0) await this.meta.put(RECONCILE_META, { ...mark, lost: (mark.lost ?? 0) + check.lost }, { sync: true } as never)
   }
 
   /** Checks the indexes against the messages (see check.ts); with `fix`, repairs them. Run before messaging starts. */
-  async check (fix: boolean): Promise<StoreCheck> {
+  async check (fix: boolean, counts?: Record<string, number>): Promise<StoreCheck> {
     await this.gc.drain()
-    return await checkStore(this.db, fix)
+    return await checkStore(this.db, fix, counts)
   }
 
-  async getPeer (peerId: string): Promise<PeerRecord | undefined> { return await this.gc.read(this.peers, peerId) }
+  /**
+   * How many sequence numbers each conv!author holds (where counted): kept
+   * beside the database at a clean stop, so loss can be counted after damage.
+   */
+  async seqCounts (): Promise<Record<string, number>> {
+    await this.gc.drain()
+    const counts: Record<string, number> = {}
+    for await (const [key, s] of this.seqState.iterator()) if (s.n !== undefined) counts[key] = s.n
+    return counts
+  }
+
+  async getPeer (peerId: string): Promise<PeerRecord | undefined> { await this.readable(); return await this.gc.read(this.peers, peerId) }
   async putPeer (record: PeerRecord): Promise<void> {
     await this.gc.write(async (tx) => { tx.put(this.peers, record.peerId, record) })
   }
 
-  async listPeers (): Promise<PeerRecord[]> { return await this.peers.values().all() }
+  async listPeers (): Promise<PeerRecord[]> { await this.readable(); return await this.peers.values().all() }
 
   async appendOutgoing (
     conv: string, author: string, recipients: string[], build: (seq: number) => StoredMessage, options: AbortOptions = {}
@@ -128,8 +148,10 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     tx.put(this.hist, msg.conv + SEP + hlcKey(msg.hlc, msg.id), msg.id)
     if (indexed) {
       tx.put(this.seqIdx, key + SEP + pad(msg.seq), msg.id)
-      const next = { contiguous: state.contiguous, max: Math.max(state.max, msg.seq) }
+      const next: SeqState = { contiguous: state.contiguous, max: Math.max(state.max, msg.seq) }
       if (msg.seq === next.contiguous + 1) next.contiguous = msg.seq
+      // (a record from before the count stays without one until the next store check)
+      if (state.n !== undefined) next.n = state.n + 1
       // later sequence numbers may already be here (stored out of order): seqStateOf advances over them
       tx.put(this.seqState, key, next)
     }
@@ -146,16 +168,17 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   private async seqStateOf (tx: Tx | GroupCommit, conv: string, author: string): Promise<SeqState> {
     const key = conv2(conv, author)
     const get = async <V>(sub: Sub<V>, k: string): Promise<V | undefined> => tx instanceof Tx ? await tx.get(sub, k) : await tx.read(sub, k)
-    const s = (await get(this.seqState, key)) ?? { contiguous: 0, max: 0 }
+    const s = (await get(this.seqState, key)) ?? { contiguous: 0, max: 0, n: 0 }
     // advance over messages that arrived ahead of a gap which is now filled
     let c = s.contiguous
     while (c < s.max && await get(this.seqIdx, key + SEP + pad(c + 1)) !== undefined) c++
-    return { contiguous: c, max: s.max }
+    return { contiguous: c, max: s.max, ...(s.n !== undefined ? { n: s.n } : {}) }
   }
 
-  async getMessage (id: string): Promise<StoredMessage | undefined> { return await this.gc.read(this.msgs, id) }
+  async getMessage (id: string): Promise<StoredMessage | undefined> { await this.readable(); return await this.gc.read(this.msgs, id) }
 
   async history (conv: string, query: HistoryQuery = {}): Promise<StoredMessage[]> {
+    await this.readable()
     const limit = query.limit ?? DEFAULT_HISTORY_LIMIT
     const needle = query.search?.toLowerCase()
     const out: StoredMessage[] = []
@@ -170,17 +193,20 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   }
 
   async listConversations (): Promise<ConversationRecord[]> {
+    await this.readable()
     const all = await this.convs.values().all()
     return all.sort((a, b) => b.lastHlc.w - a.lastHlc.w || b.lastHlc.c - a.lastHlc.c)
   }
 
   async depositedFor (peer: string, msgs: StoredMessage[]): Promise<Set<string>> {
+    await this.readable()
     const keys = msgs.map(m => entryKey(peer, m))
     const found = await this.deposited.getMany(keys)
     return new Set(msgs.filter((_, i) => found[i] !== undefined).map(m => m.id))
   }
 
   async outbox (peer: string, limit = 1000, after?: { seq: number, id: string }): Promise<StoredMessage[]> {
+    await this.readable()
     const out: StoredMessage[] = []
     // keys are peer!seq!id; several conversations can use the same seq, so page by the whole key
     const gt = after === undefined ? peer + SEP : entryKey(peer, after)
@@ -192,12 +218,14 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   }
 
   async outboxSize (): Promise<number> {
+    await this.readable()
     let n = 0
     for await (const _ of this.outboxes.keys()) n++
     return n
   }
 
   async outboxPeers (): Promise<string[]> {
+    await this.readable()
     const peers: string[] = []
     let from = ''
     for (;;) {
@@ -347,6 +375,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   }
 
   async haveVector (conv: string): Promise<HaveVector> {
+    await this.readable()
     const have: HaveVector = {}
     for await (const key of this.seqState.keys({ gt: conv + SEP, lt: conv + SEP + '\xff' })) {
       const author = key.slice(conv.length + 1)
@@ -356,6 +385,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   }
 
   async envelopesAfter (conv: string, author: string, afterSeq: number, limit = 1000): Promise<Envelope[]> {
+    await this.readable()
     const key = conv2(conv, author)
     const out: Envelope[] = []
     for await (const id of this.seqIdx.values({ gt: key + SEP + pad(afterSeq), lt: key + SEP + '\xff', limit })) {
@@ -365,7 +395,18 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     return out
   }
 
+  async topEnvelope (conv: string, author: string): Promise<Envelope | undefined> {
+    await this.readable()
+    const key = conv2(conv, author)
+    for await (const id of this.seqIdx.values({ gt: key + SEP, lt: key + SEP + '\xff', reverse: true, limit: 16 })) {
+      const m = await this.msgs.get(id)
+      if (m !== undefined && m.held !== true) return m.envelope
+    }
+    return undefined
+  }
+
   async haveAndTops (conv: string): Promise<{ have: HaveVector, tops: HaveVector }> {
+    await this.readable()
     const have: HaveVector = {}
     const tops: HaveVector = {}
     for await (const key of this.seqState.keys({ gt: conv + SEP, lt: conv + SEP + '\xff' })) {
@@ -377,14 +418,16 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     return { have, tops }
   }
 
-  async reconcileOwn (conv: string, author: string, top: number, release: boolean, reseal: Reseal): Promise<StoredMessage[]> {
+  async reconcileOwn (conv: string, author: string, top: number, release: () => boolean, reseal: Reseal): Promise<StoredMessage[]> {
     return await this.gc.write(async (tx) => {
       const key = conv2(conv, author)
       const state = await this.seqStateOf(tx, conv, author)
       const changed: StoredMessage[] = []
       // released above every slot known here and every one the peer holds, in order: no one has seen them yet
       let next = Math.max(top, state.max)
-      if (release) {
+      // asked first, in this turn: a send prepared after this one is decided against the same answer.
+      // Held messages left over anyway (staged here: heldTops; on disk: heldidx) go out too
+      if (release() || this.heldTops.has(key) || await this.anyHeld(key)) {
         // heldOf reads the disk: let what is staged before this write land first
         await this.gc.idle()
         for (const m of await this.heldOf(conv, author)) {
@@ -405,9 +448,16 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
         this.heldTops.delete(key)
       }
       // the counter never again gives out a number the peer holds
-      if (next !== state.max) tx.put(this.seqState, key, { contiguous: state.contiguous, max: next })
+      if (next !== state.max) {
+        tx.put(this.seqState, key, { contiguous: state.contiguous, max: next, ...(state.n !== undefined ? { n: state.n + changed.length } : {}) })
+      }
       return changed
     })
+  }
+
+  /** Has conv!author held messages on disk? */
+  private async anyHeld (key: string): Promise<boolean> {
+    return (await this.heldIdx.keys({ gt: key + SEP, lt: key + SEP + '\xff', limit: 1 }).all()).length > 0
   }
 
   /** `author`'s held messages in `conv`, in provisional seq order. */

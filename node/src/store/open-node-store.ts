@@ -3,21 +3,31 @@
  * dir that was initialised (it has a device key file or LevelDB files) is
  * opened with createIfMissing false, damaged tables refuse the start with
  * ERR_STORE_CORRUPT, and loss LevelDB noticed (or could not notice: a log cut
- * short since the last clean stop) is reported, the indexes are rebuilt, and
- * the store is marked for reconciliation with peers (messaging/reconcile.ts).
+ * short since the last clean stop) is reported with a count, the indexes are
+ * rebuilt, and the store is marked for reconciliation with peers
+ * (messaging/reconcile.ts).
+ *
+ * The evidence of damage is written first (the mark, synced), before the
+ * check or anything else that can fail, and the files it was read from are
+ * forgotten only after that; the mark keeps the report until a start has
+ * finished and shown it (markReported).
  */
 import { Level } from 'level'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
+import { isDiskFull, storeWriteError, type WriteLatchInit } from '../../../core/store/write-latch.js'
 import { LevelStore } from './level-store.js'
-import { RECONCILE_META, badTables, levelFiles, readLevelLog, shrunkLogs } from './health.js'
+import { RECONCILE_META, badTables, forgetStopRecord, levelFiles, readLevelLog, readStopRecord, type ReconcileMark } from './health.js'
 import type { StoreCheck } from './check.js'
-import type { WriteLatchInit } from '../../../core/store/write-latch.js'
 
 export interface StoreOpenReport {
-  /** damage was found at this start (see `reasons`); lost messages are fetched back from peers */
+  /** damage was found at this start, or at one that did not finish (see `reasons`); lost messages are fetched back from peers */
   damaged: boolean
   /** what was found, in words */
   reasons: string[]
+  /** messages known to be lost (see `uncounted`: then at least this many) */
+  lost: number
+  /** why `lost` is only a lower bound, in words (empty: it is the count) */
+  uncounted: string[]
   /** the index check run because of the damage */
   check?: StoreCheck
 }
@@ -30,6 +40,13 @@ export function storeCorrupt (dataDir: string, reason: string, cause?: unknown):
     `Your device key is kept apart in ${dataDir}/device-key`, { cause })
 }
 
+/** How many messages were lost, in words: never "0" where data was dropped without a count. */
+export function lossWords (lost: number, uncounted: string[]): string {
+  if (uncounted.length === 0) return lost === 0 ? 'no messages lost' : `${lost} message${lost === 1 ? '' : 's'} lost`
+  const why = uncounted.join('; ')
+  return lost === 0 ? `an unknown number of messages lost (${why})` : `at least ${lost} message${lost === 1 ? '' : 's'} lost (${why})`
+}
+
 /**
  * Opens (or, in a data dir never initialised, creates) the store at `dbDir`.
  * `initialised`: the data dir has a device key file.
@@ -40,7 +57,7 @@ export async function openNodeStore (
   const existing = (await levelFiles(dbDir)).length > 0
   const bad = await badTables(dbDir)
   if (bad.length > 0) throw storeCorrupt(dataDir, `table file${bad.length > 1 ? 's' : ''} ${bad.join(', ')} unreadable`)
-  const shrunk = await shrunkLogs(dbDir)
+  const stop = await readStopRecord(dbDir)
   const store = new LevelStore(new Level(dbDir, { createIfMissing: !(initialised || existing) }), latch)
   try {
     await store.start()
@@ -50,22 +67,65 @@ export async function openNodeStore (
     const why = String((e.cause as { cause?: Error } | undefined)?.cause?.message ?? (e.cause as Error | undefined)?.message ?? e.message)
     throw storeCorrupt(dataDir, /does not exist/.test(why) ? (existing ? 'its CURRENT file is missing' : 'it is missing') : why, err)
   }
-  const reasons: string[] = []
-  if (existing) {
-    const log = await readLevelLog(dbDir)
-    if (log.droppedBytes > 0) reasons.push(`LevelDB dropped ${log.droppedBytes} damaged bytes of recent writes while opening it`)
-  }
-  if (shrunk.length > 0) reasons.push(`its write-ahead log ${shrunk.join(', ')} is shorter than at the last clean stop`)
-  const marked = await store.getMeta(RECONCILE_META) as { damaged?: string } | undefined
-  if (marked?.damaged !== undefined) reasons.push(`it was damaged (${marked.damaged})`)
-  if (reasons.length === 0) return { store, report: { damaged: false, reasons } }
   try {
-    const check = await store.check(true)
-    // the damage is reported once; the reconciliation it calls for stays marked until done
-    await store.putMeta(RECONCILE_META, { since: Date.now() })
-    return { store, report: { damaged: true, reasons, check } }
+    return { store, report: await checkOpened(dbDir, store, existing, stop) }
   } catch (err) {
     await store.stop().catch(() => {})
-    throw storeCorrupt(dataDir, toParleyError(err).message, err)
+    if (isDiskFull(err)) throw storeWriteError(err)
+    const e = toParleyError(err)
+    if (e.code === 'ERR_DISK_FULL') throw e
+    throw storeCorrupt(dataDir, e.message, err)
   }
+}
+
+async function checkOpened (dbDir: string, store: LevelStore, existing: boolean, stop: Awaited<ReturnType<typeof readStopRecord>>): Promise<StoreOpenReport> {
+  const reasons: string[] = []
+  const uncounted: string[] = []
+  // without the counts of a clean stop just before, loss is counted from the indexes only
+  const counted = stop.counts !== undefined
+  if (existing) {
+    const log = await readLevelLog(dbDir)
+    if (log.droppedBytes > 0) {
+      reasons.push(`LevelDB dropped ${log.droppedBytes} damaged bytes of recent writes while opening it`)
+      if (!counted) uncounted.push(`LevelDB dropped ${log.droppedBytes} bytes`)
+    }
+  }
+  if (stop.shrunk.length > 0) {
+    reasons.push(`its write-ahead log ${stop.shrunk.join(', ')} is shorter than at the last clean stop`)
+    if (!counted) uncounted.push('a write-ahead log was cut short')
+  }
+  const marked = await store.getMeta(RECONCILE_META) as ReconcileMark | undefined
+  // damage found by a start that did not finish, by a reopen after a failed write, or by `parley doctor`
+  const earlier = marked?.reasons ?? (marked?.damaged !== undefined ? [`it was damaged (${marked.damaged})`] : [])
+  if (reasons.length === 0 && earlier.length === 0) {
+    await forgetStopRecord(dbDir)
+    return { damaged: false, reasons, lost: 0, uncounted }
+  }
+  // the evidence first, synced, before anything that can fail (a full disk, a port in use)
+  const mark: ReconcileMark = {
+    ...marked,
+    since: marked?.since ?? Date.now(),
+    reasons: [...earlier, ...reasons],
+    lost: marked?.lost ?? 0,
+    uncounted: [...(marked?.uncounted ?? []), ...uncounted]
+  }
+  delete mark.damaged
+  await store.putMeta(RECONCILE_META, mark)
+  await forgetStopRecord(dbDir)
+  const check = await store.check(true, stop.counts)
+  mark.lost = (mark.lost ?? 0) + check.lost
+  await store.putMeta(RECONCILE_META, mark)
+  return { damaged: true, reasons: mark.reasons ?? [], lost: mark.lost, uncounted: mark.uncounted ?? [], check }
+}
+
+/**
+ * A start finished and showed the damage report: the mark keeps only what
+ * reconciliation needs (the report is not shown again).
+ */
+export async function markReported (store: LevelStore): Promise<void> {
+  await store.updateMeta(RECONCILE_META, (m) => {
+    if (m === undefined) return undefined
+    const { reasons: _r, lost: _l, uncounted: _u, damaged: _d, ...rest } = m as ReconcileMark
+    return rest
+  })
 }

@@ -84,6 +84,8 @@ export interface MessageStore {
   getMeta(key: string): Promise<unknown>
   putMeta(key: string, value: unknown): Promise<void>
   deleteMeta(key: string): Promise<void>
+  /** Reads and rewrites one meta value in one write (`fn` returns undefined: deleted). */
+  updateMeta(key: string, fn: (value: unknown) => unknown): Promise<void>
 
   getPeer(peerId: string): Promise<PeerRecord | undefined>
   putPeer(record: PeerRecord): Promise<void>
@@ -136,12 +138,17 @@ export interface MessageStore {
   haveAndTops(conv: string): Promise<{ have: HaveVector, tops: HaveVector }>
   /**
    * A peer holds `author`'s messages in `conv` up to `top`: the counter goes
-   * above it. With `release`, `author`'s held messages get the next numbers
-   * above it and above every number known here, in order (re-sealed by
-   * `reseal` where the number changed), and are held no more. Returns the
-   * released messages.
+   * above it. `release` is asked inside the write's turn (so no send is
+   * prepared between the answer and the numbers it implies): when it says
+   * true, or when held messages of `author` remain anyway (one held by a send
+   * that raced an earlier release), `author`'s held messages get the next
+   * numbers above `top` and above every number known here, in order
+   * (re-sealed by `reseal` where the number changed), and are held no more.
+   * Returns the released messages.
    */
-  reconcileOwn(conv: string, author: string, top: number, release: boolean, reseal: Reseal): Promise<StoredMessage[]>
+  reconcileOwn(conv: string, author: string, top: number, release: () => boolean, reseal: Reseal): Promise<StoredMessage[]>
   /** Stored envelopes of `author` in `conv` with seq > `afterSeq`, in seq order (held ones left out). */
   envelopesAfter(conv: string, author: string, afterSeq: number, limit?: number): Promise<Envelope[]>
+  /** `author`'s envelope at the highest number held in `conv` (held messages excluded): proof of a top (reconcile.ts). */
+  topEnvelope(conv: string, author: string): Promise<Envelope | undefined>
 }

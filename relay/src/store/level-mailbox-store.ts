@@ -15,6 +15,7 @@ import {
 import { Watchers } from './watchers.js'
 import { SenderShares, subtractUsage, type SenderUse, type Usage } from './sender-shares.js'
 import { pasteSafeToken } from '../../../core/util/tokens.js'
+import { storeWriteError } from '../../../core/store/write-latch.js'
 
 interface StoredMail { cursor: number, from: string, envelope: Envelope, depositedAt: number, bytes: number }
 
@@ -68,11 +69,14 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
     }
     // an empty store needs no entries (nor the flag: a later rebuild counts the same as was kept)
     if (use.size === 0) return
-    await this.gc.write(async (tx) => {
-      for await (const k of this.senderUsage.keys()) tx.del(this.senderUsage, k)
-      for (const [k, u] of use) tx.put(this.senderUsage, k, u)
-      tx.put(this.meta, 'senderUsage', 1)
-    })
+    // straight to the database, not through the group commit: this runs at start (nothing else
+    // writes yet) and in a reopen after a failed write, inside the turn of the write that reopens
+    // the store, where a group-commit write would wait for that turn for ever
+    const ops: Array<{ type: 'put' | 'del', sublevel: Sub<unknown>, key: string, value?: unknown }> = []
+    for await (const k of this.senderUsage.keys()) if (!use.has(k)) ops.push({ type: 'del', sublevel: this.senderUsage as Sub<unknown>, key: k })
+    for (const [k, u] of use) ops.push({ type: 'put', sublevel: this.senderUsage as Sub<unknown>, key: k, value: u })
+    ops.push({ type: 'put', sublevel: this.meta, key: 'senderUsage', value: 1 })
+    await this.db.batch(ops as never, { sync: true } as never).catch((err: unknown) => { throw storeWriteError(err) })
   }
 
   isAdmitted (peerId: string): boolean { return this.admitted.has(peerId) }

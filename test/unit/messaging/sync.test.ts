@@ -12,7 +12,7 @@ import type { PeerChannel } from '../../../node/src/messaging/peer-channels.js'
 import { Sync } from '../../../node/src/messaging/sync.js'
 import type { MessengerEvents } from '../../../node/src/messaging/types.js'
 import { LevelStore } from '../../../node/src/store/level-store.js'
-import { dmConversationId, type Envelope } from '../../../core/protocol/envelope.js'
+import { MAX_SEQ, dmConversationId, type Envelope } from '../../../core/protocol/envelope.js'
 import type { PeerRpcMethod } from '../../../core/protocol/peer-rpc.js'
 import { ParleyError } from '../../../core/errors.js'
 import { silentLogger } from '../../../core/util/log.js'
@@ -33,11 +33,13 @@ describe('Sync', () => {
   let bobHas: number
   /** seqs bob refuses, with the code */
   let refuse: Record<number, string>
+  /** when set: bob's whole getHave answer */
+  let haveAnswer: unknown
 
   const delivered = (): number[] => bob.calls.filter(c => c.method === 'deliver').map(c => (c.body as Envelope).seq)
   const channel = async (): Promise<PeerChannel> => await callingChannels(net.get(PEER_A)!).get(PEER_B)
   const script = async (method: PeerRpcMethod, body: unknown): Promise<unknown> => {
-    if (method === 'getHave') return bobHas === 0 ? {} : { [PEER_A]: bobHas }
+    if (method === 'getHave') return haveAnswer ?? (bobHas === 0 ? {} : { [PEER_A]: bobHas })
     return await deliverUnless(() => refuse)(body)
   }
 
@@ -54,11 +56,29 @@ describe('Sync', () => {
     net.connect(PEER_A, PEER_B)
     bobHas = 0
     refuse = {}
+    haveAnswer = undefined
     for (let i = 0; i < 3; i++) {
       await store.appendOutgoing(conv, PEER_A, [PEER_B], seq => storedMessage({ conv, author: PEER_A, seq, to: [PEER_B], outgoing: true }))
     }
   })
   afterEach(async () => { await store.stop() })
+
+  it('a peer claiming a top of ours without our signed envelope as proof moves no counter (MAX_SEQ would end the conversation)', async () => {
+    const reported: number[] = []
+    const events = new EventRecorder<MessengerEvents>()
+    const groups = testGroups({ store, events }, PEER_A)
+    const delivery = new Delivery({ store, log: silentLogger, events }, { sendWindow: 4 })
+    const s = new Sync({
+      store, log: silentLogger, self: PEER_A, groups, delivery, released: () => {},
+      reconciler: { epoch: 'e1', peerReported: async (_c, top) => { reported.push(top); return [] } }
+    })
+    haveAnswer = { have: { [PEER_A]: 3 }, tops: { [PEER_A]: MAX_SEQ }, epoch: 'x' }
+    await s.syncTo(PEER_B, await channel())
+    // a proof that is not our signature (these test ids have no keys): not believed either
+    haveAnswer = { have: { [PEER_A]: 3 }, tops: { [PEER_A]: MAX_SEQ }, epoch: 'x', proof: (await store.envelopesAfter(conv, PEER_A, 2))[0] }
+    await s.syncTo(PEER_B, await channel())
+    assert.deepEqual(reported, [0, 0])
+  })
 
   it('sends what the peer lacks by its have-vector', async () => {
     bobHas = 1

@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { MemoryLevel } from 'memory-level'
-import { WriteLatch, isDiskFull, storeWriteError } from '../../../../core/store/write-latch.js'
+import { DEFAULT_MIN_FREE_BYTES, WriteLatch, isDiskFull, storeWriteError } from '../../../../core/store/write-latch.js'
 import { LevelStore } from '../../../../node/src/store/level-store.js'
 import { LevelMailboxStore } from '../../../../relay/src/store/level-mailbox-store.js'
 import { DEFAULT_MAILBOX_TTL_MS } from '../../../../relay/src/store/types.js'
@@ -13,6 +13,8 @@ import { ParleyError } from '../../../../core/errors.js'
 import { dmConversationId } from '../../../../core/protocol/envelope.js'
 import { PEER_A, PEER_B } from '../../helpers/peer-ids.js'
 import { gatedDb, storedMessage as msg } from '../../helpers/store.js'
+import { newIdentities } from '../../helpers/identities.js'
+import { newMessageId, sealEnvelope } from '../../../../core/crypto/envelope.js'
 
 const code = (c: string) => (err: unknown): boolean => err instanceof ParleyError && err.code === c
 const enospc = (): Error => Object.assign(new Error('IO error: /d/db/000003.log: No space left on device'), { code: 'LEVEL_IO_ERROR' })
@@ -138,5 +140,48 @@ describe('write latch', () => {
     assert.equal(store.isAdmitted(PEER_A), true)
     assert.equal(store.isAdmitted(PEER_B), true)
     await store.stop()
+  })
+
+  it('relay mailbox store: the first reopen after mail arrived on a relay that started empty settles (no self-wait)', async () => {
+    const { db, failNext, opens } = failingDb()
+    const [alice, bob] = await newIdentities(2)
+    const env = (seq: number) => sealEnvelope(alice!, {
+      id: newMessageId(), conv: dmConversationId(alice!.peerId, bob!.peerId), seq, hlc: { w: Date.now(), c: 0 }, recipients: [bob!.peerId], body: { text: `m${seq}` }
+    })
+    const store = new LevelMailboxStore(db, { ttlMs: DEFAULT_MAILBOX_TTL_MS, quotaMessages: 100, quotaBytes: 1 << 20 })
+    // an empty mailbox at start: the sender-usage rebuild at the reopen has mail to count
+    await store.start()
+    await store.admit(bob!.peerId, 'allow-list')
+    assert.equal(await store.deposit(bob!.peerId, alice!.peerId, env(1), 100), 1)
+    const opened = opens()
+    failNext()
+    await assert.rejects(store.deposit(bob!.peerId, alice!.peerId, env(2), 100), code('ERR_DISK_FULL'))
+    const next = store.deposit(bob!.peerId, alice!.peerId, env(2), 100)
+    const outcome = await Promise.race([next.then(() => 'stored'), new Promise(resolve => setTimeout(() => resolve('still waiting after 2 s'), 2000))])
+    assert.equal(outcome, 'stored')
+    assert.equal(opens(), opened + 1)
+    assert.equal((await store.fetch(bob!.peerId, 0, 10)).items.length, 2)
+    // the rebuilt per-sender usage counts both copies
+    assert.equal((await store.topSenders(1))[0]?.messages, 2)
+    await store.stop()
+  })
+
+  it('reads go on after a reopen that could not open the database again; the free-space gate covers a reopen', async () => {
+    const { db, failNext, failOpens } = failingDb()
+    const store = new LevelStore(db, { backoffMs: 20 })
+    await store.start()
+    const conv = dmConversationId(PEER_A, PEER_B)
+    await store.storeIncoming(msg({ conv, author: PEER_B, seq: 1 }))
+    failNext()
+    await assert.rejects(store.storeIncoming(msg({ conv, author: PEER_B, seq: 2 })), code('ERR_DISK_FULL'))
+    // the reopen closes the database, then its open fails (the disk filled up again)
+    failOpens(1)
+    await assert.rejects(store.putMeta('k', 1), code('ERR_DISK_FULL'))
+    assert.equal(db.status, 'closed')
+    assert.deepEqual((await store.history(conv)).map(m => m.seq), [1])
+    assert.deepEqual(await store.haveVector(conv), { [PEER_B]: 1 })
+    await store.stop()
+    // LevelDB's open after a failed write writes the replayed log as a table (4 MiB write buffer), a log and a MANIFEST
+    assert.ok(DEFAULT_MIN_FREE_BYTES >= 4 * 1024 * 1024 + 1024 * 1024)
   })
 })
