@@ -182,7 +182,7 @@ export function mailboxStoreCompliance (name: string, setup: MailboxStoreSetup):
     await store.deposit(bob.peerId, alice.peerId, env(), 100)
     store.setLimits(limits({ quotaMessages: 1 }))
     await assert.rejects(store.deposit(bob.peerId, alice.peerId, env(), 100), code('ERR_QUOTA_EXCEEDED'))
-    store.setLimits(limits({ quotaMessages: 5 }))
+    store.setLimits(limits({ quotaMessages: 5, senderShare: 1 }))
     await store.deposit(bob.peerId, alice.peerId, env(), 50)
     assert.deepEqual(await store.usageByRecipient(), new Map([[bob.peerId, { count: 2, bytes: 150 }]]))
   })

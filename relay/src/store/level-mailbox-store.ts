@@ -32,7 +32,7 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
   private readonly usage: Sub<Usage>
   /** per (recipient, sender): what that sender's mail in that mailbox holds */
   private readonly senderUsage: Sub<Usage>
-  private readonly shares: SenderShares
+  private shares: SenderShares
   private admitted = new Set<string>()
   private cursor = 0
 
@@ -56,7 +56,11 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
   admittedCount (): number { return this.admitted.size }
 
   /** New retention and quotas apply to the next deposit, fetch and sweep (no restart). */
-  setLimits (limits: MailboxLimits): void { this.limits = { ...limits } }
+  setLimits (limits: MailboxLimits): void {
+    // a limit not given (the sender share) keeps its value
+    this.limits = { ...this.limits, ...limits }
+    this.shares = this.shares.withLimits(this.limits)
+  }
 
   async admit (peerId: string, via: RelayUser['via'], invite?: string): Promise<RelayUser> {
     const user: RelayUser = { peerId, admittedAt: Date.now(), via, ...(invite !== undefined ? { invite } : {}) }
