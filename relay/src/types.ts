@@ -5,21 +5,15 @@
  */
 import type { Invite, InviteOptions, MailboxStore, MailboxTotals, RelayUser } from './store/types.js'
 import type { SenderUse } from './store/sender-shares.js'
-import type { RelayCounters } from '../../core/protocol/admin-api.js'
+import type { RelayStats as AdminStats } from '../../core/protocol/admin-api.js'
 
 export type { RelayCounters } from '../../core/protocol/admin-api.js'
 
-export interface RelayStats {
-  peerId: string
-  addresses: string[]
-  uptimeMs: number
-  connections: number
-  reservations: number
-  users: number
+/** The console's view of the stats (core/protocol/admin-api.ts), with who fills whose mailbox. */
+export interface RelayStats extends AdminStats {
   mailbox: MailboxTotals
   /** who holds the most of whose mailbox, relative to the per-sender share (floods first) */
   senders: SenderUse[]
-  counters: RelayCounters
 }
 
 /** The part of the store the admin side reads and changes directly. */
