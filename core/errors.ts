@@ -61,6 +61,7 @@ export const HTTP_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   ERR_UNKNOWN_PEER: 404,
   ERR_AMBIGUOUS_PEER: 409,
   ERR_NOT_A_MEMBER: 403,
+  ERR_NOT_ADMITTED: 403,
   ERR_PEER_UNREACHABLE: 502,
   ERR_TIMEOUT: 504
 }

@@ -15,8 +15,8 @@ export const RELAY_PROTOCOL = '/parley/relay/1.0.0'
  * Relay methods (on RELAY_PROTOCOL): redeem an invite, deposit an envelope
  * for an offline recipient, fetch own mail after a cursor, ack up to a cursor, status.
  */
-export type RelayRpcMethod = 'redeem' | 'deposit' | 'fetch' | 'ackMail' | 'relayStatus'
-export const RELAY_RPC_METHODS: readonly RelayRpcMethod[] = ['redeem', 'deposit', 'fetch', 'ackMail', 'relayStatus']
+export type RelayRpcMethod = 'redeem' | 'deposit' | 'fetch' | 'ackMail' | 'relayStatus' | 'directory'
+export const RELAY_RPC_METHODS: readonly RelayRpcMethod[] = ['redeem', 'deposit', 'fetch', 'ackMail', 'relayStatus', 'directory']
 
 export const MAX_FETCH_ITEMS = 500
 export const INVITE_TOKEN = /^[A-Za-z0-9_-]{16,128}$/

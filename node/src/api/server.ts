@@ -22,6 +22,10 @@ import type { RelayClient } from '../messaging/relay-client.js'
 import type { Logger } from '../../../core/util/log.js'
 import { resolvePeer } from './resolve.js'
 import { PEER_ID } from '../../../core/protocol/validate.js'
+import { remoteCode } from '../../../core/rpc/channel.js'
+import { readJsonBody } from '../../../core/http/json-body.js'
+import { matchRoute, type Route } from '../../../core/http/routes.js'
+import { parseInviteLink } from '../../../core/protocol/invite-link.js'
 
 export interface ApiServerComponents {
   messenger: Messenger
@@ -55,7 +59,7 @@ const MAX_SOCKET_PATH_BYTES = 103
 export class ApiServer {
   private readonly servers: Server[] = []
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 })
-  private readonly routes: Array<{ method: string, pattern: RegExp, handler: Handler }> = []
+  private readonly routes: Array<Route<Handler>> = []
   private tcpPort?: number
   private started = false
   /** removes the listeners that forward events to the clients */
@@ -189,21 +193,10 @@ export class ApiServer {
       }
       if (!this.authorized(req, url)) throw new ParleyError('ERR_UNAUTHORIZED', 'missing or wrong API token')
       const path = url.pathname.slice(API_PREFIX.length)
-      for (const r of this.routes) {
-        if (r.method !== req.method) continue
-        const m = r.pattern.exec(path)
-        if (m === null) continue
-        let params: string[]
-        try {
-          params = m.slice(1).map(decodeURIComponent)
-        } catch (err) {
-          throw new ParleyError('ERR_INVALID_ARGUMENT', 'malformed escape in the path', { cause: err })
-        }
-        const result = await r.handler(req, params, url)
-        this.send(res, req.method === 'POST' ? 201 : 200, result)
-        return
-      }
-      throw new ParleyError('ERR_NOT_FOUND', `no route ${req.method ?? ''} ${url.pathname}`)
+      const route = matchRoute(this.routes, req.method, path)
+      if (route === null) throw new ParleyError('ERR_NOT_FOUND', `no route ${req.method ?? ''} ${url.pathname}`)
+      const result = await route.handler(req, route.params, url)
+      this.send(res, req.method === 'POST' ? 201 : 200, result)
     } catch (err) {
       const e = toParleyError(err)
       if (httpStatus(e.code) >= 500) this.c.log.warn('api request failed', { path: url.pathname, code: e.code, err: e.message })
@@ -259,6 +252,14 @@ export class ApiServer {
     this.route('GET', /^\/settings$/, async () => ({ name: messenger.name, relay: this.c.relay.status() }))
     this.route('PUT', /^\/settings$/, async (req) => {
       const body = await readJson(req)
+      // an invite link from the relay admin (console, sheet, QR code) carries both the relay and the invite
+      if (body.join !== undefined) {
+        if (typeof body.join !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'join must be an invite link (parley://join?…)')
+        if (body.relay !== undefined || body.invite !== undefined) throw new ParleyError('ERR_INVALID_ARGUMENT', 'give join alone, or relay and invite')
+        const link = parseInviteLink(body.join)
+        body.relay = link.relay
+        body.invite = link.invite
+      }
       // check everything before changing anything
       if (body.name !== undefined) parseDisplayName(normalizeName(body.name))
       if (body.relay !== undefined) {
@@ -273,6 +274,17 @@ export class ApiServer {
         await this.c.setRelay(body.relay === '' ? null : body.relay as string | null, (body.invite as string | null | undefined) ?? null)
       }
       return { name: messenger.name, relay: this.c.relay.status() }
+    })
+    this.route('GET', /^\/directory$/, async () => {
+      if (this.c.relay.status().addr === null) throw new ParleyError('ERR_NOT_FOUND', 'no relay is set: the company directory comes from your office relay')
+      try {
+        return await this.c.relay.directory()
+      } catch (err) {
+        const code = remoteCode(err)
+        if (code === 'ERR_NOT_ADMITTED') throw new ParleyError('ERR_NOT_ADMITTED', 'the relay has not admitted this device yet: redeem your invite first')
+        if (code !== undefined) throw new ParleyError('ERR_PEER_UNREACHABLE', `the relay could not give the directory (${code})`, { cause: err })
+        throw err
+      }
     })
     this.route('GET', /^\/status$/, async () => ({ peerId: messenger.peerId, outbox: await store.outboxSize(), connected: host.connectedPeers().length, connections: host.connectionCount(), connectionList: host.connections() }))
     this.route('GET', /^\/conversations$/, async () => {
@@ -372,19 +384,5 @@ export class ApiServer {
 }
 
 async function readJson (req: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).byteLength
-    if (size > MAX_API_BODY_BYTES) throw new ParleyError('ERR_INVALID_ARGUMENT', `request body larger than ${MAX_API_BODY_BYTES} bytes`)
-    chunks.push(chunk as Buffer)
-  }
-  let value: unknown
-  try {
-    value = JSON.parse(Buffer.concat(chunks).toString('utf8'))
-  } catch (err) {
-    throw new ParleyError('ERR_INVALID_ARGUMENT', 'request body must be JSON', { cause: err })
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'request body must be a JSON object')
-  return value as Record<string, unknown>
+  return await readJsonBody(req, MAX_API_BODY_BYTES)
 }

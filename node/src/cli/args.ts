@@ -20,7 +20,9 @@ export const START_OPTIONS = {
   'api-port': { type: 'string' },
   'announce-loopback': { type: 'boolean' },
   relay: { type: 'string' },
-  invite: { type: 'string' }
+  invite: { type: 'string' },
+  // an invite link from the relay admin: stands for --relay and --invite
+  join: { type: 'string' }
 } as const satisfies Options
 
 /** `parley relay [ADDR|none]` */

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
 /** dist/ at the repository root */
-export const DIST_DIR = fileURLToPath(new URL('../../../dist/', import.meta.url))
+export const DIST_DIR = fileURLToPath(new URL('../../dist/', import.meta.url))
 
 /** The extensions served, with their content type. */
 export const STATIC_TYPES: Readonly<Record<string, string>> = Object.freeze({
