@@ -20,6 +20,8 @@ export type ErrorCode =
   | 'ERR_NOT_STARTED'
   | 'ERR_DATA_DIR_LOCKED'
   | 'ERR_STORE'
+  | 'ERR_DISK_FULL'
+  | 'ERR_STORE_CORRUPT'
   | 'ERR_UNAUTHORIZED'
   | 'ERR_NOT_FOUND'
   | 'ERR_API_UNAVAILABLE'
@@ -63,7 +65,8 @@ export const HTTP_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   ERR_NOT_A_MEMBER: 403,
   ERR_NOT_ADMITTED: 403,
   ERR_PEER_UNREACHABLE: 502,
-  ERR_TIMEOUT: 504
+  ERR_TIMEOUT: 504,
+  ERR_DISK_FULL: 507
 }
 
 export const httpStatus = (code: ErrorCode): number => HTTP_STATUS[code] ?? 500

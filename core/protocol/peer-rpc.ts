@@ -25,9 +25,25 @@ export interface DeliverResult { status: 'stored' | 'duplicate' }
 
 const frameCheck = new Checker('ERR_MALFORMED_FRAME', 'frame')
 
-export function parseHaveRequest (value: unknown): { conv: string } {
+export function parseHaveRequest (value: unknown): { conv: string, tops: boolean } {
   const o = frameCheck.obj(value, 'body')
-  return { conv: frameCheck.str(o, 'conv', { max: 200, pattern: CONV_ID }) }
+  const tops = o.tops === undefined ? false : frameCheck.bool(o, 'tops')
+  return { conv: frameCheck.str(o, 'conv', { max: 200, pattern: CONV_ID }), tops }
+}
+
+/**
+ * Answer to getHave `{ conv, tops: true }`: the have-vector and, per author,
+ * the highest sequence number held (gaps included), and the epoch of the
+ * answering store (a new one after damage was found in it: what it held
+ * before is not to be assumed). An author reconciles its own counter with
+ * `tops` (node/src/messaging/reconcile.ts). Peers that do not know `tops`
+ * answer a bare have-vector: then `tops` is the have-vector.
+ */
+export function parseHaveWithTops (value: unknown): { have: HaveVector, tops: HaveVector, epoch?: string } {
+  const o = frameCheck.obj(value, 'have')
+  if (typeof o.have !== 'object' || o.have === null) { const have = parseHaveVector(value); return { have, tops: have } }
+  const epoch = o.epoch === undefined ? undefined : frameCheck.str(o, 'epoch', { max: 64 })
+  return { have: parseHaveVector(o.have), tops: parseHaveVector(o.tops), ...(epoch !== undefined ? { epoch } : {}) }
 }
 
 export function parseHaveVector (value: unknown): HaveVector {

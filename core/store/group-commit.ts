@@ -9,6 +9,7 @@
 import type { AbstractLevel, AbstractSublevel } from 'abstract-level'
 import { ParleyError } from '../errors.js'
 import { SerialQueue } from '../util/abort.js'
+import { WriteLatch, isDiskFull, storeWriteError, type WriteLatchInit } from './write-latch.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Db = AbstractLevel<any, string, any>
@@ -68,7 +69,8 @@ export class GroupCommit {
   /** Counts failed groups: a transaction prepared across a failure may have read the failed values. */
   private failures = 0
 
-  constructor (private readonly db: Db) {}
+  /** @param latch refuses writes after a failed one until the store is reopened (see write-latch.ts) */
+  constructor (private readonly db: Db, private readonly latch?: WriteLatch) {}
 
   async read<V> (sub: Sub<V>, key: string): Promise<V | undefined> {
     const staged = this.overlay.get(sub.prefix + key)
@@ -79,11 +81,12 @@ export class GroupCommit {
   /** Runs `fn` alone, stages its writes, resolves with its result once they are durable. */
   async write<T> (fn: (tx: Tx) => Promise<T>): Promise<T> {
     const { result, done } = await this.prepare.run(async () => {
+      await this.latch?.ensureWritable()
       const tx = new Tx(this)
       const failuresBefore = this.failures
       const result = await fn(tx)
       if (this.failures !== failuresBefore) {
-        throw new ParleyError('ERR_STORE', 'a write failed while this one was prepared; it was not staged')
+        throw this.latch?.latched ?? new ParleyError('ERR_STORE', 'a write failed while this one was prepared; it was not staged')
       }
       return { result, done: this.stage(tx.ops) }
     })
@@ -95,6 +98,11 @@ export class GroupCommit {
   async drain (): Promise<void> {
     await this.prepare.run(async () => {})
     while (this.flushing || this.current.ops.length > 0) await this.stage([])
+  }
+
+  /** Resolves once no batch is being written (for a reopen, from inside a transaction's turn). */
+  async idle (): Promise<void> {
+    while (this.flushing) await this.stage([]).catch(() => {})
   }
 
   private stage (ops: Op[]): Promise<void> {
@@ -119,8 +127,9 @@ export class GroupCommit {
           await this.db.batch(g.ops as never, SYNC)
           g.resolve()
         } catch (err) {
-          const e = new ParleyError('ERR_STORE', `write failed: ${(err as Error).message}`, { cause: err })
+          const e = storeWriteError(err)
           this.failures++
+          this.latch?.trip(e)
           g.reject(e)
           // writes prepared meanwhile may build on the failed ones (a sequence number, a dedupe
           // entry): fail them too and forget every staged value, so the next write starts from disk
@@ -140,9 +149,14 @@ export class GroupCommit {
   }
 }
 
+/** Sublevels made by jsonSublevel, per database: a reopened database reopens them (they close with it). */
+const sublevels = new WeakMap<Db, Array<Sub<unknown>>>()
+
 /** A JSON sublevel of `db`. */
 export function jsonSublevel<V> (db: Db, name: string): Sub<V> {
-  return db.sublevel<string, V>(name, { valueEncoding: 'json' }) as unknown as Sub<V>
+  const sub = db.sublevel<string, V>(name, { valueEncoding: 'json' }) as unknown as Sub<V>
+  sublevels.set(db, [...(sublevels.get(db) ?? []), sub as unknown as Sub<unknown>])
+  return sub
 }
 
 /**
@@ -153,12 +167,28 @@ export function jsonSublevel<V> (db: Db, name: string): Sub<V> {
 export abstract class LevelBackedStore {
   protected readonly gc: GroupCommit
   protected readonly meta: Sub<unknown>
+  /** latched after a failed write; the next write after a backoff reopens and checks the database */
+  protected readonly latch: WriteLatch
   private started = false
 
-  constructor (protected readonly db: Db, private readonly what: string) {
-    this.gc = new GroupCommit(db)
+  constructor (protected readonly db: Db, private readonly what: string, latchInit?: WriteLatchInit) {
+    this.latch = new WriteLatch(async () => { await this.reopen() }, (db as { location?: string }).location, latchInit)
+    this.gc = new GroupCommit(db, this.latch)
     this.meta = jsonSublevel(db, 'meta')
   }
+
+  /** Closes and reopens the database (a fresh write-ahead log), then reloads and checks what opened() reads. */
+  private async reopen (): Promise<void> {
+    await this.gc.idle()
+    if (this.db.status === 'open') await this.db.close()
+    await openDb(this.db, this.what)
+    for (const sub of sublevels.get(this.db) ?? []) await sub.open()
+    await this.opened()
+    await this.reopened()
+  }
+
+  /** Runs after a latched store was reopened (before writes are accepted again): subclasses check it. */
+  protected async reopened (): Promise<void> {}
 
   async start (): Promise<void> {
     if (this.started) return
@@ -179,6 +209,7 @@ export abstract class LevelBackedStore {
 
   async getMeta (key: string): Promise<unknown> { return await this.gc.read(this.meta, key) }
   async putMeta (key: string, value: unknown): Promise<void> { await this.gc.write(async (tx) => { tx.put(this.meta, key, value) }) }
+  async deleteMeta (key: string): Promise<void> { await this.gc.write(async (tx) => { tx.del(this.meta, key) }) }
 }
 
 /** Opens `db`, turning LevelDB's errors into ERR_DATA_DIR_LOCKED (another process has it) or ERR_STORE. */
@@ -190,6 +221,7 @@ export async function openDb (db: Db, what: string): Promise<void> {
     if (code === 'LEVEL_LOCKED' || code === 'LEVEL_STATUS_LOCKED' || /lock/i.test(String((err as Error).cause ?? err))) {
       throw new ParleyError('ERR_DATA_DIR_LOCKED', `the ${what} data directory is in use by another process`, { cause: err })
     }
+    if (isDiskFull(err)) throw storeWriteError(err)
     throw new ParleyError('ERR_STORE', `cannot open the ${what} store: ${(err as Error).message}`, { cause: err })
   }
 }

@@ -42,8 +42,9 @@ export function resolveApiPort (port: number | undefined): number {
 }
 
 /** Files inside the data dir. */
-export const dataFiles = (dataDir: string): { db: string, token: string, socket: string, apiInfo: string } => ({
+export const dataFiles = (dataDir: string): { db: string, keyFile: string, token: string, socket: string, apiInfo: string } => ({
   db: join(dataDir, 'db'),
+  keyFile: join(dataDir, 'device-key'),
   token: join(dataDir, 'api-token'),
   socket: join(dataDir, 'api.sock'),
   apiInfo: join(dataDir, 'api.json')

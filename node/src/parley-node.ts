@@ -4,11 +4,13 @@
  */
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile, rm } from 'node:fs/promises'
-import { Level } from 'level'
 import { ParleyError } from '../../core/errors.js'
 import { dataFiles, defaultDataDir, resolveApiPort, type NodeInit } from './config.js'
-import { LevelStore } from './store/level-store.js'
-import { createIdentityBytes, loadIdentity, peerOfAddr, type DeviceIdentity } from '../../core/keys.js'
+import type { LevelStore } from './store/level-store.js'
+import { openNodeStore, type StoreOpenReport } from './store/open-node-store.js'
+import { recordLogSizes } from './store/health.js'
+import { loadIdentity, peerOfAddr, type DeviceIdentity } from '../../core/keys.js'
+import { readKeyFile, resolveDeviceKey } from './host/key-file.js'
 import { Libp2pHost } from './host/libp2p-host.js'
 import { HybridClock } from './clock/hlc.js'
 import { Messenger } from './messaging/messenger.js'
@@ -16,7 +18,6 @@ import { RelayClient } from './messaging/relay-client.js'
 import { ApiServer } from './api/server.js'
 import { uiHandler } from '../../core/http/static.js'
 import { createLogger, type Logger } from '../../core/util/log.js'
-import { unb64, b64 } from '../../core/protocol/validate.js'
 import type { MessageStore } from './store/types.js'
 
 export interface NodeSettings { relay: string | null, invite: string | null }
@@ -34,6 +35,7 @@ export class ParleyNode {
   private relay_?: RelayClient
   private running = false
   private token?: string
+  private storeReport_?: StoreOpenReport
 
   constructor (private readonly init: NodeInit = {}, log?: Logger) {
     this.dataDir = init.dataDir ?? defaultDataDir()
@@ -49,6 +51,8 @@ export class ParleyNode {
   /** the UI address with the API token in the fragment (never sent to the server in a request line) */
   get uiUrl (): string | undefined { return this.api?.port === undefined || this.token === undefined ? undefined : `http://127.0.0.1:${this.api.port}/#token=${this.token}` }
   get relay (): RelayClient { return this.need(this.relay_) }
+  /** what opening the store found (damage, and the index check it caused) */
+  get storeReport (): StoreOpenReport { return this.need(this.storeReport_) }
 
   /** Settings given at start override the stored ones and are stored. */
   private async loadSettings (store: LevelStore): Promise<NodeSettings> {
@@ -80,17 +84,15 @@ export class ParleyNode {
     if (this.running) return
     const files = dataFiles(this.dataDir)
     await mkdir(this.dataDir, { recursive: true, mode: 0o700 })
-    const store = new LevelStore(new Level(files.db))
-    await store.start()
+    const keyBytes = await readKeyFile(files.keyFile)
+    const { store, report } = await openNodeStore(this.dataDir, files.db, keyBytes !== undefined)
     this.store = store
+    this.storeReport_ = report
     try {
-      let raw = await store.getMeta('identity')
-      if (typeof raw !== 'string') {
-        raw = b64(await createIdentityBytes())
-        await store.putMeta('identity', raw)
-        this.log.info('created a new device identity')
+      if (report.damaged) {
+        this.log.warn('the message store was damaged; lost messages are fetched back from peers', { reasons: report.reasons, ...report.check })
       }
-      const identity = loadIdentity(unb64(raw as string))
+      const identity = loadIdentity(await resolveDeviceKey(store, files.keyFile, keyBytes, this.log))
       this.identity_ = identity
       const host = new Libp2pHost({ identity, log: this.log }, this.init.host)
       const settings = await this.loadSettings(store)
@@ -139,7 +141,11 @@ export class ParleyNode {
     await this.relay_?.stop()
     await this.messenger_?.stop()
     await this.host_?.stop()
-    await this.store?.stop()
+    if (this.store !== undefined) {
+      await this.store.stop()
+      // a log cut short before the next open is then noticed (LevelDB takes it for a crash)
+      await recordLogSizes(dataFiles(this.dataDir).db).catch((err) => { this.log.warn('could not record the log sizes', { err: String(err) }) })
+    }
     this.api = undefined
   }
 }

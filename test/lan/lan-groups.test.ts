@@ -90,6 +90,8 @@ describe('LAN groups: 4 hosts + relay in namespaces', () => {
     const [ada, bo, , dee] = nodes as [NodeProc, NodeProc, NodeProc, NodeProc]
     await ada.api!.call('DELETE', `/groups/${group.id}/members/${ids[3]!}`)
     await until(async () => (await dee.api!.call<GroupView[]>('GET', '/groups')).find(g => g.id === group.id)?.member === false, 'Dee sees the removal', 20_000, 100)
+    // "afterwards" is in the sender's view: Bo may get Ada's removal later than Dee does
+    await until(async () => (await bo.api!.call<GroupView[]>('GET', '/groups')).find(g => g.id === group.id)?.members.includes(ids[3]!) === false, 'Bo sees the removal', 20_000, 100)
     const canary = `after-removal-${Math.random().toString(36).slice(2)}`
     const m = await bo.api!.call<MessageView>('POST', '/messages', { to: group.id, text: canary, wait: 'delivered', timeoutMs: 30_000 })
     assert.equal(m.state, 'delivered')

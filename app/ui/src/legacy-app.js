@@ -23,9 +23,12 @@ async function api (method, path, body) {
   return data
 }
 
+// errors of this node that the user can act on, in words
+const ERROR_WORDS = { ERR_DISK_FULL: 'Not saved: the disk holding Parley\'s data is full. Free some space on it; Parley carries on by itself.' }
+
 function showError (where, err) {
   const box = $(where)
-  box.textContent = err ? `${err.message}${err.code ? ` (${err.code})` : ''}` : ''
+  box.textContent = err ? `${ERROR_WORDS[err.code] ?? err.message}${err.code ? ` (${err.code})` : ''}` : ''
   box.hidden = !err
 }
 

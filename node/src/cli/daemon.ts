@@ -22,6 +22,11 @@ export async function runDaemon (init: NodeInit): Promise<number> {
   const port = node.apiPort
   process.stdout.write(`Parley is running as "${node.messenger.name}" (${node.peerId})\n`)
   process.stdout.write(`  data dir: ${node.dataDir}\n`)
+  const damage = node.storeReport
+  if (damage.damaged) {
+    process.stdout.write(`  message store: damaged (${damage.reasons.join('; ')}); ${damage.check?.messages ?? 0} messages kept, ` +
+      'the lost ones are fetched back from your colleagues when they connect\n')
+  }
   for (const a of node.host.addresses()) process.stdout.write(`  listening: ${a}\n`)
   if (port !== undefined) {
     process.stdout.write(`  local API: http://127.0.0.1:${port}/v1 (token in ${node.dataDir}/api-token)\n`)

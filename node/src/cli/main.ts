@@ -35,6 +35,8 @@ commands:
                               show the relay status, or set (none: remove) the relay
   join LINK [--json]          use the relay and invite of an invite link (parley://join?…) from the relay admin
   watch                       print events as JSON lines until interrupted
+  doctor [--repair] [--json]  check the data dir of a stopped node (device key, message store);
+                              --repair: run LevelDB's repair and say what was recovered and lost
 
 every command takes --data DIR (default: ${defaultDataDir()})`
 
@@ -205,6 +207,14 @@ async function main (argv: string[]): Promise<number> {
         process.once('SIGINT', () => { ws.close(); resolve(0) })
         process.once('SIGTERM', () => { ws.close(); resolve(0) })
       })
+    }
+    case 'doctor': {
+      const { values } = parse(rest, { repair: { type: 'boolean' }, json: { type: 'boolean' } }, 0)
+      const { doctor, describeReport } = await import('./doctor.js')
+      const repair = values.repair === true
+      const report = await doctor(dataDir(values), repair)
+      out(values.json === true ? JSON.stringify(report) : describeReport(report, repair))
+      return report.store === 'ok' || report.store === 'repaired' ? 0 : 1
     }
     default:
       throw new UsageError(`unknown command "${cmd}"`)

@@ -21,8 +21,12 @@ export interface DeliveryInit {
 export class Delivery {
   constructor (private readonly c: DeliveryComponents, private readonly init: DeliveryInit) {}
 
-  /** Sends `envs` to `peer`; returns how many were settled (acked, or refused for good). */
-  async deliverAll (peer: string, ch: PeerChannel, envs: Envelope[]): Promise<number> {
+  /**
+   * Sends `envs` to `peer`; returns how many were settled (acked, or refused
+   * for good). `own`: they are our messages (a refusal fails them); sync also
+   * forwards other authors' messages, which a refusal only skips.
+   */
+  async deliverAll (peer: string, ch: PeerChannel, envs: Envelope[], own = true): Promise<number> {
     let settled = 0
     await inWindows(envs, this.init.sendWindow, async env => {
       try {
@@ -34,6 +38,8 @@ export class Delivery {
         if (code === 'ERR_UNKNOWN_GROUP') return null
         if (!isPermanentRefusal(code)) throw err
         this.c.log.warn('recipient refused a message for good', { peer, id: env.id, code })
+        // another author's message forwarded by sync: not ours to fail
+        if (!own) { settled++; return null }
         const failed = await this.c.store.markFailed(env.id, peer, code)
         if (failed !== undefined) this.c.events.emit('messageStateChanged', failed)
         settled++

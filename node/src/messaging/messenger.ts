@@ -34,6 +34,7 @@ import { ReceivePipeline } from './receive.js'
 import { Receipts } from './receipts.js'
 import type { AcceptMail } from './relay-client.js'
 import { Sync } from './sync.js'
+import { Reconciler } from './reconcile.js'
 import type { MessagingComponents, MessengerComponents, MessengerEvents, PeerRpcHandlers, PeerView } from './types.js'
 
 export type { MessengerComponents, MessengerEvents, PeerView } from './types.js'
@@ -69,6 +70,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
   private readonly receiver: ReceivePipeline
   private readonly peers: Peers
   private readonly receipts: Receipts
+  private readonly reconciler: Reconciler
   /** every peer RPC method, answered by the part it belongs to */
   private readonly handlers: PeerRpcHandlers
   private running = false
@@ -96,7 +98,8 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
       isConnected: (peer) => this.c.host.isConnected(peer)
     })
     const delivery = new Delivery(c, { sendWindow })
-    const sync = new Sync({ ...c, self, groups: this.groups, delivery })
+    this.reconciler = new Reconciler(c)
+    const sync = new Sync({ ...c, self, groups: this.groups, delivery, reconciler: this.reconciler, released: (m) => { this.released(m) } })
     this.deposits = new Deposits({ ...c, changed: (m) => { this.emit('messageStateChanged', m) } }, {
       sendWindow,
       depositAfterMs: init.depositAfterMs ?? DEFAULT_DEPOSIT_AFTER_MS
@@ -122,6 +125,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     this.running = true
     const { store, host, clock } = this.c
     for (const conv of await store.listConversations()) clock.observe(conv.lastHlc)
+    await this.reconciler.start()
     await this.groups.load()
     await this.peers.loadProfile()
     await this.channels.start()
@@ -165,7 +169,8 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     const msg = await this.c.store.appendOutgoing(conv, this.peerId, recipients, (seq) => {
       const id = newMessageId()
       const hlc = this.c.clock.tick()
-      const envelope = sealEnvelope(this.c.identity, { id, conv, seq, hlc, recipients, body, kind })
+      // sealed to our own device too: peers can give it back after our store lost it
+      const envelope = sealEnvelope(this.c.identity, { id, conv, seq, hlc, recipients: [...recipients, this.peerId], body, kind })
       return {
         id,
         conv,
@@ -177,7 +182,9 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
         outgoing: true,
         state: recipients.length === 0 ? 'delivered' : 'queued',
         storedAt: Date.now(),
-        envelope
+        envelope,
+        // after store damage, held until a peer confirmed our numbers here (reconcile.ts)
+        ...(recipients.length > 0 && this.reconciler.holds(conv) ? { held: true } : {})
       }
     }, options)
     if (msg.op !== undefined) this.groups.applyOp(msg)
@@ -187,6 +194,16 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
       this.pushLoop.schedule(r)
     }
     return msg
+  }
+
+  /** A held message was released by reconciliation (with its final seq): deliver it now. */
+  private released (m: StoredMessage): void {
+    this.emit('messageStateChanged', m)
+    for (const k of m.envelope.keys) {
+      if (k.to === this.peerId) continue
+      this.deposits.poke(k.to)
+      this.pushLoop.schedule(k.to)
+    }
   }
 
   // ---- groups, peers, receipts: the parts' commands ------------------------

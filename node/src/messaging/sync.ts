@@ -6,17 +6,23 @@
  */
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { dmConversationId, isGroupConv, isPermanentRefusal } from '../../../core/protocol/envelope.js'
-import { parseHaveRequest, parseHaveVector } from '../../../core/protocol/peer-rpc.js'
+import { parseHaveRequest, parseHaveWithTops } from '../../../core/protocol/peer-rpc.js'
 import { remoteCode } from '../../../core/rpc/channel.js'
 import type { Delivery } from './delivery.js'
 import type { GroupService } from './group-service.js'
 import type { PeerChannel } from './peer-channels.js'
 import type { MessagingComponents, PeerRpcHandlers } from './types.js'
+import type { Reconciler } from './reconcile.js'
+import type { StoredMessage } from '../store/types.js'
 
 export interface SyncComponents extends Pick<MessagingComponents, 'store' | 'log'> {
   self: string
   groups: GroupService
   delivery: Delivery
+  /** our sequence counters against what peers report holding (reconcile.ts) */
+  reconciler: Pick<Reconciler, 'epoch' | 'peerReported'>
+  /** a held message got its final number and may go out */
+  released: (m: StoredMessage) => void
 }
 
 /** Envelopes read from the store per page of a sync. */
@@ -24,18 +30,18 @@ const SYNC_PAGE = 256
 
 export class Sync {
   /** peer\nconv\nauthor → how far a sync confirmed the peer holds what it can get, for the have value it reported */
-  private readonly syncedUpTo = new Map<string, { have: number, upTo: number }>()
+  private readonly syncedUpTo = new Map<string, { have: number, upTo: number, epoch?: string }>()
 
   readonly handlers: Pick<PeerRpcHandlers, 'getHave'> = {
     getHave: async (remote, body) => {
-      const { conv } = parseHaveRequest(body)
+      const { conv, tops } = parseHaveRequest(body)
       const groups = this.c.groups
       // a group this device has not heard of yet: it has nothing of it (the caller then sends everything)
       if (isGroupConv(conv) && groups.get(conv) === null) return {}
       if (!groups.inConversation(conv, remote) || !groups.inConversation(conv, this.c.self)) {
         throw new ParleyError('ERR_NOT_FOUND', 'no such conversation')
       }
-      return await this.c.store.haveVector(conv)
+      return tops ? { ...await this.c.store.haveAndTops(conv), epoch: this.c.reconciler.epoch } : await this.c.store.haveVector(conv)
     }
   }
 
@@ -64,28 +70,31 @@ export class Sync {
   }
 
   private async syncConversation (peer: string, ch: PeerChannel, conv: string): Promise<void> {
-    const have = parseHaveVector(await ch.call('getHave', { conv }))
+    const { have, tops, epoch } = parseHaveWithTops(await ch.call('getHave', { conv, tops: true }))
+    for (const m of await this.c.reconciler.peerReported(conv, tops[this.c.self] ?? 0)) this.c.released(m)
     const g = this.c.groups.get(conv)
-    // the admin first: its ops (the group's start, adds) let the peer judge everyone else's messages
-    const authors = g === null ? [this.c.self] : [g.admin, ...Object.keys(g.spans).filter(a => a !== g.admin)]
-    for (const author of authors.filter(a => a !== peer)) {
+    // the admin first: its ops (the group's start, adds) let the peer judge everyone else's messages;
+    // the peer's own messages too (sealed to it as their author): it may have lost them
+    const authors = g === null ? [this.c.self, peer] : [g.admin, ...Object.keys(g.spans).filter(a => a !== g.admin)]
+    for (const author of authors) {
       const peerHas = have[author] ?? 0
       // the peer's have-vector counts from seq 1, so a member added later (or one that refused a message)
       // reports the same low number for good; what an earlier sync confirmed up to, for that same number,
       // is not sent again. A different number (it got more, or lost data) syncs from its number again.
       const key = `${peer}\n${conv}\n${author}`
       const mark = this.syncedUpTo.get(key)
-      let after = mark !== undefined && mark.have === peerHas ? Math.max(peerHas, mark.upTo) : peerHas
+      // (a peer whose store was damaged since reports a new epoch: the same number then means less)
+      let after = mark !== undefined && mark.have === peerHas && mark.epoch === epoch ? Math.max(peerHas, mark.upTo) : peerHas
       let settledSoFar = true
       for (;;) {
         const envs = await this.c.store.envelopesAfter(conv, author, after, SYNC_PAGE)
         if (envs.length === 0) break
         const forPeer = envs.filter(e => e.keys.some(k => k.to === peer))
-        const settled = await this.c.delivery.deliverAll(peer, ch, forPeer)
+        const settled = await this.c.delivery.deliverAll(peer, ch, forPeer, author === this.c.self)
         after = envs[envs.length - 1]!.seq
         // the watermark moves only over pages the peer settled completely (holds, or refused for good)
         if (settled < forPeer.length) settledSoFar = false
-        if (settledSoFar) this.syncedUpTo.set(key, { have: peerHas, upTo: after })
+        if (settledSoFar) this.syncedUpTo.set(key, { have: peerHas, upTo: after, epoch })
       }
     }
   }

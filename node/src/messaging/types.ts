@@ -57,7 +57,8 @@ export interface MessengerEvents {
 /** What each peer RPC method answers; `deliver` only after the durable write (a duplicate at once). */
 export interface PeerRpcAnswers {
   deliver: DeliverResult | AckAfterWrite<DeliverResult>
-  getHave: HaveVector
+  /** with `tops` asked: the have-vector, the highest seq held per author, and the store's epoch */
+  getHave: HaveVector | { have: HaveVector, tops: HaveVector, epoch: string }
   getProfile: Profile | undefined
   announceProfile: Record<string, never>
   receipt: Record<string, never>

@@ -6,11 +6,14 @@
  */
 import { type GroupCommit, LevelBackedStore, Tx, jsonSublevel, type Db, type Sub } from '../../../core/store/group-commit.js'
 import { ParleyError } from '../../../core/errors.js'
+import type { WriteLatchInit } from '../../../core/store/write-latch.js'
+import { checkStore, type StoreCheck } from './check.js'
+import { RECONCILE_META, readLevelLog } from './health.js'
 import { compareHlc, hlcKey } from '../clock/hlc.js'
 import { throwIfAborted, type AbortOptions } from '../../../core/util/abort.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { HaveVector } from '../../../core/protocol/peer-rpc.js'
-import type { ConversationRecord, HistoryQuery, MessageStore, PeerRecord, StoredMessage } from './types.js'
+import type { ConversationRecord, HistoryQuery, MessageStore, PeerRecord, Reseal, StoredMessage } from './types.js'
 
 
 interface SeqState { contiguous: number, max: number }
@@ -32,9 +35,13 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   /** peer!seq!id of outbox entries whose copy the relay holds for that peer */
   private readonly deposited: Sub<number>
   private readonly convs: Sub<ConversationRecord>
+  /** conv!author!seq of held messages (not in seqidx: they hold no slot until released) */
+  private readonly heldIdx: Sub<string>
+  /** highest provisional seq of held messages per conv!author, once read (staged ones are not on disk yet) */
+  private readonly heldTops = new Map<string, number>()
 
-  constructor (db: Db) {
-    super(db, 'Parley')
+  constructor (db: Db, latchInit?: WriteLatchInit) {
+    super(db, 'Parley', latchInit)
     this.peers = jsonSublevel(db, 'peers')
     this.msgs = jsonSublevel(db, 'msg')
     this.hist = jsonSublevel(db, 'hist')
@@ -43,6 +50,29 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     this.outboxes = jsonSublevel(db, 'outbox')
     this.deposited = jsonSublevel(db, 'deposited')
     this.convs = jsonSublevel(db, 'conv')
+    this.heldIdx = jsonSublevel(db, 'heldidx')
+  }
+
+  /**
+   * The check after a latched store was reopened: records LevelDB dropped
+   * while replaying the log mean loss; the indexes are rebuilt and the store
+   * marked, so the next start reports it and reconciles with peers.
+   */
+  protected override async reopened (): Promise<void> {
+    const location = (this.db as { location?: string }).location
+    if (location === undefined) return
+    const log = await readLevelLog(location)
+    if (log.droppedBytes === 0) return
+    await checkStore(this.db, true)
+    // not through the group commit: this runs inside the write that is reopening the store
+    const damaged = `LevelDB dropped ${log.droppedBytes} bytes when the store was reopened after a failed write`
+    await this.meta.put(RECONCILE_META, { since: Date.now(), damaged }, { sync: true } as never)
+  }
+
+  /** Checks the indexes against the messages (see check.ts); with `fix`, repairs them. Run before messaging starts. */
+  async check (fix: boolean): Promise<StoreCheck> {
+    await this.gc.drain()
+    return await checkStore(this.db, fix)
   }
 
   async getPeer (peerId: string): Promise<PeerRecord | undefined> { return await this.gc.read(this.peers, peerId) }
@@ -58,11 +88,20 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     return await this.gc.write(async (tx) => {
       throwIfAborted(options.signal)
       const state = await this.seqStateOf(tx, conv, author)
-      const msg = build(state.max + 1)
-      if (msg.seq !== state.max + 1 || msg.conv !== conv || msg.author !== author) {
+      // held messages (not sent yet) take provisional numbers, in order, outside the sequence index
+      const key = conv2(conv, author)
+      const heldTop = this.heldTops.get(key) ?? (await this.heldOf(conv, author)).at(-1)?.seq ?? 0
+      const next = Math.max(state.max, heldTop) + 1
+      const msg = build(next)
+      if (msg.seq !== next || msg.conv !== conv || msg.author !== author) {
         throw new ParleyError('ERR_INTERNAL', 'built message does not match the assigned sequence')
       }
-      await this.putMessage(tx, msg, state)
+      if (msg.held === true) {
+        tx.put(this.heldIdx, key + SEP + pad(msg.seq), msg.id)
+        // a write failing after this leaves a gap in provisional numbers only: release renumbers them
+        this.heldTops.set(key, msg.seq)
+      }
+      await this.putMessage(tx, msg, state, msg.held !== true)
       for (const peer of recipients) tx.put(this.outboxes, entryKey(peer, msg), msg.id)
       return msg
     })
@@ -82,16 +121,18 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     })
   }
 
-  /** Writes the message, its history/sequence indexes, sequence state and conversation summary. */
-  private async putMessage (tx: Tx, msg: StoredMessage, state: SeqState): Promise<void> {
+  /** Writes the message, its history/sequence indexes (`indexed`: not for a held one), sequence state and conversation summary. */
+  private async putMessage (tx: Tx, msg: StoredMessage, state: SeqState, indexed = true): Promise<void> {
     const key = conv2(msg.conv, msg.author)
     tx.put(this.msgs, msg.id, msg)
     tx.put(this.hist, msg.conv + SEP + hlcKey(msg.hlc, msg.id), msg.id)
-    tx.put(this.seqIdx, key + SEP + pad(msg.seq), msg.id)
-    const next = { contiguous: state.contiguous, max: Math.max(state.max, msg.seq) }
-    if (msg.seq === next.contiguous + 1) next.contiguous = msg.seq
-    // later sequence numbers may already be here (stored out of order): seqStateOf advances over them
-    tx.put(this.seqState, key, next)
+    if (indexed) {
+      tx.put(this.seqIdx, key + SEP + pad(msg.seq), msg.id)
+      const next = { contiguous: state.contiguous, max: Math.max(state.max, msg.seq) }
+      if (msg.seq === next.contiguous + 1) next.contiguous = msg.seq
+      // later sequence numbers may already be here (stored out of order): seqStateOf advances over them
+      tx.put(this.seqState, key, next)
+    }
     const c = await tx.get(this.convs, msg.conv)
     const newer = c === undefined || compareHlc(msg.hlc, c.lastHlc) >= 0
     tx.put(this.convs, msg.conv, {
@@ -212,12 +253,14 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
       const m = await tx.get(this.msgs, id)
       if (m === undefined) return undefined
       this.dropEntry(tx, peer, m)
+      // the author's own key wrap (its copy, for a refetch after damage) is no recipient
+      const recipients = m.envelope.keys.filter(k => k.to !== m.author).length
       // a group message refused by one member still reaches the others: it fails only when every
       // recipient refused it; once no one is waiting and someone took it, it is delivered
-      if (m.envelope.keys.length > 1) {
+      if (recipients > 1) {
         const refusedBy = [...new Set([...(m.refusedBy ?? []), peer])]
         const noted = { ...m, refusedBy }
-        if (refusedBy.length < m.envelope.keys.length) {
+        if (refusedBy.length < recipients) {
           tx.put(this.msgs, id, noted)
           return await this.deliveredIfSettled(tx, noted, peer)
         }
@@ -317,10 +360,67 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     const out: Envelope[] = []
     for await (const id of this.seqIdx.values({ gt: key + SEP + pad(afterSeq), lt: key + SEP + '\xff', limit })) {
       const m = await this.msgs.get(id)
-      if (m !== undefined) out.push(m.envelope)
+      if (m !== undefined && m.held !== true) out.push(m.envelope)
     }
     return out
   }
+
+  async haveAndTops (conv: string): Promise<{ have: HaveVector, tops: HaveVector }> {
+    const have: HaveVector = {}
+    const tops: HaveVector = {}
+    for await (const key of this.seqState.keys({ gt: conv + SEP, lt: conv + SEP + '\xff' })) {
+      const author = key.slice(conv.length + 1)
+      const s = await this.seqStateOf(this.gc, conv, author)
+      have[author] = s.contiguous
+      tops[author] = s.max
+    }
+    return { have, tops }
+  }
+
+  async reconcileOwn (conv: string, author: string, top: number, release: boolean, reseal: Reseal): Promise<StoredMessage[]> {
+    return await this.gc.write(async (tx) => {
+      const key = conv2(conv, author)
+      const state = await this.seqStateOf(tx, conv, author)
+      const changed: StoredMessage[] = []
+      // released above every slot known here and every one the peer holds, in order: no one has seen them yet
+      let next = Math.max(top, state.max)
+      if (release) {
+        // heldOf reads the disk: let what is staged before this write land first
+        await this.gc.idle()
+        for (const m of await this.heldOf(conv, author)) {
+          const seq = ++next
+          const moved: StoredMessage = { ...m, seq, envelope: seq === m.seq ? m.envelope : reseal(m, seq) }
+          delete moved.held
+          tx.del(this.heldIdx, key + SEP + pad(m.seq))
+          tx.put(this.seqIdx, key + SEP + pad(seq), m.id)
+          if (seq !== m.seq) {
+            for (const k of m.envelope.keys) {
+              const old = entryKey(k.to, m)
+              if (await tx.has(this.outboxes, old)) { tx.del(this.outboxes, old); tx.put(this.outboxes, entryKey(k.to, moved), m.id) }
+            }
+          }
+          tx.put(this.msgs, m.id, moved)
+          changed.push(moved)
+        }
+        this.heldTops.delete(key)
+      }
+      // the counter never again gives out a number the peer holds
+      if (next !== state.max) tx.put(this.seqState, key, { contiguous: state.contiguous, max: next })
+      return changed
+    })
+  }
+
+  /** `author`'s held messages in `conv`, in provisional seq order. */
+  private async heldOf (conv: string, author: string): Promise<StoredMessage[]> {
+    const key = conv2(conv, author)
+    const out: StoredMessage[] = []
+    for await (const id of this.heldIdx.values({ gt: key + SEP, lt: key + SEP + '\xff' })) {
+      const m = await this.gc.read(this.msgs, id)
+      if (m !== undefined) out.push(m)
+    }
+    return out
+  }
+
 }
 
 const conv2 = (conv: string, author: string): string => conv + SEP + author

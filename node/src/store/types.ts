@@ -40,6 +40,12 @@ export interface StoredMessage {
   refusedBy?: string[]
   /** for group membership operations (envelope kind groupOp) */
   op?: GroupOp
+  /**
+   * outgoing, stored while our sequence numbers in this conversation await
+   * reconciliation with peers (messaging/reconcile.ts): not sent anywhere yet,
+   * so its `seq` may still change
+   */
+  held?: boolean
   envelope: Envelope
 }
 
@@ -68,12 +74,16 @@ export interface HistoryQuery {
   search?: string
 }
 
+/** The same message sealed again under a new seq (see MessageStore.reconcileOwn). */
+export type Reseal = (m: StoredMessage, seq: number) => Envelope
+
 export interface MessageStore {
   start(): Promise<void>
   stop(): Promise<void>
 
   getMeta(key: string): Promise<unknown>
   putMeta(key: string, value: unknown): Promise<void>
+  deleteMeta(key: string): Promise<void>
 
   getPeer(peerId: string): Promise<PeerRecord | undefined>
   putPeer(record: PeerRecord): Promise<void>
@@ -122,6 +132,16 @@ export interface MessageStore {
   markRead(ids: string[], peer: string): Promise<StoredMessage[]>
 
   haveVector(conv: string): Promise<HaveVector>
-  /** Stored envelopes of `author` in `conv` with seq > `afterSeq`, in seq order. */
+  /** The have-vector and, per author, the highest sequence number held (gaps included). */
+  haveAndTops(conv: string): Promise<{ have: HaveVector, tops: HaveVector }>
+  /**
+   * A peer holds `author`'s messages in `conv` up to `top`: the counter goes
+   * above it. With `release`, `author`'s held messages get the next numbers
+   * above it and above every number known here, in order (re-sealed by
+   * `reseal` where the number changed), and are held no more. Returns the
+   * released messages.
+   */
+  reconcileOwn(conv: string, author: string, top: number, release: boolean, reseal: Reseal): Promise<StoredMessage[]>
+  /** Stored envelopes of `author` in `conv` with seq > `afterSeq`, in seq order (held ones left out). */
   envelopesAfter(conv: string, author: string, afterSeq: number, limit?: number): Promise<Envelope[]>
 }

@@ -60,7 +60,7 @@ describe('PushLoop', () => {
       ...c,
       channels,
       delivery,
-      sync: new Sync({ ...c, self: PEER_A, groups, delivery }),
+      sync: new Sync({ ...c, self: PEER_A, groups, delivery, reconciler: { epoch: 'e1', peerReported: async () => [] }, released: () => {} }),
       deposits: new Deposits({ ...c, changed: () => {} }, { depositAfterMs: 0, sendWindow: 4 }),
       forget: () => {}
     }, { retryIntervalMs: 60_000, maxRedialBackoffMs: 4000 })
