@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs when they are missing:
 # iproute2, iptables and procps (sysctl) for the LAN and NAT tests in network
-# namespaces, and Debian's chromium (UI tests; on Ubuntu `chromium` is a snap
+# namespaces, and Debian's chromium with Chinese and emoji fonts (UI tests; on Ubuntu `chromium` is a snap
 # stub without /usr/bin/chromium: install a deb build there). Needs root and apt-get; otherwise it says what is missing
 # and the tests that need it fail with that reason.
 set -euo pipefail
@@ -10,6 +10,9 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v iptables >/dev/null || need+=(iptables)
 command -v sysctl >/dev/null || need+=(procps)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# the UI tests' screenshots (kept as artifacts and in the user guide) show Chinese and emoji: without fonts, boxes
+dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || need+=(fonts-wqy-zenhei)
+dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || need+=(fonts-noto-color-emoji)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "parley: installing ${need[*]} (apt-get)..." >&2

@@ -20,7 +20,8 @@ export const START_OPTIONS = {
   'api-port': { type: 'string' },
   'announce-loopback': { type: 'boolean' },
   relay: { type: 'string' },
-  invite: { type: 'string' }
+  invite: { type: 'string' },
+  'log-format': { type: 'string' }
 } as const satisfies Options
 
 /** `parley relay [ADDR|none]` */
