@@ -124,6 +124,15 @@ describe('web UI in Chromium, two users', () => {
     await pageA.locator('.msg.mine', { hasText: 'only once please' }).waitFor()
     await new Promise(resolve => setTimeout(resolve, 500))
     assert.equal(await pageA.locator('.msg.mine', { hasText: 'only once please' }).count(), 1)
+    // Enter that confirms an input method's characters (拼音 → 午饭) only confirms them
+    await pageA.locator('#text').fill('午饭')
+    await pageA.locator('#text').evaluate((e) => {
+      e.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', isComposing: true, bubbles: true, cancelable: true }))
+      e.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', keyCode: 229, bubbles: true, cancelable: true }))
+    })
+    await new Promise(resolve => setTimeout(resolve, 300))
+    assert.equal(await pageA.locator('.msg.mine', { hasText: '午饭' }).count(), 0, 'nothing sent while composing')
+    assert.equal(await pageA.locator('#text').inputValue(), '午饭')
     // a half-typed message does not follow you into another chat, and is there when you come back
     await pageA.locator('#text').fill('for Bob only')
     await pageA.locator(`li.person[data-peer="${c.peerId}"]`).click()
