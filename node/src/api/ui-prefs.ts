@@ -27,7 +27,7 @@ export function parseUiPrefs (value: unknown): Partial<UiPrefs> {
 
 export async function loadUiPrefs (store: MessageStore): Promise<UiPrefs> {
   const saved = await store.getMeta(META_KEY)
-  // a value from an older or damaged store falls back field by field
+  // a value from an older or damaged store (anything parseUiPrefs refuses) falls back to the defaults
   let known: Partial<UiPrefs> = {}
   try { known = saved === undefined ? {} : parseUiPrefs(saved) } catch {}
   return { ...DEFAULT_UI_PREFS, ...known }
