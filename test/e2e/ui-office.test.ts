@@ -324,7 +324,7 @@ for (const sc of SCENARIOS) {
       await until(async () => (await notes()).some(n => n.title === tb.t.notifyInGroup('Ben', 'Team')), 'group notification', 10_000, 100)
       await pb.evaluate(() => { (window as unknown as { __hidden: boolean }).__hidden = false; document.dispatchEvent(new Event('visibilitychange')) })
       await openChat(pb, group)
-      await pb.locator('.msg.mentions-me .mention.me', { hasText: '@陈静' }).waitFor()
+      await pb.locator('.msg.mentions-me .mention.to-me', { hasText: '@陈静' }).waitFor()
       await shot(pb, sc.chen, 'group')
       await pb.locator('#open-members').click()
       await pb.locator('#members-leave').click()

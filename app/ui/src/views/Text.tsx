@@ -6,7 +6,7 @@ function render (list: Piece[]) {
     switch (p.kind) {
       // a link opens outside the app: a new browser tab, or the system browser from Electron (never this window)
       case 'link': return <a key={i} href={p.href} target="_blank" rel="noopener noreferrer">{p.text}</a>
-      case 'mention': return <span key={i} class={p.me ? 'mention me' : 'mention'}>{p.text}</span>
+      case 'mention': return <span key={i} class={p.me ? 'mention to-me' : 'mention'}>{p.text}</span>
       case 'mark': return <mark key={i}>{p.text}</mark>
       default: return p.text
     }
