@@ -168,7 +168,11 @@ export function parseBody (value: unknown, kind: EnvelopeKind = 'text'): Body {
 
 function parseQuote (value: unknown, c: Checker): Quote {
   const o = c.obj(value, 'reply')
-  return { id: c.str(o, 'id', { max: 22, pattern: MSG_ID }), author: c.str(o, 'author', { max: 60, pattern: PEER_ID }), text: c.str(o, 'text', { min: 0, max: MAX_QUOTE_CHARS * 2 }) }
+  return {
+    id: c.str(o, 'id', { max: 22, pattern: MSG_ID }),
+    author: c.str(o, 'author', { max: 60, pattern: PEER_ID }),
+    text: c.str(o, 'text', { min: 0, max: MAX_QUOTE_CHARS * 2 })
+  }
 }
 
 function parseChange (value: unknown, c: Checker): MessageChange {

@@ -41,7 +41,9 @@ async function main (): Promise<void> {
   const root = document.getElementById('root') as HTMLElement
   render(<App store={store} />, root)
   // ask for notifications on the first click (browsers refuse a request without a gesture)
-  document.addEventListener('click', () => { if ('Notification' in window && Notification.permission === 'default') void Notification.requestPermission() }, { once: true })
+  document.addEventListener('click', () => {
+    if ('Notification' in window && Notification.permission === 'default') void Notification.requestPermission()
+  }, { once: true })
 }
 
 void main()

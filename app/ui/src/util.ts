@@ -23,7 +23,9 @@ export function colourOf (id: string): number {
   return h % AVATAR_COLOURS
 }
 
-export type Piece = { kind: 'text', text: string } | { kind: 'link', text: string, href: string } | { kind: 'mention', text: string, me: boolean } | { kind: 'mark', text: string }
+export type Piece =
+  | { kind: 'text', text: string } | { kind: 'link', text: string, href: string }
+  | { kind: 'mention', text: string, me: boolean } | { kind: 'mark', text: string }
 
 const LINK = /\bhttps?:\/\/[^\s<>"'）)】」。，；：！？、]+[^\s<>"'）)】」.,;:!?，。；：！？、]/giu
 

@@ -52,7 +52,9 @@ const mayChange = (target: Changeable, ch: Changeable): boolean =>
 const order = (a: Changeable, b: Changeable): number => a.hlc.w - b.hlc.w || a.hlc.c - b.hlc.c || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 
 /** Why the author may not send `change` of `target` at `now` (null: they may). The sender's rule. */
-export function changeRefusal (target: Changeable | undefined, author: string, change: MessageChange, now: number, windows: ChangeWindows = DEFAULT_CHANGE_WINDOWS): 'unknown' | 'not-yours' | 'not-changeable' | 'too-late' | null {
+export function changeRefusal (
+  target: Changeable | undefined, author: string, change: MessageChange, now: number, windows: ChangeWindows = DEFAULT_CHANGE_WINDOWS
+): 'unknown' | 'not-yours' | 'not-changeable' | 'too-late' | null {
   if (target === undefined) return 'unknown'
   if (target.author !== author) return 'not-yours'
   if (target.op !== undefined || target.change !== undefined || target.recalled === true) return 'not-changeable'

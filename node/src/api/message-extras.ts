@@ -17,7 +17,9 @@ const REFUSAL_TEXT = {
 } as const
 
 /** `reply`: a message id of conversation `conv`; `change`: `{ type: 'edit' | 'recall', id }` of my own message there. */
-export async function resolveExtras (body: Record<string, unknown>, c: { store: MessageStore, conv: string, me: string, windows: ChangeWindows, now?: number }): Promise<MessageExtras> {
+export async function resolveExtras (
+  body: Record<string, unknown>, c: { store: MessageStore, conv: string, me: string, windows: ChangeWindows, now?: number }
+): Promise<MessageExtras> {
   const out: MessageExtras = {}
   const inConv = async (id: unknown, what: string): Promise<NonNullable<Awaited<ReturnType<MessageStore['getMessage']>>>> => {
     if (typeof id !== 'string' || id === '') throw new ParleyError('ERR_INVALID_ARGUMENT', `${what} must be a message id`)
@@ -31,7 +33,9 @@ export async function resolveExtras (body: Record<string, unknown>, c: { store: 
   }
   if (body.change !== undefined) {
     const ch = body.change as { type?: unknown, id?: unknown } | null
-    if (typeof ch !== 'object' || ch === null || (ch.type !== 'edit' && ch.type !== 'recall')) throw new ParleyError('ERR_INVALID_ARGUMENT', 'change must be { type: "edit" | "recall", id }')
+    if (typeof ch !== 'object' || ch === null || (ch.type !== 'edit' && ch.type !== 'recall')) {
+      throw new ParleyError('ERR_INVALID_ARGUMENT', 'change must be { type: "edit" | "recall", id }')
+    }
     const stored = await inConv(ch.id, 'change')
     // as shown: already recalled? (receivers ignore a change of a recalled message anyway: this is for the sender's sake)
     const recent = foldChanges(await c.store.history(c.conv, { limit: RECENT_FOR_CHANGES }))

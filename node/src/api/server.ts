@@ -9,7 +9,10 @@ import { chmod, unlink } from 'node:fs/promises'
 import { timingSafeEqual } from 'node:crypto'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { ParleyError, httpStatus, toParleyError } from '../../../core/errors.js'
-import { API_PREFIX, DEFAULT_SEARCH_LIMIT, MAX_API_BODY_BYTES, MAX_SEARCH_LIMIT, toMessageView, type ApiEventType, type ConversationView, type GroupView, type MessageView, type SearchHit } from './contract.js'
+import {
+  API_PREFIX, DEFAULT_SEARCH_LIMIT, MAX_API_BODY_BYTES, MAX_SEARCH_LIMIT, toMessageView,
+  type ApiEventType, type ConversationView, type GroupView, type MessageView, type SearchHit
+} from './contract.js'
 import { loadUiPrefs, parseUiPrefs, saveUiPrefs } from './ui-prefs.js'
 import { DEFAULT_CHANGE_WINDOWS, foldChanges, type ChangeWindows } from './changes.js'
 import { resolveExtras } from './message-extras.js'
@@ -297,7 +300,8 @@ export class ApiServer {
         const last = newest === undefined ? null : toMessageView(newest)
         if (isGroupConv(c.conv)) {
           const g = messenger.group(c.conv)
-          return { conv: c.conv, peer: c.conv, group: true, name: g?.name ?? null, lastText: c.lastText, lastHlc: c.lastHlc, unread: c.unread, online: false, last }
+          const { lastText, lastHlc, unread } = c
+          return { conv: c.conv, peer: c.conv, group: true, name: g?.name ?? null, lastText, lastHlc, unread, online: false, last }
         }
         const peer = conversationMembers(c.conv).find(p => p !== messenger.peerId) ?? messenger.peerId
         const p = peers.get(peer)

@@ -16,7 +16,9 @@
 import { setMaxListeners } from 'node:events'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { newMessageId, sealEnvelope } from '../../../core/crypto/envelope.js'
-import { MAX_TEXT_CHARS, bodyFields, dmConversationId, isGroupConv, type Body, type EnvelopeKind, type MessageChange, type Profile, type Quote } from '../../../core/protocol/envelope.js'
+import {
+  MAX_TEXT_CHARS, bodyFields, dmConversationId, isGroupConv, type Body, type EnvelopeKind, type MessageChange, type Profile, type Quote
+} from '../../../core/protocol/envelope.js'
 import type { PeerRpcMethod } from '../../../core/protocol/peer-rpc.js'
 import { PEER_ID } from '../../../core/protocol/validate.js'
 import type { RpcChannelInit } from '../../../core/rpc/channel.js'

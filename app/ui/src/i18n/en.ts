@@ -31,7 +31,10 @@ export const en = (f: Formatters) => ({
   linkConnecting: 'Connecting to Parley on this computer…',
   relayNone: 'LAN only (no relay)',
   relayConnected: 'Relay connected',
-  relayFetching: (n: number) => f.plural(n, { one: 'Relay connected · fetching # message kept for you', other: 'Relay connected · fetching # messages kept for you' }),
+  relayFetching: (n: number) => f.plural(n, {
+    one: 'Relay connected · fetching # message kept for you',
+    other: 'Relay connected · fetching # messages kept for you'
+  }),
   relayRefused: 'The relay refused this device',
   relayRefusedHint: 'Ask your admin for a new invite and enter it in Settings.',
   relayInvite: 'Relay connected · checking admission…',
@@ -54,11 +57,16 @@ export const en = (f: Formatters) => ({
   members: 'Members',
   memberCount: (n: number) => f.plural(n, { one: '# member', other: '# members' }),
   memberList: (names: string[]) => f.list(names),
-  filterBanner: (n: number, text: string) => f.plural(n, { one: `# message matching “${text}”. Clear the search box to see everything.`, other: `# messages matching “${text}”. Clear the search box to see everything.` }),
+  filterBanner: (n: number, text: string) => f.plural(n, {
+    one: `# message matching “${text}”. Clear the search box to see everything.`,
+    other: `# messages matching “${text}”. Clear the search box to see everything.`
+  }),
   pickChat: 'Pick a colleague on the left to start chatting. Messages are end-to-end encrypted and go straight to them on the office network.',
 
   // messages
-  state: { failed: '⚠ not delivered', queued: '… queued', sent: '✓ sent to relay', delivered: '✓✓ delivered', read: '✓✓ read', received: 'received', seen: 'seen' } satisfies Record<MessageState, string>,
+  state: {
+    failed: '⚠ not delivered', queued: '… queued', sent: '✓ sent to relay', delivered: '✓✓ delivered', read: '✓✓ read', received: 'received', seen: 'seen'
+  } satisfies Record<MessageState, string>,
   refusal: {
     ERR_NOT_A_MEMBER: 'The recipient does not count you as a member of this group.',
     ERR_SEQ_CONFLICT: 'The recipient already has another message of yours under this number. Was this computer restored from an old backup?',
@@ -100,7 +108,10 @@ export const en = (f: Formatters) => ({
   placeholder: 'Write a message',
   placeholderGroup: (group: string) => `Message ${group}`,
   send: 'Send',
-  tooLong: (over: number, max: number) => f.plural(over, { one: `# character over the limit of ${f.number(max)}: shorten it or send it in two parts.`, other: `# characters over the limit of ${f.number(max)}: shorten it or send it in two parts.` }),
+  tooLong: (over: number, max: number) => f.plural(over, {
+    one: `# character over the limit of ${f.number(max)}: shorten it or send it in two parts.`,
+    other: `# characters over the limit of ${f.number(max)}: shorten it or send it in two parts.`
+  }),
   charCount: (n: number, max: number) => `${f.number(n)} / ${f.number(max)}`,
   emoji: 'Emoji',
   mentionYou: 'mentions you',

@@ -15,7 +15,9 @@ import { words } from './words.js'
 /** the name a node has until its user picks one (messenger's DEFAULT_NAME) */
 const UNNAMED = 'Parley user'
 
-type Open = { kind: 'settings' } | { kind: 'newGroup' } | { kind: 'members' } | { kind: 'verify' } | { kind: 'switcher' } | { kind: 'info', message: MessageView } | null
+type Open =
+  | { kind: 'settings' } | { kind: 'newGroup' } | { kind: 'members' } | { kind: 'verify' } | { kind: 'switcher' }
+  | { kind: 'info', message: MessageView } | null
 
 function useStore (store: Store): void {
   const [, setTick] = useState(0)
@@ -71,7 +73,11 @@ export function App ({ store }: { store: Store }) {
           {s.link !== 'up' && <div id="offline" class="banner error" role="status">{s.link === 'down' ? i18n.t.linkDown : i18n.t.linkConnecting}</div>}
           {s.current === null
             ? <section id="empty" class="empty"><h1>{i18n.t.appName}</h1><p class="muted">{i18n.t.pickChat}</p></section>
-            : <Chat store={store} actions={{ onVerify: () => { setOpen({ kind: 'verify' }) }, onMembers: () => { setOpen({ kind: 'members' }) }, onInfo: (m) => { setOpen({ kind: 'info', message: m }) } }} />}
+            : <Chat store={store} actions={{
+              onVerify: () => { setOpen({ kind: 'verify' }) },
+              onMembers: () => { setOpen({ kind: 'members' }) },
+              onInfo: (m) => { setOpen({ kind: 'info', message: m }) }
+            }} />}
         </main>
       </div>
       {needsName && <Welcome store={store} onClose={() => { setWelcomed(true) }} />}

@@ -10,7 +10,10 @@ import { words } from './words.js'
 const MAX_HEIGHT_PX = 220
 /** the count shows from this share of the limit on */
 const COUNT_FROM = 0.9
-export const EMOJI = ['😀', '😂', '😊', '😍', '🤔', '😅', '😢', '😮', '👍', '👎', '👏', '🙏', '💪', '🎉', '❤️', '🔥', '✅', '❌', '⏰', '☕', '🍜', '🍕', '📎', '📅', '🚀', '👀', '🙂', '😉', '🤝', '💡', '📌', '🆗']
+export const EMOJI = [
+  '😀', '😂', '😊', '😍', '🤔', '😅', '😢', '😮', '👍', '👎', '👏', '🙏', '💪', '🎉', '❤️', '🔥',
+  '✅', '❌', '⏰', '☕', '🍜', '🍕', '📎', '📅', '🚀', '👀', '🙂', '😉', '🤝', '💡', '📌', '🆗'
+]
 
 export function Composer ({ store }: { store: Store }) {
   const { t } = useI18n()
@@ -48,7 +51,9 @@ export function Composer ({ store }: { store: Store }) {
     setMention(findMention(value, box.current?.selectionStart ?? value.length))
   }
   const members = isGroup(current) ? (s.groups.get(current)?.members ?? []).filter(m => m !== s.me?.peerId) : []
-  const candidates = mention === null ? [] : members.map(m => w.person(m)).filter(n => n.toLocaleLowerCase().startsWith(mention.query.toLocaleLowerCase())).slice(0, 6)
+  const candidates = mention === null
+    ? []
+    : members.map(m => w.person(m)).filter(n => n.toLocaleLowerCase().startsWith(mention.query.toLocaleLowerCase())).slice(0, 6)
 
   const insert = (piece: string, replaceFrom?: number): void => {
     const el = box.current
@@ -114,7 +119,8 @@ export function Composer ({ store }: { store: Store }) {
         </div>
       )}
       <div class="composer-row">
-        <button type="button" id="emoji-button" class="icon-button" aria-label={t.emoji} title={t.emoji} aria-expanded={emoji} onClick={() => { setEmoji(!emoji) }}>☺</button>
+        <button type="button" id="emoji-button" class="icon-button" aria-label={t.emoji} title={t.emoji} aria-expanded={emoji}
+          onClick={() => { setEmoji(!emoji) }}>☺</button>
         <textarea id="text" ref={box} rows={1} value={text} aria-label={t.messageLabel} aria-invalid={over > 0}
           aria-describedby="text-count" placeholder={group !== undefined ? t.placeholderGroup(group.name) : t.placeholder}
           onInput={(e) => { change(e.currentTarget.value) }} onKeyDown={onKeyDown} />

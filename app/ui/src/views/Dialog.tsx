@@ -3,7 +3,9 @@ import type { ComponentChildren } from 'preact'
 import { useEffect, useRef } from 'preact/hooks'
 import { useI18n } from '../i18n/index.js'
 
-export function Dialog ({ id, label, onClose, children, wide = false }: { id: string, label: string, onClose: () => void, children: ComponentChildren, wide?: boolean }) {
+export function Dialog ({ id, label, onClose, children, wide = false }: {
+  id: string, label: string, onClose: () => void, children: ComponentChildren, wide?: boolean
+}) {
   const ref = useRef<HTMLDialogElement>(null)
   useEffect(() => {
     const before = document.activeElement as HTMLElement | null

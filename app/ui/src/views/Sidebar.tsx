@@ -45,7 +45,9 @@ export function Sidebar ({ store, onSettings, onNewGroup }: { store: Store, onSe
       {s.searchHits !== null
         ? (
           <section class="search-results" aria-live="polite">
-            <p id="search-summary" class="muted small pad">{s.searchHits.length === 0 ? t.searchNone(s.searchText) : t.searchHits(s.searchHits.length, s.searchText)}</p>
+            <p id="search-summary" class="muted small pad">
+              {s.searchHits.length === 0 ? t.searchNone(s.searchText) : t.searchHits(s.searchHits.length, s.searchText)}
+            </p>
             <ul class="people">
               {s.searchHits.map(h => (
                 <li key={h.message.id} class="person hit" data-id={h.message.id} tabIndex={0} role="button"

@@ -58,7 +58,9 @@ export function relayLine (t: Messages, relay: RelayState | null, link: Link): {
   if (relay === null || relay.addr === null) return { text: t.relayNone, hint: '', tone: 'muted' }
   const why = relay.lastError?.message ?? ''
   if (relay.admitted === false) return { text: t.relayRefused, hint: t.relayRefusedHint, tone: 'bad' }
-  if (relay.connected && relay.admitted !== true && relay.lastError !== null) return { text: t.relayInviteRefused, hint: `${t.relayRefusedHint} (${why})`, tone: 'bad' }
+  if (relay.connected && relay.admitted !== true && relay.lastError !== null) {
+    return { text: t.relayInviteRefused, hint: `${t.relayRefusedHint} (${why})`, tone: 'bad' }
+  }
   if (relay.connected && relay.admitted === true) return { text: relay.waiting > 0 ? t.relayFetching(relay.waiting) : t.relayConnected, hint: '', tone: 'ok' }
   if (relay.connected) return { text: t.relayInvite, hint: '', tone: 'warn' }
   return { text: t.relayUnreachable, hint: why, tone: 'warn' }

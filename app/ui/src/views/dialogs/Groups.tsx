@@ -31,7 +31,8 @@ export function NewGroup ({ store, onClose, onCreated }: { store: Store, onClose
     <Dialog id="group-new" label={t.newGroup} onClose={onClose}>
       <form id="group-new-form" onSubmit={(e) => { void create(e) }}>
         <h2>{t.newGroup}</h2>
-        <label>{t.groupName} <input id="group-name" value={name} maxLength={MAX_NAME_CHARS} required onInput={(e) => { setName(e.currentTarget.value) }} /></label>
+        <label>{t.groupName} <input id="group-name" value={name} maxLength={MAX_NAME_CHARS} required
+          onInput={(e) => { setName(e.currentTarget.value) }} /></label>
         <fieldset id="group-pick" class="pick">
           <legend>{t.groupMembers}</legend>
           {[...s.peers.values()].map(p => (
@@ -78,8 +79,9 @@ export function Members ({ store, group, onClose }: { store: Store, group: Group
             <Avatar id={m} name={w.person(m)} small />
             <span>{w.person(m, true)}{m === group.admin ? ` ${t.creator}` : ''}</span>
             {admin && m !== me && (
-              <button type="button" class="button-secondary" data-member={m}
-                onClick={() => { setAsk({ text: t.confirmRemove(w.person(m), group.name), run: async () => await store.api.removeMember(group.id, m), close: false }) }}>{t.remove}</button>
+              <button type="button" class="button-secondary" data-member={m} onClick={() => {
+                setAsk({ text: t.confirmRemove(w.person(m), group.name), run: async () => await store.api.removeMember(group.id, m), close: false })
+              }}>{t.remove}</button>
             )}
           </li>
         ))}
@@ -91,16 +93,19 @@ export function Members ({ store, group, onClose }: { store: Store, group: Group
               {addable.map(p => <option key={p.peerId} value={p.peerId}>{w.person(p.peerId)}</option>)}
             </select>
           </label>
-          <button type="button" id="members-add-btn" disabled={add === ''} onClick={() => { void act(async () => await store.api.addMember(group.id, add)) }}>{t.add}</button>
+          <button type="button" id="members-add-btn" disabled={add === ''}
+            onClick={() => { void act(async () => await store.api.addMember(group.id, add)) }}>{t.add}</button>
           <label>{t.rename} <input id="members-rename" value={name} maxLength={MAX_NAME_CHARS} onInput={(e) => { setName(e.currentTarget.value) }} /></label>
-          <button type="button" id="members-rename-btn" class="button-secondary" onClick={() => { void act(async () => await store.api.renameGroup(group.id, name.trim())) }}>{t.rename}</button>
+          <button type="button" id="members-rename-btn" class="button-secondary"
+            onClick={() => { void act(async () => await store.api.renameGroup(group.id, name.trim())) }}>{t.rename}</button>
         </div>
       )}
       <ErrorLine id="members-error" text={error} />
       <div class="dialog-actions">
         {group.member && (
-          <button type="button" id="members-leave" class="button-secondary danger-text"
-            onClick={() => { setAsk({ text: t.confirmLeave(group.name), run: async () => await store.api.leaveGroup(group.id), close: true }) }}>{t.leave}</button>
+          <button type="button" id="members-leave" class="button-secondary danger-text" onClick={() => {
+            setAsk({ text: t.confirmLeave(group.name), run: async () => await store.api.leaveGroup(group.id), close: true })
+          }}>{t.leave}</button>
         )}
         <button type="button" id="members-close" onClick={onClose}>{t.close}</button>
       </div>

@@ -41,9 +41,12 @@ export function Settings ({ store, onClose }: { store: Store, onClose: () => voi
     <Dialog id="settings" label={t.settings} onClose={onClose}>
       <form id="settings-form" onSubmit={(e) => { void save(e) }}>
         <h2>{t.settings}</h2>
-        <label>{t.displayName} <input id="set-name" value={name} maxLength={MAX_NAME_CHARS} required onInput={(e) => { setName(e.currentTarget.value) }} /></label>
-        <label>{t.relayAddress} <input id="set-relay" value={relay} placeholder={t.relayPlaceholder} onInput={(e) => { setRelay(e.currentTarget.value) }} /></label>
-        <label>{t.invite} <input id="set-invite" value={invite} placeholder={t.invitePlaceholder} onInput={(e) => { setInvite(e.currentTarget.value) }} /></label>
+        <label>{t.displayName} <input id="set-name" value={name} maxLength={MAX_NAME_CHARS} required
+          onInput={(e) => { setName(e.currentTarget.value) }} /></label>
+        <label>{t.relayAddress} <input id="set-relay" value={relay} placeholder={t.relayPlaceholder}
+          onInput={(e) => { setRelay(e.currentTarget.value) }} /></label>
+        <label>{t.invite} <input id="set-invite" value={invite} placeholder={t.invitePlaceholder}
+          onInput={(e) => { setInvite(e.currentTarget.value) }} /></label>
         <div class="settings-row">
           <label>{t.language}
             <select id="set-locale" value={prefs.locale} onChange={(e) => { setPrefs({ ...prefs, locale: e.currentTarget.value as UiPrefs['locale'] }) }}>
@@ -60,7 +63,8 @@ export function Settings ({ store, onClose }: { store: Store, onClose: () => voi
             </select>
           </label>
         </div>
-        <label class="check"><input id="set-dnd" type="checkbox" checked={prefs.dnd} onChange={(e) => { setPrefs({ ...prefs, dnd: e.currentTarget.checked }) }} /> {t.dnd}</label>
+        <label class="check"><input id="set-dnd" type="checkbox" checked={prefs.dnd}
+          onChange={(e) => { setPrefs({ ...prefs, dnd: e.currentTarget.checked }) }} /> {t.dnd}</label>
         <p class="muted small">{t.yourId} <code id="my-id">{s.me?.peerId}</code></p>
         <ErrorLine id="settings-error" text={error} />
         <div class="dialog-actions">
@@ -92,7 +96,8 @@ export function Welcome ({ store, onClose }: { store: Store, onClose: () => void
       <form onSubmit={(e) => { void save(e) }}>
         <h2>{t.welcomeTitle}</h2>
         <p>{t.welcomeText}</p>
-        <label>{t.displayName} <input id="welcome-name" value={name} maxLength={MAX_NAME_CHARS} required autoFocus onInput={(e) => { setName(e.currentTarget.value) }} /></label>
+        <label>{t.displayName} <input id="welcome-name" value={name} maxLength={MAX_NAME_CHARS} required autoFocus
+          onInput={(e) => { setName(e.currentTarget.value) }} /></label>
         <ErrorLine id="welcome-error" text={error} />
         <div class="dialog-actions"><button type="submit" id="welcome-save" disabled={name.trim() === ''}>{t.welcomeStart}</button></div>
       </form>
