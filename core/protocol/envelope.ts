@@ -7,16 +7,13 @@
 import { ParleyError, type ErrorCode } from '../errors.js'
 import { B64URL, CONTROL_CHARS, Checker, PEER_ID } from './validate.js'
 import { displayNameProblem } from './names.js'
+import { MAX_NAME_CHARS, MAX_QUOTE_CHARS, MAX_TEXT_CHARS } from './limits.js'
+
+export { MAX_NAME_CHARS, MAX_QUOTE_CHARS, MAX_TEXT_CHARS }
 
 export const PROTOCOL_VERSION = 1
 
-/** @default 16000 characters */
-export const MAX_TEXT_CHARS = 16_000
-/** @default 64 characters */
-export const MAX_NAME_CHARS = 64
 export const MAX_RECIPIENTS = 256
-/** a reply quotes this many characters (code points: up to twice as many UTF-16 units) of the message it answers. @default 200 */
-export const MAX_QUOTE_CHARS = 200
 /** base64url of the sealed body: JSON may escape each character to 6 bytes (\u0001), plus a reply's quote, the JSON frame and the 16-byte tag */
 export const MAX_CT_CHARS = Math.ceil((6 * (MAX_TEXT_CHARS + 2 * MAX_QUOTE_CHARS) + 256) * 4 / 3)
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER

@@ -92,7 +92,7 @@ export const toMessageView = (m: StoredMessage): MessageView => {
   return m.state === 'queued' && relayRefusal !== undefined ? { ...view, relayRefusal } : view
 }
 
-/** Why the relay keeps no copy of a queued message (MessageView.relayRefusal), in words (app/ui/app.js says the same). */
+/** Why the relay keeps no copy of a queued message (MessageView.relayRefusal), in words, for the CLI (the UI says it from its catalogs). */
 export const RELAY_REFUSAL_TEXT: Record<string, string> = {
   ERR_SENDER_SHARE_FULL: 'your share of their relay mailbox is full',
   ERR_QUOTA_EXCEEDED: 'their relay mailbox is full',
@@ -102,4 +102,4 @@ export const RELAY_REFUSAL_TEXT: Record<string, string> = {
 export const RELAY_REFUSAL_NEXT = 'it stays queued and goes directly when they are online'
 
 /** what a message and a display name may hold; the UI refuses more with a count instead of cutting */
-export { MAX_TEXT_CHARS, MAX_NAME_CHARS } from '../../../core/protocol/envelope.js'
+export { MAX_TEXT_CHARS, MAX_NAME_CHARS } from '../../../core/protocol/limits.js'

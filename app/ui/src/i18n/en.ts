@@ -77,6 +77,14 @@ export const en = (f: Formatters) => ({
     ERR_INVALID_ENVELOPE: 'The recipient found it malformed.'
   } satisfies Record<PermanentRefusal, string>,
   refusalOther: (code: string) => `The recipient refused it (${code}).`,
+  /** why the relay keeps no copy of a queued message (MessageView.relayRefusal) */
+  relayRefusal: {
+    ERR_SENDER_SHARE_FULL: 'your share of their relay mailbox is full',
+    ERR_QUOTA_EXCEEDED: 'their relay mailbox is full',
+    ERR_UNKNOWN_RECIPIENT: 'they have no account on your relay'
+  } as Record<string, string>,
+  relayRefusalOther: (code: string) => `refused by the relay (${code})`,
+  relayRefusalNext: 'It stays queued and goes directly when they are online.',
   opCreated: (by: string, name: string) => `${by} created “${name}”`,
   opAdded: (by: string, who: string) => `${by} added ${who}`,
   opRemoved: (by: string, who: string) => `${by} removed ${who}`,

@@ -64,6 +64,13 @@ export const zhCN: Catalog<Messages> = (f) => ({
     ERR_INVALID_ENVELOPE: '对方认为这条消息格式有误。'
   },
   refusalOther: (code) => `对方拒收了这条消息（${code}）。`,
+  relayRefusal: {
+    ERR_SENDER_SHARE_FULL: '你在对方中继信箱中的份额已满',
+    ERR_QUOTA_EXCEEDED: '对方的中继信箱已满',
+    ERR_UNKNOWN_RECIPIENT: '对方在你的中继上没有账户'
+  },
+  relayRefusalOther: (code) => `被中继拒绝（${code}）`,
+  relayRefusalNext: '消息会继续排队，对方在线时直接送达。',
   opCreated: (by, name) => `${by}创建了“${name}”`,
   opAdded: (by, who) => `${by}添加了${who}`,
   opRemoved: (by, who) => `${by}移除了${who}`,

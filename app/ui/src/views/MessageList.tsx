@@ -97,6 +97,8 @@ function Message ({ store, m, names, onInfo }: { store: Store, m: MessageView, n
   const myName = s.me?.name ?? ''
   const mentionsMe = !m.outgoing && myName !== '' && m.text.includes('@' + myName)
   const refusal = m.state === 'failed' && m.error !== undefined ? (t.refusal as Record<string, string>)[m.error] ?? t.refusalOther(m.error) : undefined
+  // queued, and the relay would not keep a copy: say why
+  const held = m.state === 'queued' ? m.relayRefusal : undefined
   const me = s.me?.peerId ?? ''
   const now = Date.now()
   const canEdit = m.outgoing && changeRefusal(m, me, { type: 'edit', id: m.id }, now, s.changeWindows) === null
@@ -117,7 +119,11 @@ function Message ({ store, m, names, onInfo }: { store: Store, m: MessageView, n
       <div class="meta">
         {m.editedAt !== undefined && <span class="edited" title={t.editedAt(m.editedAt)}>{t.edited}</span>}
         <time dateTime={new Date(m.hlc.w).toISOString()} title={f.dateTime(m.hlc.w)}>{f.time(m.hlc.w)}</time>
-        {m.outgoing && <span class={`state state-${m.state}`} data-state={m.state} title={refusal}> {t.state[m.state]}</span>}
+        {m.outgoing && (
+          <span class={`state state-${m.state}`} data-state={m.state} data-refusal={held} title={held !== undefined ? t.relayRefusalNext : refusal}>
+            {' '}{t.state[m.state]}{held !== undefined && `: ${t.relayRefusal[held] ?? t.relayRefusalOther(held)}`}
+          </span>
+        )}
         <span class="actions">
           {member && <button type="button" class="msg-action reply" onClick={() => { store.compose('reply', m) }}>{t.reply}</button>}
           {canEdit && <button type="button" class="msg-action edit" onClick={() => { store.compose('edit', m) }}>{t.edit}</button>}

@@ -33,8 +33,9 @@ export function MessageInfo ({ store, message, onClose }: { store: Store, messag
   const w = words(t, s)
   // the newest state of this message, as events move it on
   const m = s.messages.find(x => x.id === message.id) ?? message
+  const held = m.relayRefusal
   const route = !m.outgoing ? t.routeIncoming
-    : m.state === 'queued' ? t.routeQueued
+    : m.state === 'queued' ? `${t.routeQueued}${held !== undefined ? ` ${t.relayRefusal[held] ?? t.relayRefusalOther(held)}.` : ''}`
       : m.state === 'sent' ? t.routeRelay
         : m.state === 'failed' ? `${t.routeFailed} ${m.error !== undefined ? (t.refusal as Record<string, string>)[m.error] ?? t.refusalOther(m.error) : ''}`
           : t.routeDirect
