@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs when they are missing:
 # iproute2, iptables and procps (sysctl) for the LAN and NAT tests in network
-# namespaces, and Debian's chromium (UI tests; on Ubuntu `chromium` is a snap
-# stub without /usr/bin/chromium: install a deb build there), and
-# python3-prometheus-client (the official text-format parser, for the /metrics test). Needs root and apt-get; otherwise it says what is missing
+# namespaces, Debian's chromium with Chinese and emoji fonts (UI tests; on Ubuntu `chromium` is a snap
+# stub without /usr/bin/chromium: install a deb build there), and python3-prometheus-client (the official
+# text-format parser, for the relay's /metrics test). Needs root and apt-get; otherwise it says what is missing
 # and the tests that need it fail with that reason.
 set -euo pipefail
 need=()
@@ -13,6 +13,9 @@ command -v sysctl >/dev/null || need+=(procps)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # the relay's /metrics test parses the text with Prometheus's own (Python) client parser
 /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || need+=(python3-prometheus-client)
+# the UI tests' screenshots (kept as artifacts and in the user guide) show Chinese and emoji: without fonts, boxes
+dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || need+=(fonts-wqy-zenhei)
+dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || need+=(fonts-noto-color-emoji)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "parley: installing ${need[*]} (apt-get)..." >&2

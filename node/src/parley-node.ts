@@ -115,7 +115,7 @@ export class ParleyNode {
         const token = await loadOrCreateToken(files.token)
         this.api = new ApiServer(
           { messenger, store, host, log: this.log, relay, setRelay: async (r, i) => await this.setRelay(r, i) },
-          { token, port: resolveApiPort(this.init.apiPort), socketPath: files.socket, staticHandler: uiHandler }
+          { token, port: resolveApiPort(this.init.apiPort), socketPath: files.socket, staticHandler: uiHandler, changeWindows: this.init.changeWindows }
         )
         this.token = token
         await this.api.start()

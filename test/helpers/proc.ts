@@ -92,7 +92,7 @@ export class NodeProc {
 
   async start (timeoutMs = 30_000): Promise<void> {
     const { dataDir, name, netns, args = [], logFile } = this.init
-    const cmd = [process.execPath, PARLEY_BIN, 'start', '--data', dataDir, '--name', name, '--api-port', '0', ...args]
+    const cmd = [process.execPath, PARLEY_BIN, 'start', '--data', dataDir, '--name', name, '--api-port', '0', '--log-format', 'json', ...args]
     this.log ??= createWriteStream(logFile, { flags: 'a' })
     this.startedAt = Date.now()
     this.child = await spawnReady(cmd, netns, this.log, name, timeoutMs)

@@ -22,7 +22,8 @@ export const START_OPTIONS = {
   relay: { type: 'string' },
   invite: { type: 'string' },
   // an invite link from the relay admin: stands for --relay and --invite
-  join: { type: 'string' }
+  join: { type: 'string' },
+  'log-format': { type: 'string' }
 } as const satisfies Options
 
 /** `parley relay [ADDR|none]` */

@@ -15,7 +15,7 @@ import { parseInviteLink } from '../../../core/protocol/invite-link.js'
 const USAGE = `usage: parley <command> [options]
 
 commands:
-  start [--name NAME] [--listen ADDR]... [--peer ADDR]... [--no-mdns] [--api-port N]
+  start [--name NAME] [--listen ADDR]... [--peer ADDR]... [--no-mdns] [--api-port N] [--log-format file|json]
         [--relay ADDR] [--invite TOKEN] [--join LINK] [--announce-loopback]
                               run a node in the foreground (UI and API on 127.0.0.1)
   id                          print this device's peer ID
@@ -62,6 +62,8 @@ async function main (argv: string[]): Promise<number> {
         values.relay = link.relay
         values.invite = link.invite
       }
+      const logFormat = values['log-format'] ?? 'file'
+      if (logFormat !== 'file' && logFormat !== 'json') throw new UsageError('--log-format must be "file" (DATA/parley.log) or "json" (stderr)')
       const port = values['api-port'] === undefined ? undefined : /^\d{1,5}$/.test(values['api-port'] as string) ? Number(values['api-port']) : NaN
       if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError('--api-port must be an integer 0..65535')
       const { runDaemon } = await import('./daemon.js')
@@ -77,7 +79,7 @@ async function main (argv: string[]): Promise<number> {
           mdns: values['no-mdns'] !== true,
           announceLoopback: values['announce-loopback'] === true
         }
-      })
+      }, logFormat)
     }
     case 'id': {
       const { values } = parse(rest, {}, 0)

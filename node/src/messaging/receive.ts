@@ -6,7 +6,7 @@
  */
 import { ParleyError } from '../../../core/errors.js'
 import { openEnvelope } from '../../../core/crypto/envelope.js'
-import { conversationMembers, isGroupConv, parseEnvelope, type Body, type Envelope, type GroupOp } from '../../../core/protocol/envelope.js'
+import { bodyFields, conversationMembers, isGroupConv, parseEnvelope, type Body, type Envelope, type GroupOp } from '../../../core/protocol/envelope.js'
 import type { DeliverResult } from '../../../core/protocol/peer-rpc.js'
 import { AckAfterWrite, answered } from '../../../core/rpc/channel.js'
 import type { StoredMessage } from '../store/types.js'
@@ -122,7 +122,7 @@ export class ReceivePipeline {
       seq: env.seq,
       hlc: env.hlc,
       text: body.text,
-      ...(body.op !== undefined ? { op: body.op } : {}),
+      ...bodyFields(body),
       outgoing,
       state: outgoing ? 'delivered' : 'received',
       storedAt: Date.now(),

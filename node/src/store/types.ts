@@ -4,7 +4,7 @@
  * disk, memory-level in unit tests).
  */
 import type { AbortOptions } from '../../../core/util/abort.js'
-import type { Envelope, GroupOp, Hlc, Profile } from '../../../core/protocol/envelope.js'
+import type { Envelope, GroupOp, Hlc, MessageChange, Profile, Quote } from '../../../core/protocol/envelope.js'
 import type { HaveVector } from '../../../core/protocol/peer-rpc.js'
 
 /**
@@ -46,6 +46,14 @@ export interface StoredMessage {
    * so its `seq` may still change
    */
   held?: boolean
+  /** a reply: the message it answers */
+  reply?: Quote
+  /** an edit or recall of the author's own message (shown folded into it: api/changes.ts) */
+  change?: MessageChange
+  /** set when shown (folded): the time of the edit whose text this is */
+  editedAt?: number
+  /** set when shown (folded): the author recalled it; its text is gone */
+  recalled?: boolean
   envelope: Envelope
 }
 
