@@ -6,7 +6,7 @@
  */
 import { ParleyError, type ErrorCode } from '../errors.js'
 import { B64URL, CONTROL_CHARS, Checker, PEER_ID } from './validate.js'
-import { displayNameProblem } from './names.js'
+import { displayName, displayNameProblem } from './names.js'
 import { MAX_NAME_CHARS, MAX_QUOTE_CHARS, MAX_TEXT_CHARS } from './limits.js'
 
 export { MAX_NAME_CHARS, MAX_QUOTE_CHARS, MAX_TEXT_CHARS }
@@ -184,6 +184,7 @@ export const bodyFields = (b: Body): Pick<Body, 'op' | 'reply' | 'change'> => ({
   ...(b.change !== undefined ? { change: b.change } : {})
 })
 
+/** A group op; its name is returned as NFKC (an op from before the NFKC rule may carry another form). */
 export function parseGroupOp (value: unknown): GroupOp {
   const c = new Checker('ERR_INVALID_ENVELOPE', 'group op')
   const o = c.obj(value, 'op')
@@ -191,7 +192,7 @@ export function parseGroupOp (value: unknown): GroupOp {
   switch (type) {
     case 'create': {
       const members = c.arr(o, 'members', { min: 1, max: MAX_GROUP_MEMBERS }).map(m => c.str({ m }, 'm', { max: 60, pattern: PEER_ID }))
-      return { type, name: parseDisplayName(o.name, c), members: [...new Set(members)] }
+      return { type, name: displayName(parseDisplayName(o.name, c)), members: [...new Set(members)] }
     }
     case 'add': {
       const member = c.str(o, 'member', { max: 60, pattern: PEER_ID })
@@ -199,10 +200,10 @@ export function parseGroupOp (value: unknown): GroupOp {
       const s = c.obj(o.snapshot, 'snapshot')
       const members = c.arr(s, 'members', { min: 1, max: MAX_GROUP_MEMBERS }).map(m => c.str({ m }, 'm', { max: 60, pattern: PEER_ID }))
       const admin = c.str(s, 'admin', { max: 60, pattern: PEER_ID })
-      return { type, member, snapshot: { name: parseDisplayName(s.name, c), admin, members: [...new Set(members)] } }
+      return { type, member, snapshot: { name: displayName(parseDisplayName(s.name, c)), admin, members: [...new Set(members)] } }
     }
     case 'remove': return { type, member: c.str(o, 'member', { max: 60, pattern: PEER_ID }) }
-    case 'rename': return { type, name: parseDisplayName(o.name, c) }
+    case 'rename': return { type, name: displayName(parseDisplayName(o.name, c)) }
     case 'leave': return { type }
   }
 }
@@ -222,7 +223,8 @@ export function parseProfile (value: unknown): Profile {
 export function parseDisplayName (value: unknown, checker = new Checker('ERR_INVALID_ARGUMENT', 'name')): string {
   const name = checker.str({ name: value }, 'name', { max: MAX_NAME_CHARS })
   if (CONTROL_CHARS.test(name) || /[\n\t]/.test(name) || name.trim() !== name) checker.fail('name must not contain control characters or surrounding spaces')
-  // invisible characters, lone surrogates, names NFKC would change (see names.ts)
+  // invisible characters, lone surrogates (see names.ts); the name is returned as given, so a signature
+  // over it still verifies: callers show displayName(name)
   const problem = displayNameProblem(name)
   if (problem !== null) checker.fail(problem)
   return name

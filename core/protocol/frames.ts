@@ -52,6 +52,13 @@ export class FrameDecoder {
 
   get bufferedBytes (): number { return this.buffered }
 
+  /** The announced length of the frame being received once its header is in, else undefined. */
+  get partialFrameLength (): number | undefined {
+    if (this.buffered < HEADER_BYTES) return undefined
+    const head = this.peek(HEADER_BYTES)
+    return new DataView(head.buffer, head.byteOffset, HEADER_BYTES).getUint32(0, false)
+  }
+
   private peek (n: number): Uint8Array {
     const first = this.chunks[0]
     if (first !== undefined && first.byteLength >= n) return first.subarray(0, n)

@@ -1,6 +1,9 @@
 /**
- * Display names against impersonation. A name on the wire is NFKC-normalised
- * and holds no invisible character (Default_Ignorable_Code_Point: zero-width
+ * Display names against impersonation. A name we send is NFKC-normalised;
+ * a name we receive may predate that rule (a profile or group op signed
+ * before the upgrade, e.g. "张伟（销售）" with fullwidth parentheses), so it
+ * is checked and its signature verified as given, then shown as NFKC
+ * (displayName). Either way a name holds no invisible character (Default_Ignorable_Code_Point: zero-width
  * space, soft hyphen, joiners outside emoji, bidi marks, ...) and no lone
  * surrogate, so two names that look alike are the same string or differ in
  * a visible character. The last case, a Cyrillic 'е' in "Bеn", is caught by
@@ -29,19 +32,28 @@ const hex = (ch: string): string => `U+${(ch.codePointAt(0) ?? 0).toString(16).t
 
 /**
  * Why `name` is not acceptable as a display name (beyond the length and
- * control-character rules of the wire), or null when it is. `name` is taken
- * as given: a name that NFKC would change is refused, so the caller
- * normalises local input first (normalizeDisplayName).
+ * control-character rules of the wire), or null when it is. A name NFKC
+ * would change is accepted (names signed before the NFKC rule stay valid);
+ * the checks apply to the name as given and to its NFKC form, which is what
+ * is shown (displayName). Local input is normalised before it is signed
+ * (normalizeName), so what we send is always NFKC.
  */
 export function displayNameProblem (name: string): string | null {
-  const unshowable = UNSHOWABLE.exec(name)
-  if (unshowable !== null) return `name must not contain ${hex(unshowable[0])} (a lone surrogate, private-use or separator character)`
-  const invisible = DEFAULT_IGNORABLE.exec(name.replace(EMOJI_JOINER, '').replace(EMOJI_STYLE, ''))
-  if (invisible !== null) return `name must not contain the invisible character ${hex(invisible[0])}`
-  if (name.normalize('NFKC') !== name) return 'name must be NFKC-normalised'
-  if (MARK_PILE.test(name)) return 'name must not pile up more than four combining marks'
-  if (!VISIBLE.test(name)) return 'name must contain a visible character'
+  const shown = displayName(name)
+  for (const form of shown === name ? [name] : [name, shown]) {
+    const unshowable = UNSHOWABLE.exec(form)
+    if (unshowable !== null) return `name must not contain ${hex(unshowable[0])} (a lone surrogate, private-use or separator character)`
+    const invisible = DEFAULT_IGNORABLE.exec(form.replace(EMOJI_JOINER, '').replace(EMOJI_STYLE, ''))
+    if (invisible !== null) return `name must not contain the invisible character ${hex(invisible[0])}`
+  }
+  if (MARK_PILE.test(shown)) return 'name must not pile up more than four combining marks'
+  if (!VISIBLE.test(shown)) return 'name must contain a visible character'
   return null
+}
+
+/** How a (checked) name from the wire or the store is shown and compared: its NFKC form. */
+export function displayName (name: string): string {
+  return name.normalize('NFKC')
 }
 
 /** Local input (CLI, API, settings): NFKC, so "Ｂｅｎ" (fullwidth) is stored and sent as "Ben". */

@@ -24,13 +24,20 @@ export interface RpcChannelInit {
   maxFrameBytes?: number
   /** @default 15000 */
   callTimeoutMs?: number
-  /** a frame begun must be complete within this long, else the stream is reset. @default 20000 */
+  /**
+   * a frame begun that gets no byte for this long is reset; once its length is known it must also be
+   * complete within this long plus its length at minFrameBytesPerSecond. @default 20000
+   */
   frameTimeoutMs?: number
+  /** the slowest link a frame may arrive over. @default 8192 (8 KiB/s: a 1 MiB frame may take 20 s + 128 s) */
+  minFrameBytesPerSecond?: number
 }
 
 export const DEFAULT_CALL_TIMEOUT_MS = 15_000
-/** a 1 MiB frame at 50 KiB/s; an unfinished frame holds memory, so it does not wait forever */
+/** the stall bound and the fixed part of a frame's deadline; an unfinished frame holds memory, so it does not wait forever */
 export const DEFAULT_FRAME_TIMEOUT_MS = 20_000
+/** the slowest honest link a frame's deadline allows for (8 KiB/s), on top of DEFAULT_FRAME_TIMEOUT_MS */
+export const DEFAULT_MIN_FRAME_BYTES_PER_SECOND = 8192
 const UNBOUNDED: ByteBudget = { reserve: () => true, release: () => {} }
 
 interface Pending { resolve: (v: unknown) => void, reject: (e: Error) => void }
@@ -53,11 +60,13 @@ export class RpcChannel<M extends string = RpcMethod> {
   private readonly maxFrameBytes: number
   private readonly callTimeoutMs: number
   private readonly frameTimeoutMs: number
+  private readonly minFrameBytesPerSecond: number
   private readonly budget: ByteBudget
   /** bytes reserved from the budget: the partial frame in the decoder plus requests not handled yet */
   private held = 0
   private queuedBytes = 0
   private frameTimer?: NodeJS.Timeout
+  private stallTimer?: NodeJS.Timeout
 
   constructor (
     private readonly stream: RawStream,
@@ -69,6 +78,7 @@ export class RpcChannel<M extends string = RpcMethod> {
     this.maxFrameBytes = init.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
     this.callTimeoutMs = init.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS
     this.frameTimeoutMs = init.frameTimeoutMs ?? DEFAULT_FRAME_TIMEOUT_MS
+    this.minFrameBytesPerSecond = init.minFrameBytesPerSecond ?? DEFAULT_MIN_FRAME_BYTES_PER_SECOND
     this.budget = init.budget ?? UNBOUNDED
     this.decoder = new FrameDecoder(this.maxFrameBytes)
     stream.addEventListener('message', (evt) => {
@@ -122,8 +132,7 @@ export class RpcChannel<M extends string = RpcMethod> {
 
   private fail (err: ParleyError): void {
     if (this.closedWith === undefined) this.closedWith = err
-    clearTimeout(this.frameTimer)
-    this.frameTimer = undefined
+    this.clearFrameTimers()
     this.budget.release(this.held)
     this.held = 0
     for (const p of this.pending.values()) p.reject(err)
@@ -214,21 +223,41 @@ export class RpcChannel<M extends string = RpcMethod> {
   }
 
   /**
-   * A frame begun must be complete within frameTimeoutMs of its first byte
-   * (a deadline, not an idle timeout: trickling bytes does not extend it);
-   * the next frame's clock starts when one completes.
+   * Two bounds on a frame begun: no byte for frameTimeoutMs (a stall) resets
+   * the stream, and once its 4-byte header gives the length it must be
+   * complete within frameTimeoutMs + length / minFrameBytesPerSecond (a
+   * deadline, not an idle timeout: trickling bytes does not extend it). So an
+   * honest frame over a slow link (8 KiB/s by default) completes, and a held
+   * frame is cut. The next frame's clocks start when one completes.
    */
   private armFrameDeadline (completed: boolean): void {
     if (completed || this.decoder.bufferedBytes === 0) {
       clearTimeout(this.frameTimer)
       this.frameTimer = undefined
     }
-    if (this.decoder.bufferedBytes === 0 || this.frameTimer !== undefined) return
-    this.frameTimer = setTimeout(() => {
-      this.log.warn('resetting stream: frame not completed in time', { ms: this.frameTimeoutMs, bytes: this.decoder.bufferedBytes })
-      this.abort(new ParleyError('ERR_TIMEOUT', `a frame was not completed within ${this.frameTimeoutMs} ms`))
+    clearTimeout(this.stallTimer)
+    this.stallTimer = undefined
+    if (this.decoder.bufferedBytes === 0) return
+    this.stallTimer = setTimeout(() => {
+      this.log.warn('resetting stream: frame stalled', { ms: this.frameTimeoutMs, bytes: this.decoder.bufferedBytes })
+      this.abort(new ParleyError('ERR_TIMEOUT', `a frame got no data for ${this.frameTimeoutMs} ms`))
     }, this.frameTimeoutMs)
+    this.stallTimer.unref()
+    const length = this.decoder.partialFrameLength
+    if (this.frameTimer !== undefined || length === undefined) return
+    const ms = this.frameTimeoutMs + Math.ceil(length * 1000 / this.minFrameBytesPerSecond)
+    this.frameTimer = setTimeout(() => {
+      this.log.warn('resetting stream: frame not completed in time', { ms, bytes: this.decoder.bufferedBytes, length })
+      this.abort(new ParleyError('ERR_TIMEOUT', `a ${length}-byte frame was not completed within ${ms} ms`))
+    }, ms)
     this.frameTimer.unref()
+  }
+
+  private clearFrameTimers (): void {
+    clearTimeout(this.frameTimer)
+    clearTimeout(this.stallTimer)
+    this.frameTimer = undefined
+    this.stallTimer = undefined
   }
 }
 

@@ -138,6 +138,33 @@ export function mailboxStoreCompliance (name: string, setup: MailboxStoreSetup):
     assert.equal(await store.queued(alice.peerId), 1)
   })
 
+  it('one sender fills only its share of a mailbox (ERR_SENDER_SHARE_FULL, shareFull); others get through, also after a restart', async () => {
+    const [carol] = await newIdentities(1) as [DeviceIdentity]
+    const fromCarol = (): Envelope => sealEnvelope(carol, { id: newMessageId(), conv: dmConversationId(carol.peerId, bob.peerId), seq: ++seq, hlc: { w: Date.now(), c: 0 }, recipients: [bob.peerId], body: { text: 'c' } })
+    await store.stop()
+    const storage = await setup()
+    storages.push(storage)
+    // 8 messages, a quarter each: 2 per sender
+    const l = limits({ quotaMessages: 8, senderShare: 0.25 })
+    store = storage.open(l)
+    await store.start()
+    for (let i = 0; i < 2; i++) assert.equal(await store.deposit(bob.peerId, alice.peerId, env(), 100), 1)
+    await assert.rejects(store.deposit(bob.peerId, alice.peerId, env(), 100), code('ERR_SENDER_SHARE_FULL'))
+    const fanout = await store.depositAll([bob.peerId, carol.peerId], alice.peerId, env(), 100)
+    assert.deepEqual(fanout, { stored: 1, full: [bob.peerId], shareFull: [bob.peerId] })
+    assert.equal(await store.deposit(bob.peerId, carol.peerId, fromCarol(), 100), 1)
+    // the shares are kept across a restart
+    await store.stop()
+    store = storage.open(l)
+    await store.start()
+    await assert.rejects(store.deposit(bob.peerId, alice.peerId, env(), 100), code('ERR_SENDER_SHARE_FULL'))
+    assert.equal(await store.deposit(bob.peerId, carol.peerId, fromCarol(), 100), 1)
+    // acked mail gives the share back
+    const first = (await store.fetch(bob.peerId, 0, 1)).items[0]!
+    assert.equal(await store.ackCursors(bob.peerId, [first.cursor]), 1)
+    assert.equal(await store.deposit(bob.peerId, alice.peerId, env(), 100), 1)
+  })
+
   it('dedupes per author: another sender reusing a message id does not pre-empt the real copy', async () => {
     const real = env('real')
     const carol = (await newIdentities(1))[0] as DeviceIdentity

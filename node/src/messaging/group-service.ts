@@ -10,7 +10,7 @@ import {
   type Body, type EnvelopeKind, type Hlc
 } from '../../../core/protocol/envelope.js'
 import { PEER_ID } from '../../../core/protocol/validate.js'
-import { normalizeName } from '../../../core/protocol/names.js'
+import { displayName, normalizeName } from '../../../core/protocol/names.js'
 import { compareHlc } from '../clock/hlc.js'
 import { outboxPages } from '../store/pages.js'
 import type { StoredMessage } from '../store/types.js'
@@ -101,7 +101,7 @@ export class GroupService {
     if (!PEER_ID.test(member)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'member must be a peer ID')
     if (g.members.includes(member)) return g
     const text = `${this.c.selfName()} added ${member.slice(-12)}`
-    const snapshot = { name: g.name, admin: g.admin, members: g.members }
+    const snapshot = { name: displayName(g.name), admin: g.admin, members: g.members }
     await this.c.send(conv, this.others([...g.members, member]), { text, op: { type: 'add', member, snapshot } }, 'groupOp')
     return this.book.requireMember(conv)
   }

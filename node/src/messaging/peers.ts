@@ -7,7 +7,7 @@ import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { signProfile, verifyProfile } from '../../../core/crypto/envelope.js'
 import { safetyNumber } from '../../../core/crypto/safety.js'
 import { parseDisplayName, parseProfile, type Profile } from '../../../core/protocol/envelope.js'
-import { earlierLookAlikes, lookAlikeWarning, normalizeName } from '../../../core/protocol/names.js'
+import { displayName, earlierLookAlikes, lookAlikeWarning, normalizeName } from '../../../core/protocol/names.js'
 import type { PeerRecord } from '../store/types.js'
 import type { PeerChannels } from './peer-channels.js'
 import type { MessagingComponents, PeerRpcHandlers, PeerView } from './types.js'
@@ -16,6 +16,12 @@ export const DEFAULT_NAME = 'Parley user'
 
 export interface PeersComponents extends Pick<MessagingComponents, 'store' | 'host' | 'identity' | 'relay' | 'log' | 'events'> {
   channels: PeerChannels
+}
+
+/** The name in a stored profile that no longer parses, normalised, when that form is a valid name. */
+function salvageName (stored: unknown): string | undefined {
+  const raw = typeof stored === 'object' && stored !== null ? (stored as { name?: unknown }).name : undefined
+  try { return raw === undefined ? undefined : parseDisplayName(normalizeName(raw)) } catch { return undefined }
 }
 
 export interface PeersInit {
@@ -46,8 +52,13 @@ export class Peers {
     const stored = await this.c.store.getMeta('profile')
     let profile: Profile | undefined
     try { if (stored !== undefined) { profile = parseProfile(stored) } } catch { profile = undefined }
-    if (profile === undefined || (this.init.name !== undefined && profile.name !== this.init.name)) {
-      const name = this.init.name ?? profile?.name ?? DEFAULT_NAME
+    // a name stored before the NFKC rule ("张伟（销售）") keeps its meaning: its NFKC form is signed again
+    const storedName = profile?.name ?? salvageName(stored)
+    const name = this.init.name ?? (storedName === undefined ? DEFAULT_NAME : displayName(storedName))
+    if (storedName !== undefined && this.init.name === undefined && name !== storedName) {
+      this.c.log.info('stored display name normalised to NFKC and signed again', { from: storedName, to: name })
+    }
+    if (profile === undefined || profile.name !== name) {
       profile = signProfile(this.c.identity, name, Math.max(Date.now(), (profile?.updatedAt ?? 0) + 1))
       await this.c.store.putMeta('profile', profile)
     }
@@ -96,9 +107,11 @@ export class Peers {
     const known = new Set(records.map(r => r.peerId))
     for (const p of this.c.host.connectedPeers()) if (!known.has(p) && !this.isRelay(p)) records.push({ peerId: p, lastSeen: Date.now() })
     // the first key seen with a name owns it; a later key with the same or a look-alike name gets a warning
-    const named = records.flatMap(r => r.profile === undefined ? [] : [{ peerId: r.peerId, name: r.profile.name, since: r.firstSeen ?? r.lastSeen ?? 0 }])
+    const named = records.flatMap(r => r.profile === undefined
+      ? []
+      : [{ peerId: r.peerId, name: displayName(r.profile.name), since: r.firstSeen ?? r.lastSeen ?? 0 }])
     const earlier = earlierLookAlikes(named)
-    return records.map(r => this.view(r, lookAlikeWarning(r.profile?.name ?? '', earlier.get(r.peerId))))
+    return records.map(r => this.view(r, lookAlikeWarning(displayName(r.profile?.name ?? ''), earlier.get(r.peerId))))
   }
 
   /** Records that the user compared safety numbers with `peer` (or withdraws it). */
@@ -133,7 +146,8 @@ export class Peers {
     if (sn === undefined) { sn = safetyNumber(this.c.identity.peerId, r.peerId); this.safetyCache.set(r.peerId, sn) }
     return {
       peerId: r.peerId,
-      name: r.profile?.name ?? null,
+      // the signed name as NFKC: a profile signed before the NFKC rule is shown like a new one
+      name: r.profile === undefined ? null : displayName(r.profile.name),
       online,
       reach: this.c.host.reach(r.peerId),
       lastSeen: r.lastSeen ?? null,

@@ -50,6 +50,27 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
   protected override async opened (): Promise<void> {
     this.admitted = new Set(await this.users.keys().all())
     this.cursor = Number(await this.meta.get('cursor') ?? 0)
+    if (await this.meta.get('senderUsage') === undefined) await this.rebuildSenderUsage()
+  }
+
+  /**
+   * Mail stored before per-sender shares has no sender-usage entries: count
+   * them from the mail once (then a flag in meta says they are kept up to date).
+   */
+  private async rebuildSenderUsage (): Promise<void> {
+    const use = new Map<string, Usage>()
+    for await (const [key, row] of this.mail.iterator()) {
+      const k = key.slice(0, key.lastIndexOf(SEP)) + SEP + row.from
+      const u = use.get(k) ?? { count: 0, bytes: 0 }
+      use.set(k, { count: u.count + 1, bytes: u.bytes + row.bytes })
+    }
+    // an empty store needs no entries (nor the flag: a later rebuild counts the same as was kept)
+    if (use.size === 0) return
+    await this.gc.write(async (tx) => {
+      for await (const k of this.senderUsage.keys()) tx.del(this.senderUsage, k)
+      for (const [k, u] of use) tx.put(this.senderUsage, k, u)
+      tx.put(this.meta, 'senderUsage', 1)
+    })
   }
 
   isAdmitted (peerId: string): boolean { return this.admitted.has(peerId) }

@@ -62,4 +62,28 @@ describe('Peers', () => {
     assert.match(views.find(v => v.peerId === mallory.peerId)?.keyWarning ?? '', /compare safety numbers/)
     assert.notEqual(views[0]?.safetyNumber, views[1]?.safetyNumber)
   })
+
+  it('keeps a stored name from before the NFKC rule: normalised and signed again, not reset', async () => {
+    // a data dir from before the upgrade: the profile signed with fullwidth parentheses
+    await store.putMeta('profile', signProfile(me, '张伟（销售）', 1000))
+    const host = new FakeNetwork().host(me.peerId)
+    const channels = new PeerChannels({ host, log: silentLogger }, { serve: async () => ({}) })
+    const logged: string[] = []
+    const log = { ...silentLogger, info: (m: string) => { logged.push(m) } }
+    const again = new Peers({ store, host, identity: me, log, events, channels })
+    await again.loadProfile()
+    assert.equal(again.name, '张伟(销售)')
+    const profile = await again.handlers.getProfile(bob.peerId, {})
+    assert.equal(profile?.name, '张伟(销售)')
+    assert.ok((profile?.updatedAt ?? 0) > 1000)
+    assert.deepEqual((await store.getMeta('profile') as { name: string }).name, '张伟(销售)')
+    assert.match(logged.join('\n'), /normalised/)
+  })
+
+  it('accepts a peer\'s profile signed before the NFKC rule and shows its NFKC name', async () => {
+    await peers.handlers.announceProfile(bob.peerId, signProfile(bob, '张伟（销售）', 2000))
+    assert.equal((await store.getPeer(bob.peerId))?.profile?.name, '张伟（销售）')
+    assert.equal((await peers.listPeers()).find(v => v.peerId === bob.peerId)?.name, '张伟(销售)')
+    assert.equal(events.of('peerUpdated').at(-1)?.name, '张伟(销售)')
+  })
 })

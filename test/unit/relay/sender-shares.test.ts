@@ -40,6 +40,29 @@ describe('per-sender share of a mailbox', () => {
     assert.equal(await store.queued(bob.peerId), 3)
   })
 
+  it('mail stored before per-sender shares counts against them after the upgrade', async () => {
+    await store.stop()
+    const db = new MemoryLevel()
+    const limits = { ttlMs: 60_000, quotaMessages: 8, quotaBytes: 1 << 20, senderShare: 0.25 }
+    store = new LevelMailboxStore(db as never, limits)
+    await store.start()
+    await store.deposit(bob.peerId, flood.peerId, env(flood, [bob]), 100)
+    await store.deposit(bob.peerId, flood.peerId, env(flood, [bob]), 100)
+    await store.stop()
+    // a data dir from before the upgrade: no sender-usage entries, no flag
+    await db.open()
+    await db.sublevel('senderusage').clear()
+    await db.sublevel('meta', { valueEncoding: 'json' }).del('senderUsage')
+    await db.close()
+    store = new LevelMailboxStore(db as never, limits)
+    await store.start()
+    await assert.rejects(store.deposit(bob.peerId, flood.peerId, env(flood, [bob]), 100), code('ERR_SENDER_SHARE_FULL'))
+    assert.equal(await store.deposit(bob.peerId, carol.peerId, env(carol, [bob]), 100), 1)
+    // acking the old mail gives the share back
+    assert.equal(await store.ack(bob.peerId, 3), 3)
+    assert.equal(await store.deposit(bob.peerId, flood.peerId, env(flood, [bob]), 100), 1)
+  })
+
   it('the share counts bytes too', async () => {
     await store.stop()
     store = await open({ quotaBytes: 1000 })
