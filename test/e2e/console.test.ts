@@ -143,6 +143,8 @@ describe('relay console in Chromium', () => {
     await page.getByTestId('policy-save').click()
     await page.getByTestId('policy-message').filter({ hasText: 'Saved and applied' }).waitFor()
     assert.equal(relay.admin.policy.effective().quotaMessages, 1234)
+    // only the changed key is pinned; the retention still follows the config file
+    assert.equal(relay.admin.policy.view().source.mailboxTtlMs, 'config')
     await page.getByText('Reset to config file').first().click()
     await until(() => relay.admin.policy.effective().quotaMessages === 50_000, 'reset applied')
   })

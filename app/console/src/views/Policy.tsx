@@ -1,10 +1,18 @@
 /** Retention, quotas, federation: validated by the relay, applied at once. */
 import { useEffect, useState } from 'preact/hooks'
-import { api, type PolicyKey, type PolicyView } from '../api.js'
+import { api, type PolicyKey, type PolicyOverrides, type PolicyView } from '../api.js'
 import { useI18n } from '../i18n.js'
 
 const DAY_MS = 86_400_000
 const MIB = 1024 * 1024
+
+/** The form's fields as the relay's policy shows them. */
+const fields = (v: PolicyView) => ({
+  ttlDays: String(Math.round(v.effective.mailboxTtlMs / DAY_MS * 100) / 100),
+  quota: String(v.effective.quotaMessages),
+  quotaMb: String(Math.round(v.effective.quotaBytes / MIB)),
+  federation: v.effective.federationAllowed
+})
 
 export function Policy () {
   const { t } = useI18n()
@@ -16,20 +24,22 @@ export function Policy () {
   const [message, setMessage] = useState('')
   const show = (v: PolicyView): void => {
     setView(v)
-    setTtlDays(String(Math.round(v.effective.mailboxTtlMs / DAY_MS * 100) / 100))
-    setQuota(String(v.effective.quotaMessages))
-    setQuotaMb(String(Math.round(v.effective.quotaBytes / MIB)))
-    setFederation(v.effective.federationAllowed)
+    const f = fields(v)
+    setTtlDays(f.ttlDays)
+    setQuota(f.quota)
+    setQuotaMb(f.quotaMb)
+    setFederation(f.federation)
   }
   useEffect(() => { api.policy().then(show, (err: Error) => { setMessage(t.error(err.message)) }) }, [])
   const save = (e: Event): void => {
     e.preventDefault()
-    const set = {
-      mailboxTtlMs: Math.round(Number(ttlDays) * DAY_MS),
-      quotaMessages: Number(quota),
-      quotaBytes: Math.round(Number(quotaMb) * MIB),
-      federationAllowed: federation
-    }
+    // only what the admin changed: saving a new quota must not pin the retention the config file gives
+    const shown = view === null ? null : fields(view)
+    const set: PolicyOverrides = {}
+    if (ttlDays !== shown?.ttlDays) set.mailboxTtlMs = Math.round(Number(ttlDays) * DAY_MS)
+    if (quota !== shown?.quota) set.quotaMessages = Number(quota)
+    if (quotaMb !== shown?.quotaMb) set.quotaBytes = Math.round(Number(quotaMb) * MIB)
+    if (federation !== shown?.federation) set.federationAllowed = federation
     api.setPolicy(set).then((v) => { show(v); setMessage(t.saved) }, (err: Error) => { setMessage(t.error(err.message)) })
   }
   const reset = (k: PolicyKey): void => {
