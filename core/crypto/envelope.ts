@@ -68,7 +68,19 @@ function xPrivate (k: SigningKeys): { raw: Uint8Array, key: KeyObject } {
   return hit
 }
 
-const rawX25519 = (key: KeyObject): Uint8Array => unb64(key.export({ format: 'jwk' }).x as string)
+/**
+ * A fresh X25519 key pair with the public key already encoded by the key
+ * generation itself. Exporting a just-generated KeyObject as JWK can deadlock
+ * Node 20 (observed here: ExportJWK holds the key's mutex while allocating,
+ * the garbage collector then destroys the finished KeyGenJob, which takes the
+ * same mutex); a DER export inside generateKeyPairSync avoids that path.
+ */
+function ephemeralX25519 (): { privateKey: KeyObject, raw: Uint8Array } {
+  const pair = generateKeyPairSync('x25519', { publicKeyEncoding: { type: 'spki', format: 'der' } })
+  const { privateKey, publicKey } = pair as unknown as { privateKey: KeyObject, publicKey: Buffer }
+  // SPKI DER of an X25519 key: a 12-byte header, then the 32 raw bytes
+  return { privateKey, raw: new Uint8Array(publicKey.subarray(publicKey.length - 32)) }
+}
 
 function edPrivate (k: SigningKeys): KeyObject {
   let key = privCache.get(k.seed)
@@ -126,8 +138,8 @@ export function newMessageId (): string {
 
 export function sealEnvelope (author: SigningKeys, input: SealInput): Envelope {
   const contentKey = randomBytes(32)
-  const eph = generateKeyPairSync('x25519')
-  const epk = rawX25519(eph.publicKey)
+  const eph = ephemeralX25519()
+  const epk = eph.raw
   const nonce = randomBytes(12)
   const partial = {
     v: 1 as const, id: input.id, conv: input.conv, author: author.peerId, seq: input.seq, hlc: input.hlc, kind: input.kind ?? 'text', epk: b64(epk)

@@ -13,7 +13,14 @@ export { MAX_NAME_CHARS, MAX_QUOTE_CHARS, MAX_TEXT_CHARS }
 
 export const PROTOCOL_VERSION = 1
 
-export const MAX_RECIPIENTS = 256
+/**
+ * Recipients of one envelope, and so members of a group. Bounded by the
+ * frame: each key wrap is ~160 bytes of JSON, so 1000 of them (~160 KB) plus
+ * the largest ciphertext (MAX_CT_CHARS, ~128 KB) stay well inside a 1 MiB
+ * frame and a relay fetch page (512 KiB); sealing costs one X25519 per member.
+ * @default 1000
+ */
+export const MAX_RECIPIENTS = 1000
 /** base64url of the sealed body: JSON may escape each character to 6 bytes (\u0001), plus a reply's quote, the JSON frame and the 16-byte tag */
 export const MAX_CT_CHARS = Math.ceil((6 * (MAX_TEXT_CHARS + 2 * MAX_QUOTE_CHARS) + 256) * 4 / 3)
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER

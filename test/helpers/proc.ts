@@ -134,3 +134,14 @@ export class NodeProc {
     try { return readFileSync(this.init.logFile, 'utf8') } catch { return '' }
   }
 }
+
+/** CPU time a process used so far, in clock ticks (1/100 s on Linux): user + system, from /proc. */
+export function cpuTicks (pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return Number(f[11]) + Number(f[12])
+}
+
+/** Resident memory of a process, KiB, from /proc. */
+export function rssKiB (pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN)
+}

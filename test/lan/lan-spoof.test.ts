@@ -1,8 +1,10 @@
 /**
  * Spoofed mDNS answers: a hostile host claims a colleague's peer ID at its own
- * address (and at 127.0.0.1). mDNS can lie only about addresses: the Noise
- * handshake binds the peer ID to its key, so the impostor never becomes
- * "Ben", and the real Ben still gets through.
+ * address (and at 127.0.0.1). Parley's discovery records are signed by the
+ * device key, so the unsigned lie is dropped before it reaches presence or
+ * the peer store (and were an address to get through, the Noise handshake
+ * binds the peer ID to its key): the impostor never becomes "Ben", and the
+ * real Ben still gets through.
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -14,6 +16,7 @@ import { removeDir, tmpDir, until } from '../helpers/nodes.js'
 import type { ChildProcess } from 'node:child_process'
 import type { IdentityView, MessageView } from '../../node/src/api/contract.js'
 import type { PeerView } from '../../node/src/messaging/messenger.js'
+import type { HostStats } from '../../node/src/host/types.js'
 
 const SPOOFER = new URL('../fixtures/mdns-spoofer.ts', import.meta.url).pathname
 
@@ -56,15 +59,15 @@ describe('LAN: spoofed mDNS answers', () => {
     const hs = lan.hosts[2]!
     spoofer = await spawnReady([process.execPath, '--import', 'tsx', SPOOFER, benId, hs.ip], hs.name, createWriteStream(join(dir, 'spoofer.log')), 'spoofer', 30_000)
     await victim.start()
-    // the victim hears the lie...
-    await until(() => victim.logText().includes('"msg":"peer discovered","peerId":"' + benId), 'spoofed answer received', 20_000, 100)
-    assert.ok(victim.logText().includes(hs.ip), 'the spoofed address was announced')
-    // ...dials it (the grace period passes), and the handshake refuses the impostor
-    await new Promise(resolve => setTimeout(resolve, 5000))
+    // the victim hears the lie, and drops it: the record is not signed by Ben's key
+    const status = async (): Promise<{ host: HostStats, connectionList: Array<{ addr: string }> }> => await victim.api!.call('GET', '/status')
+    await until(async () => ((await status()).host.mdns?.rejected ?? 0) >= 1, 'spoofed answer received and refused', 20_000, 100)
+    assert.ok(!victim.logText().includes('"msg":"peer discovered","peerId":"' + benId), 'the impostor never becomes a discovered peer')
+    await new Promise(resolve => setTimeout(resolve, 3000))
     const peers = await victim.api!.call<PeerView[]>('GET', '/peers')
     assert.equal(peers.filter(p => p.online).length, 0, 'nobody online: the impostor is not Ben')
-    const st = await victim.api!.call<{ connectionList: Array<{ addr: string }> }>('GET', '/status')
-    assert.ok(st.connectionList.every(c => !c.addr.includes('127.0.0.1')), 'loopback addresses from the LAN are never dialled')
+    const st = await status()
+    assert.ok(st.connectionList.every(c => !c.addr.includes('127.0.0.1') && !c.addr.includes(hs.ip)), 'neither the spoofed nor loopback addresses are dialled')
     // a message to Ben waits; it is not handed to the impostor
     const m = await victim.api!.call<MessageView>('POST', '/messages', { to: benId, text: 'for Ben only' })
     await new Promise(resolve => setTimeout(resolve, 1500))

@@ -19,6 +19,8 @@ export const START_OPTIONS = {
   'no-mdns': { type: 'boolean' },
   'api-port': { type: 'string' },
   'announce-loopback': { type: 'boolean' },
+  'mdns-ttl': { type: 'string' },
+  'max-connections': { type: 'string' },
   relay: { type: 'string' },
   invite: { type: 'string' },
   // an invite link from the relay admin: stands for --relay and --invite

@@ -16,7 +16,7 @@ const USAGE = `usage: parley <command> [options]
 
 commands:
   start [--name NAME] [--listen ADDR]... [--peer ADDR]... [--no-mdns] [--api-port N] [--log-format file|json]
-        [--relay ADDR] [--invite TOKEN] [--join LINK] [--announce-loopback]
+        [--relay ADDR] [--invite TOKEN] [--join LINK] [--announce-loopback] [--mdns-ttl SECONDS] [--max-connections N]
                               run a node in the foreground (UI and API on 127.0.0.1)
   id                          print this device's peer ID
   peers [--json]              list known peers and presence
@@ -47,6 +47,14 @@ const refusalWords = (code: string): string => RELAY_REFUSAL_TEXT[code] ?? `refu
 const dataDir = (v: Record<string, unknown>): string => (v.data as string | undefined) ?? defaultDataDir()
 const out = (s: string): void => { process.stdout.write(s + '\n') }
 
+/** An optional whole-number option within [min, max]; a clear usage error otherwise. */
+function intOption (value: unknown, flag: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined
+  const n = /^\d{1,6}$/.test(String(value)) ? Number(value) : NaN
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag} must be a whole number from ${min} to ${max}`)
+  return n
+}
+
 async function main (argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv
   if (cmd === undefined) { process.stderr.write(USAGE + '\n'); return 2 }
@@ -66,6 +74,8 @@ async function main (argv: string[]): Promise<number> {
       if (logFormat !== 'file' && logFormat !== 'json') throw new UsageError('--log-format must be "file" (DATA/parley.log) or "json" (stderr)')
       const port = values['api-port'] === undefined ? undefined : /^\d{1,5}$/.test(values['api-port'] as string) ? Number(values['api-port']) : NaN
       if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError('--api-port must be an integer 0..65535')
+      const mdnsTtl = intOption(values['mdns-ttl'], '--mdns-ttl', 1, 4500)
+      const maxConnections = intOption(values['max-connections'], '--max-connections', 1, 10_000)
       const { runDaemon } = await import('./daemon.js')
       return await runDaemon({
         dataDir: dataDir(values),
@@ -77,7 +87,10 @@ async function main (argv: string[]): Promise<number> {
           listen: values.listen as string[] | undefined,
           peers: values.peer as string[] | undefined,
           mdns: values['no-mdns'] !== true,
-          announceLoopback: values['announce-loopback'] === true
+          announceLoopback: values['announce-loopback'] === true,
+          // a fixed TTL: the records do not grow with the office
+          ...(mdnsTtl !== undefined ? { discovery: { minTtlS: mdnsTtl, ttlPerPeerS: 0 } } : {}),
+          ...(maxConnections !== undefined ? { connections: { maxConnections } } : {})
         }
       }, logFormat)
     }

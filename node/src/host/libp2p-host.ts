@@ -1,12 +1,12 @@
 /**
- * The libp2p host: TCP + Noise + yamux + identify + ping, mDNS on the LAN.
- * This file (with keys.ts) is the only place that imports libp2p, so a new
- * libp2p major version touches node/src/host/ alone.
+ * The libp2p host: TCP + Noise + yamux + identify + ping, RFC 6762 mDNS on the
+ * LAN (mdns/), connections on demand under a policy (connections.ts).
+ * node/src/host/ is the only place that imports libp2p, so a new libp2p major
+ * version touches it alone.
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
-import { mdns } from '@libp2p/mdns'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
@@ -15,13 +15,19 @@ import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { FaultTolerance } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import type { Connection, PeerDiscovery, PeerInfo } from '@libp2p/interface'
+import type { Connection } from '@libp2p/interface'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import type { AbortOptions } from '../../../core/util/abort.js'
 import { peerOfAddr, type DeviceIdentity } from '../../../core/keys.js'
 import type { RawStream, StreamHandler } from '../../../core/rpc/stream.js'
 import { TypedEventEmitter } from '../../../core/util/events.js'
-import type { PeerHost, PeerHostEvents, Reach } from './types.js'
+import { signWithDevice, verifyByPeer } from './signing.js'
+import { ConnectionPolicy, type ConnectionPolicyInit } from './connections.js'
+import { MdnsDiscovery, type MdnsDiscoveryInit } from './mdns/discovery.js'
+import { UdpMdnsSocket, type MdnsTransport } from './mdns/socket.js'
+import { SERVICE_TYPE } from './mdns/records.js'
+import type { CachedPeer, GoneReason } from './mdns/browser.js'
+import type { HostStats, PeerHost, PeerHostEvents, Reach } from './types.js'
 import type { Logger } from '../../../core/util/log.js'
 import { listenError } from '../../../core/listen.js'
 
@@ -30,14 +36,14 @@ export interface HostInit {
   listen?: string[]
   /** LAN discovery by multicast DNS. @default true */
   mdns?: boolean
-  /** mDNS query interval. @default 5000 */
-  mdnsIntervalMs?: number
+  /** RFC 6762 discovery settings (TTLs, query backoff, reconfirmation). */
+  discovery?: MdnsDiscoveryInit
+  /** caps, idle close, dial concurrency (connections.ts) */
+  connections?: ConnectionPolicyInit
   /** Announce 127.0.0.1 addresses (loopback-only test setups). @default false */
   announceLoopback?: boolean
   /** Multiaddrs (with /p2p/) dialled at start and redialled while disconnected. @default [] */
   peers?: string[]
-  /** How long the peer with the larger ID waits for the other to dial before dialling itself. @default 3000 */
-  dialGraceMs?: number
   /** Interval of the redial loop for `peers` and the relay. @default 5000 */
   redialIntervalMs?: number
   /** Relay multiaddr (with /p2p/); can be changed at run time with setRelay. @default none */
@@ -45,11 +51,9 @@ export interface HostInit {
 }
 
 export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/0']
-export const DEFAULT_MDNS_INTERVAL_MS = 5000
-export const DEFAULT_DIAL_GRACE_MS = 3000
 export const DEFAULT_REDIAL_INTERVAL_MS = 5000
-/** mDNS service name: Parley peers only find each other, not every libp2p node. */
-export const MDNS_SERVICE_TAG = '_parley._udp.local'
+/** DNS-SD service type: Parley peers only find each other, not every libp2p node. */
+export const MDNS_SERVICE_TAG = SERVICE_TYPE
 const DIAL_TIMEOUT_MS = 10_000
 /**
  * Streams a peer may open to us on one connection, per Parley protocol (a
@@ -58,42 +62,56 @@ const DIAL_TIMEOUT_MS = 10_000
  */
 export const MAX_INBOUND_STREAMS_PER_PROTOCOL = 16
 export const MAX_INBOUND_STREAMS_PER_CONNECTION = 256
-/** mDNS-triggered dials in flight at most */
-const MAX_MDNS_DIALS = 32
-const MAX_DISCOVERED = 10_000
+/** peers kept connected while present (recent and favourite conversations), at most */
+export const MAX_PREFERRED_PEERS = 16
 
 const isLoopback = (ma: Multiaddr): boolean => {
   const s = ma.toString()
   return s.startsWith('/ip4/127.') || s.startsWith('/ip6/::1/')
 }
 
-type Services = Record<string, unknown> & { mdns?: PeerDiscovery }
+type Services = Record<string, unknown>
 
 export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements PeerHost {
   readonly peerId: string
   private node?: Libp2p<Services>
   private readonly init: Required<Omit<HostInit, 'relay'>>
   private relay: { addr: string, peerId: string } | null = null
-  private readonly timers = new Set<NodeJS.Timeout>()
   private redialTimer?: NodeJS.Timeout
-  private readonly discovered = new Set<string>()
-  private readonly dialing = new Set<string>()
+  private readonly dialing = new Map<string, Promise<string>>()
+  private discovery?: MdnsDiscovery
+  private mdnsSocket?: UdpMdnsSocket
+  readonly policy: ConnectionPolicy
+  /** presence as last reported, per peer */
+  private readonly present = new Set<string>()
+  private preferredPeers = new Set<string>()
+  private advert?: string
   /** kept so a restart (new relay setting) registers them again */
   private readonly handlers = new Map<string, StreamHandler>()
 
-  constructor (private readonly components: { identity: DeviceIdentity, log: Logger }, init: HostInit = {}) {
+  /**
+   * `mdnsTransport`: an mDNS socket shared with other hosts in this process
+   * (the office benchmark's emulated colleagues); by default the host opens its own.
+   */
+  constructor (private readonly components: { identity: DeviceIdentity, log: Logger, mdnsTransport?: MdnsTransport }, init: HostInit = {}) {
     super()
     if (components.identity == null) throw new ParleyError('ERR_INVALID_ARGUMENT', 'Libp2pHost needs an identity')
     this.peerId = components.identity.peerId
     this.init = {
       listen: init.listen ?? DEFAULT_LISTEN,
       mdns: init.mdns ?? true,
-      mdnsIntervalMs: init.mdnsIntervalMs ?? DEFAULT_MDNS_INTERVAL_MS,
+      discovery: init.discovery ?? {},
+      connections: init.connections ?? {},
       announceLoopback: init.announceLoopback ?? false,
       peers: init.peers ?? [],
-      dialGraceMs: init.dialGraceMs ?? DEFAULT_DIAL_GRACE_MS,
       redialIntervalMs: init.redialIntervalMs ?? DEFAULT_REDIAL_INTERVAL_MS
     }
+    this.policy = new ConnectionPolicy({
+      peerId: this.peerId,
+      connections: () => this.node?.getConnections() ?? [],
+      isProtected: (p) => p === this.relay?.peerId || this.configuredPeers().has(p) || this.preferredPeers.has(p),
+      log: components.log
+    }, this.init.connections)
     for (const p of this.init.peers) peerOfAddr(p)
     if (init.relay !== undefined) this.setRelay(init.relay)
   }
@@ -167,7 +185,6 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
     if (this.node !== undefined) return
     const announceLoopback = this.init.announceLoopback
     const services: Record<string, unknown> = { identify: identify(), ping: ping() }
-    if (this.init.mdns) services.mdns = mdns({ serviceTag: MDNS_SERVICE_TAG, interval: this.init.mdnsIntervalMs })
     const node = await createLibp2p({
       privateKey: this.components.identity.libp2pKey,
       addresses: {
@@ -185,20 +202,39 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
       connectionEncrypters: [noise()],
       // all protocols together (circuit stop streams included: one per peer reaching us through the relay)
       streamMuxers: [yamux({ maxInboundStreams: MAX_INBOUND_STREAMS_PER_CONNECTION })],
+      connectionManager: {
+        // our policy (connections.ts) caps and prunes quiet connections; libp2p's own limit is only a backstop
+        // against floods (its pruner does not know what is in flight)
+        maxConnections: this.policy.init.maxConnections * 2 + MAX_PREFERRED_PEERS + 32,
+        maxParallelDials: this.policy.init.maxParallelDials,
+        // an office behind one NAT, or a whole LAN answering one group message, arrives from few addresses at once
+        inboundConnectionThreshold: 100,
+        maxIncomingPendingConnections: 32
+      },
       services: services as never
     }).catch((err: unknown) => { throw listenError(err) }) as unknown as Libp2p<Services>
     this.node = node
+    this.policy.start()
     this.components.log.info('host started', { peerId: this.peerId, at: Date.now(), addrs: this.addresses() })
     node.addEventListener('peer:connect', (evt) => {
       const peerId = evt.detail.toString()
       this.components.log.info('peer connected', { peerId, at: Date.now() })
       this.emit('peerConnected', { peerId, reach: this.reach(peerId) ?? 'lan' })
+      this.updatePresence(peerId)
     })
     node.addEventListener('peer:disconnect', (evt) => {
-      this.components.log.info('peer disconnected', { peerId: evt.detail.toString(), at: Date.now() })
-      this.emit('peerDisconnected', { peerId: evt.detail.toString() })
+      const peerId = evt.detail.toString()
+      this.components.log.info('peer disconnected', { peerId, at: Date.now() })
+      this.emit('peerDisconnected', { peerId })
+      this.updatePresence(peerId)
     })
-    node.services.mdns?.addEventListener('peer', (evt) => { this.onMdnsPeer(evt.detail) })
+    node.addEventListener('connection:open', (evt) => { this.policy.opened(evt.detail) })
+    node.addEventListener('connection:close', (evt) => {
+      const conn = evt.detail
+      // closed by the other side or broken (not by our pruning): the peer may be gone; ask the LAN (RFC 6762 §10.4)
+      if (!this.policy.closed(conn) && !this.isConnected(conn.remotePeer.toString())) this.discovery?.reconfirm(conn.remotePeer.toString())
+    })
+    if (this.init.mdns) await this.startDiscovery(node)
     for (const [protocol, handler] of this.handlers) await this.register(protocol, handler)
     this.redialTimer = setInterval(() => { this.redialConfigured() }, this.init.redialIntervalMs)
     this.redialTimer.unref()
@@ -210,13 +246,18 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
     if (node === undefined) return
     this.node = undefined
     clearInterval(this.redialTimer)
-    for (const t of this.timers) clearTimeout(t)
-    this.timers.clear()
+    this.policy.stop()
+    // goodbye first (TTL 0), so colleagues show us offline at once
+    this.discovery?.stop()
+    this.discovery = undefined
+    await this.mdnsSocket?.stop()
+    this.mdnsSocket = undefined
     // libp2p closes its connections on stop without peer:disconnect events: report them, so presence
     // and the messenger's channels follow (also across a restart for a new relay)
     const peers = [...new Set(node.getConnections().map(c => c.remotePeer.toString()))]
     await node.stop()
     for (const peerId of peers) this.emit('peerDisconnected', { peerId })
+    for (const peerId of [...this.present]) this.updatePresence(peerId)
   }
 
   private get started (): Libp2p<Services> {
@@ -245,8 +286,24 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
     return this.node?.getConnections().map(c => ({ peerId: c.remotePeer.toString(), addr: c.remoteAddr.toString(), direction: c.direction })) ?? []
   }
 
+  /**
+   * Dials through the policy: concurrent dials to one target share one
+   * attempt, and at most `maxParallelDials` run at once (the others wait
+   * their turn), so a burst (a group message to 200, a whole office
+   * starting) never turns into hundreds of handshakes on a busy CPU.
+   */
   async dial (target: string, options: AbortOptions = {}): Promise<string> {
     const node = this.started
+    if (!target.startsWith('/') && this.isConnected(target)) return target
+    const running = this.dialing.get(target)
+    if (running !== undefined) return await running
+    const attempt = this.policy.bounded(async () => await this.dialNow(node, target, options), options.signal, peerOfTarget(target))
+    this.dialing.set(target, attempt)
+    try { return await attempt } finally { this.dialing.delete(target) }
+  }
+
+  private async dialNow (node: Libp2p<Services>, target: string, options: AbortOptions): Promise<string> {
+    if (!target.startsWith('/') && this.isConnected(target)) return target
     const signal = AbortSignal.any([AbortSignal.timeout(DIAL_TIMEOUT_MS), ...(options.signal !== undefined ? [options.signal] : [])])
     let t
     try {
@@ -258,6 +315,8 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
       const conn = await node.dial(t, { signal })
       return conn.remotePeer.toString()
     } catch (err) {
+      // the record that led us here may be stale: ask the LAN (RFC 6762 §10.4)
+      if (!target.startsWith('/')) this.discovery?.reconfirm(target)
       // no direct route: try through the relay (remote staff, peers behind NAT)
       const relay = this.relay
       if (relay !== null && !target.startsWith('/') && target !== relay.peerId && this.isConnected(relay.peerId)) {
@@ -276,11 +335,18 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
   }
 
   async openStream (peerId: string, protocol: string, options: AbortOptions = {}): Promise<RawStream> {
-    const node = this.started
+    void this.started
     try {
-      const stream = await node.dialProtocol(peerIdFromString(peerId), protocol, { signal: options.signal, runOnLimitedConnection: true })
-      return stream as unknown as RawStream
+      let conn = this.policy.preferred(this.openConnections(peerId))
+      if (conn === undefined) {
+        await this.dial(peerId, options)
+        conn = this.policy.preferred(this.openConnections(peerId))
+        if (conn === undefined) throw new Error('the connection closed right after the dial')
+      }
+      const stream = await conn.newStream(protocol, { signal: options.signal, runOnLimitedConnection: true })
+      return this.policy.watch(stream, conn) as unknown as RawStream
     } catch (err) {
+      if (err instanceof ParleyError) throw err
       throw new ParleyError('ERR_PEER_UNREACHABLE', `cannot open ${protocol} to ${peerId}: ${(err as Error).message}`, { cause: err })
     }
   }
@@ -292,56 +358,111 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
 
   private async register (protocol: string, handler: StreamHandler): Promise<void> {
     await this.started.handle(protocol, (stream, connection) => {
-      handler(stream as unknown as RawStream, connection.remotePeer.toString())
+      handler(this.policy.watch(stream, connection) as unknown as RawStream, connection.remotePeer.toString())
     }, { maxInboundStreams: MAX_INBOUND_STREAMS_PER_PROTOCOL, maxOutboundStreams: 64, runOnLimitedConnection: true })
   }
 
-  /**
-   * mDNS answered: remember the addresses (never loopback: a LAN peer that
-   * announces 127.0.0.1 is wrong or lying) and dial with a tie-break, so each
-   * pair ends up with one connection: the smaller peer ID dials at once, the
-   * other only if nothing connected after a grace period (one-way multicast).
-   */
-  private onMdnsPeer (info: PeerInfo): void {
-    const node = this.node
-    if (node === undefined) return
-    const peerId = info.id.toString()
-    if (peerId === this.peerId) return
-    const addrs = info.multiaddrs.filter(a => !isLoopback(a))
-    if (addrs.length === 0) return
-    if (!this.discovered.has(peerId)) {
-      // only for the first-time log line: forget all at a bound (spoofed answers with invented IDs)
-      if (this.discovered.size >= MAX_DISCOVERED) this.discovered.clear()
-      this.discovered.add(peerId)
-      this.components.log.info('peer discovered', { peerId, at: Date.now(), addrs: addrs.map(a => a.toString()) })
-    }
-    this.emit('peerDiscovered', { peerId, addrs: addrs.map(a => a.toString()) })
-    // libp2p itself merges every discovery answer, loopback included, into its peer store; unless loopback is
-    // wanted, replace the peer's addresses with the same set minus loopback (a later dial by peer ID must not
-    // be pointed at this machine's own ports)
-    const stored = this.init.announceLoopback
-      ? node.peerStore.merge(info.id, { multiaddrs: addrs })
-      : node.peerStore.get(info.id).catch(() => undefined).then(async (p) => {
-        const kept = (p?.addresses ?? []).map(a => a.multiaddr).filter(a => !isLoopback(a) || a.toString().includes('/p2p-circuit'))
-        const seen = new Set(kept.map(String))
-        return await node.peerStore.patch(info.id, { multiaddrs: [...kept, ...addrs.filter(a => !seen.has(a.toString()))] })
-      })
-    void stored.then(() => {
-      if (this.isConnected(peerId)) return
-      const dialNow = (): void => {
-        // repeated mDNS answers arrive within milliseconds: one dial per peer at a time
-        if (this.node === undefined || this.isConnected(peerId) || this.dialing.has(peerId)) return
-        // a flood of (spoofed) answers must not fill libp2p's dial queue: later answers try again
-        if (this.dialing.size >= MAX_MDNS_DIALS) return
-        this.dialing.add(peerId)
-        this.dial(peerId)
-          .catch((err) => { this.components.log.debug('mdns dial failed', { peerId, err: toParleyError(err).message }) })
-          .finally(() => { this.dialing.delete(peerId) })
+  private async startDiscovery (node: Libp2p<Services>): Promise<void> {
+    let transport = this.components.mdnsTransport
+    if (transport === undefined) {
+      const socket = new UdpMdnsSocket(this.components.log)
+      try {
+        await socket.start()
+      } catch (err) {
+        // another program holding 5353 without SO_REUSEADDR: Parley still runs (configured peers, relay)
+        this.components.log.warn('mDNS unavailable: LAN discovery is off', { err: toParleyError(err).message })
+        return
       }
-      if (this.peerId < peerId) { dialNow(); return }
-      const t = setTimeout(() => { this.timers.delete(t); dialNow() }, this.init.dialGraceMs)
-      this.timers.add(t)
-    }).catch((err) => { this.components.log.warn('peer store update failed', { err: toParleyError(err).message }) })
+      this.mdnsSocket = socket
+      transport = socket
+    }
+    const identity = this.components.identity
+    this.discovery = new MdnsDiscovery({
+      transport,
+      log: this.components.log,
+      sign: (payload) => signWithDevice(identity, payload),
+      verify: verifyByPeer
+    }, this.peerId, {
+      peer: (p, isNew) => { this.onDiscovered(node, p, isNew) },
+      gone: (p, reason) => { this.onVanished(p, reason) }
+    }, this.init.discovery)
+    this.discovery.start(this.selfRecords())
+    node.addEventListener('self:peer:update', () => { this.discovery?.update(this.selfRecords()) })
+  }
+
+  private selfRecords (): { peerId: string, addrs: string[], advert?: string } {
+    const addrs = (this.node?.getMultiaddrs() ?? []).filter(a => !a.toString().includes('/p2p-circuit'))
+      .filter(a => this.init.announceLoopback || !isLoopback(a)).map(a => a.toString())
+      .map(a => a.includes('/p2p/') ? a : `${a}/p2p/${this.peerId}`)
+    return { peerId: this.peerId, addrs, ...(this.advert !== undefined ? { advert: this.advert } : {}) }
+  }
+
+  /**
+   * A colleague's signed record: its addresses go to the peer store (never
+   * loopback: a LAN peer that announces 127.0.0.1 is wrong or lying). No dial:
+   * connections are opened on demand, or for a preferred peer.
+   */
+  private onDiscovered (node: Libp2p<Services>, p: CachedPeer, isNew: boolean): void {
+    const addrs = p.addrs.map(a => { try { return multiaddr(a) } catch { return null } })
+      .filter((a): a is Multiaddr => a !== null && (this.init.announceLoopback || !isLoopback(a)))
+    if (isNew) this.components.log.info('peer discovered', { peerId: p.peerId, at: Date.now(), addrs: addrs.map(String) })
+    void node.peerStore.patch(peerIdFromString(p.peerId), { multiaddrs: addrs })
+      .catch((err) => { this.components.log.warn('peer store update failed', { err: toParleyError(err).message }) })
+    this.emit('peerDiscovered', { peerId: p.peerId, addrs: addrs.map(String), ...(p.advert !== undefined ? { advert: p.advert } : {}) })
+    this.updatePresence(p.peerId)
+    if (this.preferredPeers.has(p.peerId)) this.dialInBackground(p.peerId)
+  }
+
+  private onVanished (p: CachedPeer, reason: GoneReason): void {
+    this.components.log.info('peer vanished', { peerId: p.peerId, reason, at: Date.now() })
+    this.updatePresence(p.peerId)
+  }
+
+  /** Present: a live discovery record, or an open connection. Reported on change. */
+  private updatePresence (peerId: string): void {
+    const now = this.node !== undefined && (this.isConnected(peerId) || this.discovery?.has(peerId) === true)
+    if (now === this.present.has(peerId)) return
+    if (now) this.present.add(peerId)
+    else this.present.delete(peerId)
+    this.emit('presenceChanged', { peerId, online: now })
+  }
+
+  isOnline (peerId: string): boolean { return this.present.has(peerId) }
+  onlinePeers (): string[] { return [...this.present] }
+
+  /** Text that colleagues get with our discovery records (the signed profile); announced when it changes. */
+  setAdvert (text: string | undefined): void {
+    this.advert = text
+    this.discovery?.update(this.selfRecords())
+  }
+
+  advertOf (peerId: string): string | undefined { return this.discovery?.get(peerId)?.advert }
+
+  /** Peers kept connected while present (bounded: the first MAX_PREFERRED_PEERS). */
+  setPreferred (peerIds: string[]): void {
+    this.preferredPeers = new Set(peerIds.slice(0, MAX_PREFERRED_PEERS))
+    for (const p of this.preferredPeers) if (this.discovery?.has(p) === true) this.dialInBackground(p)
+  }
+
+  /** mDNS and connection figures for the status API and the office benchmark. */
+  stats (): HostStats {
+    const d = this.discovery
+    const sock = this.mdnsSocket ?? this.components.mdnsTransport
+    return {
+      mdns: d === undefined || sock === undefined
+        ? null
+        : { packetsIn: sock.stats.packetsIn, packetsOut: sock.stats.packetsOut, peers: d.peers().length, rejected: d.rejected, ttlS: d.ttl() },
+      connections: { ...this.policy.stats }
+    }
+  }
+
+  private dialInBackground (peerId: string): void {
+    if (this.node === undefined || this.isConnected(peerId)) return
+    this.dial(peerId).catch((err) => { this.components.log.debug('dial failed', { peerId, err: toParleyError(err).message }) })
+  }
+
+  private configuredPeers (): Set<string> {
+    return new Set(this.init.peers.map(peerOfAddr))
   }
 
   private redialConfigured (): void {
@@ -351,4 +472,10 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
       this.dial(addr).catch((err) => { this.components.log.debug('redial failed', { addr, err: toParleyError(err).message }) })
     }
   }
+}
+
+/** The peer a dial target names (a peer ID, or a multiaddr's /p2p/ part), if any. */
+function peerOfTarget (target: string): string | undefined {
+  if (!target.startsWith('/')) return target
+  try { return peerOfAddr(target) } catch { return undefined }
 }

@@ -7,6 +7,12 @@ import type { AbortOptions } from '../../../core/util/abort.js'
 import type { RawStream, StreamHandler } from '../../../core/rpc/stream.js'
 import type { TypedEventTarget } from '../../../core/util/events.js'
 
+export interface HostStats {
+  /** null when LAN discovery is off */
+  mdns: { packetsIn: number, packetsOut: number, peers: number, rejected: number, ttlS: number } | null
+  connections: { prunedIdle: number, prunedCap: number, duplicatesClosed: number, peakConnections: number }
+}
+
 /** How we currently reach a peer. */
 export type Reach = 'lan' | 'relay'
 
@@ -15,8 +21,10 @@ export interface PeerHostEvents {
   peerConnected: CustomEvent<{ peerId: string, reach: Reach }>
   /** last connection to a peer closed */
   peerDisconnected: CustomEvent<{ peerId: string }>
-  /** a peer announced itself (mDNS), with the addresses we will dial */
-  peerDiscovered: CustomEvent<{ peerId: string, addrs: string[] }>
+  /** a peer announced itself (mDNS) or changed its record: the addresses we will dial, its advert (the signed profile) */
+  peerDiscovered: CustomEvent<{ peerId: string, addrs: string[], advert?: string }>
+  /** a peer became present (a live discovery record or an open connection) or stopped being present */
+  presenceChanged: CustomEvent<{ peerId: string, online: boolean }>
 }
 
 export interface PeerHost extends TypedEventTarget<PeerHostEvents> {
@@ -27,6 +35,17 @@ export interface PeerHost extends TypedEventTarget<PeerHostEvents> {
   addresses(): string[]
   connectedPeers(): string[]
   isConnected(peerId: string): boolean
+  /** present on the LAN (a live discovery record) or connected: what the UI shows as online */
+  isOnline(peerId: string): boolean
+  onlinePeers(): string[]
+  /** text colleagues get with our discovery record (the signed profile); announced when it changes */
+  setAdvert(text: string | undefined): void
+  /** the advert of a peer's live discovery record, if any (what peerDiscovered carried last) */
+  advertOf(peerId: string): string | undefined
+  /** peers kept connected while present (recent and favourite conversations; bounded) */
+  setPreferred(peerIds: string[]): void
+  /** mDNS and connection-policy figures (status API, benchmarks) */
+  stats(): HostStats
   /** open connections, all peers together (one per pair is the goal) */
   connectionCount(): number
   /** every open connection, for diagnostics */

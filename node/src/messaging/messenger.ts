@@ -17,13 +17,14 @@ import { setMaxListeners } from 'node:events'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { newMessageId, sealEnvelope } from '../../../core/crypto/envelope.js'
 import {
-  MAX_TEXT_CHARS, bodyFields, dmConversationId, isGroupConv, type Body, type EnvelopeKind, type MessageChange, type Profile, type Quote
+  MAX_TEXT_CHARS, bodyFields, conversationMembers, dmConversationId, isGroupConv, type Body, type EnvelopeKind, type MessageChange, type Profile, type Quote
 } from '../../../core/protocol/envelope.js'
 import type { PeerRpcMethod } from '../../../core/protocol/peer-rpc.js'
 import { PEER_ID } from '../../../core/protocol/validate.js'
 import type { RpcChannelInit } from '../../../core/rpc/channel.js'
 import type { AbortOptions } from '../../../core/util/abort.js'
 import { TypedEventEmitter } from '../../../core/util/events.js'
+import { compareHlc } from '../clock/hlc.js'
 import type { HistoryQuery, MessageState, StoredMessage } from '../store/types.js'
 import { Deposits } from './deposits.js'
 import { Delivery } from './delivery.js'
@@ -136,9 +137,24 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     await this.channels.start()
     host.addEventListener('peerConnected', this.onConnected)
     host.addEventListener('peerDisconnected', this.onDisconnected)
+    host.addEventListener('presenceChanged', this.onPresence)
+    host.addEventListener('peerDiscovered', this.onDiscovered)
+    await this.preferRecent()
     // the retry passes start only once the clock, groups, profile and handler are in place
     this.pushLoop.start()
     for (const p of host.connectedPeers()) this.peerConnected(p)
+    for (const p of host.onlinePeers()) {
+      this.presenceChanged(p, true)
+      // records heard before we listened: their profiles too
+      const advert = host.advertOf(p)
+      if (advert !== undefined && !this.peers.isRelay(p)) this.peers.discovered(p, advert)
+    }
+  }
+
+  /** The peers of the most recent direct conversations stay connected while present (the host bounds how many). */
+  private async preferRecent (): Promise<void> {
+    const convs = (await this.c.store.listConversations()).filter(c => !isGroupConv(c.conv)).sort((a, b) => compareHlc(b.lastHlc, a.lastHlc))
+    this.c.host.setPreferred(convs.map(c => conversationMembers(c.conv).find(m => m !== this.peerId)).filter((p): p is string => p !== undefined))
   }
 
   async stop (): Promise<void> {
@@ -147,6 +163,9 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     this.pushLoop.stop()
     this.c.host.removeEventListener('peerConnected', this.onConnected)
     this.c.host.removeEventListener('peerDisconnected', this.onDisconnected)
+    this.c.host.removeEventListener('presenceChanged', this.onPresence)
+    this.c.host.removeEventListener('peerDiscovered', this.onDiscovered)
+    this.peers.stop()
     await this.channels.stop()
   }
 
@@ -268,6 +287,19 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
   }
 
   private readonly onConnected = (evt: CustomEvent<{ peerId: string }>): void => { this.peerConnected(evt.detail.peerId) }
+
+  private presenceChanged (peerId: string, online: boolean): void {
+    if (this.peers.isRelay(peerId)) return
+    this.peers.presenceChanged(peerId, online)
+    if (online) this.pushLoop.present(peerId)
+  }
+
+  private readonly onPresence = (evt: CustomEvent<{ peerId: string, online: boolean }>): void => { this.presenceChanged(evt.detail.peerId, evt.detail.online) }
+
+  private readonly onDiscovered = (evt: CustomEvent<{ peerId: string, advert?: string }>): void => {
+    const { peerId, advert } = evt.detail
+    if (advert !== undefined && !this.peers.isRelay(peerId)) this.peers.discovered(peerId, advert)
+  }
 
   private readonly onDisconnected = (evt: CustomEvent<{ peerId: string }>): void => {
     const { peerId } = evt.detail

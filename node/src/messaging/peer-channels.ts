@@ -13,8 +13,12 @@ import { withTimeout, type AbortOptions } from '../../../core/util/abort.js'
 import type { Logger } from '../../../core/util/log.js'
 import type { PeerHost } from '../host/types.js'
 
-/** Opening a channel's stream gives up after this long. @default 10000 */
-export const DEFAULT_OPEN_TIMEOUT_MS = 10_000
+/**
+ * Opening a channel's stream gives up after this long; it includes waiting for
+ * a dial slot (the host bounds dials, so a group message to hundreds waits its turn).
+ * @default 30000
+ */
+export const DEFAULT_OPEN_TIMEOUT_MS = 30_000
 
 /**
  * One lazily opened channel: opened on first use, shared while it is open,

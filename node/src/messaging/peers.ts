@@ -1,5 +1,6 @@
 /**
- * Peers: presence (connect / disconnect), signed profiles and display names
+ * Peers: presence (a LAN discovery record or a connection, see the host),
+ * signed profiles and display names
  * (ours and theirs), safety numbers, verification, and the look-alike key
  * warning; answers `getProfile` and `announceProfile`.
  */
@@ -13,6 +14,8 @@ import type { PeerChannels } from './peer-channels.js'
 import type { MessagingComponents, PeerRpcHandlers, PeerView } from './types.js'
 
 export const DEFAULT_NAME = 'Parley user'
+/** presence changes arriving within this window are stored and reported together */
+const PRESENCE_BATCH_MS = 50
 
 export interface PeersComponents extends Pick<MessagingComponents, 'store' | 'host' | 'identity' | 'relay' | 'log' | 'events'> {
   channels: PeerChannels
@@ -32,6 +35,8 @@ export interface PeersInit {
 export class Peers {
   private profile?: Profile
   private readonly safetyCache = new Map<string, string>()
+  private readonly presenceBatch = new Map<string, boolean>()
+  private running = false
 
   readonly handlers: Pick<PeerRpcHandlers, 'getProfile' | 'announceProfile'> = {
     getProfile: async () => this.profile,
@@ -63,14 +68,20 @@ export class Peers {
       await this.c.store.putMeta('profile', profile)
     }
     this.profile = profile
+    this.running = true
+    // colleagues on the LAN get the signed profile with our discovery record, without a connection
+    this.c.host.setAdvert(JSON.stringify(profile))
   }
+
+  stop (): void { this.running = false }
 
   async setName (input: string): Promise<Profile> {
     const name = parseDisplayName(normalizeName(input))
     const profile = signProfile(this.c.identity, name, Math.max(Date.now(), (this.profile?.updatedAt ?? 0) + 1))
     await this.c.store.putMeta('profile', profile)
     this.profile = profile
-    // connected peers learn the new name now; the others fetch it when they next connect
+    this.c.host.setAdvert(JSON.stringify(profile))
+    // connected peers learn the new name now; LAN peers from our discovery record; the others when they next connect
     for (const p of this.c.host.connectedPeers()) {
       if (this.isRelay(p)) continue
       void this.c.channels.get(p).then(async ch => await ch.call('announceProfile', profile)).catch(() => {})
@@ -80,23 +91,52 @@ export class Peers {
 
   isRelay (peerId: string): boolean { return this.c.relay?.isRelay(peerId) === true }
 
-  /** Records the peer as seen, tells the UI, and fetches its profile. */
+  /** Records the peer as seen and fetches its profile over the new connection (presence is reported apart). */
   peerConnected (peerId: string): void {
     void (async () => {
-      const existing = await this.c.store.getPeer(peerId)
       const now = Date.now()
-      await this.c.store.putPeer({ ...existing, peerId, lastSeen: now, firstSeen: existing?.firstSeen ?? now })
-      this.c.events.emit('peerOnline', await this.peerView(peerId))
+      await this.updatePeer(peerId, (existing) => ({ ...existing, peerId, lastSeen: now, firstSeen: existing?.firstSeen ?? now }))
       await this.fetchProfile(peerId)
     })().catch(err => { this.c.log.debug('peer setup failed', { peerId, err: toParleyError(err).message }) })
   }
 
   peerDisconnected (peerId: string): void {
     void (async () => {
-      const existing = await this.c.store.getPeer(peerId)
-      await this.c.store.putPeer({ ...existing, peerId, lastSeen: Date.now() })
-      this.c.events.emit('peerOffline', await this.peerView(peerId))
+      await this.updatePeer(peerId, (existing) => ({ ...existing, peerId, lastSeen: Date.now() }))
     })().catch(err => { this.c.log.debug('peer teardown failed', { peerId, err: toParleyError(err).message }) })
+  }
+
+  /** Online and offline follow presence (a discovery record or a connection); a burst is handled as one. */
+  presenceChanged (peerId: string, online: boolean): void {
+    this.presenceBatch.set(peerId, online)
+    if (this.presenceBatch.size === 1) setTimeout(() => { void this.flushPresence() }, PRESENCE_BATCH_MS)
+  }
+
+  /** Stores `lastSeen` and emits peerOnline / peerOffline for a batch of presence changes, with one peer listing. */
+  private async flushPresence (): Promise<void> {
+    const batch = [...this.presenceBatch]
+    this.presenceBatch.clear()
+    try {
+      const now = Date.now()
+      // together, so the store's group commit writes them in one batch
+      await Promise.all(batch.map(async ([peerId]) => {
+        await this.updatePeer(peerId, (existing) => ({ ...existing, peerId, lastSeen: now, firstSeen: existing?.firstSeen ?? now }))
+      }))
+      const views = new Map((await this.listPeers()).map(v => [v.peerId, v]))
+      for (const [peerId, online] of batch) {
+        if (!this.running) return
+        this.c.events.emit(online ? 'peerOnline' : 'peerOffline', views.get(peerId) ?? this.view({ peerId }, null))
+      }
+    } catch (err) {
+      this.c.log.debug('presence update failed', { err: toParleyError(err).message })
+    }
+  }
+
+  /** A discovery record carrying the peer's signed profile: its name without a connection. */
+  discovered (peerId: string, advert: string): void {
+    let value: unknown
+    try { value = JSON.parse(advert) } catch { return }
+    this.acceptProfile(peerId, value).catch(err => { this.c.log.debug('advertised profile refused', { peerId, err: toParleyError(err).message }) })
   }
 
   /** Forgets what is cached about a peer that is gone. */
@@ -105,7 +145,7 @@ export class Peers {
   async listPeers (): Promise<PeerView[]> {
     const records = (await this.c.store.listPeers()).filter(r => !this.isRelay(r.peerId))
     const known = new Set(records.map(r => r.peerId))
-    for (const p of this.c.host.connectedPeers()) if (!known.has(p) && !this.isRelay(p)) records.push({ peerId: p, lastSeen: Date.now() })
+    for (const p of this.c.host.onlinePeers()) if (!known.has(p) && !this.isRelay(p)) records.push({ peerId: p, lastSeen: Date.now() })
     // the first key seen with a name owns it; a later key with the same or a look-alike name gets a warning
     const named = records.flatMap(r => r.profile === undefined
       ? []
@@ -116,9 +156,10 @@ export class Peers {
 
   /** Records that the user compared safety numbers with `peer` (or withdraws it). */
   async setVerified (peer: string, verified: boolean): Promise<PeerView> {
-    const existing = await this.c.store.getPeer(peer)
-    if (existing === undefined) throw new ParleyError('ERR_UNKNOWN_PEER', `no known peer ${peer}`)
-    await this.c.store.putPeer({ ...existing, verified })
+    await this.updatePeer(peer, (existing) => {
+      if (existing === undefined) throw new ParleyError('ERR_UNKNOWN_PEER', `no known peer ${peer}`)
+      return { ...existing, verified }
+    })
     const v = await this.peerView(peer)
     this.c.events.emit('peerUpdated', v)
     return v
@@ -133,15 +174,36 @@ export class Peers {
   private async acceptProfile (peerId: string, value: unknown): Promise<void> {
     const profile = parseProfile(value)
     if (profile.peerId !== peerId) throw new ParleyError('ERR_INVALID_ENVELOPE', 'peer sent a profile of another peer')
-    verifyProfile(profile)
-    const existing = await this.c.store.getPeer(peerId)
-    if (existing?.profile !== undefined && existing.profile.updatedAt >= profile.updatedAt) return
-    await this.c.store.putPeer({ ...existing, peerId, profile })
-    this.c.events.emit('peerUpdated', await this.peerView(peerId))
+    const kept = await this.updatePeer(peerId, (existing) => {
+      if (existing?.profile !== undefined && existing.profile.updatedAt >= profile.updatedAt) return undefined
+      // checked only when it would be kept: a discovery record repeats the same profile
+      verifyProfile(profile)
+      return { ...existing, peerId, profile }
+    })
+    if (kept) this.c.events.emit('peerUpdated', await this.peerView(peerId))
+  }
+
+  private readonly updating = new Map<string, Promise<unknown>>()
+
+  /**
+   * Read-modify-write of a peer record, one at a time per peer: presence, a
+   * connection and a profile from discovery update the same record at once,
+   * and a write from a stale read would drop the others' change (a name).
+   * `change` returns the new record, or undefined to keep the stored one; resolves true if it wrote.
+   */
+  private async updatePeer (peerId: string, change: (existing: PeerRecord | undefined) => PeerRecord | undefined): Promise<boolean> {
+    const run = (this.updating.get(peerId) ?? Promise.resolve()).catch(() => {}).then(async () => {
+      const next = change(await this.c.store.getPeer(peerId))
+      if (next === undefined) return false
+      await this.c.store.putPeer(next)
+      return true
+    })
+    this.updating.set(peerId, run)
+    try { return await run } finally { if (this.updating.get(peerId) === run) this.updating.delete(peerId) }
   }
 
   private view (r: PeerRecord, keyWarning: string | null): PeerView {
-    const online = this.c.host.isConnected(r.peerId)
+    const online = this.c.host.isOnline(r.peerId)
     let sn = this.safetyCache.get(r.peerId)
     if (sn === undefined) { sn = safetyNumber(this.c.identity.peerId, r.peerId); this.safetyCache.set(r.peerId, sn) }
     return {

@@ -30,8 +30,19 @@ export interface PushLoopInit {
 
 /** First wait between dials of an offline peer, doubling up to maxRedialBackoffMs. */
 const FIRST_REDIAL_BACKOFF_MS = 1000
+/** a present peer we owe messages is tried again at least this often (a restart keeps its record alive) */
+const PRESENT_REDIAL_MAX_MS = 4000
+/**
+ * Up to this share of a backoff is added at random, so peers that lost the
+ * same colleague (a restart, a whole office after a power cut) do not all dial
+ * again at the same instant.
+ */
+const BACKOFF_JITTER = 0.25
+const jittered = (ms: number): number => Math.round(ms * (1 + Math.random() * BACKOFF_JITTER))
 /** Outbox entries read per page of a push. */
 const PUSH_PAGE = 256
+/** presence arrivals within this window share one outbox read */
+const OWED_CHECK_MS = 50
 
 interface PushState {
   /** a loop runs for this peer */
@@ -75,6 +86,29 @@ export class PushLoop {
     this.schedule(peer)
   }
 
+  /** The peer became present (on the LAN, or connected): push now if we owe it messages. */
+  present (peer: string): void {
+    const s = this.state(peer)
+    s.dialBackoffMs = FIRST_REDIAL_BACKOFF_MS
+    s.nextDialAt = 0
+    this.owedCheck.add(peer)
+    if (this.owedCheck.size > 1) return
+    // one outbox read for a burst of arrivals (a whole office appearing)
+    setTimeout(() => {
+      const peers = [...this.owedCheck]
+      this.owedCheck.clear()
+      void this.c.store.outboxPeers().then((owed) => {
+        const set = new Set(owed)
+        for (const p of peers) if (set.has(p)) this.schedule(p)
+      }).catch(err => { this.c.log.debug('outbox check failed', { err: toParleyError(err).message }) })
+    }, OWED_CHECK_MS)
+  }
+
+  private readonly owedCheck = new Set<string>()
+
+  /** Connections are opened on demand: a present peer counts as reachable (the host dials, bounded). */
+  private reachable (peer: string): boolean { return this.c.host.isConnected(peer) || this.c.host.isOnline(peer) }
+
   /** The next pass to `peer` syncs first. */
   requestSync (peer: string): void {
     this.state(peer).needSync = true
@@ -85,7 +119,7 @@ export class PushLoop {
   schedule (peer: string): void {
     const s = this.state(peer)
     if (s.pushing) { s.again = true; return }
-    if (!this.c.host.isConnected(peer)) return
+    if (!this.reachable(peer)) return
     s.pushing = true
     void this.loop(peer, s).catch((err) => {
       this.c.log.debug('delivery paused', { peer, err: toParleyError(err).message })
@@ -97,7 +131,7 @@ export class PushLoop {
   }
 
   private async loop (peer: string, s: PushState): Promise<void> {
-    while (this.running && this.c.host.isConnected(peer)) {
+    while (this.running && this.reachable(peer)) {
       s.again = false
       const ch = await this.c.channels.get(peer)
       if (s.needSync) {
@@ -132,7 +166,7 @@ export class PushLoop {
         if (this.c.host.isConnected(peer)) {
           // a connected peer whose sync did not finish (a timeout, a flap) is synced again, outbox or not
           if (s.needSync && !s.pushing) this.schedule(peer)
-        } else if (!waitedFor.has(peer) && !s.pushing && !this.c.channels.isOpening(peer)) {
+        } else if (!waitedFor.has(peer) && !s.pushing && !this.c.channels.isOpening(peer) && !this.c.host.isOnline(peer)) {
           // gone and owed nothing: forget its state (it is made afresh when it connects)
           this.peers.delete(peer)
           this.c.channels.forget(peer)
@@ -141,6 +175,14 @@ export class PushLoop {
       }
       for (const peer of waitedFor) {
         if (this.c.host.isConnected(peer)) { this.schedule(peer); continue }
+        // present on the LAN: pushed with a connection on demand, no mailbox copy; if its dials keep failing, the
+        // host reconfirms its discovery record (RFC 6762 §10.4) and it stops being present within seconds
+        if (this.c.host.isOnline(peer)) {
+          this.pushPresent(peer, now)
+          // still present after dials failed for a while (a firewall, a peer that answers mDNS but not TCP):
+          // its messages go to the relay too, as for a peer that is away
+          if (this.state(peer).dialBackoffMs < PRESENT_REDIAL_MAX_MS) continue
+        }
         unreachable.push(peer)
         this.dialWithBackoff(peer, now)
       }
@@ -152,10 +194,18 @@ export class PushLoop {
     }
   }
 
+  private pushPresent (peer: string, now: number): void {
+    const s = this.state(peer)
+    if (now < s.nextDialAt || s.pushing) return
+    s.nextDialAt = now + jittered(s.dialBackoffMs)
+    s.dialBackoffMs = Math.min(s.dialBackoffMs * 2, PRESENT_REDIAL_MAX_MS)
+    this.schedule(peer)
+  }
+
   private dialWithBackoff (peer: string, now: number): void {
     const s = this.state(peer)
     if (now < s.nextDialAt) return
-    s.nextDialAt = now + s.dialBackoffMs
+    s.nextDialAt = now + jittered(s.dialBackoffMs)
     s.dialBackoffMs = Math.min(s.dialBackoffMs * 2, this.init.maxRedialBackoffMs)
     this.c.host.dial(peer).catch(() => {})
   }

@@ -7,7 +7,7 @@ import { ParleyError } from '../../../core/errors.js'
 import type { RawStream, StreamHandler } from '../../../core/rpc/stream.js'
 import type { AbortOptions } from '../../../core/util/abort.js'
 import { TypedEventEmitter } from '../../../core/util/events.js'
-import type { PeerHost, PeerHostEvents, Reach } from '../../../node/src/host/types.js'
+import type { HostStats, PeerHost, PeerHostEvents, Reach } from '../../../node/src/host/types.js'
 import { streamPair, type FakeStream } from './fake-stream.js'
 
 export class FakeNetwork {
@@ -74,6 +74,16 @@ export class FakeHost extends TypedEventEmitter<PeerHostEvents> implements PeerH
   }
 
   reach (peerId: string): Reach | null { return this.connected.has(peerId) ? 'lan' : null }
+  /** no LAN discovery here: present means connected */
+  isOnline (peerId: string): boolean { return this.connected.has(peerId) }
+  onlinePeers (): string[] { return [...this.connected] }
+  /** the last advert set (the signed profile, as JSON) */
+  advert: string | undefined
+  setAdvert (text: string | undefined): void { this.advert = text }
+  advertOf (_peerId: string): string | undefined { return undefined }
+  preferred: string[] = []
+  setPreferred (peerIds: string[]): void { this.preferred = [...peerIds] }
+  stats (): HostStats { return { mdns: null, connections: { prunedIdle: 0, prunedCap: 0, duplicatesClosed: 0, peakConnections: this.connected.size } } }
 
   /** The relay is the peer at the end of `addr` (after /p2p/). */
   setRelay (addr: string | null): string | null {
@@ -109,9 +119,11 @@ export class FakeHost extends TypedEventEmitter<PeerHostEvents> implements PeerH
     if (up) {
       this.connected.add(peerId)
       this.emit('peerConnected', { peerId, reach: 'lan' })
+      this.emit('presenceChanged', { peerId, online: true })
     } else {
       this.connected.delete(peerId)
       this.emit('peerDisconnected', { peerId })
+      this.emit('presenceChanged', { peerId, online: false })
     }
   }
 }

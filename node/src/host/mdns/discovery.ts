@@ -1,0 +1,164 @@
+/**
+ * LAN discovery by RFC 6762/6763 multicast DNS: our responder and browser on
+ * one socket. It replaces @libp2p/mdns, which answers every query by
+ * multicast (an office of N hears N answers per query from every one of N
+ * queriers) and queries at a fixed interval forever.
+ *
+ * Our records' TTL grows with the office (`minTtlS`, plus `ttlPerPeerS` for
+ * every peer we know, at most `maxTtlS`): each record is refreshed once per
+ * TTL, so the refresh traffic every node hears stays about the same from 50
+ * to 500 colleagues. The price: a peer that vanishes without a goodbye (power
+ * cut, kill -9) and that nobody is connected to stays listed up to one TTL;
+ * a failed connection reconfirms it at once (RFC 6762 §10.4).
+ */
+import { MdnsBrowser, type BrowserEvents, type BrowserInit, type CachedPeer } from './browser.js'
+import { MdnsResponder, type FullQuery } from './responder.js'
+import type { MdnsTransport, ReceivedPacket } from './socket.js'
+import type { Rr, SelfRecords, SignRecord, VerifyRecord } from './records.js'
+import type { Logger } from '../../../../core/util/log.js'
+import * as dnsPacket from 'dns-packet'
+
+export interface MdnsDiscoveryInit extends BrowserInit {
+  /** the least TTL on our records, seconds. @default 120 (RFC 6762 §10, host-name records) */
+  minTtlS?: number
+  /** TTL added for every peer in our cache, seconds. @default 2 */
+  ttlPerPeerS?: number
+}
+
+export const DEFAULT_MIN_TTL_S = 120
+export const DEFAULT_TTL_PER_PEER_S = 2
+/** §7.2: a responder waits 400-500 ms for the rest of a known-answer list */
+const KNOWN_ANSWER_WAIT_MS = 400
+
+export interface MdnsDiscoveryComponents {
+  transport: MdnsTransport
+  log: Logger
+  /** @default Math.random */
+  random?: () => number
+  /** signs our records / checks theirs (the host passes the device key); absent: unsigned */
+  sign?: SignRecord
+  verify?: VerifyRecord
+}
+
+const QU_CLASS = `UNKNOWN_${0x8001}`
+
+const allRecords = new WeakMap<object, Rr[]>()
+/** A response's answers and additionals, as one list per packet (so its parse is shared, see readInstances). */
+function recordsOf (packet: dnsPacket.Packet): Rr[] {
+  let list = allRecords.get(packet)
+  if (list === undefined) {
+    list = [...(packet.answers ?? []), ...(packet.additionals ?? [])] as Rr[]
+    allRecords.set(packet, list)
+  }
+  return list
+}
+
+export class MdnsDiscovery {
+  private readonly browser: MdnsBrowser
+  private readonly responder: MdnsResponder
+  private readonly token: number
+  private readonly minTtlS: number
+  private readonly ttlPerPeerS: number
+  private readonly maxTtlS: number
+  private unsubscribe?: () => void
+  private readonly assembling = new Map<string, { q: FullQuery, timer: NodeJS.Timeout }>()
+
+  constructor (private readonly c: MdnsDiscoveryComponents, readonly peerId: string, on: BrowserEvents, init: MdnsDiscoveryInit = {}) {
+    const random = c.random ?? Math.random
+    this.token = c.transport.token()
+    this.minTtlS = init.minTtlS ?? DEFAULT_MIN_TTL_S
+    this.ttlPerPeerS = init.ttlPerPeerS ?? DEFAULT_TTL_PER_PEER_S
+    this.maxTtlS = init.maxTtlS ?? 4500
+    if (!(this.minTtlS >= 1 && this.minTtlS <= this.maxTtlS)) throw new RangeError(`mDNS TTL must be 1..${this.maxTtlS} s, got ${this.minTtlS}`)
+    // the refresh points (80-95 % of the TTL) must not fall between two sweeps
+    const sweepMs = init.sweepMs ?? Math.min(1000, this.minTtlS * 25)
+    const verify = c.verify !== undefined ? { verify: c.verify } : {}
+    const sign = c.sign !== undefined ? { sign: c.sign } : {}
+    this.browser = new MdnsBrowser({ transport: c.transport, token: this.token, random, self: peerId, ...verify }, on, { ...init, sweepMs })
+    this.responder = new MdnsResponder({ transport: c.transport, token: this.token, random, ttl: () => this.ttl(), ...sign })
+  }
+
+  /** The TTL our records carry now, seconds. */
+  ttl (): number {
+    return Math.min(this.maxTtlS, Math.max(this.minTtlS, Math.ceil(this.browser.size * this.ttlPerPeerS)))
+  }
+
+  get running (): boolean { return this.unsubscribe !== undefined }
+
+  start (self: SelfRecords): void {
+    if (this.unsubscribe !== undefined) return
+    this.unsubscribe = this.c.transport.subscribe((p) => { this.onPacket(p) })
+    this.browser.start()
+    this.responder.update(self)
+  }
+
+  /** New addresses or advert: announced when they differ. */
+  update (self: SelfRecords): void {
+    if (this.unsubscribe === undefined) return
+    this.responder.update(self)
+  }
+
+  /** Sends the goodbye and forgets the cache. */
+  stop (): void {
+    if (this.unsubscribe === undefined) return
+    this.responder.stop()
+    this.browser.stop()
+    this.unsubscribe()
+    this.unsubscribe = undefined
+    for (const a of this.assembling.values()) clearTimeout(a.timer)
+    this.assembling.clear()
+  }
+
+  get rejected (): number { return this.browser.rejected }
+  has (peerId: string): boolean { return this.browser.get(peerId) !== undefined }
+  get (peerId: string): CachedPeer | undefined { return this.browser.get(peerId) }
+  peers (): CachedPeer[] { return this.browser.peers() }
+  reconfirm (peerId: string): void { this.browser.reconfirm(peerId) }
+  restartQueries (): void { this.browser.restartQueries() }
+
+  private onPacket ({ packet, from, sentBy }: ReceivedPacket): void {
+    if (sentBy === this.token) return
+    if (packet.type === 'response') {
+      this.browser.onResponse(recordsOf(packet))
+      return
+    }
+    const key = `${from.address}:${from.port}`
+    const questions = (packet.questions ?? []) as Rr[]
+    const pending = this.assembling.get(key)
+    if (pending !== undefined && questions.length === 0) {
+      // §7.2: the known answers continue
+      pending.q.knownAnswers.push(...(packet.answers ?? []) as Rr[])
+      if (((packet.flags ?? 0) & dnsPacket.TRUNCATED_RESPONSE) === 0) this.finishAssembly(key)
+      return
+    }
+    if (pending !== undefined) this.finishAssembly(key)
+    if (questions.length === 0) return
+    const q: FullQuery = {
+      questions: questions.map(x => x.class === QU_CLASS ? { ...x, class: 'IN' } : x),
+      knownAnswers: [...(packet.answers ?? [])] as Rr[],
+      from,
+      id: packet.id ?? 0,
+      unicast: questions.every(x => x.class === QU_CLASS)
+    }
+    if (((packet.flags ?? 0) & dnsPacket.TRUNCATED_RESPONSE) !== 0) {
+      const timer = setTimeout(() => { this.finishAssembly(key) }, KNOWN_ANSWER_WAIT_MS + Math.random() * 100)
+      timer.unref()
+      this.assembling.set(key, { q, timer })
+      return
+    }
+    this.dispatch(q, false)
+  }
+
+  private finishAssembly (key: string): void {
+    const a = this.assembling.get(key)
+    if (a === undefined) return
+    clearTimeout(a.timer)
+    this.assembling.delete(key)
+    this.dispatch(a.q, true)
+  }
+
+  private dispatch (q: FullQuery, waited: boolean): void {
+    this.responder.onQuery(q, waited)
+    this.browser.onForeignQuery(q)
+  }
+}
