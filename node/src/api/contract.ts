@@ -2,13 +2,13 @@
  * The local API contract: routes, payload views and event names, version 1.
  * Shared by the server, the CLI client and the web UI.
  */
-import type { MessageState, StoredMessage } from '../store/types.js'
+import type { MessageState, Route, StoredMessage } from '../store/types.js'
 import type { PeerView } from '../messaging/messenger.js'
 import type { RelayState } from '../messaging/relay-client.js'
 import type { PermanentRefusal } from '../../../core/protocol/envelope.js'
 import type { ChangeWindows } from './changes.js'
 
-export type { MessageState, PeerView, RelayState, PermanentRefusal }
+export type { MessageState, PeerView, RelayState, PermanentRefusal, Route }
 export type { MessageChange, Quote } from '../../../core/protocol/envelope.js'
 export { DEFAULT_CHANGE_WINDOWS, changeRefusal, foldChanges, type ChangeWindows } from './changes.js'
 
@@ -53,8 +53,8 @@ export const UI_THEMES: ReadonlyArray<UiPrefs['theme']> = ['auto', 'light', 'dar
 /** `changeWindows`: how long after writing you may still edit or recall a message (this node's setting) */
 export interface SettingsView { name: string, relay: RelayState, ui: UiPrefs, changeWindows: ChangeWindows }
 
-/** `GET /v1/messages/:id/recipients`: where my message is for each recipient */
-export interface RecipientView { peer: string, state: 'queued' | 'sent' | 'delivered' | 'failed' }
+/** `GET /v1/messages/:id/recipients`: where my message is for each recipient, and how it got to them (`via`, once they have it) */
+export interface RecipientView { peer: string, state: 'queued' | 'sent' | 'delivered' | 'read' | 'failed', via?: Route }
 
 /** One message found by `GET /v1/search`: `peer` is the conversation reference (peer ID, or group id). */
 export interface SearchHit { peer: string, group: boolean, message: MessageView }

@@ -19,13 +19,17 @@ async function inOutbox (store: MessageStore, peer: string, m: StoredMessage): P
 }
 
 /**
- * delivered: the recipient's device stored it (its outbox entry is gone; read receipts are not kept per
- * recipient, so read shows as delivered); sent: the relay holds it for them; queued: waiting here; failed: they refused it.
+ * read: they were shown it (their read receipt); delivered: the recipient's device stored it (its outbox
+ * entry is gone), with the route it took when known; sent: the relay holds it for them; queued: waiting here;
+ * failed: they refused it.
  */
 export async function recipientStates (store: MessageStore, m: StoredMessage, recipients: string[]): Promise<RecipientView[]> {
   return await Promise.all(recipients.map(async (peer): Promise<RecipientView> => {
     if (m.refusedBy?.includes(peer) === true || (m.state === 'failed' && recipients.length === 1)) return { peer, state: 'failed' }
-    if (!await inOutbox(store, peer, m)) return { peer, state: 'delivered' }
+    const via = m.routes?.[peer]
+    const route = via !== undefined ? { via } : {}
+    if (m.readBy?.includes(peer) === true || (m.state === 'read' && recipients.length === 1)) return { peer, state: 'read', ...route }
+    if (!await inOutbox(store, peer, m)) return { peer, state: 'delivered', ...route }
     return { peer, state: (await store.depositedFor(peer, [m])).has(m.id) ? 'sent' : 'queued' }
   }))
 }
