@@ -215,6 +215,16 @@ export function parseGroupOp (value: unknown): GroupOp {
   }
 }
 
+/** what a person shows besides online: away (idle) or do not disturb */
+export type PresenceStatus = 'active' | 'away' | 'dnd'
+export const PRESENCE_STATUSES: readonly PresenceStatus[] = ['active', 'away', 'dnd']
+
+/** The `status` sent beside a profile; a peer that sends none (or one we do not know) is active. */
+export function parsePresenceStatus (value: unknown): PresenceStatus {
+  const status = typeof value === 'object' && value !== null ? (value as { status?: unknown }).status : undefined
+  return PRESENCE_STATUSES.find(s => s === status) ?? 'active'
+}
+
 export function parseProfile (value: unknown): Profile {
   const o = profileCheck.obj(value)
   profileCheck.literal(o, 'v', [1])

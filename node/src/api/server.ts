@@ -88,6 +88,14 @@ export class ApiServer {
 
   get port (): number | undefined { return this.tcpPort }
 
+  /** idle, as the UI last said (PUT /presence) */
+  private away = false
+
+  /** what peers see of us: do not disturb (a UI setting) wins over away */
+  private applyStatus (dnd: boolean): void {
+    this.c.messenger.setPresenceStatus(dnd ? 'dnd' : this.away ? 'away' : 'active')
+  }
+
   async start (): Promise<void> {
     if (this.started) return
     this.started = true
@@ -96,6 +104,7 @@ export class ApiServer {
       this.c.messenger.addEventListener(type, fn)
       this.forward.push(() => { this.c.messenger.removeEventListener(type, fn) })
     }
+    this.applyStatus((await loadUiPrefs(this.c.store)).dnd)
     const relayFn = (e: CustomEvent<object>): void => { this.broadcast('relayChanged', e.detail) }
     this.c.relay.addEventListener('relayChanged', relayFn)
     this.forward.push(() => { this.c.relay.removeEventListener('relayChanged', relayFn) })
@@ -291,7 +300,16 @@ export class ApiServer {
         await this.c.setRelay(body.relay === '' ? null : body.relay as string | null, (body.invite as string | null | undefined) ?? null)
       }
       const uiPrefs = ui === undefined ? await loadUiPrefs(store) : await saveUiPrefs(store, ui)
+      this.applyStatus(uiPrefs.dnd)
       return { name: messenger.name, relay: this.c.relay.status(), ui: uiPrefs, changeWindows: this.changeWindows }
+    })
+    // the UI says when its user went idle (no input for a while) and came back
+    this.route('PUT', /^\/presence$/, async (req) => {
+      const body = await readJson(req)
+      if (typeof body.away !== 'boolean') throw new ParleyError('ERR_INVALID_ARGUMENT', 'away must be true or false')
+      this.away = body.away
+      this.applyStatus((await loadUiPrefs(store)).dnd)
+      return { status: messenger.presenceStatus }
     })
     this.route('GET', /^\/directory$/, async () => {
       if (this.c.relay.status().addr === null) throw new ParleyError('ERR_NOT_FOUND', 'no relay is set: the company directory comes from your office relay')

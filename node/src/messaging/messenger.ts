@@ -17,7 +17,8 @@ import { setMaxListeners } from 'node:events'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { newMessageId, sealEnvelope } from '../../../core/crypto/envelope.js'
 import {
-  MAX_TEXT_CHARS, bodyFields, conversationMembers, dmConversationId, isGroupConv, type Body, type EnvelopeKind, type MessageChange, type Profile, type Quote
+  MAX_TEXT_CHARS, bodyFields, conversationMembers, dmConversationId, isGroupConv,
+  type Body, type EnvelopeKind, type MessageChange, type PresenceStatus, type Profile, type Quote
 } from '../../../core/protocol/envelope.js'
 import type { PeerRpcMethod } from '../../../core/protocol/peer-rpc.js'
 import { PEER_ID } from '../../../core/protocol/validate.js'
@@ -171,6 +172,9 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
 
   get name (): string { return this.peers.name }
   async setName (name: string): Promise<Profile> { return await this.peers.setName(name) }
+  /** ours as peers see it: active, away (idle) or do not disturb */
+  get presenceStatus (): PresenceStatus { return this.peers.presenceStatus }
+  setPresenceStatus (status: PresenceStatus): void { this.peers.setStatus(status) }
 
   /**
    * Stores the message durably (state `queued`) and starts delivering it.
