@@ -10,12 +10,13 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import type { Browser, Page } from 'playwright-core'
-import { launchChromium } from '../helpers/browser.js'
+import { buildUi, launchChromium } from '../helpers/browser.js'
 import { loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
 import { RelayServer } from '../../relay/src/relay-server.js'
 import { createLogger } from '../../core/util/log.js'
 import { parseInviteLink } from '../../core/protocol/invite-link.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
+import { uiI18n } from '../../app/ui/src/i18n/index.js'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const RESULTS = join(ROOT, 'test-results')
@@ -30,6 +31,8 @@ describe('relay console in Chromium', () => {
   const nodes: ParleyNode[] = []
 
   before(async () => {
+    // the directory test opens a node's web UI too
+    buildUi()
     dir = await tmpDir('parley-rcon-')
     relay = new RelayServer({ dataDir: join(dir, 'relay'), listen: ['/ip4/127.0.0.1/tcp/0'], admin: { port: 0, sampleIntervalMs: 300 } }, createLogger('relay', 'error'))
     await relay.start()
@@ -131,6 +134,38 @@ describe('relay console in Chromium', () => {
     await page.locator('table[data-testid="people"]').getByText('Li "Lee" Na').waitFor()
     const sheet = await page.evaluate(async () => await (await fetch('/api/v1/directory/sheet.html')).text())
     assert.equal(sheet.match(/<div class="card">/g)?.length, 3)
+  })
+
+  ui('the app shows the imported directory as a department tree, in both languages', async () => {
+    const people = await relay.admin.service.listPeople()
+    const wang = people.find(p => p.name === '王, 小明')
+    assert.ok(wang !== undefined)
+    const n = loopbackNode(join(dir, 'wang'), { name: '王小明', relay: relay.addresses()[0], invite: wang.invite, relayClient: { mailboxPollMs: 300 } })
+    await n.start()
+    nodes.push(n)
+    await until(() => n.relay.status().admitted === true, 'wang admitted', 15_000)
+    for (const locale of ['zh-CN', 'en'] as const) {
+      const { t } = uiI18n(locale)
+      const app = await (await browser.newContext({ locale, viewport: { width: 1000, height: 760 } })).newPage()
+      app.on('pageerror', (err) => { console.error('page error:', err.message) })
+      await app.goto(n.uiUrl as string)
+      await app.locator('#open-directory', { hasText: t.directory }).click()
+      const tree = app.locator('#directory')
+      await tree.getByRole('heading', { name: t.directoryTitle }).waitFor()
+      // 销售部/华东: a department inside a department
+      const east = tree.locator('details[data-department="销售部"] details[data-department="华东"]')
+      await east.locator('li.directory-person', { hasText: '王, 小明' }).getByText(t.directoryYou).waitFor()
+      await tree.locator('details[data-department="财务部"] li.directory-person', { hasText: '佐藤 美玲' }).getByText(t.directoryNoDevice).waitFor()
+      await tree.locator('details[data-department="R&D"] li.directory-person', { hasText: 'Li "Lee" Na' }).waitFor()
+      // search narrows the tree
+      await app.locator('#directory-search').fill('sato@')
+      await until(async () => (await tree.locator('li.directory-person').count()) === 1, 'one match')
+      await mkdir(join(RESULTS, 'screens'), { recursive: true })
+      await app.screenshot({ path: join(RESULTS, 'screens', `${locale}-wide-directory.png`) })
+      await app.keyboard.press('Escape')
+      await until(async () => (await app.locator('#directory').count()) === 0, 'Esc closed the directory')
+      await app.context().close()
+    }
   })
 
   ui('policy: a bad value is refused with the reason, a good one applies', async () => {

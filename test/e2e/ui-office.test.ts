@@ -344,9 +344,19 @@ for (const sc of SCENARIOS) {
       await until(async () => (await mine.locator('.state').getAttribute('data-state')) !== 'queued', 'delivered')
       await mine.hover()
       await mine.locator('button.info').click()
-      await pa.locator('#info-route', { hasText: t.routeDirect }).waitFor()
-      await until(async () => (await pa.locator('#info-recipients li[data-state="delivered"]').count()) === 2, 'both members have it')
+      // how it went (both directly on the LAN), and member by member: 陈静 has read it (her chat is open), Ben (no page) has it
+      await pa.locator('#info-route', { hasText: t.routeDelivered(t.routeVia.lan) }).waitFor()
+      await pa.locator(`#info-recipients li[data-peer="${b.peerId}"][data-state="read"] .via[data-via="lan"]`).waitFor()
+      await pa.locator(`#info-recipients li[data-peer="${c.peerId}"][data-state="delivered"] .via[data-via="lan"]`).waitFor()
+      assert.equal(await pa.locator(`#info-recipients li[data-peer="${b.peerId}"]`).textContent().then(x => x?.includes(t.state.read)), true)
       await shot(pa, sc.ana, 'message-info')
+      await pa.keyboard.press('Escape')
+      await until(async () => (await pa.locator('#message-info').count()) === 0, 'Esc closed the info')
+      // an incoming one says how it came
+      const theirs = pa.locator('.msg:not(.mine)', { hasText: 'lunch?' })
+      await theirs.hover()
+      await theirs.locator('button.info').click()
+      await pa.locator('#info-route', { hasText: t.routeReceived(t.routeVia.lan) }).waitFor()
       await pa.keyboard.press('Escape')
       await until(async () => (await pa.locator('#message-info').count()) === 0, 'Esc closed the info')
       // to someone who is away: queued, and why
@@ -410,6 +420,9 @@ for (const sc of SCENARIOS) {
       await p.locator('#set-theme').selectOption('dark')
       await p.locator('#settings-save').click()
       await p.locator('#my-name .dnd-mark').waitFor()
+      // the others see it beside her name
+      await pa.locator(`${chatOf(b)} .dot.dnd`).waitFor({ state: 'attached' })
+      assert.match(await pa.locator(chatOf(b)).getAttribute('title') ?? '', new RegExp(ta.t.presenceDnd))
       assert.equal(await p.evaluate(() => document.documentElement.dataset.theme), 'dark')
       assert.equal(await p.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(20, 23, 28)')
       await shot(p, sc.chen, 'dark')
@@ -432,6 +445,23 @@ for (const sc of SCENARIOS) {
       await p.locator('#set-locale').selectOption('auto')
       await p.locator('#settings-save').click()
       await p.locator('#open-settings[title="' + t.settings + '"]').waitFor()
+    })
+
+    ui('presence: a colleague idle at the keyboard shows as away to the others, and active again when back', async () => {
+      const { t } = ta
+      // Ben opens his page, with a short idle time, and leaves it alone
+      const pc = await page({ locale: sc.chen.locale, width: 1280 }, `${c.uiUrl as string}&idle=3000`, 'ben')
+      await pc.locator('#my-name', { hasText: 'Ben' }).waitFor()
+      await pa.locator(`${chatOf(c)} .dot.away`).waitFor({ state: 'attached', timeout: 15_000 })
+      assert.match(await pa.locator(chatOf(c)).getAttribute('title') ?? '', new RegExp(t.presenceAway.replace(/[()（）]/g, '.')))
+      assert.equal((await a.messenger.listPeers()).find(p => p.peerId === c.peerId)?.status, 'away')
+      await shot(pa, sc.ana, 'presence-away')
+      // back at the keyboard
+      await pc.mouse.move(20, 20)
+      await pc.keyboard.press('Shift')
+      await pa.locator(`${chatOf(c)} .dot.lan`).waitFor({ state: 'attached', timeout: 15_000 })
+      await pc.context().close()
+      delete pages.ben
     })
 
     ui('keyboard: Ctrl+K switches chats, Tab shows where the focus is, Esc closes dialogs', async () => {

@@ -79,6 +79,10 @@ describe('message tools: reply, edit, recall', () => {
     for (const n of [a, b, c]) {
       await until(async () => (await shown(n, group)).find(x => x.id === m.id)?.recalled === true, `recalled at ${n.messenger.name}`)
       assert.equal((await shown(n, group)).find(x => x.id === m.id)?.text, '')
+      // erased from the store, not only hidden: the original, its edit, and search
+      await until(async () => (await n.messageStore.getMessage(m.id))?.text === '', `erased at ${n.messenger.name}`)
+      assert.ok((await n.messageStore.history(group, { limit: 1000 })).every(x => !x.text.includes('Meeting at')), 'no edit keeps the text')
+      assert.deepEqual((await call<unknown[]>(n, 'GET', '/search?q=Meeting%20at')).data, [])
     }
     const again = await call<{ code: string }>(a, 'POST', '/messages', { to: group, text: 'back', change: { type: 'edit', id: m.id } })
     assert.equal(again.status, 400)
@@ -99,12 +103,37 @@ describe('message tools: reply, edit, recall', () => {
     assert.equal((await call(a, 'POST', '/messages', { to: group, text: 'x', change: { type: 'recall', id: m.id } })).status, 400, 'a recall has no text')
   })
 
+  it('presence: away (idle) and do not disturb reach the others; back to active', async () => {
+    const statusAt = async (n: ParleyNode, of: ParleyNode): Promise<string | null | undefined> =>
+      (await call<Array<{ peerId: string, status: string | null }>>(n, 'GET', '/peers')).data.find(p => p.peerId === of.peerId)?.status
+    assert.equal(await statusAt(a, b), 'active')
+    assert.equal((await call<{ status: string }>(b, 'PUT', '/presence', { away: true })).data.status, 'away')
+    await until(async () => await statusAt(a, b) === 'away', 'Ana sees Ben away')
+    await until(async () => await statusAt(c, b) === 'away', 'Chen sees Ben away')
+    // do not disturb wins over away
+    await call(b, 'PUT', '/settings', { ui: { dnd: true } })
+    await until(async () => await statusAt(a, b) === 'dnd', 'Ana sees Ben busy')
+    await call(b, 'PUT', '/settings', { ui: { dnd: false } })
+    await call(b, 'PUT', '/presence', { away: false })
+    await until(async () => await statusAt(a, b) === 'active', 'Ben is back')
+    assert.equal((await call(b, 'PUT', '/presence', { away: 'maybe' })).status, 400)
+  })
+
   it('message info: where a message is for each recipient', async () => {
     const m = await post(a, { to: group, text: 'who has it?' })
     await until(async () => {
       const r = (await call<RecipientView[]>(a, 'GET', `/messages/${m.id}/recipients`)).data
-      return r.length === 2 && r.every(x => x.state === 'delivered')
-    }, 'delivered to both')
+      return r.length === 2 && r.every(x => x.state === 'delivered' && x.via === 'lan')
+    }, 'delivered to both, directly on the LAN')
+    // one member has it shown: read by Ben, only delivered to Chen
+    await call(b, 'POST', `/conversations/${encodeURIComponent(group)}/seen`)
+    await until(async () => {
+      const r = (await call<RecipientView[]>(a, 'GET', `/messages/${m.id}/recipients`)).data
+      return r.find(x => x.peer === b.peerId)?.state === 'read' && r.find(x => x.peer === c.peerId)?.state === 'delivered'
+    }, 'read by Ben, delivered to Chen')
+    assert.deepEqual((await a.messageStore.getMessage(m.id))?.readBy, [b.peerId])
+    // and how an incoming message came
+    assert.equal((await b.messageStore.getMessage(m.id))?.via, 'lan')
     await b.stop()
     const q = await post(a, { to: group, text: 'Ben is away' })
     await until(async () => {

@@ -6,6 +6,7 @@
 import type {
   ApiEvent, ConversationView, GroupView, IdentityView, MessageChange, MessageView, PeerView, RecipientView, SearchHit, SettingsView, UiPrefs
 } from '../../../node/src/api/contract.js'
+import type { DepartmentNode } from '../../../core/protocol/directory.js'
 
 /** An error answered by the node (`{ code, message }`), or ERR_UNREACHABLE when it did not answer at all. */
 export class ApiError extends Error {
@@ -59,6 +60,11 @@ export class ApiClient {
   }
 
   recipients = async (id: string): Promise<RecipientView[]> => await this.call('GET', `/messages/${encodeURIComponent(id)}/recipients`)
+
+  /** the user is idle (away) or back: peers see it beside the name */
+  setAway = async (away: boolean): Promise<{ status: string }> => await this.call('PUT', '/presence', { away })
+  /** the company directory from the office relay */
+  directory = async (): Promise<DepartmentNode> => await this.call('GET', '/directory')
 
   search = async (text: string, limit = 50): Promise<SearchHit[]> =>
     await this.call('GET', `/search?${new URLSearchParams({ q: text, limit: String(limit) }).toString()}`)

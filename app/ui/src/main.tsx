@@ -9,6 +9,8 @@ import { uiI18n } from './i18n/index.js'
 import { App } from './views/App.js'
 
 const TOKEN_KEY = 'parley-token'
+/** `#idle=MS` (tests) shortens the time without input after which the user shows as away; read before the token clears the fragment */
+const IDLE_MS = Number(new URLSearchParams(location.hash.slice(1)).get('idle') ?? NaN)
 
 function takeToken (): string {
   // the address printed by `parley start` carries the token in the fragment (never sent to a server): keep it, clear the bar
@@ -34,6 +36,7 @@ async function main (): Promise<void> {
   const store = new Store(new ApiClient(token))
   try {
     await store.start()
+    store.watchIdle(Number.isFinite(IDLE_MS) && IDLE_MS > 0 ? IDLE_MS : undefined)
   } catch (err) {
     fail(t.startFailed((err as Error).message))
     return

@@ -14,6 +14,8 @@ import { isGroup } from './util.js'
 export const PAGE = 100
 const TYPING_SHOWN_MS = 4000
 const TYPING_SENT_EVERY_MS = 2500
+/** no key, pointer or focus for this long: the user is away (idle), and peers see it. @default 5 minutes */
+export const DEFAULT_IDLE_MS = 5 * 60_000
 
 /** our own node: reachable, not (yet) reachable, or reachable again after a break */
 export type Link = 'connecting' | 'up' | 'down'
@@ -82,6 +84,8 @@ export class Store {
   private typingTimer: ReturnType<typeof setTimeout> | undefined
   private lastTypingSent = 0
   private stopEvents: (() => void) | null = null
+  private away = false
+  private idleTimer: ReturnType<typeof setTimeout> | undefined
   /** called for an incoming message while the window is hidden (notifications) */
   onIncoming: (m: MessageView) => void = () => {}
 
@@ -105,12 +109,26 @@ export class Store {
     this.stopEvents = this.api.events((e) => { this.apply(e) }, (up, reconnected) => { void this.onLink(up, reconnected) })
   }
 
-  stop (): void { this.stopEvents?.(); this.stopEvents = null }
+  stop (): void { this.stopEvents?.(); this.stopEvents = null; clearTimeout(this.idleTimer) }
+
+  /** Follows the user's input: after `idleMs` without any, away; back at the next key, pointer or focus. */
+  watchIdle (idleMs = DEFAULT_IDLE_MS): void {
+    const idle = (): void => { this.away = true; void this.api.setAway(true).catch(() => {}) }
+    const active = (): void => {
+      clearTimeout(this.idleTimer)
+      this.idleTimer = setTimeout(idle, idleMs)
+      if (this.away) { this.away = false; void this.api.setAway(false).catch(() => {}) }
+    }
+    for (const type of ['keydown', 'pointerdown', 'pointermove', 'wheel', 'focus']) window.addEventListener(type, active, { passive: true, capture: true })
+    active()
+  }
 
   private async onLink (up: boolean, reconnected: boolean): Promise<void> {
     if (!up) { this.set({ link: 'down' }); return }
     // after a break, whatever happened meanwhile is caught up by reloading; the old error is stale
     if (reconnected) await this.resync().catch(() => {})
+    // a restarted node does not know we are away
+    if (reconnected && this.away) void this.api.setAway(true).catch(() => {})
     this.set({ link: 'up', error: this.state.error?.code === 'ERR_UNREACHABLE' ? null : this.state.error })
   }
 
@@ -272,7 +290,10 @@ export class Store {
     const messages = [...s.messages]
     if (i >= 0) {
       // an HTTP answer can arrive after the event that already moved the message on: never go back
-      if (STATE_RANK[m.state] >= STATE_RANK[(messages[i] as MessageView).state]) messages[i] = m
+      const old = messages[i] as MessageView
+      // the stored message carries its original text: what an edit or recall folded into it stays
+      const folded = old.recalled === true ? { text: '', recalled: true } : old.editedAt !== undefined ? { text: old.text, editedAt: old.editedAt } : {}
+      if (STATE_RANK[m.state] >= STATE_RANK[old.state]) messages[i] = { ...m, ...folded }
     } else {
       messages.push(m)
       messages.sort((a, b) => a.hlc.w - b.hlc.w || a.hlc.c - b.hlc.c || (a.id < b.id ? -1 : 1))

@@ -1,6 +1,6 @@
 /** English: the source catalog; its shape is the type every other catalog follows. */
 import type { Formatters } from '../../../shared/i18n.js'
-import type { MessageState, PermanentRefusal } from '../../../../node/src/api/contract.js'
+import type { MessageState, PermanentRefusal, Route } from '../../../../node/src/api/contract.js'
 
 export const en = (f: Formatters) => ({
   appName: 'Parley',
@@ -48,6 +48,8 @@ export const en = (f: Formatters) => ({
   presenceOffline: 'offline',
   presenceLastSeen: (ms: number) => `offline, last seen ${f.relative(ms)}`,
   presenceUnknown: 'status unknown while Parley on this computer is not reachable',
+  presenceAway: 'away (idle)',
+  presenceDnd: 'do not disturb',
   verifiedSuffix: ' · verified',
 
   // chat header
@@ -135,10 +137,28 @@ export const en = (f: Formatters) => ({
   routeRelay: 'Held by the relay for the recipient, who was not reachable directly. It is delivered when they come online.',
   routeDirect: 'Delivered to the recipient’s computer (directly on the LAN, or through the relay’s bridge).',
   routeFailed: 'Refused by the recipient; it is not retried.',
+  routeVia: {
+    lan: 'directly on the LAN', circuit: 'through the relay’s bridge (no direct connection)', mailbox: 'from the relay’s mailbox'
+  } satisfies Record<Route, string>,
+  routeDelivered: (via: string) => `Delivered to the recipient’s computer ${via}.`,
+  routeReceived: (via: string) => `Received ${via} and stored on this computer.`,
+  routeForwarded: (name: string) => `Passed on by ${name} (a member of this group).`,
   infoRecipients: 'Recipients',
   infoRefusedBy: 'Refused',
   infoWaiting: 'Not confirmed by everyone yet',
   close: 'Close',
+
+  // the company directory (from the office relay)
+  directory: 'Directory',
+  directoryTitle: 'Company directory',
+  directoryLoading: 'Loading…',
+  directoryEmpty: 'The relay has no directory yet.',
+  directoryChat: 'Chat',
+  directoryNoDevice: 'not joined yet',
+  directorySearch: 'Search the directory',
+  directoryYou: '(you)',
+  directoryNoRelay: 'The company directory comes from your office relay: set the relay (or the invite link your admin gave you) in Settings first.',
+  directoryUnreachable: 'The relay cannot be reached right now, so the directory cannot be shown. Try again in a moment.',
 
   // settings
   displayName: 'Display name',
@@ -207,6 +227,7 @@ export const en = (f: Formatters) => ({
     ERR_DISK_FULL: 'The disk is full, so Parley cannot save this. Free some space: Parley notices by itself and takes messages again.',
     ERR_STORE: 'Parley could not save to this computer’s disk. Is the disk full? Free some space, then restart Parley.',
     ERR_NOT_FOUND: 'That no longer exists here.',
+    ERR_NOT_ADMITTED: 'Your office relay has not admitted this computer (yet): enter the invite your admin gave you in Settings.',
     relayAddress: 'This is not a relay address. It looks like /dns4/relay.example.com/tcp/4100/p2p/12D3KooW…: copy it exactly from your admin.',
     invite: 'This is not an invite token. Copy the token your relay admin gave you, without spaces.',
     name: 'A name needs 1 to 64 characters, without control characters.',

@@ -6,6 +6,7 @@ import { I18nContext, uiI18n, type UiI18n } from '../i18n/index.js'
 import type { Store } from '../store.js'
 import { isGroup, mentionsName } from '../util.js'
 import { Chat } from './Chat.js'
+import { Directory } from './Directory.js'
 import { MembersFor, NewGroup } from './dialogs/Groups.js'
 import { MessageInfo, QuickSwitcher, Verify } from './dialogs/Info.js'
 import { Settings, Welcome } from './dialogs/Settings.js'
@@ -16,7 +17,7 @@ import { words } from './words.js'
 const UNNAMED = 'Parley user'
 
 type Open =
-  | { kind: 'settings' } | { kind: 'newGroup' } | { kind: 'members' } | { kind: 'verify' } | { kind: 'switcher' }
+  | { kind: 'settings' } | { kind: 'newGroup' } | { kind: 'members' } | { kind: 'verify' } | { kind: 'switcher' } | { kind: 'directory' }
   | { kind: 'info', message: MessageView } | null
 
 function useStore (store: Store): void {
@@ -68,7 +69,8 @@ export function App ({ store }: { store: Store }) {
   return (
     <I18nContext.Provider value={i18n}>
       <div id="app" class={`layout${s.current !== null ? ' has-chat' : ''}`}>
-        <Sidebar store={store} onSettings={() => { setOpen({ kind: 'settings' }) }} onNewGroup={() => { setOpen({ kind: 'newGroup' }) }} />
+        <Sidebar store={store} onSettings={() => { setOpen({ kind: 'settings' }) }} onNewGroup={() => { setOpen({ kind: 'newGroup' }) }}
+          onDirectory={() => { setOpen({ kind: 'directory' }) }} />
         <main class="chat">
           {s.link !== 'up' && <div id="offline" class="banner error" role="status">{s.link === 'down' ? i18n.t.linkDown : i18n.t.linkConnecting}</div>}
           {s.current === null
@@ -87,6 +89,7 @@ export function App ({ store }: { store: Store }) {
       {open?.kind === 'verify' && peer !== undefined && <Verify store={store} peer={peer} onClose={close} />}
       {open?.kind === 'info' && <MessageInfo store={store} message={open.message} onClose={close} />}
       {open?.kind === 'switcher' && <QuickSwitcher store={store} onClose={close} />}
+      {open?.kind === 'directory' && <Directory store={store} onClose={close} />}
     </I18nContext.Provider>
   )
 }

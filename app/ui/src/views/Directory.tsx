@@ -1,34 +1,15 @@
 /**
- * The company directory from the office relay (`GET /v1/directory`): a
- * department tree to browse, with a chat button per colleague who has a
- * device. Self-contained (its own few words in both languages), so the app
- * shell only mounts it.
+ * The company directory from the office relay (`GET /v1/directory`): the
+ * department tree the admin imported, to browse and search, with a chat
+ * button per colleague who has joined with a device.
  */
 import { useEffect, useState } from 'preact/hooks'
-import type { Locale } from '../../../shared/i18n.js'
 import type { DepartmentNode, DirectoryPerson } from '../../../../core/protocol/directory.js'
-
-const WORDS = {
-  en: {
-    title: 'Company directory',
-    loading: 'Loading…',
-    empty: 'The relay has no directory yet.',
-    chat: 'Chat',
-    noDevice: 'not joined yet',
-    search: 'Search the directory'
-  },
-  'zh-CN': { title: '公司通讯录', loading: '加载中…', empty: '中继上还没有通讯录。', chat: '发消息', noDevice: '尚未加入', search: '搜索通讯录' }
-} satisfies Record<Locale, Record<string, string>>
-
-export interface DirectoryProps {
-  locale: Locale
-  /** the node's `GET /v1/directory` */
-  load: () => Promise<DepartmentNode>
-  /** opens a chat with this device */
-  onChat: (peerId: string) => void
-  /** how a load error reads to the user (the app's own error words) */
-  describeError: (err: unknown) => string
-}
+import { ApiError } from '../api.js'
+import { useI18n, type Messages } from '../i18n/index.js'
+import type { Store } from '../store.js'
+import { Dialog } from './Dialog.js'
+import { errorText } from './words.js'
 
 const matches = (p: DirectoryPerson, q: string): boolean =>
   q === '' || [p.name, p.email, p.staffNo].some(v => v.toLocaleLowerCase().includes(q))
@@ -40,43 +21,61 @@ function filter (d: DepartmentNode, q: string): DepartmentNode | null {
   return people.length + departments.length === 0 && q !== '' ? null : { ...d, people, departments }
 }
 
-function Department ({ d, w, onChat, open }: { d: DepartmentNode, w: typeof WORDS.en, onChat: (peerId: string) => void, open: boolean }) {
+const count = (d: DepartmentNode): number => d.people.length + d.departments.reduce((n, x) => n + count(x), 0)
+
+interface DepartmentProps { d: DepartmentNode, t: Messages, me: string, onChat: (peerId: string) => void, open: boolean }
+
+function Department ({ d, t, me, onChat, open }: DepartmentProps) {
   const body = (
     <>
       <ul class="directory-people">
-        {d.people.map(p => (
-          <li data-person={p.id}>
-            <span class="directory-name">{p.name}</span>
-            {p.email !== '' && <span class="muted small"> {p.email}</span>}
-            {p.devices[0] !== undefined
-              ? <button class="link-button" onClick={() => { onChat(p.devices[0] as string) }}>{w.chat}</button>
-              : <span class="muted small"> · {w.noDevice}</span>}
-          </li>
-        ))}
+        {d.people.map(p => {
+          const device = p.devices.find(x => x !== me) ?? p.devices[0]
+          return (
+            <li key={p.id} data-person={p.id} class="directory-person">
+              <span class="directory-name">{p.name}</span>
+              {p.devices.includes(me) && <span class="muted small"> {t.directoryYou}</span>}
+              {p.email !== '' && <span class="muted small"> {p.email}</span>}
+              {device === undefined
+                ? <span class="muted small"> · {t.directoryNoDevice}</span>
+                : device !== me && <button type="button" class="link-button directory-chat" onClick={() => { onChat(device) }}>{t.directoryChat}</button>}
+            </li>
+          )
+        })}
       </ul>
-      {d.departments.map(x => <Department d={x} w={w} onChat={onChat} open={open} />)}
+      {d.departments.map(x => <Department key={x.name} d={x} t={t} me={me} onChat={onChat} open={open} />)}
     </>
   )
   if (d.name === '') return body
-  return <details class="directory-department" open={open}><summary>{d.name}</summary>{body}</details>
+  return <details class="directory-department" data-department={d.name} open={open}><summary>{d.name}</summary>{body}</details>
 }
 
-export function Directory ({ locale, load, onChat, describeError }: DirectoryProps) {
-  const w = WORDS[locale]
+export function Directory ({ store, onClose }: { store: Store, onClose: () => void }) {
+  const { t } = useI18n()
   const [tree, setTree] = useState<DepartmentNode | null>(null)
   const [error, setError] = useState<string | null>(null)
   const [query, setQuery] = useState('')
-  useEffect(() => { load().then(setTree, (err: unknown) => { setError(describeError(err)) }) }, [])
+  useEffect(() => {
+    store.api.directory().then(setTree, (err: unknown) => {
+      const e = err instanceof ApiError ? err : new ApiError('ERR_INTERNAL', String(err))
+      setError(e.code === 'ERR_NOT_FOUND' ? t.directoryNoRelay : e.code === 'ERR_PEER_UNREACHABLE' ? t.directoryUnreachable : errorText(t, e))
+    })
+  }, [])
   const q = query.trim().toLocaleLowerCase()
   const shown = tree === null ? null : filter(tree, q)
+  const chat = (peerId: string): void => { onClose(); void store.open(peerId) }
   return (
-    <section class="directory" aria-label={w.title}>
-      <h2>{w.title}</h2>
-      <input type="search" placeholder={w.search} aria-label={w.search} value={query} onInput={e => { setQuery((e.target as HTMLInputElement).value) }} />
+    <Dialog id="directory" label={t.directoryTitle} onClose={onClose} wide>
+      <h2>{t.directoryTitle}</h2>
+      <input id="directory-search" type="search" placeholder={t.directorySearch} aria-label={t.directorySearch} value={query}
+        onInput={e => { setQuery(e.currentTarget.value) }} />
       {error !== null && <p class="error" role="alert">{error}</p>}
-      {error === null && tree === null && <p class="muted">{w.loading}</p>}
-      {shown !== null && shown.people.length + shown.departments.length === 0 && <p class="muted">{w.empty}</p>}
-      {shown !== null && <Department d={shown} w={w} onChat={onChat} open={q !== ''} />}
-    </section>
+      {error === null && tree === null && <p class="muted">{t.directoryLoading}</p>}
+      {shown !== null && count(shown) === 0 && <p class="muted">{t.directoryEmpty}</p>}
+      <div class="directory-tree">
+        {shown !== null && <Department d={shown} t={t} me={store.state.me?.peerId ?? ''} onChat={chat} open={q !== '' || count(shown) <= 50} />}
+      </div>
+      <div class="dialog-actions"><button type="button" id="directory-close" onClick={onClose}>{t.close}</button></div>
+    </Dialog>
   )
 }

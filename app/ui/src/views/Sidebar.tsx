@@ -8,12 +8,17 @@ import { Avatar } from './Avatar.js'
 import { Highlighted } from './Text.js'
 import { relayLine, words } from './words.js'
 
-export function presenceOf (p: PeerView | undefined, linkUp: boolean): 'lan' | 'relay' | 'off' | 'unknown' {
+export type PresenceDot = 'lan' | 'relay' | 'away' | 'dnd' | 'off' | 'unknown'
+
+export function presenceOf (p: PeerView | undefined, linkUp: boolean): PresenceDot {
   if (!linkUp) return 'unknown'
-  return p?.online === true ? p.reach ?? 'lan' : 'off'
+  if (p?.online !== true) return 'off'
+  return p.status === 'away' || p.status === 'dnd' ? p.status : p.reach ?? 'lan'
 }
 
-export function Sidebar ({ store, onSettings, onNewGroup }: { store: Store, onSettings: () => void, onNewGroup: () => void }) {
+export function Sidebar ({ store, onSettings, onNewGroup, onDirectory }: {
+  store: Store, onSettings: () => void, onNewGroup: () => void, onDirectory: () => void
+}) {
   const { t, f } = useI18n()
   const s = store.state
   const w = words(t, s)
@@ -66,7 +71,10 @@ export function Sidebar ({ store, onSettings, onNewGroup }: { store: Store, onSe
         : (
           <>
             <h2 class="section section-row">{t.chats}
-              <button id="new-group" class="link-button" title={t.newGroup} onClick={onNewGroup}>+ {t.newGroup}</button>
+              <span>
+                <button id="open-directory" class="link-button" title={t.directoryTitle} onClick={onDirectory}>{t.directory}</button>
+                <button id="new-group" class="link-button" title={t.newGroup} onClick={onNewGroup}>+ {t.newGroup}</button>
+              </span>
             </h2>
             <ul id="chats" class="people" aria-label={t.chats}>
               {chats.map(peer => <ChatItem key={peer} store={store} peer={peer} linkUp={linkUp} />)}

@@ -26,7 +26,8 @@ export function words (t: Messages, s: State): Words {
     // what we knew before our own node went away may be wrong by now
     if (s.link !== 'up') return t.presenceUnknown
     if (p === undefined || !p.online) return p?.lastSeen != null ? t.presenceLastSeen(p.lastSeen) : t.presenceOffline
-    return p.reach === 'relay' ? t.presenceRelay : t.presenceLan
+    const where = p.reach === 'relay' ? t.presenceRelay : t.presenceLan
+    return p.status === 'away' ? `${t.presenceAway} · ${where}` : p.status === 'dnd' ? `${t.presenceDnd} · ${where}` : where
   }
   /** membership lines are written from the signed op itself, never from text the author chose */
   const op = (m: MessageView): string => {

@@ -34,16 +34,21 @@ export function MessageInfo ({ store, message, onClose }: { store: Store, messag
   // the newest state of this message, as events move it on
   const m = s.messages.find(x => x.id === message.id) ?? message
   const held = m.relayRefusal
-  const route = !m.outgoing ? t.routeIncoming
-    : m.state === 'queued' ? `${t.routeQueued}${held !== undefined ? ` ${t.relayRefusal[held] ?? t.relayRefusalOther(held)}.` : ''}`
-      : m.state === 'sent' ? t.routeRelay
-        : m.state === 'failed' ? `${t.routeFailed} ${m.error !== undefined ? (t.refusal as Record<string, string>)[m.error] ?? t.refusalOther(m.error) : ''}`
-          : t.routeDirect
   // each recipient's state, from this node's outbox (asked again whenever the message moves on)
   const [recipients, setRecipients] = useState<RecipientView[]>([])
   useEffect(() => {
     if (m.outgoing) void store.api.recipients(m.id).then(setRecipients, () => {})
-  }, [m.id, m.state])
+  }, [m.id, m.state, m.readBy?.length])
+  // the way it went, when every recipient that has it took the same one
+  const routes = new Set(recipients.map(r => r.via))
+  const via = routes.size === 1 ? [...routes][0] : undefined
+  const received = m.via === undefined ? t.routeIncoming
+    : `${t.routeReceived(t.routeVia[m.via])}${m.viaPeer !== undefined ? ` ${t.routeForwarded(w.person(m.viaPeer))}` : ''}`
+  const route = !m.outgoing ? received
+    : m.state === 'queued' ? `${t.routeQueued}${held !== undefined ? ` ${t.relayRefusal[held] ?? t.relayRefusalOther(held)}.` : ''}`
+      : m.state === 'sent' ? t.routeRelay
+        : m.state === 'failed' ? `${t.routeFailed} ${m.error !== undefined ? (t.refusal as Record<string, string>)[m.error] ?? t.refusalOther(m.error) : ''}`
+          : via !== undefined ? t.routeDelivered(t.routeVia[via]) : t.routeDirect
   return (
     <Dialog id="message-info" label={t.infoTitle} onClose={onClose}>
       <h2>{t.infoTitle}</h2>
@@ -62,7 +67,8 @@ export function MessageInfo ({ store, message, onClose }: { store: Store, messag
               <li key={r.peer} data-peer={r.peer} data-state={r.state}>
                 <Avatar id={r.peer} name={w.person(r.peer)} small />
                 <span>{w.person(r.peer)}</span>
-                <span class="small muted">{r.state === 'failed' ? t.infoRefusedBy : t.state[r.state]}</span>
+                <span class="small muted">{r.state === 'failed' ? t.infoRefusedBy : t.state[r.state]}
+                  {r.via !== undefined && <span class="via" data-via={r.via}> · {t.routeVia[r.via]}</span>}</span>
               </li>
             ))}
           </ul>
