@@ -38,6 +38,8 @@ export type ErrorCode =
   | 'ERR_PORT_IN_USE'
   | 'ERR_RESOURCE_LIMIT'
   | 'ERR_LISTEN_FAILED'
+  | 'ERR_STORE_UNAVAILABLE'
+  | 'ERR_SCHEMA_TOO_NEW'
 
 export class ParleyError extends Error {
   readonly code: ErrorCode

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs when they are missing:
 # iproute2, iptables and procps (sysctl) for the LAN and NAT tests in network
-# namespaces, python3-zeroconf and avahi-daemon for the mDNS coexistence test, Debian's chromium with Chinese and emoji
-# fonts (UI tests; on Ubuntu `chromium` is a snap stub without /usr/bin/chromium: install a deb build there), and
-# python3-prometheus-client (the official text-format parser, for the relay's /metrics test). Needs root and apt-get;
-# otherwise it says what is missing
+# namespaces, python3-zeroconf and avahi-daemon for the mDNS coexistence test, Debian's postgresql (the relay's
+# shared store; tests run their own server as the `postgres` user the package creates), Debian's chromium with
+# Chinese and emoji fonts (UI tests; on Ubuntu `chromium` is a snap stub without /usr/bin/chromium: install a deb
+# build there), and python3-prometheus-client (the official text-format parser, for the relay's /metrics test).
+# Needs root and apt-get; otherwise it says what is missing
 # and the tests that need it fail with that reason.
 set -euo pipefail
 need=()
@@ -20,6 +21,8 @@ dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || need+=(fonts-noto-color-emoji)
 # the mDNS coexistence test: an independent browser (python3-zeroconf) and avahi-daemon next to Parley on 5353
 /usr/bin/python3 -c 'import zeroconf' 2>/dev/null || need+=(python3-zeroconf)
 command -v avahi-daemon >/dev/null || need+=(avahi-daemon)
+# the relay's shared store: its tests start their own server (initdb into a temp dir, a Unix socket)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "parley: installing ${need[*]} (apt-get)..." >&2

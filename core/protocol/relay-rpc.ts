@@ -14,9 +14,12 @@ export const RELAY_PROTOCOL = '/parley/relay/1.0.0'
 /**
  * Relay methods (on RELAY_PROTOCOL): redeem an invite, deposit an envelope
  * for an offline recipient, fetch own mail after a cursor, ack up to a cursor, status.
+ * One the relay calls on the node's open channel: `mailWaiting` (body {}):
+ * mail was just kept for you (on this relay instance or another sharing its
+ * store), fetch now instead of at the next poll.
  */
-export type RelayRpcMethod = 'redeem' | 'deposit' | 'fetch' | 'ackMail' | 'relayStatus' | 'directory'
-export const RELAY_RPC_METHODS: readonly RelayRpcMethod[] = ['redeem', 'deposit', 'fetch', 'ackMail', 'relayStatus', 'directory']
+export type RelayRpcMethod = 'redeem' | 'deposit' | 'fetch' | 'ackMail' | 'relayStatus' | 'directory' | 'mailWaiting'
+export const RELAY_RPC_METHODS: readonly RelayRpcMethod[] = ['redeem', 'deposit', 'fetch', 'ackMail', 'relayStatus', 'directory', 'mailWaiting']
 
 export const MAX_FETCH_ITEMS = 500
 export const INVITE_TOKEN = /^[A-Za-z0-9_-]{16,128}$/

@@ -10,7 +10,9 @@ import { userInfo } from 'node:os'
 import { toParleyError, ParleyError, type ErrorCode } from '../../core/errors.js'
 import { createLogger, type LogLevel } from '../../core/util/log.js'
 import { printable } from '../../core/util/printable.js'
-import { RelayServer, type RelayStats } from './relay-server.js'
+import { RelayServer } from './relay-server.js'
+import { redactUrl } from './store/pg-mailbox-store.js'
+import type { RelayStats } from './types.js'
 import { DEFAULT_ADMIN_PORT, readRelayConfigFile, relayFiles, type RelayInit } from './config.js'
 import { adminFiles } from './admin/admin-room.js'
 import { ADMIN_API_PREFIX } from './admin/routes.js'
@@ -22,10 +24,12 @@ import type { PolicyView } from './admin/policy.js'
 const USAGE = `usage: parley-relay <command> --data DIR [options]
 
 commands:
-  start [--listen ADDR]... [--announce ADDR]... [--allow PEER_ID]... [--config FILE]
+  start [--listen ADDR]... [--announce ADDR]... [--allow PEER_ID]... [--config FILE] [--store URL]
         [--admin-port PORT] [--admin-host ADDR] [--log-level debug|info|warn|error]
                           run the relay in the foreground (SIGTERM stops it cleanly,
-                          SIGHUP re-reads the config file's policy)
+                          SIGHUP re-reads the config file's policy);
+                          --store postgres://user@host/db shares one PostgreSQL database
+                          among several relay instances (default: LevelDB in --data)
   invite create [--uses N] [--hours H] [--note TEXT]
                           create an invite (default: 1 use, 168 hours); prints the token and link
   invite list [--json]    invites with their state and who redeemed them
@@ -102,6 +106,7 @@ async function main (argv: string[]): Promise<number> {
         announce: { type: 'string', multiple: true },
         allow: { type: 'string', multiple: true },
         config: { type: 'string' },
+        store: { type: 'string' },
         'admin-port': { type: 'string' },
         'admin-host': { type: 'string' },
         'log-level': { type: 'string' }
@@ -118,6 +123,7 @@ async function main (argv: string[]): Promise<number> {
         dataDir: values.data as string,
         ...(values.listen !== undefined ? { listen: values.listen as string[] } : {}),
         ...(values.announce !== undefined ? { announce: values.announce as string[] } : {}),
+        ...(values.store !== undefined ? { store: values.store as string } : {}),
         allow: [...(f.allow ?? []), ...((values.allow as string[] | undefined) ?? [])],
         admin: {
           port: DEFAULT_ADMIN_PORT,
@@ -135,6 +141,7 @@ async function main (argv: string[]): Promise<number> {
       const consoleUrl = relay.admin.consoleUrl
       const tokenFile = adminFiles(values.data as string).token
       if (consoleUrl !== undefined) out(`  console: ${consoleUrl} (token in ${tokenFile}; parley-relay console-url prints a login link)`)
+      out(`  store: ${relay.config.store === 'level' ? 'LevelDB in ' + relay.config.dataDir : redactUrl(relay.config.store)}`)
       out('ready')
       process.on('SIGHUP', () => {
         if (configPath === undefined) { log.info('SIGHUP: no config file to re-read'); return }

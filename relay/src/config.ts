@@ -30,6 +30,12 @@ export interface RelayInit {
   federation?: { allowed?: boolean }
   /** minimum log level (JSON lines on stderr); the CLI reads it, PARLEY_LOG overrides. @default 'info' */
   logLevel?: LogLevel
+  /**
+   * Where the relay keeps users, invites and mail: 'level' (LevelDB in the
+   * data dir, one relay) or a PostgreSQL URL, postgres://… (shared by several
+   * relay instances). @default 'level'
+   */
+  store?: string
 }
 
 /** the admin listener's port when `parley-relay start` is given none */
@@ -52,7 +58,19 @@ export interface ResolvedRelayConfig {
   admin: AdminInit
   /** the policy the config gives (console changes are layered on top) */
   policy: Policy
+  /** 'level', or a postgres:// URL */
+  store: string
 }
+
+const PG_URL = /^postgres(ql)?:\/\//
+
+/** The store setting checked: 'level' or a PostgreSQL URL. */
+export function checkStore (store: string): string {
+  if (store === 'level' || PG_URL.test(store)) return store
+  throw new ParleyError('ERR_INVALID_ARGUMENT', `store must be "level" or a PostgreSQL URL (postgres://user@host/db), got "${store.replace(/:[^@/]*@/, ':***@')}"`)
+}
+
+export const isPostgresStore = (store: string): boolean => PG_URL.test(store)
 
 export function resolveRelayConfig (init: RelayInit): ResolvedRelayConfig {
   const mailbox = {
@@ -84,7 +102,8 @@ export function resolveRelayConfig (init: RelayInit): ResolvedRelayConfig {
     throw new ParleyError('ERR_INVALID_ARGUMENT', `logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${String(init.logLevel)}`)
   }
   const listen = init.listen ?? DEFAULT_RELAY_LISTEN
-  return { dataDir: init.dataDir, listen, announce: init.announce ?? [], allow, mailbox, circuit, sweepIntervalMs, admin, policy }
+  const store = checkStore(init.store ?? 'level')
+  return { dataDir: init.dataDir, listen, announce: init.announce ?? [], allow, mailbox, circuit, sweepIntervalMs, admin, policy, store }
 }
 
 function resolveAdmin (init: Partial<AdminInit> = {}): AdminInit {
@@ -119,13 +138,15 @@ export async function readRelayConfigFile (path: string): Promise<Omit<RelayInit
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ParleyError('ERR_INVALID_ARGUMENT', `config file ${path} must hold a JSON object`)
   }
-  const known = new Set(['listen', 'announce', 'allow', 'mailbox', 'circuit', 'sweepIntervalMs', 'admin', 'federation', 'logLevel'])
+  const known = new Set(['listen', 'announce', 'allow', 'mailbox', 'circuit', 'sweepIntervalMs', 'admin', 'federation', 'logLevel', 'store'])
   for (const k of Object.keys(value)) if (!known.has(k)) throw new ParleyError('ERR_INVALID_ARGUMENT', `config file ${path}: unknown setting "${k}"`)
   return value as Omit<RelayInit, 'dataDir'>
 }
 
-export const relayFiles = (dataDir: string): { db: string, adminSocket: string, info: string } => ({
+export const relayFiles = (dataDir: string): { db: string, adminSocket: string, info: string, key: string } => ({
   db: join(dataDir, 'db'),
+  /** the relay's private key when its store is shared (each instance has its own peer ID) */
+  key: join(dataDir, 'relay-key'),
   adminSocket: join(dataDir, 'admin.sock'),
   info: join(dataDir, 'relay.json')
 })

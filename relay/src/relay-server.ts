@@ -6,20 +6,21 @@
  * the mailbox service answers the RPCs and counts, the host relays circuits.
  * Everything it stores is ciphertext sealed by the authors.
  */
-import { chmod, mkdir, writeFile, rm } from 'node:fs/promises'
+import { chmod, mkdir, readFile, writeFile, rm } from 'node:fs/promises'
 import { Level } from 'level'
 import { ParleyError, toParleyError } from '../../core/errors.js'
 import { createIdentityBytes, loadIdentity, type DeviceIdentity } from '../../core/keys.js'
-import { RELAY_PROTOCOL, RELAY_RPC_METHODS } from '../../core/protocol/relay-rpc.js'
+import { RELAY_PROTOCOL, RELAY_RPC_METHODS, type RelayRpcMethod } from '../../core/protocol/relay-rpc.js'
 import { b64, unb64 } from '../../core/protocol/validate.js'
 import { RpcChannel } from '../../core/rpc/channel.js'
 import type { Logger } from '../../core/util/log.js'
 import { InboundBudget } from '../../core/rpc/budget.js'
 import { AdminServer } from './admin-server.js'
-import { relayFiles, resolveRelayConfig, type RelayInit, type ResolvedRelayConfig } from './config.js'
+import { isPostgresStore, relayFiles, resolveRelayConfig, type RelayInit, type ResolvedRelayConfig } from './config.js'
 import { MailboxService } from './mailbox/service.js'
 import { RelayHost } from './relay-host.js'
 import { LevelMailboxStore } from './store/level-mailbox-store.js'
+import { PgMailboxStore } from './store/pg-mailbox-store.js'
 import type { InviteOptions, Invite, MailboxStore, RelayUser } from './store/types.js'
 import type { RelayAdmin, RelayStats } from './types.js'
 import { AdminRoom } from './admin/admin-room.js'
@@ -111,7 +112,9 @@ export class RelayServer implements RelayAdmin {
     // it holds the relay's private key and the invite tokens: only the relay's user may read it,
     // also when the directory existed before (mkdir does not change an existing one's mode)
     await chmod(this.config.dataDir, 0o700)
-    const store = new LevelMailboxStore(new Level(files.db), this.config.mailbox)
+    const store = isPostgresStore(this.config.store)
+      ? new PgMailboxStore({ url: this.config.store, log: this.log }, this.config.mailbox)
+      : new LevelMailboxStore(new Level(files.db), this.config.mailbox)
     await store.start()
     this.store = store
     try {
@@ -137,7 +140,8 @@ export class RelayServer implements RelayAdmin {
       await host.start({
         [RELAY_PROTOCOL]: (stream, remote) => {
           const budget = this.inputBudget.for(remote)
-          void new RpcChannel(stream, async (m, body) => await service.answer(remote, m, body), this.log, { methods: RELAY_RPC_METHODS, budget })
+          const answer = async (m: RelayRpcMethod, body: unknown): Promise<unknown> => await service.answer(remote, m, body)
+          service.attach(remote, new RpcChannel(stream, answer, this.log, { methods: RELAY_RPC_METHODS, budget }))
         }
       })
       const adminRoom = new AdminRoom({
@@ -205,6 +209,8 @@ export class RelayServer implements RelayAdmin {
   }
 
   private async loadIdentity (store: MailboxStore): Promise<DeviceIdentity> {
+    // a shared store serves several instances, each with its own peer ID: the key stays in the instance's data dir
+    if (isPostgresStore(this.config.store)) return await keyFileIdentity(relayFiles(this.config.dataDir).key)
     let raw = await store.getMeta('identity')
     if (typeof raw !== 'string') { raw = b64(await createIdentityBytes()); await store.putMeta('identity', raw) }
     return loadIdentity(unb64(raw as string))
@@ -215,4 +221,17 @@ async function withDeadline<T> (p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`no answer in ${ms} ms`)) }, ms) })
   try { return await Promise.race([p, late]) } finally { clearTimeout(timer) }
+}
+
+/** The identity in `path` (base64, mode 0600), made on first use. */
+async function keyFileIdentity (path: string): Promise<DeviceIdentity> {
+  let raw: string
+  try {
+    raw = (await readFile(path, 'utf8')).trim()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ParleyError('ERR_STORE', `cannot read the relay key ${path}: ${(err as Error).message}`)
+    raw = b64(await createIdentityBytes())
+    await writeFile(path, raw + '\n', { mode: 0o600, flag: 'wx', flush: true })
+  }
+  return loadIdentity(unb64(raw))
 }

@@ -89,7 +89,12 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
       const relay = this.c.host.relayPeerId
       if (relay === null) throw new ParleyError('ERR_NOT_STARTED', 'no relay configured')
       const stream = await this.c.host.openStream(relay, RELAY_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
-      return new RpcChannel(stream, undefined, this.c.log, { methods: RELAY_RPC_METHODS })
+      // the relay's one request: mail was just kept for us (maybe on another instance of the relay): drain now
+      return new RpcChannel<RelayRpcMethod>(stream, async (method) => {
+        if (method !== 'mailWaiting') throw new ParleyError('ERR_NOT_FOUND', `a relay does not ask ${method}`)
+        this.mailWaiting()
+        return {}
+      }, this.c.log, { methods: RELAY_RPC_METHODS })
     })
     this.pollMs = init.mailboxPollMs ?? DEFAULT_MAILBOX_POLL_MS
     this.fetchBatch = init.fetchBatch ?? DEFAULT_FETCH_BATCH
@@ -271,7 +276,16 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
     } finally {
       this.draining = false
     }
+    if (this.drainAgain) { this.drainAgain = false; void this.drain() }
     return total
+  }
+
+  /** drain again when the current drain ends: mail came in while it ran */
+  private drainAgain = false
+
+  private mailWaiting (): void {
+    if (this.draining) { this.drainAgain = true; return }
+    void this.drain()
   }
 
   private setWaiting (n: number): void {

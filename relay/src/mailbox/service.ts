@@ -10,7 +10,7 @@ import {
   parseAckMail, parseDeposit, parseFetch, parseRedeem,
   type DepositAnswer, type FetchResult, type RelayRpcMethod, type RelayStatus
 } from '../../../core/protocol/relay-rpc.js'
-import { AckAfterWrite } from '../../../core/rpc/channel.js'
+import { AckAfterWrite, type RpcChannel } from '../../../core/rpc/channel.js'
 import type { Logger } from '../../../core/util/log.js'
 import type { DepartmentNode } from '../../../core/protocol/directory.js'
 import type { RelayMetrics } from '../admin/metrics.js'
@@ -46,6 +46,7 @@ export interface RelayRpcAnswers {
   fetch: FetchResult
   ackMail: { deleted: number }
   directory: DepartmentNode
+  mailWaiting: never
 }
 
 export type RelayRpcHandlers = { [M in RelayRpcMethod]: (remote: string, body: unknown) => Promise<RelayRpcAnswers[M]> }
@@ -110,23 +111,55 @@ export class MailboxService {
     directory: async (remote) => {
       this.requireAdmitted(remote, 'directory')
       return await (this.c.directory?.() ?? { name: '', people: [], departments: [] })
-    }
+    },
+    mailWaiting: async () => { throw new ParleyError('ERR_NOT_FOUND', 'mailWaiting is sent by the relay, not to it') }
   }
+
+  /** the open relay channels of each connected peer: where `mailWaiting` is pushed */
+  private readonly channels = new Map<string, Set<RpcChannel<RelayRpcMethod>>>()
+  private unwatch?: () => void
 
   constructor (private readonly c: MailboxServiceComponents, private readonly init: MailboxServiceInit) {
     this.metrics = c.metrics
   }
 
-  /** Starts the sweeper; idempotent. */
+  /** Starts the sweeper and the push of new mail; idempotent. */
   start (): void {
     if (this.sweeper !== undefined) return
     this.sweeper = setInterval(() => { void this.sweep() }, this.init.sweepIntervalMs)
     this.sweeper.unref()
+    this.unwatch = this.c.store.watch({
+      mail: (recipient) => { this.wake(recipient) },
+      // withdrawn on another instance sharing the store: this one cuts its connections too
+      removed: (peerId) => { void this.c.disconnect(peerId).catch(() => {}) },
+      resync: () => { for (const peer of this.channels.keys()) this.wake(peer) }
+    })
   }
 
   stop (): void {
     clearInterval(this.sweeper)
     this.sweeper = undefined
+    this.unwatch?.()
+    this.unwatch = undefined
+    this.channels.clear()
+  }
+
+  /** A peer's relay channel: new mail for that peer is announced on it. */
+  attach (remote: string, channel: RpcChannel<RelayRpcMethod>): void {
+    const open = [...(this.channels.get(remote) ?? [])].filter(ch => ch.isOpen)
+    this.channels.set(remote, new Set([...open, channel]))
+  }
+
+  /** Tells `peer`, when connected here, that mail waits (one open channel is enough). */
+  private wake (peer: string): void {
+    const chs = this.channels.get(peer)
+    if (chs === undefined) return
+    for (const ch of [...chs].reverse()) {
+      if (!ch.isOpen) { chs.delete(ch); continue }
+      ch.call('mailWaiting', {}).catch(() => {})
+      break
+    }
+    if (chs.size === 0) this.channels.delete(peer)
   }
 
   /** A request of an admitted-or-not peer on RELAY_PROTOCOL: the peer was seen; a refusal is counted by its code. */

@@ -10,8 +10,10 @@ import { LevelBackedStore, jsonSublevel, type Db, type Sub, type Tx } from '../.
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { FetchResult } from '../../../core/protocol/relay-rpc.js'
 import {
-  DEFAULT_INVITE_TTL_MS, FETCH_MAX_BYTES, type Invite, type InviteOptions, type MailboxLimits, type MailboxStore, type MailboxTotals, type RelayUser
+  DEFAULT_INVITE_TTL_MS, FETCH_MAX_BYTES, type Invite, type InviteOptions, type MailboxLimits, type MailboxStore, type MailboxTotals, type MailboxWatcher,
+  type RelayUser
 } from './types.js'
+import { Watchers } from './watchers.js'
 import { SenderShares, subtractUsage, type SenderUse, type Usage } from './sender-shares.js'
 import { pasteSafeToken } from '../../../core/util/tokens.js'
 
@@ -35,6 +37,7 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
   private shares: SenderShares
   private admitted = new Set<string>()
   private cursor = 0
+  private readonly watchers = new Watchers()
 
   constructor (db: Db, private limits: MailboxLimits) {
     super(db, 'relay')
@@ -98,6 +101,7 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
   async removeUser (peerId: string): Promise<boolean> {
     const existed = this.admitted.delete(peerId)
     await this.gc.write(async (tx) => { tx.del(this.users, peerId) })
+    if (existed) this.watchers.removed(peerId)
     return existed
   }
 
@@ -174,7 +178,8 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
    */
   async depositAll (to: string | string[], from: string, envelope: Envelope, bytes: number): Promise<{ stored: number, full: string[], shareFull: string[] }> {
     const recipients = typeof to === 'string' ? [to] : to
-    return await this.gc.write(async (tx) => {
+    const kept: string[] = []
+    const result = await this.gc.write(async (tx) => {
       let stored = 0
       const full: string[] = []
       const shareFull: string[] = []
@@ -195,12 +200,16 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
         tx.put(this.mailIds, mailIdKey(r, envelope), cursor)
         tx.put(this.usage, r, { count: use.count + 1, bytes: use.bytes + bytes })
         tx.put(this.senderUsage, r + SEP + from, { count: mine.count + 1, bytes: mine.bytes + bytes })
+        kept.push(r)
         stored++
       }
       if (stored > 0) tx.put(this.meta, 'cursor', this.cursor)
       if (stored === 0 && full.length > 0) throw this.shares.refusal(full, shareFull)
       return { stored, full, shareFull }
     })
+    // once durable
+    for (const r of kept) this.watchers.mail(r)
+    return result
   }
 
   async fetch (recipient: string, after: number, limit: number): Promise<FetchResult> {
@@ -314,6 +323,8 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
     for await (const [k, u] of this.usage.iterator()) out.set(k, u)
     return out
   }
+
+  watch (watcher: MailboxWatcher): () => void { return this.watchers.add(watcher) }
 
   async totals (): Promise<MailboxTotals> {
     let messages = 0; let bytes = 0; let recipients = 0

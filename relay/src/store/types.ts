@@ -1,8 +1,8 @@
 /**
  * The relay's store as an interface: admitted users, invites, and the mailbox
- * of sealed envelopes per recipient. LevelMailboxStore (LevelDB) implements it
- * today; a shared store (PostgreSQL, for several relay instances) implements
- * the same contract and runs the same compliance suite
+ * of sealed envelopes per recipient. LevelMailboxStore (LevelDB, embedded, one
+ * relay) and PgMailboxStore (PostgreSQL, shared by several relay instances)
+ * implement it and run the same compliance suite
  * (test/compliance/mailbox-store.ts).
  *
  * Contract, for every implementation:
@@ -55,6 +55,21 @@ export interface InviteOptions {
 }
 
 export interface MailboxTotals { messages: number, bytes: number, recipients: number }
+
+/**
+ * What a store tells the relay as it happens. With a shared store
+ * (PostgreSQL), changes made by other instances are told too: that is how
+ * the instance holding a recipient's connection learns of mail deposited on
+ * another one.
+ */
+export interface MailboxWatcher {
+  /** new mail was kept for `recipient` */
+  mail?: (recipient: string) => void
+  /** `peerId`'s admission was withdrawn */
+  removed?: (peerId: string) => void
+  /** changes may have been missed (the store's notification link was down): anything may have changed */
+  resync?: () => void
+}
 
 export interface MailboxStore {
   /** Opens the store; idempotent. */
@@ -110,4 +125,6 @@ export interface MailboxStore {
   totals(): Promise<MailboxTotals>
   /** Mail waiting per recipient. */
   usageByRecipient(): Promise<Map<string, { count: number, bytes: number }>>
+  /** Tells `watcher` of changes until the returned function is called. */
+  watch(watcher: MailboxWatcher): () => void
 }

@@ -1,0 +1,87 @@
+/**
+ * The relay's PostgreSQL schema, as numbered migrations applied in order at
+ * start. `parley_schema` holds one row per applied migration; the database's
+ * version is the highest. A database of a newer version than this relay knows
+ * (upgraded by a newer parley-relay) is refused with ERR_SCHEMA_TOO_NEW, never
+ * written to. Two instances starting at once serialise on an advisory lock,
+ * so each migration runs once.
+ */
+import type pg from 'pg'
+import { ParleyError } from '../../../core/errors.js'
+
+export interface Migration { version: number, name: string, sql: string }
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'users, invites, mailboxes, usage',
+    sql: `
+      CREATE TABLE relay_meta (key text PRIMARY KEY, value jsonb NOT NULL);
+      CREATE TABLE relay_users (
+        peer_id text PRIMARY KEY, admitted_at bigint NOT NULL, via text NOT NULL, invite text
+      );
+      CREATE TABLE relay_invites (
+        token text PRIMARY KEY, created_at bigint NOT NULL, expires_at bigint NOT NULL,
+        max_uses integer NOT NULL, uses integer NOT NULL DEFAULT 0, note text NOT NULL DEFAULT ''
+      );
+      -- one sequence for all mailboxes: a recipient's cursors increase in deposit order (see deposit)
+      CREATE SEQUENCE relay_mail_cursor;
+      CREATE TABLE relay_mail (
+        recipient text NOT NULL, cursor bigint NOT NULL, sender text NOT NULL, author text NOT NULL,
+        envelope_id text NOT NULL, envelope text NOT NULL, deposited_at bigint NOT NULL, bytes integer NOT NULL,
+        PRIMARY KEY (recipient, cursor),
+        UNIQUE (recipient, author, envelope_id)
+      );
+      CREATE INDEX relay_mail_deposited_at ON relay_mail (deposited_at);
+      -- per recipient: the quota's count, and the row every write to that mailbox locks first
+      CREATE TABLE relay_usage (recipient text PRIMARY KEY, count integer NOT NULL DEFAULT 0, bytes bigint NOT NULL DEFAULT 0);
+      CREATE TABLE relay_sender_usage (
+        recipient text NOT NULL, sender text NOT NULL, count integer NOT NULL, bytes bigint NOT NULL,
+        PRIMARY KEY (recipient, sender)
+      );
+    `
+  },
+  {
+    version: 2,
+    name: 'invites: revoked, redeemed by',
+    sql: `
+      ALTER TABLE relay_invites ADD COLUMN revoked_at bigint;
+      ALTER TABLE relay_invites ADD COLUMN redeemed_by jsonb NOT NULL DEFAULT '[]';
+    `
+  }
+]
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version
+
+/** advisory lock keys ("parley" in ASCII, then the purpose) */
+export const MIGRATE_LOCK = 0x7061726c6579_01n
+export const SWEEP_LOCK = 0x7061726c6579_02n
+
+/** Brings the database to SCHEMA_VERSION; returns the versions applied. */
+export async function migrate (client: pg.ClientBase, where: string): Promise<number[]> {
+  await client.query('BEGIN')
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATE_LOCK.toString()])
+    await client.query(`CREATE TABLE IF NOT EXISTS parley_schema (
+      version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
+    const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM parley_schema')
+    const current = rows[0]?.v ?? 0
+    if (current > SCHEMA_VERSION) {
+      throw new ParleyError('ERR_SCHEMA_TOO_NEW',
+        `the relay database ${where} has schema version ${current}, newer than this parley-relay knows (${SCHEMA_VERSION}): ` +
+        'a newer parley-relay upgraded it. Run that version on every instance (or restore the backup taken before the upgrade)')
+    }
+    const applied: number[] = []
+    for (const m of MIGRATIONS) {
+      if (m.version <= current) continue
+      await client.query(m.sql)
+      await client.query('INSERT INTO parley_schema (version, name) VALUES ($1, $2)', [m.version, m.name])
+      applied.push(m.version)
+    }
+    await client.query('COMMIT')
+    return applied
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  }
+}

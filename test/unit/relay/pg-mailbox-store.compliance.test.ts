@@ -1,0 +1,186 @@
+/**
+ * PgMailboxStore (relay/src/store/pg-mailbox-store.ts) on a real PostgreSQL
+ * server started for this file (test/helpers/postgres.ts: a temp dir and a
+ * Unix socket, no port): the MailboxStore compliance suite, then what is
+ * PostgreSQL's own: versioned migrations, a newer schema refused, an
+ * unreachable database reported, several stores (instances) on one
+ * database, the one sweeper.
+ */
+import { describe, it, after } from 'node:test'
+import assert from 'node:assert/strict'
+import pg from 'pg'
+import { PgMailboxStore } from '../../../relay/src/store/pg-mailbox-store.js'
+import { SCHEMA_VERSION, SWEEP_LOCK } from '../../../relay/src/store/pg-schema.js'
+import type { MailboxLimits } from '../../../relay/src/store/types.js'
+import { sealEnvelope, newMessageId } from '../../../core/crypto/envelope.js'
+import { dmConversationId, type Envelope } from '../../../core/protocol/envelope.js'
+import { ParleyError } from '../../../core/errors.js'
+import { mailboxStoreCompliance } from '../../compliance/mailbox-store.js'
+import { newIdentities } from '../helpers/identities.js'
+import { PgServer } from '../../helpers/postgres.js'
+import { until } from '../../helpers/nodes.js'
+import type { DeviceIdentity } from '../../../core/keys.js'
+
+let server: Promise<PgServer> | undefined
+const pgServer = async (): Promise<PgServer> => await (server ??= PgServer.start({ fsync: false }))
+let dbs = 0
+/** a fresh database on the one server */
+const freshDb = async (): Promise<{ url: string, drop: () => Promise<void> }> => {
+  const s = await pgServer()
+  const name = `t${++dbs}`
+  const url = await s.createDatabase(name)
+  return {
+    url,
+    drop: async () => {
+      const c = new pg.Client({ connectionString: s.url() })
+      await c.connect()
+      try { await c.query(`DROP DATABASE "${name}" WITH (FORCE)`) } finally { await c.end() }
+    }
+  }
+}
+after(async () => { await (await server)?.destroy() })
+
+mailboxStoreCompliance('PgMailboxStore on PostgreSQL', async () => {
+  const db = await freshDb()
+  return { open: (limits) => new PgMailboxStore({ url: db.url }, limits), destroy: db.drop }
+})
+
+const code = (c: string) => (err: unknown): boolean => err instanceof ParleyError && err.code === c
+const limits: MailboxLimits = { ttlMs: 60_000, quotaMessages: 10_000, quotaBytes: 1 << 30 }
+
+describe('PgMailboxStore', () => {
+  let alice: DeviceIdentity, bob: DeviceIdentity
+  const env = (text = 'x'): Envelope => sealEnvelope(alice, { id: newMessageId(), conv: dmConversationId(alice.peerId, bob.peerId), seq: 1, hlc: { w: Date.now(), c: 0 }, recipients: [bob.peerId], body: { text } })
+
+  it('migrates a fresh database to the current version once, also with two instances starting at once', async () => {
+    [alice, bob] = await newIdentities(2) as [DeviceIdentity, DeviceIdentity]
+    const db = await freshDb()
+    const a = new PgMailboxStore({ url: db.url }, limits)
+    const b = new PgMailboxStore({ url: db.url }, limits)
+    await Promise.all([a.start(), b.start()])
+    const c = new pg.Client({ connectionString: db.url })
+    await c.connect()
+    const { rows } = await c.query('SELECT version FROM parley_schema ORDER BY version')
+    assert.deepEqual(rows.map(r => r.version), Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1))
+    await c.end()
+    await a.stop(); await b.stop()
+    await db.drop()
+  })
+
+  it('refuses a database of a newer schema with ERR_SCHEMA_TOO_NEW, and writes nothing to it', async () => {
+    const db = await freshDb()
+    const s = new PgMailboxStore({ url: db.url }, limits)
+    await s.start(); await s.stop()
+    const c = new pg.Client({ connectionString: db.url })
+    await c.connect()
+    await c.query("INSERT INTO parley_schema (version, name) VALUES ($1, 'from the future')", [SCHEMA_VERSION + 1])
+    await assert.rejects(new PgMailboxStore({ url: db.url }, limits).start(), (err: unknown) => {
+      assert.ok(code('ERR_SCHEMA_TOO_NEW')(err))
+      assert.match((err as Error).message, new RegExp(`schema version ${SCHEMA_VERSION + 1}, newer than this parley-relay knows \\(${SCHEMA_VERSION}\\)`))
+      return true
+    })
+    assert.equal((await c.query('SELECT count(*)::int AS n FROM parley_schema')).rows[0].n, SCHEMA_VERSION + 1)
+    await c.end()
+    await db.drop()
+  })
+
+  it('an unreachable database is ERR_STORE_UNAVAILABLE, its password never in the message', async () => {
+    const s = new PgMailboxStore({ url: 'postgres://parley:s3cret-pw@/nowhere?host=/nonexistent-dir' }, limits)
+    await assert.rejects(s.start(), (err: unknown) => {
+      assert.ok(code('ERR_STORE_UNAVAILABLE')(err), String(err))
+      assert.ok(!(err as Error).message.includes('s3cret-pw'))
+      return true
+    })
+  })
+
+  it('two instances on one database: admitted on one is admitted on the other; mail on one wakes the other; removal is told', async () => {
+    const db = await freshDb()
+    const a = new PgMailboxStore({ url: db.url }, limits)
+    const b = new PgMailboxStore({ url: db.url }, limits)
+    await a.start(); await b.start()
+    const woke: string[] = []
+    const removed: string[] = []
+    b.watch({ mail: (r) => woke.push(r), removed: (p) => removed.push(p) })
+    const invite = await a.createInvite()
+    await a.redeem(invite.token, bob.peerId)
+    await until(() => b.isAdmitted(bob.peerId), 'admission seen by the other instance', 5000)
+    await assert.rejects(b.redeem(invite.token, alice.peerId), code('ERR_INVITE_INVALID'), 'the invite was used on the other instance')
+    await a.deposit(bob.peerId, alice.peerId, env(), 100)
+    await until(() => woke.includes(bob.peerId), 'mail notification on the other instance', 5000)
+    assert.equal((await b.fetch(bob.peerId, 0, 10)).items.length, 1)
+    await a.removeUser(bob.peerId)
+    await until(() => !b.isAdmitted(bob.peerId) && removed.includes(bob.peerId), 'removal seen by the other instance', 5000)
+    await a.stop(); await b.stop()
+    await db.drop()
+  })
+
+  it('concurrent deposits for one recipient on two instances: cursors are committed in order, nothing is fetched out of order', async () => {
+    const db = await freshDb()
+    const a = new PgMailboxStore({ url: db.url, poolSize: 8 }, limits)
+    const b = new PgMailboxStore({ url: db.url, poolSize: 8 }, limits)
+    await a.start(); await b.start()
+    const deposited: Envelope[] = []
+    const ids = new Set<string>()
+    let fetchedUpTo = 0
+    const got: string[] = []
+    let done = false
+    // a reader that fetches and acks upTo while the writers run: with cursors committed out of
+    // order, an ack upTo would delete mail it never fetched
+    const reader = (async () => {
+      while (!done || (await a.queued(bob.peerId)) > 0) {
+        const page = await b.fetch(bob.peerId, 0, 50)
+        for (const i of page.items) { assert.ok(i.cursor > fetchedUpTo, 'cursor increasing'); got.push(i.envelope.id) }
+        if (page.items.length > 0) { fetchedUpTo = page.items[page.items.length - 1]!.cursor; await b.ack(bob.peerId, fetchedUpTo) }
+      }
+    })()
+    await Promise.all([a, b, a, b].map(async (s) => {
+      for (let i = 0; i < 50; i++) { const e = env(); deposited.push(e); ids.add(e.id); assert.equal(await s.deposit(bob.peerId, alice.peerId, e, 10), 1) }
+    }))
+    done = true
+    await reader
+    assert.equal(got.length, 200, 'lost = 0')
+    assert.equal(new Set(got).size, 200, 'duplicated = 0')
+    assert.ok(got.every(id => ids.has(id)))
+    assert.deepEqual(await a.totals(), { messages: 0, bytes: 0, recipients: 0 })
+    await a.stop(); await b.stop()
+    await db.drop()
+  })
+
+  it('one sweeper at a time (advisory lock): others skip while it is held, and two sweeping at once delete each row once', async () => {
+    const db = await freshDb()
+    const a = new PgMailboxStore({ url: db.url }, { ...limits, ttlMs: 1000 })
+    const b = new PgMailboxStore({ url: db.url }, { ...limits, ttlMs: 1000 })
+    await a.start(); await b.start()
+    for (let i = 0; i < 1200; i += 200) await Promise.all(Array.from({ length: 200 }, async () => await a.deposit(bob.peerId, alice.peerId, env(), 10)))
+    const later = Date.now() + 5000
+    // a third party (an instance mid-sweep) holds the lock: neither instance sweeps
+    const holder = new pg.Client({ connectionString: db.url })
+    await holder.connect()
+    await holder.query('SELECT pg_advisory_lock($1)', [SWEEP_LOCK.toString()])
+    assert.deepEqual(await Promise.all([a.sweep(later), b.sweep(later)]), [0, 0])
+    assert.equal(await a.queued(bob.peerId), 1200)
+    await holder.query('SELECT pg_advisory_unlock($1)', [SWEEP_LOCK.toString()])
+    await holder.end()
+    const counts = await Promise.all([a.sweep(later), b.sweep(later)])
+    assert.equal(counts[0] + counts[1], 1200)
+    assert.equal(Math.min(...counts), 0, 'one of them swept everything')
+    assert.deepEqual(await b.totals(), { messages: 0, bytes: 0, recipients: 0 })
+    await a.stop(); await b.stop()
+    await db.drop()
+  })
+
+  it('stores envelopes as sealed: the plaintext is nowhere in the database', async () => {
+    const db = await freshDb()
+    const s = new PgMailboxStore({ url: db.url }, limits)
+    await s.start()
+    await s.deposit(bob.peerId, alice.peerId, env('canary-in-the-pg-mailbox'), 100)
+    const c = new pg.Client({ connectionString: db.url })
+    await c.connect()
+    const { rows } = await c.query('SELECT envelope FROM relay_mail')
+    assert.equal(rows.length, 1)
+    assert.ok(!JSON.stringify(rows).includes('canary-in-the-pg-mailbox'))
+    await c.end()
+    await s.stop()
+    await db.drop()
+  })
+})
