@@ -2,8 +2,10 @@
 # Installs the system packages the test suite needs when they are missing:
 # iproute2, iptables and procps (sysctl) for the LAN and NAT tests in network
 # namespaces, python3-zeroconf and avahi-daemon for the mDNS coexistence test, Debian's postgresql (the relay's
-# shared store; tests run their own server as the `postgres` user the package creates), and Debian's chromium (UI tests; on Ubuntu `chromium` is a snap
-# stub without /usr/bin/chromium: install a deb build there). Needs root and apt-get; otherwise it says what is missing
+# shared store; tests run their own server as the `postgres` user the package creates), Debian's chromium with
+# Chinese and emoji fonts (UI tests; on Ubuntu `chromium` is a snap stub without /usr/bin/chromium: install a deb
+# build there), and python3-prometheus-client (the official text-format parser, for the relay's /metrics test).
+# Needs root and apt-get; otherwise it says what is missing
 # and the tests that need it fail with that reason.
 set -euo pipefail
 need=()
@@ -11,6 +13,11 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v iptables >/dev/null || need+=(iptables)
 command -v sysctl >/dev/null || need+=(procps)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# the relay's /metrics test parses the text with Prometheus's own (Python) client parser
+/usr/bin/python3 -c 'import prometheus_client' 2>/dev/null || need+=(python3-prometheus-client)
+# the UI tests' screenshots (kept as artifacts and in the user guide) show Chinese and emoji: without fonts, boxes
+dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || need+=(fonts-wqy-zenhei)
+dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || need+=(fonts-noto-color-emoji)
 # the mDNS coexistence test: an independent browser (python3-zeroconf) and avahi-daemon next to Parley on 5353
 /usr/bin/python3 -c 'import zeroconf' 2>/dev/null || need+=(python3-zeroconf)
 command -v avahi-daemon >/dev/null || need+=(avahi-daemon)

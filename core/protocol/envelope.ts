@@ -7,13 +7,12 @@
 import { ParleyError, type ErrorCode } from '../errors.js'
 import { B64URL, CONTROL_CHARS, Checker, PEER_ID } from './validate.js'
 import { displayName, displayNameProblem } from './names.js'
+import { MAX_NAME_CHARS, MAX_QUOTE_CHARS, MAX_TEXT_CHARS } from './limits.js'
+
+export { MAX_NAME_CHARS, MAX_QUOTE_CHARS, MAX_TEXT_CHARS }
 
 export const PROTOCOL_VERSION = 1
 
-/** @default 16000 characters */
-export const MAX_TEXT_CHARS = 16_000
-/** @default 64 characters */
-export const MAX_NAME_CHARS = 64
 /**
  * Recipients of one envelope, and so members of a group. Bounded by the
  * frame: each key wrap is ~160 bytes of JSON, so 1000 of them (~160 KB) plus
@@ -22,8 +21,8 @@ export const MAX_NAME_CHARS = 64
  * @default 1000
  */
 export const MAX_RECIPIENTS = 1000
-/** base64url of the sealed body: JSON may escape each character to 6 bytes (\u0001), plus the JSON frame and the 16-byte tag */
-export const MAX_CT_CHARS = Math.ceil((6 * MAX_TEXT_CHARS + 64) * 4 / 3)
+/** base64url of the sealed body: JSON may escape each character to 6 bytes (\u0001), plus a reply's quote, the JSON frame and the 16-byte tag */
+export const MAX_CT_CHARS = Math.ceil((6 * (MAX_TEXT_CHARS + 2 * MAX_QUOTE_CHARS) + 256) * 4 / 3)
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER
 
 export type PeerIdString = string
@@ -84,7 +83,12 @@ export type GroupOp =
 export const MAX_GROUP_MEMBERS = MAX_RECIPIENTS
 
 /** The plaintext inside an envelope: text for kind text, op for kind groupOp. */
-export interface Body { text: string, op?: GroupOp }
+/** A reply carries the start of the message it answers, so it reads right even where that message is not loaded. */
+export interface Quote { id: string, author: PeerIdString, text: string }
+/** An edit (the body's text replaces the message's) or a recall of the author's own message `id`. */
+export interface MessageChange { type: 'edit' | 'recall', id: string }
+
+export interface Body { text: string, op?: GroupOp, reply?: Quote, change?: MessageChange }
 
 /** A display name, signed by the device key so it cannot be forged by the network. */
 export interface Profile {
@@ -97,10 +101,13 @@ export interface Profile {
 }
 
 /** Refusals of an envelope that no retry can change: the sender marks it failed, a mailbox drops it. */
-export const PERMANENT_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+export const PERMANENT_REFUSAL_CODES = [
   'ERR_INVALID_ENVELOPE', 'ERR_BAD_SIGNATURE', 'ERR_NOT_A_RECIPIENT', 'ERR_DECRYPT_FAILED',
   'ERR_NOT_A_MEMBER', 'ERR_SEQ_CONFLICT', 'ERR_ID_CONFLICT'
-])
+] as const satisfies readonly ErrorCode[]
+/** the codes, as a type: the UI's catalogs are keyed by it (a new refusal without words is a type error) */
+export type PermanentRefusal = typeof PERMANENT_REFUSAL_CODES[number]
+export const PERMANENT_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(PERMANENT_REFUSAL_CODES)
 
 /** Is `code` (a remote end's answer, so any string) one of PERMANENT_REFUSALS? */
 export const isPermanentRefusal = (code: string | undefined): code is ErrorCode =>
@@ -154,9 +161,35 @@ export function parseEnvelope (value: unknown): Envelope {
 export function parseBody (value: unknown, kind: EnvelopeKind = 'text'): Body {
   const c = new Checker('ERR_INVALID_ENVELOPE', 'body')
   const o = c.obj(value)
-  if (kind === 'text') return { text: c.str(o, 'text', { max: MAX_TEXT_CHARS }) }
-  return { text: c.str(o, 'text', { min: 0, max: 500 }), op: parseGroupOp(o.op) }
+  if (kind !== 'text') return { text: c.str(o, 'text', { min: 0, max: 500 }), op: parseGroupOp(o.op) }
+  const reply = o.reply === undefined ? undefined : parseQuote(o.reply, c)
+  const change = o.change === undefined ? undefined : parseChange(o.change, c)
+  if (reply !== undefined && change !== undefined) c.fail('a message is a reply or a change, not both')
+  // a recall carries no text; everything else some
+  const text = c.str(o, 'text', { min: change?.type === 'recall' ? 0 : 1, max: change?.type === 'recall' ? 0 : MAX_TEXT_CHARS })
+  return { text, ...(reply !== undefined ? { reply } : {}), ...(change !== undefined ? { change } : {}) }
 }
+
+function parseQuote (value: unknown, c: Checker): Quote {
+  const o = c.obj(value, 'reply')
+  return {
+    id: c.str(o, 'id', { max: 22, pattern: MSG_ID }),
+    author: c.str(o, 'author', { max: 60, pattern: PEER_ID }),
+    text: c.str(o, 'text', { min: 0, max: MAX_QUOTE_CHARS * 2 })
+  }
+}
+
+function parseChange (value: unknown, c: Checker): MessageChange {
+  const o = c.obj(value, 'change')
+  return { type: c.literal(o, 'type', ['edit', 'recall']), id: c.str(o, 'id', { max: 22, pattern: MSG_ID }) }
+}
+
+/** The fields of a body that a stored message keeps besides its text. */
+export const bodyFields = (b: Body): Pick<Body, 'op' | 'reply' | 'change'> => ({
+  ...(b.op !== undefined ? { op: b.op } : {}),
+  ...(b.reply !== undefined ? { reply: b.reply } : {}),
+  ...(b.change !== undefined ? { change: b.change } : {})
+})
 
 /** A group op; its name is returned as NFKC (an op from before the NFKC rule may carry another form). */
 export function parseGroupOp (value: unknown): GroupOp {
@@ -180,6 +213,16 @@ export function parseGroupOp (value: unknown): GroupOp {
     case 'rename': return { type, name: displayName(parseDisplayName(o.name, c)) }
     case 'leave': return { type }
   }
+}
+
+/** what a person shows besides online: away (idle) or do not disturb */
+export type PresenceStatus = 'active' | 'away' | 'dnd'
+export const PRESENCE_STATUSES: readonly PresenceStatus[] = ['active', 'away', 'dnd']
+
+/** The `status` sent beside a profile; a peer that sends none (or one we do not know) is active. */
+export function parsePresenceStatus (value: unknown): PresenceStatus {
+  const status = typeof value === 'object' && value !== null ? (value as { status?: unknown }).status : undefined
+  return PRESENCE_STATUSES.find(s => s === status) ?? 'active'
 }
 
 export function parseProfile (value: unknown): Profile {

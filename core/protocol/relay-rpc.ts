@@ -19,8 +19,8 @@ export const RELAY_PROTOCOL = '/parley/relay/1.0.0'
  * store), fetch now instead of at the next poll. Only to nodes that asked
  * with `relayStatus { wake: true }` (older nodes know no such method).
  */
-export type RelayRpcMethod = 'redeem' | 'deposit' | 'fetch' | 'ackMail' | 'relayStatus' | 'mailWaiting'
-export const RELAY_RPC_METHODS: readonly RelayRpcMethod[] = ['redeem', 'deposit', 'fetch', 'ackMail', 'relayStatus', 'mailWaiting']
+export type RelayRpcMethod = 'redeem' | 'deposit' | 'fetch' | 'ackMail' | 'relayStatus' | 'directory' | 'mailWaiting'
+export const RELAY_RPC_METHODS: readonly RelayRpcMethod[] = ['redeem', 'deposit', 'fetch', 'ackMail', 'relayStatus', 'directory', 'mailWaiting']
 
 export const MAX_FETCH_ITEMS = 500
 export const INVITE_TOKEN = /^[A-Za-z0-9_-]{16,128}$/

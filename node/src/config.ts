@@ -7,6 +7,7 @@ import { ParleyError } from '../../core/errors.js'
 import type { HostInit } from './host/libp2p-host.js'
 import type { MessengerInit } from './messaging/messenger.js'
 import type { RelayClientInit } from './messaging/relay-client.js'
+import type { ChangeWindows } from './api/changes.js'
 
 export interface NodeInit {
   /** @default $PARLEY_DATA, else $XDG_DATA_HOME/parley, else ~/.local/share/parley */
@@ -24,6 +25,8 @@ export interface NodeInit {
   /** invite token to redeem at the relay (once). */
   invite?: string
   relayClient?: RelayClientInit
+  /** how long after writing a message its author may edit or recall it (a rule of this sender). @default 24 h each */
+  changeWindows?: ChangeWindows
 }
 
 /** @default 7717 */

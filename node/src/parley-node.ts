@@ -16,7 +16,7 @@ import { HybridClock } from './clock/hlc.js'
 import { Messenger } from './messaging/messenger.js'
 import { RelayClient } from './messaging/relay-client.js'
 import { ApiServer } from './api/server.js'
-import { uiHandler } from './api/static.js'
+import { uiHandler } from '../../core/http/static.js'
 import { createLogger, type Logger } from '../../core/util/log.js'
 import type { MessageStore } from './store/types.js'
 
@@ -122,7 +122,7 @@ export class ParleyNode {
         const token = await loadOrCreateToken(files.token)
         this.api = new ApiServer(
           { messenger, store, host, log: this.log, relay, setRelay: async (r, i) => await this.setRelay(r, i) },
-          { token, port: resolveApiPort(this.init.apiPort), socketPath: files.socket, staticHandler: uiHandler }
+          { token, port: resolveApiPort(this.init.apiPort), socketPath: files.socket, staticHandler: uiHandler, changeWindows: this.init.changeWindows }
         )
         this.token = token
         await this.api.start()

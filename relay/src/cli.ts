@@ -5,34 +5,58 @@
 import '../../core/polyfill.js'
 import { parseArgs } from 'node:util'
 import { request } from 'node:http'
+import { readFile, writeFile } from 'node:fs/promises'
+import { userInfo } from 'node:os'
 import { toParleyError, ParleyError, type ErrorCode } from '../../core/errors.js'
-import { createLogger } from '../../core/util/log.js'
+import { createLogger, type LogLevel } from '../../core/util/log.js'
+import { printable } from '../../core/util/printable.js'
 import { RelayServer } from './relay-server.js'
 import { redactUrl } from './store/pg-mailbox-store.js'
 import type { RelayStats } from './types.js'
-import { readRelayConfigFile, relayFiles } from './config.js'
-import type { Invite, RelayUser } from './store/types.js'
+import { DEFAULT_ADMIN_PORT, readRelayConfigFile, relayFiles, type RelayInit } from './config.js'
+import { adminFiles } from './admin/admin-room.js'
+import { ADMIN_API_PREFIX } from './admin/routes.js'
+import type { InviteView, PersonView, UserView } from './admin/admin-service.js'
+import type { AuditEntry } from './admin/audit-log.js'
+import type { InviteSheetRow } from './admin/directory.js'
+import type { PolicyView } from './admin/policy.js'
 
 const USAGE = `usage: parley-relay <command> --data DIR [options]
 
 commands:
   start [--listen ADDR]... [--announce ADDR]... [--allow PEER_ID]... [--config FILE] [--store URL]
-                          run the relay in the foreground (SIGTERM stops it cleanly);
+        [--admin-port PORT] [--admin-host ADDR] [--log-level debug|info|warn|error]
+                          run the relay in the foreground (SIGTERM stops it cleanly,
+                          SIGHUP re-reads the config file's policy);
                           --store postgres://user@host/db shares one PostgreSQL database
                           among several relay instances (default: LevelDB in --data)
   invite create [--uses N] [--hours H] [--note TEXT]
-                          create an invite token for a user (default: 1 use, 168 hours)
-  users [--json]          list admitted users
+                          create an invite (default: 1 use, 168 hours); prints the token and link
+  invite list [--json]    invites with their state and who redeemed them
+  invite revoke ID        revoke an invite (ID: its first 8 characters or more)
+  users [--json]          admitted users: last seen, online, mailbox size
   allow PEER_ID           admit a peer without an invite (allow-list)
   remove PEER_ID          withdraw a user's admission
   stats [--json]          connections, reservations, mailbox and counters
-  repair                  repair a damaged store (relay stopped): LevelDB's repair, keeps what it can read`
+  repair                  repair a damaged store (relay stopped): LevelDB's repair, keeps what it can read
+  policy [--json]         retention, quotas and federation, and where each comes from
+  policy set KEY=VALUE... change policy at once (mailboxTtlMs, quotaMessages, quotaBytes,
+                          federationAllowed); policy reset KEY... goes back to the config file
+  directory import FILE.csv [--uses N] [--hours H] [--csv OUT.csv] [--sheet OUT.html]
+                          import people (name, department, email or staff number): one invite each
+  directory list [--json] the people, their departments and devices
+  directory remove ID     remove a person: their invite is revoked and their devices lose admission
+  audit [--limit N] [--json]
+                          the admin audit log, newest first
+  console-url             the console's address with the admin token, to open in a browser
+  password [--remove]     set the console's admin password (read from standard input)`
 
 class UsageError extends Error {}
 const out = (s: string): void => { process.stdout.write(s + '\n') }
 
 type Options = Record<string, { type: 'string' | 'boolean', multiple?: boolean }>
 
+/** `positionals`: how many arguments besides the options (-1: any number) */
 function parse (args: string[], options: Options, positionals: number): { values: Record<string, unknown>, positionals: string[] } {
   let parsed
   try {
@@ -40,20 +64,25 @@ function parse (args: string[], options: Options, positionals: number): { values
   } catch (err) {
     throw new UsageError((err as Error).message)
   }
-  if (parsed.positionals.length !== positionals) throw new UsageError(`expected ${positionals} argument(s), got ${parsed.positionals.length}`)
+  if (positionals >= 0 && parsed.positionals.length !== positionals) {
+    throw new UsageError(`expected ${positionals} argument(s), got ${parsed.positionals.length}`)
+  }
   if (typeof parsed.values.data !== 'string') throw new UsageError('--data DIR is required')
   return parsed as { values: Record<string, unknown>, positionals: string[] }
 }
 
-async function admin<T> (dataDir: string, method: string, path: string, body?: unknown): Promise<T> {
+async function admin<T> (dataDir: string, method: string, path: string, body?: unknown, raw = false): Promise<T> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
+  const headers: Record<string, string | number> = { 'x-parley-admin-user': userInfo().username }
+  if (payload !== undefined) { headers['content-type'] = 'application/json'; headers['content-length'] = payload.byteLength }
   return await new Promise<T>((resolve, reject) => {
-    const headers = payload !== undefined ? { 'content-type': 'application/json', 'content-length': payload.byteLength } : {}
-    const req = request({ socketPath: relayFiles(dataDir).adminSocket, method, path, headers }, (res) => {
+    const req = request({ socketPath: relayFiles(dataDir).adminSocket, method, path: ADMIN_API_PREFIX + path, headers }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () => {
-        const v = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { code?: ErrorCode, message?: string }
+        const text = Buffer.concat(chunks).toString('utf8')
+        if ((res.statusCode ?? 500) < 400 && raw) { resolve(text as T); return }
+        const v = JSON.parse(text) as { code?: ErrorCode, message?: string }
         if ((res.statusCode ?? 500) >= 400) reject(new ParleyError(v.code ?? 'ERR_INTERNAL', v.message ?? 'failed'))
         else resolve(v as T)
       })
@@ -73,25 +102,56 @@ async function main (argv: string[]): Promise<number> {
   }
   switch (cmd) {
     case 'start': {
-      const many = { type: 'string', multiple: true } as const
-      const { values } = parse(rest, { listen: many, announce: many, allow: many, config: { type: 'string' }, store: { type: 'string' } }, 0)
-      const file = typeof values.config === 'string' ? await readRelayConfigFile(values.config) : {}
-      const log = createLogger('parley-relay')
-      const relay = new RelayServer({
-        ...file,
+      const { values } = parse(rest, {
+        listen: { type: 'string', multiple: true },
+        announce: { type: 'string', multiple: true },
+        allow: { type: 'string', multiple: true },
+        config: { type: 'string' },
+        store: { type: 'string' },
+        'admin-port': { type: 'string' },
+        'admin-host': { type: 'string' },
+        'log-level': { type: 'string' }
+      }, 0)
+      const configPath = values.config as string | undefined
+      const file = configPath !== undefined ? await readRelayConfigFile(configPath) : {}
+      const port = values['admin-port'] === undefined ? undefined : Number(values['admin-port'])
+      if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError('--admin-port must be a port number (0 picks one)')
+      const level = (values['log-level'] as LogLevel | undefined) ?? file.logLevel
+      if (level !== undefined && !['debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError('--log-level must be debug, info, warn or error')
+      const log = createLogger('parley-relay', (process.env.PARLEY_LOG as LogLevel | undefined) ?? level ?? 'info')
+      const init = (f: Omit<RelayInit, 'dataDir'>): RelayInit => ({
+        ...f,
         dataDir: values.data as string,
         ...(values.listen !== undefined ? { listen: values.listen as string[] } : {}),
         ...(values.announce !== undefined ? { announce: values.announce as string[] } : {}),
         ...(values.store !== undefined ? { store: values.store as string } : {}),
-        allow: [...(file.allow ?? []), ...((values.allow as string[] | undefined) ?? [])]
-      }, log)
+        allow: [...(f.allow ?? []), ...((values.allow as string[] | undefined) ?? [])],
+        admin: {
+          port: DEFAULT_ADMIN_PORT,
+          ...f.admin,
+          ...(port !== undefined ? { port } : {}),
+          ...(values['admin-host'] !== undefined ? { host: values['admin-host'] as string } : {})
+        }
+      })
+      const relay = new RelayServer(init(file), log)
       process.on('uncaughtException', (err) => { log.error('uncaught exception', { err: String(err?.stack ?? err) }) })
       process.on('unhandledRejection', (err) => { log.error('unhandled rejection', { err: String((err as Error)?.stack ?? err) }) })
       await relay.start()
       out(`Parley relay ${relay.peerId}`)
       for (const a of relay.addresses()) out(`  listening: ${a}`)
+      const consoleUrl = relay.admin.consoleUrl
+      const tokenFile = adminFiles(values.data as string).token
+      if (consoleUrl !== undefined) out(`  console: ${consoleUrl} (token in ${tokenFile}; parley-relay console-url prints a login link)`)
       out(`  store: ${relay.config.store === 'level' ? 'LevelDB in ' + relay.config.dataDir : redactUrl(relay.config.store)}`)
       out('ready')
+      process.on('SIGHUP', () => {
+        if (configPath === undefined) { log.info('SIGHUP: no config file to re-read'); return }
+        readRelayConfigFile(configPath).then((f) => {
+          relay.reloadPolicy(init(f))
+          log.info('config file re-read: policy applied', { policy: relay.admin.policy.effective() })
+        },
+          (err) => { log.error('config file not applied', { err: toParleyError(err).message }) })
+      })
       return await new Promise<number>((resolve) => {
         const stop = (): void => { log.info('stopping'); relay.stop().then(() => { resolve(0) }, () => { resolve(1) }) }
         process.once('SIGTERM', stop)
@@ -100,23 +160,49 @@ async function main (argv: string[]): Promise<number> {
     }
     case 'invite': {
       const [sub, ...more] = rest
-      if (sub !== 'create') throw new UsageError('expected `invite create`')
-      const { values } = parse(more, { uses: { type: 'string' }, hours: { type: 'string' }, note: { type: 'string' } }, 0)
-      const uses = values.uses === undefined ? undefined : Number(values.uses)
-      const hours = values.hours === undefined ? undefined : Number(values.hours)
-      if (uses !== undefined && (!Number.isInteger(uses) || uses < 1)) throw new UsageError('--uses must be a positive integer')
-      if (hours !== undefined && (!Number.isFinite(hours) || hours <= 0)) throw new UsageError('--hours must be a positive number')
-      const invite = await admin<Invite>(values.data as string, 'POST', '/invites', { uses, hours, note: values.note })
-      out(invite.token)
-      process.stderr.write(`valid until ${new Date(invite.expiresAt).toISOString()} for ${invite.maxUses} use(s); ` +
-        `the user runs: parley start --relay <relay address> --invite ${invite.token}\n`)
-      return 0
+      if (sub === 'create') {
+        const { values } = parse(more, { uses: { type: 'string' }, hours: { type: 'string' }, note: { type: 'string' } }, 0)
+        const uses = values.uses === undefined ? undefined : Number(values.uses)
+        const hours = values.hours === undefined ? undefined : Number(values.hours)
+        if (uses !== undefined && (!Number.isInteger(uses) || uses < 1)) throw new UsageError('--uses must be a positive integer')
+        if (hours !== undefined && (!Number.isFinite(hours) || hours <= 0)) throw new UsageError('--hours must be a positive number')
+        const invite = await admin<InviteView>(values.data as string, 'POST', '/invites', { uses, hours, note: values.note })
+        out(invite.token)
+        process.stderr.write(`invite ${invite.id}: valid until ${new Date(invite.expiresAt).toISOString()} for ${invite.maxUses} use(s)\n` +
+          `link: ${invite.link}\nthe user runs: parley start --relay <relay address> --invite ${invite.token}\n`)
+        return 0
+      }
+      if (sub === 'list') {
+        const { values } = parse(more, { json: { type: 'boolean' } }, 0)
+        const list = await admin<InviteView[]>(values.data as string, 'GET', '/invites')
+        if (values.json === true) { out(JSON.stringify(list)); return 0 }
+        for (const i of list) {
+          const by = (i.redeemedBy ?? []).map(r => r.peerId).join(' ')
+          const until = new Date(i.expiresAt).toISOString()
+          out(`${i.id} ${i.state} ${i.uses}/${i.maxUses} until ${until} ${printable(i.note)}${by !== '' ? ` redeemed by ${by}` : ''}`)
+        }
+        return 0
+      }
+      if (sub === 'revoke') {
+        const { values, positionals } = parse(more, {}, 1)
+        const i = await admin<InviteView>(values.data as string, 'POST', `/invites/${encodeURIComponent(positionals[0] as string)}/revoke`, {})
+        out(`${i.id} ${i.state}`)
+        return 0
+      }
+      throw new UsageError('expected `invite create|list|revoke`')
     }
     case 'users': {
       const { values } = parse(rest, { json: { type: 'boolean' } }, 0)
-      const users = await admin<RelayUser[]>(values.data as string, 'GET', '/users')
+      const users = await admin<UserView[]>(values.data as string, 'GET', '/users')
       if (values.json === true) out(JSON.stringify(users))
-      else for (const u of users) out(`${u.peerId} ${u.via} since ${new Date(u.admittedAt).toISOString()}`)
+      else {
+        for (const u of users) {
+          const seen = u.lastSeen === null ? 'never seen' : `seen ${new Date(u.lastSeen).toISOString()}`
+          const who = u.person !== undefined ? ` (${printable(u.person.name)})` : ''
+          const since = new Date(u.admittedAt).toISOString()
+          out(`${u.peerId}${who} ${u.via} since ${since}, ${u.online ? 'online' : seen}, mailbox ${u.mailbox.messages} (${u.mailbox.bytes} bytes)`)
+        }
+      }
       return 0
     }
     case 'allow':
@@ -152,6 +238,37 @@ async function main (argv: string[]): Promise<number> {
       }
       return 0
     }
+    case 'policy': return await policyCommand(rest)
+    case 'directory': return await directoryCommand(rest)
+    case 'audit': {
+      const { values } = parse(rest, { limit: { type: 'string' }, json: { type: 'boolean' } }, 0)
+      const list = await admin<AuditEntry[]>(values.data as string, 'GET', `/audit?limit=${encodeURIComponent(String(values.limit ?? 50))}`)
+      if (values.json === true) { out(JSON.stringify(list)); return 0 }
+      for (const e of list) {
+        const target = e.target !== undefined ? ' ' + printable(e.target) : ''
+        out(`${e.t} ${printable(e.who)} ${e.action}${target} ${e.ok ? 'ok' : 'FAILED'} ${e.details !== undefined ? printable(JSON.stringify(e.details)) : ''}`)
+      }
+      return 0
+    }
+    case 'console-url': {
+      const { values } = parse(rest, {}, 0)
+      const dataDir = values.data as string
+      const info = JSON.parse(await readFile(relayFiles(dataDir).info, 'utf8').catch(() => '{}')) as { console?: string | null }
+      if (typeof info.console !== 'string') throw new ParleyError('ERR_API_UNAVAILABLE', `no relay with a console is running with data dir ${dataDir}`)
+      const token = (await readFile(adminFiles(dataDir).token, 'utf8')).trim()
+      out(`${info.console}#token=${token}`)
+      return 0
+    }
+    case 'password': {
+      const { values } = parse(rest, { remove: { type: 'boolean' } }, 0)
+      if (values.remove === true) { await admin(values.data as string, 'PUT', '/password', { password: null }); out('password removed'); return 0 }
+      const chunks: Buffer[] = []
+      for await (const c of process.stdin) chunks.push(c as Buffer)
+      const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
+      await admin(values.data as string, 'PUT', '/password', { password })
+      out('password set')
+      return 0
+    }
     default:
       throw new UsageError(`unknown command "${cmd}"`)
   }
@@ -163,3 +280,73 @@ main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: un
   process.stderr.write(`parley-relay: ${e.code}: ${e.message}\n`)
   process.exitCode = e.code === 'ERR_INVALID_ARGUMENT' ? 2 : 1
 })
+
+async function policyCommand (rest: string[]): Promise<number> {
+  const [sub, ...more] = rest
+  if (sub === 'set' || sub === 'reset') {
+    const { values, positionals } = parse(more, {}, -1)
+    if (positionals.length === 0) throw new UsageError(`policy ${sub} needs at least one ${sub === 'set' ? 'KEY=VALUE' : 'KEY'}`)
+    const body: { set: Record<string, unknown>, reset: string[] } = { set: {}, reset: [] }
+    for (const p of positionals) {
+      if (sub === 'reset') { body.reset.push(p); continue }
+      const eq = p.indexOf('=')
+      if (eq < 1) throw new UsageError(`expected KEY=VALUE, got "${p}"`)
+      const v = p.slice(eq + 1)
+      body.set[p.slice(0, eq)] = v === 'true' ? true : v === 'false' ? false : Number(v)
+    }
+    printPolicy(await admin<PolicyView>(values.data as string, 'PUT', '/policy', body), false)
+    return 0
+  }
+  const { values } = parse(sub === undefined || sub.startsWith('--') ? rest : more, { json: { type: 'boolean' } }, 0)
+  printPolicy(await admin<PolicyView>(values.data as string, 'GET', '/policy'), values.json === true)
+  return 0
+}
+
+function printPolicy (p: PolicyView, json: boolean): void {
+  if (json) { out(JSON.stringify(p)); return }
+  for (const [k, v] of Object.entries(p.effective)) out(`${k} = ${String(v)} (${p.source[k as keyof PolicyView['source']]})`)
+}
+
+async function directoryCommand (rest: string[]): Promise<number> {
+  const [sub, ...more] = rest
+  if (sub === 'import') {
+    const { values, positionals } = parse(more, { uses: { type: 'string' }, hours: { type: 'string' }, csv: { type: 'string' }, sheet: { type: 'string' } }, 1)
+    const dataDir = values.data as string
+    let csv: string
+    try {
+      csv = await readFile(positionals[0] as string, 'utf8')
+    } catch (err) {
+      throw new UsageError(`cannot read ${positionals[0] as string}: ${(err as Error).message}`)
+    }
+    const uses = values.uses === undefined ? undefined : Number(values.uses)
+    const hours = values.hours === undefined ? undefined : Number(values.hours)
+    const r = await admin<{ added: InviteSheetRow[], skipped: string[] }>(dataDir, 'POST', '/directory/import', { csv, uses, hours })
+    out(`imported ${r.added.length} people, one invite each${r.skipped.length > 0 ? `; ${r.skipped.length} already in the directory were skipped` : ''}`)
+    const ids = r.added.length > 0 ? `?ids=${encodeURIComponent(r.added.map(a => a.id).join(','))}` : '?ids='
+    if (typeof values.csv === 'string') {
+      await writeFile(values.csv, await admin<string>(dataDir, 'GET', `/directory/invites.csv${ids}`, undefined, true), { mode: 0o600 })
+      out(`links: ${values.csv}`)
+    }
+    if (typeof values.sheet === 'string') {
+      await writeFile(values.sheet, await admin<string>(dataDir, 'GET', `/directory/sheet.html${ids}`, undefined, true), { mode: 0o600 })
+      out(`printable sheet: ${values.sheet}`)
+    }
+    return 0
+  }
+  if (sub === 'list') {
+    const { values } = parse(more, { json: { type: 'boolean' } }, 0)
+    const people = await admin<PersonView[]>(values.data as string, 'GET', '/directory')
+    if (values.json === true) { out(JSON.stringify(people)); return 0 }
+    for (const p of people) {
+      out(`${printable(p.id)} ${printable(p.name)} [${printable(p.department.join('/'))}] invite ${p.inviteState}, ${p.devices.length} device(s)`)
+    }
+    return 0
+  }
+  if (sub === 'remove') {
+    const { values, positionals } = parse(more, {}, 1)
+    const r = await admin<{ devices: string[] }>(values.data as string, 'DELETE', `/directory/${encodeURIComponent(positionals[0] as string)}`)
+    out(`removed; ${r.devices.length} device(s) lost admission${r.devices.length > 0 ? ': ' + r.devices.join(' ') : ''}`)
+    return 0
+  }
+  throw new UsageError('expected `directory import|list|remove`')
+}

@@ -7,6 +7,10 @@ import { ParleyError } from '../../core/errors.js'
 import { PEER_ID } from '../../core/protocol/validate.js'
 import { DEFAULT_MAILBOX_TTL_MS, DEFAULT_QUOTA_BYTES, DEFAULT_QUOTA_MESSAGES, DEFAULT_SENDER_SHARE, type MailboxLimits } from './store/types.js'
 import type { CircuitLimits } from './relay-host.js'
+import type { AdminInit } from './admin/admin-room.js'
+import { DEFAULT_FEDERATION_ALLOWED, parsePolicyOverrides, type Policy } from './admin/policy.js'
+import { DEFAULT_SAMPLE_INTERVAL_MS } from './admin/traffic.js'
+import type { LogLevel } from '../../core/util/log.js'
 
 export interface RelayInit {
   dataDir: string
@@ -20,6 +24,12 @@ export interface RelayInit {
   circuit?: Partial<CircuitLimits>
   /** how often expired mail is deleted. @default 60000 */
   sweepIntervalMs?: number
+  /** the admin HTTP listener (console, /metrics, /healthz, /readyz). @default { host: '127.0.0.1', port: 0 }; the CLI's default port is 4102 */
+  admin?: Partial<AdminInit>
+  /** federation with other offices' relays: stored now, enforced once federation exists. @default { allowed: false } */
+  federation?: { allowed?: boolean }
+  /** minimum log level (JSON lines on stderr); the CLI reads it, PARLEY_LOG overrides. @default 'info' */
+  logLevel?: LogLevel
   /**
    * Where the relay keeps users, invites and mail: 'level' (LevelDB in the
    * data dir, one relay) or a PostgreSQL URL, postgres://… (shared by several
@@ -27,6 +37,11 @@ export interface RelayInit {
    */
   store?: string
 }
+
+/** the admin listener's port when `parley-relay start` is given none */
+export const DEFAULT_ADMIN_PORT = 4102
+export const DEFAULT_ADMIN: AdminInit = { host: '127.0.0.1', port: 0, allowedHosts: [], sampleIntervalMs: DEFAULT_SAMPLE_INTERVAL_MS }
+const LOG_LEVELS: readonly string[] = ['debug', 'info', 'warn', 'error', 'silent']
 
 export const DEFAULT_RELAY_LISTEN = ['/ip4/0.0.0.0/tcp/4100', '/ip4/0.0.0.0/tcp/4101/ws']
 export const DEFAULT_SWEEP_INTERVAL_MS = 60_000
@@ -40,6 +55,9 @@ export interface ResolvedRelayConfig {
   mailbox: MailboxLimits
   circuit: CircuitLimits
   sweepIntervalMs: number
+  admin: AdminInit
+  /** the policy the config gives (console changes are layered on top) */
+  policy: Policy
   /** 'level', or a postgres:// URL */
   store: string
 }
@@ -75,8 +93,32 @@ export function resolveRelayConfig (init: RelayInit): ResolvedRelayConfig {
   for (const p of allow) if (!PEER_ID.test(p)) throw new ParleyError('ERR_INVALID_ARGUMENT', `allow-list entry is not a peer ID: ${p}`)
   const sweepIntervalMs = init.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS
   positive(sweepIntervalMs, 'sweepIntervalMs')
+  const admin = resolveAdmin(init.admin)
+  const federationAllowed = init.federation?.allowed ?? DEFAULT_FEDERATION_ALLOWED
+  // the config file's policy obeys the same rules as the console's
+  parsePolicyOverrides({ mailboxTtlMs: mailbox.ttlMs, quotaMessages: mailbox.quotaMessages, quotaBytes: mailbox.quotaBytes, federationAllowed }, 'config')
+  const policy: Policy = { mailboxTtlMs: mailbox.ttlMs, quotaMessages: mailbox.quotaMessages, quotaBytes: mailbox.quotaBytes, federationAllowed }
+  if (init.logLevel !== undefined && !LOG_LEVELS.includes(init.logLevel)) {
+    throw new ParleyError('ERR_INVALID_ARGUMENT', `logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${String(init.logLevel)}`)
+  }
+  const listen = init.listen ?? DEFAULT_RELAY_LISTEN
   const store = checkStore(init.store ?? 'level')
-  return { dataDir: init.dataDir, listen: init.listen ?? DEFAULT_RELAY_LISTEN, announce: init.announce ?? [], allow, mailbox, circuit, sweepIntervalMs, store }
+  return { dataDir: init.dataDir, listen, announce: init.announce ?? [], allow, mailbox, circuit, sweepIntervalMs, admin, policy, store }
+}
+
+function resolveAdmin (init: Partial<AdminInit> = {}): AdminInit {
+  const a = { ...DEFAULT_ADMIN, ...init }
+  if (a.port !== null && (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535)) {
+    throw new ParleyError('ERR_INVALID_ARGUMENT', `admin.port must be a port number (0 picks one) or null (no admin listener), got ${String(a.port)}`)
+  }
+  if (typeof a.host !== 'string' || a.host === '') throw new ParleyError('ERR_INVALID_ARGUMENT', 'admin.host must be an address to listen on, e.g. 127.0.0.1')
+  if (!Array.isArray(a.allowedHosts) || a.allowedHosts.some(h => typeof h !== 'string' || h === '')) {
+    throw new ParleyError('ERR_INVALID_ARGUMENT', 'admin.allowedHosts must be a list of host names')
+  }
+  if (!Number.isInteger(a.sampleIntervalMs) || a.sampleIntervalMs < 100) {
+    throw new ParleyError('ERR_INVALID_ARGUMENT', 'admin.sampleIntervalMs must be at least 100')
+  }
+  return a
 }
 
 /** Reads a JSON config file whose keys are RelayInit's (dataDir excepted). */
@@ -96,7 +138,7 @@ export async function readRelayConfigFile (path: string): Promise<Omit<RelayInit
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ParleyError('ERR_INVALID_ARGUMENT', `config file ${path} must hold a JSON object`)
   }
-  const known = new Set(['listen', 'announce', 'allow', 'mailbox', 'circuit', 'sweepIntervalMs', 'store'])
+  const known = new Set(['listen', 'announce', 'allow', 'mailbox', 'circuit', 'sweepIntervalMs', 'admin', 'federation', 'logLevel', 'store'])
   for (const k of Object.keys(value)) if (!known.has(k)) throw new ParleyError('ERR_INVALID_ARGUMENT', `config file ${path}: unknown setting "${k}"`)
   return value as Omit<RelayInit, 'dataDir'>
 }

@@ -133,6 +133,10 @@ export class RelayHost {
   }
 
   addresses (): string[] { return this.node?.getMultiaddrs().map(String) ?? [] }
+  isConnected (peerId: string): boolean {
+    return this.node?.getConnections(peerIdFromString(peerId)).some(c => c.status === 'open') ?? false
+  }
+
   connectionCount (): number { return this.node?.getConnections().length ?? 0 }
   reservationCount (): number { return this.node?.services.relay.reservations.size ?? 0 }
   relayedCount (): number {

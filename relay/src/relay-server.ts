@@ -1,12 +1,13 @@
 /**
  * The relay's composition root: opens the store, loads (or makes) the relay's
- * identity, builds the mailbox service, the libp2p host and the admin socket
- * from plain objects, and starts and stops them in order. The work is theirs:
+ * identity, builds the metrics, the mailbox service, the libp2p host, the admin
+ * side (relay/src/admin/: console listener, audit, policy, directory) and the
+ * admin socket from plain objects, and starts and stops them in order. The work is theirs:
  * the mailbox service answers the RPCs and counts, the host relays circuits.
  * Everything it stores is ciphertext sealed by the authors.
  */
 import { chmod, mkdir, readFile, writeFile, rm } from 'node:fs/promises'
-import { ParleyError } from '../../core/errors.js'
+import { ParleyError, toParleyError } from '../../core/errors.js'
 import { createIdentityBytes, loadIdentity, type DeviceIdentity } from '../../core/keys.js'
 import { RELAY_PROTOCOL, RELAY_RPC_METHODS, type RelayRpcMethod } from '../../core/protocol/relay-rpc.js'
 import { b64, unb64 } from '../../core/protocol/validate.js'
@@ -15,12 +16,19 @@ import type { Logger } from '../../core/util/log.js'
 import { InboundBudget } from '../../core/rpc/budget.js'
 import { AdminServer } from './admin-server.js'
 import { isPostgresStore, relayFiles, resolveRelayConfig, type RelayInit, type ResolvedRelayConfig } from './config.js'
-import { MailboxService, newRelayCounters } from './mailbox/service.js'
+import { MailboxService } from './mailbox/service.js'
 import { RelayHost } from './relay-host.js'
 import { openRelayLevelStore } from './store/open-level-store.js'
 import { PgMailboxStore } from './store/pg-mailbox-store.js'
 import type { InviteOptions, Invite, MailboxStore, RelayUser } from './store/types.js'
-import type { RelayAdmin, RelayCounters, RelayStats } from './types.js'
+import type { RelayAdmin, RelayStats } from './types.js'
+import { AdminRoom } from './admin/admin-room.js'
+import type { Readiness } from './admin/console-server.js'
+import { RelayMetrics } from './admin/metrics.js'
+import type { Policy } from './admin/policy.js'
+
+/** how long the readiness probe waits for the store. @default 2000 */
+const READY_PROBE_TIMEOUT_MS = 2000
 
 export type { RelayStats } from './types.js'
 
@@ -29,13 +37,24 @@ export class RelayServer implements RelayAdmin {
   private store?: MailboxStore
   private service?: MailboxService
   private host?: RelayHost
-  private admin?: AdminServer
+  private adminSocket?: AdminServer
+  private adminRoom?: AdminRoom
   private identity?: DeviceIdentity
   private startedAt = 0
   /** what each peer's streams may hold of unprocessed input */
   private readonly inputBudget = new InboundBudget()
-  /** kept here, not in the service: the counts survive a stop() and start() in the same process */
-  private readonly counters: RelayCounters = newRelayCounters()
+  readonly metrics = new RelayMetrics({
+    connections: () => this.host?.connectionCount() ?? 0,
+    reservations: () => this.host?.reservationCount() ?? 0,
+    circuits: () => this.host?.relayedCount() ?? 0,
+    users: () => this.store?.admittedCount() ?? 0,
+    mailbox: async () => {
+      const usage = await this.mailbox.usageByRecipient()
+      let messages = 0; let bytes = 0; let deepest = 0
+      for (const u of usage.values()) { messages += u.count; bytes += u.bytes; deepest = Math.max(deepest, u.count) }
+      return { messages, bytes, recipients: usage.size, deepest }
+    }
+  })
 
   constructor (init: RelayInit, private readonly log: Logger) {
     this.config = resolveRelayConfig(init)
@@ -52,6 +71,38 @@ export class RelayServer implements RelayAdmin {
   }
 
   addresses (): string[] { return this.host?.addresses() ?? [] }
+  isOnline (peerId: string): boolean { return this.host?.isConnected(peerId) ?? false }
+
+  /** The admin side (console, audit, policy, directory); throws before start. */
+  get admin (): AdminRoom {
+    if (this.adminRoom === undefined) throw new ParleyError('ERR_NOT_STARTED', 'relay not started')
+    return this.adminRoom
+  }
+
+  /** Ready: listening, and the store answers a read within READY_PROBE_TIMEOUT_MS. */
+  async readiness (): Promise<Readiness> {
+    const listening = this.addresses().length > 0
+    let store: Readiness['checks'][string]
+    try {
+      const s = this.store
+      if (s === undefined) throw new Error('not open')
+      await this.metrics.timeStore('probe', async () => await withDeadline(s.getMeta('identity'), READY_PROBE_TIMEOUT_MS))
+      store = { ok: true }
+    } catch (err) {
+      store = { ok: false, detail: `the store does not answer: ${toParleyError(err).message}` }
+    }
+    const checks = { listening: listening ? { ok: true } : { ok: false, detail: 'no listening address' }, store }
+    return { ready: listening && store.ok, checks }
+  }
+
+  /** A re-read config file (SIGHUP): its policy becomes the base under the console's changes. */
+  reloadPolicy (init: RelayInit): void {
+    this.admin.policy.setBase(resolveRelayConfig(init).policy)
+  }
+
+  private applyPolicy (p: Policy): void {
+    this.store?.setLimits({ ttlMs: p.mailboxTtlMs, quotaMessages: p.quotaMessages, quotaBytes: p.quotaBytes })
+  }
 
   async start (): Promise<void> {
     if (this.host !== undefined) return
@@ -76,7 +127,9 @@ export class RelayServer implements RelayAdmin {
         store,
         log: this.log,
         disconnect: async (peerId) => { await this.host?.disconnect(peerId) },
-        counters: this.counters
+        metrics: this.metrics,
+        directory: async () => await this.admin.service.directoryTree(),
+        seen: (peerId) => { this.adminRoom?.seen(peerId) }
       }, { sweepIntervalMs: this.config.sweepIntervalMs })
       this.service = service
       const host = new RelayHost(this.identity, {
@@ -94,11 +147,20 @@ export class RelayServer implements RelayAdmin {
           service.attach(remote, new RpcChannel(stream, answer, this.log, { methods: RELAY_RPC_METHODS, budget }))
         }
       })
-      this.admin = new AdminServer(this, files.adminSocket)
-      await this.admin.start()
+      const adminRoom = new AdminRoom({
+        relay: this,
+        metrics: this.metrics,
+        log: this.log,
+        applyPolicy: (p) => { this.applyPolicy(p) },
+        readiness: async () => await this.readiness()
+      }, this.config.dataDir, this.config.admin)
+      this.adminRoom = adminRoom
+      await adminRoom.start(this.config.policy)
+      this.adminSocket = new AdminServer(adminRoom.routes, files.adminSocket)
+      await this.adminSocket.start()
       this.startedAt = Date.now()
       service.start()
-      const info = { v: 1, pid: process.pid, peerId: this.identity.peerId, addresses: host.addresses() }
+      const info = { v: 1, pid: process.pid, peerId: this.identity.peerId, addresses: host.addresses(), console: adminRoom.consoleUrl ?? null }
       await writeFile(files.info, JSON.stringify(info), { mode: 0o600 })
       this.log.info('relay started', { peerId: this.identity.peerId, addrs: host.addresses() })
     } catch (err) {
@@ -109,11 +171,13 @@ export class RelayServer implements RelayAdmin {
 
   async stop (): Promise<void> {
     this.service?.stop()
-    await this.admin?.stop()
+    await this.adminSocket?.stop()
+    await this.adminRoom?.stop()
     await this.host?.stop()
     await this.store?.stop()
     await rm(relayFiles(this.config.dataDir).info, { force: true })
-    this.admin = undefined
+    this.adminSocket = undefined
+    this.adminRoom = undefined
     this.host = undefined
     this.service = undefined
     this.store = undefined
@@ -135,7 +199,7 @@ export class RelayServer implements RelayAdmin {
       uptimeMs: Date.now() - this.startedAt,
       connections: this.host?.connectionCount() ?? 0,
       reservations: this.host?.reservationCount() ?? 0,
-      users: (await this.mailbox.listUsers()).length,
+      users: this.mailbox.admittedCount(),
       mailbox: await this.mailbox.totals(),
       senders: await this.mailbox.topSenders(),
       counters: this.running().snapshot()
@@ -154,6 +218,12 @@ export class RelayServer implements RelayAdmin {
     if (typeof raw !== 'string') { raw = b64(await createIdentityBytes()); await store.putMeta('identity', raw) }
     return loadIdentity(unb64(raw as string))
   }
+}
+
+async function withDeadline<T> (p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`no answer in ${ms} ms`)) }, ms) })
+  try { return await Promise.race([p, late]) } finally { clearTimeout(timer) }
 }
 
 /** The identity in `path` (base64, mode 0600), made on first use. */

@@ -1,28 +1,32 @@
 /**
  * What the relay's parts share without importing each other: the stats, and
- * the narrow admin interface the admin socket (and the console) drive, which
- * the composition root implements.
+ * the narrow admin interface the admin socket and the console (relay/src/admin/)
+ * drive, which the composition root implements.
  */
-import type { Invite, InviteOptions, MailboxTotals, RelayUser } from './store/types.js'
+import type { Invite, InviteOptions, MailboxStore, MailboxTotals, RelayUser } from './store/types.js'
 import type { SenderUse } from './store/sender-shares.js'
+import type { RelayStats as AdminStats } from '../../core/protocol/admin-api.js'
 
-export type RelayCounters = Record<'deposited' | 'duplicates' | 'fetched' | 'acked' | 'refused' | 'redeemed' | 'expired', number>
+export type { RelayCounters } from '../../core/protocol/admin-api.js'
 
-export interface RelayStats {
-  peerId: string
-  addresses: string[]
-  uptimeMs: number
-  connections: number
-  reservations: number
-  users: number
+/** The console's view of the stats (core/protocol/admin-api.ts), with who fills whose mailbox. */
+export interface RelayStats extends AdminStats {
   mailbox: MailboxTotals
   /** who holds the most of whose mailbox, relative to the per-sender share (floods first) */
   senders: SenderUse[]
-  counters: RelayCounters
 }
+
+/** The part of the store the admin side reads and changes directly. */
+export type AdminMailbox = Pick<MailboxStore,
+'isAdmitted' | 'admit' | 'listUsers' | 'createInvites' | 'listInvites' | 'revokeInvite' | 'usageByRecipient' | 'getMeta'>
 
 /** What an admin may do to a running relay. */
 export interface RelayAdmin {
+  readonly peerId: string
+  readonly mailbox: AdminMailbox
+  addresses(): string[]
+  /** has an open connection to the relay now */
+  isOnline(peerId: string): boolean
   createInvite(opts: InviteOptions): Promise<Invite>
   listUsers(): Promise<RelayUser[]>
   /** admits without an invite (allow-list) */

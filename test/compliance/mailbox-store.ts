@@ -191,6 +191,29 @@ export function mailboxStoreCompliance (name: string, setup: MailboxStoreSetup):
     assert.equal(store.isAdmitted(alice.peerId), false)
   })
 
+  it('invites in bulk; who redeemed each is recorded; a revoked invite admits no one', async () => {
+    const [a, b] = await store.createInvites([{ maxUses: 2, note: 'one' }, { note: 'two' }])
+    assert.equal((await store.listInvites()).length, 2)
+    await store.redeem(a!.token, alice.peerId)
+    const listed = (await store.listInvites()).find(i => i.token === a!.token)
+    assert.deepEqual(listed?.redeemedBy?.map(r => r.peerId), [alice.peerId])
+    assert.equal(store.admittedCount(), 1)
+    const revoked = await store.revokeInvite(a!.token)
+    assert.ok(revoked?.revokedAt !== undefined)
+    await assert.rejects(store.redeem(a!.token, bob.peerId), code('ERR_INVITE_INVALID'))
+    assert.equal(await store.revokeInvite('no-such-token-here'), undefined)
+    assert.equal((await store.listInvites()).find(i => i.token === b!.token)?.uses, 0)
+  })
+
+  it('new limits apply to the next deposit without a restart; usage is reported per recipient', async () => {
+    await store.deposit(bob.peerId, alice.peerId, env(), 100)
+    store.setLimits(limits({ quotaMessages: 1 }))
+    await assert.rejects(store.deposit(bob.peerId, alice.peerId, env(), 100), code('ERR_QUOTA_EXCEEDED'))
+    store.setLimits(limits({ quotaMessages: 5, senderShare: 1 }))
+    await store.deposit(bob.peerId, alice.peerId, env(), 50)
+    assert.deepEqual(await store.usageByRecipient(), new Map([[bob.peerId, { count: 2, bytes: 150 }]]))
+  })
+
   it('start twice is one start, stop twice one stop; stop without start does nothing', async () => {
     await store.start()
     await store.stop()

@@ -183,7 +183,9 @@ export function messageStoreCompliance (name: string, setup: MessageStoreSetup):
       const d = await send(convBob, [bob])
       assert.deepEqual(await store.markRead([d.id], carol), [])
       const g = await send(convBob, [bob, carol])
-      assert.deepEqual(await store.markRead([g.id], bob), [], 'carol has not got it yet')
+      // noted as read by bob (message info shows it), but not read by the group while carol has not got it
+      assert.deepEqual((await store.markRead([g.id], bob)).map(x => [x.state, x.readBy]), [['queued', [bob]]], 'carol has not got it yet')
+      assert.deepEqual(await store.markRead([g.id], bob), [], 'bob again changes nothing')
       assert.deepEqual((await store.outbox(bob)).map(x => x.id), [d.id], 'a reader has it: its entry is cleared')
       assert.deepEqual((await store.markDelivered([g.id], carol)).map(x => x.state), ['delivered'])
       assert.deepEqual((await store.markRead([g.id], carol)).map(x => x.state), ['read'])
@@ -205,6 +207,61 @@ export function messageStoreCompliance (name: string, setup: MessageStoreSetup):
       const failed = await store.markFailed(k.id, carol, 'ERR_NOT_A_MEMBER')
       assert.equal(failed?.state, 'failed')
       assert.equal(failed?.error, 'ERR_NOT_A_MEMBER')
+    })
+  })
+
+  describe('who has read it, the route it took, and recall', () => {
+    it('a group message keeps who read it, also after it is read by all', async () => {
+      const g = await send(convBob, [bob, carol])
+      await store.markDelivered([g.id], bob)
+      assert.deepEqual((await store.markRead([g.id], carol)).map(x => x.readBy), [[carol]])
+      const read = await store.markRead([g.id], bob)
+      assert.deepEqual(read.map(x => [x.state, x.readBy]), [['read', [carol, bob]]])
+      assert.deepEqual((await store.getMessage(g.id))?.readBy, [carol, bob])
+      // a 1:1 message needs no list: its state says it
+      const d = await send(convBob, [bob])
+      assert.equal((await store.markRead([d.id], bob))[0]?.readBy, undefined)
+    })
+
+    it('markDelivered notes the route per recipient, once', async () => {
+      const g = await send(convBob, [bob, carol])
+      await store.markDelivered([g.id], bob, new Map([[g.id, 'circuit']]))
+      await store.markDelivered([g.id], carol, new Map([[g.id, 'lan']]))
+      // a later duplicate confirmation does not rewrite how it got there
+      await store.markDelivered([g.id], bob, new Map([[g.id, 'mailbox']]))
+      assert.deepEqual((await store.getMessage(g.id))?.routes, { [bob]: 'circuit', [carol]: 'lan' })
+    })
+
+    const recall = (target: StoredMessage, seq: number, author = target.author): StoredMessage =>
+      ({ ...msg({ conv: target.conv, author, seq, text: '' }), change: { type: 'recall', id: target.id } })
+    const edit = (target: StoredMessage, seq: number, text: string): StoredMessage =>
+      ({ ...msg({ conv: target.conv, author: target.author, seq, text }), change: { type: 'edit', id: target.id } })
+
+    it('a recall erases the text of the message and of its edits from the store; search no longer finds it', async () => {
+      const m = msg({ conv: convBob, author: bob, seq: 1, text: 'the secret plan' })
+      await store.storeIncoming(m)
+      await store.storeIncoming(edit(m, 2, 'the secret plan, v2'))
+      assert.equal((await store.history(convBob, { search: 'secret' })).length, 2)
+      await store.storeIncoming(recall(m, 3))
+      const stored = await store.getMessage(m.id)
+      assert.equal(stored?.text, '')
+      assert.equal(stored?.recalled, true)
+      assert.deepEqual(await store.history(convBob, { search: 'secret' }), [])
+      assert.ok((await store.history(convBob)).every(x => !x.text.includes('secret')))
+      // an edit arriving after the recall keeps no text either
+      await store.storeIncoming(edit(m, 4, 'secret again'))
+      assert.deepEqual(await store.history(convBob, { search: 'secret' }), [])
+    })
+
+    it('a recall that arrives before its message erases it when it comes; another author cannot recall it', async () => {
+      const m = msg({ conv: convBob, author: bob, seq: 1, text: 'out of order' })
+      await store.storeIncoming(recall(m, 2))
+      await store.storeIncoming(m)
+      assert.equal((await store.getMessage(m.id))?.text, '')
+      const mine = await send(convBob, [bob], 'mine to keep')
+      await store.storeIncoming(recall(mine, 3, bob))
+      assert.equal((await store.getMessage(mine.id))?.text, 'mine to keep')
+      assert.equal((await store.getMessage(mine.id))?.recalled, undefined)
     })
   })
 

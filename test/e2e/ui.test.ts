@@ -4,21 +4,18 @@
  * are saved in test-results/ when a test fails; UPDATE_SCREENSHOTS=1 refreshes
  * the ones in docs/img/ used by the user guide.
  */
-import { describe, it, before, after } from 'node:test'
+import { describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { mkdir } from 'node:fs/promises'
 import { request } from 'node:http'
-import { execFileSync } from 'node:child_process'
 import { WebSocket } from 'ws'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
+import { ROOT, buildUi, launchChromium, uiTest } from '../helpers/browser.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 
-const ROOT = new URL('../../', import.meta.url).pathname
-const RESULTS = join(ROOT, 'test-results')
 const SHOTS = join(ROOT, 'docs/img')
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 describe('web UI in Chromium, two users', () => {
   let dir: string
@@ -30,36 +27,22 @@ describe('web UI in Chromium, two users', () => {
   let pageB: Page
 
   before(async () => {
-    // the UI the nodes serve is the built one (dist/ui/); npm test builds it too, this covers a single-file run
-    execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs'), '--quiet'], { stdio: 'inherit' })
+    buildUi()
     dir = await tmpDir('parley-ui-')
     a = loopbackNode(join(dir, 'a'), { name: 'Alice' })
     b = loopbackNode(join(dir, 'b'), { name: 'Bob <b>the builder</b>' })
     c = loopbackNode(join(dir, 'c'), { name: 'Carol' })
     await a.start(); await b.start(); await c.start()
     await connect(a, b); await connect(a, c); await connect(b, c)
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'] })
-    pageA = await (await browser.newContext({ viewport: { width: 1100, height: 700 } })).newPage()
-    pageB = await (await browser.newContext({ viewport: { width: 1100, height: 700 } })).newPage()
+    browser = await launchChromium()
+    pageA = await (await browser.newContext({ viewport: { width: 1100, height: 700 }, locale: 'en-US' })).newPage()
+    pageB = await (await browser.newContext({ viewport: { width: 1100, height: 700 }, locale: 'en-US' })).newPage()
     for (const p of [pageA, pageB]) p.on('pageerror', (err) => { console.error('page error:', err.message) })
     await pageA.goto(a.uiUrl as string)
     await pageB.goto(b.uiUrl as string)
   })
 
-  /** `it`, plus screenshots of both pages in test-results/ when the test fails */
-  const ui = (name: string, fn: () => Promise<void>): void => {
-    it(name, async () => {
-      try {
-        await fn()
-      } catch (err) {
-        await mkdir(RESULTS, { recursive: true })
-        const base = name.replace(/\W+/g, '-').slice(0, 60)
-        await pageA.screenshot({ path: join(RESULTS, `${base}-alice.png`) }).catch(() => {})
-        await pageB.screenshot({ path: join(RESULTS, `${base}-bob.png`) }).catch(() => {})
-        throw err
-      }
-    })
-  }
+  const ui = (name: string, fn: () => Promise<void>): void => { uiTest(name, () => ({ alice: pageA, bob: pageB }), fn) }
 
   after(async () => {
     await browser?.close()
@@ -141,6 +124,15 @@ describe('web UI in Chromium, two users', () => {
     await pageA.locator('.msg.mine', { hasText: 'only once please' }).waitFor()
     await new Promise(resolve => setTimeout(resolve, 500))
     assert.equal(await pageA.locator('.msg.mine', { hasText: 'only once please' }).count(), 1)
+    // Enter that confirms an input method's characters (拼音 → 午饭) only confirms them
+    await pageA.locator('#text').fill('午饭')
+    await pageA.locator('#text').evaluate((e) => {
+      e.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', isComposing: true, bubbles: true, cancelable: true }))
+      e.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', keyCode: 229, bubbles: true, cancelable: true }))
+    })
+    await new Promise(resolve => setTimeout(resolve, 300))
+    assert.equal(await pageA.locator('.msg.mine', { hasText: '午饭' }).count(), 0, 'nothing sent while composing')
+    assert.equal(await pageA.locator('#text').inputValue(), '午饭')
     // a half-typed message does not follow you into another chat, and is there when you come back
     await pageA.locator('#text').fill('for Bob only')
     await pageA.locator(`li.person[data-peer="${c.peerId}"]`).click()
@@ -157,7 +149,7 @@ describe('web UI in Chromium, two users', () => {
 
   ui('search finds a message in the history', async () => {
     await pageB.locator('#search').fill('noon')
-    await pageB.locator('#search-banner', { hasText: '1 message(s)' }).waitFor()
+    await pageB.locator('#search-banner', { hasText: '1 message matching' }).waitFor()
     assert.equal(await pageB.locator('.msg').count(), 1)
     await pageB.locator('#search').fill('')
     await until(async () => (await pageB.locator('.msg').count()) === 3, 'full history back')
@@ -193,7 +185,9 @@ describe('web UI in Chromium, two users', () => {
     await pageA.locator('#set-name').fill('Alice Martin')
     await pageA.locator('#set-relay').fill('not-an-address')
     await pageA.locator('#settings-save').click()
-    await pageA.locator('#settings-error', { hasText: 'ERR_INVALID_ARGUMENT' }).waitFor()
+    // in the user's words, not the parser's ("not a multiaddr … (ERR_INVALID_ARGUMENT)")
+    await pageA.locator('#settings-error', { hasText: 'This is not a relay address' }).waitFor()
+    assert.doesNotMatch(await pageA.locator('#settings-error').textContent() ?? '', /ERR_|multiaddr/)
     await shot(pageA, 'settings.png')
     await pageA.locator('#set-relay').fill('')
     await pageA.locator('#settings-save').click()
@@ -220,6 +214,9 @@ describe('web UI in Chromium, two users', () => {
     await pageA.locator('#open-members').click()
     await shot(pageA, 'group.png')
     await pageA.locator(`#members-list button[data-member="${c.peerId}"]`).click()
+    // removing asks first
+    await pageA.locator('#confirm-text', { hasText: 'Remove Carol' }).waitFor()
+    await pageA.locator('#confirm-yes').click()
     await until(() => c.messenger.listGroups()[0]?.members.includes(c.peerId) === false, 'Carol removed')
     await pageA.locator('#members-close').click()
     await pageB.locator('#peer-presence', { hasText: '2 members' }).waitFor()

@@ -53,7 +53,10 @@ export class RelayProc {
 
   async start (timeoutMs = 30_000): Promise<void> {
     this.log ??= createWriteStream(this.init.logFile, { flags: 'a' })
-    this.child = await spawnReady([process.execPath, RELAY_BIN, 'start', '--data', this.init.dataDir, ...(this.init.args ?? [])], this.init.netns, this.log, 'relay', timeoutMs)
+    // the admin listener on a free port unless a test names one (the CLI's default, 4102, is a fixed port)
+    const args = this.init.args ?? []
+    const admin = args.includes('--admin-port') ? [] : ['--admin-port', '0']
+    this.child = await spawnReady([process.execPath, RELAY_BIN, 'start', '--data', this.init.dataDir, ...admin, ...args], this.init.netns, this.log, 'relay', timeoutMs)
   }
 
   async kill9 (): Promise<void> { await stopChild(this.child, 'SIGKILL'); this.child = undefined }
@@ -92,7 +95,7 @@ export class NodeProc {
 
   async start (timeoutMs = 30_000): Promise<void> {
     const { dataDir, name, netns, args = [], logFile } = this.init
-    const cmd = [process.execPath, PARLEY_BIN, 'start', '--data', dataDir, '--name', name, '--api-port', '0', ...args]
+    const cmd = [process.execPath, PARLEY_BIN, 'start', '--data', dataDir, '--name', name, '--api-port', '0', '--log-format', 'json', ...args]
     this.log ??= createWriteStream(logFile, { flags: 'a' })
     this.startedAt = Date.now()
     this.child = await spawnReady(cmd, netns, this.log, name, timeoutMs)

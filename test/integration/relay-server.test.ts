@@ -19,11 +19,12 @@ describe('RelayServer', () => {
     const relay = new RelayServer({
       dataDir: join(dir, 'relay'),
       listen: ['/ip4/127.0.0.1/tcp/0'],
-      mailbox: { ttlMs: 20 },
       sweepIntervalMs: 20
     }, createLogger('relay', 'error'))
     try {
       await relay.start()
+      // below the shortest retention an admin may set (1 minute), straight on the store, so the sweep runs at once
+      relay.mailbox.setLimits({ ttlMs: 20, quotaMessages: 100, quotaBytes: 1 << 20 })
       const [alice, bob] = await newIdentities(2) as [DeviceIdentity, DeviceIdentity]
       await relay.admit(bob.peerId)
       const env = sealEnvelope(alice, {

@@ -66,6 +66,10 @@ describe('relay on loopback', () => {
     const m2 = await a.messenger.sendMessage(r.peerId, 'hello remote')
     await a.messenger.waitForState(m2.id, 'delivered', { signal: AbortSignal.timeout(15_000) })
     assert.equal((await r.messenger.history(a.peerId)).map(m => m.text).join('|'), 'hello office|hello remote')
+    // the route is told as it was: through the relay (its circuit, or its mailbox when the circuit was not up yet), never the LAN
+    const routes = [(await r.messageStore.getMessage(m1.id))?.routes?.[a.peerId], (await r.messageStore.getMessage(m2.id))?.via]
+    assert.ok(routes.every(x => x === 'circuit' || x === 'mailbox'), JSON.stringify(routes))
+    assert.ok(routes.includes('circuit'), JSON.stringify(routes))
   })
 
   it('delivers to an offline user from the mailbox when they return; the relay holds ciphertext only', async () => {
@@ -88,6 +92,9 @@ describe('relay on loopback', () => {
     await until(async () => (await relay.stats()).mailbox.messages === 0, 'mailbox acked and emptied')
     // the sender learns "delivered" once it reaches the recipient itself
     await Promise.all(sent.map(async m => await r.messenger.waitForState(m.id, 'delivered', { signal: AbortSignal.timeout(20_000) })))
+    // both sides say it came through the mailbox
+    for (const m of await b.messenger.history(r.peerId)) assert.equal(m.via, 'mailbox')
+    for (const m of sent) assert.equal((await r.messageStore.getMessage(m.id))?.routes?.[bId], 'mailbox')
   })
 
   it('a relay set at run time (settings API) takes effect without a restart of the node', async () => {

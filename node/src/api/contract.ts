@@ -2,8 +2,15 @@
  * The local API contract: routes, payload views and event names, version 1.
  * Shared by the server, the CLI client and the web UI.
  */
-import type { StoredMessage } from '../store/types.js'
+import type { MessageState, Route, StoredMessage } from '../store/types.js'
 import type { PeerView } from '../messaging/messenger.js'
+import type { RelayState } from '../messaging/relay-client.js'
+import type { PermanentRefusal } from '../../../core/protocol/envelope.js'
+import type { ChangeWindows } from './changes.js'
+
+export type { MessageState, PeerView, RelayState, PermanentRefusal, Route }
+export type { MessageChange, Quote } from '../../../core/protocol/envelope.js'
+export { DEFAULT_CHANGE_WINDOWS, changeRefusal, foldChanges, type ChangeWindows } from './changes.js'
 
 export const API_VERSION = 1
 export const API_PREFIX = '/v1'
@@ -22,20 +29,62 @@ export interface ConversationView {
   lastHlc: { w: number, c: number }
   unread: number
   online: boolean
+  /** the newest message (its author and kind let the UI write the preview with names, never raw IDs) */
+  last: MessageView | null
 }
 
 export interface GroupView { id: string, name: string, admin: string, members: string[], member: boolean }
 
 export interface IdentityView { peerId: string, name: string, addresses: string[] }
 
-export type ApiEventType =
-  | 'messageStored' | 'messageStateChanged' | 'peerOnline' | 'peerOffline' | 'peerUpdated' | 'peerTyping' | 'relayChanged' | 'groupUpdated'
-
-export interface ApiEvent {
-  v: 1
-  type: ApiEventType
-  data: MessageView | PeerView | { peerId: string, conv: string } | Record<string, unknown>
+/** The UI's own settings, kept by the node (the UI's origin, hence its localStorage, changes with the port). */
+export interface UiPrefs {
+  /** 'auto' follows the system language */
+  locale: 'auto' | 'zh-CN' | 'en'
+  /** 'auto' follows the system */
+  theme: 'auto' | 'light' | 'dark'
+  /** do not disturb: no notifications, no sound */
+  dnd: boolean
 }
+export const DEFAULT_UI_PREFS: Readonly<UiPrefs> = Object.freeze({ locale: 'auto', theme: 'auto', dnd: false })
+export const UI_LOCALES: ReadonlyArray<UiPrefs['locale']> = ['auto', 'zh-CN', 'en']
+export const UI_THEMES: ReadonlyArray<UiPrefs['theme']> = ['auto', 'light', 'dark']
+
+/** `changeWindows`: how long after writing you may still edit or recall a message (this node's setting) */
+export interface SettingsView { name: string, relay: RelayState, ui: UiPrefs, changeWindows: ChangeWindows }
+
+/** `GET /v1/messages/:id/recipients`: where my message is for each recipient, and how it got to them (`via`, once they have it) */
+export interface RecipientView { peer: string, state: 'queued' | 'sent' | 'delivered' | 'read' | 'failed', via?: Route }
+
+/** One message found by `GET /v1/search`: `peer` is the conversation reference (peer ID, or group id). */
+export interface SearchHit { peer: string, group: boolean, message: MessageView }
+/** @default 50 */
+export const DEFAULT_SEARCH_LIMIT = 50
+export const MAX_SEARCH_LIMIT = 500
+
+/** `groupUpdated` carries the group's state (its conversation id is `conv`) */
+export interface GroupEventData { conv: string, name: string, admin: string, members: string[] }
+
+/** The payload of each event on `/v1/events`. */
+export interface ApiEventMap {
+  messageStored: MessageView
+  messageStateChanged: MessageView
+  peerOnline: PeerView
+  peerOffline: PeerView
+  peerUpdated: PeerView
+  peerTyping: { peerId: string, conv: string }
+  relayChanged: RelayState
+  groupUpdated: GroupEventData
+}
+export type ApiEventType = keyof ApiEventMap
+
+export type ApiEvent = { [K in ApiEventType]: { v: 1, type: K, data: ApiEventMap[K] } }[ApiEventType]
+
+/**
+ * How far a message has got, for "never go back" when an older answer arrives after a newer event.
+ * `failed` is final; an incoming message shown (`seen`) ranks with `delivered`.
+ */
+export const STATE_RANK: Readonly<Record<MessageState, number>> = Object.freeze({ queued: 0, received: 0, sent: 1, seen: 2, delivered: 2, read: 3, failed: 4 })
 
 export const toMessageView = (m: StoredMessage): MessageView => {
   const { envelope: _envelope, relayRefusal, ...view } = m
@@ -43,7 +92,7 @@ export const toMessageView = (m: StoredMessage): MessageView => {
   return m.state === 'queued' && relayRefusal !== undefined ? { ...view, relayRefusal } : view
 }
 
-/** Why the relay keeps no copy of a queued message (MessageView.relayRefusal), in words (app/ui/app.js says the same). */
+/** Why the relay keeps no copy of a queued message (MessageView.relayRefusal), in words, for the CLI (the UI says it from its catalogs). */
 export const RELAY_REFUSAL_TEXT: Record<string, string> = {
   ERR_SENDER_SHARE_FULL: 'your share of their relay mailbox is full',
   ERR_QUOTA_EXCEEDED: 'their relay mailbox is full',
@@ -51,3 +100,6 @@ export const RELAY_REFUSAL_TEXT: Record<string, string> = {
 }
 /** what happens to such a message */
 export const RELAY_REFUSAL_NEXT = 'it stays queued and goes directly when they are online'
+
+/** what a message and a display name may hold; the UI refuses more with a count instead of cutting */
+export { MAX_TEXT_CHARS, MAX_NAME_CHARS } from '../../../core/protocol/limits.js'

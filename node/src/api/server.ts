@@ -9,7 +9,14 @@ import { chmod, unlink } from 'node:fs/promises'
 import { timingSafeEqual } from 'node:crypto'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { ParleyError, httpStatus, toParleyError } from '../../../core/errors.js'
-import { API_PREFIX, MAX_API_BODY_BYTES, toMessageView, type ApiEvent, type ApiEventType, type ConversationView, type GroupView } from './contract.js'
+import {
+  API_PREFIX, DEFAULT_SEARCH_LIMIT, MAX_API_BODY_BYTES, MAX_SEARCH_LIMIT, toMessageView,
+  type ApiEventType, type ConversationView, type GroupView, type MessageView, type SearchHit
+} from './contract.js'
+import { loadUiPrefs, parseUiPrefs, saveUiPrefs } from './ui-prefs.js'
+import { DEFAULT_CHANGE_WINDOWS, foldChanges, type ChangeWindows } from './changes.js'
+import { resolveExtras } from './message-extras.js'
+import { recipientStates } from './recipients.js'
 import { conversationMembers, isGroupConv, parseDisplayName } from '../../../core/protocol/envelope.js'
 import { INVITE_TOKEN } from '../../../core/protocol/relay-rpc.js'
 import { normalizeName } from '../../../core/protocol/names.js'
@@ -22,6 +29,10 @@ import type { RelayClient } from '../messaging/relay-client.js'
 import type { Logger } from '../../../core/util/log.js'
 import { resolvePeer } from './resolve.js'
 import { PEER_ID } from '../../../core/protocol/validate.js'
+import { remoteCode } from '../../../core/rpc/channel.js'
+import { readJsonBody } from '../../../core/http/json-body.js'
+import { matchRoute, type Route } from '../../../core/http/routes.js'
+import { parseInviteLink } from '../../../core/protocol/invite-link.js'
 
 export interface ApiServerComponents {
   messenger: Messenger
@@ -39,6 +50,8 @@ export interface ApiServerInit {
   socketPath: string | null
   /** serves GET / and static UI files from here when set */
   staticHandler?: (req: IncomingMessage, res: ServerResponse) => boolean
+  /** how long after writing a message its author may edit or recall it. @default DEFAULT_CHANGE_WINDOWS (24 h each) */
+  changeWindows?: ChangeWindows
 }
 
 type Handler = (req: IncomingMessage, params: string[], url: URL) => Promise<unknown>
@@ -48,6 +61,10 @@ const EVENTS = [
 ] as const satisfies readonly ApiEventType[]
 /** @default 120000 */
 export const MAX_WAIT_MS = 120_000
+/** the most messages one history call returns. @default 100000 */
+export const MAX_HISTORY_LIMIT = 100_000
+/** messages of a history call without `limit`. @default 200 */
+export const DEFAULT_HISTORY_LIMIT = 200
 
 /** sun_path is 108 bytes on Linux (104 on macOS), including the final NUL */
 const MAX_SOCKET_PATH_BYTES = 103
@@ -55,18 +72,29 @@ const MAX_SOCKET_PATH_BYTES = 103
 export class ApiServer {
   private readonly servers: Server[] = []
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 })
-  private readonly routes: Array<{ method: string, pattern: RegExp, handler: Handler }> = []
+  private readonly routes: Array<Route<Handler>> = []
   private tcpPort?: number
   private started = false
   /** removes the listeners that forward events to the clients */
   private readonly forward: Array<() => void> = []
 
+  private readonly changeWindows: ChangeWindows
+
   constructor (private readonly c: ApiServerComponents, private readonly init: ApiServerInit) {
+    this.changeWindows = init.changeWindows ?? DEFAULT_CHANGE_WINDOWS
     if (init.token.length < 32) throw new ParleyError('ERR_INVALID_ARGUMENT', 'API token too short')
     this.defineRoutes()
   }
 
   get port (): number | undefined { return this.tcpPort }
+
+  /** idle, as the UI last said (PUT /presence) */
+  private away = false
+
+  /** what peers see of us: do not disturb (a UI setting) wins over away */
+  private applyStatus (dnd: boolean): void {
+    this.c.messenger.setPresenceStatus(dnd ? 'dnd' : this.away ? 'away' : 'active')
+  }
 
   async start (): Promise<void> {
     if (this.started) return
@@ -76,6 +104,7 @@ export class ApiServer {
       this.c.messenger.addEventListener(type, fn)
       this.forward.push(() => { this.c.messenger.removeEventListener(type, fn) })
     }
+    this.applyStatus((await loadUiPrefs(this.c.store)).dnd)
     const relayFn = (e: CustomEvent<object>): void => { this.broadcast('relayChanged', e.detail) }
     this.c.relay.addEventListener('relayChanged', relayFn)
     this.forward.push(() => { this.c.relay.removeEventListener('relayChanged', relayFn) })
@@ -151,8 +180,8 @@ export class ApiServer {
 
   private broadcast (type: ApiEventType, detail: object): void {
     // a stored message goes out as its view (no envelope); everything else as it is
-    const data = 'envelope' in detail ? toMessageView(detail as StoredMessage) : detail as ApiEvent['data']
-    const line = JSON.stringify({ v: 1, type, data } satisfies ApiEvent)
+    const data = 'envelope' in detail ? toMessageView(detail as StoredMessage) : detail
+    const line = JSON.stringify({ v: 1, type, data })
     for (const ws of this.wss.clients) if (ws.readyState === ws.OPEN) ws.send(line)
   }
 
@@ -189,21 +218,10 @@ export class ApiServer {
       }
       if (!this.authorized(req, url)) throw new ParleyError('ERR_UNAUTHORIZED', 'missing or wrong API token')
       const path = url.pathname.slice(API_PREFIX.length)
-      for (const r of this.routes) {
-        if (r.method !== req.method) continue
-        const m = r.pattern.exec(path)
-        if (m === null) continue
-        let params: string[]
-        try {
-          params = m.slice(1).map(decodeURIComponent)
-        } catch (err) {
-          throw new ParleyError('ERR_INVALID_ARGUMENT', 'malformed escape in the path', { cause: err })
-        }
-        const result = await r.handler(req, params, url)
-        this.send(res, req.method === 'POST' ? 201 : 200, result)
-        return
-      }
-      throw new ParleyError('ERR_NOT_FOUND', `no route ${req.method ?? ''} ${url.pathname}`)
+      const route = matchRoute(this.routes, req.method, path)
+      if (route === null) throw new ParleyError('ERR_NOT_FOUND', `no route ${req.method ?? ''} ${url.pathname}`)
+      const result = await route.handler(req, route.params, url)
+      this.send(res, req.method === 'POST' ? 201 : 200, result)
     } catch (err) {
       const e = toParleyError(err)
       if (httpStatus(e.code) >= 500) this.c.log.warn('api request failed', { path: url.pathname, code: e.code, err: e.message })
@@ -256,11 +274,20 @@ export class ApiServer {
       if (typeof body.addr !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'addr must be a multiaddr string')
       return { peerId: await host.dial(body.addr) }
     })
-    this.route('GET', /^\/settings$/, async () => ({ name: messenger.name, relay: this.c.relay.status() }))
+    this.route('GET', /^\/settings$/, async () => ({ name: messenger.name, relay: this.c.relay.status(), ui: await loadUiPrefs(store), changeWindows: this.changeWindows }))
     this.route('PUT', /^\/settings$/, async (req) => {
       const body = await readJson(req)
+      // an invite link from the relay admin (console, sheet, QR code) carries both the relay and the invite
+      if (body.join !== undefined) {
+        if (typeof body.join !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'join must be an invite link (parley://join?…)')
+        if (body.relay !== undefined || body.invite !== undefined) throw new ParleyError('ERR_INVALID_ARGUMENT', 'give join alone, or relay and invite')
+        const link = parseInviteLink(body.join)
+        body.relay = link.relay
+        body.invite = link.invite
+      }
       // check everything before changing anything
       if (body.name !== undefined) parseDisplayName(normalizeName(body.name))
+      const ui = body.ui === undefined ? undefined : parseUiPrefs(body.ui)
       if (body.relay !== undefined) {
         if (body.relay !== null && typeof body.relay !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'relay must be a multiaddr string or null')
         if (typeof body.relay === 'string' && body.relay !== '') relayAddrs(body.relay)
@@ -272,21 +299,71 @@ export class ApiServer {
       if (body.relay !== undefined) {
         await this.c.setRelay(body.relay === '' ? null : body.relay as string | null, (body.invite as string | null | undefined) ?? null)
       }
-      return { name: messenger.name, relay: this.c.relay.status() }
+      const uiPrefs = ui === undefined ? await loadUiPrefs(store) : await saveUiPrefs(store, ui)
+      this.applyStatus(uiPrefs.dnd)
+      return { name: messenger.name, relay: this.c.relay.status(), ui: uiPrefs, changeWindows: this.changeWindows }
+    })
+    // the UI says when its user went idle (no input for a while) and came back
+    this.route('PUT', /^\/presence$/, async (req) => {
+      const body = await readJson(req)
+      if (typeof body.away !== 'boolean') throw new ParleyError('ERR_INVALID_ARGUMENT', 'away must be true or false')
+      this.away = body.away
+      this.applyStatus((await loadUiPrefs(store)).dnd)
+      return { status: messenger.presenceStatus }
+    })
+    this.route('GET', /^\/directory$/, async () => {
+      if (this.c.relay.status().addr === null) throw new ParleyError('ERR_NOT_FOUND', 'no relay is set: the company directory comes from your office relay')
+      try {
+        return await this.c.relay.directory()
+      } catch (err) {
+        const code = remoteCode(err)
+        if (code === 'ERR_NOT_ADMITTED') throw new ParleyError('ERR_NOT_ADMITTED', 'the relay has not admitted this device yet: redeem your invite first')
+        if (code !== undefined) throw new ParleyError('ERR_PEER_UNREACHABLE', `the relay could not give the directory (${code})`, { cause: err })
+        throw err
+      }
     })
     this.route('GET', /^\/status$/, async () => ({ peerId: messenger.peerId, outbox: await store.outboxSize(), connected: host.connectedPeers().length, connections: host.connectionCount(), connectionList: host.connections(), host: host.stats() }))
     this.route('GET', /^\/conversations$/, async () => {
       const peers = new Map((await messenger.listPeers()).map(p => [p.peerId, p]))
-      return (await store.listConversations()).map((c): ConversationView => {
+      return await Promise.all((await store.listConversations()).map(async (c): Promise<ConversationView> => {
+        const newest = (await store.history(c.conv, { limit: 1 }))[0]
+        const last = newest === undefined ? null : toMessageView(newest)
         if (isGroupConv(c.conv)) {
           const g = messenger.group(c.conv)
-          return { conv: c.conv, peer: c.conv, group: true, name: g?.name ?? null, lastText: c.lastText, lastHlc: c.lastHlc, unread: c.unread, online: false }
+          const { lastText, lastHlc, unread } = c
+          return { conv: c.conv, peer: c.conv, group: true, name: g?.name ?? null, lastText, lastHlc, unread, online: false, last }
         }
         const peer = conversationMembers(c.conv).find(p => p !== messenger.peerId) ?? messenger.peerId
         const p = peers.get(peer)
         const { lastText, lastHlc, unread } = c
-        return { conv: c.conv, peer, group: false, name: p?.name ?? null, lastText, lastHlc, unread, online: p?.online ?? false }
-      })
+        return { conv: c.conv, peer, group: false, name: p?.name ?? null, lastText, lastHlc, unread, online: p?.online ?? false, last }
+      }))
+    })
+    this.route('GET', /^\/messages\/([^/]+)\/recipients$/, async (_req, [id]) => {
+      const m = await store.getMessage(id ?? '')
+      if (m === undefined || !m.outgoing) throw new ParleyError('ERR_NOT_FOUND', 'no message of yours with this id')
+      // the devices it was sealed to when it was sent
+      const recipients = [...new Set(m.envelope.keys.map(k => k.to))].filter(p => p !== messenger.peerId)
+      return await recipientStates(store, m, recipients)
+    })
+    this.route('GET', /^\/search$/, async (_req, _p, url) => {
+      const text = url.searchParams.get('q') ?? ''
+      if (text.trim() === '') throw new ParleyError('ERR_INVALID_ARGUMENT', 'q must be the text to look for')
+      const limitRaw = url.searchParams.get('limit')
+      const limit = limitRaw === null ? DEFAULT_SEARCH_LIMIT : Number(limitRaw)
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SEARCH_LIMIT) {
+        throw new ParleyError('ERR_INVALID_ARGUMENT', `limit must be 1..${MAX_SEARCH_LIMIT}`)
+      }
+      const hits: SearchHit[] = []
+      for (const c of await store.listConversations()) {
+        const group = isGroupConv(c.conv)
+        const peer = group ? c.conv : conversationMembers(c.conv).find(p => p !== messenger.peerId) ?? messenger.peerId
+        for (const m of await store.history(c.conv, { search: text, limit })) {
+          if (m.op === undefined && m.change === undefined) hits.push({ peer, group, message: toMessageView(m) })
+        }
+      }
+      // newest first, across every conversation
+      return hits.sort((a, b) => b.message.hlc.w - a.message.hlc.w || b.message.hlc.c - a.message.hlc.c).slice(0, limit)
     })
     this.route('GET', /^\/groups$/, async () => messenger.listGroups().map(groupView))
     this.route('POST', /^\/groups$/, async (req) => {
@@ -329,8 +406,9 @@ export class ApiServer {
         throw new ParleyError('ERR_INVALID_ARGUMENT', 'timeoutMs must be a positive integer')
       }
       const to = await resolveConvRef(body.to)
+      const extras = await resolveExtras(body, { store, conv: messenger.convOf(to), me: messenger.peerId, windows: this.changeWindows })
       // validated everything first: once stored, the message is sent whatever happens next
-      const msg = await messenger.sendMessage(to, body.text)
+      const msg = await messenger.sendMessage(to, body.text, extras)
       if (wait !== undefined) {
         const timeoutMs = typeof body.timeoutMs === 'number' ? Math.min(body.timeoutMs, MAX_WAIT_MS) : 30_000
         try {
@@ -349,11 +427,11 @@ export class ApiServer {
       const peer = await resolveConvRef(ref ?? '')
       const limitRaw = url.searchParams.get('limit')
       const limit = limitRaw === null ? undefined : Number(limitRaw)
-      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 100_000)) {
-        throw new ParleyError('ERR_INVALID_ARGUMENT', 'limit must be 1..100000')
+      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY_LIMIT)) {
+        throw new ParleyError('ERR_INVALID_ARGUMENT', `limit must be 1..${MAX_HISTORY_LIMIT}`)
       }
       const search = url.searchParams.get('search') ?? undefined
-      return (await messenger.history(peer, { limit, search })).map(toMessageView)
+      return await shownHistory((q) => messenger.history(peer, { ...q, search }), limit ?? DEFAULT_HISTORY_LIMIT)
     })
     this.route('POST', /^\/peers\/([^/]+)\/verify$/, async (req, [ref]) => {
       const body = await readJson(req)
@@ -371,20 +449,19 @@ export class ApiServer {
   }
 }
 
+/**
+ * The newest `limit` messages as shown: edits and recalls folded into their messages. Changes take
+ * places in a page of the store without being shown, so the page grows until `limit` are shown (or all are).
+ */
+async function shownHistory (page: (q: { limit: number }) => Promise<StoredMessage[]>, limit: number): Promise<MessageView[]> {
+  for (let want = limit; ; ) {
+    const raw = await page({ limit: want })
+    const shown = foldChanges(raw.map(toMessageView))
+    if (shown.length >= limit || raw.length < want || want >= MAX_HISTORY_LIMIT) return shown.slice(-limit)
+    want = Math.min(MAX_HISTORY_LIMIT, want + (limit - shown.length))
+  }
+}
+
 async function readJson (req: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).byteLength
-    if (size > MAX_API_BODY_BYTES) throw new ParleyError('ERR_INVALID_ARGUMENT', `request body larger than ${MAX_API_BODY_BYTES} bytes`)
-    chunks.push(chunk as Buffer)
-  }
-  let value: unknown
-  try {
-    value = JSON.parse(Buffer.concat(chunks).toString('utf8'))
-  } catch (err) {
-    throw new ParleyError('ERR_INVALID_ARGUMENT', 'request body must be JSON', { cause: err })
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'request body must be a JSON object')
-  return value as Record<string, unknown>
+  return await readJsonBody(req, MAX_API_BODY_BYTES)
 }

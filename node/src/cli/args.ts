@@ -22,7 +22,10 @@ export const START_OPTIONS = {
   'mdns-ttl': { type: 'string' },
   'max-connections': { type: 'string' },
   relay: { type: 'string' },
-  invite: { type: 'string' }
+  invite: { type: 'string' },
+  // an invite link from the relay admin: stands for --relay and --invite
+  join: { type: 'string' },
+  'log-format': { type: 'string' }
 } as const satisfies Options
 
 /** `parley relay [ADDR|none]` */

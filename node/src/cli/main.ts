@@ -9,13 +9,14 @@ import { defaultDataDir } from '../config.js'
 import { ApiClient } from './client.js'
 import { RELAY_REFUSAL_NEXT, RELAY_REFUSAL_TEXT, type MessageView, type IdentityView, type GroupView } from '../api/contract.js'
 import type { PeerView } from '../messaging/messenger.js'
-import { printable } from './printable.js'
+import { printable } from '../../../core/util/printable.js'
+import { parseInviteLink } from '../../../core/protocol/invite-link.js'
 
 const USAGE = `usage: parley <command> [options]
 
 commands:
-  start [--name NAME] [--listen ADDR]... [--peer ADDR]... [--no-mdns] [--api-port N]
-        [--relay ADDR[,ADDR...]] [--invite TOKEN] [--announce-loopback] [--mdns-ttl SECONDS] [--max-connections N]
+  start [--name NAME] [--listen ADDR]... [--peer ADDR]... [--no-mdns] [--api-port N] [--log-format file|json]
+        [--relay ADDR[,ADDR...]] [--invite TOKEN] [--join LINK] [--announce-loopback] [--mdns-ttl SECONDS] [--max-connections N]
                               run a node in the foreground (UI and API on 127.0.0.1)
   id                          print this device's peer ID
   peers [--json]              list known peers and presence
@@ -32,6 +33,7 @@ commands:
   dial ADDR                   connect to a multiaddr (…/p2p/<peer id>)
   relay [ADDR|none] [--invite TOKEN] [--json]
                               show the relay status, or set (none: remove) the relay
+  join LINK [--json]          use the relay and invite of an invite link (parley://join?…) from the relay admin
   watch                       print events as JSON lines until interrupted
   doctor [--repair] [--json]  check the data dir of a stopped node (device key, message store);
                               --repair: run LevelDB's repair and say what was recovered and lost
@@ -60,6 +62,16 @@ async function main (argv: string[]): Promise<number> {
   switch (cmd) {
     case 'start': {
       const { values } = parse(rest, START_OPTIONS, 0)
+      if (typeof values.join === 'string') {
+        if (values.relay !== undefined || values.invite !== undefined) {
+          throw new UsageError('--join carries the relay and the invite: give it alone, or --relay and --invite')
+        }
+        const link = joinLink(values.join)
+        values.relay = link.relay
+        values.invite = link.invite
+      }
+      const logFormat = values['log-format'] ?? 'file'
+      if (logFormat !== 'file' && logFormat !== 'json') throw new UsageError('--log-format must be "file" (DATA/parley.log) or "json" (stderr)')
       const port = values['api-port'] === undefined ? undefined : /^\d{1,5}$/.test(values['api-port'] as string) ? Number(values['api-port']) : NaN
       if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError('--api-port must be an integer 0..65535')
       const mdnsTtl = intOption(values['mdns-ttl'], '--mdns-ttl', 1, 4500)
@@ -80,7 +92,7 @@ async function main (argv: string[]): Promise<number> {
           ...(mdnsTtl !== undefined ? { discovery: { minTtlS: mdnsTtl, ttlPerPeerS: 0 } } : {}),
           ...(maxConnections !== undefined ? { connections: { maxConnections } } : {})
         }
-      })
+      }, logFormat)
     }
     case 'id': {
       const { values } = parse(rest, {}, 0)
@@ -139,6 +151,14 @@ async function main (argv: string[]): Promise<number> {
       const { values, positionals } = parse(rest, {}, 1)
       const r = await (await ApiClient.open(dataDir(values))).call<{ peerId: string }>('POST', '/peers/dial', { addr: positionals[0] })
       out(r.peerId)
+      return 0
+    }
+    case 'join': {
+      const { values, positionals } = parse(rest, { json: { type: 'boolean' } }, [1, 1])
+      const link = joinLink(positionals[0] as string)
+      const api = await ApiClient.open(dataDir(values))
+      const r = await api.call<{ relay: unknown }>('PUT', '/settings', { relay: link.relay, invite: link.invite })
+      out(JSON.stringify(r.relay, null, values.json === true ? 0 : 2))
       return 0
     }
     case 'relay': {
@@ -228,3 +248,8 @@ main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: un
 })
 
 export { ParleyError }
+
+/** An invite link from the relay admin, or a usage error saying what it should look like. */
+function joinLink (text: string): { relay: string, invite: string } {
+  try { return parseInviteLink(text) } catch (err) { throw new UsageError((err as Error).message) }
+}

@@ -10,8 +10,10 @@ import { remoteCode } from '../../../core/rpc/channel.js'
 import { inWindows } from '../../../core/util/windows.js'
 import type { MessagingComponents } from './types.js'
 import type { PeerChannel } from './peer-channels.js'
+import type { Route } from '../store/types.js'
 
-export type DeliveryComponents = Pick<MessagingComponents, 'store' | 'log' | 'events'>
+/** `host` tells the route each delivery took (LAN or the relay's circuit) */
+export type DeliveryComponents = Pick<MessagingComponents, 'store' | 'log' | 'events'> & Partial<Pick<MessagingComponents, 'host'>>
 
 export interface DeliveryInit {
   /** messages in flight per peer before waiting for acks */
@@ -28,9 +30,15 @@ export class Delivery {
    */
   async deliverAll (peer: string, ch: PeerChannel, envs: Envelope[], own = true): Promise<number> {
     let settled = 0
+    // the route each message took to this peer: this connection's, or the relay's mailbox for one the peer
+    // already had (a duplicate) while the relay held a copy for it
+    const routes = new Map<string, Route>()
+    const reach: Route = this.c.host?.reach(peer) === 'relay' ? 'circuit' : 'lan'
+    const deposited = own ? await this.c.store.depositedFor(peer, envs) : new Set<string>()
     await inWindows(envs, this.init.sendWindow, async env => {
       try {
-        parseDeliverResult(await ch.call('deliver', env))
+        const { status } = parseDeliverResult(await ch.call('deliver', env))
+        routes.set(env.id, status === 'duplicate' && deposited.has(env.id) ? 'mailbox' : reach)
         return env.id
       } catch (err) {
         const code = remoteCode(err)
@@ -47,7 +55,7 @@ export class Delivery {
       }
     }, async (ids) => {
       settled += ids.length
-      for (const m of await this.c.store.markDelivered(ids, peer)) this.c.events.emit('messageStateChanged', m)
+      for (const m of await this.c.store.markDelivered(ids, peer, routes)) this.c.events.emit('messageStateChanged', m)
     })
     return settled
   }

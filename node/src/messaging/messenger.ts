@@ -17,7 +17,8 @@ import { setMaxListeners } from 'node:events'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { newMessageId, sealEnvelope } from '../../../core/crypto/envelope.js'
 import {
-  MAX_TEXT_CHARS, conversationMembers, dmConversationId, isGroupConv, type Body, type EnvelopeKind, type Profile
+  MAX_TEXT_CHARS, bodyFields, conversationMembers, dmConversationId, isGroupConv,
+  type Body, type EnvelopeKind, type MessageChange, type PresenceStatus, type Profile, type Quote
 } from '../../../core/protocol/envelope.js'
 import type { PeerRpcMethod } from '../../../core/protocol/peer-rpc.js'
 import { PEER_ID } from '../../../core/protocol/validate.js'
@@ -62,6 +63,9 @@ export const DEFAULT_SEND_WINDOW = 32
 export const DEFAULT_DEPOSIT_AFTER_MS = 1000
 
 const STATE_RANK: Record<MessageState, number> = { queued: 0, received: 0, sent: 1, seen: 2, delivered: 2, read: 3, failed: 4 }
+
+/** `reply`: the message answered (quoted); `change`: an edit or recall of one of my messages (see api/changes.ts) */
+export interface SendOptions extends AbortOptions { reply?: Quote, change?: MessageChange }
 
 export class Messenger extends TypedEventEmitter<MessengerEvents> {
   readonly peerId: string
@@ -168,21 +172,28 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
 
   get name (): string { return this.peers.name }
   async setName (name: string): Promise<Profile> { return await this.peers.setName(name) }
+  /** ours as peers see it: active, away (idle) or do not disturb */
+  get presenceStatus (): PresenceStatus { return this.peers.presenceStatus }
+  setPresenceStatus (status: PresenceStatus): void { this.peers.setStatus(status) }
 
   /**
    * Stores the message durably (state `queued`) and starts delivering it.
    * `to` is a peer ID (direct conversation) or a group conversation id (`g:...`).
    */
-  async sendMessage (to: string, text: string, options: AbortOptions = {}): Promise<StoredMessage> {
-    if (typeof text !== 'string' || text.length === 0) throw new ParleyError('ERR_INVALID_ARGUMENT', 'message text must not be empty')
+  async sendMessage (to: string, text: string, options: SendOptions = {}): Promise<StoredMessage> {
+    const recall = options.change?.type === 'recall'
+    if (typeof text !== 'string' || (text.length === 0 && !recall)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'message text must not be empty')
+    if (recall && text !== '') throw new ParleyError('ERR_INVALID_ARGUMENT', 'a recall has no text')
     if (text.length > MAX_TEXT_CHARS) throw new ParleyError('ERR_INVALID_ARGUMENT', `message text is longer than ${MAX_TEXT_CHARS} characters`)
+    // a reply or a change (checked by the caller against the store) travels inside the signed body
+    const body: Body = { text, ...bodyFields({ text, reply: options.reply, change: options.change }) }
     if (typeof to === 'string' && isGroupConv(to)) {
       const g = this.groups.requireMember(to)
-      return await this.append(to, g.members.filter(m => m !== this.peerId), { text }, 'text', options)
+      return await this.append(to, g.members.filter(m => m !== this.peerId), body, 'text', options)
     }
     if (typeof to !== 'string' || !PEER_ID.test(to)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'recipient must be a peer ID or a group id')
     if (to === this.peerId) throw new ParleyError('ERR_INVALID_ARGUMENT', 'cannot send a message to yourself')
-    return await this.append(dmConversationId(this.peerId, to), [to], { text }, 'text', options)
+    return await this.append(dmConversationId(this.peerId, to), [to], body, 'text', options)
   }
 
   /** Seals, stores durably with outbox entries for `recipients`, and starts delivery. */
@@ -199,7 +210,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
         seq,
         hlc,
         text: body.text,
-        ...(body.op !== undefined ? { op: body.op } : {}),
+        ...bodyFields(body),
         outgoing: true,
         state: recipients.length === 0 ? 'delivered' : 'queued',
         storedAt: Date.now(),

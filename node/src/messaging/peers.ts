@@ -7,7 +7,7 @@
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { signProfile, verifyProfile } from '../../../core/crypto/envelope.js'
 import { safetyNumber } from '../../../core/crypto/safety.js'
-import { parseDisplayName, parseProfile, type Profile } from '../../../core/protocol/envelope.js'
+import { parseDisplayName, parsePresenceStatus, parseProfile, type PresenceStatus, type Profile } from '../../../core/protocol/envelope.js'
 import { displayName, earlierLookAlikes, lookAlikeWarning, normalizeName } from '../../../core/protocol/names.js'
 import type { PeerRecord } from '../store/types.js'
 import type { PeerChannels } from './peer-channels.js'
@@ -42,8 +42,13 @@ export class Peers {
   private readonly presenceBatch = new Map<string, boolean>()
   private running = false
 
+  /** ours: away (idle) or do not disturb, sent beside the profile (unsigned: it travels on an authenticated channel or our signed discovery record) */
+  private status: PresenceStatus = 'active'
+  /** theirs, while they are present */
+  private readonly statuses = new Map<string, PresenceStatus>()
+
   readonly handlers: Pick<PeerRpcHandlers, 'getProfile' | 'announceProfile'> = {
-    getProfile: async () => this.profile,
+    getProfile: async () => this.published(),
     announceProfile: async (remote, body) => { await this.acceptProfile(remote, body); return {} }
   }
 
@@ -74,7 +79,31 @@ export class Peers {
     this.profile = profile
     this.running = true
     // colleagues on the LAN get the signed profile with our discovery record, without a connection
-    this.c.host.setAdvert(JSON.stringify(profile))
+    this.c.host.setAdvert(JSON.stringify(this.published()))
+  }
+
+  /** our signed profile with our status beside it (peers that do not know `status` ignore it) */
+  private published (): (Profile & { status: PresenceStatus }) | undefined {
+    return this.profile === undefined ? undefined : { ...this.profile, status: this.status }
+  }
+
+  get presenceStatus (): PresenceStatus { return this.status }
+
+  /** Away (idle) or do not disturb: connected peers learn it now, LAN peers from our discovery record. */
+  setStatus (status: PresenceStatus): void {
+    if (status === this.status) return
+    this.status = status
+    this.publish()
+  }
+
+  private publish (): void {
+    const published = this.published()
+    if (published === undefined) return
+    this.c.host.setAdvert(JSON.stringify(published))
+    for (const p of this.c.host.connectedPeers()) {
+      if (this.isRelay(p)) continue
+      void this.c.channels.get(p).then(async ch => await ch.call('announceProfile', published)).catch(() => {})
+    }
   }
 
   /** Stops reporting presence and the profile retries. */
@@ -89,12 +118,8 @@ export class Peers {
     const profile = signProfile(this.c.identity, name, Math.max(Date.now(), (this.profile?.updatedAt ?? 0) + 1))
     await this.c.store.putMeta('profile', profile)
     this.profile = profile
-    this.c.host.setAdvert(JSON.stringify(profile))
     // connected peers learn the new name now; LAN peers from our discovery record; the others when they next connect
-    for (const p of this.c.host.connectedPeers()) {
-      if (this.isRelay(p)) continue
-      void this.c.channels.get(p).then(async ch => await ch.call('announceProfile', profile)).catch(() => {})
-    }
+    this.publish()
     return profile
   }
 
@@ -137,6 +162,7 @@ export class Peers {
 
   /** Online and offline follow presence (a discovery record or a connection); a burst is handled as one. */
   presenceChanged (peerId: string, online: boolean): void {
+    if (!online) this.statuses.delete(peerId)
     this.presenceBatch.set(peerId, online)
     if (this.presenceBatch.size === 1) setTimeout(() => { void this.flushPresence() }, PRESENCE_BATCH_MS)
   }
@@ -203,13 +229,16 @@ export class Peers {
   private async acceptProfile (peerId: string, value: unknown): Promise<void> {
     const profile = parseProfile(value)
     if (profile.peerId !== peerId) throw new ParleyError('ERR_INVALID_ENVELOPE', 'peer sent a profile of another peer')
+    const status = parsePresenceStatus(value)
+    const statusChanged = (this.statuses.get(peerId) ?? 'active') !== status
+    if (status === 'active') this.statuses.delete(peerId); else this.statuses.set(peerId, status)
     const kept = await this.updatePeer(peerId, (existing) => {
       if (existing?.profile !== undefined && existing.profile.updatedAt >= profile.updatedAt) return undefined
       // checked only when it would be kept: a discovery record repeats the same profile
       verifyProfile(profile)
       return { ...existing, peerId, profile }
     })
-    if (kept) this.c.events.emit('peerUpdated', await this.peerView(peerId))
+    if (kept || statusChanged) this.c.events.emit('peerUpdated', await this.peerView(peerId))
   }
 
   private readonly updating = new Map<string, Promise<unknown>>()
@@ -241,6 +270,7 @@ export class Peers {
       name: r.profile === undefined ? null : displayName(r.profile.name),
       online,
       reach: this.c.host.reach(r.peerId),
+      status: online ? this.statuses.get(r.peerId) ?? 'active' : null,
       lastSeen: r.lastSeen ?? null,
       safetyNumber: sn,
       verified: r.verified === true,

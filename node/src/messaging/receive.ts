@@ -6,16 +6,16 @@
  */
 import { ParleyError } from '../../../core/errors.js'
 import { openEnvelope } from '../../../core/crypto/envelope.js'
-import { conversationMembers, isGroupConv, parseEnvelope, type Body, type Envelope, type GroupOp } from '../../../core/protocol/envelope.js'
+import { bodyFields, conversationMembers, isGroupConv, parseEnvelope, type Body, type Envelope, type GroupOp } from '../../../core/protocol/envelope.js'
 import type { DeliverResult } from '../../../core/protocol/peer-rpc.js'
 import { AckAfterWrite, answered } from '../../../core/rpc/channel.js'
-import type { StoredMessage } from '../store/types.js'
+import type { Route, StoredMessage } from '../store/types.js'
 import type { GroupService } from './group-service.js'
 import { groupVerdict } from './groups.js'
 import type { AcceptMail } from './relay-client.js'
 import type { MessagingComponents, PeerRpcHandlers } from './types.js'
 
-export interface ReceiveComponents extends Pick<MessagingComponents, 'store' | 'identity' | 'clock' | 'events'> {
+export interface ReceiveComponents extends Pick<MessagingComponents, 'store' | 'identity' | 'clock' | 'events'>, Partial<Pick<MessagingComponents, 'host'>> {
   groups: GroupService
 }
 
@@ -24,7 +24,7 @@ export class ReceivePipeline {
   private groupTurn: Promise<void> = Promise.resolve()
 
   readonly handlers: Pick<PeerRpcHandlers, 'deliver'> = {
-    deliver: async (remote, body) => await this.receive(remote, parseEnvelope(body))
+    deliver: async (remote, body) => await this.receive(remote, parseEnvelope(body), this.c.host?.reach(remote) === 'relay' ? 'circuit' : 'lan')
   }
 
   constructor (private readonly c: ReceiveComponents) {}
@@ -34,7 +34,7 @@ export class ReceivePipeline {
    * Resolves once checked; `durable` settles after the write.
    */
   readonly acceptMail: AcceptMail = async (envelope, from) => {
-    const durable = answered(await this.receive(from, envelope)).then(v => v.status)
+    const durable = answered(await this.receive(from, envelope, 'mailbox')).then(v => v.status)
     durable.catch(() => {})
     return { durable }
   }
@@ -45,7 +45,7 @@ export class ReceivePipeline {
    * A duplicate has nothing to write: answered with the plain value, which
    * the channel sends before it handles the next request.
    */
-  async receive (remote: string, env: Envelope): Promise<DeliverResult | AckAfterWrite<DeliverResult>> {
+  async receive (remote: string, env: Envelope, via?: Route): Promise<DeliverResult | AckAfterWrite<DeliverResult>> {
     // group envelopes, from every channel and the mailbox, are judged one at a time, each after every
     // group op received before it is stored and folded in: the turn is taken before anything is awaited
     let release: (() => void) | undefined
@@ -64,7 +64,7 @@ export class ReceivePipeline {
       const body = openEnvelope(this.c.identity, env)
       groupCheck?.(body)
       this.c.clock.observe(env.hlc)
-      const stored = this.store(env, body)
+      const stored = this.store(env, body, via === undefined ? {} : { via, ...(remote !== env.author ? { viaPeer: remote } : {}) })
       // an op keeps the turn until it is folded in (or failed); text gives it up now
       if (body.op !== undefined && release !== undefined) {
         const done = release
@@ -113,7 +113,7 @@ export class ReceivePipeline {
   }
 
   /** Starts the durable write; settles with the answer once it is on disk. */
-  private async store (env: Envelope, body: Body): Promise<DeliverResult> {
+  private async store (env: Envelope, body: Body, route: Pick<StoredMessage, 'via' | 'viaPeer'>): Promise<DeliverResult> {
     const outgoing = env.author === this.c.identity.peerId
     const msg: StoredMessage = {
       id: env.id,
@@ -122,7 +122,8 @@ export class ReceivePipeline {
       seq: env.seq,
       hlc: env.hlc,
       text: body.text,
-      ...(body.op !== undefined ? { op: body.op } : {}),
+      ...bodyFields(body),
+      ...(outgoing ? {} : route),
       outgoing,
       state: outgoing ? 'delivered' : 'received',
       storedAt: Date.now(),

@@ -16,6 +16,7 @@ import { TypedEventEmitter } from '../../../core/util/events.js'
 import { ChannelOpener } from './peer-channels.js'
 import type { PeerHost } from '../host/types.js'
 import type { Logger } from '../../../core/util/log.js'
+import { parseDirectory, type DepartmentNode } from '../../../core/protocol/directory.js'
 
 export interface RelayClientInit {
   /** how often the mailbox is polled while connected to the relay. @default 3000 */
@@ -147,6 +148,12 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
   async deposit (to: string[], envelope: Envelope): Promise<DepositAnswer> {
     const ch = await this.rpc()
     return parseDepositAnswer(await ch.call('deposit', { to, envelope }))
+  }
+
+  /** The company directory the relay's admin imported (ERR_NOT_ADMITTED until admitted). */
+  async directory (): Promise<DepartmentNode> {
+    const ch = await this.rpc()
+    return parseDirectory(await ch.call('directory', {}))
   }
 
   private readonly onConnected = (evt: CustomEvent<{ peerId: string }>): void => {

@@ -4,7 +4,7 @@
  * happened), the peer view and the typed table of peer RPC handlers.
  */
 import type { SigningKeys } from '../../../core/crypto/envelope.js'
-import type { Profile } from '../../../core/protocol/envelope.js'
+import type { PresenceStatus, Profile } from '../../../core/protocol/envelope.js'
 import type { DeliverResult, HaveVector, PeerRpcMethod } from '../../../core/protocol/peer-rpc.js'
 import type { AckAfterWrite } from '../../../core/rpc/channel.js'
 import type { EventSink } from '../../../core/util/events.js'
@@ -35,6 +35,8 @@ export interface PeerView {
   name: string | null
   online: boolean
   reach: Reach | null
+  /** while online: active, away (idle) or do not disturb, as the peer says */
+  status: PresenceStatus | null
   lastSeen: number | null
   /** compare out of band to verify the key (see core/crypto/safety.ts) */
   safetyNumber: string

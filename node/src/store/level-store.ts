@@ -13,7 +13,7 @@ import { compareHlc, hlcKey } from '../clock/hlc.js'
 import { throwIfAborted, type AbortOptions } from '../../../core/util/abort.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { HaveVector } from '../../../core/protocol/peer-rpc.js'
-import type { ConversationRecord, HistoryQuery, MessageStore, PeerRecord, Reseal, StoredMessage } from './types.js'
+import type { ConversationRecord, HistoryQuery, MessageStore, PeerRecord, Reseal, Route, StoredMessage } from './types.js'
 
 
 /** per conv!author: first gap - 1, highest seq, and how many numbers are held (`n`: kept beside the store at a clean stop, to count loss) */
@@ -25,6 +25,9 @@ const SEP = '!'
 const pad = (n: number): string => n.toString().padStart(16, '0')
 /** key of `peer`'s outbox entry (and deposit marker) for a message: peer!seq!id */
 const entryKey = (peer: string, m: { seq: number, id: string }): string => peer + SEP + pad(m.seq) + SEP + m.id
+
+/** how many later messages of the conversation a recall looks through for the recalled message's edits */
+const MAX_EDIT_SCAN = 20_000
 
 export class LevelStore extends LevelBackedStore implements MessageStore {
   private readonly peers: Sub<PeerRecord>
@@ -38,6 +41,8 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   private readonly convs: Sub<ConversationRecord>
   /** conv!author!seq of held messages (not in seqidx: they hold no slot until released) */
   private readonly heldIdx: Sub<string>
+  /** target id -> the recall that arrived before the message it recalls (erased when it comes) */
+  private readonly recalls: Sub<string>
   /** highest provisional seq of held messages per conv!author, once read (staged ones are not on disk yet) */
   private readonly heldTops = new Map<string, number>()
 
@@ -52,6 +57,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     this.deposited = jsonSublevel(db, 'deposited')
     this.convs = jsonSublevel(db, 'conv')
     this.heldIdx = jsonSublevel(db, 'heldidx')
+    this.recalls = jsonSublevel(db, 'recall')
   }
 
   /**
@@ -142,8 +148,9 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   }
 
   /** Writes the message, its history/sequence indexes (`indexed`: not for a held one), sequence state and conversation summary. */
-  private async putMessage (tx: Tx, msg: StoredMessage, state: SeqState, indexed = true): Promise<void> {
-    const key = conv2(msg.conv, msg.author)
+  private async putMessage (tx: Tx, given: StoredMessage, state: SeqState, indexed = true): Promise<void> {
+    const key = conv2(given.conv, given.author)
+    const msg = await this.eraseRecalled(tx, given)
     tx.put(this.msgs, msg.id, msg)
     tx.put(this.hist, msg.conv + SEP + hlcKey(msg.hlc, msg.id), msg.id)
     if (indexed) {
@@ -163,6 +170,39 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
       lastText: newer ? msg.text.slice(0, 200) : c.lastText,
       unread: (c?.unread ?? 0) + (msg.outgoing ? 0 : 1)
     })
+  }
+
+  /**
+   * Recall (撤回) erases: the recalled message's text and the text of its edits are removed from the store,
+   * whichever arrives first (its signed envelope stays, sealed, so peers that lack it can still be given it in
+   * sequence). Returns `msg` as it is to be stored.
+   */
+  private async eraseRecalled (tx: Tx, msg: StoredMessage): Promise<StoredMessage> {
+    const change = msg.change
+    const sameAuthor = (target: StoredMessage): boolean => target.author === msg.author && target.conv === msg.conv
+    if (change === undefined) {
+      // a recall that came first
+      if (msg.op !== undefined || await tx.get(this.recalls, msg.id) === undefined) return msg
+      const recall = await tx.get(this.msgs, await tx.get(this.recalls, msg.id) as string)
+      if (recall === undefined || !sameAuthor(recall)) return msg
+      tx.del(this.recalls, msg.id)
+      return { ...msg, text: '', recalled: true }
+    }
+    const target = await tx.get(this.msgs, change.id)
+    if (change.type === 'edit') return target?.recalled === true && sameAuthor(target) ? { ...msg, text: '' } : msg
+    if (target === undefined) { tx.put(this.recalls, change.id, msg.id); return msg }
+    if (!sameAuthor(target) || target.op !== undefined || target.change !== undefined || target.recalled === true) return msg
+    tx.put(this.msgs, target.id, { ...target, text: '', recalled: true })
+    // its edits come after it in the conversation (bounded: a recall is only allowed within its window)
+    let looked = 0
+    for await (const id of this.hist.values({ gt: target.conv + SEP + hlcKey(target.hlc, target.id), lt: target.conv + SEP + '\xff' })) {
+      if (++looked > MAX_EDIT_SCAN) break
+      const m = await tx.get(this.msgs, id)
+      if (m?.change?.type === 'edit' && m.change.id === target.id && sameAuthor(m) && m.text !== '') tx.put(this.msgs, m.id, { ...m, text: '' })
+    }
+    const c = await tx.get(this.convs, target.conv)
+    if (c !== undefined && compareHlc(c.lastHlc, target.hlc) === 0) tx.put(this.convs, target.conv, { ...c, lastText: '' })
+    return msg
   }
 
   private async seqStateOf (tx: Tx | GroupCommit, conv: string, author: string): Promise<SeqState> {
@@ -198,7 +238,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     return all.sort((a, b) => b.lastHlc.w - a.lastHlc.w || b.lastHlc.c - a.lastHlc.c)
   }
 
-  async depositedFor (peer: string, msgs: StoredMessage[]): Promise<Set<string>> {
+  async depositedFor (peer: string, msgs: ReadonlyArray<Pick<StoredMessage, 'id' | 'seq'>>): Promise<Set<string>> {
     await this.readable()
     const keys = msgs.map(m => entryKey(peer, m))
     const found = await this.deposited.getMany(keys)
@@ -238,12 +278,18 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     }
   }
 
-  async markDelivered (ids: string[], peer: string): Promise<StoredMessage[]> {
+  async markDelivered (ids: string[], peer: string, routes?: ReadonlyMap<string, Route>): Promise<StoredMessage[]> {
     return await this.gc.write(async (tx) => {
       const changed: StoredMessage[] = []
       for (const id of ids) {
-        const m = await tx.get(this.msgs, id)
+        let m = await tx.get(this.msgs, id)
         if (m === undefined) continue
+        const route = routes?.get(id)
+        // the first confirmation says how it got there; one coming later (a duplicate) changes nothing
+        if (m.outgoing && route !== undefined && m.routes?.[peer] === undefined && await tx.has(this.outboxes, entryKey(peer, m))) {
+          m = { ...m, routes: { ...m.routes, [peer]: route } }
+          tx.put(this.msgs, id, m)
+        }
         this.dropEntry(tx, peer, m)
         const delivered = await this.deliveredIfSettled(tx, m, peer)
         if (delivered !== undefined) changed.push(delivered)
@@ -360,13 +406,23 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
       const changed: StoredMessage[] = []
       for (const id of ids) {
         const m = await tx.get(this.msgs, id)
-        if (m === undefined || !m.outgoing || m.state === 'read' || m.state === 'failed') continue
+        if (m === undefined || !m.outgoing || m.state === 'failed') continue
         // only a recipient can have read it; and having read it, it has it (its ack may still be on the way)
-        if (!(m.envelope?.keys ?? []).some(k => k.to === peer)) continue
+        const recipients = (m.envelope?.keys ?? []).filter(k => k.to !== m.author)
+        if (!recipients.some(k => k.to === peer)) continue
+        // in a group, who has read it (message info shows it member by member)
+        const noted = recipients.length > 1 && m.readBy?.includes(peer) !== true ? { ...m, readBy: [...(m.readBy ?? []), peer] } : m
+        if (noted.state === 'read') {
+          if (noted !== m) { tx.put(this.msgs, id, noted); changed.push(noted) }
+          continue
+        }
         this.dropEntry(tx, peer, m)
         // read by one member is not read by the group while another has not even got it
-        if (await this.othersWaiting(tx, m, peer)) continue
-        const read = { ...m, state: 'read' as const }
+        if (await this.othersWaiting(tx, m, peer)) {
+          if (noted !== m) { tx.put(this.msgs, id, noted); changed.push(noted) }
+          continue
+        }
+        const read = { ...noted, state: 'read' as const }
         tx.put(this.msgs, id, read)
         changed.push(read)
       }

@@ -4,7 +4,7 @@
  * disk, memory-level in unit tests).
  */
 import type { AbortOptions } from '../../../core/util/abort.js'
-import type { Envelope, GroupOp, Hlc, Profile } from '../../../core/protocol/envelope.js'
+import type { Envelope, GroupOp, Hlc, MessageChange, Profile, Quote } from '../../../core/protocol/envelope.js'
 import type { HaveVector } from '../../../core/protocol/peer-rpc.js'
 
 /**
@@ -15,6 +15,9 @@ import type { HaveVector } from '../../../core/protocol/peer-rpc.js'
  * received: an incoming message not yet shown; seen: an incoming message shown.
  */
 export type MessageState = 'queued' | 'sent' | 'failed' | 'delivered' | 'read' | 'received' | 'seen'
+
+/** how a message travelled between two devices: a direct connection (LAN), the relay's circuit (bridge), or its mailbox */
+export type Route = 'lan' | 'circuit' | 'mailbox'
 
 export interface StoredMessage {
   id: string
@@ -46,6 +49,25 @@ export interface StoredMessage {
    * so its `seq` may still change
    */
   held?: boolean
+  /** a reply: the message it answers */
+  reply?: Quote
+  /** an edit or recall of the author's own message (shown folded into it: api/changes.ts) */
+  change?: MessageChange
+  /** set when shown (folded): the time of the edit whose text this is */
+  editedAt?: number
+  /**
+   * the author recalled it: set when shown (folded), and stored on the message itself once the recall is
+   * here, when its text (and the text of its edits) is erased from the store
+   */
+  recalled?: boolean
+  /** incoming: how it reached this device (a direct connection on the LAN, the relay's circuit, the mailbox) */
+  via?: Route
+  /** incoming: the peer that handed it over, when not its author (a group member's sync) */
+  viaPeer?: string
+  /** outgoing: how it reached each recipient that has it */
+  routes?: Record<string, Route>
+  /** outgoing group messages: the recipients who have been shown it (read receipts) */
+  readBy?: string[]
   envelope: Envelope
 }
 
@@ -113,8 +135,11 @@ export interface MessageStore {
   outboxSize(): Promise<number>
   /** Peers that have at least one queued message. */
   outboxPeers(): Promise<string[]>
-  /** Removes `ids` from `peer`'s outbox (one durable batch); returns the messages whose state became `delivered`. */
-  markDelivered(ids: string[], peer: string): Promise<StoredMessage[]>
+  /**
+   * Removes `ids` from `peer`'s outbox (one durable batch), noting for each the `route` it took (a map: per id);
+   * returns the messages whose state became `delivered`.
+   */
+  markDelivered(ids: string[], peer: string, routes?: ReadonlyMap<string, Route>): Promise<StoredMessage[]>
   /** Takes `id` out of `peer`'s outbox for good, with the recipient's error code. */
   markFailed(id: string, peer: string, error: string): Promise<StoredMessage | undefined>
   /**
@@ -126,11 +151,13 @@ export interface MessageStore {
   /** Notes on queued outgoing messages why the relay refused them (`relayRefusal`); returns those that changed. */
   noteRelayRefusal(ids: string[], code: string): Promise<StoredMessage[]>
   /** The ids among `msgs` whose copy for `peer` the relay holds (per markSent). */
-  depositedFor(peer: string, msgs: StoredMessage[]): Promise<Set<string>>
+  depositedFor(peer: string, msgs: ReadonlyArray<Pick<StoredMessage, 'id' | 'seq'>>): Promise<Set<string>>
   /** Marks incoming messages of `conv` as seen; returns those that changed. */
   markSeen(conv: string): Promise<StoredMessage[]>
-  /** Marks outgoing messages as read by the recipient; returns those that changed. */
-  /** `peer`, a recipient, has shown these: read once no other recipient is still waiting (clears peer's outbox entry). */
+  /**
+   * `peer`, a recipient, has shown these: noted in `readBy` (group messages), read once no other recipient is
+   * still waiting (clears peer's outbox entry); returns those that changed.
+   */
   markRead(ids: string[], peer: string): Promise<StoredMessage[]>
 
   haveVector(conv: string): Promise<HaveVector>

@@ -1,6 +1,6 @@
 /**
  * The mailbox service: the relay's RPC handlers (redeem, status, deposit,
- * fetch, ack), admission, the counters, and the sweeper that deletes expired
+ * fetch, ack, directory), admission, the metrics, and the sweeper that deletes expired
  * mail. It checks signatures and addressing, never content, and answers a
  * deposit only once its write is durable.
  */
@@ -12,6 +12,8 @@ import {
 } from '../../../core/protocol/relay-rpc.js'
 import { AckAfterWrite, type RpcChannel } from '../../../core/rpc/channel.js'
 import type { Logger } from '../../../core/util/log.js'
+import type { DepartmentNode } from '../../../core/protocol/directory.js'
+import type { RelayMetrics } from '../admin/metrics.js'
 import type { MailboxStore } from '../store/types.js'
 import type { RelayCounters } from '../types.js'
 
@@ -20,13 +22,16 @@ export interface MailboxServiceComponents {
   log: Logger
   /** closes the peer's reservation and connections (after its admission is withdrawn) */
   disconnect: (peerId: string) => Promise<void>
-  /** counted into; owned by the caller, so the counts outlive a stop() and start() of the service */
-  counters: RelayCounters
+  /**
+   * the counters and the store latency histogram (Prometheus /metrics, stats, the console's charts); owned by the
+   * caller, so the counts outlive a stop() and start() of the service
+   */
+  metrics: RelayMetrics
+  /** the company directory the admin imported. @default an empty one */
+  directory?: () => Promise<DepartmentNode>
+  /** a peer spoke to the relay (last seen) */
+  seen?: (peerId: string) => void
 }
-
-/** All counters at zero. */
-export const newRelayCounters = (): RelayCounters =>
-  ({ deposited: 0, duplicates: 0, fetched: 0, acked: 0, refused: 0, redeemed: 0, expired: 0 })
 
 export interface MailboxServiceInit {
   /** how often expired mail is deleted */
@@ -40,6 +45,7 @@ export interface RelayRpcAnswers {
   deposit: AckAfterWrite<DepositAnswer>
   fetch: FetchResult
   ackMail: { deleted: number }
+  directory: DepartmentNode
   mailWaiting: never
 }
 
@@ -47,13 +53,14 @@ export type RelayRpcHandlers = { [M in RelayRpcMethod]: (remote: string, body: u
 
 export class MailboxService {
   private sweeper?: NodeJS.Timeout
+  private readonly metrics: RelayMetrics
 
   /** One handler per relay RPC method. */
   readonly handlers: RelayRpcHandlers = {
     redeem: async (remote, body) => {
       const { token } = parseRedeem(body)
-      const user = await this.c.store.redeem(token, remote)
-      this.c.counters.redeemed++
+      const user = await this.metrics.timeStore('redeem', async () => await this.c.store.redeem(token, remote))
+      this.metrics.inviteRedeemed()
       this.c.log.info('invite redeemed', { peerId: remote })
       return { admitted: true, since: user.admittedAt }
     },
@@ -64,7 +71,7 @@ export class MailboxService {
       return { admitted, queued: admitted ? await this.c.store.queued(remote) : 0 }
     },
     deposit: async (remote, body) => {
-      this.requireAdmitted(remote)
+      this.requireAdmitted(remote, 'deposit')
       const { to, envelope } = parseDeposit(body)
       if (envelope.author !== remote) throw new ParleyError('ERR_INVALID_ENVELOPE', 'only the author may deposit an envelope')
       for (const t of to) {
@@ -76,33 +83,36 @@ export class MailboxService {
       const unknown = to.filter(t => !this.c.store.isAdmitted(t))
       if (known.length === 0) throw new ParleyError('ERR_UNKNOWN_RECIPIENT', 'no recipient has an account on this relay')
       // checked and staged in arrival order now; answered once the write is on disk
-      const written = this.c.store.depositAll(known, remote, envelope, JSON.stringify(envelope).length)
+      const bytes = JSON.stringify(envelope).length
+      const written = this.metrics.timeStore('deposit', async () => await this.c.store.depositAll(known, remote, envelope, bytes))
       // `full` names every recipient refused for room (what older nodes read), `shareFull` those refused by the sender's share
       return new AckAfterWrite(written.then(({ stored, full, shareFull }): DepositAnswer => {
-        this.c.counters.deposited += stored
-        this.c.counters.duplicates += known.length - stored - full.length
-        this.c.counters.refused += full.length
+        this.metrics.deposited(stored, known.length - stored - full.length, full.length)
         return { status: stored > 0 ? 'stored' : 'duplicate', stored, unknown, full, shareFull }
       }, (err: unknown) => {
         const code = toParleyError(err).code
-        if (code === 'ERR_SENDER_SHARE_FULL' || code === 'ERR_QUOTA_EXCEEDED') this.c.counters.refused += known.length
         if (code === 'ERR_SENDER_SHARE_FULL') this.c.log.warn('sender share of a mailbox full', { sender: remote, recipients: known.length })
         throw err
       }))
     },
     fetch: async (remote, body) => {
-      this.requireAdmitted(remote)
+      this.requireAdmitted(remote, 'fetch')
       const { after, limit } = parseFetch(body)
-      const result = await this.c.store.fetch(remote, after, limit)
-      this.c.counters.fetched += result.items.length
+      const result = await this.metrics.timeStore('fetch', async () => await this.c.store.fetch(remote, after, limit))
+      this.metrics.mailFetched(result.items.length)
       return result
     },
     ackMail: async (remote, body) => {
-      this.requireAdmitted(remote)
+      this.requireAdmitted(remote, 'ackMail')
       const ack = parseAckMail(body)
-      const n = 'upTo' in ack ? await this.c.store.ack(remote, ack.upTo) : await this.c.store.ackCursors(remote, ack.cursors)
-      this.c.counters.acked += n
+      const store = this.c.store
+      const n = await this.metrics.timeStore('ack', async () => 'upTo' in ack ? await store.ack(remote, ack.upTo) : await store.ackCursors(remote, ack.cursors))
+      this.metrics.mailDelivered(n)
       return { deleted: n }
+    },
+    directory: async (remote) => {
+      this.requireAdmitted(remote, 'directory')
+      return await (this.c.directory?.() ?? { name: '', people: [], departments: [] })
     },
     mailWaiting: async () => { throw new ParleyError('ERR_NOT_FOUND', 'mailWaiting is sent by the relay, not to it') }
   }
@@ -116,7 +126,9 @@ export class MailboxService {
   private readonly channels = new Map<string, Set<RpcChannel<RelayRpcMethod>>>()
   private unwatch?: () => void
 
-  constructor (private readonly c: MailboxServiceComponents, private readonly init: MailboxServiceInit) {}
+  constructor (private readonly c: MailboxServiceComponents, private readonly init: MailboxServiceInit) {
+    this.metrics = c.metrics
+  }
 
   /** Starts the sweeper and the push of new mail; idempotent. */
   start (): void {
@@ -165,14 +177,26 @@ export class MailboxService {
     if (chs.size === 0) this.channels.delete(peer)
   }
 
-  /** A request of an admitted-or-not peer on RELAY_PROTOCOL. */
+  /** A request of an admitted-or-not peer on RELAY_PROTOCOL: the peer was seen; a refusal is counted by its code. */
   async answer (remote: string, method: RelayRpcMethod, body: unknown): Promise<unknown> {
-    return await this.handlers[method](remote, body)
+    this.c.seen?.(remote)
+    const count = (err: unknown): never => {
+      const code = toParleyError(err).code
+      // ERR_NOT_ADMITTED is counted where it is decided (requireAdmitted)
+      if (code !== 'ERR_NOT_ADMITTED') this.metrics.refused(code, method)
+      throw err
+    }
+    try {
+      const r = await this.handlers[method](remote, body)
+      return r instanceof AckAfterWrite ? new AckAfterWrite(r.durable.catch(count)) : r
+    } catch (err) {
+      return count(err)
+    }
   }
 
-  /** A peer the relay refused (a reservation or a circuit by the host, or an RPC here). */
-  refused (what: string, peerId: string): void {
-    this.c.counters.refused++
+  /** A peer the host refused (a reservation or a circuit). */
+  refused (what: 'reservation' | 'circuit', peerId: string): void {
+    this.metrics.refused('ERR_NOT_ADMITTED', what)
     this.c.log.warn('refused unadmitted peer', { what, peerId })
   }
 
@@ -184,20 +208,20 @@ export class MailboxService {
     return removed
   }
 
-  snapshot (): RelayCounters { return { ...this.c.counters } }
+  snapshot (): RelayCounters { return this.metrics.snapshot() }
 
   private async sweep (): Promise<void> {
     try {
-      const n = await this.c.store.sweep()
-      if (n > 0) { this.c.counters.expired += n; this.c.log.info('expired mail deleted', { count: n }) }
+      const n = await this.metrics.timeStore('sweep', async () => await this.c.store.sweep())
+      if (n > 0) { this.metrics.mailExpired(n); this.c.log.info('expired mail deleted', { count: n }) }
     } catch (err) {
       this.c.log.warn('sweep failed', { err: toParleyError(err).message })
     }
   }
 
-  private requireAdmitted (peer: string): void {
+  private requireAdmitted (peer: string, op: RelayRpcMethod): void {
     if (!this.c.store.isAdmitted(peer)) {
-      this.c.counters.refused++
+      this.metrics.refused('ERR_NOT_ADMITTED', op)
       throw new ParleyError('ERR_NOT_ADMITTED',
         'this relay serves admitted peers only: redeem an invite from its admin (parley start --relay ADDR --invite TOKEN)')
     }

@@ -10,7 +10,8 @@ import { LevelBackedStore, jsonSublevel, type Db, type Sub, type Tx } from '../.
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { FetchResult } from '../../../core/protocol/relay-rpc.js'
 import {
-  FETCH_MAX_BYTES, type Invite, type InviteOptions, type MailboxLimits, type MailboxStore, type MailboxTotals, type MailboxWatcher, type RelayUser
+  DEFAULT_INVITE_TTL_MS, FETCH_MAX_BYTES, type Invite, type InviteOptions, type MailboxLimits, type MailboxStore, type MailboxTotals, type MailboxWatcher,
+  type RelayUser
 } from './types.js'
 import { Watchers } from './watchers.js'
 import { SenderShares, subtractUsage, type SenderUse, type Usage } from './sender-shares.js'
@@ -34,12 +35,12 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
   private readonly usage: Sub<Usage>
   /** per (recipient, sender): what that sender's mail in that mailbox holds */
   private readonly senderUsage: Sub<Usage>
-  private readonly shares: SenderShares
+  private shares: SenderShares
   private admitted = new Set<string>()
   private cursor = 0
   private readonly watchers = new Watchers()
 
-  constructor (db: Db, private readonly limits: MailboxLimits) {
+  constructor (db: Db, private limits: MailboxLimits) {
     super(db, 'relay')
     this.users = jsonSublevel(db, 'users')
     this.invites = jsonSublevel(db, 'invites')
@@ -80,6 +81,14 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
   }
 
   isAdmitted (peerId: string): boolean { return this.admitted.has(peerId) }
+  admittedCount (): number { return this.admitted.size }
+
+  /** New retention and quotas apply to the next deposit, fetch and sweep (no restart). */
+  setLimits (limits: MailboxLimits): void {
+    // a limit not given (the sender share) keeps its value
+    this.limits = { ...this.limits, ...limits }
+    this.shares = this.shares.withLimits(this.limits)
+  }
 
   async admit (peerId: string, via: RelayUser['via'], invite?: string): Promise<RelayUser> {
     const user: RelayUser = { peerId, admittedAt: Date.now(), via, ...(invite !== undefined ? { invite } : {}) }
@@ -103,14 +112,34 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
   async listUsers (): Promise<RelayUser[]> { return await this.users.values().all() }
 
   async createInvite (opts: InviteOptions = {}): Promise<Invite> {
-    const maxUses = opts.maxUses ?? 1
-    const ttlMs = opts.ttlMs ?? 7 * 24 * 3600 * 1000
-    if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > 10_000) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite uses must be 1..10000')
-    if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite lifetime must be positive')
+    return (await this.createInvites([opts]))[0] as Invite
+  }
+
+  /** Several invites in one durable write (directory import: one per person). */
+  async createInvites (list: InviteOptions[]): Promise<Invite[]> {
     const now = Date.now()
-    const invite: Invite = { token: pasteSafeToken(), createdAt: now, expiresAt: now + ttlMs, maxUses, uses: 0, note: (opts.note ?? '').slice(0, 200) }
-    await this.gc.write(async (tx) => { tx.put(this.invites, invite.token, invite) })
-    return invite
+    const invites = list.map((opts): Invite => {
+      const maxUses = opts.maxUses ?? 1
+      const ttlMs = opts.ttlMs ?? DEFAULT_INVITE_TTL_MS
+      if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > 10_000) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite uses must be 1..10000')
+      if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite lifetime must be positive')
+      return { token: pasteSafeToken(), createdAt: now, expiresAt: now + ttlMs, maxUses, uses: 0, note: (opts.note ?? '').slice(0, 200) }
+    })
+    await this.gc.write(async (tx) => { for (const i of invites) tx.put(this.invites, i.token, i) })
+    return invites
+  }
+
+  async listInvites (): Promise<Invite[]> { return await this.invites.values().all() }
+
+  /** Revokes an invite (kept, for who redeemed it); returns it, or undefined when unknown. */
+  async revokeInvite (token: string): Promise<Invite | undefined> {
+    return await this.gc.write(async (tx) => {
+      const invite = await tx.get(this.invites, token)
+      if (invite === undefined) return undefined
+      const revoked = { ...invite, revokedAt: invite.revokedAt ?? Date.now() }
+      tx.put(this.invites, token, revoked)
+      return revoked
+    })
   }
 
   /** Admits `peerId` with an invite; re-redeeming by an admitted peer is a no-op. */
@@ -124,9 +153,11 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
       if (already !== undefined) return already
       const invite = await tx.get(this.invites, token)
       if (invite === undefined) throw new ParleyError('ERR_INVITE_INVALID', 'this invite token is not known to the relay')
+      if (invite.revokedAt !== undefined) throw new ParleyError('ERR_INVITE_INVALID', 'this invite was revoked by the admin; ask for a new one')
       if (invite.expiresAt < Date.now()) throw new ParleyError('ERR_INVITE_INVALID', 'this invite has expired; ask the admin for a new one')
       if (invite.uses >= invite.maxUses) throw new ParleyError('ERR_INVITE_INVALID', 'this invite has been used up; ask the admin for a new one')
-      tx.put(this.invites, token, { ...invite, uses: invite.uses + 1 })
+      const redeemedBy = [...(invite.redeemedBy ?? []), { peerId, at: Date.now() }]
+      tx.put(this.invites, token, { ...invite, uses: invite.uses + 1, redeemedBy })
       const user: RelayUser = { peerId, admittedAt: Date.now(), via: 'invite', invite: token.slice(0, 6) }
       tx.put(this.users, peerId, user)
       return user
@@ -288,6 +319,13 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
       if (!rows.some(x => x.recipient === r.recipient && x.sender === r.sender)) rows.push(this.shares.describe(r.recipient, r.sender, { count: 0, bytes: 0 }))
     }
     return rows.sort((a, b) => b.refused - a.refused || b.shareUsed - a.shareUsed).slice(0, limit)
+  }
+
+  /** Mail waiting per recipient. */
+  async usageByRecipient (): Promise<Map<string, { count: number, bytes: number }>> {
+    const out = new Map<string, { count: number, bytes: number }>()
+    for await (const [k, u] of this.usage.iterator()) out.set(k, u)
+    return out
   }
 
   watch (watcher: MailboxWatcher): () => void { return this.watchers.add(watcher) }

@@ -25,7 +25,8 @@ import type { Logger } from '../../../core/util/log.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { FetchResult, MailItem } from '../../../core/protocol/relay-rpc.js'
 import {
-  FETCH_MAX_BYTES, type Invite, type InviteOptions, type MailboxLimits, type MailboxStore, type MailboxTotals, type MailboxWatcher, type RelayUser
+  DEFAULT_INVITE_TTL_MS, FETCH_MAX_BYTES, type Invite, type InviteOptions, type MailboxLimits, type MailboxStore, type MailboxTotals, type MailboxWatcher,
+  type RelayUser
 } from './types.js'
 import { SenderShares, type SenderUse } from './sender-shares.js'
 import { migrate, SWEEP_LOCK } from './pg-schema.js'
@@ -73,6 +74,16 @@ export function pgError (err: unknown, where: string): ParleyError {
   return new ParleyError('ERR_STORE', `relay database ${where}: ${message}`, { cause: err })
 }
 
+interface InviteRow {
+  token: string, created_at: number, expires_at: number, max_uses: number, uses: number, note: string,
+  revoked_at: number | null, redeemed_by: Array<{ peerId: string, at: number }>
+}
+const inviteOf = (r: InviteRow): Invite => ({
+  token: r.token, createdAt: r.created_at, expiresAt: r.expires_at, maxUses: r.max_uses, uses: r.uses, note: r.note,
+  ...(r.redeemed_by.length > 0 ? { redeemedBy: r.redeemed_by } : {}),
+  ...(r.revoked_at !== null ? { revokedAt: r.revoked_at } : {})
+})
+
 interface UserRow { peer_id: string, admitted_at: number, via: RelayUser['via'], invite: string | null }
 const userOf = (r: UserRow): RelayUser => ({ peerId: r.peer_id, admittedAt: r.admitted_at, via: r.via, ...(r.invite !== null ? { invite: r.invite } : {}) })
 
@@ -80,7 +91,7 @@ export class PgMailboxStore implements MailboxStore {
   private pool?: pg.Pool
   private listener?: pg.Client
   private admitted = new Set<string>()
-  private readonly shares: SenderShares
+  private shares: SenderShares
   private readonly watchers = new Watchers()
   private readonly where: string
   private started = false
@@ -89,7 +100,7 @@ export class PgMailboxStore implements MailboxStore {
   private reconnectMs = RECONNECT_MIN_MS
   private sweeping = false
 
-  constructor (private readonly init: PgMailboxStoreInit, private readonly limits: MailboxLimits) {
+  constructor (private readonly init: PgMailboxStoreInit, private limits: MailboxLimits) {
     this.shares = new SenderShares(limits)
     this.where = redactUrl(init.url)
   }
@@ -265,6 +276,15 @@ export class PgMailboxStore implements MailboxStore {
 
   isAdmitted (peerId: string): boolean { return this.admitted.has(peerId) }
 
+  admittedCount (): number { return this.admitted.size }
+
+  /** New retention and quotas apply to the next deposit, fetch and sweep of this instance (no restart). */
+  setLimits (limits: MailboxLimits): void {
+    // a limit not given (the sender share) keeps its value
+    this.limits = { ...this.limits, ...limits }
+    this.shares = this.shares.withLimits(this.limits)
+  }
+
   async admit (peerId: string, via: RelayUser['via'], invite?: string): Promise<RelayUser> {
     const kept = await this.tx(async (c) => {
       await c.query(`INSERT INTO relay_users (peer_id, admitted_at, via, invite) VALUES ($1, $2, $3, $4) ON CONFLICT (peer_id) DO NOTHING`,
@@ -291,27 +311,50 @@ export class PgMailboxStore implements MailboxStore {
   }
 
   async createInvite (opts: InviteOptions = {}): Promise<Invite> {
-    const maxUses = opts.maxUses ?? 1
-    const ttlMs = opts.ttlMs ?? 7 * 24 * 3600 * 1000
-    if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > 10_000) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite uses must be 1..10000')
-    if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite lifetime must be positive')
+    return (await this.createInvites([opts]))[0] as Invite
+  }
+
+  /** Several invites in one statement (directory import: one per person). */
+  async createInvites (list: InviteOptions[]): Promise<Invite[]> {
     const now = Date.now()
-    const invite: Invite = { token: pasteSafeToken(), createdAt: now, expiresAt: now + ttlMs, maxUses, uses: 0, note: (opts.note ?? '').slice(0, 200) }
-    await this.q('INSERT INTO relay_invites (token, created_at, expires_at, max_uses, uses, note) VALUES ($1, $2, $3, $4, 0, $5)',
-      [invite.token, invite.createdAt, invite.expiresAt, invite.maxUses, invite.note])
-    return invite
+    const invites = list.map((opts): Invite => {
+      const maxUses = opts.maxUses ?? 1
+      const ttlMs = opts.ttlMs ?? DEFAULT_INVITE_TTL_MS
+      if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > 10_000) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite uses must be 1..10000')
+      if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite lifetime must be positive')
+      return { token: pasteSafeToken(), createdAt: now, expiresAt: now + ttlMs, maxUses, uses: 0, note: (opts.note ?? '').slice(0, 200) }
+    })
+    if (invites.length === 0) return []
+    await this.q(
+      `INSERT INTO relay_invites (token, created_at, expires_at, max_uses, uses, note)
+       SELECT t, $2, e, m, 0, n FROM unnest($1::text[], $3::bigint[], $4::int[], $5::text[]) AS d(t, e, m, n)`,
+      [invites.map(i => i.token), now, invites.map(i => i.expiresAt), invites.map(i => i.maxUses), invites.map(i => i.note)])
+    return invites
+  }
+
+  async listInvites (): Promise<Invite[]> {
+    return (await this.q<InviteRow>('SELECT * FROM relay_invites ORDER BY created_at, token')).rows.map(inviteOf)
+  }
+
+  /** Revokes an invite (kept, with who redeemed it); undefined when unknown. */
+  async revokeInvite (token: string): Promise<Invite | undefined> {
+    const { rows } = await this.q<InviteRow>('UPDATE relay_invites SET revoked_at = coalesce(revoked_at, $2) WHERE token = $1 RETURNING *', [token, Date.now()])
+    return rows[0] === undefined ? undefined : inviteOf(rows[0])
   }
 
   async redeem (token: string, peerId: string): Promise<RelayUser> {
     const user = await this.tx(async (c) => {
       const known = (await c.query<UserRow>('SELECT * FROM relay_users WHERE peer_id = $1', [peerId])).rows[0]
       if (known !== undefined) return known
-      const invite = (await c.query<{ expires_at: number, uses: number, max_uses: number }>(
-        'SELECT expires_at, uses, max_uses FROM relay_invites WHERE token = $1 FOR UPDATE', [token])).rows[0]
+      const invite = (await c.query<{ expires_at: number, uses: number, max_uses: number, revoked_at: number | null }>(
+        'SELECT expires_at, uses, max_uses, revoked_at FROM relay_invites WHERE token = $1 FOR UPDATE', [token])).rows[0]
       if (invite === undefined) throw new ParleyError('ERR_INVITE_INVALID', 'this invite token is not known to the relay')
+      if (invite.revoked_at !== null) throw new ParleyError('ERR_INVITE_INVALID', 'this invite was revoked by the admin; ask for a new one')
       if (invite.expires_at < Date.now()) throw new ParleyError('ERR_INVITE_INVALID', 'this invite has expired; ask the admin for a new one')
       if (invite.uses >= invite.max_uses) throw new ParleyError('ERR_INVITE_INVALID', 'this invite has been used up; ask the admin for a new one')
-      await c.query('UPDATE relay_invites SET uses = uses + 1 WHERE token = $1', [token])
+      // who redeemed it, in the same write as the use it took
+      await c.query(`UPDATE relay_invites SET uses = uses + 1,
+        redeemed_by = redeemed_by || jsonb_build_array(jsonb_build_object('peerId', $2::text, 'at', $3::bigint)) WHERE token = $1`, [token, peerId, Date.now()])
       const row = (await c.query<UserRow>(
         `INSERT INTO relay_users (peer_id, admitted_at, via, invite) VALUES ($1, $2, 'invite', $3)
          ON CONFLICT (peer_id) DO UPDATE SET peer_id = EXCLUDED.peer_id RETURNING *`, [peerId, Date.now(), token.slice(0, 6)])).rows[0]!
@@ -509,6 +552,11 @@ export class PgMailboxStore implements MailboxStore {
       if (!out.some(x => x.recipient === p.recipient && x.sender === p.sender)) out.push(this.shares.describe(p.recipient, p.sender, { count: 0, bytes: 0 }))
     }
     return out.sort((a, b) => b.refused - a.refused || b.shareUsed - a.shareUsed).slice(0, limit)
+  }
+
+  async usageByRecipient (): Promise<Map<string, { count: number, bytes: number }>> {
+    const { rows } = await this.q<{ recipient: string, count: number, bytes: number }>('SELECT recipient, count, bytes FROM relay_usage WHERE count > 0')
+    return new Map(rows.map(r => [r.recipient, { count: r.count, bytes: r.bytes }]))
   }
 
   async totals (): Promise<MailboxTotals> {

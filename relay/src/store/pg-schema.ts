@@ -40,6 +40,14 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (recipient, sender)
       );
     `
+  },
+  {
+    version: 2,
+    name: 'invites: revoked, redeemed by',
+    sql: `
+      ALTER TABLE relay_invites ADD COLUMN revoked_at bigint;
+      ALTER TABLE relay_invites ADD COLUMN redeemed_by jsonb NOT NULL DEFAULT '[]';
+    `
   }
 ]
 

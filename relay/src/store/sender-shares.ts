@@ -43,6 +43,13 @@ export class SenderShares {
     this.shareBytes = Math.max(1, Math.floor(limits.quotaBytes * share))
   }
 
+  /** The same refusal record under new limits (a policy changed at run time). */
+  withLimits (limits: ShareLimits): SenderShares {
+    const next = new SenderShares(limits)
+    for (const [k, v] of this.refusals) next.refusals.set(k, v)
+    return next
+  }
+
   /** Is there room for one more copy of `bytes`: ok, the mailbox is full, or this sender's share is? */
   room (mailbox: Usage, sender: Usage, bytes: number): 'ok' | 'mailbox' | 'share' {
     if (mailbox.count + 1 > this.limits.quotaMessages || mailbox.bytes + bytes > this.limits.quotaBytes) return 'mailbox'

@@ -15,8 +15,9 @@
 import type { SenderUse } from './sender-shares.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { FetchResult } from '../../../core/protocol/relay-rpc.js'
+import type { Invite } from '../../../core/protocol/admin-api.js'
 
-export interface Invite { token: string, createdAt: number, expiresAt: number, maxUses: number, uses: number, note: string }
+export type { Invite } from '../../../core/protocol/admin-api.js'
 export interface RelayUser { peerId: string, admittedAt: number, via: 'invite' | 'allow-list', invite?: string }
 
 export interface MailboxLimits {
@@ -41,6 +42,9 @@ export { DEFAULT_SENDER_SHARE } from './sender-shares.js'
 
 /** one fetch answer stays below this many envelope bytes (frames are limited to 1 MiB) */
 export const FETCH_MAX_BYTES = 512 * 1024
+
+/** @default 7 days */
+export const DEFAULT_INVITE_TTL_MS = 7 * 24 * 3600 * 1000
 
 export interface InviteOptions {
   /** @default 1 */
@@ -77,13 +81,23 @@ export interface MailboxStore {
 
   /** Synchronous: asked on every reservation and circuit (kept in memory, loaded at start). */
   isAdmitted(peerId: string): boolean
+  /** How many peers are admitted (synchronous, like isAdmitted). */
+  admittedCount(): number
+  /** New retention and quotas apply to the next deposit, fetch and sweep (no restart). */
+  setLimits(limits: MailboxLimits): void
   /** Admits without an invite; admitting again keeps the first record. */
   admit(peerId: string, via: RelayUser['via'], invite?: string): Promise<RelayUser>
   /** True when the peer was admitted. */
   removeUser(peerId: string): Promise<boolean>
   listUsers(): Promise<RelayUser[]>
   createInvite(opts?: InviteOptions): Promise<Invite>
-  /** Admits `peerId` with an invite (ERR_INVITE_INVALID: unknown, expired, used up); again by an admitted peer: a no-op. */
+  /** Several invites in one durable write (directory import: one per person). */
+  createInvites(list: InviteOptions[]): Promise<Invite[]>
+  listInvites(): Promise<Invite[]>
+  /** Revokes an invite (kept, with who redeemed it); undefined when unknown. */
+  revokeInvite(token: string): Promise<Invite | undefined>
+  /** Admits `peerId` with an invite (ERR_INVITE_INVALID: unknown, revoked, expired, used up), recording it in the
+   * invite's `redeemedBy` in the same write; again by an admitted peer: a no-op. */
   redeem(token: string, peerId: string): Promise<RelayUser>
 
   /** Keeps `envelope` for each recipient in one durable write; returns how many copies were new. */
@@ -109,6 +123,8 @@ export interface MailboxStore {
   /** Deletes mail older than the TTL; returns how many. */
   sweep(now?: number): Promise<number>
   totals(): Promise<MailboxTotals>
+  /** Mail waiting per recipient. */
+  usageByRecipient(): Promise<Map<string, { count: number, bytes: number }>>
   /** Tells `watcher` of changes until the returned function is called. */
   watch(watcher: MailboxWatcher): () => void
 }

@@ -5,7 +5,8 @@
  */
 import { describe, it, beforeEach, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
-import { MailboxService, newRelayCounters } from '../../../relay/src/mailbox/service.js'
+import { MailboxService } from '../../../relay/src/mailbox/service.js'
+import { RelayMetrics } from '../../../relay/src/admin/metrics.js'
 import { LevelMailboxStore } from '../../../relay/src/store/level-mailbox-store.js'
 import { sealEnvelope, newMessageId } from '../../../core/crypto/envelope.js'
 import { dmConversationId, type Envelope } from '../../../core/protocol/envelope.js'
@@ -39,7 +40,7 @@ describe('MailboxService', () => {
     store = new LevelMailboxStore(gate.db, { ttlMs: 60_000, quotaMessages: 100, quotaBytes: 1 << 20 })
     await store.start()
     disconnected = []
-    service = new MailboxService({ store, log: silentLogger, disconnect: async (p) => { disconnected.push(p) }, counters: newRelayCounters() }, { sweepIntervalMs: 60_000 })
+    service = new MailboxService({ store, log: silentLogger, disconnect: async (p) => { disconnected.push(p) }, metrics: new RelayMetrics() }, { sweepIntervalMs: 60_000 })
   })
   afterEach(async () => {
     service.stop()

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
-import { staticFile, staticHandler } from '../../../node/src/api/static.js'
+import { staticFile, staticHandler } from '../../../../core/http/static.js'
 
 describe('static app files', () => {
   const root = join(tmpdir(), `parley-static-${process.pid}`)

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { printable } from '../../../node/src/cli/printable.js'
+import { printable } from '../../../../core/util/printable.js'
 
 describe('printable (network text for a terminal)', () => {
   it('shows escape sequences, carriage returns and bells escaped', () => {

@@ -16,13 +16,13 @@ function packageRoot (file: string): string {
   let dir = dirname(file)
   while (!existsSync(join(dir, 'package.json'))) {
     const up = dirname(dir)
-    if (up === dir) return resolve(dirname(file), '../../..')
+    if (up === dir) return resolve(dirname(file), '../..')
     dir = up
   }
   return dir
 }
 
-/** dist/ at the repository root (this file runs from node/src/api/ or compiled from dist/bin/) */
+/** dist/ at the repository root (this file runs from core/http/ or compiled from dist/bin/) */
 export const DIST_DIR = join(packageRoot(fileURLToPath(import.meta.url)), 'dist') + sep
 
 /** The extensions served, with their content type. */

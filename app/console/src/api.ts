@@ -1,0 +1,55 @@
+/**
+ * The console's client of the admin API (`/api/v1`, same origin, session
+ * cookie). Types come from the relay's admin service (type-only imports).
+ */
+import type {
+  AuditEntry, InviteSheetRow, InviteView, PersonView, PolicyKey, PolicyOverrides, PolicyView, RelayStats as AdminStatsView, TrafficSample, UserView
+} from '../../../core/protocol/admin-api.js'
+
+export type { AdminStatsView, AuditEntry, InviteSheetRow, InviteView, PersonView, PolicyKey, PolicyOverrides, PolicyView, TrafficSample, UserView }
+
+export class ApiError extends Error {
+  constructor (readonly code: string, message: string, readonly status = 0) {
+    super(message)
+    this.name = 'ApiError'
+  }
+}
+
+async function call<T> (method: string, path: string, body?: unknown): Promise<T> {
+  let res: Response
+  try {
+    res = await fetch('/api/v1' + path, {
+      method,
+      credentials: 'same-origin',
+      headers: body !== undefined ? { 'content-type': 'application/json' } : {},
+      body: body !== undefined ? JSON.stringify(body) : undefined
+    })
+  } catch (err) {
+    throw new ApiError('ERR_UNREACHABLE', (err as Error).message)
+  }
+  const data = await res.json().catch(() => null) as unknown
+  if (!res.ok) {
+    const e = (data ?? {}) as { code?: unknown, message?: unknown }
+    throw new ApiError(typeof e.code === 'string' ? e.code : 'ERR_INTERNAL', typeof e.message === 'string' ? e.message : `HTTP ${res.status}`, res.status)
+  }
+  return data as T
+}
+
+export const api = {
+  session: async () => await call<{ who: string, password: boolean }>('GET', '/session'),
+  login: async (creds: { token?: string, password?: string, name: string }) => await call<{ who: string }>('POST', '/login', creds),
+  logout: async () => await call<unknown>('POST', '/logout', {}),
+  stats: async () => await call<AdminStatsView>('GET', '/stats'),
+  traffic: async () => await call<{ intervalMs: number, samples: TrafficSample[] }>('GET', '/traffic'),
+  users: async () => await call<UserView[]>('GET', '/users'),
+  removeUser: async (peerId: string) => await call<{ removed: boolean }>('DELETE', `/users/${encodeURIComponent(peerId)}`),
+  invites: async () => await call<InviteView[]>('GET', '/invites'),
+  createInvite: async (o: { uses: number, hours: number, note: string }) => await call<InviteView>('POST', '/invites', o),
+  revokeInvite: async (id: string) => await call<InviteView>('POST', `/invites/${encodeURIComponent(id)}/revoke`, {}),
+  policy: async () => await call<PolicyView>('GET', '/policy'),
+  setPolicy: async (set: PolicyOverrides, reset: PolicyKey[] = []) => await call<PolicyView>('PUT', '/policy', { set, reset }),
+  people: async () => await call<PersonView[]>('GET', '/directory'),
+  importDirectory: async (csv: string) => await call<{ added: InviteSheetRow[], skipped: string[] }>('POST', '/directory/import', { csv }),
+  removePerson: async (id: string) => await call<{ devices: string[] }>('DELETE', `/directory/${encodeURIComponent(id)}`),
+  audit: async () => await call<AuditEntry[]>('GET', '/audit?limit=200')
+}

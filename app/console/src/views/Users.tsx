@@ -1,0 +1,40 @@
+/** Admitted devices: who, how, last seen, mailbox against the quota; remove. */
+import { api } from '../api.js'
+import { bytes, useI18n } from '../i18n.js'
+import { useLoad } from './load.js'
+
+export function Users () {
+  const i18n = useI18n()
+  const { t, f } = i18n
+  const users = useLoad(api.users, 5000)
+  const policy = useLoad(api.policy)
+  const quota = policy.data?.effective.quotaMessages ?? 0
+  const remove = (peerId: string): void => {
+    if (!confirm(t.confirmRemove(peerId))) return
+    api.removeUser(peerId).then(users.reload, (err: Error) => { alert(t.error(err.message)) })
+  }
+  return (
+    <section>
+      {users.error !== '' && <p class="error">{t.error(users.error)}</p>}
+      {users.data?.length === 0 && <p class="muted">{t.noUsers}</p>}
+      {(users.data?.length ?? 0) > 0 && (
+        <table data-testid="users">
+          <thead><tr><th>{t.device}</th><th>{t.person}</th><th>{t.via}</th><th>{t.admitted}</th><th>{t.lastSeen}</th><th>{t.mailbox}</th><th /></tr></thead>
+          <tbody>
+            {users.data?.map(u => (
+              <tr data-peer={u.peerId}>
+                <td><code class="peer">{u.peerId}</code></td>
+                <td>{u.person?.name ?? ''}</td>
+                <td>{u.via === 'invite' ? t.viaInvite : t.viaAllow}</td>
+                <td title={f.dateTime(u.admittedAt)}>{f.relative(u.admittedAt)}</td>
+                <td>{u.online ? <span class="online">{t.online}</span> : u.lastSeen === null ? t.never : f.relative(u.lastSeen)}</td>
+                <td>{t.mailboxOf(u.mailbox.messages, bytes(u.mailbox.bytes, f), quota)}</td>
+                <td><button class="danger" data-testid="remove-user" onClick={() => { remove(u.peerId) }}>{t.remove}</button></td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  )
+}

@@ -1,0 +1,368 @@
+/**
+ * The UI's event store: everything the views show, loaded from the API and kept
+ * current by its events. Views read `store.state` and call the actions; every
+ * change notifies the subscribers (the App re-renders).
+ */
+import { DEFAULT_CHANGE_WINDOWS, STATE_RANK, foldChanges } from '../../../node/src/api/contract.js'
+import type {
+  ApiEvent, ChangeWindows, ConversationView, GroupView, IdentityView, MessageView, PeerView, RelayState, SearchHit, UiPrefs
+} from '../../../node/src/api/contract.js'
+import { ApiError, type ApiClient } from './api.js'
+import { isGroup } from './util.js'
+
+/** first page of a chat; scrolling up asks for PAGE more each time */
+export const PAGE = 100
+const TYPING_SHOWN_MS = 4000
+const TYPING_SENT_EVERY_MS = 2500
+/** no key, pointer or focus for this long: the user is away (idle), and peers see it. @default 5 minutes */
+export const DEFAULT_IDLE_MS = 5 * 60_000
+
+/** our own node: reachable, not (yet) reachable, or reachable again after a break */
+export type Link = 'connecting' | 'up' | 'down'
+
+export interface ConvSummary { peer: string, unread: number, last: MessageView | null, lastAt: number }
+
+export interface State {
+  me: IdentityView | null
+  link: Link
+  peers: Map<string, PeerView>
+  groups: Map<string, GroupView>
+  convs: Map<string, ConvSummary>
+  relay: RelayState | null
+  prefs: UiPrefs
+  /** the open conversation: a peer ID or a group id */
+  current: string | null
+  messages: MessageView[]
+  /** the open chat may have messages before the first one loaded */
+  hasOlder: boolean
+  loadingOlder: boolean
+  /** the first message that was unread when the chat was opened (the "new messages" divider) */
+  unreadFrom: string | null
+  /** a message to scroll to and mark (search result) */
+  focusId: string | null
+  /** the in-chat filter */
+  filter: string
+  typing: string | null
+  /** a failure to show in the open chat */
+  error: ApiError | null
+  searchText: string
+  searchHits: SearchHit[] | null
+  /** the composer answers or edits this message */
+  composing: { mode: 'reply' | 'edit', message: MessageView } | null
+  changeWindows: ChangeWindows
+}
+
+type Listener = () => void
+
+export class Store {
+  state: State = {
+    me: null,
+    link: 'connecting',
+    peers: new Map(),
+    groups: new Map(),
+    convs: new Map(),
+    relay: null,
+    prefs: { locale: 'auto', theme: 'auto', dnd: false },
+    current: null,
+    messages: [],
+    hasOlder: false,
+    loadingOlder: false,
+    unreadFrom: null,
+    focusId: null,
+    filter: '',
+    typing: null,
+    error: null,
+    searchText: '',
+    searchHits: null,
+    composing: null,
+    changeWindows: DEFAULT_CHANGE_WINDOWS
+  }
+
+  readonly drafts = new Map<string, string>()
+  private readonly listeners = new Set<Listener>()
+  private limit = PAGE
+  private typingTimer: ReturnType<typeof setTimeout> | undefined
+  private lastTypingSent = 0
+  private stopEvents: (() => void) | null = null
+  private away = false
+  private idleTimer: ReturnType<typeof setTimeout> | undefined
+  /** called for an incoming message while the window is hidden (notifications) */
+  onIncoming: (m: MessageView) => void = () => {}
+
+  constructor (readonly api: ApiClient) {}
+
+  subscribe (fn: Listener): () => void {
+    this.listeners.add(fn)
+    return () => { this.listeners.delete(fn) }
+  }
+
+  private set (patch: Partial<State>): void {
+    this.state = { ...this.state, ...patch }
+    for (const fn of this.listeners) fn()
+  }
+
+  /** Loads everything and starts following events. */
+  async start (): Promise<void> {
+    const [me, settings] = await Promise.all([this.api.identity(), this.api.settings()])
+    this.set({ me, relay: settings.relay, prefs: settings.ui, changeWindows: settings.changeWindows ?? DEFAULT_CHANGE_WINDOWS })
+    await this.loadLists()
+    this.stopEvents = this.api.events((e) => { this.apply(e) }, (up, reconnected) => { void this.onLink(up, reconnected) })
+  }
+
+  stop (): void { this.stopEvents?.(); this.stopEvents = null; clearTimeout(this.idleTimer) }
+
+  /** Follows the user's input: after `idleMs` without any, away; back at the next key, pointer or focus. */
+  watchIdle (idleMs = DEFAULT_IDLE_MS): void {
+    const idle = (): void => { this.away = true; void this.api.setAway(true).catch(() => {}) }
+    const active = (): void => {
+      clearTimeout(this.idleTimer)
+      this.idleTimer = setTimeout(idle, idleMs)
+      if (this.away) { this.away = false; void this.api.setAway(false).catch(() => {}) }
+    }
+    for (const type of ['keydown', 'pointerdown', 'pointermove', 'wheel', 'focus']) window.addEventListener(type, active, { passive: true, capture: true })
+    active()
+  }
+
+  private async onLink (up: boolean, reconnected: boolean): Promise<void> {
+    if (!up) { this.set({ link: 'down' }); return }
+    // after a break, whatever happened meanwhile is caught up by reloading; the old error is stale
+    if (reconnected) await this.resync().catch(() => {})
+    // a restarted node does not know we are away
+    if (reconnected && this.away) void this.api.setAway(true).catch(() => {})
+    this.set({ link: 'up', error: this.state.error?.code === 'ERR_UNREACHABLE' ? null : this.state.error })
+  }
+
+  async resync (): Promise<void> {
+    const settings = await this.api.settings()
+    this.set({ relay: settings.relay, prefs: settings.ui })
+    await this.loadLists()
+    await this.loadMessages()
+    await this.markSeen()
+  }
+
+  async loadLists (): Promise<void> {
+    const [peers, convs, groups] = await Promise.all([this.api.peers(), this.api.conversations(), this.api.groups()])
+    const me = this.state.me?.peerId
+    this.set({
+      peers: new Map(peers.filter(p => p.peerId !== me).map(p => [p.peerId, p])),
+      convs: new Map(convs.map((c: ConversationView) => [c.peer, { peer: c.peer, unread: c.unread, last: c.last, lastAt: c.lastHlc.w }])),
+      groups: new Map(groups.map(g => [g.id, g]))
+    })
+  }
+
+  // ---- the open conversation
+
+  async open (peer: string, focusId: string | null = null): Promise<void> {
+    const s = this.state
+    if (s.current !== null) this.drafts.set(s.current, this.draftOf(s.current))
+    const conv = s.convs.get(peer)
+    this.limit = PAGE
+    this.set({ current: peer, messages: [], hasOlder: false, filter: '', typing: null, error: null, focusId, unreadFrom: null, composing: null })
+    await this.loadMessages(conv?.unread ?? 0)
+    await this.markSeen()
+  }
+
+  close (): void {
+    const s = this.state
+    if (s.current !== null) this.drafts.set(s.current, this.draftOf(s.current))
+    this.set({ current: null, messages: [], focusId: null })
+  }
+
+  draftOf (peer: string): string { return this.drafts.get(peer) ?? '' }
+  setDraft (peer: string, text: string): void { this.drafts.set(peer, text) }
+
+  /** Loads the newest `limit` messages of the open chat (`unread`: how many of them were new, for the divider). */
+  async loadMessages (unread = 0): Promise<void> {
+    const { current, filter } = this.state
+    if (current === null) return
+    // the message to jump to may be older than one page: load until it is in
+    let messages = await this.api.history(current, { limit: this.limit, search: filter })
+    const focus = this.state.focusId
+    while (focus !== null && filter === '' && messages.length >= this.limit && !messages.some(m => m.id === focus)) {
+      this.limit *= 2
+      messages = await this.api.history(current, { limit: this.limit })
+    }
+    // another chat was opened, or the filter changed, while this answer was on its way: it is stale
+    if (current !== this.state.current || filter !== this.state.filter) return
+    const incoming = messages.filter(m => !m.outgoing && m.op === undefined)
+    const unreadFrom = unread > 0 ? incoming[Math.max(0, incoming.length - unread)]?.id ?? null : this.state.unreadFrom
+    this.set({ messages, hasOlder: messages.length >= this.limit, unreadFrom })
+  }
+
+  /** Scrolling up: the next PAGE older messages. */
+  async loadOlder (): Promise<void> {
+    if (!this.state.hasOlder || this.state.loadingOlder) return
+    this.limit += PAGE
+    this.set({ loadingOlder: true })
+    try { await this.loadMessages() } finally { this.set({ loadingOlder: false }) }
+  }
+
+  async setFilter (filter: string): Promise<void> {
+    this.limit = PAGE
+    this.set({ filter, focusId: null })
+    await this.loadMessages()
+  }
+
+  async markSeen (): Promise<void> {
+    const { current } = this.state
+    if (current === null || document.hidden) return
+    const conv = this.state.convs.get(current)
+    if (conv !== undefined && conv.unread > 0) this.setConv({ ...conv, unread: 0 })
+    await this.api.markSeen(current).catch(() => {})
+  }
+
+  /** Sends `text` to the open chat (as a reply or an edit while composing one); false (with `error` set) when refused. */
+  async send (text: string): Promise<boolean> {
+    const to = this.state.current
+    if (to === null) return false
+    const c = this.state.composing
+    const extra = c === null ? {} : c.mode === 'reply' ? { reply: c.message.id } : { change: { type: 'edit' as const, id: c.message.id } }
+    const ok = await this.post(to, text, extra)
+    if (ok) { this.drafts.delete(to); this.set({ composing: null }) }
+    return ok
+  }
+
+  /** Recalls (撤回) one of my messages in the open chat. */
+  async recall (m: MessageView): Promise<boolean> {
+    const to = this.state.current
+    return to !== null && await this.post(to, '', { change: { type: 'recall', id: m.id } })
+  }
+
+  private async post (to: string, text: string, extra: Parameters<ApiClient['send']>[2]): Promise<boolean> {
+    try {
+      const m = await this.api.send(to, text, extra)
+      this.set({ error: null })
+      this.upsert(m)
+      return true
+    } catch (err) {
+      this.set({ error: err instanceof ApiError ? err : new ApiError('ERR_INTERNAL', String(err)) })
+      return false
+    }
+  }
+
+  compose (mode: 'reply' | 'edit', message: MessageView): void { this.set({ composing: { mode, message } }) }
+  cancelCompose (): void { if (this.state.composing !== null) this.set({ composing: null }) }
+  /** jumps to a loaded message (a reply's quote) */
+  jump (id: string): void { if (this.state.messages.some(m => m.id === id)) this.set({ focusId: id }) }
+
+  typed (): void {
+    const { current } = this.state
+    if (current === null || Date.now() - this.lastTypingSent < TYPING_SENT_EVERY_MS) return
+    this.lastTypingSent = Date.now()
+    void this.api.typing(current).catch(() => {})
+  }
+
+  clearError (): void { this.set({ error: null }) }
+  clearFocus (): void { if (this.state.focusId !== null) this.set({ focusId: null }) }
+
+  // ---- search across every conversation
+
+  async search (text: string): Promise<void> {
+    this.set({ searchText: text })
+    if (text.trim() === '') { this.set({ searchHits: null }); return }
+    const hits = await this.api.search(text.trim())
+    if (this.state.searchText === text) this.set({ searchHits: hits })
+  }
+
+  // ---- groups, peers, settings: the views call the API and hand the answer here
+
+  putGroup (g: GroupView): void { this.set({ groups: new Map(this.state.groups).set(g.id, g) }) }
+  putPeer (p: PeerView): void { this.set({ peers: new Map(this.state.peers).set(p.peerId, { ...this.state.peers.get(p.peerId), ...p }) }) }
+  setMe (name: string): void { if (this.state.me !== null) this.set({ me: { ...this.state.me, name } }) }
+  setRelay (relay: RelayState): void { this.set({ relay }) }
+  setPrefs (prefs: UiPrefs): void { this.set({ prefs }) }
+
+  private setConv (c: ConvSummary): void { this.set({ convs: new Map(this.state.convs).set(c.peer, c) }) }
+
+  /** the peer ID or group id a conversation id stands for */
+  peerOf (conv: string): string {
+    if (isGroup(conv)) return conv
+    return conv.split(':').slice(1).find(p => p !== this.state.me?.peerId) ?? conv
+  }
+
+  private upsert (m: MessageView): void {
+    const s = this.state
+    // an answer or event for another chat (the user switched meanwhile), or a filtered view: not shown here
+    if (this.peerOf(m.conv) !== s.current || s.filter !== '') return
+    // an edit or recall is shown folded into its message
+    if (m.change !== undefined) { this.set({ messages: foldChanges([...s.messages, m]) }); return }
+    const i = s.messages.findIndex(x => x.id === m.id)
+    const messages = [...s.messages]
+    if (i >= 0) {
+      // an HTTP answer can arrive after the event that already moved the message on: never go back
+      const old = messages[i] as MessageView
+      // the stored message carries its original text: what an edit or recall folded into it stays
+      const folded = old.recalled === true ? { text: '', recalled: true } : old.editedAt !== undefined ? { text: old.text, editedAt: old.editedAt } : {}
+      if (STATE_RANK[m.state] >= STATE_RANK[old.state]) messages[i] = { ...m, ...folded }
+    } else {
+      messages.push(m)
+      messages.sort((a, b) => a.hlc.w - b.hlc.w || a.hlc.c - b.hlc.c || (a.id < b.id ? -1 : 1))
+    }
+    this.set({ messages })
+  }
+
+  apply (e: ApiEvent): void {
+    switch (e.type) {
+      case 'messageStored':
+      case 'messageStateChanged': {
+        const m = e.data
+        const peer = this.peerOf(m.conv)
+        if (e.type === 'messageStored') {
+          const old = this.state.convs.get(peer) ?? { peer, unread: 0, last: null, lastAt: 0 }
+          // the open chat counts too while the window is hidden (tray, other desktop): nobody has seen it
+          const counts = !m.outgoing && m.change === undefined && (this.state.current !== peer || document.hidden)
+          this.setConv({ peer, last: m, lastAt: Math.max(old.lastAt, m.hlc.w), unread: old.unread + (counts ? 1 : 0) })
+          if (!m.outgoing && m.op === undefined && m.change === undefined) {
+            this.onIncoming(m)
+            if (peer === this.state.current) this.set({ typing: null })
+          }
+          const known = isGroup(peer) ? this.state.groups.has(peer) : this.state.peers.has(peer)
+          if (!known) void this.loadLists().catch(() => {})
+        }
+        if (peer === this.state.current) {
+          this.upsert(m)
+          if (e.type === 'messageStored' && !m.outgoing) void this.markSeen()
+        }
+        return
+      }
+      case 'peerOnline':
+      case 'peerOffline':
+      case 'peerUpdated':
+        if (e.data.peerId !== this.state.me?.peerId) this.putPeer(e.data)
+        return
+      case 'groupUpdated': {
+        const d = e.data
+        const me = this.state.me?.peerId ?? ''
+        this.putGroup({ id: d.conv, name: d.name, admin: d.admin, members: d.members, member: d.members.includes(me) })
+        return
+      }
+      case 'peerTyping': {
+        const { current } = this.state
+        const d = e.data
+        const here = current !== null && (isGroup(current) ? d.conv === current : d.peerId === current && !isGroup(d.conv))
+        if (!here) return
+        this.set({ typing: d.peerId })
+        clearTimeout(this.typingTimer)
+        this.typingTimer = setTimeout(() => { this.set({ typing: null }) }, TYPING_SHOWN_MS)
+        return
+      }
+      case 'relayChanged':
+        this.setRelay(e.data)
+    }
+  }
+
+  /** every conversation to list: people and groups, newest activity first, then online, then by name */
+  conversations (nameOf: (peer: string) => string): string[] {
+    const s = this.state
+    const all = [...s.peers.keys(), ...s.groups.keys()]
+    const at = (p: string): number => s.convs.get(p)?.lastAt ?? 0
+    const online = (p: string): number => s.peers.get(p)?.online === true ? 1 : 0
+    return all.sort((a, b) => at(b) - at(a) || online(b) - online(a) || nameOf(a).localeCompare(nameOf(b)))
+  }
+
+  unreadTotal (): number {
+    let n = 0
+    for (const c of this.state.convs.values()) if (c.peer !== this.state.current || document.hidden) n += c.unread
+    return n
+  }
+}

@@ -1,0 +1,111 @@
+/** Safety-number verification, message info (times, state, route, recipients), and the Ctrl/Cmd+K quick switcher. */
+import { useEffect, useState } from 'preact/hooks'
+import type { MessageView, PeerView, RecipientView } from '../../../../../node/src/api/contract.js'
+import { useI18n } from '../../i18n/index.js'
+import type { Store } from '../../store.js'
+import { isGroup } from '../../util.js'
+import { Avatar } from '../Avatar.js'
+import { Dialog } from '../Dialog.js'
+import { words } from '../words.js'
+
+export function Verify ({ store, peer, onClose }: { store: Store, peer: PeerView, onClose: () => void }) {
+  const { t } = useI18n()
+  const w = words(t, store.state)
+  const toggle = async (): Promise<void> => { store.putPeer(await store.api.verify(peer.peerId, !peer.verified)) }
+  return (
+    <Dialog id="verify" label={t.verifyTitle(w.person(peer.peerId))} onClose={onClose}>
+      <h2>{t.verifyTitle(w.person(peer.peerId))}</h2>
+      <p>{t.verifyExplain}</p>
+      <pre id="safety-number" class="safety">{peer.safetyNumber.replace(/(\d{5} \d{5} \d{5}) /g, '$1\n')}</pre>
+      <p class="muted small">{t.theirId} <code id="verify-id">{peer.peerId}</code></p>
+      <p id="verify-state" class="small">{peer.verified ? t.verifiedState : t.notVerified}</p>
+      <div class="dialog-actions">
+        <button type="button" id="verify-close" class="button-secondary" onClick={onClose}>{t.close}</button>
+        <button type="button" id="verify-toggle" onClick={() => { void toggle() }}>{peer.verified ? t.clearVerified : t.markVerified}</button>
+      </div>
+    </Dialog>
+  )
+}
+
+export function MessageInfo ({ store, message, onClose }: { store: Store, message: MessageView, onClose: () => void }) {
+  const { t, f } = useI18n()
+  const s = store.state
+  const w = words(t, s)
+  // the newest state of this message, as events move it on
+  const m = s.messages.find(x => x.id === message.id) ?? message
+  const held = m.relayRefusal
+  // each recipient's state, from this node's outbox (asked again whenever the message moves on)
+  const [recipients, setRecipients] = useState<RecipientView[]>([])
+  useEffect(() => {
+    if (m.outgoing) void store.api.recipients(m.id).then(setRecipients, () => {})
+  }, [m.id, m.state, m.readBy?.length])
+  // the way it went, when every recipient that has it took the same one
+  const routes = new Set(recipients.map(r => r.via))
+  const via = routes.size === 1 ? [...routes][0] : undefined
+  const received = m.via === undefined ? t.routeIncoming
+    : `${t.routeReceived(t.routeVia[m.via])}${m.viaPeer !== undefined ? ` ${t.routeForwarded(w.person(m.viaPeer))}` : ''}`
+  const route = !m.outgoing ? received
+    : m.state === 'queued' ? `${t.routeQueued}${held !== undefined ? ` ${t.relayRefusal[held] ?? t.relayRefusalOther(held)}.` : ''}`
+      : m.state === 'sent' ? t.routeRelay
+        : m.state === 'failed' ? `${t.routeFailed} ${m.error !== undefined ? (t.refusal as Record<string, string>)[m.error] ?? t.refusalOther(m.error) : ''}`
+          : via !== undefined ? t.routeDelivered(t.routeVia[via]) : t.routeDirect
+  return (
+    <Dialog id="message-info" label={t.infoTitle} onClose={onClose}>
+      <h2>{t.infoTitle}</h2>
+      <blockquote class="quote">{m.text.slice(0, 300)}</blockquote>
+      <dl class="info-list">
+        <dt>{t.infoWritten}</dt><dd>{f.dateTime(m.hlc.w)}</dd>
+        <dt>{t.infoStored}</dt><dd>{f.dateTime(m.storedAt)}</dd>
+        <dt>{t.infoState}</dt><dd id="info-state" data-state={m.state}>{t.state[m.state]}</dd>
+        <dt>{t.infoRoute}</dt><dd id="info-route">{route}</dd>
+      </dl>
+      {recipients.length > 0 && (
+        <>
+          <h3>{t.infoRecipients}</h3>
+          <ul id="info-recipients" class="members-list">
+            {recipients.map(r => (
+              <li key={r.peer} data-peer={r.peer} data-state={r.state}>
+                <Avatar id={r.peer} name={w.person(r.peer)} small />
+                <span>{w.person(r.peer)}</span>
+                <span class="small muted">{r.state === 'failed' ? t.infoRefusedBy : t.state[r.state]}
+                  {r.via !== undefined && <span class="via" data-via={r.via}> · {t.routeVia[r.via]}</span>}</span>
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+      <div class="dialog-actions"><button type="button" id="info-close" onClick={onClose}>{t.close}</button></div>
+    </Dialog>
+  )
+}
+
+export function QuickSwitcher ({ store, onClose }: { store: Store, onClose: () => void }) {
+  const { t } = useI18n()
+  const w = words(t, store.state)
+  const [query, setQuery] = useState('')
+  const [index, setIndex] = useState(0)
+  const q = query.trim().toLocaleLowerCase()
+  const matches = store.conversations(w.chatName).filter(p => w.chatName(p).toLocaleLowerCase().includes(q)).slice(0, 8)
+  const go = (peer: string | undefined): void => { if (peer !== undefined) { onClose(); void store.open(peer) } }
+  return (
+    <Dialog id="switcher" label={t.switcherLabel} onClose={onClose}>
+      <input id="switcher-input" type="search" value={query} placeholder={t.switcherPlaceholder} aria-label={t.switcherLabel} autoFocus
+        aria-controls="switcher-list" aria-activedescendant={matches[index] !== undefined ? `sw-${index}` : undefined}
+        onInput={(e) => { setQuery(e.currentTarget.value); setIndex(0) }}
+        onKeyDown={(e) => {
+          if (e.key === 'ArrowDown') { e.preventDefault(); setIndex(Math.min(index + 1, matches.length - 1)) }
+          if (e.key === 'ArrowUp') { e.preventDefault(); setIndex(Math.max(index - 1, 0)) }
+          if (e.key === 'Enter') { e.preventDefault(); go(matches[index]) }
+        }} />
+      <ul id="switcher-list" class="people" role="listbox">
+        {matches.map((p, i) => (
+          <li key={p} id={`sw-${i}`} role="option" aria-selected={i === index} class={`person${i === index ? ' active' : ''}`} data-peer={p}
+            onMouseDown={(e) => { e.preventDefault(); go(p) }}>
+            <Avatar id={p} name={w.chatName(p)} small /><span class="name">{w.chatName(p)}</span>
+          </li>
+        ))}
+      </ul>
+      {matches.length === 0 && <p class="muted small">{t.switcherNone}</p>}
+    </Dialog>
+  )
+}

@@ -1,0 +1,113 @@
+/**
+ * The relay admin API's contract (`/api/v1` on the admin listener and the
+ * admin socket): the views the relay answers with, shared by the relay, its
+ * CLI and the console page (which may import core/, never relay/).
+ */
+
+/** the relay's counters, as `stats`, the metrics snapshot and the traffic samples name them */
+export type RelayCounters = Record<'deposited' | 'duplicates' | 'fetched' | 'acked' | 'refused' | 'redeemed' | 'expired', number>
+
+export interface RelayStats {
+  peerId: string
+  addresses: string[]
+  uptimeMs: number
+  connections: number
+  reservations: number
+  users: number
+  mailbox: { messages: number, bytes: number, recipients: number }
+  counters: RelayCounters
+}
+
+/** One traffic sample of the console's ring (counter totals; the console draws rates from the differences). */
+export interface TrafficSample extends RelayCounters { t: number, connections: number, reservations: number }
+
+/** An invite as the relay keeps it. */
+export interface Invite {
+  token: string
+  createdAt: number
+  expiresAt: number
+  maxUses: number
+  uses: number
+  note: string
+  /** the peers admitted with it, written with the use it took */
+  redeemedBy?: Array<{ peerId: string, at: number }>
+  /** set when the admin revoked it: no further redemption */
+  revokedAt?: number
+}
+
+export type InviteState = 'active' | 'used' | 'expired' | 'revoked'
+/** `id`: the token's first 8 characters (what lists show and `revoke` takes); `person`: the directory entry it was made for */
+export interface InviteView extends Invite { id: string, state: InviteState, link: string, person?: string }
+
+/** An admitted device (one peer ID; accounts with several devices come later). */
+export interface UserView {
+  peerId: string
+  admittedAt: number
+  via: 'invite' | 'allow-list'
+  invite?: string
+  person?: { id: string, name: string }
+  lastSeen: number | null
+  online: boolean
+  mailbox: { messages: number, bytes: number }
+}
+
+/** One person of the company directory. */
+export interface Person {
+  /** `staff:<number>`, else `email:<address>` */
+  id: string
+  name: string
+  /** department path, outermost first: ['Sales', 'East'] */
+  department: string[]
+  email: string
+  staffNo: string
+  /** the invite made for this person; its redeemers are this person's devices */
+  invite: string
+  addedAt: number
+}
+export interface PersonView extends Person { devices: string[], inviteState: InviteState | 'missing' }
+
+/** A line of the links CSV and a card of the printable sheet. */
+export interface InviteSheetRow {
+  id: string
+  name: string
+  department: string[]
+  email: string
+  staffNo: string
+  token: string
+  link: string
+  expiresAt: number
+}
+
+export interface Policy {
+  /** how long undelivered mail is kept */
+  mailboxTtlMs: number
+  /** mail per recipient */
+  quotaMessages: number
+  /** bytes per recipient */
+  quotaBytes: number
+  /** whether this relay may pair with other offices' relays (stored now; enforced once federation exists) */
+  federationAllowed: boolean
+}
+export type PolicyOverrides = Partial<Policy>
+export type PolicyKey = keyof Policy
+export const POLICY_KEYS: readonly PolicyKey[] = ['mailboxTtlMs', 'quotaMessages', 'quotaBytes', 'federationAllowed']
+export interface PolicyView {
+  effective: Policy
+  /** where each value comes from */
+  source: Record<PolicyKey, 'config' | 'console'>
+}
+
+export interface AuditEntry {
+  /** ISO time */
+  t: string
+  /** who: `console:<name>`, `console:token` or `cli:<os user>` */
+  who: string
+  /** what: `invite.create`, `user.remove`, `policy.set`, ... */
+  action: string
+  /** what it was done to (an invite's short id, a peer ID, a person id), when there is one */
+  target?: string
+  /** anything else worth keeping (never a full invite token or a password) */
+  details?: Record<string, unknown>
+  /** false when the action failed (the error code is in details.code) */
+  ok: boolean
+}

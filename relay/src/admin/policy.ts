@@ -1,0 +1,78 @@
+/**
+ * Relay policy: mailbox retention and quotas, and whether federation is
+ * allowed. The config file gives the base; what the admin sets in the console
+ * or the CLI is kept in the admin store and wins over the file, key by key,
+ * until it is reset. Every change is validated first and applied at once,
+ * without a restart.
+ */
+import { ParleyError } from '../../../core/errors.js'
+import { POLICY_KEYS, type Policy, type PolicyKey, type PolicyOverrides, type PolicyView } from '../../../core/protocol/admin-api.js'
+
+export type { Policy, PolicyKey, PolicyOverrides, PolicyView } from '../../../core/protocol/admin-api.js'
+export { POLICY_KEYS }
+
+/** @default false: an office opts in to federation */
+export const DEFAULT_FEDERATION_ALLOWED = false
+
+const HOUR_MS = 3600_000
+const RANGES: Record<Exclude<PolicyKey, 'federationAllowed'>, { min: number, max: number, what: string }> = {
+  mailboxTtlMs: { min: 60_000, max: 3650 * 24 * HOUR_MS, what: 'mailbox retention must be between 1 minute and 10 years (in ms)' },
+  quotaMessages: { min: 1, max: 10_000_000, what: 'the message quota must be a whole number from 1 to 10,000,000' },
+  quotaBytes: { min: 1024 * 1024, max: 2 ** 40, what: 'the size quota must be a whole number of bytes from 1 MiB to 1 TiB' }
+}
+
+/** Checks a partial policy from the console, the CLI or the config file; names the first wrong key and why. */
+export function parsePolicyOverrides (value: unknown, where = 'policy'): PolicyOverrides {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ParleyError('ERR_INVALID_ARGUMENT', `${where} must be an object`)
+  }
+  const out: PolicyOverrides = {}
+  for (const [k, v] of Object.entries(value)) {
+    if (!(POLICY_KEYS as readonly string[]).includes(k)) {
+      throw new ParleyError('ERR_INVALID_ARGUMENT', `${where}: unknown setting "${k}" (known: ${POLICY_KEYS.join(', ')})`)
+    }
+    const key = k as PolicyKey
+    if (key === 'federationAllowed') {
+      if (typeof v !== 'boolean') throw new ParleyError('ERR_INVALID_ARGUMENT', `${where}.federationAllowed must be true or false`)
+      out.federationAllowed = v
+      continue
+    }
+    const r = RANGES[key]
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < r.min || v > r.max) {
+      throw new ParleyError('ERR_INVALID_ARGUMENT', `${where}.${key}: ${r.what}, got ${JSON.stringify(v)}`)
+    }
+    out[key] = v
+  }
+  return out
+}
+
+/** Holds the two layers and tells the relay when the effective policy changed. */
+export class PolicyLayers {
+  constructor (private base: Policy, private overrides: PolicyOverrides, private readonly apply: (p: Policy) => void) {
+    this.apply(this.effective())
+  }
+
+  effective (): Policy { return { ...this.base, ...this.overrides } }
+
+  view (): PolicyView {
+    const source = Object.fromEntries(POLICY_KEYS.map(k => [k, this.overrides[k] !== undefined ? 'console' : 'config'])) as PolicyView['source']
+    return { effective: this.effective(), source }
+  }
+
+  get stored (): PolicyOverrides { return { ...this.overrides } }
+
+  /** `changes` set keys; `reset` drops keys back to the config file's value. */
+  update (changes: PolicyOverrides, reset: readonly PolicyKey[] = []): PolicyOverrides {
+    const next = { ...this.overrides, ...changes }
+    for (const k of reset) delete next[k]
+    this.overrides = next
+    this.apply(this.effective())
+    return this.stored
+  }
+
+  /** A re-read config file (SIGHUP) replaces the base layer. */
+  setBase (base: Policy): void {
+    this.base = base
+    this.apply(this.effective())
+  }
+}

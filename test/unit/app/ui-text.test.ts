@@ -1,0 +1,54 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { colourOf, initials, isLong, mentions, pieces } from '../../../app/ui/src/util.js'
+import { findMention } from '../../../app/ui/src/views/Composer.js'
+import { errorText, relayLine } from '../../../app/ui/src/views/words.js'
+import { uiI18n } from '../../../app/ui/src/i18n/index.js'
+import { ApiError } from '../../../app/ui/src/api.js'
+import type { RelayState } from '../../../node/src/api/contract.js'
+
+const relay = (over: Partial<RelayState>): RelayState => ({ addr: '/ip4/10.0.0.1/tcp/4100/p2p/12D3KooWRelay', peerId: null, connected: true, admitted: true, invitePending: false, lastError: null, waiting: 0, ...over })
+
+describe('UI text helpers', () => {
+  it('finds http(s) links, never javascript: or bare words, and marks a search term', () => {
+    assert.deepEqual(pieces('see https://intranet.example/a?b=1, ok'), [
+      { kind: 'text', text: 'see ' }, { kind: 'link', text: 'https://intranet.example/a?b=1', href: 'https://intranet.example/a?b=1' }, { kind: 'text', text: ', ok' }])
+    assert.deepEqual(pieces('javascript:alert(1) www.x.com'), [{ kind: 'text', text: 'javascript:alert(1) www.x.com' }])
+    assert.deepEqual(pieces('链接：https://例子.cn/页。谢谢').map(p => p.kind), ['text', 'link', 'text'])
+    assert.deepEqual(pieces('Lunch at NOON, noon', 'noon'), [{ kind: 'text', text: 'Lunch at ' }, { kind: 'mark', text: 'NOON' }, { kind: 'text', text: ', ' }, { kind: 'mark', text: 'noon' }])
+  })
+
+  it('marks @mentions of group members, the reader\'s own apart', () => {
+    const out = mentions(pieces('@Ben and @陈静, not @nobody'), ['Ben', '陈静'], '陈静')
+    assert.deepEqual(out, [{ kind: 'mention', text: '@Ben', me: false }, { kind: 'text', text: ' and ' }, { kind: 'mention', text: '@陈静', me: true }, { kind: 'text', text: ', not @nobody' }])
+    assert.deepEqual(findMention('hi @Be', 6), { at: 3, query: 'Be', index: 0 })
+    assert.equal(findMention('mail a@b', 8), null)
+  })
+
+  it('avatars: initials of Latin names, the first character of Chinese ones, a stable colour', () => {
+    assert.equal(initials('Ana Lima'), 'AL')
+    assert.equal(initials('ben'), 'B')
+    assert.equal(initials('陈静'), '陈')
+    assert.equal(initials('  '), '?')
+    assert.equal(colourOf('12D3KooWabc'), colourOf('12D3KooWabc'))
+    assert.ok(isLong('x'.repeat(701)) && isLong('a\n'.repeat(13)) && !isLong('short'))
+  })
+
+  it('the relay line tells the truth: a refused invite is not "connected", nothing is known while our node is away', () => {
+    const { t } = uiI18n('en')
+    assert.equal(relayLine(t, relay({}), 'up').text, 'Relay connected')
+    assert.equal(relayLine(t, relay({ admitted: null, lastError: { code: 'ERR_INVITE_INVALID', message: 'invite unknown or used up' } }), 'up').text, 'The relay refused your invite')
+    assert.equal(relayLine(t, relay({ admitted: false, lastError: { code: 'ERR_NOT_ADMITTED', message: '' } }), 'up').tone, 'bad')
+    assert.equal(relayLine(t, relay({ connected: false }), 'up').text, 'Relay unreachable, retrying')
+    assert.equal(relayLine(t, relay({}), 'down').text, 'Relay status unknown')
+    assert.equal(relayLine(t, relay({ addr: null }), 'up').text, 'LAN only (no relay)')
+    assert.equal(relayLine(uiI18n('zh-CN').t, relay({ waiting: 3 }), 'up').text, '中继已连接 · 正在取回为你保存的 3 条消息')
+  })
+
+  it('errors are told in the user\'s words, never as a code alone', () => {
+    const { t } = uiI18n('zh-CN')
+    assert.equal(errorText(t, new ApiError('ERR_UNREACHABLE', 'Failed to fetch')), '本机 Parley 没有响应，可能正在重启，请稍后再试。')
+    assert.match(errorText(t, new ApiError('ERR_INVALID_ARGUMENT', 'not a multiaddr: x'), 'relayAddress'), /这不是中继地址/)
+    assert.match(errorText(uiI18n('en').t, new ApiError('ERR_WHATEVER', 'x')), /Something went wrong \(ERR_WHATEVER\)\. Try again/)
+  })
+})
