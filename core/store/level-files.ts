@@ -7,6 +7,7 @@
  */
 import { open, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { toParleyError } from '../errors.js'
 
 /** Last 8 bytes of every LevelDB table file (table/format.h kTableMagicNumber, little endian). */
 const TABLE_MAGIC = Buffer.from([0x57, 0xfb, 0x80, 0x8b, 0x24, 0x75, 0x47, 0xdb])
@@ -39,4 +40,23 @@ export async function badTables (dbDir: string): Promise<string[]> {
     }
   }
   return bad
+}
+
+/** Table files found unreadable, in words (the reason of an ERR_STORE_CORRUPT); undefined when there are none. */
+export async function badTablesReason (dbDir: string): Promise<string | undefined> {
+  const bad = await badTables(dbDir)
+  return bad.length === 0 ? undefined : `table file${bad.length > 1 ? 's' : ''} ${bad.join(', ')} unreadable`
+}
+
+/**
+ * Why a store's open failed, in words, for an ERR_STORE_CORRUPT; rethrows
+ * what is no damage (ERR_DATA_DIR_LOCKED, ERR_DISK_FULL). `existing`: the
+ * directory held LevelDB files (then a database that "does not exist" lost
+ * its CURRENT file).
+ */
+export function openFailureReason (err: unknown, existing: boolean): string {
+  const e = toParleyError(err)
+  if (e.code === 'ERR_DATA_DIR_LOCKED' || e.code === 'ERR_DISK_FULL') throw e
+  const why = String((e.cause as { cause?: Error } | undefined)?.cause?.message ?? (e.cause as Error | undefined)?.message ?? e.message)
+  return /does not exist/.test(why) ? (existing ? 'its CURRENT file is missing' : 'it is missing') : why
 }

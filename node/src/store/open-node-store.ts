@@ -16,7 +16,8 @@ import { Level } from 'level'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { isDiskFull, storeWriteError, type WriteLatchInit } from '../../../core/store/write-latch.js'
 import { LevelStore } from './level-store.js'
-import { RECONCILE_META, badTables, forgetStopRecord, levelFiles, readLevelLog, readStopRecord, type ReconcileMark } from './health.js'
+import { badTablesReason, openFailureReason } from '../../../core/store/level-files.js'
+import { RECONCILE_META, forgetStopRecord, levelFiles, readLevelLog, readStopRecord, type ReconcileMark } from './health.js'
 import type { StoreCheck } from './check.js'
 
 export interface StoreOpenReport {
@@ -55,17 +56,14 @@ export async function openNodeStore (
   dataDir: string, dbDir: string, initialised: boolean, latch?: WriteLatchInit
 ): Promise<{ store: LevelStore, report: StoreOpenReport }> {
   const existing = (await levelFiles(dbDir)).length > 0
-  const bad = await badTables(dbDir)
-  if (bad.length > 0) throw storeCorrupt(dataDir, `table file${bad.length > 1 ? 's' : ''} ${bad.join(', ')} unreadable`)
+  const bad = await badTablesReason(dbDir)
+  if (bad !== undefined) throw storeCorrupt(dataDir, bad)
   const stop = await readStopRecord(dbDir)
   const store = new LevelStore(new Level(dbDir, { createIfMissing: !(initialised || existing) }), latch)
   try {
     await store.start()
   } catch (err) {
-    const e = toParleyError(err)
-    if (e.code === 'ERR_DATA_DIR_LOCKED' || e.code === 'ERR_DISK_FULL') throw e
-    const why = String((e.cause as { cause?: Error } | undefined)?.cause?.message ?? (e.cause as Error | undefined)?.message ?? e.message)
-    throw storeCorrupt(dataDir, /does not exist/.test(why) ? (existing ? 'its CURRENT file is missing' : 'it is missing') : why, err)
+    throw storeCorrupt(dataDir, openFailureReason(err, existing), err)
   }
   try {
     return { store, report: await checkOpened(dbDir, store, existing, stop) }

@@ -8,8 +8,8 @@
  */
 import { dirname } from 'node:path'
 import { Level } from 'level'
-import { ParleyError, toParleyError } from '../../../core/errors.js'
-import { badTables, levelFiles } from '../../../core/store/level-files.js'
+import { ParleyError } from '../../../core/errors.js'
+import { badTablesReason, levelFiles, openFailureReason } from '../../../core/store/level-files.js'
 import { LevelMailboxStore } from './level-mailbox-store.js'
 import type { MailboxLimits } from './types.js'
 
@@ -29,16 +29,13 @@ export async function repairRelayStore (dbDir: string): Promise<void> {
 /** Opens the relay's store at `dbDir`, creating it only where there is no LevelDB data at all. */
 export async function openRelayLevelStore (dbDir: string, limits: MailboxLimits): Promise<LevelMailboxStore> {
   const existing = (await levelFiles(dbDir)).length > 0
-  const bad = await badTables(dbDir)
-  if (bad.length > 0) throw relayStoreCorrupt(dbDir, `table file${bad.length > 1 ? 's' : ''} ${bad.join(', ')} unreadable`)
+  const bad = await badTablesReason(dbDir)
+  if (bad !== undefined) throw relayStoreCorrupt(dbDir, bad)
   const store = new LevelMailboxStore(new Level(dbDir, { createIfMissing: !existing }), limits)
   try {
     await store.start()
   } catch (err) {
-    const e = toParleyError(err)
-    if (e.code === 'ERR_DATA_DIR_LOCKED' || e.code === 'ERR_DISK_FULL') throw e
-    const why = String((e.cause as { cause?: Error } | undefined)?.cause?.message ?? (e.cause as Error | undefined)?.message ?? e.message)
-    throw relayStoreCorrupt(dbDir, /does not exist/.test(why) ? 'its CURRENT file is missing' : why, err)
+    throw relayStoreCorrupt(dbDir, openFailureReason(err, existing), err)
   }
   return store
 }
