@@ -10,10 +10,11 @@ import { LevelBackedStore, jsonSublevel, type Db, type Sub, type Tx } from '../.
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { FetchResult } from '../../../core/protocol/relay-rpc.js'
 import {
-  DEFAULT_INVITE_TTL_MS, FETCH_MAX_BYTES, type Invite, type InviteOptions, type MailboxLimits, type MailboxStore, type MailboxTotals, type MailboxWatcher,
+  FETCH_MAX_BYTES, type Invite, type InviteOptions, type MailboxLimits, type MailboxStore, type MailboxTotals, type MailboxWatcher,
   type RelayUser
 } from './types.js'
 import { Watchers } from './watchers.js'
+import { newInvites } from './invites.js'
 import { SenderShares, subtractUsage, type SenderUse, type Usage } from './sender-shares.js'
 import { pasteSafeToken } from '../../../core/util/tokens.js'
 import { storeWriteError } from '../../../core/store/write-latch.js'
@@ -118,13 +119,7 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
   /** Several invites in one durable write (directory import: one per person). */
   async createInvites (list: InviteOptions[]): Promise<Invite[]> {
     const now = Date.now()
-    const invites = list.map((opts): Invite => {
-      const maxUses = opts.maxUses ?? 1
-      const ttlMs = opts.ttlMs ?? DEFAULT_INVITE_TTL_MS
-      if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > 10_000) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite uses must be 1..10000')
-      if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite lifetime must be positive')
-      return { token: pasteSafeToken(), createdAt: now, expiresAt: now + ttlMs, maxUses, uses: 0, note: (opts.note ?? '').slice(0, 200) }
-    })
+    const invites = newInvites(list, now)
     await this.gc.write(async (tx) => { for (const i of invites) tx.put(this.invites, i.token, i) })
     return invites
   }

@@ -20,14 +20,14 @@
  */
 import pg from 'pg'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
-import { pasteSafeToken } from '../../../core/util/tokens.js'
 import type { Logger } from '../../../core/util/log.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { FetchResult, MailItem } from '../../../core/protocol/relay-rpc.js'
 import {
-  DEFAULT_INVITE_TTL_MS, FETCH_MAX_BYTES, type Invite, type InviteOptions, type MailboxLimits, type MailboxStore, type MailboxTotals, type MailboxWatcher,
+  FETCH_MAX_BYTES, type Invite, type InviteOptions, type MailboxLimits, type MailboxStore, type MailboxTotals, type MailboxWatcher,
   type RelayUser
 } from './types.js'
+import { newInvites } from './invites.js'
 import { SenderShares, type SenderUse } from './sender-shares.js'
 import { migrate, SWEEP_LOCK } from './pg-schema.js'
 import { Watchers } from './watchers.js'
@@ -317,13 +317,7 @@ export class PgMailboxStore implements MailboxStore {
   /** Several invites in one statement (directory import: one per person). */
   async createInvites (list: InviteOptions[]): Promise<Invite[]> {
     const now = Date.now()
-    const invites = list.map((opts): Invite => {
-      const maxUses = opts.maxUses ?? 1
-      const ttlMs = opts.ttlMs ?? DEFAULT_INVITE_TTL_MS
-      if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > 10_000) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite uses must be 1..10000')
-      if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new ParleyError('ERR_INVALID_ARGUMENT', 'invite lifetime must be positive')
-      return { token: pasteSafeToken(), createdAt: now, expiresAt: now + ttlMs, maxUses, uses: 0, note: (opts.note ?? '').slice(0, 200) }
-    })
+    const invites = newInvites(list, now)
     if (invites.length === 0) return []
     await this.q(
       `INSERT INTO relay_invites (token, created_at, expires_at, max_uses, uses, note)
