@@ -482,6 +482,9 @@ for (const sc of SCENARIOS) {
       await p.keyboard.press('Escape')
       await until(async () => (await p.locator('#settings').count()) === 0, 'Esc closed the settings')
       await p.locator('#search-all').focus()
+      // the directory, the new group, then the first chat
+      await p.keyboard.press('Tab')
+      assert.equal(await p.evaluate(() => document.activeElement?.id), 'open-directory')
       await p.keyboard.press('Tab')
       await p.keyboard.press('Tab')
       const focused = await p.evaluate(() => {

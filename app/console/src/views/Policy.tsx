@@ -51,6 +51,8 @@ export function Policy () {
   return (
     <form class="card policy" onSubmit={save}>
       <h2>{t.policyTitle}</h2>
+      {/* nothing to edit until the relay's policy is here: a value typed before would be overwritten by it */}
+      <fieldset disabled={view === null}>
       <label>{t.mailboxTtlDays}
         <input type="number" step="any" min="0" value={ttlDays} data-testid="policy-ttl" onInput={e => { setTtlDays((e.target as HTMLInputElement).value) }} />
         {source('mailboxTtlMs')}
@@ -68,6 +70,7 @@ export function Policy () {
         {t.federationAllowed}{source('federationAllowed')}
       </label>
       <button type="submit" data-testid="policy-save">{t.save}</button>
+      </fieldset>
       {message !== '' && <p role="status" data-testid="policy-message">{message}</p>}
     </form>
   )

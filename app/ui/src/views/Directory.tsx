@@ -68,7 +68,9 @@ export function Directory ({ store, onClose }: { store: Store, onClose: () => vo
     <Dialog id="directory" label={t.directoryTitle} onClose={onClose} wide>
       <h2>{t.directoryTitle}</h2>
       <input id="directory-search" type="search" placeholder={t.directorySearch} aria-label={t.directorySearch} value={query}
-        onInput={e => { setQuery(e.currentTarget.value) }} />
+        onInput={e => { setQuery(e.currentTarget.value) }}
+        // a search box's Esc would only clear it: Esc closes the dialog, as everywhere
+        onKeyDown={e => { if (e.key === 'Escape') { e.preventDefault(); onClose() } }} />
       {error !== null && <p class="error" role="alert">{error}</p>}
       {error === null && tree === null && <p class="muted">{t.directoryLoading}</p>}
       {shown !== null && count(shown) === 0 && <p class="muted">{t.directoryEmpty}</p>}

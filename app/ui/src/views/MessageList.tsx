@@ -40,10 +40,13 @@ export function MessageList ({ store, onInfo }: { store: Store, onInfo: (m: Mess
     } else if (before.current !== null && before.current.first !== first) {
       // older messages went in above: keep what the user was reading where it was
       list.scrollTop = before.current.top + (list.scrollHeight - before.current.height)
+      before.current = null
     } else if (stick.current) {
       list.scrollTop = list.scrollHeight
     }
-    before.current = null
+    // kept until the older page is in: a message arriving meanwhile must not make the list forget where the
+    // reader was (it stayed at the top, and every scroll then fetched one more page: the whole history)
+    if (opened) before.current = null
   }, [s.messages, s.current, s.focusId])
 
   const onScroll = (): void => {
