@@ -80,6 +80,9 @@ export type ApiEventType = keyof ApiEventMap
 
 export type ApiEvent = { [K in ApiEventType]: { v: 1, type: K, data: ApiEventMap[K] } }[ApiEventType]
 
+/** The display name a node has until its user picks one (the UI's first run asks for one). */
+export const DEFAULT_NAME = 'Parley user'
+
 /**
  * How far a message has got, for "never go back" when an older answer arrives after a newer event.
  * `failed` is final; an incoming message shown (`seen`) ranks with `delivered`.

@@ -13,6 +13,7 @@
  *   receipts.ts       read receipts and typing
  *   group-service.ts  group commands and the fold of their ops
  */
+import { STATE_RANK } from '../api/contract.js'
 import { setMaxListeners } from 'node:events'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { newMessageId, sealEnvelope } from '../../../core/crypto/envelope.js'
@@ -61,8 +62,6 @@ export const DEFAULT_RETRY_INTERVAL_MS = 2000
 export const DEFAULT_MAX_REDIAL_BACKOFF_MS = 30_000
 export const DEFAULT_SEND_WINDOW = 32
 export const DEFAULT_DEPOSIT_AFTER_MS = 1000
-
-const STATE_RANK: Record<MessageState, number> = { queued: 0, received: 0, sent: 1, seen: 2, delivered: 2, read: 3, failed: 4 }
 
 /** `reply`: the message answered (quoted); `change`: an edit or recall of one of my messages (see api/changes.ts) */
 export interface SendOptions extends AbortOptions { reply?: Quote, change?: MessageChange }

@@ -4,6 +4,7 @@
  * (ours and theirs), safety numbers, verification, and the look-alike key
  * warning; answers `getProfile` and `announceProfile`.
  */
+import { DEFAULT_NAME } from '../api/contract.js'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { signProfile, verifyProfile } from '../../../core/crypto/envelope.js'
 import { safetyNumber } from '../../../core/crypto/safety.js'
@@ -13,7 +14,6 @@ import type { PeerRecord } from '../store/types.js'
 import type { PeerChannels } from './peer-channels.js'
 import type { MessagingComponents, PeerRpcHandlers, PeerView } from './types.js'
 
-export const DEFAULT_NAME = 'Parley user'
 /** a failed profile fetch is tried again while the peer stays connected: after 0.5, 1, 2, 4, 8 s */
 const PROFILE_RETRY_MS = 500
 const PROFILE_ATTEMPTS = 6
@@ -34,6 +34,8 @@ export interface PeersInit {
   /** display name to publish; keeps the stored one when absent */
   name?: string
 }
+
+export { DEFAULT_NAME }
 
 export class Peers {
   private profile?: Profile

@@ -1,6 +1,6 @@
 /** The whole page: list/detail layout, dialogs, language and theme, shortcuts, title and notifications. */
 import { useEffect, useMemo, useState } from 'preact/hooks'
-import type { MessageView } from '../../../../node/src/api/contract.js'
+import { DEFAULT_NAME, type MessageView } from '../../../../node/src/api/contract.js'
 import { resolveLocale } from '../../../shared/i18n.js'
 import { I18nContext, uiI18n, type UiI18n } from '../i18n/index.js'
 import type { Store } from '../store.js'
@@ -13,8 +13,6 @@ import { Settings, Welcome } from './dialogs/Settings.js'
 import { Sidebar } from './Sidebar.js'
 import { words } from './words.js'
 
-/** the name a node has until its user picks one (messenger's DEFAULT_NAME) */
-const UNNAMED = 'Parley user'
 
 type Open =
   | { kind: 'settings' } | { kind: 'newGroup' } | { kind: 'members' } | { kind: 'verify' } | { kind: 'switcher' } | { kind: 'directory' }
@@ -65,7 +63,7 @@ export function App ({ store }: { store: Store }) {
 
   const peer = s.current !== null && !isGroup(s.current) ? s.peers.get(s.current) : undefined
   const group = isGroup(s.current) ? s.groups.get(s.current) : undefined
-  const needsName = !welcomed && s.me !== null && s.me.name === UNNAMED
+  const needsName = !welcomed && s.me !== null && s.me.name === DEFAULT_NAME
   return (
     <I18nContext.Provider value={i18n}>
       <div id="app" class={`layout${s.current !== null ? ' has-chat' : ''}`}>
