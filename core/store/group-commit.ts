@@ -78,6 +78,11 @@ export class GroupCommit {
     return await sub.get(key)
   }
 
+  /** The write of the group that staged `key`, while it is not on disk yet (rejects if it fails); undefined once durable. */
+  pending<V> (sub: Sub<V>, key: string): Promise<void> | undefined {
+    return this.overlay.get(sub.prefix + key)?.group.done
+  }
+
   /** Runs `fn` alone, stages its writes, resolves with its result once they are durable. */
   async write<T> (fn: (tx: Tx) => Promise<T>): Promise<T> {
     const { result, done } = await this.prepare.run(async () => {

@@ -43,7 +43,8 @@ export class ReceivePipeline {
    * Verifies and decrypts now, in arrival order; the answer's `durable`
    * settles once the message is stored, so the ack never precedes the write.
    * A duplicate has nothing to write: answered with the plain value, which
-   * the channel sends before it handles the next request.
+   * the channel sends before it handles the next request (after the first
+   * copy's write when that is still under way).
    */
   async receive (remote: string, env: Envelope, via?: Route): Promise<DeliverResult | AckAfterWrite<DeliverResult>> {
     // group envelopes, from every channel and the mailbox, are judged one at a time, each after every
@@ -58,7 +59,12 @@ export class ReceivePipeline {
       const groupCheck = this.checkAddressing(remote, env)
       const same = await this.c.store.getMessage(env.id)
       if (same !== undefined) {
-        if (same.author === env.author && same.conv === env.conv && same.seq === env.seq) return { status: 'duplicate' }
+        if (same.author === env.author && same.conv === env.conv && same.seq === env.seq) {
+          // a copy still being written (two routes brought it at once) is acknowledged only once it is on disk:
+          // if that write fails, so does this answer, and the sender keeps the message and tries again
+          const pending = this.c.store.pendingWrite(env.id)
+          return pending === undefined ? { status: 'duplicate' } : new AckAfterWrite(pending.then(() => ({ status: 'duplicate' as const })))
+        }
         throw new ParleyError('ERR_ID_CONFLICT', 'another message already has this id here')
       }
       const body = openEnvelope(this.c.identity, env)

@@ -134,17 +134,26 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   }
 
   async storeIncoming (msg: StoredMessage, options: AbortOptions = {}): Promise<'stored' | 'duplicate' | 'conflict' | 'id-conflict'> {
-    return await this.gc.write(async (tx) => {
+    // a duplicate of a copy that is staged but not yet on disk is answered once that copy's write is done
+    // (and fails with it): the sender may drop its copy on a 'duplicate'
+    let staged: Promise<void> | undefined
+    const outcome = await this.gc.write(async (tx) => {
       throwIfAborted(options.signal)
       const same = await tx.get(this.msgs, msg.id)
       // the same id from another author or slot is not this message: someone reused the id
-      if (same !== undefined) return same.author === msg.author && same.conv === msg.conv && same.seq === msg.seq ? 'duplicate' : 'id-conflict'
+      if (same !== undefined) {
+        if (same.author !== msg.author || same.conv !== msg.conv || same.seq !== msg.seq) return 'id-conflict'
+        staged = this.gc.pending(this.msgs, msg.id)
+        return 'duplicate'
+      }
       // a different id at a sequence number already taken: an author that restored an old backup,
       // or one that equivocates. Keep the first; the caller refuses the second (it is not held here)
       if (await tx.has(this.seqIdx, conv2(msg.conv, msg.author) + SEP + pad(msg.seq))) return 'conflict'
       await this.putMessage(tx, msg, await this.seqStateOf(tx, msg.conv, msg.author))
-      return 'stored'
+      return 'stored' as const
     })
+    if (staged !== undefined) await staged
+    return outcome
   }
 
   /** Writes the message, its history/sequence indexes (`indexed`: not for a held one), sequence state and conversation summary. */
@@ -216,6 +225,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   }
 
   async getMessage (id: string): Promise<StoredMessage | undefined> { await this.readable(); return await this.gc.read(this.msgs, id) }
+  pendingWrite (id: string): Promise<void> | undefined { return this.gc.pending(this.msgs, id) }
 
   async history (conv: string, query: HistoryQuery = {}): Promise<StoredMessage[]> {
     await this.readable()

@@ -127,6 +127,11 @@ export interface MessageStore {
   storeIncoming(message: StoredMessage, options?: AbortOptions): Promise<'stored' | 'duplicate' | 'conflict' | 'id-conflict'>
 
   getMessage(id: string): Promise<StoredMessage | undefined>
+  /**
+   * While the message `id` read by getMessage is staged but not yet on disk: the write that makes it durable
+   * (rejects if that write fails). Undefined once it is durable. A duplicate is acknowledged only after it.
+   */
+  pendingWrite(id: string): Promise<void> | undefined
   history(conv: string, query?: HistoryQuery): Promise<StoredMessage[]>
   listConversations(): Promise<ConversationRecord[]>
 

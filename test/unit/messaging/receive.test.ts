@@ -86,6 +86,30 @@ describe('ReceivePipeline', () => {
     assert.equal(gate.batches(), before)
   })
 
+  it('a duplicate of a copy still being written is acknowledged only once that copy is on disk', async () => {
+    const env = dm('two routes at once')
+    const first = afterWrite(await pipeline.receive(alice.peerId, env))
+    while (gate.batches() === 0) await new Promise(resolve => setImmediate(resolve))
+    const second = afterWrite(await pipeline.receive(alice.peerId, env))
+    assert.equal(await settled(second.durable), false, 'no ack before the first copy is durable')
+    gate.release()
+    assert.deepEqual(await first.durable, { status: 'stored' })
+    assert.deepEqual(await second.durable, { status: 'duplicate' })
+  })
+
+  it('a duplicate of a copy whose write fails fails too: the sender keeps it and tries again', async () => {
+    const env = dm('lost write')
+    const first = afterWrite(await pipeline.receive(alice.peerId, env))
+    // the first copy is staged and its batch is being written when the second arrives
+    while (gate.batches() === 0) await new Promise(resolve => setImmediate(resolve))
+    const second = afterWrite(await pipeline.receive(alice.peerId, env))
+    gate.failNext()
+    gate.release()
+    const [a, b] = await Promise.allSettled([first.durable, second.durable])
+    assert.equal(a.status, 'rejected')
+    assert.equal(b.status, 'rejected', 'not acknowledged as a duplicate of a copy that was never written')
+  })
+
   it('refuses before any write: not addressed to us, another sender, another id holder', async () => {
     const other = seal(alice, dmConversationId(alice.peerId, carol.peerId), [carol.peerId], { text: 'for carol' })
     await assert.rejects(pipeline.receive(alice.peerId, other), code('ERR_NOT_A_RECIPIENT'))
