@@ -6,33 +6,14 @@ import type {
   AuditEntry, InviteSheetRow, InviteView, PersonView, PolicyKey, PolicyOverrides, PolicyView, RelayStats as AdminStatsView, TrafficSample, UserView
 } from '../../../core/protocol/admin-api.js'
 
+import { ApiError, requestJson } from '../../shared/http.js'
+
 export type { AdminStatsView, AuditEntry, InviteSheetRow, InviteView, PersonView, PolicyKey, PolicyOverrides, PolicyView, TrafficSample, UserView }
 
-export class ApiError extends Error {
-  constructor (readonly code: string, message: string, readonly status = 0) {
-    super(message)
-    this.name = 'ApiError'
-  }
-}
+export { ApiError }
 
 async function call<T> (method: string, path: string, body?: unknown): Promise<T> {
-  let res: Response
-  try {
-    res = await fetch('/api/v1' + path, {
-      method,
-      credentials: 'same-origin',
-      headers: body !== undefined ? { 'content-type': 'application/json' } : {},
-      body: body !== undefined ? JSON.stringify(body) : undefined
-    })
-  } catch (err) {
-    throw new ApiError('ERR_UNREACHABLE', (err as Error).message)
-  }
-  const data = await res.json().catch(() => null) as unknown
-  if (!res.ok) {
-    const e = (data ?? {}) as { code?: unknown, message?: unknown }
-    throw new ApiError(typeof e.code === 'string' ? e.code : 'ERR_INTERNAL', typeof e.message === 'string' ? e.message : `HTTP ${res.status}`, res.status)
-  }
-  return data as T
+  return await requestJson<T>('/api/v1' + path, method, body, { credentials: 'same-origin' })
 }
 
 export const api = {

@@ -8,13 +8,10 @@ import type {
 } from '../../../node/src/api/contract.js'
 import type { DepartmentNode } from '../../../core/protocol/directory.js'
 
+import { ApiError, requestJson } from '../../shared/http.js'
+
 /** An error answered by the node (`{ code, message }`), or ERR_UNREACHABLE when it did not answer at all. */
-export class ApiError extends Error {
-  constructor (readonly code: string, message: string, readonly status = 0) {
-    super(message)
-    this.name = 'ApiError'
-  }
-}
+export { ApiError }
 
 export interface HistoryOptions { limit?: number, search?: string }
 
@@ -22,23 +19,7 @@ export class ApiClient {
   constructor (private readonly token: string, private readonly base = '/v1') {}
 
   private async call<T> (method: string, path: string, body?: unknown): Promise<T> {
-    let res: Response
-    try {
-      res = await fetch(this.base + path, {
-        method,
-        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        body: body !== undefined ? JSON.stringify(body) : undefined
-      })
-    } catch (err) {
-      // fetch rejects only when nothing answered: the node is not running (or restarting)
-      throw new ApiError('ERR_UNREACHABLE', (err as Error).message)
-    }
-    const data = await res.json().catch(() => null) as unknown
-    if (!res.ok) {
-      const e = (data ?? {}) as { code?: unknown, message?: unknown }
-      throw new ApiError(typeof e.code === 'string' ? e.code : 'ERR_INTERNAL', typeof e.message === 'string' ? e.message : `HTTP ${res.status}`, res.status)
-    }
-    return data as T
+    return await requestJson<T>(this.base + path, method, body, { headers: { authorization: `Bearer ${this.token}` } })
   }
 
   identity = async (): Promise<IdentityView> => await this.call('GET', '/identity')
