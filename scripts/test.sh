@@ -18,4 +18,15 @@ if command -v flock >/dev/null; then
 fi
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 # --test-timeout bounds each test, and on Node 20 each test file as a whole: well above the slowest file (~35 s)
-exec node --import tsx --import ./node/src/polyfill.ts --test --test-concurrency=1 --test-timeout=900000 "$@" "${files[@]}"
+# The pass/fail count goes to stdout (TAP when not on a terminal, as CI reads it); the wall time of each file
+# goes to node_modules/.cache/parley-test-times.txt, and the ten slowest are printed to stderr at the end.
+times=node_modules/.cache/parley-test-times.txt
+mkdir -p node_modules/.cache
+if [ -t 1 ]; then main_reporter=spec; else main_reporter=tap; fi
+status=0
+node --import tsx --import ./node/src/polyfill.ts --test --test-concurrency=1 --test-timeout=900000 \
+  --test-reporter="$main_reporter" --test-reporter-destination=stdout \
+  --test-reporter=./scripts/test-times.mjs --test-reporter-destination="$times" \
+  "$@" "${files[@]}" || status=$?
+head -n 11 "$times" >&2 || true
+exit "$status"
