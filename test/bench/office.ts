@@ -257,6 +257,8 @@ const ratio = (a: Row | undefined, b: Row | undefined, k: string): number | null
 const perPeer = (r: Row, k: string): number | null => r === base ? null : Number(((Number(r[k]) - Number(base[k])) * 1024 / (Number(r.colleagues) - BASELINE)).toFixed(1))
 const largest = results.at(-1) as Row
 const flat = (k: string): Record<string, number | null> => Object.fromEntries(results.filter(r => Number(r.colleagues) > 50).map(r => [`${String(r.colleagues)}vs50`, ratio(r, at(50), k)]))
+/** null when there is nothing to compare (no size above 50 in this run) */
+const within2x = (r: Record<string, number | null>): boolean | null => Object.keys(r).length === 0 ? null : Object.values(r).every(x => x !== null && x <= 2)
 const summary = {
   results,
   notWarm: results.filter(r => r.warm !== true).map(r => r.colleagues),
@@ -272,8 +274,8 @@ const summary = {
   goals: {
     [`seenWithin10sOfHostStartAt${String(largest.colleagues)}`]: Number(largest.seeEveryoneAfterHostStartMs) <= 10_000,
     [`seenWithin10sOfSpawnAt${String(largest.colleagues)}`]: Number(largest.seeEveryoneMs) <= 10_000,
-    idleCpuWithin2xFrom50: Object.values(flat('idleCpuPct')).every(x => x !== null && x <= 2),
-    packetsWithin2xFrom50: Object.values(flat('mdnsPacketsInPerS')).every(x => x !== null && x <= 2),
+    idleCpuWithin2xFrom50: within2x(flat('idleCpuPct')),
+    packetsWithin2xFrom50: within2x(flat('mdnsPacketsInPerS')),
     connectionsWithinCap: results.every(r => Number(r.connectionsPeak) <= CAP),
     rssAtMost50KiBPerKnownPeer: (perPeer(largest, 'rssMiB') ?? Infinity) <= 50,
     heapAtMost50KiBPerKnownPeer: (perPeer(largest, 'heapAfterGcMiB') ?? Infinity) <= 50
