@@ -9,8 +9,10 @@
  * group message to 200 (or all, when fewer) until every member stored it.
  * Also, to tell whether the node or the emulation is the limit: the CPU of
  * the colleagues' processes in each phase, the UDP datagrams the kernel
- * dropped for a full receive buffer in the node's namespace, and the node's
- * live heap after a forced GC (test/bench/heap-probe.mjs) besides its RSS.
+ * dropped for a full receive buffer in the node's namespace, the worst
+ * event-loop delay of the node and of the colleagues' processes (late
+ * answers come from a loop that runs late), and the node's live heap after a
+ * forced GC (test/bench/heap-probe.mjs) besides its RSS.
  * The summary gives each size against the N=10 baseline of the same run, the
  * flat-in-N ratios (CPU and packets/s, 200 and 500 against 50), the memory
  * per known peer, and the issue's goals met or not; a size whose office was
@@ -90,14 +92,17 @@ function udpCounters (ns: string): { inDatagrams: number, rcvbufErrors: number }
   return { inDatagrams: get('InDatagrams'), rcvbufErrors: get('RcvbufErrors') }
 }
 
-/** The node's live heap after a forced GC, KiB (heap-probe.mjs answers SIGUSR2). */
-async function heapAfterGcKiB (pid: number): Promise<number> {
+/**
+ * The node's live heap after a forced GC, KiB, and the worst delay of its
+ * event loop since the last probe, ms (heap-probe.mjs answers SIGUSR2).
+ */
+async function probe (pid: number): Promise<{ heapKiB: number, lagMaxMs: number }> {
   const file = `/tmp/parley-heap-${pid}.json`
   rmSync(file, { force: true })
   process.kill(pid, 'SIGUSR2')
-  const m = await until(() => { try { return JSON.parse(readFileSync(file, 'utf8')) as { heapUsed: number, external: number } } catch { return undefined } }, 'heap probe', 10_000, 50)
+  const m = await until(() => { try { return JSON.parse(readFileSync(file, 'utf8')) as { heapUsed: number, external: number, lagMaxMs: number } } catch { return undefined } }, 'heap probe', 10_000, 50)
   rmSync(file, { force: true })
-  return Math.round((m.heapUsed + m.external) / 1024)
+  return { heapKiB: Math.round((m.heapUsed + m.external) / 1024), lagMaxMs: m.lagMaxMs }
 }
 
 const ticksOf = (procs: ChildProcess[]): number => procs.reduce((n, p) => { try { return n + cpuTicks(p.pid as number) } catch { return n } }, 0)
@@ -112,11 +117,18 @@ function logAt (n: NodeProc, msg: string): number {
   return NaN
 }
 
-interface Colleagues { procs: ChildProcess[], peers: string[], status: Array<{ minSeen: number, delivered: Record<string, number> } | undefined> }
+interface Colleagues {
+  procs: ChildProcess[]
+  peers: string[]
+  status: Array<{ minSeen: number, delivered: Record<string, number>, lagMs?: number } | undefined>
+  /** the worst event-loop delay any colleague process reported since the last reset, ms */
+  lagPeak: { ms: number }
+}
 
 async function startColleagues (n: number, dir: string): Promise<Colleagues> {
   const groups = Array.from({ length: Math.ceil(n / PER_NS) }, (_, j) => j)
   const status: Colleagues['status'] = []
+  const lagPeak = { ms: 0 }
   const started = await Promise.allSettled(groups.map(async (j) => {
     const ips = Array.from({ length: Math.min(PER_NS, n - j * PER_NS) }, (_, k) => colleagueIp(j * PER_NS + k))
     const log = createWriteStream(join(dir, `colleagues-${n}-${j}.log`))
@@ -128,7 +140,10 @@ async function startColleagues (n: number, dir: string): Promise<Colleagues> {
       for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
         const line = buf.slice(0, nl)
         buf = buf.slice(nl + 1)
-        if (line.startsWith('status ')) status[j] = JSON.parse(line.slice(7))
+        if (line.startsWith('status ')) {
+          status[j] = JSON.parse(line.slice(7))
+          lagPeak.ms = Math.max(lagPeak.ms, status[j]?.lagMs ?? 0)
+        }
       }
     })
     return { child, peers: JSON.parse(readFileSync(peersFile, 'utf8')) as string[] }
@@ -138,7 +153,7 @@ async function startColleagues (n: number, dir: string): Promise<Colleagues> {
     for (const c of ok) await stopChild(c.child)
     throw (started.find(r => r.status === 'rejected') as PromiseRejectedResult).reason
   }
-  return { procs: ok.map(c => c.child), peers: ok.flatMap(c => c.peers), status }
+  return { procs: ok.map(c => c.child), peers: ok.flatMap(c => c.peers), status, lagPeak }
 }
 
 async function run (n: number, dir: string): Promise<Record<string, unknown>> {
@@ -156,6 +171,7 @@ async function run (n: number, dir: string): Promise<Record<string, unknown>> {
     await new Promise(resolve => setTimeout(resolve, 3000))
     const udp0 = udpCounters(nodeNs)
     const ct0 = ticksOf(c.procs)
+    c.lagPeak.ms = 0
     await node.start(60_000)
     const pid = node.pid as number
     const startedAt = node.startedAt
@@ -166,6 +182,8 @@ async function run (n: number, dir: string): Promise<Record<string, unknown>> {
     const nodeDiscoveryCpuPct = pct(cpuTicks(pid), discoveryMs)
     const colleaguesDiscoveryCpuPct = pct(ticksOf(c.procs) - ct0, discoveryMs)
     const udp1 = udpCounters(nodeNs)
+    const colleaguesLagDuringDiscoveryMs = c.lagPeak.ms
+    const nodeLagDuringDiscoveryMs = (await probe(pid)).lagMaxMs
     // the same from the node's own "host started" log line: discovery alone, without the process start-up
     const hostStartedAt = logAt(node, 'host started')
     const seenAfterHostStartMs = startedAt + seenAll - hostStartedAt
@@ -175,6 +193,8 @@ async function run (n: number, dir: string): Promise<Record<string, unknown>> {
     const cpu0 = cpuTicks(pid)
     const cc0 = ticksOf(c.procs)
     const udp2 = udpCounters(nodeNs)
+    await probe(pid)
+    c.lagPeak.ms = 0
     const t0 = Date.now()
     await new Promise(resolve => setTimeout(resolve, IDLE_S * 1000))
     const cpu1 = cpuTicks(pid)
@@ -185,7 +205,8 @@ async function run (n: number, dir: string): Promise<Record<string, unknown>> {
     const idleCpuPct = ((cpu1 - cpu0) / CLK_TCK) / secs * 100
     const pktsPerS = ((st1.host.mdns?.packetsIn ?? 0) - (st0.host.mdns?.packetsIn ?? 0)) / secs
     const rss = rssKiB(pid)
-    const heapKiB = await heapAfterGcKiB(pid)
+    const colleaguesLagIdleMs = c.lagPeak.ms
+    const { heapKiB, lagMaxMs: nodeLagIdleMs } = await probe(pid)
     // a group of up to 200 (the node and 199 colleagues)
     const members = c.peers.slice(0, Math.min(n, GROUP_MAX - 1))
     const g0 = Date.now()
@@ -196,8 +217,10 @@ async function run (n: number, dir: string): Promise<Record<string, unknown>> {
       for (const st of c.status) for (const [id, k] of Object.entries(st?.delivered ?? {})) sum.set(id, (sum.get(id) ?? 0) + k)
       return Math.max(0, ...sum.values())
     }
-    await until(() => mostDelivered() >= members.length, 'group created at every member', 180_000, 100)
-    const createMs = Date.now() - g0
+    // bounded: a member short after 180 s is reported (how many stored it), not a crash of the whole run
+    const created = await until(() => mostDelivered() >= members.length, 'group created at every member', 180_000, 100).then(() => true, () => false)
+    const createMs = created ? Date.now() - g0 : null
+    const createStoredBy = mostDelivered()
     const m0 = Date.now()
     const m = await node.api!.call<MessageView>('POST', '/messages', { to: group.id, text: 'all hands', wait: 'delivered', timeoutMs: 180_000 })
     const groupMs = Date.now() - m0
@@ -211,16 +234,21 @@ async function run (n: number, dir: string): Promise<Record<string, unknown>> {
       nodeDiscoveryCpuPct,
       colleaguesDiscoveryCpuPct,
       udpDroppedDuringDiscovery: udp1.rcvbufErrors - udp0.rcvbufErrors,
+      nodeLagDuringDiscoveryMs,
+      colleaguesLagDuringDiscoveryMs,
       udpInDuringDiscovery: udp1.inDatagrams - udp0.inDatagrams,
       idleCpuPct: Number(idleCpuPct.toFixed(2)),
       colleaguesIdleCpuPct: pct(cc1 - cc0, secs * 1000),
       mdnsPacketsInPerS: Number(pktsPerS.toFixed(2)),
       udpDroppedIdle: udp3.rcvbufErrors - udp2.rcvbufErrors,
+      nodeLagIdleMs,
+      colleaguesLagIdleMs,
       connectionsIdle: st1.connections,
       rssMiB: Number((rss / 1024).toFixed(1)),
       heapAfterGcMiB: Number((heapKiB / 1024).toFixed(1)),
       groupMembers: members.length + 1,
       groupCreateMs: createMs,
+      groupCreateStoredBy: createStoredBy,
       groupMessageMs: groupMs,
       groupState: m.state,
       connectionsPeak: st2.host.connections.peakConnections,

@@ -12,7 +12,10 @@
  */
 import * as dnsPacket from 'dns-packet'
 import { MAX_MDNS_PACKET_BYTES, type MdnsTransport } from './socket.js'
-import { SERVICE_TYPE, instanceName, readInstances, sameName, type Answer, type Rr, type SeenInstance, type VerifyRecord, signedPayload } from './records.js'
+import {
+  SERVICE_TYPE, instanceName, knownIndex, readInstances, recordKey, sameName, verifySeen,
+  type Answer, type Rr, type SeenInstance, type VerifyRecord
+} from './records.js'
 import type { FullQuery } from './responder.js'
 
 export interface BrowserComponents {
@@ -195,7 +198,7 @@ export class MdnsBrowser {
     if (seen.sig === undefined) return false
     const cached = this.byPeer.get(seen.peerId)
     if (cached !== undefined && cached.strings === recordKey(seen)) return true
-    return this.c.verify(seen.peerId, signedPayload(seen.instance, seen.strings), seen.sig)
+    return verifySeen(this.c.verify, seen)
   }
 
   /** §7.3: someone asked what we were about to ask, with no known answer we lack: our query counts as sent. */
@@ -204,9 +207,9 @@ export class MdnsBrowser {
     const now = Date.now()
     for (const question of q.questions) {
       if (sameName(question.name, SERVICE_TYPE) && (question.type === 'PTR' || question.type === 'ANY')) {
-        const mine = new Set(this.knownAnswers(now).map(a => String((a as Rr).data).toLowerCase()))
-        const subset = q.knownAnswers.every(a => a.type !== 'PTR' || !sameName(a.name, SERVICE_TYPE) || mine.has(String(a.data).toLowerCase()))
-        if (subset && !this.firstQuery && this.nextQueryAt - now <= this.interval / 2) {
+        // only when our own query is due soon (checked first: the known-answer lists are long in a large office)
+        if (this.firstQuery || this.nextQueryAt - now > this.interval / 2) continue
+        if (this.wouldKnowAll(q.knownParts ?? [q.knownAnswers], now)) {
           this.interval = Math.min(this.interval * 2, this.init.maxQueryIntervalMs)
           this.scheduleQuery(this.interval)
         }
@@ -282,6 +285,18 @@ export class MdnsBrowser {
       // our only colleague: a restart costs one small query
       this.restartQueries()
     }
+  }
+
+  /** Every PTR of our service in these known-answer lists is one we would list too (§7.3). */
+  private wouldKnowAll (parts: Rr[][], now: number): boolean {
+    for (const part of parts) {
+      for (const name of knownIndex(part).ptr.keys()) {
+        const peerId = this.byInstance.get(name)
+        const p = peerId === undefined ? undefined : this.byPeer.get(peerId)
+        if (p === undefined || p.ttlS - (now - p.receivedAt) / 1000 <= p.ttlS / 2) return false
+      }
+    }
+    return true
   }
 
   /** PTR records we hold with more than half their TTL left (§7.1). */
@@ -373,9 +388,6 @@ export class MdnsBrowser {
     this.reconfirmTimers.add(t)
   }
 }
-
-/** What a verified record is remembered by: its TXT strings and signature. */
-const recordKey = (seen: SeenInstance): string => [...seen.strings, seen.sig === undefined ? '' : Buffer.from(seen.sig).toString('base64')].join('\n')
 
 /** Bytes of an uncompressed DNS name: a length byte per label, the labels, the final zero. */
 const nameBytes = (name: string): number => Buffer.byteLength(name) + 2

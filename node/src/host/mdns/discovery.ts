@@ -152,6 +152,7 @@ export class MdnsDiscovery {
     if (pending !== undefined && questions.length === 0) {
       // §7.2: the known answers continue
       pending.q.knownAnswers.push(...(packet.answers ?? []) as Rr[])
+      pending.q.knownParts?.push((packet.answers ?? []) as Rr[])
       if (((packet.flags ?? 0) & dnsPacket.TRUNCATED_RESPONSE) === 0) this.finishAssembly(key)
       return
     }
@@ -160,6 +161,7 @@ export class MdnsDiscovery {
     const q: FullQuery = {
       questions: questions.map(x => x.class === QU_CLASS ? { ...x, class: 'IN' } : x),
       knownAnswers: [...(packet.answers ?? [])] as Rr[],
+      knownParts: [(packet.answers ?? []) as Rr[]],
       from,
       id: packet.id ?? 0,
       unicast: questions.every(x => x.class === QU_CLASS)

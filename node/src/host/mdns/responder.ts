@@ -14,7 +14,7 @@
 import * as dnsPacket from 'dns-packet'
 import { MDNS_PORT, type MdnsTransport, type PacketSource } from './socket.js'
 import {
-  SERVICE_ENUMERATION, SERVICE_TYPE, hostName, instanceName, sameName, selfRecords,
+  SERVICE_ENUMERATION, SERVICE_TYPE, hostName, instanceName, knownIndex, sameName, selfRecords,
   type Answer, type Rr, type SelfRecords, type SignRecord
 } from './records.js'
 
@@ -40,6 +40,8 @@ export interface ResponderComponents {
 export interface FullQuery {
   questions: Rr[]
   knownAnswers: Rr[]
+  /** the same known answers as the packets' own lists (indexed once per packet, records.ts knownIndex); absent: [knownAnswers] */
+  knownParts?: Rr[][]
   from: PacketSource
   id: number
   /** every question asked for a unicast answer (QU bit) */
@@ -103,7 +105,7 @@ export class MdnsResponder {
     if (self === undefined) return
     const ttl = this.c.ttl()
     const wants = this.wanted(q.questions, self)
-    this.suppressKnown(wants, q.knownAnswers, self, ttl)
+    this.suppressKnown(wants, q.knownParts ?? [q.knownAnswers], self, ttl)
     if (wants.size === 0) return
     const now = Date.now()
     if (q.from.port !== MDNS_PORT) { this.legacyUnicast(q, wants, ttl); return }
@@ -194,15 +196,19 @@ export class MdnsResponder {
   }
 
   /** §7.1: a record the querier lists with at least half its TTL left is not sent again. */
-  private suppressKnown (wants: Set<Want>, known: Rr[], self: SelfRecords, ttl: number): void {
-    if (known.length === 0) return
+  private suppressKnown (wants: Set<Want>, parts: Rr[][], self: SelfRecords, ttl: number): void {
     const instance = instanceName(self.peerId)
+    const lower = instance.toLowerCase()
     const fresh = (r: Rr): boolean => (r.ttl ?? 0) >= ttl / 2
-    for (const r of known) {
-      if (!fresh(r)) continue
-      if (r.type === 'PTR' && sameName(r.name, SERVICE_TYPE) && typeof r.data === 'string' && sameName(r.data, instance)) wants.delete('ptr')
-      if (r.type === 'PTR' && sameName(r.name, SERVICE_ENUMERATION)) wants.delete('enum')
-      if (r.type === 'TXT' && sameName(r.name, instance)) wants.delete('instance')
+    for (const part of parts) {
+      if (part.length === 0) continue
+      const idx = knownIndex(part)
+      if ((idx.ptr.get(lower) ?? 0) >= ttl / 2) wants.delete('ptr')
+      for (const r of idx.others) {
+        if (!fresh(r)) continue
+        if (r.type === 'PTR' && sameName(r.name, SERVICE_ENUMERATION)) wants.delete('enum')
+        if (r.type === 'TXT' && sameName(r.name, instance)) wants.delete('instance')
+      }
     }
   }
 
