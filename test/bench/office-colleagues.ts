@@ -12,6 +12,7 @@
  */
 import '../../core/polyfill.js'
 import { writeFileSync } from 'node:fs'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Libp2pHost } from '../../node/src/host/libp2p-host.js'
 import { createIdentityBytes, loadIdentity } from '../../core/keys.js'
 import { UdpMdnsSocket } from '../../node/src/host/mdns/socket.js'
@@ -59,9 +60,14 @@ for (const ip of ips) {
 
 writeFileSync(peersFile, JSON.stringify(hosts.map(h => h.peerId)))
 process.stdout.write('ready\n')
+// how late this process's event loop runs (is the emulation keeping up?): the worst delay in each second
+const lag = monitorEventLoopDelay({ resolution: 10 })
+lag.enable()
 setInterval(() => {
   const seen = hosts.map(h => h.stats().mdns?.peers ?? 0)
-  process.stdout.write(`status ${JSON.stringify({ minSeen: Math.min(...seen), maxSeen: Math.max(...seen), delivered: Object.fromEntries(delivered), packetsIn: socket.stats.packetsIn, connections: hosts.reduce((n, h) => n + h.connectionCount(), 0) })}\n`)
+  const lagMs = Math.round(lag.max / 1e6)
+  lag.reset()
+  process.stdout.write(`status ${JSON.stringify({ minSeen: Math.min(...seen), maxSeen: Math.max(...seen), delivered: Object.fromEntries(delivered), packetsIn: socket.stats.packetsIn, connections: hosts.reduce((n, h) => n + h.connectionCount(), 0), lagMs })}\n`)
 }, 1000).unref()
 
 let stopping = false

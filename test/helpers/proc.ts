@@ -78,6 +78,8 @@ export interface ProcInit {
   netns?: string
   args?: string[]
   logFile: string
+  /** options for node itself, before the script (a benchmark's --expose-gc, --import of a probe) */
+  nodeArgs?: string[]
 }
 
 export interface SeenEvent { at: number, event: ApiEvent }
@@ -94,8 +96,8 @@ export class NodeProc {
   constructor (readonly init: ProcInit) {}
 
   async start (timeoutMs = 30_000): Promise<void> {
-    const { dataDir, name, netns, args = [], logFile } = this.init
-    const cmd = [process.execPath, PARLEY_BIN, 'start', '--data', dataDir, '--name', name, '--api-port', '0', '--log-format', 'json', ...args]
+    const { dataDir, name, netns, args = [], logFile, nodeArgs = [] } = this.init
+    const cmd = [process.execPath, ...nodeArgs, PARLEY_BIN, 'start', '--data', dataDir, '--name', name, '--api-port', '0', '--log-format', 'json', ...args]
     this.log ??= createWriteStream(logFile, { flags: 'a' })
     this.startedAt = Date.now()
     this.child = await spawnReady(cmd, netns, this.log, name, timeoutMs)

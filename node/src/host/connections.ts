@@ -13,12 +13,20 @@
  * - One per pair: when two connections exist (both sides dialled at once),
  *   both sides keep the same one, a direct before a relayed one, then the one
  *   dialled by the smaller peer ID, then the older; the other is closed once
- *   quiet (new streams already go to the kept one).
- * - Cap: above `maxConnections`, the connections quiet the longest go first.
- *   The relay and configured peers are not counted and never pruned.
+ *   quiet (new streams already go to the kept one): after `quietMs` when no
+ *   stream is open on it, after `streamQuietMs` (longer than any call's
+ *   timeout, so no request can still be waiting there) when one is.
+ * - Cap: a hard bound on our dials. A dial to a peer goes ahead only when the
+ *   open connections plus the dials in flight are below `maxConnections`
+ *   (the quietest unheld connection is closed to make room); otherwise it
+ *   waits, at most `capWaitMs`, then fails with ERR_RESOURCE_LIMIT (the
+ *   caller retries later or deposits at the relay). Connections others open
+ *   to us above the cap are pruned the same way, once quiet. The relay and
+ *   configured peers are not counted and never pruned.
  */
 import type { Connection, Stream } from '@libp2p/interface'
 import type { Logger } from '../../../core/util/log.js'
+import { ParleyError } from '../../../core/errors.js'
 
 export interface ConnectionPolicyInit {
   /** open connections to peers at most (the relay and configured peers not counted). @default 64 */
@@ -29,17 +37,22 @@ export interface ConnectionPolicyInit {
   maxParallelDials?: number
   /** a duplicate, or a connection over the cap, is closed once its streams were quiet this long. @default 1500 */
   quietMs?: number
+  /** a duplicate with a stream still open is closed once quiet this long (above every call timeout). @default 20_000 */
+  streamQuietMs?: number
+  /** a dial waits this long at most for room under the cap, then fails with ERR_RESOURCE_LIMIT. @default 30_000 */
+  capWaitMs?: number
 }
 
 export const DEFAULT_MAX_CONNECTIONS = 64
 export const DEFAULT_IDLE_CLOSE_MS = 120_000
 export const DEFAULT_MAX_PARALLEL_DIALS = 8
 export const DEFAULT_QUIET_MS = 1500
+/** above the RPC call timeout (15 s, core/rpc/channel.ts): a stream quiet this long has no call waiting */
+export const DEFAULT_STREAM_QUIET_MS = 20_000
+export const DEFAULT_CAP_WAIT_MS = 30_000
 const TICK_MS = 1000
 /** a dial waiting for a free place under the cap looks again this often */
 const CAP_WAIT_MS = 200
-/** the longest a dial waits for room under the cap */
-const CAP_WAIT_MAX_MS = 10_000
 
 export interface ConnectionPolicyComponents {
   peerId: string
@@ -54,6 +67,8 @@ export class ConnectionPolicy {
   private readonly lastActive = new Map<string, number>()
   private timer?: NodeJS.Timeout
   private dialsInFlight = 0
+  /** dials in flight to peers counted against the cap */
+  private countedDials = 0
   private readonly dialWaiters: Array<() => void> = []
   /** connections we closed ourselves (their close must not reconfirm the peer's discovery record) */
   private readonly closedByUs = new Set<string>()
@@ -66,7 +81,9 @@ export class ConnectionPolicy {
       maxConnections: init.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
       idleCloseMs: init.idleCloseMs ?? DEFAULT_IDLE_CLOSE_MS,
       maxParallelDials: init.maxParallelDials ?? DEFAULT_MAX_PARALLEL_DIALS,
-      quietMs: init.quietMs ?? DEFAULT_QUIET_MS
+      quietMs: init.quietMs ?? DEFAULT_QUIET_MS,
+      streamQuietMs: init.streamQuietMs ?? DEFAULT_STREAM_QUIET_MS,
+      capWaitMs: init.capWaitMs ?? DEFAULT_CAP_WAIT_MS
     }
     for (const [k, v] of Object.entries(this.init)) {
       if (!Number.isInteger(v) || v < 1) throw new RangeError(`connection policy: ${k} must be a positive integer, got ${String(v)}`)
@@ -139,20 +156,23 @@ export class ConnectionPolicy {
 
   /**
    * Runs `fn` (a dial) when fewer than `maxParallelDials` dials are in flight
-   * and, for an unprotected peer, when the connections are below the cap (the
-   * quietest are pruned meanwhile): a burst waits its turn instead of opening
-   * a connection to everyone at once. When every connection stays busy for
-   * `CAP_WAIT_MAX_MS`, the dial goes ahead over the cap (the cap never stops
-   * messaging; the extra connection is pruned once quiet).
+   * and, for an unprotected peer, when the open connections plus the dials
+   * in flight are below the cap (the quietest are pruned meanwhile): a burst
+   * waits its turn instead of opening a connection to everyone at once. A
+   * dial that finds no room within `capWaitMs` (every connection busy or
+   * held) fails with ERR_RESOURCE_LIMIT: the cap is a bound, not a target.
    */
   async bounded<T> (fn: () => Promise<T>, signal?: AbortSignal, peerId?: string): Promise<T> {
     const counted = peerId === undefined || !this.c.isProtected(peerId)
-    const until = Date.now() + CAP_WAIT_MAX_MS
-    const full = (): boolean => counted && Date.now() < until && this.counted() >= this.init.maxConnections
+    const until = Date.now() + this.init.capWaitMs
+    const full = (): boolean => counted && this.counted(peerId) + this.countedDials >= this.init.maxConnections
     while (this.dialsInFlight >= this.init.maxParallelDials || full()) {
       signal?.throwIfAborted()
+      if (Date.now() >= until) {
+        throw new ParleyError('ERR_RESOURCE_LIMIT', `all ${this.init.maxConnections} connections are in use (connections.maxConnections); try again shortly`)
+      }
       // make room for this dial: the quietest connection goes if it is quiet enough
-      if (this.dialsInFlight < this.init.maxParallelDials) this.tick(Date.now(), 1)
+      if (this.dialsInFlight < this.init.maxParallelDials) this.tick(Date.now(), 1 + this.countedDials)
       await new Promise<void>(resolve => {
         const t = setTimeout(done, CAP_WAIT_MS)
         function done (): void { clearTimeout(t); resolve() }
@@ -160,20 +180,22 @@ export class ConnectionPolicy {
       })
     }
     this.dialsInFlight++
+    if (counted) this.countedDials++
     try {
       return await fn()
     } finally {
       this.dialsInFlight--
+      if (counted) this.countedDials--
       this.dialWaiters.shift()?.()
     }
   }
 
-  /** open connections to unprotected peers (one per peer) */
-  private counted (): number {
+  /** open connections to unprotected peers (one per peer), but `except`'s (a dial to it adds none) */
+  private counted (except?: string): number {
     const peers = new Set<string>()
     for (const c of this.c.connections()) {
       const p = c.remotePeer.toString()
-      if (c.status === 'open' && !this.c.isProtected(p)) peers.add(p)
+      if (c.status === 'open' && p !== except && !this.c.isProtected(p)) peers.add(p)
     }
     return peers.size
   }
@@ -184,6 +206,11 @@ export class ConnectionPolicy {
     const weDial = this.c.peerId < conn.remotePeer.toString()
     const byRule = (conn.direction === 'outbound') === weDial ? 0 : 1
     return relayed + byRule
+  }
+
+  /** how long a duplicate must be quiet to go: longer while a stream is open on it (a call may be waiting there) */
+  private quietNeeded (conn: Connection): number {
+    return conn.streams.length > 0 ? this.init.streamQuietMs : this.init.quietMs
   }
 
   private quietFor (conn: Connection, now: number): number {
@@ -211,7 +238,7 @@ export class ConnectionPolicy {
       // work in flight: nothing of this peer is closed (a duplicate goes once the work is done and it is quiet)
       if (this.held.has(peer)) { if (!this.c.isProtected(peer)) kept.push(keep); continue }
       for (const conn of conns) {
-        if (conn !== keep && this.quietFor(conn, now) >= this.init.quietMs) this.close(conn, 'duplicatesClosed')
+        if (conn !== keep && this.quietFor(conn, now) >= this.quietNeeded(conn)) this.close(conn, 'duplicatesClosed')
       }
       if (this.c.isProtected(peer)) continue
       if (this.quietFor(keep, now) >= this.init.idleCloseMs) { this.close(keep, 'prunedIdle'); continue }
@@ -219,8 +246,9 @@ export class ConnectionPolicy {
     }
     const over = kept.length + room - this.init.maxConnections
     if (over <= 0) return
+    // over the cap: unheld and quiet ones, those without an open stream first, then the quietest
     const quiet = kept.filter(c => !this.held.has(c.remotePeer.toString()) && this.quietFor(c, now) >= this.init.quietMs)
-      .sort((a, b) => this.quietFor(b, now) - this.quietFor(a, now))
+      .sort((a, b) => Number(a.streams.length > 0) - Number(b.streams.length > 0) || this.quietFor(b, now) - this.quietFor(a, now))
     for (const conn of quiet.slice(0, over)) this.close(conn, 'prunedCap')
   }
 }

@@ -331,11 +331,14 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
   async dial (target: string, options: AbortOptions = {}): Promise<string> {
     const node = this.started
     if (!target.startsWith('/') && this.isConnected(target)) return target
-    const running = this.dialing.get(target)
+    // by peer: a dial by peer ID and one by an address of the same peer share one attempt
+    const peer = peerOfTarget(target)
+    const key = peer ?? target
+    const running = this.dialing.get(key)
     if (running !== undefined) return await running
-    const attempt = this.policy.bounded(async () => await this.dialNow(node, target, options), options.signal, peerOfTarget(target))
-    this.dialing.set(target, attempt)
-    try { return await attempt } finally { this.dialing.delete(target) }
+    const attempt = this.policy.bounded(async () => await this.dialNow(node, target, options), options.signal, peer)
+    this.dialing.set(key, attempt)
+    try { return await attempt } finally { this.dialing.delete(key) }
   }
 
   private async dialNow (node: Libp2p<Services>, target: string, options: AbortOptions): Promise<string> {

@@ -1,13 +1,13 @@
 /**
- * RFC 6762 discovery (node/src/host/mdns/) on an in-memory LAN: every packet
- * is encoded and decoded as on the wire and handed to every socket
- * (multicast, loopback included) or to one (unicast). Counts what is sent.
+ * RFC 6762 discovery (node/src/host/mdns/) on an in-memory LAN
+ * (test/helpers/fake-mdns-lan.ts). Counts what is sent.
  */
 import { describe, it, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import * as dnsPacket from 'dns-packet'
 import { MdnsDiscovery, type MdnsDiscoveryInit } from '../../../node/src/host/mdns/discovery.js'
-import type { MdnsTransport, PacketSource, ReceivedPacket } from '../../../node/src/host/mdns/socket.js'
+import type { MdnsTransport } from '../../../node/src/host/mdns/socket.js'
+import { FakeLan, type FakeSocket } from '../../helpers/fake-mdns-lan.js'
 import type { CachedPeer, GoneReason } from '../../../node/src/host/mdns/browser.js'
 import { SERVICE_TYPE, readInstances, selfRecords, type Rr } from '../../../node/src/host/mdns/records.js'
 import { MdnsResponder } from '../../../node/src/host/mdns/responder.js'
@@ -18,48 +18,6 @@ import { signWithDevice, verifyByPeer } from '../../../node/src/host/signing.js'
 
 const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
 const fakePeerId = (i: number): string => '12D3KooW' + Array.from({ length: 44 }, (_, k) => B58[(i * 7919 + k * 31 + (i >> 3) * k) % 58]).join('')
-
-class FakeLan {
-  readonly sockets: FakeSocket[] = []
-  multicasts = 0
-  unicasts = 0
-  responses = 0
-  queries = 0
-  socket (address: string): FakeSocket {
-    const s = new FakeSocket(this, address)
-    this.sockets.push(s)
-    return s
-  }
-}
-
-class FakeSocket implements MdnsTransport {
-  readonly stats = { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0 }
-  private readonly subs = new Set<(p: ReceivedPacket) => void>()
-  private tokens = 0
-  up = true
-  constructor (private readonly lan: FakeLan, readonly address: string) {}
-  token (): number { return ++this.tokens }
-  subscribe (fn: (p: ReceivedPacket) => void): () => void { this.subs.add(fn); return () => { this.subs.delete(fn) } }
-  send (buf: Uint8Array, sender: number, to?: PacketSource): void {
-    if (!this.up) return
-    this.stats.packetsOut++
-    const packet = dnsPacket.decode(Buffer.from(buf))
-    if (packet.type === 'response') this.lan.responses++
-    else this.lan.queries++
-    if (to === undefined) this.lan.multicasts++
-    else this.lan.unicasts++
-    const from = { address: this.address, port: 5353 }
-    for (const s of this.lan.sockets) {
-      if (to !== undefined && s.address !== to.address) continue
-      setImmediate(() => { s.deliver({ packet: dnsPacket.decode(Buffer.from(buf)), from, ...(s === this && to === undefined ? { sentBy: sender } : {}) }) })
-    }
-  }
-  deliver (p: ReceivedPacket): void {
-    if (!this.up) return
-    this.stats.packetsIn++
-    for (const fn of this.subs) fn(p)
-  }
-}
 
 interface Peer { d: MdnsDiscovery, seen: Map<string, CachedPeer>, gone: Array<{ peerId: string, reason: GoneReason }>, socket: FakeSocket, id: string }
 

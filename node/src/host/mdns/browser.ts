@@ -12,7 +12,10 @@
  */
 import * as dnsPacket from 'dns-packet'
 import { MAX_MDNS_PACKET_BYTES, type MdnsTransport } from './socket.js'
-import { SERVICE_TYPE, instanceName, readInstances, sameName, type Answer, type Rr, type SeenInstance, type VerifyRecord, signedPayload } from './records.js'
+import {
+  SERVICE_TYPE, instanceName, knownIndex, readInstances, recordKey, sameName, verifySeen,
+  type Answer, type Rr, type SeenInstance, type VerifyRecord
+} from './records.js'
 import type { FullQuery } from './responder.js'
 
 export interface BrowserComponents {
@@ -47,8 +50,16 @@ const SWEEP_MS = 1000
 const RECONFIRM_REQUERY_MS = 2000
 /** after a goodbye, one question this much later (a replayed goodbye is undone by the live peer's answer) */
 const GOODBYE_RECHECK_MS = 1000
-/** a lost record restarts the browse backoff only if it has grown past this (a burst of losses restarts it once) */
-const RESTART_BELOW_MS = 8000
+/**
+ * Records lost without a goodbye within this window count as lost "at once":
+ * when they are half the cache or more (our side of the network was cut off,
+ * a laptop woke up), the browse starts again from 1 s. A single colleague
+ * leaving silently restarts nothing: its record was asked for at 80-95 % of
+ * its TTL and nobody answered, and every node loses it in the same second, so
+ * a restart there would make the whole office query at once (an N² storm per
+ * departure, with known-answer lists of several packets each).
+ */
+const MASS_LOSS_WINDOW_MS = 10_000
 /** refresh points as fractions of the TTL (§5.2) */
 const REFRESH_AT = [0.80, 0.85, 0.90, 0.95]
 
@@ -89,6 +100,14 @@ export class MdnsBrowser {
   private firstQuery = true
   /** instance questions to send with the next sweep */
   private readonly ask = new Set<string>()
+  /** when records were lost without a goodbye, within the last MASS_LOSS_WINDOW_MS */
+  private lostAt: number[] = []
+  private massRestartAt = -Infinity
+  private announceOnReturn = false
+  /** called when the browse restarts after a mass loss (the owner announces again: others may have lost us too) */
+  onMassLoss?: () => void
+  /** browse restarts so far (a network change or a mass loss), for tests and stats */
+  restarts = 0
 
   constructor (private readonly c: BrowserComponents, private readonly on: BrowserEvents, init: BrowserInit = {}) {
     this.init = {
@@ -127,11 +146,15 @@ export class MdnsBrowser {
     this.byPeer.clear()
     this.byInstance.clear()
     this.ask.clear()
+    this.lostAt = []
+    this.announceOnReturn = false
   }
 
   /** Starts querying from 1 s again (a network change: the cache may be wrong). */
   restartQueries (): void {
     if (!this.running) return
+    this.restarts++
+    this.lostAt = []
     this.interval = FIRST_QUERY_INTERVAL_MS
     this.scheduleQuery(20 + this.c.random() * 100)
   }
@@ -175,7 +198,7 @@ export class MdnsBrowser {
     if (seen.sig === undefined) return false
     const cached = this.byPeer.get(seen.peerId)
     if (cached !== undefined && cached.strings === recordKey(seen)) return true
-    return this.c.verify(seen.peerId, signedPayload(seen.instance, seen.strings), seen.sig)
+    return verifySeen(this.c.verify, seen)
   }
 
   /** §7.3: someone asked what we were about to ask, with no known answer we lack: our query counts as sent. */
@@ -184,9 +207,9 @@ export class MdnsBrowser {
     const now = Date.now()
     for (const question of q.questions) {
       if (sameName(question.name, SERVICE_TYPE) && (question.type === 'PTR' || question.type === 'ANY')) {
-        const mine = new Set(this.knownAnswers(now).map(a => String((a as Rr).data).toLowerCase()))
-        const subset = q.knownAnswers.every(a => a.type !== 'PTR' || !sameName(a.name, SERVICE_TYPE) || mine.has(String(a.data).toLowerCase()))
-        if (subset && !this.firstQuery && this.nextQueryAt - now <= this.interval / 2) {
+        // only when our own query is due soon (checked first: the known-answer lists are long in a large office)
+        if (this.firstQuery || this.nextQueryAt - now > this.interval / 2) continue
+        if (this.wouldKnowAll(q.knownParts ?? [q.knownAnswers], now)) {
           this.interval = Math.min(this.interval * 2, this.init.maxQueryIntervalMs)
           this.scheduleQuery(this.interval)
         }
@@ -224,6 +247,10 @@ export class MdnsBrowser {
     this.byInstance.set(p.instance, p.peerId)
     const changed = old === undefined || old.addrs.join(' ') !== p.addrs.join(' ') || old.advert !== p.advert
     if (changed) this.on.peer(p, old === undefined)
+    if (old === undefined && this.announceOnReturn) {
+      this.announceOnReturn = false
+      this.onMassLoss?.()
+    }
   }
 
   private remove (p: CachedPeer, reason: GoneReason): void {
@@ -231,9 +258,45 @@ export class MdnsBrowser {
     this.byPeer.delete(p.peerId)
     if (this.byInstance.get(p.instance) === p.peerId) this.byInstance.delete(p.instance)
     this.on.gone(p, reason)
-    // no goodbye: a crash, or the network between us failed for a while. If it was the network, the peer will
-    // not announce again (its records did not change): browse from 1 s again so it is found once it answers
-    if (reason !== 'goodbye' && this.interval > RESTART_BELOW_MS) this.restartQueries()
+    if (reason !== 'goodbye') this.noteLoss()
+  }
+
+  /**
+   * No goodbye: a crash, or the network between us failed. One record lost is
+   * a colleague gone (nothing to ask: its refresh questions went unanswered).
+   * Half the cache or more lost within MASS_LOSS_WINDOW_MS is our network: the
+   * browse restarts from 1 s and we announce again (RFC 6762 §8.3, a link
+   * change), so both sides find each other once the network is back.
+   */
+  private noteLoss (): void {
+    const now = Date.now()
+    this.lostAt = this.lostAt.filter(t => now - t < MASS_LOSS_WINDOW_MS)
+    this.lostAt.push(now)
+    const lost = this.lostAt.length
+    if (lost >= 2 && lost * 2 >= this.byPeer.size + lost) {
+      // once per window: the rest of the same sweep's losses are the same event
+      if (now - this.massRestartAt < MASS_LOSS_WINDOW_MS) return
+      this.massRestartAt = now
+      this.restartQueries()
+      this.onMassLoss?.()
+      // the network may still be down (then nobody heard that announcement): announce again at the first colleague heard
+      this.announceOnReturn = true
+    } else if (lost === 1 && this.byPeer.size === 0) {
+      // our only colleague: a restart costs one small query
+      this.restartQueries()
+    }
+  }
+
+  /** Every PTR of our service in these known-answer lists is one we would list too (§7.3). */
+  private wouldKnowAll (parts: Rr[][], now: number): boolean {
+    for (const part of parts) {
+      for (const name of knownIndex(part).ptr.keys()) {
+        const peerId = this.byInstance.get(name)
+        const p = peerId === undefined ? undefined : this.byPeer.get(peerId)
+        if (p === undefined || p.ttlS - (now - p.receivedAt) / 1000 <= p.ttlS / 2) return false
+      }
+    }
+    return true
   }
 
   /** PTR records we hold with more than half their TTL left (§7.1). */
@@ -325,9 +388,6 @@ export class MdnsBrowser {
     this.reconfirmTimers.add(t)
   }
 }
-
-/** What a verified record is remembered by: its TXT strings and signature. */
-const recordKey = (seen: SeenInstance): string => [...seen.strings, seen.sig === undefined ? '' : Buffer.from(seen.sig).toString('base64')].join('\n')
 
 /** Bytes of an uncompressed DNS name: a length byte per label, the labels, the final zero. */
 const nameBytes = (name: string): number => Buffer.byteLength(name) + 2

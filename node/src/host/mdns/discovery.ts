@@ -78,6 +78,7 @@ export class MdnsDiscovery {
     const sign = c.sign !== undefined ? { sign: c.sign } : {}
     this.browser = new MdnsBrowser({ transport: c.transport, token: this.token, random, self: peerId, ...verify }, on, { ...init, sweepMs })
     this.responder = new MdnsResponder({ transport: c.transport, token: this.token, random, ttl: () => this.ttl(), spreadMs: () => this.spreadMs(), ...sign })
+    this.browser.onMassLoss = () => { this.responder.reannounce() }
   }
 
   /** The TTL our records carry now, seconds. */
@@ -98,9 +99,19 @@ export class MdnsDiscovery {
 
   start (self: SelfRecords): void {
     if (this.unsubscribe !== undefined) return
-    this.unsubscribe = this.c.transport.subscribe((p) => { this.onPacket(p) })
+    const unsubscribe = this.c.transport.subscribe((p) => { this.onPacket(p) })
+    // a new interface (Wi-Fi back, a cable plugged in): browse from 1 s and announce again (§8.3)
+    const offChange = this.c.transport.onNetworkChange?.(() => { this.networkChanged() })
+    this.unsubscribe = () => { unsubscribe(); offChange?.() }
     this.browser.start()
     this.responder.update(self)
+  }
+
+  /** The network changed under us: the cache may be wrong and others may not have our records. */
+  networkChanged (): void {
+    if (this.unsubscribe === undefined) return
+    this.browser.restartQueries()
+    this.responder.reannounce()
   }
 
   /** New addresses or advert: announced when they differ. */
@@ -126,6 +137,8 @@ export class MdnsDiscovery {
   peers (): CachedPeer[] { return this.browser.peers() }
   reconfirm (peerId: string): void { this.browser.reconfirm(peerId) }
   restartQueries (): void { this.browser.restartQueries() }
+  /** browse restarts so far (network changes, mass losses) */
+  get restarts (): number { return this.browser.restarts }
 
   private onPacket ({ packet, from, sentBy }: ReceivedPacket): void {
     if (sentBy === this.token) return
@@ -139,6 +152,7 @@ export class MdnsDiscovery {
     if (pending !== undefined && questions.length === 0) {
       // §7.2: the known answers continue
       pending.q.knownAnswers.push(...(packet.answers ?? []) as Rr[])
+      pending.q.knownParts?.push((packet.answers ?? []) as Rr[])
       if (((packet.flags ?? 0) & dnsPacket.TRUNCATED_RESPONSE) === 0) this.finishAssembly(key)
       return
     }
@@ -147,6 +161,7 @@ export class MdnsDiscovery {
     const q: FullQuery = {
       questions: questions.map(x => x.class === QU_CLASS ? { ...x, class: 'IN' } : x),
       knownAnswers: [...(packet.answers ?? [])] as Rr[],
+      knownParts: [(packet.answers ?? []) as Rr[]],
       from,
       id: packet.id ?? 0,
       unicast: questions.every(x => x.class === QU_CLASS)

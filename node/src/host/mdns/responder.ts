@@ -6,13 +6,15 @@
  * window grows with the office, `spreadMs`),
  * 400-500 ms when the query's known answers continue in further packets
  * (§7.2), unicast answers to QU questions when the records were multicast
- * within a quarter of their TTL (§5.4), and legacy unicast answers to
- * queries from a port other than 5353 (§6.7).
+ * within a quarter of their TTL (§5.4) or when the querier is a newcomer (no
+ * known answers), and legacy unicast answers to queries from a port other
+ * than 5353 (§6.7). Unicast answers go to one address:port at most once a
+ * second, and the queriers remembered for that are bounded.
  */
 import * as dnsPacket from 'dns-packet'
 import { MDNS_PORT, type MdnsTransport, type PacketSource } from './socket.js'
 import {
-  SERVICE_ENUMERATION, SERVICE_TYPE, hostName, instanceName, sameName, selfRecords,
+  SERVICE_ENUMERATION, SERVICE_TYPE, hostName, instanceName, knownIndex, sameName, selfRecords,
   type Answer, type Rr, type SelfRecords, type SignRecord
 } from './records.js'
 
@@ -38,6 +40,8 @@ export interface ResponderComponents {
 export interface FullQuery {
   questions: Rr[]
   knownAnswers: Rr[]
+  /** the same known answers as the packets' own lists (indexed once per packet, records.ts knownIndex); absent: [knownAnswers] */
+  knownParts?: Rr[][]
   from: PacketSource
   id: number
   /** every question asked for a unicast answer (QU bit) */
@@ -47,6 +51,12 @@ export interface FullQuery {
 const ANNOUNCE_GAP_MS = 1000
 const MIN_MULTICAST_GAP_MS = 1000
 const LEGACY_UNICAST_TTL_S = 10
+/** a unicast answer (QU or legacy) to one address:port at most this often */
+const MIN_UNICAST_GAP_MS = 1000
+/** queriers remembered for that limit, and unicast answers waiting for their delay, at most */
+const MAX_UNICAST_SOURCES = 1024
+/** unicast answers per second at most, to all queriers together (a newcomer gets one; an office's arrivals are far fewer) */
+const MAX_UNICAST_PER_S = 200
 
 type Want = 'ptr' | 'enum' | 'instance' | 'host'
 
@@ -67,6 +77,11 @@ export class MdnsResponder {
     this.announce()
   }
 
+  /** Announces our records again (twice): a link change, or our side of the network was cut off (§8.3). */
+  reannounce (): void {
+    if (this.self !== undefined) this.announce()
+  }
+
   private announce (): void {
     this.send(new Set<Want>(['ptr', 'instance', 'host']), this.c.ttl())
     this.later(ANNOUNCE_GAP_MS, () => { this.send(new Set<Want>(['ptr', 'instance', 'host']), this.c.ttl()) })
@@ -77,6 +92,7 @@ export class MdnsResponder {
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
     this.unicastPending.clear()
+    this.unicastSentAt.clear()
     if (this.pending !== undefined) { clearTimeout(this.pending.timer); this.pending = undefined }
     if (this.self !== undefined) this.send(new Set<Want>(['ptr', 'instance', 'host']), 0)
     this.self = undefined
@@ -89,15 +105,18 @@ export class MdnsResponder {
     if (self === undefined) return
     const ttl = this.c.ttl()
     const wants = this.wanted(q.questions, self)
-    this.suppressKnown(wants, q.knownAnswers, self, ttl)
+    this.suppressKnown(wants, q.knownParts ?? [q.knownAnswers], self, ttl)
     if (wants.size === 0) return
     const now = Date.now()
     if (q.from.port !== MDNS_PORT) { this.legacyUnicast(q, wants, ttl); return }
     const recent = now - this.lastMulticastAt
     const shared = wants.has('ptr') || wants.has('enum')
-    // a multicast a moment ago: the querier heard it; a QU querier gets its own copy, as does one
-    // whose QU question came within a quarter of the TTL of our last multicast (§5.4)
-    if (q.unicast && (recent < ttl * 1000 / 4 || recent < MIN_MULTICAST_GAP_MS)) { this.unicastAnswer(wants, q.from, shared && !delayed); return }
+    // a QU querier gets its own copy when we multicast within a quarter of the TTL (§5.4), and always when it is
+    // a newcomer (a QU question with no known answers): everyone else's copy of our records is fresh (they are
+    // refreshed at 80-95 % of the TTL), so a multicast would only make the whole office take in one answer per
+    // colleague for every arrival (about 350 of 500 in a large office, whose TTL/4 window is minutes long)
+    const newcomer = q.unicast && q.knownAnswers.length === 0
+    if (q.unicast && (newcomer || recent < ttl * 1000 / 4 || recent < MIN_MULTICAST_GAP_MS)) { this.unicastAnswer(wants, q.from, shared && !delayed); return }
     if (recent < MIN_MULTICAST_GAP_MS) return
     // unique records (asked by instance name) at once; a shared PTR after a random delay, aggregated
     if (!shared) { this.send(wants, ttl); return }
@@ -119,11 +138,39 @@ export class MdnsResponder {
   /** Unicast answers waiting for their random delay, by querier (a repeated question joins the waiting answer). */
   private readonly unicastPending = new Map<string, { wants: Set<Want>, timer: NodeJS.Timeout }>()
 
+  /** when each querier (address:port) last got a unicast answer from us: at most one a second each (a spoofed source cannot use us as a reflector) */
+  private readonly unicastSentAt = new Map<string, number>()
+  private unicastWindow = { at: 0, n: 0 }
+
+  /** May `to` get a unicast answer now? Counts it if so. Bounded: the oldest entries go first. */
+  private unicastAllowed (to: PacketSource): boolean {
+    const key = `${to.address}:${to.port}`
+    const now = Date.now()
+    const last = this.unicastSentAt.get(key)
+    if (last !== undefined && now - last < MIN_UNICAST_GAP_MS) return false
+    // and all together (spoofed sources by the thousand): a budget per second
+    if (now - this.unicastWindow.at >= 1000) this.unicastWindow = { at: now, n: 0 }
+    if (this.unicastWindow.n >= MAX_UNICAST_PER_S) return false
+    this.unicastWindow.n++
+    this.unicastSentAt.delete(key)
+    this.unicastSentAt.set(key, now)
+    if (this.unicastSentAt.size > MAX_UNICAST_SOURCES) {
+      for (const [k, at] of this.unicastSentAt) {
+        if (this.unicastSentAt.size <= MAX_UNICAST_SOURCES && now - at < MIN_UNICAST_GAP_MS) break
+        this.unicastSentAt.delete(k)
+      }
+    }
+    return true
+  }
+
   private unicastAnswer (wants: Set<Want>, to: PacketSource, spread: boolean): void {
-    if (!spread) { this.sendTo(wants, this.c.ttl(), to); return }
     const key = `${to.address}:${to.port}`
     const waiting = this.unicastPending.get(key)
     if (waiting !== undefined) { for (const w of wants) waiting.wants.add(w); return }
+    // answers waiting for their delay are bounded too (a flood of spoofed sources): the rest ask again by multicast
+    if (spread && this.unicastPending.size >= MAX_UNICAST_SOURCES) return
+    if (!this.unicastAllowed(to)) return
+    if (!spread) { this.sendTo(wants, this.c.ttl(), to); return }
     const timer = setTimeout(() => {
       const p = this.unicastPending.get(key)
       this.unicastPending.delete(key)
@@ -149,15 +196,19 @@ export class MdnsResponder {
   }
 
   /** §7.1: a record the querier lists with at least half its TTL left is not sent again. */
-  private suppressKnown (wants: Set<Want>, known: Rr[], self: SelfRecords, ttl: number): void {
-    if (known.length === 0) return
+  private suppressKnown (wants: Set<Want>, parts: Rr[][], self: SelfRecords, ttl: number): void {
     const instance = instanceName(self.peerId)
+    const lower = instance.toLowerCase()
     const fresh = (r: Rr): boolean => (r.ttl ?? 0) >= ttl / 2
-    for (const r of known) {
-      if (!fresh(r)) continue
-      if (r.type === 'PTR' && sameName(r.name, SERVICE_TYPE) && typeof r.data === 'string' && sameName(r.data, instance)) wants.delete('ptr')
-      if (r.type === 'PTR' && sameName(r.name, SERVICE_ENUMERATION)) wants.delete('enum')
-      if (r.type === 'TXT' && sameName(r.name, instance)) wants.delete('instance')
+    for (const part of parts) {
+      if (part.length === 0) continue
+      const idx = knownIndex(part)
+      if ((idx.ptr.get(lower) ?? 0) >= ttl / 2) wants.delete('ptr')
+      for (const r of idx.others) {
+        if (!fresh(r)) continue
+        if (r.type === 'PTR' && sameName(r.name, SERVICE_ENUMERATION)) wants.delete('enum')
+        if (r.type === 'TXT' && sameName(r.name, instance)) wants.delete('instance')
+      }
     }
   }
 
@@ -196,6 +247,7 @@ export class MdnsResponder {
 
   /** §6.7: a one-shot resolver (not on port 5353) gets its id and questions back, short TTLs, no cache-flush bits. */
   private legacyUnicast (q: FullQuery, wants: Set<Want>, ttl: number): void {
+    if (!this.unicastAllowed(q.from)) return
     const { answers, additionals } = this.packet(wants, Math.min(ttl, LEGACY_UNICAST_TTL_S), false)
     const questions = q.questions as dnsPacket.Question[]
     const packet = dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.AUTHORITATIVE_ANSWER, questions, answers, additionals })

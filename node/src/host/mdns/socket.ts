@@ -38,6 +38,8 @@ export interface MdnsTransport {
   subscribe(fn: (p: ReceivedPacket) => void): () => void
   /** a fresh token for a subscriber that sends */
   token(): number
+  /** calls `fn` when the socket joined the group on an interface that appeared after the start */
+  onNetworkChange?(fn: () => void): () => void
   readonly stats: { packetsIn: number, packetsOut: number, bytesIn: number, bytesOut: number, dropped: number }
 }
 
@@ -45,6 +47,7 @@ export class UdpMdnsSocket implements MdnsTransport {
   readonly stats = { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0 }
   private socket?: dgram.Socket
   private readonly subscribers = new Set<(p: ReceivedPacket) => void>()
+  private readonly changeListeners = new Set<() => void>()
   private readonly memberships = new Set<string>()
   private readonly recentlySent = new Map<string, { sender: number, at: number }>()
   private rescan?: NodeJS.Timeout
@@ -70,7 +73,7 @@ export class UdpMdnsSocket implements MdnsTransport {
     socket.setMulticastLoopback(true)
     try { socket.setRecvBufferSize(RECV_BUFFER_BYTES) } catch { /* capped by the kernel: keep its size */ }
     this.joinInterfaces()
-    this.rescan = setInterval(() => { this.joinInterfaces() }, INTERFACE_RESCAN_MS)
+    this.rescan = setInterval(() => { if (this.joinInterfaces()) for (const fn of this.changeListeners) fn() }, INTERFACE_RESCAN_MS)
     this.rescan.unref()
   }
 
@@ -84,6 +87,11 @@ export class UdpMdnsSocket implements MdnsTransport {
     const deadline = Date.now() + FLUSH_MAX_MS
     while (this.sending > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))
     await new Promise<void>(resolve => { socket.close(() => { resolve() }) })
+  }
+
+  onNetworkChange (fn: () => void): () => void {
+    this.changeListeners.add(fn)
+    return () => { this.changeListeners.delete(fn) }
   }
 
   subscribe (fn: (p: ReceivedPacket) => void): () => void {
@@ -104,20 +112,23 @@ export class UdpMdnsSocket implements MdnsTransport {
     })
   }
 
-  /** Joins the group on interfaces that appeared since the last scan (a laptop's Wi-Fi, a test's veth). */
-  private joinInterfaces (): void {
+  /** Joins the group on interfaces that appeared since the last scan (a laptop's Wi-Fi, a test's veth); true if it joined one. */
+  private joinInterfaces (): boolean {
     const socket = this.socket
-    if (socket === undefined) return
+    if (socket === undefined) return false
+    let joined = false
     for (const list of Object.values(networkInterfaces())) {
       const v4 = list?.find(i => i.family === 'IPv4')
       if (v4 === undefined || this.memberships.has(v4.address)) continue
       try {
         socket.addMembership(MDNS_GROUP, v4.address)
         this.memberships.add(v4.address)
+        joined = true
       } catch (err) {
         this.log.debug('mdns membership failed', { addr: v4.address, err: (err as Error).message })
       }
     }
+    return joined
   }
 
   private remember (buf: Uint8Array, sender: number): void {
