@@ -2,7 +2,8 @@
  * Account ops signed by the account key (Ed25519, node:crypto), and the fold
  * of an account's ops into its device list. The chain a peer checks: the
  * account key (inside the account ID) signed an `add` op naming the device;
- * the device key (inside its peer ID) signed the envelope. An op whose
+ * the device key (inside its peer ID) signed its consent in that op, and
+ * signed the envelope. An op whose
  * signature does not verify is no part of the account (a forged certificate).
  */
 import { sign, verify, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
@@ -15,7 +16,29 @@ import type { SigningKeys } from './envelope.js'
 /** Canonical bytes of an op: a fixed-order array with its own domain string. */
 function opBytes (op: Omit<AccountOp, 'sig'>): Uint8Array {
   return Buffer.from(JSON.stringify(['parley-account-op-v1', op.v, op.account, op.n, op.type, op.device ?? null, op.label ?? null,
-    op.home === undefined ? null : op.home.map(h => [h.relay, h.addrs]), op.at]))
+    op.home === undefined ? null : op.home.map(h => [h.relay, h.addrs]), op.at, op.dsig ?? null]))
+}
+
+/** What a device signs to consent to being a device of `account` (carried in the add op as `dsig`). */
+function consentBytes (account: string, device: string): Uint8Array {
+  return Buffer.from(JSON.stringify(['parley-device-consent-v1', account, device]))
+}
+
+function edKey (k: SigningKeys): KeyObject {
+  return createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: b64(k.seed), x: b64(k.publicKey) }, format: 'jwk' })
+}
+
+/** The device's consent to join `account` (the new device makes it during linking). */
+export function signDeviceConsent (device: SigningKeys, account: string): string {
+  return b64(sign(null, consentBytes(account, device.peerId), edKey(device)))
+}
+
+export function deviceConsentValid (account: string, device: string, dsig: string): boolean {
+  try {
+    return verify(null, consentBytes(account, device), accountPublicKey(device), unb64(dsig))
+  } catch {
+    return false
+  }
 }
 
 const keyCache = new Map<string, KeyObject>()
@@ -30,23 +53,25 @@ function accountPublicKey (account: string): KeyObject {
 }
 
 export type AccountOpInput =
-  | { type: 'add', device: string, label?: string }
+  | { type: 'add', device: string, label?: string, dsig: string }
   | { type: 'revoke', device: string }
   | { type: 'home', home: HomeRelay[] }
 
 /** Signs op number `n` with the account key (the account's first device's key). */
 export function signAccountOp (accountKey: SigningKeys, n: number, input: AccountOpInput, at = Date.now()): AccountOp {
   const op: Omit<AccountOp, 'sig'> = { v: 1, account: accountKey.peerId, n, at, ...input }
-  const key = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: b64(accountKey.seed), x: b64(accountKey.publicKey) }, format: 'jwk' })
-  return { ...op, sig: b64(sign(null, opBytes(op), key)) }
+  return { ...op, sig: b64(sign(null, opBytes(op), edKey(accountKey))) }
 }
 
+/** Signed by the account key, and an add op also by the device it names. */
 export function accountOpValid (op: AccountOp): boolean {
   try {
-    return verify(null, opBytes(op), accountPublicKey(op.account), unb64(op.sig))
+    if (!verify(null, opBytes(op), accountPublicKey(op.account), unb64(op.sig))) return false
   } catch {
     return false
   }
+  if (op.type !== 'add') return true
+  return op.device !== undefined && op.dsig !== undefined && deviceConsentValid(op.account, op.device, op.dsig)
 }
 
 /** Throws ERR_BAD_SIGNATURE naming the first op that is not signed by its account key. */

@@ -38,6 +38,11 @@ export interface AccountOp {
   device?: string
   /** add: the device's name as the user gave it ("laptop"), shown in the device list */
   label?: string
+  /**
+   * add: the device's consent, Ed25519 by the device key over `deviceConsentBytes(account, device)`: no
+   * account can claim another person's device
+   */
+  dsig?: string
   /** home: the home relays, empty = LAN only */
   home?: HomeRelay[]
   at: number
@@ -97,6 +102,7 @@ export function parseAccountOp (value: unknown): AccountOp {
   if (type === 'home') op.home = parseHome(o.home)
   else op.device = check.str(o, 'device', { max: 60, pattern: PEER_ID })
   if (type === 'add' && o.label !== undefined) op.label = check.str(o, 'label', { min: 0, max: MAX_LABEL_CHARS })
+  if (type === 'add') op.dsig = check.str(o, 'dsig', { min: 86, max: 86, pattern: B64URL })
   return op
 }
 

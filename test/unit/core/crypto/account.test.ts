@@ -1,6 +1,6 @@
 import { describe, it, before } from 'node:test'
 import assert from 'node:assert/strict'
-import { accountOpValid, deviceStatus, foldAccount, signAccountOp, verifyAccountRecord } from '../../../../core/crypto/account.js'
+import { accountOpValid, signDeviceConsent, deviceStatus, foldAccount, signAccountOp, verifyAccountRecord } from '../../../../core/crypto/account.js'
 import { formatLinkCode, mergeOps, parseAccountRecord, parseLinkCode, type AccountOp } from '../../../../core/protocol/account.js'
 import { ParleyError } from '../../../../core/errors.js'
 import { b64, unb64 } from '../../../../core/protocol/validate.js'
@@ -21,8 +21,8 @@ describe('account records', () => {
 
   it('add, revoke and home fold the same in any arrival order', () => {
     const ops = [
-      signAccountOp(ana, 1, { type: 'add', device: laptop.peerId, label: 'laptop' }),
-      signAccountOp(ana, 2, { type: 'add', device: phone.peerId }),
+      signAccountOp(ana, 1, { type: 'add', device: laptop.peerId, label: 'laptop', dsig: signDeviceConsent(laptop, ana.peerId) }),
+      signAccountOp(ana, 2, { type: 'add', device: phone.peerId, dsig: signDeviceConsent(phone, ana.peerId) }),
       signAccountOp(ana, 3, { type: 'home', home: [{ relay: mallory.peerId, addrs: [`/ip4/10.0.0.1/tcp/4001/p2p/${mallory.peerId}`] }] }),
       signAccountOp(ana, 4, { type: 'revoke', device: laptop.peerId })
     ]
@@ -42,9 +42,9 @@ describe('account records', () => {
 
   it('a revoked device stays revoked, even if added again later', () => {
     const ops = [
-      signAccountOp(ana, 1, { type: 'add', device: laptop.peerId }),
+      signAccountOp(ana, 1, { type: 'add', device: laptop.peerId, dsig: signDeviceConsent(laptop, ana.peerId) }),
       signAccountOp(ana, 2, { type: 'revoke', device: laptop.peerId }),
-      signAccountOp(ana, 3, { type: 'add', device: laptop.peerId })
+      signAccountOp(ana, 3, { type: 'add', device: laptop.peerId, dsig: signDeviceConsent(laptop, ana.peerId) })
     ]
     const s = foldAccount(ana.peerId, ops)
     assert.equal(deviceStatus(s, laptop.peerId), 'revoked')
@@ -55,24 +55,28 @@ describe('account records', () => {
 
   it('a forged device certificate is no part of the account', () => {
     // mallory signs an add op in ana's name
-    const forged: AccountOp = { ...signAccountOp(mallory, 1, { type: 'add', device: mallory.peerId }), account: ana.peerId }
+    const forged: AccountOp = { ...signAccountOp(mallory, 1, { type: 'add', device: mallory.peerId, dsig: signDeviceConsent(mallory, ana.peerId) }), account: ana.peerId }
     assert.equal(accountOpValid(forged), false)
     const s = foldAccount(ana.peerId, [forged])
     assert.equal(deviceStatus(s, mallory.peerId), 'unknown')
     assert.throws(() => { verifyAccountRecord({ v: 1, account: ana.peerId, ops: [forged] }) }, (e: unknown) => e instanceof ParleyError && e.code === 'ERR_BAD_SIGNATURE')
     // a real op with one changed field (the device) does not verify either
-    const real = signAccountOp(ana, 1, { type: 'add', device: laptop.peerId })
+    const real = signAccountOp(ana, 1, { type: 'add', device: laptop.peerId, dsig: signDeviceConsent(laptop, ana.peerId) })
     assert.equal(accountOpValid({ ...real, device: mallory.peerId }), false)
     const sig = unb64(real.sig); sig[5] = (sig[5] as number) ^ 1
     assert.equal(accountOpValid({ ...real, sig: b64(sig) }), false)
     assert.equal(accountOpValid(real), true)
+    // an account cannot claim someone else's device: without the device's own consent the add is void
+    const claim = signAccountOp(mallory, 1, { type: 'add', device: laptop.peerId, dsig: signDeviceConsent(laptop, ana.peerId) })
+    assert.equal(accountOpValid(claim), false)
+    assert.equal(deviceStatus(foldAccount(mallory.peerId, [claim]), laptop.peerId), 'unknown')
   })
 
   it('parses records from the wire and refuses ops of another account', () => {
-    const op = signAccountOp(ana, 1, { type: 'add', device: laptop.peerId })
+    const op = signAccountOp(ana, 1, { type: 'add', device: laptop.peerId, dsig: signDeviceConsent(laptop, ana.peerId) })
     const r = parseAccountRecord(JSON.parse(JSON.stringify({ v: 1, account: ana.peerId, ops: [op], extra: 1 })))
     assert.deepEqual(r.ops, [op])
-    const other = signAccountOp(mallory, 1, { type: 'add', device: laptop.peerId })
+    const other = signAccountOp(mallory, 1, { type: 'add', device: laptop.peerId, dsig: signDeviceConsent(laptop, ana.peerId) })
     assert.throws(() => parseAccountRecord({ v: 1, account: ana.peerId, ops: [other] }), /another account/)
     assert.throws(() => parseAccountRecord({ v: 1, account: ana.peerId, ops: [{ ...op, type: 'grant' }] }))
   })
