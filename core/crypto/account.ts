@@ -101,7 +101,8 @@ export function foldAccount (account: string, ops: readonly AccountOp[]): Accoun
         if (op.label !== undefined && op.label !== '') s.labels[op.device] = op.label
         break
       case 'revoke':
-        if (op.device === undefined || op.device === account || s.revoked.includes(op.device)) break
+        // only a device of this account (an account cannot revoke someone else's device)
+        if (op.device === undefined || op.device === account || !s.devices.includes(op.device)) break
         s.revoked.push(op.device)
         s.devices = s.devices.filter(d => d !== op.device)
         break

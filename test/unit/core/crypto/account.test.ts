@@ -51,6 +51,9 @@ describe('account records', () => {
     // the account key's own device cannot be revoked (it holds the key)
     const self = foldAccount(ana.peerId, [signAccountOp(ana, 1, { type: 'revoke', device: ana.peerId })])
     assert.equal(deviceStatus(self, ana.peerId), 'current')
+    // nor can an account revoke a device that is not its own
+    const other = foldAccount(mallory.peerId, [signAccountOp(mallory, 1, { type: 'revoke', device: laptop.peerId })])
+    assert.deepEqual(other.revoked, [])
   })
 
   it('a forged device certificate is no part of the account', () => {
