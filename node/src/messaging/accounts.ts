@@ -130,8 +130,12 @@ export class Accounts {
       throw new ParleyError('ERR_NOT_A_MEMBER', 'only the account\'s first device can add or revoke devices; run this there')
     }
     const s = this.ownState()
-    if (input.type === 'add' && deviceStatus(s, input.device) === 'revoked') throw new ParleyError('ERR_INVALID_ARGUMENT', 'a revoked device cannot come back; link it anew with a new data dir')
-    if (input.type === 'revoke' && input.device === this.self) throw new ParleyError('ERR_INVALID_ARGUMENT', 'this device holds the account key and cannot be revoked')
+    if (input.type === 'add' && deviceStatus(s, input.device) === 'revoked') {
+      throw new ParleyError('ERR_INVALID_ARGUMENT', 'a revoked device cannot come back; link it anew with a new data dir')
+    }
+    if (input.type === 'revoke' && input.device === this.self) {
+      throw new ParleyError('ERR_INVALID_ARGUMENT', 'this device holds the account key and cannot be revoked')
+    }
     if (input.type === 'revoke' && deviceStatus(s, input.device) !== 'current') throw new ParleyError('ERR_NOT_FOUND', 'not a device of this account')
     const op = signAccountOp(this.c.identity, s.version + 1, input)
     const ops = mergeOps(this.ops.get(this.own.account) ?? [], [op])

@@ -41,6 +41,8 @@ import type { AcceptMail } from './relay-client.js'
 import { Sync } from './sync.js'
 import { Reconciler } from './reconcile.js'
 import { Accounts } from './accounts.js'
+import { Linking } from './linking.js'
+import type { AccountState } from '../../../core/protocol/account.js'
 import { outboxPages } from '../store/pages.js'
 import type { MessagingComponents, MessengerComponents, MessengerEvents, PeerRpcHandlers, PeerView } from './types.js'
 
@@ -80,6 +82,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
   private readonly receipts: Receipts
   private readonly reconciler: Reconciler
   readonly accounts: Accounts
+  readonly linking: Linking
   /** every peer RPC method, answered by the part it belongs to */
   private readonly handlers: PeerRpcHandlers
   private running = false
@@ -99,7 +102,8 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     const c: MessagingComponents = { ...components, events: this, accounts }
     const self = this.peerId
     this.channels = new PeerChannels(c, { ...init, serve: this.answer })
-    this.peers = new Peers({ ...c, channels: this.channels }, init)
+    this.peers = new Peers({ ...c, channels: this.channels, accountSeen: (a) => { void this.linking.seen(a) } }, init)
+    this.linking = new Linking({ ...c, channels: this.channels, joined: (s) => { this.joined(s) } })
     this.groups = new GroupService({
       ...c,
       // our account: it changes once, when this device joins an account (linking)
@@ -113,7 +117,9 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     })
     const delivery = new Delivery(c, { sendWindow })
     this.reconciler = new Reconciler(c)
-    const sync = new Sync({ ...c, self, account: () => accounts.account, groups: this.groups, delivery, reconciler: this.reconciler, released: (m) => { this.released(m) } })
+    const sync = new Sync({
+      ...c, self, account: () => accounts.account, groups: this.groups, delivery, reconciler: this.reconciler, released: (m) => { this.released(m) }
+    })
     this.deposits = new Deposits({ ...c, changed: (m) => { this.emit('messageStateChanged', m) } }, {
       sendWindow,
       depositAfterMs: init.depositAfterMs ?? DEFAULT_DEPOSIT_AFTER_MS
@@ -131,7 +137,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     })
     this.receiver = new ReceivePipeline({ ...c, groups: this.groups })
     this.receipts = new Receipts({ ...c, get self () { return accounts.account }, channels: this.channels, groups: this.groups })
-    this.handlers = { ...this.receiver.handlers, ...sync.handlers, ...this.peers.handlers, ...this.receipts.handlers }
+    this.handlers = { ...this.receiver.handlers, ...sync.handlers, ...this.peers.handlers, ...this.receipts.handlers, ...this.linking.handlers }
   }
 
   async start (): Promise<void> {
@@ -140,6 +146,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     const { store, host, clock } = this.c
     await this.accounts.load()
     this.accounts.onChange((s) => { this.accountChanged(s.account, s.revoked) })
+    await this.linking.start()
     for (const conv of await store.listConversations()) clock.observe(conv.lastHlc)
     await this.reconciler.start()
     await this.groups.load()
@@ -264,6 +271,8 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
    */
   private accountChanged (account: string, revoked: string[]): void {
     this.emit('accountUpdated', { account })
+    // our own record changed (a device added or revoked): everyone connected learns it now
+    if (account === this.accounts.account) this.peers.republish()
     if (revoked.length === 0) return
     void (async () => {
       for (const device of revoked) {
@@ -286,6 +295,15 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
       this.pushLoop.schedule(k.to)
     }
   }
+
+  /** This device joined an account: peers learn our certificate chain, our other devices sync with us. */
+  private joined (s: AccountState): void {
+    this.peers.republish()
+    for (const d of s.devices) if (d !== this.peerId && this.c.host.isConnected(d)) this.pushLoop.requestSync(d)
+  }
+
+  /** our account ID (our peer ID for a one-device account) */
+  get account (): string { return this.accounts.account }
 
   // ---- groups, peers, receipts: the parts' commands ------------------------
 

@@ -111,6 +111,12 @@ export class Peers {
     this.publish()
   }
 
+  /** Our record or account changed: connected peers and LAN peers learn it now. */
+  republish (): void {
+    this.safetyCache.clear()
+    this.publish()
+  }
+
   private publish (): void {
     const published = this.published()
     if (published === undefined) return

@@ -15,7 +15,8 @@ import { groupVerdict } from './groups.js'
 import type { AcceptMail } from './relay-client.js'
 import type { MessagingComponents, PeerRpcHandlers } from './types.js'
 
-export interface ReceiveComponents extends Pick<MessagingComponents, 'store' | 'identity' | 'clock' | 'events'>, Partial<Pick<MessagingComponents, 'host' | 'accounts'>> {
+export interface ReceiveComponents extends Pick<MessagingComponents, 'store' | 'identity' | 'clock' | 'events'>,
+  Partial<Pick<MessagingComponents, 'host' | 'accounts'>> {
   groups: GroupService
 }
 
@@ -103,7 +104,8 @@ export class ReceivePipeline {
     if (author === null) throw new ParleyError('ERR_NOT_A_MEMBER', 'the author device was removed from its account')
     if (!isGroupConv(env.conv)) {
       const members = conversationMembers(env.conv)
-      if (!members.includes(this.c.accounts?.account ?? this.c.identity.peerId)) throw new ParleyError('ERR_NOT_A_RECIPIENT', 'not a member of this conversation')
+      const me = this.c.accounts?.account ?? this.c.identity.peerId
+      if (!members.includes(me)) throw new ParleyError('ERR_NOT_A_RECIPIENT', 'not a member of this conversation')
       if (!members.includes(author)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'author is not a member of the conversation (nor a current device of one)')
       const sender = groups.accountOf(remote)
       if (sender === null || !members.includes(sender)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'sender is not a member of the conversation')

@@ -75,6 +75,8 @@ export interface PeerRpcAnswers {
   announceProfile: Record<string, never>
   receipt: Record<string, never>
   typing: Record<string, never>
+  /** the account's record, which now lists the caller */
+  link: { record: unknown }
 }
 
 /** Answers a request of `remote` (already authenticated by the connection). */
