@@ -19,6 +19,8 @@ import { signAccountOp, signDeviceConsent } from '../../core/crypto/account.js'
 import { dmConversationId } from '../../core/protocol/envelope.js'
 import { silentLogger } from '../../core/util/log.js'
 import { ParleyError } from '../../core/errors.js'
+import { RelayServer } from '../../relay/src/relay-server.js'
+import { createLogger } from '../../core/util/log.js'
 
 describe('accounts with several devices', () => {
   let dir: string
@@ -184,3 +186,59 @@ describe('v0.1 data dir migration', () => {
     } finally { await again.stop(); await b.stop() }
   })
 })
+
+describe('accounts through the relay', () => {
+  let dir: string
+  let relay: RelayServer
+  const n: Record<'ana1' | 'ana2' | 'ben', ParleyNode> = {} as never
+
+  before(async () => {
+    dir = await tmpDir('parley-accounts-relay-')
+    relay = new RelayServer({ dataDir: join(dir, 'relay'), listen: ['/ip4/127.0.0.1/tcp/0'] }, createLogger('relay', 'error'))
+    await relay.start()
+    const relayAddr = relay.addresses()[0] as string
+    for (const k of ['ana1', 'ana2', 'ben'] as const) {
+      // no LAN between them (no mDNS, no direct addresses): only the relay
+      n[k] = loopbackNode(join(dir, k), { name: k === 'ben' ? 'Ben' : 'Ana', relay: relayAddr, messenger: { depositAfterMs: 200 }, relayClient: { mailboxPollMs: 300 } })
+      await n[k].start()
+      // Ana's second device has an invite of its own, as a remote worker's laptop would
+      await relay.mailbox.admit(n[k].peerId, 'allow-list')
+      // the reservation asked before the admission was refused: a fresh one
+      await n[k].host.reconnectRelay()
+    }
+    await until(() => Object.values(n).every(x => x.relay.status().admitted === true && x.host.isConnected(relay.peerId)), 'all at the relay')
+  })
+  after(async () => {
+    for (const node of Object.values(n)) await node?.stop()
+    await relay?.stop()
+    await removeDir(dir)
+  })
+
+  it('links a device through the relay\'s circuit, then Ben reaches both devices', async () => {
+    const { code } = n.ana1.messenger.linking.createCode()
+    let last = ''
+    await until(async () => await n.ana2.messenger.linking.join(code).then(() => true, (e: ParleyError) => {
+      if (e.code !== 'ERR_PEER_UNREACHABLE') throw e
+      last = e.message
+      return false
+    }), 'link through the circuit', 20_000, 500).catch((err: Error) => { throw new Error(`${err.message}: ${last}`) })
+    assert.equal(n.ana2.messenger.account, n.ana1.peerId)
+    assert.equal(n.ana2.host.reach(n.ana1.peerId), 'relay')
+    await connectVia(n.ben, n.ana1)
+    await until(() => n.ben.messenger.accounts.devicesOf(n.ana1.peerId).includes(n.ana2.peerId), 'Ben knows Ana\'s second device')
+    const m = await n.ben.messenger.sendMessage(n.ana1.peerId, 'through the relay')
+    for (const d of [n.ana1, n.ana2]) await until(async () => (await d.messenger.history(n.ben.peerId)).some(x => x.id === m.id), 'on both devices', 20_000)
+  })
+
+  it('revoking a device drops its admission at the relay', async () => {
+    assert.equal(relay.mailbox.isAdmitted(n.ana2.peerId), true)
+    await n.ana1.messenger.accounts.change({ type: 'revoke', device: n.ana2.peerId })
+    await until(() => !relay.mailbox.isAdmitted(n.ana2.peerId), 'the relay drops the revoked device')
+  })
+})
+
+/** A connection through the relay's circuit (no direct address known). */
+async function connectVia (a: ParleyNode, b: ParleyNode): Promise<void> {
+  await until(async () => await a.messenger.sendTyping(b.peerId).then(() => a.host.isConnected(b.peerId), () => false) ||
+    await a.host.dial(`${a.relay.status().addr ?? ''}/p2p-circuit/p2p/${b.peerId}`).then(() => true, () => false), 'circuit', 20_000, 300)
+}

@@ -99,6 +99,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     const sendWindow = init.sendWindow ?? DEFAULT_SEND_WINDOW
     const accounts = new Accounts(components)
     this.accounts = accounts
+    components.relay?.useAccount(() => accounts.ownRecord())
     const c: MessagingComponents = { ...components, events: this, accounts }
     const self = this.peerId
     this.channels = new PeerChannels(c, { ...init, serve: this.answer })
@@ -272,7 +273,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
   private accountChanged (account: string, revoked: string[]): void {
     this.emit('accountUpdated', { account })
     // our own record changed (a device added or revoked): everyone connected learns it now
-    if (account === this.accounts.account) this.peers.republish()
+    if (account === this.accounts.account) { this.peers.republish(); this.c.relay?.accountChanged() }
     if (revoked.length === 0) return
     void (async () => {
       for (const device of revoked) {
