@@ -43,7 +43,7 @@ export interface InviteView extends Invite { id: string, state: InviteState, lin
 export interface UserView {
   peerId: string
   admittedAt: number
-  via: 'invite' | 'allow-list'
+  via: 'invite' | 'allow-list' | 'account'
   invite?: string
   person?: { id: string, name: string }
   lastSeen: number | null

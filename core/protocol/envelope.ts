@@ -8,6 +8,7 @@ import { ParleyError, type ErrorCode } from '../errors.js'
 import { B64URL, CONTROL_CHARS, Checker, PEER_ID } from './validate.js'
 import { displayName, displayNameProblem } from './names.js'
 import { MAX_NAME_CHARS, MAX_QUOTE_CHARS, MAX_TEXT_CHARS } from './limits.js'
+import { parseAccountRecord, type AccountRecord } from './account.js'
 
 export { MAX_NAME_CHARS, MAX_QUOTE_CHARS, MAX_TEXT_CHARS }
 
@@ -62,6 +63,12 @@ export interface Envelope {
   ct: string
   /** Ed25519 signature by the author over all other fields (base64url) */
   sig: string
+  /**
+   * the author's account record, beside the envelope and outside its signature (its ops are signed by the
+   * account key): the certificate chain that says which account the author device belongs to. Absent for
+   * a one-device account (author = account) and for envelopes from before accounts.
+   */
+  acct?: AccountRecord
 }
 
 export type EnvelopeKind = 'text' | 'groupOp'
@@ -154,7 +161,8 @@ export function parseEnvelope (value: unknown): Envelope {
     keys,
     nonce: envCheck.str(o, 'nonce', { min: 16, max: 16, pattern: B64URL }),
     ct: envCheck.str(o, 'ct', { max: MAX_CT_CHARS, pattern: B64URL }),
-    sig: envCheck.str(o, 'sig', { min: 86, max: 86, pattern: B64URL })
+    sig: envCheck.str(o, 'sig', { min: 86, max: 86, pattern: B64URL }),
+    ...(o.acct !== undefined ? { acct: parseAccountRecord(o.acct) } : {})
   }
 }
 

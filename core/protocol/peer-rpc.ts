@@ -14,8 +14,9 @@ export const MSG_PROTOCOL = '/parley/msg/1.0.0'
  * getHave: your have-vector for a conversation (to push what you lack);
  * getProfile: your signed profile; receipt: these messages of mine were shown to you.
  */
-export type PeerRpcMethod = 'deliver' | 'getHave' | 'getProfile' | 'announceProfile' | 'receipt' | 'typing'
-export const PEER_RPC_METHODS: readonly PeerRpcMethod[] = ['deliver', 'getHave', 'getProfile', 'announceProfile', 'receipt', 'typing']
+export type PeerRpcMethod = 'deliver' | 'getHave' | 'getProfile' | 'announceProfile' | 'receipt' | 'typing' | 'link'
+/** link: a new device presents a link code's secret to the account's first device (node/src/messaging/linking.ts) */
+export const PEER_RPC_METHODS: readonly PeerRpcMethod[] = ['deliver', 'getHave', 'getProfile', 'announceProfile', 'receipt', 'typing', 'link']
 export const MAX_RECEIPT_IDS = 1000
 
 /** Highest contiguous sequence number stored, per author, for one conversation. */

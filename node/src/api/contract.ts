@@ -54,7 +54,14 @@ export const UI_THEMES: ReadonlyArray<UiPrefs['theme']> = ['auto', 'light', 'dar
 export interface SettingsView { name: string, relay: RelayState, ui: UiPrefs, changeWindows: ChangeWindows }
 
 /** `GET /v1/messages/:id/recipients`: where my message is for each recipient, and how it got to them (`via`, once they have it) */
-export interface RecipientView { peer: string, state: 'queued' | 'sent' | 'delivered' | 'read' | 'failed', via?: Route }
+export interface RecipientView {
+  /** the recipient device */
+  peer: string
+  state: 'queued' | 'sent' | 'delivered' | 'read' | 'failed'
+  via?: Route
+  /** the device's account (ours for our own other devices) */
+  account?: string
+}
 
 /** One message found by `GET /v1/search`: `peer` is the conversation reference (peer ID, or group id). */
 export interface SearchHit { peer: string, group: boolean, message: MessageView }
@@ -75,8 +82,39 @@ export interface ApiEventMap {
   peerTyping: { peerId: string, conv: string }
   relayChanged: RelayState
   groupUpdated: GroupEventData
+  /** an account record changed: ours (a device linked or revoked) or a contact's */
+  accountUpdated: { account: string }
 }
 export type ApiEventType = keyof ApiEventMap
+
+/** One device of our account (`GET /v1/account`, `GET /v1/devices`). */
+export interface DeviceView {
+  peerId: string
+  label: string | null
+  /** this device */
+  self: boolean
+  /** holds the account key: links and revokes devices */
+  accountKey: boolean
+  online: boolean
+  lastSeen: number | null
+}
+
+/** `GET /v1/account`: this device's account. */
+export interface AccountView {
+  account: string
+  device: string
+  /** this device holds the account key (it can link and revoke devices) */
+  accountKey: boolean
+  /** when this device joined the account (ms; 0 for its first device): history before it is on the other devices only */
+  since: number
+  /** this data dir was a v0.1 one, now a one-device account */
+  migrated: boolean
+  devices: DeviceView[]
+  revoked: string[]
+  home: Array<{ relay: string, addrs: string[] }>
+  /** a link started here and not complete yet: the account device it asked */
+  pendingLink: { device: string, expiresAt: number } | null
+}
 
 export type ApiEvent = { [K in ApiEventType]: { v: 1, type: K, data: ApiEventMap[K] } }[ApiEventType]
 

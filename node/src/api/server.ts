@@ -11,7 +11,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { ParleyError, httpStatus, toParleyError } from '../../../core/errors.js'
 import {
   API_PREFIX, DEFAULT_SEARCH_LIMIT, MAX_API_BODY_BYTES, MAX_SEARCH_LIMIT, toMessageView,
-  type ApiEventType, type ConversationView, type GroupView, type MessageView, type SearchHit
+  type AccountView, type ApiEventType, type ConversationView, type GroupView, type MessageView, type SearchHit
 } from './contract.js'
 import { loadUiPrefs, parseUiPrefs, saveUiPrefs } from './ui-prefs.js'
 import { DEFAULT_CHANGE_WINDOWS, foldChanges, type ChangeWindows } from './changes.js'
@@ -33,6 +33,7 @@ import { remoteCode } from '../../../core/rpc/channel.js'
 import { readJsonBody } from '../../../core/http/json-body.js'
 import { matchRoute, type Route } from '../../../core/http/routes.js'
 import { parseInviteLink } from '../../../core/protocol/invite-link.js'
+import QRCode from 'qrcode'
 
 export interface ApiServerComponents {
   messenger: Messenger
@@ -57,7 +58,7 @@ export interface ApiServerInit {
 type Handler = (req: IncomingMessage, params: string[], url: URL) => Promise<unknown>
 
 const EVENTS = [
-  'messageStored', 'messageStateChanged', 'peerOnline', 'peerOffline', 'peerUpdated', 'peerTyping', 'groupUpdated'
+  'messageStored', 'messageStateChanged', 'peerOnline', 'peerOffline', 'peerUpdated', 'peerTyping', 'groupUpdated', 'accountUpdated'
 ] as const satisfies readonly ApiEventType[]
 /** @default 120000 */
 export const MAX_WAIT_MS = 120_000
@@ -245,7 +246,7 @@ export class ApiServer {
     /** a conversation reference: a group id or name, else a peer */
     const resolveConvRef = async (ref: string): Promise<string> => {
       if (isGroupConv(ref) || PEER_ID.test(ref)) return ref
-      const groups = messenger.listGroups().filter(g => g.name.toLowerCase() === ref.trim().toLowerCase() && g.members.includes(messenger.peerId))
+      const groups = messenger.listGroups().filter(g => g.name.toLowerCase() === ref.trim().toLowerCase() && g.members.includes(messenger.account))
       const peer = await resolvePeerRef(ref).catch((err: unknown) => { if ((err as ParleyError).code === 'ERR_UNKNOWN_PEER') return null; throw err })
       // a group must never shadow a colleague (anyone can name a group "Ben"): both matching is ambiguous
       if (groups.length + (peer === null ? 0 : 1) > 1) {
@@ -261,8 +262,29 @@ export class ApiServer {
       return conv
     }
     const groupView = (g: GroupState): GroupView =>
-      ({ id: g.conv, name: g.name, admin: g.admin, members: g.members, member: g.members.includes(messenger.peerId) })
+      ({ id: g.conv, name: g.name, admin: g.admin, members: g.members, member: g.members.includes(messenger.account) })
     this.route('GET', /^\/identity$/, async () => ({ peerId: messenger.peerId, name: messenger.name, addresses: host.addresses() }))
+    this.route('GET', /^\/account$/, async () => await accountView(messenger, store, host))
+    this.route('GET', /^\/devices$/, async () => (await accountView(messenger, store, host)).devices)
+    this.route('POST', /^\/devices\/([^/]+)\/revoke$/, async (_req, [ref]) => {
+      const { devices } = await accountView(messenger, store, host)
+      // a device ID, or its last characters (at least 6) as parley devices shows them
+      const device = devices.find(d => d.peerId === ref || (ref !== undefined && ref.length >= 6 && d.peerId.endsWith(ref)))
+      if (device === undefined) throw new ParleyError('ERR_NOT_FOUND', `no device ${ref ?? ''} in this account (see parley devices)`)
+      await messenger.accounts.change({ type: 'revoke', device: device.peerId })
+      return await accountView(messenger, store, host)
+    })
+    this.route('POST', /^\/link$/, async () => {
+      const { code, expiresAt } = messenger.linking.createCode()
+      return { code, expiresAt, qr: await QRCode.toString(code, { type: 'svg', errorCorrectionLevel: 'M', margin: 2, width: 256 }) }
+    })
+    this.route('POST', /^\/link\/join$/, async (req) => {
+      const body = await readJson(req)
+      if (typeof body.code !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'code must be the link code your other device shows')
+      if (body.label !== undefined && typeof body.label !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'label must be a string')
+      await messenger.linking.join(body.code, body.label as string | undefined)
+      return await accountView(messenger, store, host)
+    })
     this.route('PUT', /^\/profile$/, async (req) => {
       const body = await readJson(req)
       const profile = await messenger.setName(body.name as string)
@@ -333,7 +355,7 @@ export class ApiServer {
           const { lastText, lastHlc, unread } = c
           return { conv: c.conv, peer: c.conv, group: true, name: g?.name ?? null, lastText, lastHlc, unread, online: false, last }
         }
-        const peer = conversationMembers(c.conv).find(p => p !== messenger.peerId) ?? messenger.peerId
+        const peer = conversationMembers(c.conv).find(p => p !== messenger.account) ?? messenger.account
         const p = peers.get(peer)
         const { lastText, lastHlc, unread } = c
         return { conv: c.conv, peer, group: false, name: p?.name ?? null, lastText, lastHlc, unread, online: p?.online ?? false, last }
@@ -344,7 +366,9 @@ export class ApiServer {
       if (m === undefined || !m.outgoing) throw new ParleyError('ERR_NOT_FOUND', 'no message of yours with this id')
       // the devices it was sealed to when it was sent
       const recipients = [...new Set(m.envelope.keys.map(k => k.to))].filter(p => p !== messenger.peerId)
-      return await recipientStates(store, m, recipients)
+      // per device, with the account each belongs to (our own other devices get ours)
+      const accountOf = (d: string): string => m.recipientAccounts?.[d] ?? messenger.accounts.accountOf(d) ?? d
+      return (await recipientStates(store, m, recipients)).map(r => ({ ...r, account: accountOf(r.peer) }))
     })
     this.route('GET', /^\/search$/, async (_req, _p, url) => {
       const text = url.searchParams.get('q') ?? ''
@@ -357,7 +381,7 @@ export class ApiServer {
       const hits: SearchHit[] = []
       for (const c of await store.listConversations()) {
         const group = isGroupConv(c.conv)
-        const peer = group ? c.conv : conversationMembers(c.conv).find(p => p !== messenger.peerId) ?? messenger.peerId
+        const peer = group ? c.conv : conversationMembers(c.conv).find(p => p !== messenger.account) ?? messenger.account
         for (const m of await store.history(c.conv, { search: text, limit })) {
           if (m.op === undefined && m.change === undefined) hits.push({ peer, group, message: toMessageView(m) })
         }
@@ -459,6 +483,31 @@ async function shownHistory (page: (q: { limit: number }) => Promise<StoredMessa
     const shown = foldChanges(raw.map(toMessageView))
     if (shown.length >= limit || raw.length < want || want >= MAX_HISTORY_LIMIT) return shown.slice(-limit)
     want = Math.min(MAX_HISTORY_LIMIT, want + (limit - shown.length))
+  }
+}
+
+async function accountView (messenger: Messenger, store: MessageStore, host: PeerHost): Promise<AccountView> {
+  const a = messenger.accounts
+  const s = a.ownState()
+  const pending = messenger.linking.pendingLink
+  const seen = new Map((await store.listPeers()).map(r => [r.peerId, r.lastSeen ?? null]))
+  return {
+    account: a.account,
+    device: messenger.peerId,
+    accountKey: a.holdsAccountKey,
+    since: a.since,
+    migrated: a.migrated,
+    devices: s.devices.map(d => ({
+      peerId: d,
+      label: s.labels[d] ?? null,
+      self: d === messenger.peerId,
+      accountKey: d === a.account,
+      online: d === messenger.peerId || host.isOnline(d),
+      lastSeen: d === messenger.peerId ? Date.now() : seen.get(d) ?? null
+    })),
+    revoked: s.revoked,
+    home: s.home,
+    pendingLink: pending === undefined ? null : { device: pending.device, expiresAt: pending.expiresAt }
   }
 }
 

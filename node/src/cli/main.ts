@@ -11,6 +11,7 @@ import { RELAY_REFUSAL_NEXT, RELAY_REFUSAL_TEXT, type MessageView, type Identity
 import type { PeerView } from '../messaging/messenger.js'
 import { printable } from '../../../core/util/printable.js'
 import { parseInviteLink } from '../../../core/protocol/invite-link.js'
+import type { AccountView } from '../api/contract.js'
 
 const USAGE = `usage: parley <command> [options]
 
@@ -33,6 +34,10 @@ commands:
   dial ADDR                   connect to a multiaddr (…/p2p/<peer id>)
   relay [ADDR|none] [--invite TOKEN] [--json]
                               show the relay status, or set (none: remove) the relay
+  link [CODE] [--label NAME]  on your first device: show a one-time code (text and QR) to link another device;
+                              on the new device: join that account with the code (--label: this device's name)
+  devices [--json]            list the devices of your account, with last seen
+  devices revoke ID           revoke a device (a lost laptop): nothing is sealed to it any more
   join LINK [--json]          use the relay and invite of an invite link (parley://join?…) from the relay admin
   watch                       print events as JSON lines until interrupted
   doctor [--repair] [--json]  check the data dir of a stopped node (device key, message store);
@@ -151,6 +156,43 @@ async function main (argv: string[]): Promise<number> {
       const { values, positionals } = parse(rest, {}, 1)
       const r = await (await ApiClient.open(dataDir(values))).call<{ peerId: string }>('POST', '/peers/dial', { addr: positionals[0] })
       out(r.peerId)
+      return 0
+    }
+    case 'link': {
+      const { values, positionals } = parse(rest, { label: { type: 'string' } }, [0, 1])
+      const api = await ApiClient.open(dataDir(values))
+      const code = positionals[0]
+      if (code === undefined) {
+        const r = await api.call<{ code: string, expiresAt: number }>('POST', '/link')
+        const { default: QRCode } = await import('qrcode')
+        out(await QRCode.toString(r.code, { type: 'utf8', errorCorrectionLevel: 'M' }))
+        out(`link code (one use, until ${new Date(r.expiresAt).toLocaleTimeString()}):\n  ${r.code}`)
+        out('on the new device run: parley link <code>   (or paste it in the first-run screen)')
+        return 0
+      }
+      const a = await api.call<AccountView>('POST', '/link/join', { code, ...(values.label !== undefined ? { label: values.label } : {}) })
+      out(`linked: this device is now part of account ${a.account} (${a.devices.length} devices)`)
+      out('messages from before the link stay on your other devices: they were not sealed to this one')
+      return 0
+    }
+    case 'devices': {
+      const [sub, ...more] = rest
+      if (sub === 'revoke') {
+        const { values, positionals } = parse(more, {}, 1)
+        const a = await (await ApiClient.open(dataDir(values))).call<AccountView>('POST', `/devices/${encodeURIComponent(positionals[0] as string)}/revoke`)
+        out(`revoked; the account has ${a.devices.length} device(s) now`)
+        return 0
+      }
+      const { values } = parse(rest, { json: { type: 'boolean' } }, 0)
+      const a = await (await ApiClient.open(dataDir(values))).call<AccountView>('GET', '/account')
+      if (values.json === true) { out(JSON.stringify(a)); return 0 }
+      out(`account ${a.account}`)
+      for (const d of a.devices) {
+        const seen = d.self ? 'this device' : d.online ? 'online' : d.lastSeen === null ? 'never seen' : `last seen ${new Date(d.lastSeen).toISOString()}`
+        out(`  ${d.online ? '●' : '○'} ${d.peerId} ${printable(d.label ?? '').padEnd(12)} ${seen}${d.accountKey ? ' (account key)' : ''}`)
+      }
+      for (const r of a.revoked) out(`  ✕ ${r} revoked`)
+      if (a.pendingLink !== null) out(`link pending with ${a.pendingLink.device} until ${new Date(a.pendingLink.expiresAt).toISOString()}`)
       return 0
     }
     case 'join': {

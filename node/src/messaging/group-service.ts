@@ -18,8 +18,12 @@ import { GroupBook, memberAt, type GroupState } from './groups.js'
 import type { MessagingComponents } from './types.js'
 
 export interface GroupServiceComponents extends Pick<MessagingComponents, 'store' | 'log' | 'events'> {
-  /** our peer ID */
+  /** our account ID (group members are accounts; it is our peer ID for a one-device account) */
   self: string
+  /** the account a device belongs to (null: revoked); by default each device is its own account */
+  accountOf?: (device: string) => string | null
+  /** the current devices of an account; by default the account's own device */
+  devicesOf?: (account: string) => string[]
   /** our display name, for the texts of our ops */
   selfName: () => string
   /** seals and stores a message of ours and starts delivering it (the Messenger's send path) */
@@ -35,7 +39,7 @@ export class GroupService {
   private loading = false
 
   constructor (private readonly c: GroupServiceComponents) {
-    this.book = new GroupBook(c.self)
+    this.book = new GroupBook(() => c.self)
   }
 
   get (conv: string): GroupState | null { return this.book.get(conv) }
@@ -44,15 +48,23 @@ export class GroupService {
   /** groups both we and `peer` are members of */
   shared (peer: string): GroupState[] { return this.book.shared(peer) }
 
-  /** The conversation a peer ID (direct) or a group conversation id names. */
+  accountOf (device: string): string | null { return this.c.accountOf === undefined ? device : this.c.accountOf(device) }
+  devicesOf (account: string): string[] { return this.c.devicesOf === undefined ? [account] : this.c.devicesOf(account) }
+
+  /** The conversation a peer ID or account ID (direct) or a group conversation id names. */
   conversationOf (peerOrGroup: string): string {
-    return isGroupConv(peerOrGroup) ? peerOrGroup : dmConversationId(this.c.self, peerOrGroup)
+    if (isGroupConv(peerOrGroup)) return peerOrGroup
+    const account = this.accountOf(peerOrGroup)
+    if (account === null) throw new ParleyError('ERR_NOT_A_MEMBER', 'this device was removed from its account')
+    return dmConversationId(this.c.self, account)
   }
 
-  /** Is `peer` allowed to see and act on `conv`? (members of a direct conversation, current group members) */
+  /** Is `peer` (a device or an account) allowed to see and act on `conv`? (members of a direct conversation, current group members) */
   inConversation (conv: string, peer: string): boolean {
-    if (isGroupConv(conv)) return this.book.isMember(conv, peer)
-    return conversationMembers(conv).includes(peer)
+    const account = this.accountOf(peer)
+    if (account === null) return false
+    if (isGroupConv(conv)) return this.book.isMember(conv, account)
+    return conversationMembers(conv).includes(account)
   }
 
   /** Replays the stored ops of every group (at start). */
@@ -72,11 +84,16 @@ export class GroupService {
   /** Folds in a stored message's op (ours or a member's). */
   applyOp (m: StoredMessage): void {
     if (m.op === undefined) return
-    const state = this.book.apply({ id: m.id, conv: m.conv, author: m.author, hlc: m.hlc, op: m.op })
+    // the author device's account made the op (a revoked device's ops count for nobody)
+    const author = this.accountOf(m.author)
+    if (author === null) return
+    const state = this.book.apply({ id: m.id, conv: m.conv, author, hlc: m.hlc, op: m.op })
     if (state === null) return
     this.c.events.emit('groupUpdated', state)
     // new members need what they lack: sync with every member we are connected to
-    for (const p of state.members) if (p !== this.c.self && this.c.isConnected(p)) this.c.syncWith(p)
+    for (const a of state.members) {
+      for (const p of this.devicesOf(a)) if (p !== this.c.self && this.c.isConnected(p)) this.c.syncWith(p)
+    }
     // removed (or left): what we wrote after that can never be accepted; fail it instead of retrying forever
     // (while the ops are replayed at start, once per group at the end, from its final state)
     if (!this.loading) this.failSendsIfRemoved(state)
@@ -148,7 +165,7 @@ export class GroupService {
         // judged by the group as it is now (replaying ops at start passes through removals later undone)
         const g = this.book.get(conv)
         for (const m of page) {
-          if (m.conv !== conv || m.author !== self || compareHlc(m.hlc, since) < 0) continue
+          if (m.conv !== conv || !m.outgoing || this.accountOf(m.author) !== self || compareHlc(m.hlc, since) < 0) continue
           // our own leave op must still reach everyone; and a message from a time we are a member again is fine
           if (m.op?.type === 'leave' || g === null || memberAt(g, self, m.hlc) || g.members.includes(self)) continue
           const failed = await this.c.store.markFailed(m.id, peer, 'ERR_NOT_A_MEMBER')

@@ -122,7 +122,10 @@ export class GroupBook {
   private readonly ops = new Map<string, OpRecord[]>()
   private readonly states = new Map<string, GroupState>()
 
-  constructor (private readonly self: string) {}
+  /** `self`: our account (a getter: it changes once, when this device joins an account) */
+  constructor (private readonly selfOf: string | (() => string)) {}
+
+  private get self (): string { return typeof this.selfOf === 'string' ? this.selfOf : this.selfOf() }
 
   get (conv: string): GroupState | null { return this.states.get(conv) ?? null }
   list (): GroupState[] { return [...this.states.values()] }

@@ -40,6 +40,10 @@ import { Receipts } from './receipts.js'
 import type { AcceptMail } from './relay-client.js'
 import { Sync } from './sync.js'
 import { Reconciler } from './reconcile.js'
+import { Accounts } from './accounts.js'
+import { Linking } from './linking.js'
+import type { AccountState } from '../../../core/protocol/account.js'
+import { outboxPages } from '../store/pages.js'
 import type { MessagingComponents, MessengerComponents, MessengerEvents, PeerRpcHandlers, PeerView } from './types.js'
 
 export type { MessengerComponents, MessengerEvents, PeerView } from './types.js'
@@ -77,6 +81,8 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
   private readonly peers: Peers
   private readonly receipts: Receipts
   private readonly reconciler: Reconciler
+  readonly accounts: Accounts
+  readonly linking: Linking
   /** every peer RPC method, answered by the part it belongs to */
   private readonly handlers: PeerRpcHandlers
   private running = false
@@ -91,13 +97,20 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     this.c = components
     this.peerId = components.identity.peerId
     const sendWindow = init.sendWindow ?? DEFAULT_SEND_WINDOW
-    const c: MessagingComponents = { ...components, events: this }
+    const accounts = new Accounts(components)
+    this.accounts = accounts
+    components.relay?.useAccount(() => accounts.ownRecord())
+    const c: MessagingComponents = { ...components, events: this, accounts }
     const self = this.peerId
     this.channels = new PeerChannels(c, { ...init, serve: this.answer })
-    this.peers = new Peers({ ...c, channels: this.channels }, init)
+    this.peers = new Peers({ ...c, channels: this.channels, accountSeen: (a) => { void this.linking.seen(a) } }, init)
+    this.linking = new Linking({ ...c, channels: this.channels, joined: (s) => { this.joined(s) } })
     this.groups = new GroupService({
       ...c,
-      self,
+      // our account: it changes once, when this device joins an account (linking)
+      get self () { return accounts.account },
+      accountOf: (d) => accounts.accountOf(d),
+      devicesOf: (a) => accounts.devicesOf(a),
       selfName: () => this.peers.name,
       send: async (conv, recipients, body, kind) => await this.append(conv, recipients, body, kind),
       syncWith: (peer) => { this.pushLoop.requestSync(peer) },
@@ -105,7 +118,9 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     })
     const delivery = new Delivery(c, { sendWindow })
     this.reconciler = new Reconciler(c)
-    const sync = new Sync({ ...c, self, groups: this.groups, delivery, reconciler: this.reconciler, released: (m) => { this.released(m) } })
+    const sync = new Sync({
+      ...c, self, account: () => accounts.account, groups: this.groups, delivery, reconciler: this.reconciler, released: (m) => { this.released(m) }
+    })
     this.deposits = new Deposits({ ...c, changed: (m) => { this.emit('messageStateChanged', m) } }, {
       sendWindow,
       depositAfterMs: init.depositAfterMs ?? DEFAULT_DEPOSIT_AFTER_MS
@@ -122,14 +137,17 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
       maxRedialBackoffMs: init.maxRedialBackoffMs ?? DEFAULT_MAX_REDIAL_BACKOFF_MS
     })
     this.receiver = new ReceivePipeline({ ...c, groups: this.groups })
-    this.receipts = new Receipts({ ...c, self, channels: this.channels, groups: this.groups })
-    this.handlers = { ...this.receiver.handlers, ...sync.handlers, ...this.peers.handlers, ...this.receipts.handlers }
+    this.receipts = new Receipts({ ...c, get self () { return accounts.account }, channels: this.channels, groups: this.groups })
+    this.handlers = { ...this.receiver.handlers, ...sync.handlers, ...this.peers.handlers, ...this.receipts.handlers, ...this.linking.handlers }
   }
 
   async start (): Promise<void> {
     if (this.running) return
     this.running = true
     const { store, host, clock } = this.c
+    await this.accounts.load()
+    this.accounts.onChange((s) => { this.accountChanged(s.account, s.revoked) })
+    await this.linking.start()
     for (const conv of await store.listConversations()) clock.observe(conv.lastHlc)
     await this.reconciler.start()
     await this.groups.load()
@@ -154,7 +172,9 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
   /** The peers of the most recent direct conversations stay connected while present (the host bounds how many). */
   private async preferRecent (): Promise<void> {
     const convs = (await this.c.store.listConversations()).filter(c => !isGroupConv(c.conv)).sort((a, b) => compareHlc(b.lastHlc, a.lastHlc))
-    this.c.host.setPreferred(convs.map(c => conversationMembers(c.conv).find(m => m !== this.peerId)).filter((p): p is string => p !== undefined))
+    const me = this.accounts.account
+    const others = convs.map(c => conversationMembers(c.conv).find(m => m !== me)).filter((p): p is string => p !== undefined)
+    this.c.host.setPreferred(others.flatMap(a => this.accounts.devicesOf(a)))
   }
 
   async stop (): Promise<void> {
@@ -186,22 +206,38 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     if (text.length > MAX_TEXT_CHARS) throw new ParleyError('ERR_INVALID_ARGUMENT', `message text is longer than ${MAX_TEXT_CHARS} characters`)
     // a reply or a change (checked by the caller against the store) travels inside the signed body
     const body: Body = { text, ...bodyFields({ text, reply: options.reply, change: options.change }) }
+    const me = this.accounts.account
     if (typeof to === 'string' && isGroupConv(to)) {
       const g = this.groups.requireMember(to)
-      return await this.append(to, g.members.filter(m => m !== this.peerId), body, 'text', options)
+      return await this.append(to, g.members.filter(m => m !== me), body, 'text', options)
     }
     if (typeof to !== 'string' || !PEER_ID.test(to)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'recipient must be a peer ID or a group id')
-    if (to === this.peerId) throw new ParleyError('ERR_INVALID_ARGUMENT', 'cannot send a message to yourself')
-    return await this.append(dmConversationId(this.peerId, to), [to], body, 'text', options)
+    // a device of an account names the account: one conversation per person
+    const account = this.accounts.requireAccountOf(to)
+    if (account === me) throw new ParleyError('ERR_INVALID_ARGUMENT', 'cannot send a message to yourself')
+    return await this.append(dmConversationId(me, account), [account], body, 'text', options)
   }
 
-  /** Seals, stores durably with outbox entries for `recipients`, and starts delivery. */
+  /**
+   * Seals to every current device of every recipient account and of our own
+   * account, stores durably with one outbox entry per device, and starts
+   * delivery. `recipients` are accounts.
+   */
   private async append (conv: string, recipients: string[], body: Body, kind: EnvelopeKind, options: AbortOptions = {}): Promise<StoredMessage> {
-    const msg = await this.c.store.appendOutgoing(conv, this.peerId, recipients, (seq) => {
+    const recipientAccounts: Record<string, string> = {}
+    for (const a of recipients) for (const d of this.accounts.devicesOf(a)) if (d !== this.peerId) recipientAccounts[d] = a
+    // our other devices get it too (our side of the conversation on every device); they are no recipients
+    const own = this.accounts.devicesOf(this.accounts.account).filter(d => d !== this.peerId && recipientAccounts[d] === undefined)
+    const devices = [...Object.keys(recipientAccounts), ...own]
+    const acct = this.accounts.ownRecord()
+    const multi = own.length > 0 || Object.keys(recipientAccounts).some(d => d !== recipientAccounts[d])
+    const msg = await this.c.store.appendOutgoing(conv, this.peerId, devices, (seq) => {
       const id = newMessageId()
       const hlc = this.c.clock.tick()
       // sealed to our own device too: peers can give it back after our store lost it
-      const envelope = sealEnvelope(this.c.identity, { id, conv, seq, hlc, recipients: [...recipients, this.peerId], body, kind })
+      const sealed = sealEnvelope(this.c.identity, { id, conv, seq, hlc, recipients: [...devices, this.peerId], body, kind })
+      // our account's certificate chain rides beside it (outside the signature, signed by the account key)
+      const envelope = acct === undefined ? sealed : { ...sealed, acct }
       return {
         id,
         conv,
@@ -214,17 +250,41 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
         state: recipients.length === 0 ? 'delivered' : 'queued',
         storedAt: Date.now(),
         envelope,
+        // delivered once one device of each recipient account has it (store: deliveredIfSettled)
+        ...(multi ? { recipientAccounts } : {}),
         // after store damage, held until a peer confirmed our numbers here (reconcile.ts)
         ...(recipients.length > 0 && this.reconciler.holds(conv) ? { held: true } : {})
       }
     }, options)
     if (msg.op !== undefined) this.groups.applyOp(msg)
     this.emit('messageStored', msg)
-    for (const r of recipients) {
+    for (const r of devices) {
       this.deposits.poke(r)
       this.pushLoop.schedule(r)
     }
     return msg
+  }
+
+  /**
+   * An account record changed: nothing more goes to its revoked devices (what
+   * waited for them is taken out of their outboxes; a message then counts as
+   * delivered by the account's other devices), and the UI hears of it.
+   */
+  private accountChanged (account: string, revoked: string[]): void {
+    this.emit('accountUpdated', { account })
+    // our own record changed (a device added or revoked): everyone connected learns it now
+    if (account === this.accounts.account) { this.peers.republish(); this.c.relay?.accountChanged() }
+    if (revoked.length === 0) return
+    void (async () => {
+      for (const device of revoked) {
+        for await (const page of outboxPages(this.c.store, device, 1000)) {
+          for (const m of page) {
+            const changed = await this.c.store.markFailed(m.id, device, 'ERR_NOT_A_MEMBER')
+            if (changed !== undefined) this.emit('messageStateChanged', changed)
+          }
+        }
+      }
+    })().catch((err) => { this.c.log.warn('could not clear the outbox of a revoked device', { err: toParleyError(err).message }) })
   }
 
   /** A held message was released by reconciliation (with its final seq): deliver it now. */
@@ -236,6 +296,15 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
       this.pushLoop.schedule(k.to)
     }
   }
+
+  /** This device joined an account: peers learn our certificate chain, our other devices sync with us. */
+  private joined (s: AccountState): void {
+    this.peers.republish()
+    for (const d of s.devices) if (d !== this.peerId && this.c.host.isConnected(d)) this.pushLoop.requestSync(d)
+  }
+
+  /** our account ID (our peer ID for a one-device account) */
+  get account (): string { return this.accounts.account }
 
   // ---- groups, peers, receipts: the parts' commands ------------------------
 

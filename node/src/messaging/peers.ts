@@ -13,6 +13,7 @@ import { displayName, earlierLookAlikes, lookAlikeWarning, normalizeName } from 
 import type { PeerRecord } from '../store/types.js'
 import type { PeerChannels } from './peer-channels.js'
 import type { MessagingComponents, PeerRpcHandlers, PeerView } from './types.js'
+import { parseAccountRecord } from '../../../core/protocol/account.js'
 
 /** a failed profile fetch is tried again while the peer stays connected: after 0.5, 1, 2, 4, 8 s */
 const PROFILE_RETRY_MS = 500
@@ -20,8 +21,11 @@ const PROFILE_ATTEMPTS = 6
 /** presence changes arriving within this window are stored and reported together */
 const PRESENCE_BATCH_MS = 50
 
-export interface PeersComponents extends Pick<MessagingComponents, 'store' | 'host' | 'identity' | 'relay' | 'log' | 'events'> {
+export interface PeersComponents extends Pick<MessagingComponents, 'store' | 'host' | 'identity' | 'relay' | 'log' | 'events'>,
+  Partial<Pick<MessagingComponents, 'accounts'>> {
   channels: PeerChannels
+  /** an account record that came with a profile was merged in (linking completes on it) */
+  accountSeen?: (account: string) => void
 }
 
 /** The name in a stored profile that no longer parses, normalised, when that form is a valid name. */
@@ -49,8 +53,11 @@ export class Peers {
   /** theirs, while they are present */
   private readonly statuses = new Map<string, PresenceStatus>()
 
+  /** devices whose profile came without `accounts`: Parley from before accounts (v0.1) */
+  private readonly legacy = new Set<string>()
+
   readonly handlers: Pick<PeerRpcHandlers, 'getProfile' | 'announceProfile'> = {
-    getProfile: async () => this.published(),
+    getProfile: async () => this.published(true),
     announceProfile: async (remote, body) => { await this.acceptProfile(remote, body); return {} }
   }
 
@@ -84,9 +91,15 @@ export class Peers {
     this.c.host.setAdvert(JSON.stringify(this.published()))
   }
 
-  /** our signed profile with our status beside it (peers that do not know `status` ignore it) */
-  private published (): (Profile & { status: PresenceStatus }) | undefined {
-    return this.profile === undefined ? undefined : { ...this.profile, status: this.status }
+  /**
+   * our signed profile with our status beside it (peers that do not know `status` ignore it), `accounts: 1`
+   * (this peer knows accounts) and, over a connection (not in the small discovery record), our account
+   * record: the certificate chain of this device
+   */
+  private published (withRecord = false): (Profile & { status: PresenceStatus }) | undefined {
+    if (this.profile === undefined) return undefined
+    const record = withRecord ? this.c.accounts?.ownRecord() : undefined
+    return { ...this.profile, status: this.status, accounts: 1, ...(record !== undefined ? { account: record } : {}) } as Profile & { status: PresenceStatus }
   }
 
   get presenceStatus (): PresenceStatus { return this.status }
@@ -98,13 +111,19 @@ export class Peers {
     this.publish()
   }
 
+  /** Our record or account changed: connected peers and LAN peers learn it now. */
+  republish (): void {
+    this.safetyCache.clear()
+    this.publish()
+  }
+
   private publish (): void {
     const published = this.published()
     if (published === undefined) return
     this.c.host.setAdvert(JSON.stringify(published))
     for (const p of this.c.host.connectedPeers()) {
       if (this.isRelay(p)) continue
-      void this.c.channels.get(p).then(async ch => await ch.call('announceProfile', published)).catch(() => {})
+      void this.c.channels.get(p).then(async ch => await ch.call('announceProfile', this.published(true))).catch(() => {})
     }
   }
 
@@ -182,7 +201,9 @@ export class Peers {
       const views = new Map((await this.listPeers()).map(v => [v.peerId, v]))
       for (const [peerId, online] of batch) {
         if (!this.running) return
-        this.c.events.emit(online ? 'peerOnline' : 'peerOffline', views.get(peerId) ?? this.view({ peerId }, null))
+        const account = this.accountOf(peerId)
+        if (account === null || account === this.ownAccount) continue
+        this.c.events.emit(online ? 'peerOnline' : 'peerOffline', views.get(account) ?? this.view({ peerId }, null))
       }
     } catch (err) {
       this.c.log.debug('presence update failed', { err: toParleyError(err).message })
@@ -199,23 +220,43 @@ export class Peers {
   /** Forgets what is cached about a peer that is gone. */
   forget (peerId: string): void { this.safetyCache.delete(peerId) }
 
+  private accountOf (device: string): string | null { return this.c.accounts === undefined ? device : this.c.accounts.accountOf(device) }
+  private get ownAccount (): string { return this.c.accounts?.account ?? this.c.identity.peerId }
+
+  /** One entry per person (account), with its devices; our own devices and revoked ones are not listed. */
   async listPeers (): Promise<PeerView[]> {
     const records = (await this.c.store.listPeers()).filter(r => !this.isRelay(r.peerId))
     const known = new Set(records.map(r => r.peerId))
     for (const p of this.c.host.onlinePeers()) if (!known.has(p) && !this.isRelay(p)) records.push({ peerId: p, lastSeen: Date.now() })
+    const byAccount = new Map<string, PeerRecord[]>()
+    for (const r of records) {
+      const a = this.accountOf(r.peerId)
+      if (a === null || a === this.ownAccount) continue
+      byAccount.set(a, [...(byAccount.get(a) ?? []), r])
+    }
+    // the person's name: the newest signed profile of any of its devices
+    const nameOf = (rs: PeerRecord[]): PeerRecord | undefined =>
+      rs.filter(r => r.profile !== undefined).sort((x, y) => (y.profile?.updatedAt ?? 0) - (x.profile?.updatedAt ?? 0))[0]
     // the first key seen with a name owns it; a later key with the same or a look-alike name gets a warning
-    const named = records.flatMap(r => r.profile === undefined
-      ? []
-      : [{ peerId: r.peerId, name: displayName(r.profile.name), since: r.firstSeen ?? r.lastSeen ?? 0 }])
+    // (keys are accounts: a person's second device is no impostor)
+    const named = [...byAccount].flatMap(([account, rs]) => {
+      const r = nameOf(rs)
+      if (r?.profile === undefined) return []
+      return [{ peerId: account, name: displayName(r.profile.name), since: Math.min(...rs.map(x => x.firstSeen ?? x.lastSeen ?? 0)) }]
+    })
     const earlier = earlierLookAlikes(named)
-    return records.map(r => this.view(r, lookAlikeWarning(displayName(r.profile?.name ?? ''), earlier.get(r.peerId))))
+    return [...byAccount].map(([account, rs]) => {
+      const r = nameOf(rs)
+      return this.accountView(account, rs, lookAlikeWarning(displayName(r?.profile?.name ?? ''), earlier.get(account)))
+    })
   }
 
   /** Records that the user compared safety numbers with `peer` (or withdraws it). */
-  async setVerified (peer: string, verified: boolean): Promise<PeerView> {
+  async setVerified (peerOrAccount: string, verified: boolean): Promise<PeerView> {
+    const peer = this.accountOf(peerOrAccount) ?? peerOrAccount
     await this.updatePeer(peer, (existing) => {
-      if (existing === undefined) throw new ParleyError('ERR_UNKNOWN_PEER', `no known peer ${peer}`)
-      return { ...existing, verified }
+      if (existing === undefined && peer === peerOrAccount) throw new ParleyError('ERR_UNKNOWN_PEER', `no known peer ${peer}`)
+      return { ...existing, peerId: peer, verified }
     })
     const v = await this.peerView(peer)
     this.c.events.emit('peerUpdated', v)
@@ -231,6 +272,14 @@ export class Peers {
   private async acceptProfile (peerId: string, value: unknown): Promise<void> {
     const profile = parseProfile(value)
     if (profile.peerId !== peerId) throw new ParleyError('ERR_INVALID_ENVELOPE', 'peer sent a profile of another peer')
+    const o = value as { accounts?: unknown, account?: unknown }
+    if (o.accounts === undefined) this.legacy.add(peerId); else this.legacy.delete(peerId)
+    if (o.account !== undefined && this.c.accounts !== undefined) {
+      // the device's certificate chain (its account's signed ops): a bad one is refused with the profile
+      const record = parseAccountRecord(o.account)
+      if (await this.c.accounts.accept(record)) this.c.events.emit('peerUpdated', await this.peerView(peerId))
+      this.c.accountSeen?.(record.account)
+    }
     const status = parsePresenceStatus(value)
     const statusChanged = (this.statuses.get(peerId) ?? 'active') !== status
     if (status === 'active') this.statuses.delete(peerId); else this.statuses.set(peerId, status)
@@ -262,26 +311,43 @@ export class Peers {
     try { return await run } finally { if (this.updating.get(peerId) === run) this.updating.delete(peerId) }
   }
 
-  private view (r: PeerRecord, keyWarning: string | null): PeerView {
-    const online = this.c.host.isOnline(r.peerId)
-    let sn = this.safetyCache.get(r.peerId)
-    if (sn === undefined) { sn = safetyNumber(this.c.identity.peerId, r.peerId); this.safetyCache.set(r.peerId, sn) }
+  private accountView (account: string, rs: PeerRecord[], keyWarning: string | null): PeerView {
+    const own = rs.find(r => r.peerId === account)
+    const named = rs.filter(r => r.profile !== undefined).sort((x, y) => (y.profile?.updatedAt ?? 0) - (x.profile?.updatedAt ?? 0))[0]
+    const state = this.c.accounts?.state(account)
+    // the devices the account lists (those we never saw too), or just the one device we know
+    const deviceIds = state !== undefined ? state.devices : [account]
+    const devices = deviceIds.map(d => {
+      const rec = rs.find(r => r.peerId === d)
+      return { peerId: d, online: this.c.host.isOnline(d), lastSeen: rec?.lastSeen ?? null, label: state?.labels[d] ?? null }
+    })
+    const online = devices.find(d => d.online)
+    let sn = this.safetyCache.get(account)
+    if (sn === undefined) { sn = safetyNumber(this.ownAccount, account); this.safetyCache.set(account, sn) }
+    const lastSeen = Math.max(...rs.map(r => r.lastSeen ?? -1))
     return {
-      peerId: r.peerId,
+      peerId: account,
+      devices,
+      needsUpdate: rs.some(r => this.legacy.has(r.peerId)),
       // the signed name as NFKC: a profile signed before the NFKC rule is shown like a new one
-      name: r.profile === undefined ? null : displayName(r.profile.name),
-      online,
-      reach: this.c.host.reach(r.peerId),
-      status: online ? this.statuses.get(r.peerId) ?? 'active' : null,
-      lastSeen: r.lastSeen ?? null,
+      name: named?.profile === undefined ? null : displayName(named.profile.name),
+      online: online !== undefined,
+      reach: this.c.host.reach(online?.peerId ?? account),
+      status: online !== undefined ? this.statuses.get(online.peerId) ?? 'active' : null,
+      lastSeen: lastSeen < 0 ? null : lastSeen,
       safetyNumber: sn,
-      verified: r.verified === true,
+      verified: (own ?? rs[0])?.verified === true,
       keyWarning
     }
   }
 
+  private view (r: PeerRecord, keyWarning: string | null): PeerView {
+    return this.accountView(this.accountOf(r.peerId) ?? r.peerId, [r], keyWarning)
+  }
+
   private async peerView (peerId: string): Promise<PeerView> {
+    const account = this.accountOf(peerId) ?? peerId
     const all = await this.listPeers()
-    return all.find(p => p.peerId === peerId) ?? this.view({ peerId }, null)
+    return all.find(p => p.peerId === account) ?? this.view({ peerId }, null)
   }
 }

@@ -63,7 +63,10 @@ export class Receipts {
   /** Tells the peer, or every connected group member, that we are typing; best effort. */
   async sendTyping (peerOrGroup: string): Promise<boolean> {
     const conv = this.c.groups.conversationOf(peerOrGroup)
-    const to = isGroupConv(conv) ? this.c.groups.requireMember(conv).members.filter(m => m !== this.c.self) : [peerOrGroup]
+    const accounts = isGroupConv(conv)
+      ? this.c.groups.requireMember(conv).members.filter(m => m !== this.c.self)
+      : [this.c.groups.accountOf(peerOrGroup) ?? peerOrGroup]
+    const to = accounts.flatMap(a => this.c.groups.devicesOf(a))
     let sent = false
     for (const p of to.filter(p => this.c.host.isConnected(p))) {
       const ch = await this.c.channels.get(p)

@@ -4,7 +4,7 @@
  * after every op received before it is folded in), dedupe by id, verify and
  * decrypt in arrival order, then store durably; the ack waits for that write.
  */
-import { ParleyError } from '../../../core/errors.js'
+import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { openEnvelope } from '../../../core/crypto/envelope.js'
 import { bodyFields, conversationMembers, isGroupConv, parseEnvelope, type Body, type Envelope, type GroupOp } from '../../../core/protocol/envelope.js'
 import type { DeliverResult } from '../../../core/protocol/peer-rpc.js'
@@ -15,7 +15,8 @@ import { groupVerdict } from './groups.js'
 import type { AcceptMail } from './relay-client.js'
 import type { MessagingComponents, PeerRpcHandlers } from './types.js'
 
-export interface ReceiveComponents extends Pick<MessagingComponents, 'store' | 'identity' | 'clock' | 'events'>, Partial<Pick<MessagingComponents, 'host'>> {
+export interface ReceiveComponents extends Pick<MessagingComponents, 'store' | 'identity' | 'clock' | 'events'>,
+  Partial<Pick<MessagingComponents, 'host' | 'accounts'>> {
   groups: GroupService
 }
 
@@ -56,6 +57,14 @@ export class ReceivePipeline {
       await previous
     }
     try {
+      // the author's certificate chain: its account's ops, each signed by the account key (a forged one is refused)
+      if (env.acct !== undefined && this.c.accounts !== undefined) {
+        try {
+          await this.c.accounts.accept(env.acct)
+        } catch (err) {
+          throw new ParleyError('ERR_INVALID_ENVELOPE', `the author's account record does not verify: ${toParleyError(err).message}`)
+        }
+      }
       const groupCheck = this.checkAddressing(remote, env)
       const same = await this.c.store.getMessage(env.id)
       if (same !== undefined) {
@@ -88,12 +97,18 @@ export class ReceivePipeline {
    * group op, which needs the decrypted body.
    */
   private checkAddressing (remote: string, env: Envelope): ((body: Body) => void) | undefined {
-    const self = this.c.identity.peerId
+    const groups = this.c.groups
+    // members are accounts; a device counts for its account only through a valid certificate chain, and a
+    // device its account revoked counts for nobody
+    const author = groups.accountOf(env.author)
+    if (author === null) throw new ParleyError('ERR_NOT_A_MEMBER', 'the author device was removed from its account')
     if (!isGroupConv(env.conv)) {
       const members = conversationMembers(env.conv)
-      if (!members.includes(self)) throw new ParleyError('ERR_NOT_A_RECIPIENT', 'not a member of this conversation')
-      if (!members.includes(env.author)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'author is not a member of the conversation')
-      if (!members.includes(remote)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'sender is not a member of the conversation')
+      const me = this.c.accounts?.account ?? this.c.identity.peerId
+      if (!members.includes(me)) throw new ParleyError('ERR_NOT_A_RECIPIENT', 'not a member of this conversation')
+      if (!members.includes(author)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'author is not a member of the conversation (nor a current device of one)')
+      const sender = groups.accountOf(remote)
+      if (sender === null || !members.includes(sender)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'sender is not a member of the conversation')
       return undefined
     }
     // any member may forward (sync); the author's signature is what counts. Membership is judged at the
@@ -102,7 +117,7 @@ export class ReceivePipeline {
     // an op still on its way (the group's start, an add, a re-add) may change the verdict: "not yet"
     // (ERR_UNKNOWN_GROUP, retried); refused for good only when no later op can help
     const verdict = (op?: GroupOp): void => {
-      const v = groupVerdict(g, env.author, env.hlc, op)
+      const v = groupVerdict(g, author, env.hlc, op)
       if (v === 'later') {
         throw new ParleyError('ERR_UNKNOWN_GROUP', 'this device does not know the group, or the author as a member at that time, yet')
       }
@@ -120,7 +135,8 @@ export class ReceivePipeline {
 
   /** Starts the durable write; settles with the answer once it is on disk. */
   private async store (env: Envelope, body: Body, route: Pick<StoredMessage, 'via' | 'viaPeer'>): Promise<DeliverResult> {
-    const outgoing = env.author === this.c.identity.peerId
+    // ours: written on this device (given back after damage) or on another device of our account
+    const outgoing = env.author === this.c.identity.peerId || (this.c.accounts !== undefined && this.c.groups.accountOf(env.author) === this.c.accounts.account)
     const msg: StoredMessage = {
       id: env.id,
       conv: env.conv,

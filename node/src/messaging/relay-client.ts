@@ -101,6 +101,16 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
     this.keptMailMaxMs = init.keptMailMaxMs ?? DEFAULT_KEPT_MAIL_MAX_MS
   }
 
+  private accountRecord?: () => unknown
+
+  /** Our account's record, sent beside `relayStatus` (admission per account, issue 11). */
+  useAccount (record: () => unknown): void { this.accountRecord = record }
+
+  /** Our account record changed (a device linked or revoked): tell the relay now. */
+  accountChanged (): void {
+    if (this.status().connected) void this.onRelayUp()
+  }
+
   status (): RelayState {
     const peerId = this.c.host.relayPeerId
     return { ...this.state, peerId, connected: peerId !== null && this.c.host.isConnected(peerId), invitePending: this.invite !== null }
@@ -192,7 +202,9 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
         return
       }
       // wake: this node takes the relay's `mailWaiting` (fetch at once when mail comes in)
-      const st = parseRelayStatus(await ch.call('relayStatus', { wake: true }))
+      // our account record beside it: the relay admits our account's other devices and drops revoked ones
+      const account = this.accountRecord?.()
+      const st = parseRelayStatus(await ch.call('relayStatus', { wake: true, ...(account !== undefined ? { account } : {}) }))
       const refused = { code: 'ERR_NOT_ADMITTED', message: 'the relay has not admitted this device: ask its admin for an invite' }
       this.state = { ...this.state, admitted: st.admitted, waiting: st.queued, lastError: st.admitted ? null : refused }
       this.emit('relayChanged', this.status())

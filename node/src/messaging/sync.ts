@@ -16,7 +16,10 @@ import { provenTop, type Reconciler } from './reconcile.js'
 import type { StoredMessage } from '../store/types.js'
 
 export interface SyncComponents extends Pick<MessagingComponents, 'store' | 'log'> {
+  /** our device's peer ID */
   self: string
+  /** our account (by default our device) */
+  account?: () => string
   groups: GroupService
   delivery: Delivery
   /** our sequence counters against what peers report holding (reconcile.ts) */
@@ -57,7 +60,14 @@ export class Sync {
    */
   async syncTo (peer: string, ch: PeerChannel): Promise<boolean> {
     let complete = true
-    const convs = [dmConversationId(this.c.self, peer), ...this.c.groups.shared(peer).map(g => g.conv)]
+    const groups = this.c.groups
+    const account = groups.accountOf(peer)
+    if (account === null) return true
+    const me = this.c.account?.() ?? this.c.self
+    // another device of our account: every conversation (what was sealed to it); anyone else: ours with them
+    const convs = account === me
+      ? (await this.c.store.listConversations()).map(c => c.conv).filter(conv => groups.inConversation(conv, me))
+      : [dmConversationId(me, account), ...groups.shared(account).map(g => g.conv)]
     for (const conv of convs) {
       try {
         await this.syncConversation(peer, ch, conv)
@@ -82,7 +92,11 @@ export class Sync {
     const g = this.c.groups.get(conv)
     // the admin first: its ops (the group's start, adds) let the peer judge everyone else's messages;
     // the peer's own messages too (sealed to it as their author): it may have lost them
-    const authors = g === null ? [this.c.self, peer] : [g.admin, ...Object.keys(g.spans).filter(a => a !== g.admin)]
+    // authors are devices: those whose messages we hold here, and both ends of this sync
+    const held = Object.keys((await this.c.store.haveAndTops(conv)).tops)
+    const devices = [...new Set([this.c.self, peer, ...held])]
+    const admin = g === null ? [] : devices.filter(d => this.c.groups.accountOf(d) === g.admin)
+    const authors = g === null ? devices : [...admin, ...devices.filter(d => !admin.includes(d))]
     for (const author of authors) {
       const peerHas = have[author] ?? 0
       // the peer's have-vector counts from seq 1, so a member added later (or one that refused a message)

@@ -14,6 +14,7 @@ import type { PeerHost, Reach } from '../host/types.js'
 import type { MessageStore, StoredMessage } from '../store/types.js'
 import type { GroupState } from './groups.js'
 import type { RelayClient } from './relay-client.js'
+import type { Accounts } from './accounts.js'
 
 export interface MessengerComponents {
   store: MessageStore
@@ -25,13 +26,20 @@ export interface MessengerComponents {
   relay?: RelayClient
 }
 
-/** The components every messaging part is built from: the Messenger's, plus its events. */
+/** The components every messaging part is built from: the Messenger's, plus its events and our account. */
 export interface MessagingComponents extends MessengerComponents {
   events: EventSink<MessengerEvents>
+  /** which account each device belongs to, ours included (accounts.ts) */
+  accounts: Accounts
 }
 
 export interface PeerView {
+  /** the person: their account ID (for a one-device account, the device's peer ID) */
   peerId: string
+  /** the account's current devices we know, with their presence */
+  devices: Array<{ peerId: string, online: boolean, lastSeen: number | null, label: string | null }>
+  /** the peer runs Parley from before accounts (v0.1): messages from our other devices cannot reach it */
+  needsUpdate: boolean
   name: string | null
   online: boolean
   reach: Reach | null
@@ -52,6 +60,8 @@ export interface MessengerEvents {
   peerOffline: CustomEvent<PeerView>
   peerUpdated: CustomEvent<PeerView>
   groupUpdated: CustomEvent<GroupState>
+  /** an account record changed (ours or a contact's): devices added or revoked */
+  accountUpdated: CustomEvent<{ account: string }>
   /** the peer is typing in a conversation with us (ephemeral, best effort) */
   peerTyping: CustomEvent<{ peerId: string, conv: string }>
 }
@@ -65,6 +75,8 @@ export interface PeerRpcAnswers {
   announceProfile: Record<string, never>
   receipt: Record<string, never>
   typing: Record<string, never>
+  /** the account's record, which now lists the caller */
+  link: { record: unknown }
 }
 
 /** Answers a request of `remote` (already authenticated by the connection). */

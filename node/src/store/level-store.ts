@@ -323,10 +323,31 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     return false
   }
 
+  /**
+   * By account (StoredMessage.recipientAccounts): is every recipient account settled, one of its devices
+   * holding it or every one refusing it? `peer` has just settled.
+   */
+  private async accountsSettled (tx: Tx, m: StoredMessage, peer: string, map: Record<string, string>): Promise<boolean> {
+    const refused = new Set(m.refusedBy ?? [])
+    const byAccount = new Map<string, string[]>()
+    for (const [d, a] of Object.entries(map)) byAccount.set(a, [...(byAccount.get(a) ?? []), d])
+    for (const devices of byAccount.values()) {
+      let holds = false
+      for (const d of devices) {
+        if (refused.has(d)) continue
+        if (d === peer || !await tx.has(this.outboxes, entryKey(d, m))) { holds = true; break }
+      }
+      if (!holds && !devices.every(d => refused.has(d))) return false
+    }
+    return true
+  }
+
   /** A message is delivered once no recipient is waiting any more (for a group: every recipient settled). */
   private async deliveredIfSettled (tx: Tx, m: StoredMessage, peer: string): Promise<StoredMessage | undefined> {
     if (!m.outgoing || (m.state !== 'queued' && m.state !== 'sent')) return undefined
-    if (await this.othersWaiting(tx, m, peer)) return undefined
+    if (m.recipientAccounts !== undefined) {
+      if (!await this.accountsSettled(tx, m, peer, m.recipientAccounts)) return undefined
+    } else if (await this.othersWaiting(tx, m, peer)) return undefined
     const delivered = { ...m, state: 'delivered' as const }
     tx.put(this.msgs, m.id, delivered)
     return delivered
@@ -337,6 +358,21 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
       const m = await tx.get(this.msgs, id)
       if (m === undefined) return undefined
       this.dropEntry(tx, peer, m)
+      const map = m.recipientAccounts
+      if (map !== undefined) {
+        // by account: failed when every device of every recipient account refused it
+        if (map[peer] === undefined) return undefined
+        const refusedBy = [...new Set([...(m.refusedBy ?? []), peer])]
+        const noted = { ...m, refusedBy }
+        if (Object.keys(map).some(d => !refusedBy.includes(d))) {
+          tx.put(this.msgs, id, noted)
+          return await this.deliveredIfSettled(tx, noted, peer)
+        }
+        if (!m.outgoing || m.state === 'failed') return undefined
+        const failed = { ...noted, state: 'failed' as const, error }
+        tx.put(this.msgs, id, failed)
+        return failed
+      }
       // the author's own key wrap (its copy, for a refetch after damage) is no recipient
       const recipients = m.envelope.keys.filter(k => k.to !== m.author).length
       // a group message refused by one member still reaches the others: it fails only when every

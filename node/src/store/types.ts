@@ -39,6 +39,13 @@ export interface StoredMessage {
    * reachable and to the relay again later; shown only while the state is `queued`.
    */
   relayRefusal?: string
+  /**
+   * outgoing to accounts with several devices (or from one): each recipient device → its account. The
+   * message is delivered once one device of every recipient account stored it (the others still get it),
+   * failed once every device of every recipient account refused it; devices not listed (our own other
+   * devices) get it but count for neither. Absent: every key wrap but the author's is one recipient.
+   */
+  recipientAccounts?: Record<string, string>
   /** group messages: recipients that refused it for good (it is `failed` only if all of them did) */
   refusedBy?: string[]
   /** for group membership operations (envelope kind groupOp) */

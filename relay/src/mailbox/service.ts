@@ -6,6 +6,8 @@
  */
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { verifyEnvelope } from '../../../core/crypto/envelope.js'
+import { foldAccount, verifyAccountRecord } from '../../../core/crypto/account.js'
+import { parseAccountRecord } from '../../../core/protocol/account.js'
 import {
   parseAckMail, parseDeposit, parseFetch, parseRedeem,
   type DepositAnswer, type FetchResult, type RelayRpcMethod, type RelayStatus
@@ -65,6 +67,7 @@ export class MailboxService {
       return { admitted: true, since: user.admittedAt }
     },
     relayStatus: async (remote, body) => {
+      await this.accountOf(remote, body)
       const admitted = this.c.store.isAdmitted(remote)
       // a node that takes `mailWaiting` says so (an older one would reset the stream on a method it does not know)
       if (admitted && wantsWake(body)) this.wakeable.add(remote)
@@ -115,6 +118,36 @@ export class MailboxService {
       return await (this.c.directory?.() ?? { name: '', people: [], departments: [] })
     },
     mailWaiting: async () => { throw new ParleyError('ERR_NOT_FOUND', 'mailWaiting is sent by the relay, not to it') }
+  }
+
+  /**
+   * Admission per account (issue 11): a node sends its account record beside `relayStatus`. A current
+   * device of an account with an admitted device is admitted too; the devices the record revoked lose
+   * their admission. A record that does not verify changes nothing.
+   */
+  private async accountOf (remote: string, body: unknown): Promise<void> {
+    const value = typeof body === 'object' && body !== null ? (body as { account?: unknown }).account : undefined
+    if (value === undefined) return
+    let state
+    try {
+      const record = parseAccountRecord(value)
+      verifyAccountRecord(record)
+      state = foldAccount(record.account, record.ops)
+    } catch (err) {
+      this.c.log.warn('account record refused', { peerId: remote, err: toParleyError(err).message })
+      return
+    }
+    for (const d of state.revoked) {
+      if (this.c.store.isAdmitted(d) && await this.c.store.removeUser(d)) {
+        this.wakeable.delete(d)
+        this.c.log.info('revoked device: admission dropped', { peerId: d, account: state.account })
+      }
+    }
+    if (this.c.store.isAdmitted(remote) || !state.devices.includes(remote)) return
+    if (state.devices.some(d => this.c.store.isAdmitted(d))) {
+      await this.c.store.admit(remote, 'account', state.account.slice(-12))
+      this.c.log.info('device admitted with its account', { peerId: remote, account: state.account })
+    }
   }
 
   /** peers that asked for `mailWaiting` (relayStatus { wake: true }) */

@@ -18,7 +18,8 @@ import type { FetchResult } from '../../../core/protocol/relay-rpc.js'
 import type { Invite } from '../../../core/protocol/admin-api.js'
 
 export type { Invite } from '../../../core/protocol/admin-api.js'
-export interface RelayUser { peerId: string, admittedAt: number, via: 'invite' | 'allow-list', invite?: string }
+/** via `account`: a device of an account one of whose devices was admitted (issue 11); `invite` then names the account */
+export interface RelayUser { peerId: string, admittedAt: number, via: 'invite' | 'allow-list' | 'account', invite?: string }
 
 export interface MailboxLimits {
   /** how long undelivered mail is kept. @default 30 days */
