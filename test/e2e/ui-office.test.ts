@@ -423,7 +423,8 @@ for (const sc of SCENARIOS) {
       // the others see it beside her name
       await pa.locator(`${chatOf(b)} .dot.dnd`).waitFor({ state: 'attached' })
       assert.match(await pa.locator(chatOf(b)).getAttribute('title') ?? '', new RegExp(ta.t.presenceDnd))
-      assert.equal(await p.evaluate(() => document.documentElement.dataset.theme), 'dark')
+      // the page's theme is set by an effect after the render that shows the saved settings
+      await until(async () => (await p.evaluate(() => document.documentElement.dataset.theme)) === 'dark', 'dark theme applied')
       assert.equal(await p.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(20, 23, 28)')
       await shot(p, sc.chen, 'dark')
       // do not disturb: nothing pops up
