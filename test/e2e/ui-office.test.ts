@@ -13,7 +13,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
-import { buildUi, isNarrow as narrow, launchChromium, openChat, screen as shot, uiTest, type Side } from '../helpers/browser.js'
+import { buildUi, isNarrow as narrow, launchChromium, openChat, screen as shot, toList, uiTest, type Side } from '../helpers/browser.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 import { RelayServer } from '../../relay/src/relay-server.js'
 import { createLogger } from '../../core/util/log.js'
@@ -238,7 +238,10 @@ for (const sc of SCENARIOS) {
       await a.messenger.sendMessage(b.peerId, 'first new one')
       await a.messenger.sendMessage(b.peerId, 'second new one')
       await until(async () => (await b.messenger.history(a.peerId)).some(m => m.text === 'second new one'), 'both stored at 陈静')
-      if (!narrow(sc.chen)) await pb.locator(`${chatOf(a)} .badge`, { hasText: '2' }).waitFor()
+      // the unread count, in the list of a narrow window too
+      await toList(pb)
+      await pb.locator(`${chatOf(a)} .badge`, { hasText: '2' }).waitFor()
+      assert.equal(await pb.locator(`${chatOf(a)} .badge`).isVisible(), true)
       await openChat(pb, chatOf(a))
       const divider = pb.locator('#unread-divider', { hasText: t.newMessages })
       await divider.waitFor()

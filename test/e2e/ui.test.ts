@@ -1,8 +1,9 @@
 /**
  * The web UI end to end: three nodes on loopback, Alice and Bob each with their own Chromium
  * page (Debian's chromium through playwright-core). The whole file runs twice with the languages
- * and window sizes swapped (Alice in English at 1280 px with Bob in Chinese at 360 px, then the
- * other way round); every text looked for comes from the UI's own catalogs. Bob's system is in
+ * and window sizes swapped (Alice in English at 360 px with Bob in Chinese at 1280 px, then the
+ * other way round: ui-office.test pairs them the other way, so between the two files each language
+ * runs at each width); every text looked for comes from the UI's own catalogs. Bob's system is in
  * dark mode (the page follows it until Settings says otherwise). Screenshots of the main screens
  * go to test-results/screens/ (with UPDATE_SCREENSHOTS=1 also to docs/img/ for the user guide),
  * and of every page when a test fails.
@@ -18,9 +19,10 @@ import { buildUi, launchChromium, openChat, screen, toList, uiTest, type Side } 
 import type { ParleyNode } from '../../node/src/parley-node.js'
 import { uiI18n } from '../../app/ui/src/i18n/index.js'
 
+/** the other pairing than ui-office.test's (English wide, Chinese narrow): between the two files every item runs in each language at each width */
 const SCENARIOS: Array<{ alice: Side, bob: Side }> = [
-  { alice: { locale: 'en', width: 1280 }, bob: { locale: 'zh-CN', width: 360 } },
-  { alice: { locale: 'zh-CN', width: 360 }, bob: { locale: 'en', width: 1280 } }
+  { alice: { locale: 'en', width: 360 }, bob: { locale: 'zh-CN', width: 1280 } },
+  { alice: { locale: 'zh-CN', width: 1280 }, bob: { locale: 'en', width: 360 } }
 ]
 const BOB = 'Bob <b>the builder</b>'
 /** the page's background in each theme (style.css --bg) */
