@@ -115,6 +115,9 @@ for (const sc of SCENARIOS) {
           await p.locator(chatOf(other)).click()
           await p.locator('#back').waitFor()
           assert.equal(await p.locator('aside.sidebar').isVisible(), false)
+          // the header keeps room for the chat's name beside its buttons
+          const nameWidth = await p.locator('#peer-name').evaluate(e => e.getBoundingClientRect().width)
+          assert.ok(nameWidth >= 80, `the chat's name has ${nameWidth} px`)
           await p.locator('#back').click()
           await p.locator(chatOf(other)).waitFor()
           assert.equal(await p.locator('#conversation').count(), 0)
