@@ -223,6 +223,8 @@ for (const sc of SCENARIOS) {
       await pageA.locator('#peer-name', { hasText: 'Lunch crew' }).waitFor()
       await pageA.locator('#text').fill('Pizza or sushi?')
       await pageA.locator('#send').click()
+      // (the box empties once the send is done: typing before that would go after the sent text)
+      await until(async () => (await pageA.locator('#text').inputValue()) === '', 'the sent text left the box')
       // an input method's Enter while the mention list is open only confirms the characters: no name is picked
       await pageA.locator('#text').pressSequentially('@Ca')
       await pageA.locator('#mention-list li', { hasText: '@Carol' }).waitFor()
