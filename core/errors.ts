@@ -43,14 +43,17 @@ export type ErrorCode =
 
 export class ParleyError extends Error {
   readonly code: ErrorCode
-  constructor (code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** what the message says, as data (a rule's name and its values), for a client that words it in its own language */
+  readonly detail?: Readonly<Record<string, unknown>>
+  constructor (code: ErrorCode, message: string, options?: { cause?: unknown, detail?: Record<string, unknown> }) {
     super(message, options)
     this.code = code
     this.name = 'ParleyError'
+    if (options?.detail !== undefined) this.detail = options.detail
   }
 
-  toJSON (): { code: ErrorCode, message: string } {
-    return { code: this.code, message: this.message }
+  toJSON (): { code: ErrorCode, message: string, detail?: Readonly<Record<string, unknown>> } {
+    return { code: this.code, message: this.message, ...(this.detail !== undefined ? { detail: this.detail } : {}) }
   }
 }
 

@@ -6,7 +6,8 @@
 
 /** An error answered by the server (`{ code, message }`), or ERR_UNREACHABLE when it did not answer at all. */
 export class ApiError extends Error {
-  constructor (readonly code: string, message: string, readonly status = 0) {
+  /** `detail`: what `message` says, as data (the relay's admin API names the rule and its values), for the client's own words */
+  constructor (readonly code: string, message: string, readonly status = 0, readonly detail?: Readonly<Record<string, unknown>>) {
     super(message)
     this.name = 'ApiError'
   }
@@ -30,8 +31,10 @@ export async function requestJson<T> (
   }
   const data = await res.json().catch(() => null) as unknown
   if (!res.ok) {
-    const e = (data ?? {}) as { code?: unknown, message?: unknown }
-    throw new ApiError(typeof e.code === 'string' ? e.code : 'ERR_INTERNAL', typeof e.message === 'string' ? e.message : `HTTP ${res.status}`, res.status)
+    const e = (data ?? {}) as { code?: unknown, message?: unknown, detail?: unknown }
+    const detail = typeof e.detail === 'object' && e.detail !== null && !Array.isArray(e.detail) ? e.detail as Record<string, unknown> : undefined
+    const message = typeof e.message === 'string' ? e.message : `HTTP ${res.status}`
+    throw new ApiError(typeof e.code === 'string' ? e.code : 'ERR_INTERNAL', message, res.status, detail)
   }
   return data as T
 }

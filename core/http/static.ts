@@ -46,7 +46,8 @@ export const UI_CSP = [
   "style-src 'self'",
   "img-src 'self' data:",
   "font-src 'self'",
-  "connect-src 'self' ws://127.0.0.1:* ws://localhost:*",
+  // the page's own origin only: its WebSocket (ws:// to the same host and port) counts as 'self' (CSP 3), any other local port does not
+  "connect-src 'self'",
   "base-uri 'none'",
   "form-action 'none'",
   "frame-ancestors 'none'"

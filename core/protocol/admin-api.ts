@@ -111,3 +111,51 @@ export interface AuditEntry {
   /** false when the action failed (the error code is in details.code) */
   ok: boolean
 }
+
+/** The policy's limits, in the units the relay keeps (ms, bytes); the console checks its form (days, MiB) against them too. */
+export const POLICY_RANGES: Readonly<Record<'mailboxTtlMs' | 'quotaMessages' | 'quotaBytes', { min: number, max: number }>> = Object.freeze({
+  mailboxTtlMs: { min: 60_000, max: 3650 * 24 * 3600_000 },
+  quotaMessages: { min: 1, max: 10_000_000 },
+  quotaBytes: { min: 1024 * 1024, max: 2 ** 40 }
+})
+export type PolicyRangeKey = keyof typeof POLICY_RANGES
+
+/** One bad line of a directory CSV (`line` counts the header as 1). */
+export type CsvProblem =
+  | { line: number, problem: 'nameEmpty' | 'needsId' }
+  | { line: number, problem: 'tooLong', field: 'name' | 'email' | 'staffNo' | 'department', max: number }
+  | { line: number, problem: 'unsafe', field: 'name' | 'email' | 'staffNo' | 'department' }
+  | { line: number, problem: 'badEmail', value: string }
+  | { line: number, problem: 'duplicate', sameAs: number }
+
+/**
+ * `detail` of an admin API error (`{ code, message, detail }`): the rule that refused, with its values, so the
+ * console says it in the admin's language (`message` is the English for the CLI and the logs).
+ */
+export type AdminErrorDetail =
+  | { reason: 'policyRange', key: PolicyRangeKey, min: number, max: number }
+  | { reason: 'policyUnknownKey', key: string }
+  | { reason: 'policyNotBoolean', key: string }
+  | { reason: 'policyNotObject' }
+  | { reason: 'policyReset' }
+  | { reason: 'inviteUses', min: number, max: number }
+  | { reason: 'inviteHours', maxHours: number }
+  | { reason: 'inviteNote', max: number }
+  | { reason: 'inviteRef', min: number }
+  | { reason: 'inviteAmbiguous', count: number }
+  | { reason: 'inviteUnknown' }
+  | { reason: 'personUnknown' }
+  | { reason: 'peerId' }
+  | { reason: 'csvText' }
+  | { reason: 'csvTooLarge', maxMiB: number }
+  | { reason: 'csvUnreadable' }
+  | { reason: 'csvEmpty' }
+  | { reason: 'csvNoName' }
+  | { reason: 'csvNoId' }
+  | { reason: 'csvTooMany', max: number, got: number }
+  | { reason: 'csvLines', count: number, problems: CsvProblem[] }
+  | { reason: 'loginWrong' }
+  | { reason: 'loginLocked', seconds: number }
+  | { reason: 'passwordShort', min: number }
+  | { reason: 'passwordType' }
+export type AdminErrorReason = AdminErrorDetail['reason']

@@ -3,20 +3,25 @@
  * chromium): log in, create an invite, redeem it from a real node, see the
  * user appear, remove them, see them refused; the directory import, policy
  * and charts; in English and Chinese. Screenshots land in test-results/ when
- * a test fails.
+ * a test fails; the app's directory in test-results/screens/ (and docs/img/ with UPDATE_SCREENSHOTS=1).
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import type { Browser, Page } from 'playwright-core'
-import { buildUi, launchChromium } from '../helpers/browser.js'
+import { buildUi, launchChromium, screen } from '../helpers/browser.js'
 import { loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
 import { RelayServer } from '../../relay/src/relay-server.js'
 import { createLogger } from '../../core/util/log.js'
 import { parseInviteLink } from '../../core/protocol/invite-link.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 import { uiI18n } from '../../app/ui/src/i18n/index.js'
+import { createI18n } from '../../app/shared/i18n.js'
+import { en, zhCN } from '../../app/console/src/messages.js'
+
+/** the console's own words, as the page shows them */
+const consoleText = (locale: 'en' | 'zh-CN'): ReturnType<typeof en> => createI18n({ en, 'zh-CN': zhCN }, locale).t
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const RESULTS = join(ROOT, 'test-results')
@@ -118,10 +123,28 @@ describe('relay console in Chromium', () => {
     await until(() => !n.host.addresses().some(a => a.includes('/p2p-circuit')), 'reservation gone', 15_000)
   })
 
-  ui('draws traffic charts from the relay\'s own samples', async () => {
+  ui('draws traffic charts from the relay\'s own samples: real deposits show in the deposits chart', async () => {
+    // two admitted nodes, one of them away: what the other writes to it is deposited at the relay
+    const inv = await relay.admin.service.createInvite('test', { uses: 2 })
+    const start = async (name: string): Promise<ParleyNode> => {
+      const n = loopbackNode(join(dir, name), { name, relay: relay.addresses()[0], invite: inv.token, messenger: { depositAfterMs: 100 }, relayClient: { mailboxPollMs: 300 } })
+      await n.start()
+      nodes.push(n)
+      await until(() => n.relay.status().admitted === true, `${name} admitted`, 15_000)
+      return n
+    }
+    const sender = await start('Sender')
+    const away = await start('Away')
+    await away.stop()
+    for (let i = 0; i < 3; i++) await sender.messenger.sendMessage(away.peerId, `while you were out ${i}`)
+    await until(async () => (await relay.stats()).mailbox.messages === 3, 'three deposited', 15_000)
     await page.getByTestId('tab-overview').click()
     await page.locator('[data-testid="chart-connections"] polyline').waitFor({ timeout: 15_000 })
-    assert.ok(Number(await page.getByTestId('stat-users').textContent()) >= 0)
+    // the deposits chart drew a rate above zero (its peak), and the tiles count what the relay holds
+    const deposits = page.getByTestId('chart-deposits')
+    await until(async () => Number(await deposits.getAttribute('data-max')) > 0, 'deposits drawn', 20_000, 200)
+    await deposits.locator('polyline').waitFor()
+    assert.ok(Number(await page.getByTestId('stat-users').textContent()) >= 2)
   })
 
   ui('imports a directory CSV and offers the links and the sheet', async () => {
@@ -160,8 +183,7 @@ describe('relay console in Chromium', () => {
       // search narrows the tree
       await app.locator('#directory-search').fill('sato@')
       await until(async () => (await tree.locator('li.directory-person').count()) === 1, 'one match')
-      await mkdir(join(RESULTS, 'screens'), { recursive: true })
-      await app.screenshot({ path: join(RESULTS, 'screens', `${locale}-wide-directory.png`) })
+      await screen(app, { locale, width: 1000 }, 'directory')
       await app.keyboard.press('Escape')
       await until(async () => (await app.locator('#directory').count()) === 0, 'Esc closed the directory')
       await app.context().close()
@@ -170,7 +192,7 @@ describe('relay console in Chromium', () => {
 
   ui('policy: a bad value is refused with the reason, a good one applies', async () => {
     await page.getByTestId('tab-policy').click()
-    // passes the form's own checks (min 1), not the relay's
+    // checked in the form against the relay's own ranges (the relay checks again)
     await page.getByTestId('policy-quota').fill('20000000')
     await page.getByTestId('policy-save').click()
     await page.getByTestId('policy-message').filter({ hasText: '1 to 10,000,000' }).waitFor()
@@ -182,6 +204,35 @@ describe('relay console in Chromium', () => {
     assert.equal(relay.admin.policy.view().source.mailboxTtlMs, 'config')
     await page.getByText('Reset to config file').first().click()
     await until(() => relay.admin.policy.effective().quotaMessages === 50_000, 'reset applied')
+  })
+
+  ui('speaks Chinese: a bad policy value and a bad CSV file are refused in Chinese, in days and by line', async () => {
+    const zh = consoleText('zh-CN')
+    await page.getByTestId('language').selectOption('zh-CN')
+    await page.getByTestId('tab-policy').filter({ hasText: '策略' }).click()
+    // the form's units: days and MiB, not ms and bytes
+    await page.getByTestId('policy-ttl').fill('0')
+    await page.getByTestId('policy-save').click()
+    const ttl = page.getByTestId('policy-message').filter({ hasText: zh.refusal.policyTtl(1, 3650) })
+    await ttl.waitFor()
+    assert.match(await ttl.textContent() ?? '', /分钟.*天/)
+    await page.getByTestId('policy-ttl').fill('7')
+    await page.getByTestId('policy-quota-mb').fill('0.5')
+    await page.getByTestId('policy-save').click()
+    await page.getByTestId('policy-message').filter({ hasText: zh.refusal.policyBytes(1, 1_048_576) }).waitFor()
+    assert.doesNotMatch(await page.getByTestId('policy-message').textContent() ?? '', /bytes|ms\b|must/)
+    await page.getByTestId('tab-policy').click()
+    // the relay's own refusal of a CSV file (only the relay can check it), worded by the console: each line named, in Chinese
+    await writeFile(join(dir, 'bad.csv'), '姓名,部门,邮箱\n,销售部,a@example.com\n张伟,财务部,zhang@example.com\n张三,财务部,zhang@example.com\n')
+    await page.getByTestId('tab-directory').click()
+    await page.getByTestId('import-file').setInputFiles(join(dir, 'bad.csv'))
+    const csv = page.getByTestId('import-result')
+    await csv.filter({ hasText: '第 2 行：姓名为空。' }).waitFor()
+    assert.equal(await csv.textContent(), zh.error(zh.refusal.csvLines(2, [zh.refusal.csvLine(2, zh.refusal.csvNameEmpty), zh.refusal.csvLine(4, zh.refusal.csvDuplicate(3))])))
+    assert.doesNotMatch(await csv.textContent() ?? '', /line|the |not imported/)
+    await mkdir(join(RESULTS, 'screens'), { recursive: true })
+    await page.screenshot({ path: join(RESULTS, 'screens', 'zh-CN-wide-console-csv-error.png') })
+    await page.getByTestId('language').selectOption('en')
   })
 
   ui('speaks Chinese: tabs, audit log and the language switch', async () => {

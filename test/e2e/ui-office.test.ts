@@ -11,19 +11,15 @@
 import { describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { mkdir } from 'node:fs/promises'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
-import { RESULTS, ROOT, buildUi, launchChromium, uiTest } from '../helpers/browser.js'
+import { buildUi, isNarrow as narrow, launchChromium, openChat, screen as shot, toList, uiTest, type Side } from '../helpers/browser.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 import { RelayServer } from '../../relay/src/relay-server.js'
 import { createLogger } from '../../core/util/log.js'
 import { MAX_TEXT_CHARS } from '../../node/src/api/contract.js'
 import { uiI18n, type UiI18n } from '../../app/ui/src/i18n/index.js'
 import type { Locale } from '../../app/shared/i18n.js'
-
-const SCREENS = join(RESULTS, 'screens')
-const DOC_SHOTS = join(ROOT, 'docs/img')
 
 /** a Notification that records, and a `document.hidden` the test controls (headless windows are never hidden) */
 const FAKE_DESKTOP = `
@@ -33,7 +29,6 @@ const FAKE_DESKTOP = `
     constructor (title, o) { window.__notes.push({ title, body: o && o.body }) } };
 `
 
-interface Side { locale: Locale, width: number }
 const SCENARIOS: Array<{ ana: Side, chen: Side }> = [
   { ana: { locale: 'en', width: 1280 }, chen: { locale: 'zh-CN', width: 360 } },
   { ana: { locale: 'zh-CN', width: 360 }, chen: { locale: 'en', width: 1280 } }
@@ -88,21 +83,6 @@ for (const sc of SCENARIOS) {
 
     const ui = (name: string, fn: () => Promise<void>): void => { uiTest(name, () => pages, fn, `${sc.ana.locale}-`) }
 
-    /** a main screen, kept as a test artifact (and as the user guide's picture when asked) */
-    const shot = async (p: Page, side: Side, name: string): Promise<void> => {
-      await mkdir(SCREENS, { recursive: true })
-      const file = `${side.locale}-${side.width < 500 ? 'narrow' : 'wide'}-${name}.png`
-      await p.screenshot({ path: join(SCREENS, file) })
-      if (process.env.UPDATE_SCREENSHOTS === '1') { await mkdir(DOC_SHOTS, { recursive: true }); await p.screenshot({ path: join(DOC_SHOTS, file) }) }
-    }
-
-    const narrow = (side: Side): boolean => side.width < 500
-    /** opens a chat from the list (going back to the list first in a narrow window) */
-    const openChat = async (p: Page, selector: string): Promise<void> => {
-      if (await p.locator('#back').isVisible()) await p.locator('#back').click()
-      await p.locator(selector).click()
-      await p.locator('#conversation').waitFor()
-    }
     const chatOf = (n: ParleyNode): string => `li.person[data-peer="${n.peerId}"]`
 
     ui('first run asks for a display name', async () => {
@@ -135,6 +115,9 @@ for (const sc of SCENARIOS) {
           await p.locator(chatOf(other)).click()
           await p.locator('#back').waitFor()
           assert.equal(await p.locator('aside.sidebar').isVisible(), false)
+          // the header keeps room for the chat's name beside its buttons
+          const nameWidth = await p.locator('#peer-name').evaluate(e => e.getBoundingClientRect().width)
+          assert.ok(nameWidth >= 80, `the chat's name has ${nameWidth} px`)
           await p.locator('#back').click()
           await p.locator(chatOf(other)).waitFor()
           assert.equal(await p.locator('#conversation').count(), 0)
@@ -258,7 +241,10 @@ for (const sc of SCENARIOS) {
       await a.messenger.sendMessage(b.peerId, 'first new one')
       await a.messenger.sendMessage(b.peerId, 'second new one')
       await until(async () => (await b.messenger.history(a.peerId)).some(m => m.text === 'second new one'), 'both stored at 陈静')
-      if (!narrow(sc.chen)) await pb.locator(`${chatOf(a)} .badge`, { hasText: '2' }).waitFor()
+      // the unread count, in the list of a narrow window too
+      await toList(pb)
+      await pb.locator(`${chatOf(a)} .badge`, { hasText: '2' }).waitFor()
+      assert.equal(await pb.locator(`${chatOf(a)} .badge`).isVisible(), true)
       await openChat(pb, chatOf(a))
       const divider = pb.locator('#unread-divider', { hasText: t.newMessages })
       await divider.waitFor()
@@ -274,6 +260,13 @@ for (const sc of SCENARIOS) {
       const n = 560
       for (let i = 0; i < n; i++) await c.messenger.sendMessage(b.peerId, `history ${i}`)
       await until(async () => (await b.messenger.history(c.peerId, { limit: 1000 })).length >= n, 'all stored at 陈静', 60_000, 200)
+      // every history call the page makes for this chat: each one a page of its own (a cursor), never the whole window again
+      const calls: URL[] = []
+      const onRequest = (r: { url: () => string }): void => {
+        const u = new URL(r.url())
+        if (u.pathname === `/v1/conversations/${encodeURIComponent(c.peerId)}/messages`) calls.push(u)
+      }
+      pb.on('request', onRequest)
       await openChat(pb, chatOf(c))
       await pb.locator('.msg', { hasText: `history ${n - 1}` }).waitFor()
       assert.ok(await pb.locator('.msg').count() < n, 'a first page only')
@@ -284,6 +277,13 @@ for (const sc of SCENARIOS) {
       }, 'the beginning reached by scrolling', 30_000, 150)
       assert.equal(await pb.locator('.msg').count(), n)
       assert.equal(await pb.locator('.msg .body').first().textContent(), 'history 0')
+      pb.off('request', onRequest)
+      assert.deepEqual(calls.map(u => u.searchParams.get('limit')), calls.map(() => '100'), 'a constant page size')
+      assert.equal(calls[0]?.searchParams.get('before'), null, 'the newest page first')
+      const cursors = calls.slice(1).map(u => u.searchParams.get('before'))
+      assert.ok(cursors.every(x => x !== null), 'then each page before the oldest shown')
+      assert.equal(new Set(cursors).size, cursors.length, 'no page asked twice')
+      assert.ok(calls.length <= Math.ceil(n / 100) + 1, `${calls.length} calls for ${n} messages`)
     })
 
     ui('search across every chat highlights the match and jumps to the message', async () => {
@@ -423,7 +423,8 @@ for (const sc of SCENARIOS) {
       // the others see it beside her name
       await pa.locator(`${chatOf(b)} .dot.dnd`).waitFor({ state: 'attached' })
       assert.match(await pa.locator(chatOf(b)).getAttribute('title') ?? '', new RegExp(ta.t.presenceDnd))
-      assert.equal(await p.evaluate(() => document.documentElement.dataset.theme), 'dark')
+      // the page's theme is set by an effect after the render that shows the saved settings
+      await until(async () => (await p.evaluate(() => document.documentElement.dataset.theme)) === 'dark', 'dark theme applied')
       assert.equal(await p.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(20, 23, 28)')
       await shot(p, sc.chen, 'dark')
       // do not disturb: nothing pops up

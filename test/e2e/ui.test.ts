@@ -1,224 +1,280 @@
 /**
- * The web UI end to end: two nodes on loopback, each with its own Chromium
- * page (Debian's chromium through playwright-core). Screenshots of every page
- * are saved in test-results/ when a test fails; UPDATE_SCREENSHOTS=1 refreshes
- * the ones in docs/img/ used by the user guide.
+ * The web UI end to end: three nodes on loopback, Alice and Bob each with their own Chromium
+ * page (Debian's chromium through playwright-core). The whole file runs twice with the languages
+ * and window sizes swapped (Alice in English at 360 px with Bob in Chinese at 1280 px, then the
+ * other way round: ui-office.test pairs them the other way, so between the two files each language
+ * runs at each width); every text looked for comes from the UI's own catalogs. Bob's system is in
+ * dark mode (the page follows it until Settings says otherwise). Screenshots of the main screens
+ * go to test-results/screens/ (with UPDATE_SCREENSHOTS=1 also to docs/img/ for the user guide),
+ * and of every page when a test fails.
  */
 import { describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { mkdir } from 'node:fs/promises'
 import { request } from 'node:http'
 import { WebSocket } from 'ws'
 import type { Browser, Page } from 'playwright-core'
 import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
-import { ROOT, buildUi, launchChromium, uiTest } from '../helpers/browser.js'
+import { buildUi, launchChromium, openChat, screen, toList, uiTest, type Side } from '../helpers/browser.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
+import { uiI18n } from '../../app/ui/src/i18n/index.js'
 
-const SHOTS = join(ROOT, 'docs/img')
+/** the other pairing than ui-office.test's (English wide, Chinese narrow): between the two files every item runs in each language at each width */
+const SCENARIOS: Array<{ alice: Side, bob: Side }> = [
+  { alice: { locale: 'en', width: 360 }, bob: { locale: 'zh-CN', width: 1280 } },
+  { alice: { locale: 'zh-CN', width: 1280 }, bob: { locale: 'en', width: 360 } }
+]
+const BOB = 'Bob <b>the builder</b>'
+/** the page's background in each theme (style.css --bg) */
+const BACKGROUND = { light: 'rgb(246, 247, 249)', dark: 'rgb(20, 23, 28)' }
 
-describe('web UI in Chromium, two users', () => {
-  let dir: string
-  let a: ParleyNode
-  let b: ParleyNode
-  let c: ParleyNode
-  let browser: Browser
-  let pageA: Page
-  let pageB: Page
+for (const sc of SCENARIOS) {
+  describe(`web UI in Chromium, two users: Alice ${sc.alice.locale} ${sc.alice.width} px, Bob ${sc.bob.locale} ${sc.bob.width} px`, () => {
+    let dir: string
+    let a: ParleyNode
+    let b: ParleyNode
+    let c: ParleyNode
+    let browser: Browser
+    let pageA: Page
+    let pageB: Page
+    const { t: ta } = uiI18n(sc.alice.locale)
+    const { t: tb } = uiI18n(sc.bob.locale)
 
-  before(async () => {
-    buildUi()
-    dir = await tmpDir('parley-ui-')
-    a = loopbackNode(join(dir, 'a'), { name: 'Alice' })
-    b = loopbackNode(join(dir, 'b'), { name: 'Bob <b>the builder</b>' })
-    c = loopbackNode(join(dir, 'c'), { name: 'Carol' })
-    await a.start(); await b.start(); await c.start()
-    await connect(a, b); await connect(a, c); await connect(b, c)
-    browser = await launchChromium()
-    pageA = await (await browser.newContext({ viewport: { width: 1100, height: 700 }, locale: 'en-US' })).newPage()
-    pageB = await (await browser.newContext({ viewport: { width: 1100, height: 700 }, locale: 'en-US' })).newPage()
-    for (const p of [pageA, pageB]) p.on('pageerror', (err) => { console.error('page error:', err.message) })
-    await pageA.goto(a.uiUrl as string)
-    await pageB.goto(b.uiUrl as string)
-  })
-
-  const ui = (name: string, fn: () => Promise<void>): void => { uiTest(name, () => ({ alice: pageA, bob: pageB }), fn) }
-
-  after(async () => {
-    await browser?.close()
-    await a?.stop(); await b?.stop(); await c?.stop()
-    await removeDir(dir)
-  })
-
-  const shot = async (page: Page, name: string): Promise<void> => {
-    if (process.env.UPDATE_SCREENSHOTS !== '1') return
-    await mkdir(SHOTS, { recursive: true })
-    await page.screenshot({ path: join(SHOTS, name) })
-  }
-
-  ui('serves the UI with a strict Content-Security-Policy and refuses the API without the token', async () => {
-    const res = await fetch(`http://127.0.0.1:${String(a.apiPort)}/`)
-    const csp = res.headers.get('content-security-policy') ?? ''
-    assert.match(csp, /script-src 'self'/)
-    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/)
-    assert.equal((await fetch(`http://127.0.0.1:${String(a.apiPort)}/v1/peers`)).status, 401)
-    // the token left the address bar
-    assert.equal(new URL(pageA.url()).hash, '')
-    // DNS rebinding: a page on another name that resolves to 127.0.0.1 gets nothing, even with the token
-    const token = new URLSearchParams((a.uiUrl as string).split('#')[1]).get('token') as string
-    const asHost = async (host: string, path: string, headers: Record<string, string> = {}): Promise<number> => await new Promise((resolve, reject) => {
-      request({ host: '127.0.0.1', port: a.apiPort, path, headers: { host, authorization: `Bearer ${token}`, ...headers } }, (res) => { res.resume(); resolve(res.statusCode ?? 0) }).on('error', reject).end()
+    before(async () => {
+      buildUi()
+      dir = await tmpDir('parley-ui-')
+      a = loopbackNode(join(dir, 'a'), { name: 'Alice' })
+      b = loopbackNode(join(dir, 'b'), { name: BOB })
+      c = loopbackNode(join(dir, 'c'), { name: 'Carol' })
+      await a.start(); await b.start(); await c.start()
+      await connect(a, b); await connect(a, c); await connect(b, c)
+      browser = await launchChromium()
+      const open = async (side: Side, colorScheme: 'light' | 'dark'): Promise<Page> => await (await browser.newContext({
+        viewport: { width: side.width, height: side.width < 500 ? 740 : 760 }, locale: side.locale, colorScheme
+      })).newPage()
+      pageA = await open(sc.alice, 'light')
+      pageB = await open(sc.bob, 'dark')
+      for (const p of [pageA, pageB]) p.on('pageerror', (err) => { console.error('page error:', err.message) })
+      await pageA.goto(a.uiUrl as string)
+      await pageB.goto(b.uiUrl as string)
     })
-    assert.equal(await asHost(`127.0.0.1:${String(a.apiPort)}`, '/v1/peers'), 200)
-    assert.equal(await asHost(`localhost:${String(a.apiPort)}`, '/v1/peers'), 200)
-    assert.equal(await asHost(`evil.example:${String(a.apiPort)}`, '/v1/peers'), 421)
-    assert.equal(await asHost(`evil.example:${String(a.apiPort)}`, '/'), 421)
-    // and a WebSocket from a foreign page is refused even with the token
-    const ws = (origin: string): Promise<string> => new Promise((resolve) => {
-      const socket = new WebSocket(`ws://127.0.0.1:${String(a.apiPort)}/v1/events?token=${token}`, { headers: { origin } })
-      socket.on('open', () => { socket.close(); resolve('open') })
-      socket.on('error', () => { resolve('refused') })
+
+    const ui = (name: string, fn: () => Promise<void>): void => { uiTest(name, () => ({ alice: pageA, bob: pageB }), fn, `ui-${sc.alice.locale}-`) }
+    const person = (n: ParleyNode): string => `li.person[data-peer="${n.peerId}"]`
+    const theme = async (p: Page): Promise<{ theme: string | undefined, background: string }> => await p.evaluate(() =>
+      ({ theme: document.documentElement.dataset.theme, background: getComputedStyle(document.body).backgroundColor }))
+
+    after(async () => {
+      await browser?.close()
+      await a?.stop(); await b?.stop(); await c?.stop()
+      await removeDir(dir)
     })
-    assert.equal(await ws(`http://127.0.0.1:${String(a.apiPort)}`), 'open')
-    assert.equal(await ws('http://evil.example'), 'refused')
-  })
 
-  ui('lists the other user with presence', async () => {
-    const bob = pageA.locator(`li.person[data-peer="${b.peerId}"]`)
-    await bob.waitFor()
-    await until(async () => (await bob.locator('.dot.lan').count()) === 1, 'online dot')
-    // a name with markup is shown as text
-    assert.equal(await bob.locator('.name').evaluate(e => e.firstChild?.textContent), 'Bob <b>the builder</b>')
-    assert.equal(await bob.locator('b').count(), 0)
-  })
-
-  ui('A sends, B sees it live, replies; delivery states update; typing shows', async () => {
-    await pageA.locator(`li.person[data-peer="${b.peerId}"]`).click()
-    await pageA.locator('#text').fill('Lunch at noon?')
-    await pageA.locator('#send').click()
-    const mine = pageA.locator('.msg.mine').last()
-    await until(async () => (await mine.locator('.state').getAttribute('data-state')) === 'delivered', 'delivered state')
-    // B: unread badge, then the conversation
-    const alice = pageB.locator(`li.person[data-peer="${a.peerId}"]`)
-    await alice.locator('.badge').waitFor()
-    assert.equal(await alice.locator('.badge').textContent(), '1')
-    await shot(pageB, 'unread.png')
-    await alice.click()
-    await pageB.locator('.msg', { hasText: 'Lunch at noon?' }).waitFor()
-    // opening the chat sends a read receipt
-    await until(async () => (await mine.locator('.state').getAttribute('data-state')) === 'read', 'read state')
-    // typing indicator
-    await pageB.locator('#text').pressSequentially('Sure', { delay: 20 })
-    await pageA.locator('#typing', { hasText: 'is typing' }).waitFor()
-    await pageB.locator('#text').fill('Sure, see you at the entrance')
-    await pageB.locator('#text').press('Enter')
-    await pageA.locator('.msg:not(.mine)', { hasText: 'see you at the entrance' }).waitFor()
-    await shot(pageA, 'chat.png')
-  })
-
-  ui('Enter pressed twice sends once; a draft stays with its chat', async () => {
-    await pageA.locator(`li.person[data-peer="${b.peerId}"]`).click()
-    await pageA.locator('#text').fill('only once please')
-    await pageA.locator('#text').press('Enter')
-    await pageA.locator('#text').press('Enter')
-    await pageA.locator('.msg.mine', { hasText: 'only once please' }).waitFor()
-    await new Promise(resolve => setTimeout(resolve, 500))
-    assert.equal(await pageA.locator('.msg.mine', { hasText: 'only once please' }).count(), 1)
-    // Enter that confirms an input method's characters (拼音 → 午饭) only confirms them
-    await pageA.locator('#text').fill('午饭')
-    await pageA.locator('#text').evaluate((e) => {
-      e.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', isComposing: true, bubbles: true, cancelable: true }))
-      e.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', keyCode: 229, bubbles: true, cancelable: true }))
+    ui('serves the UI with a strict Content-Security-Policy and refuses the API without the token', async () => {
+      const res = await fetch(`http://127.0.0.1:${String(a.apiPort)}/`)
+      const csp = res.headers.get('content-security-policy') ?? ''
+      assert.match(csp, /script-src 'self'/)
+      assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/)
+      // the API and its WebSocket on the page's own origin, no other local port
+      assert.match(csp, /connect-src 'self'(;|$)/)
+      assert.doesNotMatch(csp, /ws:|\*/)
+      assert.equal((await fetch(`http://127.0.0.1:${String(a.apiPort)}/v1/peers`)).status, 401)
+      // the token left the address bar
+      assert.equal(new URL(pageA.url()).hash, '')
+      // DNS rebinding: a page on another name that resolves to 127.0.0.1 gets nothing, even with the token
+      const token = new URLSearchParams((a.uiUrl as string).split('#')[1]).get('token') as string
+      const asHost = async (host: string, path: string, headers: Record<string, string> = {}): Promise<number> => await new Promise((resolve, reject) => {
+        request({ host: '127.0.0.1', port: a.apiPort, path, headers: { host, authorization: `Bearer ${token}`, ...headers } }, (res) => { res.resume(); resolve(res.statusCode ?? 0) }).on('error', reject).end()
+      })
+      assert.equal(await asHost(`127.0.0.1:${String(a.apiPort)}`, '/v1/peers'), 200)
+      assert.equal(await asHost(`localhost:${String(a.apiPort)}`, '/v1/peers'), 200)
+      assert.equal(await asHost(`evil.example:${String(a.apiPort)}`, '/v1/peers'), 421)
+      assert.equal(await asHost(`evil.example:${String(a.apiPort)}`, '/'), 421)
+      // and a WebSocket from a foreign page is refused even with the token
+      const ws = (origin: string): Promise<string> => new Promise((resolve) => {
+        const socket = new WebSocket(`ws://127.0.0.1:${String(a.apiPort)}/v1/events?token=${token}`, { headers: { origin } })
+        socket.on('open', () => { socket.close(); resolve('open') })
+        socket.on('error', () => { resolve('refused') })
+      })
+      assert.equal(await ws(`http://127.0.0.1:${String(a.apiPort)}`), 'open')
+      assert.equal(await ws('http://evil.example'), 'refused')
     })
-    await new Promise(resolve => setTimeout(resolve, 300))
-    assert.equal(await pageA.locator('.msg.mine', { hasText: '午饭' }).count(), 0, 'nothing sent while composing')
-    assert.equal(await pageA.locator('#text').inputValue(), '午饭')
-    // a half-typed message does not follow you into another chat, and is there when you come back
-    await pageA.locator('#text').fill('for Bob only')
-    await pageA.locator(`li.person[data-peer="${c.peerId}"]`).click()
-    assert.equal(await pageA.locator('#text').inputValue(), '')
-    await pageA.locator(`li.person[data-peer="${b.peerId}"]`).click()
-    assert.equal(await pageA.locator('#text').inputValue(), 'for Bob only')
-    await pageA.locator('#text').fill('')
-    // the people list works from the keyboard
-    await pageA.locator(`li.person[data-peer="${c.peerId}"]`).focus()
-    await pageA.keyboard.press('Enter')
-    await until(async () => (await pageA.locator('#peer-name').textContent()) === 'Carol', 'Carol opened with the keyboard')
-    await pageA.locator(`li.person[data-peer="${b.peerId}"]`).click()
-  })
 
-  ui('search finds a message in the history', async () => {
-    await pageB.locator('#search').fill('noon')
-    await pageB.locator('#search-banner', { hasText: '1 message matching' }).waitFor()
-    assert.equal(await pageB.locator('.msg').count(), 1)
-    await pageB.locator('#search').fill('')
-    await until(async () => (await pageB.locator('.msg').count()) === 3, 'full history back')
-  })
+    ui('lists the other user with presence', async () => {
+      const bob = pageA.locator(person(b))
+      await bob.waitFor()
+      await until(async () => (await bob.locator('.dot.lan').count()) === 1, 'online dot')
+      // a name with markup is shown as text
+      assert.equal(await bob.locator('.name').evaluate(e => e.firstChild?.textContent), BOB)
+      assert.equal(await bob.locator('b').count(), 0)
+    })
 
-  ui('HTML and script in a message stay inert text', async () => {
-    const evil = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
-    await pageA.locator('#text').fill(evil)
-    await pageA.locator('#send').click()
-    const shown = pageB.locator('.msg .body', { hasText: '<img src=x' })
-    await shown.waitFor()
-    assert.equal(await shown.textContent(), evil)
-    assert.equal(await pageB.locator('.messages img, .messages script').count(), 0)
-    assert.equal(await pageB.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined)
-  })
+    ui('A sends, B sees it live, replies; delivery states update; typing shows', async () => {
+      await openChat(pageA, person(b))
+      await pageA.locator('#text').fill('Lunch at noon?')
+      await pageA.locator('#send').click()
+      const mine = pageA.locator('.msg.mine').last()
+      await until(async () => (await mine.locator('.state').getAttribute('data-state')) === 'delivered', 'delivered state')
+      // B: unread badge, then the conversation
+      const alice = pageB.locator(person(a))
+      await alice.locator('.badge').waitFor()
+      assert.equal(await alice.locator('.badge').textContent(), '1')
+      await screen(pageB, sc.bob, 'unread')
+      await openChat(pageB, person(a))
+      await pageB.locator('.msg', { hasText: 'Lunch at noon?' }).waitFor()
+      // opening the chat sends a read receipt
+      await until(async () => (await mine.locator('.state').getAttribute('data-state')) === 'read', 'read state')
+      // typing indicator
+      await pageB.locator('#text').pressSequentially('Sure', { delay: 20 })
+      await pageA.locator('#typing', { hasText: ta.typing(BOB) }).waitFor()
+      await pageB.locator('#text').fill('Sure, see you at the entrance')
+      await pageB.locator('#text').press('Enter')
+      await pageA.locator('.msg:not(.mine)', { hasText: 'see you at the entrance' }).waitFor()
+    })
 
-  ui('shows the safety number for key verification and records it', async () => {
-    await pageA.locator('#open-verify').click()
-    const sn = (await pageA.locator('#safety-number').textContent())?.replace(/\s+/g, ' ').trim()
-    assert.match(sn ?? '', /^(\d{5} ){11}\d{5}$/)
-    await pageB.locator('#open-verify').click()
-    assert.equal((await pageB.locator('#safety-number').textContent())?.replace(/\s+/g, ' ').trim(), sn, 'both sides see the same number')
-    await shot(pageA, 'verify.png')
-    await pageA.locator('#verify-toggle').click()
-    await pageA.locator('#verify-state', { hasText: 'You marked this key as verified' }).waitFor()
-    assert.equal((await a.messenger.listPeers()).find(p => p.peerId === b.peerId)?.verified, true)
-    await pageA.locator('#verify-close').click()
-    await pageB.locator('#verify-close').click()
-  })
+    ui('Enter pressed twice sends once; a draft stays with its chat', async () => {
+      await openChat(pageA, person(b))
+      await pageA.locator('#text').fill('only once please')
+      await pageA.locator('#text').press('Enter')
+      await pageA.locator('#text').press('Enter')
+      await pageA.locator('.msg.mine', { hasText: 'only once please' }).waitFor()
+      await new Promise(resolve => setTimeout(resolve, 500))
+      assert.equal(await pageA.locator('.msg.mine', { hasText: 'only once please' }).count(), 1)
+      // Enter that confirms an input method's characters (拼音 → 午饭) only confirms them
+      await pageA.locator('#text').fill('午饭')
+      await pageA.locator('#text').evaluate((e) => {
+        e.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', isComposing: true, bubbles: true, cancelable: true }))
+        e.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', keyCode: 229, bubbles: true, cancelable: true }))
+      })
+      await new Promise(resolve => setTimeout(resolve, 300))
+      assert.equal(await pageA.locator('.msg.mine', { hasText: '午饭' }).count(), 0, 'nothing sent while composing')
+      assert.equal(await pageA.locator('#text').inputValue(), '午饭')
+      // a half-typed message does not follow you into another chat, and is there when you come back
+      await pageA.locator('#text').fill('for Bob only')
+      await openChat(pageA, person(c))
+      assert.equal(await pageA.locator('#text').inputValue(), '')
+      await openChat(pageA, person(b))
+      assert.equal(await pageA.locator('#text').inputValue(), 'for Bob only')
+      await pageA.locator('#text').fill('')
+      // the people list works from the keyboard
+      await toList(pageA)
+      await pageA.locator(person(c)).focus()
+      await pageA.keyboard.press('Enter')
+      await until(async () => (await pageA.locator('#peer-name').textContent()) === 'Carol', 'Carol opened with the keyboard')
+      await openChat(pageA, person(b))
+    })
 
-  ui('settings change the display name, and a bad relay address gets a clear error', async () => {
-    await pageA.locator('#open-settings').click()
-    await pageA.locator('#set-name').fill('Alice Martin')
-    await pageA.locator('#set-relay').fill('not-an-address')
-    await pageA.locator('#settings-save').click()
-    // in the user's words, not the parser's ("not a multiaddr … (ERR_INVALID_ARGUMENT)")
-    await pageA.locator('#settings-error', { hasText: 'This is not a relay address' }).waitFor()
-    assert.doesNotMatch(await pageA.locator('#settings-error').textContent() ?? '', /ERR_|multiaddr/)
-    await shot(pageA, 'settings.png')
-    await pageA.locator('#set-relay').fill('')
-    await pageA.locator('#settings-save').click()
-    await pageA.locator('#my-name', { hasText: 'Alice Martin' }).waitFor()
-  })
+    ui('search finds a message in the history', async () => {
+      await pageB.locator('#search').fill('noon')
+      await pageB.locator('#search-banner', { hasText: tb.filterBanner(1, 'noon') }).waitFor()
+      assert.equal(await pageB.locator('.msg').count(), 1)
+      await pageB.locator('#search').fill('')
+      await until(async () => (await pageB.locator('.msg').count()) === 3, 'full history back')
+    })
 
-  ui('groups: create from the UI, chat with author names, remove a member', async () => {
-    await pageA.locator(`li.person[data-peer="${c.peerId}"]`).waitFor()
-    await pageA.locator('#new-group').click()
-    await pageA.locator('#group-name').fill('Lunch crew')
-    await pageA.locator(`#group-pick input[value="${b.peerId}"]`).check()
-    await pageA.locator(`#group-pick input[value="${c.peerId}"]`).check()
-    await pageA.locator('#group-create').click()
-    await pageA.locator('#peer-name', { hasText: 'Lunch crew' }).waitFor()
-    await pageA.locator('#text').fill('Pizza or sushi?')
-    await pageA.locator('#send').click()
-    const groupB = pageB.locator('li.group', { hasText: 'Lunch crew' })
-    await groupB.waitFor()
-    await groupB.click()
-    const msg = pageB.locator('.msg:not(.mine):not(.system)', { hasText: 'Pizza or sushi?' })
-    await msg.waitFor()
-    assert.equal(await msg.locator('.author').textContent(), 'Alice Martin')
-    assert.ok(await pageB.locator('.msg.system', { hasText: 'created' }).count() >= 1)
-    await pageA.locator('#open-members').click()
-    await shot(pageA, 'group.png')
-    await pageA.locator(`#members-list button[data-member="${c.peerId}"]`).click()
-    // removing asks first
-    await pageA.locator('#confirm-text', { hasText: 'Remove Carol' }).waitFor()
-    await pageA.locator('#confirm-yes').click()
-    await until(() => c.messenger.listGroups()[0]?.members.includes(c.peerId) === false, 'Carol removed')
-    await pageA.locator('#members-close').click()
-    await pageB.locator('#peer-presence', { hasText: '2 members' }).waitFor()
+    ui('HTML and script in a message stay inert text', async () => {
+      const evil = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+      await pageA.locator('#text').fill(evil)
+      await pageA.locator('#send').click()
+      const shown = pageB.locator('.msg .body', { hasText: '<img src=x' })
+      await shown.waitFor()
+      assert.equal(await shown.textContent(), evil)
+      assert.equal(await pageB.locator('.messages img, .messages script').count(), 0)
+      assert.equal(await pageB.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined)
+    })
+
+    ui('shows the safety number for key verification and records it', async () => {
+      await pageA.locator('#open-verify').click()
+      const sn = (await pageA.locator('#safety-number').textContent())?.replace(/\s+/g, ' ').trim()
+      assert.match(sn ?? '', /^(\d{5} ){11}\d{5}$/)
+      await pageB.locator('#open-verify').click()
+      assert.equal((await pageB.locator('#safety-number').textContent())?.replace(/\s+/g, ' ').trim(), sn, 'both sides see the same number')
+      await screen(pageA, sc.alice, 'verify')
+      await pageA.locator('#verify-toggle').click()
+      await pageA.locator('#verify-state', { hasText: ta.verifiedState }).waitFor()
+      assert.equal((await a.messenger.listPeers()).find(p => p.peerId === b.peerId)?.verified, true)
+      await pageA.locator('#verify-close').click()
+      await pageB.locator('#verify-close').click()
+    })
+
+    ui('settings change the display name, and a bad relay address gets a clear error', async () => {
+      await toList(pageA)
+      await pageA.locator('#open-settings').click()
+      await pageA.locator('#set-name').fill('Alice Martin')
+      await pageA.locator('#set-relay').fill('not-an-address')
+      await pageA.locator('#settings-save').click()
+      // in the user's words, not the parser's ("not a multiaddr … (ERR_INVALID_ARGUMENT)")
+      await pageA.locator('#settings-error', { hasText: ta.error.relayAddress }).waitFor()
+      assert.doesNotMatch(await pageA.locator('#settings-error').textContent() ?? '', /ERR_|multiaddr/)
+      await screen(pageA, sc.alice, 'settings-error')
+      await pageA.locator('#set-relay').fill('')
+      await pageA.locator('#settings-save').click()
+      await pageA.locator('#my-name', { hasText: 'Alice Martin' }).waitFor()
+    })
+
+    ui('groups: create from the UI, chat with author names, remove a member', async () => {
+      await toList(pageA)
+      await pageA.locator(person(c)).waitFor()
+      await pageA.locator('#new-group').click()
+      await pageA.locator('#group-name').fill('Lunch crew')
+      await pageA.locator(`#group-pick input[value="${b.peerId}"]`).check()
+      await pageA.locator(`#group-pick input[value="${c.peerId}"]`).check()
+      await pageA.locator('#group-create').click()
+      await pageA.locator('#peer-name', { hasText: 'Lunch crew' }).waitFor()
+      await pageA.locator('#text').fill('Pizza or sushi?')
+      await pageA.locator('#send').click()
+      // (the box empties once the send is done: typing before that would go after the sent text)
+      await until(async () => (await pageA.locator('#text').inputValue()) === '', 'the sent text left the box')
+      // an input method's Enter while the mention list is open only confirms the characters: no name is picked
+      await pageA.locator('#text').pressSequentially('@Ca')
+      await pageA.locator('#mention-list li', { hasText: '@Carol' }).waitFor()
+      await pageA.locator('#text').evaluate((e) => {
+        e.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', isComposing: true, bubbles: true, cancelable: true }))
+        e.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', keyCode: 229, bubbles: true, cancelable: true }))
+      })
+      assert.equal(await pageA.locator('#text').inputValue(), '@Ca')
+      await pageA.locator('#text').press('Enter')
+      assert.equal(await pageA.locator('#text').inputValue(), '@Carol ')
+      await pageA.locator('#text').fill('')
+      await toList(pageB)
+      const groupB = pageB.locator('li.group', { hasText: 'Lunch crew' })
+      await groupB.waitFor()
+      await groupB.click()
+      const msg = pageB.locator('.msg:not(.mine):not(.system)', { hasText: 'Pizza or sushi?' })
+      await msg.waitFor()
+      assert.equal(await msg.locator('.author').textContent(), 'Alice Martin')
+      await pageB.locator('.msg.system', { hasText: tb.opCreated('Alice Martin', 'Lunch crew') }).waitFor()
+      await pageA.locator('#open-members').click()
+      await screen(pageA, sc.alice, 'members')
+      await pageA.locator(`#members-list button[data-member="${c.peerId}"]`).click()
+      // removing asks first
+      await pageA.locator('#confirm-text', { hasText: ta.confirmRemove('Carol', 'Lunch crew') }).waitFor()
+      await pageA.locator('#confirm-yes').click()
+      await until(() => c.messenger.listGroups()[0]?.members.includes(c.peerId) === false, 'Carol removed')
+      await pageA.locator('#members-close').click()
+      await pageB.locator('#peer-presence', { hasText: tb.memberCount(2) }).waitFor()
+    })
+
+    ui('dark mode follows the system, live, until Settings picks a theme', async () => {
+      // Bob's system is dark, Alice's light; both pages are on "auto"
+      assert.deepEqual(await theme(pageB), { theme: 'dark', background: BACKGROUND.dark })
+      assert.deepEqual(await theme(pageA), { theme: 'light', background: BACKGROUND.light })
+      await screen(pageB, sc.bob, 'dark-system')
+      // the system turns light (and dark again): the page follows without a reload
+      await pageB.emulateMedia({ colorScheme: 'light' })
+      await until(async () => (await theme(pageB)).theme === 'light', 'light with the system')
+      await pageB.emulateMedia({ colorScheme: 'dark' })
+      await until(async () => (await theme(pageB)).theme === 'dark', 'dark with the system')
+      // the switch wins over the system, and "auto" gives it back
+      for (const [choice, shown] of [['light', 'light'], ['auto', 'dark']] as const) {
+        await toList(pageB)
+        await pageB.locator('#open-settings').click()
+        await pageB.locator('#set-theme').selectOption(choice)
+        await pageB.locator('#settings-save').click()
+        await until(async () => (await pageB.locator('#settings').count()) === 0, 'settings closed')
+        await until(async () => (await theme(pageB)).theme === shown, `${choice} chosen: ${shown}`)
+        assert.equal((await theme(pageB)).background, BACKGROUND[shown])
+      }
+    })
   })
-})
+}

@@ -32,3 +32,32 @@ export function uiTest (name: string, pages: () => Record<string, Page | undefin
     }
   })
 }
+
+/** one user's window: language and width (below 500 px the UI is a list, then the chat) */
+export interface Side { locale: 'en' | 'zh-CN', width: number }
+export const isNarrow = (side: Side): boolean => side.width < 500
+export const SCREENS = join(RESULTS, 'screens')
+export const DOC_SHOTS = join(ROOT, 'docs/img')
+
+/**
+ * A main screen, kept as a test artifact in test-results/screens/ (`<locale>-<narrow|wide>-<name>.png`), and with
+ * UPDATE_SCREENSHOTS=1 also in docs/img/, where the user guides take their pictures from.
+ */
+export async function screen (p: Page, side: Side, name: string): Promise<void> {
+  await mkdir(SCREENS, { recursive: true })
+  const file = `${side.locale}-${isNarrow(side) ? 'narrow' : 'wide'}-${name}.png`
+  await p.screenshot({ path: join(SCREENS, file) })
+  if (process.env.UPDATE_SCREENSHOTS === '1') { await mkdir(DOC_SHOTS, { recursive: true }); await p.screenshot({ path: join(DOC_SHOTS, file) }) }
+}
+
+/** back to the chat list when a narrow window shows a chat */
+export async function toList (p: Page): Promise<void> {
+  if (await p.locator('#back').isVisible()) await p.locator('#back').click()
+}
+
+/** opens a chat from the list (going back to the list first in a narrow window) */
+export async function openChat (p: Page, selector: string): Promise<void> {
+  await toList(p)
+  await p.locator(selector).click()
+  await p.locator('#conversation').waitFor()
+}

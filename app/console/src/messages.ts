@@ -84,7 +84,60 @@ export const en = (f: Formatters) => ({
   ok: 'done',
   failed: 'failed',
   error: (why: string) => `Error: ${why}`,
-  refresh: 'Refresh'
+  refresh: 'Refresh',
+
+  // issue 17 (ui2): the relay's refusals in the admin's language (from the error's `detail`), the form's own checks, the last English words
+  auto: 'Auto (system)',
+  chartMax: (v: string) => `max ${v}`,
+  qrAlt: 'QR code of the invite link',
+  id: 'ID',
+  refusal: {
+    policyTtl: (minMinutes: number, maxDays: number) => `Mailbox retention must be between ${f.plural(minMinutes, { one: '# minute', other: '# minutes' })}` +
+      ` and ${f.number(maxDays)} days. Enter days (0.5 is 12 hours).`,
+    policyQuota: (min: number, max: number) => `The message quota must be a whole number from ${f.number(min)} to ${f.number(max)}.`,
+    policyBytes: (minMiB: number, maxMiB: number) => `The size quota must be a whole number of MiB from ${f.number(minMiB)} to ${f.number(maxMiB)} (1 TiB).`,
+    policyUnknownKey: (key: string) => `This relay does not know the setting “${key}”. Reload the page: the console may be older than the relay.`,
+    policyNotBoolean: 'Federation is either allowed or not: tick the box or leave it empty.',
+    policyBad: 'The relay did not understand the policy the console sent. Reload the page and try again.',
+    inviteUses: (min: number, max: number) => `Uses must be a whole number from ${f.number(min)} to ${f.number(max)}.`,
+    inviteHours: (maxHours: number) => `The validity must be a positive number of hours, at most ${f.number(maxHours)} (10 years).`,
+    inviteNote: (max: number) => `The note can have at most ${f.number(max)} characters.`,
+    inviteRef: (min: number) => `Name the invite by its ID (at least ${f.number(min)} characters).`,
+    inviteAmbiguous: (n: number) => `This ID fits ${f.number(n)} invites: give more of its characters.`,
+    inviteUnknown: 'There is no such invite (any more).',
+    personUnknown: 'This person is no longer in the directory.',
+    peerId: 'This is not a device ID (a device ID starts with 12D3KooW…).',
+    csvText: 'The file could not be read as text.',
+    csvTooLarge: (maxMiB: number) => `The CSV file is larger than ${f.number(maxMiB)} MiB: split it and import the parts one after the other.`,
+    csvUnreadable: 'This is not a readable CSV file (check its quotes). Save it from the spreadsheet as “CSV UTF-8” and import it again.',
+    csvEmpty: 'The CSV file is empty: it needs a header row (name, department, email, staff number).',
+    csvNoName: 'The header row has no name column (name or 姓名).',
+    csvNoId: 'The header row needs an email (email, 邮箱) or a staff number (staff number, 工号) column.',
+    csvTooMany: (max: number, got: number) => `At most ${f.number(max)} people per import; this file has ${f.number(got)}. Split it.`,
+    csvLines: (count: number, lines: string[]) =>
+      `Nothing was imported: ${f.plural(count, { one: '# problem', other: '# problems' })} to fix first. ${lines.join(' ')}${count > lines.length ? ' …' : ''}`,
+    csvLine: (line: number, why: string) => `Line ${f.number(line)}: ${why}.`,
+    csvField: { name: 'name', email: 'email', staffNo: 'staff number', department: 'department' },
+    csvNameEmpty: 'the name is empty',
+    csvNeedsId: 'an email or a staff number is needed',
+    csvTooLong: (field: string, max: number) => `the ${field} is longer than ${f.number(max)} characters`,
+    csvUnsafe: (field: string) => `the ${field} contains control or text-direction characters`,
+    csvBadEmail: (value: string) => `“${value}” is not an email address`,
+    csvDuplicate: (line: number) => `the same person as line ${f.number(line)}`,
+    loginWrong: 'Wrong admin token or password.',
+    loginLocked: (seconds: number) => `Too many failed logins: try again in ${f.plural(seconds, { one: '# second', other: '# seconds' })}.`,
+    passwordShort: (min: number) => `The admin password needs at least ${f.number(min)} characters.`,
+    passwordType: 'The password must be text.'
+  },
+  errorCode: {
+    ERR_UNREACHABLE: 'The relay is not answering. Is it running? Try again in a moment.',
+    ERR_UNAUTHORIZED: 'Your session has ended: log in again.',
+    ERR_NOT_FOUND: 'That no longer exists on the relay.',
+    ERR_INVALID_ARGUMENT: 'The relay refused this value.',
+    ERR_STORE_UNAVAILABLE: 'The relay cannot reach its store right now. It retries by itself; try again in a moment.',
+    ERR_DISK_FULL: 'The relay’s disk is full. Free some space on the relay’s server, then try again.'
+  } as Record<string, string>,
+  errorOther: (code: string) => `Something went wrong on the relay (${code}). Try again; the relay’s log has the details.`
 })
 
 export type Messages = ReturnType<typeof en>
@@ -167,5 +220,56 @@ export const zhCN: Catalog<Messages> = (f) => ({
   ok: '成功',
   failed: '失败',
   error: (why) => `错误：${why}`,
-  refresh: '刷新'
+  refresh: '刷新',
+
+  // issue 17 (ui2): the relay's refusals in the admin's language (from the error's `detail`), the form's own checks, the last English words
+  auto: '自动（跟随系统）',
+  chartMax: (v) => `最大 ${v}`,
+  qrAlt: '邀请链接的二维码',
+  id: '编号',
+  refusal: {
+    policyTtl: (minMinutes, maxDays) => `邮件保留期须在 ${f.number(minMinutes)} 分钟到 ${f.number(maxDays)} 天之间。请以天为单位填写（0.5 即 12 小时）。`,
+    policyQuota: (min, max) => `消息配额须为 ${f.number(min)} 到 ${f.number(max)} 之间的整数。`,
+    policyBytes: (minMiB, maxMiB) => `容量配额须为 ${f.number(minMiB)} 到 ${f.number(maxMiB)} 之间的整数（单位 MiB，上限 1 TiB）。`,
+    policyUnknownKey: (key) => `此中继不认识设置项“${key}”。请刷新页面：控制台可能比中继旧。`,
+    policyNotBoolean: '联邦只能允许或不允许：请勾选或留空。',
+    policyBad: '中继无法理解控制台发送的策略。请刷新页面后重试。',
+    inviteUses: (min, max) => `可用次数须为 ${f.number(min)} 到 ${f.number(max)} 之间的整数。`,
+    inviteHours: (maxHours) => `有效期须为正数（小时），最多 ${f.number(maxHours)} 小时（10 年）。`,
+    inviteNote: (max) => `备注最多 ${f.number(max)} 个字符。`,
+    inviteRef: (min) => `请用邀请编号指定邀请（至少 ${f.number(min)} 个字符）。`,
+    inviteAmbiguous: (n) => `这个编号对应 ${f.number(n)} 个邀请：请多输入几个字符。`,
+    inviteUnknown: '没有这个邀请（或已不存在）。',
+    personUnknown: '此人已不在组织结构中。',
+    peerId: '这不是设备 ID（设备 ID 以 12D3KooW… 开头）。',
+    csvText: '无法把该文件读成文本。',
+    csvTooLarge: (maxMiB) => `CSV 文件超过 ${f.number(maxMiB)} MiB：请拆分后分批导入。`,
+    csvUnreadable: '这不是可读取的 CSV 文件（请检查引号）。请在表格软件中另存为“CSV UTF-8”后重新导入。',
+    csvEmpty: 'CSV 文件是空的：需要一行表头（姓名、部门、邮箱、工号）。',
+    csvNoName: '表头没有姓名列（姓名 或 name）。',
+    csvNoId: '表头需要邮箱列（邮箱 或 email）或工号列（工号 或 staff number）。',
+    csvTooMany: (max, got) => `每次最多导入 ${f.number(max)} 人，此文件有 ${f.number(got)} 人。请拆分。`,
+    csvLines: (count, lines) => `未导入任何人：有 ${f.number(count)} 处问题需要先修正。${lines.join('')}${count > lines.length ? '……' : ''}`,
+    csvLine: (line, why) => `第 ${f.number(line)} 行：${why}。`,
+    csvField: { name: '姓名', email: '邮箱', staffNo: '工号', department: '部门' },
+    csvNameEmpty: '姓名为空',
+    csvNeedsId: '需要邮箱或工号',
+    csvTooLong: (field, max) => `${field}超过 ${f.number(max)} 个字符`,
+    csvUnsafe: (field) => `${field}含有控制字符或文字方向字符`,
+    csvBadEmail: (value) => `“${value}”不是邮箱地址`,
+    csvDuplicate: (line) => `与第 ${f.number(line)} 行是同一个人`,
+    loginWrong: '管理员令牌或密码错误。',
+    loginLocked: (seconds) => `登录失败次数过多：请 ${f.number(seconds)} 秒后再试。`,
+    passwordShort: (min) => `管理员密码至少需要 ${f.number(min)} 个字符。`,
+    passwordType: '密码必须是文本。'
+  },
+  errorCode: {
+    ERR_UNREACHABLE: '中继没有响应。它在运行吗？请稍后再试。',
+    ERR_UNAUTHORIZED: '登录已失效：请重新登录。',
+    ERR_NOT_FOUND: '该项目在中继上已不存在。',
+    ERR_INVALID_ARGUMENT: '中继拒绝了这个值。',
+    ERR_STORE_UNAVAILABLE: '中继暂时无法访问其存储。它会自动重试，请稍后再试。',
+    ERR_DISK_FULL: '中继的磁盘已满。请在中继服务器上释放空间后重试。'
+  },
+  errorOther: (code) => `中继出错了（${code}）。请重试；详情见中继日志。`
 })

@@ -13,7 +13,8 @@ import { ApiError, requestJson } from '../../shared/http.js'
 /** An error answered by the node (`{ code, message }`), or ERR_UNREACHABLE when it did not answer at all. */
 export { ApiError }
 
-export interface HistoryOptions { limit?: number, search?: string }
+/** `before`: a cursor (`historyCursor`), for the page older than that message; `changes`: also the edits and recalls of older messages */
+export interface HistoryOptions { limit?: number, search?: string, before?: string, changes?: boolean }
 
 export class ApiClient {
   constructor (private readonly token: string, private readonly base = '/v1') {}
@@ -37,6 +38,8 @@ export class ApiClient {
     const q = new URLSearchParams()
     if (o.limit !== undefined) q.set('limit', String(o.limit))
     if (o.search !== undefined && o.search !== '') q.set('search', o.search)
+    if (o.before !== undefined) q.set('before', o.before)
+    if (o.changes === true) q.set('changes', '1')
     return await this.call('GET', `/conversations/${encodeURIComponent(conv)}/messages?${q.toString()}`)
   }
 

@@ -3,15 +3,17 @@
  * current by its events. Views read `store.state` and call the actions; every
  * change notifies the subscribers (the App re-renders).
  */
-import { DEFAULT_CHANGE_WINDOWS, STATE_RANK, foldChanges } from '../../../node/src/api/contract.js'
+import { DEFAULT_CHANGE_WINDOWS, STATE_RANK, foldChanges, historyCursor } from '../../../node/src/api/contract.js'
 import type {
   ApiEvent, ChangeWindows, ConversationView, GroupView, IdentityView, MessageView, PeerView, RelayState, SearchHit, UiPrefs
 } from '../../../node/src/api/contract.js'
 import { ApiError, type ApiClient } from './api.js'
 import { isGroup } from './util.js'
 
-/** first page of a chat; scrolling up asks for PAGE more each time */
+/** first page of a chat; scrolling up asks for the PAGE messages before the oldest one shown each time */
 export const PAGE = 100
+/** a jump to an old message (search hit) pages back with pages growing up to this */
+const MAX_JUMP_PAGE = 2000
 const TYPING_SHOWN_MS = 4000
 const TYPING_SENT_EVERY_MS = 2500
 /** no key, pointer or focus for this long: the user is away (idle), and peers see it. @default 5 minutes */
@@ -54,6 +56,9 @@ export interface State {
 
 type Listener = () => void
 
+/** display order: HLC, then id */
+const order = (a: MessageView, b: MessageView): number => a.hlc.w - b.hlc.w || a.hlc.c - b.hlc.c || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+
 export class Store {
   state: State = {
     me: null,
@@ -80,7 +85,8 @@ export class Store {
 
   readonly drafts = new Map<string, string>()
   private readonly listeners = new Set<Listener>()
-  private limit = PAGE
+  /** the edits and recalls seen in the open chat: they are folded into the older pages loaded later */
+  private changes = new Map<string, MessageView>()
   private typingTimer: ReturnType<typeof setTimeout> | undefined
   private lastTypingSent = 0
   private stopEvents: (() => void) | null = null
@@ -156,7 +162,7 @@ export class Store {
     const s = this.state
     if (s.current !== null) this.drafts.set(s.current, this.draftOf(s.current))
     const conv = s.convs.get(peer)
-    this.limit = PAGE
+    this.changes = new Map()
     this.set({ current: peer, messages: [], hasOlder: false, filter: '', typing: null, error: null, focusId, unreadFrom: null, composing: null })
     await this.loadMessages(conv?.unread ?? 0)
     await this.markSeen()
@@ -171,35 +177,59 @@ export class Store {
   draftOf (peer: string): string { return this.drafts.get(peer) ?? '' }
   setDraft (peer: string, text: string): void { this.drafts.set(peer, text) }
 
-  /** Loads the newest `limit` messages of the open chat (`unread`: how many of them were new, for the divider). */
+  /** Loads the newest page of the open chat (`unread`: how many of them were new, for the divider), keeping older pages already shown. */
   async loadMessages (unread = 0): Promise<void> {
     const { current, filter } = this.state
     if (current === null) return
-    // the message to jump to may be older than one page: load until it is in
-    let messages = await this.api.history(current, { limit: this.limit, search: filter })
-    const focus = this.state.focusId
-    while (focus !== null && filter === '' && messages.length >= this.limit && !messages.some(m => m.id === focus)) {
-      this.limit *= 2
-      messages = await this.api.history(current, { limit: this.limit })
-    }
+    const page = await this.api.history(current, { limit: PAGE, search: filter, changes: filter === '' })
     // another chat was opened, or the filter changed, while this answer was on its way: it is stale
     if (current !== this.state.current || filter !== this.state.filter) return
-    const incoming = messages.filter(m => !m.outgoing && m.op === undefined)
+    const newest = this.shown(page)
+    // after a break: the pages loaded before stay when they join up with the newest one (else scrolling loads them again)
+    const old = this.state.messages
+    const first = newest[0]
+    const joins = first !== undefined && newest.length >= PAGE && old.some(m => m.id === first.id)
+    const older = joins ? foldChanges([...old.filter(m => order(m, first) < 0), ...this.changes.values()]) : []
+    const messages = [...older, ...newest]
+    const incoming = newest.filter(m => !m.outgoing && m.op === undefined)
     const unreadFrom = unread > 0 ? incoming[Math.max(0, incoming.length - unread)]?.id ?? null : this.state.unreadFrom
-    this.set({ messages, hasOlder: messages.length >= this.limit, unreadFrom })
+    this.set({ messages, hasOlder: joins ? this.state.hasOlder : newest.length >= PAGE, unreadFrom })
+    // the message to jump to may be older than one page: page back until it is in
+    const focus = this.state.focusId
+    for (let limit = PAGE; focus !== null && filter === '' && this.state.hasOlder && !this.state.messages.some(m => m.id === focus);) {
+      limit = Math.min(MAX_JUMP_PAGE, limit * 2)
+      if (!await this.fetchOlder(limit)) return
+    }
   }
 
-  /** Scrolling up: the next PAGE older messages. */
+  /** Scrolling up: the PAGE messages before the oldest one shown. */
   async loadOlder (): Promise<void> {
     if (!this.state.hasOlder || this.state.loadingOlder) return
-    this.limit += PAGE
     this.set({ loadingOlder: true })
-    try { await this.loadMessages() } finally { this.set({ loadingOlder: false }) }
+    try { await this.fetchOlder(PAGE) } finally { this.set({ loadingOlder: false }) }
+  }
+
+  /** puts the `limit` messages before the oldest one shown in front of it; false when the answer came too late (another chat) */
+  private async fetchOlder (limit: number): Promise<boolean> {
+    const { current, filter, messages } = this.state
+    const oldest = messages[0]
+    if (current === null || oldest === undefined) return false
+    const page = await this.api.history(current, { limit, search: filter, before: historyCursor(oldest), changes: filter === '' })
+    if (current !== this.state.current || filter !== this.state.filter) return false
+    const shown = this.shown(page)
+    const have = new Set(this.state.messages.map(m => m.id))
+    this.set({ messages: [...shown.filter(m => !have.has(m.id)), ...this.state.messages], hasOlder: shown.length >= limit })
+    return true
+  }
+
+  /** a page as answered (`changes=1`): its messages with every edit and recall known so far folded in */
+  private shown (page: MessageView[]): MessageView[] {
+    for (const m of page) if (m.change !== undefined) this.changes.set(m.id, m)
+    return foldChanges([...page.filter(m => m.change === undefined), ...this.changes.values()])
   }
 
   async setFilter (filter: string): Promise<void> {
-    this.limit = PAGE
-    this.set({ filter, focusId: null })
+    this.set({ filter, focusId: null, messages: [] })
     await this.loadMessages()
   }
 
@@ -284,8 +314,8 @@ export class Store {
     const s = this.state
     // an answer or event for another chat (the user switched meanwhile), or a filtered view: not shown here
     if (this.peerOf(m.conv) !== s.current || s.filter !== '') return
-    // an edit or recall is shown folded into its message
-    if (m.change !== undefined) { this.set({ messages: foldChanges([...s.messages, m]) }); return }
+    // an edit or recall is shown folded into its message (and kept for an older page that holds it)
+    if (m.change !== undefined) { this.changes.set(m.id, m); this.set({ messages: foldChanges([...s.messages, m]) }); return }
     const i = s.messages.findIndex(x => x.id === m.id)
     const messages = [...s.messages]
     if (i >= 0) {
@@ -296,7 +326,7 @@ export class Store {
       if (STATE_RANK[m.state] >= STATE_RANK[old.state]) messages[i] = { ...m, ...folded }
     } else {
       messages.push(m)
-      messages.sort((a, b) => a.hlc.w - b.hlc.w || a.hlc.c - b.hlc.c || (a.id < b.id ? -1 : 1))
+      messages.sort(order)
     }
     this.set({ messages })
   }

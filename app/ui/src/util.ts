@@ -60,12 +60,15 @@ function marked (text: string, needle: string): Piece[] {
   return out
 }
 
+/** a mention ends where the name does: no letter, digit or combining mark follows (the composer puts a space after it) */
+const MENTION_END = '(?![\\p{L}\\p{N}\\p{M}])'
+const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
 /** Marks "@Name" for each of `names` (longest first) in text pieces; `mine` is the reader's own name. */
 export function mentions (list: Piece[], names: string[], mine: string): Piece[] {
   const sorted = [...new Set(names.filter(n => n !== ''))].sort((a, b) => b.length - a.length)
   if (sorted.length === 0) return list
-  const escaped = sorted.map(n => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-  const re = new RegExp(`@(?:${escaped.join('|')})`, 'gu')
+  const re = new RegExp(`@(?:${sorted.map(escapeRe).join('|')})${MENTION_END}`, 'gu')
   return list.flatMap((p): Piece[] => {
     if (p.kind !== 'text') return [p]
     const out: Piece[] = []
@@ -81,8 +84,8 @@ export function mentions (list: Piece[], names: string[], mine: string): Piece[]
   })
 }
 
-/** true when `text` mentions `name` as "@name" */
-export const mentionsName = (text: string, name: string): boolean => name !== '' && text.includes('@' + name)
+/** true when `text` mentions `name` as "@name", not as the start of a longer name ("@Ana" is not in "@Anastasia") */
+export const mentionsName = (text: string, name: string): boolean => name !== '' && new RegExp(`@${escapeRe(name)}${MENTION_END}`, 'u').test(text)
 
 /** a message longer than this (characters or lines) is shown collapsed with "show more" */
 export const COLLAPSE_CHARS = 700

@@ -144,3 +144,16 @@ export const RELAY_REFUSAL_NEXT = 'it stays queued and goes directly when they a
 
 /** what a message and a display name may hold; the UI refuses more with a count instead of cutting */
 export { MAX_TEXT_CHARS, MAX_NAME_CHARS } from '../../../core/protocol/limits.js'
+
+/**
+ * The cursor of `GET /conversations/:ref/messages?before=…`: a message's place in display order,
+ * `<hlc.w>.<hlc.c>.<id>`. The next older page is asked for with the cursor of the oldest message shown.
+ */
+export const historyCursor = (m: { hlc: { w: number, c: number }, id: string }): string => `${m.hlc.w}.${m.hlc.c}.${m.id}`
+/** the place a cursor names, or null when it is not one */
+export function parseHistoryCursor (cursor: string): { hlc: { w: number, c: number }, id: string } | null {
+  const m = /^(\d{1,16})\.(\d{1,10})\.([\w-]{1,128})$/.exec(cursor)
+  if (m === null) return null
+  const w = Number(m[1]); const c = Number(m[2])
+  return Number.isSafeInteger(w) && Number.isSafeInteger(c) ? { hlc: { w, c }, id: m[3] as string } : null
+}

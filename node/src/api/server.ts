@@ -10,7 +10,7 @@ import { timingSafeEqual } from 'node:crypto'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { ParleyError, httpStatus, toParleyError } from '../../../core/errors.js'
 import {
-  API_PREFIX, DEFAULT_SEARCH_LIMIT, MAX_API_BODY_BYTES, MAX_SEARCH_LIMIT, toMessageView,
+  API_PREFIX, DEFAULT_SEARCH_LIMIT, MAX_API_BODY_BYTES, MAX_SEARCH_LIMIT, parseHistoryCursor, toMessageView,
   type AccountView, type ApiEventType, type ConversationView, type GroupView, type MessageView, type SearchHit
 } from './contract.js'
 import { loadUiPrefs, parseUiPrefs, saveUiPrefs } from './ui-prefs.js'
@@ -455,7 +455,12 @@ export class ApiServer {
         throw new ParleyError('ERR_INVALID_ARGUMENT', `limit must be 1..${MAX_HISTORY_LIMIT}`)
       }
       const search = url.searchParams.get('search') ?? undefined
-      return await shownHistory((q) => messenger.history(peer, { ...q, search }), limit ?? DEFAULT_HISTORY_LIMIT)
+      const beforeRaw = url.searchParams.get('before')
+      const before = beforeRaw === null ? undefined : parseHistoryCursor(beforeRaw)
+      if (before === null) throw new ParleyError('ERR_INVALID_ARGUMENT', 'before must be a message cursor <hlc.w>.<hlc.c>.<id>')
+      const changes = url.searchParams.get('changes')
+      if (changes !== null && changes !== '0' && changes !== '1') throw new ParleyError('ERR_INVALID_ARGUMENT', 'changes must be 0 or 1')
+      return await shownHistory((q) => messenger.history(peer, { ...q, search, before }), limit ?? DEFAULT_HISTORY_LIMIT, changes === '1')
     })
     this.route('POST', /^\/peers\/([^/]+)\/verify$/, async (req, [ref]) => {
       const body = await readJson(req)
@@ -476,12 +481,19 @@ export class ApiServer {
 /**
  * The newest `limit` messages as shown: edits and recalls folded into their messages. Changes take
  * places in a page of the store without being shown, so the page grows until `limit` are shown (or all are).
+ * `withChanges`: the change messages whose target is older than the page come too (as they are, after the
+ * shown ones), for a client that pages back with `before` and folds them into the older pages it loads.
  */
-async function shownHistory (page: (q: { limit: number }) => Promise<StoredMessage[]>, limit: number): Promise<MessageView[]> {
+async function shownHistory (page: (q: { limit: number }) => Promise<StoredMessage[]>, limit: number, withChanges = false): Promise<MessageView[]> {
   for (let want = limit; ; ) {
-    const raw = await page({ limit: want })
-    const shown = foldChanges(raw.map(toMessageView))
-    if (shown.length >= limit || raw.length < want || want >= MAX_HISTORY_LIMIT) return shown.slice(-limit)
+    const raw = (await page({ limit: want })).map(toMessageView)
+    const shown = foldChanges(raw)
+    if (shown.length >= limit || raw.length < want || want >= MAX_HISTORY_LIMIT) {
+      const page = shown.slice(-limit)
+      if (!withChanges) return page
+      const here = new Set(raw.map(m => m.id))
+      return [...page, ...raw.filter(m => m.change !== undefined && !here.has(m.change.id))]
+    }
     want = Math.min(MAX_HISTORY_LIMIT, want + (limit - shown.length))
   }
 }

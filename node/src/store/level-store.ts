@@ -232,7 +232,8 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     const limit = query.limit ?? DEFAULT_HISTORY_LIMIT
     const needle = query.search?.toLowerCase()
     const out: StoredMessage[] = []
-    for await (const id of this.hist.values({ gt: conv + SEP, lt: conv + SEP + '\xff', reverse: true })) {
+    const lt = query.before === undefined ? conv + SEP + '\xff' : conv + SEP + hlcKey(query.before.hlc, query.before.id)
+    for await (const id of this.hist.values({ gt: conv + SEP, lt, reverse: true })) {
       const m = await this.msgs.get(id)
       if (m === undefined) continue
       if (needle !== undefined && !m.text.toLowerCase().includes(needle)) continue

@@ -101,6 +101,8 @@ export interface HistoryQuery {
   limit?: number
   /** only messages whose text contains this (case-insensitive) */
   search?: string
+  /** only messages before this one in display order (HLC, then id): the next older page */
+  before?: { hlc: { w: number, c: number }, id: string }
 }
 
 /** The same message sealed again under a new seq (see MessageStore.reconcileOwn). */

@@ -5,6 +5,7 @@
  * failed change is audited too, with its error code.
  */
 import { ParleyError, toParleyError } from '../../../core/errors.js'
+import { refusal } from './refusal.js'
 import { PEER_ID } from '../../../core/protocol/validate.js'
 import type { Invite, InviteState, InviteView, Person, PersonView, UserView } from '../../../core/protocol/admin-api.js'
 import type { AdminStore } from './admin-store.js'
@@ -72,12 +73,12 @@ export class AdminService {
     const note = opts.note ?? ''
     return await this.audited(who, 'invite.create', undefined, { uses, hours, note }, async () => {
       if (typeof uses !== 'number' || !Number.isInteger(uses) || uses < 1 || uses > 10_000) {
-        throw new ParleyError('ERR_INVALID_ARGUMENT', 'uses must be a whole number from 1 to 10000')
+        throw refusal('uses must be a whole number from 1 to 10000', { reason: 'inviteUses', min: 1, max: 10_000 })
       }
       if (typeof hours !== 'number' || !Number.isFinite(hours) || hours <= 0 || hours > 24 * 3650) {
-        throw new ParleyError('ERR_INVALID_ARGUMENT', 'hours must be a positive number (at most 10 years)')
+        throw refusal('hours must be a positive number (at most 10 years)', { reason: 'inviteHours', maxHours: 24 * 3650 })
       }
-      if (typeof note !== 'string' || note.length > 200) throw new ParleyError('ERR_INVALID_ARGUMENT', 'the note must be text of at most 200 characters')
+      if (typeof note !== 'string' || note.length > 200) throw refusal('the note must be text of at most 200 characters', { reason: 'inviteNote', max: 200 })
       const [invite] = await this.c.relay.mailbox.createInvites([{ maxUses: uses, ttlMs: hours * 3600_000, note }])
       return this.view(invite as Invite)
     }, v => ({ target: v.id }))
@@ -90,10 +91,10 @@ export class AdminService {
 
   /** `ref`: the token or its short id (unique prefix of at least 6 characters). */
   private async findInvite (ref: string): Promise<Invite> {
-    if (typeof ref !== 'string' || ref.length < 6) throw new ParleyError('ERR_INVALID_ARGUMENT', 'name the invite by its id (at least 6 characters)')
+    if (typeof ref !== 'string' || ref.length < 6) throw refusal('name the invite by its id (at least 6 characters)', { reason: 'inviteRef', min: 6 })
     const hits = (await this.c.relay.mailbox.listInvites()).filter(i => i.token.startsWith(ref))
-    if (hits.length === 0) throw new ParleyError('ERR_NOT_FOUND', `no invite ${ref}`)
-    if (hits.length > 1) throw new ParleyError('ERR_INVALID_ARGUMENT', `${ref} names ${hits.length} invites: give more characters`)
+    if (hits.length === 0) throw refusal(`no invite ${ref}`, { reason: 'inviteUnknown' }, 'ERR_NOT_FOUND')
+    if (hits.length > 1) throw refusal(`${ref} names ${hits.length} invites: give more characters`, { reason: 'inviteAmbiguous', count: hits.length })
     return hits[0] as Invite
   }
 
@@ -101,7 +102,7 @@ export class AdminService {
     return await this.audited(who, 'invite.revoke', String(ref).slice(0, 8), {}, async () => {
       const invite = await this.findInvite(ref)
       const revoked = await this.c.relay.mailbox.revokeInvite(invite.token)
-      if (revoked === undefined) throw new ParleyError('ERR_NOT_FOUND', `no invite ${ref}`)
+      if (revoked === undefined) throw refusal(`no invite ${ref}`, { reason: 'inviteUnknown' }, 'ERR_NOT_FOUND')
       return this.view(revoked)
     })
   }
@@ -148,7 +149,7 @@ export class AdminService {
       const changes: PolicyOverrides = parsePolicyOverrides(body.set ?? {}, 'set')
       const reset = body.reset ?? []
       if (!Array.isArray(reset) || reset.some(k => !(POLICY_KEYS as readonly unknown[]).includes(k))) {
-        throw new ParleyError('ERR_INVALID_ARGUMENT', `reset must list policy keys (${POLICY_KEYS.join(', ')})`)
+        throw refusal(`reset must list policy keys (${POLICY_KEYS.join(', ')})`, { reason: 'policyReset' })
       }
       // stored first: a policy the console showed as applied survives a restart
       const next = { ...this.c.policy.stored, ...changes }
@@ -186,12 +187,12 @@ export class AdminService {
     const hours = opts.hours ?? DEFAULT_DIRECTORY_INVITE_TTL_MS / 3600_000
     return await this.audited(who, 'directory.import', undefined, { uses, hours }, async () => {
       if (typeof uses !== 'number' || !Number.isInteger(uses) || uses < 1 || uses > 100) {
-        throw new ParleyError('ERR_INVALID_ARGUMENT', 'uses per person must be 1..100')
+        throw refusal('uses per person must be 1..100', { reason: 'inviteUses', min: 1, max: 100 })
       }
       if (typeof hours !== 'number' || !Number.isFinite(hours) || hours <= 0 || hours > 24 * 3650) {
-        throw new ParleyError('ERR_INVALID_ARGUMENT', 'hours must be a positive number')
+        throw refusal('hours must be a positive number', { reason: 'inviteHours', maxHours: 24 * 3650 })
       }
-      if (typeof csv !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'csv must be the text of the CSV file')
+      if (typeof csv !== 'string') throw refusal('csv must be the text of the CSV file', { reason: 'csvText' })
       const rows = parseDirectoryCsv(csv)
       const known = new Set((await this.c.store.listPeople()).map(p => p.id))
       const fresh = rows.filter(r => !known.has(personId(r)))
@@ -230,7 +231,7 @@ export class AdminService {
   async removePerson (who: string, id: string): Promise<{ removed: boolean, devices: string[] }> {
     return await this.audited(who, 'person.remove', id, {}, async () => {
       const p = await this.c.store.getPerson(id)
-      if (p === undefined) throw new ParleyError('ERR_NOT_FOUND', `no person ${id} in the directory`)
+      if (p === undefined) throw refusal(`no person ${id} in the directory`, { reason: 'personUnknown' }, 'ERR_NOT_FOUND')
       // revoke first: no device can join with the invite while the others are being removed
       const invite = await this.c.relay.mailbox.revokeInvite(p.invite)
       const devices = (invite?.redeemedBy ?? []).map(r => r.peerId)
@@ -253,6 +254,6 @@ export class AdminService {
 }
 
 function checkPeerId (peerId: unknown): string {
-  if (typeof peerId !== 'string' || !PEER_ID.test(peerId)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'peerId must be a peer ID (12D3KooW…)')
+  if (typeof peerId !== 'string' || !PEER_ID.test(peerId)) throw refusal('peerId must be a peer ID (12D3KooW…)', { reason: 'peerId' })
   return peerId
 }

@@ -7,6 +7,7 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
 import { chmod, readFile, rm, writeFile } from 'node:fs/promises'
 import { ParleyError } from '../../../core/errors.js'
+import { refusal } from './refusal.js'
 
 /** @default 12 hours */
 export const DEFAULT_SESSION_TTL_MS = 12 * 3600_000
@@ -63,7 +64,7 @@ export class AdminAuth {
   async setPassword (password: string | null): Promise<void> {
     if (password === null) { await rm(this.passwordPath, { force: true }); return }
     if (password.length < MIN_PASSWORD_CHARS) {
-      throw new ParleyError('ERR_INVALID_ARGUMENT', `the admin password needs at least ${MIN_PASSWORD_CHARS} characters`)
+      throw refusal(`the admin password needs at least ${MIN_PASSWORD_CHARS} characters`, { reason: 'passwordShort', min: MIN_PASSWORD_CHARS })
     }
     const salt = randomBytes(16)
     const file: PasswordFile = { v: 1, salt: salt.toString('base64'), hash: (await derive(password, salt)).toString('base64') }
@@ -74,7 +75,8 @@ export class AdminAuth {
   /** Checks a login (token or password); returns a session id for the cookie. */
   async login (creds: { token?: string, password?: string, name?: string }, now = Date.now()): Promise<{ session: string, who: string }> {
     if (now < this.lockedUntil) {
-      throw new ParleyError('ERR_UNAUTHORIZED', `too many failed logins: try again in ${Math.ceil((this.lockedUntil - now) / 1000)} s`)
+      const seconds = Math.ceil((this.lockedUntil - now) / 1000)
+      throw refusal(`too many failed logins: try again in ${seconds} s`, { reason: 'loginLocked', seconds }, 'ERR_UNAUTHORIZED')
     }
     let ok = false
     if (typeof creds.token === 'string') ok = this.checkToken(creds.token.trim())
@@ -82,7 +84,7 @@ export class AdminAuth {
     if (!ok) {
       this.failures = [...this.failures.filter(t => t > now - 60_000), now]
       if (this.failures.length >= MAX_FAILURES_PER_MINUTE) { this.lockedUntil = now + LOCKOUT_MS; this.failures = [] }
-      throw new ParleyError('ERR_UNAUTHORIZED', 'wrong admin token or password')
+      throw refusal('wrong admin token or password', { reason: 'loginWrong' }, 'ERR_UNAUTHORIZED')
     }
     const name = (creds.name ?? '').replace(/[\p{Cc}\p{Cf}]/gu, '').trim().slice(0, 60)
     const who = `console:${name === '' ? 'admin' : name}`

@@ -159,7 +159,7 @@ export class ConsoleServer {
       const e = toParleyError(err)
       const status = STATUS[e.code] ?? 500
       if (status >= 500) this.c.log.warn('admin request failed', { path, code: e.code, err: e.message })
-      send(res, status, { code: e.code, message: e.message })
+      send(res, status, e.toJSON())
     }
   }
 

@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto'
 import { parse } from 'csv-parse/sync'
 import { stringify } from 'csv-stringify/sync'
 import { ParleyError } from '../../../core/errors.js'
-import type { InviteSheetRow, Person } from '../../../core/protocol/admin-api.js'
+import { refusal } from './refusal.js'
+import type { CsvProblem, InviteSheetRow, Person } from '../../../core/protocol/admin-api.js'
 import type { DepartmentNode } from '../../../core/protocol/directory.js'
 
 /** @default 10000 */
@@ -51,50 +52,69 @@ const clean = (v: string): string => v.normalize('NFC').trim()
 /** Parses and checks a directory CSV; throws ERR_INVALID_ARGUMENT listing every bad line. */
 export function parseDirectoryCsv (text: string): ImportRow[] {
   if (Buffer.byteLength(text) > MAX_IMPORT_BYTES) {
-    throw new ParleyError('ERR_INVALID_ARGUMENT', `the CSV file is larger than ${MAX_IMPORT_BYTES / 1024 / 1024} MiB`)
+    throw refusal(`the CSV file is larger than ${MAX_IMPORT_BYTES / 1024 / 1024} MiB`, { reason: 'csvTooLarge', maxMiB: MAX_IMPORT_BYTES / 1024 / 1024 })
   }
   let records: string[][]
   try {
     records = parse(text.replace(/^\uFEFF/, ''), { bom: true, relax_column_count: true, skip_empty_lines: true, trim: false }) as string[][]
   } catch (err) {
-    throw new ParleyError('ERR_INVALID_ARGUMENT', `the CSV file cannot be read: ${(err as Error).message}`, { cause: err })
+    throw new ParleyError('ERR_INVALID_ARGUMENT', `the CSV file cannot be read: ${(err as Error).message}`, { cause: err, detail: { reason: 'csvUnreadable' } })
   }
   const [header, ...rows] = records
   if (header === undefined) {
-    throw new ParleyError('ERR_INVALID_ARGUMENT', 'the CSV file is empty: it needs a header row (name, department, email, staff number)')
+    throw refusal('the CSV file is empty: it needs a header row (name, department, email, staff number)', { reason: 'csvEmpty' })
   }
   const columns = header.map(h => HEADERS[clean(h).toLowerCase()])
-  if (!columns.includes('name')) throw new ParleyError('ERR_INVALID_ARGUMENT', `the header row has no name column (姓名); it has: ${header.join(', ')}`)
+  if (!columns.includes('name')) throw refusal(`the header row has no name column (姓名); it has: ${header.join(', ')}`, { reason: 'csvNoName' })
   if (!columns.includes('email') && !columns.includes('staffNo')) {
-    throw new ParleyError('ERR_INVALID_ARGUMENT', 'the header row needs an email (邮箱) or a staff number (工号) column')
+    throw refusal('the header row needs an email (邮箱) or a staff number (工号) column', { reason: 'csvNoId' })
   }
-  if (rows.length > MAX_IMPORT_ROWS) throw new ParleyError('ERR_INVALID_ARGUMENT', `at most ${MAX_IMPORT_ROWS} people per import, the file has ${rows.length}`)
-  const problems: string[] = []
+  if (rows.length > MAX_IMPORT_ROWS) {
+    throw refusal(`at most ${MAX_IMPORT_ROWS} people per import, the file has ${rows.length}`, { reason: 'csvTooMany', max: MAX_IMPORT_ROWS, got: rows.length })
+  }
+  const problems: CsvProblem[] = []
   const seen = new Map<string, number>()
   const out: ImportRow[] = []
   rows.forEach((r, i) => {
     const line = i + 2
     const get = (c: Column): string => clean(r[columns.indexOf(c)] ?? '')
     const row: ImportRow = { name: get('name'), department: splitDepartment(get('department')), email: get('email').toLowerCase(), staffNo: get('staffNo') }
-    const bad = (why: string): void => { problems.push(`line ${line}: ${why}`) }
-    if (row.name === '') bad('the name is empty')
-    for (const [k, v] of [['name', row.name], ['email', row.email], ['staff number', row.staffNo], ['department', row.department.join('/')]] as const) {
-      if (v.length > MAX_FIELD_CHARS) bad(`the ${k} is longer than ${MAX_FIELD_CHARS} characters`)
-      if (UNSAFE.test(v)) bad(`the ${k} contains control or text-direction characters`)
+    if (row.name === '') problems.push({ line, problem: 'nameEmpty' })
+    for (const [field, v] of [['name', row.name], ['email', row.email], ['staffNo', row.staffNo], ['department', row.department.join('/')]] as const) {
+      if (v.length > MAX_FIELD_CHARS) problems.push({ line, problem: 'tooLong', field, max: MAX_FIELD_CHARS })
+      if (UNSAFE.test(v)) problems.push({ line, problem: 'unsafe', field })
     }
-    if (row.email === '' && row.staffNo === '') bad('needs an email or a staff number')
-    if (row.email !== '' && !EMAIL.test(row.email)) bad(`"${row.email}" is not an email address`)
+    if (row.email === '' && row.staffNo === '') problems.push({ line, problem: 'needsId' })
+    if (row.email !== '' && !EMAIL.test(row.email)) problems.push({ line, problem: 'badEmail', value: row.email.slice(0, 80) })
     const id = personId(row)
     const before = seen.get(id)
-    if (before !== undefined) bad(`the same person as line ${before} (${id})`)
+    if (before !== undefined) problems.push({ line, problem: 'duplicate', sameAs: before })
     else seen.set(id, line)
     out.push(row)
   })
   if (problems.length > 0) {
-    const shown = problems.slice(0, 20).join('; ')
-    throw new ParleyError('ERR_INVALID_ARGUMENT', `the CSV file was not imported, ${problems.length} problem(s): ${shown}${problems.length > 20 ? '; …' : ''}`)
+    const shown = problems.slice(0, 20).map(csvProblemText).join('; ')
+    throw refusal(`the CSV file was not imported, ${problems.length} problem(s): ${shown}${problems.length > 20 ? '; …' : ''}`,
+      { reason: 'csvLines', count: problems.length, problems: problems.slice(0, 20) })
   }
   return out
+}
+
+const FIELD_WORDS = { name: 'name', email: 'email', staffNo: 'staff number', department: 'department' } as const
+
+/** one bad line in English (the CLI's words; the console has its own) */
+function csvProblemText (p: CsvProblem): string {
+  return `line ${p.line}: ${csvProblemWhy(p)}`
+}
+function csvProblemWhy (p: CsvProblem): string {
+  switch (p.problem) {
+    case 'nameEmpty': return 'the name is empty'
+    case 'needsId': return 'needs an email or a staff number'
+    case 'duplicate': return `the same person as line ${p.sameAs}`
+    case 'tooLong': return `the ${FIELD_WORDS[p.field]} is longer than ${p.max} characters`
+    case 'unsafe': return `the ${FIELD_WORDS[p.field]} contains control or text-direction characters`
+    case 'badEmail': return `"${p.value}" is not an email address`
+  }
 }
 
 export function splitDepartment (v: string): string[] {

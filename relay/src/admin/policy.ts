@@ -5,8 +5,10 @@
  * until it is reset. Every change is validated first and applied at once,
  * without a restart.
  */
-import { ParleyError } from '../../../core/errors.js'
-import { POLICY_KEYS, type Policy, type PolicyKey, type PolicyOverrides, type PolicyView } from '../../../core/protocol/admin-api.js'
+import {
+  POLICY_KEYS, POLICY_RANGES, type Policy, type PolicyKey, type PolicyOverrides, type PolicyRangeKey, type PolicyView
+} from '../../../core/protocol/admin-api.js'
+import { refusal } from './refusal.js'
 
 export type { Policy, PolicyKey, PolicyOverrides, PolicyView } from '../../../core/protocol/admin-api.js'
 export { POLICY_KEYS }
@@ -14,32 +16,32 @@ export { POLICY_KEYS }
 /** @default false: an office opts in to federation */
 export const DEFAULT_FEDERATION_ALLOWED = false
 
-const HOUR_MS = 3600_000
-const RANGES: Record<Exclude<PolicyKey, 'federationAllowed'>, { min: number, max: number, what: string }> = {
-  mailboxTtlMs: { min: 60_000, max: 3650 * 24 * HOUR_MS, what: 'mailbox retention must be between 1 minute and 10 years (in ms)' },
-  quotaMessages: { min: 1, max: 10_000_000, what: 'the message quota must be a whole number from 1 to 10,000,000' },
-  quotaBytes: { min: 1024 * 1024, max: 2 ** 40, what: 'the size quota must be a whole number of bytes from 1 MiB to 1 TiB' }
+/** the rule of each number, in words for the CLI and the config file (the console words it from POLICY_RANGES) */
+const RULE: Record<PolicyRangeKey, string> = {
+  mailboxTtlMs: 'mailbox retention must be between 1 minute and 10 years (in ms)',
+  quotaMessages: 'the message quota must be a whole number from 1 to 10,000,000',
+  quotaBytes: 'the size quota must be a whole number of bytes from 1 MiB to 1 TiB'
 }
 
 /** Checks a partial policy from the console, the CLI or the config file; names the first wrong key and why. */
 export function parsePolicyOverrides (value: unknown, where = 'policy'): PolicyOverrides {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ParleyError('ERR_INVALID_ARGUMENT', `${where} must be an object`)
+    throw refusal(`${where} must be an object`, { reason: 'policyNotObject' })
   }
   const out: PolicyOverrides = {}
   for (const [k, v] of Object.entries(value)) {
     if (!(POLICY_KEYS as readonly string[]).includes(k)) {
-      throw new ParleyError('ERR_INVALID_ARGUMENT', `${where}: unknown setting "${k}" (known: ${POLICY_KEYS.join(', ')})`)
+      throw refusal(`${where}: unknown setting "${k}" (known: ${POLICY_KEYS.join(', ')})`, { reason: 'policyUnknownKey', key: k })
     }
     const key = k as PolicyKey
     if (key === 'federationAllowed') {
-      if (typeof v !== 'boolean') throw new ParleyError('ERR_INVALID_ARGUMENT', `${where}.federationAllowed must be true or false`)
+      if (typeof v !== 'boolean') throw refusal(`${where}.federationAllowed must be true or false`, { reason: 'policyNotBoolean', key })
       out.federationAllowed = v
       continue
     }
-    const r = RANGES[key]
+    const r = POLICY_RANGES[key]
     if (typeof v !== 'number' || !Number.isInteger(v) || v < r.min || v > r.max) {
-      throw new ParleyError('ERR_INVALID_ARGUMENT', `${where}.${key}: ${r.what}, got ${JSON.stringify(v)}`)
+      throw refusal(`${where}.${key}: ${RULE[key]}, got ${JSON.stringify(v)}`, { reason: 'policyRange', key, min: r.min, max: r.max })
     }
     out[key] = v
   }

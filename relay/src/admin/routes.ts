@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import { ParleyError } from '../../../core/errors.js'
+import { refusal } from './refusal.js'
 import { readJsonBody } from '../../../core/http/json-body.js'
 import { matchRoute, type Route } from '../../../core/http/routes.js'
 import type { AdminService } from './admin-service.js'
@@ -77,7 +78,7 @@ export class AdminRoutes {
     })
     r('PUT', '/password', async ({ who, body }) => {
       const pw = body.password
-      if (pw !== null && typeof pw !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT', 'password must be text, or null to remove it')
+      if (pw !== null && typeof pw !== 'string') throw refusal('password must be text, or null to remove it', { reason: 'passwordType' })
       await service.recordPassword(who, async () => { await auth.setPassword(pw) }, pw === null)
       return { password: pw !== null }
     })

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { colourOf, initials, isLong, mentions, pieces } from '../../../app/ui/src/util.js'
+import { colourOf, initials, isLong, mentions, mentionsName, pieces } from '../../../app/ui/src/util.js'
 import { findMention } from '../../../app/ui/src/views/Composer.js'
 import { errorText, relayLine } from '../../../app/ui/src/views/words.js'
 import { uiI18n } from '../../../app/ui/src/i18n/index.js'
@@ -23,6 +23,14 @@ describe('UI text helpers', () => {
     assert.deepEqual(out, [{ kind: 'mention', text: '@Ben', me: false }, { kind: 'text', text: ' and ' }, { kind: 'mention', text: '@陈静', me: true }, { kind: 'text', text: ', not @nobody' }])
     assert.deepEqual(findMention('hi @Be', 6), { at: 3, query: 'Be', index: 0 })
     assert.equal(findMention('mail a@b', 8), null)
+    // a mention ends with the name: "@Ana" is not in "@Anastasia", and the longer name is marked whole
+    assert.equal(mentionsName('@Anastasia can you look', 'Ana'), false)
+    assert.equal(mentionsName('@Ana, can you look', 'Ana'), true)
+    assert.equal(mentionsName('thanks @Ana', 'Ana'), true)
+    assert.equal(mentionsName('请@陈静 看一下', '陈静'), true)
+    assert.equal(mentionsName('a.b@Ana.example', 'Ana.'), false)
+    assert.deepEqual(mentions(pieces('@Anastasia hi'), ['Ana', 'Anastasia'], 'Ana'), [{ kind: 'mention', text: '@Anastasia', me: false }, { kind: 'text', text: ' hi' }])
+    assert.deepEqual(mentions(pieces('@Anabel hi'), ['Ana'], 'Ana'), [{ kind: 'text', text: '@Anabel hi' }])
   })
 
   it('avatars: initials of Latin names, the first character of Chinese ones, a stable colour', () => {
@@ -50,5 +58,18 @@ describe('UI text helpers', () => {
     assert.equal(errorText(t, new ApiError('ERR_UNREACHABLE', 'Failed to fetch')), '本机 Parley 没有响应，可能正在重启，请稍后再试。')
     assert.match(errorText(t, new ApiError('ERR_INVALID_ARGUMENT', 'not a multiaddr: x'), 'relayAddress'), /这不是中继地址/)
     assert.match(errorText(uiI18n('en').t, new ApiError('ERR_WHATEVER', 'x')), /Something went wrong \(ERR_WHATEVER\)\. Try again/)
+    // every code the local API answers has words of its own in both languages (none falls back to "something went wrong")
+    const codes = ['ERR_UNKNOWN_GROUP', 'ERR_STORE_UNAVAILABLE', 'ERR_RESOURCE_LIMIT', 'ERR_INVITE_INVALID', 'ERR_NOT_STARTED', 'ERR_INVALID_ARGUMENT', 'ERR_DISK_FULL',
+      'ERR_UNREACHABLE', 'ERR_UNAUTHORIZED', 'ERR_NOT_A_MEMBER', 'ERR_UNKNOWN_PEER', 'ERR_AMBIGUOUS_PEER', 'ERR_PEER_UNREACHABLE', 'ERR_TIMEOUT', 'ERR_STORE',
+      'ERR_NOT_FOUND', 'ERR_NOT_ADMITTED']
+    for (const locale of ['en', 'zh-CN'] as const) {
+      const { t: tl } = uiI18n(locale)
+      for (const code of codes) {
+        const text = errorText(tl, new ApiError(code, 'server words'))
+        assert.notEqual(text, tl.error.other(code), `${locale} ${code}`)
+        assert.doesNotMatch(text, /ERR_|server words/, `${locale} ${code}`)
+      }
+    }
+    assert.match(errorText(t, new ApiError('ERR_DISK_FULL', 'ENOSPC')), /磁盘已满/)
   })
 })

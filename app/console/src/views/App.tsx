@@ -1,7 +1,8 @@
 /** The console shell: login, tabs, language. */
 import { useEffect, useState } from 'preact/hooks'
 import type { LocaleChoice } from '../../../shared/i18n.js'
-import { api, type ApiError } from '../api.js'
+import { api } from '../api.js'
+import { errorText } from '../errors.js'
 import { I18nContext, makeI18n, savedChoice, useI18n } from '../i18n.js'
 import { Audit } from './Audit.js'
 import { Directory } from './Directory.js'
@@ -30,7 +31,7 @@ export function App () {
         <h1>{i18n.t.title}</h1>
         <label class="lang">{i18n.t.language}{' '}
           <select value={choice} onChange={e => { setChoice((e.target as HTMLSelectElement).value as LocaleChoice) }} data-testid="language">
-            <option value="auto">Auto</option><option value="zh-CN">中文</option><option value="en">English</option>
+            <option value="auto">{i18n.t.auto}</option><option value="zh-CN">中文</option><option value="en">English</option>
           </select>
         </label>
         {who !== null && who !== undefined && (
@@ -54,7 +55,7 @@ function Login ({ onDone }: { onDone: (who: string) => void }) {
   const submit = (e: Event): void => {
     e.preventDefault()
     const creds = byPassword ? { password: secret, name } : { token: secret, name }
-    api.login(creds).then(r => { onDone(r.who) }, (err: ApiError) => { setError(t.loginFailed(err.message)) })
+    api.login(creds).then(r => { onDone(r.who) }, (err: unknown) => { setError(t.loginFailed(errorText(t, err))) })
   }
   return (
     <form class="login card" onSubmit={submit}>

@@ -1,5 +1,6 @@
 /** The audit log, newest first. */
 import { api } from '../api.js'
+import { errorText } from '../errors.js'
 import { useI18n } from '../i18n.js'
 import { useLoad } from './load.js'
 
@@ -8,7 +9,7 @@ export function Audit () {
   const audit = useLoad(api.audit, 10_000)
   return (
     <section>
-      {audit.error !== '' && <p class="error">{t.error(audit.error)}</p>}
+      {audit.error !== null && <p class="error">{t.error(errorText(t, audit.error))}</p>}
       <table data-testid="audit">
         <thead><tr><th>{t.when}</th><th>{t.who}</th><th>{t.action}</th><th>{t.target}</th><th>{t.result}</th></tr></thead>
         <tbody>

@@ -1,6 +1,7 @@
 /** The company directory: CSV import (批量导入组织结构), links and sheet, people with their devices; remove a person. */
 import { useState } from 'preact/hooks'
 import { api } from '../api.js'
+import { errorText } from '../errors.js'
 import { useI18n } from '../i18n.js'
 import { useLoad } from './load.js'
 
@@ -16,11 +17,11 @@ export function Directory () {
       setMessage(t.imported(r.added.length, r.skipped.length))
       setIds(r.added.map(a => a.id).join(','))
       people.reload()
-    }, (err: Error) => { setMessage(t.error(err.message)) })
+    }, (err: unknown) => { setMessage(t.error(errorText(t, err))) })
   }
   const remove = (id: string, name: string): void => {
     if (!confirm(t.confirmRemove(name))) return
-    api.removePerson(id).then(people.reload, (err: Error) => { setMessage(t.error(err.message)) })
+    api.removePerson(id).then(people.reload, (err: unknown) => { setMessage(t.error(errorText(t, err))) })
   }
   const q = ids === null ? '' : `?ids=${encodeURIComponent(ids)}`
   return (

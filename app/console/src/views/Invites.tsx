@@ -1,6 +1,7 @@
 /** Invites: create (uses, expiry, note) shown as a link and a QR code, list with redeemers, revoke. */
 import { useState } from 'preact/hooks'
 import { api, type InviteView } from '../api.js'
+import { errorText } from '../errors.js'
 import { useI18n } from '../i18n.js'
 import { useLoad } from './load.js'
 
@@ -15,9 +16,9 @@ export function Invites () {
   const create = (e: Event): void => {
     e.preventDefault()
     api.createInvite({ uses: Number(uses), hours: Number(hours), note }).then((i) => { setCreated(i); setError(''); setNote(''); invites.reload() },
-      (err: Error) => { setError(t.error(err.message)) })
+      (err: unknown) => { setError(t.error(errorText(t, err))) })
   }
-  const revoke = (id: string): void => { api.revokeInvite(id).then(invites.reload, (err: Error) => { setError(t.error(err.message)) }) }
+  const revoke = (id: string): void => { api.revokeInvite(id).then(invites.reload, (err: unknown) => { setError(t.error(errorText(t, err))) }) }
   return (
     <section>
       <form class="card row" onSubmit={create}>
@@ -35,7 +36,7 @@ export function Invites () {
       {created !== null && (
         <div class="card created" data-testid="created-invite">
           <p>{t.inviteCreated}</p>
-          <img src={`/api/v1/invites/${encodeURIComponent(created.id)}/qr.svg`} alt="QR" width={160} height={160} />
+          <img src={`/api/v1/invites/${encodeURIComponent(created.id)}/qr.svg`} alt={t.qrAlt} width={160} height={160} />
           <code class="link" data-testid="invite-link">{created.link}</code>
           <div class="muted small">{t.token}: <code data-testid="invite-token">{created.token}</code></div>
         </div>
@@ -43,7 +44,7 @@ export function Invites () {
       {invites.data?.length === 0 && <p class="muted">{t.noInvites}</p>}
       {(invites.data?.length ?? 0) > 0 && (
         <table data-testid="invites">
-          <thead><tr><th>ID</th><th>{t.note}</th><th>{t.uses}</th><th>{t.expires}</th><th>{t.redeemedBy}</th><th /></tr></thead>
+          <thead><tr><th>{t.id}</th><th>{t.note}</th><th>{t.uses}</th><th>{t.expires}</th><th>{t.redeemedBy}</th><th /></tr></thead>
           <tbody>
             {invites.data?.map(i => (
               <tr data-invite={i.id}>

@@ -1,5 +1,6 @@
 /** Relay state at a glance, and charts of the last hours from the relay's own traffic samples. */
 import { api, type TrafficSample } from '../api.js'
+import { errorText } from '../errors.js'
 import { useI18n } from '../i18n.js'
 import { useLoad } from './load.js'
 
@@ -18,7 +19,7 @@ function rate (samples: TrafficSample[], pick: (s: TrafficSample) => number): Se
 }
 
 function Chart ({ title, series, testid }: { title: string, series: Series, testid: string }) {
-  const { f } = useI18n()
+  const { t, f } = useI18n()
   const w = 320
   const h = 90
   const max = Math.max(1e-9, ...series.map(p => p[1]))
@@ -29,13 +30,13 @@ function Chart ({ title, series, testid }: { title: string, series: Series, test
   const points = series.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' ')
   const last = series[series.length - 1]?.[1] ?? 0
   return (
-    <figure class="chart" data-testid={testid}>
+    <figure class="chart" data-testid={testid} data-max={Math.max(0, ...series.map(p => p[1]))} data-last={last}>
       <figcaption>{title} <strong>{f.number(Math.round(last * 100) / 100)}</strong></figcaption>
       <svg viewBox={`0 0 ${w} ${h}`} width={w} height={h} role="img" aria-label={title}>
         <line x1="0" y1={h} x2={w} y2={h} class="axis" />
         {series.length > 1 && <polyline points={points} class="line" />}
       </svg>
-      {series.length > 0 && <div class="muted small">{f.time(t0)} – {f.time(t1)} · max {f.number(Math.round(max * 100) / 100)}</div>}
+      {series.length > 0 && <div class="muted small">{f.time(t0)} – {f.time(t1)} · {t.chartMax(f.number(Math.round(max * 100) / 100))}</div>}
     </figure>
   )
 }
@@ -48,7 +49,7 @@ export function Overview () {
   const samples = traffic.data?.samples ?? []
   return (
     <section>
-      {stats.error !== '' && <p class="error">{t.error(stats.error)}</p>}
+      {stats.error !== null && <p class="error">{t.error(errorText(t, stats.error))}</p>}
       {s !== undefined && (
         <div class="tiles">
           <div class="tile"><span>{t.relayId}</span><code class="peer">{s.peerId}</code><span class="muted small">{t.uptime(s.uptimeMs)}</span></div>

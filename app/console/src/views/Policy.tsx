@@ -1,10 +1,17 @@
-/** Retention, quotas, federation: validated by the relay, applied at once. */
+/** Retention, quotas, federation: in days and MiB, checked here against the relay's ranges, validated again by the relay, applied at once. */
 import { useEffect, useState } from 'preact/hooks'
+import { POLICY_RANGES, type PolicyRangeKey } from '../../../../core/protocol/admin-api.js'
 import { api, type PolicyKey, type PolicyOverrides, type PolicyView } from '../api.js'
+import { DAY_MS, MIB, errorText, policyRangeText } from '../errors.js'
 import { useI18n } from '../i18n.js'
 
-const DAY_MS = 86_400_000
-const MIB = 1024 * 1024
+/** the value in the relay's unit (ms, count, bytes) of what was typed in the form's unit, or null when it is out of the relay's range */
+function inRange (key: PolicyRangeKey, typed: string, unit: number, whole: boolean): number | null {
+  const n = Number(typed)
+  if (typed.trim() === '' || !Number.isFinite(n) || (whole && !Number.isInteger(n))) return null
+  const v = Math.round(n * unit)
+  return v >= POLICY_RANGES[key].min && v <= POLICY_RANGES[key].max ? v : null
+}
 
 /** The form's fields as the relay's policy shows them. */
 const fields = (v: PolicyView) => ({
@@ -30,26 +37,35 @@ export function Policy () {
     setQuotaMb(f.quotaMb)
     setFederation(f.federation)
   }
-  useEffect(() => { api.policy().then(show, (err: Error) => { setMessage(t.error(err.message)) }) }, [])
+  const failed = (err: unknown): void => { setMessage(t.error(errorText(t, err))) }
+  useEffect(() => { api.policy().then(show, failed) }, [])
   const save = (e: Event): void => {
     e.preventDefault()
     // only what the admin changed: saving a new quota must not pin the retention the config file gives
     const shown = view === null ? null : fields(view)
     const set: PolicyOverrides = {}
-    if (ttlDays !== shown?.ttlDays) set.mailboxTtlMs = Math.round(Number(ttlDays) * DAY_MS)
-    if (quota !== shown?.quota) set.quotaMessages = Number(quota)
-    if (quotaMb !== shown?.quotaMb) set.quotaBytes = Math.round(Number(quotaMb) * MIB)
+    const fieldsToCheck: Array<[PolicyRangeKey, string, string | undefined, number, boolean]> = [
+      ['mailboxTtlMs', ttlDays, shown?.ttlDays, DAY_MS, false],
+      ['quotaMessages', quota, shown?.quota, 1, true],
+      ['quotaBytes', quotaMb, shown?.quotaMb, MIB, true]
+    ]
+    for (const [key, typed, was, unit, whole] of fieldsToCheck) {
+      if (typed === was) continue
+      const v = inRange(key, typed, unit, whole)
+      if (v === null) { setMessage(t.error(policyRangeText(t, key))); return }
+      set[key] = v
+    }
     if (federation !== shown?.federation) set.federationAllowed = federation
-    api.setPolicy(set).then((v) => { show(v); setMessage(t.saved) }, (err: Error) => { setMessage(t.error(err.message)) })
+    api.setPolicy(set).then((v) => { show(v); setMessage(t.saved) }, failed)
   }
   const reset = (k: PolicyKey): void => {
-    api.setPolicy({}, [k]).then((v) => { show(v); setMessage(t.saved) }, (err: Error) => { setMessage(t.error(err.message)) })
+    api.setPolicy({}, [k]).then((v) => { show(v); setMessage(t.saved) }, failed)
   }
   const source = (k: PolicyKey) => view === null ? null : view.source[k] === 'console'
     ? <span class="muted small">{t.fromConsole} <button type="button" class="link-button" onClick={() => { reset(k) }}>{t.reset}</button></span>
     : <span class="muted small">{t.fromConfig}</span>
   return (
-    <form class="card policy" onSubmit={save}>
+    <form class="card policy" onSubmit={save} noValidate>
       <h2>{t.policyTitle}</h2>
       {/* nothing to edit until the relay's policy is here: a value typed before would be overwritten by it */}
       <fieldset disabled={view === null}>
@@ -62,7 +78,7 @@ export function Policy () {
         {source('quotaMessages')}
       </label>
       <label>{t.quotaMb}
-        <input type="number" min="1" value={quotaMb} onInput={e => { setQuotaMb((e.target as HTMLInputElement).value) }} />
+        <input type="number" min="1" value={quotaMb} data-testid="policy-quota-mb" onInput={e => { setQuotaMb((e.target as HTMLInputElement).value) }} />
         {source('quotaBytes')}
       </label>
       <label class="check">

@@ -1,5 +1,6 @@
 /** Admitted devices: who, how, last seen, mailbox against the quota; remove. */
 import { api } from '../api.js'
+import { errorText } from '../errors.js'
 import { bytes, useI18n } from '../i18n.js'
 import { useLoad } from './load.js'
 
@@ -11,11 +12,11 @@ export function Users () {
   const quota = policy.data?.effective.quotaMessages ?? 0
   const remove = (peerId: string): void => {
     if (!confirm(t.confirmRemove(peerId))) return
-    api.removeUser(peerId).then(users.reload, (err: Error) => { alert(t.error(err.message)) })
+    api.removeUser(peerId).then(users.reload, (err: unknown) => { alert(t.error(errorText(t, err))) })
   }
   return (
     <section>
-      {users.error !== '' && <p class="error">{t.error(users.error)}</p>}
+      {users.error !== null && <p class="error">{t.error(errorText(t, users.error))}</p>}
       {users.data?.length === 0 && <p class="muted">{t.noUsers}</p>}
       {(users.data?.length ?? 0) > 0 && (
         <table data-testid="users">

@@ -1,11 +1,12 @@
 /** Loads from the admin API, optionally every `everyMs`; `reload()` after a change. */
 import { useCallback, useEffect, useState } from 'preact/hooks'
 
-export function useLoad<T> (fn: () => Promise<T>, everyMs = 0): { data: T | undefined, error: string, reload: () => void } {
+/** `error`: the last failure (say it with errorText), null while the last call worked */
+export function useLoad<T> (fn: () => Promise<T>, everyMs = 0): { data: T | undefined, error: unknown, reload: () => void } {
   const [data, setData] = useState<T | undefined>(undefined)
-  const [error, setError] = useState('')
+  const [error, setError] = useState<unknown>(null)
   const reload = useCallback(() => {
-    fn().then(d => { setData(d); setError('') }, (err: Error) => { setError(err.message) })
+    fn().then(d => { setData(d); setError(null) }, (err: unknown) => { setError(err) })
   }, [])
   useEffect(() => {
     reload()

@@ -235,7 +235,17 @@ export const en = (f: Formatters) => ({
     groupMembers: 'Pick at least one colleague for the group.',
     tooLate: 'This message is too old to be changed now.',
     other: (code: string) => `Something went wrong (${code}). Try again; if it keeps happening, restart Parley.`
-  }
+  },
+
+  // issue 16 gaps (ui2): the API's other errors, in the user's words (errorText looks here after `error`)
+  errorCodes: {
+    ERR_INVALID_ARGUMENT: 'Parley could not use what was entered. Check it and try again.',
+    ERR_UNKNOWN_GROUP: 'This group is not known on this computer: it may have been deleted, or you were never added to it.',
+    ERR_STORE_UNAVAILABLE: 'Parley’s message store is not available right now. Parley retries by itself; if this stays, restart Parley.',
+    ERR_RESOURCE_LIMIT: 'That was too much at once, so Parley refused it to protect this computer. Wait a moment and try again with less.',
+    ERR_INVITE_INVALID: 'The relay did not accept this invite: it is unknown, revoked, expired or used up. Ask your admin for a new one.',
+    ERR_NOT_STARTED: 'Parley is still starting (or stopping). Try again in a moment.'
+  } satisfies Record<string, string>
 })
 
 export type Messages = ReturnType<typeof en>

@@ -207,5 +207,15 @@ export const zhCN: Catalog<Messages> = (f) => ({
     groupMembers: '请至少选择一位同事加入群组。',
     tooLate: '这条消息发出太久，已无法修改。',
     other: (code) => `出错了（${code}）。请重试；若反复出现，请重启 Parley。`
+  },
+
+  // issue 16 gaps (ui2): the API's other errors, in the user's words (errorText looks here after `error`)
+  errorCodes: {
+    ERR_INVALID_ARGUMENT: 'Parley 无法使用所填写的内容。请检查后重试。',
+    ERR_UNKNOWN_GROUP: '本机不认识这个群组：它可能已被删除，或你从未被加入。',
+    ERR_STORE_UNAVAILABLE: 'Parley 的消息存储暂时不可用。Parley 会自动重试；若一直如此，请重启 Parley。',
+    ERR_RESOURCE_LIMIT: '一次提交的内容过多，Parley 为保护本机拒绝了它。请稍等片刻，减少数量后重试。',
+    ERR_INVITE_INVALID: '中继不接受这个邀请码：它不存在、已被撤销、已过期或已用完。请向管理员索取新的邀请码。',
+    ERR_NOT_STARTED: 'Parley 正在启动（或正在退出），请稍后再试。'
   }
 })

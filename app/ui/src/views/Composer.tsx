@@ -82,6 +82,9 @@ export function Composer ({ store }: { store: Store }) {
   }
 
   const onKeyDown = (e: KeyboardEvent): void => {
+    // a key that belongs to an input method composition (Chinese, Japanese…) is the input method's:
+    // its Enter only confirms the characters, never sends nor picks a mention
+    if (e.isComposing || e.keyCode === 229) return
     if (candidates.length > 0 && mention !== null) {
       if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
         e.preventDefault()
@@ -98,8 +101,7 @@ export function Composer ({ store }: { store: Store }) {
       store.cancelCompose()
       return
     }
-    // Enter that ends an input method composition (Chinese, Japanese…) only confirms the characters
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+    if (e.key === 'Enter' && !e.shiftKey) {
       e.preventDefault()
       void submit()
     }

@@ -3,7 +3,7 @@ import { useLayoutEffect, useRef, useState } from 'preact/hooks'
 import { changeRefusal, type MessageView } from '../../../../node/src/api/contract.js'
 import { useI18n } from '../i18n/index.js'
 import type { Store } from '../store.js'
-import { dayOf, isGroup, isLong } from '../util.js'
+import { dayOf, isGroup, isLong, mentionsName } from '../util.js'
 import { Confirm } from './Dialog.js'
 import { MessageText } from './Text.js'
 import { words } from './words.js'
@@ -98,7 +98,7 @@ function Message ({ store, m, names, onInfo }: { store: Store, m: MessageView, n
     void navigator.clipboard?.writeText(m.text).then(() => { setCopied(true); setTimeout(() => { setCopied(false) }, 1500) }, () => {})
   }
   const myName = s.me?.name ?? ''
-  const mentionsMe = !m.outgoing && myName !== '' && m.text.includes('@' + myName)
+  const mentionsMe = !m.outgoing && mentionsName(m.text, myName)
   const refusal = m.state === 'failed' && m.error !== undefined ? (t.refusal as Record<string, string>)[m.error] ?? t.refusalOther(m.error) : undefined
   // queued, and the relay would not keep a copy: say why
   const held = m.state === 'queued' ? m.relayRefusal : undefined

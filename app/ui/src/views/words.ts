@@ -70,7 +70,7 @@ export function relayLine (t: Messages, relay: RelayState | null, link: Link): {
 /** what to tell the user about a failed call; `field` names what they typed, for the argument errors */
 export function errorText (t: Messages, err: ApiError, field?: 'relayAddress' | 'invite' | 'name' | 'groupName'): string {
   if (err.code === 'ERR_INVALID_ARGUMENT' && field !== undefined) return t.error[field]
-  const known = (t.error as Record<string, unknown>)[err.code]
+  const known = (t.error as Record<string, unknown>)[err.code] ?? (t.errorCodes as Record<string, string | undefined>)[err.code]
   return typeof known === 'string' ? known : t.error.other(err.code)
 }
 
