@@ -78,7 +78,7 @@ export class Sync {
     if ((tops[this.c.self] ?? 0) > top) {
       this.c.log.info('a peer reports more of our numbers than it proves; believed up to the proof', { peer, conv, claimed: tops[this.c.self], proven: top })
     }
-    for (const m of await this.c.reconciler.peerReported(conv, top)) this.c.released(m)
+    for (const m of await this.c.reconciler.peerReported(conv, peer, top)) this.c.released(m)
     const g = this.c.groups.get(conv)
     // the admin first: its ops (the group's start, adds) let the peer judge everyone else's messages;
     // the peer's own messages too (sealed to it as their author): it may have lost them
