@@ -113,7 +113,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
       released: (m) => { this.released(m) }
     }, { startWaitMs: init.reconcileWaitMs, damagedWaitMs: init.damagedReconcileWaitMs })
     const delivery = new Delivery({ ...c, seqConflict: async (peer, ch, env) => await this.reconciler.seqConflict(peer, ch, env) }, { sendWindow })
-    const sync = new Sync({ ...c, self, groups: this.groups, delivery, reconciler: this.reconciler, released: (m) => { this.released(m) } })
+    const sync = new Sync({ ...c, self, groups: this.groups, delivery, reconciler: this.reconciler, released: (m) => { this.released(m) }, requestSync: (p) => { this.pushLoop.requestSync(p) } })
     this.deposits = new Deposits({ ...c, changed: (m) => { this.emit('messageStateChanged', m) } }, {
       sendWindow,
       depositAfterMs: init.depositAfterMs ?? DEFAULT_DEPOSIT_AFTER_MS

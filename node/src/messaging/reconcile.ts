@@ -73,7 +73,7 @@ export const DEFAULT_START_WAIT_MS = 5000
 export const DEFAULT_DAMAGED_WAIT_MS = 60_000
 
 /** What seqConflict needs of the channel to the peer that refused. */
-export interface HaveChannel { call: (method: 'getHave', body: { conv: string, tops: true }) => Promise<unknown> }
+export interface HaveChannel { call: (method: 'getHave', body: { conv: string, tops: true, resync?: true }) => Promise<unknown> }
 
 /** meta key: names this store's incarnation; renewed when damage is found (peers then forget what it held) */
 const EPOCH_META = 'epoch'
@@ -213,6 +213,9 @@ export class Reconciler {
           peer, conv: env.conv, id: env.id, seq: env.seq, newSeq: moved.seq, top
         })
         this.c.released?.(moved)
+        // the number is free here now: the peer sends our message it holds there (a sync it made before
+        // may have taken the number for ours)
+        await ch.call('getHave', { conv: env.conv, tops: true, resync: true }).catch(() => {})
       }
       return true
     } catch (err) {

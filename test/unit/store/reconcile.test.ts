@@ -171,7 +171,7 @@ describe('a sequence conflict at a peer (our store lost the message there, with 
     const asked: unknown[] = []
     const ch = { call: async (_m: 'getHave', body: unknown) => { asked.push(body); return { have: { [mine.peerId]: 3 }, tops: { [mine.peerId]: 3 }, epoch: 'e', proof } } }
     assert.equal(await rec.seqConflict(his.peerId, ch, m.envelope), true)
-    assert.deepEqual(asked, [{ conv: c, tops: true }])
+    assert.deepEqual(asked, [{ conv: c, tops: true }, { conv: c, tops: true, resync: true }])
     const now = await store.getMessage(m.id)
     assert.equal(now?.seq, 4)
     assert.equal(now?.envelope.seq, 4)
