@@ -113,7 +113,15 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
       released: (m) => { this.released(m) }
     }, { startWaitMs: init.reconcileWaitMs, damagedWaitMs: init.damagedReconcileWaitMs })
     const delivery = new Delivery({ ...c, seqConflict: async (peer, ch, env) => await this.reconciler.seqConflict(peer, ch, env) }, { sendWindow })
-    const sync = new Sync({ ...c, self, groups: this.groups, delivery, reconciler: this.reconciler, released: (m) => { this.released(m) }, requestSync: (p) => { this.pushLoop.requestSync(p) } })
+    const sync = new Sync({
+      ...c,
+      self,
+      groups: this.groups,
+      delivery,
+      reconciler: this.reconciler,
+      released: (m) => { this.released(m) },
+      requestSync: (p) => { this.pushLoop.requestSync(p) }
+    })
     this.deposits = new Deposits({ ...c, changed: (m) => { this.emit('messageStateChanged', m) } }, {
       sendWindow,
       depositAfterMs: init.depositAfterMs ?? DEFAULT_DEPOSIT_AFTER_MS
@@ -179,6 +187,8 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
   }
 
   get name (): string { return this.peers.name }
+  /** after store damage: our sequence numbers are still being checked with some conversation's peers (reconcile.ts) */
+  get reconciling (): boolean { return this.reconciler.damaged }
   async setName (name: string): Promise<Profile> { return await this.peers.setName(name) }
   /** ours as peers see it: active, away (idle) or do not disturb */
   get presenceStatus (): PresenceStatus { return this.peers.presenceStatus }

@@ -555,7 +555,8 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
    * no relay copy for another recipient.
    */
   private async nobodyHolds (tx: Tx, m: StoredMessage, peer: string): Promise<boolean> {
-    if ((m.state !== 'queued' && m.state !== 'sent') || Object.keys(m.routes ?? {}).length > 0 || (m.readBy?.length ?? 0) > 0 || (m.refusedBy?.length ?? 0) > 0) return false
+    if (m.state !== 'queued' && m.state !== 'sent') return false
+    if (Object.keys(m.routes ?? {}).length > 0 || (m.readBy?.length ?? 0) > 0 || (m.refusedBy?.length ?? 0) > 0) return false
     for (const k of m.envelope.keys) {
       if (k.to === m.author) continue
       const key = entryKey(k.to, m)

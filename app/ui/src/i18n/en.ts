@@ -235,7 +235,19 @@ export const en = (f: Formatters) => ({
     groupMembers: 'Pick at least one colleague for the group.',
     tooLate: 'This message is too old to be changed now.',
     other: (code: string) => `Something went wrong (${code}). Try again; if it keeps happening, restart Parley.`
-  }
+  },
+
+  // damaged store, held messages (issue 9)
+  storeDamaged: 'Parley found its message store damaged when it started.',
+  storeLost: (n: number) => n === 0 ? 'No messages were lost.' : `${f.number(n)} message${n === 1 ? ' was' : 's were'} lost here.`,
+  storeLostAtLeast: (n: number) => `At least ${f.number(n)} message${n === 1 ? ' was' : 's were'} lost here.`,
+  storeLostUnknown: 'Some messages may have been lost here.',
+  storeComesBack: 'They come back from your colleagues when they connect.',
+  storeChecking: 'New messages wait until your colleagues have confirmed your message numbers.',
+  storeDismiss: 'OK',
+  heldState: 'checking message numbers with colleagues',
+  heldHint: 'Parley first makes sure no message number is used twice (after a damaged store, or in a group after a restart). ' +
+    'It goes out as soon as your colleagues answer, or within a minute.'
 })
 
 export type Messages = ReturnType<typeof en>

@@ -207,5 +207,16 @@ export const zhCN: Catalog<Messages> = (f) => ({
     groupMembers: '请至少选择一位同事加入群组。',
     tooLate: '这条消息发出太久，已无法修改。',
     other: (code) => `出错了（${code}）。请重试；若反复出现，请重启 Parley。`
-  }
+  },
+
+  // damaged store, held messages (issue 9)
+  storeDamaged: 'Parley 启动时发现消息库已损坏。',
+  storeLost: (n) => n === 0 ? '没有丢失消息。' : `本机丢失了 ${f.number(n)} 条消息。`,
+  storeLostAtLeast: (n) => `本机至少丢失了 ${f.number(n)} 条消息。`,
+  storeLostUnknown: '本机可能丢失了一些消息。',
+  storeComesBack: '同事上线后会自动把它们发回来。',
+  storeChecking: '在同事确认你的消息序号之前，新消息会暂缓发送。',
+  storeDismiss: '知道了',
+  heldState: '正在与同事核对消息序号',
+  heldHint: 'Parley 会先确认没有重复使用消息序号（消息库损坏后，或群组在重启后）。同事一回应就会发出，最迟约一分钟。'
 })
