@@ -41,4 +41,12 @@ describe('damaged store, full disk and held messages in the UI', () => {
     assert.equal(heldNote(en, { outgoing: true }), null)
     assert.equal(heldNote(en, { outgoing: false, held: true }), null)
   })
+
+  it('a relay refusal (a mailbox flood: the sender\'s share used up) is said on the queued message in both languages', () => {
+    for (const code of ['ERR_SENDER_SHARE_FULL', 'ERR_QUOTA_EXCEEDED', 'ERR_UNKNOWN_RECIPIENT']) {
+      assert.ok((en.relayRefusal[code] ?? '').length > 0 && (zh.relayRefusal[code] ?? '').length > 0, code)
+      assert.notEqual(en.relayRefusal[code], zh.relayRefusal[code])
+    }
+    assert.match(en.relayRefusal.ERR_SENDER_SHARE_FULL ?? '', /your share of their relay mailbox is full/)
+  })
 })

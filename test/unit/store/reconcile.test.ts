@@ -210,9 +210,10 @@ describe('a sequence conflict at a peer (our store lost the message there, with 
 })
 
 describe('holding in a group until every member answered (not the first one)', () => {
-  it('after a clean start a known group is held until every other member answered; released above the highest proven top', async () => {
+  /** Ann's store with a group of three; `send` seals real envelopes (a release re-seals them) */
+  const groupScene = async (letter: string) => {
     const [mine, bob, carol] = await newIdentities(3)
-    const g = 'g:' + 'A'.repeat(22)
+    const g = 'g:' + letter.repeat(22)
     const store = new LevelStore(new MemoryLevel())
     await store.start()
     const members = [bob!.peerId, carol!.peerId]
@@ -220,6 +221,11 @@ describe('holding in a group until every member answered (not the first one)', (
       const envelope = sealEnvelope(mine!, { id: newMessageId(), conv: g, seq, hlc: { w: 100 + seq, c: 0 }, recipients: [...members, mine!.peerId], body: { text: 'x' } })
       return { id: envelope.id, conv: g, author: mine!.peerId, seq, hlc: envelope.hlc, text: 'x', outgoing: true, state: 'queued', storedAt: 0, envelope, ...(held ? { held: true } : {}) }
     })
+    return { mine, bob, carol, g, store, members, send }
+  }
+
+  it('after a clean start a known group is held until every other member answered; released above the highest proven top', async () => {
+    const { mine, bob, carol, g, store, members, send } = await groupScene('A')
     await send(false)
     const rec = new Reconciler({ store, identity: mine!, log: silentLogger, members: () => members }, { startWaitMs: 60_000 })
     await rec.start()
@@ -238,15 +244,7 @@ describe('holding in a group until every member answered (not the first one)', (
   })
 
   it('when the wait runs out, what is held goes out above every top proven so far', async () => {
-    const [mine, bob, carol] = await newIdentities(3)
-    const g = 'g:' + 'C'.repeat(22)
-    const store = new LevelStore(new MemoryLevel())
-    await store.start()
-    const members = [bob!.peerId, carol!.peerId]
-    const send = async (held: boolean): Promise<StoredMessage> => await store.appendOutgoing(g, mine!.peerId, members, seq => {
-      const envelope = sealEnvelope(mine!, { id: newMessageId(), conv: g, seq, hlc: { w: 100 + seq, c: 0 }, recipients: [...members, mine!.peerId], body: { text: 'x' } })
-      return { id: envelope.id, conv: g, author: mine!.peerId, seq, hlc: envelope.hlc, text: 'x', outgoing: true, state: 'queued', storedAt: 0, envelope, ...(held ? { held: true } : {}) }
-    })
+    const { mine, bob, g, store, members, send } = await groupScene('C')
     await send(false)
     const out: StoredMessage[] = []
     const rec = new Reconciler({ store, identity: mine!, log: silentLogger, members: () => members, released: (m) => { out.push(m) } }, { startWaitMs: 200 })
