@@ -66,6 +66,19 @@ describe('sequence reconciliation in the store', () => {
     assert.equal((await send(false)).seq, 8)
   })
 
+  it('the index check rebuilds the held index: a held message whose entry was lost is released again, a dangling entry goes', async () => {
+    await send(false)
+    const held = await send(true)
+    const heldIdx = db.sublevel<string, string>('heldidx', { valueEncoding: 'json' })
+    const [key] = await heldIdx.keys().all()
+    await heldIdx.del(key!)
+    await heldIdx.put(`${conv}!${me}!${'9'.padStart(16, '0')}`, 'gone')
+    const check = await checkStore(db as never, true)
+    assert.equal(check.fixes, 2)
+    assert.deepEqual(await heldIdx.keys().all(), [key])
+    assert.deepEqual((await store.reconcileOwn(conv, me, 0, () => true, reseal)).map(m => m.id), [held.id])
+  })
+
   it('without holding, a reported top only raises the counter', async () => {
     await send(false)
     assert.deepEqual(await store.reconcileOwn(conv, me, 9, () => false, reseal), [])
