@@ -45,10 +45,12 @@ export function resolveApiPort (port: number | undefined): number {
 }
 
 /** Files inside the data dir. */
-export const dataFiles = (dataDir: string): { db: string, keyFile: string, token: string, socket: string, apiInfo: string } => ({
+export const dataFiles = (dataDir: string): { db: string, keyFile: string, token: string, socket: string, apiInfo: string, pid: string } => ({
   db: join(dataDir, 'db'),
   keyFile: join(dataDir, 'device-key'),
   token: join(dataDir, 'api-token'),
   socket: join(dataDir, 'api.sock'),
-  apiInfo: join(dataDir, 'api.json')
+  apiInfo: join(dataDir, 'api.json'),
+  /** the running node's process id, while it holds the store (parley doctor refuses then) */
+  pid: join(dataDir, 'parley.pid')
 })

@@ -9,6 +9,7 @@ import { dataFiles, defaultDataDir, resolveApiPort, type NodeInit } from './conf
 import type { LevelStore } from './store/level-store.js'
 import { markReported, openNodeStore, type StoreOpenReport } from './store/open-node-store.js'
 import { recordLogSizes } from './store/health.js'
+import { isDiskFull } from '../../core/store/write-latch.js'
 import { loadIdentity, peerOfAddr, relayAddrs, type DeviceIdentity } from '../../core/keys.js'
 import { readKeyFile, resolveDeviceKey, tightenKeyFileMode } from './host/key-file.js'
 import { Libp2pHost } from './host/libp2p-host.js'
@@ -19,6 +20,7 @@ import { ApiServer } from './api/server.js'
 import { uiHandler } from '../../core/http/static.js'
 import { createLogger, type Logger } from '../../core/util/log.js'
 import type { MessageStore } from './store/types.js'
+import type { StoreHealthView } from './api/contract.js'
 
 export interface NodeSettings { relay: string | null, invite: string | null }
 
@@ -54,6 +56,13 @@ export class ParleyNode {
   /** what opening the store found (damage, and the index check it caused) */
   get storeReport (): StoreOpenReport { return this.need(this.storeReport_) }
 
+  /** What opening the store found, and whether our numbers are still being checked with colleagues (GET /status). */
+  storeHealth (): StoreHealthView {
+    const r = this.storeReport
+    const checking = this.messenger_?.reconciling ?? false
+    return { damaged: r.damaged, reasons: r.reasons, lost: r.lost, uncounted: r.uncounted, kept: r.check?.messages ?? null, checking }
+  }
+
   /** Settings given at start override the stored ones and are stored. */
   private async loadSettings (store: LevelStore): Promise<NodeSettings> {
     const stored = (await store.getMeta('settings') ?? {}) as Partial<NodeSettings>
@@ -82,6 +91,19 @@ export class ParleyNode {
 
   async start (): Promise<void> {
     if (this.running) return
+    try {
+      await this.open()
+    } catch (err) {
+      // the first writes of a start (key file, API token, api.json, the store's own) on a full disk: said in words
+      if (isDiskFull(err)) {
+        throw new ParleyError('ERR_DISK_FULL', `the disk holding Parley's data (${this.dataDir}) is full, so Parley cannot start. ` +
+          'Free some space on it, then start Parley again; nothing was lost', { cause: err })
+      }
+      throw err
+    }
+  }
+
+  private async open (): Promise<void> {
     const files = dataFiles(this.dataDir)
     await mkdir(this.dataDir, { recursive: true, mode: 0o700 })
     const keyBytes = await readKeyFile(files.keyFile)
@@ -92,6 +114,8 @@ export class ParleyNode {
     this.store = store
     this.storeReport_ = report
     try {
+      // we hold the store's lock from here: `parley doctor` (another process) refuses to touch it meanwhile
+      await writeFile(files.pid, `${process.pid}\n`, { mode: 0o600 })
       if (report.damaged) {
         this.log.warn('the message store was damaged; lost messages are fetched back from peers', {
           reasons: report.reasons, lost: report.lost, uncounted: report.uncounted, ...report.check
@@ -121,7 +145,7 @@ export class ParleyNode {
       if (this.init.api !== false) {
         const token = await loadOrCreateToken(files.token)
         this.api = new ApiServer(
-          { messenger, store, host, log: this.log, relay, setRelay: async (r, i) => await this.setRelay(r, i) },
+          { messenger, store, host, log: this.log, relay, setRelay: async (r, i) => await this.setRelay(r, i), storeHealth: () => this.storeHealth() },
           { token, port: resolveApiPort(this.init.apiPort), socketPath: files.socket, staticHandler: uiHandler, changeWindows: this.init.changeWindows }
         )
         this.token = token
@@ -147,6 +171,7 @@ export class ParleyNode {
   private async teardown (): Promise<void> {
     await this.api?.stop()
     await rm(dataFiles(this.dataDir).apiInfo, { force: true })
+    await rm(dataFiles(this.dataDir).pid, { force: true })
     await this.relay_?.stop()
     await this.messenger_?.stop()
     await this.host_?.stop()

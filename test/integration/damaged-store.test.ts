@@ -17,6 +17,7 @@ import { describeReport, doctor } from '../../node/src/cli/doctor.js'
 import { ParleyError } from '../../core/errors.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 import type { StoredMessage } from '../../node/src/store/types.js'
+import type { StoreHealthView } from '../../node/src/api/contract.js'
 
 const N = 4
 const CLI = new URL('../../bin/parley.js', import.meta.url).pathname
@@ -79,6 +80,14 @@ async function refusesToStart (s: Scene): Promise<void> {
   await assert.rejects(loopbackNode(s.annDir).start(), (err: unknown) => (err as ParleyError).code === 'ERR_STORE_CORRUPT')
 }
 
+/** GET /status of an in-process node, through its local API (what the UI reads for its banner). */
+async function storeStatus (node: ParleyNode, dataDir: string): Promise<StoreHealthView> {
+  const token = (await readFile(join(dataDir, 'api-token'), 'utf8')).trim()
+  const res = await fetch(`http://127.0.0.1:${node.apiPort ?? 0}/v1/status`, { headers: { authorization: `Bearer ${token}` } })
+  assert.equal(res.status, 200)
+  return ((await res.json()) as { store: StoreHealthView }).store
+}
+
 /**
  * Ann starts, keeps her identity, says at start what was damaged if `damaged`.
  * A message she sends before Bob is back is accepted; after damage it is held
@@ -97,6 +106,12 @@ async function recovers (s: Scene, damaged: boolean, lossy: boolean): Promise<vo
     // the loss is counted (against what the last clean stop recorded), not said to be 0
     assert.equal(ann.storeReport.lost, damaged ? 2 * N - before.length : 0)
     assert.deepEqual(ann.storeReport.uncounted, [])
+    // the same report in the local API, for the UI's banner; her numbers are being checked with Bob
+    const status = await storeStatus(ann, s.annDir)
+    assert.equal(status.damaged, damaged)
+    assert.equal(status.lost, ann.storeReport.lost)
+    assert.equal(status.checking, damaged)
+    if (damaged) assert.ok(status.reasons.length > 0 && status.kept === before.length, JSON.stringify(status))
     const early = await ann.messenger.sendMessage(s.bob.peerId, 'while Bob is away')
     assert.equal(early.held === true, damaged, 'held until reconciled exactly when damage was found')
     await connect(ann, s.bob)
@@ -107,6 +122,8 @@ async function recovers (s: Scene, damaged: boolean, lossy: boolean): Promise<vo
     const delivered = await ann.messenger.waitForState(early.id, 'delivered', { signal: AbortSignal.timeout(15_000) })
     const later = await ann.messenger.sendMessage(s.bob.peerId, 'after')
     await ann.messenger.waitForState(later.id, 'delivered', { signal: AbortSignal.timeout(15_000) })
+    // reconciled with Bob, her only colleague: nothing waits any more
+    assert.equal((await storeStatus(ann, s.annDir)).checking, false)
     const top = Math.max(...s.sent.filter(m => m.author === s.annId).map(m => m.seq))
     assert.ok(delivered.seq > top, `the held message went out above Ann's old numbers (${delivered.seq} > ${top})`)
     for (const node of [ann, s.bob]) {
@@ -220,6 +237,31 @@ describe('damaged store', () => {
     assert.match(fixed.stdout, /device key file: repaired/)
     assert.equal((await stat(keyFile)).mode & 0o777, 0o600)
     await recovers(s, false, false)
+  }))
+
+  it('doctor refuses while the node runs on the data dir, also where it would repair without opening the store (an unreadable table)', async () => await withScene(true, async (s) => {
+    const ann = loopbackNode(s.annDir, { name: 'Ann' })
+    await ann.start()
+    try {
+      const table = await dbFile(s, f => f.endsWith('.ldb'))
+      await garble(table, 0, 0, (await stat(table)).size)
+      await assert.rejects(doctor(s.annDir, true), (err: unknown) => {
+        assert.equal((err as ParleyError).code, 'ERR_DATA_DIR_LOCKED')
+        assert.match((err as Error).message, new RegExp(`Parley is running on this data dir \\(process ${process.pid}\\): stop it first`))
+        return true
+      })
+      const run = cli(['doctor', '--data', s.annDir, '--repair'])
+      assert.equal(run.status, 1)
+      assert.match(run.stderr, /ERR_DATA_DIR_LOCKED: Parley is running on this data dir/)
+      // nothing was repaired behind the running node's back: no lost/ folder, the table still there
+      await assert.rejects(stat(join(s.annDir, 'db', 'lost')))
+      await stat(table)
+    } finally {
+      await ann.stop()
+    }
+    // stopped: doctor goes ahead (a pid file left by a kill -9 names no live process)
+    await writeFile(join(s.annDir, 'parley.pid'), '999999999\n')
+    assert.equal((await doctor(s.annDir, true)).store, 'repaired')
   }))
 
   it('a data dir from before the key file: the key is copied out of the store at start, mode 0600', async () => await withScene(false, async (s) => {

@@ -6,7 +6,7 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { NodeProc } from '../helpers/proc.js'
@@ -15,6 +15,9 @@ import { ParleyError } from '../../core/errors.js'
 import type { IdentityView, MessageView } from '../../node/src/api/contract.js'
 
 const TMPFS_MIB = 24
+const CLI = new URL('../../bin/parley.js', import.meta.url).pathname
+const cli = (args: string[]): { status: number | null, stdout: string, stderr: string } =>
+  spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, PARLEY_LOG: 'error' } })
 
 /** Fills the file system holding `file` until it refuses more (dd stops at ENOSPC). */
 function fill (file: string): void {
@@ -63,6 +66,10 @@ describe('disk full (tmpfs)', () => {
       assert.deepEqual([...new Set(refused)], ['ERR_DISK_FULL'])
       // the node kept running and still answers
       assert.equal((await ann.api!.call<{ peerId: string }>('GET', '/status')).peerId, annId)
+      // the CLI says it in words, with the exit code scripts test (the UI's words: test/unit/app/store-health.test.ts)
+      const bySend = cli(['send', '--data', join(mnt, 'ann'), bobMe.peerId, 'from the CLI while full'])
+      assert.equal(bySend.status, 1, bySend.stdout + bySend.stderr)
+      assert.match(bySend.stderr, /^parley: ERR_DISK_FULL: the disk holding Parley's data is full, so nothing new can be saved\. Free some space on it; Parley carries on by itself once there is room\n$/)
 
       await rm(join(mnt, 'filler'))
       const before = refused.length
@@ -92,6 +99,13 @@ describe('disk full (tmpfs)', () => {
       }
       // Ann's outgoing messages all reach delivered (Bob stored them): nothing stuck queued
       await until(async () => (await history(ann, bobMe.peerId)).filter(m => m.outgoing).every(m => m.state === 'delivered' || m.state === 'read'), 'Ann\'s messages delivered', 30_000, 200)
+
+      // a node started on a full disk says so in words (its first writes: the key file, the store) and exits 1
+      fill(join(mnt, 'filler'))
+      const fresh = cli(['start', '--data', join(mnt, 'carol'), ...args, '--api-port', '0'])
+      assert.equal(fresh.status, 1, fresh.stdout + fresh.stderr)
+      assert.match(fresh.stderr, /parley: ERR_DISK_FULL: the disk holding Parley's data \(.*carol\) is full, so Parley cannot start\. Free some space on it, then start Parley again/)
+      await rm(join(mnt, 'filler'))
       ok = true
     } finally {
       await Promise.all([ann.stop(), bob.stop()])

@@ -4,7 +4,7 @@
  * node is bundled but its rules).
  */
 import type {
-  ApiEvent, ConversationView, GroupView, IdentityView, MessageChange, MessageView, PeerView, RecipientView, SearchHit, SettingsView, UiPrefs
+  ApiEvent, ConversationView, GroupView, IdentityView, MessageChange, MessageView, PeerView, RecipientView, SearchHit, SettingsView, StoreHealthView, UiPrefs
 } from '../../../node/src/api/contract.js'
 import type { DepartmentNode } from '../../../core/protocol/directory.js'
 
@@ -28,6 +28,8 @@ export class ApiClient {
   conversations = async (): Promise<ConversationView[]> => await this.call('GET', '/conversations')
   groups = async (): Promise<GroupView[]> => await this.call('GET', '/groups')
   settings = async (): Promise<SettingsView> => await this.call('GET', '/settings')
+  /** (only what the UI reads of it) what opening the message store found at this start */
+  status = async (): Promise<{ store?: StoreHealthView }> => await this.call('GET', '/status')
   saveSettings = async (body: { name?: string, relay?: string | null, invite?: string | null, ui?: Partial<UiPrefs> }): Promise<SettingsView> =>
     await this.call('PUT', '/settings', body)
 

@@ -35,6 +35,17 @@ export interface ConversationView {
 
 export interface GroupView { id: string, name: string, admin: string, members: string[], member: boolean }
 
+/**
+ * GET /status `store`: what opening the message store found at this start.
+ * `damaged`: damage was found (`reasons`, in English words for the log);
+ * `lost`: messages known lost (at least this many while `uncounted` names
+ * why the count is a lower bound); `kept`: messages the store still holds
+ * (null when not counted); `checking`: our sequence numbers are still being
+ * checked with colleagues (held messages wait for it); lost messages come
+ * back from colleagues as they connect.
+ */
+export interface StoreHealthView { damaged: boolean, reasons: string[], lost: number, uncounted: string[], kept: number | null, checking: boolean }
+
 export interface IdentityView { peerId: string, name: string, addresses: string[] }
 
 /** The UI's own settings, kept by the node (the UI's origin, hence its localStorage, changes with the port). */

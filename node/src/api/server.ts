@@ -11,7 +11,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { ParleyError, httpStatus, toParleyError } from '../../../core/errors.js'
 import {
   API_PREFIX, DEFAULT_SEARCH_LIMIT, MAX_API_BODY_BYTES, MAX_SEARCH_LIMIT, parseHistoryCursor, toMessageView,
-  type AccountView, type ApiEventType, type ConversationView, type GroupView, type MessageView, type SearchHit
+  type AccountView, type ApiEventType, type ConversationView, type GroupView, type MessageView, type SearchHit, type StoreHealthView
 } from './contract.js'
 import { loadUiPrefs, parseUiPrefs, saveUiPrefs } from './ui-prefs.js'
 import { DEFAULT_CHANGE_WINDOWS, foldChanges, type ChangeWindows } from './changes.js'
@@ -42,6 +42,8 @@ export interface ApiServerComponents {
   log: Logger
   relay: RelayClient
   setRelay: (relay: string | null, invite: string | null) => Promise<{ relay: string | null, invite: string | null }>
+  /** what opening the store found (GET /status `store`) */
+  storeHealth?: () => StoreHealthView
 }
 export interface ApiServerInit {
   token: string
@@ -344,7 +346,7 @@ export class ApiServer {
         throw err
       }
     })
-    this.route('GET', /^\/status$/, async () => ({ peerId: messenger.peerId, outbox: await store.outboxSize(), connected: host.connectedPeers().length, connections: host.connectionCount(), connectionList: host.connections(), host: host.stats() }))
+    this.route('GET', /^\/status$/, async () => ({ peerId: messenger.peerId, outbox: await store.outboxSize(), connected: host.connectedPeers().length, connections: host.connectionCount(), connectionList: host.connections(), host: host.stats(), ...(this.c.storeHealth !== undefined ? { store: this.c.storeHealth() } : {}) }))
     this.route('GET', /^\/conversations$/, async () => {
       const peers = new Map((await messenger.listPeers()).map(p => [p.peerId, p]))
       return await Promise.all((await store.listConversations()).map(async (c): Promise<ConversationView> => {

@@ -8,7 +8,7 @@
 import { Level } from 'level'
 import { dataFiles } from '../config.js'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
-import { rename } from 'node:fs/promises'
+import { readFile, rename } from 'node:fs/promises'
 import { readKeyFile, writeKeyFile } from '../host/key-file.js'
 import { loadIdentity } from '../../../core/keys.js'
 import { unb64 } from '../../../core/protocol/validate.js'
@@ -75,8 +75,44 @@ async function markForReconcile (db: Db, reason: string, report: DoctorReport): 
   await meta.put(RECONCILE_META, mark, { sync: true } as never)
 }
 
+/**
+ * Refuses while a node runs on this data dir: its pid file names a live
+ * process (LevelDB's own lock is met only when the store is opened, and a
+ * repair or a store with unreadable tables is never opened first).
+ */
+async function refuseIfRunning (dataDir: string): Promise<void> {
+  const files = dataFiles(dataDir)
+  const pids: number[] = []
+  const pidText = await readFile(files.pid, 'utf8').catch(() => '')
+  if (/^\d+\s*$/.test(pidText)) pids.push(Number(pidText))
+  // a node that wrote no pid file (older versions): its api.json
+  const info = await readFile(files.apiInfo, 'utf8').then(t => JSON.parse(t) as { pid?: unknown }, () => undefined)
+  if (typeof info?.pid === 'number' && Number.isInteger(info.pid)) pids.push(info.pid)
+  for (const pid of pids) {
+    if (pid <= 0 || !alive(pid) || !await looksLikeParley(pid)) continue
+    throw new ParleyError('ERR_DATA_DIR_LOCKED', `Parley is running on this data dir (process ${pid}): stop it first, then run doctor again`)
+  }
+}
+
+/** A pid file left by a kill -9 may name a process that reused the number: Parley runs in node or electron. */
+async function looksLikeParley (pid: number): Promise<boolean> {
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined)
+  return cmdline === undefined || /node|parley|electron/i.test(cmdline)
+}
+
+/** Does process `pid` exist (a pid file left by a kill -9 names none, or one of another user's)? */
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 export async function doctor (dataDir: string, repair: boolean): Promise<DoctorReport> {
   const files = dataFiles(dataDir)
+  await refuseIfRunning(dataDir)
   const report: DoctorReport = { dataDir, keyFile: 'ok', store: 'ok', problems: [] }
   const key = await readKeyFile(files.keyFile).catch((err: unknown) => {
     report.keyFile = 'damaged'

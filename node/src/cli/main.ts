@@ -49,6 +49,11 @@ every command takes --data DIR (default: ${defaultDataDir()})`
 const MAX_WAIT_SECONDS = 120
 
 const refusalWords = (code: string): string => RELAY_REFUSAL_TEXT[code] ?? `refused by the relay (${code})`
+/** a held message (see node/src/messaging/reconcile.ts), in words */
+const HELD_WORDS = 'held: Parley first checks its message numbers with your colleagues (after a damaged message store, ' +
+  'or in a group after a restart); it goes out as soon as they answer, or within a minute'
+const stateWords = (m: MessageView): string => m.held === true ? `${m.state}, held: checking message numbers with colleagues`
+  : m.relayRefusal !== undefined ? `${m.state}: ${refusalWords(m.relayRefusal)}` : m.state
 const dataDir = (v: Record<string, unknown>): string => (v.data as string | undefined) ?? defaultDataDir()
 const out = (s: string): void => { process.stdout.write(s + '\n') }
 
@@ -128,6 +133,7 @@ async function main (argv: string[]): Promise<number> {
       const m = await (await ApiClient.open(dataDir(values))).call<MessageView>('POST', '/messages', { to, text, wait, timeoutMs: Math.round(timeout * 1000) })
       out(`${m.id} ${m.state}`)
       if (m.relayRefusal !== undefined) process.stderr.write(`parley: ${refusalWords(m.relayRefusal)}; ${RELAY_REFUSAL_NEXT}\n`)
+      if (m.held === true) process.stderr.write(`parley: ${HELD_WORDS}\n`)
       if (m.state === 'failed') { process.stderr.write(`parley: the recipient refused the message (${m.error ?? 'unknown reason'})\n`); return 1 }
       return 0
     }
@@ -141,8 +147,7 @@ async function main (argv: string[]): Promise<number> {
       if (values.json === true) { out(JSON.stringify(msgs)); return 0 }
       // text from the network never reaches the terminal raw: control characters are shown escaped
       for (const m of msgs) {
-        const state = m.relayRefusal !== undefined ? `${m.state}: ${refusalWords(m.relayRefusal)}` : m.state
-        out(`${new Date(m.hlc.w).toISOString()} ${m.outgoing ? 'me' : m.author.slice(-12)} [${state}] ${printable(m.text)}`)
+        out(`${new Date(m.hlc.w).toISOString()} ${m.outgoing ? 'me' : m.author.slice(-12)} [${stateWords(m)}] ${printable(m.text)}`)
       }
       return 0
     }

@@ -15,13 +15,20 @@ import type { Route } from '../store/types.js'
 /** `host` tells the route each delivery took (LAN or the relay's circuit) */
 export type DeliveryComponents = Pick<MessagingComponents, 'store' | 'log' | 'events'> & Partial<Pick<MessagingComponents, 'host'>>
 
+/**
+ * A peer refused one of our messages with ERR_SEQ_CONFLICT: re-number it
+ * (Reconciler.seqConflict); true when handled (it goes out again), false when
+ * it fails for that peer.
+ */
+export type SeqConflict = (peer: string, ch: PeerChannel, env: Envelope) => Promise<boolean>
+
 export interface DeliveryInit {
   /** messages in flight per peer before waiting for acks */
   sendWindow: number
 }
 
 export class Delivery {
-  constructor (private readonly c: DeliveryComponents, private readonly init: DeliveryInit) {}
+  constructor (private readonly c: DeliveryComponents & { seqConflict?: SeqConflict }, private readonly init: DeliveryInit) {}
 
   /**
    * Sends `envs` to `peer`; returns how many were settled (acked, or refused
@@ -45,6 +52,8 @@ export class Delivery {
         // the peer does not know the group yet: skip it for now, without blocking what follows
         if (code === 'ERR_UNKNOWN_GROUP') return null
         if (!isPermanentRefusal(code)) throw err
+        // our number is taken at the peer by a message of ours our store lost: sent again under a new one
+        if (own && code === 'ERR_SEQ_CONFLICT' && await this.c.seqConflict?.(peer, ch, env) === true) return null
         this.c.log.warn('recipient refused a message for good', { peer, id: env.id, code })
         // another author's message forwarded by sync: not ours to fail
         if (!own) { settled++; return null }

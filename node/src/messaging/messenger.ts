@@ -60,6 +60,10 @@ export interface MessengerInit extends RpcChannelInit {
   sendWindow?: number
   /** a message for an unreachable peer goes to the relay's mailbox after this long. @default 1000 */
   depositAfterMs?: number
+  /** after a clean start, sends in a group are held until every member answered, at most this long (reconcile.ts). @default 5000 */
+  reconcileWaitMs?: number
+  /** after store damage, sends are held until the conversation's peers answered, at most this long. @default 60000 */
+  damagedReconcileWaitMs?: number
 }
 
 export const DEFAULT_RETRY_INTERVAL_MS = 2000
@@ -116,10 +120,23 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
       syncWith: (peer) => { this.pushLoop.requestSync(peer) },
       isConnected: (peer) => this.c.host.isConnected(peer)
     })
-    const delivery = new Delivery(c, { sendWindow })
-    this.reconciler = new Reconciler(c)
+    this.reconciler = new Reconciler({
+      ...c,
+      // group members are accounts (issue 11); a device's answer counts for its account
+      members: (conv) => this.groups.get(conv)?.members.filter(m => m !== accounts.account),
+      accountOf: (device) => accounts.accountOf(device) ?? device,
+      released: (m) => { this.released(m) }
+    }, { startWaitMs: init.reconcileWaitMs, damagedWaitMs: init.damagedReconcileWaitMs })
+    const delivery = new Delivery({ ...c, seqConflict: async (peer, ch, env) => await this.reconciler.seqConflict(peer, ch, env) }, { sendWindow })
     const sync = new Sync({
-      ...c, self, account: () => accounts.account, groups: this.groups, delivery, reconciler: this.reconciler, released: (m) => { this.released(m) }
+      ...c,
+      self,
+      account: () => accounts.account,
+      groups: this.groups,
+      delivery,
+      reconciler: this.reconciler,
+      released: (m) => { this.released(m) },
+      requestSync: (p) => { this.pushLoop.requestSync(p) }
     })
     this.deposits = new Deposits({ ...c, changed: (m) => { this.emit('messageStateChanged', m) } }, {
       sendWindow,
@@ -181,6 +198,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     if (!this.running) return
     this.running = false
     this.pushLoop.stop()
+    this.reconciler.stop()
     this.c.host.removeEventListener('peerConnected', this.onConnected)
     this.c.host.removeEventListener('peerDisconnected', this.onDisconnected)
     this.c.host.removeEventListener('presenceChanged', this.onPresence)
@@ -190,6 +208,8 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
   }
 
   get name (): string { return this.peers.name }
+  /** after store damage: our sequence numbers are still being checked with some conversation's peers (reconcile.ts) */
+  get reconciling (): boolean { return this.reconciler.damaged }
   async setName (name: string): Promise<Profile> { return await this.peers.setName(name) }
   /** ours as peers see it: active, away (idle) or do not disturb */
   get presenceStatus (): PresenceStatus { return this.peers.presenceStatus }

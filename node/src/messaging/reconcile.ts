@@ -1,19 +1,30 @@
 /**
  * Sequence reconciliation: a (conversation, author, seq) slot is never
- * reused, even after this device's store lost messages. On every sync the
- * peer's getHave answer says the highest seq of ours it holds (`tops`), and
- * our counter goes above it. After damage was found at start (the store is
- * marked, see store/open-node-store.ts), our sends in a conversation are
- * stored durably but held (not sent, not deposited) until a peer of that
- * conversation has answered: then they are re-sealed above its top, if need
- * be, and released. Held messages take no slot meanwhile (they are outside
- * the sequence index), so our own messages that peers send back land in
- * their old slots. See docs/PROTOCOL.md, "Sequence reconciliation".
+ * reused, even after this device's store lost messages, with or without a
+ * trace. Three parts:
+ * - On every sync the peer's getHave answer proves the highest seq of ours it
+ *   holds (`proof`, our own signed envelope), and our counter goes above it.
+ * - Sends are held (stored durably, not sent, not deposited) until the
+ *   conversation's peers answered: after damage was found at start (the store
+ *   is marked, see store/open-node-store.ts) in every conversation, after a
+ *   clean start in the groups known at start (any member may hold a number
+ *   once given out), until the peer, or every other member, answered, or the
+ *   wait ran out. Then they are re-sealed above the highest number proven,
+ *   if need be, and released. Held messages take no slot meanwhile (they are
+ *   outside the sequence index), so our own messages that peers send back
+ *   land in their old slots.
+ * - A peer that refuses one of our messages with ERR_SEQ_CONFLICT holds
+ *   another of ours at that number (damage that left no trace: a log cut
+ *   short, an old copy of the data dir put back): the message moves above
+ *   what the peer proves it holds, re-sealed, and is sent again, unless
+ *   someone may hold that copy already.
+ * See docs/PROTOCOL.md, "Sequence reconciliation".
  */
 import { randomBytes } from 'node:crypto'
 import { openEnvelope, sealEnvelope, verifyEnvelope, type SigningKeys } from '../../../core/crypto/envelope.js'
 import { RECONCILE_META, type ReconcileMark } from '../store/health.js'
-import type { Envelope } from '../../../core/protocol/envelope.js'
+import { isGroupConv, type Envelope } from '../../../core/protocol/envelope.js'
+import { parseHaveWithTops } from '../../../core/protocol/peer-rpc.js'
 import type { MessageStore, StoredMessage } from '../store/types.js'
 import type { Logger } from '../../../core/util/log.js'
 
@@ -33,7 +44,38 @@ export function provenTop (conv: string, self: string, proof: Envelope | undefin
   return proof.seq
 }
 
-export interface ReconcilerComponents { store: MessageStore, identity: SigningKeys, log: Logger }
+export interface ReconcilerComponents {
+  store: MessageStore
+  identity: SigningKeys
+  log: Logger
+  /** the other members of a group conversation (undefined: not a group we know) */
+  members?: (conv: string) => string[] | undefined
+  /** the account a device belongs to (group members are accounts): a device's answer counts for its account */
+  accountOf?: (device: string) => string
+  /** held messages released by the wait running out (a peer's answer releases through peerReported's result) */
+  released?: (m: StoredMessage) => void
+}
+
+export interface ReconcilerInit {
+  /**
+   * After a clean start, sends in a group this store already knew are held
+   * until every other member answered, at most this long. @default 5000
+   */
+  startWaitMs?: number
+  /**
+   * After damage was found, sends are held until the peer (in a group: every
+   * other member) answered, at most this long; then they go out, to the
+   * relay's mailbox too, above the highest number proven so far, and a
+   * conflict is re-sealed (seqConflict). @default 60000
+   */
+  damagedWaitMs?: number
+}
+
+export const DEFAULT_START_WAIT_MS = 5000
+export const DEFAULT_DAMAGED_WAIT_MS = 60_000
+
+/** What seqConflict needs of the channel to the peer that refused. */
+export interface HaveChannel { call: (method: 'getHave', body: { conv: string, tops: true, resync?: true }) => Promise<unknown> }
 
 /** meta key: names this store's incarnation; renewed when damage is found (peers then forget what it held) */
 const EPOCH_META = 'epoch'
@@ -42,11 +84,17 @@ export class Reconciler {
   private pending = false
   private since = 0
   private readonly done = new Set<string>()
+  /** per held conversation: the peers that answered since this start */
+  private readonly answered = new Map<string, Set<string>>()
+  /** conversations this store knew at start (one made since cannot hold a number given out before) */
+  private readonly known = new Set<string>()
+  private expired = false
+  private timer?: NodeJS.Timeout
   private epoch_ = ''
 
-  constructor (private readonly c: ReconcilerComponents) {}
+  constructor (private readonly c: ReconcilerComponents, private readonly init: ReconcilerInit = {}) {}
 
-  /** Reads the mark left by a damaged start (or by `parley doctor`). */
+  /** Reads the mark left by a damaged start (or by `parley doctor`); starts the wait. */
   async start (): Promise<void> {
     const mark = await this.c.store.getMeta(RECONCILE_META) as ReconcileMark | undefined
     this.pending = mark !== undefined
@@ -58,30 +106,63 @@ export class Reconciler {
       this.epoch_ = randomBytes(9).toString('base64url')
       await this.c.store.putMeta(EPOCH_META, this.epoch_)
     }
-    if (mark === undefined) return
-    this.since = mark.since
-    for (const conv of mark.done ?? []) this.done.add(conv)
+    for (const conv of await this.c.store.listConversations()) this.known.add(conv.conv)
+    if (mark !== undefined) {
+      this.since = mark.since
+      for (const conv of mark.done ?? []) this.done.add(conv)
+    }
+    const wait = this.pending ? this.init.damagedWaitMs ?? DEFAULT_DAMAGED_WAIT_MS : this.init.startWaitMs ?? DEFAULT_START_WAIT_MS
+    this.expired = false
+    this.timer = setTimeout(() => { void this.waitOver() }, wait)
+    this.timer.unref()
+  }
+
+  stop (): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
   }
 
   /** This store's epoch, given to peers with our have-vector. */
   get epoch (): string { return this.epoch_ }
 
-  /** Are our new messages in `conv` to be held until a peer answered? */
-  holds (conv: string): boolean { return this.pending && !this.done.has(conv) }
+  /** Is the store marked damaged (our numbers not yet checked with every conversation's peers)? */
+  get damaged (): boolean { return this.pending }
 
   /**
-   * A peer of `conv` holds our messages up to `top`: our counter goes above
-   * it, and held messages are released (re-sealed above it where needed).
-   * Returns the released messages.
+   * Are our new messages in `conv` to be held until its peers answered? After
+   * damage: every direct conversation, and every group known at start; after
+   * a clean start: the groups known at start (a store restored from an old
+   * copy looks clean; in a group a number once given out may be held by any
+   * member). Not once the wait ran out.
    */
-  async peerReported (conv: string, top: number): Promise<StoredMessage[]> {
+  holds (conv: string): boolean {
+    if (this.expired || this.done.has(conv)) return false
+    const group = isGroupConv(conv)
+    if (this.pending) return !group || this.known.has(conv)
+    return group && this.known.has(conv)
+  }
+
+  /**
+   * `peer`, of `conv`, holds our messages up to `top`: our counter goes above
+   * it; once the conversation is held no more (the peer of a direct
+   * conversation answered, or every other member of a group), held messages
+   * are released, re-sealed above every number proven where needed. Returns
+   * the released messages.
+   */
+  async peerReported (conv: string, peer: string, top: number): Promise<StoredMessage[]> {
     let released = false
     // decided inside the store's write turn: from then on new sends in `conv` are not held (a send
     // prepared after the release but held would be released by no one)
     const release = (): boolean => {
-      released = this.holds(conv)
-      if (released) this.done.add(conv)
-      return released
+      if (this.holds(conv)) {
+        const who = this.answered.get(conv) ?? new Set<string>()
+        const member = this.c.accountOf?.(peer) ?? peer
+        who.add(member)
+        this.answered.set(conv, who)
+        const members = isGroupConv(conv) ? this.c.members?.(conv) ?? [] : [member]
+        if (members.every(m => who.has(m))) { this.done.add(conv); released = true }
+      }
+      return !this.holds(conv)
     }
     let changed: StoredMessage[]
     try {
@@ -93,10 +174,57 @@ export class Reconciler {
       throw err
     }
     if (released) {
-      await this.saveMark()
-      this.c.log.info('sequence numbers reconciled with a peer', { conv, top, released: changed.length })
+      if (this.pending) await this.saveMark()
+      this.c.log.info('sequence numbers reconciled with the conversation\'s peers', { conv, top, released: changed.length })
     }
     return changed
+  }
+
+  /**
+   * The wait ran out: what is still held goes out above the highest number
+   * proven so far (the counter already went above every answer). A peer
+   * that holds more refuses with ERR_SEQ_CONFLICT, and seqConflict re-seals.
+   */
+  private async waitOver (): Promise<void> {
+    this.expired = true
+    try {
+      for (const { conv } of await this.c.store.listConversations()) {
+        for (const m of await this.c.store.reconcileOwn(conv, this.c.identity.peerId, 0, () => true, this.reseal)) this.c.released?.(m)
+      }
+    } catch (err) {
+      this.c.log.warn('releasing held messages failed; they go out with the next answer of a peer', { err: String(err) })
+    }
+  }
+
+  /**
+   * `peer` refused our message `env` with ERR_SEQ_CONFLICT: it holds another
+   * message of ours at that number, one our store lost (damage that left no
+   * trace, an old copy of the data dir). The number is never reused: we ask
+   * the peer what it holds of ours (with proof), and the message moves above
+   * that, re-sealed (MessageStore.resealOwn), to be sent again. Returns false
+   * when it cannot move (someone may hold this copy already): it fails for
+   * that peer.
+   */
+  async seqConflict (peer: string, ch: HaveChannel, env: Envelope): Promise<boolean> {
+    try {
+      const { proof } = parseHaveWithTops(await ch.call('getHave', { conv: env.conv, tops: true }))
+      const top = provenTop(env.conv, this.c.identity.peerId, proof)
+      const moved = await this.c.store.resealOwn(env.id, env.seq, peer, top, this.reseal)
+      if (moved === undefined) return false
+      if (moved.seq !== env.seq) {
+        this.c.log.warn('a peer holds a message of ours under the number just sent (our store lost it): sent again under a new number', {
+          peer, conv: env.conv, id: env.id, seq: env.seq, newSeq: moved.seq, top
+        })
+        this.c.released?.(moved)
+        // the number is free here now: the peer sends our message it holds there (a sync it made before
+        // may have taken the number for ours)
+        await ch.call('getHave', { conv: env.conv, tops: true, resync: true }).catch(() => {})
+      }
+      return true
+    } catch (err) {
+      this.c.log.info('a conflicting message could not be numbered again', { peer, id: env.id, err: String(err) })
+      return false
+    }
   }
 
   /** The mark ends once every conversation this store knows was reconciled. */

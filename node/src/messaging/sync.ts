@@ -26,6 +26,8 @@ export interface SyncComponents extends Pick<MessagingComponents, 'store' | 'log
   reconciler: Pick<Reconciler, 'epoch' | 'peerReported'>
   /** a held message got its final number and may go out */
   released: (m: StoredMessage) => void
+  /** the next push to `peer` syncs first (a peer that lost messages of its own asked for them again) */
+  requestSync?: (peer: string) => void
 }
 
 /** Envelopes read from the store per page of a sync. */
@@ -43,6 +45,12 @@ export class Sync {
       if (isGroupConv(conv) && groups.get(conv) === null) return {}
       if (!groups.inConversation(conv, remote) || !groups.inConversation(conv, this.c.self)) {
         throw new ParleyError('ERR_NOT_FOUND', 'no such conversation')
+      }
+      // the caller freed a number of its own that we may hold the message of (it re-sealed one it had sent
+      // there, see Reconciler.seqConflict): what we confirmed it holds is forgotten, and we sync to it again
+      if ((body as { resync?: unknown }).resync === true) {
+        for (const key of this.syncedUpTo.keys()) if (key.startsWith(`${remote}\n${conv}\n`)) this.syncedUpTo.delete(key)
+        this.c.requestSync?.(remote)
       }
       if (!tops) return await this.c.store.haveVector(conv)
       // the caller's own envelope at the top of its numbers we hold: the caller believes no higher top
@@ -88,7 +96,7 @@ export class Sync {
     if ((tops[this.c.self] ?? 0) > top) {
       this.c.log.info('a peer reports more of our numbers than it proves; believed up to the proof', { peer, conv, claimed: tops[this.c.self], proven: top })
     }
-    for (const m of await this.c.reconciler.peerReported(conv, top)) this.c.released(m)
+    for (const m of await this.c.reconciler.peerReported(conv, peer, top)) this.c.released(m)
     const g = this.c.groups.get(conv)
     // the admin first: its ops (the group's start, adds) let the peer judge everyone else's messages;
     // the peer's own messages too (sealed to it as their author): it may have lost them

@@ -54,6 +54,7 @@ export async function checkStore (db: Db, fix: boolean, counts?: Record<string, 
   const msgs = sublevel<StoredMessage>('msg')
   const hist = sublevel<string>('hist')
   const seqIdx = sublevel<string>('seqidx')
+  const heldIdx = sublevel<string>('heldidx')
   const seqState = sublevel<SeqState>('seq')
   const outboxes = sublevel<string>('outbox')
   const deposited = sublevel<number>('deposited')
@@ -88,6 +89,13 @@ export async function checkStore (db: Db, fix: boolean, counts?: Record<string, 
     if (held.has(id)) seqKeys.set(k, id)
     else { lost.add(id); await push({ type: 'del', sublevel: seqIdx, key: k }) }
   }
+  // held messages' index (store/level-store.ts heldidx): an entry whose message is gone or no longer held
+  // is dropped; a held message without one gets it below (else no release would ever find it)
+  const heldKeys = new Map<string, string>()
+  for await (const [k, id] of heldIdx.iterator()) {
+    if (held.get(id)?.held === true) heldKeys.set(k, id)
+    else await push({ type: 'del', sublevel: heldIdx, key: k })
+  }
   for await (const [k, id] of outboxes.iterator()) {
     if (held.has(id)) continue
     lost.add(id)
@@ -101,9 +109,12 @@ export async function checkStore (db: Db, fix: boolean, counts?: Record<string, 
     if (histKeys.get(hk) !== id) await push({ type: 'put', sublevel: hist, key: hk, value: id })
     const n = newest.get(m.conv)
     if (n === undefined || compareHlc(m.hlc, n.hlc) > 0) newest.set(m.conv, { id, hlc: m.hlc })
-    // a held message holds no slot yet (store/level-store.ts heldidx)
-    if (m.held) continue
     const sk = m.conv + SEP + m.author + SEP + pad(m.seq)
+    // a held message holds no slot yet, only its place among the held
+    if (m.held) {
+      if (heldKeys.get(sk) !== id) await push({ type: 'put', sublevel: heldIdx, key: sk, value: id })
+      continue
+    }
     if (!seqKeys.has(sk)) { await push({ type: 'put', sublevel: seqIdx, key: sk, value: id }); seqKeys.set(sk, id) }
   }
   histKeys.clear()

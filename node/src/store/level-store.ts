@@ -529,8 +529,9 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
       // released above every slot known here and every one the peer holds, in order: no one has seen them yet
       let next = Math.max(top, state.max)
       // asked first, in this turn: a send prepared after this one is decided against the same answer.
-      // Held messages left over anyway (staged here: heldTops; on disk: heldidx) go out too
-      if (release() || this.heldTops.has(key) || await this.anyHeld(key)) {
+      // Then every held message goes out (staged here: heldTops; on disk: heldidx), one held by a send
+      // that raced an earlier release too
+      if (release() && (this.heldTops.has(key) || await this.anyHeld(key))) {
         // heldOf reads the disk: let what is staged before this write land first
         await this.gc.idle()
         for (const m of await this.heldOf(conv, author)) {
@@ -556,6 +557,50 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
       }
       return changed
     })
+  }
+
+  async resealOwn (id: string, seq: number, peer: string, top: number, reseal: Reseal): Promise<StoredMessage | undefined> {
+    return await this.gc.write(async (tx) => {
+      const m = await tx.get(this.msgs, id)
+      if (m === undefined || !m.outgoing || m.held === true) return undefined
+      // moved already (another refusal of the same copy, in the same window)
+      if (m.seq !== seq) return m
+      // the peer proves nothing at this number, or someone may hold this copy: it keeps its number
+      if (top < seq || !await this.nobodyHolds(tx, m, peer)) return undefined
+      const key = conv2(m.conv, m.author)
+      const state = await this.seqStateOf(tx, m.conv, m.author)
+      const next = Math.max(top, state.max) + 1
+      const moved: StoredMessage = { ...m, seq: next, envelope: reseal(m, next) }
+      if (await tx.get(this.seqIdx, key + SEP + pad(seq)) === id) tx.del(this.seqIdx, key + SEP + pad(seq))
+      tx.put(this.seqIdx, key + SEP + pad(next), id)
+      for (const k of m.envelope.keys) {
+        if (k.to === m.author || !await tx.has(this.outboxes, entryKey(k.to, m))) continue
+        // a relay copy carries the old number: the new one is deposited afresh
+        this.dropEntry(tx, k.to, m)
+        tx.put(this.outboxes, entryKey(k.to, moved), id)
+      }
+      tx.put(this.msgs, id, moved)
+      // the old number is free again (our own message there comes back from the peer); the counter goes above both
+      tx.put(this.seqState, key, { contiguous: Math.min(state.contiguous, seq - 1), max: next, ...(state.n !== undefined ? { n: state.n } : {}) })
+      return moved
+    })
+  }
+
+  /**
+   * Can no one but `peer` (which refused it) hold this copy of `m`? Not
+   * confirmed or read by anyone, every recipient still waiting for it, and
+   * no relay copy for another recipient.
+   */
+  private async nobodyHolds (tx: Tx, m: StoredMessage, peer: string): Promise<boolean> {
+    if (m.state !== 'queued' && m.state !== 'sent') return false
+    if (Object.keys(m.routes ?? {}).length > 0 || (m.readBy?.length ?? 0) > 0 || (m.refusedBy?.length ?? 0) > 0) return false
+    for (const k of m.envelope.keys) {
+      if (k.to === m.author) continue
+      const key = entryKey(k.to, m)
+      if (!await tx.has(this.outboxes, key)) return false
+      if (k.to !== peer && await tx.has(this.deposited, key)) return false
+    }
+    return true
   }
 
   /** Has conv!author held messages on disk? */

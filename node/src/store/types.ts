@@ -181,13 +181,25 @@ export interface MessageStore {
    * A peer holds `author`'s messages in `conv` up to `top`: the counter goes
    * above it. `release` is asked inside the write's turn (so no send is
    * prepared between the answer and the numbers it implies): when it says
-   * true, or when held messages of `author` remain anyway (one held by a send
-   * that raced an earlier release), `author`'s held messages get the next
-   * numbers above `top` and above every number known here, in order
-   * (re-sealed by `reseal` where the number changed), and are held no more.
+   * the conversation is held no more, `author`'s held messages (one held by a
+   * send that raced an earlier release too) get the next numbers above `top`
+   * and above every number known here, in order (re-sealed by `reseal` where
+   * the number changed), and are held no more.
    * Returns the released messages.
    */
   reconcileOwn(conv: string, author: string, top: number, release: () => boolean, reseal: Reseal): Promise<StoredMessage[]>
+  /**
+   * `peer` refused our message `id`, sent at `seq`, because it holds another
+   * message of ours at that number (ERR_SEQ_CONFLICT: our store lost it), and
+   * proved it holds our numbers up to `top`. When no one else can hold this
+   * copy yet (no recipient confirmed it, every one still waits for it, no
+   * relay copy for another recipient), it moves above `top` and every number
+   * known here, re-sealed by `reseal`, its outbox entries with it; the old
+   * number is freed for our message the peer gives back. Returns the message
+   * as it is now (already moved: unchanged), or undefined when it keeps its
+   * number (then it failed for that peer).
+   */
+  resealOwn(id: string, seq: number, peer: string, top: number, reseal: Reseal): Promise<StoredMessage | undefined>
   /** Stored envelopes of `author` in `conv` with seq > `afterSeq`, in seq order (held ones left out). */
   envelopesAfter(conv: string, author: string, afterSeq: number, limit?: number): Promise<Envelope[]>
   /** `author`'s envelope at the highest number held in `conv` (held messages excluded): proof of a top (reconcile.ts). */

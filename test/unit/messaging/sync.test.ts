@@ -70,7 +70,7 @@ describe('Sync', () => {
     const delivery = new Delivery({ store, log: silentLogger, events }, { sendWindow: 4 })
     const s = new Sync({
       store, log: silentLogger, self: PEER_A, groups, delivery, released: () => {},
-      reconciler: { epoch: 'e1', peerReported: async (_c, top) => { reported.push(top); return [] } }
+      reconciler: { epoch: 'e1', peerReported: async (_c, _p, top) => { reported.push(top); return [] } }
     })
     haveAnswer = { have: { [PEER_A]: 3 }, tops: { [PEER_A]: MAX_SEQ }, epoch: 'x' }
     await s.syncTo(PEER_B, await channel())

@@ -14,7 +14,8 @@ import { PEER_A, PEER_B } from '../helpers/peer-ids.js'
 import { gatedDb, storedMessage } from '../helpers/store.js'
 import { newIdentities } from '../helpers/identities.js'
 import { Reconciler, provenTop } from '../../../node/src/messaging/reconcile.js'
-import { newMessageId, sealEnvelope } from '../../../core/crypto/envelope.js'
+import { newMessageId, sealEnvelope, verifyEnvelope } from '../../../core/crypto/envelope.js'
+import { until } from '../../helpers/nodes.js'
 import { MAX_SEQ } from '../../../core/protocol/envelope.js'
 import { RECONCILE_META } from '../../../node/src/store/health.js'
 import { silentLogger } from '../../../core/util/log.js'
@@ -65,6 +66,19 @@ describe('sequence reconciliation in the store', () => {
     assert.equal((await send(false)).seq, 8)
   })
 
+  it('the index check rebuilds the held index: a held message whose entry was lost is released again, a dangling entry goes', async () => {
+    await send(false)
+    const held = await send(true)
+    const heldIdx = db.sublevel<string, string>('heldidx', { valueEncoding: 'json' })
+    const [key] = await heldIdx.keys().all()
+    await heldIdx.del(key!)
+    await heldIdx.put(`${conv}!${me}!${'9'.padStart(16, '0')}`, 'gone')
+    const check = await checkStore(db as never, true)
+    assert.equal(check.fixes, 2)
+    assert.deepEqual(await heldIdx.keys().all(), [key])
+    assert.deepEqual((await store.reconcileOwn(conv, me, 0, () => true, reseal)).map(m => m.id), [held.id])
+  })
+
   it('without holding, a reported top only raises the counter', async () => {
     await send(false)
     assert.deepEqual(await store.reconcileOwn(conv, me, 9, () => false, reseal), [])
@@ -92,7 +106,7 @@ describe('holding and releasing (Reconciler over the store)', () => {
     const f = sendNow(); release()
     assert.equal((await f).held, true)
     // the colleague answers: the release's batch waits for its fsync while the user sends again
-    const reported = rec.peerReported(c, 0)
+    const reported = rec.peerReported(c, his!.peerId, 0)
     const second = sendNow()
     await new Promise(resolve => setTimeout(resolve, 20))
     for (let i = 0; i < 10; i++) release()
@@ -116,7 +130,7 @@ describe('holding and releasing (Reconciler over the store)', () => {
     const held = await store.appendOutgoing(c, mine!.peerId, [his!.peerId], seq => ({
       ...storedMessage({ conv: c, author: mine!.peerId, seq, outgoing: true, to: [his!.peerId, mine!.peerId] }), held: true
     }))
-    const released = await rec.peerReported(c, 0)
+    const released = await rec.peerReported(c, his!.peerId, 0)
     assert.deepEqual(released.map(m => m.id), [held.id])
     assert.equal((await store.getMessage(held.id))?.held, undefined)
     await store.stop()
@@ -137,5 +151,124 @@ describe('a reported top of ours is believed only with proof', () => {
     assert.equal(provenTop(c, mine!.peerId, { ...seal(mine, c, 7), seq: MAX_SEQ }), 0)
     // ours, but from another conversation
     assert.equal(provenTop(c, mine!.peerId, seal(mine, dmConversationId(mine!.peerId, third!.peerId), 9)), 0)
+  })
+})
+
+describe('a sequence conflict at a peer (our store lost the message there, with or without a trace)', () => {
+  const setup = async (): Promise<{ store: LevelStore, rec: Reconciler, mine: Awaited<ReturnType<typeof newIdentities>>[number], his: Awaited<ReturnType<typeof newIdentities>>[number], c: string, released: StoredMessage[] }> => {
+    const [mine, his] = await newIdentities(2)
+    const c = dmConversationId(mine!.peerId, his!.peerId)
+    const store = new LevelStore(new MemoryLevel())
+    await store.start()
+    const released: StoredMessage[] = []
+    const rec = new Reconciler({ store, identity: mine!, log: silentLogger, released: (m) => { released.push(m) } })
+    await rec.start()
+    rec.stop()
+    return { store, rec, mine: mine!, his: his!, c, released }
+  }
+  /** a message of ours as the peer holds it: our signature at `seq` */
+  const ours = (by: Awaited<ReturnType<typeof newIdentities>>[number], to: string, c: string, seq: number): Envelope =>
+    sealEnvelope(by, { id: newMessageId(), conv: c, seq, hlc: { w: seq, c: 0 }, recipients: [to, by.peerId], body: { text: `lost ${seq}` } })
+  const sendReal = async (store: LevelStore, me: Awaited<ReturnType<typeof newIdentities>>[number], to: string, c: string, text: string): Promise<StoredMessage> =>
+    await store.appendOutgoing(c, me.peerId, [to], seq => {
+      const envelope = sealEnvelope(me, { id: newMessageId(), conv: c, seq, hlc: { w: 100 + seq, c: 0 }, recipients: [to, me.peerId], body: { text } })
+      return { id: envelope.id, conv: c, author: me.peerId, seq, hlc: envelope.hlc, text, outgoing: true, state: 'queued', storedAt: 0, envelope }
+    })
+
+  it('the refused message moves above what the peer proves, re-sealed, its outbox entry with it; the old number is free for the lost message', async () => {
+    const { store, rec, mine, his, c, released } = await setup()
+    // our store lost 1..3 (the peer holds them); the counter restarts at 1
+    const m = await sendReal(store, mine, his.peerId, c, 'after the restore')
+    assert.equal(m.seq, 1)
+    const proof = ours(mine, his.peerId, c, 3)
+    const asked: unknown[] = []
+    const ch = { call: async (_m: 'getHave', body: unknown) => { asked.push(body); return { have: { [mine.peerId]: 3 }, tops: { [mine.peerId]: 3 }, epoch: 'e', proof } } }
+    assert.equal(await rec.seqConflict(his.peerId, ch, m.envelope), true)
+    assert.deepEqual(asked, [{ conv: c, tops: true }, { conv: c, tops: true, resync: true }])
+    const now = await store.getMessage(m.id)
+    assert.equal(now?.seq, 4)
+    assert.equal(now?.envelope.seq, 4)
+    assert.equal(now?.text, 'after the restore')
+    // re-sealed by us: the peer verifies it, and it opens to the same text
+    assert.doesNotThrow(() => verifyEnvelope(now!.envelope))
+    assert.deepEqual(released.map(x => [x.id, x.seq]), [[m.id, 4]])
+    assert.deepEqual((await store.outbox(his.peerId)).map(x => [x.id, x.seq]), [[m.id, 4]])
+    assert.deepEqual((await store.envelopesAfter(c, mine.peerId, 0)).map(e => e.seq), [4])
+    // the lost message 1 comes back from the peer into its old number
+    const lost = ours(mine, his.peerId, c, 1)
+    assert.equal(await store.storeIncoming({ ...storedMessage({ id: lost.id, conv: c, author: mine.peerId, seq: 1, outgoing: true, state: 'delivered' }), envelope: lost }), 'stored')
+    // and the next send is above both
+    assert.equal((await sendReal(store, mine, his.peerId, c, 'next')).seq, 5)
+    // a second refusal of the copy already moved changes nothing
+    assert.equal(await rec.seqConflict(his.peerId, ch, m.envelope), true)
+    assert.equal((await store.getMessage(m.id))?.seq, 4)
+    await store.stop()
+  })
+
+  it('a conflict without proof of the number, or for a copy someone may already hold, fails for that peer as before', async () => {
+    const { store, rec, mine, his, c } = await setup()
+    const m = await sendReal(store, mine, his.peerId, c, 'x')
+    // a lying peer: claims a conflict, proves nothing (or a lower number)
+    const noProof = { call: async () => ({ have: {}, tops: { [mine.peerId]: 9 }, epoch: 'e' }) }
+    assert.equal(await rec.seqConflict(his.peerId, noProof, m.envelope), false)
+    assert.equal((await store.getMessage(m.id))?.seq, 1)
+    // confirmed by the recipient meanwhile (its entry gone): someone holds this copy, it keeps its number
+    await store.markDelivered([m.id], his.peerId)
+    const proof = ours(mine, his.peerId, c, 3)
+    const ch = { call: async () => ({ have: {}, tops: { [mine.peerId]: 3 }, epoch: 'e', proof }) }
+    assert.equal(await rec.seqConflict(his.peerId, ch, m.envelope), false)
+    assert.equal((await store.getMessage(m.id))?.seq, 1)
+    await store.stop()
+  })
+})
+
+describe('holding in a group until every member answered (not the first one)', () => {
+  /** Ann's store with a group of three; `send` seals real envelopes (a release re-seals them) */
+  const groupScene = async (letter: string) => {
+    const [mine, bob, carol] = await newIdentities(3)
+    const g = 'g:' + letter.repeat(22)
+    const store = new LevelStore(new MemoryLevel())
+    await store.start()
+    const members = [bob!.peerId, carol!.peerId]
+    const send = async (held: boolean): Promise<StoredMessage> => await store.appendOutgoing(g, mine!.peerId, members, seq => {
+      const envelope = sealEnvelope(mine!, { id: newMessageId(), conv: g, seq, hlc: { w: 100 + seq, c: 0 }, recipients: [...members, mine!.peerId], body: { text: 'x' } })
+      return { id: envelope.id, conv: g, author: mine!.peerId, seq, hlc: envelope.hlc, text: 'x', outgoing: true, state: 'queued', storedAt: 0, envelope, ...(held ? { held: true } : {}) }
+    })
+    return { mine, bob, carol, g, store, members, send }
+  }
+
+  it('after a clean start a known group is held until every other member answered; released above the highest proven top', async () => {
+    const { mine, bob, carol, g, store, members, send } = await groupScene('A')
+    await send(false)
+    const rec = new Reconciler({ store, identity: mine!, log: silentLogger, members: () => members }, { startWaitMs: 60_000 })
+    await rec.start()
+    assert.equal(rec.holds(g), true, 'a group known at start is held')
+    assert.equal(rec.holds('g:' + 'B'.repeat(22)), false, 'a group made since is not')
+    assert.equal(rec.holds(dmConversationId(mine!.peerId, bob!.peerId)), false, 'direct conversations are not (a conflict there is re-sealed)')
+    const held = await send(true)
+    // Bob answers first, holding only 1 of ours; Carol holds 4 (the store lost 2..4)
+    assert.deepEqual(await rec.peerReported(g, bob!.peerId, 1), [])
+    assert.equal(rec.holds(g), true, 'the first member to answer does not decide')
+    const released = await rec.peerReported(g, carol!.peerId, 4)
+    assert.deepEqual(released.map(m => [m.id, m.seq]), [[held.id, 5]])
+    assert.equal(rec.holds(g), false)
+    rec.stop()
+    await store.stop()
+  })
+
+  it('when the wait runs out, what is held goes out above every top proven so far', async () => {
+    const { mine, bob, g, store, members, send } = await groupScene('C')
+    await send(false)
+    const out: StoredMessage[] = []
+    const rec = new Reconciler({ store, identity: mine!, log: silentLogger, members: () => members, released: (m) => { out.push(m) } }, { startWaitMs: 200 })
+    await rec.start()
+    const held = await send(true)
+    await rec.peerReported(g, bob!.peerId, 3)
+    await until(async () => out.length > 0, 'released when the wait ran out', 5000)
+    assert.deepEqual(out.map(m => [m.id, m.seq]), [[held.id, 4]])
+    assert.equal(rec.holds(g), false)
+    assert.equal((await send(rec.holds(g))).seq, 5)
+    rec.stop()
+    await store.stop()
   })
 })

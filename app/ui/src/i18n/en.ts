@@ -245,7 +245,19 @@ export const en = (f: Formatters) => ({
     ERR_RESOURCE_LIMIT: 'That was too much at once, so Parley refused it to protect this computer. Wait a moment and try again with less.',
     ERR_INVITE_INVALID: 'The relay did not accept this invite: it is unknown, revoked, expired or used up. Ask your admin for a new one.',
     ERR_NOT_STARTED: 'Parley is still starting (or stopping). Try again in a moment.'
-  } satisfies Record<string, string>
+  } satisfies Record<string, string>,
+
+  // damaged store, held messages (issue 9)
+  storeDamaged: 'Parley found its message store damaged when it started.',
+  storeLost: (n: number) => n === 0 ? 'No messages were lost.' : `${f.number(n)} message${n === 1 ? ' was' : 's were'} lost here.`,
+  storeLostAtLeast: (n: number) => `At least ${f.number(n)} message${n === 1 ? ' was' : 's were'} lost here.`,
+  storeLostUnknown: 'Some messages may have been lost here.',
+  storeComesBack: 'They come back from your colleagues when they connect.',
+  storeChecking: 'New messages wait until your colleagues have confirmed your message numbers.',
+  storeDismiss: 'OK',
+  heldState: 'checking message numbers with colleagues',
+  heldHint: 'Parley first makes sure no message number is used twice (after a damaged store, or in a group after a restart). ' +
+    'It goes out as soon as your colleagues answer, or within a minute.'
 })
 
 export type Messages = ReturnType<typeof en>

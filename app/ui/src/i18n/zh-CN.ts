@@ -217,5 +217,16 @@ export const zhCN: Catalog<Messages> = (f) => ({
     ERR_RESOURCE_LIMIT: '一次提交的内容过多，Parley 为保护本机拒绝了它。请稍等片刻，减少数量后重试。',
     ERR_INVITE_INVALID: '中继不接受这个邀请码：它不存在、已被撤销、已过期或已用完。请向管理员索取新的邀请码。',
     ERR_NOT_STARTED: 'Parley 正在启动（或正在退出），请稍后再试。'
-  }
+  },
+
+  // damaged store, held messages (issue 9)
+  storeDamaged: 'Parley 启动时发现消息库已损坏。',
+  storeLost: (n) => n === 0 ? '没有丢失消息。' : `本机丢失了 ${f.number(n)} 条消息。`,
+  storeLostAtLeast: (n) => `本机至少丢失了 ${f.number(n)} 条消息。`,
+  storeLostUnknown: '本机可能丢失了一些消息。',
+  storeComesBack: '同事上线后会自动把它们发回来。',
+  storeChecking: '在同事确认你的消息序号之前，新消息会暂缓发送。',
+  storeDismiss: '知道了',
+  heldState: '正在与同事核对消息序号',
+  heldHint: 'Parley 会先确认没有重复使用消息序号（消息库损坏后，或群组在重启后）。同事一回应就会发出，最迟约一分钟。'
 })

@@ -11,6 +11,7 @@ import { MembersFor, NewGroup } from './dialogs/Groups.js'
 import { MessageInfo, QuickSwitcher, Verify } from './dialogs/Info.js'
 import { Settings, Welcome } from './dialogs/Settings.js'
 import { Sidebar } from './Sidebar.js'
+import { StoreBanner } from './StoreHealth.js'
 import { words } from './words.js'
 
 
@@ -70,6 +71,7 @@ export function App ({ store }: { store: Store }) {
         <Sidebar store={store} onSettings={() => { setOpen({ kind: 'settings' }) }} onNewGroup={() => { setOpen({ kind: 'newGroup' }) }}
           onDirectory={() => { setOpen({ kind: 'directory' }) }} />
         <main class="chat">
+          <StoreBanner store={store} />
           {s.link !== 'up' && <div id="offline" class="banner error" role="status">{s.link === 'down' ? i18n.t.linkDown : i18n.t.linkConnecting}</div>}
           {s.current === null
             ? <section id="empty" class="empty"><h1>{i18n.t.appName}</h1><p class="muted">{i18n.t.pickChat}</p></section>

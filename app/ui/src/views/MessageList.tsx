@@ -6,6 +6,7 @@ import type { Store } from '../store.js'
 import { dayOf, isGroup, isLong, mentionsName } from '../util.js'
 import { Confirm } from './Dialog.js'
 import { MessageText } from './Text.js'
+import { heldNote } from './StoreHealth.js'
 import { words } from './words.js'
 
 /** within this many pixels of the bottom, new messages keep the list scrolled down */
@@ -102,6 +103,8 @@ function Message ({ store, m, names, onInfo }: { store: Store, m: MessageView, n
   const refusal = m.state === 'failed' && m.error !== undefined ? (t.refusal as Record<string, string>)[m.error] ?? t.refusalOther(m.error) : undefined
   // queued, and the relay would not keep a copy: say why
   const held = m.state === 'queued' ? m.relayRefusal : undefined
+  // held until colleagues confirmed our message numbers (issue 9)
+  const waiting = heldNote(t, m)
   const me = s.me?.peerId ?? ''
   const now = Date.now()
   const canEdit = m.outgoing && changeRefusal(m, me, { type: 'edit', id: m.id }, now, s.changeWindows) === null
@@ -123,8 +126,9 @@ function Message ({ store, m, names, onInfo }: { store: Store, m: MessageView, n
         {m.editedAt !== undefined && <span class="edited" title={t.editedAt(m.editedAt)}>{t.edited}</span>}
         <time dateTime={new Date(m.hlc.w).toISOString()} title={f.dateTime(m.hlc.w)}>{f.time(m.hlc.w)}</time>
         {m.outgoing && (
-          <span class={`state state-${m.state}`} data-state={m.state} data-refusal={held} title={held !== undefined ? t.relayRefusalNext : refusal}>
-            {' '}{t.state[m.state]}{held !== undefined && `: ${t.relayRefusal[held] ?? t.relayRefusalOther(held)}`}
+          <span class={`state state-${m.state}`} data-state={m.state} data-refusal={held} data-held={waiting !== null ? 'true' : undefined}
+            title={waiting?.hint ?? (held !== undefined ? t.relayRefusalNext : refusal)}>
+            {' '}{t.state[m.state]}{waiting !== null ? `: ${waiting.text}` : held !== undefined && `: ${t.relayRefusal[held] ?? t.relayRefusalOther(held)}`}
           </span>
         )}
         <span class="actions">
