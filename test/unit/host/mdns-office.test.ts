@@ -10,20 +10,16 @@
 import { describe, it, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import * as dnsPacket from 'dns-packet'
-import { MdnsDiscovery, type MdnsDiscoveryInit } from '../../../node/src/host/mdns/discovery.js'
+import type { MdnsDiscoveryInit } from '../../../node/src/host/mdns/discovery.js'
 import { MdnsResponder } from '../../../node/src/host/mdns/responder.js'
 import type { MdnsTransport, PacketSource } from '../../../node/src/host/mdns/socket.js'
 import { SERVICE_TYPE, instanceName, type Rr } from '../../../node/src/host/mdns/records.js'
-import type { CachedPeer, GoneReason } from '../../../node/src/host/mdns/browser.js'
-import { silentLogger } from '../../../core/util/log.js'
 import { until } from '../../helpers/nodes.js'
-import { FakeLan, type FakeSocket } from '../../helpers/fake-mdns-lan.js'
+import { FakeLan, fakePeerId, startPeer, type DiscoveryPeer } from '../../helpers/fake-mdns-lan.js'
 
-const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
-const fakePeerId = (i: number): string => '12D3KooW' + Array.from({ length: 44 }, (_, k) => B58[(i * 7919 + k * 31 + (i >> 3) * k) % 58]).join('')
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
-interface Peer { d: MdnsDiscovery, seen: Map<string, CachedPeer>, gone: Array<{ peerId: string, reason: GoneReason, at: number }>, socket: FakeSocket, id: string }
+type Peer = DiscoveryPeer
 
 const isBrowse = (p: dnsPacket.Packet): boolean => p.type === 'query' && (p.questions ?? []).some(q => q.name === SERVICE_TYPE && q.type === 'PTR')
 
@@ -32,17 +28,8 @@ describe('mDNS discovery in a large office', () => {
   afterEach(() => { for (const p of peers) p.d.stop(); peers = [] })
 
   const make = (lan: FakeLan, i: number, init: MdnsDiscoveryInit = {}): Peer => {
-    const id = fakePeerId(i)
-    const socket = lan.socket(`10.0.${i >> 8}.${i & 255}`)
-    const seen = new Map<string, CachedPeer>()
-    const gone: Peer['gone'] = []
-    const d = new MdnsDiscovery({ transport: socket, log: silentLogger }, id, {
-      peer: (p) => { seen.set(p.peerId, p) },
-      gone: (p, reason) => { seen.delete(p.peerId); gone.push({ peerId: p.peerId, reason, at: Date.now() }) }
-    }, init)
-    const p = { d, seen, gone, socket, id }
+    const p = startPeer(lan, i, init)
     peers.push(p)
-    d.start({ peerId: id, addrs: [`/ip4/${socket.address}/tcp/4001/p2p/${id}`] })
     return p
   }
 
