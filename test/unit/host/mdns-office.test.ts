@@ -62,6 +62,22 @@ describe('mDNS discovery in a large office', () => {
     assert.ok(rest.every(p => p.seen.size === N - 2), 'everyone else still listed everywhere')
   })
 
+  it('a warm office: one browse query per round suppresses the others (§7.3), not one per colleague', async () => {
+    const N = 30
+    const lan = new FakeLan()
+    const browseAt: number[] = []
+    lan.onSend = (packet) => { if (isBrowse(packet)) browseAt.push(Date.now()) }
+    const t0 = Date.now()
+    const office = Array.from({ length: N }, (_, i) => make(lan, i + 1))
+    await until(() => office.every(p => p.seen.size === N - 1), 'office warm', 10_000)
+    await sleep(Math.max(0, 20_000 - (Date.now() - t0)))
+    // the rounds due at about 7 and 15 s: every query lists every colleague, the asker's own record included
+    const asked = browseAt.filter(t => t - t0 >= 5000 && t - t0 < 20_000).length
+    // without suppression (a query that lists us counted as one with an answer we lack) all 30 asked in each round (60)
+    assert.ok(asked <= N / 3, `${asked} browse queries in two rounds of a warm office of ${N}`)
+    assert.ok(asked >= 1, 'someone still asks')
+  })
+
   it('a host cut off from the LAN and back: it finds the office again and the office finds it', async () => {
     const N = 12
     const lan = new FakeLan()
