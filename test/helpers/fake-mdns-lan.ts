@@ -6,6 +6,35 @@
  */
 import * as dnsPacket from 'dns-packet'
 import type { MdnsTransport, PacketSource, ReceivedPacket } from '../../node/src/host/mdns/socket.js'
+import { MdnsDiscovery, type MdnsDiscoveryInit } from '../../node/src/host/mdns/discovery.js'
+import type { CachedPeer, GoneReason } from '../../node/src/host/mdns/browser.js'
+import { silentLogger } from '../../core/util/log.js'
+
+const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
+/** A peer ID-shaped string, different for each `i` (unsigned records: no key needed). */
+export const fakePeerId = (i: number): string => '12D3KooW' + Array.from({ length: 44 }, (_, k) => B58[(i * 7919 + k * 31 + (i >> 3) * k) % 58]).join('')
+
+export interface DiscoveryPeer {
+  d: MdnsDiscovery
+  seen: Map<string, CachedPeer>
+  gone: Array<{ peerId: string, reason: GoneReason, at: number }>
+  socket: FakeSocket
+  id: string
+}
+
+/** Discovery number `i` on `lan` (address 10.0.x.y), started; what it sees and loses is recorded. */
+export function startPeer (lan: FakeLan, i: number, init: MdnsDiscoveryInit = {}, advert?: string): DiscoveryPeer {
+  const id = fakePeerId(i)
+  const socket = lan.socket(`10.0.${i >> 8}.${i & 255}`)
+  const seen = new Map<string, CachedPeer>()
+  const gone: DiscoveryPeer['gone'] = []
+  const d = new MdnsDiscovery({ transport: socket, log: silentLogger }, id, {
+    peer: (p) => { seen.set(p.peerId, p) },
+    gone: (p, reason) => { seen.delete(p.peerId); gone.push({ peerId: p.peerId, reason, at: Date.now() }) }
+  }, init)
+  d.start({ peerId: id, addrs: [`/ip4/${socket.address}/tcp/4001/p2p/${id}`], ...(advert !== undefined ? { advert } : {}) })
+  return { d, seen, gone, socket, id }
+}
 
 export class FakeLan {
   readonly sockets: FakeSocket[] = []

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import * as dnsPacket from 'dns-packet'
 import { MdnsDiscovery, type MdnsDiscoveryInit } from '../../../node/src/host/mdns/discovery.js'
 import type { MdnsTransport } from '../../../node/src/host/mdns/socket.js'
-import { FakeLan, type FakeSocket } from '../../helpers/fake-mdns-lan.js'
+import { FakeLan, fakePeerId, startPeer, type DiscoveryPeer } from '../../helpers/fake-mdns-lan.js'
 import type { CachedPeer, GoneReason } from '../../../node/src/host/mdns/browser.js'
 import { SERVICE_TYPE, readInstances, selfRecords, type Rr } from '../../../node/src/host/mdns/records.js'
 import { MdnsResponder } from '../../../node/src/host/mdns/responder.js'
@@ -16,27 +16,15 @@ import { until } from '../../helpers/nodes.js'
 import { createIdentityBytes, loadIdentity } from '../../../core/keys.js'
 import { signWithDevice, verifyByPeer } from '../../../node/src/host/signing.js'
 
-const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
-const fakePeerId = (i: number): string => '12D3KooW' + Array.from({ length: 44 }, (_, k) => B58[(i * 7919 + k * 31 + (i >> 3) * k) % 58]).join('')
-
-interface Peer { d: MdnsDiscovery, seen: Map<string, CachedPeer>, gone: Array<{ peerId: string, reason: GoneReason }>, socket: FakeSocket, id: string }
+type Peer = DiscoveryPeer
 
 describe('mDNS discovery (RFC 6762 behaviour)', () => {
   let peers: Peer[] = []
   afterEach(() => { for (const p of peers) p.d.stop(); peers = [] })
 
   const make = (lan: FakeLan, i: number, init: MdnsDiscoveryInit = {}, advert?: string): Peer => {
-    const id = fakePeerId(i)
-    const socket = lan.socket(`10.0.${i >> 8}.${i & 255}`)
-    const seen = new Map<string, CachedPeer>()
-    const gone: Peer['gone'] = []
-    const d = new MdnsDiscovery({ transport: socket, log: silentLogger }, id, {
-      peer: (p) => { seen.set(p.peerId, p) },
-      gone: (p, reason) => { seen.delete(p.peerId); gone.push({ peerId: p.peerId, reason }) }
-    }, init)
-    const p = { d, seen, gone, socket, id }
+    const p = startPeer(lan, i, init, advert)
     peers.push(p)
-    d.start({ peerId: id, addrs: [`/ip4/${socket.address}/tcp/4001/p2p/${id}`], ...(advert !== undefined ? { advert } : {}) })
     return p
   }
 
@@ -172,7 +160,7 @@ describe('mDNS discovery (RFC 6762 behaviour)', () => {
       const gone: Peer['gone'] = []
       const d = new MdnsDiscovery({ transport: socket, log: silentLogger, sign: (b) => signWithDevice(id, b), verify: verifyByPeer }, id.peerId, {
         peer: (p) => { seen.set(p.peerId, p) },
-        gone: (p, reason) => { seen.delete(p.peerId); gone.push({ peerId: p.peerId, reason }) }
+        gone: (p, reason) => { seen.delete(p.peerId); gone.push({ peerId: p.peerId, reason, at: Date.now() }) }
       })
       const p = { d, seen, gone, socket, id: id.peerId }
       peers.push(p)

@@ -60,6 +60,8 @@ const GOODBYE_RECHECK_MS = 1000
  * departure, with known-answer lists of several packets each).
  */
 const MASS_LOSS_WINDOW_MS = 10_000
+/** a suppressed browse query is next due this much (plus 0-10 % of the interval) after the one that suppressed it */
+const SUPPRESSED_OFFSET_MS = 600
 /** refresh points as fractions of the TTL (§5.2) */
 const REFRESH_AT = [0.80, 0.85, 0.90, 0.95]
 
@@ -109,7 +111,10 @@ export class MdnsBrowser {
   /** browse restarts so far (a network change or a mass loss), for tests and stats */
   restarts = 0
 
+  private readonly ownInstance: string
+
   constructor (private readonly c: BrowserComponents, private readonly on: BrowserEvents, init: BrowserInit = {}) {
+    this.ownInstance = instanceName(c.self).toLowerCase()
     this.init = {
       maxQueryIntervalMs: init.maxQueryIntervalMs ?? DEFAULT_MAX_QUERY_INTERVAL_MS,
       maxTtlS: init.maxTtlS ?? DEFAULT_MAX_TTL_S,
@@ -211,7 +216,10 @@ export class MdnsBrowser {
         if (this.firstQuery || this.nextQueryAt - now > this.interval / 2) continue
         if (this.wouldKnowAll(q.knownParts ?? [q.knownAnswers], now)) {
           this.interval = Math.min(this.interval * 2, this.init.maxQueryIntervalMs)
-          this.scheduleQuery(this.interval)
+          // a little after the one who asked (who schedules exactly one interval on): next time its query, assembled
+          // from all its packets (§7.2, 400-500 ms), reaches us before ours is due, and suppresses ours again.
+          // Without the offset the whole office would be due in the same instant and everyone would ask.
+          this.scheduleQuery(this.interval + SUPPRESSED_OFFSET_MS + this.c.random() * this.interval * 0.1)
         }
         continue
       }
@@ -287,10 +295,17 @@ export class MdnsBrowser {
     }
   }
 
-  /** Every PTR of our service in these known-answer lists is one we would list too (§7.3). */
+  /**
+   * Every PTR of our service in these known-answer lists is one we would
+   * list too (§7.3), our own aside: we never list ourselves, and a query of
+   * ours would not bring our own record either (so in a warm office, where
+   * every query lists us, suppression would otherwise never apply).
+   */
   private wouldKnowAll (parts: Rr[][], now: number): boolean {
+    const own = this.ownInstance
     for (const part of parts) {
       for (const name of knownIndex(part).ptr.keys()) {
+        if (name === own) continue
         const peerId = this.byInstance.get(name)
         const p = peerId === undefined ? undefined : this.byPeer.get(peerId)
         if (p === undefined || p.ttlS - (now - p.receivedAt) / 1000 <= p.ttlS / 2) return false
