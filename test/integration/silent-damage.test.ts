@@ -10,11 +10,13 @@
  * - group: her message is held until every member answered, not only the first
  *   one (Bob, who missed her last messages); Carol holds more of her numbers,
  *   and the message goes out above them.
+ * The same in a direct conversation when the tail of the write-ahead log is
+ * gone after a crash (no clean-stop record says how long it was).
  * At the end every history is complete on every side.
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { cp, rm } from 'node:fs/promises'
+import { cp, readdir, rm, stat, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
@@ -89,6 +91,48 @@ describe('damage without a trace (an old copy of the data dir put back)', () => 
       await complete(bob, ann.peerId, all, ann.peerId)
       // Ann's lost messages are back under their old numbers
       for (const m of sent) assert.equal(annHist.find(x => x.id === m.id)?.seq, m.seq, m.text)
+    } finally {
+      await ann.stop(); await bob.stop()
+      await removeDir(dir)
+    }
+  })
+
+  it('direct conversation: the tail of the write-ahead log gone after a crash (no clean-stop record to compare with)', async () => {
+    const dir = await tmpDir('parley-silent-log-')
+    const annDir = join(dir, 'ann')
+    let ann = node(dir, 'ann')
+    let bob = node(dir, 'bob')
+    try {
+      await ann.start(); await bob.start()
+      await connect(ann, bob)
+      const sent: StoredMessage[] = []
+      for (let i = 0; i < 3; i++) sent.push(await ann.messenger.sendMessage(bob.peerId, `ann ${i}`))
+      await delivered(ann, sent)
+      await new Promise(resolve => setTimeout(resolve, 300))
+      // where the log ends now: a record boundary (every batch is appended and fsynced whole)
+      const log = (await readdir(join(annDir, 'db'))).find(f => f.endsWith('.log'))!
+      const cut = (await stat(join(annDir, 'db', log))).size
+      for (let i = 3; i < 6; i++) sent.push(await ann.messenger.sendMessage(bob.peerId, `ann ${i}`))
+      await delivered(ann, sent.slice(-3))
+      await ann.stop()
+      await bob.stop()
+      // as after a kill -9 and a power cut: no record of the clean stop, the log's tail gone
+      await rm(join(annDir, 'db.logs.json'), { force: true })
+      await truncate(join(annDir, 'db', log), cut)
+      ann = node(dir, 'ann')
+      await ann.start()
+      assert.equal(ann.storeReport.damaged, false, ann.storeReport.reasons.join('; '))
+      assert.equal((await ann.messenger.history(bob.peerId)).length, 3, 'her last three are gone, with nothing said')
+      const after = await ann.messenger.sendMessage(bob.peerId, 'after the crash')
+      assert.equal(after.seq, 4, 'a number Bob holds is given out again')
+      bob = node(dir, 'bob')
+      await bob.start()
+      await connect(ann, bob)
+      const moved = await ann.messenger.waitForState(after.id, 'delivered', TIMEOUT)
+      assert.ok(moved.seq > 6, `sent again above Bob's numbers (${moved.seq})`)
+      const all = [...sent, after]
+      await complete(ann, bob.peerId, all, ann.peerId)
+      await complete(bob, ann.peerId, all, ann.peerId)
     } finally {
       await ann.stop(); await bob.stop()
       await removeDir(dir)
