@@ -147,6 +147,7 @@ export class RelayServer implements RelayAdmin {
         allowed: () => this.adminRoom?.policy.effective().federationAllowed ?? this.config.policy.federationAllowed
       }, this.config.federation)
       this.fed = federation
+      await federation.load()
       const service = new MailboxService({
         store,
         log: this.log,

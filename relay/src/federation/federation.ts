@@ -111,10 +111,24 @@ export class Federation {
     this.init = { ...DEFAULT_FEDERATION_INIT, ...init }
   }
 
-  async start (): Promise<void> {
+  private loaded = false
+
+  /**
+   * Loads the pairings and routes: before the relay answers its first
+   * deposit, or a deposit for a remote user made in that moment would be
+   * refused as unknown while later ones are queued (out of order).
+   */
+  async load (): Promise<void> {
+    if (this.loaded) return
     for (const p of await this.c.store.listFedPeers()) this.peers.set(p.peerId, p)
     const routes = await this.c.store.getMeta('fedRoutes')
     if (Array.isArray(routes)) for (const [a, r] of routes as Array<[string, string]>) if (this.peers.has(r)) this.learned.set(a, r)
+    this.loaded = true
+  }
+
+  /** Loads (if not yet) and starts forwarding and the directory fetches. */
+  async start (): Promise<void> {
+    await this.load()
     this.timer = setInterval(() => { this.tick() }, this.init.tickMs)
     this.timer.unref()
     this.tick()
