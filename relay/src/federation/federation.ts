@@ -22,6 +22,7 @@ import {
   parseForward, parsePair, parsePairAnswer, parsePairingToken, secretHash, type FedMethod, type FedPerson
 } from './protocol.js'
 import { DEFAULT_FED_POLICY, type FedPeer, type FedPolicy, type FederationStore, type Listing } from './types.js'
+import type { FedPeerView } from '../../../core/protocol/admin-api.js'
 
 export interface FederationHost {
   openStream: (peerId: string, addrs: string[], protocol: string, signal: AbortSignal) => Promise<RawStream>
@@ -60,22 +61,7 @@ export const DEFAULT_PAIRING_TTL_MS = 24 * 3600_000
 const MAX_LEARNED_ROUTES = 100_000
 const FORWARD_TIMEOUT_MS = 30_000
 
-/** What `federation list` shows of one paired relay. */
-export interface FedPeerView {
-  peerId: string
-  name: string
-  addrs: string[]
-  pairedAt: number
-  policy: FedPolicy
-  /** up: the last forward or directory fetch worked; down: it failed (lastError); idle: nothing tried since start */
-  state: 'up' | 'down' | 'idle'
-  queue: { depth: number, bytes: number, oldestAgeMs: number }
-  lastContact: number | null
-  lastError: string | null
-  nextRetryMs: number
-  /** since the relay started */
-  counts: { forwarded: number, received: number, refused: number, expired: number, listed: number }
-}
+export type { FedPeerView }
 
 export interface OfficePerson extends FedPerson { office: string, relay: string }
 
