@@ -20,6 +20,18 @@ import { FED_METHODS, FED_PROTOCOL, type FedMethod } from '../../relay/src/feder
 import type { ParleyNode } from '../../node/src/parley-node.js'
 
 const run = promisify(execFile)
+/** the node's local API, as the UI calls it */
+const api = async (n: ParleyNode, method: string, path: string, body?: unknown): Promise<unknown> => {
+  const u = new URL(n.uiUrl!)
+  const token = new URLSearchParams(u.hash.slice(1)).get('token')!
+  const res = await fetch(`${u.origin}/v1${path}`, {
+    method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {})
+  })
+  const v = await res.json() as unknown
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(v)}`)
+  return v
+}
 const cli = async (dataDir: string, ...args: string[]): Promise<string> =>
   (await run(process.execPath, [RELAY_BIN, ...args, '--data', dataDir], { encoding: 'utf8' })).stdout.trim()
 
@@ -167,12 +179,15 @@ describe('federation: two offices on loopback', () => {
     // not listed until Cy chooses it (opt-in)
     await a.federation.refreshDirectories()
     assert.equal((await ana.relay.offices('Cy')).length, 0)
-    await cy.relay.publish({ listed: true, name: 'Cy Chen', department: 'Sales' })
+    // through the local API, as the UI's "Other offices" does: Cy lists himself, Ana searches and writes
+    await cy.messenger.setName('Cy Chen')
+    assert.deepEqual(await api(cy, 'PUT', '/offices/listing', { listed: true, department: 'Sales' }), { listed: true })
     await a.federation.refreshDirectories()
-    const found = await ana.relay.offices('sales')
+    const found = await api(ana, 'GET', '/offices?q=sales') as Array<{ peerId: string, name: string, department: string, office: string, relay: string }>
     assert.deepEqual(found.map(p => [p.peerId, p.name, p.department, p.office, p.relay]), [[cy.peerId, 'Cy Chen', 'Sales', 'officeB', b.peerId]])
+    assert.deepEqual(await api(ana, 'GET', '/offices?q=nobody-like-this'), [])
     // messaged without any home given by hand: the relay knows it from the directory
-    const m = await ana.messenger.sendMessage(cy.peerId, 'hello from office A')
+    const m = await api(ana, 'POST', '/messages', { to: cy.peerId, text: 'hello from office A' }) as { id: string }
     await until(async () => (await cy.messenger.history(ana.peerId)).some(x => x.text === 'hello from office A'), 'Cy got it', 20_000)
     assert.ok(m.id)
     // a per-peer policy of "none" hides B's users from A
@@ -181,7 +196,7 @@ describe('federation: two offices on loopback', () => {
     assert.equal((await ana.relay.offices('')).length, 0)
     // withdrawing works too
     await b.federation.setPolicy(a.peerId, { directory: 'listed' })
-    await cy.relay.publish({ listed: false })
+    await api(cy, 'PUT', '/offices/listing', { listed: false })
     await a.federation.refreshDirectories()
     assert.equal((await ana.relay.offices('')).length, 0)
   })

@@ -235,7 +235,21 @@ export const en = (f: Formatters) => ({
     groupMembers: 'Pick at least one colleague for the group.',
     tooLate: 'This message is too old to be changed now.',
     other: (code: string) => `Something went wrong (${code}). Try again; if it keeps happening, restart Parley.`
-  }
+  },
+  // other offices (issue 12: federation)
+  offices: 'Other offices',
+  officesTitle: 'People in other offices',
+  officesHint: 'Colleagues of the offices your relay is paired with, who chose to be listed.',
+  officesSearch: 'Search by name, department or office',
+  officesLoading: 'Loading…',
+  officesEmpty: 'Nobody found. Only people who chose to be listed appear here.',
+  officesChat: 'Chat',
+  officesNoRelay: 'Other offices are reached through your office relay: set the relay in Settings first.',
+  officesUnreachable: 'Your relay could not give the other offices\' directory right now. Try again in a moment.',
+  officesListMe: 'List me in the other offices\' directories',
+  officesListMeHint: 'Off by default. When on, people in the paired offices see your name and department and can write to you.',
+  officesDepartment: 'Department (optional)',
+  officesSaved: 'Saved.'
 })
 
 export type Messages = ReturnType<typeof en>
