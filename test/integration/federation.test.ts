@@ -159,6 +159,11 @@ describe('federation: two offices on loopback', () => {
     await Promise.all(sent.map(async m => await ana.messenger.waitForState(m.id, 'sent', { signal: AbortSignal.timeout(20_000) })))
     const down = await until(async () => { const [p] = await a.federation.list(); return p?.state === 'down' && p.queue.depth === 20 ? p : undefined }, 'A queues for B', 15_000)
     assert.ok(down.lastError !== null)
+    // the queue is in the metrics, per paired relay
+    const metrics = await a.metrics.text()
+    assert.match(metrics, new RegExp(`parley_relay_federation_queue_depth\\{peer="${relays.officeB!.peerId}"\\} 20`))
+    assert.match(metrics, new RegExp(`parley_relay_federation_up\\{peer="${relays.officeB!.peerId}"\\} 0`))
+    assert.match(metrics, /parley_relay_federation_queue_oldest_age_seconds\{peer="[^"]+"\} [0-9.]+/)
     // B back on the same data dir (so the same peer ID) and the address A pinned at pairing
     const pinned = (await a.federation.list())[0]!.addrs[0]!.replace(/\/p2p\/.*$/, '')
     const b2 = new RelayServer({ dataDir: join(dir, 'officeB'), listen: [pinned], federation: fedInit('officeB'), admin: { port: null } },

@@ -3,7 +3,7 @@
  * which invite may be used, which recipients of a forwarded item are ours.
  */
 import { ParleyError } from '../../../core/errors.js'
-import type { FedInboundItem, FedInvite } from './types.js'
+import type { FedInboundItem, FedInvite, FedReceipt } from './types.js'
 
 /** The invite as used by `by`; throws ERR_FED_PAIRING with the reason. */
 export function usableFedInvite (invite: FedInvite | undefined, by: string, now: number): FedInvite {
@@ -34,3 +34,26 @@ export function splitFedRecipients (item: FedInboundItem, isAdmitted: (peerId: s
  * pairing, so the other relay's high-water mark never swallows new items.
  */
 export const fedSeqAfter = (last: number, pairedAt: number): number => Math.max(last, pairedAt * 1000) + 1
+
+/**
+ * A forwarded batch taken in seq order above the high-water mark `last`,
+ * inside one store write: `deposit` keeps the copies for our recipients. It
+ * stops at an item that meets a full mailbox (that item and those after it
+ * come again, in order); the receipt's `lastSeq` is the new mark to write.
+ */
+export async function takeFedBatch (items: FedInboundItem[], last: number, isAdmitted: (peerId: string) => boolean,
+  deposit: (mine: string[], item: FedInboundItem) => Promise<{ stored: number, full: string[] }>): Promise<FedReceipt> {
+  let stored = 0
+  const unknown: Array<[number, string]> = []
+  let full = false
+  for (const item of [...items].sort((a, b) => a.seq - b.seq)) {
+    if (item.seq <= last) continue
+    const { mine, others } = splitFedRecipients(item, isAdmitted)
+    for (const o of others) unknown.push([item.seq, o])
+    const r = await deposit(mine, item)
+    stored += r.stored
+    if (r.full.length > 0) { full = true; break }
+    last = item.seq
+  }
+  return { lastSeq: last, stored, unknown, full }
+}

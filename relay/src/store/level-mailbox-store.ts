@@ -14,7 +14,7 @@ import {
   type RelayUser
 } from './types.js'
 import { Watchers } from './watchers.js'
-import { fedSeqAfter, splitFedRecipients, usableFedInvite } from '../federation/rules.js'
+import { fedSeqAfter, takeFedBatch, usableFedInvite } from '../federation/rules.js'
 import { newInvites } from './invites.js'
 import { SenderShares, subtractUsage, type SenderUse, type Usage } from './sender-shares.js'
 import { pasteSafeToken } from '../../../core/util/tokens.js'
@@ -470,22 +470,10 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore,
   async receiveFed (peer: string, items: FedInboundItem[]): Promise<FedReceipt> {
     const kept: string[] = []
     const receipt = await this.gc.write(async (tx) => {
-      let last = (await tx.get(this.fedIn, peer)) ?? 0
-      let stored = 0
-      const unknown: Array<[number, string]> = []
-      let full = false
-      for (const item of [...items].sort((a, b) => a.seq - b.seq)) {
-        if (item.seq <= last) continue
-        const { mine, others } = splitFedRecipients(item, (p) => this.admitted.has(p))
-        for (const o of others) unknown.push([item.seq, o])
-        const r = await this.depositIn(tx, mine, item.envelope.author, item.envelope, item.bytes, kept)
-        stored += r.stored
-        // in order: a full mailbox stops the batch here (copies already kept are deduped on the retry)
-        if (r.full.length > 0) { full = true; break }
-        last = item.seq
-      }
-      tx.put(this.fedIn, peer, last)
-      return { lastSeq: last, stored, unknown, full }
+      const r = await takeFedBatch(items, (await tx.get(this.fedIn, peer)) ?? 0, (p) => this.admitted.has(p),
+        async (mine, item) => await this.depositIn(tx, mine, item.envelope.author, item.envelope, item.bytes, kept))
+      tx.put(this.fedIn, peer, r.lastSeq)
+      return r
     })
     for (const r of kept) this.watchers.mail(r)
     return receipt

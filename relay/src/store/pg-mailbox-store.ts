@@ -32,7 +32,7 @@ import { SenderShares, type SenderUse } from './sender-shares.js'
 import { migrate, SWEEP_LOCK } from './pg-schema.js'
 import { Watchers } from './watchers.js'
 import type { FederationStore, FedInboundItem, FedInvite, FedPeer, FedQueueItem, FedReceipt, Listing } from '../federation/types.js'
-import { fedSeqAfter, splitFedRecipients, usableFedInvite } from '../federation/rules.js'
+import { fedSeqAfter, takeFedBatch, usableFedInvite } from '../federation/rules.js'
 
 /** rows deleted per transaction by the TTL sweep */
 const SWEEP_CHUNK = 1000
@@ -679,21 +679,11 @@ export class PgMailboxStore implements MailboxStore, FederationStore {
   async receiveFed (peer: string, items: FedInboundItem[]): Promise<FedReceipt> {
     return await this.tx(async (c) => {
       await c.query('INSERT INTO relay_fed_in (peer_id) VALUES ($1) ON CONFLICT DO NOTHING', [peer])
-      let last = (await c.query<{ last_seq: number }>('SELECT last_seq FROM relay_fed_in WHERE peer_id = $1 FOR UPDATE', [peer])).rows[0]!.last_seq
-      let stored = 0
-      const unknown: Array<[number, string]> = []
-      let full = false
-      for (const item of [...items].sort((a, b) => a.seq - b.seq)) {
-        if (item.seq <= last) continue
-        const { mine, others } = splitFedRecipients(item, (p) => this.admitted.has(p))
-        for (const o of others) unknown.push([item.seq, o])
-        const r = await this.depositIn(c, mine, item.envelope.author, item.envelope, item.bytes)
-        stored += r.stored
-        if (r.full.length > 0) { full = true; break }
-        last = item.seq
-      }
-      await c.query('UPDATE relay_fed_in SET last_seq = $2 WHERE peer_id = $1', [peer, last])
-      return { lastSeq: last, stored, unknown, full }
+      const last = (await c.query<{ last_seq: number }>('SELECT last_seq FROM relay_fed_in WHERE peer_id = $1 FOR UPDATE', [peer])).rows[0]!.last_seq
+      const r = await takeFedBatch(items, last, (p) => this.admitted.has(p),
+        async (mine, item) => await this.depositIn(c, mine, item.envelope.author, item.envelope, item.bytes))
+      await c.query('UPDATE relay_fed_in SET last_seq = $2 WHERE peer_id = $1', [peer, r.lastSeq])
+      return r
     })
   }
 
