@@ -40,6 +40,10 @@ export type ErrorCode =
   | 'ERR_LISTEN_FAILED'
   | 'ERR_STORE_UNAVAILABLE'
   | 'ERR_SCHEMA_TOO_NEW'
+  // federation (issue 12)
+  | 'ERR_FED_NOT_PAIRED'
+  | 'ERR_FED_PAIRING'
+  | 'ERR_FEDERATION_OFF'
 
 export class ParleyError extends Error {
   readonly code: ErrorCode
@@ -71,7 +75,11 @@ export const HTTP_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   ERR_NOT_ADMITTED: 403,
   ERR_PEER_UNREACHABLE: 502,
   ERR_TIMEOUT: 504,
-  ERR_DISK_FULL: 507
+  ERR_DISK_FULL: 507,
+  // federation (issue 12)
+  ERR_FED_NOT_PAIRED: 403,
+  ERR_FED_PAIRING: 403,
+  ERR_FEDERATION_OFF: 403
 }
 
 export const httpStatus = (code: ErrorCode): number => HTTP_STATUS[code] ?? 500

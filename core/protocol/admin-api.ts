@@ -159,3 +159,21 @@ export type AdminErrorDetail =
   | { reason: 'passwordShort', min: number }
   | { reason: 'passwordType' }
 export type AdminErrorReason = AdminErrorDetail['reason']
+// federation (issue 12)
+
+/** What `federation list` shows of one paired relay. */
+export interface FedPeerView {
+  peerId: string
+  name: string
+  addrs: string[]
+  pairedAt: number
+  policy: { directory: 'none' | 'listed', quotaMessages: number, quotaBytes: number, ttlMs: number }
+  /** up: the last forward or directory fetch worked; down: it failed (lastError); idle: nothing tried since start */
+  state: 'up' | 'down' | 'idle'
+  queue: { depth: number, bytes: number, oldestAgeMs: number }
+  lastContact: number | null
+  lastError: string | null
+  nextRetryMs: number
+  /** since the relay started */
+  counts: { forwarded: number, received: number, refused: number, expired: number, listed: number }
+}

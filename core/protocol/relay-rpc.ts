@@ -5,7 +5,7 @@
  * deposit order.
  */
 import { ParleyError } from '../errors.js'
-import { Checker, PEER_ID } from './validate.js'
+import { Checker, CONTROL_CHARS, PEER_ID } from './validate.js'
 import { MAX_RECIPIENTS, MAX_SEQ, parseEnvelope, type Envelope, type PeerIdString } from './envelope.js'
 
 /** Peer <-> relay: admission and the mailbox. */
@@ -19,8 +19,9 @@ export const RELAY_PROTOCOL = '/parley/relay/1.0.0'
  * store), fetch now instead of at the next poll. Only to nodes that asked
  * with `relayStatus { wake: true }` (older nodes know no such method).
  */
-export type RelayRpcMethod = 'redeem' | 'deposit' | 'fetch' | 'ackMail' | 'relayStatus' | 'directory' | 'mailWaiting'
-export const RELAY_RPC_METHODS: readonly RelayRpcMethod[] = ['redeem', 'deposit', 'fetch', 'ackMail', 'relayStatus', 'directory', 'mailWaiting']
+export type RelayRpcMethod = 'redeem' | 'deposit' | 'fetch' | 'ackMail' | 'relayStatus' | 'directory' | 'mailWaiting' | 'publish' | 'offices'
+export const RELAY_RPC_METHODS: readonly RelayRpcMethod[] = ['redeem', 'deposit', 'fetch', 'ackMail', 'relayStatus', 'directory', 'mailWaiting', 'publish',
+  'offices']
 
 export const MAX_FETCH_ITEMS = 500
 export const INVITE_TOKEN = /^[A-Za-z0-9_-]{16,128}$/
@@ -37,18 +38,66 @@ export function parseRedeem (value: unknown): { token: string } {
   return { token: relayCheck.str(o, 'token', { max: 128, pattern: INVITE_TOKEN }) }
 }
 
-/** `to`: the recipients the relay should keep it for (one deposit fans out to all of them). */
-export function parseDeposit (value: unknown): { to: PeerIdString[], envelope: Envelope } {
+/**
+ * `to`: the recipients the relay should keep it for (one deposit fans out to all of them).
+ * `home` (federation, optional): recipient -> the peer ID of that recipient's home relay,
+ * for recipients of another office: the relay forwards their copies to that relay when it is paired.
+ */
+export function parseDeposit (value: unknown): { to: PeerIdString[], envelope: Envelope, home: Record<PeerIdString, PeerIdString> } {
   const o = relayCheck.obj(value, 'body')
   const to = relayCheck.arr(o, 'to', { min: 1, max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID }))
-  return { to: [...new Set(to)], envelope: parseEnvelope(o.envelope) }
+  const home: Record<PeerIdString, PeerIdString> = {}
+  if (o.home !== undefined) {
+    const h = relayCheck.obj(o.home, 'home')
+    for (const [k, v] of Object.entries(h)) {
+      if (!PEER_ID.test(k) || !to.includes(k)) relayCheck.fail('home names a recipient that is not in to')
+      home[k] = relayCheck.str({ v }, 'v', { max: 60, pattern: PEER_ID })
+    }
+  }
+  return { to: [...new Set(to)], envelope: parseEnvelope(o.envelope), home }
+}
+
+/** `publish` (federation directory): list me in the paired relays' directories (`listed: false` withdraws). */
+export interface PublishRequest { listed: boolean, name: string, department?: string }
+export function parsePublish (value: unknown): PublishRequest {
+  const o = relayCheck.obj(value, 'body')
+  const listed = relayCheck.bool(o, 'listed')
+  if (!listed) return { listed, name: '' }
+  const name = relayCheck.str(o, 'name', { max: 100 })
+  const department = o.department === undefined || o.department === '' ? undefined : relayCheck.str(o, 'department', { max: 200 })
+  if (CONTROL_CHARS.test(name) || (department !== undefined && CONTROL_CHARS.test(department))) {
+    relayCheck.fail('name and department must not hold control characters')
+  }
+  return { listed, name, ...(department !== undefined ? { department } : {}) }
+}
+
+/** `offices { q }`: people of the other offices (paired relays) who chose to be listed. */
+export interface OfficePerson { peerId: PeerIdString, name: string, department?: string, office: string, relay: PeerIdString }
+export function parseOffices (value: unknown): { people: OfficePerson[] } {
+  const o = relayCheck.obj(value, 'body')
+  const people = relayCheck.arr(o, 'people', { max: 500 }).map((v): OfficePerson => {
+    const p = relayCheck.obj(v, 'person')
+    const department = p.department === undefined ? undefined : relayCheck.str(p, 'department', { min: 0, max: 200 })
+    return {
+      peerId: relayCheck.str(p, 'peerId', { max: 60, pattern: PEER_ID }),
+      name: relayCheck.str(p, 'name', { max: 100 }),
+      ...(department !== undefined ? { department } : {}),
+      office: relayCheck.str(p, 'office', { min: 0, max: 100 }),
+      relay: relayCheck.str(p, 'relay', { max: 60, pattern: PEER_ID })
+    }
+  })
+  return { people }
 }
 
 /**
  * `full`: recipients refused for lack of room (no copy kept for them); `shareFull`: those of them
  * refused because the sender's share of their mailbox is used up. Both absent from older relays.
  */
-export interface DepositAnswer { status: 'stored' | 'duplicate', stored: number, unknown: PeerIdString[], full: PeerIdString[], shareFull?: PeerIdString[] }
+export interface DepositAnswer {
+  status: 'stored' | 'duplicate', stored: number, unknown: PeerIdString[], full: PeerIdString[], shareFull?: PeerIdString[]
+  /** federation: recipients whose copies were queued (durably) for their home relay in another office */
+  forwarded?: PeerIdString[]
+}
 export function parseDepositAnswer (value: unknown): DepositAnswer {
   const o = relayCheck.obj(value, 'body')
   return {
@@ -58,7 +107,10 @@ export function parseDepositAnswer (value: unknown): DepositAnswer {
     full: o.full === undefined ? [] : relayCheck.arr(o, 'full', { max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID })),
     shareFull: o.shareFull === undefined
       ? []
-      : relayCheck.arr(o, 'shareFull', { max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID }))
+      : relayCheck.arr(o, 'shareFull', { max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID })),
+    ...(o.forwarded === undefined
+      ? {}
+      : { forwarded: relayCheck.arr(o, 'forwarded', { max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID })) })
   }
 }
 

@@ -20,6 +20,7 @@ import type { InviteView, PersonView, UserView } from './admin/admin-service.js'
 import type { AuditEntry } from './admin/audit-log.js'
 import type { InviteSheetRow } from './admin/directory.js'
 import type { PolicyView } from './admin/policy.js'
+import type { FedPeerView } from './federation/federation.js'
 
 const USAGE = `usage: parley-relay <command> --data DIR [options]
 
@@ -48,6 +49,14 @@ commands:
   directory remove ID     remove a person: their invite is revoked and their devices lose admission
   audit [--limit N] [--json]
                           the admin audit log, newest first
+  federation invite [--hours H]
+                          a one-time pairing token for another office's relay (default: valid 24 hours)
+  federation add TOKEN    pair with the relay that made TOKEN (both then pin each other's peer ID)
+  federation list [--json]
+                          paired relays: state, queue depth and age, last contact, counts
+  federation remove ID    unpair (ID: its peer ID or first 8+ characters); its queue is dropped
+  federation policy ID KEY=VALUE...
+                          per paired relay: directory=none|listed, quotaMessages, quotaBytes, ttlMs
   console-url             the console's address with the admin token, to open in a browser
   password [--remove]     set the console's admin password (read from standard input)`
 
@@ -240,6 +249,7 @@ async function main (argv: string[]): Promise<number> {
     }
     case 'policy': return await policyCommand(rest)
     case 'directory': return await directoryCommand(rest)
+    case 'federation': return await federationCommand(rest)
     case 'audit': {
       const { values } = parse(rest, { limit: { type: 'string' }, json: { type: 'boolean' } }, 0)
       const list = await admin<AuditEntry[]>(values.data as string, 'GET', `/audit?limit=${encodeURIComponent(String(values.limit ?? 50))}`)
@@ -349,4 +359,62 @@ async function directoryCommand (rest: string[]): Promise<number> {
     return 0
   }
   throw new UsageError('expected `directory import|list|remove`')
+}
+
+async function federationCommand (rest: string[]): Promise<number> {
+  const [sub, ...more] = rest
+  if (sub === 'invite') {
+    const { values } = parse(more, { hours: { type: 'string' } }, 0)
+    const hours = values.hours === undefined ? undefined : Number(values.hours)
+    if (hours !== undefined && (!Number.isFinite(hours) || hours <= 0)) throw new UsageError('--hours must be a positive number')
+    const r = await admin<{ token: string, id: string, expiresAt: number }>(values.data as string, 'POST', '/federation/invite', { hours })
+    out(r.token)
+    process.stderr.write(`pairing invite ${r.id}: one use, valid until ${new Date(r.expiresAt).toISOString()}\n` +
+      'give it to the other office\'s admin over a channel you trust; they run: parley-relay federation add TOKEN --data DIR\n')
+    return 0
+  }
+  if (sub === 'add') {
+    const { values, positionals } = parse(more, {}, 1)
+    const p = await admin<FedPeerView>(values.data as string, 'POST', '/federation/peers', { token: positionals[0] })
+    out(`paired with ${printable(p.name)} (${p.peerId})`)
+    return 0
+  }
+  if (sub === 'list') {
+    const { values } = parse(more, { json: { type: 'boolean' } }, 0)
+    const list = await admin<FedPeerView[]>(values.data as string, 'GET', '/federation')
+    if (values.json === true) { out(JSON.stringify(list)); return 0 }
+    if (list.length === 0) out('no paired relays (parley-relay federation invite | add)')
+    for (const p of list) {
+      const last = p.lastContact === null ? 'no contact yet' : `last contact ${new Date(p.lastContact).toISOString()}`
+      const age = p.queue.depth > 0 ? `, oldest ${Math.round(p.queue.oldestAgeMs / 1000)} s` : ''
+      const c = p.counts
+      out(`${p.peerId} ${printable(p.name)} ${p.state}, queue ${p.queue.depth} (${p.queue.bytes} bytes${age}), ${last}, ` +
+        `forwarded ${c.forwarded}, received ${c.received}, refused ${c.refused}, expired ${c.expired}, listed ${c.listed}` +
+        (p.lastError !== null ? `; last error: ${printable(p.lastError)}` : ''))
+    }
+    return 0
+  }
+  if (sub === 'remove') {
+    const { values, positionals } = parse(more, {}, 1)
+    const r = await admin<{ peerId: string, dropped: number }>(values.data as string, 'DELETE',
+      `/federation/peers/${encodeURIComponent(positionals[0] as string)}`)
+    out(`unpaired ${r.peerId}${r.dropped > 0 ? `; ${r.dropped} queued item(s) dropped (their senders still hold them)` : ''}`)
+    return 0
+  }
+  if (sub === 'policy') {
+    const { values, positionals } = parse(more, {}, -1)
+    const [id, ...pairs] = positionals
+    if (id === undefined || pairs.length === 0) throw new UsageError('federation policy ID KEY=VALUE...')
+    const body: Record<string, unknown> = {}
+    for (const p of pairs) {
+      const eq = p.indexOf('=')
+      if (eq < 1) throw new UsageError(`expected KEY=VALUE, got "${p}"`)
+      const v = p.slice(eq + 1)
+      body[p.slice(0, eq)] = /^\d+$/.test(v) ? Number(v) : v
+    }
+    const r = await admin<FedPeerView>(values.data as string, 'PUT', `/federation/peers/${encodeURIComponent(id)}/policy`, body)
+    out(JSON.stringify(r.policy))
+    return 0
+  }
+  throw new UsageError('expected `federation invite|add|list|remove|policy`')
 }

@@ -11,6 +11,7 @@ import type { AdminInit } from './admin/admin-room.js'
 import { DEFAULT_FEDERATION_ALLOWED, parsePolicyOverrides, type Policy } from './admin/policy.js'
 import { DEFAULT_SAMPLE_INTERVAL_MS } from './admin/traffic.js'
 import type { LogLevel } from '../../core/util/log.js'
+import { DEFAULT_FEDERATION_INIT, type FederationInit } from './federation/federation.js'
 
 export interface RelayInit {
   dataDir: string
@@ -26,8 +27,12 @@ export interface RelayInit {
   sweepIntervalMs?: number
   /** the admin HTTP listener (console, /metrics, /healthz, /readyz). @default { host: '127.0.0.1', port: 0 }; the CLI's default port is 4102 */
   admin?: Partial<AdminInit>
-  /** federation with other offices' relays: stored now, enforced once federation exists. @default { allowed: false } */
-  federation?: { allowed?: boolean }
+  /**
+   * Federation with other offices' relays (docs/RELAY.md): `allowed` is the policy's federationAllowed
+   * (off: no pairing, no forwarding, other relays refused); `name` is what the other offices see this relay
+   * called; the timings are for tests. @default { allowed: false, name: 'Parley relay' }
+   */
+  federation?: { allowed?: boolean } & Partial<FederationInit>
   /** minimum log level (JSON lines on stderr); the CLI reads it, PARLEY_LOG overrides. @default 'info' */
   logLevel?: LogLevel
   /**
@@ -60,6 +65,7 @@ export interface ResolvedRelayConfig {
   policy: Policy
   /** 'level', or a postgres:// URL */
   store: string
+  federation: FederationInit
 }
 
 const PG_URL = /^postgres(ql)?:\/\//
@@ -103,7 +109,13 @@ export function resolveRelayConfig (init: RelayInit): ResolvedRelayConfig {
   }
   const listen = init.listen ?? DEFAULT_RELAY_LISTEN
   const store = checkStore(init.store ?? 'level')
-  return { dataDir: init.dataDir, listen, announce: init.announce ?? [], allow, mailbox, circuit, sweepIntervalMs, admin, policy, store }
+  const { allowed: _allowed, ...fedInit } = init.federation ?? {}
+  const federation = { ...DEFAULT_FEDERATION_INIT, ...fedInit }
+  if (typeof federation.name !== 'string' || federation.name.trim() === '' || federation.name.length > 100) {
+    throw new ParleyError('ERR_INVALID_ARGUMENT', 'federation.name must be the office\'s name, 1 to 100 characters')
+  }
+  for (const k of ['tickMs', 'retryMinMs', 'retryMaxMs', 'directoryRefreshMs'] as const) positive(federation[k], `federation.${k}`)
+  return { dataDir: init.dataDir, listen, announce: init.announce ?? [], allow, mailbox, circuit, sweepIntervalMs, admin, policy, store, federation }
 }
 
 function resolveAdmin (init: Partial<AdminInit> = {}): AdminInit {

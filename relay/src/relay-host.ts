@@ -132,6 +132,27 @@ export class RelayHost {
     await node.hangUp(id).catch(() => {})
   }
 
+  /**
+   * A stream of `protocol` to another relay (federation): over an open
+   * connection to `peerId` if there is one, else dialled at `addrs`. Noise
+   * proves the other end holds `peerId`'s key, so a pinned peer ID is checked by the dial itself.
+   */
+  async openStream (peerId: string, addrs: string[], protocol: string, signal: AbortSignal): Promise<RawStream> {
+    const node = this.node
+    if (node === undefined) throw new ParleyError('ERR_NOT_STARTED', 'relay not started')
+    const id = peerIdFromString(peerId)
+    try {
+      let conn = node.getConnections(id).find(c => c.status === 'open' && c.limits === undefined)
+      if (conn === undefined) {
+        const targets = addrs.map(a => multiaddr(a.includes('/p2p/') ? a : `${a}/p2p/${peerId}`))
+        conn = await node.dial(targets, { signal })
+      }
+      return await conn.newStream(protocol, { signal }) as unknown as RawStream
+    } catch (err) {
+      throw new ParleyError('ERR_PEER_UNREACHABLE', `cannot reach the relay ${peerId}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
   addresses (): string[] { return this.node?.getMultiaddrs().map(String) ?? [] }
   isConnected (peerId: string): boolean {
     return this.node?.getConnections(peerIdFromString(peerId)).some(c => c.status === 'open') ?? false

@@ -26,6 +26,9 @@ import { AdminRoom } from './admin/admin-room.js'
 import type { Readiness } from './admin/console-server.js'
 import { RelayMetrics } from './admin/metrics.js'
 import type { Policy } from './admin/policy.js'
+import { Federation } from './federation/federation.js'
+import { FED_PROTOCOL } from './federation/protocol.js'
+import type { FederationStore } from './federation/types.js'
 
 /** how long the readiness probe waits for the store. @default 2000 */
 const READY_PROBE_TIMEOUT_MS = 2000
@@ -40,6 +43,7 @@ export class RelayServer implements RelayAdmin {
   private adminSocket?: AdminServer
   private adminRoom?: AdminRoom
   private identity?: DeviceIdentity
+  private fed?: Federation
   private startedAt = 0
   /** what each peer's streams may hold of unprocessed input */
   private readonly inputBudget = new InboundBudget()
@@ -53,7 +57,8 @@ export class RelayServer implements RelayAdmin {
       let messages = 0; let bytes = 0; let deepest = 0
       for (const u of usage.values()) { messages += u.count; bytes += u.bytes; deepest = Math.max(deepest, u.count) }
       return { messages, bytes, recipients: usage.size, deepest }
-    }
+    },
+    federation: async () => await this.fed?.list() ?? []
   })
 
   constructor (init: RelayInit, private readonly log: Logger) {
@@ -72,6 +77,12 @@ export class RelayServer implements RelayAdmin {
 
   addresses (): string[] { return this.host?.addresses() ?? [] }
   isOnline (peerId: string): boolean { return this.host?.isConnected(peerId) ?? false }
+
+  /** Pairing with other offices' relays, their queues and directories; throws before start. */
+  get federation (): Federation {
+    if (this.fed === undefined) throw new ParleyError('ERR_NOT_STARTED', 'relay not started')
+    return this.fed
+  }
 
   /** The admin side (console, audit, policy, directory); throws before start. */
   get admin (): AdminRoom {
@@ -123,13 +134,28 @@ export class RelayServer implements RelayAdmin {
     try {
       this.identity = await this.loadIdentity(store)
       for (const p of this.config.allow) if (!store.isAdmitted(p)) await store.admit(p, 'allow-list')
+      const identity = this.identity
+      const federation = new Federation({
+        store: store as MailboxStore & FederationStore,
+        host: {
+          openStream: async (peer, addrs, protocol, signal) => await this.runningHost().openStream(peer, addrs, protocol, signal),
+          addresses: () => this.addresses(),
+          disconnect: async (peer) => { await this.host?.disconnect(peer) }
+        },
+        log: this.log,
+        self: () => identity.peerId,
+        allowed: () => this.adminRoom?.policy.effective().federationAllowed ?? this.config.policy.federationAllowed
+      }, this.config.federation)
+      this.fed = federation
+      await federation.load()
       const service = new MailboxService({
         store,
         log: this.log,
         disconnect: async (peerId) => { await this.host?.disconnect(peerId) },
         metrics: this.metrics,
         directory: async () => await this.admin.service.directoryTree(),
-        seen: (peerId) => { this.adminRoom?.seen(peerId) }
+        seen: (peerId) => { this.adminRoom?.seen(peerId) },
+        federation
       }, { sweepIntervalMs: this.config.sweepIntervalMs })
       this.service = service
       const host = new RelayHost(this.identity, {
@@ -145,7 +171,9 @@ export class RelayServer implements RelayAdmin {
           const budget = this.inputBudget.for(remote)
           const answer = async (m: RelayRpcMethod, body: unknown): Promise<unknown> => await service.answer(remote, m, body)
           service.attach(remote, new RpcChannel(stream, answer, this.log, { methods: RELAY_RPC_METHODS, budget }))
-        }
+        },
+        // relay to relay: refused unless paired (federation.ts)
+        [FED_PROTOCOL]: (stream, remote) => { federation.attach(stream, remote) }
       })
       const adminRoom = new AdminRoom({
         relay: this,
@@ -160,6 +188,7 @@ export class RelayServer implements RelayAdmin {
       await this.adminSocket.start()
       this.startedAt = Date.now()
       service.start()
+      await federation.start()
       const info = { v: 1, pid: process.pid, peerId: this.identity.peerId, addresses: host.addresses(), console: adminRoom.consoleUrl ?? null }
       await writeFile(files.info, JSON.stringify(info), { mode: 0o600 })
       this.log.info('relay started', { peerId: this.identity.peerId, addrs: host.addresses() })
@@ -170,6 +199,8 @@ export class RelayServer implements RelayAdmin {
   }
 
   async stop (): Promise<void> {
+    await this.fed?.stop().catch(() => {})
+    this.fed = undefined
     this.service?.stop()
     await this.adminSocket?.stop()
     await this.adminRoom?.stop()
@@ -209,6 +240,11 @@ export class RelayServer implements RelayAdmin {
   private running (): MailboxService {
     if (this.service === undefined) throw new ParleyError('ERR_NOT_STARTED', 'relay not started')
     return this.service
+  }
+
+  private runningHost (): RelayHost {
+    if (this.host === undefined) throw new ParleyError('ERR_NOT_STARTED', 'relay not started')
+    return this.host
   }
 
   private async loadIdentity (store: MailboxStore): Promise<DeviceIdentity> {

@@ -6,6 +6,7 @@
 import type { Invite, InviteOptions, MailboxStore, MailboxTotals, RelayUser } from './store/types.js'
 import type { SenderUse } from './store/sender-shares.js'
 import type { RelayStats as AdminStats } from '../../core/protocol/admin-api.js'
+import type { Federation } from './federation/federation.js'
 
 export type { RelayCounters } from '../../core/protocol/admin-api.js'
 
@@ -20,9 +21,13 @@ export interface RelayStats extends AdminStats {
 export type AdminMailbox = Pick<MailboxStore,
 'isAdmitted' | 'admit' | 'listUsers' | 'createInvites' | 'listInvites' | 'revokeInvite' | 'usageByRecipient' | 'getMeta'>
 
+/** What an admin may do to the relay's federation (relay/src/federation/federation.ts). */
+export type FederationAdmin = Pick<Federation, 'invite' | 'add' | 'list' | 'remove' | 'setPolicy'>
+
 /** What an admin may do to a running relay. */
 export interface RelayAdmin {
   readonly peerId: string
+  readonly federation: FederationAdmin
   readonly mailbox: AdminMailbox
   addresses(): string[]
   /** has an open connection to the relay now */

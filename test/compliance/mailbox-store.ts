@@ -12,6 +12,7 @@ import { dmConversationId, type Envelope } from '../../core/protocol/envelope.js
 import { ParleyError } from '../../core/errors.js'
 import { newIdentities } from '../unit/helpers/identities.js'
 import type { DeviceIdentity } from '../../core/keys.js'
+import { DEFAULT_FED_POLICY, type FedPeer, type FederationStore } from '../../relay/src/federation/types.js'
 
 /**
  * Fresh, empty storage. `open` makes a store over it (not started) with these
@@ -248,5 +249,150 @@ export function mailboxStoreCompliance (name: string, setup: MailboxStoreSetup):
     assert.equal(second?.envelope.id, e.id)
     assert.ok(second!.cursor > first!.cursor, 'a new cursor after the restart')
     assert.equal(await store.deposit(bob.peerId, alice.peerId, e, 100), 0, 'still deduped after the restart')
+  })
+  // ---- federation (relay/src/federation/types.ts) -----------------------------------
+
+  describe('federation: queues, receipts, pairing invites, listings', () => {
+    const fed = (): MailboxStore & FederationStore => store as MailboxStore & FederationStore
+    const relayA = '12D3KooWFedRelayAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA1'
+    const relayB = '12D3KooWFedRelayBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB1'
+    const peer = (peerId: string, pairedAt = Date.now()): FedPeer => ({ peerId, name: peerId.slice(-4), addrs: [], pairedAt, policy: { ...DEFAULT_FED_POLICY } })
+    const quota = { messages: 3, bytes: 1000 }
+
+    it('queues only for a paired relay, dedupes while queued, drains in order and deletes what was acknowledged', async () => {
+      const s = fed()
+      await assert.rejects(s.enqueueFed(relayA, [bob.peerId], env(), 10, quota), code('ERR_FED_NOT_PAIRED'))
+      await s.putFedPeer(peer(relayA))
+      const e1 = env(); const e2 = env(); const e3 = env()
+      assert.equal(await s.enqueueFed(relayA, [bob.peerId], e1, 100, quota), 'queued')
+      assert.equal(await s.enqueueFed(relayA, [bob.peerId], e1, 100, quota), 'duplicate')
+      await s.enqueueFed(relayA, [bob.peerId], e2, 100, quota)
+      await s.enqueueFed(relayA, [bob.peerId], e3, 100, quota)
+      await assert.rejects(s.enqueueFed(relayA, [bob.peerId], env(), 100, quota), code('ERR_QUOTA_EXCEEDED'))
+      assert.deepEqual([...(await s.fedQueueStats()).entries()].map(([k, v]) => [k, v.depth, v.bytes]), [[relayA, 3, 300]])
+      // a failed send keeps everything
+      await assert.rejects(s.drainFed(relayA, 10, 1 << 20, async () => { throw new Error('link down') }), /link down/)
+      let seqs: number[] = []
+      // the receiver took only the first two
+      assert.equal(await s.drainFed(relayA, 10, 1 << 20, async (items) => {
+        seqs = items.map(i => i.seq)
+        assert.deepEqual(items.map(i => i.envelope.id), [e1.id, e2.id, e3.id])
+        return seqs[1]!
+      }), 2)
+      assert.ok(seqs[0]! < seqs[1]! && seqs[1]! < seqs[2]!, 'increasing seqs')
+      assert.ok(seqs[0]! > Date.now() * 1000 - 60_000_000, 'above the pairing time')
+      const rest: string[] = []
+      assert.equal(await s.drainFed(relayA, 10, 1 << 20, async (items) => { rest.push(...items.map(i => i.envelope.id)); return items[items.length - 1]!.seq }), 1)
+      assert.deepEqual(rest, [e3.id])
+      assert.equal(await s.drainFed(relayA, 10, 1 << 20, async () => { throw new Error('not called on an empty queue') }), 0)
+      assert.equal((await s.fedQueueStats()).size, 0)
+      // room again
+      assert.equal(await s.enqueueFed(relayA, [bob.peerId], env(), 100, quota), 'queued')
+    })
+
+    it('one drainer at a time per queue; a second is told no (null) while the first sends', async () => {
+      const s = fed()
+      await s.putFedPeer(peer(relayA))
+      await s.enqueueFed(relayA, [bob.peerId], env(), 100, quota)
+      let release!: () => void
+      const gate = new Promise<void>((resolve) => { release = resolve })
+      const first = s.drainFed(relayA, 10, 1 << 20, async (items) => { await gate; return items[0]!.seq })
+      await new Promise(resolve => setTimeout(resolve, 200))
+      assert.equal(await s.drainFed(relayA, 10, 1 << 20, async (items) => items[0]!.seq), null)
+      release()
+      assert.equal(await first, 1)
+    })
+
+    it('expires old items, unpairs with the queue dropped, and a new pairing queues above the old seqs', async () => {
+      const s = fed()
+      const pairedAt = Date.now() - 10_000
+      await s.putFedPeer(peer(relayA, pairedAt))
+      await s.enqueueFed(relayA, [bob.peerId], env(), 100, quota)
+      await new Promise(resolve => setTimeout(resolve, 20))
+      const cut = Date.now()
+      await new Promise(resolve => setTimeout(resolve, 20))
+      await s.enqueueFed(relayA, [bob.peerId], env(), 100, quota)
+      let oldSeq = 0
+      assert.equal((await s.expireFed(relayA, cut)).length, 1)
+      await s.drainFed(relayA, 10, 1 << 20, async (items) => { oldSeq = items[0]!.seq; return 0 })
+      assert.equal(await s.removeFedPeer(relayA), 1)
+      assert.equal(await s.removeFedPeer(relayA), -1)
+      assert.deepEqual(await s.listFedPeers(), [])
+      await s.putFedPeer(peer(relayA))
+      await s.enqueueFed(relayA, [bob.peerId], env(), 100, quota)
+      await s.drainFed(relayA, 10, 1 << 20, async (items) => { assert.ok(items[0]!.seq > oldSeq, 'above every seq of the earlier pairing'); return items[0]!.seq })
+    })
+
+    it('receives a batch for its own users once: a replay stores nothing; not ours and forged authors are named back', async () => {
+      const s = fed()
+      await s.admit(bob.peerId, 'allow-list')
+      const e1 = env('one'); const e2 = env('two')
+      const items = [{ seq: 5, to: [bob.peerId], envelope: e1, bytes: 100 }, { seq: 6, to: [bob.peerId, relayB], envelope: e2, bytes: 100 }]
+      const r = await s.receiveFed(relayA, items)
+      assert.deepEqual(r, { lastSeq: 6, stored: 2, unknown: [[6, relayB]], full: false })
+      assert.deepEqual((await s.fetch(bob.peerId, 0, 10)).items.map(i => [i.from, i.envelope.id]), [[alice.peerId, e1.id], [alice.peerId, e2.id]])
+      // the same batch again (its receipt was lost), after Bo took his mail: nothing stored twice
+      await s.ack(bob.peerId, Number.MAX_SAFE_INTEGER)
+      assert.deepEqual(await s.receiveFed(relayA, items), { lastSeq: 6, stored: 0, unknown: [], full: false })
+      assert.equal(await s.queued(bob.peerId), 0)
+      // marks are per sending relay
+      assert.equal((await s.receiveFed(relayB, [{ seq: 1, to: [bob.peerId], envelope: env(), bytes: 100 }])).stored, 1)
+      // an author who is one of our own users cannot come in from another relay
+      await s.admit(alice.peerId, 'allow-list')
+      const forged = await s.receiveFed(relayA, [{ seq: 7, to: [bob.peerId], envelope: env(), bytes: 100 }])
+      assert.deepEqual(forged, { lastSeq: 7, stored: 0, unknown: [[7, bob.peerId]], full: false })
+    })
+
+    it('a full mailbox stops the batch there: nothing after it is taken, and the mark says so (in order)', async () => {
+      await store.stop()
+      store = await open({ quotaMessages: 2, senderShare: 1 })
+      const s = fed()
+      await s.admit(bob.peerId, 'allow-list')
+      const batch = [1, 2, 3, 4].map(seq => ({ seq, to: [bob.peerId], envelope: env(), bytes: 10 }))
+      assert.deepEqual(await s.receiveFed(relayA, batch), { lastSeq: 2, stored: 2, unknown: [], full: true })
+      await s.ack(bob.peerId, Number.MAX_SAFE_INTEGER)
+      assert.deepEqual(await s.receiveFed(relayA, batch), { lastSeq: 4, stored: 2, unknown: [], full: false })
+      assert.deepEqual((await s.fetch(bob.peerId, 0, 10)).items.map(i => i.envelope.id), [batch[2]!.envelope.id, batch[3]!.envelope.id])
+    })
+
+    it('keeps pairings, queues and the inbound mark across a restart', async () => {
+      await store.stop()
+      const storage = await setup()
+      storages.push(storage)
+      store = storage.open(limits())
+      await store.start()
+      await fed().putFedPeer(peer(relayA))
+      await fed().enqueueFed(relayA, [bob.peerId], env(), 100, quota)
+      await fed().admit(bob.peerId, 'allow-list')
+      await fed().receiveFed(relayB, [{ seq: 9, to: [bob.peerId], envelope: env(), bytes: 100 }])
+      await store.stop()
+      store = storage.open(limits())
+      await store.start()
+      assert.deepEqual((await fed().listFedPeers()).map(p => p.peerId), [relayA])
+      assert.equal((await fed().fedQueueStats()).get(relayA)?.depth, 1)
+      assert.equal((await fed().receiveFed(relayB, [{ seq: 9, to: [bob.peerId], envelope: env(), bytes: 100 }])).stored, 0, 'the mark survived')
+    })
+
+    it('pairing invites are one-time: the same relay may use one again, another relay and late use are refused', async () => {
+      const s = fed()
+      const now = Date.now()
+      await s.putFedInvite({ id: 'abcdefgh', secretHash: 'h1', createdAt: now, expiresAt: now + 60_000 })
+      await s.putFedInvite({ id: 'ijklmnop', secretHash: 'h2', createdAt: now, expiresAt: now - 1 })
+      assert.equal((await s.useFedInvite('h1', relayA, now)).usedBy, relayA)
+      assert.equal((await s.useFedInvite('h1', relayA, now)).usedBy, relayA)
+      await assert.rejects(s.useFedInvite('h1', relayB, now), code('ERR_FED_PAIRING'))
+      await assert.rejects(s.useFedInvite('h2', relayB, now), code('ERR_FED_PAIRING'))
+      await assert.rejects(s.useFedInvite('nope', relayB, now), code('ERR_FED_PAIRING'))
+      assert.equal((await s.listFedInvites()).length, 2)
+    })
+
+    it('keeps the users\' directory listings', async () => {
+      const s = fed()
+      await s.putListing(bob.peerId, { peerId: bob.peerId, name: 'Bo', department: 'Sales', updatedAt: 1 })
+      await s.putListing(alice.peerId, { peerId: alice.peerId, name: 'Ana', updatedAt: 2 })
+      assert.deepEqual((await s.listListings()).map(l => l.name).sort(), ['Ana', 'Bo'])
+      await s.putListing(bob.peerId, null)
+      assert.deepEqual((await s.listListings()).map(l => l.name), ['Ana'])
+    })
   })
 }) }

@@ -179,7 +179,9 @@ describe('relay admin listener', () => {
     assert.equal(m.find(f => f.name === 'parley_relay_deposits')?.type, 'counter')
     assert.equal(m.find(f => f.name === 'parley_relay_connections')?.type, 'gauge')
     assert.ok(m.some(f => f.name === 'process_resident_memory_bytes'), 'process metrics are there too')
-    assert.ok(!m.some(f => f.name.includes('federation')), 'no federation series before federation exists')
+    // federation: the per-relay queue gauges exist, with no sample while nothing is paired
+    assert.equal(m.find(f => f.name === 'parley_relay_federation_queue_depth')?.type, 'gauge')
+    assert.deepEqual(m.find(f => f.name === 'parley_relay_federation_queue_depth')?.samples, [])
     // the console's traffic ring samples the same counters
     await until(async () => ((await api('GET', '/traffic')).json() as { samples: Array<{ deposited: number }> }).samples.some(x => x.deposited === 5), 'traffic sample')
   })

@@ -7,6 +7,9 @@ import type {
 } from '../../../core/protocol/admin-api.js'
 
 import { ApiError, requestJson } from '../../shared/http.js'
+import type { FedPeerView } from '../../../core/protocol/admin-api.js'
+
+export type { FedPeerView }
 
 export type { AdminStatsView, AuditEntry, InviteSheetRow, InviteView, PersonView, PolicyKey, PolicyOverrides, PolicyView, TrafficSample, UserView }
 
@@ -32,5 +35,10 @@ export const api = {
   people: async () => await call<PersonView[]>('GET', '/directory'),
   importDirectory: async (csv: string) => await call<{ added: InviteSheetRow[], skipped: string[] }>('POST', '/directory/import', { csv }),
   removePerson: async (id: string) => await call<{ devices: string[] }>('DELETE', `/directory/${encodeURIComponent(id)}`),
-  audit: async () => await call<AuditEntry[]>('GET', '/audit?limit=200')
+  audit: async () => await call<AuditEntry[]>('GET', '/audit?limit=200'),
+  // federation (issue 12)
+  federation: async () => await call<FedPeerView[]>('GET', '/federation'),
+  federationInvite: async () => await call<{ token: string, id: string, expiresAt: number }>('POST', '/federation/invite', {}),
+  federationAdd: async (token: string) => await call<FedPeerView>('POST', '/federation/peers', { token }),
+  federationRemove: async (peerId: string) => await call<{ dropped: number }>('DELETE', `/federation/peers/${encodeURIComponent(peerId)}`)
 }

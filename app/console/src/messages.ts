@@ -70,7 +70,7 @@ export const en = (f: Formatters) => ({
   mailboxTtlDays: 'Mailbox retention (days)',
   quotaMessages: 'Mailbox quota (messages per person)',
   quotaMb: 'Mailbox quota (MiB per person)',
-  federationAllowed: 'Allow federation with other offices\' relays (takes effect once federation exists)',
+  federationAllowed: 'Allow federation with other offices\' relays',
   fromConsole: 'set here',
   fromConfig: 'from the config file',
   reset: 'Reset to config file',
@@ -137,7 +137,30 @@ export const en = (f: Formatters) => ({
     ERR_STORE_UNAVAILABLE: 'The relay cannot reach its store right now. It retries by itself; try again in a moment.',
     ERR_DISK_FULL: 'The relay’s disk is full. Free some space on the relay’s server, then try again.'
   } as Record<string, string>,
-  errorOther: (code: string) => `Something went wrong on the relay (${code}). Try again; the relay’s log has the details.`
+  errorOther: (code: string) => `Something went wrong on the relay (${code}). Try again; the relay’s log has the details.`,
+
+  // federation (issue 12)
+  fedTab: 'Federation',
+  fedInviteTitle: 'Invite another office\'s relay',
+  fedInviteHint: 'Makes a one-time pairing token, valid 24 hours. ' +
+    'Give it to the other office\'s admin over a channel you trust; they paste it under "Pair with a relay".',
+  fedMakeInvite: 'Make a pairing token',
+  fedAddTitle: 'Pair with a relay',
+  fedToken: 'Pairing token (parley-fed:…)',
+  fedPair: 'Pair',
+  fedPaired: (name: string) => `Paired with ${name}.`,
+  fedNone: 'No paired relays yet.',
+  fedOffice: 'Office (relay)',
+  fedStateTitle: 'State',
+  fedState: { up: 'connected', down: 'unreachable', idle: 'not contacted yet' },
+  fedQueue: 'Queue',
+  fedOldest: (age: string) => `oldest: ${age}`,
+  fedLastContact: 'Last contact',
+  fedCounts: 'Since start',
+  fedCountLine: (c: { forwarded: number, received: number, refused: number, expired: number, listed: number }) =>
+    `forwarded ${f.number(c.forwarded)}, received ${f.number(c.received)}, refused ${f.number(c.refused)}, ` +
+    `expired ${f.number(c.expired)}, listed ${f.number(c.listed)}`,
+  fedConfirmRemove: (name: string) => `Unpair ${name}? Mail queued for it is dropped (its senders still hold it).`
 })
 
 export type Messages = ReturnType<typeof en>
@@ -206,7 +229,7 @@ export const zhCN: Catalog<Messages> = (f) => ({
   mailboxTtlDays: '邮件保留期（天）',
   quotaMessages: '邮箱配额（每人消息数）',
   quotaMb: '邮箱配额（每人 MiB）',
-  federationAllowed: '允许与其他办公室的中继联邦（联邦功能上线后生效）',
+  federationAllowed: '允许与其他办公室的中继联邦',
   fromConsole: '在此设置',
   fromConfig: '来自配置文件',
   reset: '恢复配置文件的值',
@@ -271,5 +294,27 @@ export const zhCN: Catalog<Messages> = (f) => ({
     ERR_STORE_UNAVAILABLE: '中继暂时无法访问其存储。它会自动重试，请稍后再试。',
     ERR_DISK_FULL: '中继的磁盘已满。请在中继服务器上释放空间后重试。'
   },
-  errorOther: (code) => `中继出错了（${code}）。请重试；详情见中继日志。`
+  errorOther: (code) => `中继出错了（${code}）。请重试；详情见中继日志。`,
+
+  // federation (issue 12)
+  fedTab: '联邦',
+  fedInviteTitle: '邀请其他办公室的中继',
+  fedInviteHint: '生成一次性配对令牌，24 小时内有效。请通过可信渠道交给对方办公室的管理员，由对方粘贴到“与中继配对”。',
+  fedMakeInvite: '生成配对令牌',
+  fedAddTitle: '与中继配对',
+  fedToken: '配对令牌（parley-fed:…）',
+  fedPair: '配对',
+  fedPaired: (name) => `已与 ${name} 配对。`,
+  fedNone: '尚未与任何中继配对。',
+  fedOffice: '办公室（中继）',
+  fedStateTitle: '状态',
+  fedState: { up: '已连接', down: '无法连接', idle: '尚未联系' },
+  fedQueue: '队列',
+  fedOldest: (age) => `最早：${age}`,
+  fedLastContact: '最后联系',
+  fedCounts: '自启动以来',
+  fedCountLine: (c) =>
+    `已转发 ${f.number(c.forwarded)}，已接收 ${f.number(c.received)}，` +
+    `已拒绝 ${f.number(c.refused)}，已过期 ${f.number(c.expired)}，公开 ${f.number(c.listed)}`,
+  fedConfirmRemove: (name) => `确定解除与 ${name} 的配对？发往该中继的排队邮件将被丢弃（发送方仍保留）。`
 })

@@ -7,6 +7,7 @@ import type {
   ApiEvent, ConversationView, GroupView, IdentityView, MessageChange, MessageView, PeerView, RecipientView, SearchHit, SettingsView, StoreHealthView, UiPrefs
 } from '../../../node/src/api/contract.js'
 import type { DepartmentNode } from '../../../core/protocol/directory.js'
+import type { OfficePerson } from '../../../core/protocol/relay-rpc.js'
 
 import { ApiError, requestJson } from '../../shared/http.js'
 
@@ -51,6 +52,10 @@ export class ApiClient {
   setAway = async (away: boolean): Promise<{ status: string }> => await this.call('PUT', '/presence', { away })
   /** the company directory from the office relay */
   directory = async (): Promise<DepartmentNode> => await this.call('GET', '/directory')
+  /** people of the other offices (paired relays) who chose to be listed (federation) */
+  offices = async (q = ''): Promise<OfficePerson[]> => await this.call('GET', `/offices?${new URLSearchParams({ q }).toString()}`)
+  /** list me (or not) in the other offices' directories */
+  publishListing = async (listed: boolean, department = ''): Promise<{ listed: boolean }> => await this.call('PUT', '/offices/listing', { listed, department })
 
   search = async (text: string, limit = 50): Promise<SearchHit[]> =>
     await this.call('GET', `/search?${new URLSearchParams({ q: text, limit: String(limit) }).toString()}`)

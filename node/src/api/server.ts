@@ -346,6 +346,32 @@ export class ApiServer {
         throw err
       }
     })
+    // federation (issue 12): people of the other offices, and my own listing there (opt-in)
+    const viaRelay = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+      if (this.c.relay.status().addr === null) throw new ParleyError('ERR_NOT_FOUND', `no relay is set: ${what} comes from your office relay`)
+      try {
+        return await fn()
+      } catch (err) {
+        const code = remoteCode(err)
+        if (code === 'ERR_NOT_ADMITTED') throw new ParleyError('ERR_NOT_ADMITTED', 'the relay has not admitted this device yet: redeem your invite first')
+        if (code !== undefined) throw new ParleyError('ERR_PEER_UNREACHABLE', `the relay could not give ${what} (${code})`, { cause: err })
+        throw err
+      }
+    }
+    this.route('GET', /^\/offices$/, async (_req, _params, url) => {
+      const q = (url.searchParams.get('q') ?? '').slice(0, 100)
+      return await viaRelay('the other offices\' directory', async () => await this.c.relay.offices(q))
+    })
+    this.route('PUT', /^\/offices\/listing$/, async (req) => {
+      const body = await readJson(req)
+      if (typeof body.listed !== 'boolean') throw new ParleyError('ERR_INVALID_ARGUMENT', 'listed must be true or false')
+      const department = typeof body.department === 'string' ? body.department.trim().slice(0, 200) : ''
+      await viaRelay('the other offices\' directory', async () => {
+        const listing = { listed: true, name: messenger.name, ...(department !== '' ? { department } : {}) }
+        await this.c.relay.publish(body.listed === true ? listing : { listed: false })
+      })
+      return { listed: body.listed }
+    })
     this.route('GET', /^\/status$/, async () => ({ peerId: messenger.peerId, outbox: await store.outboxSize(), connected: host.connectedPeers().length, connections: host.connectionCount(), connectionList: host.connections(), host: host.stats(), ...(this.c.storeHealth !== undefined ? { store: this.c.storeHealth() } : {}) }))
     this.route('GET', /^\/conversations$/, async () => {
       const peers = new Map((await messenger.listPeers()).map(p => [p.peerId, p]))

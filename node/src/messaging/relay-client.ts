@@ -8,8 +8,8 @@
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { isPermanentRefusal, type Envelope } from '../../../core/protocol/envelope.js'
 import {
-  RELAY_PROTOCOL, RELAY_RPC_METHODS, parseFetchResult, parseRelayStatus, parseDepositAnswer,
-  type DepositAnswer, type RelayRpcMethod
+  RELAY_PROTOCOL, RELAY_RPC_METHODS, parseFetchResult, parseRelayStatus, parseDepositAnswer, parseOffices,
+  type DepositAnswer, type OfficePerson, type RelayRpcMethod
 } from '../../../core/protocol/relay-rpc.js'
 import { RpcChannel, remoteCode } from '../../../core/rpc/channel.js'
 import { TypedEventEmitter } from '../../../core/util/events.js'
@@ -154,10 +154,35 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
   /** True when deposits can be attempted now. */
   get canDeposit (): boolean { return this.status().connected && this.state.admitted === true }
 
-  /** One deposit, kept by the relay for every recipient in `to` that it serves. */
+  /**
+   * One deposit, kept by the relay for every recipient in `to` that it serves;
+   * recipients of another office whose home relay we know (setHome, offices)
+   * are named with it (`home`), and the relay forwards their copies there.
+   */
   async deposit (to: string[], envelope: Envelope): Promise<DepositAnswer> {
     const ch = await this.rpc()
-    return parseDepositAnswer(await ch.call('deposit', { to, envelope }))
+    const home = Object.fromEntries(to.flatMap(t => { const h = this.homes.get(t); return h !== undefined ? [[t, h]] : [] }))
+    return parseDepositAnswer(await ch.call('deposit', { to, envelope, ...(Object.keys(home).length > 0 ? { home } : {}) }))
+  }
+
+  /** federation: recipient device -> the peer ID of its home relay (another office's), as learned */
+  private readonly homes = new Map<string, string>()
+
+  /** Names `peer`'s home relay (another office's, paired with ours): its mail is forwarded there. */
+  setHome (peer: string, relay: string): void { this.homes.set(peer, relay) }
+
+  /** People of the other offices (paired relays) who chose to be listed, matching `q`; their home relays are remembered. */
+  async offices (q = ''): Promise<OfficePerson[]> {
+    const ch = await this.rpc()
+    const { people } = parseOffices(await ch.call('offices', { q }))
+    for (const p of people) this.homes.set(p.peerId, p.relay)
+    return people
+  }
+
+  /** Lists this device in the other offices' directories (listed: false withdraws). */
+  async publish (p: { listed: boolean, name?: string, department?: string }): Promise<void> {
+    const ch = await this.rpc()
+    await ch.call('publish', p)
   }
 
   /** The company directory the relay's admin imported (ERR_NOT_ADMITTED until admitted). */

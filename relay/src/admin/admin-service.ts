@@ -53,6 +53,11 @@ export class AdminService {
     return result
   }
 
+  /** A federation change (pair, unpair, per-relay policy), audited like every other change. */
+  async federationChange<T> (who: string, action: string, target: string | undefined, details: Record<string, unknown>, fn: () => Promise<T>): Promise<T> {
+    return await this.audited(who, `federation.${action}`, target, details, fn)
+  }
+
   // ---- invites ----
 
   relayAddress (): string {

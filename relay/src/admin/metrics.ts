@@ -1,7 +1,7 @@
 /**
  * The relay's Prometheus metrics (prom-client), served on the admin
- * listener's /metrics. Only series that are real today are registered: the
- * federation queue series come with federation (docs/RELAY.md names them).
+ * listener's /metrics, the federation queues among them (per paired relay:
+ * depth, bytes, the oldest item's age, up or not; docs/RELAY.md).
  * Counters are incremented where the relay does the work; gauges are read
  * from the relay when Prometheus scrapes.
  */
@@ -15,6 +15,12 @@ export interface MetricsSources {
   circuits: () => number
   users: () => number
   mailbox: () => Promise<{ messages: number, bytes: number, recipients: number, deepest: number }>
+  /** federation: each paired relay's queue (depth, oldest item's age) and counts */
+  federation?: () => Promise<FedLinkGauge[]>
+}
+
+export interface FedLinkGauge {
+  peerId: string, state: string, queue: { depth: number, bytes: number, oldestAgeMs: number }, counts: { forwarded: number, received: number }
 }
 
 /** Store operations timed by the latency histogram. */
@@ -99,6 +105,21 @@ export class RelayMetrics {
     mailboxGauge('parley_relay_mailbox_bytes', 'Bytes of mail waiting at the relay.', t => t.bytes)
     mailboxGauge('parley_relay_mailbox_recipients', 'Recipients with mail waiting.', t => t.recipients)
     mailboxGauge('parley_relay_mailbox_depth_max', 'Mail waiting for the recipient with the most.', t => t.deepest)
+    const fed = sources.federation
+    if (fed === undefined) return
+    const fedGauge = (name: string, help: string, pick: (p: FedLinkGauge) => number): void => {
+       
+      new Gauge({
+        name, help, labelNames: ['peer'] as const, registers: reg,
+        async collect () { this.reset(); for (const p of await fed()) this.set({ peer: p.peerId }, pick(p)) }
+      })
+    }
+    fedGauge('parley_relay_federation_queue_depth', 'Items queued for a paired relay, waiting to be forwarded.', p => p.queue.depth)
+    fedGauge('parley_relay_federation_queue_bytes', 'Bytes queued for a paired relay.', p => p.queue.bytes)
+    fedGauge('parley_relay_federation_queue_oldest_age_seconds', 'Age of the oldest item queued for a paired relay (0: none).', p => p.queue.oldestAgeMs / 1000)
+    fedGauge('parley_relay_federation_up', '1 when the last exchange with a paired relay worked.', p => p.state === 'up' ? 1 : 0)
+    fedGauge('parley_relay_federation_forwarded', 'Items forwarded to a paired relay (and stored there) since start.', p => p.counts.forwarded)
+    fedGauge('parley_relay_federation_received', 'Copies received from a paired relay and stored since start.', p => p.counts.received)
   }
 
   /** One deposit's copies: kept, already held, refused for a full mailbox (also a refusal by code). */

@@ -76,6 +76,24 @@ export class AdminRoutes {
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new ParleyError('ERR_INVALID_ARGUMENT', 'limit must be 1..10000')
       return await service.auditLog(limit)
     })
+    // federation with other offices' relays (relay/src/federation/)
+    r('GET', '/federation', async () => await relay.federation.list())
+    r('POST', '/federation/invite', async ({ who, body }) => {
+      const hours = body.hours ?? 24
+      if (typeof hours !== 'number' || !Number.isFinite(hours) || hours <= 0 || hours > 24 * 30) {
+        throw new ParleyError('ERR_INVALID_ARGUMENT', 'hours must be a positive number, at most 720 (30 days)')
+      }
+      return await service.federationChange(who, 'invite', undefined, { hours }, async () => await relay.federation.invite(hours * 3600_000))
+    })
+    r('POST', '/federation/peers', async ({ who, body }) => {
+      if (typeof body.token !== 'string') throw new ParleyError('ERR_INVALID_ARGUMENT',
+        'give the pairing token (from `parley-relay federation invite` on the other relay)')
+      return await service.federationChange(who, 'add', undefined, {}, async () => await relay.federation.add(body.token as string))
+    })
+    r('DELETE', '/federation/peers/:id', async ({ who, params }) =>
+      await service.federationChange(who, 'remove', params[0], {}, async () => await relay.federation.remove(params[0] as string)))
+    r('PUT', '/federation/peers/:id/policy', async ({ who, params, body }) =>
+      await service.federationChange(who, 'policy', params[0], body, async () => await relay.federation.setPolicy(params[0] as string, body)))
     r('PUT', '/password', async ({ who, body }) => {
       const pw = body.password
       if (pw !== null && typeof pw !== 'string') throw refusal('password must be text, or null to remove it', { reason: 'passwordType' })

@@ -9,14 +9,16 @@ import { verifyEnvelope } from '../../../core/crypto/envelope.js'
 import { foldAccount, verifyAccountRecord } from '../../../core/crypto/account.js'
 import { parseAccountRecord } from '../../../core/protocol/account.js'
 import {
-  parseAckMail, parseDeposit, parseFetch, parseRedeem,
-  type DepositAnswer, type FetchResult, type RelayRpcMethod, type RelayStatus
+  parseAckMail, parseDeposit, parseFetch, parsePublish, parseRedeem,
+  type DepositAnswer, type OfficePerson, type FetchResult, type RelayRpcMethod, type RelayStatus
 } from '../../../core/protocol/relay-rpc.js'
 import { AckAfterWrite, type RpcChannel } from '../../../core/rpc/channel.js'
 import type { Logger } from '../../../core/util/log.js'
 import type { DepartmentNode } from '../../../core/protocol/directory.js'
 import type { RelayMetrics } from '../admin/metrics.js'
 import type { MailboxStore } from '../store/types.js'
+import type { Federation } from '../federation/federation.js'
+import type { FederationStore } from '../federation/types.js'
 import type { RelayCounters } from '../types.js'
 
 export interface MailboxServiceComponents {
@@ -33,7 +35,12 @@ export interface MailboxServiceComponents {
   directory?: () => Promise<DepartmentNode>
   /** a peer spoke to the relay (last seen) */
   seen?: (peerId: string) => void
+  /** federation (relay/src/federation/): recipients of other offices are queued for their home relay */
+  federation?: FederationRoom
 }
+
+/** What the mailbox service needs of federation. */
+export type FederationRoom = Pick<Federation, 'route' | 'enqueue' | 'offices'>
 
 export interface MailboxServiceInit {
   /** how often expired mail is deleted */
@@ -49,6 +56,8 @@ export interface RelayRpcAnswers {
   ackMail: { deleted: number }
   directory: DepartmentNode
   mailWaiting: never
+  publish: AckAfterWrite<{ listed: boolean }>
+  offices: { people: OfficePerson[] }
 }
 
 export type RelayRpcHandlers = { [M in RelayRpcMethod]: (remote: string, body: unknown) => Promise<RelayRpcAnswers[M]> }
@@ -75,23 +84,37 @@ export class MailboxService {
     },
     deposit: async (remote, body) => {
       this.requireAdmitted(remote, 'deposit')
-      const { to, envelope } = parseDeposit(body)
+      const { to, envelope, home } = parseDeposit(body)
       if (envelope.author !== remote) throw new ParleyError('ERR_INVALID_ENVELOPE', 'only the author may deposit an envelope')
       for (const t of to) {
         if (!envelope.keys.some(k => k.to === t)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'the envelope is not sealed for every recipient named')
       }
       verifyEnvelope(envelope)
-      // fan-out: one copy per admitted recipient; the others are named back to the sender
+      // fan-out: one copy per admitted recipient; recipients homed at a paired relay are queued for it; the others are named back
       const known = to.filter(t => this.c.store.isAdmitted(t))
-      const unknown = to.filter(t => !this.c.store.isAdmitted(t))
-      if (known.length === 0) throw new ParleyError('ERR_UNKNOWN_RECIPIENT', 'no recipient has an account on this relay')
+      const byRelay = new Map<string, string[]>()
+      const unknown: string[] = []
+      for (const t of to) {
+        if (this.c.store.isAdmitted(t)) continue
+        const relay = this.c.federation?.route(t, home[t])
+        if (relay === undefined) { unknown.push(t); continue }
+        byRelay.set(relay, [...(byRelay.get(relay) ?? []), t])
+      }
+      const forwarded = [...byRelay.values()].flat()
+      if (known.length === 0 && forwarded.length === 0) throw new ParleyError('ERR_UNKNOWN_RECIPIENT', 'no recipient has an account on this relay')
       // checked and staged in arrival order now; answered once the write is on disk
       const bytes = JSON.stringify(envelope).length
-      const written = this.metrics.timeStore('deposit', async () => await this.c.store.depositAll(known, remote, envelope, bytes))
+      const written = known.length === 0
+        ? Promise.resolve({ stored: 0, full: [], shareFull: [] })
+        : this.metrics.timeStore('deposit', async () => await this.c.store.depositAll(known, remote, envelope, bytes))
+      const queued = forwarded.length === 0 ? Promise.resolve() : this.c.federation!.enqueue(byRelay, envelope, bytes)
+      queued.catch(() => {})
       // `full` names every recipient refused for room (what older nodes read), `shareFull` those refused by the sender's share
-      return new AckAfterWrite(written.then(({ stored, full, shareFull }): DepositAnswer => {
+      return new AckAfterWrite(written.then(async ({ stored, full, shareFull }): Promise<DepositAnswer> => {
+        await queued
         this.metrics.deposited(stored, known.length - stored - full.length, full.length)
-        return { status: stored > 0 ? 'stored' : 'duplicate', stored, unknown, full, shareFull }
+        const kept = stored + forwarded.length
+        return { status: kept > 0 ? 'stored' : 'duplicate', stored: kept, unknown, full, shareFull, ...(forwarded.length > 0 ? { forwarded } : {}) }
       }, (err: unknown) => {
         const code = toParleyError(err).code
         if (code === 'ERR_SENDER_SHARE_FULL') this.c.log.warn('sender share of a mailbox full', { sender: remote, recipients: known.length })
@@ -117,7 +140,23 @@ export class MailboxService {
       this.requireAdmitted(remote, 'directory')
       return await (this.c.directory?.() ?? { name: '', people: [], departments: [] })
     },
-    mailWaiting: async () => { throw new ParleyError('ERR_NOT_FOUND', 'mailWaiting is sent by the relay, not to it') }
+    mailWaiting: async () => { throw new ParleyError('ERR_NOT_FOUND', 'mailWaiting is sent by the relay, not to it') },
+    // federation directory: the user's own choice to be listed for the other offices
+    publish: async (remote, body) => {
+      this.requireAdmitted(remote, 'publish')
+      const p = parsePublish(body)
+      const listing = p.listed ? { peerId: remote, name: p.name, ...(p.department !== undefined ? { department: p.department } : {}),
+        updatedAt: Date.now() } : null
+      const store = this.c.store as MailboxStore & Partial<FederationStore>
+      if (store.putListing === undefined) throw new ParleyError('ERR_NOT_FOUND', 'this relay keeps no directory for other offices')
+      return new AckAfterWrite(store.putListing(remote, listing).then(() => ({ listed: p.listed })))
+    },
+    offices: async (remote, body) => {
+      this.requireAdmitted(remote, 'offices')
+      const o = typeof body === 'object' && body !== null ? body as { q?: unknown } : {}
+      const q = typeof o.q === 'string' ? o.q.slice(0, 100) : ''
+      return { people: this.c.federation?.offices(q) ?? [] }
+    }
   }
 
   /**
@@ -220,8 +259,8 @@ export class MailboxService {
       throw err
     }
     try {
-      const r = await this.handlers[method](remote, body)
-      return r instanceof AckAfterWrite ? new AckAfterWrite(r.durable.catch(count)) : r
+      const r: unknown = await this.handlers[method](remote, body)
+      return r instanceof AckAfterWrite ? new AckAfterWrite((r as AckAfterWrite<unknown>).durable.catch(count)) : r
     } catch (err) {
       return count(err)
     }

@@ -14,10 +14,14 @@ import {
   type RelayUser
 } from './types.js'
 import { Watchers } from './watchers.js'
+import { fedSeqAfter, takeFedBatch, usableFedInvite } from '../federation/rules.js'
 import { newInvites } from './invites.js'
 import { SenderShares, subtractUsage, type SenderUse, type Usage } from './sender-shares.js'
 import { pasteSafeToken } from '../../../core/util/tokens.js'
 import { storeWriteError } from '../../../core/store/write-latch.js'
+import type {
+  FederationStore, FedInboundItem, FedInvite, FedPeer, FedQueueItem, FedReceipt, Listing
+} from '../federation/types.js'
 
 interface StoredMail { cursor: number, from: string, envelope: Envelope, depositedAt: number, bytes: number }
 
@@ -28,7 +32,7 @@ const SWEEP_CHUNK = 1000
 /** dedupe key of one copy: recipient, author and message id */
 const mailIdKey = (recipient: string, envelope: Envelope): string => recipient + SEP + envelope.author + SEP + envelope.id
 
-export class LevelMailboxStore extends LevelBackedStore implements MailboxStore {
+export class LevelMailboxStore extends LevelBackedStore implements MailboxStore, FederationStore {
   private readonly users: Sub<RelayUser>
   private readonly invites: Sub<Invite>
   private readonly mail: Sub<StoredMail>
@@ -36,6 +40,19 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
   private readonly usage: Sub<Usage>
   /** per (recipient, sender): what that sender's mail in that mailbox holds */
   private readonly senderUsage: Sub<Usage>
+  // federation (relay/src/federation/types.ts)
+  private readonly fedPeers: Sub<FedPeer>
+  private readonly fedInvites: Sub<FedInvite>
+  /** queue items by peer + seq */
+  private readonly fedQueue: Sub<FedQueueItem>
+  /** dedupe of a queued item: peer, author, envelope id -> seq */
+  private readonly fedQueueIds: Sub<number>
+  /** per peer: queued count and bytes, and the last seq given */
+  private readonly fedQueueUse: Sub<Usage & { seq: number }>
+  /** per peer: the highest seq received from it (its high-water mark) */
+  private readonly fedIn: Sub<number>
+  private readonly listings: Sub<Listing>
+  private readonly fedDraining = new Set<string>()
   private shares: SenderShares
   private admitted = new Set<string>()
   private cursor = 0
@@ -49,6 +66,13 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
     this.mailIds = jsonSublevel(db, 'mailid')
     this.usage = jsonSublevel(db, 'usage')
     this.senderUsage = jsonSublevel(db, 'senderusage')
+    this.fedPeers = jsonSublevel(db, 'fedpeers')
+    this.fedInvites = jsonSublevel(db, 'fedinvites')
+    this.fedQueue = jsonSublevel(db, 'fedq')
+    this.fedQueueIds = jsonSublevel(db, 'fedqid')
+    this.fedQueueUse = jsonSublevel(db, 'fedquse')
+    this.fedIn = jsonSublevel(db, 'fedin')
+    this.listings = jsonSublevel(db, 'listings')
     this.shares = new SenderShares(limits)
   }
 
@@ -179,36 +203,43 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
     const recipients = typeof to === 'string' ? [to] : to
     const kept: string[] = []
     const result = await this.gc.write(async (tx) => {
-      let stored = 0
-      const full: string[] = []
-      const shareFull: string[] = []
-      for (const r of recipients) {
-        // deduped per author too: another sender cannot pre-empt a copy by reusing its id
-        if (await tx.has(this.mailIds, mailIdKey(r, envelope))) continue
-        const use = (await tx.get(this.usage, r)) ?? { count: 0, bytes: 0 }
-        const mine = (await tx.get(this.senderUsage, r + SEP + from)) ?? { count: 0, bytes: 0 }
-        // a full mailbox (or share) refuses only its own copy; the other recipients still get theirs
-        const room = this.shares.room(use, mine, bytes)
-        if (room !== 'ok') {
-          full.push(r)
-          if (room === 'share') { shareFull.push(r); this.shares.refused(r, from) }
-          continue
-        }
-        const cursor = ++this.cursor
-        tx.put(this.mail, r + SEP + pad(cursor), { cursor, from, envelope, depositedAt: Date.now(), bytes })
-        tx.put(this.mailIds, mailIdKey(r, envelope), cursor)
-        tx.put(this.usage, r, { count: use.count + 1, bytes: use.bytes + bytes })
-        tx.put(this.senderUsage, r + SEP + from, { count: mine.count + 1, bytes: mine.bytes + bytes })
-        kept.push(r)
-        stored++
-      }
-      if (stored > 0) tx.put(this.meta, 'cursor', this.cursor)
-      if (stored === 0 && full.length > 0) throw this.shares.refusal(full, shareFull)
-      return { stored, full, shareFull }
+      const r = await this.depositIn(tx, recipients, from, envelope, bytes, kept)
+      if (r.stored === 0 && r.full.length > 0) throw this.shares.refusal(r.full, r.shareFull)
+      return r
     })
     // once durable
     for (const r of kept) this.watchers.mail(r)
     return result
+  }
+
+  /** One deposit inside a write: copies kept are named in `kept`; a full mailbox refuses only its own copy (never throws for it). */
+  private async depositIn (tx: Tx, recipients: string[], from: string, envelope: Envelope, bytes: number, kept: string[]): Promise<{ stored: number,
+    full: string[], shareFull: string[] }> {
+    let stored = 0
+    const full: string[] = []
+    const shareFull: string[] = []
+    for (const r of recipients) {
+      // deduped per author too: another sender cannot pre-empt a copy by reusing its id
+      if (await tx.has(this.mailIds, mailIdKey(r, envelope))) continue
+      const use = (await tx.get(this.usage, r)) ?? { count: 0, bytes: 0 }
+      const mine = (await tx.get(this.senderUsage, r + SEP + from)) ?? { count: 0, bytes: 0 }
+      // a full mailbox (or share) refuses only its own copy; the other recipients still get theirs
+      const room = this.shares.room(use, mine, bytes)
+      if (room !== 'ok') {
+        full.push(r)
+        if (room === 'share') { shareFull.push(r); this.shares.refused(r, from) }
+        continue
+      }
+      const cursor = ++this.cursor
+      tx.put(this.mail, r + SEP + pad(cursor), { cursor, from, envelope, depositedAt: Date.now(), bytes })
+      tx.put(this.mailIds, mailIdKey(r, envelope), cursor)
+      tx.put(this.usage, r, { count: use.count + 1, bytes: use.bytes + bytes })
+      tx.put(this.senderUsage, r + SEP + from, { count: mine.count + 1, bytes: mine.bytes + bytes })
+      kept.push(r)
+      stored++
+    }
+    if (stored > 0) tx.put(this.meta, 'cursor', this.cursor)
+    return { stored, full, shareFull }
   }
 
   async fetch (recipient: string, after: number, limit: number): Promise<FetchResult> {
@@ -330,4 +361,127 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore 
     for await (const u of this.usage.values()) { messages += u.count; bytes += u.bytes; recipients++ }
     return { messages, bytes, recipients }
   }
+
+  // ---- federation -------------------------------------------------------------
+
+  async listFedPeers (): Promise<FedPeer[]> { return await this.fedPeers.values().all() }
+  async putFedPeer (peer: FedPeer): Promise<void> { await this.gc.write(async (tx) => { tx.put(this.fedPeers, peer.peerId, peer) }) }
+
+  async removeFedPeer (peerId: string): Promise<number> {
+    const keys = await this.fedQueue.keys({ gt: peerId + SEP, lt: peerId + SEP + '\xff' }).all()
+    return await this.gc.write(async (tx) => {
+      if (!await tx.has(this.fedPeers, peerId)) return -1
+      tx.del(this.fedPeers, peerId)
+      for (const k of keys) {
+        const item = await tx.get(this.fedQueue, k)
+        tx.del(this.fedQueue, k)
+        if (item !== undefined) tx.del(this.fedQueueIds, peerId + SEP + item.envelope.author + SEP + item.envelope.id)
+      }
+      tx.del(this.fedQueueUse, peerId)
+      return keys.length
+    })
+  }
+
+  async putFedInvite (invite: FedInvite): Promise<void> { await this.gc.write(async (tx) => { tx.put(this.fedInvites, invite.secretHash, invite) }) }
+  async listFedInvites (): Promise<FedInvite[]> { return await this.fedInvites.values().all() }
+
+  async useFedInvite (secretHash: string, by: string, now: number): Promise<FedInvite> {
+    return await this.gc.write(async (tx) => {
+      const used = usableFedInvite(await tx.get(this.fedInvites, secretHash), by, now)
+      tx.put(this.fedInvites, secretHash, used)
+      return used
+    })
+  }
+
+  async enqueueFed (peer: string, to: string[], envelope: Envelope, bytes: number, quota: { messages: number,
+    bytes: number }): Promise<'queued' | 'duplicate'> {
+    return await this.gc.write(async (tx) => {
+      const idKey = peer + SEP + envelope.author + SEP + envelope.id
+      if (await tx.has(this.fedQueueIds, idKey)) return 'duplicate'
+      const use = (await tx.get(this.fedQueueUse, peer)) ?? { count: 0, bytes: 0, seq: 0 }
+      if (use.count + 1 > quota.messages || use.bytes + bytes > quota.bytes) {
+        throw new ParleyError('ERR_QUOTA_EXCEEDED', 'the queue to that office\'s relay is full; try again later')
+      }
+      const paired = await tx.get(this.fedPeers, peer)
+      if (paired === undefined) throw new ParleyError('ERR_FED_NOT_PAIRED', 'that office\'s relay is not paired with this one')
+      const seq = fedSeqAfter(use.seq, paired.pairedAt)
+      tx.put(this.fedQueue, peer + SEP + pad(seq), { seq, to, envelope, bytes, queuedAt: Date.now() })
+      tx.put(this.fedQueueIds, idKey, seq)
+      tx.put(this.fedQueueUse, peer, { count: use.count + 1, bytes: use.bytes + bytes, seq })
+      return 'queued'
+    })
+  }
+
+  async drainFed (peer: string, limit: number, maxBytes: number, send: (items: FedQueueItem[]) => Promise<number>): Promise<number | null> {
+    if (this.fedDraining.has(peer)) return null
+    this.fedDraining.add(peer)
+    try {
+      const items: FedQueueItem[] = []
+      let bytes = 0
+      for await (const item of this.fedQueue.values({ gt: peer + SEP, lt: peer + SEP + '\xff' })) {
+        if (items.length >= limit || (items.length > 0 && bytes + item.bytes > maxBytes)) break
+        items.push(item)
+        bytes += item.bytes
+      }
+      if (items.length === 0) return 0
+      const upTo = await send(items)
+      const done = items.filter(i => i.seq <= upTo)
+      if (done.length === 0) return 0
+      await this.gc.write(async (tx) => { await this.dropFed(tx, peer, done) })
+      return done.length
+    } finally {
+      this.fedDraining.delete(peer)
+    }
+  }
+
+  private async dropFed (tx: Tx, peer: string, items: FedQueueItem[]): Promise<void> {
+    const use = await tx.get(this.fedQueueUse, peer)
+    let n = 0; let b = 0
+    for (const i of items) {
+      if (!await tx.has(this.fedQueue, peer + SEP + pad(i.seq))) continue
+      tx.del(this.fedQueue, peer + SEP + pad(i.seq))
+      tx.del(this.fedQueueIds, peer + SEP + i.envelope.author + SEP + i.envelope.id)
+      n++; b += i.bytes
+    }
+    if (use !== undefined) tx.put(this.fedQueueUse, peer, { seq: use.seq, count: Math.max(0, use.count - n), bytes: Math.max(0, use.bytes - b) })
+  }
+
+  async expireFed (peer: string, before: number): Promise<FedQueueItem[]> {
+    const old: FedQueueItem[] = []
+    for await (const item of this.fedQueue.values({ gt: peer + SEP, lt: peer + SEP + '\xff' })) {
+      // queued in seq order, so in time order: the expired ones are a prefix
+      if (item.queuedAt >= before) break
+      old.push(item)
+    }
+    if (old.length > 0) await this.gc.write(async (tx) => { await this.dropFed(tx, peer, old) })
+    return old
+  }
+
+  async fedQueueStats (): Promise<Map<string, { depth: number, bytes: number, oldestAt: number }>> {
+    const out = new Map<string, { depth: number, bytes: number, oldestAt: number }>()
+    for await (const [peer, u] of this.fedQueueUse.iterator()) {
+      if (u.count === 0) continue
+      const first = await this.fedQueue.values({ gt: peer + SEP, lt: peer + SEP + '\xff', limit: 1 }).all()
+      out.set(peer, { depth: u.count, bytes: u.bytes, oldestAt: first[0]?.queuedAt ?? Date.now() })
+    }
+    return out
+  }
+
+  async receiveFed (peer: string, items: FedInboundItem[]): Promise<FedReceipt> {
+    const kept: string[] = []
+    const receipt = await this.gc.write(async (tx) => {
+      const r = await takeFedBatch(items, (await tx.get(this.fedIn, peer)) ?? 0, (p) => this.admitted.has(p),
+        async (mine, item) => await this.depositIn(tx, mine, item.envelope.author, item.envelope, item.bytes, kept))
+      tx.put(this.fedIn, peer, r.lastSeq)
+      return r
+    })
+    for (const r of kept) this.watchers.mail(r)
+    return receipt
+  }
+
+  async putListing (peerId: string, listing: Listing | null): Promise<void> {
+    await this.gc.write(async (tx) => { if (listing === null) tx.del(this.listings, peerId); else tx.put(this.listings, peerId, listing) })
+  }
+
+  async listListings (): Promise<Listing[]> { return await this.listings.values().all() }
 }

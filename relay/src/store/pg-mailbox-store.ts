@@ -31,6 +31,8 @@ import { newInvites } from './invites.js'
 import { SenderShares, type SenderUse } from './sender-shares.js'
 import { migrate, SWEEP_LOCK } from './pg-schema.js'
 import { Watchers } from './watchers.js'
+import type { FederationStore, FedInboundItem, FedInvite, FedPeer, FedQueueItem, FedReceipt, Listing } from '../federation/types.js'
+import { fedSeqAfter, takeFedBatch, usableFedInvite } from '../federation/rules.js'
 
 /** rows deleted per transaction by the TTL sweep */
 const SWEEP_CHUNK = 1000
@@ -87,7 +89,7 @@ const inviteOf = (r: InviteRow): Invite => ({
 interface UserRow { peer_id: string, admitted_at: number, via: RelayUser['via'], invite: string | null }
 const userOf = (r: UserRow): RelayUser => ({ peerId: r.peer_id, admittedAt: r.admitted_at, via: r.via, ...(r.invite !== null ? { invite: r.invite } : {}) })
 
-export class PgMailboxStore implements MailboxStore {
+export class PgMailboxStore implements MailboxStore, FederationStore {
   private pool?: pg.Pool
   private listener?: pg.Client
   private admitted = new Set<string>()
@@ -377,46 +379,52 @@ export class PgMailboxStore implements MailboxStore {
 
   async depositAll (to: string | string[], from: string, envelope: Envelope, bytes: number): Promise<{ stored: number, full: string[], shareFull: string[] }> {
     const recipients = [...new Set(typeof to === 'string' ? [to] : to)]
-    const text = JSON.stringify(envelope)
     return await this.tx(async (c) => {
-      const usage = await this.lockMailboxes(c, recipients)
-      const dups = await c.query<{ recipient: string }>(
-        'SELECT recipient FROM relay_mail WHERE recipient = ANY($1) AND author = $2 AND envelope_id = $3', [recipients, envelope.author, envelope.id])
-      const dup = new Set(dups.rows.map(r => r.recipient))
-      const senderRows = await c.query<{ recipient: string, count: number, bytes: number }>(
-        'SELECT recipient, count, bytes FROM relay_sender_usage WHERE recipient = ANY($1) AND sender = $2', [recipients, from])
-      const mine = new Map(senderRows.rows.map(r => [r.recipient, r]))
-      const keep: string[] = []
-      const full: string[] = []
-      const shareFull: string[] = []
-      for (const r of recipients) {
-        if (dup.has(r)) continue
-        const room = this.shares.room(usage.get(r) ?? { count: 0, bytes: 0 }, mine.get(r) ?? { count: 0, bytes: 0 }, bytes)
-        if (room !== 'ok') {
-          full.push(r)
-          if (room === 'share') { shareFull.push(r); this.shares.refused(r, from) }
-          continue
-        }
-        keep.push(r)
-      }
-      if (keep.length === 0) {
-        if (full.length > 0) throw this.shares.refusal(full, shareFull)
-        return { stored: 0, full, shareFull }
-      }
-      // cursors taken now, under the mailboxes' locks, in recipient order
-      await c.query(
-        `INSERT INTO relay_mail (recipient, cursor, sender, author, envelope_id, envelope, deposited_at, bytes)
-         SELECT r, nextval('relay_mail_cursor'), $2, $3, $4, $5, $6, $7 FROM unnest($1::text[]) WITH ORDINALITY AS t(r, i) ORDER BY i`,
-        [keep, from, envelope.author, envelope.id, text, Date.now(), bytes])
-      await c.query('UPDATE relay_usage SET count = count + 1, bytes = bytes + $2 WHERE recipient = ANY($1)', [keep, bytes])
-      await c.query(
-        `INSERT INTO relay_sender_usage (recipient, sender, count, bytes) SELECT r, $2, 1, $3 FROM unnest($1::text[]) AS r
-         ON CONFLICT (recipient, sender) DO UPDATE SET count = relay_sender_usage.count + 1, bytes = relay_sender_usage.bytes + EXCLUDED.bytes`,
-        [keep, from, bytes])
-      // delivered to the listeners (every instance, this one too) when the transaction commits: the peer ID only
-      await c.query('SELECT pg_notify($1, r) FROM unnest($2::text[]) AS r', [MAIL_CHANNEL, keep])
-      return { stored: keep.length, full, shareFull }
+      const r = await this.depositIn(c, recipients, from, envelope, bytes)
+      if (r.stored === 0 && r.full.length > 0) throw this.shares.refusal(r.full, r.shareFull)
+      return r
     })
+  }
+
+  /** One deposit inside a transaction; a full mailbox refuses only its own copy (never throws for it). */
+  private async depositIn (c: pg.PoolClient, recipients: string[], from: string, envelope: Envelope, bytes: number): Promise<{ stored: number,
+    full: string[], shareFull: string[] }> {
+    if (recipients.length === 0) return { stored: 0, full: [], shareFull: [] }
+    const text = JSON.stringify(envelope)
+    const usage = await this.lockMailboxes(c, recipients)
+    const dups = await c.query<{ recipient: string }>(
+      'SELECT recipient FROM relay_mail WHERE recipient = ANY($1) AND author = $2 AND envelope_id = $3', [recipients, envelope.author, envelope.id])
+    const dup = new Set(dups.rows.map(r => r.recipient))
+    const senderRows = await c.query<{ recipient: string, count: number, bytes: number }>(
+      'SELECT recipient, count, bytes FROM relay_sender_usage WHERE recipient = ANY($1) AND sender = $2', [recipients, from])
+    const mine = new Map(senderRows.rows.map(r => [r.recipient, r]))
+    const keep: string[] = []
+    const full: string[] = []
+    const shareFull: string[] = []
+    for (const r of recipients) {
+      if (dup.has(r)) continue
+      const room = this.shares.room(usage.get(r) ?? { count: 0, bytes: 0 }, mine.get(r) ?? { count: 0, bytes: 0 }, bytes)
+      if (room !== 'ok') {
+        full.push(r)
+        if (room === 'share') { shareFull.push(r); this.shares.refused(r, from) }
+        continue
+      }
+      keep.push(r)
+    }
+    if (keep.length === 0) return { stored: 0, full, shareFull }
+    // cursors taken now, under the mailboxes' locks, in recipient order
+    await c.query(
+      `INSERT INTO relay_mail (recipient, cursor, sender, author, envelope_id, envelope, deposited_at, bytes)
+       SELECT r, nextval('relay_mail_cursor'), $2, $3, $4, $5, $6, $7 FROM unnest($1::text[]) WITH ORDINALITY AS t(r, i) ORDER BY i`,
+      [keep, from, envelope.author, envelope.id, text, Date.now(), bytes])
+    await c.query('UPDATE relay_usage SET count = count + 1, bytes = bytes + $2 WHERE recipient = ANY($1)', [keep, bytes])
+    await c.query(
+      `INSERT INTO relay_sender_usage (recipient, sender, count, bytes) SELECT r, $2, 1, $3 FROM unnest($1::text[]) AS r
+       ON CONFLICT (recipient, sender) DO UPDATE SET count = relay_sender_usage.count + 1, bytes = relay_sender_usage.bytes + EXCLUDED.bytes`,
+      [keep, from, bytes])
+    // delivered to the listeners (every instance, this one too) when the transaction commits: the peer ID only
+    await c.query('SELECT pg_notify($1, r) FROM unnest($2::text[]) AS r', [MAIL_CHANNEL, keep])
+    return { stored: keep.length, full, shareFull }
   }
 
   async fetch (recipient: string, after: number, limit: number): Promise<FetchResult> {
@@ -559,5 +567,133 @@ export class PgMailboxStore implements MailboxStore {
        count(*) FILTER (WHERE count > 0)::int8 AS recipients FROM relay_usage`)
     const r = rows[0]!
     return { messages: r.messages, bytes: r.bytes, recipients: r.recipients }
+  }
+
+  // ---- federation -------------------------------------------------------------
+
+  async listFedPeers (): Promise<FedPeer[]> {
+    return (await this.q<{ peer: FedPeer }>('SELECT peer FROM relay_fed_peers ORDER BY peer_id')).rows.map(r => r.peer)
+  }
+
+  async putFedPeer (peer: FedPeer): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query('INSERT INTO relay_fed_peers (peer_id, peer) VALUES ($1, $2) ON CONFLICT (peer_id) DO UPDATE SET peer = EXCLUDED.peer',
+        [peer.peerId, JSON.stringify(peer)])
+      await c.query('INSERT INTO relay_fed_drain (peer_id) VALUES ($1) ON CONFLICT DO NOTHING', [peer.peerId])
+    })
+  }
+
+  async removeFedPeer (peerId: string): Promise<number> {
+    return await this.tx(async (c) => {
+      const { rowCount } = await c.query('DELETE FROM relay_fed_peers WHERE peer_id = $1', [peerId])
+      if ((rowCount ?? 0) === 0) return -1
+      const dropped = await c.query('DELETE FROM relay_fed_queue WHERE peer_id = $1', [peerId])
+      return dropped.rowCount ?? 0
+    })
+  }
+
+  async putFedInvite (invite: FedInvite): Promise<void> {
+    await this.q('INSERT INTO relay_fed_invites (secret_hash, invite) VALUES ($1, $2) ON CONFLICT (secret_hash) DO UPDATE SET invite = EXCLUDED.invite',
+      [invite.secretHash, JSON.stringify(invite)])
+  }
+
+  async listFedInvites (): Promise<FedInvite[]> {
+    return (await this.q<{ invite: FedInvite }>('SELECT invite FROM relay_fed_invites')).rows.map(r => r.invite)
+  }
+
+  async useFedInvite (secretHash: string, by: string, now: number): Promise<FedInvite> {
+    return await this.tx(async (c) => {
+      const row = (await c.query<{ invite: FedInvite }>('SELECT invite FROM relay_fed_invites WHERE secret_hash = $1 FOR UPDATE', [secretHash])).rows[0]
+      const used = usableFedInvite(row?.invite, by, now)
+      await c.query('UPDATE relay_fed_invites SET invite = $2 WHERE secret_hash = $1', [secretHash, JSON.stringify(used)])
+      return used
+    })
+  }
+
+  async enqueueFed (peer: string, to: string[], envelope: Envelope, bytes: number, quota: { messages: number,
+    bytes: number }): Promise<'queued' | 'duplicate'> {
+    return await this.tx(async (c) => {
+      // the peer's row first: enqueues to one relay serialise here, so their seqs commit in order
+      const locked = await c.query<{ next_seq: number }>('SELECT next_seq FROM relay_fed_peers WHERE peer_id = $1 FOR UPDATE', [peer])
+      if (locked.rows.length === 0) throw new ParleyError('ERR_FED_NOT_PAIRED', 'that office\'s relay is not paired with this one')
+      const dup = await c.query('SELECT 1 FROM relay_fed_queue WHERE peer_id = $1 AND author = $2 AND envelope_id = $3', [peer, envelope.author, envelope.id])
+      if (dup.rows.length > 0) return 'duplicate'
+      const use = (await c.query<{ n: number, b: number }>(
+        'SELECT count(*)::int8 AS n, coalesce(sum(bytes), 0)::int8 AS b FROM relay_fed_queue WHERE peer_id = $1', [peer])).rows[0]!
+      if (use.n + 1 > quota.messages || use.b + bytes > quota.bytes) {
+        throw new ParleyError('ERR_QUOTA_EXCEEDED', 'the queue to that office\'s relay is full; try again later')
+      }
+      const paired = (await c.query<{ peer: FedPeer }>('SELECT peer FROM relay_fed_peers WHERE peer_id = $1', [peer])).rows[0]!.peer
+      const seq = fedSeqAfter(locked.rows[0]!.next_seq, paired.pairedAt)
+      await c.query('UPDATE relay_fed_peers SET next_seq = $2 WHERE peer_id = $1', [peer, seq])
+      await c.query(
+        `INSERT INTO relay_fed_queue (peer_id, seq, author, envelope_id, recipients, envelope, bytes, queued_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [peer, seq, envelope.author, envelope.id, to, JSON.stringify(envelope), bytes, Date.now()])
+      return 'queued'
+    })
+  }
+
+  async drainFed (peer: string, limit: number, maxBytes: number, send: (items: FedQueueItem[]) => Promise<number>): Promise<number | null> {
+    const { client: c, release } = await this.checkout()
+    let broken = false
+    try {
+      await c.query('BEGIN')
+      // whichever instance gets the row drains this queue; the others skip it, so one relay's items go out in order
+      const lock = await c.query('SELECT 1 FROM relay_fed_drain WHERE peer_id = $1 FOR UPDATE SKIP LOCKED', [peer])
+      if (lock.rows.length === 0) { await c.query('ROLLBACK'); return null }
+      const { rows } = await c.query<{ seq: number, recipients: string[], envelope: string, bytes: number, queued_at: number }>(
+        'SELECT seq, recipients, envelope, bytes, queued_at FROM relay_fed_queue WHERE peer_id = $1 ORDER BY seq LIMIT $2', [peer, limit])
+      const items: FedQueueItem[] = []
+      let bytes = 0
+      for (const r of rows) {
+        if (items.length > 0 && bytes + r.bytes > maxBytes) break
+        items.push({ seq: r.seq, to: r.recipients, envelope: JSON.parse(r.envelope) as Envelope, bytes: r.bytes, queuedAt: r.queued_at })
+        bytes += r.bytes
+      }
+      if (items.length === 0) { await c.query('ROLLBACK'); return 0 }
+      const upTo = await send(items)
+      const { rowCount } = await c.query('DELETE FROM relay_fed_queue WHERE peer_id = $1 AND seq <= $2 AND seq = ANY($3::bigint[])',
+        [peer, upTo, items.map(i => i.seq)])
+      await c.query('COMMIT')
+      return rowCount ?? 0
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => { broken = true })
+      throw pgError(err, this.where)
+    } finally {
+      release(broken)
+    }
+  }
+
+  async expireFed (peer: string, before: number): Promise<FedQueueItem[]> {
+    const { rows } = await this.q<{ seq: number, recipients: string[], envelope: string, bytes: number, queued_at: number }>(
+      'DELETE FROM relay_fed_queue WHERE peer_id = $1 AND queued_at < $2 RETURNING seq, recipients, envelope, bytes, queued_at', [peer, before])
+    return rows.map(r => ({ seq: r.seq, to: r.recipients, envelope: JSON.parse(r.envelope) as Envelope, bytes: r.bytes, queuedAt: r.queued_at }))
+  }
+
+  async fedQueueStats (): Promise<Map<string, { depth: number, bytes: number, oldestAt: number }>> {
+    const { rows } = await this.q<{ peer_id: string, n: number, b: number, oldest: number }>(
+      'SELECT peer_id, count(*)::int8 AS n, sum(bytes)::int8 AS b, min(queued_at)::int8 AS oldest FROM relay_fed_queue GROUP BY peer_id')
+    return new Map(rows.map(r => [r.peer_id, { depth: r.n, bytes: r.b, oldestAt: r.oldest }]))
+  }
+
+  async receiveFed (peer: string, items: FedInboundItem[]): Promise<FedReceipt> {
+    return await this.tx(async (c) => {
+      await c.query('INSERT INTO relay_fed_in (peer_id) VALUES ($1) ON CONFLICT DO NOTHING', [peer])
+      const last = (await c.query<{ last_seq: number }>('SELECT last_seq FROM relay_fed_in WHERE peer_id = $1 FOR UPDATE', [peer])).rows[0]!.last_seq
+      const r = await takeFedBatch(items, last, (p) => this.admitted.has(p),
+        async (mine, item) => await this.depositIn(c, mine, item.envelope.author, item.envelope, item.bytes))
+      await c.query('UPDATE relay_fed_in SET last_seq = $2 WHERE peer_id = $1', [peer, r.lastSeq])
+      return r
+    })
+  }
+
+  async putListing (peerId: string, listing: Listing | null): Promise<void> {
+    if (listing === null) await this.q('DELETE FROM relay_listings WHERE peer_id = $1', [peerId])
+    else await this.q('INSERT INTO relay_listings (peer_id, listing) VALUES ($1, $2) ON CONFLICT (peer_id) DO UPDATE SET listing = EXCLUDED.listing',
+      [peerId, JSON.stringify(listing)])
+  }
+
+  async listListings (): Promise<Listing[]> {
+    return (await this.q<{ listing: Listing }>('SELECT listing FROM relay_listings ORDER BY peer_id')).rows.map(r => r.listing)
   }
 }

@@ -48,6 +48,25 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE relay_invites ADD COLUMN revoked_at bigint;
       ALTER TABLE relay_invites ADD COLUMN redeemed_by jsonb NOT NULL DEFAULT '[]';
     `
+  },
+  {
+    version: 3,
+    name: 'federation: paired relays, queues, high-water marks, listings',
+    sql: `
+      -- next_seq: the enqueue that takes a seq holds this row until it commits, so one relay's queue commits in seq order
+      CREATE TABLE relay_fed_peers (peer_id text PRIMARY KEY, peer jsonb NOT NULL, next_seq bigint NOT NULL DEFAULT 0);
+      -- one row per paired relay, locked FOR UPDATE SKIP LOCKED by the one instance draining that queue
+      CREATE TABLE relay_fed_drain (peer_id text PRIMARY KEY);
+      CREATE TABLE relay_fed_invites (secret_hash text PRIMARY KEY, invite jsonb NOT NULL);
+      CREATE TABLE relay_fed_queue (
+        peer_id text NOT NULL, seq bigint NOT NULL, author text NOT NULL, envelope_id text NOT NULL,
+        recipients text[] NOT NULL, envelope text NOT NULL, bytes integer NOT NULL, queued_at bigint NOT NULL,
+        PRIMARY KEY (peer_id, seq),
+        UNIQUE (peer_id, author, envelope_id)
+      );
+      CREATE TABLE relay_fed_in (peer_id text PRIMARY KEY, last_seq bigint NOT NULL DEFAULT 0);
+      CREATE TABLE relay_listings (peer_id text PRIMARY KEY, listing jsonb NOT NULL);
+    `
   }
 ]
 

@@ -183,4 +183,37 @@ describe('PgMailboxStore', () => {
     await s.stop()
     await db.drop()
   })
+
+  it('federation: two instances share each queue; whichever is up drains it (FOR UPDATE SKIP LOCKED), in order, once', async () => {
+    [alice, bob] = await newIdentities(2) as [DeviceIdentity, DeviceIdentity]
+    const db = await freshDb()
+    const a = new PgMailboxStore({ url: db.url }, limits)
+    const b = new PgMailboxStore({ url: db.url }, limits)
+    await a.start(); await b.start()
+    const relay = '12D3KooWFedRelayAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA1'
+    await a.putFedPeer({ peerId: relay, name: 'B', addrs: [], pairedAt: Date.now(), policy: { directory: 'listed', quotaMessages: 1000, quotaBytes: 1 << 20, ttlMs: 60_000 } })
+    const quota = { messages: 1000, bytes: 1 << 20 }
+    // enqueued on both instances at once: one order of seqs, no gaps in what a drain sees
+    const envs = Array.from({ length: 40 }, () => env())
+    await Promise.all(envs.map(async (e, i) => await (i % 2 === 0 ? a : b).enqueueFed(relay, [bob.peerId], e, 100, quota)))
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => { release = resolve })
+    const got: number[] = []
+    const first = a.drainFed(relay, 10, 1 << 20, async (items) => { await gate; got.push(...items.map(i => i.seq)); return items[items.length - 1]!.seq })
+    await new Promise(resolve => setTimeout(resolve, 300))
+    assert.equal(await b.drainFed(relay, 10, 1 << 20, async () => 0), null, 'the other instance skips the locked queue')
+    release()
+    assert.equal(await first, 10)
+    // instance a goes away; b drains the rest
+    await a.stop()
+    for (;;) {
+      const n = await b.drainFed(relay, 7, 1 << 20, async (items) => { got.push(...items.map(i => i.seq)); return items[items.length - 1]!.seq })
+      if (n === 0) break
+    }
+    assert.equal(got.length, 40)
+    assert.deepEqual(got, [...got].sort((x, y) => x - y), 'in seq order')
+    assert.equal(new Set(got).size, 40, 'each once')
+    await b.stop()
+    await db.drop()
+  })
 })

@@ -6,13 +6,14 @@ import { errorText } from '../errors.js'
 import { I18nContext, makeI18n, savedChoice, useI18n } from '../i18n.js'
 import { Audit } from './Audit.js'
 import { Directory } from './Directory.js'
+import { Federation } from './Federation.js'
 import { Invites } from './Invites.js'
 import { Overview } from './Overview.js'
 import { Policy } from './Policy.js'
 import { Users } from './Users.js'
 
-type Tab = 'overview' | 'users' | 'invites' | 'directory' | 'policy' | 'audit'
-const TABS: Tab[] = ['overview', 'users', 'invites', 'directory', 'policy', 'audit']
+type Tab = 'overview' | 'users' | 'invites' | 'directory' | 'federation' | 'policy' | 'audit'
+const TABS: Tab[] = ['overview', 'users', 'invites', 'directory', 'federation', 'policy', 'audit']
 
 export function App () {
   const [choice, setChoice] = useState<LocaleChoice>(savedChoice())
@@ -78,13 +79,18 @@ function Tabs () {
   return (
     <>
       <nav class="tabs" role="tablist">
-        {TABS.map(x => <button role="tab" aria-selected={tab === x} data-testid={`tab-${x}`} onClick={() => { setTab(x) }}>{t.tabs[x]}</button>)}
+        {TABS.map(x => (
+          <button role="tab" aria-selected={tab === x} data-testid={`tab-${x}`} onClick={() => { setTab(x) }}>
+            {x === 'federation' ? t.fedTab : t.tabs[x]}
+          </button>
+        ))}
       </nav>
       <main>
         {tab === 'overview' && <Overview />}
         {tab === 'users' && <Users />}
         {tab === 'invites' && <Invites />}
         {tab === 'directory' && <Directory />}
+        {tab === 'federation' && <Federation />}
         {tab === 'policy' && <Policy />}
         {tab === 'audit' && <Audit />}
       </main>

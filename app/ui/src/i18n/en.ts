@@ -257,7 +257,22 @@ export const en = (f: Formatters) => ({
   storeDismiss: 'OK',
   heldState: 'checking message numbers with colleagues',
   heldHint: 'Parley first makes sure no message number is used twice (after a damaged store, or in a group after a restart). ' +
-    'It goes out as soon as your colleagues answer, or within a minute.'
+    'It goes out as soon as your colleagues answer, or within a minute.',
+
+  // other offices (issue 12: federation)
+  offices: 'Other offices',
+  officesTitle: 'People in other offices',
+  officesHint: 'Colleagues of the offices your relay is paired with, who chose to be listed.',
+  officesSearch: 'Search by name, department or office',
+  officesLoading: 'Loading…',
+  officesEmpty: 'Nobody found. Only people who chose to be listed appear here.',
+  officesChat: 'Chat',
+  officesNoRelay: 'Other offices are reached through your office relay: set the relay in Settings first.',
+  officesUnreachable: 'Your relay could not give the other offices\' directory right now. Try again in a moment.',
+  officesListMe: 'List me in the other offices\' directories',
+  officesListMeHint: 'Off by default. When on, people in the paired offices see your name and department and can write to you.',
+  officesDepartment: 'Department (optional)',
+  officesSaved: 'Saved.'
 })
 
 export type Messages = ReturnType<typeof en>

@@ -228,5 +228,20 @@ export const zhCN: Catalog<Messages> = (f) => ({
   storeChecking: '在同事确认你的消息序号之前，新消息会暂缓发送。',
   storeDismiss: '知道了',
   heldState: '正在与同事核对消息序号',
-  heldHint: 'Parley 会先确认没有重复使用消息序号（消息库损坏后，或群组在重启后）。同事一回应就会发出，最迟约一分钟。'
+  heldHint: 'Parley 会先确认没有重复使用消息序号（消息库损坏后，或群组在重启后）。同事一回应就会发出，最迟约一分钟。',
+
+  // other offices (issue 12: federation)
+  offices: '其他办公室',
+  officesTitle: '其他办公室的同事',
+  officesHint: '与本中继配对的办公室中，选择公开自己的同事。',
+  officesSearch: '按姓名、部门或办公室搜索',
+  officesLoading: '加载中…',
+  officesEmpty: '没有找到。这里只显示选择公开自己的人。',
+  officesChat: '聊天',
+  officesNoRelay: '需要通过办公室中继联系其他办公室：请先在“设置”中填写中继。',
+  officesUnreachable: '中继暂时无法提供其他办公室的通讯录，请稍后重试。',
+  officesListMe: '在其他办公室的通讯录中公开我',
+  officesListMeHint: '默认关闭。开启后，已配对办公室的同事可以看到你的姓名和部门，并给你发消息。',
+  officesDepartment: '部门（可选）',
+  officesSaved: '已保存。'
 })

@@ -7,6 +7,7 @@ import type { Store } from '../store.js'
 import { isGroup, mentionsName } from '../util.js'
 import { Chat } from './Chat.js'
 import { Directory } from './Directory.js'
+import { OtherOffices } from './OtherOffices.js'
 import { MembersFor, NewGroup } from './dialogs/Groups.js'
 import { MessageInfo, QuickSwitcher, Verify } from './dialogs/Info.js'
 import { Settings, Welcome } from './dialogs/Settings.js'
@@ -16,7 +17,7 @@ import { words } from './words.js'
 
 
 type Open =
-  | { kind: 'settings' } | { kind: 'newGroup' } | { kind: 'members' } | { kind: 'verify' } | { kind: 'switcher' } | { kind: 'directory' }
+  | { kind: 'settings' } | { kind: 'newGroup' } | { kind: 'members' } | { kind: 'verify' } | { kind: 'switcher' } | { kind: 'directory' } | { kind: 'offices' }
   | { kind: 'info', message: MessageView } | null
 
 function useStore (store: Store): void {
@@ -69,7 +70,7 @@ export function App ({ store }: { store: Store }) {
     <I18nContext.Provider value={i18n}>
       <div id="app" class={`layout${s.current !== null ? ' has-chat' : ''}`}>
         <Sidebar store={store} onSettings={() => { setOpen({ kind: 'settings' }) }} onNewGroup={() => { setOpen({ kind: 'newGroup' }) }}
-          onDirectory={() => { setOpen({ kind: 'directory' }) }} />
+          onDirectory={() => { setOpen({ kind: 'directory' }) }} onOffices={() => { setOpen({ kind: 'offices' }) }} />
         <main class="chat">
           <StoreBanner store={store} />
           {s.link !== 'up' && <div id="offline" class="banner error" role="status">{s.link === 'down' ? i18n.t.linkDown : i18n.t.linkConnecting}</div>}
@@ -90,6 +91,7 @@ export function App ({ store }: { store: Store }) {
       {open?.kind === 'info' && <MessageInfo store={store} message={open.message} onClose={close} />}
       {open?.kind === 'switcher' && <QuickSwitcher store={store} onClose={close} />}
       {open?.kind === 'directory' && <Directory store={store} onClose={close} />}
+      {open?.kind === 'offices' && <OtherOffices store={store} onClose={close} />}
     </I18nContext.Provider>
   )
 }

@@ -16,8 +16,8 @@ export function presenceOf (p: PeerView | undefined, linkUp: boolean): PresenceD
   return p.status === 'away' || p.status === 'dnd' ? p.status : p.reach ?? 'lan'
 }
 
-export function Sidebar ({ store, onSettings, onNewGroup, onDirectory }: {
-  store: Store, onSettings: () => void, onNewGroup: () => void, onDirectory: () => void
+export function Sidebar ({ store, onSettings, onNewGroup, onDirectory, onOffices }: {
+  store: Store, onSettings: () => void, onNewGroup: () => void, onDirectory: () => void, onOffices?: () => void
 }) {
   const { t, f } = useI18n()
   const s = store.state
@@ -73,6 +73,7 @@ export function Sidebar ({ store, onSettings, onNewGroup, onDirectory }: {
             <h2 class="section section-row">{t.chats}
               <span>
                 <button id="open-directory" class="link-button" title={t.directoryTitle} onClick={onDirectory}>{t.directory}</button>
+                {onOffices !== undefined && <button id="open-offices" class="link-button" title={t.officesTitle} onClick={onOffices}>{t.offices}</button>}
                 <button id="new-group" class="link-button" title={t.newGroup} onClick={onNewGroup}>+ {t.newGroup}</button>
               </span>
             </h2>

@@ -1,0 +1,483 @@
+/**
+ * Federation: this relay paired with other offices' relays. It holds the
+ * pairings (pinned peer IDs), answers the relay-to-relay protocol
+ * (FED_PROTOCOL, protocol.ts), routes deposits for recipients homed at a
+ * paired relay into that relay's durable queue and forwards the queue in
+ * order, in batches, with capped backoff and jitter while the other relay is
+ * away; an item leaves the queue only once the other relay has stored it
+ * durably (its receipt). It keeps the directories the paired relays publish
+ * and the routes (recipient -> home relay) they give or forwarded mail shows.
+ * It never opens an envelope.
+ */
+import { ParleyError, toParleyError } from '../../../core/errors.js'
+import { verifyEnvelope } from '../../../core/crypto/envelope.js'
+import type { Envelope } from '../../../core/protocol/envelope.js'
+import { PEER_ID } from '../../../core/protocol/validate.js'
+import { RpcChannel } from '../../../core/rpc/channel.js'
+import type { RawStream } from '../../../core/rpc/stream.js'
+import type { Logger } from '../../../core/util/log.js'
+import type { MailboxStore } from '../store/types.js'
+import {
+  FED_BATCH_BYTES, FED_METHODS, FED_PROTOCOL, MAX_FED_BATCH, encodePairingToken, newPairingSecret, parseFedDirectory, parseFedReceipt,
+  parseForward, parsePair, parsePairAnswer, parsePairingToken, secretHash, type FedMethod, type FedPerson
+} from './protocol.js'
+import { DEFAULT_FED_POLICY, type FedPeer, type FedPolicy, type FederationStore, type Listing } from './types.js'
+import type { FedPeerView } from '../../../core/protocol/admin-api.js'
+
+export interface FederationHost {
+  openStream: (peerId: string, addrs: string[], protocol: string, signal: AbortSignal) => Promise<RawStream>
+  addresses: () => string[]
+  disconnect: (peerId: string) => Promise<void>
+}
+
+export interface FederationComponents {
+  store: MailboxStore & FederationStore
+  host: FederationHost
+  log: Logger
+  /** this relay's peer ID */
+  self: () => string
+  /** the policy's federationAllowed, read on every use (the console may change it) */
+  allowed: () => boolean
+  /** new mail was taken for a recipient (its node is told at once) */
+  received?: (stored: number) => void
+}
+
+export interface FederationInit {
+  /** what the other offices see this relay called. @default 'Parley relay' */
+  name: string
+  /** how often each queue is looked at, and each link retried once its backoff is over. @default 1000 */
+  tickMs: number
+  /** first and longest wait after a failed forward (jitter: half to all of it). @default 1 s, 60 s */
+  retryMinMs: number
+  retryMaxMs: number
+  /** how often the paired relays' directories are fetched again. @default 5 min */
+  directoryRefreshMs: number
+}
+
+export const DEFAULT_FEDERATION_INIT: FederationInit = { name: 'Parley relay', tickMs: 1000, retryMinMs: 1000, retryMaxMs: 60_000, directoryRefreshMs: 300_000 }
+/** @default 24 hours */
+export const DEFAULT_PAIRING_TTL_MS = 24 * 3600_000
+/** routes learned from forwarded mail that are kept, at most (the oldest go first) */
+const MAX_LEARNED_ROUTES = 100_000
+const FORWARD_TIMEOUT_MS = 30_000
+
+export type { FedPeerView }
+
+export interface OfficePerson extends FedPerson { office: string, relay: string }
+
+interface Link {
+  busy: boolean
+  nextAt: number
+  backoffMs: number
+  channel?: RpcChannel<FedMethod>
+  lastContact: number | null
+  lastError: string | null
+  ok: boolean | null
+  counts: FedPeerView['counts']
+  dirAt: number
+}
+
+export const notPaired = (peerId: string): ParleyError => new ParleyError('ERR_FED_NOT_PAIRED',
+  `relay ${peerId} is not paired with this relay: its admin must run \`parley-relay federation add TOKEN\` ` +
+  'with a token from `parley-relay federation invite` here')
+
+export class Federation {
+  private readonly peers = new Map<string, FedPeer>()
+  private readonly links = new Map<string, Link>()
+  /** recipient -> home relay, from the paired relays' directories */
+  private readonly listed = new Map<string, string>()
+  /** author -> the relay its forwarded mail came from (replies go back there) */
+  private readonly learned = new Map<string, string>()
+  private readonly dirs = new Map<string, { name: string, people: FedPerson[] }>()
+  private timer?: NodeJS.Timeout
+  private routesDirty = false
+  private readonly init: FederationInit
+
+  constructor (private readonly c: FederationComponents, init: Partial<FederationInit> = {}) {
+    this.init = { ...DEFAULT_FEDERATION_INIT, ...init }
+  }
+
+  private loaded = false
+
+  /**
+   * Loads the pairings and routes: before the relay answers its first
+   * deposit, or a deposit for a remote user made in that moment would be
+   * refused as unknown while later ones are queued (out of order).
+   */
+  async load (): Promise<void> {
+    if (this.loaded) return
+    for (const p of await this.c.store.listFedPeers()) this.peers.set(p.peerId, p)
+    const routes = await this.c.store.getMeta('fedRoutes')
+    if (Array.isArray(routes)) for (const [a, r] of routes as Array<[string, string]>) if (this.peers.has(r)) this.learned.set(a, r)
+    this.loaded = true
+  }
+
+  /** Loads (if not yet) and starts forwarding and the directory fetches. */
+  async start (): Promise<void> {
+    await this.load()
+    this.timer = setInterval(() => { this.tick() }, this.init.tickMs)
+    this.timer.unref()
+    this.tick()
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.timer)
+    this.timer = undefined
+    for (const l of this.links.values()) { await l.channel?.close().catch(() => {}); l.channel = undefined }
+    await this.saveRoutes()
+  }
+
+  private link (peerId: string): Link {
+    let l = this.links.get(peerId)
+    if (l === undefined) {
+      l = { busy: false, nextAt: 0, backoffMs: 0, lastContact: null, lastError: null, ok: null, counts: { forwarded: 0, received: 0, refused: 0,
+        expired: 0, listed: 0 }, dirAt: 0 }
+      this.links.set(peerId, l)
+    }
+    return l
+  }
+
+  private requireAllowed (): void {
+    if (!this.c.allowed()) {
+      throw new ParleyError('ERR_FEDERATION_OFF',
+        'federation is turned off on this relay: its admin can turn it on with `parley-relay policy set federationAllowed=true`')
+    }
+  }
+
+  // ---- pairing (the admin) ----------------------------------------------------------
+
+  /** A one-time pairing token for another relay's admin (`federation add TOKEN` there). */
+  async invite (ttlMs = DEFAULT_PAIRING_TTL_MS): Promise<{ token: string, id: string, expiresAt: number }> {
+    this.requireAllowed()
+    const addrs = this.c.host.addresses()
+    if (addrs.length === 0) throw new ParleyError('ERR_NOT_STARTED', 'the relay has no listening address yet')
+    const secret = newPairingSecret()
+    const now = Date.now()
+    const hash = secretHash(secret)
+    const expiresAt = now + ttlMs
+    await this.c.store.putFedInvite({ id: hash.slice(0, 8), secretHash: hash, createdAt: now, expiresAt })
+    return { token: encodePairingToken({ v: 1, peerId: this.c.self(), addrs, secret, exp: expiresAt }), id: hash.slice(0, 8), expiresAt }
+  }
+
+  /** Completes a pairing with the relay that made `token`: both sides then pin each other's peer ID. */
+  async add (token: string): Promise<FedPeerView> {
+    this.requireAllowed()
+    const t = parsePairingToken(token)
+    if (t.peerId === this.c.self()) throw new ParleyError('ERR_FED_PAIRING', 'this token was made by this relay: run `federation add` on the other relay')
+    if (t.exp < Date.now()) throw new ParleyError('ERR_FED_PAIRING', 'this pairing token has expired; ask for a new one (parley-relay federation invite)')
+    const stream = await this.c.host.openStream(t.peerId, t.addrs, FED_PROTOCOL, AbortSignal.timeout(15_000))
+    const ch = new RpcChannel<FedMethod>(stream, async () => { throw new ParleyError('ERR_NOT_FOUND', 'nothing is asked on a pairing stream') },
+      this.c.log, { methods: FED_METHODS })
+    let answer
+    try {
+      answer = parsePairAnswer(await ch.call('pair', { secret: t.secret, name: this.init.name, addrs: this.c.host.addresses() }))
+    } finally {
+      await ch.close().catch(() => {})
+    }
+    const peer = await this.pinned(t.peerId, answer.name, answer.addrs.length > 0 ? answer.addrs : t.addrs)
+    this.c.log.info('relay paired', { peerId: t.peerId, name: answer.name })
+    return (await this.list()).find(p => p.peerId === peer.peerId)!
+  }
+
+  private async pinned (peerId: string, name: string, addrs: string[]): Promise<FedPeer> {
+    const old = this.peers.get(peerId)
+    const peer: FedPeer = { peerId, name, addrs, pairedAt: old?.pairedAt ?? Date.now(), policy: old?.policy ?? { ...DEFAULT_FED_POLICY } }
+    await this.c.store.putFedPeer(peer)
+    this.peers.set(peerId, peer)
+    const l = this.link(peerId)
+    l.nextAt = 0; l.backoffMs = 0; l.dirAt = 0
+    return peer
+  }
+
+  async list (): Promise<FedPeerView[]> {
+    const stats = await this.c.store.fedQueueStats()
+    const now = Date.now()
+    return [...this.peers.values()].map(p => {
+      const l = this.link(p.peerId)
+      const q = stats.get(p.peerId)
+      return {
+        peerId: p.peerId,
+        name: p.name,
+        addrs: p.addrs,
+        pairedAt: p.pairedAt,
+        policy: p.policy,
+        state: l.ok === null ? 'idle' : l.ok ? 'up' : 'down',
+        queue: { depth: q?.depth ?? 0, bytes: q?.bytes ?? 0, oldestAgeMs: q === undefined ? 0 : Math.max(0, now - q.oldestAt) },
+        lastContact: l.lastContact,
+        lastError: l.lastError,
+        nextRetryMs: Math.max(0, l.nextAt - now),
+        counts: { ...l.counts, listed: this.dirs.get(p.peerId)?.people.length ?? 0 }
+      }
+    })
+  }
+
+  /** `ref`: a peer ID or its first 8+ characters. */
+  private find (ref: string): FedPeer {
+    const hits = [...this.peers.values()].filter(p => ref.length >= 8 && p.peerId.startsWith(ref))
+    if (hits.length === 1) return hits[0]!
+    throw new ParleyError('ERR_NOT_FOUND',
+      hits.length === 0 ? `no paired relay ${ref} (see parley-relay federation list)` : `${ref} names several paired relays: give more of its peer ID`)
+  }
+
+  /** Unpairs: its queue is dropped (its senders still hold every message), its connections cut. */
+  async remove (ref: string): Promise<{ peerId: string, dropped: number }> {
+    const p = this.find(ref)
+    const dropped = await this.c.store.removeFedPeer(p.peerId)
+    this.peers.delete(p.peerId)
+    const l = this.links.get(p.peerId)
+    await l?.channel?.close().catch(() => {})
+    this.links.delete(p.peerId)
+    this.dirs.delete(p.peerId)
+    for (const [k, v] of this.listed) if (v === p.peerId) this.listed.delete(k)
+    for (const [k, v] of this.learned) if (v === p.peerId) this.learned.delete(k)
+    this.routesDirty = true
+    await this.c.host.disconnect(p.peerId)
+    if (dropped > 0) this.c.log.warn('relay unpaired with mail queued to it; the senders still hold it', { peerId: p.peerId, dropped })
+    return { peerId: p.peerId, dropped: Math.max(0, dropped) }
+  }
+
+  /** Changes what one paired relay may see and queue. */
+  async setPolicy (ref: string, change: unknown): Promise<FedPeerView> {
+    const p = this.find(ref)
+    const policy = parseFedPolicy(change, p.policy)
+    const next = { ...p, policy }
+    await this.c.store.putFedPeer(next)
+    this.peers.set(p.peerId, next)
+    return (await this.list()).find(x => x.peerId === p.peerId)!
+  }
+
+  isPaired (peerId: string): boolean { return this.peers.has(peerId) }
+
+  // ---- routing (deposits) --------------------------------------------------------
+
+  /** The paired relay that is `recipient`'s home: the one the depositor named, else one the directories or mail showed. */
+  route (recipient: string, home?: string): string | undefined {
+    if (!this.c.allowed()) return undefined
+    const r = home ?? this.listed.get(recipient) ?? this.learned.get(recipient)
+    return r !== undefined && this.peers.has(r) && r !== this.c.self() ? r : undefined
+  }
+
+  /** Queues `envelope` for recipients homed at paired relays (durably, per relay), then starts forwarding. */
+  async enqueue (byRelay: Map<string, string[]>, envelope: Envelope, bytes: number): Promise<void> {
+    for (const [relay, to] of byRelay) {
+      const p = this.peers.get(relay)
+      if (p === undefined) throw notPaired(relay)
+      await this.c.store.enqueueFed(relay, to, envelope, bytes, { messages: p.policy.quotaMessages, bytes: p.policy.quotaBytes })
+      const l = this.link(relay)
+      if (l.backoffMs === 0) setImmediate(() => { void this.pump(relay) })
+    }
+  }
+
+  // ---- the loop ---------------------------------------------------------------------
+
+  private tick (): void {
+    if (!this.c.allowed()) return
+    const now = Date.now()
+    for (const peerId of this.peers.keys()) {
+      const l = this.link(peerId)
+      if (now >= l.nextAt) void this.pump(peerId)
+      if (now - l.dirAt >= this.init.directoryRefreshMs) { l.dirAt = now; void this.fetchDirectory(peerId) }
+    }
+    if (this.routesDirty) void this.saveRoutes()
+  }
+
+  private async channel (peer: FedPeer): Promise<RpcChannel<FedMethod>> {
+    const l = this.link(peer.peerId)
+    if (l.channel?.isOpen === true) return l.channel
+    const stream = await this.c.host.openStream(peer.peerId, peer.addrs, FED_PROTOCOL, AbortSignal.timeout(15_000))
+    l.channel = new RpcChannel<FedMethod>(stream, async (m, body) => await this.answer(peer.peerId, m, body), this.c.log,
+      { methods: FED_METHODS, callTimeoutMs: FORWARD_TIMEOUT_MS })
+    return l.channel
+  }
+
+  private failed (peerId: string, err: unknown): void {
+    const l = this.link(peerId)
+    const e = toParleyError(err)
+    l.ok = false
+    l.lastError = e.message
+    l.backoffMs = Math.min(Math.max(l.backoffMs * 2, this.init.retryMinMs), this.init.retryMaxMs)
+    // jitter: half to all of the backoff, so relays coming back are not retried in step
+    l.nextAt = Date.now() + l.backoffMs * (0.5 + Math.random() / 2)
+    void l.channel?.close().catch(() => {})
+    l.channel = undefined
+    this.c.log.info('forwarding to a paired relay paused', { peerId, err: e.message, retryInMs: Math.round(l.nextAt - Date.now()) })
+  }
+
+  private contact (peerId: string): void {
+    const l = this.link(peerId)
+    l.ok = true; l.lastError = null; l.lastContact = Date.now(); l.backoffMs = 0; l.nextAt = 0
+  }
+
+  /** Forwards the queue to `peerId` until it is empty, another instance holds it, or the other relay fails. */
+  private async pump (peerId: string): Promise<void> {
+    const peer = this.peers.get(peerId)
+    const l = this.link(peerId)
+    if (peer === undefined || l.busy || !this.c.allowed()) return
+    l.busy = true
+    try {
+      const expired = await this.c.store.expireFed(peerId, Date.now() - peer.policy.ttlMs)
+      if (expired.length > 0) {
+        l.counts.expired += expired.length
+        this.c.log.warn('queued mail expired before the paired relay took it; its senders still hold it', { peerId, count: expired.length })
+      }
+      for (;;) {
+        let full = false
+        let asked = false
+        const n = await this.c.store.drainFed(peerId, MAX_FED_BATCH, FED_BATCH_BYTES, async (items) => {
+          asked = true
+          const ch = await this.channel(peer)
+          const batch = `${items[0]!.seq}-${items[items.length - 1]!.seq}`
+          const r = parseFedReceipt(await ch.call('forward', { batch, items: items.map(i => ({ seq: i.seq, to: i.to, envelope: i.envelope })) }))
+          if (r.unknown.length > 0) {
+            l.counts.refused += r.unknown.length
+            this.c.log.warn('the paired relay has no such recipients; nothing kept for them', { peerId, count: r.unknown.length })
+          }
+          full = r.full
+          return r.lastSeq
+        })
+        if (n === null || !asked) break
+        this.contact(peerId)
+        l.counts.forwarded += n
+        if (n === 0) break
+        if (full) break
+      }
+    } catch (err) {
+      this.failed(peerId, err)
+    } finally {
+      l.busy = false
+    }
+  }
+
+  // ---- the other side: answering a relay ------------------------------------------------
+
+  /** A FED_PROTOCOL stream a relay opened to us. */
+  attach (stream: RawStream, remote: string): void {
+    const ch = new RpcChannel<FedMethod>(stream, async (m, body) => await this.answer(remote, m, body), this.c.log, { methods: FED_METHODS })
+    void ch
+  }
+
+  private async answer (remote: string, method: FedMethod, body: unknown): Promise<unknown> {
+    this.requireAllowed()
+    if (method === 'pair') {
+      const req = parsePair(body)
+      // the invite is used (durably) before we pin: a second try by the same relay is allowed, any other refused
+      await this.c.store.useFedInvite(secretHash(req.secret), remote, Date.now())
+      await this.pinned(remote, req.name, req.addrs)
+      this.c.log.info('relay paired', { peerId: remote, name: req.name })
+      return { name: this.init.name, addrs: this.c.host.addresses() }
+    }
+    const peer = this.peers.get(remote)
+    if (peer === undefined) {
+      this.c.log.warn('refused an unpaired relay', { peerId: remote, method })
+      throw notPaired(remote)
+    }
+    this.contact(remote)
+    if (method === 'directory') {
+      const people = peer.policy.directory === 'none' ? [] : (await this.c.store.listListings()).map(listedPerson)
+      return { name: this.init.name, people }
+    }
+    const { items } = parseForward(body)
+    const bad: Array<[number, string]> = []
+    const checked = items.map(item => {
+      try {
+        if (!item.to.every(t => item.envelope.keys.some(k => k.to === t))) throw new ParleyError('ERR_INVALID_ENVELOPE', 'not sealed for every recipient named')
+        verifyEnvelope(item.envelope)
+        return item
+      } catch {
+        for (const t of item.to) bad.push([item.seq, t])
+        return { ...item, to: [] }
+      }
+    })
+    const receipt = await this.c.store.receiveFed(remote, checked)
+    const l = this.link(remote)
+    l.counts.received += receipt.stored
+    l.counts.refused += receipt.unknown.length + bad.length
+    if (receipt.stored > 0) this.c.received?.(receipt.stored)
+    // replies to these authors go back to the relay their mail came from
+    for (const item of checked) if (item.to.length > 0 && !this.listed.has(item.envelope.author)) this.learn(item.envelope.author, remote)
+    if (receipt.unknown.length + bad.length > 0) this.c.log.warn('forwarded mail for no user of ours, or not valid: nothing kept', { peerId: remote,
+      count: receipt.unknown.length + bad.length })
+    return { ...receipt, unknown: [...receipt.unknown, ...bad] }
+  }
+
+  private learn (author: string, relay: string): void {
+    if (this.learned.get(author) === relay) return
+    this.learned.delete(author)
+    this.learned.set(author, relay)
+    if (this.learned.size > MAX_LEARNED_ROUTES) this.learned.delete(this.learned.keys().next().value as string)
+    this.routesDirty = true
+  }
+
+  private async saveRoutes (): Promise<void> {
+    if (!this.routesDirty) return
+    this.routesDirty = false
+    try { await this.c.store.putMeta('fedRoutes', [...this.learned]) } catch (err) { this.routesDirty = true; this.c.log.debug('routes not saved',
+      { err: toParleyError(err).message }) }
+  }
+
+  // ---- the directory ---------------------------------------------------------------------
+
+  private async fetchDirectory (peerId: string): Promise<void> {
+    const peer = this.peers.get(peerId)
+    if (peer === undefined) return
+    try {
+      const ch = await this.channel(peer)
+      const dir = parseFedDirectory(await ch.call('directory', {}))
+      this.dirs.set(peerId, dir)
+      for (const [k, v] of this.listed) if (v === peerId) this.listed.delete(k)
+      for (const p of dir.people) this.listed.set(p.peerId, peerId)
+      this.contact(peerId)
+    } catch (err) {
+      const l = this.link(peerId)
+      l.ok = false
+      l.lastError = toParleyError(err).message
+      l.dirAt = Date.now() - this.init.directoryRefreshMs + Math.min(this.init.directoryRefreshMs, Math.max(this.init.retryMinMs, 5000))
+      this.c.log.debug('directory of a paired relay not fetched', { peerId, err: toParleyError(err).message })
+    }
+  }
+
+  /** Fetches every paired relay's directory now (after a change there, or in tests). */
+  async refreshDirectories (): Promise<void> {
+    await Promise.all([...this.peers.keys()].map(async p => { await this.fetchDirectory(p) }))
+  }
+
+  /** People of the other offices who chose to be listed, matching `q` (name, department or peer ID; empty: all). */
+  offices (q = ''): OfficePerson[] {
+    if (!this.c.allowed()) return []
+    const needle = q.trim().toLocaleLowerCase()
+    const out: OfficePerson[] = []
+    for (const [relay, d] of this.dirs) {
+      if (!this.peers.has(relay)) continue
+      for (const p of d.people) {
+        const hay = `${p.name}\n${p.department ?? ''}\n${p.peerId}\n${d.name}`.toLocaleLowerCase()
+        if (needle === '' || hay.includes(needle)) out.push({ ...p, office: d.name, relay })
+        if (out.length >= 500) return out
+      }
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name))
+  }
+}
+
+const listedPerson = (l: Listing): FedPerson => ({ peerId: l.peerId, name: l.name, ...(l.department !== undefined ? { department: l.department } : {}) })
+
+/** A per-peer policy change checked against the current one. */
+export function parseFedPolicy (value: unknown, current: FedPolicy): FedPolicy {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'policy must be an object')
+  const next = { ...current }
+  for (const [k, v] of Object.entries(value)) {
+    if (k === 'directory') {
+      if (v !== 'none' && v !== 'listed') throw new ParleyError('ERR_INVALID_ARGUMENT', 'directory must be "none" or "listed"')
+      next.directory = v
+    } else if (k === 'quotaMessages' || k === 'quotaBytes' || k === 'ttlMs') {
+      const min = k === 'ttlMs' ? 60_000 : 1
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw new ParleyError('ERR_INVALID_ARGUMENT',
+        `${k} must be a whole number of at least ${min}`)
+      next[k] = v
+    } else {
+      throw new ParleyError('ERR_INVALID_ARGUMENT', `unknown federation policy "${k}" (known: directory, quotaMessages, quotaBytes, ttlMs)`)
+    }
+  }
+  return next
+}
+
+export const isPeerId = (s: unknown): s is string => typeof s === 'string' && PEER_ID.test(s)

@@ -1,0 +1,121 @@
+/**
+ * The relay-to-relay protocol (FED_PROTOCOL): pairing, forwarded batches and
+ * the directory, between the relays of two offices, and the pairing token.
+ * Only relays speak it; every body is checked here before use.
+ *
+ * - `pair { secret, name, addrs }` -> `{ name, addrs }`: the only method an
+ *   unpaired relay may call; it uses a one-time invite of the answering relay.
+ * - `forward { batch, items: [{ seq, to, envelope }] }` -> FedReceipt: items
+ *   of the caller's queue to us, in seq order. Stored (after fsync) for our
+ *   own recipients only; a seq at or below our high-water mark for the caller
+ *   is a replay and stores nothing.
+ * - `directory {}` -> `{ name, people: [{ peerId, name, department? }] }`:
+ *   our users who chose to be listed, as our policy for the caller allows.
+ */
+import { randomBytes, createHash } from 'node:crypto'
+import { ParleyError } from '../../../core/errors.js'
+import { MAX_RECIPIENTS, MAX_SEQ, parseEnvelope } from '../../../core/protocol/envelope.js'
+import { Checker, PEER_ID, b64, CONTROL_CHARS } from '../../../core/protocol/validate.js'
+import type { FedInboundItem, FedReceipt } from './types.js'
+
+export const FED_PROTOCOL = '/parley/fed/1.0.0'
+export type FedMethod = 'pair' | 'forward' | 'directory'
+export const FED_METHODS: readonly FedMethod[] = ['pair', 'forward', 'directory']
+
+/** items per forwarded batch, at most */
+export const MAX_FED_BATCH = 200
+/** a batch's envelopes stay below this many bytes (frames are limited to 1 MiB) */
+export const FED_BATCH_BYTES = 512 * 1024
+export const MAX_FED_ADDRS = 16
+export const MAX_LISTED = 20_000
+
+const fedCheck = new Checker('ERR_MALFORMED_FRAME', 'federation body')
+const MULTIADDR = /^\/[\x21-\x7e]{1,255}$/
+const SECRET = /^[A-Za-z0-9_-]{43}$/
+
+const text = (o: Record<string, unknown>, field: string, max: number): string => {
+  const v = fedCheck.str(o, field, { min: 0, max })
+  if (CONTROL_CHARS.test(v)) fedCheck.fail(`${field} has control characters`)
+  return v
+}
+const addrs = (o: Record<string, unknown>): string[] =>
+  fedCheck.arr(o, 'addrs', { max: MAX_FED_ADDRS }).map(a => fedCheck.str({ a }, 'a', { max: 256, pattern: MULTIADDR }))
+
+export function parsePair (value: unknown): { secret: string, name: string, addrs: string[] } {
+  const o = fedCheck.obj(value, 'body')
+  return { secret: fedCheck.str(o, 'secret', { max: 43, pattern: SECRET }), name: text(o, 'name', 100), addrs: addrs(o) }
+}
+
+export function parsePairAnswer (value: unknown): { name: string, addrs: string[] } {
+  const o = fedCheck.obj(value, 'body')
+  return { name: text(o, 'name', 100), addrs: addrs(o) }
+}
+
+export function parseForward (value: unknown): { batch: string, items: FedInboundItem[] } {
+  const o = fedCheck.obj(value, 'body')
+  const batch = fedCheck.str(o, 'batch', { max: 64, pattern: /^[0-9-]+$/ })
+  const items = fedCheck.arr(o, 'items', { min: 1, max: MAX_FED_BATCH }).map((v): FedInboundItem => {
+    const i = fedCheck.obj(v, 'item')
+    const envelope = parseEnvelope(i.envelope)
+    const to = fedCheck.arr(i, 'to', { min: 1, max: MAX_RECIPIENTS }).map(t => fedCheck.str({ t }, 't', { max: 60, pattern: PEER_ID }))
+    return { seq: fedCheck.int(i, 'seq', { min: 1, max: MAX_SEQ }), to: [...new Set(to)], envelope, bytes: JSON.stringify(envelope).length }
+  })
+  return { batch, items }
+}
+
+export function parseFedReceipt (value: unknown): FedReceipt {
+  const o = fedCheck.obj(value, 'body')
+  const unknown = fedCheck.arr(o, 'unknown', { max: MAX_FED_BATCH * MAX_RECIPIENTS }).map((u): [number, string] => {
+    const pair = u as unknown[]
+    if (!Array.isArray(pair) || pair.length !== 2) fedCheck.fail('unknown must hold [seq, peer ID] pairs')
+    return [fedCheck.int({ s: pair[0] }, 's', { min: 1, max: MAX_SEQ }), fedCheck.str({ p: pair[1] }, 'p', { max: 60, pattern: PEER_ID })]
+  })
+  return { lastSeq: fedCheck.int(o, 'lastSeq', { min: 0, max: MAX_SEQ }), stored: fedCheck.int(o, 'stored', { min: 0,
+    max: MAX_FED_BATCH * MAX_RECIPIENTS }), unknown, full: fedCheck.bool(o, 'full') }
+}
+
+export interface FedPerson { peerId: string, name: string, department?: string }
+export function parseFedDirectory (value: unknown): { name: string, people: FedPerson[] } {
+  const o = fedCheck.obj(value, 'body')
+  const people = fedCheck.arr(o, 'people', { max: MAX_LISTED }).map((v): FedPerson => {
+    const p = fedCheck.obj(v, 'person')
+    const department = p.department === undefined ? undefined : text(p, 'department', 200)
+    return { peerId: fedCheck.str(p, 'peerId', { max: 60, pattern: PEER_ID }), name: text(p, 'name', 100),
+      ...(department !== undefined && department !== '' ? { department } : {}) }
+  })
+  return { name: text(o, 'name', 100), people }
+}
+
+// ---- the pairing token ---------------------------------------------------------
+
+/** What `federation invite` prints: the inviting relay, how to reach it, a one-time secret, until when. */
+export interface PairingToken { v: 1, peerId: string, addrs: string[], secret: string, exp: number }
+const TOKEN_PREFIX = 'parley-fed:'
+
+/** a new 256-bit secret (base64url): high-entropy, so it needs no PAKE (docs/SECURITY.md) */
+export const newPairingSecret = (): string => b64(randomBytes(32))
+export const secretHash = (secret: string): string => createHash('sha256').update(secret).digest('base64url')
+
+export function encodePairingToken (t: PairingToken): string {
+  return TOKEN_PREFIX + Buffer.from(JSON.stringify(t)).toString('base64url')
+}
+
+export function parsePairingToken (token: string): PairingToken {
+  const bad = (why: string): never => { throw new ParleyError('ERR_FED_PAIRING',
+    `this is not a pairing token from \`parley-relay federation invite\` (${why})`) }
+  const s = token.trim()
+  if (!s.startsWith(TOKEN_PREFIX)) bad('it should start with parley-fed:')
+  let v: unknown
+  try { v = JSON.parse(Buffer.from(s.slice(TOKEN_PREFIX.length), 'base64url').toString('utf8')) } catch { return bad('it is damaged: copy it whole') }
+  const check = new Checker('ERR_FED_PAIRING', 'pairing token')
+  const o = check.obj(v, 'token')
+  check.literal(o, 'v', [1])
+  const t: PairingToken = {
+    v: 1,
+    peerId: check.str(o, 'peerId', { max: 60, pattern: PEER_ID }),
+    addrs: check.arr(o, 'addrs', { min: 1, max: MAX_FED_ADDRS }).map(a => check.str({ a }, 'a', { max: 256, pattern: MULTIADDR })),
+    secret: check.str(o, 'secret', { max: 43, pattern: SECRET }),
+    exp: check.int(o, 'exp', { min: 0, max: Number.MAX_SAFE_INTEGER })
+  }
+  return t
+}
