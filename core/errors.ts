@@ -40,6 +40,11 @@ export type ErrorCode =
   | 'ERR_LISTEN_FAILED'
   | 'ERR_STORE_UNAVAILABLE'
   | 'ERR_SCHEMA_TOO_NEW'
+  // files (issue 13)
+  | 'ERR_FILE_TOO_LARGE'
+  | 'ERR_FILE_QUOTA_EXCEEDED'
+  | 'ERR_CHUNK_REJECTED'
+  | 'ERR_FILE_CHANGED'
 
 export class ParleyError extends Error {
   readonly code: ErrorCode
@@ -68,7 +73,10 @@ export const HTTP_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   ERR_NOT_ADMITTED: 403,
   ERR_PEER_UNREACHABLE: 502,
   ERR_TIMEOUT: 504,
-  ERR_DISK_FULL: 507
+  ERR_DISK_FULL: 507,
+  // files (issue 13)
+  ERR_FILE_TOO_LARGE: 413,
+  ERR_FILE_QUOTA_EXCEEDED: 507
 }
 
 export const httpStatus = (code: ErrorCode): number => HTTP_STATUS[code] ?? 500
