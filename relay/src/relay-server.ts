@@ -26,6 +26,9 @@ import { AdminRoom } from './admin/admin-room.js'
 import type { Readiness } from './admin/console-server.js'
 import { RelayMetrics } from './admin/metrics.js'
 import type { Policy } from './admin/policy.js'
+import { RelayFileStore } from './files/file-store.js'
+import { fileStreamHandler } from './files/service.js'
+import { FILE_PROTOCOL } from '../../core/protocol/file-wire.js'
 
 /** how long the readiness probe waits for the store. @default 2000 */
 const READY_PROBE_TIMEOUT_MS = 2000
@@ -40,6 +43,7 @@ export class RelayServer implements RelayAdmin {
   private adminSocket?: AdminServer
   private adminRoom?: AdminRoom
   private identity?: DeviceIdentity
+  private fileStore_?: RelayFileStore
   private startedAt = 0
   /** what each peer's streams may hold of unprocessed input */
   private readonly inputBudget = new InboundBudget()
@@ -71,6 +75,11 @@ export class RelayServer implements RelayAdmin {
   }
 
   addresses (): string[] { return this.host?.addresses() ?? [] }
+  /** files kept for offline recipients */
+  get fileStore (): RelayFileStore {
+    if (this.fileStore_ === undefined) throw new ParleyError('ERR_NOT_STARTED', 'relay not started')
+    return this.fileStore_
+  }
   isOnline (peerId: string): boolean { return this.host?.isConnected(peerId) ?? false }
 
   /** The admin side (console, audit, policy, directory); throws before start. */
@@ -140,7 +149,11 @@ export class RelayServer implements RelayAdmin {
         onRefused: (what, peerId) => { service.refused(what, peerId) }
       })
       this.host = host
+      const fileStore = new RelayFileStore(files.files, this.config.files, this.log)
+      await fileStore.start(this.config.sweepIntervalMs)
+      this.fileStore_ = fileStore
       await host.start({
+        [FILE_PROTOCOL]: fileStreamHandler(fileStore, (p) => store.isAdmitted(p), this.log),
         [RELAY_PROTOCOL]: (stream, remote) => {
           const budget = this.inputBudget.for(remote)
           const answer = async (m: RelayRpcMethod, body: unknown): Promise<unknown> => await service.answer(remote, m, body)
@@ -171,6 +184,7 @@ export class RelayServer implements RelayAdmin {
 
   async stop (): Promise<void> {
     this.service?.stop()
+    this.fileStore_?.stop()
     await this.adminSocket?.stop()
     await this.adminRoom?.stop()
     await this.host?.stop()
