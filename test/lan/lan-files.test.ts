@@ -20,7 +20,7 @@ import { createReadStream } from 'node:fs'
 import { mkdir, readdir, stat, writeFile, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { NetnsLan, canUseNamespaces } from '../helpers/netns.js'
-import { NodeProc } from '../helpers/proc.js'
+import { NodeProc, PARLEY_BIN } from '../helpers/proc.js'
 import { removeDir, tmpDir, until } from '../helpers/nodes.js'
 import type { GroupView, IdentityView, TransferView } from '../../node/src/api/contract.js'
 import type { PeerView } from '../../node/src/messaging/messenger.js'
@@ -144,8 +144,15 @@ describe('files on a namespace LAN', () => {
     await mkdir(dir, { recursive: true })
     await writeFile(src, randomBytes(8 * MiB + 5))
     const want = await sha256File(src)
-    const [sent] = await ana.api!.call<TransferView[]>('POST', '/files', { to: g.id, paths: [src] })
-    await until(async () => (await incoming(ben, sent!.msgId))?.state === 'complete', 'Ben has it', 60_000, 100)
+    // by the command line this time: parley send GROUP --file PATH, parley transfers --json
+    const cli = (n: NodeProc, ...args: string[]): string => execFileSync(process.execPath, [PARLEY_BIN, ...args, '--data', n.init.dataDir], { encoding: 'utf8' })
+    const line = cli(ana, 'send', 'Design', '--file', src).trim()
+    const sent = { msgId: line.split(' ')[1] as string }
+    assert.match(line, /plan\.bin 8388613 bytes active$/)
+    await until(async () => (await incoming(ben, sent.msgId))?.state === 'complete', 'Ben has it', 60_000, 100)
+    const listed = JSON.parse(cli(ben, 'transfers', '--json')) as TransferView[]
+    assert.equal(listed.find(t => t.msgId === sent.msgId)?.state, 'complete')
+    assert.match(cli(ben, 'transfers'), /↓ plan\.bin complete 100% of 8\.0 MiB/)
     await ana.stop()
     await cai.start(); await dee.start()
     for (const n of [cai, dee]) {

@@ -36,7 +36,7 @@ export interface FileServiceInit {
   downloads?: string
   /** the largest file sent or accepted. @default 4 GiB (the format carries 16 GiB) */
   maxFileBytes?: number
-  /** encrypted bytes asked for at once from one source. @default 16 MiB */
+  /** encrypted bytes asked for at once from one source. @default 8 MiB */
   windowBytes?: number
   /** how often waiting transfers look for a source, and relay copies are made. @default 2000 */
   tickMs?: number
@@ -58,10 +58,12 @@ export interface FileServiceEvents {
 /** per path given (not for the files inside a folder): the name, type and thumbnail the UI gives */
 export interface SendFileOptions { thumbs?: Array<FileManifest['thumb'] | undefined>, names?: string[], types?: string[] }
 
-export const DEFAULT_WINDOW_BYTES = 16 * 1024 * 1024
+export const DEFAULT_WINDOW_BYTES = 8 * 1024 * 1024
+/** a group member holding a file passes it on to members that come online while its author is away, this long after it arrived */
+const PASS_ON_MS = 7 * 24 * 3600 * 1000
 export const DEFAULT_FILE_TICK_MS = 2000
 /** a partial file's state is recorded after this many verified bytes, or this long, whichever comes first */
-const FLUSH_BYTES = 4 * 1024 * 1024
+const FLUSH_BYTES = 2 * 1024 * 1024
 const FLUSH_MS = 100
 const EVENT_MS = 250
 
@@ -137,6 +139,7 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
     for (const rec of await this.states.loadAll()) await this.adopt(rec)
     this.c.messenger.addEventListener('messageStored', this.onStored)
     this.c.host.addEventListener('peerConnected', this.onConnected)
+    this.c.host.addEventListener('presenceChanged', this.onPresence)
     this.timer = setInterval(() => { this.tick() }, this.tickMs)
     this.timer.unref()
   }
@@ -147,6 +150,7 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
     clearInterval(this.timer)
     this.c.messenger.removeEventListener('messageStored', this.onStored)
     this.c.host.removeEventListener('peerConnected', this.onConnected)
+    this.c.host.removeEventListener('presenceChanged', this.onPresence)
     for (const t of this.live.values()) {
       for (const w of t.wires) w.abort(new ParleyError('ERR_STREAM_CLOSED', 'stopping'))
       t.wake?.()
@@ -375,6 +379,20 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
 
   private readonly onConnected = (): void => {
     for (const t of this.live.values()) t.wake?.()
+  }
+
+  /**
+   * A group member came online while the author of a file we hold is away: connect to it, so the
+   * connection's sync gives it the file message (members do not connect without something to send)
+   * and it can fetch the chunks from us.
+   */
+  private readonly onPresence = (evt: CustomEvent<{ peerId: string, online: boolean }>): void => {
+    const { peerId, online } = evt.detail
+    if (!online || this.c.host.isConnected(peerId)) return
+    const now = Date.now()
+    const holds = [...this.live.values()].some(t => t.rec.direction === 'in' && t.rec.state === 'complete' && t.rec.conv.startsWith('g:') &&
+      t.rec.recipients.includes(peerId) && !this.c.host.isOnline(t.rec.author) && now - (t.rec.completedAt ?? 0) < PASS_ON_MS)
+    if (holds) void this.c.host.dial(peerId, { signal: AbortSignal.timeout(10_000) }).catch(() => {})
   }
 
   private runLoop (t: Live): void {
