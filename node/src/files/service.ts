@@ -705,6 +705,8 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
   private note (t: Live, note: string | undefined): void {
     if (t.note === note) return
     t.note = note
+    // waiting: nothing moves now, whatever moved in the last seconds
+    if (note !== undefined) t.samples.length = 0
     this.changed(t, true)
   }
 
