@@ -41,6 +41,15 @@ export interface PeersInit {
 
 export { DEFAULT_NAME }
 
+/**
+ * The person's name: the profile of the account's first device (it holds the account key), else the
+ * newest signed profile of its other devices.
+ */
+function namedRecord (rs: PeerRecord[], account: string): PeerRecord | undefined {
+  const first = rs.find(r => r.peerId === account && r.profile !== undefined)
+  return first ?? rs.filter(r => r.profile !== undefined).sort((x, y) => (y.profile?.updatedAt ?? 0) - (x.profile?.updatedAt ?? 0))[0]
+}
+
 export class Peers {
   private profile?: Profile
   private readonly safetyCache = new Map<string, string>()
@@ -234,19 +243,17 @@ export class Peers {
       if (a === null || a === this.ownAccount) continue
       byAccount.set(a, [...(byAccount.get(a) ?? []), r])
     }
-    // the person's name: the newest signed profile of any of its devices
-    const nameOf = (rs: PeerRecord[]): PeerRecord | undefined =>
-      rs.filter(r => r.profile !== undefined).sort((x, y) => (y.profile?.updatedAt ?? 0) - (x.profile?.updatedAt ?? 0))[0]
+    const nameOf = namedRecord
     // the first key seen with a name owns it; a later key with the same or a look-alike name gets a warning
     // (keys are accounts: a person's second device is no impostor)
     const named = [...byAccount].flatMap(([account, rs]) => {
-      const r = nameOf(rs)
+      const r = nameOf(rs, account)
       if (r?.profile === undefined) return []
       return [{ peerId: account, name: displayName(r.profile.name), since: Math.min(...rs.map(x => x.firstSeen ?? x.lastSeen ?? 0)) }]
     })
     const earlier = earlierLookAlikes(named)
     return [...byAccount].map(([account, rs]) => {
-      const r = nameOf(rs)
+      const r = nameOf(rs, account)
       return this.accountView(account, rs, lookAlikeWarning(displayName(r?.profile?.name ?? ''), earlier.get(account)))
     })
   }
@@ -313,7 +320,7 @@ export class Peers {
 
   private accountView (account: string, rs: PeerRecord[], keyWarning: string | null): PeerView {
     const own = rs.find(r => r.peerId === account)
-    const named = rs.filter(r => r.profile !== undefined).sort((x, y) => (y.profile?.updatedAt ?? 0) - (x.profile?.updatedAt ?? 0))[0]
+    const named = namedRecord(rs, account)
     const state = this.c.accounts?.state(account)
     // the devices the account lists (those we never saw too), or just the one device we know
     const deviceIds = state !== undefined ? state.devices : [account]
