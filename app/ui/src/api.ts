@@ -4,7 +4,7 @@
  * node is bundled but its rules).
  */
 import type {
-  ApiEvent, ConversationView, GroupView, IdentityView, MessageChange, MessageView, PeerView, RecipientView, SearchHit, SettingsView, StoreHealthView, UiPrefs,
+  AccountView, ApiEvent, ConversationView, GroupView, IdentityView, MessageChange, MessageView, PeerView, RecipientView, SearchHit, SettingsView, StoreHealthView, UiPrefs,
   TransferView, FileView
 } from '../../../node/src/api/contract.js'
 import type { DepartmentNode } from '../../../core/protocol/directory.js'
@@ -24,6 +24,13 @@ export class ApiClient {
   private async call<T> (method: string, path: string, body?: unknown): Promise<T> {
     return await requestJson<T>(this.base + path, method, body, { headers: { authorization: `Bearer ${this.token}` } })
   }
+
+  // accounts and devices (issue 11)
+  account = async (): Promise<AccountView> => await this.call('GET', '/account')
+  linkCode = async (): Promise<{ code: string, expiresAt: number, qr: string }> => await this.call('POST', '/link')
+  joinAccount = async (code: string, label?: string): Promise<AccountView> =>
+    await this.call('POST', '/link/join', { code, ...(label !== undefined ? { label } : {}) })
+  revokeDevice = async (peerId: string): Promise<AccountView> => await this.call('POST', `/devices/${encodeURIComponent(peerId)}/revoke`)
 
   identity = async (): Promise<IdentityView> => await this.call('GET', '/identity')
   peers = async (): Promise<PeerView[]> => await this.call('GET', '/peers')

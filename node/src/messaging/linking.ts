@@ -58,6 +58,35 @@ export class Linking {
     if (this.c.accounts.account === p.device) { await this.c.store.deleteMeta(LINK_PENDING_META); return }
     this.pending = p
     await this.expire()
+    if (this.pending !== undefined) this.resume()
+  }
+
+  private resumeTimer?: NodeJS.Timeout
+
+  stop (): void { clearTimeout(this.resumeTimer); this.resumeTimer = undefined }
+
+  /**
+   * After a restart with a link pending: ask the account device for its record (every 2 s while the link
+   * may still complete) until it lists us or the code's time is over.
+   */
+  private resume (): void {
+    const p = this.pending
+    if (p === undefined) return
+    this.resumeTimer = setTimeout(() => {
+      void (async () => {
+        try {
+          const ch = await this.c.channels.get(p.device, { signal: AbortSignal.timeout(5000) })
+          const answer = await ch.call('getProfile', {}) as { account?: unknown } | null
+          if (answer?.account !== undefined) await this.c.accounts.accept(parseAccountRecord(answer.account))
+          await this.seen(p.device)
+        } catch (err) {
+          this.c.log.debug('pending link: account device not reached yet', { err: toParleyError(err).message })
+        }
+        await this.expire()
+        if (this.pending !== undefined && this.c.accounts.account !== p.device) this.resume()
+      })()
+    }, 2000)
+    this.resumeTimer.unref()
   }
 
   /** A pending link, while it may still complete (for `parley devices` and the first-run screen). */
@@ -147,7 +176,7 @@ export class Linking {
     const p = this.pending
     if (p === undefined || p.device !== account) return
     const record = this.c.accounts.recordOf(account)
-    if (record === undefined || deviceStatus(foldAccount(account, record.ops), this.c.identity.peerId) !== 'current') { await this.expire(); return }
+    if (record === undefined || deviceStatus(foldAccount(account, record.ops), this.c.identity.peerId) !== 'current') return
     await this.complete(record).catch(err => { this.c.log.warn('pending link not completed', { err: toParleyError(err).message }) })
   }
 

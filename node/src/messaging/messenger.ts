@@ -13,7 +13,7 @@
  *   receipts.ts       read receipts and typing
  *   group-service.ts  group commands and the fold of their ops
  */
-import { STATE_RANK } from '../api/contract.js'
+import { DEFAULT_NAME, STATE_RANK } from '../api/contract.js'
 import { setMaxListeners } from 'node:events'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { newMessageId, sealEnvelope } from '../../../core/crypto/envelope.js'
@@ -201,6 +201,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     this.running = false
     this.pushLoop.stop()
     this.reconciler.stop()
+    this.linking.stop()
     this.c.host.removeEventListener('peerConnected', this.onConnected)
     this.c.host.removeEventListener('peerDisconnected', this.onDisconnected)
     this.c.host.removeEventListener('presenceChanged', this.onPresence)
@@ -321,6 +322,11 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
 
   /** This device joined an account: peers learn our certificate chain, our other devices sync with us. */
   private joined (s: AccountState): void {
+    // a new device without a name of its own takes the account's (its first device's signed profile)
+    void (async () => {
+      const name = (await this.c.store.getPeer(s.account))?.profile?.name
+      if (name !== undefined && this.peers.name === DEFAULT_NAME) await this.peers.setName(name)
+    })().catch(err => { this.c.log.debug('account name not taken', { err: toParleyError(err).message }) })
     this.peers.republish()
     for (const d of s.devices) if (d !== this.peerId && this.c.host.isConnected(d)) this.pushLoop.requestSync(d)
   }

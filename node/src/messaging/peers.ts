@@ -13,7 +13,7 @@ import { displayName, earlierLookAlikes, lookAlikeWarning, normalizeName } from 
 import type { PeerRecord } from '../store/types.js'
 import type { PeerChannels } from './peer-channels.js'
 import type { MessagingComponents, PeerRpcHandlers, PeerView } from './types.js'
-import { parseAccountRecord } from '../../../core/protocol/account.js'
+import { parseAccountRecord, type AccountRecord } from '../../../core/protocol/account.js'
 
 /** a failed profile fetch is tried again while the peer stays connected: after 0.5, 1, 2, 4, 8 s */
 const PROFILE_RETRY_MS = 500
@@ -40,6 +40,18 @@ export interface PeersInit {
 }
 
 export { DEFAULT_NAME }
+
+/** Our profile as sent: beside the signed fields, the status and what says we know accounts (PROTOCOL.md) */
+type PublishedProfile = Profile & { status: PresenceStatus, accounts: 1, acct?: [string, number], account?: AccountRecord }
+
+/**
+ * The person's name: the profile of the account's first device (it holds the account key), else the
+ * newest signed profile of its other devices.
+ */
+function namedRecord (rs: PeerRecord[], account: string): PeerRecord | undefined {
+  const first = rs.find(r => r.peerId === account && r.profile !== undefined)
+  return first ?? rs.filter(r => r.profile !== undefined).sort((x, y) => (y.profile?.updatedAt ?? 0) - (x.profile?.updatedAt ?? 0))[0]
+}
 
 export class Peers {
   private profile?: Profile
@@ -96,10 +108,16 @@ export class Peers {
    * (this peer knows accounts) and, over a connection (not in the small discovery record), our account
    * record: the certificate chain of this device
    */
-  private published (withRecord = false): (Profile & { status: PresenceStatus }) | undefined {
+  private published (withRecord = false): PublishedProfile | undefined {
     if (this.profile === undefined) return undefined
     const record = withRecord ? this.c.accounts?.ownRecord() : undefined
-    return { ...this.profile, status: this.status, accounts: 1, ...(record !== undefined ? { account: record } : {}) } as Profile & { status: PresenceStatus }
+    // the discovery record names our account and its version (the record itself is too big for it): a peer
+    // that knows less fetches our profile with the record
+    const a = this.c.accounts
+    const hint: Pick<PublishedProfile, 'acct'> = a !== undefined && (a.account !== this.c.identity.peerId || a.ownState().version > 0)
+      ? { acct: [a.account, a.ownState().version] }
+      : {}
+    return { ...this.profile, status: this.status, accounts: 1, ...hint, ...(record !== undefined ? { account: record } : {}) }
   }
 
   get presenceStatus (): PresenceStatus { return this.status }
@@ -215,6 +233,30 @@ export class Peers {
     let value: unknown
     try { value = JSON.parse(advert) } catch { return }
     this.acceptProfile(peerId, value).catch(err => { this.c.log.debug('advertised profile refused', { peerId, err: toParleyError(err).message }) })
+    this.followAccountHint(peerId, value)
+  }
+
+  /** account@version we last fetched a profile for, per device (the hint repeats in every discovery record) */
+  private readonly hintsFetched = new Map<string, string>()
+
+  /**
+   * A discovery record names the device's account and its version: when we know an older version (or
+   * not that the device is in it), fetch the profile with the record over a connection.
+   */
+  private followAccountHint (peerId: string, value: unknown): void {
+    const accounts = this.c.accounts
+    const hint = (value as { acct?: unknown } | null)?.acct
+    if (accounts === undefined || !Array.isArray(hint) || typeof hint[0] !== 'string' || typeof hint[1] !== 'number') return
+    const [account, version] = hint as [string, number]
+    const known = accounts.state(account)
+    if (known.version >= version && (account === peerId || known.devices.includes(peerId) || known.revoked.includes(peerId))) return
+    const key = `${account}@${version}`
+    if (this.hintsFetched.get(peerId) === key) return
+    this.hintsFetched.set(peerId, key)
+    this.fetchProfile(peerId).catch(err => {
+      this.hintsFetched.delete(peerId)
+      this.c.log.debug('profile for an account hint not fetched', { peerId, err: toParleyError(err).message })
+    })
   }
 
   /** Forgets what is cached about a peer that is gone. */
@@ -234,19 +276,17 @@ export class Peers {
       if (a === null || a === this.ownAccount) continue
       byAccount.set(a, [...(byAccount.get(a) ?? []), r])
     }
-    // the person's name: the newest signed profile of any of its devices
-    const nameOf = (rs: PeerRecord[]): PeerRecord | undefined =>
-      rs.filter(r => r.profile !== undefined).sort((x, y) => (y.profile?.updatedAt ?? 0) - (x.profile?.updatedAt ?? 0))[0]
+    const nameOf = namedRecord
     // the first key seen with a name owns it; a later key with the same or a look-alike name gets a warning
     // (keys are accounts: a person's second device is no impostor)
     const named = [...byAccount].flatMap(([account, rs]) => {
-      const r = nameOf(rs)
+      const r = nameOf(rs, account)
       if (r?.profile === undefined) return []
       return [{ peerId: account, name: displayName(r.profile.name), since: Math.min(...rs.map(x => x.firstSeen ?? x.lastSeen ?? 0)) }]
     })
     const earlier = earlierLookAlikes(named)
     return [...byAccount].map(([account, rs]) => {
-      const r = nameOf(rs)
+      const r = nameOf(rs, account)
       return this.accountView(account, rs, lookAlikeWarning(displayName(r?.profile?.name ?? ''), earlier.get(account)))
     })
   }
@@ -313,7 +353,7 @@ export class Peers {
 
   private accountView (account: string, rs: PeerRecord[], keyWarning: string | null): PeerView {
     const own = rs.find(r => r.peerId === account)
-    const named = rs.filter(r => r.profile !== undefined).sort((x, y) => (y.profile?.updatedAt ?? 0) - (x.profile?.updatedAt ?? 0))[0]
+    const named = namedRecord(rs, account)
     const state = this.c.accounts?.state(account)
     // the devices the account lists (those we never saw too), or just the one device we know
     const deviceIds = state !== undefined ? state.devices : [account]

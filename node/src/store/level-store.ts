@@ -360,28 +360,17 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
       if (m === undefined) return undefined
       this.dropEntry(tx, peer, m)
       const map = m.recipientAccounts
-      if (map !== undefined) {
-        // by account: failed when every device of every recipient account refused it
-        if (map[peer] === undefined) return undefined
-        const refusedBy = [...new Set([...(m.refusedBy ?? []), peer])]
-        const noted = { ...m, refusedBy }
-        if (Object.keys(map).some(d => !refusedBy.includes(d))) {
-          tx.put(this.msgs, id, noted)
-          return await this.deliveredIfSettled(tx, noted, peer)
-        }
-        if (!m.outgoing || m.state === 'failed') return undefined
-        const failed = { ...noted, state: 'failed' as const, error }
-        tx.put(this.msgs, id, failed)
-        return failed
-      }
+      // one of our own other devices is no recipient: its refusal fails nothing
+      if (map !== undefined && map[peer] === undefined) return undefined
       // the author's own key wrap (its copy, for a refetch after damage) is no recipient
-      const recipients = m.envelope.keys.filter(k => k.to !== m.author).length
-      // a group message refused by one member still reaches the others: it fails only when every
-      // recipient refused it; once no one is waiting and someone took it, it is delivered
-      if (recipients > 1) {
+      const recipients = map !== undefined ? Object.keys(map) : m.envelope.keys.filter(k => k.to !== m.author).map(k => k.to)
+      // a group message refused by one member (or a message refused by one device of an account) still
+      // reaches the others: it fails only when every recipient device refused it; once no one is waiting
+      // and someone took it, it is delivered
+      if (recipients.length > 1 || map !== undefined) {
         const refusedBy = [...new Set([...(m.refusedBy ?? []), peer])]
         const noted = { ...m, refusedBy }
-        if (refusedBy.length < recipients) {
+        if (recipients.some(d => !refusedBy.includes(d))) {
           tx.put(this.msgs, id, noted)
           return await this.deliveredIfSettled(tx, noted, peer)
         }

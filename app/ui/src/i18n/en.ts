@@ -304,7 +304,35 @@ export const en = (f: Formatters) => ({
     rejectedTitle: 'A piece did not match its checksum: it was thrown away and fetched again, so the file is exactly what was sent.',
     downloads: 'Received files go to',
     downloadsInvalid: 'Give the full path of a folder, e.g. /home/you/Downloads.'
-  }
+  },
+
+  // accounts and devices (issue 11)
+  devices: 'Devices',
+  devicesIntro: 'Every computer you use Parley on. Colleagues see one of you; each device gets your messages.',
+  deviceThis: 'this computer',
+  deviceOnline: 'online',
+  deviceNeverSeen: 'not seen yet',
+  deviceLastSeen: (when: string) => `last seen ${when}`,
+  deviceFirst: 'first device',
+  deviceUnnamed: 'device',
+  deviceRevoke: 'Revoke',
+  deviceRevokeConfirm: 'Revoke this device? Nothing sent from now on can be read on it. Use this for a lost or stolen computer.',
+  deviceHistoryNote: (when: string) => `This computer joined your account on ${when}. Messages from before are on your other devices only.`,
+  linkMake: 'Link a new device',
+  linkShow: (until: string) => `On the new computer, choose “Link to an existing account” and scan or paste this code. It works once, until ${until}.`,
+  linkQrAlt: 'QR code of the link code',
+  linkOnFirstDevice: 'To link or revoke devices, open Settings → Devices on your first computer.',
+  linkExisting: 'Link to an existing account',
+  linkJoinTitle: 'Link to your account',
+  linkJoinText: 'On the computer you already use, open Settings → Devices → Link a new device (or run “parley link”), then paste the code here.',
+  linkCode: 'Link code',
+  deviceLabel: 'Name of this computer',
+  deviceLabelPlaceholder: 'e.g. laptop',
+  linkHistoryWarning: 'Earlier messages stay on your other computer: only messages from now on come here.',
+  linkJoin: 'Link',
+  linkCodeInvalid: 'This code is not valid any more (used, or too old). Make a new one on your other computer.',
+  linkNotFresh: 'This computer already has chats of its own. Link a computer where Parley was just installed.',
+  needsUpdate: 'uses an older Parley: ask them to update'
 })
 
 export type Messages = ReturnType<typeof en>

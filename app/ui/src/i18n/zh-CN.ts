@@ -274,5 +274,33 @@ export const zhCN: Catalog<Messages> = (f) => ({
     rejectedTitle: '有分块与校验值不符，已丢弃并重新获取，所以文件与发送的完全一致。',
     downloads: '接收的文件保存到',
     downloadsInvalid: '请填写文件夹的完整路径，例如 /home/你/Downloads。'
-  }
+  },
+
+  // accounts and devices (issue 11)
+  devices: '设备',
+  devicesIntro: '你使用 Parley 的每台电脑。同事看到的是同一个你；每台设备都会收到你的消息。',
+  deviceThis: '本机',
+  deviceOnline: '在线',
+  deviceNeverSeen: '尚未出现',
+  deviceLastSeen: (when: string) => `最后在线 ${when}`,
+  deviceFirst: '第一台设备',
+  deviceUnnamed: '设备',
+  deviceRevoke: '撤销',
+  deviceRevokeConfirm: '撤销这台设备？从现在起发送的消息在它上面都无法阅读。用于丢失或被盗的电脑。',
+  deviceHistoryNote: (when: string) => `这台电脑于 ${when} 加入你的账户。之前的消息只在你的其他设备上。`,
+  linkMake: '关联新设备',
+  linkShow: (until: string) => `在新电脑上选择“关联到已有账户”，扫描或粘贴此代码。仅可使用一次，有效至 ${until}。`,
+  linkQrAlt: '关联代码的二维码',
+  linkOnFirstDevice: '要关联或撤销设备，请在你的第一台电脑上打开 设置 → 设备。',
+  linkExisting: '关联到已有账户',
+  linkJoinTitle: '关联到你的账户',
+  linkJoinText: '在你已经在用的电脑上打开 设置 → 设备 → 关联新设备（或运行“parley link”），然后把代码粘贴到这里。',
+  linkCode: '关联代码',
+  deviceLabel: '这台电脑的名称',
+  deviceLabelPlaceholder: '例如：笔记本',
+  linkHistoryWarning: '以前的消息留在你的另一台电脑上：只有从现在起的消息会到这里。',
+  linkJoin: '关联',
+  linkCodeInvalid: '此代码已失效（已使用或已过期）。请在另一台电脑上重新生成。',
+  linkNotFresh: '这台电脑已经有自己的聊天记录。请关联刚安装 Parley 的电脑。',
+  needsUpdate: '使用的是旧版 Parley：请对方更新'
 })

@@ -7,6 +7,7 @@ import type { Store } from '../../store.js'
 import { Dialog, ErrorLine } from '../Dialog.js'
 import { errorText } from '../words.js'
 import { DownloadsSetting } from '../Files.js'
+import { Devices, LinkJoin } from './Devices.js'
 
 export function Settings ({ store, onClose }: { store: Store, onClose: () => void }) {
   const { t } = useI18n()
@@ -17,6 +18,7 @@ export function Settings ({ store, onClose }: { store: Store, onClose: () => voi
   const [invite, setInvite] = useState('')
   const [prefs, setPrefs] = useState<UiPrefs>(s.prefs)
   const [error, setError] = useState<string | null>(null)
+  const [devices, setDevices] = useState(false)
 
   const save = async (e: Event): Promise<void> => {
     e.preventDefault()
@@ -68,12 +70,14 @@ export function Settings ({ store, onClose }: { store: Store, onClose: () => voi
           onChange={(e) => { setPrefs({ ...prefs, dnd: e.currentTarget.checked }) }} /> {t.dnd}</label>
         <DownloadsSetting store={store} />
         <p class="muted small">{t.yourId} <code id="my-id">{s.me?.peerId}</code></p>
+        <p><button type="button" id="settings-devices" class="button-secondary" onClick={() => { setDevices(true) }}>{t.devices}</button></p>
         <ErrorLine id="settings-error" text={error} />
         <div class="dialog-actions">
           <button type="button" id="settings-cancel" class="button-secondary" onClick={onClose}>{t.cancel}</button>
           <button type="submit" id="settings-save">{t.save}</button>
         </div>
       </form>
+      {devices && <Devices store={store} onClose={() => { setDevices(false) }} />}
     </Dialog>
   )
 }
@@ -83,6 +87,7 @@ export function Welcome ({ store, onClose }: { store: Store, onClose: () => void
   const { t } = useI18n()
   const [name, setName] = useState('')
   const [error, setError] = useState<string | null>(null)
+  const [linking, setLinking] = useState(false)
   const save = async (e: Event): Promise<void> => {
     e.preventDefault()
     try {
@@ -95,14 +100,18 @@ export function Welcome ({ store, onClose }: { store: Store, onClose: () => void
   }
   return (
     <Dialog id="welcome" label={t.welcomeTitle} onClose={() => {}}>
-      <form onSubmit={(e) => { void save(e) }}>
+      {linking && <LinkJoin store={store} onDone={onClose} onBack={() => { setLinking(false) }} />}
+      {!linking && <form onSubmit={(e) => { void save(e) }}>
         <h2>{t.welcomeTitle}</h2>
         <p>{t.welcomeText}</p>
         <label>{t.displayName} <input id="welcome-name" value={name} maxLength={MAX_NAME_CHARS} required autoFocus
           onInput={(e) => { setName(e.currentTarget.value) }} /></label>
         <ErrorLine id="welcome-error" text={error} />
-        <div class="dialog-actions"><button type="submit" id="welcome-save" disabled={name.trim() === ''}>{t.welcomeStart}</button></div>
-      </form>
+        <div class="dialog-actions">
+          <button type="button" id="welcome-link" class="button-secondary" onClick={() => { setLinking(true) }}>{t.linkExisting}</button>
+          <button type="submit" id="welcome-save" disabled={name.trim() === ''}>{t.welcomeStart}</button>
+        </div>
+      </form>}
     </Dialog>
   )
 }
