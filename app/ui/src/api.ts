@@ -4,7 +4,8 @@
  * node is bundled but its rules).
  */
 import type {
-  AccountView, ApiEvent, ConversationView, GroupView, IdentityView, MessageChange, MessageView, PeerView, RecipientView, SearchHit, SettingsView, StoreHealthView, UiPrefs,
+  AccountView, ApiEvent, ConversationView, GroupView, IdentityView, MessageChange, MessageView, PeerView, RecipientView, SearchHit,
+  SettingsView, StoreHealthView, UiPrefs,
   TransferView, FileView
 } from '../../../node/src/api/contract.js'
 import type { DepartmentNode } from '../../../core/protocol/directory.js'
