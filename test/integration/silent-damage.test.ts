@@ -46,98 +46,92 @@ async function complete (n: ParleyNode, conv: string, expected: StoredMessage[],
   return h
 }
 
-describe('damage without a trace (an old copy of the data dir put back)', () => {
-  it('direct conversation: the reused number is refused, the message moves above it and is delivered; the lost ones come back', async () => {
-    const dir = await tmpDir('parley-silent-')
-    const annDir = join(dir, 'ann')
-    let ann = node(dir, 'ann')
-    let bob = node(dir, 'bob')
-    try {
-      await ann.start(); await bob.start()
-      await connect(ann, bob)
-      const sent: StoredMessage[] = []
-      for (let i = 0; i < 3; i++) {
-        sent.push(await ann.messenger.sendMessage(bob.peerId, `ann ${i}`))
-        sent.push(await bob.messenger.sendMessage(ann.peerId, `bob ${i}`))
-      }
-      for (const m of sent) await delivered(m.author === ann.peerId ? ann : bob, [m])
-      await ann.stop()
-      await cp(annDir, join(dir, 'backup'), { recursive: true })
-      ann = node(dir, 'ann')
-      await ann.start()
-      await connect(ann, bob)
-      for (let i = 3; i < 6; i++) sent.push(await ann.messenger.sendMessage(bob.peerId, `ann ${i}`))
-      await delivered(ann, sent.slice(-3))
-      await ann.stop()
-      await bob.stop()
-      // the restore: Ann's store is a clean one, from before her last three messages
-      await rm(annDir, { recursive: true })
-      await cp(join(dir, 'backup'), annDir, { recursive: true })
-      ann = node(dir, 'ann')
-      await ann.start()
-      assert.equal(ann.storeReport.damaged, false, 'nothing to see in the store itself')
-      const after = await ann.messenger.sendMessage(bob.peerId, 'after the restore')
-      assert.equal(after.seq, 4, 'the counter is behind: the number Bob holds "ann 3" under is given out again')
-      bob = node(dir, 'bob')
-      await bob.start()
-      await connect(ann, bob)
-      const moved = await ann.messenger.waitForState(after.id, 'delivered', TIMEOUT)
-      assert.ok(moved.seq > 6, `sent again above Bob's numbers (${moved.seq})`)
-      const next = await ann.messenger.sendMessage(bob.peerId, 'next')
-      await delivered(ann, [next])
-      assert.equal((await ann.messenger.history(bob.peerId)).find(m => m.id === next.id)?.seq, moved.seq + 1)
-      const all = [...sent, after, next]
-      const annHist = await complete(ann, bob.peerId, all, ann.peerId)
-      await complete(bob, ann.peerId, all, ann.peerId)
-      // Ann's lost messages are back under their old numbers
-      for (const m of sent) assert.equal(annHist.find(x => x.id === m.id)?.seq, m.seq, m.text)
-    } finally {
-      await ann.stop(); await bob.stop()
-      await removeDir(dir)
-    }
-  })
+/** Ann and Bob in a new temp dir, started and connected; `body` may replace either (a restart); both stopped and the dir removed after. */
+async function withAnnAndBob (prefix: string, body: (dir: string, annDir: string, n: { ann: ParleyNode, bob: ParleyNode }) => Promise<void>): Promise<void> {
+  const dir = await tmpDir(prefix)
+  const n = { ann: node(dir, 'ann'), bob: node(dir, 'bob') }
+  try {
+    await n.ann.start(); await n.bob.start()
+    await connect(n.ann, n.bob)
+    await body(dir, join(dir, 'ann'), n)
+  } finally {
+    await n.ann.stop(); await n.bob.stop()
+    await removeDir(dir)
+  }
+}
 
-  it('direct conversation: the tail of the write-ahead log gone after a crash (no clean-stop record to compare with)', async () => {
-    const dir = await tmpDir('parley-silent-log-')
-    const annDir = join(dir, 'ann')
-    let ann = node(dir, 'ann')
-    let bob = node(dir, 'bob')
-    try {
-      await ann.start(); await bob.start()
-      await connect(ann, bob)
-      const sent: StoredMessage[] = []
-      for (let i = 0; i < 3; i++) sent.push(await ann.messenger.sendMessage(bob.peerId, `ann ${i}`))
-      await delivered(ann, sent)
-      await new Promise(resolve => setTimeout(resolve, 300))
-      // where the log ends now: a record boundary (every batch is appended and fsynced whole)
-      const log = (await readdir(join(annDir, 'db'))).find(f => f.endsWith('.log'))!
-      const cut = (await stat(join(annDir, 'db', log))).size
-      for (let i = 3; i < 6; i++) sent.push(await ann.messenger.sendMessage(bob.peerId, `ann ${i}`))
-      await delivered(ann, sent.slice(-3))
-      await ann.stop()
-      await bob.stop()
-      // as after a kill -9 and a power cut: no record of the clean stop, the log's tail gone
-      await rm(join(annDir, 'db.logs.json'), { force: true })
-      await truncate(join(annDir, 'db', log), cut)
-      ann = node(dir, 'ann')
-      await ann.start()
-      assert.equal(ann.storeReport.damaged, false, ann.storeReport.reasons.join('; '))
-      assert.equal((await ann.messenger.history(bob.peerId)).length, 3, 'her last three are gone, with nothing said')
-      const after = await ann.messenger.sendMessage(bob.peerId, 'after the crash')
-      assert.equal(after.seq, 4, 'a number Bob holds is given out again')
-      bob = node(dir, 'bob')
-      await bob.start()
-      await connect(ann, bob)
-      const moved = await ann.messenger.waitForState(after.id, 'delivered', TIMEOUT)
-      assert.ok(moved.seq > 6, `sent again above Bob's numbers (${moved.seq})`)
-      const all = [...sent, after]
-      await complete(ann, bob.peerId, all, ann.peerId)
-      await complete(bob, ann.peerId, all, ann.peerId)
-    } finally {
-      await ann.stop(); await bob.stop()
-      await removeDir(dir)
+/** Bob (who holds Ann's numbers up to `top`) comes back: Ann's `after`, under a number he holds, is refused, moved above `top` and delivered. */
+async function bobBackMovesIt (dir: string, n: { ann: ParleyNode, bob: ParleyNode }, after: StoredMessage, top: number): Promise<StoredMessage> {
+  n.bob = node(dir, 'bob')
+  await n.bob.start()
+  await connect(n.ann, n.bob)
+  const moved = await n.ann.messenger.waitForState(after.id, 'delivered', TIMEOUT)
+  assert.ok(moved.seq > top, `sent again above Bob's numbers (${moved.seq} > ${top})`)
+  return moved
+}
+
+describe('damage without a trace (an old copy of the data dir put back)', () => {
+  it('direct conversation: the reused number is refused, the message moves above it and is delivered; the lost ones come back', async () => await withAnnAndBob('parley-silent-', async (dir, annDir, n) => {
+    const sent: StoredMessage[] = []
+    for (let i = 0; i < 3; i++) {
+      sent.push(await n.ann.messenger.sendMessage(n.bob.peerId, `ann ${i}`))
+      sent.push(await n.bob.messenger.sendMessage(n.ann.peerId, `bob ${i}`))
     }
-  })
+    for (const m of sent) await delivered(m.author === n.ann.peerId ? n.ann : n.bob, [m])
+    await n.ann.stop()
+    await cp(annDir, join(dir, 'backup'), { recursive: true })
+    n.ann = node(dir, 'ann')
+    await n.ann.start()
+    await connect(n.ann, n.bob)
+    for (let i = 3; i < 6; i++) sent.push(await n.ann.messenger.sendMessage(n.bob.peerId, `ann ${i}`))
+    await delivered(n.ann, sent.slice(-3))
+    await n.ann.stop()
+    await n.bob.stop()
+    // the restore: Ann's store is a clean one, from before her last three messages
+    await rm(annDir, { recursive: true })
+    await cp(join(dir, 'backup'), annDir, { recursive: true })
+    n.ann = node(dir, 'ann')
+    await n.ann.start()
+    assert.equal(n.ann.storeReport.damaged, false, 'nothing to see in the store itself')
+    const after = await n.ann.messenger.sendMessage(n.bob.peerId, 'after the restore')
+    assert.equal(after.seq, 4, 'the counter is behind: the number Bob holds "ann 3" under is given out again')
+    const moved = await bobBackMovesIt(dir, n, after, 6)
+    const next = await n.ann.messenger.sendMessage(n.bob.peerId, 'next')
+    await delivered(n.ann, [next])
+    assert.equal((await n.ann.messenger.history(n.bob.peerId)).find(m => m.id === next.id)?.seq, moved.seq + 1)
+    const all = [...sent, after, next]
+    const annHist = await complete(n.ann, n.bob.peerId, all, n.ann.peerId)
+    await complete(n.bob, n.ann.peerId, all, n.ann.peerId)
+    // Ann's lost messages are back under their old numbers
+    for (const m of sent) assert.equal(annHist.find(x => x.id === m.id)?.seq, m.seq, m.text)
+  }))
+
+  it('direct conversation: the tail of the write-ahead log gone after a crash (no clean-stop record to compare with)', async () => await withAnnAndBob('parley-silent-log-', async (dir, annDir, n) => {
+    const sent: StoredMessage[] = []
+    for (let i = 0; i < 3; i++) sent.push(await n.ann.messenger.sendMessage(n.bob.peerId, `ann ${i}`))
+    await delivered(n.ann, sent)
+    await new Promise(resolve => setTimeout(resolve, 300))
+    // where the log ends now: a record boundary (every batch is appended and fsynced whole)
+    const log = (await readdir(join(annDir, 'db'))).find(f => f.endsWith('.log'))!
+    const cut = (await stat(join(annDir, 'db', log))).size
+    for (let i = 3; i < 6; i++) sent.push(await n.ann.messenger.sendMessage(n.bob.peerId, `ann ${i}`))
+    await delivered(n.ann, sent.slice(-3))
+    await n.ann.stop()
+    await n.bob.stop()
+    // as after a kill -9 and a power cut: no record of the clean stop, the log's tail gone
+    await rm(join(annDir, 'db.logs.json'), { force: true })
+    await truncate(join(annDir, 'db', log), cut)
+    n.ann = node(dir, 'ann')
+    await n.ann.start()
+    assert.equal(n.ann.storeReport.damaged, false, n.ann.storeReport.reasons.join('; '))
+    assert.equal((await n.ann.messenger.history(n.bob.peerId)).length, 3, 'her last three are gone, with nothing said')
+    const after = await n.ann.messenger.sendMessage(n.bob.peerId, 'after the crash')
+    assert.equal(after.seq, 4, 'a number Bob holds is given out again')
+    const moved = await bobBackMovesIt(dir, n, after, 6)
+    const all = [...sent, after]
+    await complete(n.ann, n.bob.peerId, all, n.ann.peerId)
+    await complete(n.bob, n.ann.peerId, all, n.ann.peerId)
+  }))
 
   it('group: held until every member answered (the first, Bob, missed her last messages); out above Carol\'s numbers', async () => {
     const dir = await tmpDir('parley-silent-g-')

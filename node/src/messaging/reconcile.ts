@@ -125,8 +125,8 @@ export class Reconciler {
   /** This store's epoch, given to peers with our have-vector. */
   get epoch (): string { return this.epoch_ }
 
-  /** Is the store marked damaged (our numbers not yet checked with every conversation's peers)? */
-  get damaged (): boolean { return this.pending }
+  /** After damage: are new messages still held in some conversation (our numbers not yet checked with its peers, the wait not over)? */
+  get damaged (): boolean { return this.pending && !this.expired }
 
   /**
    * Are our new messages in `conv` to be held until its peers answered? After
