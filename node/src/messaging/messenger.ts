@@ -127,6 +127,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
       // group members are accounts (issue 11); a device's answer counts for its account
       members: (conv) => this.groups.get(conv)?.members.filter(m => m !== accounts.account),
       accountOf: (device) => accounts.accountOf(device) ?? device,
+      ownRecord: () => accounts.ownRecord(),
       released: (m) => { this.released(m) }
     }, { startWaitMs: init.reconcileWaitMs, damagedWaitMs: init.damagedReconcileWaitMs })
     const delivery = new Delivery({ ...c, seqConflict: async (peer, ch, env) => await this.reconciler.seqConflict(peer, ch, env) }, { sendWindow })
