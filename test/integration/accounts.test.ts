@@ -224,6 +224,8 @@ describe('accounts through the relay', () => {
     }), 'link through the circuit', 20_000, 500).catch((err: Error) => { throw new Error(`${err.message}: ${last}`) })
     assert.equal(n.ana2.messenger.account, n.ana1.peerId)
     assert.equal(n.ana2.host.reach(n.ana1.peerId), 'relay')
+    // the relay that admitted the first device is the account's home, in the record every device holds
+    assert.deepEqual(n.ana2.messenger.accounts.ownState().home.map(h => h.relay), [relay.peerId])
     await connectVia(n.ben, n.ana1)
     await until(() => n.ben.messenger.accounts.devicesOf(n.ana1.peerId).includes(n.ana2.peerId), 'Ben knows Ana\'s second device')
     const m = await n.ben.messenger.sendMessage(n.ana1.peerId, 'through the relay')

@@ -53,6 +53,8 @@ export class Accounts {
   get holdsAccountKey (): boolean { return this.own.account === this.self }
   get since (): number { return this.own.since }
   get migrated (): boolean { return this.own.migrated === true }
+  /** a one-device account of its own that never linked or revoked a device (its home relay aside): it may still join another */
+  get alone (): boolean { const s = this.ownState(); return this.holdsAccountKey && s.devices.length === 1 && s.revoked.length === 0 }
 
   /** Loads our account, or makes this device a one-device account (a v0.1 data dir or a new one) on first start. */
   async load (): Promise<void> {
@@ -156,7 +158,7 @@ export class Accounts {
     const state = foldAccount(record.account, record.ops)
     if (deviceStatus(state, this.self) !== 'current') throw new ParleyError('ERR_NOT_A_MEMBER', 'the account does not list this device')
     if (this.own.account === record.account) { await this.accept(record); return this.ownState() }
-    if (!this.holdsAccountKey || this.ownState().version > 0) {
+    if (!this.alone) {
       throw new ParleyError('ERR_INVALID_ARGUMENT', 'this device already belongs to an account')
     }
     this.own = { v: 1, account: record.account, ops: record.ops, since: Date.now() }

@@ -144,7 +144,7 @@ export class Linking {
     if (code === null) throw new ParleyError('ERR_INVALID_ARGUMENT', 'not a link code: copy it from parley link (or Settings → Devices) on your other device')
     const accounts = this.c.accounts
     if (accounts.account === code.device) return accounts.ownState()
-    if (!accounts.holdsAccountKey || accounts.ownState().version > 0) {
+    if (!accounts.alone) {
       throw new ParleyError('ERR_INVALID_ARGUMENT', 'this device already belongs to an account')
     }
     if ((await this.c.store.listConversations()).length > 0) {

@@ -38,7 +38,8 @@ import { Peers } from './peers.js'
 import { PushLoop } from './push-loop.js'
 import { ReceivePipeline } from './receive.js'
 import { Receipts } from './receipts.js'
-import type { AcceptMail } from './relay-client.js'
+import type { AcceptMail, RelayState } from './relay-client.js'
+import { peerOfAddr, relayAddrs } from '../../../core/keys.js'
 import { Sync } from './sync.js'
 import { Reconciler } from './reconcile.js'
 import { Accounts } from './accounts.js'
@@ -168,6 +169,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     await this.accounts.load()
     this.accounts.onChange((s) => { this.accountChanged(s.account, s.revoked) })
     await this.linking.start()
+    this.c.relay?.addEventListener('relayChanged', this.onRelayChanged)
     for (const conv of await store.listConversations()) clock.observe(conv.lastHlc)
     await this.reconciler.start()
     await this.groups.load()
@@ -203,6 +205,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     this.pushLoop.stop()
     this.reconciler.stop()
     this.linking.stop()
+    this.c.relay?.removeEventListener('relayChanged', this.onRelayChanged)
     this.c.host.removeEventListener('peerConnected', this.onConnected)
     this.c.host.removeEventListener('peerDisconnected', this.onDisconnected)
     this.c.host.removeEventListener('presenceChanged', this.onPresence)
@@ -319,6 +322,20 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
       this.deposits.poke(k.to)
       this.pushLoop.schedule(k.to)
     }
+  }
+
+  /**
+   * The relay that admitted us is our account's home (PROTOCOL.md, "Addresses"): the first device signs
+   * a `home` op when it changes, so peers elsewhere (federation) know where our devices' mail waits.
+   */
+  private readonly onRelayChanged = (evt: CustomEvent<RelayState>): void => {
+    const st = evt.detail
+    if (!this.accounts.holdsAccountKey || st.admitted !== true || st.peerId === null || st.addr === null) return
+    const relay = st.peerId
+    const addrs = relayAddrs(st.addr).filter(a => peerOfAddr(a) === relay)
+    const home = [{ relay, addrs }]
+    if (JSON.stringify(this.accounts.ownState().home) === JSON.stringify(home)) return
+    void this.accounts.setHome(home).catch((err) => { this.c.log.warn('home relay not recorded', { err: toParleyError(err).message }) })
   }
 
   /** This device joined an account: peers learn our certificate chain, our other devices sync with us. */
