@@ -7,8 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/system-deps.sh
 # the web apps (app/*/src → dist/*/), skipped while fresh; the UI tests serve them
 node scripts/build.mjs
-# incremental: a repeated run re-checks only what changed (the build info lives in node_modules/.cache)
-npx --no-install tsc -p tsconfig.json --noEmit --incremental --tsBuildInfoFile node_modules/.cache/parley-tsc.tsbuildinfo
+npx --no-install tsc -p tsconfig.json --noEmit
 # lint (eslint.config.js: the import rules of docs/ARCHITECTURE.md, type imports, floating promises, line length),
 # before the test lock: it needs no namespace. The cache makes a repeated run take seconds; a fresh clone lints everything
 npx --no-install eslint --cache --cache-location node_modules/.cache/eslint/ .
