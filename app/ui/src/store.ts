@@ -5,7 +5,7 @@
  */
 import { DEFAULT_CHANGE_WINDOWS, STATE_RANK, foldChanges, historyCursor } from '../../../node/src/api/contract.js'
 import type {
-  ApiEvent, ChangeWindows, ConversationView, GroupView, IdentityView, MessageView, PeerView, RelayState, SearchHit, UiPrefs, TransferView
+  AccountView, ApiEvent, ChangeWindows, ConversationView, GroupView, IdentityView, MessageView, PeerView, RelayState, SearchHit, UiPrefs, TransferView
 } from '../../../node/src/api/contract.js'
 import { ApiError, type ApiClient } from './api.js'
 import { isGroup } from './util.js'
@@ -26,6 +26,8 @@ export interface ConvSummary { peer: string, unread: number, last: MessageView |
 
 export interface State {
   me: IdentityView | null
+  /** our account and its devices (issue 11): `me.peerId` is this device only */
+  account: AccountView | null
   link: Link
   peers: Map<string, PeerView>
   groups: Map<string, GroupView>
@@ -58,12 +60,27 @@ export interface State {
 
 type Listener = () => void
 
+/** our account ID (this device's peer ID until the account is known) */
+export const myAccount = (s: State): string => s.account?.account ?? s.me?.peerId ?? ''
+
+/** the person an ID stands for: an account ID as it is, a device ID as its account (ours or a colleague's), else the ID itself */
+export function accountOf (s: State, id: string): string {
+  if (id === s.me?.peerId || id === s.account?.account || s.account?.devices.some(d => d.peerId === id) === true) return myAccount(s)
+  if (s.peers.has(id)) return id
+  for (const p of s.peers.values()) if (p.devices?.some(d => d.peerId === id) === true) return p.peerId
+  return id
+}
+
+/** the ID (account or device) is us */
+export const isMe = (s: State, id: string): boolean => id !== '' && accountOf(s, id) === myAccount(s)
+
 /** display order: HLC, then id */
 const order = (a: MessageView, b: MessageView): number => a.hlc.w - b.hlc.w || a.hlc.c - b.hlc.c || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 
 export class Store {
   state: State = {
     me: null,
+    account: null,
     link: 'connecting',
     peers: new Map(),
     groups: new Map(),
@@ -112,8 +129,8 @@ export class Store {
 
   /** Loads everything and starts following events. */
   async start (): Promise<void> {
-    const [me, settings] = await Promise.all([this.api.identity(), this.api.settings()])
-    this.set({ me, relay: settings.relay, prefs: settings.ui, changeWindows: settings.changeWindows ?? DEFAULT_CHANGE_WINDOWS })
+    const [me, settings, account] = await Promise.all([this.api.identity(), this.api.settings(), this.api.account().catch(() => null)])
+    this.set({ me, account, relay: settings.relay, prefs: settings.ui, changeWindows: settings.changeWindows ?? DEFAULT_CHANGE_WINDOWS })
     await this.loadLists()
     await this.loadTransfers()
     this.stopEvents = this.api.events((e) => { this.apply(e) }, (up, reconnected) => { void this.onLink(up, reconnected) })
@@ -143,8 +160,8 @@ export class Store {
   }
 
   async resync (): Promise<void> {
-    const settings = await this.api.settings()
-    this.set({ relay: settings.relay, prefs: settings.ui })
+    const [settings, account] = await Promise.all([this.api.settings(), this.api.account().catch(() => this.state.account)])
+    this.set({ relay: settings.relay, prefs: settings.ui, account })
     await this.loadLists()
     await this.loadTransfers()
     await this.loadMessages()
@@ -153,9 +170,8 @@ export class Store {
 
   async loadLists (): Promise<void> {
     const [peers, convs, groups] = await Promise.all([this.api.peers(), this.api.conversations(), this.api.groups()])
-    const me = this.state.me?.peerId
     this.set({
-      peers: new Map(peers.filter(p => p.peerId !== me).map(p => [p.peerId, p])),
+      peers: new Map(peers.filter(p => !isMe(this.state, p.peerId)).map(p => [p.peerId, p])),
       convs: new Map(convs.map((c: ConversationView) => [c.peer, { peer: c.peer, unread: c.unread, last: c.last, lastAt: c.lastHlc.w }])),
       groups: new Map(groups.map(g => [g.id, g]))
     })
@@ -314,7 +330,8 @@ export class Store {
   /** the peer ID or group id a conversation id stands for */
   peerOf (conv: string): string {
     if (isGroup(conv)) return conv
-    return conv.split(':').slice(1).find(p => p !== this.state.me?.peerId) ?? conv
+    // a dm id names two accounts (ours and theirs), ours is never the chat
+    return conv.split(':').slice(1).find(p => !isMe(this.state, p)) ?? conv
   }
 
   private upsert (m: MessageView): void {
@@ -374,24 +391,27 @@ export class Store {
       case 'peerOnline':
       case 'peerOffline':
       case 'peerUpdated':
-        if (e.data.peerId !== this.state.me?.peerId) this.putPeer(e.data)
+        if (!isMe(this.state, e.data.peerId)) this.putPeer(e.data)
         return
       case 'groupUpdated': {
         const d = e.data
-        const me = this.state.me?.peerId ?? ''
-        this.putGroup({ id: d.conv, name: d.name, admin: d.admin, members: d.members, member: d.members.includes(me) })
+        this.putGroup({ id: d.conv, name: d.name, admin: d.admin, members: d.members, member: d.members.some(x => isMe(this.state, x)) })
         return
       }
       case 'peerTyping': {
         const { current } = this.state
         const d = e.data
-        const here = current !== null && (isGroup(current) ? d.conv === current : d.peerId === current && !isGroup(d.conv))
+        const here = current !== null && (isGroup(current) ? d.conv === current : accountOf(this.state, d.peerId) === current && !isGroup(d.conv))
         if (!here) return
         this.set({ typing: d.peerId })
         clearTimeout(this.typingTimer)
         this.typingTimer = setTimeout(() => { this.set({ typing: null }) }, TYPING_SHOWN_MS)
         return
       }
+      case 'accountUpdated':
+        // a device of ours linked or revoked: what is "us" changed
+        if (isMe(this.state, e.data.account)) void this.api.account().then(account => { this.set({ account }) }, () => {})
+        return
       case 'relayChanged':
         this.setRelay(e.data)
     }

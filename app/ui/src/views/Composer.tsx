@@ -2,7 +2,7 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks'
 import { MAX_TEXT_CHARS } from '../../../../node/src/api/contract.js'
 import { useI18n } from '../i18n/index.js'
-import type { Store } from '../store.js'
+import { isMe, type Store } from '../store.js'
 import { isGroup } from '../util.js'
 import { words } from './words.js'
 import { AttachButton, useFileDrop } from './Files.js'
@@ -53,7 +53,7 @@ export function Composer ({ store }: { store: Store }) {
     store.typed()
     setMention(findMention(value, box.current?.selectionStart ?? value.length))
   }
-  const members = isGroup(current) ? (s.groups.get(current)?.members ?? []).filter(m => m !== s.me?.peerId) : []
+  const members = isGroup(current) ? (s.groups.get(current)?.members ?? []).filter(m => !isMe(s, m)) : []
   const candidates = mention === null
     ? []
     : members.map(m => w.person(m)).filter(n => n.toLocaleLowerCase().startsWith(mention.query.toLocaleLowerCase())).slice(0, 6)

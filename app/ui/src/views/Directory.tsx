@@ -7,7 +7,7 @@ import { useEffect, useState } from 'preact/hooks'
 import type { DepartmentNode, DirectoryPerson } from '../../../../core/protocol/directory.js'
 import { ApiError } from '../api.js'
 import { useI18n, type Messages } from '../i18n/index.js'
-import type { Store } from '../store.js'
+import { accountOf, type Store } from '../store.js'
 import { Dialog } from './Dialog.js'
 import { errorText } from './words.js'
 
@@ -63,7 +63,8 @@ export function Directory ({ store, onClose }: { store: Store, onClose: () => vo
   }, [])
   const q = query.trim().toLocaleLowerCase()
   const shown = tree === null ? null : filter(tree, q)
-  const chat = (peerId: string): void => { onClose(); void store.open(peerId) }
+  // the chat is the person's (their account), whichever device the directory names
+  const chat = (peerId: string): void => { onClose(); void store.open(accountOf(store.state, peerId)) }
   return (
     <Dialog id="directory" label={t.directoryTitle} onClose={onClose} wide>
       <h2>{t.directoryTitle}</h2>

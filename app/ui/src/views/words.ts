@@ -2,7 +2,7 @@
 import type { GroupView, MessageView, PeerView, RelayState } from '../../../../node/src/api/contract.js'
 import type { ApiError } from '../api.js'
 import type { Messages } from '../i18n/index.js'
-import type { Link, State } from '../store.js'
+import { accountOf, isMe, type Link, type State } from '../store.js'
 import { isGroup, shortId } from '../util.js'
 
 export interface Words {
@@ -16,10 +16,10 @@ export interface Words {
 }
 
 export function words (t: Messages, s: State): Words {
-  const me = s.me?.peerId
   const person = (peerId: string, you = false): string => {
-    if (peerId === me) return you ? t.you : s.me?.name ?? t.you
-    return s.peers.get(peerId)?.name ?? shortId(peerId)
+    // a device ID (authors, recipients, typing) names its account's person
+    if (isMe(s, peerId)) return you ? t.you : s.me?.name ?? t.you
+    return s.peers.get(accountOf(s, peerId))?.name ?? shortId(peerId)
   }
   const chatName = (peer: string): string => isGroup(peer) ? s.groups.get(peer)?.name ?? peer.slice(0, 10) : person(peer)
   const presence = (p: PeerView | undefined): string => {

@@ -3,7 +3,7 @@ import { useState } from 'preact/hooks'
 import { MAX_NAME_CHARS, type GroupView } from '../../../../../node/src/api/contract.js'
 import { ApiError } from '../../api.js'
 import { useI18n } from '../../i18n/index.js'
-import type { Store } from '../../store.js'
+import { isMe, type Store } from '../../store.js'
 import { Avatar } from '../Avatar.js'
 import { Confirm, Dialog, ErrorLine } from '../Dialog.js'
 import { errorText, words } from '../words.js'
@@ -56,8 +56,7 @@ export function Members ({ store, group, onClose }: { store: Store, group: Group
   const { t } = useI18n()
   const s = store.state
   const w = words(t, s)
-  const me = s.me?.peerId ?? ''
-  const admin = group.admin === me && group.member
+  const admin = isMe(s, group.admin) && group.member
   const addable = [...s.peers.values()].filter(p => !group.members.includes(p.peerId))
   const [add, setAdd] = useState(addable[0]?.peerId ?? '')
   const [name, setName] = useState(group.name)
@@ -78,7 +77,7 @@ export function Members ({ store, group, onClose }: { store: Store, group: Group
           <li key={m}>
             <Avatar id={m} name={w.person(m)} small />
             <span>{w.person(m, true)}{m === group.admin ? ` ${t.creator}` : ''}</span>
-            {admin && m !== me && (
+            {admin && !isMe(s, m) && (
               <button type="button" class="button-secondary" data-member={m} onClick={() => {
                 setAsk({ text: t.confirmRemove(w.person(m), group.name), run: async () => await store.api.removeMember(group.id, m), close: false })
               }}>{t.remove}</button>

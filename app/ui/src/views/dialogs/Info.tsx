@@ -1,8 +1,8 @@
 /** Safety-number verification, message info (times, state, route, recipients), and the Ctrl/Cmd+K quick switcher. */
 import { useEffect, useState } from 'preact/hooks'
-import type { MessageView, PeerView, RecipientView } from '../../../../../node/src/api/contract.js'
+import { STATE_RANK, type MessageView, type PeerView, type RecipientView } from '../../../../../node/src/api/contract.js'
 import { useI18n } from '../../i18n/index.js'
-import type { Store } from '../../store.js'
+import { accountOf, isMe, type Store } from '../../store.js'
 import { isGroup } from '../../util.js'
 import { Avatar } from '../Avatar.js'
 import { Dialog } from '../Dialog.js'
@@ -39,8 +39,19 @@ export function MessageInfo ({ store, message, onClose }: { store: Store, messag
   useEffect(() => {
     if (m.outgoing) void store.api.recipients(m.id).then(setRecipients, () => {})
   }, [m.id, m.state, m.readBy?.length])
+  // one row per person: their devices folded into the furthest state, failed only when no device has it
+  // (our own other devices are not recipients to show)
+  const rank = (r: RecipientView): number => r.state === 'failed' ? -1 : STATE_RANK[r.state]
+  const people = new Map<string, RecipientView>()
+  for (const r of recipients) {
+    const who = r.account ?? accountOf(s, r.peer)
+    if (isMe(s, who)) continue
+    const seen = people.get(who)
+    if (seen === undefined || rank(r) > rank(seen)) people.set(who, { ...r, peer: who })
+  }
+  const rows = [...people.values()]
   // the way it went, when every recipient that has it took the same one
-  const routes = new Set(recipients.map(r => r.via))
+  const routes = new Set(rows.map(r => r.via))
   const via = routes.size === 1 ? [...routes][0] : undefined
   const received = m.via === undefined ? t.routeIncoming
     : `${t.routeReceived(t.routeVia[m.via])}${m.viaPeer !== undefined ? ` ${t.routeForwarded(w.person(m.viaPeer))}` : ''}`
@@ -59,11 +70,11 @@ export function MessageInfo ({ store, message, onClose }: { store: Store, messag
         <dt>{t.infoState}</dt><dd id="info-state" data-state={m.state}>{t.state[m.state]}</dd>
         <dt>{t.infoRoute}</dt><dd id="info-route">{route}</dd>
       </dl>
-      {recipients.length > 0 && (
+      {rows.length > 0 && (
         <>
           <h3>{t.infoRecipients}</h3>
           <ul id="info-recipients" class="members-list">
-            {recipients.map(r => (
+            {rows.map(r => (
               <li key={r.peer} data-peer={r.peer} data-state={r.state}>
                 <Avatar id={r.peer} name={w.person(r.peer)} small />
                 <span>{w.person(r.peer)}</span>
