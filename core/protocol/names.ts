@@ -99,9 +99,24 @@ export function earlierLookAlikes (keys: readonly NamedKey[]): Map<string, Named
   return out
 }
 
-/** The key warning for a key named `name` when `first` had that name (or one that looks like it) before. */
-export function lookAlikeWarning (name: string, first: NamedKey | undefined): string | null {
+/**
+ * Why a key's name warns, as data the UI words in the reader's language:
+ * `same-name` (another key used exactly this name first) or `look-alike`
+ * (another key used `firstName`, which looks like `name`, first); `key` is
+ * the last 8 characters of that earlier key.
+ */
+export interface NameWarning { code: 'same-name' | 'look-alike', key: string, firstName: string, name: string }
+
+/** The warning for a key named `name` when `first` had that name (or one that looks like it) before. */
+export function nameWarning (name: string, first: NamedKey | undefined): NameWarning | null {
   if (first === undefined) return null
-  const used = first.name === name ? `the name "${name}"` : `the name "${first.name}", which looks like "${name}",`
-  return `Another key (${first.peerId.slice(-8)}) used ${used} before. This may be a new device, or someone else: compare safety numbers before you trust it.`
+  return { code: first.name === name ? 'same-name' : 'look-alike', key: first.peerId.slice(-8), firstName: first.name, name }
+}
+
+/** The same warning as an English sentence (CLI, log, `PeerView.keyWarning`). */
+export function lookAlikeWarning (name: string, first: NamedKey | undefined): string | null {
+  const w = nameWarning(name, first)
+  if (w === null) return null
+  const used = w.code === 'same-name' ? `the name "${w.name}"` : `the name "${w.firstName}", which looks like "${w.name}",`
+  return `Another key (${w.key}) used ${used} before. This may be a new device, or someone else: compare safety numbers before you trust it.`
 }

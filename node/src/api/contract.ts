@@ -13,6 +13,7 @@ export type { TransferView, TransferState, TransferDirection } from '../files/ty
 
 export type { MessageState, PeerView, RelayState, PermanentRefusal, Route }
 export type { MessageChange, Quote } from '../../../core/protocol/envelope.js'
+export type { NameWarning } from '../../../core/protocol/names.js'
 export { DEFAULT_CHANGE_WINDOWS, changeRefusal, foldChanges, type ChangeWindows } from './changes.js'
 
 export const API_VERSION = 1

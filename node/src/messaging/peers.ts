@@ -9,7 +9,7 @@ import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { signProfile, verifyProfile } from '../../../core/crypto/envelope.js'
 import { safetyNumber } from '../../../core/crypto/safety.js'
 import { parseDisplayName, parsePresenceStatus, parseProfile, type PresenceStatus, type Profile } from '../../../core/protocol/envelope.js'
-import { displayName, earlierLookAlikes, lookAlikeWarning, normalizeName } from '../../../core/protocol/names.js'
+import { displayName, earlierLookAlikes, lookAlikeWarning, nameWarning, normalizeName, type NamedKey } from '../../../core/protocol/names.js'
 import type { PeerRecord } from '../store/types.js'
 import type { PeerChannels } from './peer-channels.js'
 import type { MessagingComponents, PeerRpcHandlers, PeerView } from './types.js'
@@ -221,7 +221,7 @@ export class Peers {
         if (!this.running) return
         const account = this.accountOf(peerId)
         if (account === null || account === this.ownAccount) continue
-        this.c.events.emit(online ? 'peerOnline' : 'peerOffline', views.get(account) ?? this.view({ peerId }, null))
+        this.c.events.emit(online ? 'peerOnline' : 'peerOffline', views.get(account) ?? this.view({ peerId }))
       }
     } catch (err) {
       this.c.log.debug('presence update failed', { err: toParleyError(err).message })
@@ -287,7 +287,7 @@ export class Peers {
     const earlier = earlierLookAlikes(named)
     return [...byAccount].map(([account, rs]) => {
       const r = nameOf(rs, account)
-      return this.accountView(account, rs, lookAlikeWarning(displayName(r?.profile?.name ?? ''), earlier.get(account)))
+      return this.accountView(account, rs, displayName(r?.profile?.name ?? ''), earlier.get(account))
     })
   }
 
@@ -351,7 +351,8 @@ export class Peers {
     try { return await run } finally { if (this.updating.get(peerId) === run) this.updating.delete(peerId) }
   }
 
-  private accountView (account: string, rs: PeerRecord[], keyWarning: string | null): PeerView {
+  /** `first`: the key that had this account's name (`name`), or one like it, before */
+  private accountView (account: string, rs: PeerRecord[], name = '', first?: NamedKey): PeerView {
     const own = rs.find(r => r.peerId === account)
     const named = namedRecord(rs, account)
     const state = this.c.accounts?.state(account)
@@ -377,17 +378,18 @@ export class Peers {
       lastSeen: lastSeen < 0 ? null : lastSeen,
       safetyNumber: sn,
       verified: (own ?? rs[0])?.verified === true,
-      keyWarning
+      keyWarning: lookAlikeWarning(name, first),
+      nameWarning: nameWarning(name, first)
     }
   }
 
-  private view (r: PeerRecord, keyWarning: string | null): PeerView {
-    return this.accountView(this.accountOf(r.peerId) ?? r.peerId, [r], keyWarning)
+  private view (r: PeerRecord): PeerView {
+    return this.accountView(this.accountOf(r.peerId) ?? r.peerId, [r])
   }
 
   private async peerView (peerId: string): Promise<PeerView> {
     const account = this.accountOf(peerId) ?? peerId
     const all = await this.listPeers()
-    return all.find(p => p.peerId === account) ?? this.view({ peerId }, null)
+    return all.find(p => p.peerId === account) ?? this.view({ peerId })
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { SigningKeys } from '../../../core/crypto/envelope.js'
 import type { PresenceStatus, Profile } from '../../../core/protocol/envelope.js'
+import type { NameWarning } from '../../../core/protocol/names.js'
 import type { DeliverResult, HaveVector, PeerRpcMethod } from '../../../core/protocol/peer-rpc.js'
 import type { AckAfterWrite } from '../../../core/rpc/channel.js'
 import type { EventSink } from '../../../core/util/events.js'
@@ -49,8 +50,10 @@ export interface PeerView {
   /** compare out of band to verify the key (see core/crypto/safety.ts) */
   safetyNumber: string
   verified: boolean
-  /** set when another key used this display name before: a new device, or an impostor */
+  /** set when another key used this display name before: a new device, or an impostor (English, for the CLI) */
   keyWarning: string | null
+  /** the same warning as a code and its values, for a UI to word in its reader's language */
+  nameWarning: NameWarning | null
 }
 
 export interface MessengerEvents {

@@ -6,7 +6,7 @@ import { PEER_A, PEER_B, PEER_C, PEER_D, PEER_E } from '../helpers/peer-ids.js'
 import type { PeerView } from '../../../node/src/messaging/messenger.js'
 
 const code = (c: string) => (err: unknown): boolean => err instanceof ParleyError && err.code === c
-const view = (peerId: string, name: string | null): PeerView => ({ peerId, name, online: false, reach: null, status: null, lastSeen: null, safetyNumber: '', verified: false, keyWarning: null, devices: [], needsUpdate: false })
+const view = (peerId: string, name: string | null): PeerView => ({ peerId, name, online: false, reach: null, status: null, lastSeen: null, safetyNumber: '', verified: false, keyWarning: null, nameWarning: null, devices: [], needsUpdate: false })
 
 describe('resolvePeer', () => {
   const [self, alice, bob, bob2, stranger] = [PEER_A, PEER_B, PEER_C, PEER_D, PEER_E]

@@ -26,7 +26,7 @@ const DM = `dm:${ACCOUNT}:${BEN}`
 const device = (peerId: string) => ({ peerId, online: true, lastSeen: null, label: null })
 const ben: PeerView = {
   peerId: BEN, devices: [device(BEN), device(BEN_PHONE)], needsUpdate: false, name: 'Ben', online: true, reach: 'lan',
-  status: null, lastSeen: null, safetyNumber: '', verified: false, keyWarning: null
+  status: null, lastSeen: null, safetyNumber: '', verified: false, keyWarning: null, nameWarning: null
 }
 const account: AccountView = {
   account: ACCOUNT, device: LAPTOP, accountKey: false, since: 1, migrated: false, revoked: [], home: [], pendingLink: null,

@@ -6,6 +6,7 @@ import { errorText, relayLine } from '../../../app/ui/src/views/words.js'
 import { uiI18n } from '../../../app/ui/src/i18n/index.js'
 import { ApiError } from '../../../app/ui/src/api.js'
 import type { RelayState } from '../../../node/src/api/contract.js'
+import { lookAlikeWarning, nameWarning } from '../../../core/protocol/names.js'
 
 const relay = (over: Partial<RelayState>): RelayState => ({ addr: '/ip4/10.0.0.1/tcp/4100/p2p/12D3KooWRelay', peerId: null, connected: true, admitted: true, invitePending: false, lastError: null, waiting: 0, ...over })
 
@@ -71,5 +72,23 @@ describe('UI text helpers', () => {
       }
     }
     assert.match(errorText(t, new ApiError('ERR_DISK_FULL', 'ENOSPC')), /磁盘已满/)
+  })
+
+  it('the look-alike-name (impostor) warning is a code the UI words in both languages; the English sentence stays for the CLI', () => {
+    const first = { peerId: '12D3KooWBenBenBenBenBen00ab12cd', name: 'Ben', since: 1 }
+    const same = nameWarning('Ben', first)
+    const like = nameWarning('Bеn', first) // Cyrillic е
+    assert.equal(nameWarning('Ben', undefined), null)
+    assert.deepEqual(same, { code: 'same-name', key: '00ab12cd', firstName: 'Ben', name: 'Ben' })
+    assert.equal(like?.code, 'look-alike')
+    const en = uiI18n('en').t
+    const zh = uiI18n('zh-CN').t
+    assert.match(en.nameWarning(like ?? same ?? assert.fail()), /Another key \(00ab12cd\) used the name “Ben”, which looks like “Bеn”, before\..*compare safety numbers/)
+    for (const w of [same, like]) {
+      const text = zh.nameWarning(w ?? assert.fail())
+      assert.match(text, /00ab12cd.*安全码/)
+      assert.doesNotMatch(text, /[A-Za-z]{4,}/, 'no English words in the Chinese warning')
+    }
+    assert.match(lookAlikeWarning('Ben', first) ?? '', /^Another key \(00ab12cd\) used the name "Ben" before\./)
   })
 })

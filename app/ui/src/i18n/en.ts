@@ -1,6 +1,6 @@
 /** English: the source catalog; its shape is the type every other catalog follows. */
 import type { Formatters } from '../../../shared/i18n.js'
-import type { MessageState, PermanentRefusal, Route } from '../../../../node/src/api/contract.js'
+import type { MessageState, NameWarning, PermanentRefusal, Route } from '../../../../node/src/api/contract.js'
 
 export const en = (f: Formatters) => ({
   appName: 'Parley',
@@ -197,6 +197,10 @@ export const en = (f: Formatters) => ({
   confirm: 'Confirm',
 
   // verification
+  /** another key used this name (or one that looks like it) first: a new device, or an impostor */
+  nameWarning: (w: NameWarning) => `Another key (${w.key}) used ` +
+    `${w.code === 'same-name' ? `the name “${w.name}”` : `the name “${w.firstName}”, which looks like “${w.name}”,`} before. ` +
+    'This may be a new device, or someone else: compare safety numbers before you trust it.',
   verifyTitle: (name: string) => `Verify ${name}`,
   verifyExplain: 'Compare this safety number with the one on their screen, in person or on a call. If they match, nobody is in between.',
   theirId: 'Their peer ID:',

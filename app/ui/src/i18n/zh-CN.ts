@@ -172,6 +172,8 @@ export const zhCN: Catalog<Messages> = (f) => ({
   confirmLeave: (group) => `要退出“${group}”吗？除非有人再次添加你，否则你将收不到新消息。`,
   confirm: '确定',
 
+  nameWarning: (w) => `另一个密钥（${w.key}）之前用过${w.code === 'same-name' ? `“${w.name}”这个名字` : `“${w.firstName}”这个名字，它看起来和“${w.name}”很像`}。` +
+    '这可能是对方的新设备，也可能是别人冒充：请先比对安全码，再决定是否信任。',
   verifyTitle: (name) => `验证 ${name}`,
   verifyExplain: '当面或通话时，将此安全码与对方屏幕上的安全码比对。若一致，说明中间没有他人。',
   theirId: '对方节点 ID：',

@@ -49,7 +49,8 @@ export function Chat ({ store, actions }: { store: Store, actions: ChatActions }
             : <button type="button" id="open-members" class="button-secondary" onClick={actions.onMembers}>{t.members}</button>}
         </div>
       </header>
-      {peer?.keyWarning != null && <div id="key-warning" class="warning" role="alert">{peer.keyWarning}</div>}
+      {peer?.nameWarning != null &&
+        <div id="key-warning" class="warning" role="alert" data-code={peer.nameWarning.code}>{t.nameWarning(peer.nameWarning)}</div>}
       {s.filter !== '' && <div id="search-banner" class="search-banner">{t.filterBanner(s.messages.length, s.filter)}</div>}
       <MessageList store={store} onInfo={actions.onInfo} />
       <div id="typing" class="typing muted small" hidden={s.typing === null}>{s.typing !== null ? t.typing(w.person(s.typing)) : ''}</div>

@@ -108,7 +108,7 @@ function ChatItem ({ store, peer, linkUp }: { store: Store, peer: string, linkUp
       title={group ? undefined : w.presence(p)} onClick={open}
       onKeyDown={(e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); open() } }}>
       <Avatar id={peer} name={name} presence={presence} />
-      <span class="name">{name}{p?.keyWarning != null && <span class="warn-mark"> ⚠</span>}
+      <span class="name">{name}{p?.nameWarning != null && <span class="warn-mark"> ⚠</span>}
         {sub !== '' && <span class="last">{sub}</span>}
       </span>
       <span class="side">
