@@ -178,6 +178,7 @@ export function parseBody (value: unknown, kind: EnvelopeKind = 'text'): Body {
   const file = o.file === undefined ? undefined : parseFileManifest(o.file)
   if (file !== undefined && change !== undefined) c.fail('a file message cannot be a change')
   // a recall carries no text; everything else some
+  // c.str measures UTF-16 units, as textLength (limits.ts) does for the messenger and the composer
   const text = c.str(o, 'text', { min: change?.type === 'recall' ? 0 : 1, max: change?.type === 'recall' ? 0 : MAX_TEXT_CHARS })
   return { text, ...(reply !== undefined ? { reply } : {}), ...(change !== undefined ? { change } : {}), ...(file !== undefined ? { file } : {}) }
 }

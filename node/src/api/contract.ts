@@ -165,7 +165,7 @@ export const RELAY_REFUSAL_TEXT: Record<string, string> = {
 export const RELAY_REFUSAL_NEXT = 'it stays queued and goes directly when they are online'
 
 /** what a message and a display name may hold; the UI refuses more with a count instead of cutting */
-export { MAX_TEXT_CHARS, MAX_NAME_CHARS } from '../../../core/protocol/limits.js'
+export { MAX_TEXT_CHARS, MAX_NAME_CHARS, textLength } from '../../../core/protocol/limits.js'
 
 /**
  * The cursor of `GET /conversations/:ref/messages?before=…`: a message's place in display order,

@@ -21,6 +21,7 @@ import {
   MAX_TEXT_CHARS, bodyFields, conversationMembers, dmConversationId, isGroupConv,
   type Body, type EnvelopeKind, type MessageChange, type PresenceStatus, type Profile, type Quote
 } from '../../../core/protocol/envelope.js'
+import { textLength } from '../../../core/protocol/limits.js'
 import type { PeerRpcMethod } from '../../../core/protocol/peer-rpc.js'
 import type { FileManifest } from '../../../core/protocol/file-manifest.js'
 import { PEER_ID } from '../../../core/protocol/validate.js'
@@ -230,7 +231,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     const recall = options.change?.type === 'recall'
     if (typeof text !== 'string' || (text.length === 0 && !recall)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'message text must not be empty')
     if (recall && text !== '') throw new ParleyError('ERR_INVALID_ARGUMENT', 'a recall has no text')
-    if (text.length > MAX_TEXT_CHARS) throw new ParleyError('ERR_INVALID_ARGUMENT', `message text is longer than ${MAX_TEXT_CHARS} characters`)
+    if (textLength(text) > MAX_TEXT_CHARS) throw new ParleyError('ERR_INVALID_ARGUMENT', `message text is longer than ${MAX_TEXT_CHARS} characters`)
     // a reply or a change (checked by the caller against the store) travels inside the signed body
     const body: Body = { text, ...bodyFields({ text, reply: options.reply, change: options.change, file: options.file }) }
     const me = this.accounts.account

@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { colourOf, initials, isLong, mentions, mentionsName, pieces } from '../../../app/ui/src/util.js'
-import { findMention } from '../../../app/ui/src/views/Composer.js'
+import { findMention, textCount } from '../../../app/ui/src/views/Composer.js'
 import { errorText, relayLine } from '../../../app/ui/src/views/words.js'
 import { uiI18n } from '../../../app/ui/src/i18n/index.js'
 import { ApiError } from '../../../app/ui/src/api.js'
-import type { RelayState } from '../../../node/src/api/contract.js'
+import { MAX_TEXT_CHARS, textLength, type RelayState } from '../../../node/src/api/contract.js'
 import { lookAlikeWarning, nameWarning } from '../../../core/protocol/names.js'
 
 const relay = (over: Partial<RelayState>): RelayState => ({ addr: '/ip4/10.0.0.1/tcp/4100/p2p/12D3KooWRelay', peerId: null, connected: true, admitted: true, invitePending: false, lastError: null, waiting: 0, ...over })
@@ -90,5 +90,15 @@ describe('UI text helpers', () => {
       assert.doesNotMatch(text, /[A-Za-z]{4,}/, 'no English words in the Chinese warning')
     }
     assert.match(lookAlikeWarning('Ben', first) ?? '', /^Another key \(00ab12cd\) used the name "Ben" before\./)
+  })
+
+  it('the composer counts as the node does (UTF-16 units): 8,001 emoji are over the limit, shown with the count and refused', () => {
+    const emoji = '😀'.repeat(8001)
+    assert.equal(textLength(emoji), 16_002)
+    assert.ok(textLength(emoji) > MAX_TEXT_CHARS, 'the node refuses it')
+    assert.deepEqual(textCount(emoji), { length: 16_002, over: 2, shown: true })
+    assert.deepEqual(textCount('😀'.repeat(7200)), { length: 14_400, over: -1600, shown: true })
+    assert.deepEqual(textCount('a'.repeat(100)), { length: 100, over: -15_900, shown: false })
+    assert.equal(textCount('x'.repeat(MAX_TEXT_CHARS)).over, 0, 'the limit itself is allowed')
   })
 })

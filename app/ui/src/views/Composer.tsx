@@ -1,6 +1,6 @@
 /** The message box: grows with its text, Enter sends (never while an input method is composing), refuses over-long text with a count. */
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks'
-import { MAX_TEXT_CHARS } from '../../../../node/src/api/contract.js'
+import { MAX_TEXT_CHARS, textLength } from '../../../../node/src/api/contract.js'
 import { useI18n } from '../i18n/index.js'
 import { isMe, type Store } from '../store.js'
 import { isGroup } from '../util.js'
@@ -15,6 +15,12 @@ export const EMOJI = [
   '😀', '😂', '😊', '😍', '🤔', '😅', '😢', '😮', '👍', '👎', '👏', '🙏', '💪', '🎉', '❤️', '🔥',
   '✅', '❌', '⏰', '☕', '🍜', '🍕', '📎', '📅', '🚀', '👀', '🙂', '😉', '🤝', '💡', '📌', '🆗'
 ]
+
+/** the composer's count: measured as the node measures (UTF-16 units), shown from 90 % of the limit, `over` > 0 refuses */
+export function textCount (text: string): { length: number, over: number, shown: boolean } {
+  const length = textLength(text)
+  return { length, over: length - MAX_TEXT_CHARS, shown: length >= MAX_TEXT_CHARS * COUNT_FROM }
+}
 
 export function Composer ({ store }: { store: Store }) {
   const { t } = useI18n()
@@ -45,8 +51,7 @@ export function Composer ({ store }: { store: Store }) {
     if (composing !== null) box.current?.focus()
   }, [composing])
 
-  const length = [...text].length
-  const over = length - MAX_TEXT_CHARS
+  const { length, over, shown } = textCount(text)
   const change = (value: string): void => {
     setText(value)
     store.setDraft(current, value)
@@ -133,7 +138,7 @@ export function Composer ({ store }: { store: Store }) {
         <button id="send" type="submit" disabled={sending || over > 0}>{t.send}</button>
       </div>
       <div id="text-count" class={`count small${over > 0 ? ' over' : ''}`} role={over > 0 ? 'alert' : undefined}
-        hidden={length < MAX_TEXT_CHARS * COUNT_FROM}>
+        hidden={!shown}>
         {over > 0 ? t.tooLong(over, MAX_TEXT_CHARS) : t.charCount(length, MAX_TEXT_CHARS)}
       </div>
       {emoji && (
