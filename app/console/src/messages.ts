@@ -31,6 +31,8 @@ export const en = (f: Formatters) => ({
   via: 'Admitted by',
   viaInvite: 'invite',
   viaAllow: 'allow-list',
+  /** a linked device, admitted because another device of its account was */
+  viaAccount: 'linked device of an admitted account',
   admitted: 'Admitted',
   lastSeen: 'Last seen',
   online: 'online',
@@ -191,6 +193,7 @@ export const zhCN: Catalog<Messages> = (f) => ({
   via: '加入方式',
   viaInvite: '邀请',
   viaAllow: '白名单',
+  viaAccount: '已加入账号的关联设备',
   admitted: '加入时间',
   lastSeen: '最后在线',
   online: '在线',

@@ -26,7 +26,7 @@ export function Users () {
               <tr data-peer={u.peerId}>
                 <td><code class="peer">{u.peerId}</code></td>
                 <td>{u.person?.name ?? ''}</td>
-                <td>{u.via === 'invite' ? t.viaInvite : t.viaAllow}</td>
+                <td>{u.via === 'invite' ? t.viaInvite : u.via === 'account' ? t.viaAccount : t.viaAllow}</td>
                 <td title={f.dateTime(u.admittedAt)}>{f.relative(u.admittedAt)}</td>
                 <td>{u.online ? <span class="online">{t.online}</span> : u.lastSeen === null ? t.never : f.relative(u.lastSeen)}</td>
                 <td>{t.mailboxOf(u.mailbox.messages, bytes(u.mailbox.bytes, f), quota)}</td>
