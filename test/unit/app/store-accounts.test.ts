@@ -8,6 +8,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { Store, isMe } from '../../../app/ui/src/store.js'
 import { words } from '../../../app/ui/src/views/words.js'
+import { byPerson } from '../../../app/ui/src/views/dialogs/Info.js'
 import { uiI18n } from '../../../app/ui/src/i18n/index.js'
 import type { AccountView, MessageView, PeerView } from '../../../node/src/api/contract.js'
 import type { ApiClient } from '../../../app/ui/src/api.js'
@@ -86,5 +87,22 @@ describe('the UI on a linked device and with a colleague\'s second device (accou
     const store = laptop()
     store.apply({ v: 1, type: 'peerUpdated', data: { ...ben, peerId: ACCOUNT, name: 'Ana', devices: [device(FIRST), device(LAPTOP)] } })
     assert.equal(store.state.peers.has(ACCOUNT), false)
+  })
+
+  it('typing on a colleague\'s second device shows in their chat', () => {
+    const store = laptop()
+    store.apply({ v: 1, type: 'peerTyping', data: { peerId: BEN_PHONE, conv: DM } })
+    assert.equal(store.state.typing, BEN_PHONE)
+    assert.equal(words(uiI18n('en').t, store.state).person(store.state.typing ?? ''), 'Ben')
+  })
+
+  it('message info: one row per person, devices folded into the furthest state, our own other device left out', () => {
+    const store = laptop()
+    const rows = byPerson(store.state, [
+      { peer: FIRST, state: 'delivered', account: ACCOUNT },
+      { peer: BEN, state: 'failed', account: BEN },
+      { peer: BEN_PHONE, state: 'delivered', via: 'lan' } // an older node: no account, found through Ben's devices
+    ])
+    assert.deepEqual(rows, [{ peer: BEN, state: 'delivered', via: 'lan' }])
   })
 })

@@ -7,7 +7,7 @@ import { useEffect, useState } from 'preact/hooks'
 import type { DepartmentNode, DirectoryPerson } from '../../../../core/protocol/directory.js'
 import { ApiError } from '../api.js'
 import { useI18n, type Messages } from '../i18n/index.js'
-import { accountOf, type Store } from '../store.js'
+import { accountOf, isMe, type Store } from '../store.js'
 import { Dialog } from './Dialog.js'
 import { errorText } from './words.js'
 
@@ -23,22 +23,24 @@ function filter (d: DepartmentNode, q: string): DepartmentNode | null {
 
 const count = (d: DepartmentNode): number => d.people.length + d.departments.reduce((n, x) => n + count(x), 0)
 
-interface DepartmentProps { d: DepartmentNode, t: Messages, me: string, onChat: (peerId: string) => void, open: boolean }
+/** `me`: whether a device ID is one of ours (our account's devices) */
+interface DepartmentProps { d: DepartmentNode, t: Messages, me: (id: string) => boolean, onChat: (peerId: string) => void, open: boolean }
 
 function Department ({ d, t, me, onChat, open }: DepartmentProps) {
   const body = (
     <>
       <ul class="directory-people">
         {d.people.map(p => {
-          const device = p.devices.find(x => x !== me) ?? p.devices[0]
+          const mine = p.devices.some(me)
+          const device = p.devices[0]
           return (
             <li key={p.id} data-person={p.id} class="directory-person">
               <span class="directory-name">{p.name}</span>
-              {p.devices.includes(me) && <span class="muted small"> {t.directoryYou}</span>}
+              {mine && <span class="muted small"> {t.directoryYou}</span>}
               {p.email !== '' && <span class="muted small"> {p.email}</span>}
               {device === undefined
                 ? <span class="muted small"> · {t.directoryNoDevice}</span>
-                : device !== me && <button type="button" class="link-button directory-chat" onClick={() => { onChat(device) }}>{t.directoryChat}</button>}
+                : !mine && <button type="button" class="link-button directory-chat" onClick={() => { onChat(device) }}>{t.directoryChat}</button>}
             </li>
           )
         })}
@@ -76,7 +78,7 @@ export function Directory ({ store, onClose }: { store: Store, onClose: () => vo
       {error === null && tree === null && <p class="muted">{t.directoryLoading}</p>}
       {shown !== null && count(shown) === 0 && <p class="muted">{t.directoryEmpty}</p>}
       <div class="directory-tree">
-        {shown !== null && <Department d={shown} t={t} me={store.state.me?.peerId ?? ''} onChat={chat} open={q !== '' || count(shown) <= 50} />}
+        {shown !== null && <Department d={shown} t={t} me={id => isMe(store.state, id)} onChat={chat} open={q !== '' || count(shown) <= 50} />}
       </div>
       <div class="dialog-actions"><button type="button" id="directory-close" onClick={onClose}>{t.close}</button></div>
     </Dialog>

@@ -2,7 +2,7 @@
 import { useEffect, useState } from 'preact/hooks'
 import { STATE_RANK, type MessageView, type PeerView, type RecipientView } from '../../../../../node/src/api/contract.js'
 import { useI18n } from '../../i18n/index.js'
-import { accountOf, isMe, type Store } from '../../store.js'
+import { accountOf, isMe, type State, type Store } from '../../store.js'
 import { isGroup } from '../../util.js'
 import { Avatar } from '../Avatar.js'
 import { Dialog } from '../Dialog.js'
@@ -27,6 +27,22 @@ export function Verify ({ store, peer, onClose }: { store: Store, peer: PeerView
   )
 }
 
+/**
+ * The recipients of a message, one row per person (`peer`: their account): their devices folded into the
+ * furthest state, failed only when no device has it. Our own other devices are not recipients to show.
+ */
+export function byPerson (s: State, recipients: RecipientView[]): RecipientView[] {
+  const rank = (r: RecipientView): number => r.state === 'failed' ? -1 : STATE_RANK[r.state]
+  const people = new Map<string, RecipientView>()
+  for (const r of recipients) {
+    const who = r.account ?? accountOf(s, r.peer)
+    if (isMe(s, who)) continue
+    const seen = people.get(who)
+    if (seen === undefined || rank(r) > rank(seen)) people.set(who, { ...r, peer: who })
+  }
+  return [...people.values()]
+}
+
 export function MessageInfo ({ store, message, onClose }: { store: Store, message: MessageView, onClose: () => void }) {
   const { t, f } = useI18n()
   const s = store.state
@@ -39,17 +55,7 @@ export function MessageInfo ({ store, message, onClose }: { store: Store, messag
   useEffect(() => {
     if (m.outgoing) void store.api.recipients(m.id).then(setRecipients, () => {})
   }, [m.id, m.state, m.readBy?.length])
-  // one row per person: their devices folded into the furthest state, failed only when no device has it
-  // (our own other devices are not recipients to show)
-  const rank = (r: RecipientView): number => r.state === 'failed' ? -1 : STATE_RANK[r.state]
-  const people = new Map<string, RecipientView>()
-  for (const r of recipients) {
-    const who = r.account ?? accountOf(s, r.peer)
-    if (isMe(s, who)) continue
-    const seen = people.get(who)
-    if (seen === undefined || rank(r) > rank(seen)) people.set(who, { ...r, peer: who })
-  }
-  const rows = [...people.values()]
+  const rows = byPerson(s, recipients)
   // the way it went, when every recipient that has it took the same one
   const routes = new Set(rows.map(r => r.via))
   const via = routes.size === 1 ? [...routes][0] : undefined
