@@ -483,10 +483,12 @@ for (const sc of SCENARIOS) {
       await p.keyboard.press('Escape')
       await until(async () => (await p.locator('#settings').count()) === 0, 'Esc closed the settings')
       await p.locator('#search-all').focus()
-      // the directory, the new group, then the first chat
+      // the directory, the other offices (when a relay is set), the new group, then the first chat
       await p.keyboard.press('Tab')
       assert.equal(await p.evaluate(() => document.activeElement?.id), 'open-directory')
       await p.keyboard.press('Tab')
+      if (await p.evaluate(() => document.activeElement?.id) === 'open-offices') await p.keyboard.press('Tab')
+      assert.equal(await p.evaluate(() => document.activeElement?.id), 'new-group')
       await p.keyboard.press('Tab')
       const focused = await p.evaluate(() => {
         const e = document.activeElement as HTMLElement
