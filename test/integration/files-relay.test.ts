@@ -91,7 +91,7 @@ describe('files through the relay', () => {
     const ben2 = await start('Ben')
     const inOne = (): TransferView | undefined => ben2.files.list().find(t => t.msgId === one!.msgId)
     // the good chunk is kept, the damaged one is not
-    const waiting = await until(() => { const v = inOne(); return v !== undefined && v.rejected >= 1 && v.bytes === MiB ? v : undefined }, 'damaged chunk rejected', 20_000)
+    const waiting = await until(() => { const v = inOne(); return v !== undefined && v.rejected >= 1 && v.bytes === MiB ? v : undefined }, 'damaged chunk rejected', 60_000)
     await new Promise(resolve => setTimeout(resolve, 500))
     assert.equal(inOne()?.bytes, MiB)
     assert.notEqual(inOne()?.state, 'complete')
