@@ -1,18 +1,16 @@
-// A second node:test reporter for scripts/test.sh: the wall time of each test file (from its first
-// event to its last, files run one at a time), slowest first, so the suite's 20-minute budget can be watched.
+// A second node:test reporter for scripts/test.sh: the time each test file took (the sum of its
+// top-level tests' durations; process start-up not counted), slowest first, to watch the suite's 20-minute budget.
 export default async function * fileTimes (source) {
-  const spans = new Map()
+  const totals = new Map()
   for await (const event of source) {
-    const file = event.data?.file
-    if (typeof file !== 'string') continue
-    const now = Date.now()
-    const span = spans.get(file)
-    if (span === undefined) spans.set(file, { first: now, last: now })
-    else span.last = now
+    if (event.type !== 'test:pass' && event.type !== 'test:fail') continue
+    const { file, nesting, details } = event.data ?? {}
+    if (typeof file !== 'string' || nesting !== 0 || typeof details?.duration_ms !== 'number') continue
+    totals.set(file, (totals.get(file) ?? 0) + details.duration_ms / 1000)
   }
-  const rows = [...spans].map(([file, { first, last }]) => ({ file: file.replace(`${process.cwd()}/`, ''), s: (last - first) / 1000 }))
+  const rows = [...totals].map(([file, s]) => ({ file: file.replace(`${process.cwd()}/`, ''), s }))
   rows.sort((a, b) => b.s - a.s)
   const total = rows.reduce((sum, row) => sum + row.s, 0)
-  yield `# wall time per test file, slowest first (total ${total.toFixed(1)} s over ${rows.length} files)\n`
+  yield `# time per test file, slowest first (total ${total.toFixed(1)} s over ${rows.length} files)\n`
   for (const row of rows) yield `${row.s.toFixed(1).padStart(7)} s  ${row.file}\n`
 }
