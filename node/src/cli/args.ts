@@ -25,8 +25,7 @@ export const START_OPTIONS = {
   invite: { type: 'string' },
   // an invite link from the relay admin: stands for --relay and --invite
   join: { type: 'string' },
-  'log-format': { type: 'string' },
-  downloads: { type: 'string' }
+  'log-format': { type: 'string' }
 } as const satisfies Options
 
 /** `parley relay [ADDR|none]` */
