@@ -10,7 +10,8 @@
  */
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { deviceStatus, foldAccount, signAccountOp, verifyAccountRecord, type AccountOpInput } from '../../../core/crypto/account.js'
-import type { SigningKeys } from '../../../core/crypto/envelope.js'
+import { sealEnvelope, type SealInput, type SigningKeys } from '../../../core/crypto/envelope.js'
+import type { Envelope } from '../../../core/protocol/envelope.js'
 import { mergeOps, parseAccountRecord, type AccountOp, type AccountRecord, type AccountState, type HomeRelay } from '../../../core/protocol/account.js'
 import type { Logger } from '../../../core/util/log.js'
 import type { MessageStore } from '../store/types.js'
@@ -103,6 +104,16 @@ export class Accounts {
   ownRecord (): AccountRecord | undefined {
     const ops = this.ops.get(this.own.account) ?? []
     return ops.length === 0 ? undefined : { v: 1, account: this.own.account, ops }
+  }
+
+  /**
+   * Seals an envelope of ours; our account's certificate chain rides beside it (outside the signature,
+   * signed by the account key), so a receiver that does not know our account yet can check it.
+   */
+  seal (input: SealInput): Envelope {
+    const sealed = sealEnvelope(this.c.identity, input)
+    const acct = this.ownRecord()
+    return acct === undefined ? sealed : { ...sealed, acct }
   }
 
   recordOf (account: string): AccountRecord | undefined {

@@ -16,7 +16,7 @@
 import { DEFAULT_NAME, STATE_RANK } from '../api/contract.js'
 import { setMaxListeners } from 'node:events'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
-import { newMessageId, sealEnvelope } from '../../../core/crypto/envelope.js'
+import { newMessageId } from '../../../core/crypto/envelope.js'
 import {
   MAX_TEXT_CHARS, bodyFields, conversationMembers, dmConversationId, isGroupConv,
   type Body, type EnvelopeKind, type MessageChange, type PresenceStatus, type Profile, type Quote
@@ -127,7 +127,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
       // group members are accounts (issue 11); a device's answer counts for its account
       members: (conv) => this.groups.get(conv)?.members.filter(m => m !== accounts.account),
       accountOf: (device) => accounts.accountOf(device) ?? device,
-      ownRecord: () => accounts.ownRecord(),
+      seal: (input) => accounts.seal(input),
       released: (m) => { this.released(m) }
     }, { startWaitMs: init.reconcileWaitMs, damagedWaitMs: init.damagedReconcileWaitMs })
     const delivery = new Delivery({ ...c, seqConflict: async (peer, ch, env) => await this.reconciler.seqConflict(peer, ch, env) }, { sendWindow })
@@ -255,15 +255,12 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     // our other devices get it too (our side of the conversation on every device); they are no recipients
     const own = this.accounts.devicesOf(this.accounts.account).filter(d => d !== this.peerId && recipientAccounts[d] === undefined)
     const devices = [...Object.keys(recipientAccounts), ...own]
-    const acct = this.accounts.ownRecord()
     const multi = own.length > 0 || Object.keys(recipientAccounts).some(d => d !== recipientAccounts[d])
     const msg = await this.c.store.appendOutgoing(conv, this.peerId, devices, (seq) => {
       const id = newMessageId()
       const hlc = this.c.clock.tick()
       // sealed to our own device too: peers can give it back after our store lost it
-      const sealed = sealEnvelope(this.c.identity, { id, conv, seq, hlc, recipients: [...devices, this.peerId], body, kind })
-      // our account's certificate chain rides beside it (outside the signature, signed by the account key)
-      const envelope = acct === undefined ? sealed : { ...sealed, acct }
+      const envelope = this.accounts.seal({ id, conv, seq, hlc, recipients: [...devices, this.peerId], body, kind })
       return {
         id,
         conv,

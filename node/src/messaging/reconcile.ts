@@ -21,10 +21,9 @@
  * See docs/PROTOCOL.md, "Sequence reconciliation".
  */
 import { randomBytes } from 'node:crypto'
-import { openEnvelope, sealEnvelope, verifyEnvelope, type SigningKeys } from '../../../core/crypto/envelope.js'
+import { openEnvelope, sealEnvelope, verifyEnvelope, type SealInput, type SigningKeys } from '../../../core/crypto/envelope.js'
 import { RECONCILE_META, type ReconcileMark } from '../store/health.js'
 import { isGroupConv, type Envelope } from '../../../core/protocol/envelope.js'
-import type { AccountRecord } from '../../../core/protocol/account.js'
 import { parseHaveWithTops } from '../../../core/protocol/peer-rpc.js'
 import type { MessageStore, StoredMessage } from '../store/types.js'
 import type { Logger } from '../../../core/util/log.js'
@@ -53,8 +52,8 @@ export interface ReconcilerComponents {
   members?: (conv: string) => string[] | undefined
   /** the account a device belongs to (group members are accounts): a device's answer counts for its account */
   accountOf?: (device: string) => string
-  /** our account's certificate chain, carried beside every envelope we seal (issue 11): a re-sealed one too */
-  ownRecord?: () => AccountRecord | undefined
+  /** seals an envelope of ours as the messenger does (with our account's certificate chain beside it) */
+  seal?: (input: SealInput) => Envelope
   /** held messages released by the wait running out (a peer's answer releases through peerReported's result) */
   released?: (m: StoredMessage) => void
 }
@@ -247,9 +246,7 @@ export class Reconciler {
   private readonly reseal = (m: StoredMessage, seq: number): Envelope => {
     const body = openEnvelope(this.c.identity, m.envelope)
     const recipients = m.envelope.keys.map(k => k.to)
-    const sealed = sealEnvelope(this.c.identity, { id: m.id, conv: m.conv, seq, hlc: m.hlc, recipients, body, kind: m.envelope.kind })
-    // outside the signature, as the messenger sends it: a receiver that does not know our account yet needs it
-    const acct = this.c.ownRecord?.() ?? m.envelope.acct
-    return acct === undefined ? sealed : { ...sealed, acct }
+    const input = { id: m.id, conv: m.conv, seq, hlc: m.hlc, recipients, body, kind: m.envelope.kind }
+    return this.c.seal?.(input) ?? sealEnvelope(this.c.identity, input)
   }
 }
