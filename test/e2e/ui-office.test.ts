@@ -441,7 +441,7 @@ for (const sc of SCENARIOS) {
       await p.locator('#set-theme').selectOption('auto')
       await p.locator('#settings-save').click()
       await p.locator('#open-settings[title="' + uiI18n(other).t.settings + '"]').waitFor()
-      assert.equal(await p.evaluate(() => document.documentElement.lang), other)
+      await until(async () => (await p.evaluate(() => document.documentElement.lang)) === other, `the page's lang is ${other}`)
       await p.locator('#open-settings').click()
       await p.locator('#set-locale').selectOption('auto')
       await p.locator('#settings-save').click()

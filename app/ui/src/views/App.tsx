@@ -1,5 +1,5 @@
 /** The whole page: list/detail layout, dialogs, language and theme, shortcuts, title and notifications. */
-import { useEffect, useMemo, useState } from 'preact/hooks'
+import { useEffect, useLayoutEffect, useMemo, useState } from 'preact/hooks'
 import { DEFAULT_NAME, type MessageView } from '../../../../node/src/api/contract.js'
 import { resolveLocale } from '../../../shared/i18n.js'
 import { I18nContext, uiI18n, type UiI18n } from '../i18n/index.js'
@@ -46,7 +46,8 @@ export function App ({ store }: { store: Store }) {
   const [welcomed, setWelcomed] = useState(false)
   const close = (): void => { setOpen(null) }
 
-  useEffect(() => {
+  // before paint, so the page never shows words of one language under the lang of the other
+  useLayoutEffect(() => {
     document.documentElement.lang = i18n.locale
     document.documentElement.dataset.theme = dark ? 'dark' : 'light'
   }, [i18n.locale, dark])
