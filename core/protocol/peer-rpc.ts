@@ -26,10 +26,16 @@ export interface DeliverResult { status: 'stored' | 'duplicate' }
 
 const frameCheck = new Checker('ERR_MALFORMED_FRAME', 'frame')
 
-export function parseHaveRequest (value: unknown): { conv: string, tops: boolean } {
+/** A slot asked about by getHave (the move of a message, PROTOCOL.md "Sequence reconciliation"): an author's number in the conversation. */
+export interface SlotRef { author: PeerIdString, seq: number }
+
+export function parseHaveRequest (value: unknown): { conv: string, tops: boolean, slot?: SlotRef } {
   const o = frameCheck.obj(value, 'body')
   const tops = o.tops === undefined ? false : frameCheck.bool(o, 'tops')
-  return { conv: frameCheck.str(o, 'conv', { max: 200, pattern: CONV_ID }), tops }
+  const conv = frameCheck.str(o, 'conv', { max: 200, pattern: CONV_ID })
+  if (o.slot === undefined) return { conv, tops }
+  const s = frameCheck.obj(o.slot, 'slot')
+  return { conv, tops, slot: { author: frameCheck.str(s, 'author', { max: 64, pattern: PEER_ID }), seq: frameCheck.int(s, 'seq', { min: 1, max: MAX_SEQ }) } }
 }
 
 /**
@@ -43,14 +49,25 @@ export function parseHaveRequest (value: unknown): { conv: string, tops: boolean
  * that do not know `tops` answer a bare have-vector: then `tops` is the
  * have-vector. A proof that is no envelope is left out (not an error: the
  * rest of the answer still serves the sync).
+ * Asked about a `slot` (`{ author, seq }`), the answer also carries `slot`:
+ * the envelope the peer holds there, or null when it holds none (a peer that
+ * does not know the question leaves it out: undefined).
  */
-export function parseHaveWithTops (value: unknown): { have: HaveVector, tops: HaveVector, epoch?: string, proof?: Envelope } {
+export function parseHaveWithTops (value: unknown): { have: HaveVector, tops: HaveVector, epoch?: string, proof?: Envelope, slot?: Envelope | null } {
   const o = frameCheck.obj(value, 'have')
   if (typeof o.have !== 'object' || o.have === null) { const have = parseHaveVector(value); return { have, tops: have } }
   const epoch = o.epoch === undefined ? undefined : frameCheck.str(o, 'epoch', { max: 64 })
   let proof: Envelope | undefined
   try { proof = o.proof === undefined ? undefined : parseEnvelope(o.proof) } catch { proof = undefined }
-  return { have: parseHaveVector(o.have), tops: parseHaveVector(o.tops), ...(epoch !== undefined ? { epoch } : {}), ...(proof !== undefined ? { proof } : {}) }
+  let slot: Envelope | null | undefined
+  try { slot = o.slot === undefined || o.slot === null ? o.slot : parseEnvelope(o.slot) } catch { slot = undefined }
+  return {
+    have: parseHaveVector(o.have),
+    tops: parseHaveVector(o.tops),
+    ...(epoch !== undefined ? { epoch } : {}),
+    ...(proof !== undefined ? { proof } : {}),
+    ...(slot !== undefined ? { slot } : {})
+  }
 }
 
 export function parseHaveVector (value: unknown): HaveVector {

@@ -16,11 +16,12 @@ import type { Route } from '../store/types.js'
 export type DeliveryComponents = Pick<MessagingComponents, 'store' | 'log' | 'events'> & Partial<Pick<MessagingComponents, 'host'>>
 
 /**
- * A peer refused one of our messages with ERR_SEQ_CONFLICT: re-number it
- * (Reconciler.seqConflict); true when handled (it goes out again), false when
- * it fails for that peer.
+ * A peer refused a message with ERR_SEQ_CONFLICT (Reconciler.seqConflict):
+ * `moved` (ours, under a new number, queued again), `again` (send it again),
+ * `keep` (it fails for that peer; a forwarder skips it). Throws on a passing
+ * error: the delivery is tried again later.
  */
-export type SeqConflict = (peer: string, ch: PeerChannel, env: Envelope) => Promise<boolean>
+export type SeqConflict = (peer: string, ch: PeerChannel, env: Envelope) => Promise<'moved' | 'again' | 'keep'>
 
 export interface DeliveryInit {
   /** messages in flight per peer before waiting for acks */
@@ -42,30 +43,45 @@ export class Delivery {
     const routes = new Map<string, Route>()
     const reach: Route = this.c.host?.reach(peer) === 'relay' ? 'circuit' : 'lan'
     const deposited = own ? await this.c.store.depositedFor(peer, envs) : new Set<string>()
+    // the number of the copy each ack is for: an ack of a copy from before a move settles nothing
+    const seqs = new Map(envs.map(e => [e.id, e.seq]))
     await inWindows(envs, this.init.sendWindow, async env => {
-      try {
-        const { status } = parseDeliverResult(await ch.call('deliver', env))
-        routes.set(env.id, status === 'duplicate' && deposited.has(env.id) ? 'mailbox' : reach)
-        return env.id
-      } catch (err) {
-        const code = remoteCode(err)
-        // the peer does not know the group yet: skip it for now, without blocking what follows
-        if (code === 'ERR_UNKNOWN_GROUP') return null
-        if (!isPermanentRefusal(code)) throw err
-        // our number is taken at the peer by a message of ours our store lost: sent again under a new one
-        if (own && code === 'ERR_SEQ_CONFLICT' && await this.c.seqConflict?.(peer, ch, env) === true) return null
-        this.c.log.warn('recipient refused a message for good', { peer, id: env.id, code })
-        // another author's message forwarded by sync: not ours to fail
-        if (!own) { settled++; return null }
-        const failed = await this.c.store.markFailed(env.id, peer, code)
-        if (failed !== undefined) this.c.events.emit('messageStateChanged', failed)
-        settled++
-        return null
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const { status } = parseDeliverResult(await ch.call('deliver', env))
+          routes.set(env.id, status === 'duplicate' && deposited.has(env.id) ? 'mailbox' : reach)
+          return env.id
+        } catch (err) {
+          const code = remoteCode(err)
+          // the peer does not know the group yet: skip it for now, without blocking what follows
+          if (code === 'ERR_UNKNOWN_GROUP') return null
+          if (!isPermanentRefusal(code)) throw err
+          if (code === 'ERR_SEQ_CONFLICT' && this.c.seqConflict !== undefined) {
+            // the number is taken at the peer: by a message of ours our store lost (ours moves to a new number),
+            // or by an old copy of one that moved since (the peer got the moved copy: this one goes again)
+            const outcome = await this.c.seqConflict(peer, ch, env)
+            if (outcome === 'again' && attempt === 0) continue
+            // not settled: the moved copy (or this one) is sent again
+            if (outcome !== 'keep') return null
+          }
+          return await this.refused(peer, env, code, own, () => { settled++ })
+        }
       }
     }, async (ids) => {
       settled += ids.length
-      for (const m of await this.c.store.markDelivered(ids, peer, routes)) this.c.events.emit('messageStateChanged', m)
+      for (const m of await this.c.store.markDelivered(ids, peer, routes, seqs)) this.c.events.emit('messageStateChanged', m)
     })
     return settled
+  }
+
+  /** A refusal no retry can change: our message fails for that peer; another author's is skipped. */
+  private async refused (peer: string, env: Envelope, code: string, own: boolean, settle: () => void): Promise<null> {
+    this.c.log.warn('recipient refused a message for good', { peer, id: env.id, code })
+    settle()
+    // another author's message forwarded by sync: not ours to fail
+    if (!own) return null
+    const failed = await this.c.store.markFailed(env.id, peer, code)
+    if (failed !== undefined) this.c.events.emit('messageStateChanged', failed)
+    return null
   }
 }

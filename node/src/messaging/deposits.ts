@@ -123,7 +123,9 @@ export class Deposits {
           throw err
         }
       }, async (ids) => {
-        for (const m of await this.c.store.markSent(ids.map(id => ({ id, peers: kept.get(id) ?? [] })))) this.c.changed(m)
+        // with the deposited copy's number: a message that moved meanwhile is deposited again
+        const seqOf = new Map(list.map(d => [d.msg.id, d.msg.seq]))
+        for (const m of await this.c.store.markSent(ids.map(id => ({ id, peers: kept.get(id) ?? [], seq: seqOf.get(id) })))) this.c.changed(m)
       })
       for (const [code, ids] of reasons.byCode()) for (const m of await this.c.store.noteRelayRefusal(ids, code)) this.c.changed(m)
       for (const peer of looked) {

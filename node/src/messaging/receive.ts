@@ -67,8 +67,11 @@ export class ReceivePipeline {
       }
       const groupCheck = this.checkAddressing(remote, env)
       const same = await this.c.store.getMessage(env.id)
-      if (same !== undefined) {
-        if (same.author === env.author && same.conv === env.conv && same.seq === env.seq) {
+      // the same message at a higher number is its author's move (checked and stored below); at a lower one, an
+      // older copy of a message that moved since: held here already
+      const moving = same !== undefined && same.author === env.author && same.conv === env.conv && env.seq > same.seq
+      if (same !== undefined && !moving) {
+        if (same.author === env.author && same.conv === env.conv) {
           // a copy still being written (two routes brought it at once) is acknowledged only once it is on disk:
           // if that write fails, so does this answer, and the sender keeps the message and tries again
           const pending = this.c.store.pendingWrite(env.id)
@@ -77,6 +80,10 @@ export class ReceivePipeline {
         throw new ParleyError('ERR_ID_CONFLICT', 'another message already has this id here')
       }
       const body = openEnvelope(this.c.identity, env)
+      // a move carries the same message: its time and text (erased here by a recall: not compared)
+      if (moving && (same.hlc.w !== env.hlc.w || same.hlc.c !== env.hlc.c || (same.text !== '' && same.text !== body.text))) {
+        throw new ParleyError('ERR_ID_CONFLICT', 'another message already has this id here')
+      }
       groupCheck?.(body)
       this.c.clock.observe(env.hlc)
       const stored = this.store(env, body, via === undefined ? {} : { via, ...(remote !== env.author ? { viaPeer: remote } : {}) })
@@ -157,6 +164,7 @@ export class ReceivePipeline {
     }
     if (status === 'id-conflict') throw new ParleyError('ERR_ID_CONFLICT', 'another message already has this id here')
     if (status === 'stored') { this.c.groups.applyOp(msg); this.c.events.emit('messageStored', msg) }
-    return { status }
+    // moved: the same message under its new number (nothing new to show)
+    return { status: status === 'moved' ? 'stored' : status }
   }
 }

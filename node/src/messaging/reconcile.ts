@@ -15,16 +15,22 @@
  *   land in their old slots.
  * - A peer that refuses one of our messages with ERR_SEQ_CONFLICT holds
  *   another of ours at that number (damage that left no trace: a log cut
- *   short, an old copy of the data dir put back): the message moves above
- *   what the peer proves it holds, re-sealed, and is sent again, unless
- *   someone may hold that copy already.
+ *   short, an old copy of the data dir put back; or a hold that ran out
+ *   while the only member holding the lost numbers was away): the message
+ *   moves (the move): above what the peer proves it holds, re-sealed with
+ *   the same id, and sent again to every recipient device, also to those
+ *   that hold the old copy; a receiver holding the old copy takes the new
+ *   number and frees the old one (MessageStore.storeIncoming), where the
+ *   message our store lost lands. A refusal because the peer still holds an
+ *   old copy of a message that moved since is answered with the moved copy.
  * See docs/PROTOCOL.md, "Sequence reconciliation".
  */
 import { randomBytes } from 'node:crypto'
 import { openEnvelope, sealEnvelope, verifyEnvelope, type SealInput, type SigningKeys } from '../../../core/crypto/envelope.js'
 import { RECONCILE_META, type ReconcileMark } from '../store/health.js'
-import { isGroupConv, type Envelope } from '../../../core/protocol/envelope.js'
+import { isGroupConv, isPermanentRefusal, type Envelope } from '../../../core/protocol/envelope.js'
 import { parseHaveWithTops } from '../../../core/protocol/peer-rpc.js'
+import { remoteCode } from '../../../core/rpc/channel.js'
 import type { MessageStore, StoredMessage } from '../store/types.js'
 import type { Logger } from '../../../core/util/log.js'
 
@@ -77,7 +83,16 @@ export const DEFAULT_START_WAIT_MS = 5000
 export const DEFAULT_DAMAGED_WAIT_MS = 60_000
 
 /** What seqConflict needs of the channel to the peer that refused. */
-export interface HaveChannel { call: (method: 'getHave', body: { conv: string, tops: true, resync?: true }) => Promise<unknown> }
+export interface HaveChannel { call: (method: 'getHave' | 'deliver', body: unknown) => Promise<unknown> }
+
+/**
+ * What became of a message a peer refused with ERR_SEQ_CONFLICT: `moved` (ours: it has a new number and
+ * is queued again), `again` (the number is free at the peer now, or the peer got the moved copy of the
+ * message it held there: send it again), `keep` (nothing proves a conflict, or it is another author's
+ * to move: it fails for that peer, or a forwarder skips it). A passing error (the peer's answer, our
+ * disk) is thrown: the delivery is tried again later.
+ */
+export type SeqConflictOutcome = 'moved' | 'again' | 'keep'
 
 /** meta key: names this store's incarnation; renewed when damage is found (peers then forget what it held) */
 const EPOCH_META = 'epoch'
@@ -199,32 +214,71 @@ export class Reconciler {
   }
 
   /**
-   * `peer` refused our message `env` with ERR_SEQ_CONFLICT: it holds another
-   * message of ours at that number, one our store lost (damage that left no
-   * trace, an old copy of the data dir). The number is never reused: we ask
-   * the peer what it holds of ours (with proof), and the message moves above
-   * that, re-sealed (MessageStore.resealOwn), to be sent again. Returns false
-   * when it cannot move (someone may hold this copy already): it fails for
-   * that peer.
+   * `peer` refused `env` with ERR_SEQ_CONFLICT: it holds another message of
+   * `env`'s author at that number. We ask which (getHave `slot`, the
+   * author's signed envelope there):
+   * - an old copy of a message we hold at a higher number (it moved since):
+   *   the peer gets the moved copy, which frees the number, and `env` goes
+   *   again;
+   * - ours, one our store lost (damage that left no trace, an old copy of the
+   *   data dir, a hold that ran out): the number is never reused. Our message
+   *   moves above what the peer proves it holds, re-sealed (the move,
+   *   MessageStore.resealOwn), queued again for every recipient device, and
+   *   the peer gives the lost one back (`resync`).
+   * Another author's message is not ours to move: `keep` (skipped).
    */
-  async seqConflict (peer: string, ch: HaveChannel, env: Envelope): Promise<boolean> {
+  async seqConflict (peer: string, ch: HaveChannel, env: Envelope): Promise<SeqConflictOutcome> {
     try {
-      const { proof } = parseHaveWithTops(await ch.call('getHave', { conv: env.conv, tops: true }))
-      const top = provenTop(env.conv, this.c.identity.peerId, proof)
-      const moved = await this.c.store.resealOwn(env.id, env.seq, peer, top, this.reseal)
-      if (moved === undefined) return false
-      if (moved.seq !== env.seq) {
-        this.c.log.warn('a peer holds a message of ours under the number just sent (our store lost it): sent again under a new number', {
-          peer, conv: env.conv, id: env.id, seq: env.seq, newSeq: moved.seq, top
-        })
-        this.c.released?.(moved)
-        // the number is free here now: the peer sends our message it holds there (a sync it made before
-        // may have taken the number for ours)
-        await ch.call('getHave', { conv: env.conv, tops: true, resync: true }).catch(() => {})
-      }
-      return true
+      return await this.resolveConflict(peer, ch, env)
     } catch (err) {
-      this.c.log.info('a conflicting message could not be numbered again', { peer, id: env.id, err: String(err) })
+      const code = remoteCode(err)
+      // the peer refuses the question (or the moved copy) for good: nothing more to do here
+      if (code === 'ERR_NOT_FOUND' || isPermanentRefusal(code)) return 'keep'
+      // a dropped connection, a timeout, a full disk: tried again, never failed for it
+      this.c.log.info('a sequence conflict could not be resolved now; tried again later', { peer, id: env.id, err: String(err) })
+      throw err
+    }
+  }
+
+  private async resolveConflict (peer: string, ch: HaveChannel, env: Envelope): Promise<SeqConflictOutcome> {
+    const self = this.c.identity.peerId
+    const { proof, slot } = parseHaveWithTops(await ch.call('getHave', { conv: env.conv, tops: true, slot: { author: env.author, seq: env.seq } }))
+    // nothing there now (what it held moved meanwhile), or this very message: send again
+    if (slot === null || slot?.id === env.id) return 'again'
+    const there = slot !== undefined && this.holdsAt(slot, env) ? slot : undefined
+    if (there !== undefined) {
+      const current = await this.c.store.getMessage(there.id)
+      if (current !== undefined && current.author === env.author && current.conv === env.conv && current.held !== true && current.seq > env.seq) {
+        // an old copy of a message that moved since: the peer moves it when it gets this one
+        await ch.call('deliver', current.envelope)
+        return 'again'
+      }
+    }
+    if (env.author !== self) return 'keep'
+    // a peer that knows the question answered with no envelope of ours at that number: no proof
+    if (slot !== undefined && there === undefined) return 'keep'
+    const top = Math.max(provenTop(env.conv, self, proof), there?.seq ?? 0)
+    const moved = await this.c.store.resealOwn(env.id, env.seq, top, this.reseal)
+    if (moved === undefined) return 'keep'
+    if (moved.seq !== env.seq) {
+      this.c.log.warn('a peer holds a message of ours under the number just sent (our store lost it): moved to a new number', {
+        peer, conv: env.conv, id: env.id, seq: env.seq, newSeq: moved.seq, top
+      })
+      this.c.released?.(moved)
+      // the number is free here now: the peer sends our message it holds there (a sync it made before
+      // may have taken the number for ours)
+      await ch.call('getHave', { conv: env.conv, tops: true, resync: true }).catch(() => {})
+    }
+    return 'moved'
+  }
+
+  /** Is `slot` the author's own signed envelope at `env`'s number, of another message? */
+  private holdsAt (slot: Envelope, env: Envelope): boolean {
+    if (slot.author !== env.author || slot.conv !== env.conv || slot.seq !== env.seq || slot.id === env.id) return false
+    try {
+      verifyEnvelope(slot)
+      return true
+    } catch {
       return false
     }
   }

@@ -5,7 +5,7 @@
  * Also answers the peers' `getHave`.
  */
 import { ParleyError, toParleyError } from '../../../core/errors.js'
-import { dmConversationId, isGroupConv, isPermanentRefusal } from '../../../core/protocol/envelope.js'
+import { dmConversationId, isGroupConv, isPermanentRefusal, type Envelope } from '../../../core/protocol/envelope.js'
 import { parseHaveRequest, parseHaveWithTops } from '../../../core/protocol/peer-rpc.js'
 import { remoteCode } from '../../../core/rpc/channel.js'
 import type { Delivery } from './delivery.js'
@@ -39,7 +39,7 @@ export class Sync {
 
   readonly handlers: Pick<PeerRpcHandlers, 'getHave'> = {
     getHave: async (remote, body) => {
-      const { conv, tops } = parseHaveRequest(body)
+      const { conv, tops, slot } = parseHaveRequest(body)
       const groups = this.c.groups
       // a group this device has not heard of yet: it has nothing of it (the caller then sends everything)
       if (isGroupConv(conv) && groups.get(conv) === null) return {}
@@ -55,7 +55,19 @@ export class Sync {
       if (!tops) return await this.c.store.haveVector(conv)
       // the caller's own envelope at the top of its numbers we hold: the caller believes no higher top
       const proof = await this.c.store.topEnvelope(conv, remote)
-      return { ...await this.c.store.haveAndTops(conv), epoch: this.c.reconciler.epoch, ...(proof !== undefined ? { proof } : {}) }
+      // asked what we hold at one number (a refused delivery, Reconciler.seqConflict): that envelope, or null
+      // for none; left out when it is not addressed to the caller (nor written by it)
+      let at: Envelope | null | undefined
+      if (slot !== undefined) {
+        at = await this.c.store.envelopeAt(conv, slot.author, slot.seq) ?? null
+        if (at !== null && at.author !== remote && !at.keys.some(k => k.to === remote)) at = undefined
+      }
+      return {
+        ...await this.c.store.haveAndTops(conv),
+        epoch: this.c.reconciler.epoch,
+        ...(proof !== undefined ? { proof } : {}),
+        ...(at !== undefined ? { slot: at } : {})
+      }
     }
   }
 

@@ -43,6 +43,12 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   private readonly heldIdx: Sub<string>
   /** target id -> the recall that arrived before the message it recalls (erased when it comes) */
   private readonly recalls: Sub<string>
+  /**
+   * conv!author!seq -> id of the message the author moved away from that number (the move, see
+   * resealOwn and storeIncoming); our own message given back into such a number is sent to its
+   * recipients again (those that held the moved one there lack it)
+   */
+  private readonly movedIdx: Sub<string>
   /** highest provisional seq of held messages per conv!author, once read (staged ones are not on disk yet) */
   private readonly heldTops = new Map<string, number>()
 
@@ -58,6 +64,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     this.convs = jsonSublevel(db, 'conv')
     this.heldIdx = jsonSublevel(db, 'heldidx')
     this.recalls = jsonSublevel(db, 'recall')
+    this.movedIdx = jsonSublevel(db, 'moved')
   }
 
   /**
@@ -133,16 +140,19 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     })
   }
 
-  async storeIncoming (msg: StoredMessage, options: AbortOptions = {}): Promise<'stored' | 'duplicate' | 'conflict' | 'id-conflict'> {
+  async storeIncoming (msg: StoredMessage, options: AbortOptions = {}): Promise<'stored' | 'moved' | 'duplicate' | 'conflict' | 'id-conflict'> {
     // a duplicate of a copy that is staged but not yet on disk is answered once that copy's write is done
     // (and fails with it): the sender may drop its copy on a 'duplicate'
     let staged: Promise<void> | undefined
     const outcome = await this.gc.write(async (tx) => {
       throwIfAborted(options.signal)
       const same = await tx.get(this.msgs, msg.id)
-      // the same id from another author or slot is not this message: someone reused the id
+      // the same id from another author or conversation is not this message: someone reused the id
       if (same !== undefined) {
-        if (same.author !== msg.author || same.conv !== msg.conv || same.seq !== msg.seq) return 'id-conflict'
+        if (same.author !== msg.author || same.conv !== msg.conv) return 'id-conflict'
+        // the author moved it to a higher number (the caller verified its signature): it follows
+        if (msg.seq > same.seq) return await this.moveIn(tx, same, msg)
+        // the same copy, or an older one of a message that moved since: held here already
         staged = this.gc.pending(this.msgs, msg.id)
         return 'duplicate'
       }
@@ -150,10 +160,46 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
       // or one that equivocates. Keep the first; the caller refuses the second (it is not held here)
       if (await tx.has(this.seqIdx, conv2(msg.conv, msg.author) + SEP + pad(msg.seq))) return 'conflict'
       await this.putMessage(tx, msg, await this.seqStateOf(tx, msg.conv, msg.author))
+      if (msg.outgoing) await this.requeueIntoFreed(tx, msg)
       return 'stored' as const
     })
     if (staged !== undefined) await staged
     return outcome
+  }
+
+  /**
+   * The move, at a receiver: `msg` is `same` re-signed by its author at a
+   * higher number. It takes that number (unless another message holds it:
+   * 'conflict') and frees its old one, where the message the author's store
+   * lost can land. Local state (read, routes, recalled) stays.
+   */
+  private async moveIn (tx: Tx, same: StoredMessage, msg: StoredMessage): Promise<'moved' | 'conflict'> {
+    const key = conv2(msg.conv, msg.author)
+    const to = key + SEP + pad(msg.seq)
+    const holder = await tx.get(this.seqIdx, to)
+    if (holder !== undefined && holder !== msg.id) return 'conflict'
+    const state = await this.seqStateOf(tx, msg.conv, msg.author)
+    const from = key + SEP + pad(same.seq)
+    if (await tx.get(this.seqIdx, from) === same.id) tx.del(this.seqIdx, from)
+    tx.put(this.seqIdx, to, msg.id)
+    tx.put(this.movedIdx, from, msg.id)
+    tx.put(this.msgs, msg.id, { ...same, seq: msg.seq, envelope: msg.envelope })
+    const next: SeqState = { contiguous: Math.min(state.contiguous, same.seq - 1), max: Math.max(state.max, msg.seq) }
+    tx.put(this.seqState, key, state.n !== undefined ? { ...next, n: state.n } : next)
+    return 'moved'
+  }
+
+  /**
+   * Our own message given back into a number a move freed (resealOwn): the
+   * recipients that held the moved message there lack this one, and their
+   * have-vectors may not say so yet. It is queued for each of them again (a
+   * recipient that has it answers 'duplicate').
+   */
+  private async requeueIntoFreed (tx: Tx, msg: StoredMessage): Promise<void> {
+    const slot = conv2(msg.conv, msg.author) + SEP + pad(msg.seq)
+    if (await tx.get(this.movedIdx, slot) === undefined) return
+    tx.del(this.movedIdx, slot)
+    for (const k of msg.envelope.keys) if (k.to !== msg.author) tx.put(this.outboxes, entryKey(k.to, msg), msg.id)
   }
 
   /** Writes the message, its history/sequence indexes (`indexed`: not for a held one), sequence state and conversation summary. */
@@ -289,12 +335,15 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     }
   }
 
-  async markDelivered (ids: string[], peer: string, routes?: ReadonlyMap<string, Route>): Promise<StoredMessage[]> {
+  async markDelivered (ids: string[], peer: string, routes?: ReadonlyMap<string, Route>, seqs?: ReadonlyMap<string, number>): Promise<StoredMessage[]> {
     return await this.gc.write(async (tx) => {
       const changed: StoredMessage[] = []
       for (const id of ids) {
         let m = await tx.get(this.msgs, id)
         if (m === undefined) continue
+        // the ack of a copy sent before the message moved: the moved copy is still owed to the peer
+        const sent = seqs?.get(id)
+        if (sent !== undefined && sent !== m.seq) continue
         const route = routes?.get(id)
         // the first confirmation says how it got there; one coming later (a duplicate) changes nothing
         if (m.outgoing && route !== undefined && m.routes?.[peer] === undefined && await tx.has(this.outboxes, entryKey(peer, m))) {
@@ -385,15 +434,16 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     })
   }
 
-  async markSent (items: Array<string | { id: string, peers: string[] }>): Promise<StoredMessage[]> {
+  async markSent (items: Array<string | { id: string, peers: string[], seq?: number }>): Promise<StoredMessage[]> {
     return await this.gc.write(async (tx) => {
       const changed: StoredMessage[] = []
       for (const item of items) {
         const id = typeof item === 'string' ? item : item.id
         const m = await tx.get(this.msgs, id)
         if (m === undefined || !m.outgoing) continue
-        // remember for whom the relay holds a copy, while they still wait for it
-        for (const peer of typeof item === 'string' ? [] : item.peers) {
+        // remember for whom the relay holds a copy, while they still wait for it (not a copy from before a move)
+        const current = typeof item === 'string' || item.seq === undefined || item.seq === m.seq
+        for (const peer of typeof item === 'string' || !current ? [] : item.peers) {
           const key = entryKey(peer, m)
           if (await tx.has(this.outboxes, key)) tx.put(this.deposited, key, 1)
         }
@@ -452,7 +502,8 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
           if (noted !== m) { tx.put(this.msgs, id, noted); changed.push(noted) }
           continue
         }
-        this.dropEntry(tx, peer, m)
+        // a moved message: the receipt may be for the old copy; only the ack of the moved one drops its entry
+        if (m.moved !== true) this.dropEntry(tx, peer, m)
         // read by one member is not read by the group while another has not even got it
         if (await this.othersWaiting(tx, m, peer)) {
           if (noted !== m) { tx.put(this.msgs, id, noted); changed.push(noted) }
@@ -495,6 +546,14 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
       if (m !== undefined && m.held !== true) return m.envelope
     }
     return undefined
+  }
+
+  async envelopeAt (conv: string, author: string, seq: number): Promise<Envelope | undefined> {
+    await this.readable()
+    const id = await this.seqIdx.get(conv2(conv, author) + SEP + pad(seq))
+    if (id === undefined) return undefined
+    const m = await this.msgs.get(id)
+    return m === undefined || m.held === true ? undefined : m.envelope
   }
 
   async haveAndTops (conv: string): Promise<{ have: HaveVector, tops: HaveVector }> {
@@ -548,48 +607,36 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     })
   }
 
-  async resealOwn (id: string, seq: number, peer: string, top: number, reseal: Reseal): Promise<StoredMessage | undefined> {
+  async resealOwn (id: string, seq: number, top: number, reseal: Reseal): Promise<StoredMessage | undefined> {
     return await this.gc.write(async (tx) => {
       const m = await tx.get(this.msgs, id)
       if (m === undefined || !m.outgoing || m.held === true) return undefined
       // moved already (another refusal of the same copy, in the same window)
       if (m.seq !== seq) return m
-      // the peer proves nothing at this number, or someone may hold this copy: it keeps its number
-      if (top < seq || !await this.nobodyHolds(tx, m, peer)) return undefined
+      // the peer proves nothing at this number: it keeps it
+      if (top < seq) return undefined
       const key = conv2(m.conv, m.author)
       const state = await this.seqStateOf(tx, m.conv, m.author)
       const next = Math.max(top, state.max) + 1
-      const moved: StoredMessage = { ...m, seq: next, envelope: reseal(m, next) }
-      if (await tx.get(this.seqIdx, key + SEP + pad(seq)) === id) tx.del(this.seqIdx, key + SEP + pad(seq))
+      // `moved`: a read receipt of the old copy no longer drops an entry (markRead)
+      const moved: StoredMessage = { ...m, seq: next, envelope: reseal(m, next), moved: true }
+      const from = key + SEP + pad(seq)
+      if (await tx.get(this.seqIdx, from) === id) tx.del(this.seqIdx, from)
       tx.put(this.seqIdx, key + SEP + pad(next), id)
+      tx.put(this.movedIdx, from, id)
+      // every recipient device gets the moved copy, also those that hold the old one (they move it and
+      // free the old number) and those the relay holds the old one for; not those that refused it for good
+      const refused = new Set(m.refusedBy ?? [])
       for (const k of m.envelope.keys) {
-        if (k.to === m.author || !await tx.has(this.outboxes, entryKey(k.to, m))) continue
-        // a relay copy carries the old number: the new one is deposited afresh
+        if (k.to === m.author) continue
         this.dropEntry(tx, k.to, m)
-        tx.put(this.outboxes, entryKey(k.to, moved), id)
+        if (!refused.has(k.to)) tx.put(this.outboxes, entryKey(k.to, moved), id)
       }
       tx.put(this.msgs, id, moved)
       // the old number is free again (our own message there comes back from the peer); the counter goes above both
       tx.put(this.seqState, key, { contiguous: Math.min(state.contiguous, seq - 1), max: next, ...(state.n !== undefined ? { n: state.n } : {}) })
       return moved
     })
-  }
-
-  /**
-   * Can no one but `peer` (which refused it) hold this copy of `m`? Not
-   * confirmed or read by anyone, every recipient still waiting for it, and
-   * no relay copy for another recipient.
-   */
-  private async nobodyHolds (tx: Tx, m: StoredMessage, peer: string): Promise<boolean> {
-    if (m.state !== 'queued' && m.state !== 'sent') return false
-    if (Object.keys(m.routes ?? {}).length > 0 || (m.readBy?.length ?? 0) > 0 || (m.refusedBy?.length ?? 0) > 0) return false
-    for (const k of m.envelope.keys) {
-      if (k.to === m.author) continue
-      const key = entryKey(k.to, m)
-      if (!await tx.has(this.outboxes, key)) return false
-      if (k.to !== peer && await tx.has(this.deposited, key)) return false
-    }
-    return true
   }
 
   /** Has conv!author held messages on disk? */

@@ -56,6 +56,12 @@ export interface StoredMessage {
    * so its `seq` may still change
    */
   held?: boolean
+  /**
+   * outgoing: this device moved it to a higher number at least once (a peer held another message of ours
+   * at its number: MessageStore.resealOwn); a read receipt may be for the old copy, so only the ack of the
+   * moved one settles a recipient
+   */
+  moved?: boolean
   /** a reply: the message it answers */
   reply?: Quote
   /** an edit or recall of the author's own message (shown folded into it: api/changes.ts) */
@@ -130,10 +136,15 @@ export interface MessageStore {
   appendOutgoing(conv: string, author: string, recipients: string[], build: (seq: number) => StoredMessage, options?: AbortOptions): Promise<StoredMessage>
   /**
    * Durably stores a received message unless it is already stored
-   * ('duplicate'), another message of its author holds its seq ('conflict'),
-   * or another author's message holds its id ('id-conflict').
+   * ('duplicate', also for an older copy of a message that moved since),
+   * another message of its author holds its seq ('conflict'), or another
+   * author's message holds its id ('id-conflict'). The same message at a
+   * higher seq is its author's move (the caller verified the signature): it
+   * takes the new number and frees the old one ('moved'). Our own message
+   * (`outgoing`) given back into a number a move freed is queued for its
+   * recipients again.
    */
-  storeIncoming(message: StoredMessage, options?: AbortOptions): Promise<'stored' | 'duplicate' | 'conflict' | 'id-conflict'>
+  storeIncoming(message: StoredMessage, options?: AbortOptions): Promise<'stored' | 'moved' | 'duplicate' | 'conflict' | 'id-conflict'>
 
   getMessage(id: string): Promise<StoredMessage | undefined>
   /**
@@ -151,17 +162,19 @@ export interface MessageStore {
   outboxPeers(): Promise<string[]>
   /**
    * Removes `ids` from `peer`'s outbox (one durable batch), noting for each the `route` it took (a map: per id);
-   * returns the messages whose state became `delivered`.
+   * returns the messages whose state became `delivered`. `seqs` (per id: the seq of the copy the peer
+   * acknowledged) leaves out an ack of a copy sent before the message moved: the moved one is still owed.
    */
-  markDelivered(ids: string[], peer: string, routes?: ReadonlyMap<string, Route>): Promise<StoredMessage[]>
+  markDelivered(ids: string[], peer: string, routes?: ReadonlyMap<string, Route>, seqs?: ReadonlyMap<string, number>): Promise<StoredMessage[]>
   /** Takes `id` out of `peer`'s outbox for good, with the recipient's error code. */
   markFailed(id: string, peer: string, error: string): Promise<StoredMessage | undefined>
   /**
    * queued -> sent (the relay holds them); with `peers`, also records for
-   * which recipients the relay holds a copy. The outbox entries stay until
-   * each recipient confirms.
+   * which recipients the relay holds a copy (not when `seq`, the deposited
+   * copy's, is no longer the message's: it moved meanwhile). The outbox
+   * entries stay until each recipient confirms.
    */
-  markSent(items: Array<string | { id: string, peers: string[] }>): Promise<StoredMessage[]>
+  markSent(items: Array<string | { id: string, peers: string[], seq?: number }>): Promise<StoredMessage[]>
   /** Notes on queued outgoing messages why the relay refused them (`relayRefusal`); returns those that changed. */
   noteRelayRefusal(ids: string[], code: string): Promise<StoredMessage[]>
   /** The ids among `msgs` whose copy for `peer` the relay holds (per markSent). */
@@ -189,19 +202,22 @@ export interface MessageStore {
    */
   reconcileOwn(conv: string, author: string, top: number, release: () => boolean, reseal: Reseal): Promise<StoredMessage[]>
   /**
-   * `peer` refused our message `id`, sent at `seq`, because it holds another
+   * A peer refused our message `id`, sent at `seq`, because it holds another
    * message of ours at that number (ERR_SEQ_CONFLICT: our store lost it), and
-   * proved it holds our numbers up to `top`. When no one else can hold this
-   * copy yet (no recipient confirmed it, every one still waits for it, no
-   * relay copy for another recipient), it moves above `top` and every number
-   * known here, re-sealed by `reseal`, its outbox entries with it; the old
-   * number is freed for our message the peer gives back. Returns the message
-   * as it is now (already moved: unchanged), or undefined when it keeps its
-   * number (then it failed for that peer).
+   * proved it holds our numbers up to `top` (≥ seq). The move (PROTOCOL.md,
+   * "Sequence reconciliation"): it takes the next number above `top` and
+   * every number known here, re-sealed by `reseal`, and is queued again for
+   * every recipient device that did not refuse it for good, also those that
+   * hold or were deposited the old copy (they move it when the new one comes);
+   * the old number is freed for our message the peer gives back. Returns the
+   * message as it is now (already moved: unchanged), or undefined when it
+   * keeps its number (no proof at that number).
    */
-  resealOwn(id: string, seq: number, peer: string, top: number, reseal: Reseal): Promise<StoredMessage | undefined>
+  resealOwn(id: string, seq: number, top: number, reseal: Reseal): Promise<StoredMessage | undefined>
   /** Stored envelopes of `author` in `conv` with seq > `afterSeq`, in seq order (held ones left out). */
   envelopesAfter(conv: string, author: string, afterSeq: number, limit?: number): Promise<Envelope[]>
+  /** The envelope `author` has at `seq` in `conv` here (held messages excluded): what a getHave `slot` question is answered with. */
+  envelopeAt(conv: string, author: string, seq: number): Promise<Envelope | undefined>
   /** `author`'s envelope at the highest number held in `conv` (held messages excluded): proof of a top (reconcile.ts). */
   topEnvelope(conv: string, author: string): Promise<Envelope | undefined>
 }

@@ -118,7 +118,19 @@ describe('ReceivePipeline', () => {
     gate.release()
     await afterWrite(await pipeline.receive(alice.peerId, env)).durable
     const twin = { ...dm('same id'), id: env.id }
-    await assert.rejects(pipeline.receive(alice.peerId, twin), code('ERR_ID_CONFLICT'))
+    await assert.rejects(pipeline.receive(alice.peerId, twin), code('ERR_BAD_SIGNATURE'))
+    // signed by the author under the same id at a higher number, but another message (time, text): not a move
+    const conv = dmConversationId(alice.peerId, bob.peerId)
+    const otherTime = sealEnvelope(alice, { id: env.id, conv, seq: env.seq + 5, hlc: { ...env.hlc, c: env.hlc.c + 1 }, recipients: [bob.peerId, alice.peerId], body: { text: 'mine' } })
+    await assert.rejects(pipeline.receive(alice.peerId, otherTime), code('ERR_ID_CONFLICT'))
+    const otherText = sealEnvelope(alice, { id: env.id, conv, seq: env.seq + 5, hlc: env.hlc, recipients: [bob.peerId, alice.peerId], body: { text: 'not mine' } })
+    await assert.rejects(pipeline.receive(alice.peerId, otherText), code('ERR_ID_CONFLICT'))
+    // the same message moved by its author: it takes the new number (answered stored); its old copy then is a duplicate
+    const moved = sealEnvelope(alice, { id: env.id, conv, seq: env.seq + 5, hlc: env.hlc, recipients: [bob.peerId, alice.peerId], body: { text: 'mine' } })
+    gate.release()
+    assert.deepEqual(await afterWrite(await pipeline.receive(alice.peerId, moved)).durable, { status: 'stored' })
+    assert.equal((await store.getMessage(env.id))?.seq, env.seq + 5)
+    assert.deepEqual(await pipeline.receive(alice.peerId, env), { status: 'duplicate' })
   })
 
   it('judges a group message after the op received before it is folded in', async () => {

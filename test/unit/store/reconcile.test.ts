@@ -19,6 +19,8 @@ import { until } from '../../helpers/nodes.js'
 import { MAX_SEQ } from '../../../core/protocol/envelope.js'
 import { RECONCILE_META } from '../../../node/src/store/health.js'
 import { silentLogger } from '../../../core/util/log.js'
+import { ParleyError, RemoteError } from '../../../core/errors.js'
+import { Delivery } from '../../../node/src/messaging/delivery.js'
 import type { StoredMessage } from '../../../node/src/store/types.js'
 
 const [me, bob] = [PEER_A, PEER_B]
@@ -175,16 +177,20 @@ describe('a sequence conflict at a peer (our store lost the message there, with 
       return { id: envelope.id, conv: c, author: me.peerId, seq, hlc: envelope.hlc, text, outgoing: true, state: 'queued', storedAt: 0, envelope }
     })
 
+  /** a peer's getHave answer: our numbers up to `top` proven, `slot` what it holds at the number asked about */
+  const answer = (mine: { peerId: string }, top: Envelope, slot?: Envelope | null) =>
+    ({ have: { [mine.peerId]: top.seq }, tops: { [mine.peerId]: top.seq }, epoch: 'e', proof: top, ...(slot !== undefined ? { slot } : {}) })
+
   it('the refused message moves above what the peer proves, re-sealed, its outbox entry with it; the old number is free for the lost message', async () => {
     const { store, rec, mine, his, c, released } = await setup()
     // our store lost 1..3 (the peer holds them); the counter restarts at 1
     const m = await sendReal(store, mine, his.peerId, c, 'after the restore')
     assert.equal(m.seq, 1)
-    const proof = ours(mine, his.peerId, c, 3)
+    const lost = ours(mine, his.peerId, c, 1)
     const asked: unknown[] = []
-    const ch = { call: async (_m: 'getHave', body: unknown) => { asked.push(body); return { have: { [mine.peerId]: 3 }, tops: { [mine.peerId]: 3 }, epoch: 'e', proof } } }
-    assert.equal(await rec.seqConflict(his.peerId, ch, m.envelope), true)
-    assert.deepEqual(asked, [{ conv: c, tops: true }, { conv: c, tops: true, resync: true }])
+    const ch = { call: async (_m: string, body: unknown) => { asked.push(body); return answer(mine, ours(mine, his.peerId, c, 3), lost) } }
+    assert.equal(await rec.seqConflict(his.peerId, ch, m.envelope), 'moved')
+    assert.deepEqual(asked, [{ conv: c, tops: true, slot: { author: mine.peerId, seq: 1 } }, { conv: c, tops: true, resync: true }])
     const now = await store.getMessage(m.id)
     assert.equal(now?.seq, 4)
     assert.equal(now?.envelope.seq, 4)
@@ -195,29 +201,136 @@ describe('a sequence conflict at a peer (our store lost the message there, with 
     assert.deepEqual((await store.outbox(his.peerId)).map(x => [x.id, x.seq]), [[m.id, 4]])
     assert.deepEqual((await store.envelopesAfter(c, mine.peerId, 0)).map(e => e.seq), [4])
     // the lost message 1 comes back from the peer into its old number
-    const lost = ours(mine, his.peerId, c, 1)
     assert.equal(await store.storeIncoming({ ...storedMessage({ id: lost.id, conv: c, author: mine.peerId, seq: 1, outgoing: true, state: 'delivered' }), envelope: lost }), 'stored')
     // and the next send is above both
     assert.equal((await sendReal(store, mine, his.peerId, c, 'next')).seq, 5)
     // a second refusal of the copy already moved changes nothing
-    assert.equal(await rec.seqConflict(his.peerId, ch, m.envelope), true)
+    assert.equal(await rec.seqConflict(his.peerId, ch, m.envelope), 'moved')
     assert.equal((await store.getMessage(m.id))?.seq, 4)
     await store.stop()
   })
 
-  it('a conflict without proof of the number, or for a copy someone may already hold, fails for that peer as before', async () => {
+  it('a copy someone already holds moves too (the move): queued again for every recipient device, a late ack of the old copy settles nothing', async () => {
+    const [mine, his, other] = await newIdentities(3)
+    const c = 'g:' + 'M'.repeat(22)
+    const store = new LevelStore(new MemoryLevel())
+    await store.start()
+    const rec = new Reconciler({ store, identity: mine!, log: silentLogger })
+    const devices = [his!.peerId, other!.peerId]
+    const m = await store.appendOutgoing(c, mine!.peerId, devices, seq => {
+      const envelope = sealEnvelope(mine!, { id: newMessageId(), conv: c, seq, hlc: { w: 100 + seq, c: 0 }, recipients: [...devices, mine!.peerId], body: { text: 'y' } })
+      return { id: envelope.id, conv: c, author: mine!.peerId, seq, hlc: envelope.hlc, text: 'y', outgoing: true, state: 'queued', storedAt: 0, envelope }
+    })
+    // `other` confirmed the old copy, and the relay holds it for `his`: before, either kept the number (and failed it)
+    await store.markDelivered([m.id], other!.peerId)
+    await store.markSent([{ id: m.id, peers: [his!.peerId] }])
+    assert.equal((await store.depositedFor(his!.peerId, [m])).size, 1)
+    const ch = { call: async () => answer(mine!, ours(mine!, his!.peerId, c, 2), ours(mine!, his!.peerId, c, 1)) }
+    assert.equal(await rec.seqConflict(his!.peerId, ch, m.envelope), 'moved')
+    const now = await store.getMessage(m.id)
+    assert.equal(now?.seq, 3)
+    assert.equal(now?.moved, true)
+    for (const d of devices) assert.deepEqual((await store.outbox(d)).map(x => [x.id, x.seq]), [[m.id, 3]], `queued again for ${d}`)
+    assert.equal((await store.depositedFor(his!.peerId, [now!])).size, 0, 'the relay\'s copy is the old one: deposited afresh')
+    // acks and receipts of the old copy, late: the moved one is still owed
+    await store.markDelivered([m.id], other!.peerId, undefined, new Map([[m.id, 1]]))
+    await store.markRead([m.id], other!.peerId)
+    await store.markSent([{ id: m.id, peers: [his!.peerId], seq: 1 }])
+    assert.equal((await store.outbox(other!.peerId)).length, 1)
+    assert.equal((await store.depositedFor(his!.peerId, [now!])).size, 0)
+    await store.markDelivered([m.id], other!.peerId, undefined, new Map([[m.id, 3]]))
+    assert.equal((await store.outbox(other!.peerId)).length, 0, 'the ack of the moved copy settles it')
+    await store.stop()
+  })
+
+  it('without proof at that number the message keeps it and fails for that peer (a lying or broken peer)', async () => {
     const { store, rec, mine, his, c } = await setup()
     const m = await sendReal(store, mine, his.peerId, c, 'x')
-    // a lying peer: claims a conflict, proves nothing (or a lower number)
+    // an older peer (no slot answer) that proves nothing (or a lower number)
     const noProof = { call: async () => ({ have: {}, tops: { [mine.peerId]: 9 }, epoch: 'e' }) }
-    assert.equal(await rec.seqConflict(his.peerId, noProof, m.envelope), false)
+    assert.equal(await rec.seqConflict(his.peerId, noProof, m.envelope), 'keep')
+    // a slot answer that is not our envelope at that number
+    const forged = { ...ours(mine, his.peerId, c, 1), seq: 1, id: newMessageId() }
+    for (const slot of [ours(his, mine.peerId, c, 1), ours(mine, his.peerId, c, 2), forged]) {
+      const ch = { call: async () => answer(mine, ours(mine, his.peerId, c, 3), slot) }
+      assert.equal(await rec.seqConflict(his.peerId, ch, m.envelope), 'keep')
+    }
     assert.equal((await store.getMessage(m.id))?.seq, 1)
-    // confirmed by the recipient meanwhile (its entry gone): someone holds this copy, it keeps its number
-    await store.markDelivered([m.id], his.peerId)
-    const proof = ours(mine, his.peerId, c, 3)
-    const ch = { call: async () => ({ have: {}, tops: { [mine.peerId]: 3 }, epoch: 'e', proof }) }
-    assert.equal(await rec.seqConflict(his.peerId, ch, m.envelope), false)
-    assert.equal((await store.getMessage(m.id))?.seq, 1)
+    // nothing there any more (what it held moved meanwhile): sent again as it is
+    assert.equal(await rec.seqConflict(his.peerId, { call: async () => answer(mine, ours(mine, his.peerId, c, 3), null) }, m.envelope), 'again')
+    await store.stop()
+  })
+
+  it('a passing error while resolving the conflict is thrown (tried again), not a failure; the next try moves it', async () => {
+    const { store, rec, mine, his, c } = await setup()
+    const m = await sendReal(store, mine, his.peerId, c, 'x')
+    let calls = 0
+    const ch = {
+      call: async () => {
+        if (calls++ === 0) throw new RemoteError('ERR_TIMEOUT', 'getHave timed out')
+        return answer(mine, ours(mine, his.peerId, c, 2), ours(mine, his.peerId, c, 1))
+      }
+    }
+    await assert.rejects(rec.seqConflict(his.peerId, ch, m.envelope), (e: unknown) => e instanceof RemoteError && e.remoteCode === 'ERR_TIMEOUT')
+    assert.equal((await store.getMessage(m.id))?.state, 'queued')
+    assert.equal(await rec.seqConflict(his.peerId, ch, m.envelope), 'moved')
+    assert.equal((await store.getMessage(m.id))?.seq, 3)
+    // and the delivery loop: a conflict that cannot be resolved now makes deliverAll throw (the push loop retries)
+    const n = await sendReal(store, mine, his.peerId, c, 'y')
+    const delivery = new Delivery({ store, log: silentLogger, events: new EventTarget() as never, seqConflict: async () => { throw new ParleyError('ERR_DISK_FULL', 'full') } }, { sendWindow: 4 })
+    const refusing = { call: async () => { throw new RemoteError('ERR_SEQ_CONFLICT', 'taken') } }
+    await assert.rejects(delivery.deliverAll(his.peerId, refusing as never, [n.envelope]), (e: unknown) => e instanceof ParleyError && e.code === 'ERR_DISK_FULL')
+    assert.equal((await store.getMessage(n.id))?.state, 'queued', 'not failed')
+    await store.stop()
+  })
+
+  it('a peer holding an old copy of a message that moved since gets the moved copy, then the refused one goes again', async () => {
+    const { store, rec, mine, his, c } = await setup()
+    const y = await sendReal(store, mine, his.peerId, c, 'y')
+    const ch1 = { call: async () => answer(mine, ours(mine, his.peerId, c, 2), ours(mine, his.peerId, c, 1)) }
+    assert.equal(await rec.seqConflict(his.peerId, ch1, y.envelope), 'moved')
+    const movedY = (await store.getMessage(y.id))!
+    // the lost message comes back into number 1; the peer (another one, still holding y's old copy there) refuses it
+    const x = ours(mine, his.peerId, c, 1)
+    assert.equal(await store.storeIncoming({ ...storedMessage({ id: x.id, conv: c, author: mine.peerId, seq: 1, outgoing: true, state: 'delivered' }), envelope: x }), 'stored')
+    assert.deepEqual((await store.outbox(his.peerId)).map(m => m.seq), [1, 3], 'given back into a number a move freed: queued for its recipients again')
+    const delivered: Envelope[] = []
+    const ch2 = {
+      call: async (method: string, body: unknown) => {
+        if (method === 'deliver') { delivered.push(body as Envelope); return { status: 'stored' } }
+        return answer(mine, ours(mine, his.peerId, c, 2), y.envelope)
+      }
+    }
+    assert.equal(await rec.seqConflict(his.peerId, ch2, x), 'again')
+    assert.deepEqual(delivered.map(e => [e.id, e.seq]), [[y.id, movedY.seq]])
+    assert.equal((await store.getMessage(x.id))?.seq, 1, 'the message given back keeps its number')
+    await store.stop()
+  })
+})
+
+describe('the move at a receiver (the author re-signed the same message at a higher number)', () => {
+  it('takes the new number and frees the old one, where the lost message lands; an old copy after it is a duplicate', async () => {
+    const [ann, bob] = await newIdentities(2)
+    const c = dmConversationId(ann!.peerId, bob!.peerId)
+    const store = new LevelStore(new MemoryLevel())
+    await store.start()
+    const at = (env: Envelope): StoredMessage => ({ ...storedMessage({ id: env.id, conv: c, author: ann!.peerId, seq: env.seq }), envelope: env })
+    const y1 = sealEnvelope(ann!, { id: newMessageId(), conv: c, seq: 1, hlc: { w: 5, c: 0 }, recipients: [bob!.peerId, ann!.peerId], body: { text: 'y' } })
+    const y3 = sealEnvelope(ann!, { id: y1.id, conv: c, seq: 3, hlc: y1.hlc, recipients: [bob!.peerId, ann!.peerId], body: { text: 'y' } })
+    const x1 = sealEnvelope(ann!, { id: newMessageId(), conv: c, seq: 1, hlc: { w: 4, c: 0 }, recipients: [bob!.peerId, ann!.peerId], body: { text: 'x' } })
+    assert.equal(await store.storeIncoming(at(y1)), 'stored')
+    assert.equal(await store.storeIncoming(at(x1)), 'conflict', 'two messages never share a number')
+    assert.equal(await store.storeIncoming(at(y3)), 'moved')
+    assert.equal((await store.getMessage(y1.id))?.seq, 3)
+    assert.equal((await store.haveVector(c))[ann!.peerId], 0, 'the freed number is asked for again')
+    assert.equal(await store.storeIncoming(at(x1)), 'stored')
+    assert.equal(await store.storeIncoming(at(y1)), 'duplicate', 'the old copy, late: held already, under its new number')
+    assert.deepEqual((await store.envelopesAfter(c, ann!.peerId, 0)).map(e => [e.id, e.seq]), [[x1.id, 1], [y1.id, 3]])
+    assert.equal((await store.haveVector(c))[ann!.peerId], 1)
+    // a move into a number another message holds is refused
+    const z3 = sealEnvelope(ann!, { id: x1.id, conv: c, seq: 3, hlc: x1.hlc, recipients: [bob!.peerId, ann!.peerId], body: { text: 'x' } })
+    assert.equal(await store.storeIncoming(at(z3)), 'conflict')
+    assert.equal((await checkStore((store as unknown as { db: never }).db, false)).fixes, 0, 'the indexes agree with the messages')
     await store.stop()
   })
 })
