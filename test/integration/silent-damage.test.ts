@@ -12,7 +12,17 @@
  *   and the message goes out above them.
  * The same in a direct conversation when the tail of the write-ahead log is
  * gone after a crash (no clean-stop record says how long it was).
- * At the end every history is complete on every side.
+ * The move (PROTOCOL.md, "Sequence reconciliation"): a number already given
+ * out again and held by some peers moves at all of them:
+ * - group, the only member who holds the lost numbers (Carol) stays away
+ *   longer than the hold: Bob takes the message under the old number, Carol
+ *   refuses it; it moves above Carol's numbers at every member, Bob's old copy
+ *   too, and Carol's messages land in the freed number everywhere;
+ * - accounts with several devices and the relay: the relay holds a copy under
+ *   the old number for a device that is away; it moves there too.
+ * At the end every history is complete on every side, nothing failed, and
+ * across nodes every (conversation, author, seq) names one message
+ * (test/helpers/slots.ts).
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -21,6 +31,9 @@ import { join } from 'node:path'
 import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 import type { StoredMessage } from '../../node/src/store/types.js'
+import { sameSlots } from '../helpers/slots.js'
+import { RelayServer } from '../../relay/src/relay-server.js'
+import { createLogger } from '../../core/util/log.js'
 
 const TIMEOUT = { signal: AbortSignal.timeout(60_000) }
 
@@ -44,6 +57,13 @@ async function complete (n: ParleyNode, conv: string, expected: StoredMessage[],
   const seqs = h.filter(m => m.author === author).map(m => m.seq)
   assert.equal(new Set(seqs).size, seqs.length, `no number of Ann's used twice at ${n.messenger.name}: ${seqs.join(',')}`)
   return h
+}
+
+/** Across `nodes` (each with its view of the conversation: a peer or a group), no slot names two messages, no message has two numbers. */
+async function slotsAgree (nodes: Array<[ParleyNode, string]>): Promise<void> {
+  const histories: Record<string, StoredMessage[]> = {}
+  for (const [n, conv] of nodes) histories[n.messenger.name] = await n.messenger.history(conv, { limit: 10_000 })
+  sameSlots(histories)
 }
 
 /** Ann and Bob in a new temp dir, started and connected; `body` may replace either (a restart); both stopped and the dir removed after. */
@@ -102,6 +122,7 @@ describe('damage without a trace (an old copy of the data dir put back)', () => 
     const all = [...sent, after, next]
     const annHist = await complete(n.ann, n.bob.peerId, all, n.ann.peerId)
     await complete(n.bob, n.ann.peerId, all, n.ann.peerId)
+    await slotsAgree([[n.ann, n.bob.peerId], [n.bob, n.ann.peerId]])
     // Ann's lost messages are back under their old numbers
     for (const m of sent) assert.equal(annHist.find(x => x.id === m.id)?.seq, m.seq, m.text)
   }))
@@ -131,6 +152,7 @@ describe('damage without a trace (an old copy of the data dir put back)', () => 
     const all = [...sent, after]
     await complete(n.ann, n.bob.peerId, all, n.ann.peerId)
     await complete(n.bob, n.ann.peerId, all, n.ann.peerId)
+    await slotsAgree([[n.ann, n.bob.peerId], [n.bob, n.ann.peerId]])
   }))
 
   it('group: held until every member answered (the first, Bob, missed her last messages); out above Carol\'s numbers', async () => {
@@ -187,6 +209,66 @@ describe('damage without a trace (an old copy of the data dir put back)', () => 
       assert.ok(out.seq > top, `released above Carol's numbers (${out.seq} > ${top})`)
       const all = [...sent, ...missed, out]
       for (const n of [ann, bob, carol]) await complete(n, g.conv, all, ann.peerId)
+      await slotsAgree([[ann, g.conv], [bob, g.conv], [carol, g.conv]])
+    } finally {
+      for (const n of [ann, bob, carol]) await n.stop()
+      await removeDir(dir)
+    }
+  })
+
+  it('group: the only member holding the lost numbers stays away longer than the hold; the number Bob took moves at every member, nothing is lost', async () => {
+    const dir = await tmpDir('parley-silent-away-')
+    const annDir = join(dir, 'ann')
+    let ann = node(dir, 'ann', 300)
+    let bob = node(dir, 'bob', 300)
+    let carol = node(dir, 'carol', 300)
+    try {
+      for (const n of [ann, bob, carol]) await n.start()
+      await connect(ann, bob); await connect(ann, carol); await connect(bob, carol)
+      const g = await ann.messenger.createGroup('Team', [bob.peerId, carol.peerId])
+      for (const n of [bob, carol]) await until(() => n.messenger.group(g.conv), 'group known')
+      const sent = [await ann.messenger.sendMessage(g.conv, 'ann 0'), await carol.messenger.sendMessage(g.conv, 'carol 0')]
+      await delivered(ann, [sent[0]!]); await delivered(carol, [sent[1]!])
+      await ann.stop()
+      await cp(annDir, join(dir, 'backup'), { recursive: true })
+      // Bob away: only Carol gets Ann's next two (Ann's copies for Bob wait in her outbox, which the restore loses)
+      await bob.stop()
+      ann = node(dir, 'ann', 300)
+      await ann.start()
+      await connect(ann, carol)
+      const lost: StoredMessage[] = []
+      for (let i = 1; i < 3; i++) lost.push(await ann.messenger.sendMessage(g.conv, `ann ${i}`))
+      await until(async () => {
+        const h = await carol.messenger.history(g.conv)
+        return lost.every(m => h.some(x => x.id === m.id))
+      }, 'Carol has Ann\'s two')
+      await ann.stop()
+      await carol.stop()
+      await rm(annDir, { recursive: true })
+      await cp(join(dir, 'backup'), annDir, { recursive: true })
+      // Ann restored, Bob back, Carol away past the hold: Bob takes "after" under the number Carol holds "ann 1" at
+      ann = node(dir, 'ann', 300)
+      bob = node(dir, 'bob', 300)
+      await ann.start(); await bob.start()
+      await connect(ann, bob)
+      const after = await ann.messenger.sendMessage(g.conv, 'after the restore')
+      await until(async () => (await bob.messenger.history(g.conv)).find(m => m.id === after.id), 'Bob holds it')
+      const atBob = (await bob.messenger.history(g.conv)).find(m => m.id === after.id)!
+      assert.equal(atBob.seq, lost[0]!.seq, 'the hold ran out: a number Carol holds was given out again, and Bob took it')
+      const next = await ann.messenger.sendMessage(g.conv, 'next')
+      await until(async () => (await bob.messenger.history(g.conv)).some(m => m.id === next.id), 'Bob holds the next')
+      // Carol comes back: she refuses it; it moves above her numbers at every member
+      carol = node(dir, 'carol', 300)
+      await carol.start()
+      await connect(ann, carol); await connect(bob, carol)
+      const all = [...sent, ...lost, after, next]
+      for (const n of [ann, bob, carol]) await complete(n, g.conv, all, ann.peerId)
+      await until(async () => {
+        const h = await bob.messenger.history(g.conv)
+        return h.find(m => m.id === after.id)!.seq > lost[1]!.seq
+      }, 'Bob\'s old copy moved', 20_000)
+      await slotsAgree([[ann, g.conv], [bob, g.conv], [carol, g.conv]])
+      for (const m of [after, next]) await ann.messenger.waitForState(m.id, 'delivered', TIMEOUT)
     } finally {
       for (const n of [ann, bob, carol]) await n.stop()
       await removeDir(dir)
