@@ -274,4 +274,83 @@ describe('damage without a trace (an old copy of the data dir put back)', () => 
       await removeDir(dir)
     }
   })
+
+  it('accounts with several devices and the relay: the relay holds the old copy for Bob\'s away laptop; it moves there too, nothing fails', async () => {
+    const dir = await tmpDir('parley-silent-dev-')
+    const relay = new RelayServer({ dataDir: join(dir, 'relay'), listen: ['/ip4/127.0.0.1/tcp/0'] }, createLogger('relay', 'error'))
+    await relay.start()
+    const relayAddr = relay.addresses()[0] as string
+    const at = (name: string): ParleyNode => loopbackNode(join(dir, name), {
+      name, relay: relayAddr, messenger: { depositAfterMs: 200 }, relayClient: { mailboxPollMs: 300 }
+    })
+    const annDir = join(dir, 'ann')
+    const n = { ann: at('ann'), bob1: at('bob1'), bob2: at('bob2') }
+    const atRelay = async (x: ParleyNode): Promise<void> => {
+      await until(() => x.relay.status().admitted === true && x.host.isConnected(relay.peerId), `${x.messenger.name} at the relay`, 20_000)
+    }
+    try {
+      for (const k of ['ann', 'bob1', 'bob2'] as const) {
+        await n[k].start()
+        await relay.mailbox.admit(n[k].peerId, 'allow-list')
+        await n[k].host.reconnectRelay()
+        await atRelay(n[k])
+      }
+      await connect(n.bob1, n.bob2)
+      const { code } = n.bob1.messenger.linking.createCode()
+      await n.bob2.messenger.linking.join(code, 'laptop')
+      await connect(n.ann, n.bob1); await connect(n.ann, n.bob2)
+      await until(() => n.ann.messenger.accounts.devicesOf(n.bob1.peerId).includes(n.bob2.peerId), 'Ann knows Bob\'s laptop')
+      const bob = n.bob1.peerId
+      const onBoth = async (ms: StoredMessage[]): Promise<void> => {
+        for (const d of [n.bob1, n.bob2]) {
+          await until(async () => {
+            const h = await d.messenger.history(n.ann.peerId)
+            return ms.every(m => h.some(x => x.id === m.id))
+          }, `on ${d.messenger.name}`, 20_000)
+        }
+      }
+      const sent = [await n.ann.messenger.sendMessage(bob, 'ann 0')]
+      await onBoth(sent)
+      await n.ann.stop()
+      await cp(annDir, join(dir, 'backup'), { recursive: true })
+      n.ann = at('ann')
+      await n.ann.start()
+      await connect(n.ann, n.bob1); await connect(n.ann, n.bob2)
+      const lost = [await n.ann.messenger.sendMessage(bob, 'ann 1'), await n.ann.messenger.sendMessage(bob, 'ann 2')]
+      await onBoth(lost)
+      await n.ann.stop()
+      await n.bob1.stop(); await n.bob2.stop()
+      await rm(annDir, { recursive: true })
+      await cp(join(dir, 'backup'), annDir, { recursive: true })
+      // Ann restored, both of Bob's devices away: her next message takes a number they hold, and goes to the relay for both
+      n.ann = at('ann')
+      await n.ann.start()
+      await atRelay(n.ann)
+      const after = await n.ann.messenger.sendMessage(bob, 'after the restore')
+      assert.equal(after.seq, lost[0]!.seq, 'a number Bob\'s devices hold is given out again')
+      await n.ann.messenger.waitForState(after.id, 'sent', TIMEOUT)
+      // Bob's desktop comes back (his laptop stays away, its copy at the relay under the old number): before, the
+      // relay copy kept the number and the message failed
+      n.bob1 = at('bob1')
+      await n.bob1.start()
+      await atRelay(n.bob1)
+      await connect(n.ann, n.bob1)
+      const moved = await n.ann.messenger.waitForState(after.id, 'delivered', TIMEOUT)
+      assert.ok(moved.seq > lost[1]!.seq, `moved above Bob's numbers (${moved.seq} > ${lost[1]!.seq})`)
+      // the laptop returns: from the relay it gets the old copy (refused: it holds "ann 1" there) and the moved one
+      n.bob2 = at('bob2')
+      await n.bob2.start()
+      await atRelay(n.bob2)
+      const all = [...sent, ...lost, after]
+      await complete(n.bob2, n.ann.peerId, all, n.ann.peerId)
+      await connect(n.ann, n.bob2)
+      await complete(n.ann, bob, all, n.ann.peerId)
+      await complete(n.bob1, n.ann.peerId, all, n.ann.peerId)
+      await slotsAgree([[n.ann, bob], [n.bob1, n.ann.peerId], [n.bob2, n.ann.peerId]])
+    } finally {
+      for (const x of Object.values(n)) await x.stop()
+      await relay.stop()
+      await removeDir(dir)
+    }
+  })
 })
