@@ -8,9 +8,9 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises'
+import { readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { createServer, type AddressInfo } from 'node:net'
 import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
 import { describeReport, doctor } from '../../node/src/cli/doctor.js'
@@ -252,6 +252,7 @@ describe('damaged store', () => {
       await assert.rejects(doctor(s.annDir, true), (err: unknown) => {
         assert.equal((err as ParleyError).code, 'ERR_DATA_DIR_LOCKED')
         assert.match((err as Error).message, new RegExp(`Parley is running on this data dir \\(process ${process.pid}\\): stop it first`))
+        assert.match((err as Error).message, /If no Parley is running, delete .*parley\.pid/)
         return true
       })
       const run = cli(['doctor', '--data', s.annDir, '--repair'])
@@ -266,6 +267,15 @@ describe('damaged store', () => {
     // stopped: doctor goes ahead (a pid file left by a kill -9 names no live process)
     await writeFile(join(s.annDir, 'parley.pid'), '999999999\n')
     assert.equal((await doctor(s.annDir, true)).store, 'repaired')
+    // ... or one that an unrelated node process took since (it started after the pid file was written)
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' })
+    try {
+      const pidFile = join(s.annDir, 'parley.pid')
+      await writeFile(pidFile, `${other.pid!}\n`)
+      const past = new Date(Date.now() - 60_000)
+      await utimes(pidFile, past, past)
+      assert.equal((await doctor(s.annDir, false)).store, 'ok', 'a reused pid does not lock the data dir')
+    } finally { other.kill() }
   }))
 
   it('a data dir from before the key file: the key is copied out of the store at start, mode 0600', async () => await withScene(false, async (s) => {

@@ -8,7 +8,7 @@
 import { Level } from 'level'
 import { dataFiles } from '../config.js'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
-import { readFile, rename } from 'node:fs/promises'
+import { readFile, rename, stat as fsStat } from 'node:fs/promises'
 import { readKeyFile, writeKeyFile } from '../host/key-file.js'
 import { loadIdentity } from '../../../core/keys.js'
 import { unb64 } from '../../../core/protocol/validate.js'
@@ -82,15 +82,34 @@ async function markForReconcile (db: Db, reason: string, report: DoctorReport): 
  */
 async function refuseIfRunning (dataDir: string): Promise<void> {
   const files = dataFiles(dataDir)
-  const pids: number[] = []
+  const pids: Array<{ pid: number, file: string }> = []
   const pidText = await readFile(files.pid, 'utf8').catch(() => '')
-  if (/^\d+\s*$/.test(pidText)) pids.push(Number(pidText))
+  if (/^\d+\s*$/.test(pidText)) pids.push({ pid: Number(pidText), file: files.pid })
   // a node that wrote no pid file (older versions): its api.json
   const info = await readFile(files.apiInfo, 'utf8').then(t => JSON.parse(t) as { pid?: unknown }, () => undefined)
-  if (typeof info?.pid === 'number' && Number.isInteger(info.pid)) pids.push(info.pid)
-  for (const pid of pids) {
-    if (pid <= 0 || !alive(pid) || !await looksLikeParley(pid)) continue
-    throw new ParleyError('ERR_DATA_DIR_LOCKED', `Parley is running on this data dir (process ${pid}): stop it first, then run doctor again`)
+  if (typeof info?.pid === 'number' && Number.isInteger(info.pid)) pids.push({ pid: info.pid, file: files.apiInfo })
+  for (const { pid, file } of pids) {
+    if (pid <= 0 || !alive(pid) || !await looksLikeParley(pid) || await startedAfter(pid, file)) continue
+    throw new ParleyError('ERR_DATA_DIR_LOCKED',
+      `Parley is running on this data dir (process ${pid}): stop it first, then run doctor again. If no Parley is running, delete ${file}`)
+  }
+}
+
+/**
+ * Did process `pid` start after `file` was written (so it is not the process that wrote it: a pid reused
+ * after a kill -9)? Read from /proc (Linux); elsewhere, or when unreadable, false.
+ */
+async function startedAfter (pid: number, file: string): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    // field 22, counted after the command name in parentheses (which may hold spaces)
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
+    const btime = Number(/^btime (\d+)$/m.exec(await readFile('/proc/stat', 'utf8'))?.[1])
+    const written = (await fsStat(file)).mtimeMs / 1000
+    // clock ticks are 100 per second on Linux (USER_HZ); a few seconds of slack either way
+    return Number.isFinite(ticks) && Number.isFinite(btime) && btime + ticks / 100 > written + 5
+  } catch {
+    return false
   }
 }
 
