@@ -106,6 +106,8 @@ export class Reconciler {
   /** conversations this store knew at start (one made since cannot hold a number given out before) */
   private readonly known = new Set<string>()
   private expired = false
+  /** conversations whose hold the wait's end released (decided in its write turn, as a peer's answer is) */
+  private readonly expiredConvs = new Set<string>()
   private timer?: NodeJS.Timeout
   private epoch_ = ''
 
@@ -153,7 +155,7 @@ export class Reconciler {
    * member). Not once the wait ran out.
    */
   holds (conv: string): boolean {
-    if (this.expired || this.done.has(conv)) return false
+    if (this.expired || this.expiredConvs.has(conv) || this.done.has(conv)) return false
     const group = isGroupConv(conv)
     if (this.pending) return !group || this.known.has(conv)
     return group && this.known.has(conv)
@@ -203,12 +205,19 @@ export class Reconciler {
    * that holds more refuses with ERR_SEQ_CONFLICT, and seqConflict re-seals.
    */
   private async waitOver (): Promise<void> {
-    this.expired = true
+    // per conversation, inside its write turn: a send there is held (and numbered) before the release, or
+    // not held and numbered after it, never below a held message sent earlier
+    const release = async (conv: string): Promise<void> => {
+      const out = await this.c.store.reconcileOwn(conv, this.c.identity.peerId, 0, () => { this.expiredConvs.add(conv); return true }, this.reseal)
+      for (const m of out) this.c.released?.(m)
+    }
     try {
-      for (const { conv } of await this.c.store.listConversations()) {
-        for (const m of await this.c.store.reconcileOwn(conv, this.c.identity.peerId, 0, () => true, this.reseal)) this.c.released?.(m)
-      }
+      for (const { conv } of await this.c.store.listConversations()) await release(conv)
+      this.expired = true
+      // a conversation that began meanwhile (its first send held before the end was decided)
+      for (const { conv } of await this.c.store.listConversations()) if (!this.expiredConvs.has(conv)) await release(conv)
     } catch (err) {
+      this.expired = true
       this.c.log.warn('releasing held messages failed; they go out with the next answer of a peer', { err: String(err) })
     }
   }

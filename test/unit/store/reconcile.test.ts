@@ -369,6 +369,34 @@ describe('holding in a group until every member answered (not the first one)', (
     await store.stop()
   })
 
+  it('when the wait runs out, a send made while the release is on its way is numbered after the held ones (send order kept)', async () => {
+    const { mine, g, store, members, send } = await groupScene('D')
+    await send(false)
+    let gate: (() => void) | undefined
+    let gated = false
+    // the wait's end lists the conversations first: held up here, a send comes in between
+    const slow = Object.assign(Object.create(store) as LevelStore, {
+      listConversations: async () => {
+        if (gated) await new Promise<void>(resolve => { gate = resolve })
+        return await store.listConversations()
+      }
+    })
+    const rec = new Reconciler({ store: slow, identity: mine!, log: silentLogger, members: () => members }, { startWaitMs: 100 })
+    await rec.start()
+    gated = true
+    const first = await send(rec.holds(g))
+    assert.equal(first.held, true)
+    await until(() => gate, 'the wait ran out', 5000)
+    const second = await send(rec.holds(g))
+    gated = false
+    gate!()
+    await until(async () => (await store.getMessage(first.id))?.held !== true && (await store.getMessage(second.id))?.held !== true, 'both released', 5000)
+    const [a, b] = [(await store.getMessage(first.id))!, (await store.getMessage(second.id))!]
+    assert.ok(a.seq < b.seq, `the earlier send keeps the lower number (${a.seq} < ${b.seq})`)
+    rec.stop()
+    await store.stop()
+  })
+
   it('when the wait runs out, what is held goes out above every top proven so far', async () => {
     const { mine, bob, g, store, members, send } = await groupScene('C')
     await send(false)
