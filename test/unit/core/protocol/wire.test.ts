@@ -265,3 +265,22 @@ describe('parseAckMail', () => {
     assert.throws(() => parseAckMail({}), code('ERR_MALFORMED_FRAME'))
   })
 })
+
+describe('getHave: the slot question of the move (issue 9)', () => {
+  it('parses a slot asked about and answered (an envelope, null for none; garbage is left out, an older peer says nothing)', async () => {
+    const { parseHaveRequest, parseHaveWithTops } = await import('../../../../core/protocol/peer-rpc.js')
+    const [a, b] = await newIdentities(2)
+    const conv = dmConversationId(a!.peerId, b!.peerId)
+    assert.deepEqual(parseHaveRequest({ conv, tops: true, slot: { author: a!.peerId, seq: 4 } }), { conv, tops: true, slot: { author: a!.peerId, seq: 4 } })
+    assert.deepEqual(parseHaveRequest({ conv, tops: true }), { conv, tops: true })
+    for (const slot of [{ author: 'nope', seq: 1 }, { author: a!.peerId, seq: 0 }, { author: a!.peerId, seq: 1.5 }, 'x']) {
+      assert.throws(() => parseHaveRequest({ conv, tops: true, slot }), code('ERR_MALFORMED_FRAME'), JSON.stringify(slot))
+    }
+    const env = sealEnvelope(a!, { id: newMessageId(), conv, seq: 4, hlc: { w: 1, c: 0 }, recipients: [b!.peerId, a!.peerId], body: { text: 'x' } })
+    const base = { have: {}, tops: {}, epoch: 'e' }
+    assert.deepEqual(parseHaveWithTops({ ...base, slot: env }).slot, env)
+    assert.equal(parseHaveWithTops({ ...base, slot: null }).slot, null)
+    assert.equal('slot' in parseHaveWithTops({ ...base, slot: { not: 'an envelope' } }), false)
+    assert.equal('slot' in parseHaveWithTops(base), false)
+  })
+})
