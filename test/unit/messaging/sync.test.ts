@@ -139,4 +139,14 @@ describe('Sync', () => {
     assert.deepEqual(await sync.handlers.getHave(PEER_B, { conv }), { [PEER_A]: 3 })
     await assert.rejects(sync.handlers.getHave(PEER_B, { conv: dmConversationId(PEER_A, PEER_C) }), (err: unknown) => err instanceof ParleyError && err.code === 'ERR_NOT_FOUND')
   })
+
+  it('answers the slot question of the move: the envelope held at that number, null for none', async () => {
+    const ask = async (seq: number): Promise<unknown> =>
+      ((await sync.handlers.getHave(PEER_B, { conv, tops: true, slot: { author: PEER_A, seq } })) as { slot?: unknown }).slot
+    const held = await store.envelopesAfter(conv, PEER_A, 1, 1)
+    assert.deepEqual(await ask(2), held[0])
+    assert.equal(await ask(9), null)
+    // not asked: not answered
+    assert.equal('slot' in (await sync.handlers.getHave(PEER_B, { conv, tops: true }) as object), false)
+  })
 })
