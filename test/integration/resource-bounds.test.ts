@@ -8,7 +8,7 @@
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
 import { NodeProc } from '../helpers/proc.js'
@@ -35,6 +35,23 @@ const AFTER_BOUND_MIB = 128
 const REPEAT_GROWTH_BOUND_MIB = 32
 /** stop waiting for the GC once RSS is this close to the baseline */
 const SETTLED_MIB = 16
+/**
+ * Live memory (V8 heap + buffers outside it) after a forced GC, over its baseline: what "returns to
+ * baseline" means, apart from the pages V8 and malloc keep for reuse (RSS). An attack holds ~180 MiB.
+ */
+const LIVE_BOUND_MIB = 16
+/** the node under test answers SIGUSR2 with its memory after a full GC (test/bench/heap-probe.mjs) */
+const HEAP_PROBE = new URL('../bench/heap-probe.mjs', import.meta.url).pathname
+
+/** The node's live memory after a forced GC (heap used + external buffers), bytes. */
+async function liveBytes (pid: number): Promise<number> {
+  const file = `/tmp/parley-heap-${pid}.json`
+  rmSync(file, { force: true })
+  process.kill(pid, 'SIGUSR2')
+  const m = await until(() => { try { return JSON.parse(readFileSync(file, 'utf8')) as { heapUsed: number, external: number } } catch { return undefined } }, 'heap probe', 10_000, 50)
+  rmSync(file, { force: true })
+  return m.heapUsed + m.external
+}
 
 const rssBytes = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
@@ -84,7 +101,7 @@ describe('resource bounds under a partial-frame flood', () => {
 
   before(async () => {
     dir = await tmpDir('parley-bounds-')
-    victim = new NodeProc({ dataDir: join(dir, 'victim'), name: 'Victim', args: ['--no-mdns', '--announce-loopback', '--listen', '/ip4/127.0.0.1/tcp/0'], logFile: join(dir, 'victim.log') })
+    victim = new NodeProc({ dataDir: join(dir, 'victim'), name: 'Victim', args: ['--no-mdns', '--announce-loopback', '--listen', '/ip4/127.0.0.1/tcp/0'], logFile: join(dir, 'victim.log'), nodeArgs: ['--expose-gc', '--import', HEAP_PROBE] })
     await victim.start(60_000)
     victimId = (await victim.api!.call<{ peerId: string }>('GET', '/identity')).peerId
     // the log file is written asynchronously: wait for the line
@@ -130,7 +147,9 @@ describe('resource bounds under a partial-frame flood', () => {
   }
 
   /** One attack: ATTACKERS peers with STREAMS_EACH streams each; ends when every stream is gone and the attackers hung up. */
-  async function attack (pid: number, baseline: number): Promise<{ peakMiB: number, afterMiB: number, afterSend: Record<Outcome, number>, end: Record<Outcome, number> }> {
+  async function attack (pid: number, baseline: number, baseLive: number): Promise<{
+    peakMiB: number, afterMiB: number, liveOverMiB: number, afterSend: Record<Outcome, number>, end: Record<Outcome, number>
+  }> {
     let peak = baseline
     const sampler = setInterval(() => { try { peak = Math.max(peak, rssBytes(pid)) } catch { /* exited */ } }, 100)
     const attempts = new Attempts()
@@ -155,7 +174,11 @@ describe('resource bounds under a partial-frame flood', () => {
       let last = rssBytes(pid)
       const deadline = Date.now() + 15_000
       while (last > baseline + SETTLED_MIB * MiB && Date.now() < deadline) { await sleep(500); last = rssBytes(pid) }
-      return { peakMiB: mib(peak), afterMiB: mib(last), afterSend, end }
+      // live memory after a full GC: connections of the attackers that hung up are let go within a few seconds
+      let live = await liveBytes(pid)
+      const liveDeadline = Date.now() + 15_000
+      while (live > baseLive + LIVE_BOUND_MIB * MiB / 2 && Date.now() < liveDeadline) { await sleep(500); live = await liveBytes(pid) }
+      return { peakMiB: mib(peak), afterMiB: mib(last), liveOverMiB: Math.round((live - baseLive) / MiB * 10) / 10, afterSend, end }
     } finally {
       clearInterval(sampler)
     }
@@ -168,14 +191,17 @@ describe('resource bounds under a partial-frame flood', () => {
     await honest.messenger.waitForState(first.id, 'delivered', { signal: AbortSignal.timeout(20_000) })
     await sleep(2000)
     const baseline = rssBytes(pid)
-    const rounds = [await attack(pid, baseline), await attack(pid, baseline)]
-    const figures = JSON.stringify({ baselineMiB: mib(baseline), streamsPerRound: ATTACKERS * STREAMS_EACH, rounds })
+    const baseLive = await liveBytes(pid)
+    const rounds = [await attack(pid, baseline, baseLive), await attack(pid, baseline, baseLive)]
+    const figures = JSON.stringify({ baselineMiB: mib(baseline), baseLiveMiB: mib(baseLive), streamsPerRound: ATTACKERS * STREAMS_EACH, rounds })
     console.log('resource-bounds figures', figures)
     for (const r of rounds) {
       assert.equal(r.end.open, 0, figures)
       assert.equal(r.end.refused + r.end.reset, ATTACKERS * STREAMS_EACH, figures)
       assert.ok(r.peakMiB - mib(baseline) < PEAK_BOUND_MIB, `peak RSS bounded: ${figures}`)
       assert.ok(r.afterMiB - mib(baseline) < AFTER_BOUND_MIB, `RSS back near baseline: ${figures}`)
+      // nothing of the attack is kept: live memory after a GC is back at its baseline (within a few MiB)
+      assert.ok(r.liveOverMiB < LIVE_BOUND_MIB, `live memory back to baseline: ${figures}`)
     }
     // no accumulation: a second attack leaves the node where the first one did
     assert.ok((rounds[1] as { afterMiB: number }).afterMiB - (rounds[0] as { afterMiB: number }).afterMiB < REPEAT_GROWTH_BOUND_MIB, `no growth across attacks: ${figures}`)
