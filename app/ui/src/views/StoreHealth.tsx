@@ -21,11 +21,27 @@ export function heldNote (t: Messages, m: Pick<MessageView, 'held' | 'outgoing'>
   return m.outgoing && m.held === true ? { text: t.heldState, hint: t.heldHint } : null
 }
 
+/** while the node still checks its message numbers, the banner reads GET /status again this often */
+const STATUS_RECHECK_MS = 5000
+
 export function StoreBanner ({ store }: { store: Store }) {
   const { t } = useI18n()
   const [health, setHealth] = useState<StoreHealthView | undefined>(undefined)
   const [closed, setClosed] = useState(false)
-  useEffect(() => { void store.api.status().then(s => { setHealth(s.store) }, () => {}) }, [store])
+  useEffect(() => {
+    // read again while our numbers are being checked with colleagues, so "new messages wait" goes away when it ends
+    let stopped = false
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const read = (): void => {
+      void store.api.status().then(s => {
+        if (stopped) return
+        setHealth(s.store)
+        if (s.store?.checking === true) timer = setTimeout(read, STATUS_RECHECK_MS)
+      }, () => {})
+    }
+    read()
+    return () => { stopped = true; clearTimeout(timer) }
+  }, [store])
   const text = storeDamageText(t, health)
   if (text === null || closed) return null
   return (
