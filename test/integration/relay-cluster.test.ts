@@ -140,6 +140,7 @@ describe('two relay instances on one PostgreSQL database', () => {
 
   it('PostgreSQL crash-restarted with acknowledged mail waiting for an offline user: all of it is there after the restart', async () => {
     // d is offline: what c's instance acknowledged (state `sent`) is only in the database; c never deposits it again
+    await until(async () => (await relays[1]!.mailbox.queued(n.d.peerId)) === 0, 'd acked all it had')
     await n.d.stop()
     const sent: string[] = []
     const ids: string[] = []
