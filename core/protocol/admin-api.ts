@@ -176,4 +176,6 @@ export interface FedPeerView {
   nextRetryMs: number
   /** since the relay started */
   counts: { forwarded: number, received: number, refused: number, expired: number, listed: number }
+  /** its other instances on its shared store (issue 14), by peer ID: any of them speaks for it */
+  instances?: string[]
 }

@@ -390,6 +390,7 @@ async function federationCommand (rest: string[]): Promise<number> {
       const c = p.counts
       out(`${p.peerId} ${printable(p.name)} ${p.state}, queue ${p.queue.depth} (${p.queue.bytes} bytes${age}), ${last}, ` +
         `forwarded ${c.forwarded}, received ${c.received}, refused ${c.refused}, expired ${c.expired}, listed ${c.listed}` +
+        ((p.instances?.length ?? 0) > 0 ? `, ${p.instances!.length + 1} instances` : '') +
         (p.lastError !== null ? `; last error: ${printable(p.lastError)}` : ''))
     }
     return 0

@@ -175,6 +175,8 @@ export class RelayServer implements RelayAdmin {
         // relay to relay: refused unless paired (federation.ts)
         [FED_PROTOCOL]: (stream, remote) => { federation.attach(stream, remote) }
       })
+      // registered in the store: with several instances on one database, paired relays are told every one
+      await (store as MailboxStore & FederationStore).putInstance({ peerId: identity.peerId, addrs: host.addresses(), seenAt: Date.now() })
       const adminRoom = new AdminRoom({
         relay: this,
         metrics: this.metrics,

@@ -394,5 +394,14 @@ export function mailboxStoreCompliance (name: string, setup: MailboxStoreSetup):
       await s.putListing(bob.peerId, null)
       assert.deepEqual((await s.listListings()).map(l => l.name), ['Ana'])
     })
+
+    it('registers the relay\'s instances: a refresh replaces, every one is listed (issue 14)', async () => {
+      const s = fed()
+      await s.putInstance({ peerId: relayB, addrs: ['/ip4/127.0.0.1/tcp/2'], seenAt: 1 })
+      await s.putInstance({ peerId: relayA, addrs: ['/ip4/127.0.0.1/tcp/1'], seenAt: 1 })
+      await s.putInstance({ peerId: relayA, addrs: ['/ip4/127.0.0.1/tcp/3'], seenAt: 2 })
+      const got = await s.listInstances()
+      assert.deepEqual(got.map(i => [i.peerId, i.addrs, i.seenAt]), [[relayA, ['/ip4/127.0.0.1/tcp/3'], 2], [relayB, ['/ip4/127.0.0.1/tcp/2'], 1]])
+    })
   })
 }) }

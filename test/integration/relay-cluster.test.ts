@@ -6,7 +6,8 @@
  * wakes the instance holding the connection; the nodes' own mailbox poll is
  * set to 60 s, so only the push can explain a quick delivery); 1:1 and group
  * traffic across instances; PostgreSQL restarted (crash-like) under load:
- * the relays reconnect and nothing acknowledged is lost; a removal on one
+ * the relays reconnect and nothing acknowledged is lost (also mail that
+ * waits for an offline user, its sender gone too); a removal on one
  * instance cuts the user off on the other. Every audit: lost = duplicated =
  * reordered = 0.
  */
@@ -135,6 +136,27 @@ describe('two relay instances on one PostgreSQL database', () => {
     await until(async () => (await n.d.messenger.history(n.a.peerId, { limit: 1000 })).some(m => m.text === 'after the restart'), 'pushed after restart', 20_000, 50)
     assert.ok(Date.now() - t0 < NO_POLL_MS / 2)
     for (const relay of relays) assert.equal(typeof (await relay.stats()).mailbox.messages, 'number')
+  })
+
+  it('PostgreSQL crash-restarted with acknowledged mail waiting for an offline user: all of it is there after the restart', async () => {
+    // d is offline: what c's instance acknowledged (state `sent`) is only in the database; c never deposits it again
+    await until(async () => (await relays[1]!.mailbox.queued(n.d.peerId)) === 0, 'd acked all it had')
+    await n.d.stop()
+    const sent: string[] = []
+    const ids: string[] = []
+    for (let i = 0; i < 20; i++) { const t = `waiting ${i}`; sent.push(t); ids.push((await n.c.messenger.sendMessage(n.d.peerId, t)).id) }
+    for (const id of ids) await n.c.messenger.waitForState(id, 'sent', { signal: AbortSignal.timeout(30_000) })
+    await until(async () => (await relays[1]!.mailbox.queued(n.d.peerId)) === 20, 'all 20 acknowledged and queued for d')
+    await server.restart('immediate')
+    // c goes too: nothing it still holds can fill a gap; d drains from instance 2
+    await n.c.stop()
+    n.d = loopbackNode(join(dir, 'd'), { name: 'D', relay: relays[1]!.addresses()[0], messenger: { depositAfterMs: 100 }, relayClient: { mailboxPollMs: 500 } })
+    await n.d.start()
+    const got = async (): Promise<number> => (await n.d.messenger.history(n.c.peerId, { limit: 1000 })).filter(m => m.text.startsWith('waiting ')).length
+    await until(async () => (await got()) >= 20, 'd has the 20 acknowledged before the crash', 30_000, 100)
+    const r = audit(sent, (await n.d.messenger.history(n.c.peerId, { limit: 1000 })).filter(m => m.text.startsWith('waiting ')), n.c.peerId)
+    assert.deepEqual([r.lost, r.duplicated, r.orderViolations], [0, 0, 0])
+    await until(async () => (await relays[1]!.mailbox.queued(n.d.peerId)) === 0, 'acked after the restart')
   })
 
   it('a user removed on instance 1 is cut off on instance 2 as well', async () => {

@@ -4,7 +4,10 @@
  * different instances). kill -9 of the instance carrying a conversation,
  * mid-traffic: the users fail over to the other instance, take a new
  * reservation there (circuit address through it), and lost = duplicated =
- * reordered = 0 on both sides.
+ * reordered = 0 on both sides. b listens on no address of its own (remote
+ * staff behind NAT): after the failover its colleague reaches it through the
+ * new circuit only, and b's published addresses (its host's addresses, its
+ * account's signed home, held by the colleague) name the surviving instance.
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -16,6 +19,7 @@ import { PgServer } from '../helpers/postgres.js'
 import { RelayProc } from '../helpers/proc.js'
 import { relayFiles } from '../../relay/src/config.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
+import { foldAccount } from '../../core/crypto/account.js'
 
 describe('relay instance killed mid-traffic', () => {
   let dir: string
@@ -47,7 +51,10 @@ describe('relay instance killed mid-traffic', () => {
     const [addr1, addr2] = info.map(i => `${i.addresses[0]!}`) as [string, string]
     // a on r1 first, b on r2 first; both know both
     const a = loopbackNode(join(dir, 'a'), { name: 'A', relay: `${addr1},${addr2}`, invite: token, messenger: { depositAfterMs: 300 }, relayClient: { mailboxPollMs: 1000 } })
-    const b = loopbackNode(join(dir, 'b'), { name: 'B', relay: `${addr2},${addr1}`, invite: token, messenger: { depositAfterMs: 300 }, relayClient: { mailboxPollMs: 1000 } })
+    // b: no listen address of its own, reachable only through a circuit (as behind a NAT)
+    const b = loopbackNode(join(dir, 'b'), {
+      name: 'B', relay: `${addr2},${addr1}`, invite: token, host: { listen: [] }, messenger: { depositAfterMs: 300 }, relayClient: { mailboxPollMs: 1000 }
+    })
     nodes.push(a, b)
     await a.start(); await b.start()
     for (const n of [a, b]) await until(() => n.relay.status().admitted === true, 'admitted', 20_000)
@@ -76,8 +83,20 @@ describe('relay instance killed mid-traffic', () => {
       const r = audit([...sent], await rx.messenger.history(tx.peerId, { limit: 1000 }), tx.peerId)
       assert.deepEqual([r.lost, r.duplicated, r.orderViolations], [0, 0, 0])
     }
-    // and the conversation works end to end again: delivered, through the surviving instance
+    // and the conversation works end to end again: delivered, through the surviving instance's circuit (b has no other address)
     const m = await a.messenger.sendMessage(b.peerId, 'after failover')
     await a.messenger.waitForState(m.id, 'delivered', { signal: AbortSignal.timeout(30_000) })
+    assert.ok(!b.host.addresses().some(x => !x.includes('/p2p-circuit')), 'b has no address but circuits')
+    const copy = (await b.messenger.history(a.peerId, { limit: 1000 })).find(x => x.text === 'after failover')
+    assert.equal(copy?.via, 'circuit', 'a reached b through the new circuit (not the mailbox)')
+    assert.ok(a.host.connections().some(c => c.peerId === b.peerId && c.addr.includes(`${info[survivor]!.peerId}/p2p-circuit`)), 'through the surviving instance')
+    // b's account home names every instance (configured order), so a failover signs nothing new, and a holds it
+    const home = [info[1]!.peerId, info[0]!.peerId]
+    assert.deepEqual(b.messenger.accounts.ownState().home.map(h => h.relay), home)
+    await until(() => {
+      const r = a.messenger.accounts.recordOf(b.messenger.account)
+      return r !== undefined && JSON.stringify(foldAccount(r.account, r.ops).home.map(h => h.relay)) === JSON.stringify(home)
+    }, 'a holds b\'s home with both instances', 20_000)
+    assert.ok(b.messenger.accounts.ownState().home.every(h => h.addrs.every(x => x.endsWith(`/p2p/${h.relay}`))))
   })
 })

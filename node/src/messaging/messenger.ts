@@ -44,9 +44,12 @@ import { Sync } from './sync.js'
 import { Reconciler } from './reconcile.js'
 import { Accounts } from './accounts.js'
 import { Linking } from './linking.js'
-import type { AccountState } from '../../../core/protocol/account.js'
+import { MAX_HOME_RELAYS, type AccountState } from '../../../core/protocol/account.js'
 import { outboxPages } from '../store/pages.js'
 import type { MessagingComponents, MessengerComponents, MessengerEvents, PeerRpcHandlers, PeerView } from './types.js'
+
+/** addresses per home relay in a `home` op, at most (parseHome in core/protocol/account.ts) */
+const MAX_HOME_ADDRS = 8
 
 export type { MessengerComponents, MessengerEvents, PeerView } from './types.js'
 export { DEFAULT_NAME } from './peers.js'
@@ -323,13 +326,20 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
   /**
    * The relay that admitted us is our account's home (PROTOCOL.md, "Addresses"): the first device signs
    * a `home` op when it changes, so peers elsewhere (federation) know where our devices' mail waits.
+   * A relay of several instances (issue 14) is named with every configured instance, in the configured
+   * order: a failover changes nothing to sign, and a colleague can reach us through any of their circuits.
    */
   private readonly onRelayChanged = (evt: CustomEvent<RelayState>): void => {
     const st = evt.detail
     if (!this.accounts.holdsAccountKey || st.admitted !== true || st.peerId === null || st.addr === null) return
-    const relay = st.peerId
-    const addrs = relayAddrs(st.addr).filter(a => peerOfAddr(a) === relay)
-    const home = [{ relay, addrs }]
+    const byRelay = new Map<string, string[]>()
+    for (const a of relayAddrs(st.addr)) {
+      const relay = peerOfAddr(a)
+      const addrs = byRelay.get(relay) ?? []
+      if (addrs.length < MAX_HOME_ADDRS) addrs.push(a)
+      byRelay.set(relay, addrs)
+    }
+    const home = [...byRelay].slice(0, MAX_HOME_RELAYS).map(([relay, addrs]) => ({ relay, addrs }))
     if (JSON.stringify(this.accounts.ownState().home) === JSON.stringify(home)) return
     void this.accounts.setHome(home).catch((err) => { this.c.log.warn('home relay not recorded', { err: toParleyError(err).message }) })
   }

@@ -21,7 +21,7 @@ import {
   FED_BATCH_BYTES, FED_METHODS, FED_PROTOCOL, MAX_FED_BATCH, encodePairingToken, newPairingSecret, parseFedDirectory, parseFedReceipt,
   parseForward, parsePair, parsePairAnswer, parsePairingToken, secretHash, type FedMethod, type FedPerson
 } from './protocol.js'
-import { DEFAULT_FED_POLICY, type FedPeer, type FedPolicy, type FederationStore, type Listing } from './types.js'
+import { DEFAULT_FED_POLICY, type FedInstance, type FedPeer, type FedPolicy, type FederationStore, type Listing } from './types.js'
 import type { FedPeerView } from '../../../core/protocol/admin-api.js'
 
 export interface FederationHost {
@@ -60,6 +60,12 @@ export const DEFAULT_PAIRING_TTL_MS = 24 * 3600_000
 /** routes learned from forwarded mail that are kept, at most (the oldest go first) */
 const MAX_LEARNED_ROUTES = 100_000
 const FORWARD_TIMEOUT_MS = 30_000
+/**
+ * The pairings are read from the store again this often: with several
+ * instances on one database, a pairing, unpairing or policy change made on
+ * one reaches the others (and their loops) within it.
+ */
+const PEERS_RELOAD_MS = 5_000
 
 export type { FedPeerView }
 
@@ -70,6 +76,8 @@ interface Link {
   nextAt: number
   backoffMs: number
   channel?: RpcChannel<FedMethod>
+  /** the instance of that relay that answered last (tried first next time) */
+  via?: string
   lastContact: number | null
   lastError: string | null
   ok: boolean | null
@@ -83,6 +91,9 @@ export const notPaired = (peerId: string): ParleyError => new ParleyError('ERR_F
 
 export class Federation {
   private readonly peers = new Map<string, FedPeer>()
+  /** another instance of a paired relay (peer ID) -> the peer ID it was paired under */
+  private readonly aliases = new Map<string, string>()
+  private reloadedAt = 0
   private readonly links = new Map<string, Link>()
   /** recipient -> home relay, from the paired relays' directories */
   private readonly listed = new Map<string, string>()
@@ -106,7 +117,8 @@ export class Federation {
    */
   async load (): Promise<void> {
     if (this.loaded) return
-    for (const p of await this.c.store.listFedPeers()) this.peers.set(p.peerId, p)
+    for (const p of await this.c.store.listFedPeers()) this.setPeer(p)
+    this.reloadedAt = Date.now()
     const routes = await this.c.store.getMeta('fedRoutes')
     if (Array.isArray(routes)) for (const [a, r] of routes as Array<[string, string]>) if (this.peers.has(r)) this.learned.set(a, r)
     this.loaded = true
@@ -156,7 +168,12 @@ export class Federation {
     const hash = secretHash(secret)
     const expiresAt = now + ttlMs
     await this.c.store.putFedInvite({ id: hash.slice(0, 8), secretHash: hash, createdAt: now, expiresAt })
-    return { token: encodePairingToken({ v: 1, peerId: this.c.self(), addrs, secret, exp: expiresAt }), id: hash.slice(0, 8), expiresAt }
+    const instances = await this.ownInstances()
+    return {
+      token: encodePairingToken({ v: 1, peerId: this.c.self(), addrs, secret, exp: expiresAt, ...(instances.length > 1 ? { instances } : {}) }),
+      id: hash.slice(0, 8),
+      expiresAt
+    }
   }
 
   /** Completes a pairing with the relay that made `token`: both sides then pin each other's peer ID. */
@@ -170,20 +187,24 @@ export class Federation {
       this.c.log, { methods: FED_METHODS })
     let answer
     try {
-      answer = parsePairAnswer(await ch.call('pair', { secret: t.secret, name: this.init.name, addrs: this.c.host.addresses() }))
+      const instances = await this.ownInstances()
+      answer = parsePairAnswer(await ch.call('pair', { secret: t.secret, name: this.init.name, addrs: this.c.host.addresses(),
+        ...(instances.length > 1 ? { instances } : {}) }))
     } finally {
       await ch.close().catch(() => {})
     }
-    const peer = await this.pinned(t.peerId, answer.name, answer.addrs.length > 0 ? answer.addrs : t.addrs)
+    const peer = await this.pinned(t.peerId, answer.name, answer.addrs.length > 0 ? answer.addrs : t.addrs, answer.instances ?? t.instances)
     this.c.log.info('relay paired', { peerId: t.peerId, name: answer.name })
     return (await this.list()).find(p => p.peerId === peer.peerId)!
   }
 
-  private async pinned (peerId: string, name: string, addrs: string[]): Promise<FedPeer> {
+  private async pinned (peerId: string, name: string, addrs: string[], instances?: FedInstance[]): Promise<FedPeer> {
     const old = this.peers.get(peerId)
-    const peer: FedPeer = { peerId, name, addrs, pairedAt: old?.pairedAt ?? Date.now(), policy: old?.policy ?? { ...DEFAULT_FED_POLICY } }
+    const others = otherInstances(peerId, instances ?? old?.instances)
+    const peer: FedPeer = { peerId, name, addrs, pairedAt: old?.pairedAt ?? Date.now(), policy: old?.policy ?? { ...DEFAULT_FED_POLICY },
+      ...(others.length > 0 ? { instances: others } : {}) }
     await this.c.store.putFedPeer(peer)
-    this.peers.set(peerId, peer)
+    this.setPeer(peer)
     const l = this.link(peerId)
     l.nextAt = 0; l.backoffMs = 0; l.dirAt = 0
     return peer
@@ -206,7 +227,8 @@ export class Federation {
         lastContact: l.lastContact,
         lastError: l.lastError,
         nextRetryMs: Math.max(0, l.nextAt - now),
-        counts: { ...l.counts, listed: this.dirs.get(p.peerId)?.people.length ?? 0 }
+        counts: { ...l.counts, listed: this.dirs.get(p.peerId)?.people.length ?? 0 },
+        ...((p.instances?.length ?? 0) > 0 ? { instances: p.instances!.map(i => i.peerId) } : {})
       }
     })
   }
@@ -223,7 +245,7 @@ export class Federation {
   async remove (ref: string): Promise<{ peerId: string, dropped: number }> {
     const p = this.find(ref)
     const dropped = await this.c.store.removeFedPeer(p.peerId)
-    this.peers.delete(p.peerId)
+    this.dropPeer(p.peerId)
     const l = this.links.get(p.peerId)
     await l?.channel?.close().catch(() => {})
     this.links.delete(p.peerId)
@@ -231,7 +253,7 @@ export class Federation {
     for (const [k, v] of this.listed) if (v === p.peerId) this.listed.delete(k)
     for (const [k, v] of this.learned) if (v === p.peerId) this.learned.delete(k)
     this.routesDirty = true
-    await this.c.host.disconnect(p.peerId)
+    for (const i of [p.peerId, ...(p.instances ?? []).map(x => x.peerId)]) await this.c.host.disconnect(i)
     if (dropped > 0) this.c.log.warn('relay unpaired with mail queued to it; the senders still hold it', { peerId: p.peerId, dropped })
     return { peerId: p.peerId, dropped: Math.max(0, dropped) }
   }
@@ -242,19 +264,73 @@ export class Federation {
     const policy = parseFedPolicy(change, p.policy)
     const next = { ...p, policy }
     await this.c.store.putFedPeer(next)
-    this.peers.set(p.peerId, next)
+    this.setPeer(next)
     return (await this.list()).find(x => x.peerId === p.peerId)!
   }
 
-  isPaired (peerId: string): boolean { return this.peers.has(peerId) }
+  /** Paired: the relay itself, or one of its instances. */
+  isPaired (peerId: string): boolean { return this.primaryOf(peerId) !== undefined }
+
+  // ---- several instances (issue 14) ----------------------------------------------------
+
+  /** The peer ID a relay was paired under, for it or any instance of it it told us of. */
+  private primaryOf (peerId: string): string | undefined {
+    return this.peers.has(peerId) ? peerId : this.aliases.get(peerId)
+  }
+
+  private setPeer (peer: FedPeer): void {
+    const old = this.peers.get(peer.peerId)
+    for (const i of old?.instances ?? []) if (this.aliases.get(i.peerId) === peer.peerId) this.aliases.delete(i.peerId)
+    this.peers.set(peer.peerId, peer)
+    for (const i of peer.instances ?? []) if (!this.peers.has(i.peerId)) this.aliases.set(i.peerId, peer.peerId)
+  }
+
+  private dropPeer (peerId: string): void {
+    for (const i of this.peers.get(peerId)?.instances ?? []) if (this.aliases.get(i.peerId) === peerId) this.aliases.delete(i.peerId)
+    this.peers.delete(peerId)
+  }
+
+  /**
+   * Every instance of this relay registered in the store (itself included),
+   * as the other offices are told them: with several instances on one
+   * PostgreSQL database, they take any of them as this relay.
+   */
+  private async ownInstances (): Promise<FedInstance[]> {
+    const self = this.c.self()
+    const registered = (await this.c.store.listInstances()).filter(i => i.peerId !== self && i.addrs.length > 0)
+    return [{ peerId: self, addrs: this.c.host.addresses().slice(0, 16) }, ...registered.map(i => ({ peerId: i.peerId, addrs: i.addrs.slice(0, 16) }))]
+      .slice(0, 16)
+  }
+
+  /** Reads the pairings again (made, changed or removed on another instance of this relay). */
+  private async reloadPeers (): Promise<void> {
+    this.reloadedAt = Date.now()
+    try {
+      const now = await this.c.store.listFedPeers()
+      const ids = new Set(now.map(p => p.peerId))
+      for (const id of [...this.peers.keys()]) {
+        if (ids.has(id)) continue
+        this.dropPeer(id)
+        const l = this.links.get(id)
+        void l?.channel?.close().catch(() => {})
+        this.links.delete(id)
+        this.dirs.delete(id)
+      }
+      for (const p of now) if (JSON.stringify(this.peers.get(p.peerId)) !== JSON.stringify(p)) this.setPeer(p)
+    } catch (err) {
+      this.c.log.debug('pairings not read again', { err: toParleyError(err).message })
+    }
+  }
 
   // ---- routing (deposits) --------------------------------------------------------
 
   /** The paired relay that is `recipient`'s home: the one the depositor named, else one the directories or mail showed. */
   route (recipient: string, home?: string): string | undefined {
     if (!this.c.allowed()) return undefined
-    const r = home ?? this.listed.get(recipient) ?? this.learned.get(recipient)
-    return r !== undefined && this.peers.has(r) && r !== this.c.self() ? r : undefined
+    const named = home ?? this.listed.get(recipient) ?? this.learned.get(recipient)
+    // the home named may be any instance of that relay (the one its user was connected to)
+    const r = named === undefined ? undefined : this.primaryOf(named)
+    return r !== undefined && r !== this.c.self() ? r : undefined
   }
 
   /** Queues `envelope` for recipients homed at paired relays (durably, per relay), then starts forwarding. */
@@ -273,6 +349,7 @@ export class Federation {
   private tick (): void {
     if (!this.c.allowed()) return
     const now = Date.now()
+    if (now - this.reloadedAt >= PEERS_RELOAD_MS) void this.reloadPeers()
     for (const peerId of this.peers.keys()) {
       const l = this.link(peerId)
       if (now >= l.nextAt) void this.pump(peerId)
@@ -284,7 +361,19 @@ export class Federation {
   private async channel (peer: FedPeer): Promise<RpcChannel<FedMethod>> {
     const l = this.link(peer.peerId)
     if (l.channel?.isOpen === true) return l.channel
-    const stream = await this.c.host.openStream(peer.peerId, peer.addrs, FED_PROTOCOL, AbortSignal.timeout(15_000))
+    // a relay of several instances: whichever answers (the one that answered last first)
+    const all = [{ peerId: peer.peerId, addrs: peer.addrs }, ...(peer.instances ?? [])]
+    const order = [...all.filter(i => i.peerId === l.via), ...all.filter(i => i.peerId !== l.via)]
+    let stream: RawStream | undefined
+    let last: unknown
+    for (const i of order) {
+      try {
+        stream = await this.c.host.openStream(i.peerId, i.addrs, FED_PROTOCOL, AbortSignal.timeout(15_000))
+        l.via = i.peerId
+        break
+      } catch (err) { last = err }
+    }
+    if (stream === undefined) throw last
     l.channel = new RpcChannel<FedMethod>(stream, async (m, body) => await this.answer(peer.peerId, m, body), this.c.log,
       { methods: FED_METHODS, callTimeoutMs: FORWARD_TIMEOUT_MS })
     return l.channel
@@ -356,25 +445,31 @@ export class Federation {
     void ch
   }
 
-  private async answer (remote: string, method: FedMethod, body: unknown): Promise<unknown> {
+  private async answer (caller: string, method: FedMethod, body: unknown): Promise<unknown> {
     this.requireAllowed()
     if (method === 'pair') {
       const req = parsePair(body)
       // the invite is used (durably) before we pin: a second try by the same relay is allowed, any other refused
-      await this.c.store.useFedInvite(secretHash(req.secret), remote, Date.now())
-      await this.pinned(remote, req.name, req.addrs)
-      this.c.log.info('relay paired', { peerId: remote, name: req.name })
-      return { name: this.init.name, addrs: this.c.host.addresses() }
+      await this.c.store.useFedInvite(secretHash(req.secret), caller, Date.now())
+      await this.pinned(caller, req.name, req.addrs, req.instances)
+      this.c.log.info('relay paired', { peerId: caller, name: req.name })
+      const instances = await this.ownInstances()
+      return { name: this.init.name, addrs: this.c.host.addresses(), ...(instances.length > 1 ? { instances } : {}) }
     }
-    const peer = this.peers.get(remote)
-    if (peer === undefined) {
-      this.c.log.warn('refused an unpaired relay', { peerId: remote, method })
-      throw notPaired(remote)
+    // a pairing made on another instance of this relay is read from the store at most once a second
+    if (this.primaryOf(caller) === undefined && Date.now() - this.reloadedAt >= 1000) await this.reloadPeers()
+    // any instance of a paired relay speaks for it: one queue, one high-water mark, one set of routes
+    const remote = this.primaryOf(caller)
+    const peer = remote === undefined ? undefined : this.peers.get(remote)
+    if (remote === undefined || peer === undefined) {
+      this.c.log.warn('refused an unpaired relay', { peerId: caller, method })
+      throw notPaired(caller)
     }
     this.contact(remote)
     if (method === 'directory') {
       const people = peer.policy.directory === 'none' ? [] : (await this.c.store.listListings()).map(listedPerson)
-      return { name: this.init.name, people }
+      const instances = await this.ownInstances()
+      return { name: this.init.name, people, ...(instances.length > 1 ? { instances } : {}) }
     }
     const { items } = parseForward(body)
     const bad: Array<[number, string]> = []
@@ -423,7 +518,17 @@ export class Federation {
     try {
       const ch = await this.channel(peer)
       const dir = parseFedDirectory(await ch.call('directory', {}))
-      this.dirs.set(peerId, dir)
+      this.dirs.set(peerId, { name: dir.name, people: dir.people })
+      // its instances as it names them now (one added or gone since the pairing)
+      if (dir.instances !== undefined) {
+        const others = otherInstances(peerId, dir.instances)
+        const key = (l: FedInstance[]): string => l.map(i => `${i.peerId} ${i.addrs.join(',')}`).join(';')
+        if (key(others) !== key(peer.instances ?? [])) {
+          const next: FedPeer = { ...peer, instances: others }
+          await this.c.store.putFedPeer(next)
+          this.setPeer(next)
+        }
+      }
       for (const [k, v] of this.listed) if (v === peerId) this.listed.delete(k)
       for (const p of dir.people) this.listed.set(p.peerId, peerId)
       this.contact(peerId)
@@ -456,6 +561,18 @@ export class Federation {
     }
     return out.sort((a, b) => a.name.localeCompare(b.name))
   }
+}
+
+/** The instances of relay `peerId` other than itself, deduplicated, at most 16. */
+function otherInstances (peerId: string, instances: FedInstance[] | undefined): FedInstance[] {
+  const seen = new Set([peerId])
+  const out: FedInstance[] = []
+  for (const i of instances ?? []) {
+    if (seen.has(i.peerId)) continue
+    seen.add(i.peerId)
+    out.push({ peerId: i.peerId, addrs: i.addrs })
+  }
+  return out.slice(0, 16)
 }
 
 const listedPerson = (l: Listing): FedPerson => ({ peerId: l.peerId, name: l.name, ...(l.department !== undefined ? { department: l.department } : {}) })

@@ -9,14 +9,17 @@
  *   of the caller's queue to us, in seq order. Stored (after fsync) for our
  *   own recipients only; a seq at or below our high-water mark for the caller
  *   is a replay and stores nothing.
- * - `directory {}` -> `{ name, people: [{ peerId, name, department? }] }`:
+ * - `directory {}` -> `{ name, people: [{ peerId, name, department? }], instances? }`:
  *   our users who chose to be listed, as our policy for the caller allows.
+ * - `instances` (in the token, `pair`, its answer and `directory`): a relay
+ *   of several instances on one store names them all `[{ peerId, addrs }]`;
+ *   the other side takes any of them as this relay (issue 14).
  */
 import { randomBytes, createHash } from 'node:crypto'
 import { ParleyError } from '../../../core/errors.js'
 import { MAX_RECIPIENTS, MAX_SEQ, parseEnvelope } from '../../../core/protocol/envelope.js'
 import { Checker, PEER_ID, b64, CONTROL_CHARS } from '../../../core/protocol/validate.js'
-import type { FedInboundItem, FedReceipt } from './types.js'
+import type { FedInboundItem, FedInstance, FedReceipt } from './types.js'
 
 export const FED_PROTOCOL = '/parley/fed/1.0.0'
 export type FedMethod = 'pair' | 'forward' | 'directory'
@@ -41,14 +44,37 @@ const text = (o: Record<string, unknown>, field: string, max: number): string =>
 const addrs = (o: Record<string, unknown>): string[] =>
   fedCheck.arr(o, 'addrs', { max: MAX_FED_ADDRS }).map(a => fedCheck.str({ a }, 'a', { max: 256, pattern: MULTIADDR }))
 
-export function parsePair (value: unknown): { secret: string, name: string, addrs: string[] } {
-  const o = fedCheck.obj(value, 'body')
-  return { secret: fedCheck.str(o, 'secret', { max: 43, pattern: SECRET }), name: text(o, 'name', 100), addrs: addrs(o) }
+/** instances of one relay told at once, at most (its other processes on one shared store) */
+export const MAX_FED_INSTANCES = 16
+
+/**
+ * `instances` (optional: absent from a relay of one instance, and from older
+ * relays): the relay's instances on its shared store, each `{ peerId, addrs }`.
+ */
+function instances (o: Record<string, unknown>, check: Checker = fedCheck): FedInstance[] | undefined {
+  if (o.instances === undefined) return undefined
+  return check.arr(o, 'instances', { max: MAX_FED_INSTANCES }).map((v): FedInstance => {
+    const i = check.obj(v, 'instance')
+    return {
+      peerId: check.str(i, 'peerId', { max: 60, pattern: PEER_ID }),
+      addrs: check.arr(i, 'addrs', { max: MAX_FED_ADDRS }).map(a => check.str({ a }, 'a', { max: 256, pattern: MULTIADDR }))
+    }
+  })
 }
 
-export function parsePairAnswer (value: unknown): { name: string, addrs: string[] } {
+export function parsePair (value: unknown): { secret: string, name: string, addrs: string[], instances?: FedInstance[] } {
   const o = fedCheck.obj(value, 'body')
-  return { name: text(o, 'name', 100), addrs: addrs(o) }
+  const more = instances(o)
+  return {
+    secret: fedCheck.str(o, 'secret', { max: 43, pattern: SECRET }), name: text(o, 'name', 100), addrs: addrs(o),
+    ...(more !== undefined ? { instances: more } : {})
+  }
+}
+
+export function parsePairAnswer (value: unknown): { name: string, addrs: string[], instances?: FedInstance[] } {
+  const o = fedCheck.obj(value, 'body')
+  const more = instances(o)
+  return { name: text(o, 'name', 100), addrs: addrs(o), ...(more !== undefined ? { instances: more } : {}) }
 }
 
 export function parseForward (value: unknown): { batch: string, items: FedInboundItem[] } {
@@ -75,7 +101,7 @@ export function parseFedReceipt (value: unknown): FedReceipt {
 }
 
 export interface FedPerson { peerId: string, name: string, department?: string }
-export function parseFedDirectory (value: unknown): { name: string, people: FedPerson[] } {
+export function parseFedDirectory (value: unknown): { name: string, people: FedPerson[], instances?: FedInstance[] } {
   const o = fedCheck.obj(value, 'body')
   const people = fedCheck.arr(o, 'people', { max: MAX_LISTED }).map((v): FedPerson => {
     const p = fedCheck.obj(v, 'person')
@@ -83,13 +109,14 @@ export function parseFedDirectory (value: unknown): { name: string, people: FedP
     return { peerId: fedCheck.str(p, 'peerId', { max: 60, pattern: PEER_ID }), name: text(p, 'name', 100),
       ...(department !== undefined && department !== '' ? { department } : {}) }
   })
-  return { name: text(o, 'name', 100), people }
+  const more = instances(o)
+  return { name: text(o, 'name', 100), people, ...(more !== undefined ? { instances: more } : {}) }
 }
 
 // ---- the pairing token ---------------------------------------------------------
 
 /** What `federation invite` prints: the inviting relay, how to reach it, a one-time secret, until when. */
-export interface PairingToken { v: 1, peerId: string, addrs: string[], secret: string, exp: number }
+export interface PairingToken { v: 1, peerId: string, addrs: string[], secret: string, exp: number, instances?: FedInstance[] }
 const TOKEN_PREFIX = 'parley-fed:'
 
 /** a new 256-bit secret (base64url): high-entropy, so it needs no PAKE (docs/SECURITY.md) */
@@ -117,5 +144,6 @@ export function parsePairingToken (token: string): PairingToken {
     secret: check.str(o, 'secret', { max: 43, pattern: SECRET }),
     exp: check.int(o, 'exp', { min: 0, max: Number.MAX_SAFE_INTEGER })
   }
-  return t
+  const more = instances(o, check)
+  return more !== undefined ? { ...t, instances: more } : t
 }

@@ -41,7 +41,19 @@ export interface FedPeer {
   name: string
   pairedAt: number
   policy: FedPolicy
+  /**
+   * The paired relay's other instances (processes on its one shared store,
+   * each with its own peer ID), as it told us over a pinned connection: mail
+   * from any of them is from this relay, and the queue to it goes to whichever answers.
+   */
+  instances?: FedInstance[]
 }
+
+/** One instance of a relay: its peer ID and where it listens. */
+export interface FedInstance { peerId: string, addrs: string[] }
+
+/** An instance of this relay as it registered in the (shared) store at start. */
+export interface RelayInstance extends FedInstance { seenAt: number }
 
 /** A one-time pairing invite: only the hash of its secret is kept. */
 export interface FedInvite {
@@ -101,4 +113,8 @@ export interface FederationStore {
   receiveFed(peer: string, items: FedInboundItem[]): Promise<FedReceipt>
   putListing(peerId: string, listing: Listing | null): Promise<void>
   listListings(): Promise<Listing[]>
+  /** Registers (or refreshes) one instance of this relay; on a shared store every instance sees every other. */
+  putInstance(instance: RelayInstance): Promise<void>
+  /** The instances registered, by peer ID. */
+  listInstances(): Promise<RelayInstance[]>
 }

@@ -20,7 +20,7 @@ import { SenderShares, subtractUsage, type SenderUse, type Usage } from './sende
 import { pasteSafeToken } from '../../../core/util/tokens.js'
 import { storeWriteError } from '../../../core/store/write-latch.js'
 import type {
-  FederationStore, FedInboundItem, FedInvite, FedPeer, FedQueueItem, FedReceipt, Listing
+  FederationStore, FedInboundItem, FedInvite, FedPeer, FedQueueItem, FedReceipt, Listing, RelayInstance
 } from '../federation/types.js'
 
 interface StoredMail { cursor: number, from: string, envelope: Envelope, depositedAt: number, bytes: number }
@@ -484,4 +484,15 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore,
   }
 
   async listListings (): Promise<Listing[]> { return await this.listings.values().all() }
+
+  // one process owns a LevelDB: the registry is this instance alone (kept for the same answers as PostgreSQL)
+  async putInstance (instance: RelayInstance): Promise<void> {
+    const all = (await this.getMeta('instances') ?? {}) as Record<string, RelayInstance>
+    await this.putMeta('instances', { ...all, [instance.peerId]: instance })
+  }
+
+  async listInstances (): Promise<RelayInstance[]> {
+    const all = (await this.getMeta('instances') ?? {}) as Record<string, RelayInstance>
+    return Object.values(all).sort((a, b) => a.peerId < b.peerId ? -1 : 1)
+  }
 }

@@ -31,7 +31,7 @@ import { newInvites } from './invites.js'
 import { SenderShares, type SenderUse } from './sender-shares.js'
 import { migrate, SWEEP_LOCK } from './pg-schema.js'
 import { Watchers } from './watchers.js'
-import type { FederationStore, FedInboundItem, FedInvite, FedPeer, FedQueueItem, FedReceipt, Listing } from '../federation/types.js'
+import type { FederationStore, FedInboundItem, FedInvite, FedPeer, FedQueueItem, FedReceipt, Listing, RelayInstance } from '../federation/types.js'
 import { fedSeqAfter, takeFedBatch, usableFedInvite } from '../federation/rules.js'
 
 /** rows deleted per transaction by the TTL sweep */
@@ -696,4 +696,18 @@ export class PgMailboxStore implements MailboxStore, FederationStore {
   async listListings (): Promise<Listing[]> {
     return (await this.q<{ listing: Listing }>('SELECT listing FROM relay_listings ORDER BY peer_id')).rows.map(r => r.listing)
   }
+
+  // ---- the instances on this database (one meta row each: no schema change) ----------------
+
+  async putInstance (instance: RelayInstance): Promise<void> {
+    await this.putMeta(INSTANCE_KEY + instance.peerId, instance)
+  }
+
+  async listInstances (): Promise<RelayInstance[]> {
+    const { rows } = await this.q<{ value: RelayInstance }>('SELECT value FROM relay_meta WHERE key LIKE $1 ORDER BY key', [INSTANCE_KEY + '%'])
+    return rows.map(r => r.value)
+  }
 }
+
+/** relay_meta key prefix of the instance registry */
+const INSTANCE_KEY = 'instance:'
