@@ -102,7 +102,7 @@ export interface AuditEntry {
   t: string
   /** who: `console:<name>`, `console:token` or `cli:<os user>` */
   who: string
-  /** what: `invite.create`, `user.remove`, `policy.set`, ... */
+  /** what: one of AUDIT_ACTIONS (`invite.create`, `user.remove`, `policy.set`, ...); the console words it from its catalogs */
   action: string
   /** what it was done to (an invite's short id, a peer ID, a person id), when there is one */
   target?: string
@@ -111,6 +111,13 @@ export interface AuditEntry {
   /** false when the action failed (the error code is in details.code) */
   ok: boolean
 }
+
+/** Every action the audit log records, as the relay writes it (the console shows each in words, with the id as its title). */
+export const AUDIT_ACTIONS = [
+  'login', 'invite.create', 'invite.revoke', 'user.allow', 'user.remove', 'policy.set', 'directory.import', 'person.remove',
+  'password.set', 'password.remove', 'federation.invite', 'federation.add', 'federation.remove', 'federation.policy'
+] as const
+export type AuditAction = typeof AUDIT_ACTIONS[number]
 
 /** The policy's limits, in the units the relay keeps (ms, bytes); the console checks its form (days, MiB) against them too. */
 export const POLICY_RANGES: Readonly<Record<'mailboxTtlMs' | 'quotaMessages' | 'quotaBytes', { min: number, max: number }>> = Object.freeze({
@@ -158,6 +165,8 @@ export type AdminErrorDetail =
   | { reason: 'loginLocked', seconds: number }
   | { reason: 'passwordShort', min: number }
   | { reason: 'passwordType' }
+  /** a change sent by another web page (its Origin is not the console's own) */
+  | { reason: 'foreignOrigin' }
 export type AdminErrorReason = AdminErrorDetail['reason']
 // federation (issue 12)
 

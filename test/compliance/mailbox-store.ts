@@ -47,12 +47,15 @@ export function mailboxStoreCompliance (name: string, setup: MailboxStoreSetup):
 
   it('deposits, dedupes by envelope id, fetches after a cursor and deletes on ack', async () => {
     const e1 = env(); const e2 = env(); const e3 = env()
+    const t0 = Date.now()
     assert.equal(await store.deposit(bob.peerId, alice.peerId, e1, 100), 1)
     assert.equal(await store.deposit(bob.peerId, alice.peerId, e1, 100), 0)
     await store.deposit(bob.peerId, alice.peerId, e2, 100)
     await store.deposit(bob.peerId, alice.peerId, e3, 100)
     const page = await store.fetch(bob.peerId, 0, 2)
     assert.deepEqual(page.items.map(i => i.envelope.id), [e1.id, e2.id])
+    // each with its deposit time (the relay's mail-wait histogram)
+    assert.ok(page.items.every(i => typeof i.depositedAt === 'number' && i.depositedAt >= t0 - 5 && i.depositedAt <= Date.now()), 'deposit times')
     assert.equal(page.more, true)
     const rest = await store.fetch(bob.peerId, page.items[1]!.cursor, 10)
     assert.deepEqual(rest.items.map(i => i.envelope.id), [e3.id])

@@ -235,16 +235,28 @@ describe('relay console in Chromium', () => {
     await page.getByTestId('language').selectOption('en')
   })
 
-  ui('speaks Chinese: tabs, audit log and the language switch', async () => {
+  ui('speaks Chinese: tabs, audit log in words, the language switch, and a wrong login', async () => {
+    const zh = consoleText('zh-CN')
     await page.getByTestId('language').selectOption('zh-CN')
     await page.getByTestId('tab-audit').filter({ hasText: '审计日志' }).click()
     const audit = page.locator('table[data-testid="audit"]')
-    await audit.getByText('user.remove').first().waitFor()
+    // the action in words, its id kept as the cell's title
+    const removed = audit.locator('td[data-action="user.remove"]').first()
+    await removed.waitFor()
+    assert.equal(await removed.textContent(), zh.auditAction['user.remove'])
+    assert.equal(await removed.getAttribute('title'), 'user.remove')
+    assert.equal(await audit.locator('td[data-action="invite.create"]').first().textContent(), zh.auditAction['invite.create'])
     await audit.getByText('console:Dana').first().waitFor()
     await page.getByTestId('tab-users').filter({ hasText: '用户' }).waitFor()
     const zhPage = await (await browser.newContext({ locale: 'zh-CN' })).newPage()
     await zhPage.goto(url)
     await zhPage.getByRole('heading', { name: '登录中继控制台' }).waitFor()
+    // a wrong token, said in Chinese
+    await zhPage.getByTestId('secret').fill('不是令牌')
+    await zhPage.getByTestId('login').click()
+    const wrong = zhPage.getByRole('alert').filter({ hasText: zh.loginFailed(zh.refusal.loginWrong) })
+    await wrong.waitFor()
+    assert.doesNotMatch(await wrong.textContent() ?? '', /[a-z]{4,}/, 'no English')
     await zhPage.close()
     await page.getByTestId('language').selectOption('en')
   })

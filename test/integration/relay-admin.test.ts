@@ -19,6 +19,7 @@ import { createLogger } from '../../core/util/log.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 import type { InviteView, UserView } from '../../relay/src/admin/admin-service.js'
 import type { AuditEntry } from '../../relay/src/admin/audit-log.js'
+import { AUDIT_ACTIONS } from '../../core/protocol/admin-api.js'
 
 describe('relay admin listener', () => {
   let dir: string
@@ -79,7 +80,10 @@ describe('relay admin listener', () => {
     assert.equal((await adminRequest(port, { path: '/metrics', token, host: 'evil.example' })).status, 421)
     assert.equal((await adminRequest(port, { path: '/', host: `evil.example:${port}` })).status, 421)
     // a page elsewhere cannot make changes: foreign Origin, or a form body
-    assert.equal((await adminRequest(port, { path: '/api/v1/invites', token, body: {}, origin: 'http://evil.example' })).status, 401)
+    const foreign = await adminRequest(port, { path: '/api/v1/invites', token, body: {}, origin: 'http://evil.example' })
+    assert.equal(foreign.status, 401)
+    // said as what happened (another page), not as an ended session
+    assert.deepEqual((foreign.json() as { detail?: unknown }).detail, { reason: 'foreignOrigin' })
     assert.equal((await adminRequest(port, { path: '/api/v1/invites', token, body: {}, contentType: 'application/x-www-form-urlencoded' })).status, 400)
     // health checks need no secret and say nothing else
     const h = await adminRequest(port, { path: '/healthz', host: 'probe.internal' })
@@ -175,6 +179,11 @@ describe('relay admin listener', () => {
     const count = sample(m, 'parley_relay_store_duration_seconds_count', { op: 'deposit' })
     assert.ok(count >= 1)
     assert.ok(sample(m, 'parley_relay_store_duration_seconds_sum', { op: 'deposit' }) > 0)
+    // how long the mail waited for its recipient: the five, each observed once (re-fetches are not counted again)
+    assert.equal(m.find(f => f.name === 'parley_relay_mail_wait_seconds')?.type, 'histogram')
+    assert.equal(sample(m, 'parley_relay_mail_wait_seconds_count'), 5)
+    assert.ok(sample(m, 'parley_relay_mail_wait_seconds_sum') > 0, 'the receiver was away for a while')
+    assert.equal(sample(m, 'parley_relay_mail_wait_seconds_bucket', { le: '+Inf' }), 5)
     assert.equal(sample(m, 'parley_relay_store_duration_seconds_bucket', { op: 'deposit', le: '+Inf' }), count)
     assert.equal(m.find(f => f.name === 'parley_relay_deposits')?.type, 'counter')
     assert.equal(m.find(f => f.name === 'parley_relay_connections')?.type, 'gauge')
@@ -230,6 +239,8 @@ describe('relay admin listener', () => {
     assert.ok(audit.some(e => e.action === 'invite.revoke' && e.who.startsWith('cli:')))
     assert.ok(audit.some(e => e.action === 'user.remove' && e.who === 'console:token'))
     assert.ok(audit.every(e => !Number.isNaN(Date.parse(e.t))))
+    // each one is an action the console has words for
+    assert.deepEqual(audit.filter(e => !(AUDIT_ACTIONS as readonly string[]).includes(e.action)).map(e => e.action), [])
     assert.equal((await stat(join(dir, 'relay', 'audit.log'))).mode & 0o777, 0o600)
   })
 

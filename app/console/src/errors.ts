@@ -60,6 +60,7 @@ function detailText (t: T, d: AdminErrorDetail): string {
     case 'loginLocked': return r.loginLocked(d.seconds)
     case 'passwordShort': return r.passwordShort(d.min)
     case 'passwordType': return r.passwordType
+    case 'foreignOrigin': return t.refusalForeignOrigin
   }
 }
 

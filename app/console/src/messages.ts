@@ -4,6 +4,7 @@
  * type error.
  */
 import type { Catalog, Formatters } from '../../shared/i18n.js'
+import type { AuditAction } from '../../../core/protocol/admin-api.js'
 
 export const en = (f: Formatters) => ({
   title: 'Parley relay console',
@@ -162,7 +163,27 @@ export const en = (f: Formatters) => ({
   fedCountLine: (c: { forwarded: number, received: number, refused: number, expired: number, listed: number }) =>
     `forwarded ${f.number(c.forwarded)}, received ${f.number(c.received)}, refused ${f.number(c.refused)}, ` +
     `expired ${f.number(c.expired)}, listed ${f.number(c.listed)}`,
-  fedConfirmRemove: (name: string) => `Unpair ${name}? Mail queued for it is dropped (its senders still hold it).`
+  fedConfirmRemove: (name: string) => `Unpair ${name}? Mail queued for it is dropped (its senders still hold it).`,
+
+  // issue 17 (ui4): the audit log's actions in words (the id stays as the cell's title), a change refused for coming from another page
+  auditAction: {
+    login: 'Logged in',
+    'invite.create': 'Created an invite',
+    'invite.revoke': 'Revoked an invite',
+    'user.allow': 'Admitted a device (allow-list)',
+    'user.remove': 'Removed a device',
+    'policy.set': 'Changed the policy',
+    'directory.import': 'Imported the directory',
+    'person.remove': 'Removed a person from the directory',
+    'password.set': 'Set the admin password',
+    'password.remove': 'Removed the admin password',
+    'federation.invite': 'Made a federation pairing token',
+    'federation.add': 'Paired with a relay',
+    'federation.remove': 'Unpaired a relay',
+    'federation.policy': 'Changed a paired relay\'s policy'
+  } satisfies Record<AuditAction, string> as Record<AuditAction, string>,
+  refusalForeignOrigin: 'The relay refused this change because it came from another web page, not from the console itself. ' +
+    'Open the console at its own address (parley-relay console-url) and try again.'
 })
 
 export type Messages = ReturnType<typeof en>
@@ -319,5 +340,24 @@ export const zhCN: Catalog<Messages> = (f) => ({
   fedCountLine: (c) =>
     `已转发 ${f.number(c.forwarded)}，已接收 ${f.number(c.received)}，` +
     `已拒绝 ${f.number(c.refused)}，已过期 ${f.number(c.expired)}，公开 ${f.number(c.listed)}`,
-  fedConfirmRemove: (name) => `确定解除与 ${name} 的配对？发往该中继的排队邮件将被丢弃（发送方仍保留）。`
+  fedConfirmRemove: (name) => `确定解除与 ${name} 的配对？发往该中继的排队邮件将被丢弃（发送方仍保留）。`,
+
+  // issue 17 (ui4): the audit log's actions in words (the id stays as the cell's title), a change refused for coming from another page
+  auditAction: {
+    login: '登录',
+    'invite.create': '创建邀请',
+    'invite.revoke': '撤销邀请',
+    'user.allow': '准入设备（允许列表）',
+    'user.remove': '移除设备',
+    'policy.set': '修改策略',
+    'directory.import': '导入通讯录',
+    'person.remove': '从通讯录移除人员',
+    'password.set': '设置管理员密码',
+    'password.remove': '删除管理员密码',
+    'federation.invite': '生成联邦配对令牌',
+    'federation.add': '与中继配对',
+    'federation.remove': '解除中继配对',
+    'federation.policy': '修改已配对中继的策略'
+  },
+  refusalForeignOrigin: '中继拒绝了这项更改：它来自另一个网页，而不是控制台本身。请从控制台自己的地址打开（parley-relay console-url），然后重试。'
 })

@@ -7,7 +7,7 @@
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { refusal } from './refusal.js'
 import { PEER_ID } from '../../../core/protocol/validate.js'
-import type { Invite, InviteState, InviteView, Person, PersonView, UserView } from '../../../core/protocol/admin-api.js'
+import type { AuditAction, Invite, InviteState, InviteView, Person, PersonView, UserView } from '../../../core/protocol/admin-api.js'
 import type { AdminStore } from './admin-store.js'
 import type { AuditEntry, AuditLog } from './audit-log.js'
 import { departmentTree, parseDirectoryCsv, personId, type InviteSheetRow } from './directory.js'
@@ -37,7 +37,7 @@ export class AdminService {
   constructor (private readonly c: AdminServiceComponents) {}
 
   /** Runs one change and audits it (done or failed); `after` adds what is known only once it is done. */
-  private async audited<T> (who: string, action: string, target: string | undefined, details: Record<string, unknown>,
+  private async audited<T> (who: string, action: AuditAction, target: string | undefined, details: Record<string, unknown>,
     fn: () => Promise<T>, after?: (r: T) => { target?: string, details?: Record<string, unknown> }): Promise<T> {
     const base = { who, action, ...(target !== undefined ? { target } : {}) }
     let result: T
@@ -54,7 +54,8 @@ export class AdminService {
   }
 
   /** A federation change (pair, unpair, per-relay policy), audited like every other change. */
-  async federationChange<T> (who: string, action: string, target: string | undefined, details: Record<string, unknown>, fn: () => Promise<T>): Promise<T> {
+  async federationChange<T> (who: string, action: 'invite' | 'add' | 'remove' | 'policy',
+    target: string | undefined, details: Record<string, unknown>, fn: () => Promise<T>): Promise<T> {
     return await this.audited(who, `federation.${action}`, target, details, fn)
   }
 

@@ -16,6 +16,7 @@ import { HTTP_STATUS, ParleyError, toParleyError } from '../../../core/errors.js
 import type { Logger } from '../../../core/util/log.js'
 
 import type { AdminAuth } from './auth.js'
+import { refusal } from './refusal.js'
 import type { AdminService } from './admin-service.js'
 import { closeServer } from '../../../core/http/close-server.js'
 import { DIST_DIR, staticHandler } from '../../../core/http/static.js'
@@ -123,7 +124,9 @@ export class ConsoleServer {
       }
       const method = req.method ?? 'GET'
       if (method !== 'GET' && method !== 'HEAD') {
-        if (!this.originAllowed(req)) throw new ParleyError('ERR_UNAUTHORIZED', 'a change must come from the console itself (foreign Origin)')
+        if (!this.originAllowed(req)) {
+          throw refusal('a change must come from the console itself (foreign Origin)', { reason: 'foreignOrigin' }, 'ERR_UNAUTHORIZED')
+        }
         // a cross-site page can POST a form without asking; PUT and DELETE need a preflight it never gets
         if (method === 'POST' && !(req.headers['content-type'] ?? '').startsWith('application/json')) {
           throw new ParleyError('ERR_INVALID_ARGUMENT', 'a change needs a JSON body (content-type: application/json)')

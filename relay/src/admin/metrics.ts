@@ -26,6 +26,9 @@ export interface FedLinkGauge {
 /** Store operations timed by the latency histogram. */
 export type StoreOp = 'deposit' | 'fetch' | 'ack' | 'redeem' | 'sweep' | 'probe'
 
+/** Seconds mail waits for its recipient: from a colleague at lunch (minutes) to one on leave (weeks; the TTL ends it). */
+const WAIT_BUCKETS_S = [1, 10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86_400, 3 * 86_400, 7 * 86_400, 30 * 86_400]
+
 /** Seconds; store writes are fsynced, so the buckets start near an fsync (~1 ms) and reach a stalled disk. */
 const STORE_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 
@@ -74,6 +77,17 @@ export class RelayMetrics {
     buckets: STORE_BUCKETS_S,
     registers: [this.registry]
   })
+
+  /** deposit → first handed to the recipient; observed once per item (the highest cursor observed, per recipient) */
+  private readonly mailWait = new Histogram({
+    name: 'parley_relay_mail_wait_seconds',
+    help: 'How long mail waited in the mailbox, from its deposit until its recipient first fetched it.',
+    buckets: WAIT_BUCKETS_S,
+    registers: [this.registry]
+  })
+
+  /** per recipient, the highest cursor whose wait was observed (cursors grow per recipient, so a re-fetch is not counted twice) */
+  private readonly waitSeen = new Map<string, number>()
 
   /** the same counts as plain numbers, for `stats` (synchronous) and the console's traffic samples */
   private readonly totals: RelayCounters = { deposited: 0, duplicates: 0, fetched: 0, acked: 0, refused: 0, redeemed: 0, expired: 0 }
@@ -133,6 +147,19 @@ export class RelayMetrics {
   }
 
   mailFetched (n: number): void { this.fetched.inc(n); this.totals.fetched += n }
+  /** Observes how long each newly fetched item waited (items without a deposit time are skipped). */
+  mailWaited (recipient: string, items: ReadonlyArray<{ cursor: number, depositedAt?: number }>, now = Date.now()): void {
+    let seen = this.waitSeen.get(recipient) ?? 0
+    for (const i of items) {
+      if (i.cursor <= seen) continue
+      seen = i.cursor
+      if (i.depositedAt !== undefined) this.mailWait.observe(Math.max(0, now - i.depositedAt) / 1000)
+    }
+    // bounded: one number per recipient that fetched; a relay with more than that forgets and may count a re-fetch again
+    if (!this.waitSeen.has(recipient) && this.waitSeen.size >= 100_000) this.waitSeen.clear()
+    this.waitSeen.set(recipient, seen)
+  }
+
   mailDelivered (n: number): void { this.deliveries.inc(n); this.totals.acked += n }
   mailExpired (n: number): void { this.expired.inc(n); this.totals.expired += n }
   inviteRedeemed (): void { this.redeemed.inc(); this.totals.redeemed++ }

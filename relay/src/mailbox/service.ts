@@ -126,7 +126,9 @@ export class MailboxService {
       const { after, limit } = parseFetch(body)
       const result = await this.metrics.timeStore('fetch', async () => await this.c.store.fetch(remote, after, limit))
       this.metrics.mailFetched(result.items.length)
-      return result
+      this.metrics.mailWaited(remote, result.items)
+      // the deposit times stay at the relay
+      return { items: result.items.map(({ cursor, from, envelope }) => ({ cursor, from, envelope })), more: result.more }
     },
     ackMail: async (remote, body) => {
       this.requireAdmitted(remote, 'ackMail')

@@ -11,7 +11,7 @@ import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { FetchResult } from '../../../core/protocol/relay-rpc.js'
 import {
   FETCH_MAX_BYTES, type Invite, type InviteOptions, type MailboxLimits, type MailboxStore, type MailboxTotals, type MailboxWatcher,
-  type RelayUser
+  type RelayUser, type StoredFetchResult
 } from './types.js'
 import { Watchers } from './watchers.js'
 import { fedSeqAfter, takeFedBatch, usableFedInvite } from '../federation/rules.js'
@@ -242,16 +242,16 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore,
     return { stored, full, shareFull }
   }
 
-  async fetch (recipient: string, after: number, limit: number): Promise<FetchResult> {
+  async fetch (recipient: string, after: number, limit: number): Promise<StoredFetchResult> {
     const now = Date.now()
-    const items: Array<{ cursor: number, from: string, envelope: Envelope }> = []
+    const items: StoredFetchResult['items'] = []
     let bytes = 0
     // row by row: expired rows (not swept yet) are skipped, and reading stops at the item
     // limit or before FETCH_MAX_BYTES (always at least one item), so an answer stays inside one frame
     for await (const r of this.mail.values({ gt: recipient + SEP + pad(after), lt: recipient + SEP + '\xff' })) {
       if (r.depositedAt + this.limits.ttlMs < now) continue
       if (items.length >= limit || (items.length > 0 && bytes + r.bytes > FETCH_MAX_BYTES)) return { items, more: true }
-      items.push({ cursor: r.cursor, from: r.from, envelope: r.envelope })
+      items.push({ cursor: r.cursor, from: r.from, envelope: r.envelope, depositedAt: r.depositedAt })
       bytes += r.bytes
     }
     return { items, more: false }

@@ -25,7 +25,7 @@ import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { FetchResult, MailItem } from '../../../core/protocol/relay-rpc.js'
 import {
   FETCH_MAX_BYTES, type Invite, type InviteOptions, type MailboxLimits, type MailboxStore, type MailboxTotals, type MailboxWatcher,
-  type RelayUser
+  type RelayUser, type StoredFetchResult
 } from './types.js'
 import { newInvites } from './invites.js'
 import { SenderShares, type SenderUse } from './sender-shares.js'
@@ -427,7 +427,7 @@ export class PgMailboxStore implements MailboxStore, FederationStore {
     return { stored: keep.length, full, shareFull }
   }
 
-  async fetch (recipient: string, after: number, limit: number): Promise<FetchResult> {
+  async fetch (recipient: string, after: number, limit: number): Promise<StoredFetchResult> {
     const live = Date.now() - this.limits.ttlMs
     // sizes first, so an answer stays below FETCH_MAX_BYTES without reading envelopes it will not send
     const { rows } = await this.q<{ cursor: number, bytes: number }>(
@@ -442,9 +442,10 @@ export class PgMailboxStore implements MailboxStore, FederationStore {
       total += r.bytes
     }
     if (take.length === 0) return { items: [], more: false }
-    const got = await this.q<{ cursor: number, sender: string, envelope: string }>(
-      'SELECT cursor, sender, envelope FROM relay_mail WHERE recipient = $1 AND cursor = ANY($2::bigint[]) ORDER BY cursor', [recipient, take])
-    const items: MailItem[] = got.rows.map(r => ({ cursor: r.cursor, from: r.sender, envelope: JSON.parse(r.envelope) as Envelope }))
+    const got = await this.q<{ cursor: number, sender: string, envelope: string, deposited_at: number }>(
+      'SELECT cursor, sender, envelope, deposited_at FROM relay_mail WHERE recipient = $1 AND cursor = ANY($2::bigint[]) ORDER BY cursor', [recipient, take])
+    const items: StoredFetchResult['items'] = got.rows.map(r =>
+      ({ cursor: r.cursor, from: r.sender, envelope: JSON.parse(r.envelope) as Envelope, depositedAt: Number(r.deposited_at) }))
     return { items, more }
   }
 

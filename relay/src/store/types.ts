@@ -55,6 +55,9 @@ export interface InviteOptions {
   note?: string
 }
 
+/** A fetch as the store answers it: the wire's items plus each one's deposit time (ms), which the relay keeps to itself. */
+export interface StoredFetchResult extends FetchResult { items: Array<FetchResult['items'][number] & { depositedAt?: number }> }
+
 export interface MailboxTotals { messages: number, bytes: number, recipients: number }
 
 /**
@@ -113,8 +116,8 @@ export interface MailboxStore {
   depositAll(to: string | string[], from: string, envelope: Envelope, bytes: number): Promise<{ stored: number, full: string[], shareFull: string[] }>
   /** The senders holding the most of a recipient's mailbox relative to their share, floods first (for `stats`). */
   topSenders(limit?: number): Promise<SenderUse[]>
-  /** The recipient's mail after cursor `after`, at most `limit` items. */
-  fetch(recipient: string, after: number, limit: number): Promise<FetchResult>
+  /** The recipient's mail after cursor `after`, at most `limit` items, each with when it was deposited (for the wait histogram). */
+  fetch(recipient: string, after: number, limit: number): Promise<StoredFetchResult>
   /** Deletes the recipient's mail up to and including `upTo`; returns how many. */
   ack(recipient: string, upTo: number): Promise<number>
   /** Deletes exactly the recipient's items at `cursors` (those already gone are ignored); returns how many. */

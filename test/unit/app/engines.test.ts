@@ -40,4 +40,19 @@ describe('Node engines', () => {
     const refusing = all.filter(p => !semver.satisfies(floor, p.node)).map(p => `${p.id} wants ${p.node}`)
     assert.deepEqual(refusing, [], `Node ${floor} (the floor of ${ours}) is refused by`)
   })
+
+  // optional ones (electron 45 and its installer want 22.12) are skipped by npm, silently, on an older Node: the UI opens in the browser
+  it('the floor is what the runtime needs, not what a developer tool or an optional package needs (package-lock)', () => {
+    const ours = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node
+    const floor = semver.minVersion(ours)?.version as string
+    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as
+      { packages: Record<string, { dev?: boolean, optional?: boolean, engines?: { node?: string } | string[] }> }
+    const runtime = Object.entries(lock.packages)
+      .filter(([path, p]) => path !== '' && p.dev !== true && p.optional !== true && !Array.isArray(p.engines) && typeof p.engines?.node === 'string')
+      .map(([path, p]) => ({ path, min: semver.minVersion((p.engines as { node: string }).node)?.version ?? '0.0.0' }))
+    assert.ok(runtime.length > 20, 'the runtime tree was read')
+    const needs = runtime.reduce((m, p) => semver.satisfies(p.min, `>${m}`) ? p.min : m, '0.0.0')
+    const why = runtime.filter(p => p.min === needs).map(p => p.path.replace(/^.*node_modules\//, ''))
+    assert.equal(floor, needs, `the runtime needs Node ${needs} (${why.join(', ')}); package.json allows from ${floor}`)
+  })
 })

@@ -17,7 +17,7 @@ export function Audit () {
             <tr>
               <td title={e.t}>{f.dateTime(Date.parse(e.t))}</td>
               <td>{e.who}</td>
-              <td><code>{e.action}</code></td>
+              <td title={e.action} data-action={e.action}>{(t.auditAction as Record<string, string | undefined>)[e.action] ?? e.action}</td>
               <td><code class="peer">{e.target ?? ''}</code></td>
               <td class={e.ok ? 'ok' : 'error'}>{e.ok ? t.ok : `${t.failed} ${String(e.details?.code ?? '')}`}</td>
             </tr>

@@ -70,11 +70,14 @@ export function App ({ store }: { store: Store }) {
   return (
     <I18nContext.Provider value={i18n}>
       <div id="app" class={`layout${s.current !== null ? ' has-chat' : ''}`}>
+        {/* above the list and the chat, so a narrow window shows them on either */}
+        <div class="banners">
+          <StoreBanner store={store} />
+          {s.link !== 'up' && <div id="offline" class="banner error" role="status">{s.link === 'down' ? i18n.t.linkDown : i18n.t.linkConnecting}</div>}
+        </div>
         <Sidebar store={store} onSettings={() => { setOpen({ kind: 'settings' }) }} onNewGroup={() => { setOpen({ kind: 'newGroup' }) }}
           onDirectory={() => { setOpen({ kind: 'directory' }) }} onOffices={() => { setOpen({ kind: 'offices' }) }} />
         <main class="chat">
-          <StoreBanner store={store} />
-          {s.link !== 'up' && <div id="offline" class="banner error" role="status">{s.link === 'down' ? i18n.t.linkDown : i18n.t.linkConnecting}</div>}
           {s.current === null
             ? <section id="empty" class="empty"><h1>{i18n.t.appName}</h1><p class="muted">{i18n.t.pickChat}</p></section>
             : <Chat store={store} actions={{

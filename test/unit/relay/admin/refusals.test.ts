@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { ParleyError } from '../../../../core/errors.js'
-import { POLICY_RANGES } from '../../../../core/protocol/admin-api.js'
+import { AUDIT_ACTIONS, POLICY_RANGES } from '../../../../core/protocol/admin-api.js'
 import { parsePolicyOverrides } from '../../../../relay/src/admin/policy.js'
 import { parseDirectoryCsv } from '../../../../relay/src/admin/directory.js'
 import { AdminAuth } from '../../../../relay/src/admin/auth.js'
@@ -61,5 +61,16 @@ describe('admin refusals in the admin\'s language', () => {
     assert.match(errorText(zh, tries[5] as ApiError), /^登录失败次数过多：请 \d+ 秒后再试。$/)
     assert.equal(errorText(zh, new ApiError('ERR_UNREACHABLE', 'Failed to fetch')), '中继没有响应。它在运行吗？请稍后再试。')
     assert.equal(errorText(zh, new ApiError('ERR_SOMETHING_NEW', 'x', 500, { reason: 'fromTheFuture' })), '中继出错了（ERR_SOMETHING_NEW）。请重试；详情见中继日志。')
+  })
+
+  it('a change from another web page is said as that (not as an ended session); audit actions have words in both languages', () => {
+    const e = new ApiError('ERR_UNAUTHORIZED', 'a change must come from the console itself (foreign Origin)', 401, { reason: 'foreignOrigin' })
+    assert.match(errorText(zh, e), /另一个网页/)
+    assert.match(errorText(eng, e), /another web page/)
+    assert.notEqual(errorText(eng, e), errorText(eng, new ApiError('ERR_UNAUTHORIZED', 'log in', 401)))
+    for (const a of AUDIT_ACTIONS) {
+      assert.ok(zh.auditAction[a].length > 0 && eng.auditAction[a].length > 0, a)
+      assert.doesNotMatch(zh.auditAction[a], /[a-z]{3,}/, `${a} in Chinese`)
+    }
   })
 })
