@@ -94,6 +94,8 @@ export class Federation {
   /** another instance of a paired relay (peer ID) -> the peer ID it was paired under */
   private readonly aliases = new Map<string, string>()
   private reloadedAt = 0
+  /** bumped by every pairing change made here: a reload that read the store before one is dropped */
+  private changes = 0
   private readonly links = new Map<string, Link>()
   /** recipient -> home relay, from the paired relays' directories */
   private readonly listed = new Map<string, string>()
@@ -204,6 +206,7 @@ export class Federation {
     const peer: FedPeer = { peerId, name, addrs, pairedAt: old?.pairedAt ?? Date.now(), policy: old?.policy ?? { ...DEFAULT_FED_POLICY },
       ...(others.length > 0 ? { instances: others } : {}) }
     await this.c.store.putFedPeer(peer)
+    this.changes++
     this.setPeer(peer)
     const l = this.link(peerId)
     l.nextAt = 0; l.backoffMs = 0; l.dirAt = 0
@@ -245,6 +248,7 @@ export class Federation {
   async remove (ref: string): Promise<{ peerId: string, dropped: number }> {
     const p = this.find(ref)
     const dropped = await this.c.store.removeFedPeer(p.peerId)
+    this.changes++
     this.dropPeer(p.peerId)
     const l = this.links.get(p.peerId)
     await l?.channel?.close().catch(() => {})
@@ -264,6 +268,7 @@ export class Federation {
     const policy = parseFedPolicy(change, p.policy)
     const next = { ...p, policy }
     await this.c.store.putFedPeer(next)
+    this.changes++
     this.setPeer(next)
     return (await this.list()).find(x => x.peerId === p.peerId)!
   }
@@ -305,8 +310,11 @@ export class Federation {
   /** Reads the pairings again (made, changed or removed on another instance of this relay). */
   private async reloadPeers (): Promise<void> {
     this.reloadedAt = Date.now()
+    const before = this.changes
     try {
       const now = await this.c.store.listFedPeers()
+      // a pairing changed here while it read: what it read may be older than that change; the next reload catches up
+      if (this.changes !== before) return
       const ids = new Set(now.map(p => p.peerId))
       for (const id of [...this.peers.keys()]) {
         if (ids.has(id)) continue
@@ -526,6 +534,7 @@ export class Federation {
         if (key(others) !== key(peer.instances ?? [])) {
           const next: FedPeer = { ...peer, instances: others }
           await this.c.store.putFedPeer(next)
+          this.changes++
           this.setPeer(next)
         }
       }
