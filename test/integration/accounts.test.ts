@@ -10,6 +10,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
+import type { MessageView } from '../../node/src/api/contract.js'
 import { Libp2pHost } from '../../node/src/host/libp2p-host.js'
 import { createIdentityBytes, loadIdentity } from '../../core/keys.js'
 import { RpcChannel, remoteCode } from '../../core/rpc/channel.js'
@@ -106,6 +107,23 @@ describe('accounts with several devices', () => {
     const m = await n.ana2.messenger.sendMessage(g.conv, 'from the laptop')
     await until(async () => (await n.ben.messenger.history(g.conv)).some(x => x.id === m.id), 'group message at Ben')
     await until(async () => (await n.ana1.messenger.history(g.conv)).some(x => x.id === m.id), 'group message on Ana\'s first device')
+  })
+
+  it('edits and recalls are the person\'s: from any of their devices, never from someone else', async () => {
+    const mine = (await n.ana2.messenger.history(n.ben.peerId)).find(x => x.text === 'yes, see you there')
+    assert.ok(mine !== undefined)
+    // written on the laptop, edited on the desktop
+    await post(n.ana1, { to: n.ben.peerId, text: 'yes, see you at 12', change: { type: 'edit', id: mine.id } })
+    const text = async (node: ParleyNode, peer: string): Promise<string | undefined> => (await shown(node, peer)).find(x => x.id === mine.id)?.text
+    for (const [node, peer] of [[n.ben, n.ana1.peerId], [n.ana2, n.ben.peerId], [n.ana1, n.ben.peerId]] as const) {
+      await until(async () => await text(node, peer) === 'yes, see you at 12', 'the edit shown everywhere')
+    }
+    const forged = await call<{ code: string }>(n.ben, 'POST', '/messages', { to: n.ana1.peerId, text: 'not yours', change: { type: 'edit', id: mine.id } })
+    assert.equal(forged.status, 400)
+    // and recalled from the laptop again
+    await post(n.ana2, { to: n.ben.peerId, text: '', change: { type: 'recall', id: mine.id } })
+    await until(async () => (await shown(n.ben, n.ana1.peerId)).find(x => x.id === mine.id)?.recalled === true, 'recalled at Ben')
+    await until(async () => (await shown(n.ana1, n.ben.peerId)).find(x => x.id === mine.id)?.recalled === true, 'recalled on the desktop')
   })
 
   it('a forged device certificate is refused', async () => {
@@ -238,6 +256,22 @@ describe('accounts through the relay', () => {
     await until(() => !relay.mailbox.isAdmitted(n.ana2.peerId), 'the relay drops the revoked device')
   })
 })
+
+/** the node's own local API over 127.0.0.1, as the UI calls it */
+async function call<T> (node: ParleyNode, method: string, path: string, body?: unknown): Promise<{ status: number, data: T }> {
+  const token = new URLSearchParams((node.uiUrl as string).split('#')[1]).get('token') as string
+  const res = await fetch(`http://127.0.0.1:${String(node.apiPort)}/v1${path}`, {
+    method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body)
+  })
+  return { status: res.status, data: await res.json() as T }
+}
+async function post (node: ParleyNode, body: Record<string, unknown>): Promise<MessageView> {
+  const r = await call<MessageView>(node, 'POST', '/messages', body)
+  assert.equal(r.status, 201, JSON.stringify(r.data))
+  return r.data
+}
+const shown = async (node: ParleyNode, peer: string): Promise<MessageView[]> =>
+  (await call<MessageView[]>(node, 'GET', `/conversations/${encodeURIComponent(peer)}/messages`)).data
 
 /** A connection through the relay's circuit (no direct address known). */
 async function connectVia (a: ParleyNode, b: ParleyNode): Promise<void> {
