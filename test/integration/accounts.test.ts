@@ -8,6 +8,8 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
+import { cp, readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
 import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 import type { MessageView } from '../../node/src/api/contract.js'
@@ -171,37 +173,47 @@ describe('v0.1 data dir migration', () => {
   before(async () => { dir = await tmpDir('parley-migrate-') })
   after(async () => { await removeDir(dir) })
 
-  it('a v0.1 data dir becomes a one-device account with every message, group and contact', async () => {
-    const a = loopbackNode(join(dir, 'a'), { name: 'Ana' })
-    const b = loopbackNode(join(dir, 'b'), { name: 'Ben' })
+  it('data dirs written by Parley 0.1.0 become one-device accounts with every message, group and contact', async () => {
+    // test/fixtures/v0.1-datadir: written by the v0.1 code itself (its README says how); copied, never changed
+    const x = JSON.parse(await readFile(join(V01, 'expected.json'), 'utf8')) as V01Expected
+    await cp(V01, join(dir, 'v01'), { recursive: true })
+    const a = loopbackNode(join(dir, 'v01/ana'))
+    const b = loopbackNode(join(dir, 'v01/ben'))
     await a.start(); await b.start()
-    let conv = ''
-    let ids: string[] = []
     try {
+      for (const [node, id] of [[a, x.ana], [b, x.ben]] as const) {
+        assert.equal(node.peerId, id, 'the same device key')
+        assert.equal(node.messenger.account, id, 'its peer ID is its account ID')
+        assert.equal(node.messenger.accounts.migrated, true)
+        assert.deepEqual(node.messenger.accounts.ownState().devices, [id])
+      }
+      // before any connection: what the data dir held
+      const dm = await a.messenger.history(x.ben)
+      assert.deepEqual(dm.map(m => m.id), x.dmIds)
+      assert.deepEqual(dm.map(m => m.text), x.dmTexts)
+      assert.equal(dm[0]?.conv, x.dm)
+      assert.equal(a.messenger.convOf(x.ben), x.dm, 'the conversation id is unchanged')
+      assert.deepEqual((await b.messenger.history(x.ana)).map(m => m.id), x.dmIds)
+      for (const node of [a, b]) {
+        const g = node.messenger.group(x.group)
+        assert.equal(g?.name, x.groupName)
+        assert.deepEqual([...(g?.members ?? [])].sort(), [x.ana, x.ben].sort())
+        assert.deepEqual((await node.messenger.history(x.group)).map(m => m.id), x.groupIds)
+      }
+      assert.ok((await a.messenger.listPeers()).some(p => p.peerId === x.ben && p.name === 'Ben'), 'the contact and its name')
+      assert.equal(a.messenger.name, 'Ana')
+      // and both go on where they were: a new message each way, and in the old group
       await connect(a, b)
-      const m1 = await a.messenger.sendMessage(b.peerId, 'before accounts')
+      const m1 = await a.messenger.sendMessage(x.ben, 'after accounts')
       await a.messenger.waitForState(m1.id, 'delivered', { signal: AbortSignal.timeout(10_000) })
-      conv = (await a.messenger.createGroup('Old group', [b.peerId])).conv
-      const m2 = await a.messenger.sendMessage(conv, 'group message')
-      await a.messenger.waitForState(m2.id, 'delivered', { signal: AbortSignal.timeout(10_000) })
-      ids = (await a.messenger.history(b.peerId)).map(m => m.id)
-      // what v0.1 stored: the same data without any account record
-      await a.messageStore.deleteMeta('account')
-    } finally { await a.stop() }
-    const again = loopbackNode(join(dir, 'a'))
-    await again.start()
-    try {
-      assert.equal(again.messenger.account, again.peerId)
-      assert.equal(again.messenger.accounts.migrated, true)
-      assert.deepEqual((await again.messenger.history(b.peerId)).map(m => m.id), ids)
-      assert.equal(again.messenger.group(conv)?.name, 'Old group')
-      assert.ok((await again.messenger.history(conv)).some(m => m.text === 'group message'))
-      assert.ok((await again.messenger.listPeers()).some(p => p.peerId === b.peerId && p.name === 'Ben'))
-      await connect(again, b)
-      const m3 = await again.messenger.sendMessage(b.peerId, 'after accounts')
-      await again.messenger.waitForState(m3.id, 'delivered', { signal: AbortSignal.timeout(10_000) })
-      assert.equal(m3.conv, dmConversationId(again.peerId, b.peerId))
-    } finally { await again.stop(); await b.stop() }
+      assert.equal(m1.conv, x.dm)
+      const m2 = await b.messenger.sendMessage(x.group, '新消息')
+      await b.messenger.waitForState(m2.id, 'delivered', { signal: AbortSignal.timeout(10_000) })
+      await until(async () => (await a.messenger.history(x.group)).some(m => m.id === m2.id), 'group message at Ana')
+      const peer = (await b.messenger.listPeers()).find(p => p.peerId === x.ana)
+      assert.equal(peer?.needsUpdate, false, 'both run this version now')
+      assert.equal(peer?.keyWarning, null)
+    } finally { await a.stop(); await b.stop() }
   })
 })
 
@@ -256,6 +268,9 @@ describe('accounts through the relay', () => {
     await until(() => !relay.mailbox.isAdmitted(n.ana2.peerId), 'the relay drops the revoked device')
   })
 })
+
+const V01 = fileURLToPath(new URL('../fixtures/v0.1-datadir', import.meta.url))
+interface V01Expected { ana: string, ben: string, group: string, groupName: string, dm: string, dmTexts: string[], dmIds: string[], groupIds: string[] }
 
 /** the node's own local API over 127.0.0.1, as the UI calls it */
 async function call<T> (node: ParleyNode, method: string, path: string, body?: unknown): Promise<{ status: number, data: T }> {
