@@ -238,6 +238,20 @@ export class Store {
     return true
   }
 
+  /** our identity and account again: after this device linked to an account its account (and name) changed */
+  async refreshAccount (): Promise<void> {
+    const [me, account] = await Promise.all([this.api.identity(), this.api.account()])
+    this.set({ me })
+    this.setAccount(account)
+  }
+
+  /** our account changed: a device just linked to it was listed as a colleague until now, and is us from now on */
+  private setAccount (account: AccountView): void {
+    this.set({ account })
+    const peers = [...this.state.peers.values()].filter(p => !isMe(this.state, p.peerId))
+    if (peers.length !== this.state.peers.size) this.set({ peers: new Map(peers.map(p => [p.peerId, p])) })
+  }
+
   /** a message author's account: edits and recalls are the person's, from any of their devices (issue 11) */
   private readonly authorAccount = (id: string): string => accountOf(this.state, id)
 
@@ -397,7 +411,7 @@ export class Store {
       }
       case 'accountUpdated':
         // a device of ours linked or revoked: what is "us" changed
-        if (isMe(this.state, e.data.account)) void this.api.account().then(account => { this.set({ account }) }, () => {})
+        if (isMe(this.state, e.data.account)) void this.api.account().then(account => { this.setAccount(account) }, () => {})
         return
       case 'relayChanged':
         this.setRelay(e.data)

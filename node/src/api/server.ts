@@ -458,7 +458,9 @@ export class ApiServer {
         throw new ParleyError('ERR_INVALID_ARGUMENT', 'timeoutMs must be a positive integer')
       }
       const to = await resolveConvRef(body.to)
-      const extras = await resolveExtras(body, { store, conv: messenger.convOf(to), me: messenger.peerId, windows: this.changeWindows, accountOf: authorAccount(messenger) })
+      const extras = await resolveExtras(body, {
+        store, conv: messenger.convOf(to), me: messenger.peerId, windows: this.changeWindows, accountOf: authorAccount(messenger)
+      })
       // validated everything first: once stored, the message is sent whatever happens next
       const msg = await messenger.sendMessage(to, body.text, extras)
       if (wait !== undefined) {
@@ -488,7 +490,8 @@ export class ApiServer {
       if (before === null) throw new ParleyError('ERR_INVALID_ARGUMENT', 'before must be a message cursor <hlc.w>.<hlc.c>.<id>')
       const changes = url.searchParams.get('changes')
       if (changes !== null && changes !== '0' && changes !== '1') throw new ParleyError('ERR_INVALID_ARGUMENT', 'changes must be 0 or 1')
-      return await shownHistory((q) => messenger.history(peer, { ...q, search, before }), limit ?? DEFAULT_HISTORY_LIMIT, changes === '1', authorAccount(messenger))
+      const page = (q: { limit: number }): Promise<StoredMessage[]> => messenger.history(peer, { ...q, search, before })
+      return await shownHistory(page, limit ?? DEFAULT_HISTORY_LIMIT, changes === '1', authorAccount(messenger))
     })
     this.route('POST', /^\/peers\/([^/]+)\/verify$/, async (req, [ref]) => {
       const body = await readJson(req)

@@ -15,20 +15,24 @@ const asApiError = (err: unknown): ApiError => err instanceof ApiError ? err : n
 
 export function Devices ({ store, onClose }: { store: Store, onClose: () => void }) {
   const { t } = useI18n()
-  const [account, setAccount] = useState<AccountView | null>(null)
   const [link, setLink] = useState<{ code: string, expiresAt: number, qr: string } | null>(null)
   const [revoking, setRevoking] = useState<string | null>(null)
   const [error, setError] = useState<string | null>(null)
+  // the store's copy: a device linked or revoked elsewhere (accountUpdated) shows at once
+  const account = store.state.account
   const load = async (): Promise<void> => {
-    try { setAccount(await store.api.account()) } catch (err) { setError(errorText(t, asApiError(err))) }
+    try { await store.refreshAccount() } catch (err) { setError(errorText(t, asApiError(err))) }
   }
   useEffect(() => { void load() }, [])
+  // a code is used once: when a device joined, the code shown is spent
+  const count = account?.devices.length ?? 0
+  useEffect(() => { setLink(null) }, [count])
   const makeCode = async (): Promise<void> => {
     try { setLink(await store.api.linkCode()) } catch (err) { setError(errorText(t, asApiError(err))) }
   }
   const revoke = async (peerId: string): Promise<void> => {
     setRevoking(null)
-    try { setAccount(await store.api.revokeDevice(peerId)) } catch (err) { setError(errorText(t, asApiError(err))) }
+    try { await store.api.revokeDevice(peerId); await store.refreshAccount() } catch (err) { setError(errorText(t, asApiError(err))) }
   }
   const seen = (d: AccountView['devices'][number]): string =>
     d.self ? t.deviceThis : d.online ? t.deviceOnline : d.lastSeen === null ? t.deviceNeverSeen : t.deviceLastSeen(new Date(d.lastSeen).toLocaleString())
@@ -85,6 +89,8 @@ export function LinkJoin ({ store, onDone, onBack }: { store: Store, onDone: () 
     setError(null)
     try {
       await store.api.joinAccount(code.trim(), label.trim() === '' ? undefined : label.trim())
+      // this computer is now a device of that account, under its name
+      await store.refreshAccount().catch(() => {})
       onDone()
     } catch (err) {
       const a = asApiError(err)
