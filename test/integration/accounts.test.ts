@@ -61,6 +61,12 @@ describe('accounts with several devices', () => {
       await assert.rejects(third.messenger.linking.join(code), (e: unknown) => e instanceof ParleyError && e.code === 'ERR_INVITE_INVALID')
       assert.equal(third.messenger.account, third.peerId)
       assert.equal(third.messenger.linking.pendingLink, undefined)
+      // a code expires: past its time it is refused as well, and nothing is left pending
+      const short = n.ana1.messenger.linking.createCode(1)
+      await until(() => Date.now() > short.expiresAt, 'the code\'s time is over')
+      await assert.rejects(third.messenger.linking.join(short.code), (e: unknown) => e instanceof ParleyError && e.code === 'ERR_INVITE_INVALID')
+      assert.equal(third.messenger.account, third.peerId)
+      assert.equal(third.messenger.linking.pendingLink, undefined)
     } finally { await third.stop() }
     // Ben learns the new device from the account's record (announced on change)
     await until(() => n.ben.messenger.accounts.devicesOf(n.ana1.peerId).includes(n.ana2.peerId), 'Ben knows Ana\'s second device')

@@ -118,7 +118,8 @@ async function main (argv: string[]): Promise<number> {
       for (const p of peers) {
         // issue 11: a person on several computers, and a colleague on Parley from before accounts
         const extra = `${p.devices.length > 1 ? `, ${p.devices.length} devices` : ''}${p.needsUpdate ? ', needs an update (older Parley)' : ''}`
-        out(`${p.online ? '●' : '○'} ${printable(p.name ?? '(unnamed)').padEnd(24)} ${p.peerId} ${p.online ? `online (${p.reach ?? 'lan'})` : 'offline'}${extra}`)
+        const presence = p.online ? `online (${p.reach ?? 'lan'})` : 'offline'
+        out(`${p.online ? '●' : '○'} ${printable(p.name ?? '(unnamed)').padEnd(24)} ${p.peerId} ${presence}${extra}`)
       }
       return 0
     }
