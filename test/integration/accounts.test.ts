@@ -10,9 +10,13 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { cp, readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { PARLEY_BIN } from '../helpers/proc.js'
+import { parseLinkCode } from '../../core/protocol/account.js'
 import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
-import type { MessageView } from '../../node/src/api/contract.js'
+import type { AccountView, MessageView } from '../../node/src/api/contract.js'
 import { Libp2pHost } from '../../node/src/host/libp2p-host.js'
 import { createIdentityBytes, loadIdentity } from '../../core/keys.js'
 import { RpcChannel, remoteCode } from '../../core/rpc/channel.js'
@@ -220,6 +224,49 @@ describe('v0.1 data dir migration', () => {
       assert.equal(peer?.needsUpdate, false, 'both run this version now')
       assert.equal(peer?.keyWarning, null)
     } finally { await a.stop(); await b.stop() }
+  })
+})
+
+describe('the CLI: parley link, parley devices, revoke', () => {
+  let dir: string
+  const n: Record<'ana1' | 'ana2' | 'ben', ParleyNode> = {} as never
+  const parley = async (node: 'ana1' | 'ana2' | 'ben', ...args: string[]): Promise<string> =>
+    (await promisify(execFile)(process.execPath, [PARLEY_BIN, ...args, '--data', join(dir, node)], { encoding: 'utf8' })).stdout
+
+  before(async () => {
+    dir = await tmpDir('parley-accounts-cli-')
+    for (const k of ['ana1', 'ana2', 'ben'] as const) {
+      n[k] = loopbackNode(join(dir, k), { name: k === 'ben' ? 'Ben' : 'Ana' })
+      await n[k].start()
+    }
+    await connect(n.ana1, n.ana2); await connect(n.ana1, n.ben); await connect(n.ana2, n.ben)
+  })
+  after(async () => {
+    for (const node of Object.values(n)) await node?.stop()
+    await removeDir(dir)
+  })
+
+  it('links with the code parley link prints (text and QR code), lists and revokes by the end of an ID', async () => {
+    const made = await parley('ana1', 'link')
+    assert.match(made, /[▀▄█]/, 'a QR code drawn in the terminal')
+    const code = /^ {2}(\S+)$/m.exec(made)?.[1] ?? ''
+    assert.equal(parseLinkCode(code)?.device, n.ana1.peerId)
+    const joined = await parley('ana2', 'link', code, '--label', 'laptop')
+    assert.match(joined, new RegExp(`part of account ${n.ana1.peerId} \\(2 devices\\)`))
+    assert.match(joined, /messages from before the link stay on your other devices/)
+    const listed = await parley('ana1', 'devices')
+    assert.match(listed, new RegExp(`${n.ana2.peerId} laptop`))
+    assert.match(listed, /this device \(account key\)/)
+    const json = JSON.parse(await parley('ana1', 'devices', '--json')) as AccountView
+    assert.deepEqual(json.devices.map(d => d.peerId), [n.ana1.peerId, n.ana2.peerId])
+    // Ben's list: one Ana, with two devices
+    await until(() => n.ben.messenger.accounts.devicesOf(n.ana1.peerId).includes(n.ana2.peerId), 'Ben knows the laptop')
+    assert.match(await parley('ben', 'peers'), /Ana .*, 2 devices/)
+    // only the first device links: the laptop says so in words
+    const refused = await parley('ana2', 'link').then(() => '', (e: { stderr: string }) => e.stderr)
+    assert.match(refused, /only the account's first device can link/)
+    assert.match(await parley('ana1', 'devices', 'revoke', n.ana2.peerId.slice(-8)), /revoked; the account has 1 device\(s\) now/)
+    assert.match(await parley('ana1', 'devices'), new RegExp(`✕ ${n.ana2.peerId} revoked`))
   })
 })
 
