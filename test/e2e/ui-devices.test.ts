@@ -4,6 +4,7 @@
  * links with it; the desktop lists both; Ben's message reaches both pages, the laptop answers and the
  * desktop shows the answer as Ana's; the desktop revokes the laptop. Beside them, a colleague whose
  * Parley predates accounts shows "needs an update". Once in English at 1280 px, once in Chinese at 360 px;
+ * and once a laptop away from the office links through the relay with the admin's invite in the same screen;
  * every text looked for comes from the UI's catalogs. Screenshots go to test-results/screens/ (and, with
  * UPDATE_SCREENSHOTS=1, to docs/img/ for the user guides).
  */
@@ -15,6 +16,9 @@ import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/node
 import { buildUi, isNarrow, launchChromium, openChat, screen as shot, toList, uiTest, type Side } from '../helpers/browser.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 import { parseLinkCode } from '../../core/protocol/account.js'
+import { inviteLink } from '../../core/protocol/invite-link.js'
+import { RelayServer } from '../../relay/src/relay-server.js'
+import { createLogger } from '../../core/util/log.js'
 import { uiI18n } from '../../app/ui/src/i18n/index.js'
 
 const SIDES: Side[] = [{ locale: 'en', width: 1280 }, { locale: 'zh-CN', width: 360 }]
@@ -189,3 +193,52 @@ for (const side of SIDES) {
     })
   })
 }
+
+describe('web UI: linking a laptop away from the office, through the relay, with an invite in the first-run screen', () => {
+  let dir: string
+  let relay: RelayServer
+  let desk: ParleyNode
+  let laptop: ParleyNode
+  let browser: Browser
+  const pages: Record<string, Page> = {}
+
+  before(async () => {
+    buildUi()
+    dir = await tmpDir('parley-ui-devices-relay-')
+    relay = new RelayServer({ dataDir: join(dir, 'relay'), listen: ['/ip4/127.0.0.1/tcp/0'] }, createLogger('relay', 'error'))
+    await relay.start()
+    const relayAddr = relay.addresses()[0] as string
+    // the desktop at the office uses the relay; the laptop knows nothing yet (no LAN between them, no relay set)
+    desk = loopbackNode(join(dir, 'desk'), { name: 'Ana Lima', relay: relayAddr, relayClient: { mailboxPollMs: 300 } })
+    laptop = loopbackNode(join(dir, 'laptop'), { relayClient: { mailboxPollMs: 300 } })
+    await desk.start(); await laptop.start()
+    await relay.mailbox.admit(desk.peerId, 'allow-list')
+    await desk.host.reconnectRelay()
+    await until(() => desk.relay.status().admitted === true, 'the desktop at the relay')
+    browser = await launchChromium()
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en' })
+    pages.laptop = await ctx.newPage()
+    await pages.laptop.goto(laptop.uiUrl as string)
+  })
+  after(async () => {
+    await browser?.close()
+    for (const n of [desk, laptop]) await n?.stop()
+    await relay?.stop()
+    await removeDir(dir)
+  })
+
+  uiTest('the code and the admin\'s invite link in the first-run screen: the laptop joins the relay, then the account', () => pages, async () => {
+    const p = pages.laptop as Page
+    const { code } = desk.messenger.linking.createCode()
+    const invite = inviteLink(relay.addresses()[0] as string, (await relay.mailbox.createInvite()).token)
+    await p.locator('#welcome-link').click()
+    await p.locator('#link-join-code').fill(code)
+    await p.locator('#link-join-invite').fill(invite)
+    await p.locator('#link-join-submit').click()
+    await p.locator('#welcome').waitFor({ state: 'detached', timeout: 45_000 })
+    assert.equal(laptop.messenger.account, desk.peerId)
+    assert.equal(laptop.host.reach(desk.peerId), 'relay', 'through the relay\'s circuit')
+    assert.equal(laptop.relay.status().admitted, true)
+    await p.locator('#my-name', { hasText: 'Ana Lima' }).waitFor()
+  }, 'devices-relay-')
+})

@@ -303,7 +303,8 @@ export class Peers {
     return v
   }
 
-  private async fetchProfile (peerId: string): Promise<void> {
+  /** Asks `peerId` for its signed profile (and account record) now. */
+  async fetchProfile (peerId: string): Promise<void> {
     const ch = await this.c.channels.get(peerId)
     await this.acceptProfile(peerId, await ch.call('getProfile', {}))
   }
