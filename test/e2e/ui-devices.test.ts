@@ -12,7 +12,7 @@ import { describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
-import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
+import { connect, loopbackNode, removeDir, speakV01, tmpDir, until } from '../helpers/nodes.js'
 import { buildUi, isNarrow, launchChromium, openChat, screen as shot, toList, uiTest, type Side } from '../helpers/browser.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 import { parseLinkCode } from '../../core/protocol/account.js'
@@ -22,21 +22,6 @@ import { createLogger } from '../../core/util/log.js'
 import { uiI18n } from '../../app/ui/src/i18n/index.js'
 
 const SIDES: Side[] = [{ locale: 'en', width: 1280 }, { locale: 'zh-CN', width: 360 }]
-
-/**
- * Makes `node` answer as Parley 0.1.0 did: its profile without `accounts` (nor status, nor account record).
- * The test stands in for an old binary this way; the profile stays signed and valid.
- */
-function speakV01 (node: ParleyNode): void {
-  const peers = (node.messenger as unknown as { peers: { published: (withRecord?: boolean) => Record<string, unknown> | undefined } }).peers
-  const published = peers.published.bind(peers)
-  peers.published = (withRecord) => {
-    const p = published(withRecord)
-    if (p === undefined) return p
-    const { accounts: _a, acct: _h, account: _r, status: _s, ...v01 } = p
-    return v01
-  }
-}
 
 for (const side of SIDES) {
   describe(`web UI, accounts with several devices: ${side.locale} ${side.width} px`, () => {
