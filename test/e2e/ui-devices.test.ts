@@ -130,7 +130,7 @@ for (const side of SIDES) {
     })
 
     ui('Ben writes to Ana: both computers show it; the laptop answers, and the desktop shows the answer as Ana\'s', async () => {
-      await until(() => ben.messenger.accounts.devicesOf(desk.peerId).includes(laptop.peerId), 'Ben knows the laptop')
+      await until(() => ben.messenger.accounts.devicesOf(desk.peerId).includes(laptop.peerId), 'Ben knows the laptop', 30_000)
       await ben.messenger.sendMessage(desk.peerId, 'lunch at 12?')
       for (const p of [pd(), pl()]) {
         await openChat(p, chatOf(ben))
@@ -140,7 +140,7 @@ for (const side of SIDES) {
       await p.locator('#text').fill('yes, from my laptop')
       await p.locator('#send').click()
       await pd().locator('#messages .msg.mine', { hasText: 'yes, from my laptop' }).waitFor()
-      await until(async () => (await ben.messenger.history(desk.peerId)).some(m => m.text === 'yes, from my laptop'), 'at Ben')
+      await until(async () => (await ben.messenger.history(desk.peerId)).some(m => m.text === 'yes, from my laptop'), 'at Ben', 30_000)
       // Ben's chat header on Ana's side is one person; Ben sees one Ana with two devices
       const ana = (await ben.messenger.listPeers()).filter(x => x.peerId === desk.peerId)
       assert.equal(ana.length, 1)
@@ -166,9 +166,9 @@ for (const side of SIDES) {
       await p.locator(`#device-list li[data-peer="${laptop.peerId}"] .device-revoke`).click()
       await p.locator('#confirm-text', { hasText: t.deviceRevokeConfirm }).waitFor()
       await p.locator('#confirm-yes').click()
-      await until(async () => await p.locator('#device-list li').count() === 1, 'one device left')
+      await until(async () => await p.locator('#device-list li').count() === 1, 'one device left', 30_000)
       assert.deepEqual(desk.messenger.accounts.ownState().revoked, [laptop.peerId])
-      await until(() => !ben.messenger.accounts.devicesOf(desk.peerId).includes(laptop.peerId), 'Ben learns the revocation')
+      await until(() => !ben.messenger.accounts.devicesOf(desk.peerId).includes(laptop.peerId), 'Ben learns the revocation', 30_000)
       const m = await ben.messenger.sendMessage(desk.peerId, 'after the revocation')
       assert.ok(!m.envelope.keys.some(k => k.to === laptop.peerId), 'nobody seals to the revoked laptop')
       await p.locator('#devices-close').click()
@@ -199,7 +199,7 @@ describe('web UI: linking a laptop away from the office, through the relay, with
     await desk.start(); await laptop.start()
     await relay.mailbox.admit(desk.peerId, 'allow-list')
     await desk.host.reconnectRelay()
-    await until(() => desk.relay.status().admitted === true, 'the desktop at the relay')
+    await until(() => desk.relay.status().admitted === true, 'the desktop at the relay', 30_000)
     browser = await launchChromium()
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en' })
     pages.laptop = await ctx.newPage()

@@ -262,8 +262,8 @@ describe('the CLI: parley link, parley devices, revoke', () => {
     const json = JSON.parse(await parley('ana1', 'devices', '--json')) as AccountView
     assert.deepEqual(json.devices.map(d => d.peerId), [n.ana1.peerId, n.ana2.peerId])
     // Ben's list: one Ana, with two devices
-    await until(() => n.ben.messenger.accounts.devicesOf(n.ana1.peerId).includes(n.ana2.peerId), 'Ben knows the laptop')
-    await until(async () => (await n.ben.messenger.listPeers()).find(p => p.peerId === n.old.peerId)?.needsUpdate === true, 'Olga\'s old profile seen')
+    await until(() => n.ben.messenger.accounts.devicesOf(n.ana1.peerId).includes(n.ana2.peerId), 'Ben knows the laptop', 30_000)
+    await until(async () => (await n.ben.messenger.listPeers()).find(p => p.peerId === n.old.peerId)?.needsUpdate === true, 'Olga\'s old profile seen', 30_000)
     const peers = await parley('ben', 'peers')
     assert.match(peers, /Ana .*, 2 devices/)
     // a colleague on Parley 0.1: a clear state, not a silent failure
