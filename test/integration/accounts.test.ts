@@ -8,8 +8,15 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
+import { cp, readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { PARLEY_BIN } from '../helpers/proc.js'
+import { parseLinkCode } from '../../core/protocol/account.js'
+import { connect, loopbackNode, removeDir, speakV01, tmpDir, until } from '../helpers/nodes.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
+import type { AccountView, MessageView } from '../../node/src/api/contract.js'
 import { Libp2pHost } from '../../node/src/host/libp2p-host.js'
 import { createIdentityBytes, loadIdentity } from '../../core/keys.js'
 import { RpcChannel, remoteCode } from '../../core/rpc/channel.js'
@@ -56,6 +63,12 @@ describe('accounts with several devices', () => {
     try {
       await connect(third, n.ana1)
       await assert.rejects(third.messenger.linking.join(code), (e: unknown) => e instanceof ParleyError && e.code === 'ERR_INVITE_INVALID')
+      assert.equal(third.messenger.account, third.peerId)
+      assert.equal(third.messenger.linking.pendingLink, undefined)
+      // a code expires: past its time it is refused as well, and nothing is left pending
+      const short = n.ana1.messenger.linking.createCode(1)
+      await until(() => Date.now() > short.expiresAt, 'the code\'s time is over')
+      await assert.rejects(third.messenger.linking.join(short.code), (e: unknown) => e instanceof ParleyError && e.code === 'ERR_INVITE_INVALID')
       assert.equal(third.messenger.account, third.peerId)
       assert.equal(third.messenger.linking.pendingLink, undefined)
     } finally { await third.stop() }
@@ -108,6 +121,23 @@ describe('accounts with several devices', () => {
     await until(async () => (await n.ana1.messenger.history(g.conv)).some(x => x.id === m.id), 'group message on Ana\'s first device')
   })
 
+  it('edits and recalls are the person\'s: from any of their devices, never from someone else', async () => {
+    const mine = (await n.ana2.messenger.history(n.ben.peerId)).find(x => x.text === 'yes, see you there')
+    assert.ok(mine !== undefined)
+    // written on the laptop, edited on the desktop
+    await post(n.ana1, { to: n.ben.peerId, text: 'yes, see you at 12', change: { type: 'edit', id: mine.id } })
+    const text = async (node: ParleyNode, peer: string): Promise<string | undefined> => (await shown(node, peer)).find(x => x.id === mine.id)?.text
+    for (const [node, peer] of [[n.ben, n.ana1.peerId], [n.ana2, n.ben.peerId], [n.ana1, n.ben.peerId]] as const) {
+      await until(async () => await text(node, peer) === 'yes, see you at 12', 'the edit shown everywhere')
+    }
+    const forged = await call<{ code: string }>(n.ben, 'POST', '/messages', { to: n.ana1.peerId, text: 'not yours', change: { type: 'edit', id: mine.id } })
+    assert.equal(forged.status, 400)
+    // and recalled from the laptop again
+    await post(n.ana2, { to: n.ben.peerId, text: '', change: { type: 'recall', id: mine.id } })
+    await until(async () => (await shown(n.ben, n.ana1.peerId)).find(x => x.id === mine.id)?.recalled === true, 'recalled at Ben')
+    await until(async () => (await shown(n.ana1, n.ben.peerId)).find(x => x.id === mine.id)?.recalled === true, 'recalled on the desktop')
+  })
+
   it('a forged device certificate is refused', async () => {
     const mallory = loadIdentity(await createIdentityBytes())
     // Mallory signs an add op in Ana's name (with her own key) for her device
@@ -153,37 +183,97 @@ describe('v0.1 data dir migration', () => {
   before(async () => { dir = await tmpDir('parley-migrate-') })
   after(async () => { await removeDir(dir) })
 
-  it('a v0.1 data dir becomes a one-device account with every message, group and contact', async () => {
-    const a = loopbackNode(join(dir, 'a'), { name: 'Ana' })
-    const b = loopbackNode(join(dir, 'b'), { name: 'Ben' })
+  it('data dirs written by Parley 0.1.0 become one-device accounts with every message, group and contact', async () => {
+    // test/fixtures/v0.1-datadir: written by the v0.1 code itself (its README says how); copied, never changed
+    const x = JSON.parse(await readFile(join(V01, 'expected.json'), 'utf8')) as V01Expected
+    await cp(V01, join(dir, 'v01'), { recursive: true })
+    const a = loopbackNode(join(dir, 'v01/ana'))
+    const b = loopbackNode(join(dir, 'v01/ben'))
     await a.start(); await b.start()
-    let conv = ''
-    let ids: string[] = []
     try {
+      for (const [node, id] of [[a, x.ana], [b, x.ben]] as const) {
+        assert.equal(node.peerId, id, 'the same device key')
+        assert.equal(node.messenger.account, id, 'its peer ID is its account ID')
+        assert.equal(node.messenger.accounts.migrated, true)
+        assert.deepEqual(node.messenger.accounts.ownState().devices, [id])
+      }
+      // before any connection: what the data dir held
+      const dm = await a.messenger.history(x.ben)
+      assert.deepEqual(dm.map(m => m.id), x.dmIds)
+      assert.deepEqual(dm.map(m => m.text), x.dmTexts)
+      assert.equal(dm[0]?.conv, x.dm)
+      assert.equal(a.messenger.convOf(x.ben), x.dm, 'the conversation id is unchanged')
+      assert.deepEqual((await b.messenger.history(x.ana)).map(m => m.id), x.dmIds)
+      for (const node of [a, b]) {
+        const g = node.messenger.group(x.group)
+        assert.equal(g?.name, x.groupName)
+        assert.deepEqual([...(g?.members ?? [])].sort(), [x.ana, x.ben].sort())
+        assert.deepEqual((await node.messenger.history(x.group)).map(m => m.id), x.groupIds)
+      }
+      assert.ok((await a.messenger.listPeers()).some(p => p.peerId === x.ben && p.name === 'Ben'), 'the contact and its name')
+      assert.equal(a.messenger.name, 'Ana')
+      // and both go on where they were: a new message each way, and in the old group
       await connect(a, b)
-      const m1 = await a.messenger.sendMessage(b.peerId, 'before accounts')
+      const m1 = await a.messenger.sendMessage(x.ben, 'after accounts')
       await a.messenger.waitForState(m1.id, 'delivered', { signal: AbortSignal.timeout(10_000) })
-      conv = (await a.messenger.createGroup('Old group', [b.peerId])).conv
-      const m2 = await a.messenger.sendMessage(conv, 'group message')
-      await a.messenger.waitForState(m2.id, 'delivered', { signal: AbortSignal.timeout(10_000) })
-      ids = (await a.messenger.history(b.peerId)).map(m => m.id)
-      // what v0.1 stored: the same data without any account record
-      await a.messageStore.deleteMeta('account')
-    } finally { await a.stop() }
-    const again = loopbackNode(join(dir, 'a'))
-    await again.start()
-    try {
-      assert.equal(again.messenger.account, again.peerId)
-      assert.equal(again.messenger.accounts.migrated, true)
-      assert.deepEqual((await again.messenger.history(b.peerId)).map(m => m.id), ids)
-      assert.equal(again.messenger.group(conv)?.name, 'Old group')
-      assert.ok((await again.messenger.history(conv)).some(m => m.text === 'group message'))
-      assert.ok((await again.messenger.listPeers()).some(p => p.peerId === b.peerId && p.name === 'Ben'))
-      await connect(again, b)
-      const m3 = await again.messenger.sendMessage(b.peerId, 'after accounts')
-      await again.messenger.waitForState(m3.id, 'delivered', { signal: AbortSignal.timeout(10_000) })
-      assert.equal(m3.conv, dmConversationId(again.peerId, b.peerId))
-    } finally { await again.stop(); await b.stop() }
+      assert.equal(m1.conv, x.dm)
+      const m2 = await b.messenger.sendMessage(x.group, '新消息')
+      await b.messenger.waitForState(m2.id, 'delivered', { signal: AbortSignal.timeout(10_000) })
+      await until(async () => (await a.messenger.history(x.group)).some(m => m.id === m2.id), 'group message at Ana')
+      const peer = (await b.messenger.listPeers()).find(p => p.peerId === x.ana)
+      assert.equal(peer?.needsUpdate, false, 'both run this version now')
+      assert.equal(peer?.keyWarning, null)
+    } finally { await a.stop(); await b.stop() }
+  })
+})
+
+describe('the CLI: parley link, parley devices, revoke', () => {
+  let dir: string
+  const n: Record<'ana1' | 'ana2' | 'ben' | 'old', ParleyNode> = {} as never
+  const parley = async (node: 'ana1' | 'ana2' | 'ben', ...args: string[]): Promise<string> =>
+    (await promisify(execFile)(process.execPath, [PARLEY_BIN, ...args, '--data', join(dir, node)], { encoding: 'utf8' })).stdout
+
+  before(async () => {
+    dir = await tmpDir('parley-accounts-cli-')
+    for (const k of ['ana1', 'ana2', 'ben', 'old'] as const) {
+      n[k] = loopbackNode(join(dir, k), { name: k === 'ben' ? 'Ben' : k === 'old' ? 'Olga' : 'Ana' })
+      await n[k].start()
+    }
+    // Olga's Parley answers as 0.1.0 did (no accounts)
+    speakV01(n.old)
+    await connect(n.ana1, n.ana2); await connect(n.ana1, n.ben); await connect(n.ana2, n.ben); await connect(n.ben, n.old)
+  })
+  after(async () => {
+    for (const node of Object.values(n)) await node?.stop()
+    await removeDir(dir)
+  })
+
+  it('links with the code parley link prints (text and QR code), lists and revokes by the end of an ID', async () => {
+    const made = await parley('ana1', 'link')
+    assert.match(made, /[▀▄█]/, 'a QR code drawn in the terminal')
+    const code = /^ {2}(\S+)$/m.exec(made)?.[1] ?? ''
+    assert.equal(parseLinkCode(code)?.device, n.ana1.peerId)
+    const joined = await parley('ana2', 'link', code, '--label', 'laptop')
+    assert.match(joined, new RegExp(`part of account ${n.ana1.peerId} \\(2 devices\\)`))
+    assert.match(joined, /messages from before the link stay on your other devices/)
+    const listed = await parley('ana1', 'devices')
+    assert.match(listed, new RegExp(`${n.ana2.peerId} laptop`))
+    assert.match(listed, /this device \(account key\)/)
+    const json = JSON.parse(await parley('ana1', 'devices', '--json')) as AccountView
+    assert.deepEqual(json.devices.map(d => d.peerId), [n.ana1.peerId, n.ana2.peerId])
+    // Ben's list: one Ana, with two devices
+    await until(() => n.ben.messenger.accounts.devicesOf(n.ana1.peerId).includes(n.ana2.peerId), 'Ben knows the laptop', 30_000)
+    await until(async () => (await n.ben.messenger.listPeers()).find(p => p.peerId === n.old.peerId)?.needsUpdate === true, 'Olga\'s old profile seen', 30_000)
+    const peers = await parley('ben', 'peers')
+    assert.match(peers, /Ana .*, 2 devices/)
+    // a colleague on Parley 0.1: a clear state, not a silent failure
+    assert.match(peers, /Olga .*needs an update \(older Parley\)/)
+    assert.doesNotMatch(peers, /Ana .*needs an update/)
+    // only the first device links: the laptop says so in words
+    const refused = await parley('ana2', 'link').then(() => '', (e: { stderr: string }) => e.stderr)
+    assert.match(refused, /only the account's first device can link/)
+    assert.match(await parley('ana1', 'devices', 'revoke', n.ana2.peerId.slice(-8)), /revoked; the account has 1 device\(s\) now/)
+    assert.match(await parley('ana1', 'devices'), new RegExp(`✕ ${n.ana2.peerId} revoked`))
   })
 })
 
@@ -238,6 +328,25 @@ describe('accounts through the relay', () => {
     await until(() => !relay.mailbox.isAdmitted(n.ana2.peerId), 'the relay drops the revoked device')
   })
 })
+
+const V01 = fileURLToPath(new URL('../fixtures/v0.1-datadir', import.meta.url))
+interface V01Expected { ana: string, ben: string, group: string, groupName: string, dm: string, dmTexts: string[], dmIds: string[], groupIds: string[] }
+
+/** the node's own local API over 127.0.0.1, as the UI calls it */
+async function call<T> (node: ParleyNode, method: string, path: string, body?: unknown): Promise<{ status: number, data: T }> {
+  const token = new URLSearchParams((node.uiUrl as string).split('#')[1]).get('token') as string
+  const res = await fetch(`http://127.0.0.1:${String(node.apiPort)}/v1${path}`, {
+    method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body)
+  })
+  return { status: res.status, data: await res.json() as T }
+}
+async function post (node: ParleyNode, body: Record<string, unknown>): Promise<MessageView> {
+  const r = await call<MessageView>(node, 'POST', '/messages', body)
+  assert.equal(r.status, 201, JSON.stringify(r.data))
+  return r.data
+}
+const shown = async (node: ParleyNode, peer: string): Promise<MessageView[]> =>
+  (await call<MessageView[]>(node, 'GET', `/conversations/${encodeURIComponent(peer)}/messages`)).data
 
 /** A connection through the relay's circuit (no direct address known). */
 async function connectVia (a: ParleyNode, b: ParleyNode): Promise<void> {

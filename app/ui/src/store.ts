@@ -238,10 +238,27 @@ export class Store {
     return true
   }
 
+  /** our identity and account again: after this device linked to an account its account (and name) changed */
+  async refreshAccount (): Promise<void> {
+    const [me, account] = await Promise.all([this.api.identity(), this.api.account()])
+    this.set({ me })
+    this.setAccount(account)
+  }
+
+  /** our account changed: a device just linked to it was listed as a colleague until now, and is us from now on */
+  private setAccount (account: AccountView): void {
+    this.set({ account })
+    const peers = [...this.state.peers.values()].filter(p => !isMe(this.state, p.peerId))
+    if (peers.length !== this.state.peers.size) this.set({ peers: new Map(peers.map(p => [p.peerId, p])) })
+  }
+
+  /** a message author's account: edits and recalls are the person's, from any of their devices (issue 11) */
+  private readonly authorAccount = (id: string): string => accountOf(this.state, id)
+
   /** a page as answered (`changes=1`): its messages with every edit and recall known so far folded in */
   private shown (page: MessageView[]): MessageView[] {
     for (const m of page) if (m.change !== undefined) this.changes.set(m.id, m)
-    return foldChanges([...page.filter(m => m.change === undefined), ...this.changes.values()])
+    return foldChanges([...page.filter(m => m.change === undefined), ...this.changes.values()], this.authorAccount)
   }
 
   async setFilter (filter: string): Promise<void> {
@@ -332,7 +349,7 @@ export class Store {
     // an answer or event for another chat (the user switched meanwhile), or a filtered view: not shown here
     if (this.peerOf(m.conv) !== s.current || s.filter !== '') return
     // an edit or recall is shown folded into its message (and kept for an older page that holds it)
-    if (m.change !== undefined) { this.changes.set(m.id, m); this.set({ messages: foldChanges([...s.messages, m]) }); return }
+    if (m.change !== undefined) { this.changes.set(m.id, m); this.set({ messages: foldChanges([...s.messages, m], this.authorAccount) }); return }
     const i = s.messages.findIndex(x => x.id === m.id)
     const messages = [...s.messages]
     if (i >= 0) {
@@ -394,7 +411,7 @@ export class Store {
       }
       case 'accountUpdated':
         // a device of ours linked or revoked: what is "us" changed
-        if (isMe(this.state, e.data.account)) void this.api.account().then(account => { this.set({ account }) }, () => {})
+        if (isMe(this.state, e.data.account)) void this.api.account().then(account => { this.setAccount(account) }, () => {})
         return
       case 'relayChanged':
         this.setRelay(e.data)

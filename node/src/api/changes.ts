@@ -8,6 +8,8 @@
  *
  * - a change counts only when its author wrote the target, in the same
  *   conversation, and the target is a text message (not a group op, not a change);
+ *   the author is the account (issue 11): what one device of a person wrote, the
+ *   person may edit or recall from any of their current devices (`accountOf`);
  * - changes apply in HLC order (ties by id): the last edit wins;
  * - a recall is final: later edits of a recalled message are ignored.
  *
@@ -45,18 +47,26 @@ export interface Changeable {
   recalled?: boolean
 }
 
-/** `ch` may change `target`: the same author and conversation, and a text message */
-const mayChange = (target: Changeable, ch: Changeable): boolean =>
-  target.author === ch.author && target.conv === ch.conv && target.op === undefined && target.change === undefined
+/** A device's account (identity while its account is not known: a one-device account). */
+export type AccountOfDevice = (device: string) => string
+const sameDevice: AccountOfDevice = (d) => d
+
+/** `ch` may change `target`: the same author (account) and conversation, and a text message */
+const mayChange = (target: Changeable, ch: Changeable, accountOf: AccountOfDevice): boolean =>
+  accountOf(target.author) === accountOf(ch.author) && target.conv === ch.conv && target.op === undefined && target.change === undefined
 
 const order = (a: Changeable, b: Changeable): number => a.hlc.w - b.hlc.w || a.hlc.c - b.hlc.c || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 
-/** Why the author may not send `change` of `target` at `now` (null: they may). The sender's rule. */
+/**
+ * Why the author (a device or its account) may not send `change` of `target` at `now` (null: they may).
+ * The sender's rule.
+ */
 export function changeRefusal (
-  target: Changeable | undefined, author: string, change: MessageChange, now: number, windows: ChangeWindows = DEFAULT_CHANGE_WINDOWS
+  target: Changeable | undefined, author: string, change: MessageChange, now: number, windows: ChangeWindows = DEFAULT_CHANGE_WINDOWS,
+  accountOf: AccountOfDevice = sameDevice
 ): 'unknown' | 'not-yours' | 'not-changeable' | 'too-late' | null {
   if (target === undefined) return 'unknown'
-  if (target.author !== author) return 'not-yours'
+  if (accountOf(target.author) !== accountOf(author)) return 'not-yours'
   if (target.op !== undefined || target.change !== undefined || target.recalled === true) return 'not-changeable'
   if (now - target.hlc.w > (change.type === 'edit' ? windows.editMs : windows.recallMs)) return 'too-late'
   return null
@@ -66,7 +76,7 @@ export function changeRefusal (
  * The messages as shown: each change folded into its target, the change messages themselves left out.
  * A change whose target is not in `messages` is left out too (the target is older than the page: it is not shown).
  */
-export function foldChanges<M extends Changeable> (messages: readonly M[]): M[] {
+export function foldChanges<M extends Changeable> (messages: readonly M[], accountOf: AccountOfDevice = sameDevice): M[] {
   const changes = messages.filter(m => m.change !== undefined).sort(order)
   if (changes.length === 0) return [...messages]
   const shown = new Map<string, M>()
@@ -74,7 +84,7 @@ export function foldChanges<M extends Changeable> (messages: readonly M[]): M[] 
   for (const ch of changes) {
     const change = ch.change as MessageChange
     const target = shown.get(change.id)
-    if (target === undefined || target.recalled === true || !mayChange(target, ch)) continue
+    if (target === undefined || target.recalled === true || !mayChange(target, ch, accountOf)) continue
     // an edit older than the one shown (it arrived late, e.g. by sync) changes nothing
     if (change.type === 'edit' && target.editedAt !== undefined && ch.hlc.w < target.editedAt) continue
     shown.set(target.id, change.type === 'recall'

@@ -2,7 +2,7 @@
 import { ParleyError } from '../../../core/errors.js'
 import { MAX_QUOTE_CHARS, type MessageChange, type Quote } from '../../../core/protocol/envelope.js'
 import type { MessageStore } from '../store/types.js'
-import { changeRefusal, foldChanges, type ChangeWindows } from './changes.js'
+import { changeRefusal, foldChanges, type AccountOfDevice, type ChangeWindows } from './changes.js'
 
 /** the newest messages of a conversation looked at for an earlier change of the target */
 const RECENT_FOR_CHANGES = 1000
@@ -18,7 +18,7 @@ const REFUSAL_TEXT = {
 
 /** `reply`: a message id of conversation `conv`; `change`: `{ type: 'edit' | 'recall', id }` of my own message there. */
 export async function resolveExtras (
-  body: Record<string, unknown>, c: { store: MessageStore, conv: string, me: string, windows: ChangeWindows, now?: number }
+  body: Record<string, unknown>, c: { store: MessageStore, conv: string, me: string, windows: ChangeWindows, now?: number, accountOf?: AccountOfDevice }
 ): Promise<MessageExtras> {
   const out: MessageExtras = {}
   const inConv = async (id: unknown, what: string): Promise<NonNullable<Awaited<ReturnType<MessageStore['getMessage']>>>> => {
@@ -38,10 +38,10 @@ export async function resolveExtras (
     }
     const stored = await inConv(ch.id, 'change')
     // as shown: already recalled? (receivers ignore a change of a recalled message anyway: this is for the sender's sake)
-    const recent = foldChanges(await c.store.history(c.conv, { limit: RECENT_FOR_CHANGES }))
+    const recent = foldChanges(await c.store.history(c.conv, { limit: RECENT_FOR_CHANGES }), c.accountOf)
     const target = recent.find(m => m.id === stored.id) ?? stored
     const change: MessageChange = { type: ch.type, id: target.id }
-    const why = changeRefusal(target, c.me, change, c.now ?? Date.now(), c.windows)
+    const why = changeRefusal(target, c.me, change, c.now ?? Date.now(), c.windows, c.accountOf)
     if (why !== null) throw new ParleyError('ERR_INVALID_ARGUMENT', `change: ${REFUSAL_TEXT[why]}`)
     if (change.type === 'recall' && body.text !== '') throw new ParleyError('ERR_INVALID_ARGUMENT', 'a recall has no text')
     out.change = change

@@ -14,7 +14,7 @@ import {
   type AccountView, type ApiEventType, type ConversationView, type GroupView, type MessageView, type SearchHit, type StoreHealthView
 } from './contract.js'
 import { loadUiPrefs, parseUiPrefs, saveUiPrefs } from './ui-prefs.js'
-import { DEFAULT_CHANGE_WINDOWS, foldChanges, type ChangeWindows } from './changes.js'
+import { DEFAULT_CHANGE_WINDOWS, foldChanges, type AccountOfDevice, type ChangeWindows } from './changes.js'
 import { resolveExtras } from './message-extras.js'
 import { recipientStates } from './recipients.js'
 import { conversationMembers, isGroupConv, parseDisplayName } from '../../../core/protocol/envelope.js'
@@ -458,7 +458,9 @@ export class ApiServer {
         throw new ParleyError('ERR_INVALID_ARGUMENT', 'timeoutMs must be a positive integer')
       }
       const to = await resolveConvRef(body.to)
-      const extras = await resolveExtras(body, { store, conv: messenger.convOf(to), me: messenger.peerId, windows: this.changeWindows })
+      const extras = await resolveExtras(body, {
+        store, conv: messenger.convOf(to), me: messenger.peerId, windows: this.changeWindows, accountOf: authorAccount(messenger)
+      })
       // validated everything first: once stored, the message is sent whatever happens next
       const msg = await messenger.sendMessage(to, body.text, extras)
       if (wait !== undefined) {
@@ -488,7 +490,8 @@ export class ApiServer {
       if (before === null) throw new ParleyError('ERR_INVALID_ARGUMENT', 'before must be a message cursor <hlc.w>.<hlc.c>.<id>')
       const changes = url.searchParams.get('changes')
       if (changes !== null && changes !== '0' && changes !== '1') throw new ParleyError('ERR_INVALID_ARGUMENT', 'changes must be 0 or 1')
-      return await shownHistory((q) => messenger.history(peer, { ...q, search, before }), limit ?? DEFAULT_HISTORY_LIMIT, changes === '1')
+      const page = (q: { limit: number }): Promise<StoredMessage[]> => messenger.history(peer, { ...q, search, before })
+      return await shownHistory(page, limit ?? DEFAULT_HISTORY_LIMIT, changes === '1', authorAccount(messenger))
     })
     this.route('POST', /^\/peers\/([^/]+)\/verify$/, async (req, [ref]) => {
       const body = await readJson(req)
@@ -512,10 +515,15 @@ export class ApiServer {
  * `withChanges`: the change messages whose target is older than the page come too (as they are, after the
  * shown ones), for a client that pages back with `before` and folds them into the older pages it loads.
  */
-async function shownHistory (page: (q: { limit: number }) => Promise<StoredMessage[]>, limit: number, withChanges = false): Promise<MessageView[]> {
+/** A message author's account, for edits and recalls (a revoked device is an account of its own: it changes nothing of ours). */
+const authorAccount = (messenger: Messenger): AccountOfDevice => (d) => messenger.accounts.accountOf(d) ?? d
+
+async function shownHistory (
+  page: (q: { limit: number }) => Promise<StoredMessage[]>, limit: number, withChanges: boolean, accountOf: AccountOfDevice
+): Promise<MessageView[]> {
   for (let want = limit; ; ) {
     const raw = (await page({ limit: want })).map(toMessageView)
-    const shown = foldChanges(raw)
+    const shown = foldChanges(raw, accountOf)
     if (shown.length >= limit || raw.length < want || want >= MAX_HISTORY_LIMIT) {
       const page = shown.slice(-limit)
       if (!withChanges) return page

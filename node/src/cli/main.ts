@@ -116,7 +116,10 @@ async function main (argv: string[]): Promise<number> {
       if (values.json === true) { out(JSON.stringify(peers)); return 0 }
       if (peers.length === 0) out('no peers yet')
       for (const p of peers) {
-        out(`${p.online ? '●' : '○'} ${printable(p.name ?? '(unnamed)').padEnd(24)} ${p.peerId} ${p.online ? `online (${p.reach ?? 'lan'})` : 'offline'}`)
+        // issue 11: a person on several computers, and a colleague on Parley from before accounts
+        const extra = `${p.devices.length > 1 ? `, ${p.devices.length} devices` : ''}${p.needsUpdate ? ', needs an update (older Parley)' : ''}`
+        const presence = p.online ? `online (${p.reach ?? 'lan'})` : 'offline'
+        out(`${p.online ? '●' : '○'} ${printable(p.name ?? '(unnamed)').padEnd(24)} ${p.peerId} ${presence}${extra}`)
       }
       return 0
     }

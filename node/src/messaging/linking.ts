@@ -36,7 +36,7 @@ export interface LinkingComponents extends Pick<MessagingComponents, 'store' | '
   accounts: Accounts
   channels: PeerChannels
   /** the account changed on this device (it joined): publish, sync with our devices */
-  joined: (s: AccountState) => void
+  joined: (s: AccountState) => Promise<void>
 }
 
 const check = new Checker('ERR_MALFORMED_FRAME', 'link')
@@ -183,7 +183,7 @@ export class Linking {
   private async complete (record: ReturnType<typeof parseAccountRecord>): Promise<AccountState> {
     const s = await this.c.accounts.join(record)
     await this.clearPending()
-    this.c.joined(s)
+    await this.c.joined(s)
     return s
   }
 

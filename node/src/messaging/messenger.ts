@@ -113,7 +113,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     const self = this.peerId
     this.channels = new PeerChannels(c, { ...init, serve: this.answer })
     this.peers = new Peers({ ...c, channels: this.channels, accountSeen: (a) => { void this.linking.seen(a) } }, init)
-    this.linking = new Linking({ ...c, channels: this.channels, joined: (s) => { this.joined(s) } })
+    this.linking = new Linking({ ...c, channels: this.channels, joined: async (s) => { await this.joined(s) } })
     this.groups = new GroupService({
       ...c,
       // our account: it changes once, when this device joins an account (linking)
@@ -345,12 +345,15 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
   }
 
   /** This device joined an account: peers learn our certificate chain, our other devices sync with us. */
-  private joined (s: AccountState): void {
-    // a new device without a name of its own takes the account's (its first device's signed profile)
-    void (async () => {
+  private async joined (s: AccountState): Promise<void> {
+    // a new device without a name of its own takes the account's (its first device's signed profile), before
+    // the link is answered: the first-run screen then shows the person's name
+    try {
+      // linked through the relay, the first device's profile may not have come yet: ask for it
+      if ((await this.c.store.getPeer(s.account))?.profile === undefined) await this.peers.fetchProfile(s.account, { signal: AbortSignal.timeout(5000) })
       const name = (await this.c.store.getPeer(s.account))?.profile?.name
       if (name !== undefined && this.peers.name === DEFAULT_NAME) await this.peers.setName(name)
-    })().catch(err => { this.c.log.debug('account name not taken', { err: toParleyError(err).message }) })
+    } catch (err) { this.c.log.debug('account name not taken', { err: toParleyError(err).message }) }
     this.peers.republish()
     for (const d of s.devices) if (d !== this.peerId && this.c.host.isConnected(d)) this.pushLoop.requestSync(d)
   }

@@ -49,4 +49,18 @@ describe('edits and recalls', () => {
     // a target older than the page: nothing shown for it
     assert.deepEqual(foldChanges([edit('e1', 'gone', 2000, 'one')]), [])
   })
+
+  it('per account (issue 11): the author\'s other device may edit and recall, another account may not', () => {
+    // devices a1 and a2 are account a's; b is another person's
+    const accountOf = (d: string): string => d.startsWith('a') ? 'a' : d
+    const m1 = msg('m1', 1000, { author: 'a1' })
+    assert.equal(foldChanges([m1, edit('e1', 'm1', 2000, 'from the laptop', { author: 'a2' })], accountOf)[0]?.text, 'from the laptop')
+    assert.equal(foldChanges([m1, recall('r1', 'm1', 2000, { author: 'a2' })], accountOf)[0]?.recalled, true)
+    assert.equal(foldChanges([m1, edit('x', 'm1', 2000, 'forged', { author: 'b' })], accountOf)[0]?.text, 'text m1')
+    // without the account map a device is a person of its own
+    assert.equal(foldChanges([m1, edit('e1', 'm1', 2000, 'from the laptop', { author: 'a2' })])[0]?.text, 'text m1')
+    assert.equal(changeRefusal(m1, 'a2', { type: 'recall', id: 'm1' }, 2000, undefined, accountOf), null)
+    assert.equal(changeRefusal(m1, 'a', { type: 'edit', id: 'm1' }, 2000, undefined, accountOf), null)
+    assert.equal(changeRefusal(m1, 'b', { type: 'edit', id: 'm1' }, 2000, undefined, accountOf), 'not-yours')
+  })
 })

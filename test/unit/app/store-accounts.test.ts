@@ -8,7 +8,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { Store, isMe } from '../../../app/ui/src/store.js'
 import { words } from '../../../app/ui/src/views/words.js'
-import { byPerson } from '../../../app/ui/src/views/dialogs/Info.js'
+import { byPerson, devicesOfPerson } from '../../../app/ui/src/views/dialogs/Info.js'
 import { uiI18n } from '../../../app/ui/src/i18n/index.js'
 import type { AccountView, MessageView, PeerView } from '../../../node/src/api/contract.js'
 import type { ApiClient } from '../../../app/ui/src/api.js'
@@ -104,5 +104,20 @@ describe('the UI on a linked device and with a colleague\'s second device (accou
       { peer: BEN_PHONE, state: 'delivered', via: 'lan' } // an older node: no account, found through Ben's devices
     ])
     assert.deepEqual(rows, [{ peer: BEN, state: 'delivered', via: 'lan' }])
+  })
+
+  it('message info: per-device detail under a person with several devices, none for one device', () => {
+    const store = laptop()
+    store.putPeer({ ...ben, devices: [device(BEN), { ...device(BEN_PHONE), label: 'phone' }] })
+    const recipients = [
+      { peer: FIRST, state: 'delivered' as const, account: ACCOUNT },
+      { peer: BEN, state: 'failed' as const, account: BEN },
+      { peer: BEN_PHONE, state: 'read' as const, account: BEN }
+    ]
+    assert.deepEqual(devicesOfPerson(store.state, recipients, BEN), [
+      { peer: BEN, label: `…${BEN.slice(-6)}`, state: 'failed' },
+      { peer: BEN_PHONE, label: 'phone', state: 'read' }
+    ])
+    assert.deepEqual(devicesOfPerson(store.state, recipients.slice(0, 2), BEN), [])
   })
 })

@@ -304,7 +304,15 @@ export const en = (f: Formatters) => ({
   linkJoin: 'Link',
   linkCodeInvalid: 'This code is not valid any more (used, or too old). Make a new one on your other computer.',
   linkNotFresh: 'This computer already has chats of its own. Link a computer where Parley was just installed.',
-  needsUpdate: 'uses an older Parley: ask them to update'
+  needsUpdate: 'uses an older Parley: ask them to update',
+
+  // accounts and devices, session 4 (issue 11)
+  needsUpdateBanner: (name: string) =>
+    `${name} uses an older version of Parley. Ask them to update: until then, messages from or to a second computer of yours or theirs do not get through.`,
+  needsUpdateShort: 'needs an update',
+  peerDevices: (n: number) => n === 1 ? '1 device' : `${n} devices`,
+  linkInvite: 'Away from the office? Your relay invite link (from your admin), else leave empty',
+  linkViaRelay: 'Connecting to your other computer through the office relay…'
 })
 
 export type Messages = ReturnType<typeof en>

@@ -273,5 +273,12 @@ export const zhCN: Catalog<Messages> = (f) => ({
   linkJoin: '关联',
   linkCodeInvalid: '此代码已失效（已使用或已过期）。请在另一台电脑上重新生成。',
   linkNotFresh: '这台电脑已经有自己的聊天记录。请关联刚安装 Parley 的电脑。',
-  needsUpdate: '使用的是旧版 Parley：请对方更新'
+  needsUpdate: '使用的是旧版 Parley：请对方更新',
+
+  // accounts and devices, session 4 (issue 11)
+  needsUpdateBanner: (name: string) => `${name} 使用的是旧版 Parley。请对方更新：在此之前，你或对方第二台电脑收发的消息无法送达。`,
+  needsUpdateShort: '需要更新',
+  peerDevices: (n: number) => `${n} 台设备`,
+  linkInvite: '不在办公室？填写中继邀请链接（向管理员索取），否则留空',
+  linkViaRelay: '正在通过办公室中继连接你的另一台电脑…'
 })

@@ -27,7 +27,9 @@ export function Chat ({ store, actions }: { store: Store, actions: ChatActions }
   }, [filter])
   const sub = group !== undefined
     ? `${t.memberCount(group.members.length)} · ${groupMembersText(t, w, group)}${group.member ? '' : ` · ${t.noLongerMember}`}`
-    : w.presence(peer) + (peer?.verified === true ? t.verifiedSuffix : '')
+    : w.presence(peer) + (peer?.verified === true ? t.verifiedSuffix : '') +
+      // a colleague on several computers: one person, and how many devices their account lists (issue 11)
+      ((peer?.devices.length ?? 0) > 1 ? ` · ${t.peerDevices(peer?.devices.length ?? 0)}` : '')
   return (
     <section id="conversation" class="conversation" aria-label={w.chatName(current)}>
       <header class="chat-header">
@@ -47,6 +49,7 @@ export function Chat ({ store, actions }: { store: Store, actions: ChatActions }
       </header>
       {peer?.nameWarning != null &&
         <div id="key-warning" class="warning" role="alert" data-code={peer.nameWarning.code}>{t.nameWarning(peer.nameWarning)}</div>}
+      {peer?.needsUpdate === true && <div id="needs-update" class="warning" role="status">{t.needsUpdateBanner(w.chatName(current))}</div>}
       {s.filter !== '' && <div id="search-banner" class="search-banner">{t.filterBanner(s.messages.length, s.filter)}</div>}
       <MessageList store={store} onInfo={actions.onInfo} />
       <div id="typing" class="typing muted small" hidden={s.typing === null}>{s.typing !== null ? t.typing(w.person(s.typing)) : ''}</div>

@@ -2,7 +2,7 @@
 import { useLayoutEffect, useRef, useState } from 'preact/hooks'
 import { changeRefusal, type MessageView } from '../../../../node/src/api/contract.js'
 import { useI18n } from '../i18n/index.js'
-import type { Store } from '../store.js'
+import { accountOf, type Store } from '../store.js'
 import { dayOf, isGroup, isLong, mentionsName } from '../util.js'
 import { Confirm } from './Dialog.js'
 import { MessageText } from './Text.js'
@@ -107,8 +107,10 @@ function Message ({ store, m, names, onInfo }: { store: Store, m: MessageView, n
   const waiting = heldNote(t, m)
   const me = s.me?.peerId ?? ''
   const now = Date.now()
-  const canEdit = m.outgoing && changeRefusal(m, me, { type: 'edit', id: m.id }, now, s.changeWindows) === null
-  const canRecall = m.outgoing && changeRefusal(m, me, { type: 'recall', id: m.id }, now, s.changeWindows) === null
+  // written on any of our devices: ours to change (issue 11)
+  const author = (id: string): string => accountOf(s, id)
+  const canEdit = m.outgoing && changeRefusal(m, me, { type: 'edit', id: m.id }, now, s.changeWindows, author) === null
+  const canRecall = m.outgoing && changeRefusal(m, me, { type: 'recall', id: m.id }, now, s.changeWindows, author) === null
   const member = !isGroup(s.current) || s.groups.get(s.current)?.member !== false
   return (
     <li class={`msg${m.outgoing ? ' mine' : ''}${s.focusId === m.id ? ' focused' : ''}${mentionsMe ? ' mentions-me' : ''}`} data-id={m.id}>

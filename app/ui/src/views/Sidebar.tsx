@@ -109,6 +109,7 @@ function ChatItem ({ store, peer, linkUp }: { store: Store, peer: string, linkUp
       onKeyDown={(e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); open() } }}>
       <Avatar id={peer} name={name} presence={presence} />
       <span class="name">{name}{p?.nameWarning != null && <span class="warn-mark"> ⚠</span>}
+        {p?.needsUpdate === true && <span class="update-mark muted small" title={t.needsUpdate}> · {t.needsUpdateShort}</span>}
         {sub !== '' && <span class="last">{sub}</span>}
       </span>
       <span class="side">

@@ -43,6 +43,17 @@ export function byPerson (s: State, recipients: RecipientView[]): RecipientView[
   return [...people.values()]
 }
 
+/**
+ * The per-device detail under a person's row (issue 11): each of their devices that got a key wrap, with
+ * its label (or the end of its ID) and its own state; empty for a person with one device.
+ */
+export function devicesOfPerson (s: State, recipients: RecipientView[], who: string): Array<{ peer: string, label: string, state: RecipientView['state'] }> {
+  const mine = recipients.filter(r => (r.account ?? accountOf(s, r.peer)) === who)
+  if (mine.length < 2) return []
+  const labels = s.peers.get(who)?.devices ?? []
+  return mine.map(r => ({ peer: r.peer, label: labels.find(d => d.peerId === r.peer)?.label ?? `…${r.peer.slice(-6)}`, state: r.state }))
+}
+
 export function MessageInfo ({ store, message, onClose }: { store: Store, message: MessageView, onClose: () => void }) {
   const { t, f } = useI18n()
   const s = store.state
@@ -86,6 +97,11 @@ export function MessageInfo ({ store, message, onClose }: { store: Store, messag
                 <span>{w.person(r.peer)}</span>
                 <span class="small muted">{r.state === 'failed' ? t.infoRefusedBy : t.state[r.state]}
                   {r.via !== undefined && <span class="via" data-via={r.via}> · {t.routeVia[r.via]}</span>}</span>
+                {devicesOfPerson(s, recipients, r.peer).map(d => (
+                  <div key={d.peer} class="small muted info-device" data-device={d.peer} data-state={d.state}>
+                    {d.label}: {d.state === 'failed' ? t.infoRefusedBy : t.state[d.state]}
+                  </div>
+                ))}
               </li>
             ))}
           </ul>
