@@ -304,7 +304,13 @@ export const en = (f: Formatters) => ({
   linkJoin: 'Link',
   linkCodeInvalid: 'This code is not valid any more (used, or too old). Make a new one on your other computer.',
   linkNotFresh: 'This computer already has chats of its own. Link a computer where Parley was just installed.',
-  needsUpdate: 'uses an older Parley: ask them to update'
+  needsUpdate: 'uses an older Parley: ask them to update',
+
+  // issue 16 (ui4): a name over the limit is kept whole and counted (the field never cuts a pasted name)
+  nameTooLong: (over: number, max: number) => f.plural(over, {
+    one: `# character over the limit of ${f.number(max)}: shorten the name.`,
+    other: `# characters over the limit of ${f.number(max)}: shorten the name.`
+  })
 })
 
 export type Messages = ReturnType<typeof en>

@@ -273,5 +273,8 @@ export const zhCN: Catalog<Messages> = (f) => ({
   linkJoin: '关联',
   linkCodeInvalid: '此代码已失效（已使用或已过期）。请在另一台电脑上重新生成。',
   linkNotFresh: '这台电脑已经有自己的聊天记录。请关联刚安装 Parley 的电脑。',
-  needsUpdate: '使用的是旧版 Parley：请对方更新'
+  needsUpdate: '使用的是旧版 Parley：请对方更新',
+
+  // issue 16 (ui4): a name over the limit is kept whole and counted (the field never cuts a pasted name)
+  nameTooLong: (over, max) => `超出 ${f.number(max)} 字上限 ${f.number(over)} 字：请缩短名称。`
 })
