@@ -253,8 +253,8 @@ export const en = (f: Formatters) => ({
 
   // damaged store, held messages (issue 9)
   storeDamaged: 'Parley found its message store damaged when it started.',
-  storeLost: (n: number) => n === 0 ? 'No messages were lost.' : `${f.number(n)} message${n === 1 ? ' was' : 's were'} lost here.`,
-  storeLostAtLeast: (n: number) => `At least ${f.number(n)} message${n === 1 ? ' was' : 's were'} lost here.`,
+  storeLost: (n: number) => n === 0 ? 'No messages were lost.' : f.plural(n, { one: '# message was lost here.', other: '# messages were lost here.' }),
+  storeLostAtLeast: (n: number) => f.plural(n, { one: 'At least # message was lost here.', other: 'At least # messages were lost here.' }),
   storeLostUnknown: 'Some messages may have been lost here.',
   storeComesBack: 'They come back from your colleagues when they connect.',
   storeChecking: 'New messages wait until your colleagues have confirmed your message numbers.',
@@ -310,7 +310,8 @@ export const en = (f: Formatters) => ({
   nameTooLong: (over: number, max: number) => f.plural(over, {
     one: `# character over the limit of ${f.number(max)}: shorten the name.`,
     other: `# characters over the limit of ${f.number(max)}: shorten the name.`
-  })
+  }),
+  directoryNoMatch: (q: string) => `Nobody in the directory matches “${q}”.`
 })
 
 export type Messages = ReturnType<typeof en>

@@ -276,5 +276,6 @@ export const zhCN: Catalog<Messages> = (f) => ({
   needsUpdate: '使用的是旧版 Parley：请对方更新',
 
   // issue 16 (ui4): a name over the limit is kept whole and counted (the field never cuts a pasted name)
-  nameTooLong: (over, max) => `超出 ${f.number(max)} 字上限 ${f.number(over)} 字：请缩短名称。`
+  nameTooLong: (over, max) => `超出 ${f.number(max)} 字上限 ${f.number(over)} 字：请缩短名称。`,
+  directoryNoMatch: (q) => `通讯录中没有与“${q}”匹配的人。`
 })
