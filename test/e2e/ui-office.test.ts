@@ -391,14 +391,19 @@ for (const sc of SCENARIOS) {
       await pf.locator('#relay-status', { hasText: t.relayUnknown }).waitFor()
       assert.equal(await pf.locator(chatOf(a)).getAttribute('title'), t.presenceUnknown)
       assert.equal(await pf.locator(`${chatOf(a)} .dot.unknown`).count(), 1)
-      // a page (re)loaded while its node is down says so in words (not "Failed to fetch"), and comes up by itself once the node is back
+      // the node comes back (same data dir, so the token the page keeps; same port): the page recovers by itself, no stale error stays
+      fresh = loopbackNode(join(dir, 'f'), { apiPort: Number(new URL(pf.url()).port) })
+      await fresh.start()
+      await until(async () => (await pf.locator('#offline').count()) === 0, 'the link banner gone', 20_000, 100)
+      await until(async () => (await pf.locator('#relay-status').textContent()) === t.relayNone, 'the relay line known again', 20_000, 100)
+      assert.equal(await pf.locator('.error[role="alert"]:not([hidden])').count(), 0, 'no error left over')
+      // a page that loads while the node's API does not answer says so in words (not "Failed to fetch"), and starts once it does
+      await pf.route(/\/v1\//, async (r) => { await r.abort('connectionrefused') })
       await pf.reload()
       const down = pf.locator('#start-error', { hasText: t.startFailed(t.error.ERR_UNREACHABLE) })
       await down.waitFor()
       assert.doesNotMatch(await down.textContent() ?? '', /fetch|ERR_/i)
-      // the same data dir (so the same token the page keeps) on the same port
-      fresh = loopbackNode(join(dir, 'f'), { apiPort: Number(new URL(pf.url()).port) })
-      await fresh.start()
+      await pf.unroute(/\/v1\//)
       await pf.locator('#my-name', { hasText: 'Dana' }).waitFor({ timeout: 20_000 })
       assert.equal(await pf.locator('#start-error').count(), 0)
     })
