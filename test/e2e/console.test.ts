@@ -184,6 +184,10 @@ describe('relay console in Chromium', () => {
       await app.locator('#directory-search').fill('sato@')
       await until(async () => (await tree.locator('li.directory-person').count()) === 1, 'one match')
       await screen(app, { locale, width: 1000 }, 'directory')
+      // no match says so, rather than showing nothing
+      await app.locator('#directory-search').fill('nobody-here')
+      await app.locator('#directory-none', { hasText: t.directoryNoMatch('nobody-here') }).waitFor()
+      assert.equal(await tree.locator('li.directory-person').count(), 0)
       await app.keyboard.press('Escape')
       await until(async () => (await app.locator('#directory').count()) === 0, 'Esc closed the directory')
       await app.context().close()

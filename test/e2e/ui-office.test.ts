@@ -391,6 +391,21 @@ for (const sc of SCENARIOS) {
       await pf.locator('#relay-status', { hasText: t.relayUnknown }).waitFor()
       assert.equal(await pf.locator(chatOf(a)).getAttribute('title'), t.presenceUnknown)
       assert.equal(await pf.locator(`${chatOf(a)} .dot.unknown`).count(), 1)
+      // the node comes back (same data dir, so the token the page keeps; same port): the page recovers by itself, no stale error stays
+      fresh = loopbackNode(join(dir, 'f'), { apiPort: Number(new URL(pf.url()).port) })
+      await fresh.start()
+      await until(async () => (await pf.locator('#offline').count()) === 0, 'the link banner gone', 20_000, 100)
+      await until(async () => (await pf.locator('#relay-status').textContent()) === t.relayNone, 'the relay line known again', 20_000, 100)
+      assert.equal(await pf.locator('.error[role="alert"]:not([hidden])').count(), 0, 'no error left over')
+      // a page that loads while the node's API does not answer says so in words (not "Failed to fetch"), and starts once it does
+      await pf.route(/\/v1\//, async (r) => { await r.abort('connectionrefused') })
+      await pf.reload()
+      const down = pf.locator('#start-error', { hasText: t.startFailed(t.error.ERR_UNREACHABLE) })
+      await down.waitFor()
+      assert.doesNotMatch(await down.textContent() ?? '', /fetch|ERR_/i)
+      await pf.unroute(/\/v1\//)
+      await pf.locator('#my-name', { hasText: 'Dana' }).waitFor({ timeout: 20_000 })
+      assert.equal(await pf.locator('#start-error').count(), 0)
     })
 
     ui('the relay line tells the truth: a refused invite is not "connected"', async () => {
@@ -484,6 +499,12 @@ for (const sc of SCENARIOS) {
       await p.keyboard.press('Control+k')
       await p.locator('#switcher-input').waitFor()
       await p.keyboard.type('Ben')
+      // an input method's Enter (拼音 → 陈静) only confirms its characters: no chat is picked yet
+      await p.locator('#switcher-input').evaluate((e) => {
+        e.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', isComposing: true, bubbles: true, cancelable: true }))
+        e.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', keyCode: 229, bubbles: true, cancelable: true }))
+      })
+      assert.equal(await p.locator('#switcher').count(), 1, 'still open while composing')
       await p.keyboard.press('Enter')
       await p.locator('#peer-name', { hasText: 'Ben' }).waitFor()
       await p.keyboard.press('Control+k')

@@ -20,6 +20,7 @@ import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/node
 import { assertFits, buildUi, launchChromium, openChat, screen, toList, uiTest, type Side } from '../helpers/browser.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 import { uiI18n } from '../../app/ui/src/i18n/index.js'
+import { MAX_NAME_CHARS } from '../../node/src/api/contract.js'
 
 /** the other pairing than ui-office.test's (English wide, Chinese narrow): between the two files every item runs in each language at each width */
 const SCENARIOS: Array<{ alice: Side, bob: Side }> = [
@@ -195,7 +196,12 @@ for (const sc of SCENARIOS) {
     ui('settings change the display name, and a bad relay address gets a clear error', async () => {
       await toList(pageA)
       await pageA.locator('#open-settings').click()
+      // a pasted name over the limit is kept whole and counted, never cut
+      await pageA.locator('#set-name').fill('A'.repeat(MAX_NAME_CHARS + 6))
+      await pageA.locator('#set-name-over', { hasText: ta.nameTooLong(6, MAX_NAME_CHARS) }).waitFor()
+      assert.equal((await pageA.locator('#set-name').inputValue()).length, MAX_NAME_CHARS + 6)
       await pageA.locator('#set-name').fill('Alice Martin')
+      assert.equal(await pageA.locator('#set-name-over').count(), 0)
       await pageA.locator('#set-relay').fill('not-an-address')
       await pageA.locator('#settings-save').click()
       // in the user's words, not the parser's ("not a multiaddr … (ERR_INVALID_ARGUMENT)")

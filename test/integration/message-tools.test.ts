@@ -97,9 +97,11 @@ describe('message tools: reply, edit, recall', () => {
     // Chen's node allows 1 ms: too late at once
     const own = await post(c, { to: group, text: 'quick' })
     await new Promise(resolve => setTimeout(resolve, 5))
-    const late = await call<{ code: string, message: string }>(c, 'POST', '/messages', { to: group, text: 'too late', change: { type: 'edit', id: own.id } })
+    const late = await call<{ code: string, message: string, detail?: unknown }>(c, 'POST', '/messages', { to: group, text: 'too late', change: { type: 'edit', id: own.id } })
     assert.equal(late.status, 400)
     assert.match(late.data.message, /older than the time/)
+    // the rule as data, for the UI's words (t.error.tooLate)
+    assert.deepEqual(late.data.detail, { reason: 'too-late' })
     assert.equal((await call(a, 'POST', '/messages', { to: group, text: 'x', change: { type: 'recall', id: m.id } })).status, 400, 'a recall has no text')
   })
 

@@ -2,7 +2,8 @@
 // It talks only to the local API of the node that served it.
 import { render } from 'preact'
 import './style.css'
-import { ApiClient } from './api.js'
+import { ApiClient, ApiError } from './api.js'
+import { errorText } from './views/words.js'
 import { Store } from './store.js'
 import { pickLocale } from '../../shared/i18n.js'
 import { uiI18n } from './i18n/index.js'
@@ -22,11 +23,19 @@ function takeToken (): string {
   return sessionStorage.getItem(TOKEN_KEY) ?? ''
 }
 
+/** how often a page whose node does not answer tries again */
+const START_RETRY_MS = 3000
+
 function fail (text: string): void {
   const p = document.createElement('p')
   p.className = 'pad error'
+  p.id = 'start-error'
+  p.setAttribute('role', 'alert')
   p.textContent = text
-  document.body.replaceChildren(p)
+  // in #root, which the app replaces once the node answers
+  const root = document.getElementById('root')
+  if (root !== null) root.replaceChildren(p)
+  else document.body.replaceChildren(p)
 }
 
 async function main (): Promise<void> {
@@ -34,14 +43,21 @@ async function main (): Promise<void> {
   const { t } = uiI18n(pickLocale(navigator.languages))
   if (token === '') { fail(t.noToken); return }
   const store = new Store(new ApiClient(token))
-  try {
-    await store.start()
-    store.watchIdle(Number.isFinite(IDLE_MS) && IDLE_MS > 0 ? IDLE_MS : undefined)
-  } catch (err) {
-    fail(t.startFailed((err as Error).message))
-    return
+  // while the node does not answer (it may still be starting, or restarting), say so in words and try again
+  for (;;) {
+    try {
+      await store.start()
+      break
+    } catch (err) {
+      const e = err instanceof ApiError ? err : new ApiError('ERR_INTERNAL', String(err))
+      fail(t.startFailed(errorText(t, e)))
+      if (e.code !== 'ERR_UNREACHABLE') return
+      await new Promise(resolve => setTimeout(resolve, START_RETRY_MS))
+    }
   }
+  store.watchIdle(Number.isFinite(IDLE_MS) && IDLE_MS > 0 ? IDLE_MS : undefined)
   const root = document.getElementById('root') as HTMLElement
+  root.replaceChildren()
   render(<App store={store} />, root)
   // ask for notifications on the first click (browsers refuse a request without a gesture)
   document.addEventListener('click', () => {

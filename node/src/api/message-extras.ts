@@ -42,7 +42,8 @@ export async function resolveExtras (
     const target = recent.find(m => m.id === stored.id) ?? stored
     const change: MessageChange = { type: ch.type, id: target.id }
     const why = changeRefusal(target, c.me, change, c.now ?? Date.now(), c.windows, c.accountOf)
-    if (why !== null) throw new ParleyError('ERR_INVALID_ARGUMENT', `change: ${REFUSAL_TEXT[why]}`)
+    // `detail.reason` for the UI, which says it in the user's words (a message too old to change: t.error.tooLate)
+    if (why !== null) throw new ParleyError('ERR_INVALID_ARGUMENT', `change: ${REFUSAL_TEXT[why]}`, { detail: { reason: why } })
     if (change.type === 'recall' && body.text !== '') throw new ParleyError('ERR_INVALID_ARGUMENT', 'a recall has no text')
     out.change = change
   }

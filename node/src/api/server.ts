@@ -228,7 +228,8 @@ export class ApiServer {
     } catch (err) {
       const e = toParleyError(err)
       if (httpStatus(e.code) >= 500) this.c.log.warn('api request failed', { path: url.pathname, code: e.code, err: e.message })
-      this.send(res, httpStatus(e.code), { code: e.code, message: e.message })
+      // `detail`: the rule that refused, as data (e.g. `{ reason: 'too-late' }`), for the UI's own words
+      this.send(res, httpStatus(e.code), { code: e.code, message: e.message, ...(e.detail !== undefined ? { detail: e.detail } : {}) })
     }
   }
 

@@ -52,6 +52,12 @@ describe('UI text helpers', () => {
     assert.equal(relayLine(t, relay({}), 'down').text, 'Relay status unknown')
     assert.equal(relayLine(t, relay({ addr: null }), 'up').text, 'LAN only (no relay)')
     assert.equal(relayLine(uiI18n('zh-CN').t, relay({ waiting: 3 }), 'up').text, '中继已连接 · 正在取回为你保存的 3 条消息')
+    // the hover says why in the user's words, not the node's English
+    const zh = uiI18n('zh-CN').t
+    const hint = relayLine(zh, relay({ admitted: null, lastError: { code: 'ERR_INVITE_INVALID', message: 'invite unknown or used up' } }), 'up').hint
+    assert.doesNotMatch(hint, /invite unknown|ERR_/)
+    assert.ok(hint.includes(zh.relayRefusedHint))
+    assert.doesNotMatch(relayLine(zh, relay({ connected: false, lastError: { code: 'ERR_UNREACHABLE', message: 'dial timed out' } }), 'up').hint, /dial|ERR_/)
   })
 
   it('errors are told in the user\'s words, never as a code alone', () => {
@@ -72,6 +78,11 @@ describe('UI text helpers', () => {
       }
     }
     assert.match(errorText(t, new ApiError('ERR_DISK_FULL', 'ENOSPC')), /磁盘已满/)
+    // an edit or recall too late: the node names the rule, the UI says it (not "could not use what was entered")
+    for (const locale of ['en', 'zh-CN'] as const) {
+      const { t: tl } = uiI18n(locale)
+      assert.equal(errorText(tl, new ApiError('ERR_INVALID_ARGUMENT', 'change: too old', 400, { reason: 'too-late' })), tl.error.tooLate)
+    }
   })
 
   it('the look-alike-name (impostor) warning is a code the UI words in both languages; the English sentence stays for the CLI', () => {

@@ -253,8 +253,8 @@ export const en = (f: Formatters) => ({
 
   // damaged store, held messages (issue 9)
   storeDamaged: 'Parley found its message store damaged when it started.',
-  storeLost: (n: number) => n === 0 ? 'No messages were lost.' : `${f.number(n)} message${n === 1 ? ' was' : 's were'} lost here.`,
-  storeLostAtLeast: (n: number) => `At least ${f.number(n)} message${n === 1 ? ' was' : 's were'} lost here.`,
+  storeLost: (n: number) => n === 0 ? 'No messages were lost.' : f.plural(n, { one: '# message was lost here.', other: '# messages were lost here.' }),
+  storeLostAtLeast: (n: number) => f.plural(n, { one: 'At least # message was lost here.', other: 'At least # messages were lost here.' }),
   storeLostUnknown: 'Some messages may have been lost here.',
   storeComesBack: 'They come back from your colleagues when they connect.',
   storeChecking: 'New messages wait until your colleagues have confirmed your message numbers.',
@@ -312,7 +312,14 @@ export const en = (f: Formatters) => ({
   needsUpdateShort: 'needs an update',
   peerDevices: (n: number) => n === 1 ? '1 device' : `${n} devices`,
   linkInvite: 'Away from the office? Your relay invite link (from your admin), else leave empty',
-  linkViaRelay: 'Connecting to your other computer through the office relay…'
+  linkViaRelay: 'Connecting to your other computer through the office relay…',
+
+  // issue 16 (ui4): a name over the limit is kept whole and counted (the field never cuts a pasted name)
+  nameTooLong: (over: number, max: number) => f.plural(over, {
+    one: `# character over the limit of ${f.number(max)}: shorten the name.`,
+    other: `# characters over the limit of ${f.number(max)}: shorten the name.`
+  }),
+  directoryNoMatch: (q: string) => `Nobody in the directory matches “${q}”.`
 })
 
 export type Messages = ReturnType<typeof en>

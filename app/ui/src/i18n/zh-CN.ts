@@ -280,5 +280,9 @@ export const zhCN: Catalog<Messages> = (f) => ({
   needsUpdateShort: '需要更新',
   peerDevices: (n: number) => `${n} 台设备`,
   linkInvite: '不在办公室？填写中继邀请链接（向管理员索取），否则留空',
-  linkViaRelay: '正在通过办公室中继连接你的另一台电脑…'
+  linkViaRelay: '正在通过办公室中继连接你的另一台电脑…',
+
+  // issue 16 (ui4): a name over the limit is kept whole and counted (the field never cuts a pasted name)
+  nameTooLong: (over, max) => `超出 ${f.number(max)} 字上限 ${f.number(over)} 字：请缩短名称。`,
+  directoryNoMatch: (q) => `通讯录中没有与“${q}”匹配的人。`
 })

@@ -2,6 +2,7 @@
 import type { ComponentChildren } from 'preact'
 import { useEffect, useRef } from 'preact/hooks'
 import { useI18n } from '../i18n/index.js'
+import { MAX_NAME_CHARS } from '../../../../node/src/api/contract.js'
 
 export function Dialog ({ id, label, onClose, children, wide = false }: {
   id: string, label: string, onClose: () => void, children: ComponentChildren, wide?: boolean
@@ -19,6 +20,13 @@ export function Dialog ({ id, label, onClose, children, wide = false }: {
       {children}
     </dialog>
   )
+}
+
+/** under a name field: how far over the limit the name is, counted as the node counts it (the field never cuts a pasted name) */
+export function NameOver ({ id, value }: { id: string, value: string }) {
+  const { t } = useI18n()
+  const over = value.normalize('NFKC').length - MAX_NAME_CHARS
+  return over > 0 ? <p id={id} class="error" role="alert">{t.nameTooLong(over, MAX_NAME_CHARS)}</p> : null
 }
 
 export function ErrorLine ({ id, text }: { id: string, text: string | null }) {

@@ -77,6 +77,7 @@ export function Directory ({ store, onClose }: { store: Store, onClose: () => vo
       {error !== null && <p class="error" role="alert">{error}</p>}
       {error === null && tree === null && <p class="muted">{t.directoryLoading}</p>}
       {shown !== null && count(shown) === 0 && <p class="muted">{t.directoryEmpty}</p>}
+      {tree !== null && shown === null && query.trim() !== '' && <p id="directory-none" class="muted">{t.directoryNoMatch(query.trim())}</p>}
       <div class="directory-tree">
         {shown !== null && <Department d={shown} t={t} me={id => isMe(store.state, id)} onChat={chat} open={q !== '' || count(shown) <= 50} />}
       </div>

@@ -57,7 +57,8 @@ export function words (t: Messages, s: State): Words {
 export function relayLine (t: Messages, relay: RelayState | null, link: Link): { text: string, hint: string, tone: 'ok' | 'warn' | 'bad' | 'muted' } {
   if (link !== 'up') return { text: t.relayUnknown, hint: '', tone: 'muted' }
   if (relay === null || relay.addr === null) return { text: t.relayNone, hint: '', tone: 'muted' }
-  const why = relay.lastError?.message ?? ''
+  // in the user's words, from the catalogs (the node's message is English for the logs)
+  const why = relay.lastError !== null ? errorText(t, relay.lastError as ApiError) : ''
   if (relay.admitted === false) return { text: t.relayRefused, hint: t.relayRefusedHint, tone: 'bad' }
   if (relay.connected && relay.admitted !== true && relay.lastError !== null) {
     return { text: t.relayInviteRefused, hint: `${t.relayRefusedHint} (${why})`, tone: 'bad' }
@@ -69,6 +70,8 @@ export function relayLine (t: Messages, relay: RelayState | null, link: Link): {
 
 /** what to tell the user about a failed call; `field` names what they typed, for the argument errors */
 export function errorText (t: Messages, err: ApiError, field?: 'relayAddress' | 'invite' | 'name' | 'groupName'): string {
+  // an edit or recall after its time (the node names the rule in `detail`)
+  if (err.detail?.reason === 'too-late') return t.error.tooLate
   if (err.code === 'ERR_INVALID_ARGUMENT' && field !== undefined) return t.error[field]
   const known = (t.error as Record<string, unknown>)[err.code] ?? (t.errorCodes as Record<string, string | undefined>)[err.code]
   return typeof known === 'string' ? known : t.error.other(err.code)

@@ -1,11 +1,11 @@
 /** New group, group members (add, remove, rename, leave: removing and leaving ask first), and the confirmation. */
 import { useState } from 'preact/hooks'
-import { MAX_NAME_CHARS, type GroupView } from '../../../../../node/src/api/contract.js'
+import type { GroupView } from '../../../../../node/src/api/contract.js'
 import { ApiError } from '../../api.js'
 import { useI18n } from '../../i18n/index.js'
 import { isMe, type Store } from '../../store.js'
 import { Avatar } from '../Avatar.js'
-import { Confirm, Dialog, ErrorLine } from '../Dialog.js'
+import { Confirm, Dialog, ErrorLine, NameOver } from '../Dialog.js'
 import { errorText, words } from '../words.js'
 
 const asApiError = (err: unknown): ApiError => err instanceof ApiError ? err : new ApiError('ERR_INTERNAL', String(err))
@@ -31,8 +31,9 @@ export function NewGroup ({ store, onClose, onCreated }: { store: Store, onClose
     <Dialog id="group-new" label={t.newGroup} onClose={onClose}>
       <form id="group-new-form" onSubmit={(e) => { void create(e) }}>
         <h2>{t.newGroup}</h2>
-        <label>{t.groupName} <input id="group-name" value={name} maxLength={MAX_NAME_CHARS} required
+        <label>{t.groupName} <input id="group-name" value={name} required
           onInput={(e) => { setName(e.currentTarget.value) }} /></label>
+        <NameOver id="group-name-over" value={name} />
         <fieldset id="group-pick" class="pick">
           <legend>{t.groupMembers}</legend>
           {[...s.peers.values()].map(p => (
@@ -94,9 +95,10 @@ export function Members ({ store, group, onClose }: { store: Store, group: Group
           </label>
           <button type="button" id="members-add-btn" disabled={add === ''}
             onClick={() => { void act(async () => await store.api.addMember(group.id, add)) }}>{t.add}</button>
-          <label>{t.rename} <input id="members-rename" value={name} maxLength={MAX_NAME_CHARS} onInput={(e) => { setName(e.currentTarget.value) }} /></label>
+          <label>{t.rename} <input id="members-rename" value={name} onInput={(e) => { setName(e.currentTarget.value) }} /></label>
           <button type="button" id="members-rename-btn" class="button-secondary"
             onClick={() => { void act(async () => await store.api.renameGroup(group.id, name.trim())) }}>{t.rename}</button>
+          <NameOver id="members-rename-over" value={name} />
         </div>
       )}
       <ErrorLine id="members-error" text={error} />

@@ -126,6 +126,8 @@ export function QuickSwitcher ({ store, onClose }: { store: Store, onClose: () =
         aria-controls="switcher-list" aria-activedescendant={matches[index] !== undefined ? `sw-${index}` : undefined}
         onInput={(e) => { setQuery(e.currentTarget.value); setIndex(0) }}
         onKeyDown={(e) => {
+          // an input method's Enter only confirms its characters (拼音 → 陈静): it picks no chat yet
+          if (e.isComposing || e.keyCode === 229) return
           if (e.key === 'ArrowDown') { e.preventDefault(); setIndex(Math.min(index + 1, matches.length - 1)) }
           if (e.key === 'ArrowUp') { e.preventDefault(); setIndex(Math.max(index - 1, 0)) }
           if (e.key === 'Enter') { e.preventDefault(); go(matches[index]) }

@@ -1,10 +1,10 @@
 /** Settings (name, relay, invite, language, appearance, do not disturb), and the first-run name question. */
 import { useState } from 'preact/hooks'
-import { MAX_NAME_CHARS, type UiPrefs } from '../../../../../node/src/api/contract.js'
+import type { UiPrefs } from '../../../../../node/src/api/contract.js'
 import { ApiError } from '../../api.js'
 import { useI18n } from '../../i18n/index.js'
 import type { Store } from '../../store.js'
-import { Dialog, ErrorLine } from '../Dialog.js'
+import { Dialog, ErrorLine, NameOver } from '../Dialog.js'
 import { errorText } from '../words.js'
 import { Devices, LinkJoin } from './Devices.js'
 
@@ -43,8 +43,9 @@ export function Settings ({ store, onClose }: { store: Store, onClose: () => voi
     <Dialog id="settings" label={t.settings} onClose={onClose}>
       <form id="settings-form" onSubmit={(e) => { void save(e) }}>
         <h2>{t.settings}</h2>
-        <label>{t.displayName} <input id="set-name" value={name} maxLength={MAX_NAME_CHARS} required
+        <label>{t.displayName} <input id="set-name" value={name} required
           onInput={(e) => { setName(e.currentTarget.value) }} /></label>
+        <NameOver id="set-name-over" value={name} />
         <label>{t.relayAddress} <input id="set-relay" value={relay} placeholder={t.relayPlaceholder}
           onInput={(e) => { setRelay(e.currentTarget.value) }} /></label>
         <label>{t.invite} <input id="set-invite" value={invite} placeholder={t.invitePlaceholder}
@@ -102,8 +103,9 @@ export function Welcome ({ store, onClose }: { store: Store, onClose: () => void
       {!linking && <form onSubmit={(e) => { void save(e) }}>
         <h2>{t.welcomeTitle}</h2>
         <p>{t.welcomeText}</p>
-        <label>{t.displayName} <input id="welcome-name" value={name} maxLength={MAX_NAME_CHARS} required autoFocus
+        <label>{t.displayName} <input id="welcome-name" value={name} required autoFocus
           onInput={(e) => { setName(e.currentTarget.value) }} /></label>
+        <NameOver id="welcome-name-over" value={name} />
         <ErrorLine id="welcome-error" text={error} />
         <div class="dialog-actions">
           <button type="button" id="welcome-link" class="button-secondary" onClick={() => { setLinking(true) }}>{t.linkExisting}</button>
