@@ -11,6 +11,9 @@
  *   is a replay and stores nothing.
  * - `directory {}` -> `{ name, people: [{ peerId, name, department? }] }`:
  *   our users who chose to be listed, as our policy for the caller allows.
+ * - `notices { receipts: SignedReceipt[] }` -> `{ taken }`: delivery and read
+ *   receipts, each signed by the recipient device, for authors who are our
+ *   users (core/protocol/fed-notice.ts); kept for their devices' `notices`.
  */
 import { randomBytes, createHash } from 'node:crypto'
 import { ParleyError } from '../../../core/errors.js'
@@ -19,8 +22,8 @@ import { Checker, PEER_ID, b64, CONTROL_CHARS } from '../../../core/protocol/val
 import type { FedInboundItem, FedReceipt } from './types.js'
 
 export const FED_PROTOCOL = '/parley/fed/1.0.0'
-export type FedMethod = 'pair' | 'forward' | 'directory'
-export const FED_METHODS: readonly FedMethod[] = ['pair', 'forward', 'directory']
+export type FedMethod = 'pair' | 'forward' | 'directory' | 'notices'
+export const FED_METHODS: readonly FedMethod[] = ['pair', 'forward', 'directory', 'notices']
 
 /** items per forwarded batch, at most */
 export const MAX_FED_BATCH = 200

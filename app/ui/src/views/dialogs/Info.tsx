@@ -61,11 +61,15 @@ export function MessageInfo ({ store, message, onClose }: { store: Store, messag
   const via = routes.size === 1 ? [...routes][0] : undefined
   const received = m.via === undefined ? t.routeIncoming
     : `${t.routeReceived(t.routeVia[m.via])}${m.viaPeer !== undefined ? ` ${t.routeForwarded(w.person(m.viaPeer))}` : ''}`
-  const route = !m.outgoing ? received
+  // federation (issue 12): a recipient of another office, the words of our relay's bounce
+  const office = rows.find(r => r.office !== undefined)?.office
+  const fedError = m.error !== undefined ? t.fedRefusal[m.error] : undefined
+  const route = !m.outgoing ? (m.office !== undefined ? `${received} ${t.routeOffice(m.office)}` : received)
     : m.state === 'queued' ? `${t.routeQueued}${held !== undefined ? ` ${t.relayRefusal[held] ?? t.relayRefusalOther(held)}.` : ''}`
-      : m.state === 'sent' ? t.routeRelay
-        : m.state === 'failed' ? `${t.routeFailed} ${m.error !== undefined ? (t.refusal as Record<string, string>)[m.error] ?? t.refusalOther(m.error) : ''}`
-          : via !== undefined ? t.routeDelivered(t.routeVia[via]) : t.routeDirect
+      : m.state === 'sent' ? (office !== undefined ? t.routeOfficeSent(office) : t.routeRelay)
+        : m.state === 'failed' && fedError !== undefined && (office !== undefined || m.error === 'ERR_FED_EXPIRED') ? `${t.fedFailed} ${fedError}`
+          : m.state === 'failed' ? `${t.routeFailed} ${m.error !== undefined ? (t.refusal as Record<string, string>)[m.error] ?? t.refusalOther(m.error) : ''}`
+            : `${via !== undefined ? t.routeDelivered(t.routeVia[via]) : t.routeDirect}${office !== undefined ? ` ${t.routeOfficeVia(office)}` : ''}`
   return (
     <Dialog id="message-info" label={t.infoTitle} onClose={onClose}>
       <h2>{t.infoTitle}</h2>
@@ -85,7 +89,8 @@ export function MessageInfo ({ store, message, onClose }: { store: Store, messag
                 <Avatar id={r.peer} name={w.person(r.peer)} small />
                 <span>{w.person(r.peer)}</span>
                 <span class="small muted">{r.state === 'failed' ? t.infoRefusedBy : t.state[r.state]}
-                  {r.via !== undefined && <span class="via" data-via={r.via}> · {t.routeVia[r.via]}</span>}</span>
+                  {r.via !== undefined && <span class="via" data-via={r.via}> · {t.routeVia[r.via]}</span>}
+                  {r.office !== undefined && <span class="office" data-office={r.office}> {t.routeOfficeVia(r.office)}</span>}</span>
               </li>
             ))}
           </ul>
