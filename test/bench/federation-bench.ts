@@ -38,7 +38,8 @@ const relay = async (name: string): Promise<RelayServer> => {
 const node = async (name: string, r: RelayServer): Promise<ParleyNode> => {
   const n = loopbackNode(join(dir, name), {
     name, relay: r.addresses()[0], invite: (await r.mailbox.createInvite()).token,
-    relayClient: { mailboxPollMs: 60_000 }, messenger: { depositAfterMs: 50 }
+    relayClient: { mailboxPollMs: 60_000 }, // the product's defaults (loopbackNode's are a test's): retry pass every 2 s, deposit after 1 s
+    messenger: { depositAfterMs: 1000, retryIntervalMs: 2000 }
   })
   await n.start()
   nodes.push(n)

@@ -288,6 +288,9 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
       this.deposits.poke(r)
       this.pushLoop.schedule(r)
     }
+    // a device of another office is never reachable directly: its copy goes to our relay now (federation)
+    const remote = devices.filter(d => this.c.relay?.officeOf(d) !== undefined && !this.c.host.isConnected(d))
+    if (remote.length > 0) this.deposits.now(remote)
     return msg
   }
 
