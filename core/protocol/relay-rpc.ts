@@ -34,7 +34,8 @@ export const INVITE_TOKEN = /^[A-Za-z0-9_-]{16,128}$/
 
 /** `office` (federation): the name of the other office whose relay forwarded it here */
 export interface MailItem { cursor: number, from: PeerIdString, envelope: Envelope, office?: string }
-export interface FetchResult { items: MailItem[], more: boolean }
+/** `notices` (federation): as in RelayStatus, said again on every fetch (pairing or the policy may change while connected) */
+export interface FetchResult { items: MailItem[], more: boolean, notices?: boolean }
 export interface DepositResult { status: 'stored' | 'duplicate' }
 /** `notices`: the relay keeps federation receipts and bounces (`receipt`, `notices`) */
 export interface RelayStatus { admitted: boolean, queued: number, notices?: boolean }
@@ -167,7 +168,7 @@ export function parseFetchResult (value: unknown): FetchResult {
       ...(i.office === undefined ? {} : { office: relayCheck.str(i, 'office', { min: 0, max: 100 }) })
     }
   })
-  return { items, more: relayCheck.bool(o, 'more') }
+  return { items, more: relayCheck.bool(o, 'more'), ...(o.notices === true ? { notices: true } : {}) }
 }
 
 export function parseRelayStatus (value: unknown): RelayStatus {

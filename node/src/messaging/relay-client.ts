@@ -294,7 +294,8 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
       const ch = await this.rpc()
       let after = 0
       for (;;) {
-        const { items, more } = parseFetchResult(await ch.call('fetch', { after, limit: this.fetchBatch }))
+        const { items, more, notices } = parseFetchResult(await ch.call('fetch', { after, limit: this.fetchBatch }))
+        this.noticesOn = notices === true
         if (items.length === 0) break
         const now = Date.now()
         // handed over in mailbox order without waiting for each: accept() takes its place in line

@@ -268,6 +268,9 @@ export class Federation {
 
   isPaired (peerId: string): boolean { return this.peers.has(peerId) }
 
+  /** federationAllowed is on and some relay is paired (nodes then take receipts and bounces: `notices`) */
+  get enabled (): boolean { return this.c.allowed() && this.peers.size > 0 }
+
   // ---- routing (deposits) --------------------------------------------------------
 
   /** The paired relay that is `recipient`'s home: the one the depositor named, else one the directories or mail showed. */

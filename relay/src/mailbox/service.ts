@@ -41,7 +41,7 @@ export interface MailboxServiceComponents {
 }
 
 /** What the mailbox service needs of federation. */
-export type FederationRoom = Pick<Federation, 'route' | 'enqueue' | 'offices' | 'officeOf' | 'receiptFrom' | 'takeNotices'>
+export type FederationRoom = Pick<Federation, 'route' | 'enqueue' | 'offices' | 'officeOf' | 'receiptFrom' | 'takeNotices' | 'enabled'>
 
 export interface MailboxServiceInit {
   /** how often expired mail is deleted */
@@ -83,7 +83,7 @@ export class MailboxService {
       const admitted = this.c.store.isAdmitted(remote)
       // a node that takes `mailWaiting` says so (an older one would reset the stream on a method it does not know)
       if (admitted && wantsWake(body)) this.wakeable.add(remote)
-      return { admitted, queued: admitted ? await this.c.store.queued(remote) : 0, ...(this.c.federation !== undefined ? { notices: true } : {}) }
+      return { admitted, queued: admitted ? await this.c.store.queued(remote) : 0, ...(this.c.federation?.enabled === true ? { notices: true } : {}) }
     },
     deposit: async (remote, body) => {
       this.requireAdmitted(remote, 'deposit')
@@ -132,8 +132,9 @@ export class MailboxService {
       this.metrics.mailFetched(result.items.length)
       // mail forwarded from another office says which (the route shown in the UI)
       const fed = this.c.federation
-      if (fed === undefined) return result
-      return { ...result, items: result.items.map(i => { const office = fed.officeOf(i.envelope.author); return office === undefined ? i : { ...i, office } }) }
+      if (fed?.enabled !== true) return result
+      const items = result.items.map(i => { const office = fed.officeOf(i.envelope.author); return office === undefined ? i : { ...i, office } })
+      return { ...result, items, notices: true }
     },
     ackMail: async (remote, body) => {
       this.requireAdmitted(remote, 'ackMail')
