@@ -90,6 +90,23 @@ function inNs (ns: string, ...cmd: string[]): string {
   return execFileSync('ip', ['netns', 'exec', ns, ...cmd], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
+/** A veth pair from `bridge`'s br0 (port `port`) to `host`'s `ifname`, with `cidr` on the host end, both up. */
+function attachVeth (bridge: string, port: string, host: string, ifname: string, cidr: string): void {
+  ip('-n', bridge, 'link', 'add', port, 'type', 'veth', 'peer', 'name', ifname, 'netns', host)
+  ip('-n', bridge, 'link', 'set', port, 'master', 'br0')
+  ip('-n', bridge, 'link', 'set', port, 'up')
+  ip('-n', host, 'addr', 'add', cidr, 'dev', ifname)
+  ip('-n', host, 'link', 'set', ifname, 'up')
+}
+
+/** true if `from` can open a TCP connection to ip:port */
+function tcpReachable (from: string, ipAddr: string, port: number): boolean {
+  try {
+    inNs(from, process.execPath, '-e', `const s=require('net').connect(${port},'${ipAddr}');s.setTimeout(1500);s.on('connect',()=>process.exit(0));s.on('timeout',()=>process.exit(1));s.on('error',()=>process.exit(1))`)
+    return true
+  } catch { return false }
+}
+
 /**
  * Office LAN behind a NAT, a relay on the "internet" side, a remote user
  * behind another NAT. The NAT routers masquerade outgoing traffic and drop
@@ -117,14 +134,7 @@ export class NatLab {
       ip('-n', br, 'link', 'set', 'br0', 'up')
     }
     let port = 0
-    const attach = (bridge: string, host: string, ifname: string, cidr: string): void => {
-      const p = `p${++port}`
-      ip('-n', bridge, 'link', 'add', p, 'type', 'veth', 'peer', 'name', ifname, 'netns', host)
-      ip('-n', bridge, 'link', 'set', p, 'master', 'br0')
-      ip('-n', bridge, 'link', 'set', p, 'up')
-      ip('-n', host, 'addr', 'add', cidr, 'dev', ifname)
-      ip('-n', host, 'link', 'set', ifname, 'up')
-    }
+    const attach = (bridge: string, host: string, ifname: string, cidr: string): void => { attachVeth(bridge, `p${++port}`, host, ifname, cidr) }
     attach(this.ns.obr, this.ns.o1, 'lan0', `${this.ip.o1}/24`)
     attach(this.ns.obr, this.ns.o2, 'lan0', `${this.ip.o2}/24`)
     attach(this.ns.obr, this.ns.onat, 'lan0', '10.232.1.254/24')
@@ -158,12 +168,7 @@ export class NatLab {
   }
 
   /** true if `from` can open a TCP connection to ip:port (used to prove the NAT blocks inbound) */
-  canConnect (from: string, ipAddr: string, port: number): boolean {
-    try {
-      inNs(from, process.execPath, '-e', `const s=require('net').connect(${port},'${ipAddr}');s.setTimeout(1500);s.on('connect',()=>process.exit(0));s.on('timeout',()=>process.exit(1));s.on('error',()=>process.exit(1))`)
-      return true
-    } catch { return false }
-  }
+  canConnect (from: string, ipAddr: string, port: number): boolean { return tcpReachable(from, ipAddr, port) }
 
   down (): void {
     removeNamespaces(Object.values(this.ns))
@@ -198,14 +203,7 @@ export class FedLab {
       ip('-n', br, 'link', 'set', 'br0', 'up')
     }
     let port = 0
-    const attach = (bridge: string, host: string, ifname: string, cidr: string): void => {
-      const p = `p${++port}`
-      ip('-n', bridge, 'link', 'add', p, 'type', 'veth', 'peer', 'name', ifname, 'netns', host)
-      ip('-n', bridge, 'link', 'set', p, 'master', 'br0')
-      ip('-n', bridge, 'link', 'set', p, 'up')
-      ip('-n', host, 'addr', 'add', cidr, 'dev', ifname)
-      ip('-n', host, 'link', 'set', ifname, 'up')
-    }
+    const attach = (bridge: string, host: string, ifname: string, cidr: string): void => { attachVeth(bridge, `p${++port}`, host, ifname, cidr) }
     const lans = [[this.ns.abr, this.ns.a1, this.ns.anat, '1'], [this.ns.bbr, this.ns.b1, this.ns.bnat, '2'], [this.ns.hbr, this.ns.h1, this.ns.hnat, '3']] as const
     for (const [br, host, nat, net] of lans) {
       attach(br, host, 'lan0', `10.234.${net}.1/24`)
@@ -225,12 +223,7 @@ export class FedLab {
   }
 
   /** true if `from` can open a TCP connection to ip:port */
-  canConnect (from: string, ipAddr: string, port: number): boolean {
-    try {
-      inNs(from, process.execPath, '-e', `const s=require('net').connect(${port},'${ipAddr}');s.setTimeout(1500);s.on('connect',()=>process.exit(0));s.on('timeout',()=>process.exit(1));s.on('error',()=>process.exit(1))`)
-      return true
-    } catch { return false }
-  }
+  canConnect (from: string, ipAddr: string, port: number): boolean { return tcpReachable(from, ipAddr, port) }
 
   down (): void {
     removeNamespaces(Object.values(this.ns))

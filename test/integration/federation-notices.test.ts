@@ -12,22 +12,12 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
+import { loopbackNode, nodeApi, removeDir, tmpDir, until } from '../helpers/nodes.js'
 import { RelayServer } from '../../relay/src/relay-server.js'
 import { createLogger } from '../../core/util/log.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 
-const api = async (n: ParleyNode, method: string, path: string, body?: unknown): Promise<unknown> => {
-  const u = new URL(n.uiUrl!)
-  const token = new URLSearchParams(u.hash.slice(1)).get('token')!
-  const res = await fetch(`${u.origin}/v1${path}`, {
-    method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {})
-  })
-  const v = await res.json() as unknown
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(v)}`)
-  return v
-}
+const api = nodeApi
 
 describe('federation: receipts, route, push, groups and bounces across two offices', () => {
   let dir: string
