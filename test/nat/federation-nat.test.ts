@@ -4,7 +4,7 @@
  * remote user of office A) behind a third NAT. Each office reaches only its
  * own relay; the relays reach each other. Ana (A) and Bo (B) chat both ways
  * and in a group with Rita; Bo is offline for 500 messages and gets them all,
- * in order, on return; a canary is in neither relay's data dir nor log.
+ * in order, on return; a canary is in neither relay's data dir, log nor memory.
  * (kill -9 of the relays: federation-crash.test.ts; receipts, bounces: federation-notices.test.ts)
  */
 import { describe, it, before, after } from 'node:test'
@@ -14,6 +14,8 @@ import { join } from 'node:path'
 import { FedLab, canUseNamespaces } from '../helpers/netns.js'
 import { NodeProc, RelayProc } from '../helpers/proc.js'
 import { filesContaining, removeDir, tmpDir, until } from '../helpers/nodes.js'
+import { memoryHolds } from '../helpers/memscan.js'
+import { relayFiles } from '../../relay/src/config.js'
 import type { IdentityView, MessageView } from '../../node/src/api/contract.js'
 import type { RelayState } from '../../node/src/messaging/relay-client.js'
 
@@ -116,7 +118,7 @@ describe('federation across NATs: two offices meet only through their relays (na
     }
   }))
 
-  it('Bo offline for 500 messages gets them all, in order, on return; no plaintext at either relay', async () => guard(async () => {
+  it('Bo offline for 500 messages gets them all, in order, on return; no plaintext in either relay\'s data dir, log or memory', async () => guard(async () => {
     await nodes.bo.stop()
     const canary = `canary-${Math.random().toString(36).slice(2)}-plaintext`
     const texts = Array.from({ length: 500 }, (_, i) => i === 123 ? canary : `while Bo is away ${i}`)
@@ -132,6 +134,9 @@ describe('federation across NATs: two offices meet only through their relays (na
     for (const r of ['relayA', 'relayB']) {
       assert.deepEqual(await filesContaining(join(dir, r), canary), [], `no plaintext in ${r}'s data dir`)
       assert.ok(!readFileSync(join(dir, `${r}.log`), 'utf8').includes(canary), `no plaintext in ${r}'s log`)
+      // nor in its memory: the scan finds what the relay does hold (its peer ID), and not the canary
+      const { pid, peerId } = JSON.parse(readFileSync(relayFiles(join(dir, r)).info, 'utf8')) as { pid: number, peerId: string }
+      assert.deepEqual(memoryHolds(pid, [peerId, canary]), [true, false], `${r}'s memory holds its peer ID (the scan works) and no plaintext`)
     }
   }))
 })
