@@ -44,6 +44,8 @@ export type ErrorCode =
   | 'ERR_FED_NOT_PAIRED'
   | 'ERR_FED_PAIRING'
   | 'ERR_FEDERATION_OFF'
+  // a forwarded message expired in the queue to the other office's relay (issue 12, the sender's bounce)
+  | 'ERR_FED_EXPIRED'
 
 export class ParleyError extends Error {
   readonly code: ErrorCode
@@ -79,7 +81,8 @@ export const HTTP_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   // federation (issue 12)
   ERR_FED_NOT_PAIRED: 403,
   ERR_FED_PAIRING: 403,
-  ERR_FEDERATION_OFF: 403
+  ERR_FEDERATION_OFF: 403,
+  ERR_FED_EXPIRED: 410
 }
 
 export const httpStatus = (code: ErrorCode): number => HTTP_STATUS[code] ?? 500

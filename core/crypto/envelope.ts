@@ -16,6 +16,7 @@ import { ParleyError } from '../errors.js'
 import { publicKeyOfPeer } from '../keys.js'
 import { b64, unb64 } from '../protocol/validate.js'
 import { parseBody, type Body, type Envelope, type EnvelopeKind, type Hlc, type Profile } from '../protocol/envelope.js'
+import type { SignedReceipt } from '../protocol/fed-notice.js'
 
 const TAG_BYTES = 16
 const WRAP_INFO = Buffer.from('parley/v1/key-wrap')
@@ -209,4 +210,27 @@ export function verifyProfile (p: Profile): void {
     throw new ParleyError('ERR_BAD_SIGNATURE', 'profile signature check failed', { cause: err })
   }
   if (!ok) throw new ParleyError('ERR_BAD_SIGNATURE', `profile of ${p.peerId} has a bad signature`)
+}
+
+// ---- receipts through the relays (federation, issue 12: core/protocol/fed-notice.ts) ----
+
+function receiptBytes (r: Omit<SignedReceipt, 'sig'>): Uint8Array {
+  return Buffer.from(JSON.stringify(['parley-receipt-v1', r.v, r.by, r.author, r.conv, r.ids, r.state, r.at]))
+}
+
+/** A delivery or read receipt signed by this device, for `author`'s messages `ids`. */
+export function signReceipt (me: SigningKeys, r: Omit<SignedReceipt, 'sig' | 'by' | 'v'>): SignedReceipt {
+  const body = { v: 1 as const, by: me.peerId, ...r }
+  return { ...body, sig: b64(sign(null, receiptBytes(body), edPrivate(me))) }
+}
+
+/** Throws ERR_BAD_SIGNATURE unless `by` signed it. */
+export function verifyReceipt (r: SignedReceipt): void {
+  let ok = false
+  try {
+    ok = verify(null, receiptBytes(r), edPublicOfPeer(r.by), unb64(r.sig))
+  } catch (err) {
+    throw new ParleyError('ERR_BAD_SIGNATURE', 'receipt signature check failed', { cause: err })
+  }
+  if (!ok) throw new ParleyError('ERR_BAD_SIGNATURE', `receipt of ${r.by} has a bad signature`)
 }

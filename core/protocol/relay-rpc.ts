@@ -20,16 +20,25 @@ export const RELAY_PROTOCOL = '/parley/relay/1.0.0'
  * with `relayStatus { wake: true }` (older nodes know no such method).
  */
 export type RelayRpcMethod = 'redeem' | 'deposit' | 'fetch' | 'ackMail' | 'relayStatus' | 'directory' | 'mailWaiting' | 'publish' | 'offices'
+  | 'receipt' | 'notices'
+/**
+ * Federation receipts and bounces (core/protocol/fed-notice.ts): `receipt` (SignedReceipt) -> {}: the node's
+ * receipt for an author of another office, forwarded there; `notices { ack? }` -> { items: Notice[] }: what the
+ * relay keeps for this device. Called only on a relay whose relayStatus said `notices: true`.
+ */
 export const RELAY_RPC_METHODS: readonly RelayRpcMethod[] = ['redeem', 'deposit', 'fetch', 'ackMail', 'relayStatus', 'directory', 'mailWaiting', 'publish',
-  'offices']
+  'offices', 'receipt', 'notices']
 
 export const MAX_FETCH_ITEMS = 500
 export const INVITE_TOKEN = /^[A-Za-z0-9_-]{16,128}$/
 
-export interface MailItem { cursor: number, from: PeerIdString, envelope: Envelope }
-export interface FetchResult { items: MailItem[], more: boolean }
+/** `office` (federation): the name of the other office whose relay forwarded it here */
+export interface MailItem { cursor: number, from: PeerIdString, envelope: Envelope, office?: string }
+/** `notices` (federation): as in RelayStatus, said again on every fetch (pairing or the policy may change while connected) */
+export interface FetchResult { items: MailItem[], more: boolean, notices?: boolean }
 export interface DepositResult { status: 'stored' | 'duplicate' }
-export interface RelayStatus { admitted: boolean, queued: number }
+/** `notices`: the relay keeps federation receipts and bounces (`receipt`, `notices`) */
+export interface RelayStatus { admitted: boolean, queued: number, notices?: boolean }
 
 const relayCheck = new Checker('ERR_MALFORMED_FRAME', 'relay body')
 
@@ -97,6 +106,8 @@ export interface DepositAnswer {
   status: 'stored' | 'duplicate', stored: number, unknown: PeerIdString[], full: PeerIdString[], shareFull?: PeerIdString[]
   /** federation: recipients whose copies were queued (durably) for their home relay in another office */
   forwarded?: PeerIdString[]
+  /** federation: recipient -> the name of the other office its copy was queued for */
+  offices?: Record<PeerIdString, string>
 }
 export function parseDepositAnswer (value: unknown): DepositAnswer {
   const o = relayCheck.obj(value, 'body')
@@ -110,8 +121,20 @@ export function parseDepositAnswer (value: unknown): DepositAnswer {
       : relayCheck.arr(o, 'shareFull', { max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID })),
     ...(o.forwarded === undefined
       ? {}
-      : { forwarded: relayCheck.arr(o, 'forwarded', { max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID })) })
+      : { forwarded: relayCheck.arr(o, 'forwarded', { max: MAX_RECIPIENTS }).map(t => relayCheck.str({ t }, 't', { max: 60, pattern: PEER_ID })) }),
+    ...(o.offices === undefined ? {} : { offices: officeNames(o.offices) })
   }
+}
+
+/** recipient -> office name, as a relay names them (federation) */
+function officeNames (value: unknown): Record<PeerIdString, string> {
+  const h = relayCheck.obj(value, 'offices')
+  const out: Record<PeerIdString, string> = {}
+  for (const [k, v] of Object.entries(h).slice(0, MAX_RECIPIENTS)) {
+    if (!PEER_ID.test(k)) relayCheck.fail('offices names something that is not a peer ID')
+    out[k] = relayCheck.str({ v }, 'v', { min: 0, max: 100 })
+  }
+  return out
 }
 
 export function parseFetch (value: unknown): { after: number, limit: number } {
@@ -141,13 +164,18 @@ export function parseFetchResult (value: unknown): FetchResult {
     return {
       cursor: relayCheck.int(i, 'cursor', { min: 1, max: MAX_SEQ }),
       from: relayCheck.str(i, 'from', { max: 60, pattern: PEER_ID }),
-      envelope: parseEnvelope(i.envelope)
+      envelope: parseEnvelope(i.envelope),
+      ...(i.office === undefined ? {} : { office: relayCheck.str(i, 'office', { min: 0, max: 100 }) })
     }
   })
-  return { items, more: relayCheck.bool(o, 'more') }
+  return { items, more: relayCheck.bool(o, 'more'), ...(o.notices === true ? { notices: true } : {}) }
 }
 
 export function parseRelayStatus (value: unknown): RelayStatus {
   const o = relayCheck.obj(value, 'body')
-  return { admitted: relayCheck.bool(o, 'admitted'), queued: relayCheck.int(o, 'queued', { min: 0, max: MAX_SEQ }) }
+  return {
+    admitted: relayCheck.bool(o, 'admitted'),
+    queued: relayCheck.int(o, 'queued', { min: 0, max: MAX_SEQ }),
+    ...(o.notices === true ? { notices: true } : {})
+  }
 }

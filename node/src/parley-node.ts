@@ -16,6 +16,7 @@ import { Libp2pHost } from './host/libp2p-host.js'
 import { HybridClock } from './clock/hlc.js'
 import { Messenger } from './messaging/messenger.js'
 import { RelayClient } from './messaging/relay-client.js'
+import { signReceipt } from '../../core/crypto/envelope.js'
 import { ApiServer } from './api/server.js'
 import { uiHandler } from '../../core/http/static.js'
 import { createLogger, type Logger } from '../../core/util/log.js'
@@ -129,7 +130,9 @@ export class ParleyNode {
       const relay = new RelayClient({
         host,
         log: this.log,
-        accept: async (env, from) => await this.need(messenger).acceptMail(env, from),
+        accept: async (env, from, office) => await this.need(messenger).acceptMail(env, from, office),
+        signReceipt: (r) => signReceipt(identity, r),
+        notices: async (items) => { await this.need(messenger).applyNotices(items) },
         saveInvite: async (invite) => { await store.putMeta('settings', { ...(await store.getMeta('settings') as NodeSettings), invite }) }
       }, this.init.relayClient)
       messenger = new Messenger({ store, host, identity, clock: new HybridClock(), log: this.log, relay }, { ...this.init.messenger, name: this.init.name })

@@ -144,7 +144,8 @@ export class RelayServer implements RelayAdmin {
         },
         log: this.log,
         self: () => identity.peerId,
-        allowed: () => this.adminRoom?.policy.effective().federationAllowed ?? this.config.policy.federationAllowed
+        allowed: () => this.adminRoom?.policy.effective().federationAllowed ?? this.config.policy.federationAllowed,
+        notify: (device) => { this.service?.notify(device) }
       }, this.config.federation)
       this.fed = federation
       await federation.load()

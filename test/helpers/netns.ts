@@ -90,6 +90,23 @@ function inNs (ns: string, ...cmd: string[]): string {
   return execFileSync('ip', ['netns', 'exec', ns, ...cmd], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
+/** A veth pair from `bridge`'s br0 (port `port`) to `host`'s `ifname`, with `cidr` on the host end, both up. */
+function attachVeth (bridge: string, port: string, host: string, ifname: string, cidr: string): void {
+  ip('-n', bridge, 'link', 'add', port, 'type', 'veth', 'peer', 'name', ifname, 'netns', host)
+  ip('-n', bridge, 'link', 'set', port, 'master', 'br0')
+  ip('-n', bridge, 'link', 'set', port, 'up')
+  ip('-n', host, 'addr', 'add', cidr, 'dev', ifname)
+  ip('-n', host, 'link', 'set', ifname, 'up')
+}
+
+/** true if `from` can open a TCP connection to ip:port */
+function tcpReachable (from: string, ipAddr: string, port: number): boolean {
+  try {
+    inNs(from, process.execPath, '-e', `const s=require('net').connect(${port},'${ipAddr}');s.setTimeout(1500);s.on('connect',()=>process.exit(0));s.on('timeout',()=>process.exit(1));s.on('error',()=>process.exit(1))`)
+    return true
+  } catch { return false }
+}
+
 /**
  * Office LAN behind a NAT, a relay on the "internet" side, a remote user
  * behind another NAT. The NAT routers masquerade outgoing traffic and drop
@@ -117,14 +134,7 @@ export class NatLab {
       ip('-n', br, 'link', 'set', 'br0', 'up')
     }
     let port = 0
-    const attach = (bridge: string, host: string, ifname: string, cidr: string): void => {
-      const p = `p${++port}`
-      ip('-n', bridge, 'link', 'add', p, 'type', 'veth', 'peer', 'name', ifname, 'netns', host)
-      ip('-n', bridge, 'link', 'set', p, 'master', 'br0')
-      ip('-n', bridge, 'link', 'set', p, 'up')
-      ip('-n', host, 'addr', 'add', cidr, 'dev', ifname)
-      ip('-n', host, 'link', 'set', ifname, 'up')
-    }
+    const attach = (bridge: string, host: string, ifname: string, cidr: string): void => { attachVeth(bridge, `p${++port}`, host, ifname, cidr) }
     attach(this.ns.obr, this.ns.o1, 'lan0', `${this.ip.o1}/24`)
     attach(this.ns.obr, this.ns.o2, 'lan0', `${this.ip.o2}/24`)
     attach(this.ns.obr, this.ns.onat, 'lan0', '10.232.1.254/24')
@@ -158,12 +168,62 @@ export class NatLab {
   }
 
   /** true if `from` can open a TCP connection to ip:port (used to prove the NAT blocks inbound) */
-  canConnect (from: string, ipAddr: string, port: number): boolean {
-    try {
-      inNs(from, process.execPath, '-e', `const s=require('net').connect(${port},'${ipAddr}');s.setTimeout(1500);s.on('connect',()=>process.exit(0));s.on('timeout',()=>process.exit(1));s.on('error',()=>process.exit(1))`)
-      return true
-    } catch { return false }
+  canConnect (from: string, ipAddr: string, port: number): boolean { return tcpReachable(from, ipAddr, port) }
+
+  down (): void {
+    removeNamespaces(Object.values(this.ns))
   }
+}
+
+/**
+ * Two offices for federation (issue 12): each office LAN behind its own NAT,
+ * each office's relay on the "internet" side, and a remote user of office A
+ * behind a third NAT. The offices' NATs also drop traffic to the other
+ * office's relay: only the two relays reach each other.
+ *
+ *   office A 10.234.1.0/24: a1 .1, anat .254      office B 10.234.2.0/24: b1 .1, bnat .254
+ *   home (remote user of A) 10.234.3.0/24: h1 .1, hnat .254
+ *   WAN 10.234.100.0/24: anat .1, bnat .2, hnat .3, relay A .10, relay B .11
+ */
+export class FedLab {
+  readonly ns: Record<'abr' | 'a1' | 'anat' | 'bbr' | 'b1' | 'bnat' | 'hbr' | 'h1' | 'hnat' | 'wbr' | 'ra' | 'rb', string>
+  readonly ip = { a1: '10.234.1.1', b1: '10.234.2.1', h1: '10.234.3.1', ra: '10.234.100.10', rb: '10.234.100.11' }
+
+  constructor (readonly prefix = 'pfed') {
+    const n = (s: string): string => `${prefix}-${s}`
+    this.ns = { abr: n('abr'), a1: n('a1'), anat: n('anat'), bbr: n('bbr'), b1: n('b1'), bnat: n('bnat'), hbr: n('hbr'), h1: n('h1'), hnat: n('hnat'),
+      wbr: n('wbr'), ra: n('ra'), rb: n('rb') }
+  }
+
+  up (): void {
+    this.down()
+    for (const name of Object.values(this.ns)) { ip('netns', 'add', name); ip('-n', name, 'link', 'set', 'lo', 'up') }
+    for (const br of [this.ns.abr, this.ns.bbr, this.ns.hbr, this.ns.wbr]) {
+      ip('-n', br, 'link', 'add', 'br0', 'type', 'bridge')
+      ip('-n', br, 'link', 'set', 'br0', 'up')
+    }
+    let port = 0
+    const attach = (bridge: string, host: string, ifname: string, cidr: string): void => { attachVeth(bridge, `p${++port}`, host, ifname, cidr) }
+    const lans = [[this.ns.abr, this.ns.a1, this.ns.anat, '1'], [this.ns.bbr, this.ns.b1, this.ns.bnat, '2'], [this.ns.hbr, this.ns.h1, this.ns.hnat, '3']] as const
+    for (const [br, host, nat, net] of lans) {
+      attach(br, host, 'lan0', `10.234.${net}.1/24`)
+      attach(br, nat, 'lan0', `10.234.${net}.254/24`)
+      attach(this.ns.wbr, nat, 'wan0', `10.234.100.${net}/24`)
+      ip('-n', host, 'route', 'add', 'default', 'via', `10.234.${net}.254`)
+      inNs(nat, 'sysctl', '-qw', 'net.ipv4.ip_forward=1')
+      inNs(nat, 'iptables', '-t', 'nat', '-A', 'POSTROUTING', '-o', 'wan0', '-j', 'MASQUERADE')
+      inNs(nat, 'iptables', '-A', 'FORWARD', '-i', 'wan0', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT')
+      inNs(nat, 'iptables', '-A', 'FORWARD', '-i', 'wan0', '-j', 'DROP')
+    }
+    attach(this.ns.wbr, this.ns.ra, 'wan0', `${this.ip.ra}/24`)
+    attach(this.ns.wbr, this.ns.rb, 'wan0', `${this.ip.rb}/24`)
+    // each office reaches its own relay only (the remote user of A too): the offices meet through the relays
+    for (const nat of [this.ns.anat, this.ns.hnat]) inNs(nat, 'iptables', '-A', 'FORWARD', '-o', 'wan0', '-d', this.ip.rb, '-j', 'DROP')
+    inNs(this.ns.bnat, 'iptables', '-A', 'FORWARD', '-o', 'wan0', '-d', this.ip.ra, '-j', 'DROP')
+  }
+
+  /** true if `from` can open a TCP connection to ip:port */
+  canConnect (from: string, ipAddr: string, port: number): boolean { return tcpReachable(from, ipAddr, port) }
 
   down (): void {
     removeNamespaces(Object.values(this.ns))

@@ -74,3 +74,16 @@ export function speakV01 (node: ParleyNode): void {
     return v01
   }
 }
+
+/** A call to the node's local API, as the UI makes it (its token from the UI URL); throws on an error answer. */
+export async function nodeApi (n: ParleyNode, method: string, path: string, body?: unknown): Promise<unknown> {
+  const u = new URL(n.uiUrl!)
+  const token = new URLSearchParams(u.hash.slice(1)).get('token')!
+  const res = await fetch(`${u.origin}/v1${path}`, {
+    method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {})
+  })
+  const v = await res.json() as unknown
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(v)}`)
+  return v
+}

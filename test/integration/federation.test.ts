@@ -11,7 +11,7 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { filesContaining, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
+import { filesContaining, loopbackNode, nodeApi, removeDir, tmpDir, until } from '../helpers/nodes.js'
 import { RELAY_BIN } from '../helpers/proc.js'
 import { RelayServer } from '../../relay/src/relay-server.js'
 import { createLogger } from '../../core/util/log.js'
@@ -21,17 +21,7 @@ import type { ParleyNode } from '../../node/src/parley-node.js'
 
 const run = promisify(execFile)
 /** the node's local API, as the UI calls it */
-const api = async (n: ParleyNode, method: string, path: string, body?: unknown): Promise<unknown> => {
-  const u = new URL(n.uiUrl!)
-  const token = new URLSearchParams(u.hash.slice(1)).get('token')!
-  const res = await fetch(`${u.origin}/v1${path}`, {
-    method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {})
-  })
-  const v = await res.json() as unknown
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(v)}`)
-  return v
-}
+const api = nodeApi
 const cli = async (dataDir: string, ...args: string[]): Promise<string> =>
   (await run(process.execPath, [RELAY_BIN, ...args, '--data', dataDir], { encoding: 'utf8' })).stdout.trim()
 

@@ -73,6 +73,8 @@ export interface RecipientView {
   via?: Route
   /** the device's account (ours for our own other devices) */
   account?: string
+  /** federation: the other office whose relay is this recipient's home (its name), when it is one */
+  office?: string
 }
 
 /** One message found by `GET /v1/search`: `peer` is the conversation reference (peer ID, or group id). */

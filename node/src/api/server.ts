@@ -397,7 +397,9 @@ export class ApiServer {
       const recipients = [...new Set(m.envelope.keys.map(k => k.to))].filter(p => p !== messenger.peerId)
       // per device, with the account each belongs to (our own other devices get ours)
       const accountOf = (d: string): string => m.recipientAccounts?.[d] ?? messenger.accounts.accountOf(d) ?? d
-      return (await recipientStates(store, m, recipients)).map(r => ({ ...r, account: accountOf(r.peer) }))
+      // federation: the other office a recipient is homed at, as our relay said (the route shown)
+      const officeOf = (p: string): { office?: string } => { const o = this.c.relay?.officeOf(p); return o !== undefined ? { office: o } : {} }
+      return (await recipientStates(store, m, recipients)).map(r => ({ ...r, account: accountOf(r.peer), ...officeOf(r.peer) }))
     })
     this.route('GET', /^\/search$/, async (_req, _p, url) => {
       const text = url.searchParams.get('q') ?? ''

@@ -59,6 +59,20 @@ export class Deposits {
     if (p !== undefined && p.backoffMs === 0) p.nextAt = 0
   }
 
+  /** A pass now for peers that cannot be reached directly anyway (another office's): their new messages are due at once. */
+  now (peers: string[]): void {
+    for (const p of peers) { this.poke(p); this.soon.add(p) }
+    if (!this.running) this.runSoon()
+  }
+
+  /** peers asked for by `now` while a pass ran: the next pass follows it at once */
+  private readonly soon = new Set<string>()
+  private runSoon (): void {
+    const peers = [...this.soon]
+    this.soon.clear()
+    void this.run(peers, Date.now() + this.init.depositAfterMs)
+  }
+
   /** `peer` is reachable again: when it goes away next time, start afresh. */
   reset (peer: string): void {
     this.peers.delete(peer)
@@ -68,7 +82,10 @@ export class Deposits {
   async run (peers: string[], now: number): Promise<void> {
     if (this.running || peers.length === 0) return
     this.running = true
-    try { await this.pass(peers, now) } finally { this.running = false }
+    try { await this.pass(peers, now) } finally {
+      this.running = false
+      if (this.soon.size > 0) this.runSoon()
+    }
   }
 
   private async pass (peers: string[], now: number): Promise<void> {

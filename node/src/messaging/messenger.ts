@@ -38,6 +38,8 @@ import { Peers } from './peers.js'
 import { PushLoop } from './push-loop.js'
 import { ReceivePipeline } from './receive.js'
 import { Receipts } from './receipts.js'
+import { applyNotices } from './fed-notices.js'
+import type { Notice } from '../../../core/protocol/fed-notice.js'
 import type { AcceptMail, RelayState } from './relay-client.js'
 import { peerOfAddr, relayAddrs } from '../../../core/keys.js'
 import { Sync } from './sync.js'
@@ -109,6 +111,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     const accounts = new Accounts(components)
     this.accounts = accounts
     components.relay?.useAccount(() => accounts.ownRecord())
+    components.relay?.useHomes((d) => accounts.state(accounts.accountOf(d) ?? d).home[0]?.relay)
     const c: MessagingComponents = { ...components, events: this, accounts }
     const self = this.peerId
     this.channels = new PeerChannels(c, { ...init, serve: this.answer })
@@ -288,6 +291,9 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
       this.deposits.poke(r)
       this.pushLoop.schedule(r)
     }
+    // a device of another office is never reachable directly: its copy goes to our relay now (federation)
+    const remote = devices.filter(d => this.c.relay?.officeOf(d) !== undefined && !this.c.host.isConnected(d))
+    if (remote.length > 0) this.deposits.now(remote)
     return msg
   }
 
@@ -376,7 +382,10 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
   async sendTyping (peerOrGroup: string): Promise<boolean> { return await this.receipts.sendTyping(peerOrGroup) }
 
   /** An envelope from the relay's mailbox (see ReceivePipeline.acceptMail). */
-  readonly acceptMail: AcceptMail = async (envelope, from) => await this.receiver.acceptMail(envelope, from)
+  readonly acceptMail: AcceptMail = async (envelope, from, office) => await this.receiver.acceptMail(envelope, from, office)
+
+  /** Receipts and bounces from other offices, through the relays (fed-notices.ts). */
+  async applyNotices (items: Notice[]): Promise<void> { await applyNotices({ ...this.c, events: this }, items) }
 
   /** Resolves when message `id` reaches `state` (or a later one). */
   async waitForState (id: string, state: 'sent' | 'delivered' | 'read', options: AbortOptions = {}): Promise<StoredMessage> {

@@ -10,7 +10,7 @@ import type { GroupService } from './group-service.js'
 import type { PeerChannels } from './peer-channels.js'
 import type { MessagingComponents, PeerRpcHandlers } from './types.js'
 
-export interface ReceiptsComponents extends Pick<MessagingComponents, 'store' | 'host' | 'log' | 'events'> {
+export interface ReceiptsComponents extends Pick<MessagingComponents, 'store' | 'host' | 'log' | 'events'>, Partial<Pick<MessagingComponents, 'relay'>> {
   self: string
   channels: PeerChannels
   groups: GroupService
@@ -52,6 +52,12 @@ export class Receipts {
     const byAuthor = new Map<string, string[]>()
     for (const m of changed) byAuthor.set(m.author, [...(byAuthor.get(m.author) ?? []), m.id])
     for (const [author, ids] of byAuthor) {
+      // an author of another office: the receipt goes back through the relays (federation)
+      if (!this.c.host.isConnected(author) && this.c.relay?.officeOf(author) !== undefined) {
+        void this.c.relay.sendReceipt(author, conv, ids, 'read')
+          .catch(err => { this.c.log.debug('read receipt not sent', { author, err: toParleyError(err).message }) })
+        continue
+      }
       if (!this.c.host.isConnected(author)) continue
       void this.c.channels.get(author).then(async ch => {
         for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) await ch.call('receipt', { conv, ids: ids.slice(i, i + MAX_RECEIPT_IDS) })

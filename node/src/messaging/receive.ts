@@ -34,8 +34,8 @@ export class ReceivePipeline {
    * An envelope from the relay's mailbox: same checks as a direct delivery.
    * Resolves once checked; `durable` settles after the write.
    */
-  readonly acceptMail: AcceptMail = async (envelope, from) => {
-    const durable = answered(await this.receive(from, envelope, 'mailbox')).then(v => v.status)
+  readonly acceptMail: AcceptMail = async (envelope, from, office) => {
+    const durable = answered(await this.receive(from, envelope, 'mailbox', office)).then(v => v.status)
     durable.catch(() => {})
     return { durable }
   }
@@ -47,7 +47,7 @@ export class ReceivePipeline {
    * the channel sends before it handles the next request (after the first
    * copy's write when that is still under way).
    */
-  async receive (remote: string, env: Envelope, via?: Route): Promise<DeliverResult | AckAfterWrite<DeliverResult>> {
+  async receive (remote: string, env: Envelope, via?: Route, office?: string): Promise<DeliverResult | AckAfterWrite<DeliverResult>> {
     // group envelopes, from every channel and the mailbox, are judged one at a time, each after every
     // group op received before it is stored and folded in: the turn is taken before anything is awaited
     let release: (() => void) | undefined
@@ -86,7 +86,8 @@ export class ReceivePipeline {
       }
       groupCheck?.(body)
       this.c.clock.observe(env.hlc)
-      const stored = this.store(env, body, via === undefined ? {} : { via, ...(remote !== env.author ? { viaPeer: remote } : {}) })
+      const stored = this.store(env, body, via === undefined ? {} : { via, ...(remote !== env.author ? { viaPeer: remote } : {}),
+        ...(office !== undefined ? { office } : {}) })
       // an op keeps the turn until it is folded in (or failed); text gives it up now
       if (body.op !== undefined && release !== undefined) {
         const done = release
@@ -141,7 +142,7 @@ export class ReceivePipeline {
   }
 
   /** Starts the durable write; settles with the answer once it is on disk. */
-  private async store (env: Envelope, body: Body, route: Pick<StoredMessage, 'via' | 'viaPeer'>): Promise<DeliverResult> {
+  private async store (env: Envelope, body: Body, route: Pick<StoredMessage, 'via' | 'viaPeer' | 'office'>): Promise<DeliverResult> {
     // ours: written on this device (given back after damage) or on another device of our account
     const outgoing = env.author === this.c.identity.peerId || (this.c.accounts !== undefined && this.c.groups.accountOf(env.author) === this.c.accounts.account)
     const msg: StoredMessage = {

@@ -17,6 +17,7 @@ import { ChannelOpener } from './peer-channels.js'
 import type { PeerHost } from '../host/types.js'
 import type { Logger } from '../../../core/util/log.js'
 import { parseDirectory, type DepartmentNode } from '../../../core/protocol/directory.js'
+import { MAX_NOTICE_IDS, parseNotices, type Notice, type SignedReceipt } from '../../../core/protocol/fed-notice.js'
 
 export interface RelayClientInit {
   /** how often the mailbox is polled while connected to the relay. @default 3000 */
@@ -57,7 +58,7 @@ export interface RelayState {
  * once it is checked, with `durable` settling after the write. Must take its
  * place in line synchronously when called (calls are judged in call order).
  */
-export type AcceptMail = (envelope: Envelope, from: string) => Promise<{ durable: Promise<'stored' | 'duplicate'> }>
+export type AcceptMail = (envelope: Envelope, from: string, office?: string) => Promise<{ durable: Promise<'stored' | 'duplicate'> }>
 
 export interface RelayClientEvents {
   /** the relay's state as shown to the user changed (connection, admission, error, mail waiting) */
@@ -69,6 +70,10 @@ export interface RelayClientComponents {
   log: Logger
   accept: AcceptMail
   saveInvite: (token: string | null) => Promise<void>
+  /** federation: signs a receipt for mail from another office (it goes back through the relays) */
+  signReceipt?: (r: Omit<SignedReceipt, 'sig' | 'by' | 'v'>) => SignedReceipt
+  /** federation: receipts and bounces the relay kept for this device; settles once they are applied */
+  notices?: (items: Notice[]) => Promise<void>
 }
 
 export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
@@ -82,6 +87,8 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
   private readonly kept = new Map<number, { since: number, next: number, backoff: number }>()
   private state: RelayState = { addr: null, peerId: null, connected: false, admitted: null, invitePending: false, lastError: null, waiting: 0 }
   private invite: string | null = null
+  /** the relay keeps federation receipts and bounces for us (its relayStatus said so) */
+  private noticesOn = false
 
   constructor (private readonly c: RelayClientComponents, init: RelayClientInit = {}) {
     super()
@@ -102,6 +109,11 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
   }
 
   private accountRecord?: () => unknown
+
+  private homeOf?: (device: string) => string | undefined
+
+  /** federation: a device's home relay from its account's signed record (the `home` op), when no other is known */
+  useHomes (homeOf: (device: string) => string | undefined): void { this.homeOf = homeOf }
 
   /** Our account's record, sent beside `relayStatus` (admission per account, issue 11). */
   useAccount (record: () => unknown): void { this.accountRecord = record }
@@ -161,8 +173,25 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
    */
   async deposit (to: string[], envelope: Envelope): Promise<DepositAnswer> {
     const ch = await this.rpc()
-    const home = Object.fromEntries(to.flatMap(t => { const h = this.homes.get(t); return h !== undefined ? [[t, h]] : [] }))
-    return parseDepositAnswer(await ch.call('deposit', { to, envelope, ...(Object.keys(home).length > 0 ? { home } : {}) }))
+    const home = Object.fromEntries(to.flatMap(t => { const h = this.homes.get(t) ?? this.homeOf?.(t); return h !== undefined ? [[t, h]] : [] }))
+    const answer = parseDepositAnswer(await ch.call('deposit', { to, envelope, ...(Object.keys(home).length > 0 ? { home } : {}) }))
+    for (const [peer, office] of Object.entries(answer.offices ?? {})) this.offices_.set(peer, office)
+    return answer
+  }
+
+  /** federation: peer -> the name of its office (another office's relay is its home), as our relay told us */
+  private readonly offices_ = new Map<string, string>()
+
+  /** The other office `peer` is homed at, as our relay said (route shown in the UI); undefined for our own office. */
+  officeOf (peer: string): string | undefined { return this.offices_.get(peer) }
+
+  /** Sends a receipt for `author`'s messages through the relays (an author of another office); best effort. */
+  async sendReceipt (author: string, conv: string, ids: string[], state: 'delivered' | 'read'): Promise<void> {
+    if (!this.noticesOn || this.c.signReceipt === undefined || !this.canDeposit) return
+    const ch = await this.rpc()
+    for (let i = 0; i < ids.length; i += MAX_NOTICE_IDS) {
+      await ch.call('receipt', this.c.signReceipt({ author, conv, ids: ids.slice(i, i + MAX_NOTICE_IDS), state, at: Date.now() }))
+    }
   }
 
   /** federation: recipient device -> the peer ID of its home relay (another office's), as learned */
@@ -175,7 +204,7 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
   async offices (q = ''): Promise<OfficePerson[]> {
     const ch = await this.rpc()
     const { people } = parseOffices(await ch.call('offices', { q }))
-    for (const p of people) this.homes.set(p.peerId, p.relay)
+    for (const p of people) { this.homes.set(p.peerId, p.relay); this.offices_.set(p.peerId, p.office) }
     return people
   }
 
@@ -232,6 +261,7 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
       const st = parseRelayStatus(await ch.call('relayStatus', { wake: true, ...(account !== undefined ? { account } : {}) }))
       const refused = { code: 'ERR_NOT_ADMITTED', message: 'the relay has not admitted this device: ask its admin for an invite' }
       this.state = { ...this.state, admitted: st.admitted, waiting: st.queued, lastError: st.admitted ? null : refused }
+      this.noticesOn = st.notices === true
       this.emit('relayChanged', this.status())
       if (st.admitted) await this.drain()
     } catch (err) {
@@ -258,11 +288,14 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
     let total = 0
     let keptNow = 0
     const seen = new Set<number>()
+    // mail from another office: a delivery receipt goes back through the relays, per (author, conversation)
+    const receipts = new Map<string, { author: string, conv: string, ids: string[] }>()
     try {
       const ch = await this.rpc()
       let after = 0
       for (;;) {
-        const { items, more } = parseFetchResult(await ch.call('fetch', { after, limit: this.fetchBatch }))
+        const { items, more, notices } = parseFetchResult(await ch.call('fetch', { after, limit: this.fetchBatch }))
+        this.noticesOn = notices === true
         if (items.length === 0) break
         const now = Date.now()
         // handed over in mailbox order without waiting for each: accept() takes its place in line
@@ -273,7 +306,8 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
           seen.add(item.cursor)
           const k = this.kept.get(item.cursor)
           if (k !== undefined && now < k.next) { outcomes.push('wait'); continue }
-          const durable = this.c.accept(item.envelope, item.from).then(async r => await r.durable)
+          if (item.office !== undefined) this.offices_.set(item.envelope.author, item.office)
+          const durable = this.c.accept(item.envelope, item.from, item.office).then(async r => await r.durable)
           durable.catch(() => {})
           outcomes.push(durable)
         }
@@ -282,7 +316,16 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
         settled.forEach((r, i) => {
           const item = items[i]!
           if (r === 'wait') { keptNow++; return }
-          if ('ok' in r) { done.push(item.cursor); this.kept.delete(item.cursor); return }
+          if ('ok' in r) {
+            done.push(item.cursor); this.kept.delete(item.cursor)
+            if (item.office !== undefined) {
+              const k = `${item.envelope.author} ${item.envelope.conv}`
+              const rc = receipts.get(k) ?? { author: item.envelope.author, conv: item.envelope.conv, ids: [] }
+              rc.ids.push(item.envelope.id)
+              receipts.set(k, rc)
+            }
+            return
+          }
           const e = toParleyError(r.err)
           const code = remoteCode(e) ?? e.code
           // an item that can never be stored is dropped (acked) so it cannot block the mailbox; logged
@@ -318,6 +361,8 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
         }
       }
       if (total > 0) this.c.log.info('mailbox drained', { count: total, kept: keptNow })
+      for (const r of receipts.values()) await this.sendReceipt(r.author, r.conv, r.ids, 'delivered')
+      await this.takeNotices(ch)
     } catch (err) {
       this.c.log.debug('mailbox drain paused', { err: toParleyError(err).message })
     } finally {
@@ -325,6 +370,18 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
     }
     if (this.drainAgain) { this.drainAgain = false; void this.drain() }
     return total
+  }
+
+  /** The receipts and bounces the relay kept for us: applied, then acked. */
+  private async takeNotices (ch: RpcChannel<RelayRpcMethod>): Promise<void> {
+    if (!this.noticesOn || this.c.notices === undefined) return
+    let ack = 0
+    for (let round = 0; round < 1000; round++) {
+      const items = parseNotices(await ch.call('notices', ack > 0 ? { ack } : {}))
+      if (items.length === 0) return
+      await this.c.notices(items)
+      ack = Math.max(...items.map(i => i.n))
+    }
   }
 
   /** drain again when the current drain ends: mail came in while it ran */

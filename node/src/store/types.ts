@@ -77,6 +77,8 @@ export interface StoredMessage {
   via?: Route
   /** incoming: the peer that handed it over, when not its author (a group member's sync) */
   viaPeer?: string
+  /** incoming, federation: the other office whose relay forwarded it to ours (its name) */
+  office?: string
   /** outgoing: how it reached each recipient that has it */
   routes?: Record<string, Route>
   /** outgoing group messages: the recipients who have been shown it (read receipts) */

@@ -10,7 +10,8 @@
  * It never opens an envelope.
  */
 import { ParleyError, toParleyError } from '../../../core/errors.js'
-import { verifyEnvelope } from '../../../core/crypto/envelope.js'
+import { verifyEnvelope, verifyReceipt } from '../../../core/crypto/envelope.js'
+import { MAX_NOTICES, parseFedNotices, parseSignedReceipt, type Bounce, type Notice, type SignedReceipt } from '../../../core/protocol/fed-notice.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import { PEER_ID } from '../../../core/protocol/validate.js'
 import { RpcChannel } from '../../../core/rpc/channel.js'
@@ -40,6 +41,8 @@ export interface FederationComponents {
   allowed: () => boolean
   /** new mail was taken for a recipient (its node is told at once) */
   received?: (stored: number) => void
+  /** a notice (receipt, bounce) was kept for one of our devices: tell it now */
+  notify?: (device: string) => void
 }
 
 export interface FederationInit {
@@ -66,6 +69,8 @@ const FORWARD_TIMEOUT_MS = 30_000
  * one reaches the others (and their loops) within it.
  */
 const PEERS_RELOAD_MS = 5_000
+/** notices kept per device, and receipts waiting per paired relay, at most (the oldest go first) */
+const MAX_KEPT_NOTICES = 10_000
 
 export type { FedPeerView }
 
@@ -104,6 +109,12 @@ export class Federation {
   private readonly dirs = new Map<string, { name: string, people: FedPerson[] }>()
   private timer?: NodeJS.Timeout
   private routesDirty = false
+  /** receipts and bounces kept for our devices until they ack them (`notices`), numbered by noticeSeq */
+  private readonly notices = new Map<string, Notice[]>()
+  private noticeSeq = 0
+  /** our users' receipts for authors homed at a paired relay, waiting to go there */
+  private readonly outReceipts = new Map<string, SignedReceipt[]>()
+  private noticesDirty = false
   private readonly init: FederationInit
 
   constructor (private readonly c: FederationComponents, init: Partial<FederationInit> = {}) {
@@ -123,6 +134,13 @@ export class Federation {
     this.reloadedAt = Date.now()
     const routes = await this.c.store.getMeta('fedRoutes')
     if (Array.isArray(routes)) for (const [a, r] of routes as Array<[string, string]>) if (this.peers.has(r)) this.learned.set(a, r)
+    type Kept = { seq?: number, notices?: Array<[string, Notice[]]>, out?: Array<[string, SignedReceipt[]]> } | undefined
+    const kept = await this.c.store.getMeta('fedNotices') as Kept
+    if (kept !== undefined && kept !== null) {
+      this.noticeSeq = kept.seq ?? 0
+      for (const [d, list] of kept.notices ?? []) this.notices.set(d, list)
+      for (const [r, list] of kept.out ?? []) if (this.peers.has(r)) this.outReceipts.set(r, list)
+    }
     this.loaded = true
   }
 
@@ -139,6 +157,7 @@ export class Federation {
     this.timer = undefined
     for (const l of this.links.values()) { await l.channel?.close().catch(() => {}); l.channel = undefined }
     await this.saveRoutes()
+    await this.saveNotices()
   }
 
   private link (peerId: string): Link {
@@ -254,6 +273,7 @@ export class Federation {
     await l?.channel?.close().catch(() => {})
     this.links.delete(p.peerId)
     this.dirs.delete(p.peerId)
+    if (this.outReceipts.delete(p.peerId)) this.noticesDirty = true
     for (const [k, v] of this.listed) if (v === p.peerId) this.listed.delete(k)
     for (const [k, v] of this.learned) if (v === p.peerId) this.learned.delete(k)
     this.routesDirty = true
@@ -330,6 +350,9 @@ export class Federation {
     }
   }
 
+  /** federationAllowed is on and some relay is paired (nodes then take receipts and bounces: `notices`) */
+  get enabled (): boolean { return this.c.allowed() && this.peers.size > 0 }
+
   // ---- routing (deposits) --------------------------------------------------------
 
   /** The paired relay that is `recipient`'s home: the one the depositor named, else one the directories or mail showed. */
@@ -364,6 +387,7 @@ export class Federation {
       if (now - l.dirAt >= this.init.directoryRefreshMs) { l.dirAt = now; void this.fetchDirectory(peerId) }
     }
     if (this.routesDirty) void this.saveRoutes()
+    if (this.noticesDirty) void this.saveNotices()
   }
 
   private async channel (peer: FedPeer): Promise<RpcChannel<FedMethod>> {
@@ -415,7 +439,9 @@ export class Federation {
       const expired = await this.c.store.expireFed(peerId, Date.now() - peer.policy.ttlMs)
       if (expired.length > 0) {
         l.counts.expired += expired.length
-        this.c.log.warn('queued mail expired before the paired relay took it; its senders still hold it', { peerId, count: expired.length })
+        this.c.log.warn('queued mail expired before the paired relay took it; its senders are told (failed)', { peerId, count: expired.length })
+        this.bounce(expired.flatMap(i => i.to.map(t => ({ author: i.envelope.author, id: i.envelope.id, peer: t }))), 'ERR_FED_EXPIRED', peer.name)
+        await this.saveNotices()
       }
       for (;;) {
         let full = false
@@ -427,7 +453,10 @@ export class Federation {
           const r = parseFedReceipt(await ch.call('forward', { batch, items: items.map(i => ({ seq: i.seq, to: i.to, envelope: i.envelope })) }))
           if (r.unknown.length > 0) {
             l.counts.refused += r.unknown.length
-            this.c.log.warn('the paired relay has no such recipients; nothing kept for them', { peerId, count: r.unknown.length })
+            this.c.log.warn('the paired relay has no such recipients; nothing kept for them, their senders are told', { peerId, count: r.unknown.length })
+            const bySeq = new Map(items.map(i => [i.seq, i.envelope]))
+            this.bounce(r.unknown.flatMap(([seq, t]) => { const e = bySeq.get(seq); return e === undefined ? [] : [{ author: e.author, id: e.id, peer: t }] }),
+              'ERR_UNKNOWN_RECIPIENT', peer.name)
           }
           full = r.full
           return r.lastSeq
@@ -438,6 +467,7 @@ export class Federation {
         if (n === 0) break
         if (full) break
       }
+      await this.sendReceipts(peer)
     } catch (err) {
       this.failed(peerId, err)
     } finally {
@@ -479,6 +509,17 @@ export class Federation {
       const instances = await this.ownInstances()
       return { name: this.init.name, people, ...(instances.length > 1 ? { instances } : {}) }
     }
+    if (method === 'notices') {
+      let taken = 0
+      for (const r of parseFedNotices(body)) {
+        // signed by the recipient device; for an author of ours: anything else is dropped
+        try { verifyReceipt(r) } catch { continue }
+        if (!this.c.store.isAdmitted(r.author)) continue
+        this.keep(r.author, { receipt: r })
+        taken++
+      }
+      return { taken }
+    }
     const { items } = parseForward(body)
     const bad: Array<[number, string]> = []
     const checked = items.map(item => {
@@ -516,6 +557,95 @@ export class Federation {
     this.routesDirty = false
     try { await this.c.store.putMeta('fedRoutes', [...this.learned]) } catch (err) { this.routesDirty = true; this.c.log.debug('routes not saved',
       { err: toParleyError(err).message }) }
+  }
+
+  // ---- receipts and bounces (core/protocol/fed-notice.ts) --------------------------------
+
+  /** The name of the other office whose relay is `peer`'s home, when it is one. */
+  officeOf (peer: string): string | undefined {
+    const r = this.route(peer)
+    return r === undefined ? undefined : this.dirs.get(r)?.name ?? this.peers.get(r)?.name
+  }
+
+  /** A receipt one of our devices (`remote`) signed for an author of another office: queued for that office's relay. */
+  receiptFrom (remote: string, body: unknown): boolean {
+    const r = parseSignedReceipt(body)
+    if (r.by !== remote) throw new ParleyError('ERR_INVALID_ARGUMENT', 'a receipt is signed by the device that sends it')
+    verifyReceipt(r)
+    const relay = this.route(r.author)
+    // an author of this relay, or of no office we know: its own path (direct ack, read receipt) applies
+    if (relay === undefined) return false
+    const list = this.outReceipts.get(relay) ?? []
+    list.push(r)
+    if (list.length > MAX_KEPT_NOTICES) list.shift()
+    this.outReceipts.set(relay, list)
+    this.noticesDirty = true
+    if (this.link(relay).backoffMs === 0) setImmediate(() => { void this.pump(relay) })
+    return true
+  }
+
+  /** The notices kept for `device` after `ack` (those up to it are deleted). */
+  takeNotices (device: string, ack: number): Notice[] {
+    const list = this.notices.get(device)
+    if (list === undefined) return []
+    const left = list.filter(x => x.n > ack)
+    if (left.length !== list.length) {
+      this.noticesDirty = true
+      if (left.length === 0) this.notices.delete(device); else this.notices.set(device, left)
+    }
+    return left.slice(0, MAX_NOTICES)
+  }
+
+  private keep (device: string, notice: { receipt: SignedReceipt } | { bounce: Bounce }): void {
+    const list = this.notices.get(device) ?? []
+    list.push({ n: ++this.noticeSeq, ...notice } as Notice)
+    if (list.length > MAX_KEPT_NOTICES) list.shift()
+    this.notices.set(device, list)
+    this.noticesDirty = true
+    this.c.notify?.(device)
+  }
+
+  /** Our authors' messages that will never reach `peer` through federation: a bounce each author's devices see (failed, with the reason). */
+  private bounce (items: Array<{ author: string, id: string, peer: string }>, code: string, office: string): void {
+    const byKey = new Map<string, { author: string, peer: string, ids: string[] }>()
+    for (const i of items) {
+      const k = `${i.author} ${i.peer}`
+      const b = byKey.get(k) ?? { author: i.author, peer: i.peer, ids: [] }
+      b.ids.push(i.id)
+      byKey.set(k, b)
+    }
+    for (const b of byKey.values()) {
+      for (let i = 0; i < b.ids.length; i += 500) this.keep(b.author, { bounce: { ids: b.ids.slice(i, i + 500), peer: b.peer, code, office } })
+    }
+  }
+
+  /** Our users' receipts for `peer`'s users, sent; a relay that does not take them (an older one) drops them. */
+  private async sendReceipts (peer: FedPeer): Promise<void> {
+    const list = this.outReceipts.get(peer.peerId)
+    if (list === undefined || list.length === 0) return
+    const batch = list.slice(0, MAX_NOTICES)
+    try {
+      const ch = await this.channel(peer)
+      await ch.call('notices', { receipts: batch })
+    } catch (err) {
+      this.c.log.debug('receipts not forwarded', { peerId: peer.peerId, err: toParleyError(err).message })
+      const l = this.link(peer.peerId)
+      void l.channel?.close().catch(() => {})
+      l.channel = undefined
+      return
+    }
+    list.splice(0, batch.length)
+    if (list.length === 0) this.outReceipts.delete(peer.peerId)
+    this.noticesDirty = true
+    if (list.length > 0) setImmediate(() => { void this.pump(peer.peerId) })
+  }
+
+  private async saveNotices (): Promise<void> {
+    if (!this.noticesDirty) return
+    this.noticesDirty = false
+    try {
+      await this.c.store.putMeta('fedNotices', { seq: this.noticeSeq, notices: [...this.notices], out: [...this.outReceipts] })
+    } catch (err) { this.noticesDirty = true; this.c.log.debug('notices not saved', { err: toParleyError(err).message }) }
   }
 
   // ---- the directory ---------------------------------------------------------------------

@@ -14,6 +14,9 @@
  * - `instances` (in the token, `pair`, its answer and `directory`): a relay
  *   of several instances on one store names them all `[{ peerId, addrs }]`;
  *   the other side takes any of them as this relay (issue 14).
+ * - `notices { receipts: SignedReceipt[] }` -> `{ taken }`: delivery and read
+ *   receipts, each signed by the recipient device, for authors who are our
+ *   users (core/protocol/fed-notice.ts); kept for their devices' `notices`.
  */
 import { randomBytes, createHash } from 'node:crypto'
 import { ParleyError } from '../../../core/errors.js'
@@ -22,8 +25,8 @@ import { Checker, PEER_ID, b64, CONTROL_CHARS } from '../../../core/protocol/val
 import type { FedInboundItem, FedInstance, FedReceipt } from './types.js'
 
 export const FED_PROTOCOL = '/parley/fed/1.0.0'
-export type FedMethod = 'pair' | 'forward' | 'directory'
-export const FED_METHODS: readonly FedMethod[] = ['pair', 'forward', 'directory']
+export type FedMethod = 'pair' | 'forward' | 'directory' | 'notices'
+export const FED_METHODS: readonly FedMethod[] = ['pair', 'forward', 'directory', 'notices']
 
 /** items per forwarded batch, at most */
 export const MAX_FED_BATCH = 200

@@ -18,6 +18,7 @@ import type { DepartmentNode } from '../../../core/protocol/directory.js'
 import type { RelayMetrics } from '../admin/metrics.js'
 import type { MailboxStore } from '../store/types.js'
 import type { Federation } from '../federation/federation.js'
+import { parseNoticesAsk, type Notice } from '../../../core/protocol/fed-notice.js'
 import type { FederationStore } from '../federation/types.js'
 import type { RelayCounters } from '../types.js'
 
@@ -40,7 +41,7 @@ export interface MailboxServiceComponents {
 }
 
 /** What the mailbox service needs of federation. */
-export type FederationRoom = Pick<Federation, 'route' | 'enqueue' | 'offices'>
+export type FederationRoom = Pick<Federation, 'route' | 'enqueue' | 'offices' | 'officeOf' | 'receiptFrom' | 'takeNotices' | 'enabled'>
 
 export interface MailboxServiceInit {
   /** how often expired mail is deleted */
@@ -58,6 +59,8 @@ export interface RelayRpcAnswers {
   mailWaiting: never
   publish: AckAfterWrite<{ listed: boolean }>
   offices: { people: OfficePerson[] }
+  receipt: { forwarded: boolean }
+  notices: { items: Notice[] }
 }
 
 export type RelayRpcHandlers = { [M in RelayRpcMethod]: (remote: string, body: unknown) => Promise<RelayRpcAnswers[M]> }
@@ -80,7 +83,7 @@ export class MailboxService {
       const admitted = this.c.store.isAdmitted(remote)
       // a node that takes `mailWaiting` says so (an older one would reset the stream on a method it does not know)
       if (admitted && wantsWake(body)) this.wakeable.add(remote)
-      return { admitted, queued: admitted ? await this.c.store.queued(remote) : 0 }
+      return { admitted, queued: admitted ? await this.c.store.queued(remote) : 0, ...(this.c.federation?.enabled === true ? { notices: true } : {}) }
     },
     deposit: async (remote, body) => {
       this.requireAdmitted(remote, 'deposit')
@@ -114,7 +117,8 @@ export class MailboxService {
         await queued
         this.metrics.deposited(stored, known.length - stored - full.length, full.length)
         const kept = stored + forwarded.length
-        return { status: kept > 0 ? 'stored' : 'duplicate', stored: kept, unknown, full, shareFull, ...(forwarded.length > 0 ? { forwarded } : {}) }
+        const offices = Object.fromEntries(forwarded.map(t => [t, this.c.federation?.officeOf(t) ?? '']))
+        return { status: kept > 0 ? 'stored' : 'duplicate', stored: kept, unknown, full, shareFull, ...(forwarded.length > 0 ? { forwarded, offices } : {}) }
       }, (err: unknown) => {
         const code = toParleyError(err).code
         if (code === 'ERR_SENDER_SHARE_FULL') this.c.log.warn('sender share of a mailbox full', { sender: remote, recipients: known.length })
@@ -127,8 +131,12 @@ export class MailboxService {
       const result = await this.metrics.timeStore('fetch', async () => await this.c.store.fetch(remote, after, limit))
       this.metrics.mailFetched(result.items.length)
       this.metrics.mailWaited(remote, result.items)
-      // the deposit times stay at the relay
-      return { items: result.items.map(({ cursor, from, envelope }) => ({ cursor, from, envelope })), more: result.more }
+      // the deposit times stay at the relay; mail forwarded from another office says which (the route shown in the UI)
+      const plain = { items: result.items.map(({ cursor, from, envelope }) => ({ cursor, from, envelope })), more: result.more }
+      const fed = this.c.federation
+      if (fed?.enabled !== true) return plain
+      const items = plain.items.map(i => { const office = fed.officeOf(i.envelope.author); return office === undefined ? i : { ...i, office } })
+      return { ...plain, items, notices: true }
     },
     ackMail: async (remote, body) => {
       this.requireAdmitted(remote, 'ackMail')
@@ -158,8 +166,21 @@ export class MailboxService {
       const o = typeof body === 'object' && body !== null ? body as { q?: unknown } : {}
       const q = typeof o.q === 'string' ? o.q.slice(0, 100) : ''
       return { people: this.c.federation?.offices(q) ?? [] }
+    },
+    // federation: a receipt for an author of another office, and the receipts and bounces kept for this device
+    receipt: async (remote, body) => {
+      this.requireAdmitted(remote, 'receipt')
+      return { forwarded: this.c.federation?.receiptFrom(remote, body) ?? false }
+    },
+    notices: async (remote, body) => {
+      this.requireAdmitted(remote, 'notices')
+      const { ack } = parseNoticesAsk(body)
+      return { items: this.c.federation?.takeNotices(remote, ack) ?? [] }
     }
   }
+
+  /** Tells `peer`'s node that something is waiting for it (mail, a notice), as `mailWaiting`. */
+  notify (peer: string): void { this.wake(peer) }
 
   /**
    * Admission per account (issue 11): a node sends its account record beside `relayStatus`. A current

@@ -319,7 +319,17 @@ export const en = (f: Formatters) => ({
     one: `# character over the limit of ${f.number(max)}: shorten the name.`,
     other: `# characters over the limit of ${f.number(max)}: shorten the name.`
   }),
-  directoryNoMatch: (q: string) => `Nobody in the directory matches “${q}”.`
+  directoryNoMatch: (q: string) => `Nobody in the directory matches “${q}”.`,
+
+  // federation: the route through another office's relay, and its bounces (issue 12)
+  routeOffice: (office: string) => `It came from ${office}, through that office’s relay and ours.`,
+  routeOfficeSent: (office: string) => `Taken by our relay, which forwards it to the relay of ${office}; the recipient gets it from there.`,
+  routeOfficeVia: (office: string) => `(via the relay of ${office})`,
+  fedFailed: 'Not delivered: our relay gave it up.',
+  fedRefusal: {
+    ERR_FED_EXPIRED: 'The other office’s relay could not be reached for too long, so the message expired. Send it again when that office is reachable.',
+    ERR_UNKNOWN_RECIPIENT: 'The other office’s relay has no such user (the account moved or was removed).'
+  } as Record<string, string>
 })
 
 export type Messages = ReturnType<typeof en>

@@ -284,5 +284,15 @@ export const zhCN: Catalog<Messages> = (f) => ({
 
   // issue 16 (ui4): a name over the limit is kept whole and counted (the field never cuts a pasted name)
   nameTooLong: (over, max) => `超出 ${f.number(max)} 字上限 ${f.number(over)} 字：请缩短名称。`,
-  directoryNoMatch: (q) => `通讯录中没有与“${q}”匹配的人。`
+  directoryNoMatch: (q) => `通讯录中没有与“${q}”匹配的人。`,
+
+  // federation: the route through another office's relay, and its bounces (issue 12)
+  routeOffice: (office: string) => `来自${office}，经由该办公室的中继和我们的中继送达。`,
+  routeOfficeSent: (office: string) => `已由我们的中继接收，它会转发给${office}的中继；收件人从那里取得。`,
+  routeOfficeVia: (office: string) => `（经由${office}的中继）`,
+  fedFailed: '未送达：我们的中继已放弃投递。',
+  fedRefusal: {
+    ERR_FED_EXPIRED: '长时间无法连接对方办公室的中继，消息已过期。请在对方办公室可以连接时重新发送。',
+    ERR_UNKNOWN_RECIPIENT: '对方办公室的中继没有这个用户（账户已迁移或被删除）。'
+  } as Record<string, string>
 })

@@ -100,7 +100,9 @@ function Message ({ store, m, names, onInfo }: { store: Store, m: MessageView, n
   }
   const myName = s.me?.name ?? ''
   const mentionsMe = !m.outgoing && mentionsName(m.text, myName)
-  const refusal = m.state === 'failed' && m.error !== undefined ? (t.refusal as Record<string, string>)[m.error] ?? t.refusalOther(m.error) : undefined
+  const refusal = m.state === 'failed' && m.error !== undefined
+    ? (t.refusal as Record<string, string>)[m.error] ?? t.fedRefusal[m.error] ?? t.refusalOther(m.error)
+    : undefined
   // queued, and the relay would not keep a copy: say why
   const held = m.state === 'queued' ? m.relayRefusal : undefined
   // held until colleagues confirmed our message numbers (issue 9)

@@ -1,7 +1,7 @@
 /** Safety-number verification, message info (times, state, route, recipients), and the Ctrl/Cmd+K quick switcher. */
 import { useEffect, useState } from 'preact/hooks'
 import { STATE_RANK, type MessageView, type PeerView, type RecipientView } from '../../../../../node/src/api/contract.js'
-import { useI18n } from '../../i18n/index.js'
+import { useI18n, type Messages } from '../../i18n/index.js'
 import { accountOf, isMe, type State, type Store } from '../../store.js'
 import { isGroup } from '../../util.js'
 import { Avatar } from '../Avatar.js'
@@ -54,29 +54,41 @@ export function devicesOfPerson (s: State, recipients: RecipientView[], who: str
   return mine.map(r => ({ peer: r.peer, label: labels.find(d => d.peerId === r.peer)?.label ?? `…${r.peer.slice(-6)}`, state: r.state }))
 }
 
+/**
+ * The route line of message info: how the message went, or why it waits; for another office's recipient
+ * or author, through which office's relay (federation, issue 12). `rows`: its recipients, one per person.
+ */
+export function routeLine (t: Messages, m: MessageView, rows: RecipientView[], person: (peer: string) => string): string {
+  const held = m.relayRefusal
+  // the way it went, when every recipient that has it took the same one
+  const routes = new Set(rows.map(r => r.via))
+  const via = routes.size === 1 ? [...routes][0] : undefined
+  const received = m.via === undefined ? t.routeIncoming
+    : `${t.routeReceived(t.routeVia[m.via])}${m.viaPeer !== undefined ? ` ${t.routeForwarded(person(m.viaPeer))}` : ''}`
+  // federation (issue 12): a recipient of another office, the words of our relay's bounce
+  const office = rows.find(r => r.office !== undefined)?.office
+  const fedError = m.error !== undefined ? t.fedRefusal[m.error] : undefined
+  return !m.outgoing ? (m.office !== undefined ? `${received} ${t.routeOffice(m.office)}` : received)
+    : m.state === 'queued' ? `${t.routeQueued}${held !== undefined ? ` ${t.relayRefusal[held] ?? t.relayRefusalOther(held)}.` : ''}`
+      : m.state === 'sent' ? (office !== undefined ? t.routeOfficeSent(office) : t.routeRelay)
+        : m.state === 'failed' && fedError !== undefined && (office !== undefined || m.error === 'ERR_FED_EXPIRED') ? `${t.fedFailed} ${fedError}`
+          : m.state === 'failed' ? `${t.routeFailed} ${m.error !== undefined ? (t.refusal as Record<string, string>)[m.error] ?? t.refusalOther(m.error) : ''}`
+            : `${via !== undefined ? t.routeDelivered(t.routeVia[via]) : t.routeDirect}${office !== undefined ? ` ${t.routeOfficeVia(office)}` : ''}`
+}
+
 export function MessageInfo ({ store, message, onClose }: { store: Store, message: MessageView, onClose: () => void }) {
   const { t, f } = useI18n()
   const s = store.state
   const w = words(t, s)
   // the newest state of this message, as events move it on
   const m = s.messages.find(x => x.id === message.id) ?? message
-  const held = m.relayRefusal
   // each recipient's state, from this node's outbox (asked again whenever the message moves on)
   const [recipients, setRecipients] = useState<RecipientView[]>([])
   useEffect(() => {
     if (m.outgoing) void store.api.recipients(m.id).then(setRecipients, () => {})
   }, [m.id, m.state, m.readBy?.length])
   const rows = byPerson(s, recipients)
-  // the way it went, when every recipient that has it took the same one
-  const routes = new Set(rows.map(r => r.via))
-  const via = routes.size === 1 ? [...routes][0] : undefined
-  const received = m.via === undefined ? t.routeIncoming
-    : `${t.routeReceived(t.routeVia[m.via])}${m.viaPeer !== undefined ? ` ${t.routeForwarded(w.person(m.viaPeer))}` : ''}`
-  const route = !m.outgoing ? received
-    : m.state === 'queued' ? `${t.routeQueued}${held !== undefined ? ` ${t.relayRefusal[held] ?? t.relayRefusalOther(held)}.` : ''}`
-      : m.state === 'sent' ? t.routeRelay
-        : m.state === 'failed' ? `${t.routeFailed} ${m.error !== undefined ? (t.refusal as Record<string, string>)[m.error] ?? t.refusalOther(m.error) : ''}`
-          : via !== undefined ? t.routeDelivered(t.routeVia[via]) : t.routeDirect
+  const route = routeLine(t, m, rows, w.person)
   return (
     <Dialog id="message-info" label={t.infoTitle} onClose={onClose}>
       <h2>{t.infoTitle}</h2>
@@ -96,7 +108,8 @@ export function MessageInfo ({ store, message, onClose }: { store: Store, messag
                 <Avatar id={r.peer} name={w.person(r.peer)} small />
                 <span>{w.person(r.peer)}</span>
                 <span class="small muted">{r.state === 'failed' ? t.infoRefusedBy : t.state[r.state]}
-                  {r.via !== undefined && <span class="via" data-via={r.via}> · {t.routeVia[r.via]}</span>}</span>
+                  {r.via !== undefined && <span class="via" data-via={r.via}> · {t.routeVia[r.via]}</span>}
+                  {r.office !== undefined && <span class="office" data-office={r.office}> {t.routeOfficeVia(r.office)}</span>}</span>
                 {devicesOfPerson(s, recipients, r.peer).map(d => (
                   <div key={d.peer} class="small muted info-device" data-device={d.peer} data-state={d.state}>
                     {d.label}: {d.state === 'failed' ? t.infoRefusedBy : t.state[d.state]}
