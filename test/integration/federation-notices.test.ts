@@ -138,12 +138,20 @@ describe('federation: receipts, route, push, groups and bounces across two offic
     const late = await ana.messenger.sendMessage(bo.peerId, 'while B is away')
     await ana.messenger.waitForState(late.id, 'sent', { signal: AbortSignal.timeout(20_000) })
     // (the CLI takes at least a minute; the test sets it below that directly)
-    const peer = (a.federation as unknown as { peers: Map<string, { policy: { ttlMs: number } }> }).peers.get(b.peerId)!
-    peer.policy.ttlMs = 500
+    // in the store too: the pairings are read again from it every few seconds (several instances, issue 14)
+    type Fed = { peers: Map<string, { policy: { ttlMs: number } }>, c: { store: { putFedPeer: (p: unknown) => Promise<void> } } }
+    const fed = a.federation as unknown as Fed
+    const setTtl = async (ttlMs: number): Promise<void> => {
+      const p = fed.peers.get(b.peerId)!
+      const next = { ...p, policy: { ...p.policy, ttlMs } }
+      await fed.c.store.putFedPeer(next)
+      fed.peers.set(b.peerId, next)
+    }
+    await setTtl(500)
     const expired = await until(async () => { const m = (await ana.messenger.history(bo.peerId)).find(x => x.id === late.id); return m?.state === 'failed' ? m : undefined }, 'bounced: expired', 20_000)
     assert.equal(expired.error, 'ERR_FED_EXPIRED')
     assert.ok((await a.federation.list())[0]!.counts.expired >= 1)
-    peer.policy.ttlMs = 7 * 24 * 3600_000
+    await setTtl(7 * 24 * 3600_000)
     // B back: nothing of the expired message arrives late
     await startRelay('officeB', pinned)
     const after = await ana.messenger.sendMessage(bo.peerId, 'B is back')
