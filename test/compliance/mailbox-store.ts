@@ -179,6 +179,31 @@ export function mailboxStoreCompliance (name: string, setup: MailboxStoreSetup):
     assert.equal(await store.queued(bob.peerId), 2)
   })
 
+  it('a copy its author moved to a higher number replaces the one waiting (the move); the same or an older copy is a duplicate', async () => {
+    const carol = (await newIdentities(1))[0] as DeviceIdentity
+    const c = dmConversationId(alice.peerId, bob.peerId)
+    const seal = (n: number): Envelope => sealEnvelope(alice, { id: first.id, conv: c, seq: n, hlc: first.hlc, recipients: [bob.peerId, carol.peerId], body: { text: 'moving' } })
+    const first = env('moving')
+    const other = env('stays')
+    assert.equal(await store.deposit([bob.peerId, carol.peerId], alice.peerId, first, 100), 2)
+    assert.equal(await store.deposit(bob.peerId, alice.peerId, other, 100), 1)
+    // carol fetched and acked the first copy already: the moved one is new for her too
+    const carols = (await store.fetch(carol.peerId, 0, 10)).items
+    assert.equal(await store.ackCursors(carol.peerId, carols.map(i => i.cursor)), 1)
+    const moved = seal(first.seq + 5)
+    assert.equal(await store.deposit([bob.peerId, carol.peerId], alice.peerId, moved, 120), 2)
+    assert.equal(await store.deposit([bob.peerId, carol.peerId], alice.peerId, first, 100), 0, 'the old copy, late')
+    assert.equal(await store.deposit([bob.peerId, carol.peerId], alice.peerId, moved, 120), 0, 'the moved copy again')
+    assert.equal(await store.queued(bob.peerId), 2, 'replaced, not added')
+    const bobs = (await store.fetch(bob.peerId, 0, 10)).items
+    assert.deepEqual(bobs.map(i => [i.envelope.id, i.envelope.seq]), [[other.id, other.seq], [first.id, moved.seq]], 'at a new cursor, after what was there')
+    assert.deepEqual((await store.fetch(carol.peerId, 0, 10)).items.map(i => i.envelope.seq), [moved.seq])
+    // the room of the replaced copy is given back (acking what is left empties the mailbox and this sender's share)
+    assert.equal(await store.ackCursors(bob.peerId, bobs.map(i => i.cursor)), 2)
+    assert.equal(await store.queued(bob.peerId), 0)
+    assert.deepEqual((await store.topSenders()).filter(u => u.recipient === bob.peerId && u.messages > 0), [])
+  })
+
   it('invites admit once per use, and expire', async () => {
     const once = await store.createInvite({ maxUses: 1 })
     assert.equal(store.isAdmitted(alice.peerId), false)

@@ -337,7 +337,9 @@ describe('damage without a trace (an old copy of the data dir put back)', () => 
       await connect(n.ann, n.bob1)
       const moved = await n.ann.messenger.waitForState(after.id, 'delivered', TIMEOUT)
       assert.ok(moved.seq > lost[1]!.seq, `moved above Bob's numbers (${moved.seq} > ${lost[1]!.seq})`)
-      // the laptop returns: from the relay it gets the old copy (refused: it holds "ann 1" there) and the moved one
+      // the laptop returns: from the relay it gets the moved copy once Ann deposited it again (it replaces the old
+      // one waiting there), or the old one if she had not yet (refused: it holds "ann 1" there); what the relay
+      // does not bring, its desktop's sync does (this test does not tell the two routes apart)
       n.bob2 = at('bob2')
       await n.bob2.start()
       await atRelay(n.bob2)

@@ -134,7 +134,9 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
       members: (conv) => this.groups.get(conv)?.members.filter(m => m !== accounts.account),
       accountOf: (device) => accounts.accountOf(device) ?? device,
       seal: (input) => accounts.seal(input),
-      released: (m) => { this.released(m) }
+      released: (m) => { this.released(m) },
+      // a moved message goes again to every recipient device but our own revoked ones
+      sendable: (device) => device !== self && accounts.accountOf(device) !== null
     }, { startWaitMs: init.reconcileWaitMs, damagedWaitMs: init.damagedReconcileWaitMs })
     const delivery = new Delivery({ ...c, seqConflict: async (peer, ch, env) => await this.reconciler.seqConflict(peer, ch, env) }, { sendWindow })
     const sync = new Sync({

@@ -67,8 +67,9 @@ export class ReceivePipeline {
       }
       const groupCheck = this.checkAddressing(remote, env)
       const same = await this.c.store.getMessage(env.id)
-      // the same message at a higher number is its author's move (checked and stored below); at a lower one, an
-      // older copy of a message that moved since: held here already
+      // the same id at a higher number is its author's move (verified below; the store takes it only if it is
+      // the same message: time, kind and body, compared inside its write); at a lower one, an older copy of a
+      // message that moved since: held here already
       const moving = same !== undefined && same.author === env.author && same.conv === env.conv && env.seq > same.seq
       if (same !== undefined && !moving) {
         if (same.author === env.author && same.conv === env.conv) {
@@ -80,10 +81,6 @@ export class ReceivePipeline {
         throw new ParleyError('ERR_ID_CONFLICT', 'another message already has this id here')
       }
       const body = openEnvelope(this.c.identity, env)
-      // a move carries the same message: its time and text (erased here by a recall: not compared)
-      if (moving && (same.hlc.w !== env.hlc.w || same.hlc.c !== env.hlc.c || (same.text !== '' && same.text !== body.text))) {
-        throw new ParleyError('ERR_ID_CONFLICT', 'another message already has this id here')
-      }
       groupCheck?.(body)
       this.c.clock.observe(env.hlc)
       const stored = this.store(env, body, via === undefined ? {} : { via, ...(remote !== env.author ? { viaPeer: remote } : {}),
@@ -159,7 +156,10 @@ export class ReceivePipeline {
       storedAt: Date.now(),
       envelope: env
     }
-    const status = await this.c.store.storeIncoming(msg)
+    // our own message given back into a number a move freed goes to its recipients again: not to this device,
+    // nor to a revoked device of ours
+    const self = this.c.identity.peerId
+    const status = await this.c.store.storeIncoming(msg, { self, sendable: (d) => d !== self && this.c.groups.accountOf(d) !== null })
     if (status === 'conflict') {
       throw new ParleyError('ERR_SEQ_CONFLICT', `another message of this author already has sequence number ${msg.seq} here`)
     }

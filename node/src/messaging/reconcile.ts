@@ -31,7 +31,7 @@ import { RECONCILE_META, type ReconcileMark } from '../store/health.js'
 import { isGroupConv, isPermanentRefusal, type Envelope } from '../../../core/protocol/envelope.js'
 import { parseHaveWithTops } from '../../../core/protocol/peer-rpc.js'
 import { remoteCode } from '../../../core/rpc/channel.js'
-import type { MessageStore, StoredMessage } from '../store/types.js'
+import { MAX_MOVES, type MessageStore, type Sendable, type StoredMessage } from '../store/types.js'
 import type { Logger } from '../../../core/util/log.js'
 
 /**
@@ -62,6 +62,8 @@ export interface ReconcilerComponents {
   seal?: (input: SealInput) => Envelope
   /** held messages released by the wait running out (a peer's answer releases through peerReported's result) */
   released?: (m: StoredMessage) => void
+  /** the devices a moved message is queued for again (not our own revoked ones) @default every one */
+  sendable?: Sendable
 }
 
 export interface ReconcilerInit {
@@ -258,17 +260,38 @@ export class Reconciler {
     if (there !== undefined) {
       const current = await this.c.store.getMessage(there.id)
       if (current !== undefined && current.author === env.author && current.conv === env.conv && current.held !== true && current.seq > env.seq) {
-        // an old copy of a message that moved since: the peer moves it when it gets this one
-        await ch.call('deliver', current.envelope)
+        // an old copy of a message that moved since: the peer moves it when it gets this one. Its refusal of
+        // that copy is about that message (its own outbox entry resolves it), not this one: tried again later
+        try {
+          await ch.call('deliver', current.envelope)
+        } catch (err) {
+          this.c.log.info('a peer refused the moved copy of a message it holds an old copy of; tried again later', { peer, id: current.id, err: String(err) })
+        }
         return 'again'
       }
     }
     if (env.author !== self) return 'keep'
-    // a peer that knows the question answered with no envelope of ours at that number: no proof
-    if (slot !== undefined && there === undefined) return 'keep'
-    const top = Math.max(provenTop(env.conv, self, proof), there?.seq ?? 0)
-    const moved = await this.c.store.resealOwn(env.id, env.seq, top, this.reseal)
+    // the move needs the slot proof: our own signed envelope of another message at exactly this number. An
+    // answer without one (an older peer that does not know the question, a broken or lying one) proves
+    // nothing: the message keeps its number and fails for that peer
+    if (there === undefined) {
+      this.c.log.warn('a peer refused a message of ours as a sequence conflict without proving that it holds another message of ours at that number: ' +
+        'it fails for that peer', {
+        peer, conv: env.conv, id: env.id, seq: env.seq
+      })
+      return 'keep'
+    }
+    // the refused envelope itself proves nothing about what else the peer holds
+    const top = Math.max(proof?.id === env.id ? 0 : provenTop(env.conv, self, proof), there.seq)
+    const moved = await this.c.store.resealOwn(env.id, env.seq, top, this.reseal, this.c.sendable)
     if (moved === undefined) return 'keep'
+    if (moved === 'capped') {
+      const why = `a message of ours moved ${MAX_MOVES} times already (each time a peer proved another message of ours at its number)`
+      this.c.log.warn(`${why} and moves no more: it fails for that peer`, {
+        peer, conv: env.conv, id: env.id, seq: env.seq
+      })
+      return 'keep'
+    }
     if (moved.seq !== env.seq) {
       this.c.log.warn('a peer holds a message of ours under the number just sent (our store lost it): moved to a new number', {
         peer, conv: env.conv, id: env.id, seq: env.seq, newSeq: moved.seq, top

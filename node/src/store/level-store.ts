@@ -4,6 +4,7 @@
  * group-commit.ts); writes are prepared one at a time, so read-check-write
  * sequences (dedupe, sequence assignment) never interleave.
  */
+import { isDeepStrictEqual } from 'node:util'
 import { type GroupCommit, LevelBackedStore, Tx, jsonSublevel, type Db, type Sub } from '../../../core/store/group-commit.js'
 import { ParleyError } from '../../../core/errors.js'
 import type { WriteLatchInit } from '../../../core/store/write-latch.js'
@@ -11,9 +12,12 @@ import { checkStore, type StoreCheck } from './check.js'
 import { RECONCILE_META, readLevelLog, type ReconcileMark } from './health.js'
 import { compareHlc, hlcKey } from '../clock/hlc.js'
 import { throwIfAborted, type AbortOptions } from '../../../core/util/abort.js'
-import type { Envelope } from '../../../core/protocol/envelope.js'
+import { bodyFields, type Envelope } from '../../../core/protocol/envelope.js'
 import type { HaveVector } from '../../../core/protocol/peer-rpc.js'
-import type { ConversationRecord, HistoryQuery, MessageStore, PeerRecord, Reseal, Route, StoredMessage } from './types.js'
+import {
+  MAX_MOVES, type ConversationRecord, type HistoryQuery, type IncomingOptions, type MessageStore, type PeerRecord, type Reseal, type Route,
+  type Sendable, type StoredMessage
+} from './types.js'
 
 
 /** per conv!author: first gap - 1, highest seq, and how many numbers are held (`n`: kept beside the store at a clean stop, to count loss) */
@@ -140,7 +144,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     })
   }
 
-  async storeIncoming (msg: StoredMessage, options: AbortOptions = {}): Promise<'stored' | 'moved' | 'duplicate' | 'conflict' | 'id-conflict'> {
+  async storeIncoming (msg: StoredMessage, options: IncomingOptions = {}): Promise<'stored' | 'moved' | 'duplicate' | 'conflict' | 'id-conflict'> {
     // a duplicate of a copy that is staged but not yet on disk is answered once that copy's write is done
     // (and fails with it): the sender may drop its copy on a 'duplicate'
     let staged: Promise<void> | undefined
@@ -151,7 +155,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
       if (same !== undefined) {
         if (same.author !== msg.author || same.conv !== msg.conv) return 'id-conflict'
         // the author moved it to a higher number (the caller verified its signature): it follows
-        if (msg.seq > same.seq) return await this.moveIn(tx, same, msg)
+        if (msg.seq > same.seq) return sameMessage(same, msg) ? await this.moveIn(tx, same, msg, options.self) : 'id-conflict'
         // the same copy, or an older one of a message that moved since: held here already
         staged = this.gc.pending(this.msgs, msg.id)
         return 'duplicate'
@@ -160,7 +164,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
       // or one that equivocates. Keep the first; the caller refuses the second (it is not held here)
       if (await tx.has(this.seqIdx, conv2(msg.conv, msg.author) + SEP + pad(msg.seq))) return 'conflict'
       await this.putMessage(tx, msg, await this.seqStateOf(tx, msg.conv, msg.author))
-      if (msg.outgoing) await this.requeueIntoFreed(tx, msg)
+      if (options.self !== undefined && msg.author === options.self) await this.requeueIntoFreed(tx, msg, options.self, options.sendable)
       return 'stored' as const
     })
     if (staged !== undefined) await staged
@@ -173,7 +177,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
    * 'conflict') and frees its old one, where the message the author's store
    * lost can land. Local state (read, routes, recalled) stays.
    */
-  private async moveIn (tx: Tx, same: StoredMessage, msg: StoredMessage): Promise<'moved' | 'conflict'> {
+  private async moveIn (tx: Tx, same: StoredMessage, msg: StoredMessage, self: string | undefined): Promise<'moved' | 'conflict'> {
     const key = conv2(msg.conv, msg.author)
     const to = key + SEP + pad(msg.seq)
     const holder = await tx.get(this.seqIdx, to)
@@ -182,7 +186,8 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     const from = key + SEP + pad(same.seq)
     if (await tx.get(this.seqIdx, from) === same.id) tx.del(this.seqIdx, from)
     tx.put(this.seqIdx, to, msg.id)
-    tx.put(this.movedIdx, from, msg.id)
+    // only where the freed number can be used (our own message given back there is queued again: requeueIntoFreed)
+    if (msg.author === self) tx.put(this.movedIdx, from, msg.id)
     tx.put(this.msgs, msg.id, { ...same, seq: msg.seq, envelope: msg.envelope })
     const next: SeqState = { contiguous: Math.min(state.contiguous, same.seq - 1), max: Math.max(state.max, msg.seq) }
     tx.put(this.seqState, key, state.n !== undefined ? { ...next, n: state.n } : next)
@@ -195,11 +200,13 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
    * have-vectors may not say so yet. It is queued for each of them again (a
    * recipient that has it answers 'duplicate').
    */
-  private async requeueIntoFreed (tx: Tx, msg: StoredMessage): Promise<void> {
+  private async requeueIntoFreed (tx: Tx, msg: StoredMessage, self: string, sendable: Sendable | undefined): Promise<void> {
     const slot = conv2(msg.conv, msg.author) + SEP + pad(msg.seq)
     if (await tx.get(this.movedIdx, slot) === undefined) return
     tx.del(this.movedIdx, slot)
-    for (const k of msg.envelope.keys) if (k.to !== msg.author) tx.put(this.outboxes, entryKey(k.to, msg), msg.id)
+    for (const k of msg.envelope.keys) {
+      if (k.to !== self && (sendable?.(k.to) ?? true)) tx.put(this.outboxes, entryKey(k.to, msg), msg.id)
+    }
   }
 
   /** Writes the message, its history/sequence indexes (`indexed`: not for a held one), sequence state and conversation summary. */
@@ -607,7 +614,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     })
   }
 
-  async resealOwn (id: string, seq: number, top: number, reseal: Reseal): Promise<StoredMessage | undefined> {
+  async resealOwn (id: string, seq: number, top: number, reseal: Reseal, sendable?: Sendable): Promise<StoredMessage | 'capped' | undefined> {
     return await this.gc.write(async (tx) => {
       const m = await tx.get(this.msgs, id)
       if (m === undefined || !m.outgoing || m.held === true) return undefined
@@ -615,22 +622,25 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
       if (m.seq !== seq) return m
       // the peer proves nothing at this number: it keeps it
       if (top < seq) return undefined
+      // a loop (a broken store of ours, a bug): it moves no more, and keeps its number
+      if ((m.moves ?? 0) >= MAX_MOVES) return 'capped'
       const key = conv2(m.conv, m.author)
       const state = await this.seqStateOf(tx, m.conv, m.author)
       const next = Math.max(top, state.max) + 1
       // `moved`: a read receipt of the old copy no longer drops an entry (markRead)
-      const moved: StoredMessage = { ...m, seq: next, envelope: reseal(m, next), moved: true }
+      const moved: StoredMessage = { ...m, seq: next, envelope: reseal(m, next), moved: true, moves: (m.moves ?? 0) + 1 }
       const from = key + SEP + pad(seq)
       if (await tx.get(this.seqIdx, from) === id) tx.del(this.seqIdx, from)
       tx.put(this.seqIdx, key + SEP + pad(next), id)
       tx.put(this.movedIdx, from, id)
       // every recipient device gets the moved copy, also those that hold the old one (they move it and
-      // free the old number) and those the relay holds the old one for; not those that refused it for good
+      // free the old number) and those the relay holds the old one for; not those that refused it for good,
+      // nor our own revoked devices (`sendable`)
       const refused = new Set(m.refusedBy ?? [])
       for (const k of m.envelope.keys) {
         if (k.to === m.author) continue
         this.dropEntry(tx, k.to, m)
-        if (!refused.has(k.to)) tx.put(this.outboxes, entryKey(k.to, moved), id)
+        if (!refused.has(k.to) && (sendable?.(k.to) ?? true)) tx.put(this.outboxes, entryKey(k.to, moved), id)
       }
       tx.put(this.msgs, id, moved)
       // the old number is free again (our own message there comes back from the peer); the counter goes above both
@@ -658,3 +668,18 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
 }
 
 const conv2 = (conv: string, author: string): string => conv + SEP + author
+
+/**
+ * Is `msg` (a copy at a higher number) the message `same` held here? The
+ * same time, kind and body: text, op, reply, change (all but seq and
+ * signature). The text is not compared where a recall erased it here (the
+ * recalled message, and its edits).
+ */
+function sameMessage (same: StoredMessage, msg: StoredMessage): boolean {
+  const plain = (v: unknown): unknown => JSON.parse(JSON.stringify(v ?? null))
+  if (same.hlc.w !== msg.hlc.w || same.hlc.c !== msg.hlc.c) return false
+  if (same.envelope.kind !== msg.envelope.kind) return false
+  if (!isDeepStrictEqual(plain(bodyFields(same)), plain(bodyFields(msg)))) return false
+  const erased = same.recalled === true || (same.text === '' && same.change?.type === 'edit')
+  return erased || same.text === msg.text
+}

@@ -62,6 +62,8 @@ export interface StoredMessage {
    * moved one settles a recipient
    */
   moved?: boolean
+  /** outgoing: how many times this device moved it (resealOwn); at MAX_MOVES it moves no more */
+  moves?: number
   /** a reply: the message it answers */
   reply?: Quote
   /** an edit or recall of the author's own message (shown folded into it: api/changes.ts) */
@@ -116,6 +118,29 @@ export interface HistoryQuery {
 /** The same message sealed again under a new seq (see MessageStore.reconcileOwn). */
 export type Reseal = (m: StoredMessage, seq: number) => Envelope
 
+/**
+ * How many times one message of ours may move (resealOwn). Each move needs a
+ * peer's proof (our own signed envelope of another message at that number),
+ * so honest damage needs one or two; the cap bounds a loop (a broken store of
+ * ours, a bug): past it the message keeps its number and a further refusal
+ * fails it for that peer (ERR_SEQ_CONFLICT), nothing else.
+ */
+export const MAX_MOVES = 8
+
+/** May `device` be sent our messages? (not one of our own revoked devices, nor this device itself) */
+export type Sendable = (device: string) => boolean
+
+export interface IncomingOptions extends AbortOptions {
+  /**
+   * this device: only a message it wrote itself, given back into a number a
+   * move freed, is queued again (a sibling device's is that device's to
+   * send), and never for this device
+   */
+  self?: string
+  /** which devices such a message is queued for again @default every recipient device */
+  sendable?: Sendable
+}
+
 export interface MessageStore {
   start(): Promise<void>
   stop(): Promise<void>
@@ -142,11 +167,14 @@ export interface MessageStore {
    * another message of its author holds its seq ('conflict'), or another
    * author's message holds its id ('id-conflict'). The same message at a
    * higher seq is its author's move (the caller verified the signature): it
-   * takes the new number and frees the old one ('moved'). Our own message
-   * (`outgoing`) given back into a number a move freed is queued for its
-   * recipients again.
+   * takes the new number and frees the old one ('moved') if it is the same
+   * message: the same time, kind and body (text, op, reply, change: all but
+   * seq and signature; the text is not compared where a recall erased it
+   * here), compared inside the write, else 'id-conflict'. A message this
+   * device wrote (`options.self`) given back into a number a move freed is
+   * queued for its recipients again (those `options.sendable` allows).
    */
-  storeIncoming(message: StoredMessage, options?: AbortOptions): Promise<'stored' | 'moved' | 'duplicate' | 'conflict' | 'id-conflict'>
+  storeIncoming(message: StoredMessage, options?: IncomingOptions): Promise<'stored' | 'moved' | 'duplicate' | 'conflict' | 'id-conflict'>
 
   getMessage(id: string): Promise<StoredMessage | undefined>
   /**
@@ -212,10 +240,12 @@ export interface MessageStore {
    * every recipient device that did not refuse it for good, also those that
    * hold or were deposited the old copy (they move it when the new one comes);
    * the old number is freed for our message the peer gives back. Returns the
-   * message as it is now (already moved: unchanged), or undefined when it
-   * keeps its number (no proof at that number).
+   * message as it is now (already moved: unchanged), undefined when it
+   * keeps its number (no proof at that number), or 'capped' when it moved
+   * MAX_MOVES times already (it keeps its number). `sendable`: the devices
+   * it is queued for again (not our own revoked ones) @default every one.
    */
-  resealOwn(id: string, seq: number, top: number, reseal: Reseal): Promise<StoredMessage | undefined>
+  resealOwn(id: string, seq: number, top: number, reseal: Reseal, sendable?: Sendable): Promise<StoredMessage | 'capped' | undefined>
   /** Stored envelopes of `author` in `conv` with seq > `afterSeq`, in seq order (held ones left out). */
   envelopesAfter(conv: string, author: string, afterSeq: number, limit?: number): Promise<Envelope[]>
   /** The envelope `author` has at `seq` in `conv` here (held messages excluded): what a getHave `slot` question is answered with. */

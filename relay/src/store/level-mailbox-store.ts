@@ -220,7 +220,14 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore,
     const shareFull: string[] = []
     for (const r of recipients) {
       // deduped per author too: another sender cannot pre-empt a copy by reusing its id
-      if (await tx.has(this.mailIds, mailIdKey(r, envelope))) continue
+      const waiting = await tx.get(this.mailIds, mailIdKey(r, envelope))
+      if (waiting !== undefined) {
+        // the author's move (PROTOCOL.md, "Sequence reconciliation"): its copy at a higher number (the caller
+        // verified the signature) replaces the one waiting, at a new cursor; the same copy or an older one is a duplicate
+        const old = await tx.get(this.mail, r + SEP + pad(waiting))
+        if (old === undefined || old.envelope.seq >= envelope.seq) continue
+        await this.remove(tx, r, [waiting])
+      }
       const use = (await tx.get(this.usage, r)) ?? { count: 0, bytes: 0 }
       const mine = (await tx.get(this.senderUsage, r + SEP + from)) ?? { count: 0, bytes: 0 }
       // a full mailbox (or share) refuses only its own copy; the other recipients still get theirs

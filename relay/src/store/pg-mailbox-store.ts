@@ -392,9 +392,23 @@ export class PgMailboxStore implements MailboxStore, FederationStore {
     if (recipients.length === 0) return { stored: 0, full: [], shareFull: [] }
     const text = JSON.stringify(envelope)
     const usage = await this.lockMailboxes(c, recipients)
-    const dups = await c.query<{ recipient: string }>(
-      'SELECT recipient FROM relay_mail WHERE recipient = ANY($1) AND author = $2 AND envelope_id = $3', [recipients, envelope.author, envelope.id])
-    const dup = new Set(dups.rows.map(r => r.recipient))
+    const dups = await c.query<{ recipient: string, cursor: string, envelope: string }>(
+      'SELECT recipient, cursor, envelope FROM relay_mail WHERE recipient = ANY($1) AND author = $2 AND envelope_id = $3',
+      [recipients, envelope.author, envelope.id])
+    // the author's move (PROTOCOL.md, "Sequence reconciliation"): its copy at a higher number (the caller verified the
+    // signature) replaces the one waiting, at a new cursor; the same copy or an older one is a duplicate
+    const older = dups.rows.filter(r => (JSON.parse(r.envelope) as Envelope).seq < envelope.seq)
+    if (older.length > 0) {
+      const { rows } = await c.query<{ recipient: string, sender: string, bytes: number }>(
+        `DELETE FROM relay_mail m USING unnest($1::text[], $2::bigint[]) AS d(r, k) WHERE m.recipient = d.r AND m.cursor = d.k
+         RETURNING m.recipient, m.sender, m.bytes`, [older.map(r => r.recipient), older.map(r => r.cursor)])
+      await this.subtract(c, rows)
+      for (const r of rows) {
+        const u = usage.get(r.recipient)
+        if (u !== undefined) usage.set(r.recipient, { count: Math.max(0, u.count - 1), bytes: Math.max(0, u.bytes - r.bytes) })
+      }
+    }
+    const dup = new Set(dups.rows.filter(r => !older.includes(r)).map(r => r.recipient))
     const senderRows = await c.query<{ recipient: string, count: number, bytes: number }>(
       'SELECT recipient, count, bytes FROM relay_sender_usage WHERE recipient = ANY($1) AND sender = $2', [recipients, from])
     const mine = new Map(senderRows.rows.map(r => [r.recipient, r]))

@@ -104,7 +104,12 @@ export interface MailboxStore {
    * invite's `redeemedBy` in the same write; again by an admitted peer: a no-op. */
   redeem(token: string, peerId: string): Promise<RelayUser>
 
-  /** Keeps `envelope` for each recipient in one durable write; returns how many copies were new. */
+  /**
+   * Keeps `envelope` for each recipient in one durable write; returns how many copies were new. A copy of
+   * the same author and id already waiting for a recipient dedupes it, unless `envelope` is at a higher seq
+   * (its author moved it, PROTOCOL.md "Sequence reconciliation"; the caller verified the signature): then it
+   * replaces the waiting copy (at a new cursor) and counts as new.
+   */
   deposit(to: string | string[], from: string, envelope: Envelope, bytes: number): Promise<number>
   /**
    * Like deposit; also names the recipients that got no copy for lack of

@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { errorText } from '../../../app/ui/src/views/words.js'
-import { heldNote, storeDamageText } from '../../../app/ui/src/views/StoreHealth.js'
+import { STATUS_RECHECK_MS, heldNote, pollStoreHealth, storeDamageText } from '../../../app/ui/src/views/StoreHealth.js'
 import { uiI18n } from '../../../app/ui/src/i18n/index.js'
 import { ApiError } from '../../../app/ui/src/api.js'
 import type { StoreHealthView } from '../../../node/src/api/contract.js'
@@ -32,6 +32,26 @@ describe('damaged store, full disk and held messages in the UI', () => {
     assert.match(storeDamageText(en, health({ lost: 0, uncounted: ['a write-ahead log was cut short'] })) ?? '', /Some messages may have been lost/)
     assert.equal(storeDamageText(zh, health({ lost: 1 })), 'Parley 启动时发现消息库已损坏。 本机丢失了 1 条消息。 同事上线后会自动把它们发回来。 在同事确认你的消息序号之前，新消息会暂缓发送。')
     assert.match(storeDamageText(zh, health({ lost: 0, uncounted: ['x'] })) ?? '', /可能丢失/)
+  })
+
+  it('the banner reads /status again while the node checks its numbers, and stops once it is done (so "new messages wait" goes away)', async () => {
+    const answers = [health({ checking: true }), health({ checking: true }), health({ checking: false })]
+    let reads = 0
+    const shown: Array<StoreHealthView | undefined> = []
+    const timers: Array<{ f: () => void, ms: number }> = []
+    const stop = pollStoreHealth(async () => ({ store: answers[Math.min(reads++, answers.length - 1)] }), (h) => { shown.push(h) },
+      { setTimeout: (f, ms) => { timers.push({ f, ms }); return timers.length }, clearTimeout: () => {} })
+    const tick = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
+    await tick()
+    assert.equal(reads, 1)
+    assert.match(storeDamageText(en, shown.at(-1)) ?? '', /New messages wait/)
+    timers.shift()!.f(); await tick()
+    timers.shift()!.f(); await tick()
+    assert.equal(reads, 3)
+    assert.doesNotMatch(storeDamageText(en, shown.at(-1)) ?? '', /New messages wait/, 'the banner no longer says new messages wait')
+    assert.equal(timers.length, 0, 'no further reads once checking ended')
+    assert.ok(timers.every(t => t.ms === STATUS_RECHECK_MS))
+    stop()
   })
 
   it('a held message says it waits for colleagues to confirm its number; one not held says nothing more', () => {

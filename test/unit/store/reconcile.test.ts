@@ -21,7 +21,8 @@ import { RECONCILE_META } from '../../../node/src/store/health.js'
 import { silentLogger } from '../../../core/util/log.js'
 import { ParleyError, RemoteError } from '../../../core/errors.js'
 import { Delivery } from '../../../node/src/messaging/delivery.js'
-import type { StoredMessage } from '../../../node/src/store/types.js'
+import { MAX_MOVES, type StoredMessage } from '../../../node/src/store/types.js'
+import { outboxPages } from '../../../node/src/store/pages.js'
 
 const [me, bob] = [PEER_A, PEER_B]
 const conv = dmConversationId(me, bob)
@@ -292,8 +293,9 @@ describe('a sequence conflict at a peer (our store lost the message there, with 
     const movedY = (await store.getMessage(y.id))!
     // the lost message comes back into number 1; the peer (another one, still holding y's old copy there) refuses it
     const x = ours(mine, his.peerId, c, 1)
-    assert.equal(await store.storeIncoming({ ...storedMessage({ id: x.id, conv: c, author: mine.peerId, seq: 1, outgoing: true, state: 'delivered' }), envelope: x }), 'stored')
+    assert.equal(await store.storeIncoming({ ...storedMessage({ id: x.id, conv: c, author: mine.peerId, seq: 1, outgoing: true, state: 'delivered' }), envelope: x }, { self: mine.peerId }), 'stored')
     assert.deepEqual((await store.outbox(his.peerId)).map(m => m.seq), [1, 3], 'given back into a number a move freed: queued for its recipients again')
+    assert.deepEqual(await store.outboxPeers(), [his.peerId], 'never for this device itself')
     const delivered: Envelope[] = []
     const ch2 = {
       call: async (method: string, body: unknown) => {
@@ -308,16 +310,228 @@ describe('a sequence conflict at a peer (our store lost the message there, with 
   })
 })
 
+type Ident = Awaited<ReturnType<typeof newIdentities>>[number]
+/** a message sent from `me`'s store to `devices` in `c`, with a real envelope */
+const sendTo = async (store: LevelStore, me: Ident, devices: string[], c: string, text: string, hlc = { w: 100, c: 0 }): Promise<StoredMessage> =>
+  await store.appendOutgoing(c, me.peerId, devices, seq => {
+    const envelope = sealEnvelope(me, { id: newMessageId(), conv: c, seq, hlc, recipients: [...devices, me.peerId], body: { text } })
+    return { id: envelope.id, conv: c, author: me.peerId, seq, hlc: envelope.hlc, text, outgoing: true, state: 'queued', storedAt: 0, envelope }
+  })
+/** `by`'s envelope of another message at `seq` (what a peer holds there after our store lost it) */
+const other = (by: Ident, c: string, seq: number, to: string[]): Envelope =>
+  sealEnvelope(by, { id: newMessageId(), conv: c, seq, hlc: { w: seq, c: 0 }, recipients: [...to, by.peerId], body: { text: `lost ${seq}` } })
+
+describe('the move is bounded (review N1: a lying, broken or looping peer)', () => {
+  it('a peer that refuses every copy and "proves" with the envelope it was just given moves nothing: one push pass, the message fails for that peer only', async () => {
+    const [me, hostile, m2, m3] = await newIdentities(4)
+    const c = 'g:' + 'H'.repeat(22)
+    const store = new LevelStore(new MemoryLevel())
+    await store.start()
+    let released = 0
+    const rec = new Reconciler({ store, identity: me!, log: silentLogger, released: () => { released++ } })
+    await rec.start(); rec.stop()
+    const devices = [hostile!.peerId, m2!.peerId, m3!.peerId]
+    const m = await sendTo(store, me!, devices, c, 'hello team')
+    await store.markDelivered([m.id], m2!.peerId)
+    await store.markDelivered([m.id], m3!.peerId)
+    for (const slot of [undefined, 'garbage', null]) {
+      let last: unknown
+      let refusals = 0
+      const ch = {
+        isOpen: true,
+        call: async (method: string, body: unknown) => {
+          if (method === 'deliver') { last = body; refusals++; throw new RemoteError('ERR_SEQ_CONFLICT', 'taken') }
+          // no slot (an "older peer"), a garbage slot, or "nothing there": the proof is the refused envelope itself
+          return { have: {}, tops: {}, epoch: 'e', proof: last, ...(slot !== undefined ? { slot } : {}) }
+        }
+      }
+      const delivery = new Delivery({ store, log: silentLogger, events: { emit: () => true } as never, seqConflict: async (p, chan, env) => await rec.seqConflict(p, chan as never, env) }, { sendWindow: 32 })
+      // one pass, as PushLoop.loop does
+      for await (const page of outboxPages(store, hostile!.peerId, 256)) await delivery.deliverAll(hostile!.peerId, ch as never, page.map(x => x.envelope))
+      assert.ok(refusals <= 2, `bounded: ${refusals} refusals in one pass`)
+    }
+    const now = (await store.getMessage(m.id))!
+    assert.equal(now.seq, 1, 'never moved')
+    assert.equal(now.moved, undefined)
+    assert.equal(released, 0)
+    assert.deepEqual(now.refusedBy, [hostile!.peerId], 'failed for that peer (ERR_SEQ_CONFLICT), nothing else')
+    assert.equal(now.state, 'delivered', 'the honest members have it')
+    for (const d of devices) assert.equal((await store.outbox(d)).length, 0, `nothing queued again for ${d}`)
+    assert.deepEqual(await store.haveVector(c), { [me!.peerId]: 1 }, 'no hole in the have-vector')
+    await store.stop()
+  })
+
+  it('the refused envelope itself proves no top: a copy of it at a higher number is not believed', async () => {
+    const [me, his] = await newIdentities(2)
+    const c = dmConversationId(me!.peerId, his!.peerId)
+    const store = new LevelStore(new MemoryLevel())
+    await store.start()
+    const rec = new Reconciler({ store, identity: me!, log: silentLogger })
+    const m = await sendTo(store, me!, [his!.peerId], c, 'x')
+    // our signature on this very message at 50 (an old copy, say): says nothing about what else the peer holds
+    const self50 = sealEnvelope(me!, { id: m.id, conv: c, seq: 50, hlc: m.hlc, recipients: [his!.peerId, me!.peerId], body: { text: 'x' } })
+    const ch = { call: async () => ({ have: {}, tops: {}, epoch: 'e', proof: self50, slot: other(me!, c, 1, [his!.peerId]) }) }
+    assert.equal(await rec.seqConflict(his!.peerId, ch, m.envelope), 'moved')
+    assert.equal((await store.getMessage(m.id))?.seq, 2, 'above the slot proven, not above the refused message\'s own copy')
+    await store.stop()
+  })
+
+  it(`a message moves at most MAX_MOVES (${MAX_MOVES}) times, each on a slot proof; then it keeps its number and fails for that peer`, async () => {
+    const [me, his] = await newIdentities(2)
+    const c = dmConversationId(me!.peerId, his!.peerId)
+    const store = new LevelStore(new MemoryLevel())
+    await store.start()
+    const rec = new Reconciler({ store, identity: me!, log: silentLogger })
+    const m = await sendTo(store, me!, [his!.peerId], c, 'x')
+    // a loop: each time the peer proves (with our genuine signature) another message of ours at the new number
+    const ch = { call: async (_m: string, body: unknown) => ({ have: {}, tops: {}, epoch: 'e', slot: other(me!, c, (body as { slot?: { seq: number } }).slot?.seq ?? 0, [his!.peerId]) }) }
+    for (let i = 1; i <= MAX_MOVES; i++) {
+      const cur = (await store.getMessage(m.id))!
+      assert.equal(await rec.seqConflict(his!.peerId, ch, cur.envelope), 'moved', `move ${i}`)
+    }
+    const last = (await store.getMessage(m.id))!
+    assert.equal(last.moves, MAX_MOVES)
+    assert.equal(await rec.seqConflict(his!.peerId, ch, last.envelope), 'keep', 'the cap')
+    assert.equal((await store.getMessage(m.id))?.seq, last.seq)
+    // through the delivery: the refusal at the cap fails it for that peer, in words (ERR_SEQ_CONFLICT)
+    const delivery = new Delivery({ store, log: silentLogger, events: { emit: () => true } as never, seqConflict: async (p, chan, env) => await rec.seqConflict(p, chan as never, env) }, { sendWindow: 4 })
+    const refusing = { call: async (method: string, body: unknown) => { if (method === 'deliver') throw new RemoteError('ERR_SEQ_CONFLICT', 'taken'); return await ch.call(method, body) } }
+    await delivery.deliverAll(his!.peerId, refusing as never, [last.envelope])
+    const failed = (await store.getMessage(m.id))!
+    assert.equal(failed.state, 'failed')
+    assert.equal(failed.error, 'ERR_SEQ_CONFLICT')
+    assert.equal(failed.seq, last.seq)
+    await store.stop()
+  })
+})
+
+describe('the move around it (review N4-N6)', () => {
+  it('a moved message is not queued again for our own revoked devices (resealOwn and a message given back into a freed number)', async () => {
+    const [me, his, laptop] = await newIdentities(3)
+    const c = 'g:' + 'R'.repeat(22)
+    const store = new LevelStore(new MemoryLevel())
+    await store.start()
+    const revoked = new Set([laptop!.peerId])
+    const sendable = (d: string): boolean => d !== me!.peerId && !revoked.has(d)
+    const rec = new Reconciler({ store, identity: me!, log: silentLogger, sendable })
+    const y = await sendTo(store, me!, [his!.peerId, laptop!.peerId], c, 'y')
+    // the laptop was revoked before it got y: its entry was dropped (Messenger.accountChanged)
+    await store.markFailed(y.id, laptop!.peerId, 'ERR_NOT_A_MEMBER')
+    const lost = other(me!, c, 1, [his!.peerId, laptop!.peerId])
+    assert.equal(await rec.seqConflict(his!.peerId, { call: async () => ({ have: {}, tops: {}, epoch: 'e', slot: lost }) }, y.envelope), 'moved')
+    assert.deepEqual((await store.outbox(his!.peerId)).map(x => [x.id, x.seq]), [[y.id, 2]])
+    assert.equal((await store.outbox(laptop!.peerId)).length, 0, 'not for the revoked laptop')
+    // the lost message comes back into number 1: queued again, but not for the laptop nor for this device
+    const given = { ...storedMessage({ id: lost.id, conv: c, author: me!.peerId, seq: 1, hlc: lost.hlc, text: 'lost 1', outgoing: true, state: 'delivered' }), envelope: lost }
+    assert.equal(await store.storeIncoming(given, { self: me!.peerId, sendable }), 'stored')
+    assert.deepEqual((await store.outbox(his!.peerId)).map(x => [x.id, x.seq]), [[lost.id, 1], [y.id, 2]])
+    assert.deepEqual(await store.outboxPeers(), [his!.peerId])
+    await store.stop()
+  })
+
+  it('on a linked device, a sibling\'s message given back into a number its move freed is queued for no one (not for this device), and no freed-number index is kept', async () => {
+    const [desktop, laptop, bob] = await newIdentities(3)
+    const c = dmConversationId(desktop!.peerId, bob!.peerId)
+    const db = new MemoryLevel()
+    const store = new LevelStore(db)
+    await store.start()
+    const to = [bob!.peerId, laptop!.peerId, desktop!.peerId]
+    const seal = (id: string, seq: number, text: string, w: number): Envelope => sealEnvelope(desktop!, { id, conv: c, seq, hlc: { w, c: 0 }, recipients: to, body: { text } })
+    const at = (env: Envelope, text: string): StoredMessage => ({ ...storedMessage({ id: env.id, conv: c, author: desktop!.peerId, seq: env.seq, hlc: env.hlc, text, outgoing: true, state: 'delivered' }), envelope: env })
+    const yId = newMessageId()
+    const opts = { self: laptop!.peerId }
+    assert.equal(await store.storeIncoming(at(seal(yId, 5, 'y', 50), 'y'), opts), 'stored')
+    assert.equal(await store.storeIncoming(at(seal(yId, 7, 'y', 50), 'y'), opts), 'moved')
+    assert.equal(await store.storeIncoming(at(seal(newMessageId(), 5, 'x', 40), 'x'), opts), 'stored')
+    assert.deepEqual(await store.outboxPeers(), [], 'the desktop sends its own messages')
+    assert.deepEqual(await db.sublevel('moved').keys().all(), [], 'no freed-number entry at a receiver (N8)')
+    await store.stop()
+  })
+
+  it('a refusal of the moved copy (sent to a peer holding its old copy) does not fail the message that was refused', async () => {
+    const [me, his] = await newIdentities(2)
+    const c = dmConversationId(me!.peerId, his!.peerId)
+    const store = new LevelStore(new MemoryLevel())
+    await store.start()
+    const rec = new Reconciler({ store, identity: me!, log: silentLogger })
+    const y = await sendTo(store, me!, [his!.peerId], c, 'y')
+    assert.equal(await rec.seqConflict(his!.peerId, { call: async () => ({ have: {}, tops: {}, epoch: 'e', slot: other(me!, c, 1, [his!.peerId]) }) }, y.envelope), 'moved')
+    const x = other(me!, c, 1, [his!.peerId])
+    assert.equal(await store.storeIncoming({ ...storedMessage({ id: x.id, conv: c, author: me!.peerId, seq: 1, hlc: x.hlc, text: 'lost 1', outgoing: true, state: 'delivered' }), envelope: x }, { self: me!.peerId }), 'stored')
+    // another peer holds y's old copy at 1, and refuses y's moved copy too (its new number is taken there)
+    const peer = {
+      call: async (method: string) => {
+        if (method === 'deliver') throw new RemoteError('ERR_SEQ_CONFLICT', 'taken')
+        return { have: {}, tops: {}, epoch: 'e', slot: y.envelope }
+      }
+    }
+    const delivery = new Delivery({ store, log: silentLogger, events: { emit: () => true } as never, seqConflict: async (p, chan, env) => await rec.seqConflict(p, chan as never, env) }, { sendWindow: 4 })
+    assert.equal(await delivery.deliverAll(his!.peerId, peer as never, [x]), 0, 'not settled: tried again later')
+    const after = (await store.getMessage(x.id))!
+    assert.equal(after.refusedBy, undefined)
+    assert.notEqual(after.state, 'failed')
+    assert.equal(after.seq, 1)
+    assert.ok((await store.outbox(his!.peerId)).some(m => m.id === x.id), 'still queued for that peer')
+    await store.stop()
+  })
+})
+
+describe('the move takes only the same message (review N2)', () => {
+  it('the same id and time with another body or kind is refused (id-conflict), also when both copies are written at once', async () => {
+    const [ann, bob] = await newIdentities(2)
+    const c = dmConversationId(ann!.peerId, bob!.peerId)
+    const to = [bob!.peerId, ann!.peerId]
+    const id = newMessageId()
+    const hlc = { w: 5, c: 0 }
+    const at = (env: Envelope, text: string, extra: Partial<StoredMessage> = {}): StoredMessage =>
+      ({ ...storedMessage({ id, conv: c, author: ann!.peerId, seq: env.seq, hlc, text }), ...extra, envelope: env })
+    const quote = { id: newMessageId(), author: bob!.peerId, text: 'earlier' }
+    const y1 = sealEnvelope(ann!, { id, conv: c, seq: 1, hlc, recipients: to, body: { text: 'y' } })
+    const variants: Array<[string, StoredMessage]> = [
+      ['another text', at(sealEnvelope(ann!, { id, conv: c, seq: 3, hlc, recipients: to, body: { text: 'z' } }), 'z')],
+      ['a reply added', at(sealEnvelope(ann!, { id, conv: c, seq: 3, hlc, recipients: to, body: { text: 'y', reply: quote } }), 'y', { reply: quote })],
+      ['an edit target added', at(sealEnvelope(ann!, { id, conv: c, seq: 3, hlc, recipients: to, body: { text: 'y', change: { type: 'edit', id: quote.id } } }), 'y', { change: { type: 'edit', id: quote.id } })],
+      ['another time', { ...at(sealEnvelope(ann!, { id, conv: c, seq: 3, hlc: { w: 6, c: 0 }, recipients: to, body: { text: 'y' } }), 'y'), hlc: { w: 6, c: 0 } }],
+      ['another kind', at({ ...sealEnvelope(ann!, { id, conv: c, seq: 3, hlc, recipients: to, body: { text: 'y' } }), kind: 'groupOp' } as Envelope, 'y')]
+    ]
+    for (const [what, copy] of variants) {
+      const store = new LevelStore(new MemoryLevel())
+      await store.start()
+      assert.equal(await store.storeIncoming(at(y1, 'y')), 'stored')
+      assert.equal(await store.storeIncoming(copy), 'id-conflict', what)
+      assert.equal((await store.getMessage(id))?.seq, 1, what)
+      await store.stop()
+    }
+    // both copies at once: the second is judged inside the write, against the first (staged, not on disk yet)
+    const g = gatedDb()
+    const store = new LevelStore(g.db)
+    await store.start()
+    const first = store.storeIncoming(at(y1, 'y'))
+    const second = store.storeIncoming(variants[1]![1])
+    g.release(); g.release()
+    assert.deepEqual(await Promise.all([first, second]), ['stored', 'id-conflict'])
+    // the same message re-signed at a higher number is still taken
+    const same = at(sealEnvelope(ann!, { id, conv: c, seq: 3, hlc, recipients: to, body: { text: 'y' } }), 'y')
+    const moved = store.storeIncoming(same)
+    g.release()
+    assert.equal(await moved, 'moved')
+    await store.stop()
+  })
+})
+
 describe('the move at a receiver (the author re-signed the same message at a higher number)', () => {
   it('takes the new number and frees the old one, where the lost message lands; an old copy after it is a duplicate', async () => {
     const [ann, bob] = await newIdentities(2)
     const c = dmConversationId(ann!.peerId, bob!.peerId)
     const store = new LevelStore(new MemoryLevel())
     await store.start()
-    const at = (env: Envelope): StoredMessage => ({ ...storedMessage({ id: env.id, conv: c, author: ann!.peerId, seq: env.seq }), envelope: env })
+    // as the receive pipeline stores it: the time and text of the envelope's body
+    const texts = new Map<string, string>()
+    const at = (env: Envelope): StoredMessage => ({ ...storedMessage({ id: env.id, conv: c, author: ann!.peerId, seq: env.seq, hlc: env.hlc, text: texts.get(env.id) }), envelope: env })
     const y1 = sealEnvelope(ann!, { id: newMessageId(), conv: c, seq: 1, hlc: { w: 5, c: 0 }, recipients: [bob!.peerId, ann!.peerId], body: { text: 'y' } })
     const y3 = sealEnvelope(ann!, { id: y1.id, conv: c, seq: 3, hlc: y1.hlc, recipients: [bob!.peerId, ann!.peerId], body: { text: 'y' } })
     const x1 = sealEnvelope(ann!, { id: newMessageId(), conv: c, seq: 1, hlc: { w: 4, c: 0 }, recipients: [bob!.peerId, ann!.peerId], body: { text: 'x' } })
+    texts.set(y1.id, 'y').set(x1.id, 'x')
     assert.equal(await store.storeIncoming(at(y1)), 'stored')
     assert.equal(await store.storeIncoming(at(x1)), 'conflict', 'two messages never share a number')
     assert.equal(await store.storeIncoming(at(y3)), 'moved')

@@ -22,26 +22,42 @@ export function heldNote (t: Messages, m: Pick<MessageView, 'held' | 'outgoing'>
 }
 
 /** while the node still checks its message numbers, the banner reads GET /status again this often */
-const STATUS_RECHECK_MS = 5000
+export const STATUS_RECHECK_MS = 5000
+
+/** the timer functions pollStoreHealth uses (the window's, or a test's) */
+export interface PollTimers {
+  setTimeout: (f: () => void, ms: number) => unknown
+  clearTimeout: (t: unknown) => void
+}
+
+/**
+ * Reads the store health now, and again every STATUS_RECHECK_MS while the
+ * node still checks its message numbers (`checking`), so the banner's "new
+ * messages wait" goes away when that ends. Returns the stop function.
+ */
+export function pollStoreHealth (
+  status: () => Promise<{ store?: StoreHealthView }>, set: (h: StoreHealthView | undefined) => void,
+  timers: PollTimers = { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (t) => { clearTimeout(t as ReturnType<typeof setTimeout>) } }
+): () => void {
+  let stopped = false
+  let timer: unknown
+  const read = (): void => {
+    void status().then(s => {
+      if (stopped) return
+      set(s.store)
+      if (s.store?.checking === true) timer = timers.setTimeout(read, STATUS_RECHECK_MS)
+    }, () => {})
+  }
+  read()
+  return () => { stopped = true; if (timer !== undefined) timers.clearTimeout(timer) }
+}
 
 export function StoreBanner ({ store }: { store: Store }) {
   const { t } = useI18n()
   const [health, setHealth] = useState<StoreHealthView | undefined>(undefined)
   const [closed, setClosed] = useState(false)
-  useEffect(() => {
-    // read again while our numbers are being checked with colleagues, so "new messages wait" goes away when it ends
-    let stopped = false
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const read = (): void => {
-      void store.api.status().then(s => {
-        if (stopped) return
-        setHealth(s.store)
-        if (s.store?.checking === true) timer = setTimeout(read, STATUS_RECHECK_MS)
-      }, () => {})
-    }
-    read()
-    return () => { stopped = true; clearTimeout(timer) }
-  }, [store])
+  // read again while our numbers are being checked with colleagues, so "new messages wait" goes away when it ends
+  useEffect(() => pollStoreHealth(async () => await store.api.status(), setHealth), [store])
   const text = storeDamageText(t, health)
   if (text === null || closed) return null
   return (
