@@ -44,6 +44,11 @@ export type ErrorCode =
   | 'ERR_FED_NOT_PAIRED'
   | 'ERR_FED_PAIRING'
   | 'ERR_FEDERATION_OFF'
+  // files (issue 13)
+  | 'ERR_FILE_TOO_LARGE'
+  | 'ERR_FILE_QUOTA_EXCEEDED'
+  | 'ERR_CHUNK_REJECTED'
+  | 'ERR_FILE_CHANGED'
 
 export class ParleyError extends Error {
   readonly code: ErrorCode
@@ -79,7 +84,10 @@ export const HTTP_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   // federation (issue 12)
   ERR_FED_NOT_PAIRED: 403,
   ERR_FED_PAIRING: 403,
-  ERR_FEDERATION_OFF: 403
+  ERR_FEDERATION_OFF: 403,
+  // files (issue 13)
+  ERR_FILE_TOO_LARGE: 413,
+  ERR_FILE_QUOTA_EXCEEDED: 507
 }
 
 export const httpStatus = (code: ErrorCode): number => HTTP_STATUS[code] ?? 500

@@ -23,6 +23,7 @@ import {
 } from '../../../core/protocol/envelope.js'
 import { textLength } from '../../../core/protocol/limits.js'
 import type { PeerRpcMethod } from '../../../core/protocol/peer-rpc.js'
+import type { FileManifest } from '../../../core/protocol/file-manifest.js'
 import { PEER_ID } from '../../../core/protocol/validate.js'
 import type { RpcChannelInit } from '../../../core/rpc/channel.js'
 import type { AbortOptions } from '../../../core/util/abort.js'
@@ -74,7 +75,8 @@ export const DEFAULT_SEND_WINDOW = 32
 export const DEFAULT_DEPOSIT_AFTER_MS = 1000
 
 /** `reply`: the message answered (quoted); `change`: an edit or recall of one of my messages (see api/changes.ts) */
-export interface SendOptions extends AbortOptions { reply?: Quote, change?: MessageChange }
+/** `file`: the manifest of a file message (node/src/files/) */
+export interface SendOptions extends AbortOptions { reply?: Quote, change?: MessageChange, file?: FileManifest }
 
 export class Messenger extends TypedEventEmitter<MessengerEvents> {
   readonly peerId: string
@@ -231,7 +233,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     if (recall && text !== '') throw new ParleyError('ERR_INVALID_ARGUMENT', 'a recall has no text')
     if (textLength(text) > MAX_TEXT_CHARS) throw new ParleyError('ERR_INVALID_ARGUMENT', `message text is longer than ${MAX_TEXT_CHARS} characters`)
     // a reply or a change (checked by the caller against the store) travels inside the signed body
-    const body: Body = { text, ...bodyFields({ text, reply: options.reply, change: options.change }) }
+    const body: Body = { text, ...bodyFields({ text, reply: options.reply, change: options.change, file: options.file }) }
     const me = this.accounts.account
     if (typeof to === 'string' && isGroupConv(to)) {
       const g = this.groups.requireMember(to)
