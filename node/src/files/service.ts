@@ -65,6 +65,7 @@ export const DEFAULT_FILE_TICK_MS = 2000
 /** a partial file's state is recorded after this many verified bytes, or this long, whichever comes first */
 const FLUSH_BYTES = 2 * 1024 * 1024
 const FLUSH_MS = 100
+const MAX_UNRECORDED_BYTES = 8 * 1024 * 1024
 const EVENT_MS = 250
 
 export const defaultDownloads = (home: string): string => join(home, 'Downloads', 'Parley')
@@ -85,6 +86,7 @@ interface Live {
   fh?: FileHandle
   opening?: Promise<FileHandle>
   flushing?: Promise<void>
+  flushAgain?: boolean
   lastFlush: number
   /** out: chunk bytes sent per recipient (this run) */
   served: Map<string, Set<number>>
@@ -510,8 +512,26 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
     t.written.add(i)
     this.sample(t, plain.byteLength)
     this.changed(t)
-    if (t.written.size * t.rec.manifest.chunkSize >= FLUSH_BYTES || Date.now() - t.lastFlush >= FLUSH_MS) await this.flush(t)
+    const unrecorded = t.written.size * t.rec.manifest.chunkSize
+    if (unrecorded >= FLUSH_BYTES || Date.now() - t.lastFlush >= FLUSH_MS) this.kickFlush(t)
+    // a disk slower than the network: wait for it rather than leave more and more unrecorded
+    if (unrecorded >= MAX_UNRECORDED_BYTES) await t.flushing
     return true
+  }
+
+  /**
+   * Records written chunks in the background, one flush after the other (as a group commit): the
+   * fetch goes on while the disk syncs, and what is unrecorded at a crash is what arrived during one sync.
+   */
+  private kickFlush (t: Live): void {
+    if (t.flushing !== undefined) { t.flushAgain = true; return }
+    t.flushing = (async () => {
+      do {
+        t.flushAgain = false
+        await this.flushOnce(t)
+      } while (t.flushAgain && t.written.size > 0)
+    })().catch((err) => { this.c.log.warn('could not record file progress', { file: t.rec.fileId, err: String(err) }) })
+      .finally(() => { t.flushing = undefined })
   }
 
   private async partHandle (t: Live): Promise<FileHandle> {
@@ -530,17 +550,17 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
   /** fsyncs the partial file, then records its newly written chunks as verified. */
   private async flush (t: Live): Promise<void> {
     while (t.flushing !== undefined) await t.flushing
+    await this.flushOnce(t)
+  }
+
+  private async flushOnce (t: Live): Promise<void> {
     if (t.written.size === 0 || t.fh === undefined) return
-    const fh = t.fh
-    t.flushing = (async () => {
-      const batch = [...t.written]
-      await fh.datasync()
-      for (const i of batch) { t.written.delete(i); t.verified.add(i) }
-      t.rec.verified = bitmapOf(t.verified, t.count)
-      t.lastFlush = Date.now()
-      await this.states.save(t.rec)
-    })()
-    try { await t.flushing } finally { t.flushing = undefined }
+    const batch = [...t.written]
+    await t.fh.datasync()
+    for (const i of batch) { t.written.delete(i); t.verified.add(i) }
+    t.rec.verified = bitmapOf(t.verified, t.count)
+    t.lastFlush = Date.now()
+    await this.states.save(t.rec)
   }
 
   /** Every chunk verified: the partial file becomes the file, under a name not taken yet. */
@@ -678,6 +698,7 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
     t.rec.state = 'cancelled'
     for (const w of t.wires) w.abort(new ParleyError('ERR_ABORTED', 'cancelled'))
     await t.loop?.catch(() => {})
+    await t.flushing
     await t.fh?.close().catch(() => {})
     t.fh = undefined
     if (t.rec.partPath !== undefined) await rm(t.rec.partPath, { force: true })
