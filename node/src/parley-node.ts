@@ -187,6 +187,8 @@ export class ParleyNode {
     await this.api?.stop()
     await rm(dataFiles(this.dataDir).apiInfo, { force: true })
     await rm(dataFiles(this.dataDir).pid, { force: true })
+    // what was sent just before the stop and waits for someone away goes to the relay first
+    await this.messenger_?.flushDeposits()
     await this.relay_?.stop()
     await this.files_?.stop()
     await this.messenger_?.stop()

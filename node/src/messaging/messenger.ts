@@ -73,6 +73,8 @@ export const DEFAULT_RETRY_INTERVAL_MS = 2000
 export const DEFAULT_MAX_REDIAL_BACKOFF_MS = 30_000
 export const DEFAULT_SEND_WINDOW = 32
 export const DEFAULT_DEPOSIT_AFTER_MS = 1000
+/** how long a stop waits for queued messages to reach the relay (flushDeposits) */
+export const DEFAULT_FLUSH_DEPOSITS_MS = 3000
 
 /** `reply`: the message answered (quoted); `change`: an edit or recall of one of my messages (see api/changes.ts) */
 /** `file`: the manifest of a file message (node/src/files/) */
@@ -213,6 +215,24 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     this.c.host.removeEventListener('peerDiscovered', this.onDiscovered)
     this.peers.stop()
     await this.channels.stop()
+  }
+
+  /**
+   * Before stopping (ParleyNode calls it while the relay client is still up): messages still queued
+   * for peers we are not connected to go to the relay's mailbox now, without the deposit wait, so a
+   * message sent just before the app is closed reaches an offline colleague before we return. At most
+   * `timeoutMs`; never rejects.
+   */
+  async flushDeposits (timeoutMs = DEFAULT_FLUSH_DEPOSITS_MS): Promise<void> {
+    if (!this.running || this.c.relay?.canDeposit !== true) return
+    try {
+      const peers = (await this.c.store.outboxPeers()).filter(p => p !== this.peerId && !this.c.host.isConnected(p))
+      let timer: NodeJS.Timeout | undefined
+      const timeout = new Promise<void>(resolve => { timer = setTimeout(resolve, timeoutMs) })
+      await Promise.race([this.deposits.flush(peers, Date.now()), timeout]).finally(() => { clearTimeout(timer) })
+    } catch (err) {
+      this.c.log.info('queued messages not deposited at stop', { err: toParleyError(err).message })
+    }
   }
 
   get name (): string { return this.peers.name }
