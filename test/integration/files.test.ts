@@ -2,7 +2,8 @@
  * File transfer between in-process nodes on loopback: a file and a folder end
  * to end, names made safe, pause / resume / cancel, a chunk that does not
  * match its hash (rejected, fetched again elsewhere), and a group member
- * fetching from another member once the sender is gone.
+ * fetching from another member once the sender is gone; a person with two
+ * devices gets the file on both.
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -83,5 +84,34 @@ describe('files between two nodes on loopback', () => {
       assert.equal(cancelled.state, 'cancelled')
       assert.deepEqual((await readdir(join(dir, 'b-dl'))).filter(n => n.endsWith('.part')), [])
     }
+  })
+
+  it('a file to a person with two devices reaches both; the sender counts one person', async () => {
+    const b2 = loopbackNode(join(dir, 'b2'), { name: 'Ben', files: { downloads: join(dir, 'b2-dl') } })
+    await b2.start()
+    try {
+      await connect(b2, b)
+      await connect(a, b2)
+      await b2.messenger.linking.join(b.messenger.linking.createCode().code, 'laptop')
+      await until(() => a.messenger.accounts.devicesOf(b.peerId).includes(b2.peerId), 'Ana knows Ben\'s second device')
+      // the device Ana names is away: the other one fetches from Ana, and she counts Ben as done
+      await b.stop()
+      await until(() => !a.host.isOnline(b.peerId), 'Ben\'s first device gone')
+      const data = randomBytes(3 * 1024 * 1024 + 7)
+      const src = join(dir, 'both.bin')
+      await writeFile(src, data)
+      const [sent] = await a.files.send(b.peerId, [src])
+      const first = await until(() => { const t = incoming(b2, sent!.msgId); return t?.state === 'complete' ? t : undefined }, 'complete on the second device', 30_000)
+      assert.equal(sha(await readFile(first.path as string)), sha(data))
+      const out = await until(() => { const v = a.files.get(sent!.id); return v.state === 'complete' ? v : undefined }, 'the sender hears it is done')
+      assert.equal(out.recipientsTotal, 1)
+      assert.equal(out.recipientsDone, 1)
+      // and the first device, back, gets it too
+      b = loopbackNode(join(dir, 'b'), { name: 'Ben', files: { downloads: join(dir, 'b-dl') } })
+      await b.start()
+      await connect(a, b)
+      const back = await until(() => { const t = incoming(b, sent!.msgId); return t?.state === 'complete' ? t : undefined }, 'complete on the first device', 30_000)
+      assert.equal(sha(await readFile(back.path as string)), sha(data))
+    } finally { await b2.stop() }
   })
 })

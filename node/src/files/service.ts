@@ -272,6 +272,11 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
       const msg = await this.c.messenger.sendMessage(to, name === '' ? 'file' : name, { file: manifest })
       rec.msgId = msg.id
       rec.conv = msg.conv
+      // the devices it was sealed to: every device of each recipient account (not our own other devices)
+      const self = this.c.messenger.peerId
+      rec.recipients = [...new Set(msg.envelope.keys.map(k => k.to))]
+        .filter(d => d !== self && (msg.recipientAccounts === undefined || msg.recipientAccounts[d] !== undefined))
+      if (msg.recipientAccounts !== undefined) rec.accounts = Object.fromEntries(rec.recipients.map(d => [d, msg.recipientAccounts?.[d] ?? d]))
       await this.states.save(rec)
       this.changed(t, true)
       if (recipients.some(r => !this.c.host.isOnline(r))) void this.uploadAll()
@@ -337,7 +342,7 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
       case 'done': {
         if (rec.direction === 'out' && !rec.done.includes(remote) && rec.recipients.includes(remote)) {
           rec.done.push(remote)
-          if (rec.recipients.every(r => rec.done.includes(r))) { rec.state = 'complete'; rec.completedAt = Date.now() }
+          if (peopleDone(rec).done === peopleDone(rec).total) { rec.state = 'complete'; rec.completedAt = Date.now() }
           await this.states.save(rec)
           this.changed(t, true)
         }
@@ -744,7 +749,11 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
     let bytes: number
     if (r.direction === 'in') bytes = r.state === 'complete' ? m.size : bytesOf(t.verified) + bytesOf(t.written)
     else {
-      const per = r.recipients.map(p => r.done.includes(p) || r.state === 'complete' ? m.size : bytesOf(t.served.get(p) ?? new Set()))
+      // per person: the device furthest on
+      const perDevice = new Map(r.recipients.map(p => [p, r.done.includes(p) || r.state === 'complete' ? m.size : bytesOf(t.served.get(p) ?? new Set())]))
+      const best = new Map<string, number>()
+      for (const [d, b] of perDevice) { const a = r.accounts?.[d] ?? d; best.set(a, Math.max(best.get(a) ?? 0, b)) }
+      const per = [...best.values()]
       bytes = per.length === 0 ? m.size : Math.round(per.reduce((a, b) => a + b, 0) / per.length)
     }
     const now = Date.now()
@@ -771,7 +780,7 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
       ...(t.note !== undefined && r.state === 'active' ? { note: t.note } : {}),
       ...(r.error !== undefined ? { error: r.error } : {}),
       rejected: r.rejected,
-      ...(r.direction === 'out' ? { recipientsDone: r.done.length, recipientsTotal: r.recipients.length } : {})
+      ...(r.direction === 'out' ? { recipientsDone: peopleDone(r).done, recipientsTotal: peopleDone(r).total } : {})
     }
   }
 
@@ -795,6 +804,14 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
     await mkdir(dir, { recursive: true, mode: 0o700 })
     return join(dir, safeFileName(name))
   }
+}
+
+/** How many recipient accounts have the whole file (one of their devices said so), of how many. */
+function peopleDone (r: TransferRecord): { done: number, total: number } {
+  const accountOf = (d: string): string => r.accounts?.[d] ?? d
+  const all = new Set(r.recipients.map(accountOf))
+  const done = new Set(r.done.filter(d => r.recipients.includes(d)).map(accountOf))
+  return { done: done.size, total: all.size }
 }
 
 async function readChunk (fh: FileHandle, m: Pick<FileManifest, 'size' | 'chunkSize'>, i: number): Promise<Uint8Array> {

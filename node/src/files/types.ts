@@ -22,8 +22,10 @@ export interface TransferRecord {
   msgId: string
   conv: string
   author: string
-  /** the peers this file is for (the envelope's recipients, without us) */
+  /** the peers this file is for (the envelope's recipients, without us): devices, every device of each recipient account */
   recipients: string[]
+  /** out: the account of each recipient device, when some account has several (one device of each account done is done) */
+  accounts?: Record<string, string>
   manifest: FileManifest
   /** out: the file sent; in: where it is (the final name once complete) */
   path: string
@@ -66,7 +68,7 @@ export interface TransferView {
   note?: string
   error?: string
   rejected: number
-  /** out: how many recipients have the whole file, of how many */
+  /** out: how many recipients (people: accounts) have the whole file, of how many */
   recipientsDone?: number
   recipientsTotal?: number
 }
