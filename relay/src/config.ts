@@ -105,9 +105,14 @@ export function resolveRelayConfig (init: RelayInit): ResolvedRelayConfig {
   positive(sweepIntervalMs, 'sweepIntervalMs')
   const admin = resolveAdmin(init.admin)
   const federationAllowed = init.federation?.allowed ?? DEFAULT_FEDERATION_ALLOWED
+  const files = { ...DEFAULT_FILE_LIMITS, ...init.files }
+  positive(files.quotaBytes, 'files.quotaBytes', true); positive(files.ttlMs, 'files.ttlMs'); positive(files.maxFileBytes, 'files.maxFileBytes')
+  const policy: Policy = {
+    mailboxTtlMs: mailbox.ttlMs, quotaMessages: mailbox.quotaMessages, quotaBytes: mailbox.quotaBytes, federationAllowed,
+    fileTtlMs: files.ttlMs, fileQuotaBytes: files.quotaBytes, maxFileBytes: files.maxFileBytes
+  }
   // the config file's policy obeys the same rules as the console's
-  parsePolicyOverrides({ mailboxTtlMs: mailbox.ttlMs, quotaMessages: mailbox.quotaMessages, quotaBytes: mailbox.quotaBytes, federationAllowed }, 'config')
-  const policy: Policy = { mailboxTtlMs: mailbox.ttlMs, quotaMessages: mailbox.quotaMessages, quotaBytes: mailbox.quotaBytes, federationAllowed }
+  parsePolicyOverrides(policy, 'config')
   if (init.logLevel !== undefined && !LOG_LEVELS.includes(init.logLevel)) {
     throw new ParleyError('ERR_INVALID_ARGUMENT', `logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${String(init.logLevel)}`)
   }
@@ -119,8 +124,6 @@ export function resolveRelayConfig (init: RelayInit): ResolvedRelayConfig {
     throw new ParleyError('ERR_INVALID_ARGUMENT', 'federation.name must be the office\'s name, 1 to 100 characters')
   }
   for (const k of ['tickMs', 'retryMinMs', 'retryMaxMs', 'directoryRefreshMs'] as const) positive(federation[k], `federation.${k}`)
-  const files = { ...DEFAULT_FILE_LIMITS, ...init.files }
-  positive(files.quotaBytes, 'files.quotaBytes', true); positive(files.ttlMs, 'files.ttlMs'); positive(files.maxFileBytes, 'files.maxFileBytes')
   return { dataDir: init.dataDir, listen, announce: init.announce ?? [], allow, mailbox, circuit, sweepIntervalMs, admin, policy, store, federation, files }
 }
 

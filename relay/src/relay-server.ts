@@ -122,6 +122,8 @@ export class RelayServer implements RelayAdmin {
 
   private applyPolicy (p: Policy): void {
     this.store?.setLimits({ ttlMs: p.mailboxTtlMs, quotaMessages: p.quotaMessages, quotaBytes: p.quotaBytes })
+    // new offers follow it at once; files already kept keep the expiry they were given
+    if (this.fileStore_ !== undefined) this.fileStore_.limits = { ttlMs: p.fileTtlMs, quotaBytes: p.fileQuotaBytes, maxFileBytes: p.maxFileBytes }
   }
 
   async start (): Promise<void> {
@@ -246,6 +248,7 @@ export class RelayServer implements RelayAdmin {
       reservations: this.host?.reservationCount() ?? 0,
       users: this.mailbox.admittedCount(),
       mailbox: await this.mailbox.totals(),
+      files: this.fileStore_?.totals() ?? { files: 0, bytes: 0 },
       senders: await this.mailbox.topSenders(),
       counters: this.running().snapshot()
     }

@@ -162,7 +162,18 @@ export const en = (f: Formatters) => ({
   fedCountLine: (c: { forwarded: number, received: number, refused: number, expired: number, listed: number }) =>
     `forwarded ${f.number(c.forwarded)}, received ${f.number(c.received)}, refused ${f.number(c.refused)}, ` +
     `expired ${f.number(c.expired)}, listed ${f.number(c.listed)}`,
-  fedConfirmRemove: (name: string) => `Unpair ${name}? Mail queued for it is dropped (its senders still hold it).`
+  fedConfirmRemove: (name: string) => `Unpair ${name}? Mail queued for it is dropped (its senders still hold it).`,
+
+  // file store (issue 13, issue 17's file part)
+  filesKept: 'Files kept for offline colleagues',
+  filesKeptLine: (files: number, size: string) => `${f.plural(files, { one: '# file', other: '# files' })}, ${size}`,
+  fileTtlDays: 'File retention (days)',
+  fileQuotaMb: 'File quota (MiB per person, 0: no files kept)',
+  maxFileMb: 'Largest file kept (MiB)',
+  policyFileTtl: (minMinutes: number, maxDays: number) => `File retention must be between ${f.plural(minMinutes, { one: '# minute', other: '# minutes' })}` +
+    ` and ${f.plural(maxDays, { one: '# day', other: '# days' })}. Give it in days (0.5 is 12 hours).`,
+  policyFileQuota: (maxMiB: number) => `The file quota must be a whole number of MiB from 0 (no files kept) to ${f.number(maxMiB)}.`,
+  policyMaxFile: (minMiB: number, maxMiB: number) => `The largest file must be a whole number of MiB from ${f.number(minMiB)} to ${f.number(maxMiB)} (16 GiB).`
 })
 
 export type Messages = ReturnType<typeof en>
@@ -319,5 +330,15 @@ export const zhCN: Catalog<Messages> = (f) => ({
   fedCountLine: (c) =>
     `已转发 ${f.number(c.forwarded)}，已接收 ${f.number(c.received)}，` +
     `已拒绝 ${f.number(c.refused)}，已过期 ${f.number(c.expired)}，公开 ${f.number(c.listed)}`,
-  fedConfirmRemove: (name) => `确定解除与 ${name} 的配对？发往该中继的排队邮件将被丢弃（发送方仍保留）。`
+  fedConfirmRemove: (name) => `确定解除与 ${name} 的配对？发往该中继的排队邮件将被丢弃（发送方仍保留）。`,
+
+  // file store (issue 13, issue 17's file part)
+  filesKept: '为离线同事保存的文件',
+  filesKeptLine: (files, size) => `${f.number(files)} 个文件，${size}`,
+  fileTtlDays: '文件保留期（天）',
+  fileQuotaMb: '文件配额（每人 MiB，0 表示不保存文件）',
+  maxFileMb: '可保存的最大文件（MiB）',
+  policyFileTtl: (minMinutes, maxDays) => `文件保留期须在 ${f.number(minMinutes)} 分钟到 ${f.number(maxDays)} 天之间。请以天为单位填写（0.5 即 12 小时）。`,
+  policyFileQuota: (maxMiB) => `文件配额须为 0（不保存文件）到 ${f.number(maxMiB)} 之间的整数（单位 MiB）。`,
+  policyMaxFile: (minMiB, maxMiB) => `最大文件须为 ${f.number(minMiB)} 到 ${f.number(maxMiB)} 之间的整数（单位 MiB，上限 16 GiB）。`
 })
