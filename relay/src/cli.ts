@@ -45,7 +45,8 @@ commands:
   repair                  repair a damaged store (relay stopped): LevelDB's repair, keeps what it can read
   policy [--json]         retention, quotas and federation, and where each comes from
   policy set KEY=VALUE... change policy at once (mailboxTtlMs, quotaMessages, quotaBytes,
-                          federationAllowed); policy reset KEY... goes back to the config file
+                          federationAllowed, fileTtlMs, fileQuotaBytes, maxFileBytes);
+                          policy reset KEY... goes back to the config file
   directory import FILE.csv [--uses N] [--hours H] [--csv OUT.csv] [--sheet OUT.html]
                           import people (name, department, email or staff number): one invite each
   directory list [--json] the people, their departments and devices
