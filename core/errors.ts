@@ -46,6 +46,11 @@ export type ErrorCode =
   | 'ERR_FEDERATION_OFF'
   // a forwarded message expired in the queue to the other office's relay (issue 12, the sender's bounce)
   | 'ERR_FED_EXPIRED'
+  // files (issue 13)
+  | 'ERR_FILE_TOO_LARGE'
+  | 'ERR_FILE_QUOTA_EXCEEDED'
+  | 'ERR_CHUNK_REJECTED'
+  | 'ERR_FILE_CHANGED'
 
 export class ParleyError extends Error {
   readonly code: ErrorCode
@@ -82,7 +87,10 @@ export const HTTP_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   ERR_FED_NOT_PAIRED: 403,
   ERR_FED_PAIRING: 403,
   ERR_FEDERATION_OFF: 403,
-  ERR_FED_EXPIRED: 410
+  ERR_FED_EXPIRED: 410,
+  // files (issue 13)
+  ERR_FILE_TOO_LARGE: 413,
+  ERR_FILE_QUOTA_EXCEEDED: 507
 }
 
 export const httpStatus = (code: ErrorCode): number => HTTP_STATUS[code] ?? 500

@@ -15,6 +15,8 @@ export interface RelayStats {
   reservations: number
   users: number
   mailbox: { messages: number, bytes: number, recipients: number }
+  /** issue 13: the file store (encrypted chunks of files kept for offline recipients) */
+  files?: { files: number, bytes: number }
   counters: RelayCounters
 }
 
@@ -87,10 +89,18 @@ export interface Policy {
   quotaBytes: number
   /** whether this relay may pair with other offices' relays (stored now; enforced once federation exists) */
   federationAllowed: boolean
+  /** issue 13: how long the relay keeps a file for offline recipients */
+  fileTtlMs: number
+  /** issue 13: bytes of files one user may have at the relay (0: no copies for offline colleagues) */
+  fileQuotaBytes: number
+  /** issue 13: the largest file the relay keeps */
+  maxFileBytes: number
 }
 export type PolicyOverrides = Partial<Policy>
 export type PolicyKey = keyof Policy
-export const POLICY_KEYS: readonly PolicyKey[] = ['mailboxTtlMs', 'quotaMessages', 'quotaBytes', 'federationAllowed']
+export const POLICY_KEYS: readonly PolicyKey[] = [
+  'mailboxTtlMs', 'quotaMessages', 'quotaBytes', 'federationAllowed', 'fileTtlMs', 'fileQuotaBytes', 'maxFileBytes'
+]
 export interface PolicyView {
   effective: Policy
   /** where each value comes from */
@@ -120,10 +130,13 @@ export const AUDIT_ACTIONS = [
 export type AuditAction = typeof AUDIT_ACTIONS[number]
 
 /** The policy's limits, in the units the relay keeps (ms, bytes); the console checks its form (days, MiB) against them too. */
-export const POLICY_RANGES: Readonly<Record<'mailboxTtlMs' | 'quotaMessages' | 'quotaBytes', { min: number, max: number }>> = Object.freeze({
+export const POLICY_RANGES: Readonly<Record<Exclude<PolicyKey, 'federationAllowed'>, { min: number, max: number }>> = Object.freeze({
   mailboxTtlMs: { min: 60_000, max: 3650 * 24 * 3600_000 },
   quotaMessages: { min: 1, max: 10_000_000 },
-  quotaBytes: { min: 1024 * 1024, max: 2 ** 40 }
+  quotaBytes: { min: 1024 * 1024, max: 2 ** 40 },
+  fileTtlMs: { min: 60_000, max: 3650 * 24 * 3600_000 },
+  fileQuotaBytes: { min: 0, max: 2 ** 44 },
+  maxFileBytes: { min: 1024 * 1024, max: 2 ** 34 }
 })
 export type PolicyRangeKey = keyof typeof POLICY_RANGES
 

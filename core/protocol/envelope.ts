@@ -9,6 +9,7 @@ import { B64URL, CONTROL_CHARS, Checker, PEER_ID } from './validate.js'
 import { displayName, displayNameProblem } from './names.js'
 import { MAX_NAME_CHARS, MAX_QUOTE_CHARS, MAX_TEXT_CHARS } from './limits.js'
 import { parseAccountRecord, type AccountRecord } from './account.js'
+import { parseFileManifest, type FileManifest } from './file-manifest.js'
 
 export { MAX_NAME_CHARS, MAX_QUOTE_CHARS, MAX_TEXT_CHARS }
 
@@ -95,7 +96,8 @@ export interface Quote { id: string, author: PeerIdString, text: string }
 /** An edit (the body's text replaces the message's) or a recall of the author's own message `id`. */
 export interface MessageChange { type: 'edit' | 'recall', id: string }
 
-export interface Body { text: string, op?: GroupOp, reply?: Quote, change?: MessageChange }
+/** `file`: a file message's manifest (file-manifest.ts); its text is the file's name */
+export interface Body { text: string, op?: GroupOp, reply?: Quote, change?: MessageChange, file?: FileManifest }
 
 /** A display name, signed by the device key so it cannot be forged by the network. */
 export interface Profile {
@@ -173,10 +175,12 @@ export function parseBody (value: unknown, kind: EnvelopeKind = 'text'): Body {
   const reply = o.reply === undefined ? undefined : parseQuote(o.reply, c)
   const change = o.change === undefined ? undefined : parseChange(o.change, c)
   if (reply !== undefined && change !== undefined) c.fail('a message is a reply or a change, not both')
+  const file = o.file === undefined ? undefined : parseFileManifest(o.file)
+  if (file !== undefined && change !== undefined) c.fail('a file message cannot be a change')
   // a recall carries no text; everything else some
   // c.str measures UTF-16 units, as textLength (limits.ts) does for the messenger and the composer
   const text = c.str(o, 'text', { min: change?.type === 'recall' ? 0 : 1, max: change?.type === 'recall' ? 0 : MAX_TEXT_CHARS })
-  return { text, ...(reply !== undefined ? { reply } : {}), ...(change !== undefined ? { change } : {}) }
+  return { text, ...(reply !== undefined ? { reply } : {}), ...(change !== undefined ? { change } : {}), ...(file !== undefined ? { file } : {}) }
 }
 
 function parseQuote (value: unknown, c: Checker): Quote {
@@ -194,10 +198,11 @@ function parseChange (value: unknown, c: Checker): MessageChange {
 }
 
 /** The fields of a body that a stored message keeps besides its text. */
-export const bodyFields = (b: Body): Pick<Body, 'op' | 'reply' | 'change'> => ({
+export const bodyFields = (b: Body): Pick<Body, 'op' | 'reply' | 'change' | 'file'> => ({
   ...(b.op !== undefined ? { op: b.op } : {}),
   ...(b.reply !== undefined ? { reply: b.reply } : {}),
-  ...(b.change !== undefined ? { change: b.change } : {})
+  ...(b.change !== undefined ? { change: b.change } : {}),
+  ...(b.file !== undefined ? { file: b.file } : {})
 })
 
 /** A group op; its name is returned as NFKC (an op from before the NFKC rule may carry another form). */

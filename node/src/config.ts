@@ -8,6 +8,7 @@ import type { HostInit } from './host/libp2p-host.js'
 import type { MessengerInit } from './messaging/messenger.js'
 import type { RelayClientInit } from './messaging/relay-client.js'
 import type { ChangeWindows } from './api/changes.js'
+import type { FileServiceInit } from './files/service.js'
 
 export interface NodeInit {
   /** @default $PARLEY_DATA, else $XDG_DATA_HOME/parley, else ~/.local/share/parley */
@@ -27,6 +28,8 @@ export interface NodeInit {
   relayClient?: RelayClientInit
   /** how long after writing a message its author may edit or recall it (a rule of this sender). @default 24 h each */
   changeWindows?: ChangeWindows
+  /** file transfer: downloads folder, size limit, window (files, issue 13) */
+  files?: FileServiceInit
 }
 
 /** @default 7717 */
@@ -45,12 +48,13 @@ export function resolveApiPort (port: number | undefined): number {
 }
 
 /** Files inside the data dir. */
-export const dataFiles = (dataDir: string): { db: string, keyFile: string, token: string, socket: string, apiInfo: string, pid: string } => ({
+export const dataFiles = (dataDir: string): { db: string, keyFile: string, token: string, socket: string, apiInfo: string, pid: string, files: string } => ({
   db: join(dataDir, 'db'),
   keyFile: join(dataDir, 'device-key'),
   token: join(dataDir, 'api-token'),
   socket: join(dataDir, 'api.sock'),
   apiInfo: join(dataDir, 'api.json'),
   /** the running node's process id, while it holds the store (parley doctor refuses then) */
-  pid: join(dataDir, 'parley.pid')
+  pid: join(dataDir, 'parley.pid'),
+  files: join(dataDir, 'files')
 })

@@ -22,6 +22,8 @@ import { uiHandler } from '../../core/http/static.js'
 import { createLogger, type Logger } from '../../core/util/log.js'
 import type { MessageStore } from './store/types.js'
 import type { StoreHealthView } from './api/contract.js'
+import { FileService } from './files/service.js'
+import { FileSettingsStore } from './files/settings.js'
 
 export interface NodeSettings { relay: string | null, invite: string | null }
 
@@ -36,6 +38,7 @@ export class ParleyNode {
   private api?: ApiServer
   private identity_?: DeviceIdentity
   private relay_?: RelayClient
+  private files_?: FileService
   private running = false
   private token?: string
   private storeReport_?: StoreOpenReport
@@ -54,6 +57,8 @@ export class ParleyNode {
   /** the UI address with the API token in the fragment (never sent to the server in a request line) */
   get uiUrl (): string | undefined { return this.api?.port === undefined || this.token === undefined ? undefined : `http://127.0.0.1:${this.api.port}/#token=${this.token}` }
   get relay (): RelayClient { return this.need(this.relay_) }
+  /** file transfers (node/src/files/) */
+  get files (): FileService { return this.need(this.files_) }
   /** what opening the store found (damage, and the index check it caused) */
   get storeReport (): StoreOpenReport { return this.need(this.storeReport_) }
 
@@ -140,15 +145,25 @@ export class ParleyNode {
       this.messenger_ = messenger
       this.relay_ = relay
       relay.configure(settings.relay, settings.invite)
+      const fileSettings = new FileSettingsStore(files.files)
+      const stored = await fileSettings.load()
+      const fileService = new FileService({ host, messenger, relay, log: this.log, dir: files.files }, {
+        ...this.init.files, downloads: this.init.files?.downloads ?? stored.downloads
+      })
+      this.files_ = fileService
       // the messenger first: its protocol handler is registered before the host listens, so a peer
       // that connects at once can open /parley/msg (the host keeps handlers given before its start)
       await messenger.start()
+      await fileService.start()
       await host.start()
       relay.start()
       if (this.init.api !== false) {
         const token = await loadOrCreateToken(files.token)
         this.api = new ApiServer(
-          { messenger, store, host, log: this.log, relay, setRelay: async (r, i) => await this.setRelay(r, i), storeHealth: () => this.storeHealth() },
+          {
+            messenger, store, host, log: this.log, relay, setRelay: async (r, i) => await this.setRelay(r, i), storeHealth: () => this.storeHealth(),
+            files: { service: fileService, settings: fileSettings }
+          },
           { token, port: resolveApiPort(this.init.apiPort), socketPath: files.socket, staticHandler: uiHandler, changeWindows: this.init.changeWindows }
         )
         this.token = token
@@ -175,7 +190,10 @@ export class ParleyNode {
     await this.api?.stop()
     await rm(dataFiles(this.dataDir).apiInfo, { force: true })
     await rm(dataFiles(this.dataDir).pid, { force: true })
+    // what was sent just before the stop and waits for someone away goes to the relay first
+    await this.messenger_?.flushDeposits()
     await this.relay_?.stop()
+    await this.files_?.stop()
     await this.messenger_?.stop()
     await this.host_?.stop()
     if (this.store !== undefined) {

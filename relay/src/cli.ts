@@ -27,10 +27,13 @@ const USAGE = `usage: parley-relay <command> --data DIR [options]
 commands:
   start [--listen ADDR]... [--announce ADDR]... [--allow PEER_ID]... [--config FILE] [--store URL]
         [--admin-port PORT] [--admin-host ADDR] [--log-level debug|info|warn|error]
+        [--file-quota BYTES] [--file-ttl SECONDS] [--file-max BYTES]
                           run the relay in the foreground (SIGTERM stops it cleanly,
                           SIGHUP re-reads the config file's policy);
                           --store postgres://user@host/db shares one PostgreSQL database
-                          among several relay instances (default: LevelDB in --data)
+                          among several relay instances (default: LevelDB in --data);
+                          --file-*: files kept for offline recipients (per-user quota, default
+                          2 GiB; time to live, default 3 days; largest file, default 1 GiB)
   invite create [--uses N] [--hours H] [--note TEXT]
                           create an invite (default: 1 use, 168 hours); prints the token and link
   invite list [--json]    invites with their state and who redeemed them
@@ -42,7 +45,8 @@ commands:
   repair                  repair a damaged store (relay stopped): LevelDB's repair, keeps what it can read
   policy [--json]         retention, quotas and federation, and where each comes from
   policy set KEY=VALUE... change policy at once (mailboxTtlMs, quotaMessages, quotaBytes,
-                          federationAllowed); policy reset KEY... goes back to the config file
+                          federationAllowed, fileTtlMs, fileQuotaBytes, maxFileBytes);
+                          policy reset KEY... goes back to the config file
   directory import FILE.csv [--uses N] [--hours H] [--csv OUT.csv] [--sheet OUT.html]
                           import people (name, department, email or staff number): one invite each
   directory list [--json] the people, their departments and devices
@@ -119,8 +123,22 @@ async function main (argv: string[]): Promise<number> {
         store: { type: 'string' },
         'admin-port': { type: 'string' },
         'admin-host': { type: 'string' },
-        'log-level': { type: 'string' }
+        'log-level': { type: 'string' },
+        'file-quota': { type: 'string' },
+        'file-ttl': { type: 'string' },
+        'file-max': { type: 'string' }
       }, 0)
+      const num = (flag: string): number | undefined => {
+        const v = values[flag]
+        if (v === undefined) return undefined
+        if (!/^\d{1,16}$/.test(v as string)) throw new UsageError(`--${flag} must be a whole number`)
+        return Number(v)
+      }
+      const fileFlags = {
+        ...(num('file-quota') !== undefined ? { quotaBytes: num('file-quota') } : {}),
+        ...(num('file-ttl') !== undefined ? { ttlMs: (num('file-ttl') as number) * 1000 } : {}),
+        ...(num('file-max') !== undefined ? { maxFileBytes: num('file-max') } : {})
+      }
       const configPath = values.config as string | undefined
       const file = configPath !== undefined ? await readRelayConfigFile(configPath) : {}
       const port = values['admin-port'] === undefined ? undefined : Number(values['admin-port'])
@@ -135,6 +153,7 @@ async function main (argv: string[]): Promise<number> {
         ...(values.announce !== undefined ? { announce: values.announce as string[] } : {}),
         ...(values.store !== undefined ? { store: values.store as string } : {}),
         allow: [...(f.allow ?? []), ...((values.allow as string[] | undefined) ?? [])],
+        files: { ...f.files, ...fileFlags },
         admin: {
           port: DEFAULT_ADMIN_PORT,
           ...f.admin,

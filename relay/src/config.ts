@@ -12,6 +12,7 @@ import { DEFAULT_FEDERATION_ALLOWED, parsePolicyOverrides, type Policy } from '.
 import { DEFAULT_SAMPLE_INTERVAL_MS } from './admin/traffic.js'
 import type { LogLevel } from '../../core/util/log.js'
 import { DEFAULT_FEDERATION_INIT, type FederationInit } from './federation/federation.js'
+import { DEFAULT_FILE_LIMITS, type FileLimits } from './files/file-store.js'
 
 export interface RelayInit {
   dataDir: string
@@ -41,6 +42,8 @@ export interface RelayInit {
    * relay instances). @default 'level'
    */
   store?: string
+  /** files kept for offline recipients: per-user quota, largest file, time to live (files, issue 13) */
+  files?: Partial<FileLimits>
 }
 
 /** the admin listener's port when `parley-relay start` is given none */
@@ -66,6 +69,7 @@ export interface ResolvedRelayConfig {
   /** 'level', or a postgres:// URL */
   store: string
   federation: FederationInit
+  files: FileLimits
 }
 
 const PG_URL = /^postgres(ql)?:\/\//
@@ -101,9 +105,14 @@ export function resolveRelayConfig (init: RelayInit): ResolvedRelayConfig {
   positive(sweepIntervalMs, 'sweepIntervalMs')
   const admin = resolveAdmin(init.admin)
   const federationAllowed = init.federation?.allowed ?? DEFAULT_FEDERATION_ALLOWED
+  const files = { ...DEFAULT_FILE_LIMITS, ...init.files }
+  positive(files.quotaBytes, 'files.quotaBytes', true); positive(files.ttlMs, 'files.ttlMs'); positive(files.maxFileBytes, 'files.maxFileBytes')
+  const policy: Policy = {
+    mailboxTtlMs: mailbox.ttlMs, quotaMessages: mailbox.quotaMessages, quotaBytes: mailbox.quotaBytes, federationAllowed,
+    fileTtlMs: files.ttlMs, fileQuotaBytes: files.quotaBytes, maxFileBytes: files.maxFileBytes
+  }
   // the config file's policy obeys the same rules as the console's
-  parsePolicyOverrides({ mailboxTtlMs: mailbox.ttlMs, quotaMessages: mailbox.quotaMessages, quotaBytes: mailbox.quotaBytes, federationAllowed }, 'config')
-  const policy: Policy = { mailboxTtlMs: mailbox.ttlMs, quotaMessages: mailbox.quotaMessages, quotaBytes: mailbox.quotaBytes, federationAllowed }
+  parsePolicyOverrides(policy, 'config')
   if (init.logLevel !== undefined && !LOG_LEVELS.includes(init.logLevel)) {
     throw new ParleyError('ERR_INVALID_ARGUMENT', `logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${String(init.logLevel)}`)
   }
@@ -115,7 +124,7 @@ export function resolveRelayConfig (init: RelayInit): ResolvedRelayConfig {
     throw new ParleyError('ERR_INVALID_ARGUMENT', 'federation.name must be the office\'s name, 1 to 100 characters')
   }
   for (const k of ['tickMs', 'retryMinMs', 'retryMaxMs', 'directoryRefreshMs'] as const) positive(federation[k], `federation.${k}`)
-  return { dataDir: init.dataDir, listen, announce: init.announce ?? [], allow, mailbox, circuit, sweepIntervalMs, admin, policy, store, federation }
+  return { dataDir: init.dataDir, listen, announce: init.announce ?? [], allow, mailbox, circuit, sweepIntervalMs, admin, policy, store, federation, files }
 }
 
 function resolveAdmin (init: Partial<AdminInit> = {}): AdminInit {
@@ -150,13 +159,15 @@ export async function readRelayConfigFile (path: string): Promise<Omit<RelayInit
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ParleyError('ERR_INVALID_ARGUMENT', `config file ${path} must hold a JSON object`)
   }
-  const known = new Set(['listen', 'announce', 'allow', 'mailbox', 'circuit', 'sweepIntervalMs', 'admin', 'federation', 'logLevel', 'store'])
+  const known = new Set(['listen', 'announce', 'allow', 'mailbox', 'circuit', 'sweepIntervalMs', 'admin', 'federation', 'logLevel', 'store', 'files'])
   for (const k of Object.keys(value)) if (!known.has(k)) throw new ParleyError('ERR_INVALID_ARGUMENT', `config file ${path}: unknown setting "${k}"`)
   return value as Omit<RelayInit, 'dataDir'>
 }
 
-export const relayFiles = (dataDir: string): { db: string, adminSocket: string, info: string, key: string } => ({
+export const relayFiles = (dataDir: string): { db: string, adminSocket: string, info: string, key: string, files: string } => ({
   db: join(dataDir, 'db'),
+  /** encrypted file chunks for offline recipients (files/file-store.ts) */
+  files: join(dataDir, 'files'),
   /** the relay's private key when its store is shared (each instance has its own peer ID) */
   key: join(dataDir, 'relay-key'),
   adminSocket: join(dataDir, 'admin.sock'),

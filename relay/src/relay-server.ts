@@ -29,6 +29,9 @@ import type { Policy } from './admin/policy.js'
 import { Federation } from './federation/federation.js'
 import { FED_PROTOCOL } from './federation/protocol.js'
 import type { FederationStore } from './federation/types.js'
+import { RelayFileStore } from './files/file-store.js'
+import { fileStreamHandler } from './files/service.js'
+import { FILE_PROTOCOL } from '../../core/protocol/file-wire.js'
 
 /** how long the readiness probe waits for the store. @default 2000 */
 const READY_PROBE_TIMEOUT_MS = 2000
@@ -44,6 +47,7 @@ export class RelayServer implements RelayAdmin {
   private adminRoom?: AdminRoom
   private identity?: DeviceIdentity
   private fed?: Federation
+  private fileStore_?: RelayFileStore
   private startedAt = 0
   /** what each peer's streams may hold of unprocessed input */
   private readonly inputBudget = new InboundBudget()
@@ -76,6 +80,11 @@ export class RelayServer implements RelayAdmin {
   }
 
   addresses (): string[] { return this.host?.addresses() ?? [] }
+  /** files kept for offline recipients */
+  get fileStore (): RelayFileStore {
+    if (this.fileStore_ === undefined) throw new ParleyError('ERR_NOT_STARTED', 'relay not started')
+    return this.fileStore_
+  }
   isOnline (peerId: string): boolean { return this.host?.isConnected(peerId) ?? false }
 
   /** Pairing with other offices' relays, their queues and directories; throws before start. */
@@ -113,6 +122,8 @@ export class RelayServer implements RelayAdmin {
 
   private applyPolicy (p: Policy): void {
     this.store?.setLimits({ ttlMs: p.mailboxTtlMs, quotaMessages: p.quotaMessages, quotaBytes: p.quotaBytes })
+    // new offers follow it at once; files already kept keep the expiry they were given
+    if (this.fileStore_ !== undefined) this.fileStore_.limits = { ttlMs: p.fileTtlMs, quotaBytes: p.fileQuotaBytes, maxFileBytes: p.maxFileBytes }
   }
 
   async start (): Promise<void> {
@@ -167,7 +178,11 @@ export class RelayServer implements RelayAdmin {
         onRefused: (what, peerId) => { service.refused(what, peerId) }
       })
       this.host = host
+      const fileStore = new RelayFileStore(files.files, this.config.files, this.log)
+      await fileStore.start(this.config.sweepIntervalMs)
+      this.fileStore_ = fileStore
       await host.start({
+        [FILE_PROTOCOL]: fileStreamHandler(fileStore, (p) => store.isAdmitted(p), this.log),
         [RELAY_PROTOCOL]: (stream, remote) => {
           const budget = this.inputBudget.for(remote)
           const answer = async (m: RelayRpcMethod, body: unknown): Promise<unknown> => await service.answer(remote, m, body)
@@ -205,6 +220,7 @@ export class RelayServer implements RelayAdmin {
     await this.fed?.stop().catch(() => {})
     this.fed = undefined
     this.service?.stop()
+    this.fileStore_?.stop()
     await this.adminSocket?.stop()
     await this.adminRoom?.stop()
     await this.host?.stop()
@@ -235,6 +251,7 @@ export class RelayServer implements RelayAdmin {
       reservations: this.host?.reservationCount() ?? 0,
       users: this.mailbox.admittedCount(),
       mailbox: await this.mailbox.totals(),
+      files: this.fileStore_?.totals() ?? { files: 0, bytes: 0 },
       senders: await this.mailbox.topSenders(),
       counters: this.running().snapshot()
     }

@@ -239,6 +239,29 @@ describe('relay console in Chromium', () => {
     await page.getByTestId('language').selectOption('en')
   })
 
+  // issue 17's file part (issue 13): the file store's usage and its policy, in English and Chinese
+  ui('the file store: usage on the overview; its retention, quota and largest file in the policy form, in both languages', async () => {
+    await page.getByTestId('tab-overview').click()
+    const en = consoleText('en')
+    await page.getByTestId('stat-files').filter({ hasText: en.filesKeptLine(0, '0 B') }).waitFor()
+    await page.getByTestId('tab-policy').click()
+    await page.getByTestId('policy-file-ttl').fill('1')
+    await page.getByTestId('policy-max-file-mb').fill('64')
+    await page.getByTestId('policy-save').click()
+    await page.getByTestId('policy-message').filter({ hasText: 'Saved and applied' }).waitFor()
+    assert.deepEqual(relay.fileStore.limits, { ...relay.fileStore.limits, ttlMs: 24 * 3600_000, maxFileBytes: 64 * 1024 * 1024 })
+    const zh = consoleText('zh-CN')
+    await page.getByTestId('language').selectOption('zh-CN')
+    await page.getByTestId('policy-file-quota-mb').fill('-1')
+    await page.getByTestId('policy-save').click()
+    await page.getByTestId('policy-message').filter({ hasText: zh.policyFileQuota(16 * 1024 * 1024) }).waitFor()
+    await page.getByTestId('tab-overview').click()
+    await page.getByTestId('stat-files').filter({ hasText: zh.filesKeptLine(0, '0 B') }).waitFor()
+    await page.getByTestId('language').selectOption('en')
+    await page.getByTestId('tab-policy').click()
+    for (const k of ['fileTtlMs', 'maxFileBytes']) await relay.admin.service.setPolicy('test', { reset: [k] })
+  })
+
   ui('speaks Chinese: tabs, audit log in words, the language switch, and a wrong login', async () => {
     const zh = consoleText('zh-CN')
     await page.getByTestId('language').selectOption('zh-CN')

@@ -97,6 +97,31 @@ describe('relay on loopback', () => {
     for (const m of sent) assert.equal((await r.messageStore.getMessage(m.id))?.routes?.[bId], 'mailbox')
   })
 
+  it('a message sent just before the sender quits still reaches an offline recipient: the stop deposits it', async () => {
+    const invite = await relay.mailbox.createInvite({ maxUses: 2 })
+    const start2 = async (name: string): Promise<ParleyNode> => {
+      // a deposit wait of a minute: without the flush at stop, nothing would reach the relay in this test
+      const n = loopbackNode(join(dir, name), {
+        name, relay: relayAddr, invite: invite.token, messenger: { depositAfterMs: 60_000 }, relayClient: { mailboxPollMs: 300 }
+      })
+      await n.start()
+      nodes[name] = n
+      await until(() => n.relay.status().admitted === true, `${name} admitted`)
+      return n
+    }
+    const quitter = await start2('Quitter')
+    let later = await start2('Returner')
+    const laterId = later.peerId
+    await later.stop()
+    await until(() => !quitter.host.isOnline(laterId), 'Returner offline')
+    const m = await quitter.messenger.sendMessage(laterId, 'sent, then the laptop closed')
+    assert.equal((await quitter.messageStore.getMessage(m.id))?.state, 'queued')
+    await quitter.stop()
+    delete nodes.Quitter
+    later = await start2('Returner')
+    await until(async () => (await later.messenger.history(m.author)).some(x => x.id === m.id), 'the message, from the mailbox', 15_000)
+  })
+
   it('a relay set at run time (settings API) takes effect without a restart of the node', async () => {
     const n = loopbackNode(join(dir, 'Later'), { name: 'Later', relayClient: { mailboxPollMs: 300 } })
     await n.start()

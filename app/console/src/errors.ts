@@ -18,6 +18,9 @@ export function policyRangeText (t: T, key: PolicyRangeKey): string {
   const r = POLICY_RANGES[key]
   if (key === 'mailboxTtlMs') return t.refusal.policyTtl(Math.round(r.min / 60_000), Math.round(r.max / DAY_MS))
   if (key === 'quotaBytes') return t.refusal.policyBytes(Math.round(r.min / MIB), Math.round(r.max / MIB))
+  if (key === 'fileTtlMs') return t.policyFileTtl(Math.round(r.min / 60_000), Math.round(r.max / DAY_MS))
+  if (key === 'fileQuotaBytes') return t.policyFileQuota(Math.round(r.max / MIB))
+  if (key === 'maxFileBytes') return t.policyMaxFile(Math.round(r.min / MIB), Math.round(r.max / MIB))
   return t.refusal.policyQuota(r.min, r.max)
 }
 

@@ -183,7 +183,18 @@ export const en = (f: Formatters) => ({
     'federation.policy': 'Changed a paired relay\'s policy'
   } satisfies Record<AuditAction, string> as Record<AuditAction, string>,
   refusalForeignOrigin: 'The relay refused this change because it came from another web page, not from the console itself. ' +
-    'Open the console at its own address (parley-relay console-url) and try again.'
+    'Open the console at its own address (parley-relay console-url) and try again.',
+
+  // file store (issue 13, issue 17's file part)
+  filesKept: 'Files kept for offline colleagues',
+  filesKeptLine: (files: number, size: string) => `${f.plural(files, { one: '# file', other: '# files' })}, ${size}`,
+  fileTtlDays: 'File retention (days)',
+  fileQuotaMb: 'File quota (MiB per person, 0: no files kept)',
+  maxFileMb: 'Largest file kept (MiB)',
+  policyFileTtl: (minMinutes: number, maxDays: number) => `File retention must be between ${f.plural(minMinutes, { one: '# minute', other: '# minutes' })}` +
+    ` and ${f.plural(maxDays, { one: '# day', other: '# days' })}. Give it in days (0.5 is 12 hours).`,
+  policyFileQuota: (maxMiB: number) => `The file quota must be a whole number of MiB from 0 (no files kept) to ${f.number(maxMiB)}.`,
+  policyMaxFile: (minMiB: number, maxMiB: number) => `The largest file must be a whole number of MiB from ${f.number(minMiB)} to ${f.number(maxMiB)} (16 GiB).`
 })
 
 export type Messages = ReturnType<typeof en>
@@ -359,5 +370,15 @@ export const zhCN: Catalog<Messages> = (f) => ({
     'federation.remove': '解除中继配对',
     'federation.policy': '修改已配对中继的策略'
   },
-  refusalForeignOrigin: '中继拒绝了这项更改：它来自另一个网页，而不是控制台本身。请从控制台自己的地址打开（parley-relay console-url），然后重试。'
+  refusalForeignOrigin: '中继拒绝了这项更改：它来自另一个网页，而不是控制台本身。请从控制台自己的地址打开（parley-relay console-url），然后重试。',
+
+  // file store (issue 13, issue 17's file part)
+  filesKept: '为离线同事保存的文件',
+  filesKeptLine: (files, size) => `${f.number(files)} 个文件，${size}`,
+  fileTtlDays: '文件保留期（天）',
+  fileQuotaMb: '文件配额（每人 MiB，0 表示不保存文件）',
+  maxFileMb: '可保存的最大文件（MiB）',
+  policyFileTtl: (minMinutes, maxDays) => `文件保留期须在 ${f.number(minMinutes)} 分钟到 ${f.number(maxDays)} 天之间。请以天为单位填写（0.5 即 12 小时）。`,
+  policyFileQuota: (maxMiB) => `文件配额须为 0（不保存文件）到 ${f.number(maxMiB)} 之间的整数（单位 MiB）。`,
+  policyMaxFile: (minMiB, maxMiB) => `最大文件须为 ${f.number(minMiB)} 到 ${f.number(maxMiB)} 之间的整数（单位 MiB，上限 16 GiB）。`
 })

@@ -5,7 +5,8 @@
  */
 import type {
   AccountView, ApiEvent, ConversationView, GroupView, IdentityView, MessageChange, MessageView, PeerView, RecipientView, SearchHit,
-  SettingsView, StoreHealthView, UiPrefs
+  SettingsView, StoreHealthView, UiPrefs,
+  TransferView, FileView
 } from '../../../node/src/api/contract.js'
 import type { DepartmentNode } from '../../../core/protocol/directory.js'
 import type { OfficePerson } from '../../../core/protocol/relay-rpc.js'
@@ -77,6 +78,30 @@ export class ApiClient {
   addMember = async (id: string, peer: string): Promise<GroupView> => await this.call('POST', `/groups/${encodeURIComponent(id)}/members`, { peer })
   removeMember = async (id: string, peer: string): Promise<GroupView> => await this.call('DELETE', `/groups/${encodeURIComponent(id)}/members/${peer}`)
   leaveGroup = async (id: string): Promise<GroupView> => await this.call('POST', `/groups/${encodeURIComponent(id)}/leave`)
+
+  // files (issue 13)
+  transfers = async (): Promise<TransferView[]> => await this.call('GET', '/transfers')
+  transferAction = async (id: string, action: 'pause' | 'resume' | 'cancel'): Promise<TransferView> =>
+    await this.call('POST', `/transfers/${encodeURIComponent(id)}/${action}`)
+  /** where a received file is served (a link the browser opens or saves) */
+  fileUrl = (id: string): string => `${this.base}/transfers/${encodeURIComponent(id)}/file?token=${encodeURIComponent(this.token)}`
+  /** the raw bytes of one file; answers the upload id to name in sendUploads */
+  upload = async (file: Blob, name: string): Promise<{ id: string }> => {
+    let res: Response
+    try {
+      const url = `${this.base}/files/uploads?name=${encodeURIComponent(name)}`
+      res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${this.token}` }, body: file })
+    } catch (err) { throw new ApiError('ERR_UNREACHABLE', (err as Error).message) }
+    const data = await res.json().catch(() => ({})) as { id?: string, code?: string, message?: string }
+    if (!res.ok || data.id === undefined) throw new ApiError(data.code ?? 'ERR_INTERNAL', data.message ?? `HTTP ${res.status}`, res.status)
+    return { id: data.id }
+  }
+
+  sendUploads = async (to: string, uploads: Array<{ id: string, name: string, type: string, thumb?: FileView['thumb'] }>): Promise<TransferView[]> =>
+    await this.call('POST', '/files', { to, uploads })
+
+  fileSettings = async (): Promise<{ downloads: string, maxFileBytes: number }> => await this.call('GET', '/files/settings')
+  saveFileSettings = async (downloads: string): Promise<{ downloads: string, maxFileBytes: number }> => await this.call('PUT', '/files/settings', { downloads })
 
   /**
    * Keeps a WebSocket to `/v1/events` open (reconnecting every `retryMs`) and hands each event to `onEvent`.

@@ -5,7 +5,7 @@
  */
 import { DEFAULT_CHANGE_WINDOWS, STATE_RANK, foldChanges, historyCursor } from '../../../node/src/api/contract.js'
 import type {
-  AccountView, ApiEvent, ChangeWindows, ConversationView, GroupView, IdentityView, MessageView, PeerView, RelayState, SearchHit, UiPrefs
+  AccountView, ApiEvent, ChangeWindows, ConversationView, GroupView, IdentityView, MessageView, PeerView, RelayState, SearchHit, UiPrefs, TransferView
 } from '../../../node/src/api/contract.js'
 import { ApiError, type ApiClient } from './api.js'
 import { isGroup } from './util.js'
@@ -54,6 +54,8 @@ export interface State {
   /** the composer answers or edits this message */
   composing: { mode: 'reply' | 'edit', message: MessageView } | null
   changeWindows: ChangeWindows
+  /** file transfers by message id (files, issue 13) */
+  transfers: Map<string, TransferView>
 }
 
 type Listener = () => void
@@ -97,7 +99,8 @@ export class Store {
     searchText: '',
     searchHits: null,
     composing: null,
-    changeWindows: DEFAULT_CHANGE_WINDOWS
+    changeWindows: DEFAULT_CHANGE_WINDOWS,
+    transfers: new Map()
   }
 
   readonly drafts = new Map<string, string>()
@@ -129,6 +132,7 @@ export class Store {
     const [me, settings, account] = await Promise.all([this.api.identity(), this.api.settings(), this.api.account().catch(() => null)])
     this.set({ me, account, relay: settings.relay, prefs: settings.ui, changeWindows: settings.changeWindows ?? DEFAULT_CHANGE_WINDOWS })
     await this.loadLists()
+    await this.loadTransfers()
     this.stopEvents = this.api.events((e) => { this.apply(e) }, (up, reconnected) => { void this.onLink(up, reconnected) })
   }
 
@@ -159,6 +163,7 @@ export class Store {
     const [settings, account] = await Promise.all([this.api.settings(), this.api.account().catch(() => this.state.account)])
     this.set({ relay: settings.relay, prefs: settings.ui, account })
     await this.loadLists()
+    await this.loadTransfers()
     await this.loadMessages()
     await this.markSeen()
   }
@@ -316,6 +321,8 @@ export class Store {
   }
 
   clearError (): void { this.set({ error: null }) }
+  /** a failure of work started outside the store (a file dropped or pasted): shown like a failed send */
+  showError (error: ApiError): void { this.set({ error }) }
   clearFocus (): void { if (this.state.focusId !== null) this.set({ focusId: null }) }
 
   // ---- search across every conversation
@@ -365,8 +372,17 @@ export class Store {
     this.set({ messages })
   }
 
+  /** files (issue 13): every transfer, then kept current by transferChanged */
+  async loadTransfers (): Promise<void> {
+    const list = await this.api.transfers().catch(() => [])
+    this.set({ transfers: new Map(list.map(v => [v.msgId, v])) })
+  }
+
   apply (e: ApiEvent): void {
     switch (e.type) {
+      case 'transferChanged':
+        this.set({ transfers: new Map(this.state.transfers).set(e.data.msgId, e.data) })
+        return
       case 'messageStored':
       case 'messageStateChanged': {
         const m = e.data

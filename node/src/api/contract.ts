@@ -7,6 +7,9 @@ import type { PeerView } from '../messaging/messenger.js'
 import type { RelayState } from '../messaging/relay-client.js'
 import type { PermanentRefusal } from '../../../core/protocol/envelope.js'
 import type { ChangeWindows } from './changes.js'
+import type { FileManifest } from '../../../core/protocol/file-manifest.js'
+import type { TransferView } from '../files/types.js'
+export type { TransferView, TransferState, TransferDirection } from '../files/types.js'
 
 export type { MessageState, PeerView, RelayState, PermanentRefusal, Route }
 export type { MessageChange, Quote } from '../../../core/protocol/envelope.js'
@@ -18,7 +21,9 @@ export const API_PREFIX = '/v1'
 /** request bodies above this are refused. @default 64 KiB */
 export const MAX_API_BODY_BYTES = 64 * 1024
 
-export type MessageView = Omit<StoredMessage, 'envelope'>
+/** a file message's manifest as the API shows it: without the content key and the chunk hashes */
+export type FileView = Omit<FileManifest, 'key' | 'hashes'>
+export type MessageView = Omit<StoredMessage, 'envelope' | 'file'> & { file?: FileView }
 
 export interface ConversationView {
   conv: string
@@ -98,6 +103,8 @@ export interface ApiEventMap {
   groupUpdated: GroupEventData
   /** an account record changed: ours (a device linked or revoked) or a contact's */
   accountUpdated: { account: string }
+  /** a file transfer's progress or state (files, issue 13) */
+  transferChanged: TransferView
 }
 export type ApiEventType = keyof ApiEventMap
 
@@ -142,10 +149,13 @@ export const DEFAULT_NAME = 'Parley user'
 export const STATE_RANK: Readonly<Record<MessageState, number>> = Object.freeze({ queued: 0, received: 0, sent: 1, seen: 2, delivered: 2, read: 3, failed: 4 })
 
 export const toMessageView = (m: StoredMessage): MessageView => {
-  const { envelope: _envelope, relayRefusal, ...view } = m
+  const { envelope: _envelope, relayRefusal, file, ...rest } = m
+  const view: MessageView = file === undefined ? rest : { ...rest, file: fileView(file) }
   // why the relay refused it matters only while it waits; a later deposit or delivery makes it moot
   return m.state === 'queued' && relayRefusal !== undefined ? { ...view, relayRefusal } : view
 }
+
+const fileView = ({ key: _key, hashes: _hashes, ...shown }: FileManifest): FileView => shown
 
 /** Why the relay keeps no copy of a queued message (MessageView.relayRefusal), in words, for the CLI (the UI says it from its catalogs). */
 export const RELAY_REFUSAL_TEXT: Record<string, string> = {

@@ -34,6 +34,10 @@ import { readJsonBody } from '../../../core/http/json-body.js'
 import { matchRoute, type Route } from '../../../core/http/routes.js'
 import { parseInviteLink } from '../../../core/protocol/invite-link.js'
 import QRCode from 'qrcode'
+import { createReadStream } from 'node:fs'
+import { FileBody, fileRoutes } from '../files/routes.js'
+import type { FileService } from '../files/service.js'
+import type { FileSettingsStore } from '../files/settings.js'
 
 export interface ApiServerComponents {
   messenger: Messenger
@@ -44,6 +48,8 @@ export interface ApiServerComponents {
   setRelay: (relay: string | null, invite: string | null) => Promise<{ relay: string | null, invite: string | null }>
   /** what opening the store found (GET /status `store`) */
   storeHealth?: () => StoreHealthView
+  /** file transfer (node/src/files/): its routes and its transferChanged event */
+  files?: { service: FileService, settings: FileSettingsStore }
 }
 export interface ApiServerInit {
   token: string
@@ -111,6 +117,12 @@ export class ApiServer {
     const relayFn = (e: CustomEvent<object>): void => { this.broadcast('relayChanged', e.detail) }
     this.c.relay.addEventListener('relayChanged', relayFn)
     this.forward.push(() => { this.c.relay.removeEventListener('relayChanged', relayFn) })
+    const files = this.c.files?.service
+    if (files !== undefined) {
+      const fileFn = (e: CustomEvent<object>): void => { this.broadcast('transferChanged', e.detail) }
+      files.addEventListener('transferChanged', fileFn)
+      this.forward.push(() => { files.removeEventListener('transferChanged', fileFn) })
+    }
     if (this.init.port !== null) {
       const s = this.makeServer(true)
       await new Promise<void>((resolve, reject) => {
@@ -224,6 +236,7 @@ export class ApiServer {
       const route = matchRoute(this.routes, req.method, path)
       if (route === null) throw new ParleyError('ERR_NOT_FOUND', `no route ${req.method ?? ''} ${url.pathname}`)
       const result = await route.handler(req, route.params, url)
+      if (result instanceof FileBody) { this.sendFile(res, result); return }
       this.send(res, req.method === 'POST' ? 201 : 200, result)
     } catch (err) {
       const e = toParleyError(err)
@@ -237,6 +250,19 @@ export class ApiServer {
     if (res.headersSent) return
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' })
     res.end(JSON.stringify(body))
+  }
+
+  /** A received file, as a download (never rendered by the browser as a page). */
+  private sendFile (res: ServerResponse, f: FileBody): void {
+    res.writeHead(200, {
+      'content-type': f.type.startsWith('image/') && !f.type.includes('svg') ? f.type : 'application/octet-stream',
+      'content-length': String(f.size),
+      'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(f.name)}`,
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'content-security-policy': "default-src 'none'; sandbox"
+    })
+    createReadStream(f.path).on('error', () => { res.destroy() }).pipe(res)
   }
 
   private route (method: string, pattern: RegExp, handler: Handler): void {
@@ -509,6 +535,7 @@ export class ApiServer {
       const peer = await resolveConvRef(ref ?? '')
       return { changed: await messenger.markSeen(peer) }
     })
+    if (this.c.files !== undefined) this.routes.push(...fileRoutes(this.c.files.service, this.c.files.settings, resolveConvRef))
   }
 }
 

@@ -25,7 +25,8 @@ export const START_OPTIONS = {
   invite: { type: 'string' },
   // an invite link from the relay admin: stands for --relay and --invite
   join: { type: 'string' },
-  'log-format': { type: 'string' }
+  'log-format': { type: 'string' },
+  downloads: { type: 'string' }
 } as const satisfies Options
 
 /** `parley relay [ADDR|none]` */

@@ -11,19 +11,27 @@ import { RELAY_REFUSAL_NEXT, RELAY_REFUSAL_TEXT, type MessageView, type Identity
 import type { PeerView } from '../messaging/messenger.js'
 import { printable } from '../../../core/util/printable.js'
 import { parseInviteLink } from '../../../core/protocol/invite-link.js'
-import type { AccountView } from '../api/contract.js'
+import { resolve } from 'node:path'
+import type { AccountView, TransferView } from '../api/contract.js'
 
 const USAGE = `usage: parley <command> [options]
 
 commands:
   start [--name NAME] [--listen ADDR]... [--peer ADDR]... [--no-mdns] [--api-port N] [--log-format file|json]
         [--relay ADDR[,ADDR...]] [--invite TOKEN] [--join LINK] [--announce-loopback] [--mdns-ttl SECONDS] [--max-connections N]
+        [--downloads DIR]
                               run a node in the foreground (UI and API on 127.0.0.1)
   id                          print this device's peer ID
   peers [--json]              list known peers and presence
   send PEER|GROUP TEXT [--wait sent|delivered|read] [--timeout SECONDS]
                               send a message (PEER: peer ID, ID prefix or name;
                               GROUP: group id or name); --timeout: at most 120 s
+  send PEER|GROUP --file PATH [--file PATH...]
+                              send files (a folder: every file in it, keeping its layout)
+  transfers [--json]
+                              file transfers: state, progress, speed, time left
+  transfers pause|resume|cancel ID
+                              pause, resume or cancel a transfer (ID as listed, or the message id)
   history PEER|GROUP [--json] [--limit N] [--search TEXT]
                               show a conversation
   group create NAME --members PEER[,PEER...]
@@ -101,7 +109,8 @@ async function main (argv: string[]): Promise<number> {
           // a fixed TTL: the records do not grow with the office
           ...(mdnsTtl !== undefined ? { discovery: { minTtlS: mdnsTtl, ttlPerPeerS: 0 } } : {}),
           ...(maxConnections !== undefined ? { connections: { maxConnections } } : {})
-        }
+        },
+        ...(typeof values.downloads === 'string' ? { files: { downloads: resolve(values.downloads) } } : {})
       }, logFormat)
     }
     case 'id': {
@@ -124,6 +133,7 @@ async function main (argv: string[]): Promise<number> {
       return 0
     }
     case 'send': {
+      if (rest.includes('--file')) return await sendFiles(rest)
       const { values, positionals } = parse(rest, { wait: { type: 'string' }, timeout: { type: 'string' } }, 2)
       const wait = values.wait as string | undefined
       if (wait !== undefined && wait !== 'sent' && wait !== 'delivered' && wait !== 'read') throw new UsageError('--wait must be "sent", "delivered" or "read"')
@@ -140,6 +150,7 @@ async function main (argv: string[]): Promise<number> {
       if (m.state === 'failed') { process.stderr.write(`parley: the recipient refused the message (${m.error ?? 'unknown reason'})\n`); return 1 }
       return 0
     }
+    case 'transfers': return await transfers(rest)
     case 'history': {
       const { values, positionals } = parse(rest, { json: { type: 'boolean' }, limit: { type: 'string' }, search: { type: 'string' } }, 1)
       const q = new URLSearchParams()
@@ -302,4 +313,47 @@ export { ParleyError }
 /** An invite link from the relay admin, or a usage error saying what it should look like. */
 function joinLink (text: string): { relay: string, invite: string } {
   try { return parseInviteLink(text) } catch (err) { throw new UsageError((err as Error).message) }
+}
+
+/** `parley send PEER|GROUP --file PATH [--file PATH…]` */
+async function sendFiles (rest: string[]): Promise<number> {
+  const { values, positionals } = parse(rest, { file: { type: 'string', multiple: true } }, 1)
+  const paths = (values.file as string[]).map(p => resolve(p))
+  const views = await (await ApiClient.open(dataDir(values))).call<TransferView[]>('POST', '/files', { to: positionals[0], paths })
+  for (const v of views) out(`${v.id} ${v.msgId} ${printable(v.name)} ${v.size} bytes ${v.state}`)
+  return 0
+}
+
+const human = (n: number): string =>
+  n >= 1024 ** 3
+    ? `${(n / 1024 ** 3).toFixed(1)} GiB`
+    : n >= 1024 ** 2 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(0)} KiB` : `${n} B`
+
+export function describeTransfer (v: TransferView): string {
+  const pct = v.size === 0 ? 100 : Math.floor(v.bytes * 100 / v.size)
+  const speed = v.speed > 0 ? ` ${human(v.speed)}/s` : ''
+  const eta = v.etaS !== null && v.state === 'active' ? ` ${v.etaS} s left` : ''
+  const relay = v.relay?.state === 'refused'
+    ? ` (relay: ${v.relay.message ?? v.relay.code ?? 'refused'})`
+    : v.relay !== undefined ? ` (relay copy: ${v.relay.state})` : ''
+  const note = v.note !== undefined ? ` (${v.note})` : ''
+  const where = v.path !== null ? ` → ${printable(v.path)}` : ''
+  return `${v.id} ${v.direction === 'out' ? '↑' : '↓'} ${printable(v.name)} ${v.state} ${pct}% of ${human(v.size)}${speed}${eta}${relay}${note}${where}`
+}
+
+/** `parley transfers [--json]`, `parley transfers pause|resume|cancel ID` */
+async function transfers (rest: string[]): Promise<number> {
+  const [sub, ...more] = rest
+  if (sub === 'pause' || sub === 'resume' || sub === 'cancel') {
+    const { values, positionals } = parse(more, {}, 1)
+    const v = await (await ApiClient.open(dataDir(values))).call<TransferView>('POST', `/transfers/${encodeURIComponent(positionals[0] as string)}/${sub}`)
+    out(describeTransfer(v))
+    return 0
+  }
+  const { values } = parse(rest, { json: { type: 'boolean' } }, 0)
+  const list = await (await ApiClient.open(dataDir(values))).call<TransferView[]>('GET', '/transfers')
+  if (values.json === true) { out(JSON.stringify(list)); return 0 }
+  if (list.length === 0) out('no transfers')
+  for (const v of list) out(describeTransfer(v))
+  return 0
 }

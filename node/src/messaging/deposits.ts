@@ -45,7 +45,7 @@ export interface DepositsInit {
 export type DepositRelay = Pick<RelayClient, 'canDeposit' | 'deposit'>
 
 export class Deposits {
-  private running = false
+  private current?: Promise<void>
   private readonly peers = new Map<string, { nextAt: number, backoffMs: number }>()
 
   constructor (
@@ -62,7 +62,7 @@ export class Deposits {
   /** A pass now for peers that cannot be reached directly anyway (another office's): their new messages are due at once. */
   now (peers: string[]): void {
     for (const p of peers) { this.poke(p); this.soon.add(p) }
-    if (!this.running) this.runSoon()
+    if (this.current === undefined) this.runSoon()
   }
 
   /** peers asked for by `now` while a pass ran: the next pass follows it at once */
@@ -80,15 +80,33 @@ export class Deposits {
 
   /** Starts a pass for these unreachable peers unless one is running; settles when it is over (never rejects). */
   async run (peers: string[], now: number): Promise<void> {
-    if (this.running || peers.length === 0) return
-    this.running = true
-    try { await this.pass(peers, now) } finally {
-      this.running = false
+    if (this.current !== undefined || peers.length === 0) return
+    try { await this.passOnce(peers, now, this.init.depositAfterMs) } finally {
       if (this.soon.size > 0) this.runSoon()
     }
   }
 
-  private async pass (peers: string[], now: number): Promise<void> {
+  /**
+   * Before we stop: what is queued for these peers goes to the relay now, without the usual wait
+   * (a message sent just before the app is closed would otherwise wait for our return). Peers whose
+   * copies the relay refused recently stay in their backoff. Settles when done (never rejects).
+   */
+  async flush (peers: string[], now: number): Promise<void> {
+    while (this.current !== undefined) await this.current
+    if (peers.length === 0) return
+    for (const peer of peers) {
+      const p = this.peers.get(peer)
+      if (p !== undefined && p.backoffMs === 0) p.nextAt = 0
+    }
+    await this.passOnce(peers, now, 0)
+  }
+
+  private async passOnce (peers: string[], now: number, waitMs: number): Promise<void> {
+    this.current = this.pass(peers, now, waitMs).finally(() => { this.current = undefined })
+    await this.current
+  }
+
+  private async pass (peers: string[], now: number, waitMs: number): Promise<void> {
     const relay = this.c.relay
     if (relay?.canDeposit !== true) return
     const looked: string[] = []
@@ -105,8 +123,8 @@ export class Deposits {
           const held = await this.c.store.depositedFor(peer, page)
           for (const m of page) {
             if (held.has(m.id)) continue
-            if (now - m.storedAt < this.init.depositAfterMs) {
-              nextDue.set(peer, Math.min(nextDue.get(peer) ?? Infinity, m.storedAt + this.init.depositAfterMs))
+            if (now - m.storedAt < waitMs) {
+              nextDue.set(peer, Math.min(nextDue.get(peer) ?? Infinity, m.storedAt + waitMs))
               continue
             }
             const d = due.get(m.id) ?? { msg: m, to: [] }

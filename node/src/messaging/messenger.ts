@@ -23,6 +23,7 @@ import {
 } from '../../../core/protocol/envelope.js'
 import { textLength } from '../../../core/protocol/limits.js'
 import type { PeerRpcMethod } from '../../../core/protocol/peer-rpc.js'
+import type { FileManifest } from '../../../core/protocol/file-manifest.js'
 import { PEER_ID } from '../../../core/protocol/validate.js'
 import type { RpcChannelInit } from '../../../core/rpc/channel.js'
 import type { AbortOptions } from '../../../core/util/abort.js'
@@ -77,9 +78,12 @@ export const DEFAULT_RETRY_INTERVAL_MS = 2000
 export const DEFAULT_MAX_REDIAL_BACKOFF_MS = 30_000
 export const DEFAULT_SEND_WINDOW = 32
 export const DEFAULT_DEPOSIT_AFTER_MS = 1000
+/** how long a stop waits for queued messages to reach the relay (flushDeposits) */
+export const DEFAULT_FLUSH_DEPOSITS_MS = 3000
 
 /** `reply`: the message answered (quoted); `change`: an edit or recall of one of my messages (see api/changes.ts) */
-export interface SendOptions extends AbortOptions { reply?: Quote, change?: MessageChange }
+/** `file`: the manifest of a file message (node/src/files/) */
+export interface SendOptions extends AbortOptions { reply?: Quote, change?: MessageChange, file?: FileManifest }
 
 export class Messenger extends TypedEventEmitter<MessengerEvents> {
   readonly peerId: string
@@ -221,6 +225,24 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     await this.channels.stop()
   }
 
+  /**
+   * Before stopping (ParleyNode calls it while the relay client is still up): messages still queued
+   * for peers we are not connected to go to the relay's mailbox now, without the deposit wait, so a
+   * message sent just before the app is closed reaches an offline colleague before we return. At most
+   * `timeoutMs`; never rejects.
+   */
+  async flushDeposits (timeoutMs = DEFAULT_FLUSH_DEPOSITS_MS): Promise<void> {
+    if (!this.running || this.c.relay?.canDeposit !== true) return
+    try {
+      const peers = (await this.c.store.outboxPeers()).filter(p => p !== this.peerId && !this.c.host.isConnected(p))
+      let timer: NodeJS.Timeout | undefined
+      const timeout = new Promise<void>(resolve => { timer = setTimeout(resolve, timeoutMs) })
+      await Promise.race([this.deposits.flush(peers, Date.now()), timeout]).finally(() => { clearTimeout(timer) })
+    } catch (err) {
+      this.c.log.info('queued messages not deposited at stop', { err: toParleyError(err).message })
+    }
+  }
+
   get name (): string { return this.peers.name }
   /** after store damage: our sequence numbers are still being checked with some conversation's peers (reconcile.ts) */
   get reconciling (): boolean { return this.reconciler.damaged }
@@ -239,7 +261,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     if (recall && text !== '') throw new ParleyError('ERR_INVALID_ARGUMENT', 'a recall has no text')
     if (textLength(text) > MAX_TEXT_CHARS) throw new ParleyError('ERR_INVALID_ARGUMENT', `message text is longer than ${MAX_TEXT_CHARS} characters`)
     // a reply or a change (checked by the caller against the store) travels inside the signed body
-    const body: Body = { text, ...bodyFields({ text, reply: options.reply, change: options.change }) }
+    const body: Body = { text, ...bodyFields({ text, reply: options.reply, change: options.change, file: options.file }) }
     const me = this.accounts.account
     if (typeof to === 'string' && isGroupConv(to)) {
       const g = this.groups.requireMember(to)

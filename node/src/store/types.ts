@@ -6,6 +6,7 @@
 import type { AbortOptions } from '../../../core/util/abort.js'
 import type { Envelope, GroupOp, Hlc, MessageChange, Profile, Quote } from '../../../core/protocol/envelope.js'
 import type { HaveVector } from '../../../core/protocol/peer-rpc.js'
+import type { FileManifest } from '../../../core/protocol/file-manifest.js'
 
 /**
  * queued: stored locally, not yet confirmed by anyone;
@@ -68,6 +69,8 @@ export interface StoredMessage {
   reply?: Quote
   /** an edit or recall of the author's own message (shown folded into it: api/changes.ts) */
   change?: MessageChange
+  /** a file message: its manifest (node/src/files/; the API shows it without key and hashes) */
+  file?: FileManifest
   /** set when shown (folded): the time of the edit whose text this is */
   editedAt?: number
   /**

@@ -1,6 +1,6 @@
 /**
- * Relay policy: mailbox retention and quotas, and whether federation is
- * allowed. The config file gives the base; what the admin sets in the console
+ * Relay policy: mailbox retention and quotas, whether federation is
+ * allowed, and the file store's retention, quota and largest file. The config file gives the base; what the admin sets in the console
  * or the CLI is kept in the admin store and wins over the file, key by key,
  * until it is reset. Every change is validated first and applied at once,
  * without a restart.
@@ -20,7 +20,10 @@ export const DEFAULT_FEDERATION_ALLOWED = false
 const RULE: Record<PolicyRangeKey, string> = {
   mailboxTtlMs: 'mailbox retention must be between 1 minute and 10 years (in ms)',
   quotaMessages: 'the message quota must be a whole number from 1 to 10,000,000',
-  quotaBytes: 'the size quota must be a whole number of bytes from 1 MiB to 1 TiB'
+  quotaBytes: 'the size quota must be a whole number of bytes from 1 MiB to 1 TiB',
+  fileTtlMs: 'file retention must be between 1 minute and 10 years (in ms)',
+  fileQuotaBytes: 'the file quota must be a whole number of bytes from 0 (no files kept) to 16 TiB',
+  maxFileBytes: 'the largest file must be a whole number of bytes from 1 MiB to 16 GiB'
 }
 
 /** Checks a partial policy from the console, the CLI or the config file; names the first wrong key and why. */

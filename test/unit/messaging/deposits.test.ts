@@ -84,4 +84,29 @@ describe('Deposits', () => {
       relay.deposit = deposit
     }
   })
+
+  it('a flush before stopping deposits what is not due yet, after the pass already running, and keeps a refused peer in its backoff', async () => {
+    const d = new Deposits({ store, relay, log: silentLogger, changed: () => {} }, { depositAfterMs: 60_000, sendWindow: 8 })
+    const m = await send([PEER_B])
+    // stored at 0 (the helper's storedAt): not due before 60 s
+    await d.run([PEER_B], 1000)
+    assert.equal(calls.length, 0, 'not due for a minute')
+    await d.flush([PEER_B], 2000)
+    assert.deepEqual(calls, [{ to: [PEER_B], id: m.id }])
+    assert.equal((await store.getMessage(m.id))?.state, 'sent')
+    // a pass in flight: the flush waits for it rather than deposit the same message beside it
+    const m2 = await send([PEER_B])
+    const slow = d.run([PEER_B], 120_000)
+    await d.flush([PEER_B], 120_000)
+    await slow
+    assert.deepEqual(calls.map(c => c.id), [m.id, m2.id])
+    // refused: the flush does not cut the backoff short
+    answer = (to) => ({ status: 'stored', stored: 0, unknown: to, full: [] })
+    const m3 = await send([PEER_B])
+    await d.flush([PEER_B], 130_000)
+    assert.equal(calls.length, 3)
+    await d.flush([PEER_B], 131_000)
+    assert.equal(calls.length, 3, 'B is in backoff after the refusal')
+    assert.equal((await store.getMessage(m3.id))?.state, 'queued')
+  })
 })

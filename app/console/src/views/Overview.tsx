@@ -1,7 +1,7 @@
 /** Relay state at a glance, and charts of the last hours from the relay's own traffic samples. */
 import { api, type TrafficSample } from '../api.js'
 import { errorText } from '../errors.js'
-import { useI18n } from '../i18n.js'
+import { bytes, useI18n } from '../i18n.js'
 import { useLoad } from './load.js'
 
 type Series = Array<[number, number]>
@@ -57,6 +57,11 @@ export function Overview () {
           <div class="tile"><span>{t.reservations}</span><strong>{f.number(s.reservations)}</strong></div>
           <div class="tile"><span>{t.users}</span><strong data-testid="stat-users">{f.number(s.users)}</strong></div>
           <div class="tile"><span>{t.mailWaiting}</span><strong>{f.number(s.mailbox.messages)}</strong></div>
+          {s.files !== undefined && (
+            <div class="tile">
+              <span>{t.filesKept}</span><strong data-testid="stat-files">{t.filesKeptLine(s.files.files, bytes(s.files.bytes, f))}</strong>
+            </div>
+          )}
         </div>
       )}
       {samples.length < 2 && <p class="muted">{t.noSamples}</p>}

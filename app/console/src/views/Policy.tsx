@@ -1,4 +1,7 @@
-/** Retention, quotas, federation: in days and MiB, checked here against the relay's ranges, validated again by the relay, applied at once. */
+/**
+ * Retention, quotas, federation, the file store's retention, quota and largest file: in days and MiB,
+ * checked here against the relay's ranges, validated again by the relay, applied at once.
+ */
 import { useEffect, useState } from 'preact/hooks'
 import { POLICY_RANGES, type PolicyRangeKey } from '../../../../core/protocol/admin-api.js'
 import { api, type PolicyKey, type PolicyOverrides, type PolicyView } from '../api.js'
@@ -18,7 +21,10 @@ const fields = (v: PolicyView) => ({
   ttlDays: String(Math.round(v.effective.mailboxTtlMs / DAY_MS * 100) / 100),
   quota: String(v.effective.quotaMessages),
   quotaMb: String(Math.round(v.effective.quotaBytes / MIB)),
-  federation: v.effective.federationAllowed
+  federation: v.effective.federationAllowed,
+  fileTtlDays: String(Math.round(v.effective.fileTtlMs / DAY_MS * 100) / 100),
+  fileQuotaMb: String(Math.round(v.effective.fileQuotaBytes / MIB)),
+  maxFileMb: String(Math.round(v.effective.maxFileBytes / MIB))
 })
 
 export function Policy () {
@@ -28,6 +34,9 @@ export function Policy () {
   const [quota, setQuota] = useState('')
   const [quotaMb, setQuotaMb] = useState('')
   const [federation, setFederation] = useState(false)
+  const [fileTtlDays, setFileTtlDays] = useState('')
+  const [fileQuotaMb, setFileQuotaMb] = useState('')
+  const [maxFileMb, setMaxFileMb] = useState('')
   const [message, setMessage] = useState('')
   const show = (v: PolicyView): void => {
     setView(v)
@@ -36,6 +45,9 @@ export function Policy () {
     setQuota(f.quota)
     setQuotaMb(f.quotaMb)
     setFederation(f.federation)
+    setFileTtlDays(f.fileTtlDays)
+    setFileQuotaMb(f.fileQuotaMb)
+    setMaxFileMb(f.maxFileMb)
   }
   const failed = (err: unknown): void => { setMessage(t.error(errorText(t, err))) }
   useEffect(() => { api.policy().then(show, failed) }, [])
@@ -47,7 +59,10 @@ export function Policy () {
     const fieldsToCheck: Array<[PolicyRangeKey, string, string | undefined, number, boolean]> = [
       ['mailboxTtlMs', ttlDays, shown?.ttlDays, DAY_MS, false],
       ['quotaMessages', quota, shown?.quota, 1, true],
-      ['quotaBytes', quotaMb, shown?.quotaMb, MIB, true]
+      ['quotaBytes', quotaMb, shown?.quotaMb, MIB, true],
+      ['fileTtlMs', fileTtlDays, shown?.fileTtlDays, DAY_MS, false],
+      ['fileQuotaBytes', fileQuotaMb, shown?.fileQuotaMb, MIB, true],
+      ['maxFileBytes', maxFileMb, shown?.maxFileMb, MIB, true]
     ]
     for (const [key, typed, was, unit, whole] of fieldsToCheck) {
       if (typed === was) continue
@@ -80,6 +95,21 @@ export function Policy () {
       <label>{t.quotaMb}
         <input type="number" min="1" value={quotaMb} data-testid="policy-quota-mb" onInput={e => { setQuotaMb((e.target as HTMLInputElement).value) }} />
         {source('quotaBytes')}
+      </label>
+      <label>{t.fileTtlDays}
+        <input type="number" step="any" min="0" value={fileTtlDays} data-testid="policy-file-ttl"
+          onInput={e => { setFileTtlDays((e.target as HTMLInputElement).value) }} />
+        {source('fileTtlMs')}
+      </label>
+      <label>{t.fileQuotaMb}
+        <input type="number" min="0" value={fileQuotaMb} data-testid="policy-file-quota-mb"
+          onInput={e => { setFileQuotaMb((e.target as HTMLInputElement).value) }} />
+        {source('fileQuotaBytes')}
+      </label>
+      <label>{t.maxFileMb}
+        <input type="number" min="1" value={maxFileMb} data-testid="policy-max-file-mb"
+          onInput={e => { setMaxFileMb((e.target as HTMLInputElement).value) }} />
+        {source('maxFileBytes')}
       </label>
       <label class="check">
         <input type="checkbox" checked={federation} onChange={e => { setFederation((e.target as HTMLInputElement).checked) }} />

@@ -278,6 +278,38 @@ export const en = (f: Formatters) => ({
   officesDepartment: 'Department (optional)',
   officesSaved: 'Saved.',
 
+  // files (issue 13)
+  files: {
+    attach: 'Attach files',
+    dropHere: 'Drop files to send them',
+    pastedName: (d: Date, i: number, type: string) =>
+      `Screenshot ${d.toISOString().slice(0, 19).replace('T', ' ').replace(/:/g, '.')}${i > 0 ? ` (${i + 1})` : ''}.${type.split('/')[1]?.replace('jpeg', 'jpg') ?? 'png'}`,
+    bytes: (n: number) => n >= 1024 ** 3
+      ? `${f.number(Math.round(n / 1024 ** 3 * 10) / 10)} GB`
+      : n >= 1024 ** 2 ? `${f.number(Math.round(n / 1024 ** 2 * 10) / 10)} MB`
+      : n >= 1024 ? `${f.number(Math.round(n / 1024))} KB` : f.plural(n, { one: '# byte', other: '# bytes' }),
+    duration: (s: number) => s < 60 ? f.plural(s, { one: '# second', other: '# seconds' }) : s < 3600
+      ? f.plural(Math.ceil(s / 60), { one: '# minute', other: '# minutes' }) : f.plural(Math.round(s / 360) / 10, { one: '# hour', other: '# hours' }),
+    progress: 'Transfer progress',
+    moving: (pct: number, speed: string, left: string | null) => `${pct} % · ${speed}/s${left !== null ? ` · ${left} left` : ''}`,
+    waiting: (pct: number) => `${pct} % · waiting for the other side to be online`,
+    paused: (pct: number) => `${pct} % · paused`,
+    atRelay: 'Kept at the office relay until they are online',
+    pause: 'Pause',
+    resume: 'Resume',
+    cancel: 'Cancel',
+    open: 'Open',
+    save: 'Save as…',
+    delivered: 'Received',
+    cancelled: 'Cancelled',
+    failed: (code: string) => code === 'ERR_FILE_TOO_LARGE' ? 'Too large for this computer’s limit' : `Could not be received (${code})`,
+    relayRefused: 'The relay has no room for it: it goes directly when they are online',
+    rejected: (n: number) => f.plural(n, { one: '# damaged piece fetched again', other: '# damaged pieces fetched again' }),
+    rejectedTitle: 'A piece did not match its checksum: it was thrown away and fetched again, so the file is exactly what was sent.',
+    downloads: 'Received files go to',
+    downloadsInvalid: 'Give the full path of a folder, e.g. /home/you/Downloads.'
+  },
+
   // accounts and devices (issue 11)
   devices: 'Devices',
   devicesIntro: 'Every computer you use Parley on. Colleagues see one of you; each device gets your messages.',

@@ -247,6 +247,37 @@ export const zhCN: Catalog<Messages> = (f) => ({
   officesDepartment: '部门（可选）',
   officesSaved: '已保存。',
 
+  // files (issue 13)
+  files: {
+    attach: '添加文件',
+    dropHere: '拖放文件即可发送',
+    pastedName: (d, i, type) =>
+      `截图 ${d.toISOString().slice(0, 19).replace('T', ' ').replace(/:/g, '.')}${i > 0 ? `（${i + 1}）` : ''}.${type.split('/')[1]?.replace('jpeg', 'jpg') ?? 'png'}`,
+    bytes: (n) => n >= 1024 ** 3
+      ? `${f.number(Math.round(n / 1024 ** 3 * 10) / 10)} GB`
+      : n >= 1024 ** 2 ? `${f.number(Math.round(n / 1024 ** 2 * 10) / 10)} MB`
+      : n >= 1024 ? `${f.number(Math.round(n / 1024))} KB` : `${f.number(n)} 字节`,
+    duration: (s) => s < 60 ? `${s} 秒` : s < 3600 ? `${Math.ceil(s / 60)} 分钟` : `${Math.round(s / 360) / 10} 小时`,
+    progress: '传输进度',
+    moving: (pct, speed, left) => `${pct}% · ${speed}/秒${left !== null ? ` · 还剩 ${left}` : ''}`,
+    waiting: (pct) => `${pct}% · 等待对方上线`,
+    paused: (pct) => `${pct}% · 已暂停`,
+    atRelay: '已存放在办公室中继，对方上线后即可接收',
+    pause: '暂停',
+    resume: '继续',
+    cancel: '取消',
+    open: '打开',
+    save: '另存为…',
+    delivered: '对方已收到',
+    cancelled: '已取消',
+    failed: (code) => code === 'ERR_FILE_TOO_LARGE' ? '超过本机允许的文件大小' : `无法接收（${code}）`,
+    relayRefused: '中继空间不足，对方上线时将直接发送',
+    rejected: (n) => `${n} 个损坏的分块已重新获取`,
+    rejectedTitle: '有分块与校验值不符，已丢弃并重新获取，所以文件与发送的完全一致。',
+    downloads: '接收的文件保存到',
+    downloadsInvalid: '请填写文件夹的完整路径，例如 /home/你/Downloads。'
+  },
+
   // accounts and devices (issue 11)
   devices: '设备',
   devicesIntro: '你使用 Parley 的每台电脑。同事看到的是同一个你；每台设备都会收到你的消息。',

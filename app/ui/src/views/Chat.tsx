@@ -9,6 +9,7 @@ import { Composer } from './Composer.js'
 import { MessageList } from './MessageList.js'
 import { presenceOf } from './Sidebar.js'
 import { errorText, groupMembersText, words } from './words.js'
+import { useFileDrop } from './Files.js'
 
 export interface ChatActions { onVerify: () => void, onMembers: () => void, onInfo: (m: MessageView) => void }
 
@@ -20,6 +21,8 @@ export function Chat ({ store, actions }: { store: Store, actions: ChatActions }
   const group = isGroup(current) ? s.groups.get(current) : undefined
   const peer = isGroup(current) ? undefined : s.peers.get(current)
   const [filter, setFilter] = useState('')
+  // files (issue 13): drop files anywhere on the conversation to send them
+  const drop = useFileDrop(store)
   useEffect(() => { setFilter('') }, [current])
   useEffect(() => {
     const timer = setTimeout(() => { if (filter.trim() !== s.filter) void store.setFilter(filter.trim()) }, 250)
@@ -31,7 +34,8 @@ export function Chat ({ store, actions }: { store: Store, actions: ChatActions }
       // a colleague on several computers: one person, and how many devices their account lists (issue 11)
       ((peer?.devices.length ?? 0) > 1 ? ` · ${t.peerDevices(peer?.devices.length ?? 0)}` : '')
   return (
-    <section id="conversation" class="conversation" aria-label={w.chatName(current)}>
+    <section id="conversation" class={`conversation${drop.dragging ? ' dropping' : ''}`} aria-label={w.chatName(current)}
+      onDragOver={drop.onDragOver} onDragLeave={drop.onDragLeave} onDrop={drop.onDrop} data-drop-text={t.files.dropHere}>
       <header class="chat-header">
         <button type="button" id="back" class="icon-button back" aria-label={t.back} title={t.back} onClick={() => { store.close() }}>‹</button>
         <Avatar id={current} name={w.chatName(current)} presence={group !== undefined ? undefined : presenceOf(peer, s.link === 'up')} />

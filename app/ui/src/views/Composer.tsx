@@ -5,6 +5,7 @@ import { useI18n } from '../i18n/index.js'
 import { isMe, type Store } from '../store.js'
 import { isGroup } from '../util.js'
 import { words } from './words.js'
+import { AttachButton, useFileDrop } from './Files.js'
 
 /** the box grows up to this height, then scrolls */
 const MAX_HEIGHT_PX = 220
@@ -33,6 +34,8 @@ export function Composer ({ store }: { store: Store }) {
   const [emoji, setEmoji] = useState(false)
   const [mention, setMention] = useState<{ at: number, query: string, index: number } | null>(null)
   const box = useRef<HTMLTextAreaElement>(null)
+  // files (issue 13): a pasted image or file is sent as a file
+  const { onPaste } = useFileDrop(store)
 
   useLayoutEffect(() => {
     const el = box.current
@@ -128,9 +131,10 @@ export function Composer ({ store }: { store: Store }) {
       <div class="composer-row">
         <button type="button" id="emoji-button" class="icon-button" aria-label={t.emoji} title={t.emoji} aria-expanded={emoji}
           onClick={() => { setEmoji(!emoji) }}>☺</button>
+        <AttachButton store={store} />
         <textarea id="text" ref={box} rows={1} value={text} aria-label={t.messageLabel} aria-invalid={over > 0}
           aria-describedby="text-count" placeholder={group !== undefined ? t.placeholderGroup(group.name) : t.placeholder}
-          onInput={(e) => { change(e.currentTarget.value) }} onKeyDown={onKeyDown} />
+          onInput={(e) => { change(e.currentTarget.value) }} onKeyDown={onKeyDown} onPaste={onPaste} />
         <button id="send" type="submit" disabled={sending || over > 0}>{t.send}</button>
       </div>
       <div id="text-count" class={`count small${over > 0 ? ' over' : ''}`} role={over > 0 ? 'alert' : undefined}

@@ -8,6 +8,7 @@ import { Confirm } from './Dialog.js'
 import { MessageText } from './Text.js'
 import { heldNote } from './StoreHealth.js'
 import { words } from './words.js'
+import { FileCard } from './Files.js'
 
 /** within this many pixels of the bottom, new messages keep the list scrolled down */
 const STICK_PX = 40
@@ -122,9 +123,11 @@ function Message ({ store, m, names, onInfo }: { store: Store, m: MessageView, n
           <span class="quote-author">{w.person(m.reply.author)}</span> {m.reply.text}
         </button>
       )}
-      <div class={`body${long && !open ? ' collapsed' : ''}`}>
-        <MessageText text={m.text} needle={s.filter !== '' ? s.filter : s.focusId === m.id ? s.searchText.trim() : ''} names={names} myName={myName} />
-      </div>
+      {m.file !== undefined
+        ? <FileCard store={store} m={{ ...m, file: m.file }} />
+        : <div class={`body${long && !open ? ' collapsed' : ''}`}>
+          <MessageText text={m.text} needle={s.filter !== '' ? s.filter : s.focusId === m.id ? s.searchText.trim() : ''} names={names} myName={myName} />
+        </div>}
       {long && <button type="button" class="link-button more" aria-expanded={open} onClick={() => { setOpen(!open) }}>{open ? t.showLess : t.showMore}</button>}
       <div class="meta">
         {m.editedAt !== undefined && <span class="edited" title={t.editedAt(m.editedAt)}>{t.edited}</span>}

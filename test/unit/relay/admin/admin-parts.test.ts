@@ -11,7 +11,9 @@ import { AdminAuth, loadOrCreateToken } from '../../../../relay/src/admin/auth.j
 import { inviteLink, parseInviteLink } from '../../../../core/protocol/invite-link.js'
 import { parseDirectory } from '../../../../core/protocol/directory.js'
 
-const BASE: Policy = { mailboxTtlMs: 86_400_000, quotaMessages: 100, quotaBytes: 2 ** 20, federationAllowed: false }
+const BASE: Policy = {
+  mailboxTtlMs: 86_400_000, quotaMessages: 100, quotaBytes: 2 ** 20, federationAllowed: false, fileTtlMs: 86_400_000, fileQuotaBytes: 2 ** 30, maxFileBytes: 2 ** 30
+}
 
 describe('relay admin parts', () => {
   it('policy: names the wrong key and why; console values win over the config file until reset', () => {

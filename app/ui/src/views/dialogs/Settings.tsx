@@ -6,6 +6,7 @@ import { useI18n } from '../../i18n/index.js'
 import type { Store } from '../../store.js'
 import { Dialog, ErrorLine, NameOver } from '../Dialog.js'
 import { errorText } from '../words.js'
+import { DownloadsSetting } from '../Files.js'
 import { Devices, LinkJoin } from './Devices.js'
 
 export function Settings ({ store, onClose }: { store: Store, onClose: () => void }) {
@@ -68,6 +69,7 @@ export function Settings ({ store, onClose }: { store: Store, onClose: () => voi
         </div>
         <label class="check"><input id="set-dnd" type="checkbox" checked={prefs.dnd}
           onChange={(e) => { setPrefs({ ...prefs, dnd: e.currentTarget.checked }) }} /> {t.dnd}</label>
+        <DownloadsSetting store={store} />
         <p class="muted small">{t.yourId} <code id="my-id">{s.me?.peerId}</code></p>
         <p><button type="button" id="settings-devices" class="button-secondary" onClick={() => { setDevices(true) }}>{t.devices}</button></p>
         <ErrorLine id="settings-error" text={error} />
