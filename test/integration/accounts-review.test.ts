@@ -1,0 +1,50 @@
+/**
+ * Accounts (issue 11): what review s4 found, in-process on loopback. A new device that dies after the
+ * first device answered and comes back after the code's time still ends linked (M1).
+ */
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
+import type { ParleyNode } from '../../node/src/parley-node.js'
+import { LINK_PENDING_META, type LinkPending } from '../../node/src/messaging/linking.js'
+
+interface LinkingInside { complete: (r: unknown) => Promise<unknown>, c: { store: { getMeta: (k: string) => Promise<unknown>, putMeta: (k: string, v: unknown) => Promise<void> } } }
+
+describe('accounts: review s4', () => {
+  let dir: string
+  const nodes: ParleyNode[] = []
+  const node = async (name: string): Promise<ParleyNode> => {
+    const n = loopbackNode(join(dir, name), { name })
+    await n.start()
+    nodes.push(n)
+    return n
+  }
+  before(async () => { dir = await tmpDir('parley-accounts-review-') })
+  after(async () => {
+    for (const n of nodes) await n.stop().catch(() => {})
+    await removeDir(dir)
+  })
+
+  it('M1: the new device dies after the answer and restarts past the code\'s time: it still ends linked', async () => {
+    const desk = await node('desk')
+    let laptop = await node('laptop')
+    await connect(laptop, desk)
+    const { code } = desk.messenger.linking.createCode()
+    // the "kill -9" right after the answer: the join is never written on the laptop
+    const inside = laptop.messenger.linking as unknown as LinkingInside
+    inside.complete = async () => { throw new Error('killed after the answer') }
+    await assert.rejects(laptop.messenger.linking.join(code, 'laptop'), /killed/)
+    assert.ok(desk.messenger.accounts.ownState().devices.includes(laptop.peerId), 'the desk added the laptop before it answered')
+    assert.equal(laptop.messenger.account, laptop.peerId)
+    // the restart comes after the code's time
+    const pending = await inside.c.store.getMeta(LINK_PENDING_META) as LinkPending
+    await inside.c.store.putMeta(LINK_PENDING_META, { ...pending, expiresAt: Date.now() - 1 })
+    await laptop.stop()
+    nodes.splice(nodes.indexOf(laptop), 1)
+    laptop = await node('laptop')
+    await connect(laptop, desk)
+    await until(() => laptop.messenger.account === desk.peerId, 'the laptop joins the account that lists it', 20_000)
+    assert.equal(laptop.messenger.linking.pendingLink, undefined)
+  })
+})
