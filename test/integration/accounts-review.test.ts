@@ -1,6 +1,7 @@
 /**
  * Accounts (issue 11): what review s4 found, in-process on loopback. A new device that dies after the
- * first device answered and comes back after the code's time still ends linked (M1).
+ * first device answered and comes back after the code's time still ends linked (M1); revoking a device
+ * does not rewrite the group history it wrote while current, also after a restart (M3).
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -14,10 +15,17 @@ interface LinkingInside { complete: (r: unknown) => Promise<unknown>, c: { store
 describe('accounts: review s4', () => {
   let dir: string
   const nodes: ParleyNode[] = []
+  const named: Record<string, ParleyNode> = {}
+  const restart = async (n: ParleyNode, name: string): Promise<ParleyNode> => {
+    await n.stop()
+    nodes.splice(nodes.indexOf(n), 1)
+    return await node(name)
+  }
   const node = async (name: string): Promise<ParleyNode> => {
     const n = loopbackNode(join(dir, name), { name })
     await n.start()
     nodes.push(n)
+    named[name] = n
     return n
   }
   before(async () => { dir = await tmpDir('parley-accounts-review-') })
@@ -40,11 +48,31 @@ describe('accounts: review s4', () => {
     // the restart comes after the code's time
     const pending = await inside.c.store.getMeta(LINK_PENDING_META) as LinkPending
     await inside.c.store.putMeta(LINK_PENDING_META, { ...pending, expiresAt: Date.now() - 1 })
-    await laptop.stop()
-    nodes.splice(nodes.indexOf(laptop), 1)
-    laptop = await node('laptop')
+    laptop = await restart(laptop, 'laptop')
     await connect(laptop, desk)
     await until(() => laptop.messenger.account === desk.peerId, 'the laptop joins the account that lists it', 20_000)
-    assert.equal(laptop.messenger.linking.pendingLink, undefined)
+    await until(() => laptop.messenger.linking.pendingLink === undefined, 'nothing left pending')
+  })
+
+  it('M3: a group the laptop created stays the same at Ben after the laptop is revoked and Ben restarts', async () => {
+    const desk = named.desk as ParleyNode
+    const laptop = named.laptop as ParleyNode
+    assert.equal(laptop.messenger.account, desk.peerId, 'linked by the test before')
+    let ben = await node('ben')
+    await connect(ben, desk); await connect(ben, laptop)
+    const g = await laptop.messenger.createGroup('Lunch', [ben.peerId])
+    const members = [...g.members].sort()
+    await until(() => ben.messenger.groups.get(g.conv) !== null, 'Ben gets the group')
+    assert.deepEqual([...(ben.messenger.groups.get(g.conv)?.members ?? [])].sort(), members)
+    await desk.messenger.accounts.change({ type: 'revoke', device: laptop.peerId })
+    await until(() => ben.messenger.accounts.accountOf(laptop.peerId) === null, 'Ben learns the revocation')
+    assert.deepEqual([...(ben.messenger.groups.get(g.conv)?.members ?? [])].sort(), members, 'live: unchanged')
+    ben = await restart(ben, 'ben')
+    const after = ben.messenger.groups.get(g.conv)
+    assert.ok(after !== null, 'the group is still there after the restart')
+    assert.deepEqual([...after.members].sort(), members)
+    assert.equal(after.admin, desk.peerId)
+    // the revoked device itself can no longer act for the account
+    assert.equal(ben.messenger.groups.inConversation(g.conv, laptop.peerId), false)
   })
 })

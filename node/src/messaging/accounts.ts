@@ -44,6 +44,8 @@ export class Accounts {
   /** device → account, from the records (only devices of accounts other than themselves) */
   private readonly index = new Map<string, string>()
   private readonly revoked = new Set<string>()
+  /** a revoked device → the account that revoked it (what it wrote while current stays that account's) */
+  private readonly revokedBy = new Map<string, string>()
   private readonly listeners = new Set<(s: AccountState) => void>()
 
   constructor (private readonly c: AccountsComponents) {}
@@ -86,6 +88,12 @@ export class Accounts {
     if (this.revoked.has(device) && !this.index.has(device)) return null
     return this.index.get(device) ?? device
   }
+
+  /**
+   * The account of a device for what it wrote and we already accepted (stored group ops, edits): a revoked
+   * device's writes stay its former account's, so a revocation never rewrites history on replay.
+   */
+  accountOfAccepted (device: string): string | null { return this.accountOf(device) ?? this.revokedBy.get(device) ?? null }
 
   /** `device`'s account, or throws ERR_NOT_A_MEMBER for a revoked device. */
   requireAccountOf (device: string): string {
@@ -193,7 +201,7 @@ export class Accounts {
     const s = foldAccount(r.account, r.ops)
     this.states.set(r.account, s)
     for (const d of s.devices) if (d !== r.account) this.index.set(d, r.account)
-    for (const d of s.revoked) { this.index.delete(d); this.revoked.add(d) }
+    for (const d of s.revoked) { this.index.delete(d); this.revoked.add(d); this.revokedBy.set(d, r.account) }
     return s
   }
 }

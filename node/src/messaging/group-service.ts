@@ -22,6 +22,8 @@ export interface GroupServiceComponents extends Pick<MessagingComponents, 'store
   self: string
   /** the account a device belongs to (null: revoked); by default each device is its own account */
   accountOf?: (device: string) => string | null
+  /** the account of a device for an op already accepted (a revoked device: its former account); by default accountOf */
+  accountOfAccepted?: (device: string) => string | null
   /** the current devices of an account; by default the account's own device */
   devicesOf?: (account: string) => string[]
   /** our display name, for the texts of our ops */
@@ -84,8 +86,10 @@ export class GroupService {
   /** Folds in a stored message's op (ours or a member's). */
   applyOp (m: StoredMessage): void {
     if (m.op === undefined) return
-    // the author device's account made the op (a revoked device's ops count for nobody)
-    const author = this.accountOf(m.author)
+    // the author device's account made the op. Every op here was accepted (receive refuses a revoked
+    // device's envelopes), so one its device wrote before it was revoked stays its account's: replaying the
+    // stored ops after a revocation gives the same groups as before it (review s4 M3)
+    const author = this.c.accountOfAccepted?.(m.author) ?? this.accountOf(m.author)
     if (author === null) return
     const state = this.book.apply({ id: m.id, conv: m.conv, author, hlc: m.hlc, op: m.op })
     if (state === null) return
