@@ -130,7 +130,12 @@ export class ParleyNode {
         host,
         log: this.log,
         accept: async (env, from) => await this.need(messenger).acceptMail(env, from),
-        saveInvite: async (invite) => { await store.putMeta('settings', { ...(await store.getMeta('settings') as NodeSettings), invite }) }
+        saveInvite: async (invite) => { await store.putMeta('settings', { ...(await store.getMeta('settings') as NodeSettings), invite }) },
+        homeOf: (device) => {
+          const accounts = messenger?.accounts
+          const account = accounts?.accountOf(device)
+          return account === undefined || account === null ? undefined : accounts?.state(account).home[0]?.relay
+        }
       }, this.init.relayClient)
       messenger = new Messenger({ store, host, identity, clock: new HybridClock(), log: this.log, relay }, { ...this.init.messenger, name: this.init.name })
       this.host_ = host

@@ -1,13 +1,15 @@
 /**
  * Accounts (issue 11): what review s4 found, in-process on loopback. A new device that dies after the
  * first device answered and comes back after the code's time still ends linked (M1); revoking a device
- * does not rewrite the group history it wrote while current, also after a restart (M3).
+ * does not rewrite the group history it wrote while current, also after a restart (M3);
+ * the home relay an account record names is used for routing (M2).
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
+import { newIdentity } from '../unit/helpers/identities.js'
 import { LINK_PENDING_META, type LinkPending } from '../../node/src/messaging/linking.js'
 
 interface LinkingInside { complete: (r: unknown) => Promise<unknown>, c: { store: { getMeta: (k: string) => Promise<unknown>, putMeta: (k: string, v: unknown) => Promise<void> } } }
@@ -62,17 +64,32 @@ describe('accounts: review s4', () => {
     await connect(ben, desk); await connect(ben, laptop)
     const g = await laptop.messenger.createGroup('Lunch', [ben.peerId])
     const members = [...g.members].sort()
-    await until(() => ben.messenger.groups.get(g.conv) !== null, 'Ben gets the group')
-    assert.deepEqual([...(ben.messenger.groups.get(g.conv)?.members ?? [])].sort(), members)
+    await until(() => ben.messenger.group(g.conv) !== null, 'Ben gets the group')
+    assert.deepEqual([...(ben.messenger.group(g.conv)?.members ?? [])].sort(), members)
     await desk.messenger.accounts.change({ type: 'revoke', device: laptop.peerId })
     await until(() => ben.messenger.accounts.accountOf(laptop.peerId) === null, 'Ben learns the revocation')
-    assert.deepEqual([...(ben.messenger.groups.get(g.conv)?.members ?? [])].sort(), members, 'live: unchanged')
+    assert.deepEqual([...(ben.messenger.group(g.conv)?.members ?? [])].sort(), members, 'live: unchanged')
     ben = await restart(ben, 'ben')
-    const after = ben.messenger.groups.get(g.conv)
+    const after = ben.messenger.group(g.conv)
     assert.ok(after !== null, 'the group is still there after the restart')
     assert.deepEqual([...after.members].sort(), members)
     assert.equal(after.admin, desk.peerId)
-    // the revoked device itself can no longer act for the account
-    assert.equal(ben.messenger.groups.inConversation(g.conv, laptop.peerId), false)
+    // what the revoked device wrote stays the account's; what it sends now is refused (accountOf: null)
+    assert.equal(ben.messenger.accounts.accountOfAccepted(laptop.peerId), desk.peerId)
+  })
+
+  it('M2: the home relay in Ana\'s signed record is where Ben\'s relay client routes her devices\' mail', async () => {
+    const desk = named.desk as ParleyNode
+    const ben = named.ben as ParleyNode
+    const home = (await newIdentity()).peerId
+    if (!ben.host.isConnected(desk.peerId)) await connect(ben, desk)
+    await desk.messenger.accounts.setHome([{ relay: home, addrs: [`/ip4/10.1.0.1/tcp/4001/p2p/${home}`] }])
+    // the record rides beside Ana's next envelope
+    const sent = await desk.messenger.sendMessage(ben.peerId, 'my home relay')
+    await desk.messenger.waitForState(sent.id, 'delivered', { signal: AbortSignal.timeout(10_000) })
+    await until(() => ben.messenger.accounts.state(desk.peerId).home[0]?.relay === home, 'Ben learns Ana\'s home')
+    const homeOf = (ben.relay as unknown as { c: { homeOf: (d: string) => string | undefined } }).c.homeOf
+    assert.equal(homeOf(desk.peerId), home)
+    assert.equal(homeOf(ben.peerId), undefined, 'no home in Ben\'s own record')
   })
 })
