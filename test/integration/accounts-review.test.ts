@@ -2,7 +2,8 @@
  * Accounts (issue 11): what review s4 found, in-process on loopback. A new device that dies after the
  * first device answered and comes back after the code's time still ends linked (M1); revoking a device
  * does not rewrite the group history it wrote while current, also after a restart (M3);
- * the home relay an account record names is used for routing (M2).
+ * the home relay an account record names is used for routing (M2); records beside
+ * envelopes are taken only from their own account's devices (M4).
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -10,6 +11,14 @@ import { join } from 'node:path'
 import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 import { newIdentity } from '../unit/helpers/identities.js'
+import { Libp2pHost } from '../../node/src/host/libp2p-host.js'
+import { createIdentityBytes, loadIdentity } from '../../core/keys.js'
+import { RpcChannel, remoteCode } from '../../core/rpc/channel.js'
+import { MSG_PROTOCOL, PEER_RPC_METHODS } from '../../core/protocol/peer-rpc.js'
+import { newMessageId, sealEnvelope } from '../../core/crypto/envelope.js'
+import { signAccountOp, signDeviceConsent } from '../../core/crypto/account.js'
+import { dmConversationId } from '../../core/protocol/envelope.js'
+import { silentLogger } from '../../core/util/log.js'
 import { LINK_PENDING_META, type LinkPending } from '../../node/src/messaging/linking.js'
 
 interface LinkingInside { complete: (r: unknown) => Promise<unknown>, c: { store: { getMeta: (k: string) => Promise<unknown>, putMeta: (k: string, v: unknown) => Promise<void> } } }
@@ -91,5 +100,27 @@ describe('accounts: review s4', () => {
     const homeOf = (ben.relay as unknown as { c: { homeOf: (d: string) => string | undefined } }).c.homeOf
     assert.equal(homeOf(desk.peerId), home)
     assert.equal(homeOf(ben.peerId), undefined, 'no home in Ben\'s own record')
+  })
+
+  it('M4: a record beside an envelope that is not the author\'s account is refused and never stored', async () => {
+    const ben = named.ben as ParleyNode
+    const mallory = loadIdentity(await createIdentityBytes())
+    const host = new Libp2pHost({ identity: mallory, log: silentLogger }, { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
+    await host.start()
+    try {
+      await host.dial(ben.host.addresses().find(a => a.includes('/127.0.0.1/')) as string)
+      const ch = new RpcChannel(await host.openStream(ben.peerId, MSG_PROTOCOL), undefined, silentLogger, { methods: PEER_RPC_METHODS })
+      const conv = dmConversationId(mallory.peerId, ben.peerId)
+      const strangers: string[] = []
+      for (let i = 0; i < 20; i++) {
+        const [acct, dev] = [loadIdentity(await createIdentityBytes()), loadIdentity(await createIdentityBytes())]
+        strangers.push(acct.peerId)
+        const env = sealEnvelope(mallory, { id: newMessageId(), conv, seq: i + 1, hlc: { w: Date.now(), c: 0 }, recipients: [ben.peerId], body: { text: `flood ${i}` } })
+        const acctRecord = { v: 1, account: acct.peerId, ops: [signAccountOp(acct, 1, { type: 'add', device: dev.peerId, dsig: signDeviceConsent(dev, acct.peerId) })] }
+        await assert.rejects(ch.call('deliver', { ...env, acct: acctRecord }), (e: unknown) => remoteCode(e) === 'ERR_INVALID_ENVELOPE')
+      }
+      assert.ok(strangers.every(a => ben.messenger.accounts.state(a).version === 0), 'none of the throw-away accounts kept')
+      await ch.close()
+    } finally { await host.stop() }
   })
 })
