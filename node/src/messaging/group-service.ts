@@ -103,10 +103,17 @@ export class GroupService {
     if (!this.loading) this.failSendsIfRemoved(state)
   }
 
+  /** Group members are accounts: a device's peer ID names its account (review s4 m7); a revoked device names nobody. */
+  private memberAccount (m: string): string {
+    if (!PEER_ID.test(m)) throw new ParleyError('ERR_INVALID_ARGUMENT', `not a peer ID: ${m}`)
+    const account = this.accountOf(m)
+    if (account === null) throw new ParleyError('ERR_NOT_A_MEMBER', `${m.slice(-12)} was removed from its account`)
+    return account
+  }
+
   async create (input: string, members: string[]): Promise<GroupState> {
     const name = parseDisplayName(normalizeName(input))
-    const list = [...new Set(members)].filter(m => m !== this.c.self)
-    for (const m of list) if (!PEER_ID.test(m)) throw new ParleyError('ERR_INVALID_ARGUMENT', `not a peer ID: ${m}`)
+    const list = [...new Set(members.map(m => this.memberAccount(m)))].filter(m => m !== this.c.self)
     if (list.length === 0) throw new ParleyError('ERR_INVALID_ARGUMENT', 'a group needs at least one other member')
     if (list.length + 1 > MAX_GROUP_MEMBERS) {
       throw new ParleyError('ERR_INVALID_ARGUMENT', `a group has at most ${MAX_GROUP_MEMBERS} members`)
@@ -119,7 +126,7 @@ export class GroupService {
 
   async addMember (conv: string, member: string): Promise<GroupState> {
     const g = this.book.requireAdmin(conv)
-    if (!PEER_ID.test(member)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'member must be a peer ID')
+    member = this.memberAccount(member)
     if (g.members.includes(member)) return g
     const text = `${this.c.selfName()} added ${member.slice(-12)}`
     const snapshot = { name: displayName(g.name), admin: g.admin, members: g.members }
@@ -129,6 +136,7 @@ export class GroupService {
 
   async removeMember (conv: string, member: string): Promise<GroupState> {
     const g = this.book.requireAdmin(conv)
+    if (!g.members.includes(member) && PEER_ID.test(member)) member = this.accountOf(member) ?? member
     if (member === this.c.self) throw new ParleyError('ERR_INVALID_ARGUMENT', 'to leave your own group, use leave')
     if (!g.members.includes(member)) throw new ParleyError('ERR_NOT_FOUND', 'not a member of this group')
     // the removed member gets the removal itself; nothing sealed after it is addressed to them

@@ -125,11 +125,14 @@ export class Linking {
     const secret = check.str(o, 'secret', { max: 64 })
     const dsig = check.str(o, 'dsig', { min: 86, max: 86, pattern: B64URL })
     const label = o.label === undefined ? undefined : check.str(o, 'label', { min: 0, max: MAX_LABEL_CHARS })
+    const account = this.c.accounts.account
+    // the consent first: a malformed one does not spend a good code (review s4 m12)
+    if (this.c.accounts.holdsAccountKey && !deviceConsentValid(account, remote, dsig)) {
+      throw new ParleyError('ERR_BAD_SIGNATURE', 'the device\'s consent does not verify')
+    }
     if (!this.c.accounts.holdsAccountKey || !this.take(secret)) {
       throw new ParleyError('ERR_INVITE_INVALID', 'this link code is unknown, used or expired: make a new one with parley link')
     }
-    const account = this.c.accounts.account
-    if (!deviceConsentValid(account, remote, dsig)) throw new ParleyError('ERR_BAD_SIGNATURE', 'the device\'s consent does not verify')
     const status = deviceStatus(this.c.accounts.ownState(), remote)
     if (status === 'revoked') throw new ParleyError('ERR_NOT_A_MEMBER', 'this device was revoked; link it anew with a new data dir')
     // durable before the answer: the new device may die any moment after it
