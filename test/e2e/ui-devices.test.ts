@@ -4,6 +4,7 @@
  * links with it; the desktop lists both; Ben's message reaches both pages, the laptop answers and the
  * desktop shows the answer as Ana's; the desktop revokes the laptop. Beside them, a colleague whose
  * Parley predates accounts shows "needs an update". Once in English at 1280 px, once in Chinese at 360 px;
+ * and once a laptop away from the office links through the relay with the admin's invite in the same screen;
  * every text looked for comes from the UI's catalogs. Screenshots go to test-results/screens/ (and, with
  * UPDATE_SCREENSHOTS=1, to docs/img/ for the user guides).
  */
@@ -11,28 +12,16 @@ import { describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
-import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
+import { connect, loopbackNode, removeDir, speakV01, tmpDir, until } from '../helpers/nodes.js'
 import { buildUi, isNarrow, launchChromium, openChat, screen as shot, toList, uiTest, type Side } from '../helpers/browser.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 import { parseLinkCode } from '../../core/protocol/account.js'
+import { inviteLink } from '../../core/protocol/invite-link.js'
+import { RelayServer } from '../../relay/src/relay-server.js'
+import { createLogger } from '../../core/util/log.js'
 import { uiI18n } from '../../app/ui/src/i18n/index.js'
 
 const SIDES: Side[] = [{ locale: 'en', width: 1280 }, { locale: 'zh-CN', width: 360 }]
-
-/**
- * Makes `node` answer as Parley 0.1.0 did: its profile without `accounts` (nor status, nor account record).
- * The test stands in for an old binary this way; the profile stays signed and valid.
- */
-function speakV01 (node: ParleyNode): void {
-  const peers = (node.messenger as unknown as { peers: { published: (withRecord?: boolean) => Record<string, unknown> | undefined } }).peers
-  const published = peers.published.bind(peers)
-  peers.published = (withRecord) => {
-    const p = published(withRecord)
-    if (p === undefined) return p
-    const { accounts: _a, acct: _h, account: _r, status: _s, ...v01 } = p
-    return v01
-  }
-}
 
 for (const side of SIDES) {
   describe(`web UI, accounts with several devices: ${side.locale} ${side.width} px`, () => {
@@ -141,7 +130,7 @@ for (const side of SIDES) {
     })
 
     ui('Ben writes to Ana: both computers show it; the laptop answers, and the desktop shows the answer as Ana\'s', async () => {
-      await until(() => ben.messenger.accounts.devicesOf(desk.peerId).includes(laptop.peerId), 'Ben knows the laptop')
+      await until(() => ben.messenger.accounts.devicesOf(desk.peerId).includes(laptop.peerId), 'Ben knows the laptop', 30_000)
       await ben.messenger.sendMessage(desk.peerId, 'lunch at 12?')
       for (const p of [pd(), pl()]) {
         await openChat(p, chatOf(ben))
@@ -151,7 +140,7 @@ for (const side of SIDES) {
       await p.locator('#text').fill('yes, from my laptop')
       await p.locator('#send').click()
       await pd().locator('#messages .msg.mine', { hasText: 'yes, from my laptop' }).waitFor()
-      await until(async () => (await ben.messenger.history(desk.peerId)).some(m => m.text === 'yes, from my laptop'), 'at Ben')
+      await until(async () => (await ben.messenger.history(desk.peerId)).some(m => m.text === 'yes, from my laptop'), 'at Ben', 30_000)
       // Ben's chat header on Ana's side is one person; Ben sees one Ana with two devices
       const ana = (await ben.messenger.listPeers()).filter(x => x.peerId === desk.peerId)
       assert.equal(ana.length, 1)
@@ -177,9 +166,9 @@ for (const side of SIDES) {
       await p.locator(`#device-list li[data-peer="${laptop.peerId}"] .device-revoke`).click()
       await p.locator('#confirm-text', { hasText: t.deviceRevokeConfirm }).waitFor()
       await p.locator('#confirm-yes').click()
-      await until(async () => await p.locator('#device-list li').count() === 1, 'one device left')
+      await until(async () => await p.locator('#device-list li').count() === 1, 'one device left', 30_000)
       assert.deepEqual(desk.messenger.accounts.ownState().revoked, [laptop.peerId])
-      await until(() => !ben.messenger.accounts.devicesOf(desk.peerId).includes(laptop.peerId), 'Ben learns the revocation')
+      await until(() => !ben.messenger.accounts.devicesOf(desk.peerId).includes(laptop.peerId), 'Ben learns the revocation', 30_000)
       const m = await ben.messenger.sendMessage(desk.peerId, 'after the revocation')
       assert.ok(!m.envelope.keys.some(k => k.to === laptop.peerId), 'nobody seals to the revoked laptop')
       await p.locator('#devices-close').click()
@@ -189,3 +178,52 @@ for (const side of SIDES) {
     })
   })
 }
+
+describe('web UI: linking a laptop away from the office, through the relay, with an invite in the first-run screen', () => {
+  let dir: string
+  let relay: RelayServer
+  let desk: ParleyNode
+  let laptop: ParleyNode
+  let browser: Browser
+  const pages: Record<string, Page> = {}
+
+  before(async () => {
+    buildUi()
+    dir = await tmpDir('parley-ui-devices-relay-')
+    relay = new RelayServer({ dataDir: join(dir, 'relay'), listen: ['/ip4/127.0.0.1/tcp/0'] }, createLogger('relay', 'error'))
+    await relay.start()
+    const relayAddr = relay.addresses()[0] as string
+    // the desktop at the office uses the relay; the laptop knows nothing yet (no LAN between them, no relay set)
+    desk = loopbackNode(join(dir, 'desk'), { name: 'Ana Lima', relay: relayAddr, relayClient: { mailboxPollMs: 300 } })
+    laptop = loopbackNode(join(dir, 'laptop'), { relayClient: { mailboxPollMs: 300 } })
+    await desk.start(); await laptop.start()
+    await relay.mailbox.admit(desk.peerId, 'allow-list')
+    await desk.host.reconnectRelay()
+    await until(() => desk.relay.status().admitted === true, 'the desktop at the relay', 30_000)
+    browser = await launchChromium()
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en' })
+    pages.laptop = await ctx.newPage()
+    await pages.laptop.goto(laptop.uiUrl as string)
+  })
+  after(async () => {
+    await browser?.close()
+    for (const n of [desk, laptop]) await n?.stop()
+    await relay?.stop()
+    await removeDir(dir)
+  })
+
+  uiTest('the code and the admin\'s invite link in the first-run screen: the laptop joins the relay, then the account', () => pages, async () => {
+    const p = pages.laptop as Page
+    const { code } = desk.messenger.linking.createCode()
+    const invite = inviteLink(relay.addresses()[0] as string, (await relay.mailbox.createInvite()).token)
+    await p.locator('#welcome-link').click()
+    await p.locator('#link-join-code').fill(code)
+    await p.locator('#link-join-invite').fill(invite)
+    await p.locator('#link-join-submit').click()
+    await p.locator('#welcome').waitFor({ state: 'detached', timeout: 45_000 })
+    assert.equal(laptop.messenger.account, desk.peerId)
+    assert.equal(laptop.host.reach(desk.peerId), 'relay', 'through the relay\'s circuit')
+    assert.equal(laptop.relay.status().admitted, true)
+    await p.locator('#my-name', { hasText: 'Ana Lima' }).waitFor()
+  }, 'devices-relay-')
+})

@@ -59,3 +59,18 @@ export async function filesContaining (dir: string, needle: string): Promise<str
   }
   return hits
 }
+
+/**
+ * Makes `node` answer as Parley 0.1.0 did: its profile without `accounts` (nor status, nor account record).
+ * The test stands in for an old binary this way; the profile stays signed and valid.
+ */
+export function speakV01 (node: ParleyNode): void {
+  const peers = (node.messenger as unknown as { peers: { published: (withRecord?: boolean) => Record<string, unknown> | undefined } }).peers
+  const published = peers.published.bind(peers)
+  peers.published = (withRecord) => {
+    const p = published(withRecord)
+    if (p === undefined) return p
+    const { accounts: _a, acct: _h, account: _r, status: _s, ...v01 } = p
+    return v01
+  }
+}

@@ -14,7 +14,7 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { PARLEY_BIN } from '../helpers/proc.js'
 import { parseLinkCode } from '../../core/protocol/account.js'
-import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
+import { connect, loopbackNode, removeDir, speakV01, tmpDir, until } from '../helpers/nodes.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 import type { AccountView, MessageView } from '../../node/src/api/contract.js'
 import { Libp2pHost } from '../../node/src/host/libp2p-host.js'
@@ -229,17 +229,19 @@ describe('v0.1 data dir migration', () => {
 
 describe('the CLI: parley link, parley devices, revoke', () => {
   let dir: string
-  const n: Record<'ana1' | 'ana2' | 'ben', ParleyNode> = {} as never
+  const n: Record<'ana1' | 'ana2' | 'ben' | 'old', ParleyNode> = {} as never
   const parley = async (node: 'ana1' | 'ana2' | 'ben', ...args: string[]): Promise<string> =>
     (await promisify(execFile)(process.execPath, [PARLEY_BIN, ...args, '--data', join(dir, node)], { encoding: 'utf8' })).stdout
 
   before(async () => {
     dir = await tmpDir('parley-accounts-cli-')
-    for (const k of ['ana1', 'ana2', 'ben'] as const) {
-      n[k] = loopbackNode(join(dir, k), { name: k === 'ben' ? 'Ben' : 'Ana' })
+    for (const k of ['ana1', 'ana2', 'ben', 'old'] as const) {
+      n[k] = loopbackNode(join(dir, k), { name: k === 'ben' ? 'Ben' : k === 'old' ? 'Olga' : 'Ana' })
       await n[k].start()
     }
-    await connect(n.ana1, n.ana2); await connect(n.ana1, n.ben); await connect(n.ana2, n.ben)
+    // Olga's Parley answers as 0.1.0 did (no accounts)
+    speakV01(n.old)
+    await connect(n.ana1, n.ana2); await connect(n.ana1, n.ben); await connect(n.ana2, n.ben); await connect(n.ben, n.old)
   })
   after(async () => {
     for (const node of Object.values(n)) await node?.stop()
@@ -260,8 +262,13 @@ describe('the CLI: parley link, parley devices, revoke', () => {
     const json = JSON.parse(await parley('ana1', 'devices', '--json')) as AccountView
     assert.deepEqual(json.devices.map(d => d.peerId), [n.ana1.peerId, n.ana2.peerId])
     // Ben's list: one Ana, with two devices
-    await until(() => n.ben.messenger.accounts.devicesOf(n.ana1.peerId).includes(n.ana2.peerId), 'Ben knows the laptop')
-    assert.match(await parley('ben', 'peers'), /Ana .*, 2 devices/)
+    await until(() => n.ben.messenger.accounts.devicesOf(n.ana1.peerId).includes(n.ana2.peerId), 'Ben knows the laptop', 30_000)
+    await until(async () => (await n.ben.messenger.listPeers()).find(p => p.peerId === n.old.peerId)?.needsUpdate === true, 'Olga\'s old profile seen', 30_000)
+    const peers = await parley('ben', 'peers')
+    assert.match(peers, /Ana .*, 2 devices/)
+    // a colleague on Parley 0.1: a clear state, not a silent failure
+    assert.match(peers, /Olga .*needs an update \(older Parley\)/)
+    assert.doesNotMatch(peers, /Ana .*needs an update/)
     // only the first device links: the laptop says so in words
     const refused = await parley('ana2', 'link').then(() => '', (e: { stderr: string }) => e.stderr)
     assert.match(refused, /only the account's first device can link/)

@@ -39,7 +39,7 @@ export class ApiClient {
   settings = async (): Promise<SettingsView> => await this.call('GET', '/settings')
   /** (only what the UI reads of it) what opening the message store found at this start */
   status = async (): Promise<{ store?: StoreHealthView }> => await this.call('GET', '/status')
-  saveSettings = async (body: { name?: string, relay?: string | null, invite?: string | null, ui?: Partial<UiPrefs> }): Promise<SettingsView> =>
+  saveSettings = async (body: { name?: string, relay?: string | null, invite?: string | null, join?: string, ui?: Partial<UiPrefs> }): Promise<SettingsView> =>
     await this.call('PUT', '/settings', body)
 
   /** `reply`: the id of the message answered; `change`: an edit (text replaces it) or recall (text '') of your own message */

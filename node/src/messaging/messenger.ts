@@ -340,6 +340,8 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     // a new device without a name of its own takes the account's (its first device's signed profile), before
     // the link is answered: the first-run screen then shows the person's name
     try {
+      // linked through the relay, the first device's profile may not have come yet: ask for it
+      if ((await this.c.store.getPeer(s.account))?.profile === undefined) await this.peers.fetchProfile(s.account, { signal: AbortSignal.timeout(5000) })
       const name = (await this.c.store.getPeer(s.account))?.profile?.name
       if (name !== undefined && this.peers.name === DEFAULT_NAME) await this.peers.setName(name)
     } catch (err) { this.c.log.debug('account name not taken', { err: toParleyError(err).message }) }

@@ -303,8 +303,9 @@ export class Peers {
     return v
   }
 
-  private async fetchProfile (peerId: string): Promise<void> {
-    const ch = await this.c.channels.get(peerId)
+  /** Asks `peerId` for its signed profile (and account record) now. */
+  async fetchProfile (peerId: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const ch = await this.c.channels.get(peerId, options)
     await this.acceptProfile(peerId, await ch.call('getProfile', {}))
   }
 

@@ -310,7 +310,9 @@ export const en = (f: Formatters) => ({
   needsUpdateBanner: (name: string) =>
     `${name} uses an older version of Parley. Ask them to update: until then, messages from or to a second computer of yours or theirs do not get through.`,
   needsUpdateShort: 'needs an update',
-  peerDevices: (n: number) => n === 1 ? '1 device' : `${n} devices`
+  peerDevices: (n: number) => n === 1 ? '1 device' : `${n} devices`,
+  linkInvite: 'Away from the office? Your relay invite link (from your admin), else leave empty',
+  linkViaRelay: 'Connecting to your other computer through the office relay…'
 })
 
 export type Messages = ReturnType<typeof en>

@@ -278,5 +278,7 @@ export const zhCN: Catalog<Messages> = (f) => ({
   // accounts and devices, session 4 (issue 11)
   needsUpdateBanner: (name: string) => `${name} 使用的是旧版 Parley。请对方更新：在此之前，你或对方第二台电脑收发的消息无法送达。`,
   needsUpdateShort: '需要更新',
-  peerDevices: (n: number) => `${n} 台设备`
+  peerDevices: (n: number) => `${n} 台设备`,
+  linkInvite: '不在办公室？填写中继邀请链接（向管理员索取），否则留空',
+  linkViaRelay: '正在通过办公室中继连接你的另一台电脑…'
 })

@@ -13,6 +13,10 @@ import { errorText } from '../words.js'
 
 const asApiError = (err: unknown): ApiError => err instanceof ApiError ? err : new ApiError('ERR_INTERNAL', String(err))
 
+/** through a relay just joined, the other computer's circuit may take a while: linking is tried again for this long. @default 30000 */
+export const RELAY_LINK_WAIT_MS = 30_000
+const pause = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
 export function Devices ({ store, onClose }: { store: Store, onClose: () => void }) {
   const { t } = useI18n()
   const [link, setLink] = useState<{ code: string, expiresAt: number, qr: string } | null>(null)
@@ -81,6 +85,8 @@ export function LinkJoin ({ store, onDone, onBack }: { store: Store, onDone: () 
   const { t } = useI18n()
   const [code, setCode] = useState('')
   const [label, setLabel] = useState('')
+  const [invite, setInvite] = useState('')
+  const [connecting, setConnecting] = useState(false)
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<string | null>(null)
   const join = async (e: Event): Promise<void> => {
@@ -88,14 +94,29 @@ export function LinkJoin ({ store, onDone, onBack }: { store: Store, onDone: () 
     setBusy(true)
     setError(null)
     try {
-      await store.api.joinAccount(code.trim(), label.trim() === '' ? undefined : label.trim())
+      // away from the office: the relay invite first (the new computer reaches the other one through the relay)
+      const viaRelay = invite.trim() !== ''
+      if (viaRelay) {
+        setConnecting(true)
+        store.setRelay((await store.api.saveSettings({ join: invite.trim() })).relay)
+      }
+      const deadline = Date.now() + (viaRelay ? RELAY_LINK_WAIT_MS : 0)
+      for (;;) {
+        try {
+          await store.api.joinAccount(code.trim(), label.trim() === '' ? undefined : label.trim())
+          break
+        } catch (err) {
+          if (asApiError(err).code !== 'ERR_PEER_UNREACHABLE' || Date.now() > deadline) throw err
+          await pause(1000)
+        }
+      }
       // this computer is now a device of that account, under its name
       await store.refreshAccount().catch(() => {})
       onDone()
     } catch (err) {
       const a = asApiError(err)
       setError(a.code === 'ERR_INVITE_INVALID' ? t.linkCodeInvalid : a.code === 'ERR_INVALID_ARGUMENT' ? t.linkNotFresh : errorText(t, a))
-    } finally { setBusy(false) }
+    } finally { setBusy(false); setConnecting(false) }
   }
   return (
     <form id="link-join" onSubmit={(e) => { void join(e) }}>
@@ -104,7 +125,10 @@ export function LinkJoin ({ store, onDone, onBack }: { store: Store, onDone: () 
       <label>{t.linkCode} <input id="link-join-code" value={code} required autoFocus onInput={(e) => { setCode(e.currentTarget.value) }} /></label>
       <label>{t.deviceLabel} <input id="link-join-label" value={label} maxLength={64} placeholder={t.deviceLabelPlaceholder}
         onInput={(e) => { setLabel(e.currentTarget.value) }} /></label>
+      <label>{t.linkInvite} <input id="link-join-invite" value={invite} placeholder="parley://join?…"
+        onInput={(e) => { setInvite(e.currentTarget.value) }} /></label>
       <p class="muted small">{t.linkHistoryWarning}</p>
+      {connecting && <p id="link-join-connecting" class="muted small" role="status">{t.linkViaRelay}</p>}
       <ErrorLine id="link-join-error" text={error} />
       <div class="dialog-actions">
         <button type="button" class="button-secondary" onClick={onBack}>{t.cancel}</button>
