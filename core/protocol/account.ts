@@ -116,12 +116,23 @@ export function parseAccountRecord (value: unknown): AccountRecord {
   return { v: 1, account, ops }
 }
 
-/** Ops of both, each once (an op is identified by its signature), in (n, sig) order. */
+/**
+ * Ops of both, each once (an op is identified by its signature), in (n, sig) order. A `home` op that a
+ * later one replaces is dropped: the fold's result is the same (the last home op wins, and the highest
+ * op number is never a replaced home op), and a record whose relay addresses change often stays far
+ * below MAX_ACCOUNT_OPS.
+ */
 export function mergeOps (a: readonly AccountOp[], b: readonly AccountOp[]): AccountOp[] {
   const bySig = new Map<string, AccountOp>()
   for (const op of [...a, ...b]) if (!bySig.has(op.sig)) bySig.set(op.sig, op)
-  return [...bySig.values()].sort(compareOps)
+  const sorted = [...bySig.values()].sort(compareOps)
+  const lastHome = sorted.findLast(op => op.type === 'home')
+  return sorted.filter(op => op.type !== 'home' || op === lastHome)
 }
+
+/** Does `record` speak of `device` (its account key's device, or a device one of its ops names)? Records are taken only from the devices they are about. */
+export const recordNames = (record: AccountRecord, device: string): boolean =>
+  record.account === device || record.ops.some(op => op.device === device)
 
 export const compareOps = (x: AccountOp, y: AccountOp): number => x.n - y.n || (x.sig < y.sig ? -1 : x.sig > y.sig ? 1 : 0)
 

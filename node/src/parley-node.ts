@@ -138,7 +138,12 @@ export class ParleyNode {
         accept: async (env, from, office) => await this.need(messenger).acceptMail(env, from, office),
         signReceipt: (r) => signReceipt(identity, r),
         notices: async (items) => { await this.need(messenger).applyNotices(items) },
-        saveInvite: async (invite) => { await store.putMeta('settings', { ...(await store.getMeta('settings') as NodeSettings), invite }) }
+        saveInvite: async (invite) => { await store.putMeta('settings', { ...(await store.getMeta('settings') as NodeSettings), invite }) },
+        homeOf: (device) => {
+          const accounts = messenger?.accounts
+          const account = accounts?.accountOf(device)
+          return account === undefined || account === null ? undefined : accounts?.state(account).home[0]?.relay
+        }
       }, this.init.relayClient)
       messenger = new Messenger({ store, host, identity, clock: new HybridClock(), log: this.log, relay }, { ...this.init.messenger, name: this.init.name })
       this.host_ = host

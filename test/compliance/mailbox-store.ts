@@ -10,6 +10,7 @@ import type { MailboxLimits, MailboxStore } from '../../relay/src/store/types.js
 import { sealEnvelope, newMessageId } from '../../core/crypto/envelope.js'
 import { dmConversationId, type Envelope } from '../../core/protocol/envelope.js'
 import { ParleyError } from '../../core/errors.js'
+import { signAccountOp, signDeviceConsent } from '../../core/crypto/account.js'
 import { newIdentities } from '../unit/helpers/identities.js'
 import type { DeviceIdentity } from '../../core/keys.js'
 import { DEFAULT_FED_POLICY, type FedPeer, type FederationStore } from '../../relay/src/federation/types.js'
@@ -277,6 +278,29 @@ export function mailboxStoreCompliance (name: string, setup: MailboxStoreSetup):
     assert.equal(second?.envelope.id, e.id)
     assert.ok(second!.cursor > first!.cursor, 'a new cursor after the restart')
     assert.equal(await store.deposit(bob.peerId, alice.peerId, e, 100), 0, 'still deduped after the restart')
+  })
+  it('keeps account ops, the device-to-account map and deny marks across a restart; a revoked mark is for good (issue 11)', async () => {
+    await store.stop()
+    const storage = await setup()
+    storages.push(storage)
+    store = storage.open(limits())
+    await store.start()
+    assert.deepEqual(await store.getAccountOps(alice.peerId), [])
+    assert.equal(await store.accountOfDevice(bob.peerId), undefined)
+    const ops = [signAccountOp(alice, 1, { type: 'add', device: bob.peerId, dsig: signDeviceConsent(bob, alice.peerId) })]
+    await store.putAccountOps(alice.peerId, ops, [alice.peerId, bob.peerId])
+    await store.deny([bob.peerId], 'revoked')
+    await store.deny([alice.peerId], 'removed')
+    await store.stop()
+    store = storage.open(limits())
+    await store.start()
+    assert.deepEqual(await store.getAccountOps(alice.peerId), ops)
+    assert.equal(await store.accountOfDevice(bob.peerId), alice.peerId)
+    await store.deny([bob.peerId], 'removed')
+    await store.undeny(bob.peerId)
+    assert.equal(await store.denied(bob.peerId), 'revoked')
+    await store.undeny(alice.peerId)
+    assert.equal(await store.denied(alice.peerId), undefined)
   })
   // ---- federation (relay/src/federation/types.ts) -----------------------------------
 

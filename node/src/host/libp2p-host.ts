@@ -426,7 +426,8 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
       verify: verifyByPeer
     }, this.peerId, {
       peer: (p, isNew) => { this.onDiscovered(node, p, isNew) },
-      gone: (p, reason) => { this.onVanished(p, reason) }
+      gone: (p, reason) => { this.onVanished(p, reason) },
+      legacy: (peerId, addrs) => { this.onLegacyPeer(node, peerId, addrs) }
     }, this.init.discovery)
     this.discovery.start(this.selfRecords())
     node.addEventListener('self:peer:update', () => { this.discovery?.update(this.selfRecords()) })
@@ -453,6 +454,23 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
     this.emit('peerDiscovered', { peerId: p.peerId, addrs: addrs.map(String), ...(p.advert !== undefined ? { advert: p.advert } : {}) })
     this.updatePresence(p.peerId)
     if (this.preferredPeers.has(p.peerId)) this.dialInBackground(p.peerId)
+  }
+
+  /**
+   * A Parley 0.1.0 peer heard on the old service type (mdns/legacy.ts): its addresses go to the peer store
+   * and it is dialled once; the profile fetched over that connection marks it "needs an update" (issue 11).
+   */
+  private onLegacyPeer (node: Libp2p<Services>, peerId: string, addrs: string[]): void {
+    let id
+    try { id = peerIdFromString(peerId) } catch { return }
+    if (peerId === this.peerId) return
+    const mas = addrs.map(a => { try { return multiaddr(a) } catch { return null } })
+      .filter((a): a is Multiaddr => a !== null && (this.init.announceLoopback || !isLoopback(a)))
+    if (mas.length === 0) return
+    this.components.log.info('older Parley peer discovered', { peerId, addrs: mas.map(String) })
+    node.peerStore.patch(id, { multiaddrs: mas })
+      .then(() => { this.dialInBackground(peerId) })
+      .catch((err) => { this.components.log.debug('older peer not dialled', { peerId, err: toParleyError(err).message }) })
   }
 
   private onVanished (p: CachedPeer, reason: GoneReason): void {

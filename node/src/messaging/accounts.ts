@@ -12,14 +12,21 @@ import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { deviceStatus, foldAccount, signAccountOp, verifyAccountRecord, type AccountOpInput } from '../../../core/crypto/account.js'
 import { sealEnvelope, type SealInput, type SigningKeys } from '../../../core/crypto/envelope.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
-import { mergeOps, parseAccountRecord, type AccountOp, type AccountRecord, type AccountState, type HomeRelay } from '../../../core/protocol/account.js'
+import {
+  MAX_ACCOUNT_OPS, MAX_DEVICES, mergeOps, parseAccountOp, parseAccountRecord, type AccountOp, type AccountRecord, type AccountState, type HomeRelay
+} from '../../../core/protocol/account.js'
 import type { Logger } from '../../../core/util/log.js'
 import type { MessageStore } from '../store/types.js'
 
 /** meta key of our own account: { v, account, ops, since, migrated? } */
 export const ACCOUNT_META = 'account'
-/** meta key of the records of other accounts: { [account]: ops } */
+/** meta key of the records of other accounts as Parley kept them before review s4 (one map): read once, then moved */
 export const ACCOUNTS_META = 'accounts'
+/** meta key of the other accounts kept, least recently seen first; each one's ops under ACCOUNT_OPS_META + its ID */
+export const ACCOUNTS_INDEX_META = 'accounts.index'
+export const ACCOUNT_OPS_META = 'account:'
+/** other accounts kept at most (a flood of throw-away accounts evicts the least recently seen). @default 5000 */
+export const MAX_FOREIGN_ACCOUNTS = 5000
 
 export interface OwnAccountMeta {
   v: 1
@@ -32,9 +39,11 @@ export interface OwnAccountMeta {
 }
 
 export interface AccountsComponents {
-  store: Pick<MessageStore, 'getMeta' | 'putMeta' | 'updateMeta'>
+  store: Pick<MessageStore, 'getMeta' | 'putMeta' | 'updateMeta' | 'deleteMeta'>
   identity: SigningKeys
   log: Logger
+  /** @default MAX_FOREIGN_ACCOUNTS */
+  maxAccounts?: number
 }
 
 export class Accounts {
@@ -44,6 +53,8 @@ export class Accounts {
   /** device → account, from the records (only devices of accounts other than themselves) */
   private readonly index = new Map<string, string>()
   private readonly revoked = new Set<string>()
+  /** a revoked device → the account that revoked it (what it wrote while current stays that account's) */
+  private readonly revokedBy = new Map<string, string>()
   private readonly listeners = new Set<(s: AccountState) => void>()
 
   constructor (private readonly c: AccountsComponents) {}
@@ -70,9 +81,18 @@ export class Accounts {
     } else {
       this.own = stored
     }
-    const others = (await this.c.store.getMeta(ACCOUNTS_META) ?? {}) as Record<string, AccountOp[]>
-    for (const [account, ops] of Object.entries(others)) {
-      try { this.index_(parseAccountRecord({ v: 1, account, ops })) } catch (err) {
+    const older = await this.c.store.getMeta(ACCOUNTS_META) as Record<string, AccountOp[]> | undefined
+    if (older !== undefined) {
+      // the one map of before: each account under its own key, once
+      for (const [account, ops] of Object.entries(older)) await this.c.store.putMeta(ACCOUNT_OPS_META + account, ops)
+      const index = (await this.c.store.getMeta(ACCOUNTS_INDEX_META) ?? []) as string[]
+      await this.c.store.putMeta(ACCOUNTS_INDEX_META, [...new Set([...index, ...Object.keys(older)])])
+      await this.c.store.deleteMeta(ACCOUNTS_META)
+    }
+    for (const account of (await this.c.store.getMeta(ACCOUNTS_INDEX_META) ?? []) as string[]) {
+      const ops = await this.c.store.getMeta(ACCOUNT_OPS_META + account)
+      if (!Array.isArray(ops) || account === this.own.account) continue
+      try { this.index_(parseAccountRecord({ v: 1, account, ops })); this.kept.add(account) } catch (err) {
         this.c.log.warn('stored account record skipped', { account, err: toParleyError(err).message })
       }
     }
@@ -86,6 +106,12 @@ export class Accounts {
     if (this.revoked.has(device) && !this.index.has(device)) return null
     return this.index.get(device) ?? device
   }
+
+  /**
+   * The account of a device for what it wrote and we already accepted (stored group ops, edits): a revoked
+   * device's writes stay its former account's, so a revocation never rewrites history on replay.
+   */
+  accountOfAccepted (device: string): string | null { return this.accountOf(device) ?? this.revokedBy.get(device) ?? null }
 
   /** `device`'s account, or throws ERR_NOT_A_MEMBER for a revoked device. */
   requireAccountOf (device: string): string {
@@ -127,10 +153,16 @@ export class Accounts {
    * account's state changed.
    */
   async accept (record: AccountRecord): Promise<boolean> {
-    verifyAccountRecord(record)
     const before = this.ops.get(record.account) ?? []
-    const merged = mergeOps(before, record.ops)
-    if (merged.length === before.length) return false
+    this.touch(record.account)
+    // the ops we hold were verified when they came: only the new ones are checked (a record rides every envelope)
+    const known = new Set(before.map(op => op.sig))
+    const fresh = record.ops.filter(op => !known.has(op.sig))
+    if (fresh.length === 0) return false
+    verifyAccountRecord({ ...record, ops: fresh })
+    const merged = mergeOps(before, fresh)
+    // nothing new (an op we had, or a home op a later one replaces)
+    if (!merged.some(op => fresh.includes(op))) return false
     const state = this.index_({ v: 1, account: record.account, ops: merged })
     await this.persist(record.account, merged)
     for (const fn of this.listeners) fn(state)
@@ -150,8 +182,15 @@ export class Accounts {
       throw new ParleyError('ERR_INVALID_ARGUMENT', 'this device holds the account key and cannot be revoked')
     }
     if (input.type === 'revoke' && deviceStatus(s, input.device) !== 'current') throw new ParleyError('ERR_NOT_FOUND', 'not a device of this account')
-    const op = signAccountOp(this.c.identity, s.version + 1, input)
+    if (input.type === 'add' && s.devices.length >= MAX_DEVICES) {
+      throw new ParleyError('ERR_INVALID_ARGUMENT', `an account has at most ${MAX_DEVICES} devices: revoke one first`)
+    }
+    // checked as every peer will parse it: an op they would refuse would make the whole record unreadable
+    const op = parseAccountOp(signAccountOp(this.c.identity, s.version + 1, input))
     const ops = mergeOps(this.ops.get(this.own.account) ?? [], [op])
+    if (ops.length > MAX_ACCOUNT_OPS) {
+      throw new ParleyError('ERR_INVALID_ARGUMENT', `an account record holds at most ${MAX_ACCOUNT_OPS} changes: this account has no room for more`)
+    }
     const state = this.index_({ v: 1, account: this.own.account, ops })
     await this.persist(this.own.account, ops)
     for (const fn of this.listeners) fn(state)
@@ -185,7 +224,37 @@ export class Accounts {
       await this.c.store.putMeta(ACCOUNT_META, this.own)
       return
     }
-    await this.c.store.updateMeta(ACCOUNTS_META, (v) => ({ ...(v as Record<string, AccountOp[]> | undefined), [account]: ops }))
+    // each account under its own key: a change rewrites that account only; the index only when one comes or goes
+    await this.c.store.putMeta(ACCOUNT_OPS_META + account, ops)
+    if (this.kept.has(account)) return
+    this.kept.add(account)
+    const max = this.c.maxAccounts ?? MAX_FOREIGN_ACCOUNTS
+    const evicted: string[] = []
+    for (const a of this.kept) {
+      if (this.kept.size <= max) break
+      if (a === account) continue
+      this.kept.delete(a)
+      evicted.push(a)
+    }
+    for (const a of evicted) { this.forget(a); await this.c.store.deleteMeta(ACCOUNT_OPS_META + a) }
+    await this.c.store.putMeta(ACCOUNTS_INDEX_META, [...this.kept])
+    if (evicted.length > 0) this.c.log.info('account records evicted (least recently seen)', { count: evicted.length })
+  }
+
+  /** other accounts whose records we keep, least recently seen first */
+  private readonly kept = new Set<string>()
+
+  private touch (account: string): void {
+    if (!this.kept.delete(account)) return
+    this.kept.add(account)
+  }
+
+  /** An evicted account: its devices are taken as accounts of their own until its record comes again. */
+  private forget (account: string): void {
+    const s = this.states.get(account)
+    this.ops.delete(account)
+    this.states.delete(account)
+    for (const d of s?.devices ?? []) if (this.index.get(d) === account) this.index.delete(d)
   }
 
   private index_ (r: AccountRecord): AccountState {
@@ -193,7 +262,7 @@ export class Accounts {
     const s = foldAccount(r.account, r.ops)
     this.states.set(r.account, s)
     for (const d of s.devices) if (d !== r.account) this.index.set(d, r.account)
-    for (const d of s.revoked) { this.index.delete(d); this.revoked.add(d) }
+    for (const d of s.revoked) { this.index.delete(d); this.revoked.add(d); this.revokedBy.set(d, r.account) }
     return s
   }
 }

@@ -22,6 +22,8 @@ export interface GroupServiceComponents extends Pick<MessagingComponents, 'store
   self: string
   /** the account a device belongs to (null: revoked); by default each device is its own account */
   accountOf?: (device: string) => string | null
+  /** the account of a device for an op already accepted (a revoked device: its former account); by default accountOf */
+  accountOfAccepted?: (device: string) => string | null
   /** the current devices of an account; by default the account's own device */
   devicesOf?: (account: string) => string[]
   /** our display name, for the texts of our ops */
@@ -84,8 +86,10 @@ export class GroupService {
   /** Folds in a stored message's op (ours or a member's). */
   applyOp (m: StoredMessage): void {
     if (m.op === undefined) return
-    // the author device's account made the op (a revoked device's ops count for nobody)
-    const author = this.accountOf(m.author)
+    // the author device's account made the op. Every op here was accepted (receive refuses a revoked
+    // device's envelopes), so one its device wrote before it was revoked stays its account's: replaying the
+    // stored ops after a revocation gives the same groups as before it (review s4 M3)
+    const author = this.c.accountOfAccepted?.(m.author) ?? this.accountOf(m.author)
     if (author === null) return
     const state = this.book.apply({ id: m.id, conv: m.conv, author, hlc: m.hlc, op: m.op })
     if (state === null) return
@@ -99,10 +103,17 @@ export class GroupService {
     if (!this.loading) this.failSendsIfRemoved(state)
   }
 
+  /** Group members are accounts: a device's peer ID names its account (review s4 m7); a revoked device names nobody. */
+  private memberAccount (m: string): string {
+    if (!PEER_ID.test(m)) throw new ParleyError('ERR_INVALID_ARGUMENT', `not a peer ID: ${m}`)
+    const account = this.accountOf(m)
+    if (account === null) throw new ParleyError('ERR_NOT_A_MEMBER', `${m.slice(-12)} was removed from its account`)
+    return account
+  }
+
   async create (input: string, members: string[]): Promise<GroupState> {
     const name = parseDisplayName(normalizeName(input))
-    const list = [...new Set(members)].filter(m => m !== this.c.self)
-    for (const m of list) if (!PEER_ID.test(m)) throw new ParleyError('ERR_INVALID_ARGUMENT', `not a peer ID: ${m}`)
+    const list = [...new Set(members.map(m => this.memberAccount(m)))].filter(m => m !== this.c.self)
     if (list.length === 0) throw new ParleyError('ERR_INVALID_ARGUMENT', 'a group needs at least one other member')
     if (list.length + 1 > MAX_GROUP_MEMBERS) {
       throw new ParleyError('ERR_INVALID_ARGUMENT', `a group has at most ${MAX_GROUP_MEMBERS} members`)
@@ -115,7 +126,7 @@ export class GroupService {
 
   async addMember (conv: string, member: string): Promise<GroupState> {
     const g = this.book.requireAdmin(conv)
-    if (!PEER_ID.test(member)) throw new ParleyError('ERR_INVALID_ARGUMENT', 'member must be a peer ID')
+    member = this.memberAccount(member)
     if (g.members.includes(member)) return g
     const text = `${this.c.selfName()} added ${member.slice(-12)}`
     const snapshot = { name: displayName(g.name), admin: g.admin, members: g.members }
@@ -125,6 +136,7 @@ export class GroupService {
 
   async removeMember (conv: string, member: string): Promise<GroupState> {
     const g = this.book.requireAdmin(conv)
+    if (!g.members.includes(member) && PEER_ID.test(member)) member = this.accountOf(member) ?? member
     if (member === this.c.self) throw new ParleyError('ERR_INVALID_ARGUMENT', 'to leave your own group, use leave')
     if (!g.members.includes(member)) throw new ParleyError('ERR_NOT_FOUND', 'not a member of this group')
     // the removed member gets the removal itself; nothing sealed after it is addressed to them

@@ -57,8 +57,8 @@ export class Linking {
     // completed before a crash (the join was written, the pending mark not yet removed)
     if (this.c.accounts.account === p.device) { await this.c.store.deleteMeta(LINK_PENDING_META); return }
     this.pending = p
-    await this.expire()
-    if (this.pending !== undefined) this.resume()
+    // asked at least once more, even past the code's time: the account device may have answered just before a crash
+    this.resume()
   }
 
   private resumeTimer?: NodeJS.Timeout
@@ -84,7 +84,7 @@ export class Linking {
         }
         await this.expire()
         if (this.pending !== undefined && this.c.accounts.account !== p.device) this.resume()
-      })()
+      })().catch(err => { this.c.log.warn('pending link not resumed', { err: toParleyError(err).message }) })
     }, 2000)
     this.resumeTimer.unref()
   }
@@ -125,11 +125,14 @@ export class Linking {
     const secret = check.str(o, 'secret', { max: 64 })
     const dsig = check.str(o, 'dsig', { min: 86, max: 86, pattern: B64URL })
     const label = o.label === undefined ? undefined : check.str(o, 'label', { min: 0, max: MAX_LABEL_CHARS })
+    const account = this.c.accounts.account
+    // the consent first: a malformed one does not spend a good code (review s4 m12)
+    if (this.c.accounts.holdsAccountKey && !deviceConsentValid(account, remote, dsig)) {
+      throw new ParleyError('ERR_BAD_SIGNATURE', 'the device\'s consent does not verify')
+    }
     if (!this.c.accounts.holdsAccountKey || !this.take(secret)) {
       throw new ParleyError('ERR_INVITE_INVALID', 'this link code is unknown, used or expired: make a new one with parley link')
     }
-    const account = this.c.accounts.account
-    if (!deviceConsentValid(account, remote, dsig)) throw new ParleyError('ERR_BAD_SIGNATURE', 'the device\'s consent does not verify')
     const status = deviceStatus(this.c.accounts.ownState(), remote)
     if (status === 'revoked') throw new ParleyError('ERR_NOT_A_MEMBER', 'this device was revoked; link it anew with a new data dir')
     // durable before the answer: the new device may die any moment after it
@@ -171,12 +174,18 @@ export class Linking {
     return await this.complete(record)
   }
 
-  /** A record of the pending link's account was seen (a profile): it completes the link if it lists us. */
+  /**
+   * A record of an account was seen (a profile): when it lists this device while we are still alone, the
+   * link completes, pending mark or not. The fold lists a device only with its own consent signature
+   * (`dsig`), which this device gives only when it asks to link: so a crash after the answer, and a
+   * restart after the code's time, still end linked (never half-linked).
+   */
   async seen (account: string): Promise<void> {
-    const p = this.pending
-    if (p === undefined || p.device !== account) return
+    if (account === this.c.identity.peerId || !this.c.accounts.alone) return
     const record = this.c.accounts.recordOf(account)
-    if (record === undefined || deviceStatus(foldAccount(account, record.ops), this.c.identity.peerId) !== 'current') return
+    // cheap first: most profiles are of accounts that never named this device
+    if (record?.ops.some(op => op.type === 'add' && op.device === this.c.identity.peerId) !== true) return
+    if (deviceStatus(foldAccount(account, record.ops), this.c.identity.peerId) !== 'current') return
     await this.complete(record).catch(err => { this.c.log.warn('pending link not completed', { err: toParleyError(err).message }) })
   }
 

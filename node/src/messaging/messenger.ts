@@ -126,6 +126,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
       // our account: it changes once, when this device joins an account (linking)
       get self () { return accounts.account },
       accountOf: (d) => accounts.accountOf(d),
+      accountOfAccepted: (d) => accounts.accountOfAccepted(d),
       devicesOf: (a) => accounts.devicesOf(a),
       selfName: () => this.peers.name,
       send: async (conv, recipients, body, kind) => await this.append(conv, recipients, body, kind),

@@ -13,7 +13,7 @@ import { displayName, earlierLookAlikes, lookAlikeWarning, nameWarning, normaliz
 import type { PeerRecord } from '../store/types.js'
 import type { PeerChannels } from './peer-channels.js'
 import type { MessagingComponents, PeerRpcHandlers, PeerView } from './types.js'
-import { parseAccountRecord, type AccountRecord } from '../../../core/protocol/account.js'
+import { parseAccountRecord, recordNames, type AccountRecord } from '../../../core/protocol/account.js'
 
 /** a failed profile fetch is tried again while the peer stays connected: after 0.5, 1, 2, 4, 8 s */
 const PROFILE_RETRY_MS = 500
@@ -318,6 +318,7 @@ export class Peers {
     if (o.account !== undefined && this.c.accounts !== undefined) {
       // the device's certificate chain (its account's signed ops): a bad one is refused with the profile
       const record = parseAccountRecord(o.account)
+      if (!recordNames(record, peerId)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'the account record in the profile is not the peer\'s')
       if (await this.c.accounts.accept(record)) this.c.events.emit('peerUpdated', await this.peerView(peerId))
       this.c.accountSeen?.(record.account)
     }

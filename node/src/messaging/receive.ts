@@ -6,6 +6,7 @@
  */
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { openEnvelope } from '../../../core/crypto/envelope.js'
+import { recordNames } from '../../../core/protocol/account.js'
 import { bodyFields, conversationMembers, isGroupConv, parseEnvelope, type Body, type Envelope, type GroupOp } from '../../../core/protocol/envelope.js'
 import type { DeliverResult } from '../../../core/protocol/peer-rpc.js'
 import { AckAfterWrite, answered } from '../../../core/rpc/channel.js'
@@ -58,7 +59,10 @@ export class ReceivePipeline {
     }
     try {
       // the author's certificate chain: its account's ops, each signed by the account key (a forged one is refused)
+      // taken only when it is the author's own account: a record about someone else is no certificate of the
+      // author, and storing it would let any peer fill our store with throw-away accounts (review s4 M4)
       if (env.acct !== undefined && this.c.accounts !== undefined) {
+        if (!recordNames(env.acct, env.author)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'the account record beside the envelope is not the author\'s')
         try {
           await this.c.accounts.accept(env.acct)
         } catch (err) {

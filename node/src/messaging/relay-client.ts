@@ -74,6 +74,11 @@ export interface RelayClientComponents {
   signReceipt?: (r: Omit<SignedReceipt, 'sig' | 'by' | 'v'>) => SignedReceipt
   /** federation: receipts and bounces the relay kept for this device; settles once they are applied */
   notices?: (items: Notice[]) => Promise<void>
+  /**
+   * The home relay (peer ID) a device's account names in its signed record (issue 11, "addresses with a
+   * home"), if any: a deposit for it names that home, so our relay forwards its copy there.
+   */
+  homeOf?: (device: string) => string | undefined
 }
 
 export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
@@ -168,12 +173,18 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
 
   /**
    * One deposit, kept by the relay for every recipient in `to` that it serves;
-   * recipients of another office whose home relay we know (setHome, offices)
-   * are named with it (`home`), and the relay forwards their copies there.
+   * recipients of another office whose home relay we know (setHome, offices,
+   * or the home relay their account record names) are named with it (`home`),
+   * and the relay forwards their copies there.
    */
   async deposit (to: string[], envelope: Envelope): Promise<DepositAnswer> {
     const ch = await this.rpc()
-    const home = Object.fromEntries(to.flatMap(t => { const h = this.homes.get(t) ?? this.homeOf?.(t); return h !== undefined ? [[t, h]] : [] }))
+    const ours = this.c.host.relayPeerId
+    const home = Object.fromEntries(to.flatMap(t => {
+      // what we learned of federation first, else the home the recipient's account record names (not our own relay)
+      const h = this.homes.get(t) ?? this.c.homeOf?.(t) ?? this.homeOf?.(t)
+      return h !== undefined && h !== ours ? [[t, h]] : []
+    }))
     const answer = parseDepositAnswer(await ch.call('deposit', { to, envelope, ...(Object.keys(home).length > 0 ? { home } : {}) }))
     for (const [peer, office] of Object.entries(answer.offices ?? {})) this.offices_.set(peer, office)
     return answer

@@ -6,8 +6,8 @@
  */
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { verifyEnvelope } from '../../../core/crypto/envelope.js'
-import { foldAccount, verifyAccountRecord } from '../../../core/crypto/account.js'
-import { parseAccountRecord } from '../../../core/protocol/account.js'
+import { accountOpValid, foldAccount } from '../../../core/crypto/account.js'
+import { mergeOps, parseAccountRecord, type AccountRecord } from '../../../core/protocol/account.js'
 import {
   parseAckMail, parseDeposit, parseFetch, parsePublish, parseRedeem,
   type DepositAnswer, type OfficePerson, type FetchResult, type RelayRpcMethod, type RelayStatus
@@ -74,6 +74,8 @@ export class MailboxService {
     redeem: async (remote, body) => {
       const { token } = parseRedeem(body)
       const user = await this.metrics.timeStore('redeem', async () => await this.c.store.redeem(token, remote))
+      // a new invite lifts an admin's removal of the person's devices (never a revocation)
+      for (const d of await this.devicesWith(remote)) await this.c.store.undeny(d)
       this.metrics.inviteRedeemed()
       this.c.log.info('invite redeemed', { peerId: remote })
       return { admitted: true, since: user.admittedAt }
@@ -183,33 +185,62 @@ export class MailboxService {
   notify (peer: string): void { this.wake(peer) }
 
   /**
-   * Admission per account (issue 11): a node sends its account record beside `relayStatus`. A current
-   * device of an account with an admitted device is admitted too; the devices the record revoked lose
-   * their admission. A record that does not verify changes nothing.
+   * Admission per account (issue 11): a node sends its account record beside `relayStatus`. The relay
+   * merges the record's verified ops into the ops it keeps for that account (its store), and judges by
+   * that fold, never by the caller's record alone: a current device of an account with an admitted
+   * device is admitted too; a device revoked in any op the relay has seen loses its admission and is
+   * denied for good; a device of a person the admin removed is denied until it redeems a new invite.
+   * An op that does not verify changes nothing.
    */
   private async accountOf (remote: string, body: unknown): Promise<void> {
     const value = typeof body === 'object' && body !== null ? (body as { account?: unknown }).account : undefined
-    if (value === undefined) return
-    let state
-    try {
-      const record = parseAccountRecord(value)
-      verifyAccountRecord(record)
-      state = foldAccount(record.account, record.ops)
-    } catch (err) {
-      this.c.log.warn('account record refused', { peerId: remote, err: toParleyError(err).message })
-      return
-    }
-    for (const d of state.revoked) {
-      if (this.c.store.isAdmitted(d) && await this.c.store.removeUser(d)) {
-        this.wakeable.delete(d)
-        this.c.log.info('revoked device: admission dropped', { peerId: d, account: state.account })
+    const store = this.c.store
+    let presented: AccountRecord | undefined
+    if (value !== undefined) {
+      try {
+        presented = parseAccountRecord(value)
+      } catch (err) {
+        this.c.log.warn('account record refused', { peerId: remote, err: toParleyError(err).message })
       }
     }
-    if (this.c.store.isAdmitted(remote) || !state.devices.includes(remote)) return
-    if (state.devices.some(d => this.c.store.isAdmitted(d))) {
-      await this.c.store.admit(remote, 'account', state.account.slice(-12))
-      this.c.log.info('device admitted with its account', { peerId: remote, account: state.account })
+    const account = presented?.account ?? await store.accountOfDevice(remote)
+    if (account === undefined) return
+    const stored = await store.getAccountOps(account)
+    const known = new Set(stored.map(op => op.sig))
+    const fresh = (presented?.ops ?? []).filter(op => !known.has(op.sig))
+    if (fresh.some(op => !accountOpValid(op))) {
+      this.c.log.warn('account record refused', { peerId: remote, err: 'an op is not signed by the account key' })
+      return
     }
+    const ops = fresh.length > 0 ? mergeOps(stored, fresh) : stored
+    const state = foldAccount(account, ops)
+    // kept only for an account the caller is (or was) a device of, with a device admitted here: strangers store nothing
+    const members = [...state.devices, ...state.revoked]
+    if (!members.includes(remote) || !members.some(d => store.isAdmitted(d))) return
+    if (fresh.length > 0) {
+      await store.putAccountOps(account, ops, members)
+      await store.deny(state.revoked, 'revoked')
+      for (const d of state.revoked) {
+        if (!store.isAdmitted(d) || !await store.removeUser(d)) continue
+        this.wakeable.delete(d)
+        await this.c.disconnect(d).catch(() => {})
+        this.c.log.info('revoked device: admission dropped', { peerId: d, account })
+      }
+    }
+    if (store.isAdmitted(remote) || !state.devices.includes(remote)) return
+    if (await store.denied(remote) !== undefined) return
+    if (state.devices.some(d => store.isAdmitted(d))) {
+      await store.admit(remote, 'account', account.slice(-12))
+      this.c.log.info('device admitted with its account', { peerId: remote, account })
+    }
+  }
+
+  /** The current devices of the account `device` was last listed in (just `device` when none is known). */
+  private async devicesWith (device: string): Promise<string[]> {
+    const account = await this.c.store.accountOfDevice(device)
+    if (account === undefined) return [device]
+    const state = foldAccount(account, await this.c.store.getAccountOps(account))
+    return [...new Set([device, ...state.devices])]
   }
 
   /** peers that asked for `mailWaiting` (relayStatus { wake: true }) */
@@ -295,11 +326,21 @@ export class MailboxService {
     this.c.log.warn('refused unadmitted peer', { what, peerId })
   }
 
-  /** Withdraws admission: the user record goes, and so do its reservation and connections. */
+  /**
+   * Withdraws admission: the user record goes, and so do its reservation and connections. A person is an
+   * account, so every device of the account the relay knows goes too, and none of them is let in again by
+   * its account (only by a new invite). True when any was admitted.
+   */
   async removeUser (peerId: string): Promise<boolean> {
-    const removed = await this.c.store.removeUser(peerId)
-    await this.c.disconnect(peerId)
-    if (removed) this.c.log.info('user removed', { peerId })
+    const devices = await this.devicesWith(peerId)
+    await this.c.store.deny(devices, 'removed')
+    let removed = false
+    for (const d of devices) {
+      if (await this.c.store.removeUser(d)) removed = true
+      this.wakeable.delete(d)
+      await this.c.disconnect(d)
+    }
+    if (removed) this.c.log.info('user removed', { peerId, devices: devices.length })
     return removed
   }
 

@@ -15,7 +15,9 @@ import { ParleyError } from '../../../core/errors.js'
 import { silentLogger } from '../../../core/util/log.js'
 import { EventRecorder } from '../helpers/events.js'
 import { storedMessage } from '../helpers/store.js'
-import { PEER_A, PEER_B, PEER_C } from '../helpers/peer-ids.js'
+import { PEER_A, PEER_B, PEER_C, PEER_D } from '../helpers/peer-ids.js'
+
+const REVOKED = PEER_D
 
 describe('GroupService', () => {
   let store: LevelStore
@@ -81,5 +83,25 @@ describe('GroupService', () => {
     await assert.rejects(groups.removeMember(g.conv, PEER_C), code('ERR_NOT_FOUND'))
     await assert.rejects(groups.rename(g.conv, ' spaced '), code('ERR_INVALID_ARGUMENT'))
     assert.equal(sent.length, 1)
+  })
+
+  it('members are accounts: a device\'s peer ID names its account, a revoked device is refused (review s4 m7)', async () => {
+    const byAccount = new GroupService({
+      store, log: silentLogger, events, self: PEER_A, selfName: () => 'Alice',
+      // PEER_C is a second device of PEER_B's account; REVOKED a device its account revoked
+      accountOf: (d) => d === PEER_C ? PEER_B : d === REVOKED ? null : d,
+      send: async (conv, recipients, body): Promise<StoredMessage> => {
+        const m = { ...storedMessage({ conv, author: PEER_A, seq: ++seq, outgoing: true, text: body.text }), ...(body.op !== undefined ? { op: body.op } : {}) }
+        byAccount.applyOp(m)
+        return m
+      },
+      syncWith: () => {},
+      isConnected: () => false
+    })
+    const g = await byAccount.create('team', [PEER_C])
+    assert.deepEqual([...g.members].sort(), [PEER_A, PEER_B].sort())
+    await assert.rejects(byAccount.addMember(g.conv, REVOKED), code('ERR_NOT_A_MEMBER'))
+    const after = await byAccount.removeMember(g.conv, PEER_C)
+    assert.deepEqual(after.members, [PEER_A])
   })
 })

@@ -25,11 +25,12 @@ describe('RelayClient mailbox drain', () => {
   let alice: DeviceIdentity, bob: DeviceIdentity
   let mailbox: MailboxStore
   let acks: unknown[]
+  let deposits: unknown[] = []
   let seq = 0
   const env = (text: string): Envelope => sealEnvelope(alice, { id: newMessageId(), conv: dmConversationId(alice.peerId, bob.peerId), seq: ++seq, hlc: { w: Date.now(), c: 0 }, recipients: [bob.peerId], body: { text } })
 
   /** A client for bob whose relay end answers from `mailbox`; `accept` decides per envelope. */
-  const client = (accept: AcceptMail, keptMailMaxMs?: number): RelayClient => {
+  const client = (accept: AcceptMail, keptMailMaxMs?: number, homeOf?: (device: string) => string | undefined): RelayClient => {
     const net = new FakeNetwork()
     const host = net.host(bob.peerId)
     void net.host(RELAY).handle(RELAY_PROTOCOL, (theirs) => {
@@ -42,12 +43,13 @@ describe('RelayClient mailbox drain', () => {
             acks.push(ack)
             return { deleted: 'upTo' in ack ? await mailbox.ack(bob.peerId, ack.upTo) : await mailbox.ackCursors(bob.peerId, ack.cursors) }
           }
+          case 'deposit': deposits.push(body); return { status: 'stored', stored: 1, unknown: [], full: [], shareFull: [] }
           default: throw new ParleyError('ERR_NOT_FOUND', method)
         }
       }, silentLogger, { methods: RELAY_RPC_METHODS })
     })
     net.connect(bob.peerId, RELAY)
-    return new RelayClient({ host, log: silentLogger, accept, saveInvite: async () => {} }, { fetchBatch: 2, mailboxPollMs: 60_000, ...(keptMailMaxMs !== undefined ? { keptMailMaxMs } : {}) })
+    return new RelayClient({ host, log: silentLogger, accept, saveInvite: async () => {}, ...(homeOf !== undefined ? { homeOf } : {}) }, { fetchBatch: 2, mailboxPollMs: 60_000, ...(keptMailMaxMs !== undefined ? { keptMailMaxMs } : {}) })
   }
 
   beforeEach(async () => {
@@ -55,6 +57,7 @@ describe('RelayClient mailbox drain', () => {
     mailbox = new LevelMailboxStore(new MemoryLevel(), { ttlMs: 60_000, quotaMessages: 100, quotaBytes: 1 << 20 })
     await mailbox.start()
     acks = []
+    deposits = []
   })
   afterEach(async () => { await mailbox.stop() })
 
@@ -129,5 +132,23 @@ describe('RelayClient mailbox drain', () => {
     await new Promise(resolve => setTimeout(resolve, 50))
     assert.deepEqual((await mailbox.fetch(bob.peerId, 0, 10)).items.map(i => i.envelope.id), [e1.id])
     await c.stop()
+  })
+
+  it('a deposit names the home relay a recipient\'s account record names (not our own relay); what federation learned comes first', async () => {
+    const OTHER = '12D3KooWOtherOtherOtherOtherOtherOtherOtherOtherOt'
+    const FED = '12D3KooWFederationFederationFederationFederationF'
+    const c = client(async () => ({ durable: Promise.resolve('stored' as const) }), undefined, (d) => d === alice.peerId ? OTHER : RELAY)
+    c.configure('/ip4/127.0.0.1/tcp/1/p2p/' + RELAY, null)
+    c.start()
+    try {
+      const e = env('to alice')
+      await c.deposit([alice.peerId, bob.peerId], e)
+      assert.deepEqual((deposits[0] as { home?: unknown }).home, { [alice.peerId]: OTHER })
+      c.setHome(alice.peerId, FED)
+      await c.deposit([alice.peerId], e)
+      assert.deepEqual((deposits[1] as { home?: unknown }).home, { [alice.peerId]: FED })
+    } finally {
+      await c.stop()
+    }
   })
 })

@@ -13,6 +13,7 @@
  */
 import { MdnsBrowser, type BrowserEvents, type BrowserInit, type CachedPeer } from './browser.js'
 import { MdnsResponder, type FullQuery } from './responder.js'
+import { LegacyBrowse, type LegacyBrowseInit } from './legacy.js'
 import type { MdnsTransport, ReceivedPacket } from './socket.js'
 import type { Rr, SelfRecords, SignRecord, VerifyRecord } from './records.js'
 import type { Logger } from '../../../../core/util/log.js'
@@ -23,7 +24,12 @@ export interface MdnsDiscoveryInit extends BrowserInit {
   minTtlS?: number
   /** TTL added for every peer in our cache, seconds. @default 2 */
   ttlPerPeerS?: number
+  /** the browse for Parley 0.1.0 peers (legacy.ts), when `on.legacy` is given */
+  legacy?: LegacyBrowseInit
 }
+
+/** What discovery reports: the browser's events, and Parley 0.1.0 peers heard (issue 11: "needs an update"). */
+export type DiscoveryEvents = BrowserEvents & { legacy?: (peerId: string, addrs: string[]) => void }
 
 export const DEFAULT_MIN_TTL_S = 120
 export const DEFAULT_TTL_PER_PEER_S = 2
@@ -58,6 +64,7 @@ function recordsOf (packet: dnsPacket.Packet): Rr[] {
 export class MdnsDiscovery {
   private readonly browser: MdnsBrowser
   private readonly responder: MdnsResponder
+  private readonly legacy?: LegacyBrowse
   private readonly token: number
   private readonly minTtlS: number
   private readonly ttlPerPeerS: number
@@ -65,7 +72,7 @@ export class MdnsDiscovery {
   private unsubscribe?: () => void
   private readonly assembling = new Map<string, { q: FullQuery, timer: NodeJS.Timeout }>()
 
-  constructor (private readonly c: MdnsDiscoveryComponents, readonly peerId: string, on: BrowserEvents, init: MdnsDiscoveryInit = {}) {
+  constructor (private readonly c: MdnsDiscoveryComponents, readonly peerId: string, on: DiscoveryEvents, init: MdnsDiscoveryInit = {}) {
     const random = c.random ?? Math.random
     this.token = c.transport.token()
     this.minTtlS = init.minTtlS ?? DEFAULT_MIN_TTL_S
@@ -79,6 +86,7 @@ export class MdnsDiscovery {
     this.browser = new MdnsBrowser({ transport: c.transport, token: this.token, random, self: peerId, ...verify }, on, { ...init, sweepMs })
     this.responder = new MdnsResponder({ transport: c.transport, token: this.token, random, ttl: () => this.ttl(), spreadMs: () => this.spreadMs(), ...sign })
     this.browser.onMassLoss = () => { this.responder.reannounce() }
+    if (on.legacy !== undefined) this.legacy = new LegacyBrowse({ transport: c.transport, token: this.token, self: peerId, random }, on.legacy, init.legacy)
   }
 
   /** The TTL our records carry now, seconds. */
@@ -104,6 +112,7 @@ export class MdnsDiscovery {
     const offChange = this.c.transport.onNetworkChange?.(() => { this.networkChanged() })
     this.unsubscribe = () => { unsubscribe(); offChange?.() }
     this.browser.start()
+    this.legacy?.start()
     this.responder.update(self)
   }
 
@@ -125,6 +134,7 @@ export class MdnsDiscovery {
     if (this.unsubscribe === undefined) return
     this.responder.stop()
     this.browser.stop()
+    this.legacy?.stop()
     this.unsubscribe()
     this.unsubscribe = undefined
     for (const a of this.assembling.values()) clearTimeout(a.timer)
@@ -139,11 +149,14 @@ export class MdnsDiscovery {
   restartQueries (): void { this.browser.restartQueries() }
   /** browse restarts so far (network changes, mass losses) */
   get restarts (): number { return this.browser.restarts }
+  /** questions for Parley 0.1.0 peers sent so far */
+  get legacyQueries (): number { return this.legacy?.sent ?? 0 }
 
   private onPacket ({ packet, from, sentBy }: ReceivedPacket): void {
     if (sentBy === this.token) return
     if (packet.type === 'response') {
       this.browser.onResponse(recordsOf(packet))
+      this.legacy?.onResponse(recordsOf(packet))
       return
     }
     const key = `${from.address}:${from.port}`
@@ -186,5 +199,6 @@ export class MdnsDiscovery {
   private dispatch (q: FullQuery, waited: boolean): void {
     this.responder.onQuery(q, waited)
     this.browser.onForeignQuery(q)
+    this.legacy?.onForeignQuery(q.questions)
   }
 }

@@ -16,6 +16,11 @@ import type * as dnsPacket from 'dns-packet'
 
 export const SERVICE_TYPE = '_parley._tcp.local'
 export const SERVICE_ENUMERATION = '_services._dns-sd._udp.local'
+/**
+ * What Parley 0.1.0 announced with @libp2p/mdns (issue 11, migration): PTR to `<random>._parley._udp.local`,
+ * whose TXT holds `dnsaddr=<multiaddr>/p2p/<peerId>` entries, unsigned. Browsed only to say "needs an update".
+ */
+export const LEGACY_SERVICE_TYPE = '_parley._udp.local'
 const MAX_ADDRS = 16
 /** RFC 6763 §6.1: a TXT string is at most 255 bytes; advert chunks stay below with their key. */
 const ADVERT_CHUNK_BYTES = 240
@@ -173,16 +178,21 @@ export function verifySeen (verify: VerifyRecord, seen: SeenInstance): boolean {
   return ok
 }
 
-function parseInstances (records: Rr[]): SeenInstance[] {
+/** The Parley 0.1.0 peers a response tells about (LEGACY_SERVICE_TYPE, unsigned: the Noise handshake checks the peer ID). */
+export function readLegacyInstances (records: Rr[]): SeenInstance[] {
+  return parseInstances(records, LEGACY_SERVICE_TYPE)
+}
+
+function parseInstances (records: Rr[], service = SERVICE_TYPE): SeenInstance[] {
   const ptrTtl = new Map<string, number>()
   for (const r of records) {
-    if (r.type === 'PTR' && sameName(r.name, SERVICE_TYPE) && typeof r.data === 'string') ptrTtl.set(r.data.toLowerCase(), r.ttl ?? 0)
+    if (r.type === 'PTR' && sameName(r.name, service) && typeof r.data === 'string') ptrTtl.set(r.data.toLowerCase(), r.ttl ?? 0)
   }
   const out: SeenInstance[] = []
   for (const r of records) {
     if (r.type !== 'TXT') continue
     const key = r.name.toLowerCase()
-    const ofService = key.endsWith(`.${SERVICE_TYPE}`)
+    const ofService = key.endsWith(`.${service}`)
     if (!ofService && !ptrTtl.has(key)) continue
     const strings = txtStrings(r.data)
     const addrs: string[] = []

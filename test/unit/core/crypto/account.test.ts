@@ -40,6 +40,17 @@ describe('account records', () => {
     assert.equal(mergeOps(ops, ops).length, 4)
   })
 
+  it('two ops with the same number (a data dir restored from a backup) fold the same in any order, by signature (review s4 m11)', () => {
+    const a = signAccountOp(ana, 1, { type: 'add', device: laptop.peerId, dsig: signDeviceConsent(laptop, ana.peerId) })
+    const b = signAccountOp(ana, 1, { type: 'home', home: [] })
+    const c = signAccountOp(ana, 1, { type: 'add', device: phone.peerId, dsig: signDeviceConsent(phone, ana.peerId) })
+    const expected = foldAccount(ana.peerId, [a, b, c])
+    assert.equal(expected.version, 1)
+    assert.deepEqual([...expected.devices].sort(), [ana.peerId, laptop.peerId, phone.peerId].sort())
+    for (const order of [[c, b, a], [b, a, c], [a, c, b]]) assert.deepEqual(foldAccount(ana.peerId, order), expected)
+    assert.deepEqual(mergeOps([c], [a, b]), mergeOps([b, a], [c]))
+  })
+
   it('a revoked device stays revoked, even if added again later', () => {
     const ops = [
       signAccountOp(ana, 1, { type: 'add', device: laptop.peerId, dsig: signDeviceConsent(laptop, ana.peerId) }),

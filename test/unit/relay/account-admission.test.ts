@@ -1,0 +1,83 @@
+/**
+ * Relay admission per account (issue 11, review s4 B1): the relay judges by the account ops it keeps
+ * itself, so a revoked device reconnecting with its old record stays out, and an admin's removal of a
+ * person is not undone by the account's other device.
+ */
+import { describe, it, beforeEach, afterEach } from 'node:test'
+import assert from 'node:assert/strict'
+import { MemoryLevel } from 'memory-level'
+import { MailboxService } from '../../../relay/src/mailbox/service.js'
+import { RelayMetrics } from '../../../relay/src/admin/metrics.js'
+import { LevelMailboxStore } from '../../../relay/src/store/level-mailbox-store.js'
+import { signAccountOp, signDeviceConsent } from '../../../core/crypto/account.js'
+import type { AccountOp, AccountRecord } from '../../../core/protocol/account.js'
+import { silentLogger } from '../../../core/util/log.js'
+import type { DeviceIdentity } from '../../../core/keys.js'
+import { newIdentities } from '../helpers/identities.js'
+
+describe('relay admission per account', () => {
+  let desktop: DeviceIdentity, laptop: DeviceIdentity, phone: DeviceIdentity, mallory: DeviceIdentity
+  let store: LevelMailboxStore
+  let service: MailboxService
+  let disconnected: string[]
+  let add: AccountOp, revoke: AccountOp
+  const record = (...ops: AccountOp[]): AccountRecord => ({ v: 1, account: desktop.peerId, ops })
+  const status = async (who: DeviceIdentity, rec?: AccountRecord): Promise<boolean> =>
+    (await service.handlers.relayStatus(who.peerId, rec === undefined ? {} : { account: rec })).admitted
+
+  beforeEach(async () => {
+    [desktop, laptop, phone, mallory] = await newIdentities(4) as [DeviceIdentity, DeviceIdentity, DeviceIdentity, DeviceIdentity]
+    store = new LevelMailboxStore(new MemoryLevel(), { ttlMs: 60_000, quotaMessages: 100, quotaBytes: 1 << 20 })
+    await store.start()
+    disconnected = []
+    service = new MailboxService({ store, log: silentLogger, disconnect: async (p) => { disconnected.push(p) }, metrics: new RelayMetrics() }, { sweepIntervalMs: 60_000 })
+    add = signAccountOp(desktop, 1, { type: 'add', device: laptop.peerId, label: 'laptop', dsig: signDeviceConsent(laptop, desktop.peerId) })
+    revoke = signAccountOp(desktop, 2, { type: 'revoke', device: laptop.peerId })
+    await store.admit(desktop.peerId, 'invite', 'T1')
+  })
+  afterEach(async () => { service.stop(); await store.stop() })
+
+  it('admits a current device of an admitted account, and nobody else with it', async () => {
+    assert.equal(await status(laptop, record(add)), true)
+    assert.equal((await store.listUsers()).find(u => u.peerId === laptop.peerId)?.via, 'account')
+    // a device the record does not list, and a record whose ops are not the account key's, admit no one
+    assert.equal(await status(phone, record(add)), false)
+    const forged = signAccountOp(mallory, 3, { type: 'add', device: phone.peerId, dsig: signDeviceConsent(phone, desktop.peerId) })
+    assert.equal(await status(phone, record(add, { ...forged, account: desktop.peerId })), false)
+  })
+
+  it('a revoked laptop reconnecting with its old record stays out (the relay folds the ops it kept)', async () => {
+    assert.equal(await status(laptop, record(add)), true)
+    // the desktop reports the revoke while the laptop is away
+    assert.equal(await status(desktop, record(add, revoke)), true)
+    assert.equal(store.isAdmitted(laptop.peerId), false)
+    assert.ok(disconnected.includes(laptop.peerId))
+    // the laptop comes back with the record it had: still out, and after a restart of the relay too
+    assert.equal(await status(laptop, record(add)), false)
+    assert.equal(await status(laptop), false)
+    assert.equal(await store.denied(laptop.peerId), 'revoked')
+  })
+
+  it('an admin removing a person removes every device of the account; the other device cannot undo it', async () => {
+    assert.equal(await status(laptop, record(add)), true)
+    assert.equal(await service.removeUser(desktop.peerId), true)
+    assert.equal(store.isAdmitted(desktop.peerId), false)
+    assert.equal(store.isAdmitted(laptop.peerId), false)
+    assert.deepEqual(disconnected.sort(), [desktop.peerId, laptop.peerId].sort())
+    // both report their record again: neither is let back in by the account
+    assert.equal(await status(laptop, record(add)), false)
+    assert.equal(await status(desktop, record(add)), false)
+    // a new invite for the desktop lifts the removal of the person (never a revocation)
+    const invite = await store.createInvite()
+    await service.handlers.redeem(desktop.peerId, { token: invite.token })
+    assert.equal(await status(laptop, record(add)), true)
+  })
+
+  it('a stranger calling relayStatus with throw-away accounts stores nothing', async () => {
+    const own = signAccountOp(mallory, 1, { type: 'add', device: phone.peerId, dsig: signDeviceConsent(phone, mallory.peerId) })
+    assert.equal(await status(mallory, { v: 1, account: mallory.peerId, ops: [own] }), false)
+    assert.deepEqual(await store.getAccountOps(mallory.peerId), [])
+    assert.equal(await status(mallory, record(add)), false)
+    assert.deepEqual(await store.getAccountOps(desktop.peerId), [])
+  })
+})
