@@ -92,9 +92,12 @@ describe('relay on loopback', () => {
     await until(async () => (await relay.stats()).mailbox.messages === 0, 'mailbox acked and emptied')
     // the sender learns "delivered" once it reaches the recipient itself
     await Promise.all(sent.map(async m => await r.messenger.waitForState(m.id, 'delivered', { signal: AbortSignal.timeout(20_000) })))
-    // both sides say it came through the mailbox
-    for (const m of await b.messenger.history(r.peerId)) assert.equal(m.via, 'mailbox')
-    for (const m of sent) assert.equal((await r.messageStore.getMessage(m.id))?.routes?.[bId], 'mailbox')
+    // both sides say how each came: through the mailbox, or (the sender also pushes what it holds once the
+    // recipient is back, racing the drain) through the relay's circuit; the first copy counts, the other is a duplicate
+    const got = await b.messenger.history(r.peerId)
+    for (const m of got) assert.ok(m.via === 'mailbox' || m.via === 'circuit', `${m.text}: ${String(m.via)}`)
+    assert.ok(got.some(m => m.via === 'mailbox'), 'the drain delivered')
+    for (const m of sent) assert.ok(['mailbox', 'circuit'].includes((await r.messageStore.getMessage(m.id))?.routes?.[bId] ?? ''), `${m.text}: the sender's route`)
   })
 
   it('a message sent just before the sender quits still reaches an offline recipient: the stop deposits it', async () => {
