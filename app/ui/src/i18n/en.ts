@@ -311,7 +311,18 @@ export const en = (f: Formatters) => ({
     one: `# character over the limit of ${f.number(max)}: shorten the name.`,
     other: `# characters over the limit of ${f.number(max)}: shorten the name.`
   }),
-  directoryNoMatch: (q: string) => `Nobody in the directory matches “${q}”.`
+  directoryNoMatch: (q: string) => `Nobody in the directory matches “${q}”.`,
+
+  // issue 16 (ui5): the edit/recall windows this node runs with (parley start --edit-minutes N --recall-minutes N)
+  changeWindowsNote: (editMs: number, recallMs: number) => {
+    const span = (ms: number): string => {
+      const m = Math.round(ms / 60_000)
+      if (m > 0 && m % 1440 === 0) return f.plural(m / 1440, { one: '# day', other: '# days' })
+      if (m > 0 && m % 60 === 0) return f.plural(m / 60, { one: '# hour', other: '# hours' })
+      return f.plural(m, { one: '# minute', other: '# minutes' })
+    }
+    return `You can edit a message for ${span(editMs)} and recall it for ${span(recallMs)} after sending it.`
+  }
 })
 
 export type Messages = ReturnType<typeof en>

@@ -277,5 +277,16 @@ export const zhCN: Catalog<Messages> = (f) => ({
 
   // issue 16 (ui4): a name over the limit is kept whole and counted (the field never cuts a pasted name)
   nameTooLong: (over, max) => `超出 ${f.number(max)} 字上限 ${f.number(over)} 字：请缩短名称。`,
-  directoryNoMatch: (q) => `通讯录中没有与“${q}”匹配的人。`
+  directoryNoMatch: (q) => `通讯录中没有与“${q}”匹配的人。`,
+
+  // issue 16 (ui5): the edit/recall windows this node runs with (parley start --edit-minutes N --recall-minutes N)
+  changeWindowsNote: (editMs, recallMs) => {
+    const span = (ms: number): string => {
+      const m = Math.round(ms / 60_000)
+      if (m > 0 && m % 1440 === 0) return `${f.number(m / 1440)} 天`
+      if (m > 0 && m % 60 === 0) return `${f.number(m / 60)} 小时`
+      return `${f.number(m)} 分钟`
+    }
+    return `消息发送后 ${span(editMs)}内可以编辑，${span(recallMs)}内可以撤回。`
+  }
 })
