@@ -1,5 +1,5 @@
 /** The open chat's messages: day separators, the "new messages" divider, long ones collapsed, older ones loaded on scroll. */
-import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks'
+import { useLayoutEffect, useRef, useState } from 'preact/hooks'
 import { changeRefusal, type MessageView } from '../../../../node/src/api/contract.js'
 import { useI18n } from '../i18n/index.js'
 import type { Store } from '../store.js'
@@ -92,16 +92,6 @@ function Message ({ store, m, names, onInfo }: { store: Store, m: MessageView, n
   const [open, setOpen] = useState(false)
   const [copied, setCopied] = useState(false)
   const [asking, setAsking] = useState(false)
-  // Edit and Recall go when their window closes: re-rendered at the next window end, not only at the next event
-  const [, setTick] = useState(0)
-  useEffect(() => {
-    if (!m.outgoing || m.recalled === true) return
-    const ends = [m.hlc.w + s.changeWindows.editMs, m.hlc.w + s.changeWindows.recallMs].filter(e => e > Date.now())
-    if (ends.length === 0) return
-    // a timer longer than 2^31 - 1 ms fires at once: wait at most a day, then look again
-    const timer = setTimeout(() => { setTick(n => n + 1) }, Math.min(Math.min(...ends) - Date.now() + 50, 86_400_000))
-    return () => { clearTimeout(timer) }
-  })
   if (m.recalled === true) {
     return <li class="msg system recalled" data-id={m.id}>{m.outgoing ? t.recalledYou : t.recalledBy(w.person(m.author))}</li>
   }
