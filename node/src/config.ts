@@ -26,8 +26,9 @@ export interface NodeInit {
   /** invite token to redeem at the relay (once). */
   invite?: string
   relayClient?: RelayClientInit
-  /** how long after writing a message its author may edit or recall it (a rule of this sender). @default 24 h each */
-  changeWindows?: ChangeWindows
+  /** how long after writing a message its author may edit or recall it (a rule of this sender); stored, so later starts keep it
+   * (`parley start --edit-minutes N --recall-minutes N`). @default the stored one, else 24 h each */
+  changeWindows?: Partial<ChangeWindows>
   /** file transfer: downloads folder, size limit, window (files, issue 13) */
   files?: FileServiceInit
 }

@@ -24,6 +24,7 @@ import type { MessageStore } from './store/types.js'
 import type { StoreHealthView } from './api/contract.js'
 import { FileService } from './files/service.js'
 import { FileSettingsStore } from './files/settings.js'
+import { DEFAULT_CHANGE_WINDOWS, type ChangeWindows } from './api/changes.js'
 
 export interface NodeSettings { relay: string | null, invite: string | null }
 
@@ -80,6 +81,18 @@ export class ParleyNode {
     return settings
   }
 
+  /** The edit/recall windows: given at start (each one alone too) override the stored ones and are stored, like the name. */
+  private async loadChangeWindows (store: LevelStore): Promise<ChangeWindows> {
+    const stored = (await store.getMeta('change-windows') ?? {}) as Partial<ChangeWindows>
+    const given = this.init.changeWindows ?? {}
+    const windows: ChangeWindows = {
+      editMs: given.editMs ?? stored.editMs ?? DEFAULT_CHANGE_WINDOWS.editMs,
+      recallMs: given.recallMs ?? stored.recallMs ?? DEFAULT_CHANGE_WINDOWS.recallMs
+    }
+    if (given.editMs !== undefined || given.recallMs !== undefined) await store.putMeta('change-windows', windows)
+    return windows
+  }
+
   /** Changes the relay (null: none) and optionally an invite to redeem; stored for later starts. */
   async setRelay (relay: string | null, invite: string | null): Promise<NodeSettings> {
     const store = this.need(this.store)
@@ -131,6 +144,7 @@ export class ParleyNode {
       this.identity_ = identity
       const host = new Libp2pHost({ identity, log: this.log }, this.init.host)
       const settings = await this.loadSettings(store)
+      const changeWindows = await this.loadChangeWindows(store)
       let messenger: Messenger | undefined
       const relay = new RelayClient({
         host,
@@ -169,7 +183,7 @@ export class ParleyNode {
             messenger, store, host, log: this.log, relay, setRelay: async (r, i) => await this.setRelay(r, i), storeHealth: () => this.storeHealth(),
             files: { service: fileService, settings: fileSettings }
           },
-          { token, port: resolveApiPort(this.init.apiPort), socketPath: files.socket, staticHandler: uiHandler, changeWindows: this.init.changeWindows }
+          { token, port: resolveApiPort(this.init.apiPort), socketPath: files.socket, staticHandler: uiHandler, changeWindows }
         )
         this.token = token
         await this.api.start()

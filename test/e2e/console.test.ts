@@ -275,6 +275,14 @@ describe('relay console in Chromium', () => {
     assert.equal(await audit.locator('td[data-action="invite.create"]').first().textContent(), zh.auditAction['invite.create'])
     await audit.getByText('console:Dana').first().waitFor()
     await page.getByTestId('tab-users').filter({ hasText: '用户' }).waitFor()
+    // the Federation tab: the relay's refusal of a bad pairing token in the console's Chinese words, not the relay's English
+    await page.getByTestId('tab-federation').filter({ hasText: zh.fedTab }).click()
+    await page.getByTestId('fed-add-token').fill('parley-fed:不完整')
+    await page.getByTestId('fed-add').click()
+    const code = relay.admin.policy.effective().federationAllowed ? 'ERR_FED_PAIRING' : 'ERR_FEDERATION_OFF'
+    const fed = page.getByRole('alert').filter({ hasText: zh.error(zh.errorCode[code] as string) })
+    await fed.waitFor()
+    assert.doesNotMatch(await fed.textContent() ?? '', /[a-z]{4,}|ERR_/, 'no English')
     const zhPage = await (await browser.newContext({ locale: 'zh-CN' })).newPage()
     await zhPage.goto(url)
     await zhPage.getByRole('heading', { name: '登录中继控制台' }).waitFor()

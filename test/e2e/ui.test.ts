@@ -51,7 +51,7 @@ for (const sc of SCENARIOS) {
     before(async () => {
       buildUi()
       dir = await tmpDir('parley-ui-')
-      a = loopbackNode(join(dir, 'a'), { name: 'Alice' })
+      a = loopbackNode(join(dir, 'a'), { name: 'Alice', changeWindows: { editMs: 15 * 60_000 } })
       b = loopbackNode(join(dir, 'b'), { name: BOB })
       c = loopbackNode(join(dir, 'c'), { name: CAROL })
       await a.start(); await b.start(); await c.start()
@@ -196,6 +196,8 @@ for (const sc of SCENARIOS) {
     ui('settings change the display name, and a bad relay address gets a clear error', async () => {
       await toList(pageA)
       await pageA.locator('#open-settings').click()
+      // the edit/recall windows this node was started with (15 min given, recall at its 24 h default)
+      assert.equal(await pageA.locator('#change-windows').textContent(), ta.changeWindowsNote(15 * 60_000, 24 * 3600_000))
       // a pasted name over the limit is kept whole and counted, never cut
       await pageA.locator('#set-name').fill('A'.repeat(MAX_NAME_CHARS + 6))
       await pageA.locator('#set-name-over', { hasText: ta.nameTooLong(6, MAX_NAME_CHARS) }).waitFor()

@@ -143,4 +143,23 @@ describe('message tools: reply, edit, recall', () => {
       return r.find(x => x.peer === b.peerId)?.state === 'queued' && r.find(x => x.peer === c.peerId)?.state === 'delivered'
     }, 'queued for Ben, delivered to Chen')
   })
+
+  it('the edit/recall windows given at start are what the node applies and tells the UI, and later starts keep them', async () => {
+    const d = loopbackNode(join(dir, 'd'), { name: 'Dee', changeWindows: { editMs: 15 * 60_000 } })
+    await d.start()
+    try {
+      assert.deepEqual((await call<{ changeWindows: unknown }>(d, 'GET', '/settings')).data.changeWindows, { editMs: 15 * 60_000, recallMs: 24 * 3600_000 })
+    } finally { await d.stop() }
+    // started again without the setting (as `parley start` without the flag): the stored one
+    const again = loopbackNode(join(dir, 'd'), { changeWindows: { recallMs: 60_000 } })
+    await again.start()
+    try {
+      assert.deepEqual((await call<{ changeWindows: unknown }>(again, 'GET', '/settings')).data.changeWindows, { editMs: 15 * 60_000, recallMs: 60_000 })
+    } finally { await again.stop() }
+    const third = loopbackNode(join(dir, 'd'))
+    await third.start()
+    try {
+      assert.deepEqual((await call<{ changeWindows: unknown }>(third, 'GET', '/settings')).data.changeWindows, { editMs: 15 * 60_000, recallMs: 60_000 })
+    } finally { await third.stop() }
+  })
 })

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { MemoryLevel } from 'memory-level'
 import { removeDir, tmpDir, until } from '../helpers/nodes.js'
 import { NodeProc, PARLEY_BIN, RELAY_BIN, RelayProc } from '../helpers/proc.js'
-import { RELAY_OPTIONS, START_OPTIONS, UsageError, parse } from '../../node/src/cli/args.js'
+import { RELAY_OPTIONS, START_OPTIONS, UsageError, changeWindowsOption, parse } from '../../node/src/cli/args.js'
 import { INVITE_TOKEN } from '../../core/protocol/relay-rpc.js'
 import { PASTE_SAFE_TOKEN } from '../../core/util/tokens.js'
 import { LevelMailboxStore } from '../../relay/src/store/level-mailbox-store.js'
@@ -99,6 +99,20 @@ describe('paste-safe invite tokens', () => {
     }
     // what the old base64url tokens did one time in 64: the parser refuses it (so this test can fail)
     assert.throws(() => parse(['--invite', '-Zk3x9Qa1bC2dE3fG4hI5jK6'], START_OPTIONS, 0), UsageError)
+  })
+
+  it('--edit-minutes / --recall-minutes give the edit and recall windows; a bad value stops the start with a usage error', async () => {
+    const windows = (...args: string[]): unknown => changeWindowsOption(parse(args, START_OPTIONS, 0).values)
+    assert.deepEqual(windows('--edit-minutes', '15', '--recall-minutes', '2'), { editMs: 15 * 60_000, recallMs: 2 * 60_000 })
+    assert.deepEqual(windows('--recall-minutes', '0'), { recallMs: 0 })
+    assert.equal(windows(), undefined)
+    for (const bad of ['-1', '1.5', 'ten', '525601']) assert.throws(() => windows('--edit-minutes', bad), UsageError, bad)
+    // the real CLI: refused before anything starts (exit 2, the flag named)
+    const dir = await tmpDir('parley-windows-')
+    const r = await run(PARLEY_BIN, ['start', '--data', join(dir, 'w1'), '--no-mdns', '--api-port', '0', '--recall-minutes', 'soon'])
+    await removeDir(dir)
+    assert.equal(r.code, 2, r.err)
+    assert.match(r.err, /--recall-minutes must be a whole number of minutes/)
   })
 
   it('the token printed by `parley-relay invite create` admits a node started with exactly the printed command', async () => {

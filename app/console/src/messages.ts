@@ -138,7 +138,11 @@ export const en = (f: Formatters) => ({
     ERR_NOT_FOUND: 'That no longer exists on the relay.',
     ERR_INVALID_ARGUMENT: 'The relay refused this value.',
     ERR_STORE_UNAVAILABLE: 'The relay cannot reach its store right now. It retries by itself; try again in a moment.',
-    ERR_DISK_FULL: 'The relay’s disk is full. Free some space on the relay’s server, then try again.'
+    ERR_DISK_FULL: 'The relay’s disk is full. Free some space on the relay’s server, then try again.',
+    ERR_FED_PAIRING: 'This pairing token cannot be used: it is incomplete, expired, already used by another relay, or made by this relay. ' +
+      'Ask the other office’s admin for a new one (Federation → Make a pairing token) and paste it whole.',
+    ERR_FEDERATION_OFF: 'Federation is turned off on this relay. Allow it under Policy first.',
+    ERR_FED_NOT_PAIRED: 'This relay is not paired with that office (any more). Pair again with a new token.'
   } as Record<string, string>,
   errorOther: (code: string) => `Something went wrong on the relay (${code}). Try again; the relay’s log has the details.`,
 
@@ -194,7 +198,10 @@ export const en = (f: Formatters) => ({
   policyFileTtl: (minMinutes: number, maxDays: number) => `File retention must be between ${f.plural(minMinutes, { one: '# minute', other: '# minutes' })}` +
     ` and ${f.plural(maxDays, { one: '# day', other: '# days' })}. Give it in days (0.5 is 12 hours).`,
   policyFileQuota: (maxMiB: number) => `The file quota must be a whole number of MiB from 0 (no files kept) to ${f.number(maxMiB)}.`,
-  policyMaxFile: (minMiB: number, maxMiB: number) => `The largest file must be a whole number of MiB from ${f.number(minMiB)} to ${f.number(maxMiB)} (16 GiB).`
+  policyMaxFile: (minMiB: number, maxMiB: number) => `The largest file must be a whole number of MiB from ${f.number(minMiB)} to ${f.number(maxMiB)} (16 GiB).`,
+
+  // issue 17 (ui5): a paired relay's last failure in words (the relay's own text stays as the hover title)
+  fedLastError: 'The last attempt to reach it failed (hover for the details).'
 })
 
 export type Messages = ReturnType<typeof en>
@@ -327,7 +334,10 @@ export const zhCN: Catalog<Messages> = (f) => ({
     ERR_NOT_FOUND: '该项目在中继上已不存在。',
     ERR_INVALID_ARGUMENT: '中继拒绝了这个值。',
     ERR_STORE_UNAVAILABLE: '中继暂时无法访问其存储。它会自动重试，请稍后再试。',
-    ERR_DISK_FULL: '中继的磁盘已满。请在中继服务器上释放空间后重试。'
+    ERR_DISK_FULL: '中继的磁盘已满。请在中继服务器上释放空间后重试。',
+    ERR_FED_PAIRING: '此配对令牌无法使用：它不完整、已过期、已被另一个中继使用，或是由本中继生成的。请向对方办公室的管理员索取新令牌（联邦 → 生成配对令牌），并完整粘贴。',
+    ERR_FEDERATION_OFF: '本中继已关闭联邦。请先在“策略”中允许。',
+    ERR_FED_NOT_PAIRED: '本中继（已）未与该办公室配对。请用新令牌重新配对。'
   },
   errorOther: (code) => `中继出错了（${code}）。请重试；详情见中继日志。`,
 
@@ -380,5 +390,8 @@ export const zhCN: Catalog<Messages> = (f) => ({
   maxFileMb: '可保存的最大文件（MiB）',
   policyFileTtl: (minMinutes, maxDays) => `文件保留期须在 ${f.number(minMinutes)} 分钟到 ${f.number(maxDays)} 天之间。请以天为单位填写（0.5 即 12 小时）。`,
   policyFileQuota: (maxMiB) => `文件配额须为 0（不保存文件）到 ${f.number(maxMiB)} 之间的整数（单位 MiB）。`,
-  policyMaxFile: (minMiB, maxMiB) => `最大文件须为 ${f.number(minMiB)} 到 ${f.number(maxMiB)} 之间的整数（单位 MiB，上限 16 GiB）。`
+  policyMaxFile: (minMiB, maxMiB) => `最大文件须为 ${f.number(minMiB)} 到 ${f.number(maxMiB)} 之间的整数（单位 MiB，上限 16 GiB）。`,
+
+  // issue 17 (ui5): a paired relay's last failure in words (the relay's own text stays as the hover title)
+  fedLastError: '上一次连接失败（悬停查看详情）。'
 })

@@ -26,8 +26,32 @@ export const START_OPTIONS = {
   // an invite link from the relay admin: stands for --relay and --invite
   join: { type: 'string' },
   'log-format': { type: 'string' },
-  downloads: { type: 'string' }
+  downloads: { type: 'string' },
+
+  // how long after writing a message its author may still edit / recall it (stored, like --name)
+  'edit-minutes': { type: 'string' },
+  'recall-minutes': { type: 'string' }
 } as const satisfies Options
+
+/** the longest edit/recall window a flag may set: a year */
+export const MAX_CHANGE_MINUTES = 525_600
+
+/** `--edit-minutes` / `--recall-minutes` as NodeInit.changeWindows (only what was given); UsageError when not 0 … a year. */
+export function changeWindowsOption (values: Record<string, unknown>): { editMs?: number, recallMs?: number } | undefined {
+  const minutes = (flag: 'edit-minutes' | 'recall-minutes'): number | undefined => {
+    const v = values[flag]
+    if (v === undefined) return undefined
+    const n = /^\d{1,6}$/.test(String(v)) ? Number(v) : NaN
+    if (!Number.isInteger(n) || n > MAX_CHANGE_MINUTES) {
+      throw new UsageError(`--${flag} must be a whole number of minutes from 0 to ${MAX_CHANGE_MINUTES} (a year)`)
+    }
+    return n * 60_000
+  }
+  const editMs = minutes('edit-minutes')
+  const recallMs = minutes('recall-minutes')
+  if (editMs === undefined && recallMs === undefined) return undefined
+  return { ...(editMs !== undefined ? { editMs } : {}), ...(recallMs !== undefined ? { recallMs } : {}) }
+}
 
 /** `parley relay [ADDR|none]` */
 export const RELAY_OPTIONS = { invite: { type: 'string' }, json: { type: 'boolean' } } as const satisfies Options

@@ -4,7 +4,7 @@
  */
 import '../../../core/polyfill.js'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
-import { RELAY_OPTIONS, START_OPTIONS, UsageError, parse } from './args.js'
+import { RELAY_OPTIONS, START_OPTIONS, UsageError, changeWindowsOption, parse } from './args.js'
 import { defaultDataDir } from '../config.js'
 import { ApiClient } from './client.js'
 import { RELAY_REFUSAL_NEXT, RELAY_REFUSAL_TEXT, type MessageView, type IdentityView, type GroupView } from '../api/contract.js'
@@ -20,6 +20,7 @@ commands:
   start [--name NAME] [--listen ADDR]... [--peer ADDR]... [--no-mdns] [--api-port N] [--log-format file|json]
         [--relay ADDR[,ADDR...]] [--invite TOKEN] [--join LINK] [--announce-loopback] [--mdns-ttl SECONDS] [--max-connections N]
         [--downloads DIR]
+        [--edit-minutes N] [--recall-minutes N]
                               run a node in the foreground (UI and API on 127.0.0.1)
   id                          print this device's peer ID
   peers [--json]              list known peers and presence
@@ -94,6 +95,7 @@ async function main (argv: string[]): Promise<number> {
       if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError('--api-port must be an integer 0..65535')
       const mdnsTtl = intOption(values['mdns-ttl'], '--mdns-ttl', 1, 4500)
       const maxConnections = intOption(values['max-connections'], '--max-connections', 1, 10_000)
+      const changeWindows = changeWindowsOption(values)
       const { runDaemon } = await import('./daemon.js')
       return await runDaemon({
         dataDir: dataDir(values),
@@ -101,6 +103,7 @@ async function main (argv: string[]): Promise<number> {
         apiPort: port,
         relay: values.relay as string | undefined,
         invite: values.invite as string | undefined,
+        ...(changeWindows !== undefined ? { changeWindows } : {}),
         host: {
           listen: values.listen as string[] | undefined,
           peers: values.peer as string[] | undefined,

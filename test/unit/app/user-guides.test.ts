@@ -1,5 +1,6 @@
 /**
- * The Chinese and the English user guide tell the same things: the same sections, the same screens (each in its
+ * The Chinese and the English user guide tell the same things: the same sections in the same order (each by its
+ * screens, commands and codes), no picture glued to the text under it, the same screens (each in its
  * own language, every picture there and none left over), the same commands and error codes. A section added to one
  * guide only (as the disk-full, `doctor --repair`, relay-mailbox and held-message ones once were) fails here.
  */
@@ -26,6 +27,17 @@ function outline (text: string): { headings: string[], pictures: string[], scree
   }
 }
 
+/**
+ * Each section (`##`/`###`) by what it holds that does not depend on the language: its screens, commands and
+ * error codes. Compared in order, so a section moved in one guide only (or a picture moved to another section) fails.
+ */
+function sections (text: string): string[] {
+  return text.split(/^#{2,3} /m).slice(1).map((part) => {
+    const o = outline(part)
+    return [o.pictures.map(p => p.replace(/^img\/(en|zh-CN)-(narrow|wide)-/, '')).join(','), o.commands.join(','), o.codes.join(',')].join(' | ')
+  })
+}
+
 describe('user guides', () => {
   const en = outline(read('en'))
   const zh = outline(read('zh-CN'))
@@ -36,6 +48,17 @@ describe('user guides', () => {
     assert.deepEqual(zh.commands, en.commands, 'the same commands')
     assert.deepEqual(zh.codes, en.codes, 'the same error codes')
     assert.ok(en.headings.length >= 10 && en.screens.length >= 15, 'the guides were read')
+  })
+
+  it('the sections come in the same order, each with the same screens, commands and codes', () => {
+    assert.deepEqual(sections(read('zh-CN')), sections(read('en')))
+  })
+
+  it('a picture stands in a paragraph of its own (text right under it would be glued to it)', () => {
+    for (const locale of ['en', 'zh-CN'] as const) {
+      const glued = [...read(locale).matchAll(/^!\[[^\]]*\]\([^)]+\)\n(?!\n|$)(.*)/gm)].map(m => m[1])
+      assert.deepEqual(glued, [], `${GUIDES[locale]}: text glued under a picture`)
+    }
   })
 
   it('each guide shows its own language, every picture exists, and none in docs/img is left unused', () => {

@@ -1,6 +1,7 @@
 /** Federation (issue 12): pair with another office's relay (make or use a one-time token), the paired relays' state and queues, unpair. */
 import { useState } from 'preact/hooks'
 import { api, type FedPeerView } from '../api.js'
+import { errorText } from '../errors.js'
 import { useI18n } from '../i18n.js'
 import { useLoad } from './load.js'
 
@@ -11,7 +12,8 @@ export function Federation () {
   const [made, setMade] = useState<{ token: string, expiresAt: number } | null>(null)
   const [error, setError] = useState('')
   const [done, setDone] = useState('')
-  const fail = (err: Error): void => { setError(t.error(err.message)); setDone('') }
+  // the console's words for the relay's refusal (never the relay's English message)
+  const fail = (err: unknown): void => { setError(t.error(errorText(t, err))); setDone('') }
   const invite = (): void => { api.federationInvite().then((r) => { setMade(r); setError('') }, fail) }
   const add = (e: Event): void => {
     e.preventDefault()
@@ -54,7 +56,10 @@ export function Federation () {
             {peers.data?.map(p => (
               <tr data-peer={p.peerId}>
                 <td>{p.name}<div><code class="peer">{p.peerId}</code></div></td>
-                <td><span class={`state ${p.state}`}>{state(p)}</span>{p.lastError !== null && <div class="muted small">{p.lastError}</div>}</td>
+                <td>
+                  <span class={`state ${p.state}`}>{state(p)}</span>
+                  {p.lastError !== null && <div class="muted small" data-testid="fed-last-error" title={p.lastError}>{t.fedLastError}</div>}
+                </td>
                 <td data-testid="fed-queue">
                   {f.number(p.queue.depth)}
                   {p.queue.depth > 0 && <div class="muted small">{t.fedOldest(f.relative(Date.now() - p.queue.oldestAgeMs))}</div>}

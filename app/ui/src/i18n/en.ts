@@ -361,7 +361,18 @@ export const en = (f: Formatters) => ({
   fedRefusal: {
     ERR_FED_EXPIRED: 'The other office’s relay could not be reached for too long, so the message expired. Send it again when that office is reachable.',
     ERR_UNKNOWN_RECIPIENT: 'The other office’s relay has no such user (the account moved or was removed).'
-  } as Record<string, string>
+  } as Record<string, string>,
+
+  // issue 16 (ui5): the edit/recall windows this node runs with (parley start --edit-minutes N --recall-minutes N)
+  changeWindowsNote: (editMs: number, recallMs: number) => {
+    const span = (ms: number): string => {
+      const m = Math.round(ms / 60_000)
+      if (m > 0 && m % 1440 === 0) return f.plural(m / 1440, { one: '# day', other: '# days' })
+      if (m > 0 && m % 60 === 0) return f.plural(m / 60, { one: '# hour', other: '# hours' })
+      return f.plural(m, { one: '# minute', other: '# minutes' })
+    }
+    return `You can edit a message for ${span(editMs)} and recall it for ${span(recallMs)} after sending it.`
+  }
 })
 
 export type Messages = ReturnType<typeof en>

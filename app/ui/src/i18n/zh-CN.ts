@@ -325,5 +325,16 @@ export const zhCN: Catalog<Messages> = (f) => ({
   fedRefusal: {
     ERR_FED_EXPIRED: '长时间无法连接对方办公室的中继，消息已过期。请在对方办公室可以连接时重新发送。',
     ERR_UNKNOWN_RECIPIENT: '对方办公室的中继没有这个用户（账户已迁移或被删除）。'
-  } as Record<string, string>
+  } as Record<string, string>,
+
+  // issue 16 (ui5): the edit/recall windows this node runs with (parley start --edit-minutes N --recall-minutes N)
+  changeWindowsNote: (editMs, recallMs) => {
+    const span = (ms: number): string => {
+      const m = Math.round(ms / 60_000)
+      if (m > 0 && m % 1440 === 0) return `${f.number(m / 1440)} 天`
+      if (m > 0 && m % 60 === 0) return `${f.number(m / 60)} 小时`
+      return `${f.number(m)} 分钟`
+    }
+    return `消息发送后 ${span(editMs)}内可以编辑，${span(recallMs)}内可以撤回。`
+  }
 })

@@ -70,6 +70,7 @@ export function Settings ({ store, onClose }: { store: Store, onClose: () => voi
         <label class="check"><input id="set-dnd" type="checkbox" checked={prefs.dnd}
           onChange={(e) => { setPrefs({ ...prefs, dnd: e.currentTarget.checked }) }} /> {t.dnd}</label>
         <DownloadsSetting store={store} />
+        <p class="muted small" id="change-windows">{t.changeWindowsNote(s.changeWindows.editMs, s.changeWindows.recallMs)}</p>
         <p class="muted small">{t.yourId} <code id="my-id">{s.me?.peerId}</code></p>
         <p><button type="button" id="settings-devices" class="button-secondary" onClick={() => { setDevices(true) }}>{t.devices}</button></p>
         <ErrorLine id="settings-error" text={error} />
