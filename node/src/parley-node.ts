@@ -133,13 +133,15 @@ export class ParleyNode {
         accept: async (env, from, office) => await this.need(messenger).acceptMail(env, from, office),
         signReceipt: (r) => signReceipt(identity, r),
         notices: async (items) => { await this.need(messenger).applyNotices(items) },
-        saveInvite: async (invite) => { await store.putMeta('settings', { ...(await store.getMeta('settings') as NodeSettings), invite }) }
+        saveInvite: async (invite) => { await store.putMeta('settings', { ...(await store.getMeta('settings') as NodeSettings), invite }) },
+        routes: { load: async () => await store.getMeta('officeRoutes'), save: async (v) => { await store.putMeta('officeRoutes', v) } }
       }, this.init.relayClient)
       messenger = new Messenger({ store, host, identity, clock: new HybridClock(), log: this.log, relay }, { ...this.init.messenger, name: this.init.name })
       this.host_ = host
       this.messenger_ = messenger
       this.relay_ = relay
       relay.configure(settings.relay, settings.invite)
+      await relay.restore()
       // the messenger first: its protocol handler is registered before the host listens, so a peer
       // that connects at once can open /parley/msg (the host keeps handlers given before its start)
       await messenger.start()

@@ -74,6 +74,8 @@ export interface RelayClientComponents {
   signReceipt?: (r: Omit<SignedReceipt, 'sig' | 'by' | 'v'>) => SignedReceipt
   /** federation: receipts and bounces the relay kept for this device; settles once they are applied */
   notices?: (items: Notice[]) => Promise<void>
+  /** federation: where the homes and office names of other offices' devices are kept across restarts (the node's meta) */
+  routes?: { load: () => Promise<unknown>, save: (value: { homes: Array<[string, string]>, offices: Array<[string, string]> }) => Promise<void> }
 }
 
 export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
@@ -175,7 +177,7 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
     const ch = await this.rpc()
     const home = Object.fromEntries(to.flatMap(t => { const h = this.homes.get(t) ?? this.homeOf?.(t); return h !== undefined ? [[t, h]] : [] }))
     const answer = parseDepositAnswer(await ch.call('deposit', { to, envelope, ...(Object.keys(home).length > 0 ? { home } : {}) }))
-    for (const [peer, office] of Object.entries(answer.offices ?? {})) this.offices_.set(peer, office)
+    for (const [peer, office] of Object.entries(answer.offices ?? {})) this.setOffice(peer, office)
     return answer
   }
 
@@ -198,13 +200,53 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
   private readonly homes = new Map<string, string>()
 
   /** Names `peer`'s home relay (another office's, paired with ours): its mail is forwarded there. */
-  setHome (peer: string, relay: string): void { this.homes.set(peer, relay) }
+  setHome (peer: string, relay: string): void {
+    if (this.homes.get(peer) === relay) return
+    this.homes.set(peer, relay)
+    this.routesChanged()
+  }
+
+  private setOffice (peer: string, office: string): void {
+    if (office === '' || this.offices_.get(peer) === office) return
+    this.offices_.set(peer, office)
+    this.routesChanged()
+  }
+
+  /** Loads the homes and office names kept by an earlier run (before start). */
+  async restore (): Promise<void> {
+    const v = await this.c.routes?.load().catch(() => undefined) as { homes?: Array<[string, string]>, offices?: Array<[string, string]> } | undefined
+    for (const [p, r] of Array.isArray(v?.homes) ? v.homes : []) if (!this.homes.has(p)) this.homes.set(p, r)
+    for (const [p, o] of Array.isArray(v?.offices) ? v.offices : []) if (!this.offices_.has(p)) this.offices_.set(p, o)
+  }
+
+  private routesSaving = false
+  private routesDirty = false
+  private routesChanged (): void {
+    if (this.c.routes === undefined) return
+    this.routesDirty = true
+    if (this.routesSaving) return
+    this.routesSaving = true
+    setImmediate(() => { void this.saveRoutes() })
+  }
+
+  private async saveRoutes (): Promise<void> {
+    try {
+      while (this.routesDirty) {
+        this.routesDirty = false
+        await this.c.routes!.save({ homes: [...this.homes], offices: [...this.offices_] })
+      }
+    } catch (err) {
+      this.c.log.debug('office routes not saved', { err: toParleyError(err).message })
+    } finally {
+      this.routesSaving = false
+    }
+  }
 
   /** People of the other offices (paired relays) who chose to be listed, matching `q`; their home relays are remembered. */
   async offices (q = ''): Promise<OfficePerson[]> {
     const ch = await this.rpc()
     const { people } = parseOffices(await ch.call('offices', { q }))
-    for (const p of people) { this.homes.set(p.peerId, p.relay); this.offices_.set(p.peerId, p.office) }
+    for (const p of people) { this.setHome(p.peerId, p.relay); this.setOffice(p.peerId, p.office) }
     return people
   }
 
@@ -306,7 +348,7 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
           seen.add(item.cursor)
           const k = this.kept.get(item.cursor)
           if (k !== undefined && now < k.next) { outcomes.push('wait'); continue }
-          if (item.office !== undefined) this.offices_.set(item.envelope.author, item.office)
+          if (item.office !== undefined) this.setOffice(item.envelope.author, item.office)
           const durable = this.c.accept(item.envelope, item.from, item.office).then(async r => await r.durable)
           durable.catch(() => {})
           outcomes.push(durable)
