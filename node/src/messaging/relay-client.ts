@@ -388,6 +388,10 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
           keptNow++
         })
         if (done.length > 0) {
+          // delivery receipts for mail from another office go before the ack: if one fails, the mail stays at
+          // the relay and is taken again (a duplicate here, receipted again), so none is lost to a crash
+          for (const r of receipts.values()) await this.sendReceipt(r.author, r.conv, r.ids, 'delivered')
+          receipts.clear()
           // while nothing was kept, one range ack covers everything so far
           await ch.call('ackMail', keptNow === 0 ? { upTo: done[done.length - 1]! } : { cursors: done })
           total += done.length
@@ -403,7 +407,6 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
         }
       }
       if (total > 0) this.c.log.info('mailbox drained', { count: total, kept: keptNow })
-      for (const r of receipts.values()) await this.sendReceipt(r.author, r.conv, r.ids, 'delivered')
       await this.takeNotices(ch)
     } catch (err) {
       this.c.log.debug('mailbox drain paused', { err: toParleyError(err).message })
