@@ -36,6 +36,8 @@ export interface Bounce { ids: string[], peer: string, code: string, office?: st
 
 /** What a relay keeps for one of its devices, numbered: `notices { ack: n }` deletes up to n. */
 export type Notice = { n: number, receipt: SignedReceipt } | { n: number, bounce: Bounce }
+/** A notice before the relay's store numbers it. */
+export type NoticeBody = { receipt: SignedReceipt } | { bounce: Bounce }
 
 const check = new Checker('ERR_MALFORMED_FRAME', 'notice')
 const ids = (o: Record<string, unknown>): string[] =>

@@ -157,7 +157,8 @@ export class ParleyNode {
           const accounts = messenger?.accounts
           const account = accounts?.accountOf(device)
           return account === undefined || account === null ? undefined : accounts?.state(account).home[0]?.relay
-        }
+        },
+        routes: { load: async () => await store.getMeta('officeRoutes'), save: async (v) => { await store.putMeta('officeRoutes', v) } }
       }, this.init.relayClient)
       messenger = new Messenger({ store, host, identity, clock: new HybridClock(), log: this.log, relay }, { ...this.init.messenger, name: this.init.name })
       this.host_ = host
@@ -170,6 +171,7 @@ export class ParleyNode {
         ...this.init.files, downloads: this.init.files?.downloads ?? stored.downloads
       })
       this.files_ = fileService
+      await relay.restore()
       // the messenger first: its protocol handler is registered before the host listens, so a peer
       // that connects at once can open /parley/msg (the host keeps handlers given before its start)
       await messenger.start()

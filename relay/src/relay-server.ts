@@ -155,7 +155,13 @@ export class RelayServer implements RelayAdmin {
         },
         log: this.log,
         self: () => identity.peerId,
-        allowed: () => this.adminRoom?.policy.effective().federationAllowed ?? this.config.policy.federationAllowed,
+        // never throws: until the admin room has started (its policy getter throws), the configured policy holds; a throw here
+        // failed a deposit in the middle of a window while the later ones were queued (they overtook it)
+        allowed: () => {
+          try { return this.adminRoom?.policy.effective().federationAllowed ?? this.config.policy.federationAllowed } catch {
+            return this.config.policy.federationAllowed
+          }
+        },
         notify: (device) => { this.service?.notify(device) }
       }, this.config.federation)
       this.fed = federation

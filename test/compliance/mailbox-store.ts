@@ -375,6 +375,34 @@ export function mailboxStoreCompliance (name: string, setup: MailboxStoreSetup):
       await s.drainFed(relayA, 10, 1 << 20, async (items) => { assert.ok(items[0]!.seq > oldSeq, 'above every seq of the earlier pairing'); return items[0]!.seq })
     })
 
+    it('notices: numbered per device above every earlier one, acked up to n, capped; bounces kept in the expiry write', async () => {
+      const s = fed()
+      const bounce = (id: string): { bounce: { ids: string[], peer: string, code: string } } => ({ bounce: { ids: [id], peer: bob.peerId, code: 'ERR_FED_EXPIRED' } })
+      assert.deepEqual(await s.addFedNotices([{ device: alice.peerId, notice: bounce('a1') }, { device: bob.peerId, notice: bounce('b1') },
+        { device: alice.peerId, notice: bounce('a2') }], 3), [alice.peerId, bob.peerId])
+      const a = await s.takeFedNotices(alice.peerId, 0, 10)
+      assert.deepEqual(a.map(n => 'bounce' in n ? n.bounce.ids[0] : ''), ['a1', 'a2'])
+      assert.ok(a[0]!.n < a[1]!.n)
+      // acked up to the first: only the second is left; a later one is numbered above it
+      assert.deepEqual((await s.takeFedNotices(alice.peerId, a[0]!.n, 10)).map(n => n.n), [a[1]!.n])
+      await s.addFedNotices([{ device: alice.peerId, notice: bounce('a3') }], 3)
+      const left = await s.takeFedNotices(alice.peerId, 0, 10)
+      assert.deepEqual(left.map(n => 'bounce' in n ? n.bounce.ids[0] : ''), ['a2', 'a3'])
+      assert.ok(left[1]!.n > a[1]!.n)
+      // at most `max` per device: the oldest go
+      await s.addFedNotices([{ device: alice.peerId, notice: bounce('a4') }, { device: alice.peerId, notice: bounce('a5') }], 3)
+      assert.deepEqual((await s.takeFedNotices(alice.peerId, 0, 10)).map(n => 'bounce' in n ? n.bounce.ids[0] : ''), ['a3', 'a4', 'a5'])
+      assert.equal((await s.takeFedNotices(bob.peerId, 0, 10)).length, 1)
+      // expiry and its bounces: one write
+      await s.putFedPeer(peer(relayA))
+      const e = env()
+      await s.enqueueFed(relayA, [bob.peerId], e, 100, quota)
+      const gone = await s.expireFed(relayA, Date.now() + 1000, (old) => old.map(i => ({ device: relayB, notice: bounce(i.envelope.id) })))
+      assert.equal(gone.length, 1)
+      assert.deepEqual((await s.takeFedNotices(relayB, 0, 10)).map(n => 'bounce' in n ? n.bounce.ids[0] : ''), [e.id])
+      assert.deepEqual(await s.takeFedNotices(relayB, Number.MAX_SAFE_INTEGER, 10), [])
+    })
+
     it('receives a batch for its own users once: a replay stores nothing; not ours and forged authors are named back', async () => {
       const s = fed()
       await s.admit(bob.peerId, 'allow-list')

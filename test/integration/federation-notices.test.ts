@@ -88,6 +88,11 @@ describe('federation: receipts, route, push, groups and bounces across two offic
     await until(async () => (await ana.messenger.history(bo.peerId)).some(m => m.text === 'hello office A' && m.office === 'officeB'), 'Ana got the reply', 20_000)
     await bo.messenger.waitForState(reply.id, 'delivered', { signal: AbortSignal.timeout(20_000) })
     assert.ok(!ana.host.isConnected(bo.peerId), 'no direct connection: it all went through the relays')
+    // Bo's office (and home relay) are kept in Ana's store: the route and read receipts hold after a restart
+    await until(async () => {
+      const kept = await ana.messageStore.getMeta('officeRoutes') as { offices?: Array<[string, string]>, homes?: Array<[string, string]> } | undefined
+      return (kept?.offices ?? []).some(([p, o]) => p === bo.peerId && o === 'officeB') && (kept?.homes ?? []).some(([p]) => p === bo.peerId)
+    }, 'office routes kept', 10_000)
   })
 
   it('a group with members in both offices: every member gets every message once, all in one order', async () => {

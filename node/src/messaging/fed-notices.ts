@@ -9,6 +9,7 @@
 import { verifyReceipt } from '../../../core/crypto/envelope.js'
 import { toParleyError } from '../../../core/errors.js'
 import type { Notice } from '../../../core/protocol/fed-notice.js'
+import { isGroupConv } from '../../../core/protocol/envelope.js'
 import type { Route, StoredMessage } from '../store/types.js'
 import type { MessagingComponents } from './types.js'
 
@@ -21,6 +22,9 @@ export async function applyNotices (c: Pick<MessagingComponents, 'store' | 'iden
         for (const id of b.ids) {
           const m = await c.store.getMessage(id)
           if (m?.outgoing !== true || m.author !== c.identity.peerId) continue
+          // only for a recipient of it, and never once it has it (a bounce of a re-sent copy cannot undo a delivery)
+          if (!m.envelope.keys.some(k => k.to === b.peer) || m.routes?.[b.peer] !== undefined || m.readBy?.includes(b.peer) === true) continue
+          if (!isGroupConv(m.conv) && (m.state === 'delivered' || m.state === 'read')) continue
           const failed = await c.store.markFailed(id, b.peer, b.code)
           if (failed !== undefined) changed.push(failed)
         }

@@ -24,6 +24,8 @@ export interface ReceiveComponents extends Pick<MessagingComponents, 'store' | '
 export class ReceivePipeline {
   /** Settles when the group envelope received last has been judged and, if an op, folded in. */
   private groupTurn: Promise<void> = Promise.resolve()
+  /** per author (1:1 envelopes): the turn of its last message received */
+  private readonly authorTurns = new Map<string, Promise<void>>()
 
   readonly handlers: Pick<PeerRpcHandlers, 'deliver'> = {
     deliver: async (remote, body) => await this.receive(remote, parseEnvelope(body), this.c.host?.reach(remote) === 'relay' ? 'circuit' : 'lan')
@@ -56,6 +58,14 @@ export class ReceivePipeline {
       const previous = this.groupTurn
       this.groupTurn = new Promise<void>(resolve => { release = resolve })
       await previous
+    } else {
+      // one author's messages are written in the order they came (the mailbox hands a batch over without
+      // waiting for each): else a message whose checks took longer (its account record) is stored after later ones
+      const previous = this.authorTurns.get(env.author)
+      const turn = new Promise<void>(resolve => { release = resolve })
+      this.authorTurns.set(env.author, turn)
+      void turn.then(() => { if (this.authorTurns.get(env.author) === turn) this.authorTurns.delete(env.author) })
+      if (previous !== undefined) await previous
     }
     try {
       // the author's certificate chain: its account's ops, each signed by the account key (a forged one is refused)

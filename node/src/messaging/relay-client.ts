@@ -79,6 +79,8 @@ export interface RelayClientComponents {
    * home"), if any: a deposit for it names that home, so our relay forwards its copy there.
    */
   homeOf?: (device: string) => string | undefined
+  /** federation: where the homes and office names of other offices' devices are kept across restarts (the node's meta) */
+  routes?: { load: () => Promise<unknown>, save: (value: { homes: Array<[string, string]>, offices: Array<[string, string]> }) => Promise<void> }
 }
 
 export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
@@ -186,7 +188,7 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
       return h !== undefined && h !== ours ? [[t, h]] : []
     }))
     const answer = parseDepositAnswer(await ch.call('deposit', { to, envelope, ...(Object.keys(home).length > 0 ? { home } : {}) }))
-    for (const [peer, office] of Object.entries(answer.offices ?? {})) this.offices_.set(peer, office)
+    for (const [peer, office] of Object.entries(answer.offices ?? {})) this.setOffice(peer, office)
     return answer
   }
 
@@ -209,13 +211,53 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
   private readonly homes = new Map<string, string>()
 
   /** Names `peer`'s home relay (another office's, paired with ours): its mail is forwarded there. */
-  setHome (peer: string, relay: string): void { this.homes.set(peer, relay) }
+  setHome (peer: string, relay: string): void {
+    if (this.homes.get(peer) === relay) return
+    this.homes.set(peer, relay)
+    this.routesChanged()
+  }
+
+  private setOffice (peer: string, office: string): void {
+    if (office === '' || this.offices_.get(peer) === office) return
+    this.offices_.set(peer, office)
+    this.routesChanged()
+  }
+
+  /** Loads the homes and office names kept by an earlier run (before start). */
+  async restore (): Promise<void> {
+    const v = await this.c.routes?.load().catch(() => undefined) as { homes?: Array<[string, string]>, offices?: Array<[string, string]> } | undefined
+    for (const [p, r] of Array.isArray(v?.homes) ? v.homes : []) if (!this.homes.has(p)) this.homes.set(p, r)
+    for (const [p, o] of Array.isArray(v?.offices) ? v.offices : []) if (!this.offices_.has(p)) this.offices_.set(p, o)
+  }
+
+  private routesSaving = false
+  private routesDirty = false
+  private routesChanged (): void {
+    if (this.c.routes === undefined) return
+    this.routesDirty = true
+    if (this.routesSaving) return
+    this.routesSaving = true
+    setImmediate(() => { void this.saveRoutes() })
+  }
+
+  private async saveRoutes (): Promise<void> {
+    try {
+      while (this.routesDirty) {
+        this.routesDirty = false
+        await this.c.routes!.save({ homes: [...this.homes], offices: [...this.offices_] })
+      }
+    } catch (err) {
+      this.c.log.debug('office routes not saved', { err: toParleyError(err).message })
+    } finally {
+      this.routesSaving = false
+    }
+  }
 
   /** People of the other offices (paired relays) who chose to be listed, matching `q`; their home relays are remembered. */
   async offices (q = ''): Promise<OfficePerson[]> {
     const ch = await this.rpc()
     const { people } = parseOffices(await ch.call('offices', { q }))
-    for (const p of people) { this.homes.set(p.peerId, p.relay); this.offices_.set(p.peerId, p.office) }
+    for (const p of people) { this.setHome(p.peerId, p.relay); this.setOffice(p.peerId, p.office) }
     return people
   }
 
@@ -317,7 +359,7 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
           seen.add(item.cursor)
           const k = this.kept.get(item.cursor)
           if (k !== undefined && now < k.next) { outcomes.push('wait'); continue }
-          if (item.office !== undefined) this.offices_.set(item.envelope.author, item.office)
+          if (item.office !== undefined) this.setOffice(item.envelope.author, item.office)
           const durable = this.c.accept(item.envelope, item.from, item.office).then(async r => await r.durable)
           durable.catch(() => {})
           outcomes.push(durable)
@@ -357,6 +399,10 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
           keptNow++
         })
         if (done.length > 0) {
+          // delivery receipts for mail from another office go before the ack: if one fails, the mail stays at
+          // the relay and is taken again (a duplicate here, receipted again), so none is lost to a crash
+          for (const r of receipts.values()) await this.sendReceipt(r.author, r.conv, r.ids, 'delivered')
+          receipts.clear()
           // while nothing was kept, one range ack covers everything so far
           await ch.call('ackMail', keptNow === 0 ? { upTo: done[done.length - 1]! } : { cursors: done })
           total += done.length
@@ -372,7 +418,6 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
         }
       }
       if (total > 0) this.c.log.info('mailbox drained', { count: total, kept: keptNow })
-      for (const r of receipts.values()) await this.sendReceipt(r.author, r.conv, r.ids, 'delivered')
       await this.takeNotices(ch)
     } catch (err) {
       this.c.log.debug('mailbox drain paused', { err: toParleyError(err).message })

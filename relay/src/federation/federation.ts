@@ -11,7 +11,9 @@
  */
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { verifyEnvelope, verifyReceipt } from '../../../core/crypto/envelope.js'
-import { MAX_NOTICES, parseFedNotices, parseSignedReceipt, type Bounce, type Notice, type SignedReceipt } from '../../../core/protocol/fed-notice.js'
+import {
+  MAX_NOTICE_IDS, MAX_NOTICES, parseFedNotices, parseSignedReceipt, type Notice, type NoticeBody, type SignedReceipt
+} from '../../../core/protocol/fed-notice.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import { PEER_ID } from '../../../core/protocol/validate.js'
 import { RpcChannel } from '../../../core/rpc/channel.js'
@@ -22,7 +24,9 @@ import {
   FED_BATCH_BYTES, FED_METHODS, FED_PROTOCOL, MAX_FED_BATCH, encodePairingToken, newPairingSecret, parseFedDirectory, parseFedReceipt,
   parseForward, parsePair, parsePairAnswer, parsePairingToken, secretHash, type FedMethod, type FedPerson
 } from './protocol.js'
-import { DEFAULT_FED_POLICY, type FedInstance, type FedPeer, type FedPolicy, type FederationStore, type Listing } from './types.js'
+import {
+  DEFAULT_FED_POLICY, MAX_KEPT_NOTICES, type FedInstance, type FedPeer, type FedPolicy, type FederationStore, type KeptNotice, type Listing
+} from './types.js'
 import type { FedPeerView } from '../../../core/protocol/admin-api.js'
 
 export interface FederationHost {
@@ -69,8 +73,6 @@ const FORWARD_TIMEOUT_MS = 30_000
  * one reaches the others (and their loops) within it.
  */
 const PEERS_RELOAD_MS = 5_000
-/** notices kept per device, and receipts waiting per paired relay, at most (the oldest go first) */
-const MAX_KEPT_NOTICES = 10_000
 
 export type { FedPeerView }
 
@@ -109,12 +111,6 @@ export class Federation {
   private readonly dirs = new Map<string, { name: string, people: FedPerson[] }>()
   private timer?: NodeJS.Timeout
   private routesDirty = false
-  /** receipts and bounces kept for our devices until they ack them (`notices`), numbered by noticeSeq */
-  private readonly notices = new Map<string, Notice[]>()
-  private noticeSeq = 0
-  /** our users' receipts for authors homed at a paired relay, waiting to go there */
-  private readonly outReceipts = new Map<string, SignedReceipt[]>()
-  private noticesDirty = false
   private readonly init: FederationInit
 
   constructor (private readonly c: FederationComponents, init: Partial<FederationInit> = {}) {
@@ -137,9 +133,13 @@ export class Federation {
     type Kept = { seq?: number, notices?: Array<[string, Notice[]]>, out?: Array<[string, SignedReceipt[]]> } | undefined
     const kept = await this.c.store.getMeta('fedNotices') as Kept
     if (kept !== undefined && kept !== null) {
-      this.noticeSeq = kept.seq ?? 0
-      for (const [d, list] of kept.notices ?? []) this.notices.set(d, list)
-      for (const [r, list] of kept.out ?? []) if (this.peers.has(r)) this.outReceipts.set(r, list)
+      // what an older version kept here (in one meta value): moved to the store's rows, once
+      const old: KeptNotice[] = [
+        ...(kept.notices ?? []).flatMap(([device, list]) => list.map(({ n: _n, ...notice }) => ({ device, notice: notice as NoticeBody }))),
+        ...(kept.out ?? []).flatMap(([r, list]) => this.peers.has(r) ? list.map(receipt => ({ device: outKey(r), notice: { receipt } })) : [])
+      ]
+      if (old.length > 0) await this.c.store.addFedNotices(old, MAX_KEPT_NOTICES)
+      await this.c.store.putMeta('fedNotices', null)
     }
     this.loaded = true
   }
@@ -157,7 +157,6 @@ export class Federation {
     this.timer = undefined
     for (const l of this.links.values()) { await l.channel?.close().catch(() => {}); l.channel = undefined }
     await this.saveRoutes()
-    await this.saveNotices()
   }
 
   private link (peerId: string): Link {
@@ -273,7 +272,7 @@ export class Federation {
     await l?.channel?.close().catch(() => {})
     this.links.delete(p.peerId)
     this.dirs.delete(p.peerId)
-    if (this.outReceipts.delete(p.peerId)) this.noticesDirty = true
+    await this.c.store.takeFedNotices(outKey(p.peerId), Number.MAX_SAFE_INTEGER, 1)
     for (const [k, v] of this.listed) if (v === p.peerId) this.listed.delete(k)
     for (const [k, v] of this.learned) if (v === p.peerId) this.learned.delete(k)
     this.routesDirty = true
@@ -387,7 +386,6 @@ export class Federation {
       if (now - l.dirAt >= this.init.directoryRefreshMs) { l.dirAt = now; void this.fetchDirectory(peerId) }
     }
     if (this.routesDirty) void this.saveRoutes()
-    if (this.noticesDirty) void this.saveNotices()
   }
 
   private async channel (peer: FedPeer): Promise<RpcChannel<FedMethod>> {
@@ -436,12 +434,13 @@ export class Federation {
     if (peer === undefined || l.busy || !this.c.allowed()) return
     l.busy = true
     try {
-      const expired = await this.c.store.expireFed(peerId, Date.now() - peer.policy.ttlMs)
+      // the expired items go and their bounces are kept in one durable write
+      const expired = await this.c.store.expireFed(peerId, Date.now() - peer.policy.ttlMs,
+        (old) => bounces(old.flatMap(i => i.to.map(t => ({ author: i.envelope.author, id: i.envelope.id, peer: t }))), 'ERR_FED_EXPIRED', peer.name))
       if (expired.length > 0) {
         l.counts.expired += expired.length
         this.c.log.warn('queued mail expired before the paired relay took it; its senders are told (failed)', { peerId, count: expired.length })
-        this.bounce(expired.flatMap(i => i.to.map(t => ({ author: i.envelope.author, id: i.envelope.id, peer: t }))), 'ERR_FED_EXPIRED', peer.name)
-        await this.saveNotices()
+        this.told(new Set(expired.map(i => i.envelope.author)))
       }
       for (;;) {
         let full = false
@@ -454,9 +453,12 @@ export class Federation {
           if (r.unknown.length > 0) {
             l.counts.refused += r.unknown.length
             this.c.log.warn('the paired relay has no such recipients; nothing kept for them, their senders are told', { peerId, count: r.unknown.length })
-            const bySeq = new Map(items.map(i => [i.seq, i.envelope]))
-            this.bounce(r.unknown.flatMap(([seq, t]) => { const e = bySeq.get(seq); return e === undefined ? [] : [{ author: e.author, id: e.id, peer: t }] }),
-              'ERR_UNKNOWN_RECIPIENT', peer.name)
+            const bySeq = new Map(items.map(i => [i.seq, i]))
+            // only for a recipient of that item we sent it for (the other relay cannot bounce anybody else);
+            // kept before the items leave the queue (drainFed deletes them after this answer)
+            this.told(await this.c.store.addFedNotices(bounces(r.unknown.flatMap(([seq, t]) => {
+              const i = bySeq.get(seq); return i === undefined || !i.to.includes(t) ? [] : [{ author: i.envelope.author, id: i.envelope.id, peer: t }]
+            }), 'ERR_UNKNOWN_RECIPIENT', peer.name), MAX_KEPT_NOTICES))
           }
           full = r.full
           return r.lastSeq
@@ -510,15 +512,16 @@ export class Federation {
       return { name: this.init.name, people, ...(instances.length > 1 ? { instances } : {}) }
     }
     if (method === 'notices') {
-      let taken = 0
+      const keep: KeptNotice[] = []
       for (const r of parseFedNotices(body)) {
         // signed by the recipient device; for an author of ours: anything else is dropped
         try { verifyReceipt(r) } catch { continue }
         if (!this.c.store.isAdmitted(r.author)) continue
-        this.keep(r.author, { receipt: r })
-        taken++
+        keep.push({ device: r.author, notice: { receipt: r } })
       }
-      return { taken }
+      // kept durably before the other relay is answered (it drops what it sent once answered)
+      this.told(new Set(await this.c.store.addFedNotices(keep, MAX_KEPT_NOTICES)))
+      return { taken: keep.length }
     }
     const { items } = parseForward(body)
     const bad: Array<[number, string]> = []
@@ -568,65 +571,37 @@ export class Federation {
   }
 
   /** A receipt one of our devices (`remote`) signed for an author of another office: queued for that office's relay. */
-  receiptFrom (remote: string, body: unknown): boolean {
+  async receiptFrom (remote: string, body: unknown): Promise<boolean> {
     const r = parseSignedReceipt(body)
     if (r.by !== remote) throw new ParleyError('ERR_INVALID_ARGUMENT', 'a receipt is signed by the device that sends it')
     verifyReceipt(r)
     const relay = this.route(r.author)
     // an author of this relay, or of no office we know: its own path (direct ack, read receipt) applies
     if (relay === undefined) return false
-    const list = this.outReceipts.get(relay) ?? []
-    list.push(r)
-    if (list.length > MAX_KEPT_NOTICES) list.shift()
-    this.outReceipts.set(relay, list)
-    this.noticesDirty = true
+    // kept durably (in the store every instance shares) before the node is answered
+    await this.c.store.addFedNotices([{ device: outKey(relay), notice: { receipt: r } }], MAX_KEPT_NOTICES)
     if (this.link(relay).backoffMs === 0) setImmediate(() => { void this.pump(relay) })
     return true
   }
 
-  /** The notices kept for `device` after `ack` (those up to it are deleted). */
-  takeNotices (device: string, ack: number): Notice[] {
-    const list = this.notices.get(device)
-    if (list === undefined) return []
-    const left = list.filter(x => x.n > ack)
-    if (left.length !== list.length) {
-      this.noticesDirty = true
-      if (left.length === 0) this.notices.delete(device); else this.notices.set(device, left)
-    }
-    return left.slice(0, MAX_NOTICES)
+  /** The notices kept for `device` after `ack` (those up to it are deleted), from the store every instance shares. */
+  async takeNotices (device: string, ack: number): Promise<Notice[]> {
+    return await this.c.store.takeFedNotices(device, ack, MAX_NOTICES)
   }
 
-  private keep (device: string, notice: { receipt: SignedReceipt } | { bounce: Bounce }): void {
-    const list = this.notices.get(device) ?? []
-    list.push({ n: ++this.noticeSeq, ...notice } as Notice)
-    if (list.length > MAX_KEPT_NOTICES) list.shift()
-    this.notices.set(device, list)
-    this.noticesDirty = true
-    this.c.notify?.(device)
+  /** These devices got notices: told now (mailWaiting). */
+  private told (devices: Iterable<string>): void {
+    for (const d of devices) this.c.notify?.(d)
   }
 
-  /** Our authors' messages that will never reach `peer` through federation: a bounce each author's devices see (failed, with the reason). */
-  private bounce (items: Array<{ author: string, id: string, peer: string }>, code: string, office: string): void {
-    const byKey = new Map<string, { author: string, peer: string, ids: string[] }>()
-    for (const i of items) {
-      const k = `${i.author} ${i.peer}`
-      const b = byKey.get(k) ?? { author: i.author, peer: i.peer, ids: [] }
-      b.ids.push(i.id)
-      byKey.set(k, b)
-    }
-    for (const b of byKey.values()) {
-      for (let i = 0; i < b.ids.length; i += 500) this.keep(b.author, { bounce: { ids: b.ids.slice(i, i + 500), peer: b.peer, code, office } })
-    }
-  }
-
-  /** Our users' receipts for `peer`'s users, sent; a relay that does not take them (an older one) drops them. */
+  /** Our users' receipts for `peer`'s users, sent; deleted once it answered (a relay that does not take them, an older one, drops them). */
   private async sendReceipts (peer: FedPeer): Promise<void> {
-    const list = this.outReceipts.get(peer.peerId)
-    if (list === undefined || list.length === 0) return
-    const batch = list.slice(0, MAX_NOTICES)
+    const key = outKey(peer.peerId)
+    const batch = await this.c.store.takeFedNotices(key, 0, MAX_NOTICES)
+    if (batch.length === 0) return
     try {
       const ch = await this.channel(peer)
-      await ch.call('notices', { receipts: batch })
+      await ch.call('notices', { receipts: batch.flatMap(n => 'receipt' in n ? [n.receipt] : []) })
     } catch (err) {
       this.c.log.debug('receipts not forwarded', { peerId: peer.peerId, err: toParleyError(err).message })
       const l = this.link(peer.peerId)
@@ -634,18 +609,8 @@ export class Federation {
       l.channel = undefined
       return
     }
-    list.splice(0, batch.length)
-    if (list.length === 0) this.outReceipts.delete(peer.peerId)
-    this.noticesDirty = true
-    if (list.length > 0) setImmediate(() => { void this.pump(peer.peerId) })
-  }
-
-  private async saveNotices (): Promise<void> {
-    if (!this.noticesDirty) return
-    this.noticesDirty = false
-    try {
-      await this.c.store.putMeta('fedNotices', { seq: this.noticeSeq, notices: [...this.notices], out: [...this.outReceipts] })
-    } catch (err) { this.noticesDirty = true; this.c.log.debug('notices not saved', { err: toParleyError(err).message }) }
+    const more = await this.c.store.takeFedNotices(key, batch[batch.length - 1]!.n, 1)
+    if (more.length > 0) setImmediate(() => { void this.pump(peer.peerId) })
   }
 
   // ---- the directory ---------------------------------------------------------------------
@@ -712,6 +677,27 @@ function otherInstances (peerId: string, instances: FedInstance[] | undefined): 
     out.push({ peerId: i.peerId, addrs: i.addrs })
   }
   return out.slice(0, 16)
+}
+
+/** the store's notice key of our users' receipts waiting to go to paired relay `peerId` */
+const outKey = (peerId: string): string => `fed-out:${peerId}`
+
+/** Our authors' messages that will never reach `peer` through federation: a bounce each author's devices see (failed, with the reason). */
+function bounces (items: Array<{ author: string, id: string, peer: string }>, code: string, office: string): KeptNotice[] {
+  const byKey = new Map<string, { author: string, peer: string, ids: string[] }>()
+  for (const i of items) {
+    const k = `${i.author} ${i.peer}`
+    const b = byKey.get(k) ?? { author: i.author, peer: i.peer, ids: [] }
+    b.ids.push(i.id)
+    byKey.set(k, b)
+  }
+  const out: KeptNotice[] = []
+  for (const b of byKey.values()) {
+    for (let i = 0; i < b.ids.length; i += MAX_NOTICE_IDS) {
+      out.push({ device: b.author, notice: { bounce: { ids: b.ids.slice(i, i + MAX_NOTICE_IDS), peer: b.peer, code, office } } })
+    }
+  }
+  return out
 }
 
 const listedPerson = (l: Listing): FedPerson => ({ peerId: l.peerId, name: l.name, ...(l.department !== undefined ? { department: l.department } : {}) })

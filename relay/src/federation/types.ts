@@ -18,6 +18,7 @@
  *   a replayed or re-sent batch stores nothing a second time.
  */
 import type { Envelope } from '../../../core/protocol/envelope.js'
+import type { Notice, NoticeBody } from '../../../core/protocol/fed-notice.js'
 
 /** What we let one paired relay do and see. */
 export interface FedPolicy {
@@ -76,6 +77,12 @@ export interface FedInboundItem { seq: number, to: string[], envelope: Envelope,
  */
 export interface FedReceipt { lastSeq: number, stored: number, unknown: Array<[number, string]>, full: boolean }
 
+/** notices kept per device, at most (the oldest go first) */
+export const MAX_KEPT_NOTICES = 10_000
+
+/** A notice to keep for one of our devices (its number is given by the store). */
+export interface KeptNotice { device: string, notice: NoticeBody }
+
 /** A user's choice to be listed in the directories of federated relays. */
 export interface Listing { peerId: string, name: string, department?: string, updatedAt: number }
 
@@ -105,8 +112,21 @@ export interface FederationStore {
    * were deleted, or null when another drainer holds this queue.
    */
   drainFed(peer: string, limit: number, maxBytes: number, send: (items: FedQueueItem[]) => Promise<number>): Promise<number | null>
-  /** Deletes the items of `peer`'s queue queued before `before`; returns them. */
-  expireFed(peer: string, before: number): Promise<FedQueueItem[]>
+  /**
+   * Deletes the items of `peer`'s queue queued before `before`; returns them.
+   * `bounces` (when given) makes the notices for them, kept in the same
+   * durable write (a crash cannot drop the items and lose their bounces).
+   */
+  expireFed(peer: string, before: number, bounces?: (expired: FedQueueItem[]) => KeptNotice[]): Promise<FedQueueItem[]>
+  /**
+   * Keeps notices (receipts, bounces) for our devices in one durable write,
+   * each numbered above every earlier notice of its device (per device, shared
+   * by every instance of the relay); a device keeps at most `max`, the oldest
+   * go first. Returns the devices that got one.
+   */
+  addFedNotices(items: KeptNotice[], max: number): Promise<string[]>
+  /** Deletes `device`'s notices numbered up to `ack`; returns up to `limit` of the others, in order. */
+  takeFedNotices(device: string, ack: number, limit: number): Promise<Notice[]>
   /** Items, bytes and the oldest item's time, per paired relay with a queue. */
   fedQueueStats(): Promise<Map<string, { depth: number, bytes: number, oldestAt: number }>>
   /** Stores a batch from `peer` (see FedReceipt), skipping items at or below its high-water mark. */

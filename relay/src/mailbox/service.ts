@@ -172,12 +172,12 @@ export class MailboxService {
     // federation: a receipt for an author of another office, and the receipts and bounces kept for this device
     receipt: async (remote, body) => {
       this.requireAdmitted(remote, 'receipt')
-      return { forwarded: this.c.federation?.receiptFrom(remote, body) ?? false }
+      return { forwarded: await this.c.federation?.receiptFrom(remote, body) ?? false }
     },
     notices: async (remote, body) => {
       this.requireAdmitted(remote, 'notices')
       const { ack } = parseNoticesAsk(body)
-      return { items: this.c.federation?.takeNotices(remote, ack) ?? [] }
+      return { items: await this.c.federation?.takeNotices(remote, ack) ?? [] }
     }
   }
 

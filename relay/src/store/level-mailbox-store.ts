@@ -17,14 +17,16 @@ import { Watchers } from './watchers.js'
 import * as acctAdm from './account-admission.js'
 import type { DenyReason } from './account-admission.js'
 import type { AccountOp } from '../../../core/protocol/account.js'
+import type { Notice } from '../../../core/protocol/fed-notice.js'
 import { fedSeqAfter, takeFedBatch, usableFedInvite } from '../federation/rules.js'
 import { newInvites } from './invites.js'
 import { SenderShares, subtractUsage, type SenderUse, type Usage } from './sender-shares.js'
 import { pasteSafeToken } from '../../../core/util/tokens.js'
 import { storeWriteError } from '../../../core/store/write-latch.js'
 import type {
-  FederationStore, FedInboundItem, FedInvite, FedPeer, FedQueueItem, FedReceipt, Listing, RelayInstance
+  FederationStore, FedInboundItem, FedInvite, FedPeer, FedQueueItem, FedReceipt, KeptNotice, Listing, RelayInstance
 } from '../federation/types.js'
+import { MAX_KEPT_NOTICES } from '../federation/types.js'
 
 interface StoredMail { cursor: number, from: string, envelope: Envelope, depositedAt: number, bytes: number }
 
@@ -55,6 +57,9 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore,
   /** per peer: the highest seq received from it (its high-water mark) */
   private readonly fedIn: Sub<number>
   private readonly listings: Sub<Listing>
+  /** notices kept for our devices: device!n -> notice; and per device the next number and the lowest kept */
+  private readonly fedNotices: Sub<Notice>
+  private readonly fedNoticeSeq: Sub<{ next: number, first: number }>
   private readonly fedDraining = new Set<string>()
   private shares: SenderShares
   private admitted = new Set<string>()
@@ -75,6 +80,8 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore,
     this.fedQueueIds = jsonSublevel(db, 'fedqid')
     this.fedQueueUse = jsonSublevel(db, 'fedquse')
     this.fedIn = jsonSublevel(db, 'fedin')
+    this.fedNotices = jsonSublevel(db, 'fednotices')
+    this.fedNoticeSeq = jsonSublevel(db, 'fednoticeseq')
     this.listings = jsonSublevel(db, 'listings')
     this.shares = new SenderShares(limits)
   }
@@ -464,15 +471,53 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore,
     if (use !== undefined) tx.put(this.fedQueueUse, peer, { seq: use.seq, count: Math.max(0, use.count - n), bytes: Math.max(0, use.bytes - b) })
   }
 
-  async expireFed (peer: string, before: number): Promise<FedQueueItem[]> {
+  async expireFed (peer: string, before: number, bounces?: (expired: FedQueueItem[]) => KeptNotice[]): Promise<FedQueueItem[]> {
     const old: FedQueueItem[] = []
     for await (const item of this.fedQueue.values({ gt: peer + SEP, lt: peer + SEP + '\xff' })) {
       // queued in seq order, so in time order: the expired ones are a prefix
       if (item.queuedAt >= before) break
       old.push(item)
     }
-    if (old.length > 0) await this.gc.write(async (tx) => { await this.dropFed(tx, peer, old) })
+    if (old.length > 0) {
+      await this.gc.write(async (tx) => {
+        await this.dropFed(tx, peer, old)
+        if (bounces !== undefined) await this.keepNotices(tx, bounces(old), MAX_KEPT_NOTICES)
+      })
+    }
     return old
+  }
+
+  async addFedNotices (items: KeptNotice[], max: number): Promise<string[]> {
+    if (items.length === 0) return []
+    await this.gc.write(async (tx) => { await this.keepNotices(tx, items, max) })
+    return [...new Set(items.map(i => i.device))]
+  }
+
+  private async keepNotices (tx: Tx, items: KeptNotice[], max: number): Promise<void> {
+    const seqs = new Map<string, { next: number, first: number }>()
+    for (const { device, notice } of items) {
+      const s = seqs.get(device) ?? (await tx.get(this.fedNoticeSeq, device)) ?? { next: 1, first: 1 }
+      tx.put(this.fedNotices, device + SEP + pad(s.next), { n: s.next, ...notice } as Notice)
+      s.next++
+      for (; s.next - s.first > max; s.first++) tx.del(this.fedNotices, device + SEP + pad(s.first))
+      seqs.set(device, s)
+    }
+    for (const [device, s] of seqs) tx.put(this.fedNoticeSeq, device, s)
+  }
+
+  async takeFedNotices (device: string, ack: number, limit: number): Promise<Notice[]> {
+    const s = await this.gc.read(this.fedNoticeSeq, device)
+    if (s === undefined) return []
+    if (ack >= s.first) {
+      await this.gc.write(async (tx) => {
+        const cur = await tx.get(this.fedNoticeSeq, device)
+        if (cur === undefined) return
+        const upTo = Math.min(ack, cur.next - 1)
+        for (let n = cur.first; n <= upTo; n++) tx.del(this.fedNotices, device + SEP + pad(n))
+        tx.put(this.fedNoticeSeq, device, { next: cur.next, first: Math.max(cur.first, upTo + 1) })
+      })
+    }
+    return await this.fedNotices.values({ gt: device + SEP + pad(Math.max(0, ack)), lt: device + SEP + '\xff', limit }).all()
   }
 
   async fedQueueStats (): Promise<Map<string, { depth: number, bytes: number, oldestAt: number }>> {

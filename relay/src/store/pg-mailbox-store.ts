@@ -34,7 +34,9 @@ import { Watchers } from './watchers.js'
 import * as acctAdm from './account-admission.js'
 import type { DenyReason } from './account-admission.js'
 import type { AccountOp } from '../../../core/protocol/account.js'
-import type { FederationStore, FedInboundItem, FedInvite, FedPeer, FedQueueItem, FedReceipt, Listing, RelayInstance } from '../federation/types.js'
+import { MAX_KEPT_NOTICES, type FederationStore, type FedInboundItem, type FedInvite, type FedPeer, type FedQueueItem, type FedReceipt, type KeptNotice,
+  type Listing, type RelayInstance } from '../federation/types.js'
+import type { Notice } from '../../../core/protocol/fed-notice.js'
 import { fedSeqAfter, takeFedBatch, usableFedInvite } from '../federation/rules.js'
 
 /** rows deleted per transaction by the TTL sweep */
@@ -690,10 +692,49 @@ export class PgMailboxStore implements MailboxStore, FederationStore {
     }
   }
 
-  async expireFed (peer: string, before: number): Promise<FedQueueItem[]> {
-    const { rows } = await this.q<{ seq: number, recipients: string[], envelope: string, bytes: number, queued_at: number }>(
-      'DELETE FROM relay_fed_queue WHERE peer_id = $1 AND queued_at < $2 RETURNING seq, recipients, envelope, bytes, queued_at', [peer, before])
-    return rows.map(r => ({ seq: r.seq, to: r.recipients, envelope: JSON.parse(r.envelope) as Envelope, bytes: r.bytes, queuedAt: r.queued_at }))
+  async expireFed (peer: string, before: number, bounces?: (expired: FedQueueItem[]) => KeptNotice[]): Promise<FedQueueItem[]> {
+    return await this.tx(async (c) => {
+      const { rows } = await c.query<{ seq: number, recipients: string[], envelope: string, bytes: number, queued_at: number }>(
+        'DELETE FROM relay_fed_queue WHERE peer_id = $1 AND queued_at < $2 RETURNING seq, recipients, envelope, bytes, queued_at', [peer, before])
+      const old = rows.map(r => ({ seq: r.seq, to: r.recipients, envelope: JSON.parse(r.envelope) as Envelope, bytes: r.bytes, queuedAt: r.queued_at }))
+        .sort((a, b) => a.seq - b.seq)
+      if (old.length > 0 && bounces !== undefined) await this.keepNotices(c, bounces(old), MAX_KEPT_NOTICES)
+      return old
+    })
+  }
+
+  async addFedNotices (items: KeptNotice[], max: number): Promise<string[]> {
+    if (items.length === 0) return []
+    await this.tx(async (c) => { await this.keepNotices(c, items, max) })
+    return [...new Set(items.map(i => i.device))]
+  }
+
+  private async keepNotices (c: pg.PoolClient, items: KeptNotice[], max: number): Promise<void> {
+    const byDevice = new Map<string, KeptNotice[]>()
+    for (const i of items) byDevice.set(i.device, [...(byDevice.get(i.device) ?? []), i])
+    // devices in a fixed order: two instances keeping notices for the same devices take the rows in the same order
+    for (const device of [...byDevice.keys()].sort()) {
+      const list = byDevice.get(device)!
+      await c.query('INSERT INTO relay_fed_notice_seq (device, next, first) VALUES ($1, 1, 1) ON CONFLICT DO NOTHING', [device])
+      const s = (await c.query<{ next: string, first: string }>('SELECT next, first FROM relay_fed_notice_seq WHERE device = $1 FOR UPDATE', [device])).rows[0]!
+      let next = Number(s.next)
+      let first = Number(s.first)
+      for (const { notice } of list) {
+        await c.query('INSERT INTO relay_fed_notices (device, n, notice) VALUES ($1, $2, $3)', [device, next, JSON.stringify({ n: next, ...notice })])
+        next++
+      }
+      if (next - first > max) {
+        first = next - max
+        await c.query('DELETE FROM relay_fed_notices WHERE device = $1 AND n < $2', [device, first])
+      }
+      await c.query('UPDATE relay_fed_notice_seq SET next = $2, first = $3 WHERE device = $1', [device, next, first])
+    }
+  }
+
+  async takeFedNotices (device: string, ack: number, limit: number): Promise<Notice[]> {
+    if (ack > 0) await this.q('DELETE FROM relay_fed_notices WHERE device = $1 AND n <= $2', [device, ack])
+    return (await this.q<{ notice: Notice }>('SELECT notice FROM relay_fed_notices WHERE device = $1 AND n > $2 ORDER BY n LIMIT $3',
+      [device, Math.max(0, ack), limit])).rows.map(r => r.notice)
   }
 
   async fedQueueStats (): Promise<Map<string, { depth: number, bytes: number, oldestAt: number }>> {

@@ -67,6 +67,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE relay_fed_in (peer_id text PRIMARY KEY, last_seq bigint NOT NULL DEFAULT 0);
       CREATE TABLE relay_listings (peer_id text PRIMARY KEY, listing jsonb NOT NULL);
     `
+  },
+  {
+    // 5, not 4: 4 is the shared routes/directory/last-seen migration of issue 14 (landed apart)
+    version: 5,
+    name: 'federation: notices (receipts, bounces) kept per device, shared by every instance',
+    sql: `
+      -- next: the number the device's next notice gets; first: its lowest kept
+      CREATE TABLE relay_fed_notice_seq (device text PRIMARY KEY, next bigint NOT NULL, first bigint NOT NULL);
+      CREATE TABLE relay_fed_notices (device text NOT NULL, n bigint NOT NULL, notice jsonb NOT NULL, PRIMARY KEY (device, n));
+    `
   }
 ]
 
