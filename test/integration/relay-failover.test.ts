@@ -50,8 +50,11 @@ describe('relay instance killed mid-traffic', () => {
     const token = relays[0]!.admin('invite', 'create', '--uses', '2')
     const [addr1, addr2] = info.map(i => `${i.addresses[0]!}`) as [string, string]
     // a on r1 first, b on r2 first; both know both
-    const a = loopbackNode(join(dir, 'a'), { name: 'A', relay: `${addr1},${addr2}`, invite: token, messenger: { depositAfterMs: 300 }, relayClient: { mailboxPollMs: 1000 } })
-    // b: no listen address of its own, reachable only through a circuit (as behind a NAT)
+    // a and b: no listen address of their own, reachable only through a circuit (as behind a NAT); were a
+    // listening, b could dial a directly and the check of the circuit after the failover would see that link
+    const a = loopbackNode(join(dir, 'a'), {
+      name: 'A', relay: `${addr1},${addr2}`, invite: token, host: { listen: [] }, messenger: { depositAfterMs: 300 }, relayClient: { mailboxPollMs: 1000 }
+    })
     const b = loopbackNode(join(dir, 'b'), {
       name: 'B', relay: `${addr2},${addr1}`, invite: token, host: { listen: [] }, messenger: { depositAfterMs: 300 }, relayClient: { mailboxPollMs: 1000 }
     })
