@@ -28,11 +28,11 @@ const MiB = 1024 * 1024
 /**
  * RSS bounds with margin (measured: docs/SECURITY.md); before the bounds, 180 such streams took ~400 MiB
  * and kept it. Freed memory is partly kept by V8 and malloc for reuse, so "back near baseline" is a bound,
- * and the proof that nothing accumulates is that a second attack ends where the first did.
+ * and the proof that nothing accumulates is that a second attack ends where the first did (live memory after a GC).
  */
 const PEAK_BOUND_MIB = 160
 const AFTER_BOUND_MIB = 128
-const REPEAT_GROWTH_BOUND_MIB = 32
+const REPEAT_GROWTH_BOUND_MIB = 8
 /** stop waiting for the GC once RSS is this close to the baseline */
 const SETTLED_MIB = 16
 /**
@@ -203,8 +203,11 @@ describe('resource bounds under a partial-frame flood', () => {
       // nothing of the attack is kept: live memory after a GC is back at its baseline (within a few MiB)
       assert.ok(r.liveOverMiB < LIVE_BOUND_MIB, `live memory back to baseline: ${figures}`)
     }
-    // no accumulation: a second attack leaves the node where the first one did
-    assert.ok((rounds[1] as { afterMiB: number }).afterMiB - (rounds[0] as { afterMiB: number }).afterMiB < REPEAT_GROWTH_BOUND_MIB, `no growth across attacks: ${figures}`)
+    // no accumulation: a second attack leaves the node where the first one did. Measured on live memory after a GC:
+    // RSS after a round is the allocator's business (once, in a loaded full suite, it stayed 43 MiB higher after the
+    // second round while live memory was +1 MiB), and it is bounded above against the baseline already
+    const [r0, r1] = [rounds[0]!, rounds[1]!]
+    assert.ok(r1.liveOverMiB - r0.liveOverMiB < REPEAT_GROWTH_BOUND_MIB, `no growth across attacks: ${figures}`)
     const final = await honest.messenger.sendMessage(victimId, 'after')
     await honest.messenger.waitForState(final.id, 'delivered', { signal: AbortSignal.timeout(20_000) })
     assert.match(victim.logText(), /resetting stream: frame stalled/)
