@@ -67,6 +67,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE relay_fed_in (peer_id text PRIMARY KEY, last_seq bigint NOT NULL DEFAULT 0);
       CREATE TABLE relay_listings (peer_id text PRIMARY KEY, listing jsonb NOT NULL);
     `
+  },
+  {
+    version: 4,
+    name: 'shared by every instance: federation routes learned, company directory, last seen (policy: relay_meta)',
+    sql: `
+      -- author of forwarded mail -> the paired relay it came from, written with the mail (replies go back there)
+      CREATE TABLE relay_fed_routes (author text PRIMARY KEY, peer_id text NOT NULL, at bigint NOT NULL);
+      CREATE TABLE relay_people (id text PRIMARY KEY, person jsonb NOT NULL);
+      CREATE TABLE relay_seen (peer_id text PRIMARY KEY, at bigint NOT NULL);
+    `
   }
 ]
 
