@@ -91,8 +91,12 @@ export async function migrate (client: pg.ClientBase, where: string): Promise<nu
   await client.query('BEGIN')
   try {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATE_LOCK.toString()])
-    await client.query(`CREATE TABLE IF NOT EXISTS parley_schema (
-      version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
+    // created only when missing: a database user with no CREATE privilege (after the first start) still starts
+    const { rows: has } = await client.query<{ t: string | null }>("SELECT to_regclass('parley_schema')::text AS t")
+    if (has[0]?.t == null) {
+      await client.query(`CREATE TABLE parley_schema (
+        version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
+    }
     const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM parley_schema')
     const current = rows[0]?.v ?? 0
     if (current > SCHEMA_VERSION) {
