@@ -85,6 +85,13 @@ export class RelayServer implements RelayAdmin {
     if (this.fileStore_ === undefined) throw new ParleyError('ERR_NOT_STARTED', 'relay not started')
     return this.fileStore_
   }
+
+  async instanceAddresses (): Promise<string[]> {
+    const own = publicFirst(this.addresses())
+    const others = (await (this.mailbox as MailboxStore & FederationStore).listInstances())
+      .filter(i => this.identity === undefined || i.peerId !== this.identity.peerId).map(i => publicFirst(i.addrs))
+    return [own, ...others].filter((a): a is string => a !== undefined)
+  }
   isOnline (peerId: string): boolean { return this.host?.isConnected(peerId) ?? false }
 
   /** Pairing with other offices' relays, their queues and directories; throws before start. */
@@ -204,7 +211,8 @@ export class RelayServer implements RelayAdmin {
         metrics: this.metrics,
         log: this.log,
         applyPolicy: (p) => { this.applyPolicy(p) },
-        readiness: async () => await this.readiness()
+        readiness: async () => await this.readiness(),
+        ...(store instanceof PgMailboxStore ? { shared: store } : {})
       }, this.config.dataDir, this.config.admin)
       this.adminRoom = adminRoom
       await adminRoom.start(this.config.policy)
@@ -280,6 +288,11 @@ export class RelayServer implements RelayAdmin {
     if (typeof raw !== 'string') { raw = b64(await createIdentityBytes()); await store.putMeta('identity', raw) }
     return loadIdentity(unb64(raw as string))
   }
+}
+
+/** The first address not on loopback (what a colleague's machine can dial), else the first. */
+function publicFirst (addrs: string[]): string | undefined {
+  return addrs.find(a => !a.includes('/127.0.0.1/') && !a.includes('/::1/')) ?? addrs[0]
 }
 
 async function withDeadline<T> (p: Promise<T>, ms: number): Promise<T> {

@@ -30,6 +30,11 @@ export interface RelayAdmin {
   readonly federation: FederationAdmin
   readonly mailbox: AdminMailbox
   addresses(): string[]
+  /**
+   * One address of every instance of this relay (this one first; others from
+   * the shared store's instance registry), for invite links and sheets.
+   */
+  instanceAddresses?(): Promise<string[]>
   /** has an open connection to the relay now */
   isOnline(peerId: string): boolean
   createInvite(opts: InviteOptions): Promise<Invite>

@@ -411,16 +411,21 @@ export function mailboxStoreCompliance (name: string, setup: MailboxStoreSetup):
       const r = await s.receiveFed(relayA, items)
       assert.deepEqual(r, { lastSeq: 6, stored: 2, unknown: [[6, relayB]], full: false })
       assert.deepEqual((await s.fetch(bob.peerId, 0, 10)).items.map(i => [i.from, i.envelope.id]), [[alice.peerId, e1.id], [alice.peerId, e2.id]])
+      // written with the mail: replies to its author go back to that relay (from any instance on a shared store)
+      assert.equal(await s.fedRouteOf(alice.peerId), relayA)
+      assert.equal(await s.fedRouteOf(bob.peerId), undefined)
       // the same batch again (its receipt was lost), after Bo took his mail: nothing stored twice
       await s.ack(bob.peerId, Number.MAX_SAFE_INTEGER)
       assert.deepEqual(await s.receiveFed(relayA, items), { lastSeq: 6, stored: 0, unknown: [], full: false })
       assert.equal(await s.queued(bob.peerId), 0)
       // marks are per sending relay
       assert.equal((await s.receiveFed(relayB, [{ seq: 1, to: [bob.peerId], envelope: env(), bytes: 100 }])).stored, 1)
+      assert.equal(await s.fedRouteOf(alice.peerId), relayB, 'the relay the author\'s mail came from last')
       // an author who is one of our own users cannot come in from another relay
       await s.admit(alice.peerId, 'allow-list')
       const forged = await s.receiveFed(relayA, [{ seq: 7, to: [bob.peerId], envelope: env(), bytes: 100 }])
       assert.deepEqual(forged, { lastSeq: 7, stored: 0, unknown: [[7, bob.peerId]], full: false })
+      assert.equal(await s.fedRouteOf(alice.peerId), relayB, 'no route to another relay for one of our own users')
     })
 
     it('a full mailbox stops the batch there: nothing after it is taken, and the mark says so (in order)', async () => {
@@ -451,6 +456,7 @@ export function mailboxStoreCompliance (name: string, setup: MailboxStoreSetup):
       assert.deepEqual((await fed().listFedPeers()).map(p => p.peerId), [relayA])
       assert.equal((await fed().fedQueueStats()).get(relayA)?.depth, 1)
       assert.equal((await fed().receiveFed(relayB, [{ seq: 9, to: [bob.peerId], envelope: env(), bytes: 100 }])).stored, 0, 'the mark survived')
+      assert.equal(await fed().fedRouteOf(alice.peerId), relayB, 'the route survived')
     })
 
     it('pairing invites are one-time: the same relay may use one again, another relay and late use are refused', async () => {

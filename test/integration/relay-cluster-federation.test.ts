@@ -7,10 +7,13 @@
  * federation queue; the instance that took her deposits is killed with
  * SIGKILL, she fails over to the other and writes more; B comes back and the
  * surviving instance forwards the whole queue (FOR UPDATE SKIP LOCKED:
- * whichever instance is up). Bo's replies name the surviving instance as
- * Ana's home; B forwards them to office A while the instance it was paired
- * through is still dead. Both ways: lost = duplicated = reordered = 0,
- * and the queues end empty.
+ * whichever instance is up). No home is given by hand: Ana lists herself
+ * for the other office (B's route to her), and Bo writes first, so office A
+ * learns from his forwarded mail where replies go; that route is written
+ * with the mail in the shared store, so whichever instance takes Ana's
+ * deposits (before and after the kill) forwards them. B forwards Bo's
+ * replies to office A while the instance it was paired through is still
+ * dead. Both ways: lost = duplicated = reordered = 0, and the queues end empty.
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -39,7 +42,7 @@ describe('federation with a relay of two instances on PostgreSQL', () => {
   const fedList = (r: RelayProc): FedPeerView[] => JSON.parse(r.admin('federation', 'list', '--json'))
   const fedConfig = (name: string): string => {
     const path = join(dir, `${name}.json`)
-    writeFileSync(path, JSON.stringify({ federation: { allowed: true, name, tickMs: 200, retryMinMs: 200, retryMaxMs: 1000 } }))
+    writeFileSync(path, JSON.stringify({ federation: { allowed: true, name, tickMs: 200, retryMinMs: 200, retryMaxMs: 1000, directoryRefreshMs: 500 } }))
     return path
   }
 
@@ -100,12 +103,18 @@ describe('federation with a relay of two instances on PostgreSQL', () => {
     assert.deepEqual(atB[0]!.instances, [aInfo[survivor]!.peerId], 'B was told the other instance')
     // the pairing is in the shared store: the other instance reads it within seconds, without a restart
     await until(() => fedList(a[survivor]!).some(p => p.peerId === bInfo.peerId), 'the other instance knows office B', 20_000, 250)
+    // no home given by hand: Ana lists herself for the other offices, and Bo finds her in office A's directory
+    await ana.relay.publish({ listed: true, name: 'Ana' })
+    await until(async () => (await bo.relay.offices('')).some(p => p.peerId === ana.peerId), 'Bo finds Ana', 30_000, 250)
   })
 
   it('kill -9 of the instance that took the deposits: the other forwards the queue; replies reach A through it; lost = duplicated = reordered = 0', async () => {
-    // each found the other in the other office; Bo names the surviving instance, as Ana's home op says after her failover
-    ana.relay.setHome(bo.peerId, bInfo.peerId)
-    bo.relay.setHome(ana.peerId, aInfo[survivor]!.peerId)
+    const got = async (n: ParleyNode, from: ParleyNode): Promise<number> => (await n.messenger.history(from.peerId, { limit: 1000 })).filter(m => !m.outgoing).length
+    // Bo (not listed) writes first: office A learns from his forwarded mail where replies to him go, on whichever
+    // instance took it; in the shared store, so the instance that did not (before or after the kill) routes them too
+    const toAna: string[] = []
+    for (let i = 0; i < 5; i++) { const t = `Bo ${i}`; toAna.push(t); await bo.messenger.sendMessage(ana.peerId, t) }
+    await until(async () => (await got(ana, bo)) >= 5, 'Ana has Bo\'s first 5', 30_000, 200)
 
     // office B is away: Ana's mail waits in A's queue (one queue in the shared database)
     await b.stop()
@@ -122,16 +131,14 @@ describe('federation with a relay of two instances on PostgreSQL', () => {
 
     // B is back: only the surviving instance is up to forward the queue
     await b.start()
-    const got = async (n: ParleyNode, from: ParleyNode): Promise<number> => (await n.messenger.history(from.peerId, { limit: 1000 })).filter(m => !m.outgoing).length
     await until(async () => (await got(bo, ana)) >= 60, 'Bo has all 60', 60_000, 200)
     const r1 = audit(toBo, await bo.messenger.history(ana.peerId, { limit: 1000 }), ana.peerId)
     assert.deepEqual([r1.lost, r1.duplicated, r1.orderViolations], [0, 0, 0], 'Ana -> Bo')
     assert.equal(fedList(a[survivor]!).find(p => p.peerId === bInfo.peerId)?.counts.forwarded, 60, 'the surviving instance forwarded all of it')
 
     // replies: B forwards to office A while the instance it was paired through is still dead
-    const toAna: string[] = []
-    for (let i = 0; i < 30; i++) { const t = `Bo ${i}`; toAna.push(t); await bo.messenger.sendMessage(ana.peerId, t) }
-    await until(async () => (await got(ana, bo)) >= 30, 'Ana has all 30', 60_000, 200)
+    for (let i = 5; i < 35; i++) { const t = `Bo ${i}`; toAna.push(t); await bo.messenger.sendMessage(ana.peerId, t) }
+    await until(async () => (await got(ana, bo)) >= 35, 'Ana has all 35', 60_000, 200)
     const r2 = audit(toAna, await ana.messenger.history(bo.peerId, { limit: 1000 }), bo.peerId)
     assert.deepEqual([r2.lost, r2.duplicated, r2.orderViolations], [0, 0, 0], 'Bo -> Ana')
     for (const r of [a[survivor]!, b]) await until(() => fedList(r).every(p => p.queue.depth === 0), 'queues empty', 30_000, 250)

@@ -8,8 +8,10 @@
  * traffic across instances; PostgreSQL restarted (crash-like) under load:
  * the relays reconnect and nothing acknowledged is lost (also mail that
  * waits for an offline user, its sender gone too); a removal on one
- * instance cuts the user off on the other. Every audit: lost = duplicated =
- * reordered = 0.
+ * instance cuts the user off on the other. The console's policy (TTL,
+ * quotas, federation on/off) and company directory are the relay's: set on
+ * one instance, applied by the other at once (NOTIFY); invite links and
+ * sheets name both instances. Every audit: lost = duplicated = reordered = 0.
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -20,6 +22,7 @@ import { PgServer } from '../helpers/postgres.js'
 import { RelayServer } from '../../relay/src/relay-server.js'
 import { createLogger } from '../../core/util/log.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
+import type { MailboxLimits } from '../../relay/src/store/types.js'
 
 const NO_POLL_MS = 60_000
 
@@ -109,6 +112,29 @@ describe('two relay instances on one PostgreSQL database', () => {
         assert.deepEqual([r.lost, r.duplicated, r.orderViolations], [0, 0, 0], `${author.slice(-4)} at ${node.peerId.slice(-4)}`)
       }
     }
+  })
+
+  it('the console\'s policy and the company directory are the relay\'s: set on instance 1, applied and seen on instance 2; invites name both', async () => {
+    const [r1, r2] = relays as [RelayServer, RelayServer]
+    const limits = (r: RelayServer): MailboxLimits => (r.mailbox as unknown as { limits: MailboxLimits }).limits
+    const days3 = 3 * 24 * 3600_000
+    await assert.rejects(r2.federation.invite(), { code: 'ERR_FEDERATION_OFF' })
+    await r1.admin.service.setPolicy('test', { set: { mailboxTtlMs: days3, quotaMessages: 5000, federationAllowed: true } })
+    await until(() => r2.admin.policy.effective().federationAllowed && limits(r2).ttlMs === days3, 'the policy applied on instance 2', 5000, 50)
+    assert.equal(limits(r2).quotaMessages, 5000, 'the quota too')
+    assert.equal(r2.admin.service.policy().source.mailboxTtlMs, 'console')
+    assert.match((await r2.federation.invite()).token, /./, 'federation switched on for instance 2 too')
+    await r1.admin.service.setPolicy('test', { reset: ['mailboxTtlMs', 'quotaMessages', 'federationAllowed'] })
+    await until(() => !r2.admin.policy.effective().federationAllowed && limits(r2).ttlMs !== days3, 'the reset applied on instance 2', 5000, 50)
+    await assert.rejects(r2.federation.invite(), { code: 'ERR_FEDERATION_OFF' })
+    // the directory imported on instance 1 is what b (on instance 2) reads; its sheet names both instances
+    const { added } = await r1.admin.service.importDirectory('test', 'name,department,email\nZhang Wei,Sales,zw@example.com\n')
+    assert.equal(added.length, 1)
+    for (const r of relays) assert.ok(added[0]!.link.includes(r.peerId), 'the sheet\'s link names every instance')
+    assert.match(JSON.stringify(await n.b.relay.directory()), /Zhang Wei/)
+    assert.deepEqual((await r2.admin.service.listPeople()).map(p => p.name), ['Zhang Wei'])
+    const link = (await r1.admin.service.createInvite('test', {})).link
+    for (const r of relays) assert.ok(link.includes(r.peerId), 'the invite link names every instance')
   })
 
   it('PostgreSQL crash-restarted under load: both relays reconnect, nothing acknowledged is lost, the push works again', async () => {

@@ -8,7 +8,8 @@ import { join } from 'node:path'
 import { Level } from 'level'
 import type { Logger } from '../../../core/util/log.js'
 import { AdminService } from './admin-service.js'
-import { AdminStore } from './admin-store.js'
+import { AdminStore, SharedAdminState, type AdminState } from './admin-store.js'
+import type { SharedAdminStore } from '../store/types.js'
 import { AuditLog } from './audit-log.js'
 import { AdminAuth, loadOrCreateToken } from './auth.js'
 import { ConsoleServer, type Readiness } from './console-server.js'
@@ -35,6 +36,8 @@ export interface AdminRoomComponents {
   applyPolicy: (p: Policy) => void
   /** the relay's own readiness checks (listening, store) */
   readiness: () => Promise<Readiness>
+  /** several instances on one database: the directory, last-seen times and policy live there (else DATA/admin-db) */
+  shared?: SharedAdminStore
 }
 
 export const adminFiles = (dataDir: string): { db: string, token: string, password: string, audit: string } => ({
@@ -48,7 +51,7 @@ export const adminFiles = (dataDir: string): { db: string, token: string, passwo
 const SEEN_FLUSH_MS = 60_000
 
 export class AdminRoom {
-  readonly store: AdminStore
+  readonly store: AdminState
   readonly audit: AuditLog
   private auth?: AdminAuth
   private policyLayers?: PolicyLayers
@@ -57,10 +60,11 @@ export class AdminRoom {
   private traffic?: TrafficRing
   private listener?: ConsoleServer
   private flusher?: NodeJS.Timeout
+  private unwatchPolicy?: () => void
 
   constructor (private readonly c: AdminRoomComponents, private readonly dataDir: string, private readonly init: AdminInit) {
     const files = adminFiles(dataDir)
-    this.store = new AdminStore(new Level(files.db))
+    this.store = c.shared !== undefined ? new SharedAdminState(c.shared) : new AdminStore(new Level(files.db))
     this.audit = new AuditLog(files.audit)
   }
 
@@ -81,7 +85,15 @@ export class AdminRoom {
     await this.audit.start()
     const auth = new AdminAuth(await loadOrCreateToken(files.token), files.password)
     this.auth = auth
-    this.policyLayers = new PolicyLayers(policyBase, await this.store.getPolicy(), this.c.applyPolicy)
+    const layers = new PolicyLayers(policyBase, await this.store.getPolicy(), this.c.applyPolicy)
+    this.policyLayers = layers
+    // a change made on another instance (or missed while the database was away) is applied here at once
+    // (one re-read at a time: an older answer is never applied after a newer one)
+    let reread = Promise.resolve()
+    this.unwatchPolicy = this.store.onPolicyChanged?.(() => {
+      reread = reread.then(async () => { layers.replace(await this.store.getPolicy()) })
+        .catch((err: Error) => { this.c.log.warn('cannot re-read the policy', { err: err.message }) })
+    })
     this.svc = new AdminService({ relay: this.c.relay, store: this.store, audit: this.audit, policy: this.policyLayers })
     const metrics = this.c.metrics
     const relay = this.c.relay
@@ -101,6 +113,7 @@ export class AdminRoom {
   }
 
   async stop (): Promise<void> {
+    this.unwatchPolicy?.()
     clearInterval(this.flusher)
     this.traffic?.stop()
     await this.listener?.stop()

@@ -8,7 +8,7 @@ import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { refusal } from './refusal.js'
 import { PEER_ID } from '../../../core/protocol/validate.js'
 import type { AuditAction, Invite, InviteState, InviteView, Person, PersonView, UserView } from '../../../core/protocol/admin-api.js'
-import type { AdminStore } from './admin-store.js'
+import type { AdminState } from './admin-store.js'
 import type { AuditEntry, AuditLog } from './audit-log.js'
 import { departmentTree, parseDirectoryCsv, personId, type InviteSheetRow } from './directory.js'
 import type { DepartmentNode } from '../../../core/protocol/directory.js'
@@ -28,7 +28,7 @@ export const DEFAULT_DIRECTORY_INVITE_TTL_MS = 30 * 24 * 3600_000
 
 export interface AdminServiceComponents {
   relay: RelayAdmin
-  store: AdminStore
+  store: AdminState
   audit: AuditLog
   policy: PolicyLayers
 }
@@ -61,9 +61,25 @@ export class AdminService {
 
   // ---- invites ----
 
+  /** every instance of the relay, as last read (instancesAddress); this instance alone before that */
+  private instances?: string
+
   relayAddress (): string {
+    if (this.instances !== undefined && this.instances !== '') return this.instances
     const addrs = this.c.relay.addresses()
     return addrs.find(a => !a.includes('/127.0.0.1/') && !a.includes('/::1/')) ?? addrs[0] ?? ''
+  }
+
+  /**
+   * Reads the instances again (several relay processes on one database): invite
+   * links and sheets name every one, comma-separated, so a user who joins
+   * with one can fail over to the others.
+   */
+  private async readInstances (): Promise<void> {
+    try {
+      const all = await this.c.relay.instanceAddresses?.()
+      if (all !== undefined) this.instances = all.join(',')
+    } catch { /* the store is away: this instance's own address */ }
   }
 
   private view (i: Invite, people?: Map<string, Person>): InviteView {
@@ -74,6 +90,7 @@ export class AdminService {
   }
 
   async createInvite (who: string, opts: { uses?: unknown, hours?: unknown, note?: unknown }): Promise<InviteView> {
+    await this.readInstances()
     const uses = opts.uses ?? 1
     const hours = opts.hours ?? 168
     const note = opts.note ?? ''
@@ -91,6 +108,7 @@ export class AdminService {
   }
 
   async listInvites (): Promise<InviteView[]> {
+    await this.readInstances()
     const byInvite = new Map((await this.c.store.listPeople()).map(p => [p.invite, p]))
     return (await this.c.relay.mailbox.listInvites()).map(i => this.view(i, byInvite)).sort((a, b) => b.createdAt - a.createdAt)
   }
@@ -189,6 +207,7 @@ export class AdminService {
 
   /** Imports a CSV: one invite per new person, all in one write each; people already there are skipped. */
   async importDirectory (who: string, csv: string, opts: { uses?: unknown, hours?: unknown } = {}): Promise<{ added: InviteSheetRow[], skipped: string[] }> {
+    await this.readInstances()
     const uses = opts.uses ?? DEFAULT_DIRECTORY_INVITE_USES
     const hours = opts.hours ?? DEFAULT_DIRECTORY_INVITE_TTL_MS / 3600_000
     return await this.audited(who, 'directory.import', undefined, { uses, hours }, async () => {
@@ -219,6 +238,7 @@ export class AdminService {
 
   /** Sheet rows of the people whose invite can still be redeemed, by department and name; or of `ids`, in that order. */
   async sheetRows (ids?: string[]): Promise<InviteSheetRow[]> {
+    await this.readInstances()
     const invites = new Map((await this.c.relay.mailbox.listInvites()).map(i => [i.token, i]))
     const people = await this.c.store.listPeople()
     let chosen: Person[]

@@ -75,6 +75,13 @@ export class PolicyLayers {
     return this.stored
   }
 
+  /** Another instance on the shared store changed the console's layer: it replaces ours as a whole. */
+  replace (overrides: PolicyOverrides): void {
+    if (JSON.stringify(overrides) === JSON.stringify(this.overrides)) return
+    this.overrides = { ...overrides }
+    this.apply(this.effective())
+  }
+
   /** A re-read config file (SIGHUP) replaces the base layer. */
   setBase (base: Policy): void {
     this.base = base

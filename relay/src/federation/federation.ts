@@ -110,7 +110,6 @@ export class Federation {
   private readonly learned = new Map<string, string>()
   private readonly dirs = new Map<string, { name: string, people: FedPerson[] }>()
   private timer?: NodeJS.Timeout
-  private routesDirty = false
   private readonly init: FederationInit
 
   constructor (private readonly c: FederationComponents, init: Partial<FederationInit> = {}) {
@@ -128,6 +127,7 @@ export class Federation {
     if (this.loaded) return
     for (const p of await this.c.store.listFedPeers()) this.setPeer(p)
     this.reloadedAt = Date.now()
+    // routes saved whole by older versions (now in the store, written with the forwarded mail: fedRouteOf)
     const routes = await this.c.store.getMeta('fedRoutes')
     if (Array.isArray(routes)) for (const [a, r] of routes as Array<[string, string]>) if (this.peers.has(r)) this.learned.set(a, r)
     type Kept = { seq?: number, notices?: Array<[string, Notice[]]>, out?: Array<[string, SignedReceipt[]]> } | undefined
@@ -156,7 +156,6 @@ export class Federation {
     clearInterval(this.timer)
     this.timer = undefined
     for (const l of this.links.values()) { await l.channel?.close().catch(() => {}); l.channel = undefined }
-    await this.saveRoutes()
   }
 
   private link (peerId: string): Link {
@@ -275,7 +274,6 @@ export class Federation {
     await this.c.store.takeFedNotices(outKey(p.peerId), Number.MAX_SAFE_INTEGER, 1)
     for (const [k, v] of this.listed) if (v === p.peerId) this.listed.delete(k)
     for (const [k, v] of this.learned) if (v === p.peerId) this.learned.delete(k)
-    this.routesDirty = true
     for (const i of [p.peerId, ...(p.instances ?? []).map(x => x.peerId)]) await this.c.host.disconnect(i)
     if (dropped > 0) this.c.log.warn('relay unpaired with mail queued to it; the senders still hold it', { peerId: p.peerId, dropped })
     return { peerId: p.peerId, dropped: Math.max(0, dropped) }
@@ -363,6 +361,23 @@ export class Federation {
     return r !== undefined && r !== this.c.self() ? r : undefined
   }
 
+  /**
+   * `route` for a recipient it knows nothing of here: the route another
+   * instance on the shared store learned from forwarded mail (or this one
+   * before a restart), read from the store and kept.
+   */
+  async lookup (recipient: string, home?: string): Promise<string | undefined> {
+    const known = this.route(recipient, home)
+    if (known !== undefined || !this.c.allowed()) return known
+    try {
+      const r = await this.c.store.fedRouteOf(recipient)
+      if (r !== undefined && this.primaryOf(r) !== undefined) this.learn(recipient, r)
+    } catch (err) {
+      this.c.log.debug('route not read', { err: toParleyError(err).message })
+    }
+    return this.route(recipient, home)
+  }
+
   /** Queues `envelope` for recipients homed at paired relays (durably, per relay), then starts forwarding. */
   async enqueue (byRelay: Map<string, string[]>, envelope: Envelope, bytes: number): Promise<void> {
     for (const [relay, to] of byRelay) {
@@ -385,7 +400,6 @@ export class Federation {
       if (now >= l.nextAt) void this.pump(peerId)
       if (now - l.dirAt >= this.init.directoryRefreshMs) { l.dirAt = now; void this.fetchDirectory(peerId) }
     }
-    if (this.routesDirty) void this.saveRoutes()
   }
 
   private async channel (peer: FedPeer): Promise<RpcChannel<FedMethod>> {
@@ -552,14 +566,6 @@ export class Federation {
     this.learned.delete(author)
     this.learned.set(author, relay)
     if (this.learned.size > MAX_LEARNED_ROUTES) this.learned.delete(this.learned.keys().next().value as string)
-    this.routesDirty = true
-  }
-
-  private async saveRoutes (): Promise<void> {
-    if (!this.routesDirty) return
-    this.routesDirty = false
-    try { await this.c.store.putMeta('fedRoutes', [...this.learned]) } catch (err) { this.routesDirty = true; this.c.log.debug('routes not saved',
-      { err: toParleyError(err).message }) }
   }
 
   // ---- receipts and bounces (core/protocol/fed-notice.ts) --------------------------------

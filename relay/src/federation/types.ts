@@ -129,8 +129,14 @@ export interface FederationStore {
   takeFedNotices(device: string, ack: number, limit: number): Promise<Notice[]>
   /** Items, bytes and the oldest item's time, per paired relay with a queue. */
   fedQueueStats(): Promise<Map<string, { depth: number, bytes: number, oldestAt: number }>>
-  /** Stores a batch from `peer` (see FedReceipt), skipping items at or below its high-water mark. */
+  /**
+   * Stores a batch from `peer` (see FedReceipt), skipping items at or below its
+   * high-water mark; in the same write, each author of an item with recipients
+   * is routed to `peer` (fedRouteOf: replies go back there, from any instance).
+   */
   receiveFed(peer: string, items: FedInboundItem[]): Promise<FedReceipt>
+  /** The paired relay the author's forwarded mail last came from (receiveFed). */
+  fedRouteOf(author: string): Promise<string | undefined>
   putListing(peerId: string, listing: Listing | null): Promise<void>
   listListings(): Promise<Listing[]>
   /** Registers (or refreshes) one instance of this relay; on a shared store every instance sees every other. */

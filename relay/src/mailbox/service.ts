@@ -41,7 +41,7 @@ export interface MailboxServiceComponents {
 }
 
 /** What the mailbox service needs of federation. */
-export type FederationRoom = Pick<Federation, 'route' | 'enqueue' | 'offices' | 'officeOf' | 'receiptFrom' | 'takeNotices' | 'enabled'>
+export type FederationRoom = Pick<Federation, 'route' | 'lookup' | 'enqueue' | 'offices' | 'officeOf' | 'receiptFrom' | 'takeNotices' | 'enabled'>
 
 export interface MailboxServiceInit {
   /** how often expired mail is deleted */
@@ -101,7 +101,9 @@ export class MailboxService {
       const unknown: string[] = []
       for (const t of to) {
         if (this.c.store.isAdmitted(t)) continue
-        const relay = this.c.federation?.route(t, home[t])
+        // a route this instance has not seen: another instance may have learned it (shared store); the channel
+        // handles its requests one at a time, so waiting here keeps the deposits in order
+        const relay = this.c.federation?.route(t, home[t]) ?? await this.c.federation?.lookup(t, home[t])
         if (relay === undefined) { unknown.push(t); continue }
         byRelay.set(relay, [...(byRelay.get(relay) ?? []), t])
       }

@@ -56,6 +56,8 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore,
   private readonly fedQueueUse: Sub<Usage & { seq: number }>
   /** per peer: the highest seq received from it (its high-water mark) */
   private readonly fedIn: Sub<number>
+  /** author of forwarded mail -> the paired relay it came from */
+  private readonly fedRoutes: Sub<string>
   private readonly listings: Sub<Listing>
   /** notices kept for our devices: device!n -> notice; and per device the next number and the lowest kept */
   private readonly fedNotices: Sub<Notice>
@@ -82,6 +84,7 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore,
     this.fedIn = jsonSublevel(db, 'fedin')
     this.fedNotices = jsonSublevel(db, 'fednotices')
     this.fedNoticeSeq = jsonSublevel(db, 'fednoticeseq')
+    this.fedRoutes = jsonSublevel(db, 'fedroutes')
     this.listings = jsonSublevel(db, 'listings')
     this.shares = new SenderShares(limits)
   }
@@ -536,11 +539,15 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore,
       const r = await takeFedBatch(items, (await tx.get(this.fedIn, peer)) ?? 0, (p) => this.admitted.has(p),
         async (mine, item) => await this.depositIn(tx, mine, item.envelope.author, item.envelope, item.bytes, kept))
       tx.put(this.fedIn, peer, r.lastSeq)
+      // replies to these authors go back to this relay
+      for (const i of items) if (i.to.length > 0 && !this.admitted.has(i.envelope.author)) tx.put(this.fedRoutes, i.envelope.author, peer)
       return r
     })
     for (const r of kept) this.watchers.mail(r)
     return receipt
   }
+
+  async fedRouteOf (author: string): Promise<string | undefined> { return await this.gc.read(this.fedRoutes, author) }
 
   async putListing (peerId: string, listing: Listing | null): Promise<void> {
     await this.gc.write(async (tx) => { if (listing === null) tx.del(this.listings, peerId); else tx.put(this.listings, peerId, listing) })

@@ -25,8 +25,9 @@ import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { FetchResult, MailItem } from '../../../core/protocol/relay-rpc.js'
 import {
   FETCH_MAX_BYTES, type Invite, type InviteOptions, type MailboxLimits, type MailboxStore, type MailboxTotals, type MailboxWatcher,
-  type RelayUser, type StoredFetchResult
+  type RelayUser, type SharedAdminStore, type StoredFetchResult
 } from './types.js'
+import type { Person, PolicyOverrides } from '../../../core/protocol/admin-api.js'
 import { newInvites } from './invites.js'
 import { SenderShares, type SenderUse } from './sender-shares.js'
 import { migrate, SWEEP_LOCK } from './pg-schema.js'
@@ -43,6 +44,7 @@ import { fedSeqAfter, takeFedBatch, usableFedInvite } from '../federation/rules.
 const SWEEP_CHUNK = 1000
 const MAIL_CHANNEL = 'parley_mail'
 const USERS_CHANNEL = 'parley_users'
+const POLICY_CHANNEL = 'parley_policy'
 const RECONNECT_MIN_MS = 250
 const RECONNECT_MAX_MS = 5000
 /** a transaction that lost a deadlock or a serialisation race is run again this many times */
@@ -94,7 +96,7 @@ const inviteOf = (r: InviteRow): Invite => ({
 interface UserRow { peer_id: string, admitted_at: number, via: RelayUser['via'], invite: string | null }
 const userOf = (r: UserRow): RelayUser => ({ peerId: r.peer_id, admittedAt: r.admitted_at, via: r.via, ...(r.invite !== null ? { invite: r.invite } : {}) })
 
-export class PgMailboxStore implements MailboxStore, FederationStore {
+export class PgMailboxStore implements MailboxStore, FederationStore, SharedAdminStore {
   private pool?: pg.Pool
   private listener?: pg.Client
   private admitted = new Set<string>()
@@ -106,6 +108,8 @@ export class PgMailboxStore implements MailboxStore, FederationStore {
   private reconnectTimer?: NodeJS.Timeout
   private reconnectMs = RECONNECT_MIN_MS
   private sweeping = false
+  private readonly refreshing = new Map<string, Promise<void>>()
+  private readonly policyListeners = new Set<() => void>()
 
   constructor (private readonly init: PgMailboxStoreInit, private limits: MailboxLimits) {
     this.shares = new SenderShares(limits)
@@ -122,8 +126,9 @@ export class PgMailboxStore implements MailboxStore, FederationStore {
       const client = await pool.connect()
       try { await migrate(client, this.where) } finally { client.release() }
       this.pool = pool
-      await this.loadAdmitted()
+      // listening first: an admission committed elsewhere between the load and the LISTEN would be missed
       await this.listen()
+      await this.loadAdmitted()
     } catch (err) {
       this.pool = undefined
       await this.closeListener()
@@ -152,7 +157,7 @@ export class PgMailboxStore implements MailboxStore, FederationStore {
     client.on('end', () => { this.listenerLost(client) })
     client.on('notification', (n) => { this.onNotification(n.channel, n.payload ?? '') })
     await client.connect()
-    await client.query(`LISTEN ${MAIL_CHANNEL}; LISTEN ${USERS_CHANNEL}`)
+    await client.query(`LISTEN ${MAIL_CHANNEL}; LISTEN ${USERS_CHANNEL}; LISTEN ${POLICY_CHANNEL}`)
     this.listener = client
     this.reconnectMs = RECONNECT_MIN_MS
   }
@@ -182,6 +187,7 @@ export class PgMailboxStore implements MailboxStore, FederationStore {
           await this.loadAdmitted()
           this.init.log?.info('relay database notifications back')
           this.watchers.resync()
+          for (const fn of this.policyListeners) fn()
         } catch (err) {
           await this.closeListener()
           if (this.stopping) return
@@ -196,11 +202,24 @@ export class PgMailboxStore implements MailboxStore, FederationStore {
 
   private onNotification (channel: string, peerId: string): void {
     if (channel === MAIL_CHANNEL) { this.watchers.mail(peerId); return }
-    if (channel === USERS_CHANNEL) void this.refreshUser(peerId)
+    if (channel === USERS_CHANNEL) this.refreshUser(peerId)
+    if (channel === POLICY_CHANNEL) for (const fn of this.policyListeners) fn()
   }
 
-  /** Another instance (or this one) admitted or removed `peerId`: the admitted set follows the database. */
-  private async refreshUser (peerId: string): Promise<void> {
+  /**
+   * Another instance (or this one) admitted or removed `peerId`: the admitted
+   * set follows the database. Notifications for one peer are handled one
+   * after the other (each re-reads the row), so an admit closely followed by a
+   * removal cannot end with the older answer applied last.
+   */
+  private refreshUser (peerId: string): void {
+    const prev = this.refreshing.get(peerId) ?? Promise.resolve()
+    const next = prev.then(async () => { await this.readUser(peerId) })
+    this.refreshing.set(peerId, next)
+    void next.finally(() => { if (this.refreshing.get(peerId) === next) this.refreshing.delete(peerId) })
+  }
+
+  private async readUser (peerId: string): Promise<void> {
     try {
       const { rows } = await this.q('SELECT 1 FROM relay_users WHERE peer_id = $1', [peerId])
       if (rows.length > 0) { this.admitted.add(peerId); return }
@@ -750,6 +769,12 @@ export class PgMailboxStore implements MailboxStore, FederationStore {
       const r = await takeFedBatch(items, last, (p) => this.admitted.has(p),
         async (mine, item) => await this.depositIn(c, mine, item.envelope.author, item.envelope, item.bytes))
       await c.query('UPDATE relay_fed_in SET last_seq = $2 WHERE peer_id = $1', [peer, r.lastSeq])
+      // replies to these authors go back to this relay, from whichever instance they are deposited on
+      const authors = [...new Set(items.filter(i => i.to.length > 0 && !this.admitted.has(i.envelope.author)).map(i => i.envelope.author))]
+      if (authors.length > 0) {
+        await c.query(`INSERT INTO relay_fed_routes (author, peer_id, at) SELECT a, $2, $3 FROM unnest($1::text[]) AS a
+          ON CONFLICT (author) DO UPDATE SET peer_id = EXCLUDED.peer_id, at = EXCLUDED.at`, [authors.sort(), peer, Date.now()])
+      }
       return r
     })
   }
@@ -774,7 +799,73 @@ export class PgMailboxStore implements MailboxStore, FederationStore {
     const { rows } = await this.q<{ value: RelayInstance }>('SELECT value FROM relay_meta WHERE key LIKE $1 ORDER BY key', [INSTANCE_KEY + '%'])
     return rows.map(r => r.value)
   }
+
+  async fedRouteOf (author: string): Promise<string | undefined> {
+    const { rows } = await this.q<{ peer_id: string }>('SELECT peer_id FROM relay_fed_routes WHERE author = $1', [author])
+    return rows[0]?.peer_id
+  }
+
+  // ---- the admin side's shared state (SharedAdminStore) ------------------------------
+
+  async listPeople (): Promise<Person[]> {
+    const { rows } = await this.q<{ person: Person }>('SELECT person FROM relay_people ORDER BY id')
+    return rows.map(r => r.person)
+  }
+
+  async getPerson (id: string): Promise<Person | undefined> {
+    const { rows } = await this.q<{ person: Person }>('SELECT person FROM relay_people WHERE id = $1', [id])
+    return rows[0]?.person
+  }
+
+  async addPeople (people: Person[]): Promise<{ added: Person[], existing: string[] }> {
+    return await this.tx(async (c) => {
+      const added: Person[] = []
+      const existing: string[] = []
+      for (const p of people) {
+        const r = await c.query('INSERT INTO relay_people (id, person) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [p.id, JSON.stringify(p)])
+        if (r.rowCount === 1) added.push(p); else existing.push(p.id)
+      }
+      return { added, existing }
+    })
+  }
+
+  async removePerson (id: string): Promise<Person | undefined> {
+    const { rows } = await this.q<{ person: Person }>('DELETE FROM relay_people WHERE id = $1 RETURNING person', [id])
+    return rows[0]?.person
+  }
+
+  async putSeen (entries: Array<[string, number]>): Promise<void> {
+    if (entries.length === 0) return
+    const sorted = [...entries].sort((a, b) => a[0] < b[0] ? -1 : 1)
+    await this.q(`INSERT INTO relay_seen (peer_id, at) SELECT * FROM unnest($1::text[], $2::bigint[])
+      ON CONFLICT (peer_id) DO UPDATE SET at = GREATEST(relay_seen.at, EXCLUDED.at)`, [sorted.map(e => e[0]), sorted.map(e => e[1])])
+  }
+
+  async listSeen (): Promise<Array<[string, number]>> {
+    const { rows } = await this.q<{ peer_id: string, at: number }>('SELECT peer_id, at FROM relay_seen')
+    return rows.map(r => [r.peer_id, r.at])
+  }
+
+  async deleteSeen (peerId: string): Promise<void> { await this.q('DELETE FROM relay_seen WHERE peer_id = $1', [peerId]) }
+
+  async getPolicy (): Promise<PolicyOverrides> { return (await this.getMeta(POLICY_KEY) ?? {}) as PolicyOverrides }
+
+  async putPolicy (p: PolicyOverrides): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query('INSERT INTO relay_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value',
+        [POLICY_KEY, JSON.stringify(p)])
+      await c.query('SELECT pg_notify($1, $2)', [POLICY_CHANNEL, POLICY_KEY])
+    })
+  }
+
+  onPolicyChanged (fn: () => void): () => void {
+    this.policyListeners.add(fn)
+    return () => { this.policyListeners.delete(fn) }
+  }
 }
+
+/** relay_meta key of the console's policy overrides (shared by every instance) */
+const POLICY_KEY = 'policy'
 
 /** relay_meta key prefix of the instance registry */
 const INSTANCE_KEY = 'instance:'

@@ -69,7 +69,16 @@ export const MIGRATIONS: readonly Migration[] = [
     `
   },
   {
-    // 5, not 4: 4 is the shared routes/directory/last-seen migration of issue 14 (landed apart)
+    version: 4,
+    name: 'shared by every instance: federation routes learned, company directory, last seen (policy: relay_meta)',
+    sql: `
+      -- author of forwarded mail -> the paired relay it came from, written with the mail (replies go back there)
+      CREATE TABLE relay_fed_routes (author text PRIMARY KEY, peer_id text NOT NULL, at bigint NOT NULL);
+      CREATE TABLE relay_people (id text PRIMARY KEY, person jsonb NOT NULL);
+      CREATE TABLE relay_seen (peer_id text PRIMARY KEY, at bigint NOT NULL);
+    `
+  },
+  {
     version: 5,
     name: 'federation: notices (receipts, bounces) kept per device, shared by every instance',
     sql: `
@@ -91,8 +100,12 @@ export async function migrate (client: pg.ClientBase, where: string): Promise<nu
   await client.query('BEGIN')
   try {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATE_LOCK.toString()])
-    await client.query(`CREATE TABLE IF NOT EXISTS parley_schema (
-      version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
+    // created only when missing: a database user with no CREATE privilege (after the first start) still starts
+    const { rows: has } = await client.query<{ t: string | null }>("SELECT to_regclass('parley_schema')::text AS t")
+    if (has[0]?.t == null) {
+      await client.query(`CREATE TABLE parley_schema (
+        version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
+    }
     const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM parley_schema')
     const current = rows[0]?.v ?? 0
     if (current > SCHEMA_VERSION) {

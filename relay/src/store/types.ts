@@ -15,7 +15,7 @@
 import type { SenderUse } from './sender-shares.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { FetchResult } from '../../../core/protocol/relay-rpc.js'
-import type { Invite } from '../../../core/protocol/admin-api.js'
+import type { Invite, Person, PolicyOverrides } from '../../../core/protocol/admin-api.js'
 import type { AccountOp } from '../../../core/protocol/account.js'
 import type { DenyReason } from './account-admission.js'
 
@@ -151,4 +151,29 @@ export interface MailboxStore {
   undeny(device: string): Promise<void>
   /** Tells `watcher` of changes until the returned function is called. */
   watch(watcher: MailboxWatcher): () => void
+}
+
+/**
+ * The admin side's state when the store is shared by several instances
+ * (PostgreSQL, issue 14): the company directory, last-seen times and the
+ * console's policy live in the shared store, so every instance answers the
+ * same directory and applies the same TTL, quotas and federation switch. A
+ * policy change notifies every instance (`onPolicyChanged`), which re-reads it.
+ * A single box on LevelDB keeps these in its own admin-db (admin/admin-store.ts).
+ */
+export interface SharedAdminStore {
+  listPeople(): Promise<Person[]>
+  getPerson(id: string): Promise<Person | undefined>
+  /** Adds people in one transaction; ids already present are left as they are and returned in `existing`. */
+  addPeople(people: Person[]): Promise<{ added: Person[], existing: string[] }>
+  removePerson(id: string): Promise<Person | undefined>
+  /** Last-seen times: each kept at the latest written. */
+  putSeen(entries: Array<[string, number]>): Promise<void>
+  listSeen(): Promise<Array<[string, number]>>
+  deleteSeen(peerId: string): Promise<void>
+  getPolicy(): Promise<PolicyOverrides>
+  /** Stores the console's policy overrides and tells every instance (on commit). */
+  putPolicy(p: PolicyOverrides): Promise<void>
+  /** `fn` runs when some instance changed the policy (and after lost notifications came back); returns the unsubscribe. */
+  onPolicyChanged(fn: () => void): () => void
 }

@@ -4,7 +4,8 @@
  * Unix socket, no port): the MailboxStore compliance suite, then what is
  * PostgreSQL's own: versioned migrations, a newer schema refused, an
  * unreachable database reported, several stores (instances) on one
- * database, the one sweeper.
+ * database, the one sweeper, the admission notifications' order, the
+ * admin side's shared state (policy, directory, last seen).
  */
 import { describe, it, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -20,6 +21,7 @@ import { newIdentities } from '../helpers/identities.js'
 import { PgServer } from '../../helpers/postgres.js'
 import { until } from '../../helpers/nodes.js'
 import type { DeviceIdentity } from '../../../core/keys.js'
+import type { Person } from '../../../core/protocol/admin-api.js'
 
 let server: Promise<PgServer> | undefined
 const pgServer = async (): Promise<PgServer> => await (server ??= PgServer.start({ fsync: false }))
@@ -214,6 +216,77 @@ describe('PgMailboxStore', () => {
     assert.deepEqual(got, [...got].sort((x, y) => x - y), 'in seq order')
     assert.equal(new Set(got).size, 40, 'each once')
     await b.stop()
+    await db.drop()
+  })
+
+  it('start listens before it loads the admitted users: an admission committed on another instance in between is seen', async () => {
+    const db = await freshDb()
+    const a = new PgMailboxStore({ url: db.url }, limits)
+    const b = new PgMailboxStore({ url: db.url }, limits)
+    await a.start()
+    // the admission commits between b's two start steps, whichever order they run in
+    const steps = b as unknown as Record<'loadAdmitted' | 'listen', () => Promise<void>>
+    let first = true
+    for (const m of ['loadAdmitted', 'listen'] as const) {
+      const orig = steps[m].bind(b)
+      steps[m] = async () => { await orig(); if (first) { first = false; await a.admit(alice.peerId, 'allow-list') } }
+    }
+    await b.start()
+    assert.equal(first, false)
+    await until(() => b.isAdmitted(alice.peerId), 'the admission made during the start is seen', 5000)
+    await a.stop(); await b.stop()
+    await db.drop()
+  })
+
+  it('admission notifications for one peer are applied in order: an admit closely followed by a removal ends removed', async () => {
+    const db = await freshDb()
+    const a = new PgMailboxStore({ url: db.url }, limits)
+    const b = new PgMailboxStore({ url: db.url }, limits)
+    await a.start(); await b.start()
+    // b's read of the admission answers late (after the removal's read): the order must still hold
+    const inst = b as unknown as { q: (sql: string, params?: unknown[]) => Promise<unknown> }
+    const q = inst.q.bind(b)
+    let reads = 0
+    let firstRead!: () => void
+    const firstReadDone = new Promise<void>(resolve => { firstRead = resolve })
+    inst.q = async (sql, params) => {
+      const r = await q(sql, params)
+      if (sql.startsWith('SELECT 1 FROM relay_users')) {
+        if (++reads === 1) { firstRead(); await new Promise(resolve => setTimeout(resolve, 500)) }
+      }
+      return r
+    }
+    await a.admit(alice.peerId, 'allow-list')
+    await firstReadDone
+    await a.removeUser(alice.peerId)
+    await until(() => reads >= 2, 'both notifications read', 5000)
+    await new Promise(resolve => setTimeout(resolve, 600))
+    assert.equal(b.isAdmitted(alice.peerId), false, 'the removal is the last word')
+    await a.stop(); await b.stop()
+    await db.drop()
+  })
+
+  it('the admin side\'s state is shared: the policy (every instance told), the company directory, last-seen times', async () => {
+    const db = await freshDb()
+    const a = new PgMailboxStore({ url: db.url }, limits)
+    const b = new PgMailboxStore({ url: db.url }, limits)
+    await a.start(); await b.start()
+    let told = 0
+    b.onPolicyChanged(() => { told++ })
+    await a.putPolicy({ mailboxTtlMs: 120_000, federationAllowed: true })
+    await until(() => told > 0, 'the other instance is told of the policy change', 5000)
+    assert.deepEqual(await b.getPolicy(), { mailboxTtlMs: 120_000, federationAllowed: true })
+    const zw: Person = { id: 'email:zw@example.com', name: 'Zhang Wei', department: ['Sales'], email: 'zw@example.com', staffNo: '', invite: 'tok', addedAt: 1 }
+    assert.equal((await a.addPeople([zw])).added.length, 1)
+    assert.deepEqual(await b.addPeople([zw]), { added: [], existing: [zw.id] })
+    assert.deepEqual(await b.listPeople(), [zw])
+    assert.deepEqual(await b.getPerson(zw.id), zw)
+    await a.putSeen([[bob.peerId, 5]])
+    await b.putSeen([[bob.peerId, 3]])
+    assert.deepEqual(await b.listSeen(), [[bob.peerId, 5]], 'the latest time is kept')
+    assert.deepEqual(await b.removePerson(zw.id), zw)
+    assert.deepEqual(await a.listPeople(), [])
+    await a.stop(); await b.stop()
     await db.drop()
   })
 })
