@@ -211,7 +211,12 @@ export class Store {
     const first = newest[0]
     const joins = first !== undefined && newest.length >= PAGE && old.some(m => m.id === first.id)
     const older = joins ? foldChanges([...old.filter(m => order(m, first) < 0), ...this.changes.values()]) : []
-    const messages = [...older, ...newest]
+    // what events brought while the page was on its way (stored after the node read the page) stays: without this,
+    // a message arriving just as the chat opens was shown in the list's preview but not in the chat
+    const inPage = new Set([...older, ...newest].map(m => m.id))
+    const last = newest[newest.length - 1]
+    const arrived = this.state.messages.filter(m => !inPage.has(m.id) && (last === undefined || order(m, last) > 0))
+    const messages = [...older, ...newest, ...arrived].sort(order)
     const incoming = newest.filter(m => !m.outgoing && m.op === undefined)
     const unreadFrom = unread > 0 ? incoming[Math.max(0, incoming.length - unread)]?.id ?? null : this.state.unreadFrom
     this.set({ messages, hasOlder: joins ? this.state.hasOlder : newest.length >= PAGE, unreadFrom })
