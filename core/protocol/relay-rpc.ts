@@ -38,7 +38,8 @@ export interface MailItem { cursor: number, from: PeerIdString, envelope: Envelo
 export interface FetchResult { items: MailItem[], more: boolean, notices?: boolean }
 export interface DepositResult { status: 'stored' | 'duplicate' }
 /** `notices`: the relay keeps federation receipts and bounces (`receipt`, `notices`) */
-export interface RelayStatus { admitted: boolean, queued: number, notices?: boolean }
+/** `refused`: why the relay did not admit the caller by its account (in words), when it judged the record */
+export interface RelayStatus { admitted: boolean, queued: number, notices?: boolean, refused?: string }
 
 const relayCheck = new Checker('ERR_MALFORMED_FRAME', 'relay body')
 
@@ -176,6 +177,7 @@ export function parseRelayStatus (value: unknown): RelayStatus {
   return {
     admitted: relayCheck.bool(o, 'admitted'),
     queued: relayCheck.int(o, 'queued', { min: 0, max: MAX_SEQ }),
-    ...(o.notices === true ? { notices: true } : {})
+    ...(o.notices === true ? { notices: true } : {}),
+    ...(typeof o.refused === 'string' ? { refused: o.refused.slice(0, 300) } : {})
   }
 }

@@ -81,11 +81,12 @@ export class MailboxService {
       return { admitted: true, since: user.admittedAt }
     },
     relayStatus: async (remote, body) => {
-      await this.accountOf(remote, body)
+      const refused = await this.accountOf(remote, body)
       const admitted = this.c.store.isAdmitted(remote)
       // a node that takes `mailWaiting` says so (an older one would reset the stream on a method it does not know)
       if (admitted && wantsWake(body)) this.wakeable.add(remote)
-      return { admitted, queued: admitted ? await this.c.store.queued(remote) : 0, ...(this.c.federation?.enabled === true ? { notices: true } : {}) }
+      return { admitted, queued: admitted ? await this.c.store.queued(remote) : 0, ...(this.c.federation?.enabled === true ? { notices: true } : {}),
+        ...(!admitted && refused !== undefined ? { refused } : {}) }
     },
     deposit: async (remote, body) => {
       this.requireAdmitted(remote, 'deposit')
@@ -189,12 +190,16 @@ export class MailboxService {
   /**
    * Admission per account (issue 11): a node sends its account record beside `relayStatus`. The relay
    * merges the record's verified ops into the ops it keeps for that account (its store), and judges by
-   * that fold, never by the caller's record alone: a current device of an account with an admitted
-   * device is admitted too; a device revoked in any op the relay has seen loses its admission and is
-   * denied for good; a device of a person the admin removed is denied until it redeems a new invite.
-   * An op that does not verify changes nothing.
+   * that fold, never by the caller's record alone. An account counts only when its own first device (the
+   * account key's device: account ID = that device's peer ID) is admitted here; then a current device of
+   * it is admitted too (review s4-11b N1: a fresh key listing an admitted device admits no one). A device
+   * belongs to one account at the relay: listed by a second one, it is refused there, in words (except the
+   * key device of a one-device account of its own, which is how a device is linked). A device
+   * revoked in any op the relay has seen loses its admission and is denied for good; a device of a person
+   * the admin removed is denied until it redeems a new invite. An op that does not verify changes nothing.
+   * Returns why the caller was refused, when it was by its account.
    */
-  private async accountOf (remote: string, body: unknown): Promise<void> {
+  private async accountOf (remote: string, body: unknown): Promise<string | undefined> {
     const value = typeof body === 'object' && body !== null ? (body as { account?: unknown }).account : undefined
     const store = this.c.store
     let presented: AccountRecord | undefined
@@ -216,33 +221,64 @@ export class MailboxService {
     }
     const ops = fresh.length > 0 ? mergeOps(stored, fresh) : stored
     const state = foldAccount(account, ops)
-    // kept only for an account the caller is (or was) a device of, with a device admitted here: strangers store nothing
+    // kept only for an account the caller is (or was) a device of, whose own first device is admitted: strangers store nothing
     const members = [...state.devices, ...state.revoked]
-    if (!members.includes(remote) || !members.some(d => store.isAdmitted(d))) return
+    if (!members.includes(remote) || !store.isAdmitted(account)) return
+    // a device already of another account here is not this one's (the account key's device included)
+    const taken = new Map<string, string>()
+    for (const d of members) {
+      const of = await store.accountOfDevice(d)
+      if (of === undefined || of === account) continue
+      // the key device of a one-device account of its own is free to join this one (it is linked)
+      if (of === d && foldAccount(d, await store.getAccountOps(d)).devices.length === 1) continue
+      taken.set(d, of)
+    }
+    if (taken.has(account)) {
+      this.c.log.warn('account refused: its key device belongs to another account', { peerId: remote, account, other: taken.get(account) })
+      return 'this account\'s first device belongs to another account at this relay'
+    }
+    for (const [d, other] of taken) this.c.log.warn('device refused: it belongs to another account at this relay', { peerId: d, account, other })
     if (fresh.length > 0) {
-      await store.putAccountOps(account, ops, members)
-      await store.deny(state.revoked, 'revoked')
-      for (const d of state.revoked) {
+      await store.putAccountOps(account, ops, members.filter(d => !taken.has(d)))
+      const revoked = state.revoked.filter(d => !taken.has(d))
+      await store.deny(revoked, 'revoked')
+      for (const d of revoked) {
         if (!store.isAdmitted(d) || !await store.removeUser(d)) continue
         this.wakeable.delete(d)
         await this.c.disconnect(d).catch(() => {})
         this.c.log.info('revoked device: admission dropped', { peerId: d, account })
       }
     }
+    if (taken.has(remote)) return 'this device belongs to another account at this relay; one device, one account'
     if (store.isAdmitted(remote) || !state.devices.includes(remote)) return
     if (await store.denied(remote) !== undefined) return
-    if (state.devices.some(d => store.isAdmitted(d))) {
-      await store.admit(remote, 'account', account.slice(-12))
-      this.c.log.info('device admitted with its account', { peerId: remote, account })
-    }
+    await store.admit(remote, 'account', account.slice(-12))
+    this.c.log.info('device admitted with its account', { peerId: remote, account })
   }
 
-  /** The current devices of the account `device` was last listed in (just `device` when none is known). */
+  /**
+   * Every device linked to `device` at this relay: the current and revoked devices of its account, and,
+   * for each of them that is an account key too (kept from before one device, one account), that
+   * account's devices, and so on (bounded). Just `device` when none is known.
+   */
   private async devicesWith (device: string): Promise<string[]> {
-    const account = await this.c.store.accountOfDevice(device)
-    if (account === undefined) return [device]
-    const state = foldAccount(account, await this.c.store.getAccountOps(account))
-    return [...new Set([device, ...state.devices])]
+    const found = new Set<string>([device])
+    const seenAccounts = new Set<string>()
+    const queue = [device]
+    while (queue.length > 0 && found.size < 4096) {
+      const d = queue.shift() as string
+      for (const account of new Set([await this.c.store.accountOfDevice(d), d])) {
+        if (account === undefined || seenAccounts.has(account)) continue
+        seenAccounts.add(account)
+        const ops = await this.c.store.getAccountOps(account)
+        if (ops.length === 0) continue
+        const state = foldAccount(account, ops)
+        for (const m of [...state.devices, ...state.revoked]) {
+          if (!found.has(m)) { found.add(m); queue.push(m) }
+        }
+      }
+    }
+    return [...found]
   }
 
   /** peers that asked for `mailWaiting` (relayStatus { wake: true }) */

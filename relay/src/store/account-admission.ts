@@ -4,7 +4,9 @@
  * instance of a cluster sees it:
  * - `acct:<account>`: the verified ops of the account the relay has seen
  *   (merged by the mailbox service, never only the record a caller shows);
- * - `acctOf:<device>`: the account a device was last listed in;
+ * - `acctOf:<device>`: the one account a device belongs to at this relay (review s4-11b N1): the mailbox
+ *   service binds a device to the first account kept that lists it and refuses it in a second one (a
+ *   one-device account's key device may still join another account: linking);
  * - `deny:<device>`: a device that may never be admitted by its account again:
  *   `revoked` (a verified revoke op; for good) or `removed` (an admin removed
  *   the person; lifted only when that device redeems a new invite).
@@ -26,6 +28,7 @@ export async function getAccountOps (s: Meta, account: string): Promise<AccountO
 
 export async function putAccountOps (s: Meta, account: string, ops: AccountOp[], devices: string[]): Promise<void> {
   await s.putMeta(`acct:${account}`, ops)
+  // the mailbox service passes only the devices free to be this account's (one device, one account)
   for (const d of devices) if (await s.getMeta(`acctOf:${d}`) !== account) await s.putMeta(`acctOf:${d}`, account)
 }
 

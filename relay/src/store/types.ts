@@ -139,9 +139,9 @@ export interface MailboxStore {
   // ---- admission per account (issue 11; relay/src/store/account-admission.ts) ----
   /** The verified ops of `account` the relay has seen ([] when none). */
   getAccountOps(account: string): Promise<AccountOp[]>
-  /** Keeps the (merged, verified) ops of `account`, and that each of `devices` belongs to it. */
+  /** Keeps the (merged, verified) ops of `account`, and that each of `devices` belongs to it (now the one account it belongs to). */
   putAccountOps(account: string, ops: AccountOp[], devices: string[]): Promise<void>
-  /** The account `device` was last listed in. */
+  /** The one account `device` belongs to at this relay. */
   accountOfDevice(device: string): Promise<string | undefined>
   /** Why `device` may not be admitted by its account (undefined: it may). */
   denied(device: string): Promise<DenyReason | undefined>

@@ -80,4 +80,69 @@ describe('relay admission per account', () => {
     assert.equal(await status(mallory, record(add)), false)
     assert.deepEqual(await store.getAccountOps(desktop.peerId), [])
   })
+
+  it('a fresh key listing an admitted device admits no one, and the removal of that person holds (review s4-11b N1)', async () => {
+    // mallory (admitted by invite) mints account keys whose add op lists her own device with her own consent
+    await store.admit(mallory.peerId, 'invite', 'T2')
+    for (const k of [laptop, phone]) {
+      const op = signAccountOp(k, 1, { type: 'add', device: mallory.peerId, dsig: signDeviceConsent(mallory, k.peerId) })
+      const rec = { v: 1 as const, account: k.peerId, ops: [op] }
+      assert.equal(await status(mallory, rec), true)
+      assert.equal(await status(k, rec), false)
+      assert.deepEqual(await store.getAccountOps(k.peerId), [])
+    }
+    assert.equal(await service.removeUser(mallory.peerId), true)
+    for (const who of [mallory, laptop, phone]) assert.equal(store.isAdmitted(who.peerId), false)
+  })
+
+  it('a device belongs to one account at the relay: a second account listing it is refused, in words', async () => {
+    assert.equal(await status(laptop, record(add)), true)
+    // phone (admitted by invite) is an account key of its own and lists the laptop, which consents
+    await store.admit(phone.peerId, 'invite', 'T3')
+    const steal = signAccountOp(phone, 1, { type: 'add', device: laptop.peerId, dsig: signDeviceConsent(laptop, phone.peerId) })
+    const addMallory = signAccountOp(phone, 2, { type: 'add', device: mallory.peerId, dsig: signDeviceConsent(mallory, phone.peerId) })
+    const theirs = { v: 1 as const, account: phone.peerId, ops: [steal, addMallory] }
+    const r = await service.handlers.relayStatus(laptop.peerId, { account: theirs })
+    assert.equal(r.admitted, true) // still admitted, by its first account
+    assert.equal(await store.accountOfDevice(laptop.peerId), desktop.peerId)
+    // mallory joins the phone's account; the desktop's account cannot take her afterwards
+    assert.equal(await status(mallory, theirs), true)
+    const takeMallory = signAccountOp(desktop, 3, { type: 'add', device: mallory.peerId, dsig: signDeviceConsent(mallory, desktop.peerId) })
+    await store.removeUser(mallory.peerId)
+    const refused = await service.handlers.relayStatus(mallory.peerId, { account: record(add, takeMallory) })
+    assert.equal(refused.admitted, false)
+    assert.match(refused.refused ?? '', /belongs to another account/)
+    // an account whose key device is already a device of another account is refused as a whole
+    const nested = signAccountOp(laptop, 1, { type: 'add', device: mallory.peerId, dsig: signDeviceConsent(mallory, laptop.peerId) })
+    const viaLaptop = await service.handlers.relayStatus(mallory.peerId, { account: { v: 1, account: laptop.peerId, ops: [nested] } })
+    assert.equal(viaLaptop.admitted, false)
+    assert.match(viaLaptop.refused ?? '', /first device belongs to another account/)
+    assert.deepEqual(await store.getAccountOps(laptop.peerId), [])
+  })
+
+  it('removing a person through any device removes every account and device linked to it', async () => {
+    assert.equal(await status(laptop, record(add)), true)
+    // a chain kept from before one device, one account: the laptop is also the key of an account listing the phone
+    const chained = signAccountOp(laptop, 1, { type: 'add', device: phone.peerId, dsig: signDeviceConsent(phone, laptop.peerId) })
+    await store.putMeta(`acct:${laptop.peerId}`, [chained])
+    await store.putMeta(`acctOf:${phone.peerId}`, laptop.peerId)
+    await store.admit(phone.peerId, 'account', 'old')
+    // the admin removes the person by the laptop (not the account key's device)
+    assert.equal(await service.removeUser(laptop.peerId), true)
+    for (const who of [desktop, laptop, phone]) assert.equal(store.isAdmitted(who.peerId), false)
+    assert.deepEqual(disconnected.sort(), [desktop.peerId, laptop.peerId, phone.peerId].sort())
+    assert.equal(await status(phone, { v: 1, account: laptop.peerId, ops: [chained] }), false)
+  })
+
+  it('a device with a one-device account of its own (its invite, its home) is still linked into another account', async () => {
+    await store.admit(laptop.peerId, 'invite', 'T4')
+    const home = signAccountOp(laptop, 1, { type: 'home', home: [] })
+    assert.equal(await status(laptop, { v: 1, account: laptop.peerId, ops: [home] }), true)
+    assert.equal(await store.accountOfDevice(laptop.peerId), laptop.peerId)
+    // linked: the desktop's account now holds it, and its revocation drops the admission it had by invite
+    assert.equal(await status(laptop, record(add)), true)
+    assert.equal(await store.accountOfDevice(laptop.peerId), desktop.peerId)
+    assert.equal(await status(desktop, record(add, revoke)), true)
+    assert.equal(store.isAdmitted(laptop.peerId), false)
+  })
 })
