@@ -12,7 +12,7 @@ import { isGroup } from './util.js'
 
 /** first page of a chat; scrolling up asks for the PAGE messages before the oldest one shown each time */
 export const PAGE = 100
-/** a jump to an old message (search hit) pages back with pages growing up to this */
+/** a jump to an old message (search hit) pages back with pages growing up to this; opening a chat pages back until its first unread message, up to this many */
 const MAX_JUMP_PAGE = 2000
 const TYPING_SHOWN_MS = 4000
 const TYPING_SENT_EVERY_MS = 2500
@@ -73,6 +73,19 @@ export function accountOf (s: State, id: string): string {
 
 /** the ID (account or device) is us */
 export const isMe = (s: State, id: string): boolean => id !== '' && accountOf(s, id) === myAccount(s)
+
+/**
+ * Where the "new messages" divider goes, given the chat's `unread` count: before the oldest still unseen (`received`)
+ * one of the `unread` newest incoming messages (the count also holds edits, recalls and group events, which show as no
+ * message of their own, so the newest `unread` may reach back into seen ones). `complete`: the first unread one is
+ * among `messages` (`unread` incoming ones are in, or one already seen is).
+ */
+export function firstUnread (messages: readonly MessageView[], unread: number): { id: string | null, complete: boolean } {
+  const incoming = messages.filter(m => !m.outgoing && m.op === undefined)
+  const newest = unread > 0 ? incoming.slice(Math.max(0, incoming.length - unread)) : []
+  const id = newest.find(m => m.state === 'received')?.id ?? null
+  return { id, complete: incoming.length >= unread || incoming.some(m => m.state === 'seen') }
+}
 
 /** display order: HLC, then id */
 const order = (a: MessageView, b: MessageView): number => a.hlc.w - b.hlc.w || a.hlc.c - b.hlc.c || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
@@ -211,15 +224,27 @@ export class Store {
     const first = newest[0]
     const joins = first !== undefined && newest.length >= PAGE && old.some(m => m.id === first.id)
     const older = joins ? foldChanges([...old.filter(m => order(m, first) < 0), ...this.changes.values()]) : []
-    // what events brought while the page was on its way (stored after the node read the page) stays: without this,
-    // a message arriving just as the chat opens was shown in the list's preview but not in the chat
-    const inPage = new Set([...older, ...newest].map(m => m.id))
+    let messages = [...older, ...newest]
+    let hasOlder = joins ? this.state.hasOlder : newest.length >= PAGE
+    // more unread than one page (back after a day in a busy group): page back, bounded, until the first unread one is in
+    const paging = unread > 0 && hasOlder && !firstUnread(messages, unread).complete
+    // (meanwhile the list shows nothing of this chat yet and has no older page to load: scrolling asks for none)
+    while (paging && hasOlder && messages.length < MAX_JUMP_PAGE && !firstUnread(messages, unread).complete) {
+      const page = await this.pageBefore(current, filter, messages[0] as MessageView, PAGE)
+      if (page === null) return
+      const have = new Set(messages.map(m => m.id))
+      messages = [...page.filter(m => !have.has(m.id)), ...messages]
+      hasOlder = page.length >= PAGE
+    }
+    // what events brought while the pages were on their way (stored after the node read them) stays, with every edit
+    // and recall known now folded in: without this, a message arriving just as the chat opened was shown in the
+    // list's preview but not in the chat (seen once in ui-office). Not the pages dropped above (they did not join up)
+    const inPage = new Set(messages.map(m => m.id))
     const last = newest[newest.length - 1]
-    const arrived = this.state.messages.filter(m => !inPage.has(m.id) && (last === undefined || order(m, last) > 0))
-    const messages = [...older, ...newest, ...arrived].sort(order)
-    const incoming = newest.filter(m => !m.outgoing && m.op === undefined)
-    const unreadFrom = unread > 0 ? incoming[Math.max(0, incoming.length - unread)]?.id ?? null : this.state.unreadFrom
-    this.set({ messages, hasOlder: joins ? this.state.hasOlder : newest.length >= PAGE, unreadFrom })
+    const live = this.state.messages.filter(m => inPage.has(m.id) || last === undefined || order(m, last) > 0)
+    const unreadFrom = unread > 0 ? firstUnread(messages, unread).id : this.state.unreadFrom
+    this.set({ messages: paging ? foldChanges([...messages, ...this.changes.values()], this.authorAccount) : messages, hasOlder, unreadFrom })
+    for (const m of live) this.upsert(m)
     // the message to jump to may be older than one page: page back until it is in
     const focus = this.state.focusId
     for (let limit = PAGE; focus !== null && filter === '' && this.state.hasOlder && !this.state.messages.some(m => m.id === focus);) {
@@ -240,12 +265,18 @@ export class Store {
     const { current, filter, messages } = this.state
     const oldest = messages[0]
     if (current === null || oldest === undefined) return false
-    const page = await this.api.history(current, { limit, search: filter, before: historyCursor(oldest), changes: filter === '' })
-    if (current !== this.state.current || filter !== this.state.filter) return false
-    const shown = this.shown(page)
+    const shown = await this.pageBefore(current, filter, oldest, limit)
+    if (shown === null) return false
     const have = new Set(this.state.messages.map(m => m.id))
     this.set({ messages: [...shown.filter(m => !have.has(m.id)), ...this.state.messages], hasOlder: shown.length >= limit })
     return true
+  }
+
+  /** the `limit` messages before `oldest` in `current`, as shown; null when the answer came too late (another chat, another filter) */
+  private async pageBefore (current: string, filter: string, oldest: MessageView, limit: number): Promise<MessageView[] | null> {
+    const page = await this.api.history(current, { limit, search: filter, before: historyCursor(oldest), changes: filter === '' })
+    if (current !== this.state.current || filter !== this.state.filter) return null
+    return this.shown(page)
   }
 
   /** our identity and account again: after this device linked to an account its account (and name) changed */
