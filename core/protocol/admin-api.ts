@@ -51,6 +51,8 @@ export interface UserView {
   lastSeen: number | null
   online: boolean
   mailbox: { messages: number, bytes: number }
+  /** issue 17: what this device has in the relay's file store, against the per-user file quota in force */
+  files: { files: number, bytes: number, quotaBytes: number }
 }
 
 /** One person of the company directory. */

@@ -228,7 +228,8 @@ async function main (argv: string[]): Promise<number> {
           const seen = u.lastSeen === null ? 'never seen' : `seen ${new Date(u.lastSeen).toISOString()}`
           const who = u.person !== undefined ? ` (${printable(u.person.name)})` : ''
           const since = new Date(u.admittedAt).toISOString()
-          out(`${u.peerId}${who} ${u.via} since ${since}, ${u.online ? 'online' : seen}, mailbox ${u.mailbox.messages} (${u.mailbox.bytes} bytes)`)
+          const files = `files ${u.files.files} (${u.files.bytes} of ${u.files.quotaBytes} bytes)`
+          out(`${u.peerId}${who} ${u.via} since ${since}, ${u.online ? 'online' : seen}, mailbox ${u.mailbox.messages} (${u.mailbox.bytes} bytes), ${files}`)
         }
       }
       return 0

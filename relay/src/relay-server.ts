@@ -271,6 +271,8 @@ export class RelayServer implements RelayAdmin {
     }
   }
 
+  fileUsage (): Map<string, { files: number, bytes: number }> { return this.fileStore_?.usageByUploader() ?? new Map() }
+
   private running (): MailboxService {
     if (this.service === undefined) throw new ParleyError('ERR_NOT_STARTED', 'relay not started')
     return this.service

@@ -44,4 +44,6 @@ export interface RelayAdmin {
   /** withdraws admission and cuts the peer's connections; true when it was admitted */
   removeUser(peerId: string): Promise<boolean>
   stats(): Promise<RelayStats>
+  /** files and bytes each uploader has in the file store (issue 17: usage against the per-user file quota) */
+  fileUsage(): Map<string, { files: number, bytes: number }>
 }

@@ -3,6 +3,7 @@
  * usage (files, bytes); the file retention, the per-user file quota and the
  * largest file are policy, set from the admin API like the mailbox's,
  * validated with their rule, applied to the next offer without a restart;
+ * /users shows each device's files against the per-user quota in force;
  * the console words them in English and Chinese.
  */
 import { describe, it, before, after } from 'node:test'
@@ -14,7 +15,7 @@ import { adminRequest } from '../helpers/admin.js'
 import { RelayServer } from '../../relay/src/relay-server.js'
 import { createLogger } from '../../core/util/log.js'
 import { chunkCount, chunkSizeFor } from '../../core/protocol/file-manifest.js'
-import { POLICY_RANGES, type PolicyView, type RelayStats } from '../../core/protocol/admin-api.js'
+import { POLICY_RANGES, type PolicyView, type RelayStats, type UserView } from '../../core/protocol/admin-api.js'
 import { errorText } from '../../app/console/src/errors.js'
 import { ApiError } from '../../app/shared/http.js'
 import { createI18n } from '../../app/shared/i18n.js'
@@ -87,6 +88,22 @@ describe('the file store in the relay console', () => {
     assert.equal(reset.effective.fileQuotaBytes, 8 * MiB)
     await relay.fileStore.offer(PEER_A, 'BBBBBBBBBBBBBBBBBBBBBB', offer(2 * MiB))
     assert.deepEqual((await stats()).files, { files: 3, bytes: 6 * MiB })
+
+    // per device, against the per-user quota in force (the console's users list)
+    await relay.admit(PEER_A)
+    await relay.admit(PEER_B)
+    const filesOf = async (): Promise<Record<string, UserView['files'] | undefined>> => {
+      const users = (await api('GET', '/users')).json() as UserView[]
+      return Object.fromEntries(users.map(u => [u.peerId, u.files]))
+    }
+    assert.deepEqual(await filesOf(), {
+      [PEER_A]: { files: 2, bytes: 5 * MiB, quotaBytes: 8 * MiB },
+      [PEER_B]: { files: 1, bytes: 1 * MiB, quotaBytes: 8 * MiB }
+    })
+    assert.equal((await api('PUT', '/policy', { set: { fileQuotaBytes: 6 * MiB } })).status, 200)
+    assert.deepEqual((await filesOf())[PEER_A], { files: 2, bytes: 5 * MiB, quotaBytes: 6 * MiB }, 'the quota the relay applies now')
+    await assert.rejects(relay.fileStore.offer(PEER_A, 'DDDDDDDDDDDDDDDDDDDDDD', offer(2 * MiB)), { code: 'ERR_FILE_QUOTA_EXCEEDED' })
+    await api('PUT', '/policy', { reset: ['fileQuotaBytes'] })
   })
 
   it('the console says the usage in both languages', () => {
@@ -95,5 +112,11 @@ describe('the file store in the relay console', () => {
       assert.equal(i.t.filesKeptLine(3, bytes(6 * MiB, i.f)), want)
       assert.notEqual(i.t.fileQuotaMb, '')
     }
+    const en_ = createI18n({ en, 'zh-CN': zhCN }, 'en')
+    const zh = createI18n({ en, 'zh-CN': zhCN }, 'zh-CN')
+    assert.equal(en_.t.filesOf(2, bytes(5 * MiB, en_.f), bytes(8 * MiB, en_.f)), '5 MiB of 8 MiB (2 files)')
+    assert.equal(zh.t.filesOf(2, bytes(5 * MiB, zh.f), bytes(8 * MiB, zh.f)), '已用 5 MiB，共 8 MiB（2 个文件）')
+    assert.equal(en_.t.mailboxUse(3, 1000, bytes(2048, en_.f), bytes(64 * MiB, en_.f)), '3 / 1,000 messages, 2 KiB of 64 MiB')
+    assert.equal(zh.t.mailboxUse(3, 1000, bytes(2048, zh.f), bytes(64 * MiB, zh.f)), '3 / 1,000 条，已用 2 KiB，共 64 MiB')
   })
 })

@@ -201,7 +201,12 @@ export const en = (f: Formatters) => ({
   policyMaxFile: (minMiB: number, maxMiB: number) => `The largest file must be a whole number of MiB from ${f.number(minMiB)} to ${f.number(maxMiB)} (16 GiB).`,
 
   // issue 17 (ui5): a paired relay's last failure in words (the relay's own text stays as the hover title)
-  fedLastError: 'The last attempt to reach it failed (hover for the details).'
+  fedLastError: 'The last attempt to reach it failed (hover for the details).',
+
+  // issue 17 (fx17): each device's file-store and mailbox usage against the quotas in force
+  files: 'Files',
+  filesOf: (files: number, used: string, quota: string) => `${used} of ${quota} (${f.plural(files, { one: '# file', other: '# files' })})`,
+  mailboxUse: (n: number, quota: number, used: string, quotaBytes: string) => `${f.number(n)} / ${f.number(quota)} messages, ${used} of ${quotaBytes}`
 })
 
 export type Messages = ReturnType<typeof en>
@@ -393,5 +398,10 @@ export const zhCN: Catalog<Messages> = (f) => ({
   policyMaxFile: (minMiB, maxMiB) => `最大文件须为 ${f.number(minMiB)} 到 ${f.number(maxMiB)} 之间的整数（单位 MiB，上限 16 GiB）。`,
 
   // issue 17 (ui5): a paired relay's last failure in words (the relay's own text stays as the hover title)
-  fedLastError: '上一次连接失败（悬停查看详情）。'
+  fedLastError: '上一次连接失败（悬停查看详情）。',
+
+  // issue 17 (fx17): each device's file-store and mailbox usage against the quotas in force
+  files: '文件',
+  filesOf: (files, used, quota) => `已用 ${used}，共 ${quota}（${f.number(files)} 个文件）`,
+  mailboxUse: (n, quota, used, quotaBytes) => `${f.number(n)} / ${f.number(quota)} 条，已用 ${used}，共 ${quotaBytes}`
 })

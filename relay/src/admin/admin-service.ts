@@ -139,6 +139,8 @@ export class AdminService {
     const personOf = new Map<string, Person>()
     const invites = new Map((await this.c.relay.mailbox.listInvites()).map(i => [i.token, i]))
     for (const p of people) for (const r of invites.get(p.invite)?.redeemedBy ?? []) personOf.set(r.peerId, p)
+    const files = this.c.relay.fileUsage()
+    const fileQuota = this.c.policy.effective().fileQuotaBytes
     return (await this.c.relay.mailbox.listUsers()).map((u): UserView => {
       const p = personOf.get(u.peerId)
       const use = usage.get(u.peerId)
@@ -150,7 +152,8 @@ export class AdminService {
         ...(p !== undefined ? { person: { id: p.id, name: p.name } } : {}),
         lastSeen: this.c.store.seenAt(u.peerId) ?? null,
         online: this.c.relay.isOnline(u.peerId),
-        mailbox: { messages: use?.count ?? 0, bytes: use?.bytes ?? 0 }
+        mailbox: { messages: use?.count ?? 0, bytes: use?.bytes ?? 0 },
+        files: { files: files.get(u.peerId)?.files ?? 0, bytes: files.get(u.peerId)?.bytes ?? 0, quotaBytes: fileQuota }
       }
     }).sort((a, b) => b.admittedAt - a.admittedAt)
   }

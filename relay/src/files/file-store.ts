@@ -85,6 +85,16 @@ export class RelayFileStore {
     return b
   }
 
+  /** files and bytes per uploader, in one pass (the console's users list: usage against the per-user quota) */
+  usageByUploader (): Map<string, { files: number, bytes: number }> {
+    const by = new Map<string, { files: number, bytes: number }>()
+    for (const e of this.files.values()) {
+      const u = by.get(e.meta.uploader) ?? { files: 0, bytes: 0 }
+      by.set(e.meta.uploader, { files: u.files + 1, bytes: u.bytes + e.meta.size })
+    }
+    return by
+  }
+
   totals (): { files: number, bytes: number } {
     let bytes = 0
     for (const e of this.files.values()) bytes += e.meta.size
