@@ -266,6 +266,14 @@ for (const sc of SCENARIOS) {
       const n = sc.history
       for (let i = 0; i < n; i++) await c.messenger.sendMessage(b.peerId, `history ${i}`)
       await until(async () => (await b.messenger.history(c.peerId, { limit: 1000 })).length >= n, 'all stored at 陈静', 60_000, 200)
+      // all n unread (more than one page): opening the chat puts the "new messages" divider right above the oldest of them
+      await toList(pb)
+      await pb.locator(`${chatOf(c)} .badge`, { hasText: String(n) }).waitFor({ state: 'attached', timeout: 30_000 })
+      await openChat(pb, chatOf(c))
+      await pb.locator('#unread-divider', { hasText: t.newMessages }).waitFor({ state: 'attached' })
+      assert.equal(await pb.locator('#unread-divider + li.msg .body').textContent(), 'history 0')
+      // then, read, the chat opens at its newest page again and the older ones load on scroll
+      await openChat(pb, chatOf(a))
       // every history call the page makes for this chat: each one a page of its own (a cursor), never the whole window again
       const calls: URL[] = []
       const onRequest = (r: { url: () => string }): void => {
