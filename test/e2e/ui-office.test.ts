@@ -221,7 +221,8 @@ for (const sc of SCENARIOS) {
       await mine.hover()
       await mine.locator('button.edit').click()
       await pa.locator('#composing', { hasText: t.editing }).waitFor()
-      assert.equal(await pa.locator('#text').inputValue(), 'thanks, reading it now')
+      // the composer takes the text in an effect after the render that shows "editing"
+      await until(async () => (await pa.locator('#text').inputValue()) === 'thanks, reading it now', 'the composer holds the text being edited')
       await pa.locator('#text').fill('thanks, read it')
       await pa.locator('#text').press('Enter')
       await pb.locator('.msg', { hasText: 'thanks, read it' }).locator('.edited', { hasText: tb.t.edited }).waitFor()
