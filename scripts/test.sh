@@ -16,15 +16,20 @@ if command -v flock >/dev/null; then
   exec 9>"${TMPDIR:-/tmp}/parley-tests.lock"
   flock -w 1800 9 || { echo "parley: another test run holds ${TMPDIR:-/tmp}/parley-tests.lock" >&2; exit 1; }
 fi
-mapfile -t files < <(find test -name '*.test.ts' | sort)
-# --test-timeout bounds each test, and on Node 20 each test file as a whole: well above the slowest file (~35 s)
-# The pass/fail count goes to stdout (TAP when not on a terminal, as CI reads it); the wall time of each file
-# goes to node_modules/.cache/parley-test-times.txt, and the ten slowest are printed to stderr at the end.
-times=node_modules/.cache/parley-test-times.txt
 mkdir -p node_modules/.cache
+# Two files at a time: the heavy ones (namespaces, Chromium, PostgreSQL) one after another, each waiting for
+# the last in scripts/test-lock.mjs, with light unit files beside them; scripts/test-plan.mjs orders the list.
+heavy_list=node_modules/.cache/parley-heavy-tests.txt
+mapfile -t files < <(find test -name '*.test.ts' | sort | node scripts/test-plan.mjs "$heavy_list")
+export PARLEY_HEAVY_TESTS="$PWD/$heavy_list"
+# --test-timeout bounds each test, and on Node 20 each test file as a whole: well above the slowest file (~130 s)
+# plus its wait for the heavy lock. The pass/fail count goes to stdout (TAP when not on a terminal, as CI reads
+# it); the time of each file goes to node_modules/.cache/parley-test-times.txt (the next run's plan reads it),
+# and the ten slowest are printed to stderr at the end.
+times=node_modules/.cache/parley-test-times.txt
 if [ -t 1 ]; then main_reporter=spec; else main_reporter=tap; fi
 status=0
-node --import tsx --import ./node/src/polyfill.ts --test --test-concurrency=1 --test-timeout=900000 \
+node --import tsx --import ./node/src/polyfill.ts --import ./scripts/test-lock.mjs --test --test-concurrency=2 --test-timeout=900000 \
   --test-reporter="$main_reporter" --test-reporter-destination=stdout \
   --test-reporter=./scripts/test-times.mjs --test-reporter-destination="$times" \
   "$@" "${files[@]}" || status=$?
