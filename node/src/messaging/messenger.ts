@@ -44,6 +44,9 @@ import type { Notice } from '../../../core/protocol/fed-notice.js'
 import type { AcceptMail, RelayState } from './relay-client.js'
 import { peerOfAddr, relayAddrs } from '../../../core/keys.js'
 import { Sync } from './sync.js'
+import { SlotNotices } from './slot-notices.js'
+import { answered } from '../../../core/rpc/channel.js'
+import type { Envelope } from '../../../core/protocol/envelope.js'
 import { Reconciler } from './reconcile.js'
 import { Accounts } from './accounts.js'
 import { Linking } from './linking.js'
@@ -93,6 +96,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
   private readonly deposits: Deposits
   private readonly pushLoop: PushLoop
   private readonly receiver: ReceivePipeline
+  private readonly slotNotices: SlotNotices
   private readonly peers: Peers
   private readonly receipts: Receipts
   private readonly reconciler: Reconciler
@@ -170,6 +174,12 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
       maxRedialBackoffMs: init.maxRedialBackoffMs ?? DEFAULT_MAX_REDIAL_BACKOFF_MS
     })
     this.receiver = new ReceivePipeline({ ...c, groups: this.groups })
+    this.slotNotices = new SlotNotices({
+      ...c,
+      reconciler: this.reconciler,
+      receive: async (from, env) => await answered(await this.receiver.receive(from, env, 'mailbox')).then(v => v.status),
+      redeposit: async (peer, envs) => { for (const e of envs) await this.c.relay?.deposit([peer], e) }
+    })
     this.receipts = new Receipts({ ...c, get self () { return accounts.account }, channels: this.channels, groups: this.groups })
     this.handlers = { ...this.receiver.handlers, ...sync.handlers, ...this.peers.handlers, ...this.receipts.handlers, ...this.linking.handlers }
   }
@@ -406,8 +416,13 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
   async markSeen (peerOrGroup: string): Promise<number> { return await this.receipts.markSeen(peerOrGroup) }
   async sendTyping (peerOrGroup: string): Promise<boolean> { return await this.receipts.sendTyping(peerOrGroup) }
 
-  /** An envelope from the relay's mailbox (see ReceivePipeline.acceptMail). */
-  readonly acceptMail: AcceptMail = async (envelope, from, office) => await this.receiver.acceptMail(envelope, from, office)
+  /** An envelope from the relay's mailbox (see ReceivePipeline.acceptMail); one of ours given back with a "slot taken" notice: slot-notices.ts. */
+  readonly acceptMail: AcceptMail = async (envelope, from, office) => envelope.taken !== undefined
+    ? await this.slotNotices.accept(envelope, from)
+    : await this.receiver.acceptMail(envelope, from, office)
+
+  /** Mail refused for a number its author gave out twice: what to give back to the authors (slot-notices.ts). */
+  async slotTaken (refused: Envelope[]): Promise<Envelope[]> { return await this.slotNotices.noticesFor(refused) }
 
   /** Receipts and bounces from other offices, through the relays (fed-notices.ts). */
   async applyNotices (items: Notice[]): Promise<void> { await applyNotices({ ...this.c, events: this }, items) }

@@ -79,6 +79,11 @@ export interface RelayClientComponents {
    * home"), if any: a deposit for it names that home, so our relay forwards its copy there.
    */
   homeOf?: (device: string) => string | undefined
+  /**
+   * Mail refused with ERR_SEQ_CONFLICT (its author gave the number out twice): the envelopes to give back to
+   * their authors through the relay, with a "slot taken" notice beside each (slot-notices.ts)
+   */
+  slotTaken?: (refused: Envelope[]) => Promise<Envelope[]>
   /** federation: where the homes and office names of other offices' devices are kept across restarts (the node's meta) */
   routes?: { load: () => Promise<unknown>, save: (value: { homes: Array<[string, string]>, offices: Array<[string, string]> }) => Promise<void> }
 }
@@ -366,6 +371,7 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
         }
         const settled = await Promise.all(outcomes.map(async o => o === 'wait' ? o : await o.then(v => ({ ok: v }), (err: unknown) => ({ err }))))
         const done: number[] = []
+        const conflicts: Envelope[] = []
         settled.forEach((r, i) => {
           const item = items[i]!
           if (r === 'wait') { keptNow++; return }
@@ -384,6 +390,7 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
           // an item that can never be stored is dropped (acked) so it cannot block the mailbox; logged
           if (isPermanentRefusal(code)) {
             this.c.log.warn('dropping undeliverable mail', { from: item.from, code })
+            if (code === 'ERR_SEQ_CONFLICT') conflicts.push(item.envelope)
             done.push(item.cursor); this.kept.delete(item.cursor); return
           }
           // anything else (disk full, group not known yet) is kept at the relay and tried again later
@@ -398,6 +405,8 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
           this.c.log.info('mail kept at the relay for later', { from: item.from, code, retryInMs: k.backoff })
           keptNow++
         })
+        // before the ack: a notice not given to the relay leaves the refused mail there, refused again next time
+        await this.giveBack(conflicts)
         if (done.length > 0) {
           // delivery receipts for mail from another office go before the ack: if one fails, the mail stays at
           // the relay and is taken again (a duplicate here, receipted again), so none is lost to a crash
@@ -426,6 +435,23 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
     }
     if (this.drainAgain) { this.drainAgain = false; void this.drain() }
     return total
+  }
+
+  /**
+   * Issue 9: the authors of mail refused for a number given out twice get their own envelopes we hold there
+   * back, with a signed notice (slot-notices.ts). A notice the relay refuses (no route to that author) is
+   * logged and let go; a connection lost throws (the drain pauses; nothing acked).
+   */
+  private async giveBack (refused: Envelope[]): Promise<void> {
+    if (refused.length === 0 || this.c.slotTaken === undefined) return
+    for (const env of await this.c.slotTaken(refused)) {
+      try {
+        await this.deposit([env.author], env)
+      } catch (err) {
+        if (remoteCode(err) === undefined) throw err
+        this.c.log.warn('the relay did not take a slot notice for its author', { author: env.author, id: env.id, err: toParleyError(err).message })
+      }
+    }
   }
 
   /** The receipts and bounces the relay kept for us: applied, then acked. */
