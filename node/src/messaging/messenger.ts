@@ -75,6 +75,8 @@ export interface MessengerInit extends RpcChannelInit {
   reconcileWaitMs?: number
   /** after store damage, sends are held until the conversation's peers answered, at most this long. @default 60000 */
   damagedReconcileWaitMs?: number
+  /** `parley link CODE`: how long the new device keeps dialling the other one while discovery runs. @default 10000 */
+  linkDialWaitMs?: number
 }
 
 export const DEFAULT_RETRY_INTERVAL_MS = 2000
@@ -124,7 +126,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     const self = this.peerId
     this.channels = new PeerChannels(c, { ...init, serve: this.answer })
     this.peers = new Peers({ ...c, channels: this.channels, accountSeen: (a) => { void this.linking.seen(a) } }, init)
-    this.linking = new Linking({ ...c, channels: this.channels, joined: async (s) => { await this.joined(s) } })
+    this.linking = new Linking({ ...c, channels: this.channels, joined: async (s) => { await this.joined(s) } }, { dialWaitMs: init.linkDialWaitMs })
     this.groups = new GroupService({
       ...c,
       // our account: it changes once, when this device joins an account (linking)
