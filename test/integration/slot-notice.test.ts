@@ -156,4 +156,74 @@ describe('issue 9 N3: a number given out twice, seen only through the relay\'s m
       await removeDir(dir)
     }
   })
+
+  it('across two offices (federation: relay to relay mail only): the notice travels back through both relays, the message moves, the lost one comes back', async () => {
+    const dir = await tmpDir('parley-slotnotice-fed-')
+    const relays: RelayServer[] = []
+    const office = async (name: string): Promise<RelayServer> => {
+      const r = new RelayServer({
+        dataDir: join(dir, name),
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        federation: { allowed: true, name, tickMs: 100, retryMinMs: 100, retryMaxMs: 400, directoryRefreshMs: 60_000 },
+        admin: { port: null }
+      }, createLogger(name, (process.env.PARLEY_LOG as 'debug' | undefined) ?? 'error'))
+      await r.start()
+      relays.push(r)
+      return r
+    }
+    const a = await office('officeA')
+    const b = await office('officeB')
+    await b.federation.add((await a.federation.invite()).token)
+    const annDir = join(dir, 'ann')
+    const at = (name: string, relay: RelayServer, invite?: string): ParleyNode => loopbackNode(join(dir, name), {
+      name, relay: relay.addresses()[0], ...(invite !== undefined ? { invite } : {}), relayClient: { mailboxPollMs: 300 }, messenger: { depositAfterMs: 100 }
+    })
+    const n: Record<'ann' | 'bob', ParleyNode> = { ann: at('ann', a, (await a.mailbox.createInvite()).token), bob: at('bob', b, (await b.mailbox.createInvite()).token) }
+    const admitted = async (x: ParleyNode): Promise<void> => { await until(() => x.relay.status().admitted === true, `${x.messenger.name} admitted`, 20_000) }
+    const has = async (x: ParleyNode, peer: string, ms: StoredMessage[]): Promise<StoredMessage[]> => await until(async () => {
+      const h = await x.messenger.history(peer)
+      return ms.every(m => h.some(y => y.id === m.id && y.text === m.text)) ? h : undefined
+    }, `${x.messenger.name} holds ${ms.map(m => m.text).join(', ')}`, 30_000).catch(async (err: Error) => {
+      const h = await x.messenger.history(peer)
+      throw new Error(`${err.message}; has ${h.map(m => `${m.text}@${m.seq}:${m.state}`).join(', ')}`)
+    })
+    try {
+      for (const x of [n.ann, n.bob]) { await x.start(); await admitted(x); await x.relay.publish({ listed: true, name: x.messenger.name }) }
+      await a.federation.refreshDirectories(); await b.federation.refreshDirectories()
+      for (const x of [n.ann, n.bob]) assert.equal((await x.relay.offices('')).length, 1, 'the other office\'s person is listed')
+      const ann = n.ann.peerId
+      const bob = n.bob.peerId
+      const sent = [await n.ann.messenger.sendMessage(bob, 'ann 0')]
+      await has(n.bob, ann, sent)
+      await n.ann.messenger.waitForState(sent[0]!.id, 'delivered', TIMEOUT)
+      await n.ann.stop()
+      await cp(annDir, join(dir, 'backup'), { recursive: true })
+      n.ann = at('ann', a)
+      await n.ann.start(); await admitted(n.ann)
+      const lost = await n.ann.messenger.sendMessage(bob, 'ann 1')
+      await has(n.bob, ann, [...sent, lost])
+      await n.ann.stop()
+      await rm(annDir, { recursive: true })
+      await cp(join(dir, 'backup'), annDir, { recursive: true })
+      n.ann = at('ann', a)
+      await n.ann.start(); await admitted(n.ann)
+      const after = await n.ann.messenger.sendMessage(bob, 'after the restore')
+      assert.equal(after.seq, lost.seq, 'the number Bob holds "ann 1" under is given out again')
+      // Bob refuses it (mail from office A), gives "ann 1" back through relay B and relay A; Ann moves her message
+      const annHist = await has(n.ann, bob, [...sent, lost])
+      assert.equal(annHist.find(m => m.id === lost.id)?.seq, lost.seq, '"ann 1" back under its own number')
+      const bobHist = await has(n.bob, ann, [...sent, lost, after])
+      const moved = bobHist.find(m => m.id === after.id)!
+      assert.ok(moved.seq > lost.seq, `Bob holds the moved copy (${moved.seq} > ${lost.seq})`)
+      const finalAnn = await has(n.ann, bob, [...sent, lost, after])
+      assert.equal(finalAnn.find(m => m.id === after.id)?.seq, moved.seq)
+      for (const h of [finalAnn, bobHist]) assert.deepEqual(h.filter(m => m.state === 'failed').map(m => m.text), [], 'nothing failed')
+      sameSlots({ ann: finalAnn, bob: bobHist })
+      assert.ok(!n.ann.host.isConnected(bob), 'no direct connection: everything went through the relays')
+    } finally {
+      for (const x of Object.values(n)) await x.stop()
+      for (const r of relays) await r.stop()
+      await removeDir(dir)
+    }
+  })
 })
