@@ -32,6 +32,17 @@ import { newIdentity } from '../unit/helpers/identities.js'
 
 const TIMEOUT = { signal: AbortSignal.timeout(30_000) }
 
+/** `x`'s history with `peer`, once it holds every message of `ms` (by id and text); says what it holds if not. */
+async function has (x: ParleyNode, peer: string, ms: StoredMessage[]): Promise<StoredMessage[]> {
+  return await until(async () => {
+    const h = await x.messenger.history(peer)
+    return ms.every(m => h.some(y => y.id === m.id && y.text === m.text)) ? h : undefined
+  }, `${x.messenger.name} holds ${ms.map(m => m.text).join(', ')}`, 30_000).catch(async (err: Error) => {
+    const h = await x.messenger.history(peer)
+    throw new Error(`${err.message}; has ${h.map(m => `${m.text}@${m.seq}:${m.state}`).join(', ')}`)
+  })
+}
+
 describe('issue 9 N3: a number given out twice, seen only through the relay\'s mailbox', () => {
   it('the refusing device gives the envelope back with a signed notice; the author moves its message and the lost one comes back', async () => {
     const dir = await tmpDir('parley-slotnotice-')
@@ -52,13 +63,6 @@ describe('issue 9 N3: a number given out twice, seen only through the relay\'s m
     const drained = async (x: ParleyNode): Promise<void> => {
       await until(async () => await relay.mailbox.queued(x.peerId) === 0, `${x.messenger.name}'s mailbox drained`, 20_000)
     }
-    const has = async (x: ParleyNode, peer: string, ms: StoredMessage[]): Promise<StoredMessage[]> => await until(async () => {
-      const h = await x.messenger.history(peer)
-      return ms.every(m => h.some(y => y.id === m.id && y.text === m.text)) ? h : undefined
-    }, `${x.messenger.name} holds ${ms.map(m => m.text).join(', ')}`, 20_000).catch(async (err: Error) => {
-      const h = await x.messenger.history(peer)
-      throw new Error(`${err.message}; has ${h.map(m => `${m.text}@${m.seq}:${m.state}`).join(', ')}`)
-    })
     try {
       for (const k of ['ann', 'bob'] as const) {
         await n[k].start()
@@ -180,13 +184,6 @@ describe('issue 9 N3: a number given out twice, seen only through the relay\'s m
     })
     const n: Record<'ann' | 'bob', ParleyNode> = { ann: at('ann', a, (await a.mailbox.createInvite()).token), bob: at('bob', b, (await b.mailbox.createInvite()).token) }
     const admitted = async (x: ParleyNode): Promise<void> => { await until(() => x.relay.status().admitted === true, `${x.messenger.name} admitted`, 20_000) }
-    const has = async (x: ParleyNode, peer: string, ms: StoredMessage[]): Promise<StoredMessage[]> => await until(async () => {
-      const h = await x.messenger.history(peer)
-      return ms.every(m => h.some(y => y.id === m.id && y.text === m.text)) ? h : undefined
-    }, `${x.messenger.name} holds ${ms.map(m => m.text).join(', ')}`, 30_000).catch(async (err: Error) => {
-      const h = await x.messenger.history(peer)
-      throw new Error(`${err.message}; has ${h.map(m => `${m.text}@${m.seq}:${m.state}`).join(', ')}`)
-    })
     try {
       for (const x of [n.ann, n.bob]) { await x.start(); await admitted(x); await x.relay.publish({ listed: true, name: x.messenger.name }) }
       await a.federation.refreshDirectories(); await b.federation.refreshDirectories()
