@@ -15,7 +15,7 @@ describe('linking while discovery runs', () => {
   it('the dial is tried again until the other device is found, then the link completes; unreachable: a clear error after the wait', async () => {
     const dir = await tmpDir('parley-linkdial-')
     const desktop = loopbackNode(join(dir, 'desktop'), { name: 'desktop' })
-    const laptop = loopbackNode(join(dir, 'laptop'), { name: 'laptop', messenger: { linkDialWaitMs: 1500 } })
+    const laptop = loopbackNode(join(dir, 'laptop'), { name: 'laptop', messenger: { linkDialWaitMs: 20_000 } })
     const lonely = loopbackNode(join(dir, 'lonely'), { name: 'lonely', messenger: { linkDialWaitMs: 600 } })
     try {
       for (const n of [desktop, laptop, lonely]) await n.start()

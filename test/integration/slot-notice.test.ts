@@ -30,7 +30,8 @@ import type { Envelope } from '../../core/protocol/envelope.js'
 import { remoteCode } from '../../core/rpc/channel.js'
 import { newIdentity } from '../unit/helpers/identities.js'
 
-const TIMEOUT = { signal: AbortSignal.timeout(30_000) }
+/** a fresh, generous deadline per wait (a signal made once at import would run out under a loaded suite) */
+const within = (): { signal: AbortSignal } => ({ signal: AbortSignal.timeout(60_000) })
 
 /** `x`'s history with `peer`, once it holds every message of `ms` (by id and text); says what it holds if not. */
 async function has (x: ParleyNode, peer: string, ms: StoredMessage[]): Promise<StoredMessage[]> {
@@ -74,14 +75,14 @@ describe('issue 9 N3: a number given out twice, seen only through the relay\'s m
       const bob = n.bob.peerId
       const ann = n.ann.peerId
       const sent = [await n.ann.messenger.sendMessage(bob, 'ann 0')]
-      await n.ann.messenger.waitForState(sent[0]!.id, 'delivered', TIMEOUT)
+      await n.ann.messenger.waitForState(sent[0]!.id, 'delivered', within())
       await n.ann.stop()
       await cp(annDir, join(dir, 'backup'), { recursive: true })
       await n.bob.stop()
       // from here on Ann and Bob are never online together: the relay's mailbox is their only path
       await up('ann')
       const lost = await n.ann.messenger.sendMessage(bob, 'ann 1')
-      await n.ann.messenger.waitForState(lost.id, 'sent', TIMEOUT)
+      await n.ann.messenger.waitForState(lost.id, 'sent', within())
       await n.ann.stop()
       await up('bob')
       await has(n.bob, ann, [...sent, lost])
@@ -93,7 +94,7 @@ describe('issue 9 N3: a number given out twice, seen only through the relay\'s m
       await up('ann')
       const after = await n.ann.messenger.sendMessage(bob, 'after the restore')
       assert.equal(after.seq, lost.seq, 'the number Bob holds "ann 1" under is given out again')
-      await n.ann.messenger.waitForState(after.id, 'sent', TIMEOUT)
+      await n.ann.messenger.waitForState(after.id, 'sent', within())
       await n.ann.stop()
       // Bob refuses it from the mailbox (he holds "ann 1" there) and gives "ann 1" back to Ann through the relay
       await up('bob')
@@ -192,7 +193,7 @@ describe('issue 9 N3: a number given out twice, seen only through the relay\'s m
       const bob = n.bob.peerId
       const sent = [await n.ann.messenger.sendMessage(bob, 'ann 0')]
       await has(n.bob, ann, sent)
-      await n.ann.messenger.waitForState(sent[0]!.id, 'delivered', TIMEOUT)
+      await n.ann.messenger.waitForState(sent[0]!.id, 'delivered', within())
       await n.ann.stop()
       await cp(annDir, join(dir, 'backup'), { recursive: true })
       n.ann = at('ann', a)
