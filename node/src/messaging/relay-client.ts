@@ -9,7 +9,7 @@ import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { isPermanentRefusal, type Envelope } from '../../../core/protocol/envelope.js'
 import {
   RELAY_PROTOCOL, RELAY_RPC_METHODS, parseFetchResult, parseRelayStatus, parseDepositAnswer, parseOffices,
-  type DepositAnswer, type OfficePerson, type RelayRpcMethod
+  type DepositAnswer, type MailItem, type OfficePerson, type RelayRpcMethod
 } from '../../../core/protocol/relay-rpc.js'
 import { RpcChannel, remoteCode } from '../../../core/rpc/channel.js'
 import { TypedEventEmitter } from '../../../core/util/events.js'
@@ -371,7 +371,22 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
         }
         const settled = await Promise.all(outcomes.map(async o => o === 'wait' ? o : await o.then(v => ({ ok: v }), (err: unknown) => ({ err }))))
         const done: number[] = []
-        const conflicts: Envelope[] = []
+        const conflicts: MailItem[] = []
+        /** kept at the relay for a later drain (false: kept too long, dropped: its sender still holds it) */
+        const keep = (item: MailItem, code: string): boolean => {
+          const k = this.kept.get(item.cursor) ?? { since: now, next: now, backoff: KEPT_MAIL_FIRST_BACKOFF_MS / 2 }
+          if (now - k.since >= this.keptMailMaxMs) {
+            this.c.log.warn('dropping mail that could not be stored for a long time; its sender still holds it', { from: item.from, code })
+            this.kept.delete(item.cursor)
+            return false
+          }
+          k.backoff = Math.min(k.backoff * 2, KEPT_MAIL_MAX_BACKOFF_MS)
+          k.next = now + k.backoff
+          this.kept.set(item.cursor, k)
+          this.c.log.info('mail kept at the relay for later', { from: item.from, code, retryInMs: k.backoff })
+          keptNow++
+          return true
+        }
         settled.forEach((r, i) => {
           const item = items[i]!
           if (r === 'wait') { keptNow++; return }
@@ -387,26 +402,28 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
           }
           const e = toParleyError(r.err)
           const code = remoteCode(e) ?? e.code
+          // refused with a number given out twice: answered with slot notices below, acked once they are given
+          if (code === 'ERR_SEQ_CONFLICT') { conflicts.push(item); return }
           // an item that can never be stored is dropped (acked) so it cannot block the mailbox; logged
           if (isPermanentRefusal(code)) {
             this.c.log.warn('dropping undeliverable mail', { from: item.from, code })
-            if (code === 'ERR_SEQ_CONFLICT') conflicts.push(item.envelope)
             done.push(item.cursor); this.kept.delete(item.cursor); return
           }
           // anything else (disk full, group not known yet) is kept at the relay and tried again later
-          const k = this.kept.get(item.cursor) ?? { since: now, next: now, backoff: KEPT_MAIL_FIRST_BACKOFF_MS / 2 }
-          if (now - k.since >= this.keptMailMaxMs) {
-            this.c.log.warn('dropping mail that could not be stored for a long time; its sender still holds it', { from: item.from, code })
-            done.push(item.cursor); this.kept.delete(item.cursor); return
-          }
-          k.backoff = Math.min(k.backoff * 2, KEPT_MAIL_MAX_BACKOFF_MS)
-          k.next = now + k.backoff
-          this.kept.set(item.cursor, k)
-          this.c.log.info('mail kept at the relay for later', { from: item.from, code, retryInMs: k.backoff })
-          keptNow++
+          if (!keep(item, code)) done.push(item.cursor)
         })
-        // before the ack: a notice not given to the relay leaves the refused mail there, refused again next time
-        await this.giveBack(conflicts)
+        // before the ack: a notice the relay did not take for a passing reason (the author's mailbox full, its
+        // disk full, no route yet) keeps the refused mail there, refused and answered again after a backoff
+        const notGiven = await this.giveBack(conflicts.map(i => i.envelope))
+        for (const item of conflicts) {
+          const group = `${item.envelope.conv} ${item.envelope.author}`
+          const passing = notGiven.get(group)
+          if (passing !== undefined && keep(item, passing)) continue
+          this.c.log.warn('dropping undeliverable mail', { from: item.from, code: 'ERR_SEQ_CONFLICT' })
+          done.push(item.cursor); this.kept.delete(item.cursor)
+        }
+        // exact cursors are acked in order
+        done.sort((a, b) => a - b)
         if (done.length > 0) {
           // delivery receipts for mail from another office go before the ack: if one fails, the mail stays at
           // the relay and is taken again (a duplicate here, receipted again), so none is lost to a crash
@@ -439,19 +456,33 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
 
   /**
    * Issue 9: the authors of mail refused for a number given out twice get their own envelopes we hold there
-   * back, with a signed notice (slot-notices.ts). A notice the relay refuses (no route to that author) is
-   * logged and let go; a connection lost throws (the drain pauses; nothing acked).
+   * back, with a signed notice (slot-notices.ts). Answers (conversation author) -> code for the groups a notice
+   * of which the relay did not take for a passing reason (the author's mailbox or our share of it full, the
+   * relay's disk full, no route to the author yet): their refused mail stays at the relay. A notice refused
+   * for good (PERMANENT_REFUSALS: an old relay that drops the notice, a malformed one) is logged and let go;
+   * a connection lost throws (the drain pauses; nothing acked).
    */
-  private async giveBack (refused: Envelope[]): Promise<void> {
-    if (refused.length === 0 || this.c.slotTaken === undefined) return
+  private async giveBack (refused: Envelope[]): Promise<Map<string, string>> {
+    const notGiven = new Map<string, string>()
+    if (refused.length === 0 || this.c.slotTaken === undefined) return notGiven
     for (const env of await this.c.slotTaken(refused)) {
+      const group = `${env.conv} ${env.author}`
+      // the rest of a group whose notice could not be given now goes with it next time (the relay dedupes)
+      if (notGiven.has(group)) continue
       try {
         await this.deposit([env.author], env)
       } catch (err) {
-        if (remoteCode(err) === undefined) throw err
-        this.c.log.warn('the relay did not take a slot notice for its author', { author: env.author, id: env.id, err: toParleyError(err).message })
+        const code = remoteCode(err)
+        if (code === undefined) throw err
+        if (isPermanentRefusal(code)) {
+          this.c.log.warn('the relay refused a slot notice for its author for good', { author: env.author, id: env.id, code })
+        } else {
+          this.c.log.info('the relay did not take a slot notice now; the refused mail stays there for later', { author: env.author, id: env.id, code })
+          notGiven.set(group, code)
+        }
       }
     }
+    return notGiven
   }
 
   /** The receipts and bounces the relay kept for us: applied, then acked. */
