@@ -423,8 +423,10 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     ? await this.slotNotices.accept(envelope, from)
     : await this.receiver.acceptMail(envelope, from, office)
 
-  /** Mail refused for a number its author gave out twice: what to give back to the authors (slot-notices.ts). */
+  /** Mail refused for a number its author gave out twice (none: the next page of a run): what to give back to the authors (slot-notices.ts). */
   async slotTaken (refused: Envelope[]): Promise<Envelope[]> { return await this.slotNotices.noticesFor(refused) }
+  /** Envelopes `slotTaken` gave that the relay did not take for now: given again on a later drain. */
+  async slotNotGiven (envs: Envelope[]): Promise<void> { await this.slotNotices.notGiven(envs) }
 
   /** Receipts and bounces from other offices, through the relays (fed-notices.ts). */
   async applyNotices (items: Notice[]): Promise<void> { await applyNotices({ ...this.c, events: this }, items) }

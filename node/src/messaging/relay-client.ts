@@ -81,9 +81,12 @@ export interface RelayClientComponents {
   homeOf?: (device: string) => string | undefined
   /**
    * Mail refused with ERR_SEQ_CONFLICT (its author gave the number out twice): the envelopes to give back to
-   * their authors through the relay, with a "slot taken" notice beside each (slot-notices.ts)
+   * their authors through the relay, with a "slot taken" notice beside each (slot-notices.ts); called with none
+   * once per drain for the next page of the runs still to give back
    */
   slotTaken?: (refused: Envelope[]) => Promise<Envelope[]>
+  /** issue 9: notices `slotTaken` gave that the relay did not take for now (given again on a later drain) */
+  slotNotGiven?: (envs: Envelope[]) => Promise<void>
   /** federation: where the homes and office names of other offices' devices are kept across restarts (the node's meta) */
   routes?: { load: () => Promise<unknown>, save: (value: { homes: Array<[string, string]>, offices: Array<[string, string]> }) => Promise<void> }
 }
@@ -414,7 +417,7 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
         })
         // before the ack: a notice the relay did not take for a passing reason (the author's mailbox full, its
         // disk full, no route yet) keeps the refused mail there, refused and answered again after a backoff
-        const notGiven = await this.giveBack(conflicts.map(i => i.envelope))
+        const notGiven = conflicts.length === 0 ? new Map<string, string>() : await this.giveBack(conflicts.map(i => i.envelope))
         for (const item of conflicts) {
           const group = `${item.envelope.conv} ${item.envelope.author}`
           const passing = notGiven.get(group)
@@ -444,6 +447,8 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
         }
       }
       if (total > 0) this.c.log.info('mailbox drained', { count: total, kept: keptNow })
+      // the next page of the runs still to give back (slot notices), once per drain
+      await this.giveBack([])
       await this.takeNotices(ch)
     } catch (err) {
       this.c.log.debug('mailbox drain paused', { err: toParleyError(err).message })
@@ -464,11 +469,12 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
    */
   private async giveBack (refused: Envelope[]): Promise<Map<string, string>> {
     const notGiven = new Map<string, string>()
-    if (refused.length === 0 || this.c.slotTaken === undefined) return notGiven
+    if (this.c.slotTaken === undefined) return notGiven
+    const later: Envelope[] = []
     for (const env of await this.c.slotTaken(refused)) {
       const group = `${env.conv} ${env.author}`
       // the rest of a group whose notice could not be given now goes with it next time (the relay dedupes)
-      if (notGiven.has(group)) continue
+      if (notGiven.has(group)) { later.push(env); continue }
       try {
         await this.deposit([env.author], env)
       } catch (err) {
@@ -479,9 +485,11 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
         } else {
           this.c.log.info('the relay did not take a slot notice now; the refused mail stays there for later', { author: env.author, id: env.id, code })
           notGiven.set(group, code)
+          later.push(env)
         }
       }
     }
+    await this.c.slotNotGiven?.(later)
     return notGiven
   }
 

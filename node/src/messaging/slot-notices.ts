@@ -23,7 +23,7 @@
 import { signSlotTaken, verifyEnvelope, verifySlotTaken, withoutSlotTaken, type SigningKeys } from '../../../core/crypto/envelope.js'
 import { ParleyError } from '../../../core/errors.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
-import { MAX_GIVEN_BACK } from '../../../core/protocol/slot-notice.js'
+import { GIVE_BACK_ROUND, MAX_GIVEN_BACK } from '../../../core/protocol/slot-notice.js'
 import type { Logger } from '../../../core/util/log.js'
 import type { MessageStore } from '../store/types.js'
 import type { Reconciler } from './reconcile.js'
@@ -40,6 +40,12 @@ export interface SlotNoticesComponents {
   redeposit: (peer: string, envs: Envelope[]) => Promise<void>
 }
 
+/** What is left to give back of one (conversation, author): from `next` up to below `top`. */
+interface GiveBackRest { conv: string, author: string, next: number, top: number }
+
+/** the meta key of the runs still to give back */
+const REST_KEY = 'slotGiveBack'
+
 export class SlotNotices {
   /** notices are taken one at a time, in mailbox order: each may move a message the next one's number depends on */
   private turn: Promise<unknown> = Promise.resolve()
@@ -47,25 +53,42 @@ export class SlotNotices {
   constructor (private readonly c: SlotNoticesComponents) {}
 
   /**
+   * (conversation author) -> the rest of a run still to give back: from `next` below `top` (the top went first).
+   * Kept in meta, so a restart of this device goes on where it was.
+   */
+  private pending: Map<string, GiveBackRest> | undefined
+
+  /**
    * The refusing side: for mail refused with ERR_SEQ_CONFLICT (one drain's worth), the envelopes to give
-   * back, each to deposit for its author: per (conversation, author), the highest we hold first, then from
-   * the lowest refused number up (at most MAX_GIVEN_BACK), and the one at every refused number.
+   * back, each to deposit for its author: per (conversation, author), the highest we hold first and the one
+   * at every refused number (the proof the author moves on), then the whole run from the lowest refused
+   * number up, in pages (MAX_GIVEN_BACK per (conversation, author) per round, GIVE_BACK_ROUND in all): what
+   * does not fit now is given on the next rounds (`noticesFor([])`, once per drain), so every lost message
+   * comes back, also between offices linked relay to relay only. A page the relay did not take is given
+   * again from `notGiven`.
    */
   async noticesFor (refused: Envelope[]): Promise<Envelope[]> {
     const self = this.c.identity.peerId
+    const pending = await this.rest()
+    if (refused.length === 0 && pending.size === 0) return []
     const out: Envelope[] = []
     const given = new Set<string>()
+    const give = (e: Envelope, author: string, refusedHere?: string): void => {
+      // only what is sealed to its author can be taken back by it (every envelope since the author seals to itself)
+      if (given.has(e.id) || !e.keys.some(k => k.to === author)) return
+      given.add(e.id)
+      out.push(signSlotTaken(this.c.identity, e, refusedHere !== undefined && refusedHere !== e.id ? refusedHere : undefined))
+    }
     const byConv = new Map<string, Envelope[]>()
     for (const e of refused) {
       if (e.author === self) continue
       const k = `${e.conv} ${e.author}`
       byConv.set(k, [...(byConv.get(k) ?? []), e])
     }
-    for (const list of byConv.values()) {
+    for (const [key, list] of byConv) {
       const { conv, author } = list[0]!
       const refusedAt = new Map(list.map(e => [e.seq, e.id]))
       const low = Math.min(...list.map(e => e.seq))
-      const top = await this.c.store.topEnvelope(conv, author)
       const atRefused: Envelope[] = []
       for (const e of list) {
         const at = await this.c.store.envelopeAt(conv, author, e.seq)
@@ -73,19 +96,50 @@ export class SlotNotices {
       }
       // nothing of ours holds a refused number (it moved meanwhile): nothing to tell
       if (atRefused.length === 0) continue
-      const after = await this.c.store.envelopesAfter(conv, author, low - 1, MAX_GIVEN_BACK)
-      for (const e of [...(top !== undefined && top.seq > low ? [top] : []), ...after, ...atRefused]) {
-        // only what is sealed to its author can be taken back by it (every envelope since the author seals to itself)
-        if (given.has(e.id) || !e.keys.some(k => k.to === author)) continue
-        given.add(e.id)
-        const r = refusedAt.get(e.seq)
-        out.push(signSlotTaken(this.c.identity, e, r !== undefined && r !== e.id ? r : undefined))
-      }
+      const top = await this.c.store.topEnvelope(conv, author)
+      const before = out.length
+      if (top !== undefined && top.seq > low) give(top, author)
+      for (const e of atRefused) give(e, author, refusedAt.get(e.seq))
+      // the run from the lowest refused number up to the top: its first page now (as the round allows), the rest later
+      pending.set(key, { conv, author, next: low, top: top?.seq ?? low })
       this.c.log.info('mail refused for a number its author gave out twice: its envelopes there are given back through the relay', {
-        author, conv, refused: list.length, givenBack: out.length
+        author, conv, refused: list.length, givenBack: out.length - before
       })
     }
+    // the runs, a page each per round, within the round's bound
+    for (const [key, r] of pending) {
+      const room = Math.min(MAX_GIVEN_BACK, GIVE_BACK_ROUND - out.length)
+      if (room <= 0) break
+      const page = (await this.c.store.envelopesAfter(r.conv, r.author, r.next - 1, room)).filter(e => e.seq < r.top)
+      for (const e of page) give(e, r.author)
+      const last = page[page.length - 1]
+      if (page.length < room || last === undefined || last.seq + 1 >= r.top) pending.delete(key)
+      else r.next = last.seq + 1
+    }
+    await this.c.store.putMeta(REST_KEY, [...pending.values()])
     return out
+  }
+
+  /** Envelopes `noticesFor` gave that the relay did not take for now: their runs go on from the lowest of them. */
+  async notGiven (envs: Envelope[]): Promise<void> {
+    if (envs.length === 0) return
+    const pending = await this.rest()
+    for (const e of envs) {
+      const key = `${e.conv} ${e.author}`
+      const r = pending.get(key)
+      if (r === undefined) pending.set(key, { conv: e.conv, author: e.author, next: e.seq, top: e.seq + 1 })
+      else { r.next = Math.min(r.next, e.seq); r.top = Math.max(r.top, e.seq + 1) }
+    }
+    await this.c.store.putMeta(REST_KEY, [...pending.values()])
+  }
+
+  private async rest (): Promise<Map<string, GiveBackRest>> {
+    if (this.pending === undefined) {
+      const stored = await this.c.store.getMeta(REST_KEY)
+      const list = Array.isArray(stored) ? stored as GiveBackRest[] : []
+      this.pending = new Map(list.map(r => [`${r.conv} ${r.author}`, r]))
+    }
+    return this.pending
   }
 
   /** The author's side: mail with a notice beside it (RelayClient's AcceptMail for those). */

@@ -14,6 +14,7 @@ import { SlotNotices } from '../../../node/src/messaging/slot-notices.js'
 import { newMessageId, sealEnvelope, signSlotTaken, verifySlotTaken } from '../../../core/crypto/envelope.js'
 import { dmConversationId, type Envelope } from '../../../core/protocol/envelope.js'
 import { silentLogger } from '../../../core/util/log.js'
+import { GIVE_BACK_ROUND } from '../../../core/protocol/slot-notice.js'
 import type { DeviceIdentity } from '../../../core/keys.js'
 import type { StoredMessage } from '../../../node/src/store/types.js'
 import { newIdentities } from '../helpers/identities.js'
@@ -56,6 +57,47 @@ describe('slot notices', () => {
     assert.deepEqual(out.map(e => e.taken?.refused), [undefined, refused.id, undefined])
     // nothing held under the refused number now (it moved meanwhile): nothing to tell
     assert.deepEqual(await notices(bob).noticesFor([seal(9)]), [])
+  })
+
+  it('the whole lost run comes back, a page per round, the top first; a page the relay did not take is given again (review s5 M3)', async () => {
+    const held: Envelope[] = []
+    for (let seq = 1; seq <= 40; seq++) held.push(seal(seq))
+    for (const e of held) await store.storeIncoming(msg(e, false))
+    const refused = seal(1)
+    const first = await notices(bob).noticesFor([refused])
+    assert.deepEqual(first.map(e => e.seq), [40, ...Array.from({ length: 32 }, (_, i) => i + 1)], 'the top, the refused number, then a page')
+    assert.equal(first[1]!.taken?.refused, refused.id)
+    // the next round (a later drain; a fresh instance: the rest is kept in meta across a restart)
+    const second = await notices(bob).noticesFor([])
+    assert.deepEqual(second.map(e => e.seq), [33, 34, 35, 36, 37, 38, 39])
+    assert.deepEqual(new Set([...first, ...second].map(e => e.id)), new Set(held.map(e => e.id)), 'all 40 given back')
+    assert.deepEqual(await notices(bob).noticesFor([]), [], 'nothing left')
+    // a page the relay did not take (its author's mailbox full): given again on the next round
+    const n = notices(bob)
+    await n.notGiven(second.slice(2))
+    assert.deepEqual((await n.noticesFor([])).map(e => e.seq), [35, 36, 37, 38, 39])
+    assert.deepEqual(await n.noticesFor([]), [])
+  })
+
+  it('one round gives back at most GIVE_BACK_ROUND beside the proofs; the rest on later rounds', async () => {
+    const other = (await newIdentities(1))[0]!
+    const conv2 = dmConversationId(other.peerId, bob.peerId)
+    const sealBy = (who: DeviceIdentity, c: string, seq: number): Envelope =>
+      sealEnvelope(who, { id: newMessageId(), conv: c, seq, hlc: { w: 1000 + seq, c: 0 }, recipients: [bob.peerId, who.peerId], body: { text: `${seq}` } })
+    const all: Envelope[] = []
+    for (let seq = 1; seq <= 50; seq++) all.push(seal(seq), sealBy(other, conv2, seq))
+    for (const e of all) await store.storeIncoming({ ...msg(e, false), conv: e.conv, author: e.author })
+    const n = notices(bob)
+    const rounds: number[] = []
+    const given = new Set<string>()
+    let out = await n.noticesFor([seal(1), sealBy(other, conv2, 1)])
+    while (out.length > 0) {
+      rounds.push(out.length)
+      for (const e of out) given.add(e.id)
+      out = await n.noticesFor([])
+    }
+    assert.ok(rounds.every(r => r <= GIVE_BACK_ROUND + 4), `bounded per round: ${rounds.join(', ')}`)
+    assert.equal(given.size, 100, 'every envelope of both runs given back over the rounds')
   })
 
   it('the author: its message at that number moves above everything given back, and the lost one lands in its old number', async () => {
