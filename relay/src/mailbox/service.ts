@@ -414,5 +414,6 @@ const wantsWake = (body: unknown): boolean => typeof body === 'object' && body !
 function requireGivenBack (envelope: Envelope, remote: string, to: string[]): void {
   if (envelope.taken?.by !== remote) throw new ParleyError('ERR_INVALID_ENVELOPE', 'a slot notice is deposited by the device that signed it')
   if (to.length !== 1 || to[0] !== envelope.author) throw new ParleyError('ERR_INVALID_ENVELOPE', 'a slot notice goes to the envelope\'s author only')
+  if (!envelope.keys.some(k => k.to === remote)) throw new ParleyError('ERR_NOT_A_RECIPIENT', 'a slot notice comes from a recipient of the envelope')
   verifySlotTaken(envelope)
 }

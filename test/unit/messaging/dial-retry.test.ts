@@ -28,7 +28,7 @@ describe('dialWithRetry', () => {
     })
     const took = Date.now() - start
     assert.ok(calls >= 2, `tried more than once (${calls})`)
-    assert.ok(took >= 200 && took < 2000, `bounded by the wait (${took} ms)`)
+    assert.ok(took >= 200 && took < 10_000, `bounded by the wait (${took} ms)`)
   })
 
   it('each try gets a signal bounded by the time left; an abort stops at once', async () => {
