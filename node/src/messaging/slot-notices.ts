@@ -50,6 +50,9 @@ export class SlotNotices {
   /** notices are taken one at a time, in mailbox order: each may move a message the next one's number depends on */
   private turn: Promise<unknown> = Promise.resolve()
 
+  /** old copies already answered with the moved copy in this run: (by, id, seq) */
+  private readonly answered = new Set<string>()
+
   constructor (private readonly c: SlotNoticesComponents) {}
 
   /**
@@ -161,12 +164,19 @@ export class SlotNotices {
       if (same.author !== self || same.conv !== env.conv) throw new ParleyError('ERR_ID_CONFLICT', 'another message already has this id here')
       // an old copy of a message of ours that moved since: `by` gets the moved copy (it frees the number),
       // then the message it refused there again
-      if (same.seq > env.seq && t.refused !== undefined) await this.staleCopy(t.by, same.envelope, t.refused)
+      // (once per (by, id, number) per run: a relay that hands the same old copy round again gets no more deposits)
+      const answer = `${t.by} ${env.id} ${env.seq}`
+      if (same.seq > env.seq && t.refused !== undefined && !this.answered.has(answer)) {
+        await this.staleCopy(t.by, same.envelope, t.refused)
+        this.answered.add(answer)
+      }
       return 'duplicate'
     }
     await this.c.reconciler.slotProven(env, t.by)
     this.c.log.info('a message of ours our store lost came back through the relay', { by: t.by, from, conv: env.conv, id: env.id, seq: env.seq })
-    return await this.c.receive(t.by, env)
+    // received as our own (its signature verified above), not as sent by `by`: the move is made, so the
+    // pipeline must not refuse it for who handed it over (a device its account revoked since, review s5 m4)
+    return await this.c.receive(self, env)
   }
 
   private async staleCopy (by: string, moved: Envelope, refusedId: string): Promise<void> {

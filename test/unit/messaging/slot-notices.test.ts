@@ -122,8 +122,12 @@ describe('slot notices', () => {
     const x = seal(5)
     for (const e of [w, x]) await store.storeIncoming(msg(e, true))
     const oldW = signSlotTaken(bob, seal(5, w.id), x.id)
-    assert.equal(await (await notices(ann).accept(oldW, bob.peerId)).durable, 'duplicate')
+    const n = notices(ann)
+    assert.equal(await (await n.accept(oldW, bob.peerId)).durable, 'duplicate')
     assert.deepEqual(redeposits, [[bob.peerId, [[w.id, 9], [x.id, 5]]]])
     assert.equal((await store.getMessage(x.id))?.seq, 5, 'nothing moved')
+    // the same old copy handed round again (a relay, or a loop): answered once per run, no more deposits
+    assert.equal(await (await n.accept(oldW, bob.peerId)).durable, 'duplicate')
+    assert.equal(redeposits.length, 1)
   })
 })
