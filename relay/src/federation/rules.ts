@@ -35,6 +35,12 @@ export function splitFedRecipients (item: FedInboundItem, isAdmitted: (peerId: s
 }
 
 /**
+ * Who a forwarded item is charged to (the sender share, `stats`): its author, or for an envelope given back
+ * with a "slot taken" notice the device that gave it back (as a local deposit charges its depositor).
+ */
+export const fedSender = (item: FedInboundItem): string => item.envelope.taken?.by ?? item.envelope.author
+
+/**
  * The seq of the next item queued to a relay paired at `pairedAt`: above the
  * last one, and above pairedAt * 1000. A pairing made again (after `remove`, or
  * after this relay lost its store) starts above every seq of the earlier
