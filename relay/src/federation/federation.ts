@@ -738,6 +738,7 @@ export const isPeerId = (s: unknown): s is string => typeof s === 'string' && PE
 /** A "slot taken" notice forwarded by a paired relay: for the envelope's author only, and signed by its `by`. */
 function givenBackToAuthor (envelope: Envelope, to: string[]): void {
   if (to.length !== 1 || to[0] !== envelope.author) throw new ParleyError('ERR_INVALID_ENVELOPE', 'a slot notice goes to the envelope\'s author only')
-  if (!envelope.keys.some(k => k.to === envelope.taken?.by)) throw new ParleyError('ERR_NOT_A_RECIPIENT', 'a slot notice comes from a recipient of the envelope')
+  const by = envelope.taken?.by
+  if (!envelope.keys.some(k => k.to === by)) throw new ParleyError('ERR_NOT_A_RECIPIENT', 'a slot notice comes from a recipient of the envelope')
   verifySlotTaken(envelope)
 }
