@@ -16,8 +16,9 @@
 import { B64URL, Checker, PEER_ID } from './validate.js'
 
 /**
- * Envelopes of the author given back per (conversation, author) per round (one drain of the mailbox), at most,
- * beside the highest and the ones at the refused numbers; the whole run comes back page by page. @default 32
+ * Envelopes of the author given back per (conversation, author) per round (one per fetch batch with refusals,
+ * one at the end of each drain), at most, beside the highest and the ones at the refused numbers (those are
+ * bounded by the fetch batch only); the whole run comes back page by page. @default 32
  */
 export const MAX_GIVEN_BACK = 32
 /** Envelopes given back per round in all (every conversation and author), at most: a drain's other mail does not wait long. @default 64 */

@@ -104,28 +104,45 @@ export class SlotNotices {
       if (top !== undefined && top.seq > low) give(top, author)
       for (const e of atRefused) give(e, author, refusedAt.get(e.seq))
       // the run from the lowest refused number up to the top: its first page now (as the round allows), the rest later
-      pending.set(key, { conv, author, next: low, top: top?.seq ?? low })
+      // (a run already pending for it keeps its lower start: nothing not yet given is skipped)
+      const was = pending.get(key)
+      pending.set(key, { conv, author, next: Math.min(low, was?.next ?? low), top: Math.max(top?.seq ?? low, was?.top ?? 0) })
       this.c.log.info('mail refused for a number its author gave out twice: its envelopes there are given back through the relay', {
         author, conv, refused: list.length, givenBack: out.length - before
       })
     }
-    // the runs, a page each per round, within the round's bound
-    for (const [key, r] of pending) {
+    // the runs kept as they were until this round's deposits went through (`notGiven`, called after them):
+    // a connection lost or a kill -9 during the deposits gives the same pages again (review s5-b M1-b)
+    await this.c.store.putMeta(REST_KEY, [...pending.values()])
+    // the runs, a page each per round, within the round's bound; the advanced positions staged for `notGiven`
+    const after = new Map([...pending].map(([k, r]) => [k, { ...r }]))
+    for (const [key, r] of after) {
+      if (out.length >= GIVE_BACK_ROUND) break
+      // each round gives the run's top first (again; the relay and the author dedupe), so the author's counter
+      // is above the run before anything of it moves, also after a round the relay did not take (review s5-b M2-b)
+      const top = await this.c.store.topEnvelope(r.conv, r.author)
+      if (top !== undefined && top.seq >= r.next) give(top, r.author)
       const room = Math.min(MAX_GIVEN_BACK, GIVE_BACK_ROUND - out.length)
       if (room <= 0) break
       const page = (await this.c.store.envelopesAfter(r.conv, r.author, r.next - 1, room)).filter(e => e.seq < r.top)
       for (const e of page) give(e, r.author)
       const last = page[page.length - 1]
-      if (page.length < room || last === undefined || last.seq + 1 >= r.top) pending.delete(key)
+      if (page.length < room || last === undefined || last.seq + 1 >= r.top) after.delete(key)
       else r.next = last.seq + 1
     }
-    await this.c.store.putMeta(REST_KEY, [...pending.values()])
+    this.staged = after
     return out
   }
 
-  /** Envelopes `noticesFor` gave that the relay did not take for now: their runs go on from the lowest of them. */
+  /** the runs as they are once the last round's pages went through (set by `noticesFor`, taken by `notGiven`) */
+  private staged: Map<string, GiveBackRest> | undefined
+
+  /**
+   * Called after every round's deposits (also with none): the round's pages count as given only now, and the
+   * envelopes `noticesFor` gave that the relay did not take for now go on from the lowest of them.
+   */
   async notGiven (envs: Envelope[]): Promise<void> {
-    if (envs.length === 0) return
+    if (this.staged !== undefined) { this.pending = this.staged; this.staged = undefined } else if (envs.length === 0) return
     const pending = await this.rest()
     for (const e of envs) {
       const key = `${e.conv} ${e.author}`

@@ -51,7 +51,9 @@ describe('slot notices', () => {
     const held = [seal(5), seal(6), seal(7)]
     for (const e of [seal(4), ...held]) await store.storeIncoming(msg(e, false))
     const refused = seal(5)
-    const out = await notices(bob).noticesFor([refused])
+    const n = notices(bob)
+    const out = await n.noticesFor([refused])
+    await n.notGiven([])
     assert.deepEqual(out.map(e => e.seq), [7, 5, 6])
     for (const e of out) assert.equal(verifySlotTaken(e).by, bob.peerId)
     assert.deepEqual(out.map(e => e.taken?.refused), [undefined, refused.id, undefined])
@@ -64,19 +66,47 @@ describe('slot notices', () => {
     for (let seq = 1; seq <= 40; seq++) held.push(seal(seq))
     for (const e of held) await store.storeIncoming(msg(e, false))
     const refused = seal(1)
-    const first = await notices(bob).noticesFor([refused])
+    const n1 = notices(bob)
+    const first = await n1.noticesFor([refused])
     assert.deepEqual(first.map(e => e.seq), [40, ...Array.from({ length: 32 }, (_, i) => i + 1)], 'the top, the refused number, then a page')
     assert.equal(first[1]!.taken?.refused, refused.id)
-    // the next round (a later drain; a fresh instance: the rest is kept in meta across a restart)
-    const second = await notices(bob).noticesFor([])
-    assert.deepEqual(second.map(e => e.seq), [33, 34, 35, 36, 37, 38, 39])
+    await n1.notGiven([])
+    // the next round (a later drain; a fresh instance: the rest is kept in meta across a restart); the top first again
+    const n2 = notices(bob)
+    const second = await n2.noticesFor([])
+    assert.deepEqual(second.map(e => e.seq), [40, 33, 34, 35, 36, 37, 38, 39])
+    await n2.notGiven([])
     assert.deepEqual(new Set([...first, ...second].map(e => e.id)), new Set(held.map(e => e.id)), 'all 40 given back')
     assert.deepEqual(await notices(bob).noticesFor([]), [], 'nothing left')
-    // a page the relay did not take (its author's mailbox full): given again on the next round
+    // a page the relay did not take (its author's mailbox full): given again on the next round, the top first
     const n = notices(bob)
     await n.notGiven(second.slice(2))
-    assert.deepEqual((await n.noticesFor([])).map(e => e.seq), [35, 36, 37, 38, 39])
+    assert.deepEqual((await n.noticesFor([])).map(e => e.seq), [40, 34, 35, 36, 37, 38, 39])
+    await n.notGiven([])
     assert.deepEqual(await n.noticesFor([]), [])
+  })
+
+  it('a page whose deposits did not go through (connection lost, kill -9) is given again: the position is saved only after them (review s5-b M1-b)', async () => {
+    for (let seq = 1; seq <= 40; seq++) await store.storeIncoming(msg(seal(seq), false))
+    const n = notices(bob)
+    await n.noticesFor([seal(1)])
+    await n.notGiven([])
+    // round 2: the connection drops during its deposits, so `notGiven` is never called
+    assert.deepEqual((await n.noticesFor([])).map(e => e.seq), [40, 33, 34, 35, 36, 37, 38, 39])
+    // the same instance (the drain again) and a fresh one (after a kill -9): the page comes again
+    assert.deepEqual((await notices(bob).noticesFor([])).map(e => e.seq), [40, 33, 34, 35, 36, 37, 38, 39])
+    assert.deepEqual((await n.noticesFor([])).map(e => e.seq), [40, 33, 34, 35, 36, 37, 38, 39])
+    await n.notGiven([])
+    assert.deepEqual(await notices(bob).noticesFor([]), [], 'given once the deposits went through')
+  })
+
+  it('after a round the relay did not take, the next round gives the top first again, then the run from its start (review s5-b M2-b)', async () => {
+    for (let seq = 1; seq <= 40; seq++) await store.storeIncoming(msg(seal(seq), false))
+    const n = notices(bob)
+    const first = await n.noticesFor([seal(1)])
+    await n.notGiven(first)
+    const again = await n.noticesFor([])
+    assert.deepEqual(again.map(e => e.seq), [40, ...Array.from({ length: 32 }, (_, i) => i + 1)], 'the top first, then from the refused number up')
   })
 
   it('one round gives back at most GIVE_BACK_ROUND beside the proofs; the rest on later rounds', async () => {
@@ -94,6 +124,7 @@ describe('slot notices', () => {
     while (out.length > 0) {
       rounds.push(out.length)
       for (const e of out) given.add(e.id)
+      await n.notGiven([])
       out = await n.noticesFor([])
     }
     assert.ok(rounds.every(r => r <= GIVE_BACK_ROUND + 4), `bounded per round: ${rounds.join(', ')}`)
