@@ -17,6 +17,7 @@ import { publicKeyOfPeer } from '../keys.js'
 import { b64, unb64 } from '../protocol/validate.js'
 import { parseBody, type Body, type Envelope, type EnvelopeKind, type Hlc, type Profile } from '../protocol/envelope.js'
 import type { SignedReceipt } from '../protocol/fed-notice.js'
+import type { SlotTaken } from '../protocol/slot-notice.js'
 
 const TAG_BYTES = 16
 const WRAP_INFO = Buffer.from('parley/v1/key-wrap')
@@ -233,4 +234,41 @@ export function verifyReceipt (r: SignedReceipt): void {
     throw new ParleyError('ERR_BAD_SIGNATURE', 'receipt signature check failed', { cause: err })
   }
   if (!ok) throw new ParleyError('ERR_BAD_SIGNATURE', `receipt of ${r.by} has a bad signature`)
+}
+
+// ---- "slot taken" notices through the relays (issue 9: core/protocol/slot-notice.ts) ----
+
+function slotTakenBytes (env: Envelope, t: Omit<SlotTaken, 'sig'>): Uint8Array {
+  return Buffer.from(JSON.stringify(['parley-slot-taken-v1', t.v, t.by, env.author, env.conv, env.seq, env.id, env.sig, t.refused ?? '', t.at]))
+}
+
+/**
+ * `env` (another author's envelope this device holds) with a "slot taken" notice signed by this device
+ * beside it; `refused`: the author's message this device refused at `env`'s number.
+ */
+export function signSlotTaken (me: SigningKeys, env: Envelope, refused?: string): Envelope {
+  const { taken: _old, ...plain } = env
+  const t = { v: 1 as const, by: me.peerId, ...(refused !== undefined ? { refused } : {}), at: Date.now() }
+  return { ...plain, taken: { ...t, sig: b64(sign(null, slotTakenBytes(plain, t), edPrivate(me))) } }
+}
+
+/** Throws ERR_BAD_SIGNATURE unless `env.taken` is there and its `by` signed it for exactly this envelope. */
+export function verifySlotTaken (env: Envelope): SlotTaken {
+  const t = env.taken
+  if (t === undefined) throw new ParleyError('ERR_INVALID_ENVELOPE', 'no slot notice beside the envelope')
+  let ok = false
+  try {
+    ok = verify(null, slotTakenBytes(env, t), edPublicOfPeer(t.by), unb64(t.sig))
+  } catch (err) {
+    throw new ParleyError('ERR_BAD_SIGNATURE', 'slot notice signature check failed', { cause: err })
+  }
+  if (!ok) throw new ParleyError('ERR_BAD_SIGNATURE', `slot notice of ${t.by} has a bad signature`)
+  return t
+}
+
+/** The envelope without a notice beside it (as it is stored). */
+export function withoutSlotTaken (env: Envelope): Envelope {
+  if (env.taken === undefined) return env
+  const { taken: _t, ...plain } = env
+  return plain
 }

@@ -10,6 +10,7 @@ import { displayName, displayNameProblem } from './names.js'
 import { MAX_NAME_CHARS, MAX_QUOTE_CHARS, MAX_TEXT_CHARS } from './limits.js'
 import { parseAccountRecord, type AccountRecord } from './account.js'
 import { parseFileManifest, type FileManifest } from './file-manifest.js'
+import { parseSlotTaken, type SlotTaken } from './slot-notice.js'
 
 export { MAX_NAME_CHARS, MAX_QUOTE_CHARS, MAX_TEXT_CHARS }
 
@@ -70,6 +71,12 @@ export interface Envelope {
    * a one-device account (author = account) and for envelopes from before accounts.
    */
   acct?: AccountRecord
+  /**
+   * a "slot taken" notice (slot-notice.ts), beside the envelope and outside its signature: a recipient gives the
+   * author's own envelope back through the relay. Only the relay RPC and federation carry it (parseEnvelope's
+   * `taken` option); a direct delivery drops it.
+   */
+  taken?: SlotTaken
 }
 
 export type EnvelopeKind = 'text' | 'groupOp'
@@ -143,7 +150,8 @@ export function conversationMembers (conv: string): PeerIdString[] {
   return conv.split(':').slice(1)
 }
 
-export function parseEnvelope (value: unknown): Envelope {
+/** `taken`: keep a "slot taken" notice beside it (the relay RPC and federation); dropped otherwise. */
+export function parseEnvelope (value: unknown, options: { taken?: boolean } = {}): Envelope {
   const o = envCheck.obj(value)
   envCheck.literal(o, 'v', [1])
   const hlc = envCheck.obj(o.hlc, 'hlc')
@@ -164,7 +172,8 @@ export function parseEnvelope (value: unknown): Envelope {
     nonce: envCheck.str(o, 'nonce', { min: 16, max: 16, pattern: B64URL }),
     ct: envCheck.str(o, 'ct', { max: MAX_CT_CHARS, pattern: B64URL }),
     sig: envCheck.str(o, 'sig', { min: 86, max: 86, pattern: B64URL }),
-    ...(o.acct !== undefined ? { acct: parseAccountRecord(o.acct) } : {})
+    ...(o.acct !== undefined ? { acct: parseAccountRecord(o.acct) } : {}),
+    ...(options.taken === true && o.taken !== undefined ? { taken: parseSlotTaken(o.taken) } : {})
   }
 }
 

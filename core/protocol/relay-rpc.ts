@@ -64,7 +64,7 @@ export function parseDeposit (value: unknown): { to: PeerIdString[], envelope: E
       home[k] = relayCheck.str({ v }, 'v', { max: 60, pattern: PEER_ID })
     }
   }
-  return { to: [...new Set(to)], envelope: parseEnvelope(o.envelope), home }
+  return { to: [...new Set(to)], envelope: parseEnvelope(o.envelope, { taken: true }), home }
 }
 
 /** `publish` (federation directory): list me in the paired relays' directories (`listed: false` withdraws). */
@@ -165,7 +165,7 @@ export function parseFetchResult (value: unknown): FetchResult {
     return {
       cursor: relayCheck.int(i, 'cursor', { min: 1, max: MAX_SEQ }),
       from: relayCheck.str(i, 'from', { max: 60, pattern: PEER_ID }),
-      envelope: parseEnvelope(i.envelope),
+      envelope: parseEnvelope(i.envelope, { taken: true }),
       ...(i.office === undefined ? {} : { office: relayCheck.str(i, 'office', { min: 0, max: 100 }) })
     }
   })

@@ -152,6 +152,8 @@ export class ParleyNode {
         accept: async (env, from, office) => await this.need(messenger).acceptMail(env, from, office),
         signReceipt: (r) => signReceipt(identity, r),
         notices: async (items) => { await this.need(messenger).applyNotices(items) },
+        slotTaken: async (refused) => await this.need(messenger).slotTaken(refused),
+        slotNotGiven: async (envs) => { await this.need(messenger).slotNotGiven(envs) },
         saveInvite: async (invite) => { await store.putMeta('settings', { ...(await store.getMeta('settings') as NodeSettings), invite }) },
         homeOf: (device) => {
           const accounts = messenger?.accounts

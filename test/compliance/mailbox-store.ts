@@ -7,7 +7,7 @@
 import { describe, it, beforeEach, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import type { MailboxLimits, MailboxStore } from '../../relay/src/store/types.js'
-import { sealEnvelope, newMessageId } from '../../core/crypto/envelope.js'
+import { sealEnvelope, newMessageId, signSlotTaken } from '../../core/crypto/envelope.js'
 import { dmConversationId, type Envelope } from '../../core/protocol/envelope.js'
 import { ParleyError } from '../../core/errors.js'
 import { signAccountOp, signDeviceConsent } from '../../core/crypto/account.js'
@@ -426,6 +426,16 @@ export function mailboxStoreCompliance (name: string, setup: MailboxStoreSetup):
       const forged = await s.receiveFed(relayA, [{ seq: 7, to: [bob.peerId], envelope: env(), bytes: 100 }])
       assert.deepEqual(forged, { lastSeq: 7, stored: 0, unknown: [[7, bob.peerId]], full: false })
       assert.equal(await s.fedRouteOf(alice.peerId), relayB, 'no route to another relay for one of our own users')
+    })
+
+    it('an envelope given back to its author of ours with a slot notice is kept for it, charged to the device that gave it back (issue 9)', async () => {
+      const s = fed()
+      await s.admit(alice.peerId, 'allow-list')
+      const back = signSlotTaken(bob, env('given back'))
+      const r = await s.receiveFed(relayA, [{ seq: 30, to: [alice.peerId], envelope: back, bytes: 100 }])
+      assert.equal(r.stored, 1)
+      assert.deepEqual((await s.fetch(alice.peerId, 0, 10)).items.map(i => [i.from, i.envelope.id]), [[bob.peerId, back.id]])
+      assert.equal(await s.fedRouteOf(alice.peerId), undefined, 'no route learned for our own user')
     })
 
     it('a full mailbox stops the batch there: nothing after it is taken, and the mark says so (in order)', async () => {

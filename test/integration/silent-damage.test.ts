@@ -35,7 +35,8 @@ import { sameSlots } from '../helpers/slots.js'
 import { RelayServer } from '../../relay/src/relay-server.js'
 import { createLogger } from '../../core/util/log.js'
 
-const TIMEOUT = { signal: AbortSignal.timeout(60_000) }
+/** a fresh, generous deadline per wait (a signal made once at import would run out under a loaded suite) */
+const within = (): { signal: AbortSignal } => ({ signal: AbortSignal.timeout(60_000) })
 
 const node = (dir: string, name: string, wait = 30_000): ParleyNode =>
   loopbackNode(join(dir, name), { name, messenger: { reconcileWaitMs: wait } })
@@ -85,7 +86,7 @@ async function bobBackMovesIt (dir: string, n: { ann: ParleyNode, bob: ParleyNod
   n.bob = node(dir, 'bob')
   await n.bob.start()
   await connect(n.ann, n.bob)
-  const moved = await n.ann.messenger.waitForState(after.id, 'delivered', TIMEOUT)
+  const moved = await n.ann.messenger.waitForState(after.id, 'delivered', within())
   assert.ok(moved.seq > top, `sent again above Bob's numbers (${moved.seq} > ${top})`)
   return moved
 }
@@ -204,7 +205,7 @@ describe('damage without a trace (an old copy of the data dir put back)', () => 
       carol = node(dir, 'carol')
       await carol.start()
       await connect(ann, carol); await connect(bob, carol)
-      const out = await ann.messenger.waitForState(after.id, 'delivered', TIMEOUT)
+      const out = await ann.messenger.waitForState(after.id, 'delivered', within())
       const top = Math.max(...missed.map(m => m.seq))
       assert.ok(out.seq > top, `released above Carol's numbers (${out.seq} > ${top})`)
       const all = [...sent, ...missed, out]
@@ -268,7 +269,7 @@ describe('damage without a trace (an old copy of the data dir put back)', () => 
         return h.find(m => m.id === after.id)!.seq > lost[1]!.seq
       }, 'Bob\'s old copy moved', 20_000)
       await slotsAgree([[ann, g.conv], [bob, g.conv], [carol, g.conv]])
-      for (const m of [after, next]) await ann.messenger.waitForState(m.id, 'delivered', TIMEOUT)
+      for (const m of [after, next]) await ann.messenger.waitForState(m.id, 'delivered', within())
     } finally {
       for (const n of [ann, bob, carol]) await n.stop()
       await removeDir(dir)
@@ -328,14 +329,14 @@ describe('damage without a trace (an old copy of the data dir put back)', () => 
       await atRelay(n.ann)
       const after = await n.ann.messenger.sendMessage(bob, 'after the restore')
       assert.equal(after.seq, lost[0]!.seq, 'a number Bob\'s devices hold is given out again')
-      await n.ann.messenger.waitForState(after.id, 'sent', TIMEOUT)
+      await n.ann.messenger.waitForState(after.id, 'sent', within())
       // Bob's desktop comes back (his laptop stays away, its copy at the relay under the old number): before, the
       // relay copy kept the number and the message failed
       n.bob1 = at('bob1')
       await n.bob1.start()
       await atRelay(n.bob1)
       await connect(n.ann, n.bob1)
-      const moved = await n.ann.messenger.waitForState(after.id, 'delivered', TIMEOUT)
+      const moved = await n.ann.messenger.waitForState(after.id, 'delivered', within())
       assert.ok(moved.seq > lost[1]!.seq, `moved above Bob's numbers (${moved.seq} > ${lost[1]!.seq})`)
       // the laptop returns: from the relay it gets the moved copy once Ann deposited it again (it replaces the old
       // one waiting there), or the old one if she had not yet (refused: it holds "ann 1" there); what the relay

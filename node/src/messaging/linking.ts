@@ -24,6 +24,7 @@ import { B64URL, Checker } from '../../../core/protocol/validate.js'
 import { pasteSafeToken } from '../../../core/util/tokens.js'
 import type { Accounts } from './accounts.js'
 import type { PeerChannels } from './peer-channels.js'
+import { dialWithRetry } from './dial-retry.js'
 import type { MessagingComponents, PeerRpcHandlers } from './types.js'
 
 /** A link code is good for this long. @default 600000 (10 min) */
@@ -39,6 +40,11 @@ export interface LinkingComponents extends Pick<MessagingComponents, 'store' | '
   joined: (s: AccountState) => Promise<void>
 }
 
+export interface LinkingInit {
+  /** how long `join` keeps dialling the account's device while discovery runs. @default 10000 (dial-retry.ts) */
+  dialWaitMs?: number
+}
+
 const check = new Checker('ERR_MALFORMED_FRAME', 'link')
 
 export class Linking {
@@ -49,7 +55,7 @@ export class Linking {
     link: async (remote, body) => await this.answer(remote, body)
   }
 
-  constructor (private readonly c: LinkingComponents) {}
+  constructor (private readonly c: LinkingComponents, private readonly init: LinkingInit = {}) {}
 
   async start (): Promise<void> {
     const p = await this.c.store.getMeta(LINK_PENDING_META) as LinkPending | undefined
@@ -157,8 +163,15 @@ export class Linking {
     this.pending = { device: code.device, at: now, expiresAt: now + LINK_CODE_TTL_MS }
     await this.c.store.putMeta(LINK_PENDING_META, this.pending)
     let answer: unknown
+    // the laptop may have started a moment ago: discovery has not given it the other device's addresses yet
+    const ch = await dialWithRetry(async (o) => await this.c.channels.get(code.device, o), {
+      what: 'your other device', waitMs: this.init.dialWaitMs, log: this.c.log
+    }).catch(async (err: unknown) => {
+      // nothing was asked: nothing can be added there
+      await this.clearPending()
+      throw new ParleyError('ERR_PEER_UNREACHABLE', `${toParleyError(err).message}; is it running, on this network or the relay?`, { cause: err })
+    })
     try {
-      const ch = await this.c.channels.get(code.device)
       answer = await ch.call('link', { secret: code.secret, dsig: signDeviceConsent(this.c.identity, code.device), ...(label !== undefined ? { label } : {}) })
     } catch (err) {
       const e = toParleyError(err)

@@ -44,6 +44,9 @@ import type { Notice } from '../../../core/protocol/fed-notice.js'
 import type { AcceptMail, RelayState } from './relay-client.js'
 import { peerOfAddr, relayAddrs } from '../../../core/keys.js'
 import { Sync } from './sync.js'
+import { SlotNotices } from './slot-notices.js'
+import { answered } from '../../../core/rpc/channel.js'
+import type { Envelope } from '../../../core/protocol/envelope.js'
 import { Reconciler } from './reconcile.js'
 import { Accounts } from './accounts.js'
 import { Linking } from './linking.js'
@@ -72,6 +75,8 @@ export interface MessengerInit extends RpcChannelInit {
   reconcileWaitMs?: number
   /** after store damage, sends are held until the conversation's peers answered, at most this long. @default 60000 */
   damagedReconcileWaitMs?: number
+  /** `parley link CODE`: how long the new device keeps dialling the other one while discovery runs. @default 10000 */
+  linkDialWaitMs?: number
 }
 
 export const DEFAULT_RETRY_INTERVAL_MS = 2000
@@ -93,6 +98,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
   private readonly deposits: Deposits
   private readonly pushLoop: PushLoop
   private readonly receiver: ReceivePipeline
+  private readonly slotNotices: SlotNotices
   private readonly peers: Peers
   private readonly receipts: Receipts
   private readonly reconciler: Reconciler
@@ -120,7 +126,7 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     const self = this.peerId
     this.channels = new PeerChannels(c, { ...init, serve: this.answer })
     this.peers = new Peers({ ...c, channels: this.channels, accountSeen: (a) => { void this.linking.seen(a) } }, init)
-    this.linking = new Linking({ ...c, channels: this.channels, joined: async (s) => { await this.joined(s) } })
+    this.linking = new Linking({ ...c, channels: this.channels, joined: async (s) => { await this.joined(s) } }, { dialWaitMs: init.linkDialWaitMs })
     this.groups = new GroupService({
       ...c,
       // our account: it changes once, when this device joins an account (linking)
@@ -170,6 +176,12 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
       maxRedialBackoffMs: init.maxRedialBackoffMs ?? DEFAULT_MAX_REDIAL_BACKOFF_MS
     })
     this.receiver = new ReceivePipeline({ ...c, groups: this.groups })
+    this.slotNotices = new SlotNotices({
+      ...c,
+      reconciler: this.reconciler,
+      receive: async (from, env) => await answered(await this.receiver.receive(from, env, 'mailbox')).then(v => v.status),
+      redeposit: async (peer, envs) => { for (const e of envs) await this.c.relay?.deposit([peer], e) }
+    })
     this.receipts = new Receipts({ ...c, get self () { return accounts.account }, channels: this.channels, groups: this.groups })
     this.handlers = { ...this.receiver.handlers, ...sync.handlers, ...this.peers.handlers, ...this.receipts.handlers, ...this.linking.handlers }
   }
@@ -406,8 +418,15 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
   async markSeen (peerOrGroup: string): Promise<number> { return await this.receipts.markSeen(peerOrGroup) }
   async sendTyping (peerOrGroup: string): Promise<boolean> { return await this.receipts.sendTyping(peerOrGroup) }
 
-  /** An envelope from the relay's mailbox (see ReceivePipeline.acceptMail). */
-  readonly acceptMail: AcceptMail = async (envelope, from, office) => await this.receiver.acceptMail(envelope, from, office)
+  /** An envelope from the relay's mailbox (see ReceivePipeline.acceptMail); one of ours given back with a "slot taken" notice: slot-notices.ts. */
+  readonly acceptMail: AcceptMail = async (envelope, from, office) => envelope.taken !== undefined
+    ? await this.slotNotices.accept(envelope, from)
+    : await this.receiver.acceptMail(envelope, from, office)
+
+  /** Mail refused for a number its author gave out twice (none: the next page of a run): what to give back to the authors (slot-notices.ts). */
+  async slotTaken (refused: Envelope[]): Promise<Envelope[]> { return await this.slotNotices.noticesFor(refused) }
+  /** Envelopes `slotTaken` gave that the relay did not take for now: given again on a later drain. */
+  async slotNotGiven (envs: Envelope[]): Promise<void> { await this.slotNotices.notGiven(envs) }
 
   /** Receipts and bounces from other offices, through the relays (fed-notices.ts). */
   async applyNotices (items: Notice[]): Promise<void> { await applyNotices({ ...this.c, events: this }, items) }

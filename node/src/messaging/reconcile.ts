@@ -304,6 +304,34 @@ export class Reconciler {
     return 'moved'
   }
 
+  /**
+   * Through the mailbox (slot-notices.ts): a recipient gave back `env`, our own signed envelope (verified by
+   * the caller), which our store lost. If another message of ours holds its number here, that number was
+   * given out twice, and `env` is the proof: ours moves above it and above every number known here (the
+   * move, as in seqConflict), queued again for every recipient device, and the number is free for `env`.
+   * Returns the moved message, or undefined (the number is free, or it is `env` itself, or the move is capped).
+   */
+  async slotProven (env: Envelope, by: string): Promise<StoredMessage | undefined> {
+    const self = this.c.identity.peerId
+    if (env.author !== self) return undefined
+    const at = await this.c.store.envelopeAt(env.conv, self, env.seq)
+    if (at === undefined || at.id === env.id) return undefined
+    const moved = await this.c.store.resealOwn(at.id, at.seq, env.seq, this.reseal, this.c.sendable)
+    if (moved === undefined || moved === 'capped') {
+      this.c.log.warn('a recipient gave back a message of ours under a number another holds here, and it does not move: it stays lost here', {
+        by, conv: env.conv, id: at.id, seq: at.seq, capped: moved === 'capped'
+      })
+      return undefined
+    }
+    if (moved.seq !== at.seq) {
+      this.c.log.warn('a recipient holds a message of ours under the number of a later one (our store lost it): moved to a new number', {
+        by, conv: env.conv, id: at.id, seq: at.seq, newSeq: moved.seq
+      })
+      this.c.released?.(moved)
+    }
+    return moved
+  }
+
   /** Is `slot` the author's own signed envelope at `env`'s number, of another message? */
   private holdsAt (slot: Envelope, env: Envelope): boolean {
     if (slot.author !== env.author || slot.conv !== env.conv || slot.seq !== env.seq || slot.id === env.id) return false

@@ -9,7 +9,7 @@ import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { isPermanentRefusal, type Envelope } from '../../../core/protocol/envelope.js'
 import {
   RELAY_PROTOCOL, RELAY_RPC_METHODS, parseFetchResult, parseRelayStatus, parseDepositAnswer, parseOffices,
-  type DepositAnswer, type OfficePerson, type RelayRpcMethod
+  type DepositAnswer, type MailItem, type OfficePerson, type RelayRpcMethod
 } from '../../../core/protocol/relay-rpc.js'
 import { RpcChannel, remoteCode } from '../../../core/rpc/channel.js'
 import { TypedEventEmitter } from '../../../core/util/events.js'
@@ -79,6 +79,14 @@ export interface RelayClientComponents {
    * home"), if any: a deposit for it names that home, so our relay forwards its copy there.
    */
   homeOf?: (device: string) => string | undefined
+  /**
+   * Mail refused with ERR_SEQ_CONFLICT (its author gave the number out twice): the envelopes to give back to
+   * their authors through the relay, with a "slot taken" notice beside each (slot-notices.ts); called with none
+   * once per drain for the next page of the runs still to give back
+   */
+  slotTaken?: (refused: Envelope[]) => Promise<Envelope[]>
+  /** issue 9: notices `slotTaken` gave that the relay did not take for now (given again on a later drain) */
+  slotNotGiven?: (envs: Envelope[]) => Promise<void>
   /** federation: where the homes and office names of other offices' devices are kept across restarts (the node's meta) */
   routes?: { load: () => Promise<unknown>, save: (value: { homes: Array<[string, string]>, offices: Array<[string, string]> }) => Promise<void> }
 }
@@ -366,6 +374,22 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
         }
         const settled = await Promise.all(outcomes.map(async o => o === 'wait' ? o : await o.then(v => ({ ok: v }), (err: unknown) => ({ err }))))
         const done: number[] = []
+        const conflicts: MailItem[] = []
+        /** kept at the relay for a later drain (false: kept too long, dropped: its sender still holds it) */
+        const keep = (item: MailItem, code: string): boolean => {
+          const k = this.kept.get(item.cursor) ?? { since: now, next: now, backoff: KEPT_MAIL_FIRST_BACKOFF_MS / 2 }
+          if (now - k.since >= this.keptMailMaxMs) {
+            this.c.log.warn('dropping mail that could not be stored for a long time; its sender still holds it', { from: item.from, code })
+            this.kept.delete(item.cursor)
+            return false
+          }
+          k.backoff = Math.min(k.backoff * 2, KEPT_MAIL_MAX_BACKOFF_MS)
+          k.next = now + k.backoff
+          this.kept.set(item.cursor, k)
+          this.c.log.info('mail kept at the relay for later', { from: item.from, code, retryInMs: k.backoff })
+          keptNow++
+          return true
+        }
         settled.forEach((r, i) => {
           const item = items[i]!
           if (r === 'wait') { keptNow++; return }
@@ -381,23 +405,28 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
           }
           const e = toParleyError(r.err)
           const code = remoteCode(e) ?? e.code
+          // refused with a number given out twice: answered with slot notices below, acked once they are given
+          if (code === 'ERR_SEQ_CONFLICT') { conflicts.push(item); return }
           // an item that can never be stored is dropped (acked) so it cannot block the mailbox; logged
           if (isPermanentRefusal(code)) {
             this.c.log.warn('dropping undeliverable mail', { from: item.from, code })
             done.push(item.cursor); this.kept.delete(item.cursor); return
           }
           // anything else (disk full, group not known yet) is kept at the relay and tried again later
-          const k = this.kept.get(item.cursor) ?? { since: now, next: now, backoff: KEPT_MAIL_FIRST_BACKOFF_MS / 2 }
-          if (now - k.since >= this.keptMailMaxMs) {
-            this.c.log.warn('dropping mail that could not be stored for a long time; its sender still holds it', { from: item.from, code })
-            done.push(item.cursor); this.kept.delete(item.cursor); return
-          }
-          k.backoff = Math.min(k.backoff * 2, KEPT_MAIL_MAX_BACKOFF_MS)
-          k.next = now + k.backoff
-          this.kept.set(item.cursor, k)
-          this.c.log.info('mail kept at the relay for later', { from: item.from, code, retryInMs: k.backoff })
-          keptNow++
+          if (!keep(item, code)) done.push(item.cursor)
         })
+        // before the ack: a notice the relay did not take for a passing reason (the author's mailbox full, its
+        // disk full, no route yet) keeps the refused mail there, refused and answered again after a backoff
+        const notGiven = conflicts.length === 0 ? new Map<string, string>() : await this.giveBack(conflicts.map(i => i.envelope))
+        for (const item of conflicts) {
+          const group = `${item.envelope.conv} ${item.envelope.author}`
+          const passing = notGiven.get(group)
+          if (passing !== undefined && keep(item, passing)) continue
+          this.c.log.warn('dropping undeliverable mail', { from: item.from, code: 'ERR_SEQ_CONFLICT' })
+          done.push(item.cursor); this.kept.delete(item.cursor)
+        }
+        // exact cursors are acked in order
+        done.sort((a, b) => a - b)
         if (done.length > 0) {
           // delivery receipts for mail from another office go before the ack: if one fails, the mail stays at
           // the relay and is taken again (a duplicate here, receipted again), so none is lost to a crash
@@ -418,6 +447,8 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
         }
       }
       if (total > 0) this.c.log.info('mailbox drained', { count: total, kept: keptNow })
+      // the next page of the runs still to give back (slot notices), once per drain
+      await this.giveBack([])
       await this.takeNotices(ch)
     } catch (err) {
       this.c.log.debug('mailbox drain paused', { err: toParleyError(err).message })
@@ -426,6 +457,40 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
     }
     if (this.drainAgain) { this.drainAgain = false; void this.drain() }
     return total
+  }
+
+  /**
+   * Issue 9: the authors of mail refused for a number given out twice get their own envelopes we hold there
+   * back, with a signed notice (slot-notices.ts). Answers (conversation author) -> code for the groups a notice
+   * of which the relay did not take for a passing reason (the author's mailbox or our share of it full, the
+   * relay's disk full, no route to the author yet): their refused mail stays at the relay. A notice refused
+   * for good (PERMANENT_REFUSALS: an old relay that drops the notice, a malformed one) is logged and let go;
+   * a connection lost throws (the drain pauses; nothing acked).
+   */
+  private async giveBack (refused: Envelope[]): Promise<Map<string, string>> {
+    const notGiven = new Map<string, string>()
+    if (this.c.slotTaken === undefined) return notGiven
+    const later: Envelope[] = []
+    for (const env of await this.c.slotTaken(refused)) {
+      const group = `${env.conv} ${env.author}`
+      // the rest of a group whose notice could not be given now goes with it next time (the relay dedupes)
+      if (notGiven.has(group)) { later.push(env); continue }
+      try {
+        await this.deposit([env.author], env)
+      } catch (err) {
+        const code = remoteCode(err)
+        if (code === undefined) throw err
+        if (isPermanentRefusal(code)) {
+          this.c.log.warn('the relay refused a slot notice for its author for good', { author: env.author, id: env.id, code })
+        } else {
+          this.c.log.info('the relay did not take a slot notice now; the refused mail stays there for later', { author: env.author, id: env.id, code })
+          notGiven.set(group, code)
+          later.push(env)
+        }
+      }
+    }
+    await this.c.slotNotGiven?.(later)
+    return notGiven
   }
 
   /** The receipts and bounces the relay kept for us: applied, then acked. */

@@ -10,7 +10,7 @@
  * It never opens an envelope.
  */
 import { ParleyError, toParleyError } from '../../../core/errors.js'
-import { verifyEnvelope, verifyReceipt } from '../../../core/crypto/envelope.js'
+import { verifyEnvelope, verifyReceipt, verifySlotTaken } from '../../../core/crypto/envelope.js'
 import {
   MAX_NOTICE_IDS, MAX_NOTICES, parseFedNotices, parseSignedReceipt, type Notice, type NoticeBody, type SignedReceipt
 } from '../../../core/protocol/fed-notice.js'
@@ -543,6 +543,8 @@ export class Federation {
       try {
         if (!item.to.every(t => item.envelope.keys.some(k => k.to === t))) throw new ParleyError('ERR_INVALID_ENVELOPE', 'not sealed for every recipient named')
         verifyEnvelope(item.envelope)
+        // a "slot taken" notice (issue 9) goes to the envelope's author, signed by the device that gives it back
+        if (item.envelope.taken !== undefined) givenBackToAuthor(item.envelope, item.to)
         return item
       } catch {
         for (const t of item.to) bad.push([item.seq, t])
@@ -555,7 +557,10 @@ export class Federation {
     l.counts.refused += receipt.unknown.length + bad.length
     if (receipt.stored > 0) this.c.received?.(receipt.stored)
     // replies to these authors go back to the relay their mail came from
-    for (const item of checked) if (item.to.length > 0 && !this.listed.has(item.envelope.author)) this.learn(item.envelope.author, remote)
+    // (not from an envelope given back to its author: its author is ours, the relay it came from is not its home)
+    for (const item of checked) {
+      if (item.to.length > 0 && item.envelope.taken === undefined && !this.listed.has(item.envelope.author)) this.learn(item.envelope.author, remote)
+    }
     if (receipt.unknown.length + bad.length > 0) this.c.log.warn('forwarded mail for no user of ours, or not valid: nothing kept', { peerId: remote,
       count: receipt.unknown.length + bad.length })
     return { ...receipt, unknown: [...receipt.unknown, ...bad] }
@@ -729,3 +734,11 @@ export function parseFedPolicy (value: unknown, current: FedPolicy): FedPolicy {
 }
 
 export const isPeerId = (s: unknown): s is string => typeof s === 'string' && PEER_ID.test(s)
+
+/** A "slot taken" notice forwarded by a paired relay: for the envelope's author only, and signed by its `by`. */
+function givenBackToAuthor (envelope: Envelope, to: string[]): void {
+  if (to.length !== 1 || to[0] !== envelope.author) throw new ParleyError('ERR_INVALID_ENVELOPE', 'a slot notice goes to the envelope\'s author only')
+  const by = envelope.taken?.by
+  if (!envelope.keys.some(k => k.to === by)) throw new ParleyError('ERR_NOT_A_RECIPIENT', 'a slot notice comes from a recipient of the envelope')
+  verifySlotTaken(envelope)
+}

@@ -85,7 +85,7 @@ export function parseForward (value: unknown): { batch: string, items: FedInboun
   const batch = fedCheck.str(o, 'batch', { max: 64, pattern: /^[0-9-]+$/ })
   const items = fedCheck.arr(o, 'items', { min: 1, max: MAX_FED_BATCH }).map((v): FedInboundItem => {
     const i = fedCheck.obj(v, 'item')
-    const envelope = parseEnvelope(i.envelope)
+    const envelope = parseEnvelope(i.envelope, { taken: true })
     const to = fedCheck.arr(i, 'to', { min: 1, max: MAX_RECIPIENTS }).map(t => fedCheck.str({ t }, 't', { max: 60, pattern: PEER_ID }))
     return { seq: fedCheck.int(i, 'seq', { min: 1, max: MAX_SEQ }), to: [...new Set(to)], envelope, bytes: JSON.stringify(envelope).length }
   })

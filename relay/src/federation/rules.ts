@@ -20,12 +20,25 @@ export function usableFedInvite (invite: FedInvite | undefined, by: string, now:
  * A forwarded item's recipients: `mine` are admitted here and get a copy;
  * `others` are not ours (nothing is kept for them). An item whose author is
  * one of our own users is a forgery (our users deposit here, not through
- * another office): none of its recipients is taken.
+ * another office): none of its recipients is taken, except that author
+ * itself for its own envelope given back with a "slot taken" notice.
  */
 export function splitFedRecipients (item: FedInboundItem, isAdmitted: (peerId: string) => boolean): { mine: string[], others: string[] } {
+  // an author of ours gets back its own envelope with a "slot taken" notice (issue 9, verified by the caller:
+  // signed by the recipient that gives it back); any other mail "from" our own users is refused
+  if (item.envelope.taken !== undefined) {
+    const back = (t: string): boolean => t === item.envelope.author && isAdmitted(t)
+    return { mine: item.to.filter(back), others: item.to.filter(t => !back(t)) }
+  }
   if (isAdmitted(item.envelope.author)) return { mine: [], others: item.to }
   return { mine: item.to.filter(isAdmitted), others: item.to.filter(t => !isAdmitted(t)) }
 }
+
+/**
+ * Who a forwarded item is charged to (the sender share, `stats`): its author, or for an envelope given back
+ * with a "slot taken" notice the device that gave it back (as a local deposit charges its depositor).
+ */
+export const fedSender = (item: FedInboundItem): string => item.envelope.taken?.by ?? item.envelope.author
 
 /**
  * The seq of the next item queued to a relay paired at `pairedAt`: above the

@@ -5,7 +5,7 @@
  * deposit only once its write is durable.
  */
 import { ParleyError, toParleyError } from '../../../core/errors.js'
-import { verifyEnvelope } from '../../../core/crypto/envelope.js'
+import { verifyEnvelope, verifySlotTaken } from '../../../core/crypto/envelope.js'
 import { accountOpValid, foldAccount } from '../../../core/crypto/account.js'
 import { mergeOps, parseAccountRecord, type AccountRecord } from '../../../core/protocol/account.js'
 import {
@@ -15,6 +15,7 @@ import {
 import { AckAfterWrite, type RpcChannel } from '../../../core/rpc/channel.js'
 import type { Logger } from '../../../core/util/log.js'
 import type { DepartmentNode } from '../../../core/protocol/directory.js'
+import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { RelayMetrics } from '../admin/metrics.js'
 import type { MailboxStore } from '../store/types.js'
 import type { Federation } from '../federation/federation.js'
@@ -91,7 +92,9 @@ export class MailboxService {
     deposit: async (remote, body) => {
       this.requireAdmitted(remote, 'deposit')
       const { to, envelope, home } = parseDeposit(body)
-      if (envelope.author !== remote) throw new ParleyError('ERR_INVALID_ENVELOPE', 'only the author may deposit an envelope')
+      // a recipient gives the author its own envelope back with a "slot taken" notice it signed (issue 9): only to the author
+      if (envelope.taken !== undefined) requireGivenBack(envelope, remote, to)
+      else if (envelope.author !== remote) throw new ParleyError('ERR_INVALID_ENVELOPE', 'only the author may deposit an envelope')
       for (const t of to) {
         if (!envelope.keys.some(k => k.to === t)) throw new ParleyError('ERR_INVALID_ENVELOPE', 'the envelope is not sealed for every recipient named')
       }
@@ -403,3 +406,14 @@ export class MailboxService {
 }
 
 const wantsWake = (body: unknown): boolean => typeof body === 'object' && body !== null && (body as { wake?: unknown }).wake === true
+
+/**
+ * A "slot taken" notice (core/protocol/slot-notice.ts) is deposited by the device that signed it, for the
+ * envelope's author alone (it goes nowhere else), and verifies; the author's signature is checked with every deposit.
+ */
+function requireGivenBack (envelope: Envelope, remote: string, to: string[]): void {
+  if (envelope.taken?.by !== remote) throw new ParleyError('ERR_INVALID_ENVELOPE', 'a slot notice is deposited by the device that signed it')
+  if (to.length !== 1 || to[0] !== envelope.author) throw new ParleyError('ERR_INVALID_ENVELOPE', 'a slot notice goes to the envelope\'s author only')
+  if (!envelope.keys.some(k => k.to === remote)) throw new ParleyError('ERR_NOT_A_RECIPIENT', 'a slot notice comes from a recipient of the envelope')
+  verifySlotTaken(envelope)
+}

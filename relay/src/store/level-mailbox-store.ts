@@ -18,7 +18,7 @@ import * as acctAdm from './account-admission.js'
 import type { DenyReason } from './account-admission.js'
 import type { AccountOp } from '../../../core/protocol/account.js'
 import type { Notice } from '../../../core/protocol/fed-notice.js'
-import { fedSeqAfter, takeFedBatch, usableFedInvite } from '../federation/rules.js'
+import { fedSender, fedSeqAfter, takeFedBatch, usableFedInvite } from '../federation/rules.js'
 import { newInvites } from './invites.js'
 import { SenderShares, subtractUsage, type SenderUse, type Usage } from './sender-shares.js'
 import { pasteSafeToken } from '../../../core/util/tokens.js'
@@ -537,7 +537,7 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore,
     const kept: string[] = []
     const receipt = await this.gc.write(async (tx) => {
       const r = await takeFedBatch(items, (await tx.get(this.fedIn, peer)) ?? 0, (p) => this.admitted.has(p),
-        async (mine, item) => await this.depositIn(tx, mine, item.envelope.author, item.envelope, item.bytes, kept))
+        async (mine, item) => await this.depositIn(tx, mine, fedSender(item), item.envelope, item.bytes, kept))
       tx.put(this.fedIn, peer, r.lastSeq)
       // replies to these authors go back to this relay
       for (const i of items) if (i.to.length > 0 && !this.admitted.has(i.envelope.author)) tx.put(this.fedRoutes, i.envelope.author, peer)

@@ -38,7 +38,7 @@ import type { AccountOp } from '../../../core/protocol/account.js'
 import { MAX_KEPT_NOTICES, type FederationStore, type FedInboundItem, type FedInvite, type FedPeer, type FedQueueItem, type FedReceipt, type KeptNotice,
   type Listing, type RelayInstance } from '../federation/types.js'
 import type { Notice } from '../../../core/protocol/fed-notice.js'
-import { fedSeqAfter, takeFedBatch, usableFedInvite } from '../federation/rules.js'
+import { fedSender, fedSeqAfter, takeFedBatch, usableFedInvite } from '../federation/rules.js'
 
 /** rows deleted per transaction by the TTL sweep */
 const SWEEP_CHUNK = 1000
@@ -767,7 +767,7 @@ export class PgMailboxStore implements MailboxStore, FederationStore, SharedAdmi
       await c.query('INSERT INTO relay_fed_in (peer_id) VALUES ($1) ON CONFLICT DO NOTHING', [peer])
       const last = (await c.query<{ last_seq: number }>('SELECT last_seq FROM relay_fed_in WHERE peer_id = $1 FOR UPDATE', [peer])).rows[0]!.last_seq
       const r = await takeFedBatch(items, last, (p) => this.admitted.has(p),
-        async (mine, item) => await this.depositIn(c, mine, item.envelope.author, item.envelope, item.bytes))
+        async (mine, item) => await this.depositIn(c, mine, fedSender(item), item.envelope, item.bytes))
       await c.query('UPDATE relay_fed_in SET last_seq = $2 WHERE peer_id = $1', [peer, r.lastSeq])
       // replies to these authors go back to this relay, from whichever instance they are deposited on
       const authors = [...new Set(items.filter(i => i.to.length > 0 && !this.admitted.has(i.envelope.author)).map(i => i.envelope.author))]

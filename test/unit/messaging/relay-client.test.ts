@@ -26,11 +26,14 @@ describe('RelayClient mailbox drain', () => {
   let mailbox: MailboxStore
   let acks: unknown[]
   let deposits: unknown[] = []
+  /** refusals the relay answers the next deposits with, in turn (then it stores) */
+  let depositRefusals: ParleyError[] = []
   let seq = 0
   const env = (text: string): Envelope => sealEnvelope(alice, { id: newMessageId(), conv: dmConversationId(alice.peerId, bob.peerId), seq: ++seq, hlc: { w: Date.now(), c: 0 }, recipients: [bob.peerId], body: { text } })
 
   /** A client for bob whose relay end answers from `mailbox`; `accept` decides per envelope. */
-  const client = (accept: AcceptMail, keptMailMaxMs?: number, homeOf?: (device: string) => string | undefined): RelayClient => {
+  const client = (accept: AcceptMail, keptMailMaxMs?: number, homeOf?: (device: string) => string | undefined,
+    slotTaken?: (refused: Envelope[]) => Promise<Envelope[]>): RelayClient => {
     const net = new FakeNetwork()
     const host = net.host(bob.peerId)
     void net.host(RELAY).handle(RELAY_PROTOCOL, (theirs) => {
@@ -43,13 +46,17 @@ describe('RelayClient mailbox drain', () => {
             acks.push(ack)
             return { deleted: 'upTo' in ack ? await mailbox.ack(bob.peerId, ack.upTo) : await mailbox.ackCursors(bob.peerId, ack.cursors) }
           }
-          case 'deposit': deposits.push(body); return { status: 'stored', stored: 1, unknown: [], full: [], shareFull: [] }
+          case 'deposit': {
+            const refusal = depositRefusals.shift()
+            if (refusal !== undefined) throw refusal
+            deposits.push(body); return { status: 'stored', stored: 1, unknown: [], full: [], shareFull: [] }
+          }
           default: throw new ParleyError('ERR_NOT_FOUND', method)
         }
       }, silentLogger, { methods: RELAY_RPC_METHODS })
     })
     net.connect(bob.peerId, RELAY)
-    return new RelayClient({ host, log: silentLogger, accept, saveInvite: async () => {}, ...(homeOf !== undefined ? { homeOf } : {}) }, { fetchBatch: 2, mailboxPollMs: 60_000, ...(keptMailMaxMs !== undefined ? { keptMailMaxMs } : {}) })
+    return new RelayClient({ host, log: silentLogger, accept, saveInvite: async () => {}, ...(homeOf !== undefined ? { homeOf } : {}), ...(slotTaken !== undefined ? { slotTaken } : {}) }, { fetchBatch: 2, mailboxPollMs: 60_000, ...(keptMailMaxMs !== undefined ? { keptMailMaxMs } : {}) })
   }
 
   beforeEach(async () => {
@@ -58,6 +65,7 @@ describe('RelayClient mailbox drain', () => {
     await mailbox.start()
     acks = []
     deposits = []
+    depositRefusals = []
   })
   afterEach(async () => { await mailbox.stop() })
 
@@ -109,6 +117,52 @@ describe('RelayClient mailbox drain', () => {
     await new Promise(resolve => setTimeout(resolve, 50))
     assert.equal(await mailbox.queued(bob.peerId), 0)
     assert.deepEqual(acks, [{ upTo: 2 }], 'one range ack while nothing was kept')
+    await c.stop()
+  })
+
+  it('mail refused with ERR_SEQ_CONFLICT whose slot notice the relay did not take for a passing reason stays there; the notice is given later (issue 9, review s5 M1)', async () => {
+    const e1 = env('conflict'); const e2 = env('good')
+    for (const e of [e1, e2]) await mailbox.deposit(bob.peerId, alice.peerId, e, 100)
+    const notice = env('given back')
+    const asked: string[][] = []
+    const c = client(async (e) => {
+      if (e.id === e1.id) throw new ParleyError('ERR_SEQ_CONFLICT', 'another message holds this number')
+      return { durable: Promise.resolve('stored' as const) }
+    }, undefined, undefined, async (refused) => {
+      if (refused.length === 0) return []
+      asked.push(refused.map(r => r.id)); return [notice]
+    })
+    // the author's mailbox at the relay is full now
+    depositRefusals = [new ParleyError('ERR_QUOTA_EXCEEDED', 'mailbox full')]
+    c.configure('/ip4/127.0.0.1/tcp/1/p2p/' + RELAY, null)
+    c.start()
+    await new Promise(resolve => setTimeout(resolve, 50))
+    assert.deepEqual(asked, [[e1.id]])
+    assert.equal(deposits.length, 0, 'the notice was refused')
+    assert.deepEqual(acks, [{ cursors: [2] }], 'the refused mail is not acked')
+    assert.deepEqual((await mailbox.fetch(bob.peerId, 0, 10)).items.map(i => i.envelope.id), [e1.id])
+    assert.equal(c.status().waiting, 1)
+    // after the backoff (2 s) it is refused again and the notice is given this time; then it is acked
+    await new Promise(resolve => setTimeout(resolve, 2100))
+    assert.equal(await c.drain(), 1)
+    assert.deepEqual(asked, [[e1.id], [e1.id]])
+    assert.deepEqual(deposits.map(d => (d as { envelope: Envelope }).envelope.id), [notice.id])
+    assert.equal(await mailbox.queued(bob.peerId), 0)
+    assert.equal(c.status().waiting, 0)
+    await c.stop()
+  })
+
+  it('a slot notice the relay refuses for good (an old relay) is let go: the refused mail is acked', async () => {
+    const e1 = env('conflict')
+    await mailbox.deposit(bob.peerId, alice.peerId, e1, 100)
+    const c = client(async () => { throw new ParleyError('ERR_SEQ_CONFLICT', 'another message holds this number') },
+      undefined, undefined, async (refused) => refused.length === 0 ? [] : [env('given back')])
+    depositRefusals = [new ParleyError('ERR_INVALID_ENVELOPE', 'only the author may deposit an envelope')]
+    c.configure('/ip4/127.0.0.1/tcp/1/p2p/' + RELAY, null)
+    c.start()
+    await new Promise(resolve => setTimeout(resolve, 50))
+    assert.equal(await mailbox.queued(bob.peerId), 0)
+    assert.deepEqual(acks, [{ upTo: 1 }])
     await c.stop()
   })
 

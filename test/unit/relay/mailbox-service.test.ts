@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { MailboxService } from '../../../relay/src/mailbox/service.js'
 import { RelayMetrics } from '../../../relay/src/admin/metrics.js'
 import { LevelMailboxStore } from '../../../relay/src/store/level-mailbox-store.js'
-import { sealEnvelope, newMessageId } from '../../../core/crypto/envelope.js'
+import { sealEnvelope, newMessageId, signSlotTaken } from '../../../core/crypto/envelope.js'
 import { dmConversationId, type Envelope } from '../../../core/protocol/envelope.js'
 import { ParleyError } from '../../../core/errors.js'
 import { silentLogger } from '../../../core/util/log.js'
@@ -72,6 +72,17 @@ describe('MailboxService', () => {
     await assert.rejects(service.handlers.deposit(bob.peerId, { to: [bob.peerId], envelope: env([bob.peerId]) }), code('ERR_INVALID_ENVELOPE'))
     await assert.rejects(service.handlers.deposit(alice.peerId, { to: [carol.peerId], envelope: env([bob.peerId]) }), code('ERR_INVALID_ENVELOPE'))
     await assert.rejects(service.handlers.deposit(alice.peerId, { to: [alice.peerId], envelope: { nope: true } }), code('ERR_INVALID_ENVELOPE'))
+  })
+
+  it('a slot notice is refused when its signer is no recipient of the envelope (review s5 m3)', async () => {
+    await admit(alice.peerId); await admit(bob.peerId); await admit(carol.peerId)
+    // carol was never sent this envelope of alice's (sealed for bob only): she cannot be giving it back
+    const notice = signSlotTaken(carol, env([bob.peerId, alice.peerId]))
+    await assert.rejects(service.handlers.deposit(carol.peerId, { to: [alice.peerId], envelope: notice }), code('ERR_NOT_A_RECIPIENT'))
+    // bob can
+    const d = service.handlers.deposit(bob.peerId, { to: [alice.peerId], envelope: signSlotTaken(bob, env([bob.peerId, alice.peerId])) })
+    gate.release()
+    assert.equal((await (await d).durable).stored, 1)
   })
 
   it('removing a user withdraws its admission and cuts its connections', async () => {
