@@ -11,6 +11,8 @@
  */
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { verifyEnvelope, verifyReceipt } from '../../../core/crypto/envelope.js'
+import { foldAccount, verifyAccountRecord } from '../../../core/crypto/account.js'
+import type { AccountRecord } from '../../../core/protocol/account.js'
 import {
   MAX_NOTICE_IDS, MAX_NOTICES, parseFedNotices, parseSignedReceipt, type Notice, type NoticeBody, type SignedReceipt
 } from '../../../core/protocol/fed-notice.js'
@@ -21,13 +23,14 @@ import type { RawStream } from '../../../core/rpc/stream.js'
 import type { Logger } from '../../../core/util/log.js'
 import type { MailboxStore } from '../store/types.js'
 import {
-  FED_BATCH_BYTES, FED_METHODS, FED_PROTOCOL, MAX_FED_BATCH, encodePairingToken, newPairingSecret, parseFedDirectory, parseFedReceipt,
+  FED_ACCOUNTS_BYTES, FED_BATCH_BYTES, FED_METHODS, FED_PROTOCOL, MAX_FED_BATCH, encodePairingToken, newPairingSecret, parseFedDirectory, parseFedReceipt,
   parseForward, parsePair, parsePairAnswer, parsePairingToken, secretHash, type FedMethod, type FedPerson
 } from './protocol.js'
 import {
-  DEFAULT_FED_POLICY, MAX_KEPT_NOTICES, type FedInstance, type FedPeer, type FedPolicy, type FederationStore, type KeptNotice, type Listing
+  DEFAULT_FED_POLICY, MAX_KEPT_NOTICES, type FedInstance, type FedPeer, type FedQueueItem, type FedPolicy, type FederationStore, type KeptNotice, type Listing
 } from './types.js'
 import type { FedPeerView } from '../../../core/protocol/admin-api.js'
+import { MAX_OFFICES_DOWN, type OfficeDown } from '../../../core/protocol/relay-rpc.js'
 
 export interface FederationHost {
   openStream: (peerId: string, addrs: string[], protocol: string, signal: AbortSignal) => Promise<RawStream>
@@ -88,6 +91,8 @@ interface Link {
   lastContact: number | null
   lastError: string | null
   ok: boolean | null
+  /** when the link last went from up (or never tried) to down */
+  downSince: number | null
   counts: FedPeerView['counts']
   dirAt: number
 }
@@ -161,7 +166,8 @@ export class Federation {
   private link (peerId: string): Link {
     let l = this.links.get(peerId)
     if (l === undefined) {
-      l = { busy: false, nextAt: 0, backoffMs: 0, lastContact: null, lastError: null, ok: null, counts: { forwarded: 0, received: 0, refused: 0,
+      l = { busy: false, nextAt: 0, backoffMs: 0, lastContact: null, lastError: null, ok: null, downSince: null, counts: { forwarded: 0, received: 0,
+        refused: 0,
         expired: 0, listed: 0 }, dirAt: 0 }
       this.links.set(peerId, l)
     }
@@ -261,10 +267,18 @@ export class Federation {
       hits.length === 0 ? `no paired relay ${ref} (see parley-relay federation list)` : `${ref} names several paired relays: give more of its peer ID`)
   }
 
-  /** Unpairs: its queue is dropped (its senders still hold every message), its connections cut. */
+  /**
+   * Unpairs: its queue is dropped and each sender is told (a bounce, ERR_FED_NOT_PAIRED, kept in the same
+   * durable write: the message shows failed with the reason, in the sender's words), its connections cut.
+   */
   async remove (ref: string): Promise<{ peerId: string, dropped: number }> {
     const p = this.find(ref)
-    const dropped = await this.c.store.removeFedPeer(p.peerId)
+    const authors = new Set<string>()
+    this.unpaired = true
+    const dropped = await this.c.store.removeFedPeer(p.peerId, (items) => {
+      for (const i of items) authors.add(i.envelope.author)
+      return bounces(items.flatMap(i => i.to.map(t => ({ author: i.envelope.author, id: i.envelope.id, peer: t }))), 'ERR_FED_NOT_PAIRED', p.name)
+    })
     this.changes++
     this.dropPeer(p.peerId)
     const l = this.links.get(p.peerId)
@@ -275,7 +289,8 @@ export class Federation {
     for (const [k, v] of this.listed) if (v === p.peerId) this.listed.delete(k)
     for (const [k, v] of this.learned) if (v === p.peerId) this.learned.delete(k)
     for (const i of [p.peerId, ...(p.instances ?? []).map(x => x.peerId)]) await this.c.host.disconnect(i)
-    if (dropped > 0) this.c.log.warn('relay unpaired with mail queued to it; the senders still hold it', { peerId: p.peerId, dropped })
+    if (dropped > 0) this.c.log.warn('relay unpaired with mail queued to it; its senders are told (failed)', { peerId: p.peerId, dropped })
+    this.told(authors)
     return { peerId: p.peerId, dropped: Math.max(0, dropped) }
   }
 
@@ -347,8 +362,14 @@ export class Federation {
     }
   }
 
-  /** federationAllowed is on and some relay is paired (nodes then take receipts and bounces: `notices`) */
-  get enabled (): boolean { return this.c.allowed() && this.peers.size > 0 }
+  /**
+   * Nodes take receipts and bounces (`notices`): while some relay is paired, and after an unpairing or while
+   * federation is off with mail still queued (the bounces of what was dropped or expired must reach them).
+   */
+  get enabled (): boolean { return this.peers.size > 0 || this.unpaired }
+
+  /** a relay was unpaired since start (its bounces wait for the senders) */
+  private unpaired = false
 
   // ---- routing (deposits) --------------------------------------------------------
 
@@ -392,8 +413,12 @@ export class Federation {
   // ---- the loop ---------------------------------------------------------------------
 
   private tick (): void {
-    if (!this.c.allowed()) return
     const now = Date.now()
+    // federation turned off: nothing is forwarded, but what waits still expires (its senders are told)
+    if (!this.c.allowed()) {
+      for (const peerId of this.peers.keys()) void this.expire(peerId).catch(err => { this.c.log.debug('expiry not run', { err: toParleyError(err).message }) })
+      return
+    }
     if (now - this.reloadedAt >= PEERS_RELOAD_MS) void this.reloadPeers()
     for (const peerId of this.peers.keys()) {
       const l = this.link(peerId)
@@ -426,6 +451,7 @@ export class Federation {
   private failed (peerId: string, err: unknown): void {
     const l = this.link(peerId)
     const e = toParleyError(err)
+    if (l.ok !== false) l.downSince = Date.now()
     l.ok = false
     l.lastError = e.message
     l.backoffMs = Math.min(Math.max(l.backoffMs * 2, this.init.retryMinMs), this.init.retryMaxMs)
@@ -438,7 +464,32 @@ export class Federation {
 
   private contact (peerId: string): void {
     const l = this.link(peerId)
-    l.ok = true; l.lastError = null; l.lastContact = Date.now(); l.backoffMs = 0; l.nextAt = 0
+    l.ok = true; l.lastError = null; l.lastContact = Date.now(); l.backoffMs = 0; l.nextAt = 0; l.downSince = null
+  }
+
+  /** The paired relays we cannot reach now (their users' mail waits in our queue): told to our nodes with their mail. */
+  unreachable (): OfficeDown[] {
+    const out: OfficeDown[] = []
+    for (const p of this.peers.values()) {
+      const l = this.links.get(p.peerId)
+      if (l?.ok !== false || l.downSince === null) continue
+      out.push({ office: this.dirs.get(p.peerId)?.name ?? p.name, relay: p.peerId, since: l.downSince,
+        ...(l.lastError !== null ? { error: l.lastError.slice(0, 300) } : {}) })
+      if (out.length >= MAX_OFFICES_DOWN) break
+    }
+    return out
+  }
+
+  /** The items of `peerId`'s queue older than its TTL go, and their bounces are kept, in one durable write. */
+  private async expire (peerId: string): Promise<void> {
+    const peer = this.peers.get(peerId)
+    if (peer === undefined) return
+    const expired = await this.c.store.expireFed(peerId, Date.now() - peer.policy.ttlMs,
+      (old) => bounces(old.flatMap(i => i.to.map(t => ({ author: i.envelope.author, id: i.envelope.id, peer: t }))), 'ERR_FED_EXPIRED', peer.name))
+    if (expired.length === 0) return
+    this.link(peerId).counts.expired += expired.length
+    this.c.log.warn('queued mail expired before the paired relay took it; its senders are told (failed)', { peerId, count: expired.length })
+    this.told(new Set(expired.map(i => i.envelope.author)))
   }
 
   /** Forwards the queue to `peerId` until it is empty, another instance holds it, or the other relay fails. */
@@ -448,14 +499,7 @@ export class Federation {
     if (peer === undefined || l.busy || !this.c.allowed()) return
     l.busy = true
     try {
-      // the expired items go and their bounces are kept in one durable write
-      const expired = await this.c.store.expireFed(peerId, Date.now() - peer.policy.ttlMs,
-        (old) => bounces(old.flatMap(i => i.to.map(t => ({ author: i.envelope.author, id: i.envelope.id, peer: t }))), 'ERR_FED_EXPIRED', peer.name))
-      if (expired.length > 0) {
-        l.counts.expired += expired.length
-        this.c.log.warn('queued mail expired before the paired relay took it; its senders are told (failed)', { peerId, count: expired.length })
-        this.told(new Set(expired.map(i => i.envelope.author)))
-      }
+      await this.expire(peerId)
       for (;;) {
         let full = false
         let asked = false
@@ -463,11 +507,26 @@ export class Federation {
           asked = true
           const ch = await this.channel(peer)
           const batch = `${items[0]!.seq}-${items[items.length - 1]!.seq}`
-          const r = parseFedReceipt(await ch.call('forward', { batch, items: items.map(i => ({ seq: i.seq, to: i.to, envelope: i.envelope })) }))
+          const accounts = await this.accountsOf(items)
+          const r = parseFedReceipt(await ch.call('forward', { batch, items: items.map(i => ({ seq: i.seq, to: i.to, envelope: i.envelope })),
+            ...(accounts.length > 0 ? { accounts } : {}) }))
+          const bySeq = new Map(items.map(i => [i.seq, i]))
+          if ((r.refused?.length ?? 0) > 0) {
+            l.counts.refused += r.refused!.length
+            this.c.log.warn('the paired relay refused items; their senders are told', { peerId, count: r.refused!.length,
+              codes: [...new Set(r.refused!.map(x => x[1]))] })
+            // each refused item bounces for all its recipients there, with the other relay's typed reason
+            const byCode = new Map<string, Array<{ author: string, id: string, peer: string }>>()
+            for (const [seq, code] of r.refused!) {
+              const i = bySeq.get(seq)
+              if (i === undefined) continue
+              byCode.set(code, [...(byCode.get(code) ?? []), ...i.to.map(t => ({ author: i.envelope.author, id: i.envelope.id, peer: t }))])
+            }
+            for (const [code, list] of byCode) this.told(await this.c.store.addFedNotices(bounces(list, code, peer.name), MAX_KEPT_NOTICES))
+          }
           if (r.unknown.length > 0) {
             l.counts.refused += r.unknown.length
             this.c.log.warn('the paired relay has no such recipients; nothing kept for them, their senders are told', { peerId, count: r.unknown.length })
-            const bySeq = new Map(items.map(i => [i.seq, i]))
             // only for a recipient of that item we sent it for (the other relay cannot bounce anybody else);
             // kept before the items leave the queue (drainFed deletes them after this answer)
             this.told(await this.c.store.addFedNotices(bounces(r.unknown.flatMap(([seq, t]) => {
@@ -537,28 +596,78 @@ export class Federation {
       this.told(new Set(await this.c.store.addFedNotices(keep, MAX_KEPT_NOTICES)))
       return { taken: keep.length }
     }
-    const { items } = parseForward(body)
-    const bad: Array<[number, string]> = []
+    const { items, accounts } = parseForward(body)
+    const homed = this.homedAt(remote, accounts)
+    const refused: Array<[number, string]> = []
     const checked = items.map(item => {
       try {
         if (!item.to.every(t => item.envelope.keys.some(k => k.to === t))) throw new ParleyError('ERR_INVALID_ENVELOPE', 'not sealed for every recipient named')
         verifyEnvelope(item.envelope)
+        // only mail of the caller's own users: their signed account record names it as home (a forged origin,
+        // or a user of ours or of a third office, is refused; so no relay can claim a route to someone it does not host)
+        if (!homed(item.envelope)) throw new ParleyError('ERR_FED_NOT_HOME', 'its author\'s account record does not name that relay as home')
         return item
-      } catch {
-        for (const t of item.to) bad.push([item.seq, t])
+      } catch (err) {
+        refused.push([item.seq, toParleyError(err, 'ERR_INVALID_ENVELOPE').code])
         return { ...item, to: [] }
       }
     })
     const receipt = await this.c.store.receiveFed(remote, checked)
     const l = this.link(remote)
     l.counts.received += receipt.stored
-    l.counts.refused += receipt.unknown.length + bad.length
+    l.counts.refused += receipt.unknown.length + refused.length
     if (receipt.stored > 0) this.c.received?.(receipt.stored)
-    // replies to these authors go back to the relay their mail came from
+    // replies to these authors go back to the relay their mail came from (its own users: checked above)
     for (const item of checked) if (item.to.length > 0 && !this.listed.has(item.envelope.author)) this.learn(item.envelope.author, remote)
-    if (receipt.unknown.length + bad.length > 0) this.c.log.warn('forwarded mail for no user of ours, or not valid: nothing kept', { peerId: remote,
-      count: receipt.unknown.length + bad.length })
-    return { ...receipt, unknown: [...receipt.unknown, ...bad] }
+    if (receipt.unknown.length + refused.length > 0) this.c.log.warn('forwarded mail for no user of ours, or not valid: nothing kept', { peerId: remote,
+      count: receipt.unknown.length + refused.length, refused: [...new Set(refused.map(r => r[1]))] })
+    return { ...receipt, refused }
+  }
+
+  /**
+   * Whether an envelope's author is a user of paired relay `remote`: a current device of an account whose
+   * signed record (given beside the batch, or the envelope's own `acct`) names `remote`, or one of its
+   * instances, as home. Records that do not verify count for nothing.
+   */
+  private homedAt (remote: string, accounts: AccountRecord[]): (envelope: Envelope) => boolean {
+    const home = new Map<string, boolean>()
+    const judge = (r: AccountRecord): void => {
+      try { verifyAccountRecord(r) } catch { return }
+      const st = foldAccount(r.account, r.ops)
+      const ok = st.home.some(h => this.primaryOf(h.relay) === remote)
+      for (const d of st.devices) if (ok || !home.has(d)) home.set(d, ok)
+    }
+    for (const r of accounts) judge(r)
+    return (envelope) => {
+      if (this.c.store.isAdmitted(envelope.author)) return false
+      if (home.get(envelope.author) === true) return true
+      if (envelope.acct === undefined) return false
+      judge(envelope.acct)
+      return home.get(envelope.author) === true
+    }
+  }
+
+  /** Our authors' signed account records (their homes name this relay), beside a batch for another relay (bounded). */
+  private async accountsOf (items: FedQueueItem[]): Promise<AccountRecord[]> {
+    const out: AccountRecord[] = []
+    const seen = new Set<string>()
+    let bytes = 0
+    for (const author of new Set(items.map(i => i.envelope.author))) {
+      try {
+        const account = await this.c.store.accountOfDevice(author) ?? author
+        if (seen.has(account)) continue
+        seen.add(account)
+        const ops = await this.c.store.getAccountOps(account)
+        if (ops.length === 0) continue
+        const r: AccountRecord = { v: 1, account, ops }
+        bytes += JSON.stringify(r).length
+        if (bytes > FED_ACCOUNTS_BYTES) break
+        out.push(r)
+      } catch (err) {
+        this.c.log.debug('account record not read', { author, err: toParleyError(err).message })
+      }
+    }
+    return out
   }
 
   private learn (author: string, relay: string): void {
@@ -644,6 +753,7 @@ export class Federation {
       this.contact(peerId)
     } catch (err) {
       const l = this.link(peerId)
+      if (l.ok !== false) l.downSince = Date.now()
       l.ok = false
       l.lastError = toParleyError(err).message
       l.dirAt = Date.now() - this.init.directoryRefreshMs + Math.min(this.init.directoryRefreshMs, Math.max(this.init.retryMinMs, 5000))

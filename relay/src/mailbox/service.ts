@@ -41,7 +41,8 @@ export interface MailboxServiceComponents {
 }
 
 /** What the mailbox service needs of federation. */
-export type FederationRoom = Pick<Federation, 'route' | 'lookup' | 'enqueue' | 'offices' | 'officeOf' | 'receiptFrom' | 'takeNotices' | 'enabled'>
+export type FederationRoom = Pick<Federation,
+  'route' | 'lookup' | 'enqueue' | 'offices' | 'officeOf' | 'receiptFrom' | 'takeNotices' | 'enabled' | 'unreachable'>
 
 export interface MailboxServiceInit {
   /** how often expired mail is deleted */
@@ -141,7 +142,9 @@ export class MailboxService {
       const fed = this.c.federation
       if (fed?.enabled !== true) return plain
       const items = plain.items.map(i => { const office = fed.officeOf(i.envelope.author); return office === undefined ? i : { ...i, office } })
-      return { ...plain, items, notices: true }
+      // the other offices' relays we cannot reach now: the node marks what waits for them ("queued: office B unreachable")
+      const down = fed.unreachable()
+      return { ...plain, items, notices: true, ...(down.length > 0 ? { down } : {}) }
     },
     ackMail: async (remote, body) => {
       this.requireAdmitted(remote, 'ackMail')
