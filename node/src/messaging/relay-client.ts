@@ -133,8 +133,14 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
 
   /** Our account record changed (a device linked or revoked): tell the relay now. */
   accountChanged (): void {
-    if (this.status().connected) void this.onRelayUp()
+    if (!this.status().connected) return
+    // a set-up under way sent the record before this change: it runs once more after it (the relay must
+    // hold our signed home, or the other offices' relays refuse our mail: federation, issue 12)
+    if (this.settingUp) { this.accountAgain = true; return }
+    void this.onRelayUp()
   }
+
+  private accountAgain = false
 
   status (): RelayState {
     const peerId = this.c.host.relayPeerId
@@ -397,6 +403,7 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
       this.emit('relayChanged', this.status())
     } finally {
       this.settingUp = false
+      if (this.accountAgain) { this.accountAgain = false; void this.onRelayUp() }
     }
   }
 

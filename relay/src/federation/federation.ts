@@ -71,6 +71,13 @@ export const DEFAULT_PAIRING_TTL_MS = 24 * 3600_000
 const MAX_LEARNED_ROUTES = 100_000
 const FORWARD_TIMEOUT_MS = 30_000
 /**
+ * An item whose author's signed record does not name this relay as home yet waits this long at most
+ * before it is forwarded anyway (the other relay then refuses it: ERR_FED_NOT_HOME, bounced to the sender).
+ * A node sends its record with its home right after admission, so this is only a start-up moment.
+ */
+const HOME_WAIT_MS = 10_000
+const HOME_WAIT_RETRY_MS = 250
+/**
  * The pairings are read from the store again this often: with several
  * instances on one database, a pairing, unpairing or policy change made on
  * one reaches the others (and their loops) within it.
@@ -503,11 +510,16 @@ export class Federation {
       for (;;) {
         let full = false
         let asked = false
-        const n = await this.c.store.drainFed(peerId, MAX_FED_BATCH, FED_BATCH_BYTES, async (items) => {
+        let held = false
+        const n = await this.c.store.drainFed(peerId, MAX_FED_BATCH, FED_BATCH_BYTES, async (queued) => {
           asked = true
+          // the authors' signed records go beside the batch; an item whose author's record does not name this
+          // relay as home yet waits a little (its node sends it right after admission), in order
+          const { accounts, ready } = await this.accountsOf(queued)
+          const items = queued.slice(0, ready)
+          if (items.length === 0) { held = true; return queued[0]!.seq - 1 }
           const ch = await this.channel(peer)
           const batch = `${items[0]!.seq}-${items[items.length - 1]!.seq}`
-          const accounts = await this.accountsOf(items)
           const r = parseFedReceipt(await ch.call('forward', { batch, items: items.map(i => ({ seq: i.seq, to: i.to, envelope: i.envelope })),
             ...(accounts.length > 0 ? { accounts } : {}) }))
           const bySeq = new Map(items.map(i => [i.seq, i]))
@@ -537,6 +549,7 @@ export class Federation {
           return r.lastSeq
         })
         if (n === null || !asked) break
+        if (held) { l.nextAt = Date.now() + HOME_WAIT_RETRY_MS; break }
         this.contact(peerId)
         l.counts.forwarded += n
         if (n === 0) break
@@ -647,27 +660,34 @@ export class Federation {
     }
   }
 
-  /** Our authors' signed account records (their homes name this relay), beside a batch for another relay (bounded). */
-  private async accountsOf (items: FedQueueItem[]): Promise<AccountRecord[]> {
+  /**
+   * Our authors' signed account records, beside a batch for another relay (bounded), and how many items
+   * of the batch may go now: up to the first whose author's record does not name this relay (or one of its
+   * instances) as home yet, unless that item has waited HOME_WAIT_MS (then it goes, and is refused there).
+   */
+  private async accountsOf (items: FedQueueItem[]): Promise<{ accounts: AccountRecord[], ready: number }> {
     const out: AccountRecord[] = []
-    const seen = new Set<string>()
+    const homed = new Map<string, boolean>()
+    const mine = new Set((await this.ownInstances()).map(i => i.peerId))
     let bytes = 0
     for (const author of new Set(items.map(i => i.envelope.author))) {
       try {
         const account = await this.c.store.accountOfDevice(author) ?? author
-        if (seen.has(account)) continue
-        seen.add(account)
         const ops = await this.c.store.getAccountOps(account)
-        if (ops.length === 0) continue
+        const st = foldAccount(account, ops)
+        homed.set(author, st.devices.includes(author) && st.home.some(h => mine.has(h.relay)))
+        if (ops.length === 0 || out.some(r => r.account === account)) continue
         const r: AccountRecord = { v: 1, account, ops }
         bytes += JSON.stringify(r).length
-        if (bytes > FED_ACCOUNTS_BYTES) break
+        if (bytes > FED_ACCOUNTS_BYTES) continue
         out.push(r)
       } catch (err) {
         this.c.log.debug('account record not read', { author, err: toParleyError(err).message })
       }
     }
-    return out
+    const now = Date.now()
+    const wait = items.findIndex(i => homed.get(i.envelope.author) !== true && i.envelope.acct === undefined && now - i.queuedAt < HOME_WAIT_MS)
+    return { accounts: out, ready: wait === -1 ? items.length : wait }
   }
 
   private learn (author: string, relay: string): void {
