@@ -65,10 +65,13 @@ describe('federation: receipts, route, push, groups and bounces across two offic
       // everyone lists themselves for the other office, as in Settings
       await n.relay.publish({ listed: true, name })
     }
-    await a.federation.refreshDirectories()
-    await b.federation.refreshDirectories()
-    // each finds the other office's people ("Other offices"): their home relays are known from here
-    for (const n of Object.values(nodes)) assert.equal((await n.relay.offices('')).length, 2)
+    // each finds the other office's people ("Other offices"): their home relays are known from here (once each relay
+    // holds its users' signed records naming it as home, sent right after admission: the other relay checks them)
+    await until(async () => {
+      await a.federation.refreshDirectories()
+      await b.federation.refreshDirectories()
+      return (await Promise.all(Object.values(nodes).map(async n => (await n.relay.offices('')).length))).every(l => l === 2)
+    }, 'everyone finds the other office\'s two', 20_000)
   })
   after(async () => {
     for (const n of Object.values(nodes)) await n.stop().catch(() => {})

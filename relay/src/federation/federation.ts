@@ -24,7 +24,7 @@ import type { Logger } from '../../../core/util/log.js'
 import type { MailboxStore } from '../store/types.js'
 import {
   FED_ACCOUNTS_BYTES, FED_BATCH_BYTES, FED_METHODS, FED_PROTOCOL, MAX_FED_BATCH, encodePairingToken, newPairingSecret, parseFedDirectory, parseFedReceipt,
-  parseForward, parsePair, parsePairAnswer, parsePairingToken, secretHash, type FedMethod, type FedPerson
+  parseForward, parsePair, parsePairAnswer, parsePairingToken, secretHash, type FedListed, type FedMethod, type FedPerson
 } from './protocol.js'
 import {
   DEFAULT_FED_POLICY, MAX_KEPT_NOTICES, type FedInstance, type FedPeer, type FedQueueItem, type FedPolicy, type FederationStore, type KeptNotice, type Listing
@@ -593,7 +593,7 @@ export class Federation {
     }
     this.contact(remote)
     if (method === 'directory') {
-      const people = peer.policy.directory === 'none' ? [] : (await this.c.store.listListings()).map(listedPerson)
+      const people = peer.policy.directory === 'none' ? [] : await Promise.all((await this.c.store.listListings()).map(async l => await this.withRecord(l)))
       const instances = await this.ownInstances()
       return { name: this.init.name, people, ...(instances.length > 1 ? { instances } : {}) }
     }
@@ -642,7 +642,7 @@ export class Federation {
    * signed record (given beside the batch, or the envelope's own `acct`) names `remote`, or one of its
    * instances, as home. Records that do not verify count for nothing.
    */
-  private homedAt (remote: string, accounts: AccountRecord[]): (envelope: Envelope) => boolean {
+  private homedAt (remote: string, accounts: AccountRecord[]): (who: { author: string, acct?: AccountRecord }) => boolean {
     const home = new Map<string, boolean>()
     const judge = (r: AccountRecord): void => {
       try { verifyAccountRecord(r) } catch { return }
@@ -657,6 +657,18 @@ export class Federation {
       if (envelope.acct === undefined) return false
       judge(envelope.acct)
       return home.get(envelope.author) === true
+    }
+  }
+
+  /** A listing as the other offices get it: with the person's signed account record (its home names this relay). */
+  private async withRecord (l: Listing): Promise<FedListed> {
+    const p = listedPerson(l)
+    try {
+      const account = await this.c.store.accountOfDevice(l.peerId) ?? l.peerId
+      const ops = await this.c.store.getAccountOps(account)
+      return ops.length > 0 ? { ...p, acct: { v: 1, account, ops } } : p
+    } catch {
+      return p
     }
   }
 
@@ -756,7 +768,13 @@ export class Federation {
     try {
       const ch = await this.channel(peer)
       const dir = parseFedDirectory(await ch.call('directory', {}))
-      this.dirs.set(peerId, { name: dir.name, people: dir.people })
+      // a route claim each: only people whose signed record names that relay as home (none of ours, none of a third office's)
+      const homed = this.homedAt(peerId, dir.people.flatMap(p => p.acct !== undefined ? [p.acct] : []))
+      const people = dir.people.filter(p => homed({ author: p.peerId })).map(({ acct: _a, ...p }) => p)
+      if (people.length < dir.people.length) {
+        this.c.log.warn('a paired relay listed people it is not the home of: left out', { peerId, count: dir.people.length - people.length })
+      }
+      this.dirs.set(peerId, { name: dir.name, people })
       // its instances as it names them now (one added or gone since the pairing)
       if (dir.instances !== undefined) {
         const others = otherInstances(peerId, dir.instances)
@@ -769,7 +787,7 @@ export class Federation {
         }
       }
       for (const [k, v] of this.listed) if (v === peerId) this.listed.delete(k)
-      for (const p of dir.people) this.listed.set(p.peerId, peerId)
+      for (const p of people) this.listed.set(p.peerId, peerId)
       this.contact(peerId)
     } catch (err) {
       const l = this.link(peerId)

@@ -12,8 +12,10 @@
  *   item of anybody else is refused whole (`refused: [[seq, ERR_FED_NOT_HOME]]`),
  *   as is one that does not verify (ERR_INVALID_ENVELOPE); a seq at or below our
  *   high-water mark for the caller is a replay and stores nothing.
- * - `directory {}` -> `{ name, people: [{ peerId, name, department? }], instances? }`:
- *   our users who chose to be listed, as our policy for the caller allows.
+ * - `directory {}` -> `{ name, people: [{ peerId, name, department?, acct? }], instances? }`:
+ *   our users who chose to be listed, as our policy for the caller allows,
+ *   each with its signed account record (`acct`): the asker lists (and routes
+ *   to) only a person whose record names the answering relay as home.
  * - `instances` (in the token, `pair`, its answer and `directory`): a relay
  *   of several instances on one store names them all `[{ peerId, addrs }]`;
  *   the other side takes any of them as this relay (issue 14).
@@ -121,13 +123,15 @@ export function parseFedReceipt (value: unknown): FedReceipt {
 }
 
 export interface FedPerson { peerId: string, name: string, department?: string }
-export function parseFedDirectory (value: unknown): { name: string, people: FedPerson[], instances?: FedInstance[] } {
+/** A listed person as a relay tells it: with the signed account record that names that relay as home (checked by the asker). */
+export interface FedListed extends FedPerson { acct?: AccountRecord }
+export function parseFedDirectory (value: unknown): { name: string, people: FedListed[], instances?: FedInstance[] } {
   const o = fedCheck.obj(value, 'body')
-  const people = fedCheck.arr(o, 'people', { max: MAX_LISTED }).map((v): FedPerson => {
+  const people = fedCheck.arr(o, 'people', { max: MAX_LISTED }).map((v): FedListed => {
     const p = fedCheck.obj(v, 'person')
     const department = p.department === undefined ? undefined : text(p, 'department', 200)
     return { peerId: fedCheck.str(p, 'peerId', { max: 60, pattern: PEER_ID }), name: text(p, 'name', 100),
-      ...(department !== undefined && department !== '' ? { department } : {}) }
+      ...(department !== undefined && department !== '' ? { department } : {}), ...(p.acct !== undefined ? { acct: parseAccountRecord(p.acct) } : {}) }
   })
   const more = instances(o)
   return { name: text(o, 'name', 100), people, ...(more !== undefined ? { instances: more } : {}) }
