@@ -466,6 +466,9 @@ export class Federation {
     l.nextAt = Date.now() + l.backoffMs * (0.5 + Math.random() / 2)
     void l.channel?.close().catch(() => {})
     l.channel = undefined
+    // the connection itself may be dead without libp2p knowing (a link that went down, then up): new streams on
+    // it fail at once; cut it, so the next try dials afresh
+    void this.c.host.disconnect(l.via ?? peerId).catch(() => {})
     this.c.log.info('forwarding to a paired relay paused', { peerId, err: e.message, retryInMs: Math.round(l.nextAt - Date.now()) })
   }
 
