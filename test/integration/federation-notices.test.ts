@@ -214,7 +214,7 @@ describe('federation: receipts, route, push, groups and bounces across two offic
       return m.id
     }
     const failed = async (id: string): Promise<string | undefined> => await until(async () => {
-      const m = (await ana.messenger.history(bo.peerId)).find(x => x.id === id)
+      const m = (await node('Ana').messenger.history(bo.peerId)).find(x => x.id === id)
       return m?.state === 'failed' ? m.error : undefined
     }, `${id} failed`, 20_000)
     // queued while on, then federation turned off: nothing goes out, but the TTL still runs
@@ -235,9 +235,17 @@ describe('federation: receipts, route, push, groups and bounces across two offic
     // queued again, then the admin unpairs relay B: each sender is told, in the same write as the drop
     const ids = [await queue('queued at the unpairing 1'), await queue('queued at the unpairing 2')]
     await until(async () => (await a.federation.list())[0]?.queue.depth === 2, 'two queued', 10_000)
+    // Ana away at the unpairing, and relay A restarted before she is back: the bounces kept in the store still reach her
+    await ana.stop()
     const out = await cli(join(dir, 'officeA'), 'federation', 'remove', bPeer.slice(0, 12))
     assert.match(out, new RegExp(`unpaired ${bPeer}; 2 queued item\\(s\\) dropped`))
+    const aAddr = a.addresses()[0]!
+    await a.stop()
+    const a2 = await startRelay('officeA', aAddr.replace(/\/p2p\/.*$/, ''))
+    const ana2 = loopbackNode(join(dir, 'Ana'), { name: 'Ana', relay: aAddr, relayClient: { mailboxPollMs: 300 }, host: { redialIntervalMs: 300 } })
+    await ana2.start()
+    nodes.Ana = ana2
     for (const id of ids) assert.equal(await failed(id), 'ERR_FED_NOT_PAIRED')
-    assert.deepEqual(await a.federation.list(), [])
+    assert.deepEqual(await a2.federation.list(), [])
   })
 })

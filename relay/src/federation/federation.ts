@@ -375,6 +375,15 @@ export class Federation {
    */
   get enabled (): boolean { return this.peers.size > 0 || this.unpaired }
 
+  /**
+   * `enabled`, or `device` has notices kept in the store: bounces of an unpairing outlive a restart of
+   * this relay, and reach a node connected to another instance on the shared store.
+   */
+  async noticesFor (device: string): Promise<boolean> {
+    if (this.enabled) return true
+    try { return (await this.c.store.takeFedNotices(device, 0, 1)).length > 0 } catch { return false }
+  }
+
   /** a relay was unpaired since start (its bounces wait for the senders) */
   private unpaired = false
 
