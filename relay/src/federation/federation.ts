@@ -23,7 +23,7 @@ import type { RawStream } from '../../../core/rpc/stream.js'
 import type { Logger } from '../../../core/util/log.js'
 import type { MailboxStore } from '../store/types.js'
 import {
-  FED_ACCOUNTS_BYTES, FED_BATCH_BYTES, FED_METHODS, FED_PROTOCOL, MAX_FED_BATCH, encodePairingToken, newPairingSecret, parseFedDirectory, parseFedReceipt,
+  FED_BATCH_BYTES, FED_FORWARD_BYTES, FED_METHODS, FED_PROTOCOL, MAX_FED_BATCH, encodePairingToken, newPairingSecret, parseFedDirectory, parseFedReceipt,
   parseForward, parsePair, parsePairAnswer, parsePairingToken, secretHash, type FedListed, type FedMethod, type FedPerson
 } from './protocol.js'
 import {
@@ -31,6 +31,7 @@ import {
 } from './types.js'
 import type { FedPeerView } from '../../../core/protocol/admin-api.js'
 import { MAX_OFFICES_DOWN, type OfficeDown } from '../../../core/protocol/relay-rpc.js'
+import * as acctAdm from '../store/account-admission.js'
 
 export interface FederationHost {
   openStream: (peerId: string, addrs: string[], protocol: string, signal: AbortSignal) => Promise<RawStream>
@@ -676,8 +677,8 @@ export class Federation {
   private async withRecord (l: Listing): Promise<FedListed> {
     const p = listedPerson(l)
     try {
-      const account = await this.c.store.accountOfDevice(l.peerId) ?? l.peerId
-      const ops = await this.c.store.getAccountOps(account)
+      const account = await acctAdm.accountOfDevice(this.c.store, l.peerId) ?? l.peerId
+      const ops = await acctAdm.getAccountOps(this.c.store, account)
       return ops.length > 0 ? { ...p, acct: { v: 1, account, ops } } : p
     } catch {
       return p
@@ -692,26 +693,36 @@ export class Federation {
   private async accountsOf (items: FedQueueItem[]): Promise<{ accounts: AccountRecord[], ready: number }> {
     const out: AccountRecord[] = []
     const homed = new Map<string, boolean>()
+    const read = new Set<string>()
+    const sent = new Set<string>()
     const mine = new Set((await this.ownInstances()).map(i => i.peerId))
+    // one budget for the records, the envelopes and their `to` under the frame; the batch is cut before the
+    // first item that does not fit with its author's record (never sent without it: refused there)
     let bytes = 0
-    for (const author of new Set(items.map(i => i.envelope.author))) {
-      try {
-        const account = await this.c.store.accountOfDevice(author) ?? author
-        const ops = await this.c.store.getAccountOps(account)
-        const st = foldAccount(account, ops)
-        homed.set(author, st.devices.includes(author) && st.home.some(h => mine.has(h.relay)))
-        if (ops.length === 0 || out.some(r => r.account === account)) continue
-        const r: AccountRecord = { v: 1, account, ops }
-        bytes += JSON.stringify(r).length
-        if (bytes > FED_ACCOUNTS_BYTES) continue
-        out.push(r)
-      } catch (err) {
-        this.c.log.debug('account record not read', { author, err: toParleyError(err).message })
+    let cut = items.length
+    for (const [n, i] of items.entries()) {
+      const author = i.envelope.author
+      let record: AccountRecord | undefined
+      if (!read.has(author)) {
+        read.add(author)
+        try {
+          const account = await acctAdm.accountOfDevice(this.c.store, author) ?? author
+          const ops = await acctAdm.getAccountOps(this.c.store, account)
+          const st = foldAccount(account, ops)
+          homed.set(author, st.devices.includes(author) && st.home.some(h => mine.has(h.relay)))
+          if (ops.length > 0 && !sent.has(account)) record = { v: 1, account, ops }
+        } catch (err) {
+          this.c.log.debug('account record not read', { author, err: toParleyError(err).message })
+        }
       }
+      const more = i.bytes + JSON.stringify(i.to).length + (record === undefined ? 0 : JSON.stringify(record).length)
+      if (n > 0 && bytes + more > FED_FORWARD_BYTES) { cut = n; break }
+      bytes += more
+      if (record !== undefined) { out.push(record); sent.add(record.account) }
     }
     const now = Date.now()
-    const wait = items.findIndex(i => homed.get(i.envelope.author) !== true && i.envelope.acct === undefined && now - i.queuedAt < HOME_WAIT_MS)
-    return { accounts: out, ready: wait === -1 ? items.length : wait }
+    const wait = items.slice(0, cut).findIndex(i => homed.get(i.envelope.author) !== true && i.envelope.acct === undefined && now - i.queuedAt < HOME_WAIT_MS)
+    return { accounts: out, ready: wait === -1 ? cut : wait }
   }
 
   private learn (author: string, relay: string): void {

@@ -88,8 +88,11 @@ export function parsePairAnswer (value: unknown): { name: string, addrs: string[
 
 /** account records per forwarded batch, at most (one per author: their signed homes) */
 export const MAX_FED_ACCOUNTS = MAX_FED_BATCH
-/** bytes of account records a sending relay puts beside one batch, at most (the rest go without: not taken there) */
-export const FED_ACCOUNTS_BYTES = 256 * 1024
+/**
+ * bytes of one forward's account records, envelopes and `to` lists together, at most (frames are limited to
+ * 1 MiB; the rest is room for the JSON around them): the batch is cut before the item that would pass it
+ */
+export const FED_FORWARD_BYTES = 768 * 1024
 
 export function parseForward (value: unknown): { batch: string, items: FedInboundItem[], accounts: AccountRecord[] } {
   const o = fedCheck.obj(value, 'body')

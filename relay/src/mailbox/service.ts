@@ -86,7 +86,8 @@ export class MailboxService {
       const admitted = this.c.store.isAdmitted(remote)
       // a node that takes `mailWaiting` says so (an older one would reset the stream on a method it does not know)
       if (admitted && wantsWake(body)) this.wakeable.add(remote)
-      return { admitted, queued: admitted ? await this.c.store.queued(remote) : 0, ...(await this.c.federation?.noticesFor(remote) === true ? { notices: true } : {}),
+      const notices = await this.c.federation?.noticesFor(remote) === true
+      return { admitted, queued: admitted ? await this.c.store.queued(remote) : 0, ...(notices ? { notices: true } : {}),
         ...(!admitted && refused !== undefined ? { refused } : {}) }
     },
     deposit: async (remote, body) => {
