@@ -21,7 +21,7 @@ import type { AccountRecord } from '../../core/protocol/account.js'
 import { createIdentityBytes, loadIdentity, type DeviceIdentity } from '../../core/keys.js'
 import { FED_METHODS, FED_PROTOCOL, parseFedReceipt, type FedMethod } from '../../relay/src/federation/protocol.js'
 import type { FederationHost } from '../../relay/src/federation/federation.js'
-import type { FedReceipt } from '../../relay/src/federation/types.js'
+import type { FedReceipt, FederationStore } from '../../relay/src/federation/types.js'
 
 export interface HostileInit {
   /** the relay attacked: its peer ID and addresses */
@@ -39,7 +39,10 @@ export interface HostileResult {
   peerId: string
   unpaired: { forward: string, directory: string }
   malformed: string
-  /** forged origin, a user homed elsewhere, a user with no signed home, `to` not sealed for: one batch */
+  /**
+   * forged origin, a user homed elsewhere, a user with no signed home, `to` not sealed for, a user homed at the
+   * target itself (claimed as an instance of this relay at the pairing, with relay A): one batch
+   */
   forged: FedReceipt
   /** a genuine item of its own user (homed here): stored once */
   genuine: FedReceipt
@@ -71,14 +74,17 @@ try {
     await host.openStream(init.target.peerId, init.target.addrs, FED_PROTOCOL, AbortSignal.timeout(15_000)), undefined, log, { methods: FED_METHODS })
   const [xavier, yvonne, wanda] = [await user(), await user(), await user()]
   const genuine = letter(wanda, init.victim, 'from a user of office C')
-  const genuineBatch = { batch: '5-5', items: [{ seq: 5, to: [init.victim], envelope: genuine }], accounts: [homedAt(wanda, relay.peerId)] }
+  const genuineBatch = { batch: '6-6', items: [{ seq: 6, to: [init.victim], envelope: genuine }], accounts: [homedAt(wanda, relay.peerId)] }
 
   // 1. not paired: refused, whatever it asks
   let ch = await channel()
   const unpaired = { forward: await codeOf(ch.call('forward', genuineBatch)), directory: await codeOf(ch.call('directory', {})) }
   await ch.close()
 
-  // 2. paired for real (the target's admin made the token), then hostile
+  // 2. paired for real (the target's admin made the token), then hostile; it names the target and relay A as
+  // instances of its own (the target would then take their users' homes as ours)
+  const store = relay.mailbox as unknown as FederationStore
+  for (const peerId of [init.target.peerId, init.otherRelay]) await store.putInstance({ peerId, addrs: [`/ip4/10.9.9.9/tcp/4100/p2p/${peerId}`], seenAt: Date.now() })
   await relay.federation.add(init.token)
   ch = await channel()
   const malformed = await codeOf(ch.call('forward', { batch: '1-1', items: 'not a list' }))
@@ -86,22 +92,24 @@ try {
   const forgedOrigin = { ...letter(xavier, init.victim, 'forged'), author: init.stranger }
   const strangerHome = { ...letter(xavier, init.victim, 'homed elsewhere') }
   const sealedForOther = letter(yvonne, (await user()).peerId, 'not for the victim')
+  const zelda = await user()
   const forgedBatch = {
-    batch: '1-4',
+    batch: '1-5',
     items: [
       { seq: 1, to: [init.victim], envelope: forgedOrigin },
       { seq: 2, to: [init.victim], envelope: strangerHome },
       { seq: 3, to: [init.victim], envelope: letter(yvonne, init.victim, 'no signed home') },
-      { seq: 4, to: [init.victim], envelope: sealedForOther }
+      { seq: 4, to: [init.victim], envelope: sealedForOther },
+      { seq: 5, to: [init.victim], envelope: letter(zelda, init.victim, 'homed at the target') }
     ],
-    // xavier's record names the third relay as home (a route claim for a user it does not host)
-    accounts: [homedAt(xavier, init.otherRelay)]
+    // xavier's record names the third relay as home (a route claim for a user it does not host), zelda's the target
+    accounts: [homedAt(xavier, init.otherRelay), homedAt(zelda, init.target.peerId)]
   }
   const forged = parseFedReceipt(await ch.call('forward', forgedBatch))
   const stored = parseFedReceipt(await ch.call('forward', genuineBatch))
   const replayed = [
     parseFedReceipt(await ch.call('forward', genuineBatch)),
-    parseFedReceipt(await ch.call('forward', { ...genuineBatch, items: [{ seq: 5, to: [init.victim], envelope: letter(wanda, init.victim, 'old seq') }] })),
+    parseFedReceipt(await ch.call('forward', { ...genuineBatch, items: [{ seq: 6, to: [init.victim], envelope: letter(wanda, init.victim, 'old seq') }] })),
     parseFedReceipt(await ch.call('forward', forgedBatch))
   ]
   await ch.close()

@@ -151,17 +151,19 @@ describe('federation across NATs: two offices meet only through their relays (na
       const r = JSON.parse(line.slice('RESULT '.length)) as HostileResult
       assert.deepEqual(r.unpaired, { forward: 'ERR_FED_NOT_PAIRED', directory: 'ERR_FED_NOT_PAIRED' })
       assert.equal(r.malformed, 'ERR_MALFORMED_FRAME')
-      // forged origin (bad signature), a user whose signed home is relay A, one with no signed home, `to` not sealed for: all refused, typed
-      assert.deepEqual({ stored: r.forged.stored, refused: r.forged.refused },
-        { stored: 0, refused: [[1, 'ERR_BAD_SIGNATURE'], [2, 'ERR_FED_NOT_HOME'], [3, 'ERR_FED_NOT_HOME'], [4, 'ERR_INVALID_ENVELOPE']] })
+      // forged origin (bad signature), a user whose signed home is relay A, one with no signed home, `to` not sealed for,
+      // one homed at relay B itself (relay C named B and A as its instances): all refused, typed
+      assert.deepEqual({ stored: r.forged.stored, refused: r.forged.refused }, { stored: 0,
+        refused: [[1, 'ERR_BAD_SIGNATURE'], [2, 'ERR_FED_NOT_HOME'], [3, 'ERR_FED_NOT_HOME'], [4, 'ERR_INVALID_ENVELOPE'], [5, 'ERR_FED_NOT_HOME']] })
       // its own user's mail is taken once (the checks refuse only what they must); every replay stores nothing
       assert.equal(r.genuine.stored, 1)
-      for (const x of r.replayed) assert.deepEqual({ stored: x.stored, lastSeq: x.lastSeq }, { stored: 0, lastSeq: 5 })
+      for (const x of r.replayed) assert.deepEqual({ stored: x.stored, lastSeq: x.lastSeq }, { stored: 0, lastSeq: 6 })
       // relay B keeps running, counted it all, and still serves its office
       const c = (JSON.parse(relays.B.admin('federation', 'list', '--json')) as FedPeerView[]).find(p => p.peerId === r.peerId)
       assert.ok(c !== undefined, 'relay C is paired at B')
       assert.equal(c.counts.received, 1)
-      assert.ok(c.counts.refused >= 4, `refused ${c.counts.refused}`)
+      assert.ok(c.counts.refused >= 5, `refused ${c.counts.refused}`)
+      assert.ok(relays.B.logText().includes('named an instance that is not its own'))
       assert.ok(relays.B.logText().includes('refused an unpaired relay'))
       assert.match(relays.B.admin('federation', 'remove', r.peerId), /^unpaired /)
       const m = await send(nodes.ana, id.bo!, 'after the hostile relay', 'delivered')

@@ -138,7 +138,8 @@ export class Federation {
    */
   async load (): Promise<void> {
     if (this.loaded) return
-    for (const p of await this.c.store.listFedPeers()) this.setPeer(p)
+    await this.ownInstances().catch(() => [])
+    for (const p of (await this.c.store.listFedPeers()).sort((x, y) => x.pairedAt - y.pairedAt)) this.setPeer(p)
     this.reloadedAt = Date.now()
     // routes saved whole by older versions (now in the store, written with the forwarded mail: fedRouteOf)
     const routes = await this.c.store.getMeta('fedRoutes')
@@ -327,8 +328,21 @@ export class Federation {
     const old = this.peers.get(peer.peerId)
     for (const i of old?.instances ?? []) if (this.aliases.get(i.peerId) === peer.peerId) this.aliases.delete(i.peerId)
     this.peers.set(peer.peerId, peer)
-    for (const i of peer.instances ?? []) if (!this.peers.has(i.peerId)) this.aliases.set(i.peerId, peer.peerId)
+    for (const i of peer.instances ?? []) {
+      // an instance claim never names us or our instances, a pinned relay, nor an instance another pairing
+      // claimed first (its users' homes would then count as the claimer's: M5 of review s5)
+      const holder = this.aliases.get(i.peerId)
+      const first = holder === undefined || holder === peer.peerId ? undefined : this.peers.get(holder)
+      if (i.peerId === this.c.self() || this.ownIds.has(i.peerId) || this.peers.has(i.peerId) || (first !== undefined && first.pairedAt <= peer.pairedAt)) {
+        this.c.log.warn('a paired relay named an instance that is not its own; ignored', { peerId: peer.peerId, instance: i.peerId })
+        continue
+      }
+      this.aliases.set(i.peerId, peer.peerId)
+    }
   }
+
+  /** the peer IDs of this relay's own instances, as last read (`ownInstances`) */
+  private ownIds = new Set<string>()
 
   private dropPeer (peerId: string): void {
     for (const i of this.peers.get(peerId)?.instances ?? []) if (this.aliases.get(i.peerId) === peerId) this.aliases.delete(i.peerId)
@@ -343,6 +357,7 @@ export class Federation {
   private async ownInstances (): Promise<FedInstance[]> {
     const self = this.c.self()
     const registered = (await this.c.store.listInstances()).filter(i => i.peerId !== self && i.addrs.length > 0)
+    for (const i of registered) this.ownIds.add(i.peerId)
     return [{ peerId: self, addrs: this.c.host.addresses().slice(0, 16) }, ...registered.map(i => ({ peerId: i.peerId, addrs: i.addrs.slice(0, 16) }))]
       .slice(0, 16)
   }
