@@ -48,6 +48,8 @@ export interface HostileResult {
   genuine: FedReceipt
   /** the genuine batch again; a new envelope at the old seq; the forged batch again */
   replayed: FedReceipt[]
+  /** xavier's mail with the stale prefix of his record (home: this relay) after the full one (moved to relay A) was shown */
+  stale: FedReceipt
 }
 
 const init = JSON.parse(process.argv[2] ?? '{}') as HostileInit
@@ -93,6 +95,9 @@ try {
   const strangerHome = { ...letter(xavier, init.victim, 'homed elsewhere') }
   const sealedForOther = letter(yvonne, (await user()).peerId, 'not for the victim')
   const zelda = await user()
+  // xavier moved: his home was this relay (op 1), now it is the third relay (op 2)
+  const moved = [signAccountOp(xavier, 1, { type: 'home', home: [{ relay: relay.peerId, addrs: [] }] }),
+    signAccountOp(xavier, 2, { type: 'home', home: [{ relay: init.otherRelay, addrs: [] }] })]
   const forgedBatch = {
     batch: '1-5',
     items: [
@@ -103,7 +108,7 @@ try {
       { seq: 5, to: [init.victim], envelope: letter(zelda, init.victim, 'homed at the target') }
     ],
     // xavier's record names the third relay as home (a route claim for a user it does not host), zelda's the target
-    accounts: [homedAt(xavier, init.otherRelay), homedAt(zelda, init.target.peerId)]
+    accounts: [{ v: 1 as const, account: xavier.peerId, ops: moved }, homedAt(zelda, init.target.peerId)]
   }
   const forged = parseFedReceipt(await ch.call('forward', forgedBatch))
   const stored = parseFedReceipt(await ch.call('forward', genuineBatch))
@@ -112,8 +117,10 @@ try {
     parseFedReceipt(await ch.call('forward', { ...genuineBatch, items: [{ seq: 6, to: [init.victim], envelope: letter(wanda, init.victim, 'old seq') }] })),
     parseFedReceipt(await ch.call('forward', forgedBatch))
   ]
+  const stale = parseFedReceipt(await ch.call('forward', { batch: '7-7', items: [{ seq: 7, to: [init.victim], envelope: letter(xavier, init.victim, 'stale prefix') }],
+    accounts: [{ v: 1, account: xavier.peerId, ops: moved.slice(0, 1) }] }))
   await ch.close()
-  const result: HostileResult = { peerId: relay.peerId, unpaired, malformed, forged, genuine: stored, replayed }
+  const result: HostileResult = { peerId: relay.peerId, unpaired, malformed, forged, genuine: stored, replayed, stale }
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`)
 } finally {
   await relay.stop().catch(() => {})

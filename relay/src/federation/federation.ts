@@ -11,8 +11,8 @@
  */
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { verifyEnvelope, verifyReceipt } from '../../../core/crypto/envelope.js'
-import { foldAccount, verifyAccountRecord } from '../../../core/crypto/account.js'
-import type { AccountRecord } from '../../../core/protocol/account.js'
+import { accountOpValid, foldAccount } from '../../../core/crypto/account.js'
+import { mergeOps, type AccountOp, type AccountRecord } from '../../../core/protocol/account.js'
 import {
   MAX_NOTICE_IDS, MAX_NOTICES, parseFedNotices, parseSignedReceipt, type Notice, type NoticeBody, type SignedReceipt
 } from '../../../core/protocol/fed-notice.js'
@@ -70,6 +70,8 @@ export const DEFAULT_FEDERATION_INIT: FederationInit = { name: 'Parley relay', t
 export const DEFAULT_PAIRING_TTL_MS = 24 * 3600_000
 /** routes learned from forwarded mail that are kept, at most (the oldest go first) */
 const MAX_LEARNED_ROUTES = 100_000
+/** bytes of account chains kept to judge route claims (the merged chain of each account seen), at most */
+const MAX_CHAIN_BYTES = 8 * 1024 * 1024
 const FORWARD_TIMEOUT_MS = 30_000
 /**
  * An item whose author's signed record does not name this relay as home yet waits this long at most
@@ -667,25 +669,53 @@ export class Federation {
 
   /**
    * Whether an envelope's author is a user of paired relay `remote`: a current device of an account whose
-   * signed record (given beside the batch, or the envelope's own `acct`) names `remote`, or one of its
-   * instances, as home. Records that do not verify count for nothing.
+   * signed chain names `remote`, or one of its instances, as home. The chain judged is the MERGED one: the
+   * ops given beside the batch, the envelope's own `acct`, and the newest verified ops this relay has seen
+   * for that account (`chains`), so a relay cannot win with a stale prefix (a former home). Ops that do
+   * not verify count for nothing.
    */
   private homedAt (remote: string, accounts: AccountRecord[]): (who: { author: string, acct?: AccountRecord }) => boolean {
-    const home = new Map<string, boolean>()
-    const judge = (r: AccountRecord): void => {
-      try { verifyAccountRecord(r) } catch { return }
-      const st = foldAccount(r.account, r.ops)
-      const ok = st.home.some(h => this.primaryOf(h.relay) === remote)
-      for (const d of st.devices) if (ok || !home.has(d)) home.set(d, ok)
+    // per account: homed here by its merged chain, and its current devices; per device: the accounts naming it
+    const verdicts = new Map<string, { ok: boolean, devices: Set<string> }>()
+    const byDevice = new Map<string, Set<string>>()
+    const judge = (account: string, ops: AccountOp[]): void => {
+      if (ops.length === 0) return
+      const st = foldAccount(account, ops)
+      verdicts.set(account, { ok: st.home.some(h => this.primaryOf(h.relay) === remote), devices: new Set(st.devices) })
+      for (const d of st.devices) byDevice.set(d, (byDevice.get(d) ?? new Set()).add(account))
     }
-    for (const r of accounts) judge(r)
+    for (const r of accounts) this.chainOf(r)
+    for (const account of new Set(accounts.map(r => r.account))) judge(account, this.chains.get(account)?.ops ?? [])
     return (envelope) => {
       if (this.c.store.isAdmitted(envelope.author)) return false
-      if (home.get(envelope.author) === true) return true
-      if (envelope.acct === undefined) return false
-      judge(envelope.acct)
-      return home.get(envelope.author) === true
+      if (envelope.acct !== undefined) judge(envelope.acct.account, this.chainOf(envelope.acct))
+      for (const a of byDevice.get(envelope.author) ?? []) {
+        const v = verdicts.get(a)
+        if (v !== undefined && v.ok && v.devices.has(envelope.author)) return true
+      }
+      return false
     }
+  }
+
+  /** verified ops per account seen in forwards and directories, merged (the most recently used kept, MAX_CHAIN_BYTES in all) */
+  private readonly chains = new Map<string, { ops: AccountOp[], bytes: number }>()
+  private chainBytes = 0
+
+  /** `r`'s verified ops merged into the chain kept for its account; the merged chain. */
+  private chainOf (r: AccountRecord): AccountOp[] {
+    const valid = r.ops.filter(op => op.account === r.account && accountOpValid(op))
+    const old = this.chains.get(r.account)
+    if (valid.length === 0) return old?.ops ?? []
+    const ops = old === undefined ? mergeOps([], valid) : mergeOps(old.ops, valid)
+    if (old !== undefined) { this.chains.delete(r.account); this.chainBytes -= old.bytes }
+    const bytes = JSON.stringify(ops).length
+    this.chains.set(r.account, { ops, bytes })
+    this.chainBytes += bytes
+    for (const [k, v] of this.chains) {
+      if (this.chainBytes <= MAX_CHAIN_BYTES || k === r.account) break
+      this.chains.delete(k); this.chainBytes -= v.bytes
+    }
+    return ops
   }
 
   /** A listing as the other offices get it: with the person's signed account record (its home names this relay). */
