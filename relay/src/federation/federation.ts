@@ -18,7 +18,7 @@ import {
 } from '../../../core/protocol/fed-notice.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import { PEER_ID } from '../../../core/protocol/validate.js'
-import { RpcChannel } from '../../../core/rpc/channel.js'
+import { RpcChannel, remoteCode } from '../../../core/rpc/channel.js'
 import type { RawStream } from '../../../core/rpc/stream.js'
 import type { Logger } from '../../../core/util/log.js'
 import type { MailboxStore } from '../store/types.js'
@@ -494,8 +494,9 @@ export class Federation {
     void l.channel?.close().catch(() => {})
     l.channel = undefined
     // the connection itself may be dead without libp2p knowing (a link that went down, then up): new streams on
-    // it fail at once; cut it, so the next try dials afresh
-    void this.c.host.disconnect(l.via ?? peerId).catch(() => {})
+    // it fail at once; cut it, so the next try dials afresh. Not on a typed answer of the other relay (it is
+    // alive, and the connection also carries its forwards to us)
+    if (remoteCode(err) === undefined) void this.c.host.disconnect(l.via ?? peerId).catch(() => {})
     this.c.log.info('forwarding to a paired relay paused', { peerId, err: e.message, retryInMs: Math.round(l.nextAt - Date.now()) })
   }
 
