@@ -51,6 +51,8 @@ export type ErrorCode =
   | 'ERR_FILE_QUOTA_EXCEEDED'
   | 'ERR_CHUNK_REJECTED'
   | 'ERR_FILE_CHANGED'
+  // federation (issue 12, fed12): a paired relay forwarded mail of a user whose signed account record does not name it as home
+  | 'ERR_FED_NOT_HOME'
 
 export class ParleyError extends Error {
   readonly code: ErrorCode
@@ -90,7 +92,9 @@ export const HTTP_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
   ERR_FED_EXPIRED: 410,
   // files (issue 13)
   ERR_FILE_TOO_LARGE: 413,
-  ERR_FILE_QUOTA_EXCEEDED: 507
+  ERR_FILE_QUOTA_EXCEEDED: 507,
+  // federation (issue 12, fed12)
+  ERR_FED_NOT_HOME: 403
 }
 
 export const httpStatus = (code: ErrorCode): number => HTTP_STATUS[code] ?? 500

@@ -35,7 +35,14 @@ export const INVITE_TOKEN = /^[A-Za-z0-9_-]{16,128}$/
 /** `office` (federation): the name of the other office whose relay forwarded it here */
 export interface MailItem { cursor: number, from: PeerIdString, envelope: Envelope, office?: string }
 /** `notices` (federation): as in RelayStatus, said again on every fetch (pairing or the policy may change while connected) */
-export interface FetchResult { items: MailItem[], more: boolean, notices?: boolean }
+/**
+ * `down` (federation, issue 12): the paired relays of other offices this relay cannot reach now, since when
+ * and why; mail for their users waits in its queue (the "queued: office B unreachable" mark).
+ */
+export interface OfficeDown { office: string, relay: PeerIdString, since: number, error?: string }
+export interface FetchResult { items: MailItem[], more: boolean, notices?: boolean, down?: OfficeDown[] }
+/** paired relays named in `down`, at most */
+export const MAX_OFFICES_DOWN = 64
 export interface DepositResult { status: 'stored' | 'duplicate' }
 /** `notices`: the relay keeps federation receipts and bounces (`receipt`, `notices`) */
 /** `refused`: why the relay did not admit the caller by its account (in words), when it judged the record */
@@ -169,7 +176,13 @@ export function parseFetchResult (value: unknown): FetchResult {
       ...(i.office === undefined ? {} : { office: relayCheck.str(i, 'office', { min: 0, max: 100 }) })
     }
   })
-  return { items, more: relayCheck.bool(o, 'more'), ...(o.notices === true ? { notices: true } : {}) }
+  const down = o.down === undefined ? undefined : relayCheck.arr(o, 'down', { max: MAX_OFFICES_DOWN }).map((v): OfficeDown => {
+    const d = relayCheck.obj(v, 'down')
+    const error = d.error === undefined ? undefined : relayCheck.str(d, 'error', { min: 0, max: 300 })
+    return { office: relayCheck.str(d, 'office', { min: 0, max: 100 }), relay: relayCheck.str(d, 'relay', { max: 60, pattern: PEER_ID }),
+      since: relayCheck.int(d, 'since', { min: 0, max: 2 ** 50 }), ...(error !== undefined ? { error } : {}) }
+  })
+  return { items, more: relayCheck.bool(o, 'more'), ...(o.notices === true ? { notices: true } : {}), ...(down !== undefined ? { down } : {}) }
 }
 
 export function parseRelayStatus (value: unknown): RelayStatus {

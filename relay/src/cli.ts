@@ -58,7 +58,7 @@ commands:
   federation add TOKEN    pair with the relay that made TOKEN (both then pin each other's peer ID)
   federation list [--json]
                           paired relays: state, queue depth and age, last contact, counts
-  federation remove ID    unpair (ID: its peer ID or first 8+ characters); its queue is dropped
+  federation remove ID    unpair (ID: its peer ID or first 8+ characters); its queue is dropped, its senders told
   federation policy ID KEY=VALUE...
                           per paired relay: directory=none|listed, quotaMessages, quotaBytes, ttlMs
   console-url             the console's address with the admin token, to open in a browser
@@ -419,7 +419,7 @@ async function federationCommand (rest: string[]): Promise<number> {
     const { values, positionals } = parse(more, {}, 1)
     const r = await admin<{ peerId: string, dropped: number }>(values.data as string, 'DELETE',
       `/federation/peers/${encodeURIComponent(positionals[0] as string)}`)
-    out(`unpaired ${r.peerId}${r.dropped > 0 ? `; ${r.dropped} queued item(s) dropped (their senders still hold them)` : ''}`)
+    out(`unpaired ${r.peerId}${r.dropped > 0 ? `; ${r.dropped} queued item(s) dropped (their senders are told: failed, not paired)` : ''}`)
     return 0
   }
   if (sub === 'policy') {

@@ -367,7 +367,15 @@ export function mailboxStoreCompliance (name: string, setup: MailboxStoreSetup):
       let oldSeq = 0
       assert.equal((await s.expireFed(relayA, cut)).length, 1)
       await s.drainFed(relayA, 10, 1 << 20, async (items) => { oldSeq = items[0]!.seq; return 0 })
-      assert.equal(await s.removeFedPeer(relayA), 1)
+      // the dropped item's bounce is kept in the same write as the unpairing (its sender is told)
+      const dropped: string[] = []
+      assert.equal(await s.removeFedPeer(relayA, (items) => items.map(i => {
+        dropped.push(i.envelope.id)
+        return { device: i.envelope.author, notice: { bounce: { ids: [i.envelope.id], peer: i.to[0]!, code: 'ERR_FED_NOT_PAIRED' } } }
+      })), 1)
+      assert.equal(dropped.length, 1)
+      assert.deepEqual((await s.takeFedNotices(alice.peerId, 0, 10)).flatMap(n => 'bounce' in n ? [[n.bounce.ids[0], n.bounce.code]] : []),
+        [[dropped[0], 'ERR_FED_NOT_PAIRED']])
       assert.equal(await s.removeFedPeer(relayA), -1)
       assert.deepEqual(await s.listFedPeers(), [])
       await s.putFedPeer(peer(relayA))

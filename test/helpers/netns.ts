@@ -183,16 +183,16 @@ export class NatLab {
  *
  *   office A 10.234.1.0/24: a1 .1, anat .254      office B 10.234.2.0/24: b1 .1, bnat .254
  *   home (remote user of A) 10.234.3.0/24: h1 .1, hnat .254
- *   WAN 10.234.100.0/24: anat .1, bnat .2, hnat .3, relay A .10, relay B .11
+ *   WAN 10.234.100.0/24: anat .1, bnat .2, hnat .3, relay A .10, relay B .11, a third relay C .12
  */
 export class FedLab {
-  readonly ns: Record<'abr' | 'a1' | 'anat' | 'bbr' | 'b1' | 'bnat' | 'hbr' | 'h1' | 'hnat' | 'wbr' | 'ra' | 'rb', string>
-  readonly ip = { a1: '10.234.1.1', b1: '10.234.2.1', h1: '10.234.3.1', ra: '10.234.100.10', rb: '10.234.100.11' }
+  readonly ns: Record<'abr' | 'a1' | 'anat' | 'bbr' | 'b1' | 'bnat' | 'hbr' | 'h1' | 'hnat' | 'wbr' | 'ra' | 'rb' | 'rc', string>
+  readonly ip = { a1: '10.234.1.1', b1: '10.234.2.1', h1: '10.234.3.1', ra: '10.234.100.10', rb: '10.234.100.11', rc: '10.234.100.12' }
 
   constructor (readonly prefix = 'pfed') {
     const n = (s: string): string => `${prefix}-${s}`
     this.ns = { abr: n('abr'), a1: n('a1'), anat: n('anat'), bbr: n('bbr'), b1: n('b1'), bnat: n('bnat'), hbr: n('hbr'), h1: n('h1'), hnat: n('hnat'),
-      wbr: n('wbr'), ra: n('ra'), rb: n('rb') }
+      wbr: n('wbr'), ra: n('ra'), rb: n('rb'), rc: n('rc') }
   }
 
   up (): void {
@@ -217,6 +217,7 @@ export class FedLab {
     }
     attach(this.ns.wbr, this.ns.ra, 'wan0', `${this.ip.ra}/24`)
     attach(this.ns.wbr, this.ns.rb, 'wan0', `${this.ip.rb}/24`)
+    attach(this.ns.wbr, this.ns.rc, 'wan0', `${this.ip.rc}/24`)
     // each office reaches its own relay only (the remote user of A too): the offices meet through the relays
     for (const nat of [this.ns.anat, this.ns.hnat]) inNs(nat, 'iptables', '-A', 'FORWARD', '-o', 'wan0', '-d', this.ip.rb, '-j', 'DROP')
     inNs(this.ns.bnat, 'iptables', '-A', 'FORWARD', '-o', 'wan0', '-d', this.ip.ra, '-j', 'DROP')
@@ -224,6 +225,19 @@ export class FedLab {
 
   /** true if `from` can open a TCP connection to ip:port */
   canConnect (from: string, ipAddr: string, port: number): boolean { return tcpReachable(from, ipAddr, port) }
+
+  /**
+   * Cuts or restores the link between relay A and relay B (iptables in relay A's namespace, both ways):
+   * TCP to and from relay B is answered with a reset, so the relays see the link fail at once.
+   */
+  relayLink (state: 'up' | 'down'): void {
+    const op = state === 'down' ? '-A' : '-D'
+    inNs(this.ns.ra, 'iptables', op, 'OUTPUT', '-d', this.ip.rb, '-p', 'tcp', '-j', 'REJECT', '--reject-with', 'tcp-reset')
+    inNs(this.ns.ra, 'iptables', op, 'INPUT', '-s', this.ip.rb, '-p', 'tcp', '-j', 'REJECT', '--reject-with', 'tcp-reset')
+  }
+
+  /** Runs a command inside one of the lab's namespaces. */
+  exec (ns: string, ...cmd: string[]): string { return inNs(ns, ...cmd) }
 
   down (): void {
     removeNamespaces(Object.values(this.ns))

@@ -6,18 +6,27 @@
  * ("via the relay of officeB"), a group with members in both offices (fan-out,
  * one order everywhere, nothing lost or twice), and the bounces: a message
  * that expired in relay A's queue while relay B was away, and one for a user
- * relay B does not have, both `failed` at the sender with the reason.
+ * relay B does not have, both `failed` at the sender with the reason; a read
+ * receipt kept while the reader's relay is away (across the reader's restart)
+ * and sent on return; queued mail that expires while federation is off, and
+ * mail queued when the admin unpairs (failed, ERR_FED_NOT_PAIRED).
  * The nodes never connect to each other: everything goes through the relays.
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { loopbackNode, nodeApi, removeDir, tmpDir, until } from '../helpers/nodes.js'
+import { RELAY_BIN } from '../helpers/proc.js'
 import { RelayServer } from '../../relay/src/relay-server.js'
 import { createLogger } from '../../core/util/log.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 
 const api = nodeApi
+const run = promisify(execFile)
+const cli = async (dataDir: string, ...args: string[]): Promise<string> =>
+  (await run(process.execPath, [RELAY_BIN, ...args, '--data', dataDir], { encoding: 'utf8' })).stdout.trim()
 
 describe('federation: receipts, route, push, groups and bounces across two offices', () => {
   let dir: string
@@ -56,10 +65,13 @@ describe('federation: receipts, route, push, groups and bounces across two offic
       // everyone lists themselves for the other office, as in Settings
       await n.relay.publish({ listed: true, name })
     }
-    await a.federation.refreshDirectories()
-    await b.federation.refreshDirectories()
-    // each finds the other office's people ("Other offices"): their home relays are known from here
-    for (const n of Object.values(nodes)) assert.equal((await n.relay.offices('')).length, 2)
+    // each finds the other office's people ("Other offices"): their home relays are known from here (once each relay
+    // holds its users' signed records naming it as home, sent right after admission: the other relay checks them)
+    await until(async () => {
+      await a.federation.refreshDirectories()
+      await b.federation.refreshDirectories()
+      return (await Promise.all(Object.values(nodes).map(async n => (await n.relay.offices('')).length))).every(l => l === 2)
+    }, 'everyone finds the other office\'s two', 20_000)
   })
   after(async () => {
     for (const n of Object.values(nodes)) await n.stop().catch(() => {})
@@ -163,5 +175,77 @@ describe('federation: receipts, route, push, groups and bounces across two offic
     await until(async () => (await bo.messenger.history(ana.peerId)).some(m => m.text === 'B is back'), 'Bo got the next one', 30_000)
     assert.ok(!(await bo.messenger.history(ana.peerId)).some(m => m.text === 'while B is away'))
     await ana.messenger.waitForState(after.id, 'delivered', { signal: AbortSignal.timeout(20_000) })
+  })
+
+  it('a read receipt for another office waits while our relay is away, across a restart of the reader, and arrives on return', async () => {
+    const ana = node('Ana')
+    const b = relays.officeB!
+    const m = await ana.messenger.sendMessage(node('Bo').peerId, 'read me while relay B is away')
+    await ana.messenger.waitForState(m.id, 'delivered', { signal: AbortSignal.timeout(20_000) })
+    const bAddr = b.addresses()[0]!
+    await b.stop()
+    const bo = node('Bo')
+    await until(() => !bo.relay.status().connected, 'Bo sees relay B gone', 10_000)
+    // read while nothing can take the receipt: kept (in the store), then Bo restarts before relay B is back
+    assert.ok(await bo.messenger.markSeen(ana.peerId) >= 1)
+    await until(async () => ((await bo.messageStore.getMeta('officeRoutes') as { reads?: unknown[] } | undefined)?.reads ?? []).length === 1,
+      'the receipt kept', 10_000)
+    await bo.stop()
+    const bo2 = loopbackNode(join(dir, 'Bo'), { name: 'Bo', relay: bAddr, relayClient: { mailboxPollMs: 300 }, host: { redialIntervalMs: 300 },
+      messenger: { depositAfterMs: 100 } })
+    await bo2.start()
+    nodes.Bo = bo2
+    await startRelay('officeB', bAddr.replace(/\/p2p\/.*$/, ''))
+    await ana.messenger.waitForState(m.id, 'read', { signal: AbortSignal.timeout(30_000) })
+    await until(async () => ((await bo2.messageStore.getMeta('officeRoutes') as { reads?: unknown[] } | undefined)?.reads ?? []).length === 0,
+      'nothing left to send', 10_000)
+  })
+
+  it('federation off: queued mail still expires (failed, told); `federation remove` with mail queued bounces it: failed, not paired', async () => {
+    const ana = node('Ana')
+    const bo = node('Bo')
+    const a = relays.officeA!
+    const b = relays.officeB!
+    const bPeer = b.peerId
+    await b.stop()
+    const queue = async (text: string): Promise<string> => {
+      const m = await ana.messenger.sendMessage(bo.peerId, text)
+      await ana.messenger.waitForState(m.id, 'sent', { signal: AbortSignal.timeout(20_000) })
+      return m.id
+    }
+    const failed = async (id: string): Promise<string | undefined> => await until(async () => {
+      const m = (await node('Ana').messenger.history(bo.peerId)).find(x => x.id === id)
+      return m?.state === 'failed' ? m.error : undefined
+    }, `${id} failed`, 20_000)
+    // queued while on, then federation turned off: nothing goes out, but the TTL still runs
+    const old = await queue('queued, then federation off')
+    await a.admin.service.setPolicy('test', { set: { federationAllowed: false } })
+    type Fed = { peers: Map<string, { policy: { ttlMs: number } }>, c: { store: { putFedPeer: (p: unknown) => Promise<void> } } }
+    const fed = a.federation as unknown as Fed
+    const p = fed.peers.get(bPeer)!
+    const setTtl = async (ttlMs: number): Promise<void> => {
+      const next = { ...fed.peers.get(bPeer)!, policy: { ...p.policy, ttlMs } }
+      await fed.c.store.putFedPeer(next)
+      fed.peers.set(bPeer, next)
+    }
+    await setTtl(300)
+    assert.equal(await failed(old), 'ERR_FED_EXPIRED')
+    await setTtl(7 * 24 * 3600_000)
+    await a.admin.service.setPolicy('test', { set: { federationAllowed: true } })
+    // queued again, then the admin unpairs relay B: each sender is told, in the same write as the drop
+    const ids = [await queue('queued at the unpairing 1'), await queue('queued at the unpairing 2')]
+    await until(async () => (await a.federation.list())[0]?.queue.depth === 2, 'two queued', 10_000)
+    // Ana away at the unpairing, and relay A restarted before she is back: the bounces kept in the store still reach her
+    await ana.stop()
+    const out = await cli(join(dir, 'officeA'), 'federation', 'remove', bPeer.slice(0, 12))
+    assert.match(out, new RegExp(`unpaired ${bPeer}; 2 queued item\\(s\\) dropped`))
+    const aAddr = a.addresses()[0]!
+    await a.stop()
+    const a2 = await startRelay('officeA', aAddr.replace(/\/p2p\/.*$/, ''))
+    const ana2 = loopbackNode(join(dir, 'Ana'), { name: 'Ana', relay: aAddr, relayClient: { mailboxPollMs: 300 }, host: { redialIntervalMs: 300 } })
+    await ana2.start()
+    nodes.Ana = ana2
+    for (const id of ids) assert.equal(await failed(id), 'ERR_FED_NOT_PAIRED')
+    assert.deepEqual(await a2.federation.list(), [])
   })
 })

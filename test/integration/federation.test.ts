@@ -177,8 +177,13 @@ describe('federation: two offices on loopback', () => {
     // through the local API, as the UI's "Other offices" does: Cy lists himself, Ana searches and writes
     await cy.messenger.setName('Cy Chen')
     assert.deepEqual(await api(cy, 'PUT', '/offices/listing', { listed: true, department: 'Sales' }), { listed: true })
-    await a.federation.refreshDirectories()
-    const found = await api(ana, 'GET', '/offices?q=sales') as Array<{ peerId: string, name: string, department: string, office: string, relay: string }>
+    // listed once relay B holds Cy's signed record naming it as home (sent right after admission): relay A checks that claim
+    type Found = Array<{ peerId: string, name: string, department: string, office: string, relay: string }>
+    const found = await until(async () => {
+      await a.federation.refreshDirectories()
+      const people = await api(ana, 'GET', '/offices?q=sales') as Found
+      return people.length > 0 ? people : undefined
+    }, 'Cy listed at A', 20_000)
     assert.deepEqual(found.map(p => [p.peerId, p.name, p.department, p.office, p.relay]), [[cy.peerId, 'Cy Chen', 'Sales', 'officeB', b.peerId]])
     assert.deepEqual(await api(ana, 'GET', '/offices?q=nobody-like-this'), [])
     // messaged without any home given by hand: the relay knows it from the directory

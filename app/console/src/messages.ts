@@ -167,7 +167,7 @@ export const en = (f: Formatters) => ({
   fedCountLine: (c: { forwarded: number, received: number, refused: number, expired: number, listed: number }) =>
     `forwarded ${f.number(c.forwarded)}, received ${f.number(c.received)}, refused ${f.number(c.refused)}, ` +
     `expired ${f.number(c.expired)}, listed ${f.number(c.listed)}`,
-  fedConfirmRemove: (name: string) => `Unpair ${name}? Mail queued for it is dropped (its senders still hold it).`,
+  fedConfirmRemove: (name: string) => `Unpair ${name}? Mail queued for it is dropped, and its senders see it as not delivered.`,
 
   // issue 17 (ui4): the audit log's actions in words (the id stays as the cell's title), a change refused for coming from another page
   auditAction: {
@@ -366,7 +366,7 @@ export const zhCN: Catalog<Messages> = (f) => ({
   fedCountLine: (c) =>
     `已转发 ${f.number(c.forwarded)}，已接收 ${f.number(c.received)}，` +
     `已拒绝 ${f.number(c.refused)}，已过期 ${f.number(c.expired)}，公开 ${f.number(c.listed)}`,
-  fedConfirmRemove: (name) => `确定解除与 ${name} 的配对？发往该中继的排队邮件将被丢弃（发送方仍保留）。`,
+  fedConfirmRemove: (name) => `确定解除与 ${name} 的配对？发往该中继的排队邮件将被丢弃，发送方会看到消息未送达。`,
 
   // issue 17 (ui4): the audit log's actions in words (the id stays as the cell's title), a change refused for coming from another page
   auditAction: {

@@ -23,7 +23,17 @@ export const MAX_API_BODY_BYTES = 64 * 1024
 
 /** a file message's manifest as the API shows it: without the content key and the chunk hashes */
 export type FileView = Omit<FileManifest, 'key' | 'hashes'>
-export type MessageView = Omit<StoredMessage, 'envelope' | 'file'> & { file?: FileView }
+export type MessageView = Omit<StoredMessage, 'envelope' | 'file'> & {
+  file?: FileView
+  /**
+   * federation (issue 12): sent to our relay, and waiting in its queue because the relay of the recipient's
+   * office cannot be reached (since when, its last error): "queued: office B unreachable"
+   */
+  waiting?: OfficeWaiting
+}
+
+/** Why a message to another office waits at our relay: that office's relay is unreachable since `since`. */
+export interface OfficeWaiting { office: string, since: number, error?: string }
 
 export interface ConversationView {
   conv: string
@@ -80,6 +90,8 @@ export interface RecipientView {
   account?: string
   /** federation: the other office whose relay is this recipient's home (its name), when it is one */
   office?: string
+  /** federation: this recipient's copy waits in our relay's queue, that office's relay being unreachable */
+  waiting?: OfficeWaiting
 }
 
 /** One message found by `GET /v1/search`: `peer` is the conversation reference (peer ID, or group id). */

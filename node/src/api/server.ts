@@ -11,7 +11,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { ParleyError, httpStatus, toParleyError } from '../../../core/errors.js'
 import {
   API_PREFIX, DEFAULT_SEARCH_LIMIT, MAX_API_BODY_BYTES, MAX_SEARCH_LIMIT, parseHistoryCursor, toMessageView,
-  type AccountView, type ApiEventType, type ConversationView, type GroupView, type MessageView, type SearchHit, type StoreHealthView
+  type AccountView, type ApiEventType, type OfficeWaiting, type ConversationView, type GroupView, type MessageView, type SearchHit, type StoreHealthView
 } from './contract.js'
 import { loadUiPrefs, parseUiPrefs, saveUiPrefs } from './ui-prefs.js'
 import { DEFAULT_CHANGE_WINDOWS, foldChanges, type AccountOfDevice, type ChangeWindows } from './changes.js'
@@ -191,6 +191,13 @@ export class ApiServer {
     })
     this.servers.push(s)
     return s
+  }
+
+  /** `waiting` (federation): a copy for `peer` below delivered waits in our relay's queue, its office's relay unreachable. */
+  private waiting (peer: string, state: string): { waiting?: OfficeWaiting } {
+    if (state !== 'sent') return {}
+    const d = this.c.relay?.waitingFor(peer)
+    return d === undefined ? {} : { waiting: { office: d.office, since: d.since, ...(d.error !== undefined ? { error: d.error } : {}) } }
   }
 
   private broadcast (type: ApiEventType, detail: object): void {
@@ -425,7 +432,8 @@ export class ApiServer {
       const accountOf = (d: string): string => m.recipientAccounts?.[d] ?? messenger.accounts.accountOf(d) ?? d
       // federation: the other office a recipient is homed at, as our relay said (the route shown)
       const officeOf = (p: string): { office?: string } => { const o = this.c.relay?.officeOf(p); return o !== undefined ? { office: o } : {} }
-      return (await recipientStates(store, m, recipients)).map(r => ({ ...r, account: accountOf(r.peer), ...officeOf(r.peer) }))
+      return (await recipientStates(store, m, recipients))
+        .map(r => ({ ...r, account: accountOf(r.peer), ...officeOf(r.peer), ...this.waiting(r.peer, r.state) }))
     })
     this.route('GET', /^\/search$/, async (_req, _p, url) => {
       const text = url.searchParams.get('q') ?? ''
@@ -520,7 +528,9 @@ export class ApiServer {
       const changes = url.searchParams.get('changes')
       if (changes !== null && changes !== '0' && changes !== '1') throw new ParleyError('ERR_INVALID_ARGUMENT', 'changes must be 0 or 1')
       const page = (q: { limit: number }): Promise<StoredMessage[]> => messenger.history(peer, { ...q, search, before })
-      return await shownHistory(page, limit ?? DEFAULT_HISTORY_LIMIT, changes === '1', authorAccount(messenger))
+      const shown = await shownHistory(page, limit ?? DEFAULT_HISTORY_LIMIT, changes === '1', authorAccount(messenger))
+      // federation: what waits in our relay's queue for an office whose relay cannot be reached says so
+      return shown.map(m => m.outgoing ? { ...m, ...this.waiting(peer, m.state) } : m)
     })
     this.route('POST', /^\/peers\/([^/]+)\/verify$/, async (req, [ref]) => {
       const body = await readJson(req)

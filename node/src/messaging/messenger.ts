@@ -121,7 +121,6 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     const accounts = new Accounts(components)
     this.accounts = accounts
     components.relay?.useAccount(() => accounts.ownRecord())
-    components.relay?.useHomes((d) => accounts.state(accounts.accountOf(d) ?? d).home[0]?.relay)
     const c: MessagingComponents = { ...components, events: this, accounts }
     const self = this.peerId
     this.channels = new PeerChannels(c, { ...init, serve: this.answer })

@@ -53,9 +53,9 @@ export class Receipts {
     for (const m of changed) byAuthor.set(m.author, [...(byAuthor.get(m.author) ?? []), m.id])
     for (const [author, ids] of byAuthor) {
       // an author of another office: the receipt goes back through the relays (federation)
+      // (kept and retried until our relay takes it, like a delivery receipt)
       if (!this.c.host.isConnected(author) && this.c.relay?.officeOf(author) !== undefined) {
-        void this.c.relay.sendReceipt(author, conv, ids, 'read')
-          .catch(err => { this.c.log.debug('read receipt not sent', { author, err: toParleyError(err).message }) })
+        this.c.relay.queueReadReceipt(author, conv, ids)
         continue
       }
       if (!this.c.host.isConnected(author)) continue

@@ -9,7 +9,7 @@ import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { isPermanentRefusal, type Envelope } from '../../../core/protocol/envelope.js'
 import {
   RELAY_PROTOCOL, RELAY_RPC_METHODS, parseFetchResult, parseRelayStatus, parseDepositAnswer, parseOffices,
-  type DepositAnswer, type MailItem, type OfficePerson, type RelayRpcMethod
+  type DepositAnswer, type MailItem, type OfficeDown, type OfficePerson, type RelayRpcMethod
 } from '../../../core/protocol/relay-rpc.js'
 import { RpcChannel, remoteCode } from '../../../core/rpc/channel.js'
 import { TypedEventEmitter } from '../../../core/util/events.js'
@@ -51,6 +51,8 @@ export interface RelayState {
   lastError: { code: string, message: string } | null
   /** mail for this device still at the relay, as last learned (relayStatus, then counted down while draining) */
   waiting: number
+  /** federation: the other offices' relays our relay cannot reach now (mail for their users waits in its queue) */
+  officesDown?: OfficeDown[]
 }
 
 /**
@@ -88,8 +90,17 @@ export interface RelayClientComponents {
   /** issue 9: notices `slotTaken` gave that the relay did not take for now (given again on a later drain) */
   slotNotGiven?: (envs: Envelope[]) => Promise<void>
   /** federation: where the homes and office names of other offices' devices are kept across restarts (the node's meta) */
-  routes?: { load: () => Promise<unknown>, save: (value: { homes: Array<[string, string]>, offices: Array<[string, string]> }) => Promise<void> }
+  routes?: { load: () => Promise<unknown>, save: (value: KeptRoutes) => Promise<void> }
 }
+
+/** A read receipt for an author of another office that our relay has not taken yet. */
+interface PendingReceipt { author: string, conv: string, ids: string[] }
+
+/** What the node keeps of federation across restarts: homes and office names of other offices' devices, read receipts not yet sent. */
+export interface KeptRoutes { homes: Array<[string, string]>, offices: Array<[string, string]>, reads?: PendingReceipt[] }
+
+/** read receipts waiting for our relay, at most */
+const MAX_PENDING_READS = 10_000
 
 export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
   private readonly opener: ChannelOpener<RelayRpcMethod>
@@ -125,22 +136,24 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
 
   private accountRecord?: () => unknown
 
-  private homeOf?: (device: string) => string | undefined
-
-  /** federation: a device's home relay from its account's signed record (the `home` op), when no other is known */
-  useHomes (homeOf: (device: string) => string | undefined): void { this.homeOf = homeOf }
-
   /** Our account's record, sent beside `relayStatus` (admission per account, issue 11). */
   useAccount (record: () => unknown): void { this.accountRecord = record }
 
   /** Our account record changed (a device linked or revoked): tell the relay now. */
   accountChanged (): void {
-    if (this.status().connected) void this.onRelayUp()
+    if (!this.status().connected) return
+    // a set-up under way sent the record before this change: it runs once more after it (the relay must
+    // hold our signed home, or the other offices' relays refuse our mail: federation, issue 12)
+    if (this.settingUp) { this.accountAgain = true; return }
+    void this.onRelayUp()
   }
+
+  private accountAgain = false
 
   status (): RelayState {
     const peerId = this.c.host.relayPeerId
-    return { ...this.state, peerId, connected: peerId !== null && this.c.host.isConnected(peerId), invitePending: this.invite !== null }
+    return { ...this.state, peerId, connected: peerId !== null && this.c.host.isConnected(peerId), invitePending: this.invite !== null,
+      ...(this.down.size > 0 ? { officesDown: [...this.down.values()] } : {}) }
   }
 
   /** Points the node at a relay (null: none); an invite token is redeemed on the next connection. */
@@ -192,7 +205,7 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
     const ours = this.c.host.relayPeerId
     const home = Object.fromEntries(to.flatMap(t => {
       // what we learned of federation first, else the home the recipient's account record names (not our own relay)
-      const h = this.homes.get(t) ?? this.c.homeOf?.(t) ?? this.homeOf?.(t)
+      const h = this.homes.get(t) ?? this.c.homeOf?.(t)
       return h !== undefined && h !== ours ? [[t, h]] : []
     }))
     const answer = parseDepositAnswer(await ch.call('deposit', { to, envelope, ...(Object.keys(home).length > 0 ? { home } : {}) }))
@@ -206,12 +219,73 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
   /** The other office `peer` is homed at, as our relay said (route shown in the UI); undefined for our own office. */
   officeOf (peer: string): string | undefined { return this.offices_.get(peer) }
 
-  /** Sends a receipt for `author`'s messages through the relays (an author of another office); best effort. */
+  /** federation: the other offices' relays our relay cannot reach now, by relay peer ID (as it said with our mail) */
+  private down = new Map<string, OfficeDown>()
+
+  private setDown (list: OfficeDown[]): void {
+    const next = new Map(list.map(d => [d.relay, d]))
+    if (JSON.stringify([...next]) === JSON.stringify([...this.down])) return
+    this.down = next
+    this.emit('relayChanged', this.status())
+  }
+
+  /**
+   * Why mail for `peer` (of another office) waits in our relay's queue: that office's relay cannot be
+   * reached (since when, the last error), as our relay last said; undefined when it is not waiting for that.
+   */
+  waitingFor (peer: string): OfficeDown | undefined {
+    if (this.down.size === 0) return undefined
+    const relay = this.homes.get(peer) ?? this.c.homeOf?.(peer)
+    if (relay !== undefined && this.down.has(relay)) return this.down.get(relay)
+    const office = this.offices_.get(peer)
+    return office === undefined ? undefined : [...this.down.values()].find(d => d.office === office)
+  }
+
+  /**
+   * Sends a receipt for `author`'s messages through the relays (an author of another office). Throws when
+   * it was not taken by our relay (a delivery receipt is then sent again with the mail it is for).
+   */
   async sendReceipt (author: string, conv: string, ids: string[], state: 'delivered' | 'read'): Promise<void> {
-    if (!this.noticesOn || this.c.signReceipt === undefined || !this.canDeposit) return
+    if (this.c.signReceipt === undefined) return
+    if (!this.noticesOn || !this.canDeposit) throw new ParleyError('ERR_PEER_UNREACHABLE', 'our relay cannot take receipts for another office now')
     const ch = await this.rpc()
     for (let i = 0; i < ids.length; i += MAX_NOTICE_IDS) {
       await ch.call('receipt', this.c.signReceipt({ author, conv, ids: ids.slice(i, i + MAX_NOTICE_IDS), state, at: Date.now() }))
+    }
+  }
+
+  /** federation: read receipts for other offices' authors not yet taken by our relay (kept across restarts, retried on every drain) */
+  private readonly pendingReads: PendingReceipt[] = []
+
+  /**
+   * A read receipt for an author of another office: kept (with the office routes, across restarts) and
+   * sent, and sent again on every drain until our relay took it, like a delivery receipt is sent again
+   * with the mail it is for.
+   */
+  queueReadReceipt (author: string, conv: string, ids: string[]): void {
+    if (this.c.signReceipt === undefined || ids.length === 0) return
+    this.pendingReads.push({ author, conv, ids })
+    // bounded: the oldest go first (a receipt is a courtesy; the messages themselves are safe)
+    if (this.pendingReads.length > MAX_PENDING_READS) this.pendingReads.splice(0, this.pendingReads.length - MAX_PENDING_READS)
+    this.routesChanged()
+    void this.flushReads()
+  }
+
+  private flushingReads = false
+  private async flushReads (): Promise<void> {
+    if (this.flushingReads || this.pendingReads.length === 0 || !this.noticesOn || !this.canDeposit) return
+    this.flushingReads = true
+    try {
+      while (this.pendingReads.length > 0) {
+        const r = this.pendingReads[0]!
+        await this.sendReceipt(r.author, r.conv, r.ids, 'read')
+        this.pendingReads.shift()
+        this.routesChanged()
+      }
+    } catch (err) {
+      this.c.log.debug('read receipt kept for a retry', { err: toParleyError(err).message, waiting: this.pendingReads.length })
+    } finally {
+      this.flushingReads = false
     }
   }
 
@@ -231,11 +305,15 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
     this.routesChanged()
   }
 
-  /** Loads the homes and office names kept by an earlier run (before start). */
+  /** Loads the homes, office names and read receipts not yet sent kept by an earlier run (before start). */
   async restore (): Promise<void> {
-    const v = await this.c.routes?.load().catch(() => undefined) as { homes?: Array<[string, string]>, offices?: Array<[string, string]> } | undefined
+    const v = await this.c.routes?.load().catch(() => undefined) as KeptRoutes | undefined
     for (const [p, r] of Array.isArray(v?.homes) ? v.homes : []) if (!this.homes.has(p)) this.homes.set(p, r)
     for (const [p, o] of Array.isArray(v?.offices) ? v.offices : []) if (!this.offices_.has(p)) this.offices_.set(p, o)
+    for (const r of Array.isArray(v?.reads) ? v.reads.slice(-MAX_PENDING_READS) : []) {
+      const ok = typeof r?.author === 'string' && typeof r.conv === 'string' && Array.isArray(r.ids) && r.ids.every(i => typeof i === 'string')
+      if (ok) this.pendingReads.push(r)
+    }
   }
 
   private routesSaving = false
@@ -252,7 +330,7 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
     try {
       while (this.routesDirty) {
         this.routesDirty = false
-        await this.c.routes!.save({ homes: [...this.homes], offices: [...this.offices_] })
+        await this.c.routes!.save({ homes: [...this.homes], offices: [...this.offices_], reads: [...this.pendingReads] })
       }
     } catch (err) {
       this.c.log.debug('office routes not saved', { err: toParleyError(err).message })
@@ -333,6 +411,7 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
       this.emit('relayChanged', this.status())
     } finally {
       this.settingUp = false
+      if (this.accountAgain) { this.accountAgain = false; void this.onRelayUp() }
     }
   }
 
@@ -355,8 +434,9 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
       const ch = await this.rpc()
       let after = 0
       for (;;) {
-        const { items, more, notices } = parseFetchResult(await ch.call('fetch', { after, limit: this.fetchBatch }))
+        const { items, more, notices, down } = parseFetchResult(await ch.call('fetch', { after, limit: this.fetchBatch }))
         this.noticesOn = notices === true
+        this.setDown(down ?? [])
         if (items.length === 0) break
         const now = Date.now()
         // handed over in mailbox order without waiting for each: accept() takes its place in line
@@ -450,6 +530,7 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
       // the next page of the runs still to give back (slot notices), once per drain
       await this.giveBack([])
       await this.takeNotices(ch)
+      await this.flushReads()
     } catch (err) {
       this.c.log.debug('mailbox drain paused', { err: toParleyError(err).message })
     } finally {

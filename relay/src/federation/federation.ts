@@ -11,23 +11,27 @@
  */
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { verifyEnvelope, verifyReceipt, verifySlotTaken } from '../../../core/crypto/envelope.js'
+import { accountOpValid, foldAccount } from '../../../core/crypto/account.js'
+import { mergeOps, type AccountOp, type AccountRecord } from '../../../core/protocol/account.js'
 import {
   MAX_NOTICE_IDS, MAX_NOTICES, parseFedNotices, parseSignedReceipt, type Notice, type NoticeBody, type SignedReceipt
 } from '../../../core/protocol/fed-notice.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import { PEER_ID } from '../../../core/protocol/validate.js'
-import { RpcChannel } from '../../../core/rpc/channel.js'
+import { RpcChannel, remoteCode } from '../../../core/rpc/channel.js'
 import type { RawStream } from '../../../core/rpc/stream.js'
 import type { Logger } from '../../../core/util/log.js'
 import type { MailboxStore } from '../store/types.js'
 import {
-  FED_BATCH_BYTES, FED_METHODS, FED_PROTOCOL, MAX_FED_BATCH, encodePairingToken, newPairingSecret, parseFedDirectory, parseFedReceipt,
-  parseForward, parsePair, parsePairAnswer, parsePairingToken, secretHash, type FedMethod, type FedPerson
+  FED_BATCH_BYTES, FED_FORWARD_BYTES, FED_METHODS, FED_PROTOCOL, MAX_FED_BATCH, encodePairingToken, newPairingSecret, parseFedDirectory, parseFedReceipt,
+  parseForward, parsePair, parsePairAnswer, parsePairingToken, secretHash, type FedListed, type FedMethod, type FedPerson
 } from './protocol.js'
 import {
-  DEFAULT_FED_POLICY, MAX_KEPT_NOTICES, type FedInstance, type FedPeer, type FedPolicy, type FederationStore, type KeptNotice, type Listing
+  DEFAULT_FED_POLICY, MAX_KEPT_NOTICES, type FedInstance, type FedPeer, type FedQueueItem, type FedPolicy, type FederationStore, type KeptNotice, type Listing
 } from './types.js'
 import type { FedPeerView } from '../../../core/protocol/admin-api.js'
+import { MAX_OFFICES_DOWN, type OfficeDown } from '../../../core/protocol/relay-rpc.js'
+import * as acctAdm from '../store/account-admission.js'
 
 export interface FederationHost {
   openStream: (peerId: string, addrs: string[], protocol: string, signal: AbortSignal) => Promise<RawStream>
@@ -66,7 +70,16 @@ export const DEFAULT_FEDERATION_INIT: FederationInit = { name: 'Parley relay', t
 export const DEFAULT_PAIRING_TTL_MS = 24 * 3600_000
 /** routes learned from forwarded mail that are kept, at most (the oldest go first) */
 const MAX_LEARNED_ROUTES = 100_000
+/** bytes of account chains kept to judge route claims (the merged chain of each account seen), at most */
+const MAX_CHAIN_BYTES = 8 * 1024 * 1024
 const FORWARD_TIMEOUT_MS = 30_000
+/**
+ * An item whose author's signed record does not name this relay as home yet waits this long at most
+ * before it is forwarded anyway (the other relay then refuses it: ERR_FED_NOT_HOME, bounced to the sender).
+ * A node sends its record with its home right after admission, so this is only a start-up moment.
+ */
+const HOME_WAIT_MS = 10_000
+const HOME_WAIT_RETRY_MS = 250
 /**
  * The pairings are read from the store again this often: with several
  * instances on one database, a pairing, unpairing or policy change made on
@@ -88,6 +101,8 @@ interface Link {
   lastContact: number | null
   lastError: string | null
   ok: boolean | null
+  /** when the link last went from up (or never tried) to down */
+  downSince: number | null
   counts: FedPeerView['counts']
   dirAt: number
 }
@@ -125,7 +140,8 @@ export class Federation {
    */
   async load (): Promise<void> {
     if (this.loaded) return
-    for (const p of await this.c.store.listFedPeers()) this.setPeer(p)
+    await this.ownInstances().catch(() => [])
+    for (const p of (await this.c.store.listFedPeers()).sort((x, y) => x.pairedAt - y.pairedAt)) this.setPeer(p)
     this.reloadedAt = Date.now()
     // routes saved whole by older versions (now in the store, written with the forwarded mail: fedRouteOf)
     const routes = await this.c.store.getMeta('fedRoutes')
@@ -161,7 +177,8 @@ export class Federation {
   private link (peerId: string): Link {
     let l = this.links.get(peerId)
     if (l === undefined) {
-      l = { busy: false, nextAt: 0, backoffMs: 0, lastContact: null, lastError: null, ok: null, counts: { forwarded: 0, received: 0, refused: 0,
+      l = { busy: false, nextAt: 0, backoffMs: 0, lastContact: null, lastError: null, ok: null, downSince: null, counts: { forwarded: 0, received: 0,
+        refused: 0,
         expired: 0, listed: 0 }, dirAt: 0 }
       this.links.set(peerId, l)
     }
@@ -261,10 +278,18 @@ export class Federation {
       hits.length === 0 ? `no paired relay ${ref} (see parley-relay federation list)` : `${ref} names several paired relays: give more of its peer ID`)
   }
 
-  /** Unpairs: its queue is dropped (its senders still hold every message), its connections cut. */
+  /**
+   * Unpairs: its queue is dropped and each sender is told (a bounce, ERR_FED_NOT_PAIRED, kept in the same
+   * durable write: the message shows failed with the reason, in the sender's words), its connections cut.
+   */
   async remove (ref: string): Promise<{ peerId: string, dropped: number }> {
     const p = this.find(ref)
-    const dropped = await this.c.store.removeFedPeer(p.peerId)
+    const authors = new Set<string>()
+    this.unpaired = true
+    const dropped = await this.c.store.removeFedPeer(p.peerId, (items) => {
+      for (const i of items) authors.add(i.envelope.author)
+      return bounces(items.flatMap(i => i.to.map(t => ({ author: i.envelope.author, id: i.envelope.id, peer: t }))), 'ERR_FED_NOT_PAIRED', p.name)
+    })
     this.changes++
     this.dropPeer(p.peerId)
     const l = this.links.get(p.peerId)
@@ -275,7 +300,8 @@ export class Federation {
     for (const [k, v] of this.listed) if (v === p.peerId) this.listed.delete(k)
     for (const [k, v] of this.learned) if (v === p.peerId) this.learned.delete(k)
     for (const i of [p.peerId, ...(p.instances ?? []).map(x => x.peerId)]) await this.c.host.disconnect(i)
-    if (dropped > 0) this.c.log.warn('relay unpaired with mail queued to it; the senders still hold it', { peerId: p.peerId, dropped })
+    if (dropped > 0) this.c.log.warn('relay unpaired with mail queued to it; its senders are told (failed)', { peerId: p.peerId, dropped })
+    this.told(authors)
     return { peerId: p.peerId, dropped: Math.max(0, dropped) }
   }
 
@@ -304,8 +330,21 @@ export class Federation {
     const old = this.peers.get(peer.peerId)
     for (const i of old?.instances ?? []) if (this.aliases.get(i.peerId) === peer.peerId) this.aliases.delete(i.peerId)
     this.peers.set(peer.peerId, peer)
-    for (const i of peer.instances ?? []) if (!this.peers.has(i.peerId)) this.aliases.set(i.peerId, peer.peerId)
+    for (const i of peer.instances ?? []) {
+      // an instance claim never names us or our instances, a pinned relay, nor an instance another pairing
+      // claimed first (its users' homes would then count as the claimer's: M5 of review s5)
+      const holder = this.aliases.get(i.peerId)
+      const first = holder === undefined || holder === peer.peerId ? undefined : this.peers.get(holder)
+      if (i.peerId === this.c.self() || this.ownIds.has(i.peerId) || this.peers.has(i.peerId) || (first !== undefined && first.pairedAt <= peer.pairedAt)) {
+        this.c.log.warn('a paired relay named an instance that is not its own; ignored', { peerId: peer.peerId, instance: i.peerId })
+        continue
+      }
+      this.aliases.set(i.peerId, peer.peerId)
+    }
   }
+
+  /** the peer IDs of this relay's own instances, as last read (`ownInstances`) */
+  private ownIds = new Set<string>()
 
   private dropPeer (peerId: string): void {
     for (const i of this.peers.get(peerId)?.instances ?? []) if (this.aliases.get(i.peerId) === peerId) this.aliases.delete(i.peerId)
@@ -320,6 +359,7 @@ export class Federation {
   private async ownInstances (): Promise<FedInstance[]> {
     const self = this.c.self()
     const registered = (await this.c.store.listInstances()).filter(i => i.peerId !== self && i.addrs.length > 0)
+    for (const i of registered) this.ownIds.add(i.peerId)
     return [{ peerId: self, addrs: this.c.host.addresses().slice(0, 16) }, ...registered.map(i => ({ peerId: i.peerId, addrs: i.addrs.slice(0, 16) }))]
       .slice(0, 16)
   }
@@ -347,8 +387,23 @@ export class Federation {
     }
   }
 
-  /** federationAllowed is on and some relay is paired (nodes then take receipts and bounces: `notices`) */
-  get enabled (): boolean { return this.c.allowed() && this.peers.size > 0 }
+  /**
+   * Nodes take receipts and bounces (`notices`): while some relay is paired, and after an unpairing or while
+   * federation is off with mail still queued (the bounces of what was dropped or expired must reach them).
+   */
+  get enabled (): boolean { return this.peers.size > 0 || this.unpaired }
+
+  /**
+   * `enabled`, or `device` has notices kept in the store: bounces of an unpairing outlive a restart of
+   * this relay, and reach a node connected to another instance on the shared store.
+   */
+  async noticesFor (device: string): Promise<boolean> {
+    if (this.enabled) return true
+    try { return (await this.c.store.takeFedNotices(device, 0, 1)).length > 0 } catch { return false }
+  }
+
+  /** a relay was unpaired since start (its bounces wait for the senders) */
+  private unpaired = false
 
   // ---- routing (deposits) --------------------------------------------------------
 
@@ -392,8 +447,12 @@ export class Federation {
   // ---- the loop ---------------------------------------------------------------------
 
   private tick (): void {
-    if (!this.c.allowed()) return
     const now = Date.now()
+    // federation turned off: nothing is forwarded, but what waits still expires (its senders are told)
+    if (!this.c.allowed()) {
+      for (const peerId of this.peers.keys()) void this.expire(peerId).catch(err => { this.c.log.debug('expiry not run', { err: toParleyError(err).message }) })
+      return
+    }
     if (now - this.reloadedAt >= PEERS_RELOAD_MS) void this.reloadPeers()
     for (const peerId of this.peers.keys()) {
       const l = this.link(peerId)
@@ -426,6 +485,7 @@ export class Federation {
   private failed (peerId: string, err: unknown): void {
     const l = this.link(peerId)
     const e = toParleyError(err)
+    if (l.ok !== false) l.downSince = Date.now()
     l.ok = false
     l.lastError = e.message
     l.backoffMs = Math.min(Math.max(l.backoffMs * 2, this.init.retryMinMs), this.init.retryMaxMs)
@@ -433,12 +493,41 @@ export class Federation {
     l.nextAt = Date.now() + l.backoffMs * (0.5 + Math.random() / 2)
     void l.channel?.close().catch(() => {})
     l.channel = undefined
+    // the connection itself may be dead without libp2p knowing (a link that went down, then up): new streams on
+    // it fail at once; cut it, so the next try dials afresh. Not on a typed answer of the other relay (it is
+    // alive, and the connection also carries its forwards to us)
+    if (remoteCode(err) === undefined) void this.c.host.disconnect(l.via ?? peerId).catch(() => {})
     this.c.log.info('forwarding to a paired relay paused', { peerId, err: e.message, retryInMs: Math.round(l.nextAt - Date.now()) })
   }
 
   private contact (peerId: string): void {
     const l = this.link(peerId)
-    l.ok = true; l.lastError = null; l.lastContact = Date.now(); l.backoffMs = 0; l.nextAt = 0
+    l.ok = true; l.lastError = null; l.lastContact = Date.now(); l.backoffMs = 0; l.nextAt = 0; l.downSince = null
+  }
+
+  /** The paired relays we cannot reach now (their users' mail waits in our queue): told to our nodes with their mail. */
+  unreachable (): OfficeDown[] {
+    const out: OfficeDown[] = []
+    for (const p of this.peers.values()) {
+      const l = this.links.get(p.peerId)
+      if (l?.ok !== false || l.downSince === null) continue
+      out.push({ office: this.dirs.get(p.peerId)?.name ?? p.name, relay: p.peerId, since: l.downSince,
+        ...(l.lastError !== null ? { error: l.lastError.slice(0, 300) } : {}) })
+      if (out.length >= MAX_OFFICES_DOWN) break
+    }
+    return out
+  }
+
+  /** The items of `peerId`'s queue older than its TTL go, and their bounces are kept, in one durable write. */
+  private async expire (peerId: string): Promise<void> {
+    const peer = this.peers.get(peerId)
+    if (peer === undefined) return
+    const expired = await this.c.store.expireFed(peerId, Date.now() - peer.policy.ttlMs,
+      (old) => bounces(old.flatMap(i => i.to.map(t => ({ author: i.envelope.author, id: i.envelope.id, peer: t }))), 'ERR_FED_EXPIRED', peer.name))
+    if (expired.length === 0) return
+    this.link(peerId).counts.expired += expired.length
+    this.c.log.warn('queued mail expired before the paired relay took it; its senders are told (failed)', { peerId, count: expired.length })
+    this.told(new Set(expired.map(i => i.envelope.author)))
   }
 
   /** Forwards the queue to `peerId` until it is empty, another instance holds it, or the other relay fails. */
@@ -448,26 +537,39 @@ export class Federation {
     if (peer === undefined || l.busy || !this.c.allowed()) return
     l.busy = true
     try {
-      // the expired items go and their bounces are kept in one durable write
-      const expired = await this.c.store.expireFed(peerId, Date.now() - peer.policy.ttlMs,
-        (old) => bounces(old.flatMap(i => i.to.map(t => ({ author: i.envelope.author, id: i.envelope.id, peer: t }))), 'ERR_FED_EXPIRED', peer.name))
-      if (expired.length > 0) {
-        l.counts.expired += expired.length
-        this.c.log.warn('queued mail expired before the paired relay took it; its senders are told (failed)', { peerId, count: expired.length })
-        this.told(new Set(expired.map(i => i.envelope.author)))
-      }
+      await this.expire(peerId)
       for (;;) {
         let full = false
         let asked = false
-        const n = await this.c.store.drainFed(peerId, MAX_FED_BATCH, FED_BATCH_BYTES, async (items) => {
+        let held = false
+        const n = await this.c.store.drainFed(peerId, MAX_FED_BATCH, FED_BATCH_BYTES, async (queued) => {
           asked = true
+          // the authors' signed records go beside the batch; an item whose author's record does not name this
+          // relay as home yet waits a little (its node sends it right after admission), in order
+          const { accounts, ready } = await this.accountsOf(queued)
+          const items = queued.slice(0, ready)
+          if (items.length === 0) { held = true; return queued[0]!.seq - 1 }
           const ch = await this.channel(peer)
           const batch = `${items[0]!.seq}-${items[items.length - 1]!.seq}`
-          const r = parseFedReceipt(await ch.call('forward', { batch, items: items.map(i => ({ seq: i.seq, to: i.to, envelope: i.envelope })) }))
+          const r = parseFedReceipt(await ch.call('forward', { batch, items: items.map(i => ({ seq: i.seq, to: i.to, envelope: i.envelope })),
+            ...(accounts.length > 0 ? { accounts } : {}) }))
+          const bySeq = new Map(items.map(i => [i.seq, i]))
+          if ((r.refused?.length ?? 0) > 0) {
+            l.counts.refused += r.refused!.length
+            this.c.log.warn('the paired relay refused items; their senders are told', { peerId, count: r.refused!.length,
+              codes: [...new Set(r.refused!.map(x => x[1]))] })
+            // each refused item bounces for all its recipients there, with the other relay's typed reason
+            const byCode = new Map<string, Array<{ author: string, id: string, peer: string }>>()
+            for (const [seq, code] of r.refused!) {
+              const i = bySeq.get(seq)
+              if (i === undefined) continue
+              byCode.set(code, [...(byCode.get(code) ?? []), ...i.to.map(t => ({ author: i.envelope.author, id: i.envelope.id, peer: t }))])
+            }
+            for (const [code, list] of byCode) this.told(await this.c.store.addFedNotices(bounces(list, code, peer.name), MAX_KEPT_NOTICES))
+          }
           if (r.unknown.length > 0) {
             l.counts.refused += r.unknown.length
             this.c.log.warn('the paired relay has no such recipients; nothing kept for them, their senders are told', { peerId, count: r.unknown.length })
-            const bySeq = new Map(items.map(i => [i.seq, i]))
             // only for a recipient of that item we sent it for (the other relay cannot bounce anybody else);
             // kept before the items leave the queue (drainFed deletes them after this answer)
             this.told(await this.c.store.addFedNotices(bounces(r.unknown.flatMap(([seq, t]) => {
@@ -478,6 +580,7 @@ export class Federation {
           return r.lastSeq
         })
         if (n === null || !asked) break
+        if (held) { l.nextAt = Date.now() + HOME_WAIT_RETRY_MS; break }
         this.contact(peerId)
         l.counts.forwarded += n
         if (n === 0) break
@@ -521,7 +624,7 @@ export class Federation {
     }
     this.contact(remote)
     if (method === 'directory') {
-      const people = peer.policy.directory === 'none' ? [] : (await this.c.store.listListings()).map(listedPerson)
+      const people = peer.policy.directory === 'none' ? [] : await Promise.all((await this.c.store.listListings()).map(async l => await this.withRecord(l)))
       const instances = await this.ownInstances()
       return { name: this.init.name, people, ...(instances.length > 1 ? { instances } : {}) }
     }
@@ -537,33 +640,143 @@ export class Federation {
       this.told(new Set(await this.c.store.addFedNotices(keep, MAX_KEPT_NOTICES)))
       return { taken: keep.length }
     }
-    const { items } = parseForward(body)
-    const bad: Array<[number, string]> = []
+    const { items, accounts } = parseForward(body)
+    const homed = this.homedAt(remote, accounts)
+    const refused: Array<[number, string]> = []
     const checked = items.map(item => {
       try {
         if (!item.to.every(t => item.envelope.keys.some(k => k.to === t))) throw new ParleyError('ERR_INVALID_ENVELOPE', 'not sealed for every recipient named')
         verifyEnvelope(item.envelope)
         // a "slot taken" notice (issue 9) goes to the envelope's author, signed by the device that gives it back
+        // (its author is ours: checked by the notice, not by the home below)
         if (item.envelope.taken !== undefined) givenBackToAuthor(item.envelope, item.to)
+        // only mail of the caller's own users: their signed account record names it as home (a forged origin,
+        // or a user of ours or of a third office, is refused; so no relay can claim a route to someone it does not host)
+        else if (!homed(item.envelope)) throw new ParleyError('ERR_FED_NOT_HOME', 'its author\'s account record does not name that relay as home')
         return item
-      } catch {
-        for (const t of item.to) bad.push([item.seq, t])
+      } catch (err) {
+        refused.push([item.seq, toParleyError(err, 'ERR_INVALID_ENVELOPE').code])
         return { ...item, to: [] }
       }
     })
     const receipt = await this.c.store.receiveFed(remote, checked)
     const l = this.link(remote)
     l.counts.received += receipt.stored
-    l.counts.refused += receipt.unknown.length + bad.length
+    l.counts.refused += receipt.unknown.length + refused.length
     if (receipt.stored > 0) this.c.received?.(receipt.stored)
-    // replies to these authors go back to the relay their mail came from
+    // replies to these authors go back to the relay their mail came from (its own users: checked above)
     // (not from an envelope given back to its author: its author is ours, the relay it came from is not its home)
     for (const item of checked) {
       if (item.to.length > 0 && item.envelope.taken === undefined && !this.listed.has(item.envelope.author)) this.learn(item.envelope.author, remote)
     }
-    if (receipt.unknown.length + bad.length > 0) this.c.log.warn('forwarded mail for no user of ours, or not valid: nothing kept', { peerId: remote,
-      count: receipt.unknown.length + bad.length })
-    return { ...receipt, unknown: [...receipt.unknown, ...bad] }
+    if (receipt.unknown.length + refused.length > 0) this.c.log.warn('forwarded mail for no user of ours, or not valid: nothing kept', { peerId: remote,
+      count: receipt.unknown.length + refused.length, refused: [...new Set(refused.map(r => r[1]))] })
+    return { ...receipt, refused }
+  }
+
+  /**
+   * Whether an envelope's author is a user of paired relay `remote`: a current device of an account whose
+   * signed chain names `remote`, or one of its instances, as home. The chain judged is the MERGED one: the
+   * ops given beside the batch, the envelope's own `acct`, and the newest verified ops this relay has seen
+   * for that account (`chains`), so a relay cannot win with a stale prefix (a former home). Ops that do
+   * not verify count for nothing.
+   */
+  private homedAt (remote: string, accounts: AccountRecord[]): (who: { author: string, acct?: AccountRecord }) => boolean {
+    // per account: homed here by its merged chain, and its current devices; per device: the accounts naming it
+    const verdicts = new Map<string, { ok: boolean, devices: Set<string> }>()
+    const byDevice = new Map<string, Set<string>>()
+    const judge = (account: string, ops: AccountOp[]): void => {
+      if (ops.length === 0) return
+      const st = foldAccount(account, ops)
+      verdicts.set(account, { ok: st.home.some(h => this.primaryOf(h.relay) === remote), devices: new Set(st.devices) })
+      for (const d of st.devices) byDevice.set(d, (byDevice.get(d) ?? new Set()).add(account))
+    }
+    for (const r of accounts) this.chainOf(r)
+    for (const account of new Set(accounts.map(r => r.account))) judge(account, this.chains.get(account)?.ops ?? [])
+    return (envelope) => {
+      if (this.c.store.isAdmitted(envelope.author)) return false
+      if (envelope.acct !== undefined) judge(envelope.acct.account, this.chainOf(envelope.acct))
+      for (const a of byDevice.get(envelope.author) ?? []) {
+        const v = verdicts.get(a)
+        if (v !== undefined && v.ok && v.devices.has(envelope.author)) return true
+      }
+      return false
+    }
+  }
+
+  /** verified ops per account seen in forwards and directories, merged (the most recently used kept, MAX_CHAIN_BYTES in all) */
+  private readonly chains = new Map<string, { ops: AccountOp[], bytes: number }>()
+  private chainBytes = 0
+
+  /** `r`'s verified ops merged into the chain kept for its account; the merged chain. */
+  private chainOf (r: AccountRecord): AccountOp[] {
+    const valid = r.ops.filter(op => op.account === r.account && accountOpValid(op))
+    const old = this.chains.get(r.account)
+    if (valid.length === 0) return old?.ops ?? []
+    const ops = old === undefined ? mergeOps([], valid) : mergeOps(old.ops, valid)
+    if (old !== undefined) { this.chains.delete(r.account); this.chainBytes -= old.bytes }
+    const bytes = JSON.stringify(ops).length
+    this.chains.set(r.account, { ops, bytes })
+    this.chainBytes += bytes
+    for (const [k, v] of this.chains) {
+      if (this.chainBytes <= MAX_CHAIN_BYTES || k === r.account) break
+      this.chains.delete(k); this.chainBytes -= v.bytes
+    }
+    return ops
+  }
+
+  /** A listing as the other offices get it: with the person's signed account record (its home names this relay). */
+  private async withRecord (l: Listing): Promise<FedListed> {
+    const p = listedPerson(l)
+    try {
+      const account = await acctAdm.accountOfDevice(this.c.store, l.peerId) ?? l.peerId
+      const ops = await acctAdm.getAccountOps(this.c.store, account)
+      return ops.length > 0 ? { ...p, acct: { v: 1, account, ops } } : p
+    } catch {
+      return p
+    }
+  }
+
+  /**
+   * Our authors' signed account records, beside a batch for another relay (bounded), and how many items
+   * of the batch may go now: up to the first whose author's record does not name this relay (or one of its
+   * instances) as home yet, unless that item has waited HOME_WAIT_MS (then it goes, and is refused there).
+   */
+  private async accountsOf (items: FedQueueItem[]): Promise<{ accounts: AccountRecord[], ready: number }> {
+    const out: AccountRecord[] = []
+    const homed = new Map<string, boolean>()
+    const read = new Set<string>()
+    const sent = new Set<string>()
+    const mine = new Set((await this.ownInstances()).map(i => i.peerId))
+    // one budget for the records, the envelopes and their `to` under the frame; the batch is cut before the
+    // first item that does not fit with its author's record (never sent without it: refused there)
+    let bytes = 0
+    let cut = items.length
+    for (const [n, i] of items.entries()) {
+      const author = i.envelope.author
+      let record: AccountRecord | undefined
+      if (!read.has(author)) {
+        read.add(author)
+        try {
+          const account = await acctAdm.accountOfDevice(this.c.store, author) ?? author
+          const ops = await acctAdm.getAccountOps(this.c.store, account)
+          const st = foldAccount(account, ops)
+          homed.set(author, st.devices.includes(author) && st.home.some(h => mine.has(h.relay)))
+          if (ops.length > 0 && !sent.has(account)) record = { v: 1, account, ops }
+        } catch (err) {
+          this.c.log.debug('account record not read', { author, err: toParleyError(err).message })
+        }
+      }
+      const more = i.bytes + JSON.stringify(i.to).length + (record === undefined ? 0 : JSON.stringify(record).length)
+      if (n > 0 && bytes + more > FED_FORWARD_BYTES) { cut = n; break }
+      bytes += more
+      if (record !== undefined) { out.push(record); sent.add(record.account) }
+    }
+    const now = Date.now()
+    // (an envelope given back to its author with a slot notice is not our user's: it goes at once, checked by its notice there)
+    const wait = items.slice(0, cut).findIndex(i =>
+      homed.get(i.envelope.author) !== true && i.envelope.acct === undefined && i.envelope.taken === undefined && now - i.queuedAt < HOME_WAIT_MS)
+    return { accounts: out, ready: wait === -1 ? cut : wait }
   }
 
   private learn (author: string, relay: string): void {
@@ -632,7 +845,13 @@ export class Federation {
     try {
       const ch = await this.channel(peer)
       const dir = parseFedDirectory(await ch.call('directory', {}))
-      this.dirs.set(peerId, { name: dir.name, people: dir.people })
+      // a route claim each: only people whose signed record names that relay as home (none of ours, none of a third office's)
+      const homed = this.homedAt(peerId, dir.people.flatMap(p => p.acct !== undefined ? [p.acct] : []))
+      const people = dir.people.filter(p => homed({ author: p.peerId })).map(({ acct: _a, ...p }) => p)
+      if (people.length < dir.people.length) {
+        this.c.log.warn('a paired relay listed people it is not the home of: left out', { peerId, count: dir.people.length - people.length })
+      }
+      this.dirs.set(peerId, { name: dir.name, people })
       // its instances as it names them now (one added or gone since the pairing)
       if (dir.instances !== undefined) {
         const others = otherInstances(peerId, dir.instances)
@@ -645,10 +864,11 @@ export class Federation {
         }
       }
       for (const [k, v] of this.listed) if (v === peerId) this.listed.delete(k)
-      for (const p of dir.people) this.listed.set(p.peerId, peerId)
+      for (const p of people) this.listed.set(p.peerId, peerId)
       this.contact(peerId)
     } catch (err) {
       const l = this.link(peerId)
+      if (l.ok !== false) l.downSince = Date.now()
       l.ok = false
       l.lastError = toParleyError(err).message
       l.dirAt = Date.now() - this.init.directoryRefreshMs + Math.min(this.init.directoryRefreshMs, Math.max(this.init.retryMinMs, 5000))

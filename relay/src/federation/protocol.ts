@@ -5,12 +5,17 @@
  *
  * - `pair { secret, name, addrs }` -> `{ name, addrs }`: the only method an
  *   unpaired relay may call; it uses a one-time invite of the answering relay.
- * - `forward { batch, items: [{ seq, to, envelope }] }` -> FedReceipt: items
- *   of the caller's queue to us, in seq order. Stored (after fsync) for our
- *   own recipients only; a seq at or below our high-water mark for the caller
- *   is a replay and stores nothing.
- * - `directory {}` -> `{ name, people: [{ peerId, name, department? }], instances? }`:
- *   our users who chose to be listed, as our policy for the caller allows.
+ * - `forward { batch, items: [{ seq, to, envelope }], accounts? }` -> FedReceipt:
+ *   items of the caller's queue to us, in seq order. Stored (after fsync) for
+ *   our own recipients only, and only for an author whose signed account
+ *   record (`accounts`, or the envelope's `acct`) names the caller as home: an
+ *   item of anybody else is refused whole (`refused: [[seq, ERR_FED_NOT_HOME]]`),
+ *   as is one that does not verify (ERR_INVALID_ENVELOPE); a seq at or below our
+ *   high-water mark for the caller is a replay and stores nothing.
+ * - `directory {}` -> `{ name, people: [{ peerId, name, department?, acct? }], instances? }`:
+ *   our users who chose to be listed, as our policy for the caller allows,
+ *   each with its signed account record (`acct`): the asker lists (and routes
+ *   to) only a person whose record names the answering relay as home.
  * - `instances` (in the token, `pair`, its answer and `directory`): a relay
  *   of several instances on one store names them all `[{ peerId, addrs }]`;
  *   the other side takes any of them as this relay (issue 14).
@@ -22,6 +27,7 @@ import { randomBytes, createHash } from 'node:crypto'
 import { ParleyError } from '../../../core/errors.js'
 import { MAX_RECIPIENTS, MAX_SEQ, parseEnvelope } from '../../../core/protocol/envelope.js'
 import { Checker, PEER_ID, b64, CONTROL_CHARS } from '../../../core/protocol/validate.js'
+import { parseAccountRecord, type AccountRecord } from '../../../core/protocol/account.js'
 import type { FedInboundItem, FedInstance, FedReceipt } from './types.js'
 
 export const FED_PROTOCOL = '/parley/fed/1.0.0'
@@ -80,8 +86,18 @@ export function parsePairAnswer (value: unknown): { name: string, addrs: string[
   return { name: text(o, 'name', 100), addrs: addrs(o), ...(more !== undefined ? { instances: more } : {}) }
 }
 
-export function parseForward (value: unknown): { batch: string, items: FedInboundItem[] } {
+/** account records per forwarded batch, at most (one per author: their signed homes) */
+export const MAX_FED_ACCOUNTS = MAX_FED_BATCH
+/**
+ * bytes of one forward's account records, envelopes and `to` lists together, at most (frames are limited to
+ * 1 MiB; the rest is room for the JSON around them): the batch is cut before the item that would pass it
+ */
+export const FED_FORWARD_BYTES = 768 * 1024
+
+export function parseForward (value: unknown): { batch: string, items: FedInboundItem[], accounts: AccountRecord[] } {
   const o = fedCheck.obj(value, 'body')
+  // the authors' signed account records (their `home` op names the relay that may forward their mail)
+  const accounts = o.accounts === undefined ? [] : fedCheck.arr(o, 'accounts', { max: MAX_FED_ACCOUNTS }).map(a => parseAccountRecord(a))
   const batch = fedCheck.str(o, 'batch', { max: 64, pattern: /^[0-9-]+$/ })
   const items = fedCheck.arr(o, 'items', { min: 1, max: MAX_FED_BATCH }).map((v): FedInboundItem => {
     const i = fedCheck.obj(v, 'item')
@@ -89,7 +105,7 @@ export function parseForward (value: unknown): { batch: string, items: FedInboun
     const to = fedCheck.arr(i, 'to', { min: 1, max: MAX_RECIPIENTS }).map(t => fedCheck.str({ t }, 't', { max: 60, pattern: PEER_ID }))
     return { seq: fedCheck.int(i, 'seq', { min: 1, max: MAX_SEQ }), to: [...new Set(to)], envelope, bytes: JSON.stringify(envelope).length }
   })
-  return { batch, items }
+  return { batch, items, accounts }
 }
 
 export function parseFedReceipt (value: unknown): FedReceipt {
@@ -99,18 +115,26 @@ export function parseFedReceipt (value: unknown): FedReceipt {
     if (!Array.isArray(pair) || pair.length !== 2) fedCheck.fail('unknown must hold [seq, peer ID] pairs')
     return [fedCheck.int({ s: pair[0] }, 's', { min: 1, max: MAX_SEQ }), fedCheck.str({ p: pair[1] }, 'p', { max: 60, pattern: PEER_ID })]
   })
+  // items refused whole, each with its typed reason ([seq, code]); absent from older relays
+  const refused = o.refused === undefined ? undefined : fedCheck.arr(o, 'refused', { max: MAX_FED_BATCH }).map((u): [number, string] => {
+    const pair = u as unknown[]
+    if (!Array.isArray(pair) || pair.length !== 2) fedCheck.fail('refused must hold [seq, code] pairs')
+    return [fedCheck.int({ s: pair[0] }, 's', { min: 1, max: MAX_SEQ }), fedCheck.str({ c: pair[1] }, 'c', { max: 40, pattern: /^ERR_[A-Z_]+$/ })]
+  })
   return { lastSeq: fedCheck.int(o, 'lastSeq', { min: 0, max: MAX_SEQ }), stored: fedCheck.int(o, 'stored', { min: 0,
-    max: MAX_FED_BATCH * MAX_RECIPIENTS }), unknown, full: fedCheck.bool(o, 'full') }
+    max: MAX_FED_BATCH * MAX_RECIPIENTS }), unknown, full: fedCheck.bool(o, 'full'), ...(refused !== undefined ? { refused } : {}) }
 }
 
 export interface FedPerson { peerId: string, name: string, department?: string }
-export function parseFedDirectory (value: unknown): { name: string, people: FedPerson[], instances?: FedInstance[] } {
+/** A listed person as a relay tells it: with the signed account record that names that relay as home (checked by the asker). */
+export interface FedListed extends FedPerson { acct?: AccountRecord }
+export function parseFedDirectory (value: unknown): { name: string, people: FedListed[], instances?: FedInstance[] } {
   const o = fedCheck.obj(value, 'body')
-  const people = fedCheck.arr(o, 'people', { max: MAX_LISTED }).map((v): FedPerson => {
+  const people = fedCheck.arr(o, 'people', { max: MAX_LISTED }).map((v): FedListed => {
     const p = fedCheck.obj(v, 'person')
     const department = p.department === undefined ? undefined : text(p, 'department', 200)
     return { peerId: fedCheck.str(p, 'peerId', { max: 60, pattern: PEER_ID }), name: text(p, 'name', 100),
-      ...(department !== undefined && department !== '' ? { department } : {}) }
+      ...(department !== undefined && department !== '' ? { department } : {}), ...(p.acct !== undefined ? { acct: parseAccountRecord(p.acct) } : {}) }
   })
   const more = instances(o)
   return { name: text(o, 'name', 100), people, ...(more !== undefined ? { instances: more } : {}) }

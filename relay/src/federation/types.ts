@@ -75,7 +75,14 @@ export interface FedInboundItem { seq: number, to: string[], envelope: Envelope,
  * ours (nothing kept for them); `full`: it stopped at an item whose mailbox is
  * full (that item and those after it are not taken, the sender retries later).
  */
-export interface FedReceipt { lastSeq: number, stored: number, unknown: Array<[number, string]>, full: boolean }
+export interface FedReceipt {
+  lastSeq: number
+  stored: number
+  unknown: Array<[number, string]>
+  full: boolean
+  /** items refused whole, with the typed reason ([seq, code]: ERR_FED_NOT_HOME, ERR_INVALID_ENVELOPE); nothing kept for them */
+  refused?: Array<[number, string]>
+}
 
 /** notices kept per device, at most (the oldest go first) */
 export const MAX_KEPT_NOTICES = 10_000
@@ -89,8 +96,11 @@ export interface Listing { peerId: string, name: string, department?: string, up
 export interface FederationStore {
   listFedPeers(): Promise<FedPeer[]>
   putFedPeer(peer: FedPeer): Promise<void>
-  /** Unpairs: the peer and its queue go; returns how many queued items were dropped, or -1 when it was not paired. */
-  removeFedPeer(peerId: string): Promise<number>
+  /**
+   * Unpairs: the peer and its queue go; returns how many queued items were dropped, or -1 when it was not
+   * paired. `bounces` (when given) makes the notices for the dropped items, kept in the same durable write.
+   */
+  removeFedPeer(peerId: string, bounces?: (dropped: FedQueueItem[]) => KeptNotice[]): Promise<number>
   putFedInvite(invite: FedInvite): Promise<void>
   listFedInvites(): Promise<FedInvite[]>
   /**

@@ -42,7 +42,8 @@ export interface MailboxServiceComponents {
 }
 
 /** What the mailbox service needs of federation. */
-export type FederationRoom = Pick<Federation, 'route' | 'lookup' | 'enqueue' | 'offices' | 'officeOf' | 'receiptFrom' | 'takeNotices' | 'enabled'>
+export type FederationRoom = Pick<Federation,
+  'route' | 'lookup' | 'enqueue' | 'offices' | 'officeOf' | 'receiptFrom' | 'takeNotices' | 'enabled' | 'noticesFor' | 'unreachable'>
 
 export interface MailboxServiceInit {
   /** how often expired mail is deleted */
@@ -86,7 +87,8 @@ export class MailboxService {
       const admitted = this.c.store.isAdmitted(remote)
       // a node that takes `mailWaiting` says so (an older one would reset the stream on a method it does not know)
       if (admitted && wantsWake(body)) this.wakeable.add(remote)
-      return { admitted, queued: admitted ? await this.c.store.queued(remote) : 0, ...(this.c.federation?.enabled === true ? { notices: true } : {}),
+      const notices = await this.c.federation?.noticesFor(remote) === true
+      return { admitted, queued: admitted ? await this.c.store.queued(remote) : 0, ...(notices ? { notices: true } : {}),
         ...(!admitted && refused !== undefined ? { refused } : {}) }
     },
     deposit: async (remote, body) => {
@@ -142,9 +144,11 @@ export class MailboxService {
       // the deposit times stay at the relay; mail forwarded from another office says which (the route shown in the UI)
       const plain = { items: result.items.map(({ cursor, from, envelope }) => ({ cursor, from, envelope })), more: result.more }
       const fed = this.c.federation
-      if (fed?.enabled !== true) return plain
+      if (fed === undefined || !await fed.noticesFor(remote)) return plain
       const items = plain.items.map(i => { const office = fed.officeOf(i.envelope.author); return office === undefined ? i : { ...i, office } })
-      return { ...plain, items, notices: true }
+      // the other offices' relays we cannot reach now: the node marks what waits for them ("queued: office B unreachable")
+      const down = fed.unreachable()
+      return { ...plain, items, notices: true, ...(down.length > 0 ? { down } : {}) }
     },
     ackMail: async (remote, body) => {
       this.requireAdmitted(remote, 'ackMail')

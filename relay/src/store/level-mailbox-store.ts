@@ -395,17 +395,19 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore,
   async listFedPeers (): Promise<FedPeer[]> { return await this.fedPeers.values().all() }
   async putFedPeer (peer: FedPeer): Promise<void> { await this.gc.write(async (tx) => { tx.put(this.fedPeers, peer.peerId, peer) }) }
 
-  async removeFedPeer (peerId: string): Promise<number> {
+  async removeFedPeer (peerId: string, bounces?: (dropped: FedQueueItem[]) => KeptNotice[]): Promise<number> {
     const keys = await this.fedQueue.keys({ gt: peerId + SEP, lt: peerId + SEP + '\xff' }).all()
     return await this.gc.write(async (tx) => {
       if (!await tx.has(this.fedPeers, peerId)) return -1
       tx.del(this.fedPeers, peerId)
+      const dropped: FedQueueItem[] = []
       for (const k of keys) {
         const item = await tx.get(this.fedQueue, k)
         tx.del(this.fedQueue, k)
-        if (item !== undefined) tx.del(this.fedQueueIds, peerId + SEP + item.envelope.author + SEP + item.envelope.id)
+        if (item !== undefined) { dropped.push(item); tx.del(this.fedQueueIds, peerId + SEP + item.envelope.author + SEP + item.envelope.id) }
       }
       tx.del(this.fedQueueUse, peerId)
+      if (bounces !== undefined && dropped.length > 0) await this.keepNotices(tx, bounces(dropped), MAX_KEPT_NOTICES)
       return keys.length
     })
   }

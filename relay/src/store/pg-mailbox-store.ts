@@ -630,12 +630,17 @@ export class PgMailboxStore implements MailboxStore, FederationStore, SharedAdmi
     })
   }
 
-  async removeFedPeer (peerId: string): Promise<number> {
+  async removeFedPeer (peerId: string, bounces?: (dropped: FedQueueItem[]) => KeptNotice[]): Promise<number> {
     return await this.tx(async (c) => {
       const { rowCount } = await c.query('DELETE FROM relay_fed_peers WHERE peer_id = $1', [peerId])
       if ((rowCount ?? 0) === 0) return -1
-      const dropped = await c.query('DELETE FROM relay_fed_queue WHERE peer_id = $1', [peerId])
-      return dropped.rowCount ?? 0
+      const { rows } = await c.query<{ seq: number, recipients: string[], envelope: string, bytes: number, queued_at: number }>(
+        'DELETE FROM relay_fed_queue WHERE peer_id = $1 RETURNING seq, recipients, envelope, bytes, queued_at', [peerId])
+      const dropped = rows.map(r => ({ seq: r.seq, to: r.recipients, envelope: JSON.parse(r.envelope) as Envelope, bytes: r.bytes, queuedAt: r.queued_at }))
+        .sort((a, b) => a.seq - b.seq)
+      // the senders are told in the same transaction (a crash cannot drop the items and lose their bounces)
+      if (dropped.length > 0 && bounces !== undefined) await this.keepNotices(c, bounces(dropped), MAX_KEPT_NOTICES)
+      return dropped.length
     })
   }
 

@@ -27,6 +27,17 @@ describe('message info: the route through another office', () => {
       assert.equal(expired, `${t.fedFailed} ${t.fedRefusal.ERR_FED_EXPIRED}`)
       const unknown = routeLine(t, msg({ state: 'failed', error: 'ERR_UNKNOWN_RECIPIENT' }), [row({ state: 'failed' })], person)
       assert.equal(unknown, `${t.fedFailed} ${t.fedRefusal.ERR_UNKNOWN_RECIPIENT}`)
+      // queued at our relay because that office's relay cannot be reached (the API's `waiting`), on the message or a recipient row
+      const since = Date.UTC(2026, 0, 2, 9, 30)
+      const waiting = routeLine(t, msg({ waiting: { office: 'Shanghai office', since } }), [row({})], person)
+      assert.equal(waiting, t.routeOfficeWaiting('Shanghai office', since))
+      assert.ok(waiting.includes('Shanghai office') && waiting !== t.routeOfficeSent('Shanghai office'))
+      assert.equal(routeLine(t, msg({}), [row({ waiting: { office: 'Shanghai office', since } })], person), waiting)
+      // dropped by an unpairing, refused by the other relay: in words
+      const unpaired = routeLine(t, msg({ state: 'failed', error: 'ERR_FED_NOT_PAIRED' }), [], person)
+      assert.equal(unpaired, `${t.fedFailed} ${t.fedRefusalMore.ERR_FED_NOT_PAIRED}`)
+      assert.equal(routeLine(t, msg({ state: 'failed', error: 'ERR_FED_NOT_HOME' }), [row({ state: 'failed' })], person),
+        `${t.fedFailed} ${t.fedRefusalMore.ERR_FED_NOT_HOME}`)
       // the LAN case is unchanged
       assert.equal(routeLine(t, msg({ state: 'delivered' }), [row({ state: 'delivered', via: 'lan', office: undefined })], person), t.routeDelivered(t.routeVia.lan))
     })

@@ -12,6 +12,7 @@ import {
 import { parseFedPolicy } from '../../../relay/src/federation/federation.js'
 import { fedSeqAfter, usableFedInvite } from '../../../relay/src/federation/rules.js'
 import { DEFAULT_FED_POLICY } from '../../../relay/src/federation/types.js'
+import { parseFetchResult } from '../../../core/protocol/relay-rpc.js'
 
 const code = (c: string) => (err: unknown): boolean => err instanceof ParleyError && err.code === c
 const PEER = '12D3KooW' + 'A'.repeat(44)
@@ -56,5 +57,18 @@ describe('federation protocol', () => {
     assert.throws(() => usableFedInvite({ ...inv, usedBy: 'other' }, PEER, 5), code('ERR_FED_PAIRING'))
     assert.equal(fedSeqAfter(0, 1000), 1_000_001)
     assert.equal(fedSeqAfter(2_000_000, 1000), 2_000_001)
+  })
+
+  it('fed12: refused items with their typed reason, the offices down in a fetch answer', () => {
+    const receipt = { lastSeq: 4, stored: 0, unknown: [], full: false }
+    assert.deepEqual(parseFedReceipt({ ...receipt, refused: [[1, 'ERR_FED_NOT_HOME'], [2, 'ERR_BAD_SIGNATURE']] }).refused,
+      [[1, 'ERR_FED_NOT_HOME'], [2, 'ERR_BAD_SIGNATURE']])
+    assert.equal(parseFedReceipt(receipt).refused, undefined, 'an older relay says nothing of it')
+    assert.throws(() => parseFedReceipt({ ...receipt, refused: [[1, 'not a code']] }), code('ERR_MALFORMED_FRAME'))
+    assert.throws(() => parseFedReceipt({ ...receipt, refused: [1] }), code('ERR_MALFORMED_FRAME'))
+    const down = [{ office: 'office B', relay: PEER, since: 1000, error: 'All multiaddr dials failed' }]
+    assert.deepEqual(parseFetchResult({ items: [], more: false, notices: true, down }).down, down)
+    assert.throws(() => parseFetchResult({ items: [], more: false, down: [{ office: 'x', relay: 'nope', since: 1 }] }), (e: unknown) => e instanceof ParleyError)
+    assert.throws(() => parseFetchResult({ items: [], more: false, down: Array.from({ length: 65 }, () => down[0]) }), (e: unknown) => e instanceof ParleyError)
   })
 })

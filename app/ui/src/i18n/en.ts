@@ -372,7 +372,17 @@ export const en = (f: Formatters) => ({
       return f.plural(m, { one: '# minute', other: '# minutes' })
     }
     return `You can edit a message for ${span(editMs)} and recall it for ${span(recallMs)} after sending it.`
-  }
+  },
+
+  // issue 12 (fed12): queued because the other office's relay cannot be reached; mail dropped by an unpairing or refused there
+  routeOfficeWaiting: (office: string, since: number) =>
+    `Queued: the relay of ${office} cannot be reached (since ${f.dateTime(since)}). Our relay keeps the message and sends it when that relay is back.`,
+  fedRefusalMore: {
+    ERR_FED_NOT_PAIRED: 'Our relay is no longer paired with that office’s relay, so the message was not sent there. ' +
+      'Ask your admin to pair the offices again, then send it again.',
+    ERR_FED_NOT_HOME: 'The other office’s relay refused it: your account does not name our relay as its home yet. Send it again in a moment.',
+    ERR_INVALID_ENVELOPE: 'The other office’s relay refused it as damaged. Send it again.'
+  } as Record<string, string>
 })
 
 export type Messages = ReturnType<typeof en>

@@ -336,5 +336,13 @@ export const zhCN: Catalog<Messages> = (f) => ({
       return `${f.number(m)} 分钟`
     }
     return `消息发送后 ${span(editMs)}内可以编辑，${span(recallMs)}内可以撤回。`
-  }
+  },
+
+  // issue 12 (fed12): queued because the other office's relay cannot be reached; mail dropped by an unpairing or refused there
+  routeOfficeWaiting: (office, since) => `排队中：无法连接${office}的中继（自 ${f.dateTime(since)} 起）。我们的中继会保留这条消息，并在对方中继恢复后发送。`,
+  fedRefusalMore: {
+    ERR_FED_NOT_PAIRED: '我们的中继已不再与该办公室的中继配对，消息未发往那里。请让管理员重新配对两个办公室，然后重新发送。',
+    ERR_FED_NOT_HOME: '对方办公室的中继拒收了这条消息：你的账户尚未把我们的中继记为主中继。请稍后重新发送。',
+    ERR_INVALID_ENVELOPE: '对方办公室的中继认为这条消息已损坏而拒收。请重新发送。'
+  } as Record<string, string>
 })

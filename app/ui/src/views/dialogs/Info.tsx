@@ -67,11 +67,15 @@ export function routeLine (t: Messages, m: MessageView, rows: RecipientView[], p
     : `${t.routeReceived(t.routeVia[m.via])}${m.viaPeer !== undefined ? ` ${t.routeForwarded(person(m.viaPeer))}` : ''}`
   // federation (issue 12): a recipient of another office, the words of our relay's bounce
   const office = rows.find(r => r.office !== undefined)?.office
-  const fedError = m.error !== undefined ? t.fedRefusal[m.error] : undefined
+  const fedError = m.error !== undefined ? t.fedRefusal[m.error] ?? t.fedRefusalMore[m.error] : undefined
+  // waiting in our relay's queue: that office's relay cannot be reached (fed12)
+  const waiting = m.waiting ?? rows.find(r => r.waiting !== undefined)?.waiting
   return !m.outgoing ? (m.office !== undefined ? `${received} ${t.routeOffice(m.office)}` : received)
     : m.state === 'queued' ? `${t.routeQueued}${held !== undefined ? ` ${t.relayRefusal[held] ?? t.relayRefusalOther(held)}.` : ''}`
-      : m.state === 'sent' ? (office !== undefined ? t.routeOfficeSent(office) : t.routeRelay)
-        : m.state === 'failed' && fedError !== undefined && (office !== undefined || m.error === 'ERR_FED_EXPIRED') ? `${t.fedFailed} ${fedError}`
+      : m.state === 'sent'
+        ? (waiting !== undefined ? t.routeOfficeWaiting(waiting.office, waiting.since) : office !== undefined ? t.routeOfficeSent(office) : t.routeRelay)
+        : m.state === 'failed' && fedError !== undefined && (office !== undefined || m.error === 'ERR_FED_EXPIRED' || m.error === 'ERR_FED_NOT_PAIRED')
+          ? `${t.fedFailed} ${fedError}`
           : m.state === 'failed' ? `${t.routeFailed} ${m.error !== undefined ? (t.refusal as Record<string, string>)[m.error] ?? t.refusalOther(m.error) : ''}`
             : `${via !== undefined ? t.routeDelivered(t.routeVia[via]) : t.routeDirect}${office !== undefined ? ` ${t.routeOfficeVia(office)}` : ''}`
 }
