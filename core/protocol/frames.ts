@@ -66,8 +66,10 @@ export class FrameDecoder {
   }
 
   private take (n: number): Uint8Array {
+    // a frame in several chunks is joined into a new buffer: it is handed out as it is (one copy, not two)
+    const joined = this.chunks.length > 1
     const all = this.concat()
-    const taken = all.slice(0, n)
+    const taken = joined ? all.subarray(0, n) : all.slice(0, n)
     const rest = all.subarray(n)
     this.chunks = rest.byteLength > 0 ? [rest] : []
     this.buffered = rest.byteLength

@@ -62,11 +62,18 @@ export const DEFAULT_WINDOW_BYTES = 8 * 1024 * 1024
 /** a group member holding a file passes it on to members that come online while its author is away, this long after it arrived */
 const PASS_ON_MS = 7 * 24 * 3600 * 1000
 export const DEFAULT_FILE_TICK_MS = 2000
-/** a partial file's state is recorded after this many verified bytes, or this long, whichever comes first */
-const FLUSH_BYTES = 2 * 1024 * 1024
-const FLUSH_MS = 100
-const MAX_UNRECORDED_BYTES = 8 * 1024 * 1024
+/**
+ * a partial file's state is recorded (fsync of the file, then of the state) after this many written
+ * bytes, or this long, whichever comes first: a group commit in the background. Chunks written but not
+ * recorded when the process dies are not lost: at the next start they are hash-checked on disk (recover).
+ */
+const FLUSH_BYTES = 16 * 1024 * 1024
+const FLUSH_MS = 1000
+/** a disk slower than the network: the fetch waits for the flush beyond this */
+const MAX_UNRECORDED_BYTES = 48 * 1024 * 1024
 const EVENT_MS = 250
+/** a file being served stays open this long after its last request */
+const READER_IDLE_MS = 10_000
 
 export const defaultDownloads = (home: string): string => join(home, 'Downloads', 'Parley')
 
@@ -85,6 +92,8 @@ interface Live {
   bad: Map<string, Set<number>>
   fh?: FileHandle
   opening?: Promise<FileHandle>
+  /** serving: the file chunks are read from, kept open while it is asked for (closed when idle) */
+  rfh?: { path: string, fh: Promise<FileHandle>, used: number }
   flushing?: Promise<void>
   flushAgain?: boolean
   lastFlush: number
@@ -97,6 +106,8 @@ interface Live {
   loop?: Promise<void>
   wake?: () => void
   note?: string
+  /** in, loaded from disk: look for chunks written but not recorded before the fetch goes on */
+  recover?: boolean
 }
 
 const bitmapOf = (s: Set<number>, n: number): string => encodeBitmap(i => s.has(i), n)
@@ -163,6 +174,7 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
       await this.flush(t).catch(() => {})
       await t.fh?.close().catch(() => {})
       t.fh = undefined
+      await this.closeReader(t)
     }
     this.live.clear()
   }
@@ -188,6 +200,7 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
     }
     t.ctx = { key: await importContentKey(Buffer.from(m.key, 'base64url')), fileId: m.id, count }
     this.live.set(this.key(rec.direction, m.id), t)
+    if (rec.direction === 'in' && rec.partPath !== undefined && (rec.state === 'active' || rec.state === 'paused')) t.recover = true
     if (rec.direction === 'in' && rec.state === 'active') this.runLoop(t)
     return t
   }
@@ -323,12 +336,7 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
         const i = req.i ?? -1
         if (i < 0 || i >= t.count) throw new ParleyError('ERR_INVALID_ARGUMENT', 'no such chunk')
         if (rec.direction === 'in' && !t.verified.has(i)) throw new ParleyError('ERR_NOT_FOUND', 'this device does not have that chunk yet')
-        const src = rec.direction === 'out' || rec.state === 'complete' ? rec.path : rec.partPath ?? rec.path
-        const fh = await open(src, 'r').catch((err: NodeJS.ErrnoException) => {
-          throw new ParleyError('ERR_NOT_FOUND', `the file is no longer there (${err.code ?? 'error'})`)
-        })
-        let plain: Uint8Array
-        try { plain = await readChunk(fh, rec.manifest, i) } finally { await fh.close() }
+        const plain = await readChunk(await this.reader(t), rec.manifest, i)
         const sealed = await encryptChunk(t.ctx as ChunkContext, i, plain)
         if (rec.direction === 'out') {
           let s = t.served.get(remote)
@@ -350,6 +358,32 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
       }
       default: throw new ParleyError('ERR_INVALID_ARGUMENT', `${req.op} is for relays`)
     }
+  }
+
+  /**
+   * The file chunks are served from, opened once for all the requests of a transfer (not once per
+   * chunk); closed after READER_IDLE_MS without a request, and reopened when the path changes (a
+   * received file renamed from its `.part`).
+   */
+  private async reader (t: Live): Promise<FileHandle> {
+    const rec = t.rec
+    const path = rec.direction === 'out' || rec.state === 'complete' ? rec.path : rec.partPath ?? rec.path
+    if (t.rfh !== undefined && t.rfh.path !== path) await this.closeReader(t)
+    if (t.rfh === undefined) {
+      const fh = open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+        throw new ParleyError('ERR_NOT_FOUND', `the file is no longer there (${err.code ?? 'error'})`)
+      })
+      t.rfh = { path, fh, used: Date.now() }
+      fh.catch(() => { if (t.rfh?.fh === fh) t.rfh = undefined })
+    }
+    t.rfh.used = Date.now()
+    return await t.rfh.fh
+  }
+
+  private async closeReader (t: Live): Promise<void> {
+    const r = t.rfh
+    t.rfh = undefined
+    if (r !== undefined) await (await r.fh.catch(() => undefined))?.close().catch(() => {})
   }
 
   // ---- receiving -------------------------------------------------------------
@@ -411,6 +445,10 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
 
   private async fetchLoop (t: Live): Promise<void> {
     let backoff = 250
+    if (t.recover === true) {
+      t.recover = false
+      await this.recoverWritten(t).catch((err) => { this.c.log.warn('could not check a partial file', { file: t.rec.fileId, err: String(err) }) })
+    }
     while (this.running && t.rec.state === 'active') {
       if (t.verified.size + t.written.size >= t.count) { await this.finish(t); return }
       const progressed = await this.fetchRound(t)
@@ -493,6 +531,36 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
       t.wires.delete(wire)
       void wire.close()
     }
+  }
+
+  /**
+   * After a restart: the chunks of the partial file not recorded as verified whose bytes on disk are
+   * the sender's (their encryption hashes to the manifest's hash) were written before the process
+   * died; they are fsynced and recorded instead of fetched again. Holes (all zeros) are skipped.
+   */
+  private async recoverWritten (t: Live): Promise<void> {
+    const m = t.rec.manifest
+    const fh = await open(t.rec.partPath as string, 'r').catch(() => undefined)
+    if (fh === undefined) return
+    const found: number[] = []
+    try {
+      if ((await fh.stat()).size !== m.size) return
+      const zero = Buffer.alloc(m.chunkSize)
+      for (let i = 0; i < t.count && this.running; i++) {
+        if (t.verified.has(i)) continue
+        const plain = await readChunk(fh, m, i) as Buffer
+        if (plain.byteLength === 0 || plain.equals(zero.subarray(0, plain.byteLength))) continue
+        if (await chunkMatches(await encryptChunk(t.ctx as ChunkContext, i, plain), chunkHash(t.hashes, i))) found.push(i)
+      }
+      if (found.length === 0) return
+      await fh.datasync()
+    } finally { await fh.close() }
+    if (t.rec.state !== 'active' && t.rec.state !== 'paused') return
+    for (const i of found) t.verified.add(i)
+    t.rec.verified = bitmapOf(t.verified, t.count)
+    await this.states.save(t.rec)
+    this.c.log.info('partial file: chunks written before a restart kept', { file: t.rec.fileId, chunks: found.length })
+    this.changed(t, true)
   }
 
   /** Checks a chunk (hash, then decryption) and writes it; false (counted, to be fetched elsewhere) if it is not the sender's. */
@@ -600,7 +668,11 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
   // ---- relay copies (offline recipients) -------------------------------------
 
   private tick (): void {
-    for (const t of this.live.values()) t.wake?.()
+    const now = Date.now()
+    for (const t of this.live.values()) {
+      t.wake?.()
+      if (t.rfh !== undefined && now - t.rfh.used > READER_IDLE_MS) void this.closeReader(t)
+    }
     void this.uploadAll()
   }
 
@@ -706,6 +778,7 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
     await t.flushing
     await t.fh?.close().catch(() => {})
     t.fh = undefined
+    await this.closeReader(t)
     if (t.rec.partPath !== undefined) await rm(t.rec.partPath, { force: true })
     t.verified.clear()
     t.written.clear()
