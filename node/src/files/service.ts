@@ -19,7 +19,8 @@ import {
   DEFAULT_MAX_FILE_BYTES, MAX_FORMAT_FILE_BYTES, chunkCount, chunkHash, chunkLength, chunkSizeFor, safeFileName, safeRelativeDir,
   type FileManifest
 } from '../../../core/protocol/file-manifest.js'
-import { chunkMatches, decryptChunk, encryptChunk, importContentKey, sha256, type ChunkContext } from '../../../core/protocol/file-chunks.js'
+import { importContentKey } from '../../../core/protocol/file-chunks.js'
+import { ChunkCrypto, type ChunkKeys } from './chunk-crypto.js'
 import { FILE_PROTOCOL, FileWire, decodeBitmap, encodeBitmap, type FileAnswer, type FileRequest } from '../../../core/protocol/file-wire.js'
 import { b64 } from '../../../core/protocol/validate.js'
 import { TypedEventEmitter } from '../../../core/util/events.js'
@@ -79,7 +80,7 @@ export const defaultDownloads = (home: string): string => join(home, 'Downloads'
 
 interface Live {
   rec: TransferRecord
-  ctx?: ChunkContext
+  ctx?: ChunkKeys
   hashes: Uint8Array
   count: number
   /** in: verified and recorded; out: unused */
@@ -128,6 +129,7 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
   readonly maxFileBytes: number
   private readonly windowBytes: number
   private readonly tickMs: number
+  private readonly crypto = new ChunkCrypto()
 
   constructor (private readonly c: FileServiceComponents, init: FileServiceInit = {}) {
     super()
@@ -177,6 +179,7 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
       await this.closeReader(t)
     }
     this.live.clear()
+    await this.crypto.close()
   }
 
   private key (direction: string, fileId: string): string { return `${direction}-${fileId}` }
@@ -198,7 +201,8 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
       samples: [],
       lastEvent: 0
     }
-    t.ctx = { key: await importContentKey(Buffer.from(m.key, 'base64url')), fileId: m.id, count }
+    const raw = Buffer.from(m.key, 'base64url')
+    t.ctx = { key: await importContentKey(raw), raw, fileId: m.id, count }
     this.live.set(this.key(rec.direction, m.id), t)
     if (rec.direction === 'in' && rec.partPath !== undefined && (rec.state === 'active' || rec.state === 'paused')) t.recover = true
     if (rec.direction === 'in' && rec.state === 'active') this.runLoop(t)
@@ -259,15 +263,15 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
       size = (await fh.stat()).size
       const chunkSize = chunkSizeFor(size)
       const count = chunkCount(size, chunkSize)
-      const ctx: ChunkContext = { key: await importContentKey(rawKey), fileId, count }
+      const ctx: ChunkKeys = { key: await importContentKey(rawKey), raw: rawKey, fileId, count }
       hashes = Buffer.alloc(count * 32)
-      // read, encrypt and hash a few chunks at a time in the thread pool
+      // read (thread pool), encrypt and hash (chunk workers) a few chunks at a time
       const PAR = 4
       for (let base = 0; base < count; base += PAR) {
         await Promise.all(Array.from({ length: Math.min(PAR, count - base) }, async (_, k) => {
           const i = base + k
           const plain = await readChunk(fh, { size, chunkSize }, i)
-          Buffer.from(await sha256(await encryptChunk(ctx, i, plain))).copy(hashes, i * 32)
+          Buffer.from((await this.crypto.seal(ctx, i, plain, true)).hash).copy(hashes, i * 32)
         }))
       }
       const manifest: FileManifest = {
@@ -337,12 +341,13 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
         if (i < 0 || i >= t.count) throw new ParleyError('ERR_INVALID_ARGUMENT', 'no such chunk')
         if (rec.direction === 'in' && !t.verified.has(i)) throw new ParleyError('ERR_NOT_FOUND', 'this device does not have that chunk yet')
         const plain = await readChunk(await this.reader(t), rec.manifest, i)
-        const sealed = await encryptChunk(t.ctx as ChunkContext, i, plain)
+        const bytes = plain.byteLength
+        const { sealed } = await this.crypto.seal(t.ctx as ChunkKeys, i, plain)
         if (rec.direction === 'out') {
           let s = t.served.get(remote)
           if (s === undefined) { s = new Set(); t.served.set(remote, s) }
           s.add(i)
-          this.sample(t, plain.byteLength)
+          this.sample(t, bytes)
           this.changed(t)
         }
         return { payload: sealed }
@@ -550,7 +555,8 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
         if (t.verified.has(i)) continue
         const plain = await readChunk(fh, m, i) as Buffer
         if (plain.byteLength === 0 || plain.equals(zero.subarray(0, plain.byteLength))) continue
-        if (await chunkMatches(await encryptChunk(t.ctx as ChunkContext, i, plain), chunkHash(t.hashes, i))) found.push(i)
+        const { hash } = await this.crypto.seal(t.ctx as ChunkKeys, i, plain, true)
+        if (Buffer.from(hash).equals(chunkHash(t.hashes, i))) found.push(i)
       }
       if (found.length === 0) return
       await fh.datasync()
@@ -565,11 +571,9 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
 
   /** Checks a chunk (hash, then decryption) and writes it; false (counted, to be fetched elsewhere) if it is not the sender's. */
   private async accept (t: Live, peer: string, i: number, sealed: Uint8Array): Promise<boolean> {
-    let plain: Uint8Array | undefined
-    if (await chunkMatches(sealed, chunkHash(t.hashes, i))) {
-      plain = await decryptChunk(t.ctx as ChunkContext, i, sealed).catch(() => undefined)
-      if (plain !== undefined && plain.byteLength !== chunkLength(t.rec.manifest, i)) plain = undefined
-    }
+    // hash, then decryption, in a chunk worker (`sealed` goes to it)
+    let plain = await this.crypto.open(t.ctx as ChunkKeys, i, sealed, chunkHash(t.hashes, i))
+    if (plain !== undefined && plain.byteLength !== chunkLength(t.rec.manifest, i)) plain = undefined
     if (plain === undefined) {
       t.rec.rejected++
       let bad = t.bad.get(peer)
@@ -718,7 +722,7 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
         const worker = async (): Promise<void> => {
           while (todo.length > 0) {
             const i = todo.shift() as number
-            const sealed = await encryptChunk(t.ctx as ChunkContext, i, await readChunk(fh, m, i))
+            const { sealed } = await this.crypto.seal(t.ctx as ChunkKeys, i, await readChunk(fh, m, i))
             await wire.call('put', m.id, { i, payload: sealed })
           }
         }

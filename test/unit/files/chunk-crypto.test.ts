@@ -1,0 +1,68 @@
+/**
+ * The chunk workers (node/src/files/chunk-crypto.ts) against the reference
+ * construction (core/protocol/file-chunks.ts): the same sealed bytes and
+ * hashes, both ways; a damaged chunk, a wrong index or a wrong hash is refused;
+ * the buffers handed over are the worker's (transferred), and small or shared
+ * buffers are copied instead.
+ */
+import { describe, it, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { ChunkCrypto, type ChunkKeys } from '../../../node/src/files/chunk-crypto.js'
+import { decryptChunk, encryptChunk, importContentKey, sha256 } from '../../../core/protocol/file-chunks.js'
+
+describe('chunk workers', () => {
+  const crypto = new ChunkCrypto(2)
+  after(async () => { await crypto.close() })
+  const keys = async (): Promise<ChunkKeys> => {
+    const raw = randomBytes(32)
+    return { key: await importContentKey(raw), raw, fileId: randomBytes(16).toString('base64url'), count: 7 }
+  }
+
+  it('seals exactly as file-chunks.ts does, and opens what it sealed', async () => {
+    const k = await keys()
+    for (const size of [0, 5, 100_000, 1024 * 1024]) {
+      const plain = randomBytes(size)
+      const ref = await encryptChunk(k, 3, plain)
+      const { sealed, hash } = await crypto.seal(k, 3, Buffer.from(plain))
+      assert.deepEqual(Buffer.from(sealed as Uint8Array), Buffer.from(ref))
+      assert.deepEqual(Buffer.from(hash), Buffer.from(await sha256(ref)))
+      const hashOnly = await crypto.seal(k, 3, Buffer.from(plain), true)
+      assert.equal(hashOnly.sealed, undefined)
+      assert.deepEqual(Buffer.from(hashOnly.hash), Buffer.from(hash))
+      const opened = await crypto.open(k, 3, new Uint8Array(ref), hash)
+      assert.deepEqual(Buffer.from(opened as Uint8Array), plain)
+      assert.deepEqual(Buffer.from(await decryptChunk(k, 3, sealed as Uint8Array)), plain)
+    }
+  })
+
+  it('refuses a damaged chunk, another index, another hash', async () => {
+    const k = await keys()
+    const plain = randomBytes(200_000)
+    const sealed = await encryptChunk(k, 1, plain)
+    const hash = await sha256(sealed)
+    const bad = new Uint8Array(sealed); bad[10] = (bad[10] as number) ^ 1
+    const badHash = await sha256(bad)
+    assert.equal(await crypto.open(k, 1, new Uint8Array(bad), hash), undefined)
+    assert.equal(await crypto.open(k, 1, new Uint8Array(bad), badHash), undefined, 'the hash matches, the tag does not')
+    assert.equal(await crypto.open(k, 2, new Uint8Array(sealed), hash), undefined, 'sealed for chunk 1')
+    assert.equal(await crypto.open(k, 1, new Uint8Array(sealed), new Uint8Array(32)), undefined)
+    assert.equal(await crypto.open(k, 1, new Uint8Array(4), await sha256(new Uint8Array(4))), undefined, 'shorter than a tag')
+  })
+
+  it('hands a chunk buffer over; a view into a larger shared buffer is copied and left intact', async () => {
+    const k = await keys()
+    const own = randomBytes(256 * 1024)
+    const copy = Buffer.from(own)
+    await crypto.seal(k, 0, own)
+    assert.equal(own.byteLength, 0, 'transferred to the worker')
+    const big = randomBytes(4 * 1024 * 1024)
+    const view = big.subarray(1024, 1024 + 128 * 1024)
+    const before = Buffer.from(view)
+    const { hash } = await crypto.seal(k, 0, view, true)
+    assert.equal(view.byteLength, 128 * 1024)
+    assert.deepEqual(Buffer.from(view), before)
+    assert.deepEqual(Buffer.from(hash), Buffer.from(await sha256(await encryptChunk(k, 0, before))))
+    assert.ok(copy.byteLength > 0)
+  })
+})
