@@ -95,6 +95,7 @@ export class ChunkCrypto {
           p?.resolve(r)
         })
         w.on('error', (err) => { this.broken(err) })
+        w.on('exit', (code) => { if (this.slots?.some(x => x.w === w) === true) this.broken(new Error(`a chunk worker exited (${code})`)) })
         return { w, busy: 0 }
       })
     } catch {
