@@ -105,6 +105,8 @@ interface Live {
   lastEvent: number
   eventTimer?: NodeJS.Timeout
   loop?: Promise<void>
+  /** aborted by pause, cancel and stop: a stream still being opened (to a peer gone quiet) gives up at once */
+  halt?: AbortController
   wake?: () => void
   note?: string
   /** in, loaded from disk: look for chunks written but not recorded before the fetch goes on */
@@ -166,10 +168,7 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
     this.c.messenger.removeEventListener('messageStored', this.onStored)
     this.c.host.removeEventListener('peerConnected', this.onConnected)
     this.c.host.removeEventListener('presenceChanged', this.onPresence)
-    for (const t of this.live.values()) {
-      for (const w of t.wires) w.abort(new ParleyError('ERR_STREAM_CLOSED', 'stopping'))
-      t.wake?.()
-    }
+    for (const t of this.live.values()) this.halt(t, new ParleyError('ERR_STREAM_CLOSED', 'stopping'))
     await Promise.all([...this.live.values()].map(async t => { await t.loop?.catch(() => {}) }))
     for (const t of this.live.values()) {
       clearTimeout(t.eventTimer)
@@ -180,6 +179,13 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
     }
     this.live.clear()
     await this.crypto.close()
+  }
+
+  /** Stops a transfer's fetching now: its streams, a stream being opened, its wait for a source. */
+  private halt (t: Live, err: ParleyError): void {
+    for (const w of t.wires) w.abort(err)
+    t.halt?.abort(err)
+    t.wake?.()
   }
 
   private key (direction: string, fileId: string): string { return `${direction}-${fileId}` }
@@ -443,6 +449,7 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
 
   private runLoop (t: Live): void {
     if (t.loop !== undefined) return
+    t.halt = new AbortController()
     t.loop = this.fetchLoop(t).catch((err) => {
       this.c.log.warn('file transfer stopped', { file: t.rec.fileId, err: String(err) })
     }).finally(() => { t.loop = undefined })
@@ -494,14 +501,16 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
     return any
   }
 
-  private async openWire (peer: string): Promise<FileWire> {
-    const stream = await this.c.host.openStream(peer, FILE_PROTOCOL, { signal: AbortSignal.timeout(15_000) })
+  private async openWire (peer: string, halt?: AbortSignal): Promise<FileWire> {
+    const timeout = AbortSignal.timeout(15_000)
+    const signal = halt === undefined ? timeout : AbortSignal.any([timeout, halt])
+    const stream = await this.c.host.openStream(peer, FILE_PROTOCOL, { signal })
     return new FileWire(stream, undefined, this.c.log)
   }
 
   /** Fetches what `peer` has of the missing chunks, `window` at a time. Returns the chunks stored. */
   private async fetchFrom (t: Live, peer: string): Promise<number> {
-    const wire = await this.openWire(peer)
+    const wire = await this.openWire(peer, t.halt?.signal)
     t.wires.add(wire)
     try {
       const have = decodeBitmap(((await wire.call('have', t.rec.fileId)).body as { have?: unknown } | undefined)?.have, t.count)
@@ -754,7 +763,7 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
     const t = this.findRef(ref)
     if (t.rec.state !== 'active') throw new ParleyError('ERR_INVALID_ARGUMENT', `the transfer is ${t.rec.state}`)
     t.rec.state = 'paused'
-    for (const w of t.wires) w.abort(new ParleyError('ERR_ABORTED', 'paused'))
+    this.halt(t, new ParleyError('ERR_ABORTED', 'paused'))
     await t.loop?.catch(() => {})
     await this.flush(t)
     await this.states.save(t.rec)
@@ -777,7 +786,7 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
     const t = this.findRef(ref)
     if (t.rec.state === 'complete' || t.rec.state === 'cancelled') throw new ParleyError('ERR_INVALID_ARGUMENT', `the transfer is ${t.rec.state}`)
     t.rec.state = 'cancelled'
-    for (const w of t.wires) w.abort(new ParleyError('ERR_ABORTED', 'cancelled'))
+    this.halt(t, new ParleyError('ERR_ABORTED', 'cancelled'))
     await t.loop?.catch(() => {})
     await t.flushing
     await t.fh?.close().catch(() => {})
