@@ -380,6 +380,8 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
     const rec = t.rec
     const path = rec.direction === 'out' || rec.state === 'complete' ? rec.path : rec.partPath ?? rec.path
     if (t.rfh !== undefined && t.rfh.path !== path) await this.closeReader(t)
+    // stopping: no handle is opened that stop() would not close
+    if (!this.running) throw new ParleyError('ERR_STREAM_CLOSED', 'stopping')
     if (t.rfh === undefined) {
       const fh = open(path, 'r').catch((err: NodeJS.ErrnoException) => {
         throw new ParleyError('ERR_NOT_FOUND', `the file is no longer there (${err.code ?? 'error'})`)
