@@ -11,6 +11,7 @@
  */
 import { Worker } from 'node:worker_threads'
 import { availableParallelism } from 'node:os'
+import { ParleyError } from '../../../core/errors.js'
 import { chunkMatches, decryptChunk, encryptChunk, sha256, type ChunkContext } from '../../../core/protocol/file-chunks.js'
 
 /** a chunk's keys: the raw content key for the workers, the WebCrypto key for the fallback */
@@ -78,17 +79,19 @@ const TRANSFER_SLACK = 256 * 1024
 export class ChunkCrypto {
   private slots: Slot[] | undefined
   private failed = false
+  /** set by close(): no worker is started again and every call is refused */
+  private closed = false
   private readonly pending = new Map<number, { resolve: (r: Reply) => void, reject: (e: Error) => void }>()
   private nextId = 1
 
   constructor (private readonly size = Math.max(1, Math.min(2, availableParallelism()))) {}
 
   private start (): Slot[] | undefined {
+    if (this.closed) throw new ParleyError('ERR_STREAM_CLOSED', 'the file service is stopping')
     if (this.slots !== undefined || this.failed) return this.slots
     try {
       this.slots = Array.from({ length: this.size }, () => {
         const w = new Worker(WORKER, { eval: true })
-        w.unref()
         w.on('message', (r: Reply) => {
           const p = this.pending.get(r.id)
           this.pending.delete(r.id)
@@ -96,6 +99,9 @@ export class ChunkCrypto {
         })
         w.on('error', (err) => { this.broken(err) })
         w.on('exit', (code) => { if (this.slots?.some(x => x.w === w) === true) this.broken(new Error(`a chunk worker exited (${code})`)) })
+        // after the listeners (adding a 'message' listener refs the worker again): an idle worker
+        // never keeps the process alive; call() refs it only while it has calls in flight
+        w.unref()
         return { w, busy: 0 }
       })
     } catch {
@@ -121,7 +127,7 @@ export class ChunkCrypto {
     const slot = slots.reduce((a, b) => b.busy < a.busy ? b : a)
     const id = this.nextId++
     const reply = new Promise<Reply>((resolve, reject) => { this.pending.set(id, { resolve, reject }) })
-    slot.busy++
+    if (slot.busy++ === 0) slot.w.ref()
     try {
       const whole = data.byteLength >= TRANSFER_MIN && data.buffer.byteLength - data.byteLength <= TRANSFER_SLACK && data.buffer instanceof ArrayBuffer
       try {
@@ -133,7 +139,7 @@ export class ChunkCrypto {
         slot.w.postMessage({ ...msg, id, buf: copy.buffer, off: 0, len: copy.byteLength }, [copy.buffer])
       }
       return await reply
-    } finally { slot.busy-- }
+    } finally { if (--slot.busy === 0) slot.w.unref() }
   }
 
   /**
@@ -163,11 +169,13 @@ export class ChunkCrypto {
     return r.bad === undefined ? r.out : undefined
   }
 
+  /** Stops the workers; afterwards every seal/open is refused (ERR_STREAM_CLOSED) and no worker starts again. */
   async close (): Promise<void> {
+    this.closed = true
     const slots = this.slots ?? []
     this.slots = undefined
     await Promise.all(slots.map(async s => await s.w.terminate()))
-    for (const p of this.pending.values()) p.reject(new Error('stopped'))
+    for (const p of this.pending.values()) p.reject(new ParleyError('ERR_STREAM_CLOSED', 'the file service is stopping'))
     this.pending.clear()
   }
 }

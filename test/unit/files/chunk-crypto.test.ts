@@ -8,6 +8,11 @@
 import { describe, it, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { ChunkCrypto, type ChunkKeys } from '../../../node/src/files/chunk-crypto.js'
 import { decryptChunk, encryptChunk, importContentKey, sha256 } from '../../../core/protocol/file-chunks.js'
 
@@ -64,5 +69,51 @@ describe('chunk workers', () => {
     assert.deepEqual(Buffer.from(view), before)
     assert.deepEqual(Buffer.from(hash), Buffer.from(await sha256(await encryptChunk(k, 0, before))))
     assert.ok(copy.byteLength > 0)
+  })
+})
+
+/** Runs `code` (an ES module that may import ChunkCrypto from `MOD`) in a node of its own; its exit code, or 'hung' after `ms`. */
+async function inChild (code: string, ms: number): Promise<{ rc: number | 'hung', out: string }> {
+  const mod = fileURLToPath(new URL('../../../node/src/files/chunk-crypto.ts', import.meta.url))
+  const dir = await mkdtemp(join(tmpdir(), 'parley-cc-'))
+  const file = join(dir, 'child.mts')
+  await writeFile(file, code.replaceAll('MOD', JSON.stringify(mod)))
+  const child = spawn(process.execPath, ['--import', 'tsx', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { out += d.toString() })
+  return await new Promise((resolve) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); resolve({ rc: 'hung', out }) }, ms)
+    child.on('exit', (rc) => { clearTimeout(timer); resolve({ rc: rc ?? -1, out }) })
+  }).finally(async () => { await rm(dir, { recursive: true, force: true }) }) as { rc: number | 'hung', out: string }
+}
+
+describe('chunk workers and the process lifetime', () => {
+  const KEYS = `
+    import { ChunkCrypto } from MOD
+    import { randomBytes } from 'node:crypto'
+    const raw = randomBytes(32)
+    const k = { raw, key: await crypto.subtle.importKey('raw', raw, 'AES-GCM', false, ['encrypt', 'decrypt']), fileId: randomBytes(16).toString('base64url'), count: 2 }
+    const c = new ChunkCrypto(2)
+  `
+  it('an idle worker does not keep the process alive: it exits after a call without close()', async () => {
+    const r = await inChild(KEYS + `
+      const { hash } = await c.seal(k, 0, randomBytes(256 * 1024))
+      console.log('sealed', hash.byteLength)
+    `, 60_000)
+    assert.equal(r.rc, 0, r.out)
+    assert.match(r.out, /sealed 32/)
+  })
+
+  it('after close() a call is refused (ERR_STREAM_CLOSED), no worker starts again, and the process exits', async () => {
+    const r = await inChild(KEYS + `
+      await c.seal(k, 0, randomBytes(1000))
+      await c.close()
+      for (const call of [() => c.seal(k, 1, randomBytes(256 * 1024)), () => c.open(k, 1, randomBytes(1000), new Uint8Array(32))]) {
+        try { await call(); console.log('not refused') } catch (err) { console.log('refused', err.code) }
+      }
+    `, 60_000)
+    assert.equal(r.rc, 0, r.out)
+    assert.deepEqual(r.out.match(/refused \S+|not refused/g), ['refused ERR_STREAM_CLOSED', 'refused ERR_STREAM_CLOSED'])
   })
 })
