@@ -129,6 +129,7 @@ describe('files through the relay', () => {
     assert.equal(ben.host.reach(ana.peerId), 'lan')
     const switched = view()?.bytes ?? 0
     assert.ok(switched >= at.bytes)
+    assert.ok(switched < data.byteLength, 'the route changed before the end (the rest came over the direct connection)')
     const done = await until(() => { const v = view(); return v?.state === 'complete' ? v : undefined }, 'complete over the direct connection', 60_000)
     console.error(`# route change at ${(switched * 100 / data.byteLength).toFixed(0)} %`)
     assert.equal(sha(await readFile(done.path as string)), sha(data))

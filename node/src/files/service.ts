@@ -207,7 +207,8 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
       samples: [],
       lastEvent: 0
     }
-    const raw = Buffer.from(m.key, 'base64url')
+    // its own 32-byte buffer (Buffer.from would be a view into the shared 8 KiB pool, cloned whole into each worker message)
+    const raw = new Uint8Array(Buffer.from(m.key, 'base64url'))
     t.ctx = { key: await importContentKey(raw), raw, fileId: m.id, count }
     this.live.set(this.key(rec.direction, m.id), t)
     if (rec.direction === 'in' && rec.partPath !== undefined && (rec.state === 'active' || rec.state === 'paused')) t.recover = true
@@ -563,6 +564,8 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
       if ((await fh.stat()).size !== m.size) return
       const zero = Buffer.alloc(m.chunkSize)
       for (let i = 0; i < t.count && this.running; i++) {
+        // cancelled, paused or stopping meanwhile: the scan stops at once (a paused one is scanned again on resume)
+        if (t.rec.state !== 'active' || t.halt?.signal.aborted === true) { t.recover = t.rec.state === 'paused'; return }
         if (t.verified.has(i)) continue
         const plain = await readChunk(fh, m, i) as Buffer
         if (plain.byteLength === 0 || plain.equals(zero.subarray(0, plain.byteLength))) continue
