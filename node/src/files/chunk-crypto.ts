@@ -73,8 +73,8 @@ interface Slot { w: Worker, busy: number }
 
 /** Buffers this size or more are handed to the worker (its own ArrayBuffer, or the frame it came in); smaller ones are copied. */
 const TRANSFER_MIN = 64 * 1024
-/** how much more than the chunk its ArrayBuffer may hold and still be handed over whole (a frame's header) */
-const TRANSFER_SLACK = 256 * 1024
+/** how far into its ArrayBuffer a chunk may start and still be handed over whole (a frame's header); it must end at the buffer's end */
+const TRANSFER_SLACK = 64 * 1024
 
 export class ChunkCrypto {
   private slots: Slot[] | undefined
@@ -129,7 +129,8 @@ export class ChunkCrypto {
     const reply = new Promise<Reply>((resolve, reject) => { this.pending.set(id, { resolve, reject }) })
     if (slot.busy++ === 0) slot.w.ref()
     try {
-      const whole = data.byteLength >= TRANSFER_MIN && data.buffer.byteLength - data.byteLength <= TRANSFER_SLACK && data.buffer instanceof ArrayBuffer
+      const whole = data.byteLength >= TRANSFER_MIN && data.byteOffset <= TRANSFER_SLACK &&
+        data.byteOffset + data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer
       try {
         if (!whole) throw new Error('copy')
         slot.w.postMessage({ ...msg, id, buf: data.buffer, off: data.byteOffset, len: data.byteLength }, [data.buffer])

@@ -69,6 +69,18 @@ describe('chunk workers', () => {
     assert.deepEqual(Buffer.from(view), before)
     assert.deepEqual(Buffer.from(hash), Buffer.from(await sha256(await encryptChunk(k, 0, before))))
     assert.ok(copy.byteLength > 0)
+    // a chunk with more bytes after it in its buffer (not a frame's tail): copied, the rest of the buffer left alone
+    const parent = randomBytes(384 * 1024)
+    const head = parent.subarray(0, 128 * 1024)
+    const rest = Buffer.from(parent.subarray(128 * 1024))
+    await crypto.seal(k, 0, head, true)
+    assert.equal(parent.byteLength, 384 * 1024, 'not detached')
+    assert.deepEqual(Buffer.from(parent.subarray(128 * 1024)), rest)
+    // a frame: a small header, then the chunk to the end of the buffer: handed over
+    const frame = randomBytes(64 + 128 * 1024)
+    const chunk = frame.subarray(64)
+    await crypto.seal(k, 0, chunk, true)
+    assert.equal(frame.byteLength, 0, 'the frame was handed over')
   })
 })
 
