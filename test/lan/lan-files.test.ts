@@ -159,7 +159,10 @@ describe('files on a namespace LAN', () => {
       assert.equal(json().find(v => v.id === t1.id)?.state, 'paused')
       assert.match(cli(ben, 'transfers'), line('paused'))
       assert.match(cli(ben, 'transfers', 'resume', t1.id), line('active'))
+      // at once: the resumed fetch is dialing a peer it cannot reach (a 15 s dial timeout); the cancel halts it
+      const asked = Date.now()
       assert.match(cli(ben, 'transfers', 'cancel', t1.msgId), line('cancelled'))
+      assert.ok(Date.now() - asked < 10_000, `the cancel took ${Date.now() - asked} ms (it waited for the dial?)`)
       assert.equal(json().find(v => v.id === t1.id)?.state, 'cancelled')
       assert.deepEqual(await parts(), [], 'a cancelled transfer leaves no partial file')
       // mistakes are said in words, and the node goes on
