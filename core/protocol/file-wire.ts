@@ -70,7 +70,7 @@ function encode (h: Header, payload?: Uint8Array): [Uint8Array, Uint8Array | und
 interface Pending { resolve: (a: FileAnswer) => void, reject: (e: Error) => void }
 
 export interface FileWireInit {
-  /** requests answered at once (reading and encrypting chunks in the thread pool). @default 4 */
+  /** requests answered at once (reading and encrypting chunks in the thread pool): a receiver's whole window. @default 8 */
   concurrency?: number
   /** @default 30000 */
   callTimeoutMs?: number
@@ -92,7 +92,7 @@ export class FileWire {
   bytesIn = 0
 
   constructor (private readonly stream: RawStream, private readonly handler: FileHandler | undefined, private readonly log: Logger, init: FileWireInit = {}) {
-    this.concurrency = init.concurrency ?? 4
+    this.concurrency = init.concurrency ?? 8
     this.callTimeoutMs = init.callTimeoutMs ?? DEFAULT_FILE_CALL_TIMEOUT_MS
     stream.addEventListener('message', (evt) => { this.onData(evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()) })
     stream.addEventListener('close', (evt) => { this.fail(new ParleyError('ERR_STREAM_CLOSED', 'file stream closed', { cause: evt.error })) })

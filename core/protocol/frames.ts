@@ -65,12 +65,22 @@ export class FrameDecoder {
     return this.concat().subarray(0, n)
   }
 
+  /**
+   * The next `n` bytes, as a buffer of their own (exactly `n` bytes, so a frame can be handed to a
+   * worker whole): copied once out of the chunks they came in; the rest stays where it is.
+   */
   private take (n: number): Uint8Array {
-    const all = this.concat()
-    const taken = all.slice(0, n)
-    const rest = all.subarray(n)
-    this.chunks = rest.byteLength > 0 ? [rest] : []
-    this.buffered = rest.byteLength
+    const taken = new Uint8Array(n)
+    let off = 0
+    while (off < n) {
+      const c = this.chunks[0] as Uint8Array
+      const k = Math.min(c.byteLength, n - off)
+      taken.set(k === c.byteLength ? c : c.subarray(0, k), off)
+      off += k
+      if (k === c.byteLength) this.chunks.shift()
+      else this.chunks[0] = c.subarray(k)
+    }
+    this.buffered -= n
     return taken
   }
 

@@ -22,6 +22,8 @@ import type { IdentityView, PeerView, TransferView } from '../../node/src/api/co
 const MiB = 1024 * 1024
 const SIZE = Number(process.env.BENCH_FILE_MIB ?? 1024) * MiB
 const CIRCUIT = Number(process.env.BENCH_CIRCUIT_MIB ?? 256) * MiB
+/** a directory: the two LAN nodes run with --cpu-prof and leave their profiles there */
+const PROF = process.env.BENCH_CPU_PROF
 const PEER = new URL('./files-bench-peer.ts', import.meta.url).pathname
 const why = canUseNamespaces()
 if (why !== null) { console.error(`bench:files: ${why}`); process.exit(1) }
@@ -81,11 +83,12 @@ try {
 
   const src = join(dir, 'gig.bin')
   await randomFile(src, SIZE)
-  const mk = (i: number, name: string, args: string[]): NodeProc => new NodeProc({
-    dataDir: join(dir, name), name, netns: lan.hosts[i]?.name, logFile: join(dir, `${name}.log`), args: [...args, '--downloads', join(dir, `${name}-dl`)]
+  const mk = (i: number, name: string, args: string[], prof = false): NodeProc => new NodeProc({
+    dataDir: join(dir, name), name, netns: lan.hosts[i]?.name, logFile: join(dir, `${name}.log`), args: [...args, '--downloads', join(dir, `${name}-dl`)],
+    ...(prof && PROF !== undefined ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', PROF, '--cpu-prof-name', `${name}.cpuprofile`] } : {})
   })
-  const a = mk(0, 'A', ['--listen', '/ip4/0.0.0.0/tcp/4001'])
-  const b = mk(1, 'B', ['--listen', '/ip4/0.0.0.0/tcp/4001'])
+  const a = mk(0, 'A', ['--listen', '/ip4/0.0.0.0/tcp/4001'], true)
+  const b = mk(1, 'B', ['--listen', '/ip4/0.0.0.0/tcp/4001'], true)
   procs.push(a, b)
   await Promise.all([a.start(), b.start()])
   const idB = (await b.api!.call<IdentityView>('GET', '/identity')).peerId
@@ -93,25 +96,27 @@ try {
   const lanMs = await transfer(a, b, idB, src, SIZE, 'Parley file, LAN')
   console.log(`  ratio to raw TCP ${(tcpMs / lanMs).toFixed(2)}, to TCP + Noise + yamux ${(p2pMs / lanMs).toFixed(2)}`)
   await Promise.all([a.stop(), b.stop()])
-
-  const relay = new RelayProc({ dataDir: join(dir, 'relay'), netns: h3.name, args: ['--listen', `/ip4/${h3.ip}/tcp/4100`], logFile: join(dir, 'relay.log') })
-  procs.push(relay)
-  await relay.start()
-  const relayAddr = (JSON.parse(relay.admin('stats', '--json')) as { addresses: string[] }).addresses.find(x => x.includes(h3.ip)) as string
-  const invite = relay.admin('invite', 'create', '--uses', '2')
-  const rargs = ['--no-mdns', '--relay', relayAddr, '--invite', invite]
-  const c = mk(0, 'C', ['--listen', `/ip4/${h1.ip}/tcp/4002`, ...rargs])
-  const d = mk(1, 'D', ['--listen', `/ip4/${h2.ip}/tcp/4002`, ...rargs])
-  procs.push(c, d)
-  await Promise.all([c.start(), d.start()])
-  const idD = (await d.api!.call<IdentityView>('GET', '/identity')).peerId
-  for (const n of [c, d]) await until(async () => (await n.api!.call<{ relay: { admitted: boolean | null } }>('GET', '/settings')).relay.admitted === true, 'admitted', 30_000, 100)
-  const small = join(dir, 'circuit.bin')
-  await randomFile(small, CIRCUIT)
-  // the circuit comes up with the first message
-  await c.api!.call('POST', '/messages', { to: idD, text: 'hello', wait: 'delivered', timeoutMs: 60_000 })
-  const circuitMs = await transfer(c, d, idD, small, CIRCUIT, `Parley file, relay circuit (${CIRCUIT / MiB} MiB)`)
-  console.log(`  reach ${(await c.api!.call<PeerView[]>('GET', '/peers')).find(p => p.peerId === idD)?.reach ?? '?'}; ratio to TCP + Noise + yamux on the LAN ${(p2pMs / SIZE * CIRCUIT / circuitMs).toFixed(2)}`)
+  if (CIRCUIT <= 0) console.log('relay circuit: skipped (BENCH_CIRCUIT_MIB=0)')
+  else {
+    const relay = new RelayProc({ dataDir: join(dir, 'relay'), netns: h3.name, args: ['--listen', `/ip4/${h3.ip}/tcp/4100`], logFile: join(dir, 'relay.log') })
+    procs.push(relay)
+    await relay.start()
+    const relayAddr = (JSON.parse(relay.admin('stats', '--json')) as { addresses: string[] }).addresses.find(x => x.includes(h3.ip)) as string
+    const invite = relay.admin('invite', 'create', '--uses', '2')
+    const rargs = ['--no-mdns', '--relay', relayAddr, '--invite', invite]
+    const c = mk(0, 'C', ['--listen', `/ip4/${h1.ip}/tcp/4002`, ...rargs])
+    const d = mk(1, 'D', ['--listen', `/ip4/${h2.ip}/tcp/4002`, ...rargs])
+    procs.push(c, d)
+    await Promise.all([c.start(), d.start()])
+    const idD = (await d.api!.call<IdentityView>('GET', '/identity')).peerId
+    for (const n of [c, d]) await until(async () => (await n.api!.call<{ relay: { admitted: boolean | null } }>('GET', '/settings')).relay.admitted === true, 'admitted', 30_000, 100)
+    const small = join(dir, 'circuit.bin')
+    await randomFile(small, CIRCUIT)
+    // the circuit comes up with the first message
+    await c.api!.call('POST', '/messages', { to: idD, text: 'hello', wait: 'delivered', timeoutMs: 60_000 })
+    const circuitMs = await transfer(c, d, idD, small, CIRCUIT, `Parley file, relay circuit (${CIRCUIT / MiB} MiB)`)
+    console.log(`  reach ${(await c.api!.call<PeerView[]>('GET', '/peers')).find(p => p.peerId === idD)?.reach ?? '?'}; ratio to TCP + Noise + yamux on the LAN ${(p2pMs / SIZE * CIRCUIT / circuitMs).toFixed(2)}`)
+  }
 } finally {
   for (const c of children) c.kill('SIGKILL')
   await Promise.all(procs.map(async p => { await p.stop().catch(() => {}) }))

@@ -11,7 +11,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { connect, loopbackNode, removeDir, tmpDir, until } from '../helpers/nodes.js'
-import { buildUi, launchChromium, uiTest } from '../helpers/browser.js'
+import { buildUi, launchChromium, screen, uiTest } from '../helpers/browser.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 
 /** Makes a PNG in the page and hands it to the conversation as a drop, or to the message box as a paste. */
@@ -74,6 +74,20 @@ describe('files in the web UI', () => {
 
   const ui = (name: string, fn: () => Promise<void>): void => { uiTest(name, () => ({ alice: pageA, bob: pageB }), fn, 'files-') }
 
+  /** Bob's conversation with Alice as a screen, in Chinese (his page) and in English (a page of its own, once `ready`): the user guides show it */
+  const bobScreens = async (name: string, ready: (p: Page) => Promise<void>): Promise<void> => {
+    await ready(pageB)
+    await screen(pageB, { locale: 'zh-CN', width: 1100 }, name)
+    const ctx = await browser.newContext({ viewport: { width: 1100, height: 760 }, locale: 'en-US' })
+    try {
+      const p = await ctx.newPage()
+      await p.goto(b.uiUrl as string)
+      await p.locator(`li.person[data-peer="${a.peerId}"]`).click()
+      await ready(p)
+      await screen(p, { locale: 'en', width: 1100 }, name)
+    } finally { await ctx.close() }
+  }
+
   ui('an image dropped on the conversation arrives with its thumbnail; one pasted into the message box too', async () => {
     await IMAGE_EVENT(pageA, 'drop', 'plan.png', '#2f6fde')
     const card = pageB.locator('.msg:not(.mine) .file-card', { hasText: 'plan.png' })
@@ -96,6 +110,11 @@ describe('files in the web UI', () => {
     const pasted = pageB.locator('.msg:not(.mine) .file-card', { hasText: '截图' }).or(pageB.locator('.msg:not(.mine) .file-card', { hasText: 'Screenshot' }))
     await pasted.first().waitFor({ timeout: 20_000 })
     assert.match(await pasted.first().locator('img.file-thumb').getAttribute('src') ?? '', /^data:image\/jpeg;base64,/)
+    await bobScreens('files-received', async (p) => {
+      const thumbs = p.locator('.msg:not(.mine) .file-card img.file-thumb')
+      await until(async () => await thumbs.evaluateAll((imgs: HTMLImageElement[]) => imgs.length >= 2 && imgs.every(i => i.complete && i.naturalWidth > 0)), 'both previews drawn', 20_000)
+      await p.locator('.msg:not(.mine) .file-card[data-state="complete"]', { hasText: 'plan.png' }).waitFor({ timeout: 20_000 })
+    })
   })
 
   ui('a large file shows its progress while the sender is gone, and completes when it is back', async () => {
@@ -113,6 +132,9 @@ describe('files in the web UI', () => {
     assert.ok(value > 0 && value < 100, `progress ${value}`)
     await card.locator('.file-status', { hasText: '等待对方上线' }).waitFor({ timeout: 20_000 })
     assert.match(await card.locator('.file-status').textContent() ?? '', /\d+%/)
+    await bobScreens('files-progress', async (p) => {
+      await p.locator('.msg:not(.mine) .file-card', { hasText: 'big.bin' }).locator('progress.file-bar').waitFor({ timeout: 20_000 })
+    })
     // the name is shown only once complete: no open or save yet
     assert.equal(await card.locator('a.file-open').count(), 0)
     await startA()

@@ -4,7 +4,8 @@
  * an offline recipient is kept at the relay as encrypted chunks (no plaintext
  * in its data dir), the per-user file quota refuses clearly, a chunk damaged
  * at the relay is rejected and fetched again from the sender, over the relay
- * circuit.
+ * circuit; a route change in the middle of a transfer (relay circuit → a
+ * direct connection, the circuit closed) goes on from the chunks it has.
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -16,6 +17,8 @@ import { RelayServer } from '../../relay/src/relay-server.js'
 import { createLogger } from '../../core/util/log.js'
 import type { ParleyNode } from '../../node/src/parley-node.js'
 import type { TransferView } from '../../node/src/files/types.js'
+import type { Libp2p } from 'libp2p'
+import { peerIdFromString } from '@libp2p/peer-id'
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 const MiB = 1024 * 1024
@@ -104,5 +107,32 @@ describe('files through the relay', () => {
     const second = await until(() => { const v = ben2.files.list().find(t => t.msgId === two!.msgId); return v?.state === 'complete' ? v : undefined }, 'second file complete', 30_000)
     assert.equal(sha(await readFile(second.path as string)), sha(other))
     assert.equal(ben2.host.reach(nodes.Ana!.peerId), 'relay')
+  })
+  it('route change mid-transfer: from the relay circuit to a direct connection, the circuit closed; goes on from its chunks', async () => {
+    const ana = nodes.Ana as ParleyNode
+    const ben = nodes.Ben as ParleyNode
+    assert.equal(ben.host.reach(ana.peerId), 'relay')
+    const data = randomBytes(48 * MiB + 11)
+    const src = join(dir, 'route.bin')
+    await writeFile(src, data)
+    const [sent] = await ana.files.send(ben.peerId, [src])
+    const view = (): TransferView | undefined => ben.files.list().find(t => t.msgId === sent!.msgId)
+    const at = await until(() => { const v = view(); return v !== undefined && v.bytes > 0 ? v : undefined }, 'first chunks over the circuit', 30_000, 5)
+    // the colleague walks into the office: a direct connection, and the circuit goes
+    const direct = ana.host.addresses().find(a => a.includes('/127.0.0.1/') && !a.includes('/p2p-circuit'))
+    assert.ok(direct !== undefined)
+    await ben.host.dial(direct)
+    const libp2p = (ben.host as unknown as { node: Libp2p }).node
+    for (const c of libp2p.getConnections(peerIdFromString(ana.peerId))) {
+      if (c.remoteAddr.toString().includes('/p2p-circuit')) c.abort(new Error('route change'))
+    }
+    assert.equal(ben.host.reach(ana.peerId), 'lan')
+    const switched = view()?.bytes ?? 0
+    assert.ok(switched >= at.bytes)
+    assert.ok(switched < data.byteLength, 'the route changed before the end (the rest came over the direct connection)')
+    const done = await until(() => { const v = view(); return v?.state === 'complete' ? v : undefined }, 'complete over the direct connection', 60_000)
+    console.error(`# route change at ${(switched * 100 / data.byteLength).toFixed(0)} %`)
+    assert.equal(sha(await readFile(done.path as string)), sha(data))
+    assert.equal(done.rejected, 0)
   })
 })

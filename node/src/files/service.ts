@@ -19,7 +19,8 @@ import {
   DEFAULT_MAX_FILE_BYTES, MAX_FORMAT_FILE_BYTES, chunkCount, chunkHash, chunkLength, chunkSizeFor, safeFileName, safeRelativeDir,
   type FileManifest
 } from '../../../core/protocol/file-manifest.js'
-import { chunkMatches, decryptChunk, encryptChunk, importContentKey, sha256, type ChunkContext } from '../../../core/protocol/file-chunks.js'
+import { importContentKey } from '../../../core/protocol/file-chunks.js'
+import { ChunkCrypto, type ChunkKeys } from './chunk-crypto.js'
 import { FILE_PROTOCOL, FileWire, decodeBitmap, encodeBitmap, type FileAnswer, type FileRequest } from '../../../core/protocol/file-wire.js'
 import { b64 } from '../../../core/protocol/validate.js'
 import { TypedEventEmitter } from '../../../core/util/events.js'
@@ -62,17 +63,24 @@ export const DEFAULT_WINDOW_BYTES = 8 * 1024 * 1024
 /** a group member holding a file passes it on to members that come online while its author is away, this long after it arrived */
 const PASS_ON_MS = 7 * 24 * 3600 * 1000
 export const DEFAULT_FILE_TICK_MS = 2000
-/** a partial file's state is recorded after this many verified bytes, or this long, whichever comes first */
-const FLUSH_BYTES = 2 * 1024 * 1024
-const FLUSH_MS = 100
-const MAX_UNRECORDED_BYTES = 8 * 1024 * 1024
+/**
+ * a partial file's state is recorded (fsync of the file, then of the state) after this many written
+ * bytes, or this long, whichever comes first: a group commit in the background. Chunks written but not
+ * recorded when the process dies are not lost: at the next start they are hash-checked on disk (recover).
+ */
+const FLUSH_BYTES = 16 * 1024 * 1024
+const FLUSH_MS = 1000
+/** a disk slower than the network: the fetch waits for the flush beyond this */
+const MAX_UNRECORDED_BYTES = 48 * 1024 * 1024
 const EVENT_MS = 250
+/** a file being served stays open this long after its last request */
+const READER_IDLE_MS = 10_000
 
 export const defaultDownloads = (home: string): string => join(home, 'Downloads', 'Parley')
 
 interface Live {
   rec: TransferRecord
-  ctx?: ChunkContext
+  ctx?: ChunkKeys
   hashes: Uint8Array
   count: number
   /** in: verified and recorded; out: unused */
@@ -85,6 +93,8 @@ interface Live {
   bad: Map<string, Set<number>>
   fh?: FileHandle
   opening?: Promise<FileHandle>
+  /** serving: the file chunks are read from, kept open while it is asked for (closed when idle) */
+  rfh?: { path: string, fh: Promise<FileHandle>, used: number }
   flushing?: Promise<void>
   flushAgain?: boolean
   lastFlush: number
@@ -95,8 +105,12 @@ interface Live {
   lastEvent: number
   eventTimer?: NodeJS.Timeout
   loop?: Promise<void>
+  /** aborted by pause, cancel and stop: a stream still being opened (to a peer gone quiet) gives up at once */
+  halt?: AbortController
   wake?: () => void
   note?: string
+  /** in, loaded from disk: look for chunks written but not recorded before the fetch goes on */
+  recover?: boolean
 }
 
 const bitmapOf = (s: Set<number>, n: number): string => encodeBitmap(i => s.has(i), n)
@@ -117,6 +131,7 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
   readonly maxFileBytes: number
   private readonly windowBytes: number
   private readonly tickMs: number
+  private readonly crypto = new ChunkCrypto()
 
   constructor (private readonly c: FileServiceComponents, init: FileServiceInit = {}) {
     super()
@@ -153,18 +168,24 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
     this.c.messenger.removeEventListener('messageStored', this.onStored)
     this.c.host.removeEventListener('peerConnected', this.onConnected)
     this.c.host.removeEventListener('presenceChanged', this.onPresence)
-    for (const t of this.live.values()) {
-      for (const w of t.wires) w.abort(new ParleyError('ERR_STREAM_CLOSED', 'stopping'))
-      t.wake?.()
-    }
+    for (const t of this.live.values()) this.halt(t, new ParleyError('ERR_STREAM_CLOSED', 'stopping'))
     await Promise.all([...this.live.values()].map(async t => { await t.loop?.catch(() => {}) }))
     for (const t of this.live.values()) {
       clearTimeout(t.eventTimer)
       await this.flush(t).catch(() => {})
       await t.fh?.close().catch(() => {})
       t.fh = undefined
+      await this.closeReader(t)
     }
     this.live.clear()
+    await this.crypto.close()
+  }
+
+  /** Stops a transfer's fetching now: its streams, a stream being opened, its wait for a source. */
+  private halt (t: Live, err: ParleyError): void {
+    for (const w of t.wires) w.abort(err)
+    t.halt?.abort(err)
+    t.wake?.()
   }
 
   private key (direction: string, fileId: string): string { return `${direction}-${fileId}` }
@@ -186,8 +207,11 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
       samples: [],
       lastEvent: 0
     }
-    t.ctx = { key: await importContentKey(Buffer.from(m.key, 'base64url')), fileId: m.id, count }
+    // its own 32-byte buffer (Buffer.from would be a view into the shared 8 KiB pool, cloned whole into each worker message)
+    const raw = new Uint8Array(Buffer.from(m.key, 'base64url'))
+    t.ctx = { key: await importContentKey(raw), raw, fileId: m.id, count }
     this.live.set(this.key(rec.direction, m.id), t)
+    if (rec.direction === 'in' && rec.partPath !== undefined && (rec.state === 'active' || rec.state === 'paused')) t.recover = true
     if (rec.direction === 'in' && rec.state === 'active') this.runLoop(t)
     return t
   }
@@ -246,15 +270,15 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
       size = (await fh.stat()).size
       const chunkSize = chunkSizeFor(size)
       const count = chunkCount(size, chunkSize)
-      const ctx: ChunkContext = { key: await importContentKey(rawKey), fileId, count }
+      const ctx: ChunkKeys = { key: await importContentKey(rawKey), raw: rawKey, fileId, count }
       hashes = Buffer.alloc(count * 32)
-      // read, encrypt and hash a few chunks at a time in the thread pool
+      // read (thread pool), encrypt and hash (chunk workers) a few chunks at a time
       const PAR = 4
       for (let base = 0; base < count; base += PAR) {
         await Promise.all(Array.from({ length: Math.min(PAR, count - base) }, async (_, k) => {
           const i = base + k
           const plain = await readChunk(fh, { size, chunkSize }, i)
-          Buffer.from(await sha256(await encryptChunk(ctx, i, plain))).copy(hashes, i * 32)
+          Buffer.from((await this.crypto.seal(ctx, i, plain, true)).hash).copy(hashes, i * 32)
         }))
       }
       const manifest: FileManifest = {
@@ -323,18 +347,14 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
         const i = req.i ?? -1
         if (i < 0 || i >= t.count) throw new ParleyError('ERR_INVALID_ARGUMENT', 'no such chunk')
         if (rec.direction === 'in' && !t.verified.has(i)) throw new ParleyError('ERR_NOT_FOUND', 'this device does not have that chunk yet')
-        const src = rec.direction === 'out' || rec.state === 'complete' ? rec.path : rec.partPath ?? rec.path
-        const fh = await open(src, 'r').catch((err: NodeJS.ErrnoException) => {
-          throw new ParleyError('ERR_NOT_FOUND', `the file is no longer there (${err.code ?? 'error'})`)
-        })
-        let plain: Uint8Array
-        try { plain = await readChunk(fh, rec.manifest, i) } finally { await fh.close() }
-        const sealed = await encryptChunk(t.ctx as ChunkContext, i, plain)
+        const plain = await readChunk(await this.reader(t), rec.manifest, i)
+        const bytes = plain.byteLength
+        const { sealed } = await this.crypto.seal(t.ctx as ChunkKeys, i, plain)
         if (rec.direction === 'out') {
           let s = t.served.get(remote)
           if (s === undefined) { s = new Set(); t.served.set(remote, s) }
           s.add(i)
-          this.sample(t, plain.byteLength)
+          this.sample(t, bytes)
           this.changed(t)
         }
         return { payload: sealed }
@@ -350,6 +370,34 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
       }
       default: throw new ParleyError('ERR_INVALID_ARGUMENT', `${req.op} is for relays`)
     }
+  }
+
+  /**
+   * The file chunks are served from, opened once for all the requests of a transfer (not once per
+   * chunk); closed after READER_IDLE_MS without a request, and reopened when the path changes (a
+   * received file renamed from its `.part`).
+   */
+  private async reader (t: Live): Promise<FileHandle> {
+    const rec = t.rec
+    const path = rec.direction === 'out' || rec.state === 'complete' ? rec.path : rec.partPath ?? rec.path
+    if (t.rfh !== undefined && t.rfh.path !== path) await this.closeReader(t)
+    // stopping: no handle is opened that stop() would not close
+    if (!this.running) throw new ParleyError('ERR_STREAM_CLOSED', 'stopping')
+    if (t.rfh === undefined) {
+      const fh = open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+        throw new ParleyError('ERR_NOT_FOUND', `the file is no longer there (${err.code ?? 'error'})`)
+      })
+      t.rfh = { path, fh, used: Date.now() }
+      fh.catch(() => { if (t.rfh?.fh === fh) t.rfh = undefined })
+    }
+    t.rfh.used = Date.now()
+    return await t.rfh.fh
+  }
+
+  private async closeReader (t: Live): Promise<void> {
+    const r = t.rfh
+    t.rfh = undefined
+    if (r !== undefined) await (await r.fh.catch(() => undefined))?.close().catch(() => {})
   }
 
   // ---- receiving -------------------------------------------------------------
@@ -404,6 +452,7 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
 
   private runLoop (t: Live): void {
     if (t.loop !== undefined) return
+    t.halt = new AbortController()
     t.loop = this.fetchLoop(t).catch((err) => {
       this.c.log.warn('file transfer stopped', { file: t.rec.fileId, err: String(err) })
     }).finally(() => { t.loop = undefined })
@@ -411,6 +460,10 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
 
   private async fetchLoop (t: Live): Promise<void> {
     let backoff = 250
+    if (t.recover === true) {
+      t.recover = false
+      await this.recoverWritten(t).catch((err) => { this.c.log.warn('could not check a partial file', { file: t.rec.fileId, err: String(err) }) })
+    }
     while (this.running && t.rec.state === 'active') {
       if (t.verified.size + t.written.size >= t.count) { await this.finish(t); return }
       const progressed = await this.fetchRound(t)
@@ -451,14 +504,16 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
     return any
   }
 
-  private async openWire (peer: string): Promise<FileWire> {
-    const stream = await this.c.host.openStream(peer, FILE_PROTOCOL, { signal: AbortSignal.timeout(15_000) })
+  private async openWire (peer: string, halt?: AbortSignal): Promise<FileWire> {
+    const timeout = AbortSignal.timeout(15_000)
+    const signal = halt === undefined ? timeout : AbortSignal.any([timeout, halt])
+    const stream = await this.c.host.openStream(peer, FILE_PROTOCOL, { signal })
     return new FileWire(stream, undefined, this.c.log)
   }
 
   /** Fetches what `peer` has of the missing chunks, `window` at a time. Returns the chunks stored. */
   private async fetchFrom (t: Live, peer: string): Promise<number> {
-    const wire = await this.openWire(peer)
+    const wire = await this.openWire(peer, t.halt?.signal)
     t.wires.add(wire)
     try {
       const have = decodeBitmap(((await wire.call('have', t.rec.fileId)).body as { have?: unknown } | undefined)?.have, t.count)
@@ -495,13 +550,44 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
     }
   }
 
+  /**
+   * After a restart: the chunks of the partial file not recorded as verified whose bytes on disk are
+   * the sender's (their encryption hashes to the manifest's hash) were written before the process
+   * died; they are fsynced and recorded instead of fetched again. Holes (all zeros) are skipped.
+   */
+  private async recoverWritten (t: Live): Promise<void> {
+    const m = t.rec.manifest
+    const fh = await open(t.rec.partPath as string, 'r').catch(() => undefined)
+    if (fh === undefined) return
+    const found: number[] = []
+    try {
+      if ((await fh.stat()).size !== m.size) return
+      const zero = Buffer.alloc(m.chunkSize)
+      for (let i = 0; i < t.count && this.running; i++) {
+        // cancelled, paused or stopping meanwhile: the scan stops at once (a paused one is scanned again on resume)
+        if (t.rec.state !== 'active' || t.halt?.signal.aborted === true) { t.recover = t.rec.state === 'paused'; return }
+        if (t.verified.has(i)) continue
+        const plain = await readChunk(fh, m, i) as Buffer
+        if (plain.byteLength === 0 || plain.equals(zero.subarray(0, plain.byteLength))) continue
+        const { hash } = await this.crypto.seal(t.ctx as ChunkKeys, i, plain, true)
+        if (Buffer.from(hash).equals(chunkHash(t.hashes, i))) found.push(i)
+      }
+      if (found.length === 0) return
+      await fh.datasync()
+    } finally { await fh.close() }
+    if (t.rec.state !== 'active' && t.rec.state !== 'paused') return
+    for (const i of found) t.verified.add(i)
+    t.rec.verified = bitmapOf(t.verified, t.count)
+    await this.states.save(t.rec)
+    this.c.log.info('partial file: chunks written before a restart kept', { file: t.rec.fileId, chunks: found.length })
+    this.changed(t, true)
+  }
+
   /** Checks a chunk (hash, then decryption) and writes it; false (counted, to be fetched elsewhere) if it is not the sender's. */
   private async accept (t: Live, peer: string, i: number, sealed: Uint8Array): Promise<boolean> {
-    let plain: Uint8Array | undefined
-    if (await chunkMatches(sealed, chunkHash(t.hashes, i))) {
-      plain = await decryptChunk(t.ctx as ChunkContext, i, sealed).catch(() => undefined)
-      if (plain !== undefined && plain.byteLength !== chunkLength(t.rec.manifest, i)) plain = undefined
-    }
+    // hash, then decryption, in a chunk worker (`sealed` goes to it)
+    let plain = await this.crypto.open(t.ctx as ChunkKeys, i, sealed, chunkHash(t.hashes, i))
+    if (plain !== undefined && plain.byteLength !== chunkLength(t.rec.manifest, i)) plain = undefined
     if (plain === undefined) {
       t.rec.rejected++
       let bad = t.bad.get(peer)
@@ -600,7 +686,11 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
   // ---- relay copies (offline recipients) -------------------------------------
 
   private tick (): void {
-    for (const t of this.live.values()) t.wake?.()
+    const now = Date.now()
+    for (const t of this.live.values()) {
+      t.wake?.()
+      if (t.rfh !== undefined && now - t.rfh.used > READER_IDLE_MS) void this.closeReader(t)
+    }
     void this.uploadAll()
   }
 
@@ -646,7 +736,7 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
         const worker = async (): Promise<void> => {
           while (todo.length > 0) {
             const i = todo.shift() as number
-            const sealed = await encryptChunk(t.ctx as ChunkContext, i, await readChunk(fh, m, i))
+            const { sealed } = await this.crypto.seal(t.ctx as ChunkKeys, i, await readChunk(fh, m, i))
             await wire.call('put', m.id, { i, payload: sealed })
           }
         }
@@ -678,7 +768,7 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
     const t = this.findRef(ref)
     if (t.rec.state !== 'active') throw new ParleyError('ERR_INVALID_ARGUMENT', `the transfer is ${t.rec.state}`)
     t.rec.state = 'paused'
-    for (const w of t.wires) w.abort(new ParleyError('ERR_ABORTED', 'paused'))
+    this.halt(t, new ParleyError('ERR_ABORTED', 'paused'))
     await t.loop?.catch(() => {})
     await this.flush(t)
     await this.states.save(t.rec)
@@ -701,11 +791,12 @@ export class FileService extends TypedEventEmitter<FileServiceEvents> {
     const t = this.findRef(ref)
     if (t.rec.state === 'complete' || t.rec.state === 'cancelled') throw new ParleyError('ERR_INVALID_ARGUMENT', `the transfer is ${t.rec.state}`)
     t.rec.state = 'cancelled'
-    for (const w of t.wires) w.abort(new ParleyError('ERR_ABORTED', 'cancelled'))
+    this.halt(t, new ParleyError('ERR_ABORTED', 'cancelled'))
     await t.loop?.catch(() => {})
     await t.flushing
     await t.fh?.close().catch(() => {})
     t.fh = undefined
+    await this.closeReader(t)
     if (t.rec.partPath !== undefined) await rm(t.rec.partPath, { force: true })
     t.verified.clear()
     t.written.clear()

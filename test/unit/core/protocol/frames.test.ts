@@ -131,4 +131,23 @@ describe('FrameDecoder', () => {
     assert.deepEqual(d.push(new Uint8Array(0)), [])
     assert.equal(d.bufferedBytes, 0)
   })
+
+  it('hands out every frame in a buffer of its own (a worker may take it), the next frame intact', () => {
+    const d = new FrameDecoder()
+    const a = new Uint8Array(3000).fill(1)
+    const b = new Uint8Array(2000).fill(2)
+    const wire = Buffer.concat([encodeFrame(a), encodeFrame(b)])
+    const frames: Uint8Array[] = []
+    // pieces that end inside frames and inside a header
+    for (const [from, to] of [[0, 1000], [1000, 3002], [3002, 3006], [3006, wire.byteLength]] as const) frames.push(...d.push(wire.subarray(from, to)))
+    assert.equal(frames.length, 2)
+    const [fa, fb] = frames as [Uint8Array, Uint8Array]
+    assert.deepEqual([fa.byteLength, fb.byteLength], [3000, 2000])
+    // the frame's buffer holds the frame and its 4-byte length, nothing of the next frame or of the input
+    assert.equal(fa.buffer.byteLength, 3004)
+    assert.notEqual(fa.buffer, wire.buffer)
+    structuredClone(fa.buffer, { transfer: [fa.buffer] })
+    assert.deepEqual(Buffer.from(fb), Buffer.from(b))
+    assert.equal(d.bufferedBytes, 0)
+  })
 })
