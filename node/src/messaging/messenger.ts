@@ -288,7 +288,8 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     const devices = [...Object.keys(recipientAccounts), ...own]
     // an envelope carries one key per device, ours included: past the bound every receiver would refuse it (issue 18)
     if (devices.length + 1 > MAX_RECIPIENTS) {
-      throw new ParleyError('ERR_INVALID_ARGUMENT', `this conversation reaches ${devices.length + 1} devices; a message reaches at most ${MAX_RECIPIENTS} (MAX_RECIPIENTS)`)
+      const n = devices.length + 1
+      throw new ParleyError('ERR_INVALID_ARGUMENT', `this conversation reaches ${n} devices; a message reaches at most ${MAX_RECIPIENTS} (MAX_RECIPIENTS)`)
     }
     const multi = own.length > 0 || Object.keys(recipientAccounts).some(d => d !== recipientAccounts[d])
     const msg = await this.c.store.appendOutgoing(conv, this.peerId, devices, (seq) => {

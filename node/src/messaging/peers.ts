@@ -232,7 +232,7 @@ export class Peers {
   discovered (peerId: string, advert: string): void {
     let value: unknown
     try { value = JSON.parse(advert) } catch { return }
-    this.acceptProfile(peerId, value).catch(err => { this.c.log.debug('advertised profile refused', { peerId, err: toParleyError(err).message }) })
+    this.acceptProfile(peerId, value, true).catch(err => { this.c.log.debug('advertised profile refused', { peerId, err: toParleyError(err).message }) })
     this.followAccountHint(peerId, value)
   }
 
@@ -306,11 +306,15 @@ export class Peers {
   /** Asks `peerId` for its signed profile (and account record) now. */
   async fetchProfile (peerId: string, options: { signal?: AbortSignal } = {}): Promise<void> {
     const ch = await this.c.channels.get(peerId, options)
-    await this.acceptProfile(peerId, await ch.call('getProfile', {}))
+    await this.acceptProfile(peerId, await ch.call('getProfile', {}), true)
   }
 
-  /** A signed profile from `peerId`: kept when it is valid, its own, and newer than what we have. */
-  private async acceptProfile (peerId: string, value: unknown): Promise<void> {
+  /**
+   * A signed profile from `peerId`: kept when it is valid, its own, and newer than what we have.
+   * `batched`: from a discovery record or a fetch of ours (hundreds at once when we join an office or
+   * write to a large group): reported with the next batch, not at once.
+   */
+  private async acceptProfile (peerId: string, value: unknown, batched = false): Promise<void> {
     const profile = parseProfile(value)
     if (profile.peerId !== peerId) throw new ParleyError('ERR_INVALID_ENVELOPE', 'peer sent a profile of another peer')
     const o = value as { accounts?: unknown, account?: unknown }
@@ -331,7 +335,41 @@ export class Peers {
       verifyProfile(profile)
       return { ...existing, peerId, profile }
     })
-    if (kept || statusChanged) this.c.events.emit('peerUpdated', await this.peerView(peerId))
+    if (!(kept || statusChanged)) return
+    if (batched) this.updated(peerId)
+    else this.c.events.emit('peerUpdated', await this.peerView(peerId))
+  }
+
+  /** peers whose view changed (a profile from discovery), reported together */
+  private readonly updatedBatch = new Set<string>()
+
+  /**
+   * Reports a peer's new view, batched like presence: a view needs the whole
+   * listing (look-alike names), and an office of 500 sends 500 profiles
+   * within a second or two of our start. One listing per batch, not one per
+   * profile (that was N listings of N peers: O(N²) work and garbage at start).
+   */
+  private updated (peerId: string): void {
+    this.updatedBatch.add(peerId)
+    if (this.updatedBatch.size === 1) setTimeout(() => { void this.flushUpdated() }, PRESENCE_BATCH_MS)
+  }
+
+  private async flushUpdated (): Promise<void> {
+    const batch = [...this.updatedBatch]
+    this.updatedBatch.clear()
+    try {
+      const views = new Map((await this.listPeers()).map(v => [v.peerId, v]))
+      const done = new Set<string>()
+      for (const peerId of batch) {
+        if (!this.running) return
+        const account = this.accountOf(peerId) ?? peerId
+        if (done.has(account)) continue
+        done.add(account)
+        this.c.events.emit('peerUpdated', views.get(account) ?? this.view({ peerId }))
+      }
+    } catch (err) {
+      this.c.log.debug('peer update not reported', { err: toParleyError(err).message })
+    }
   }
 
   private readonly updating = new Map<string, Promise<unknown>>()
