@@ -1,8 +1,9 @@
 /**
  * npm run bench:office: one real Parley node (a `parley start` process) joins
  * an office of N emulated colleagues on one LAN in network namespaces
- * (office-colleagues.ts: real hosts with the same discovery and connection
- * protocol, many per process, each with its own IP). For N = 10 (the
+ * (office-colleagues.ts: real hosts with the same connection protocol and
+ * each its own mDNS responder, many per process, each with its own IP, one
+ * shared mDNS browser per process). For N = 10 (the
  * baseline, in the same run), 50, 200 and 500 it measures: time from the
  * node's start until it lists everyone online; over an idle window its CPU,
  * the mDNS packets it receives per second, its connections and RSS; and a
