@@ -203,28 +203,52 @@ export class Peers {
   presenceChanged (peerId: string, online: boolean): void {
     if (!online) this.statuses.delete(peerId)
     this.presenceBatch.set(peerId, online)
-    if (this.presenceBatch.size === 1) setTimeout(() => { void this.flushPresence() }, PRESENCE_BATCH_MS)
+    this.scheduleReport()
   }
 
-  /** Stores `lastSeen` and emits peerOnline / peerOffline for a batch of presence changes, with one peer listing. */
-  private async flushPresence (): Promise<void> {
-    const batch = [...this.presenceBatch]
+  private reportPending = false
+
+  /** One timer for presence changes and new views: a burst of both (joining an office) costs one listing per batch. */
+  private scheduleReport (): void {
+    if (this.reportPending) return
+    this.reportPending = true
+    setTimeout(() => { void this.report() }, PRESENCE_BATCH_MS)
+  }
+
+  /**
+   * Stores `lastSeen` for a batch of presence changes, then emits peerOnline / peerOffline for them and
+   * peerUpdated for the batch of new views, from one peer listing.
+   */
+  private async report (): Promise<void> {
+    this.reportPending = false
+    const presence = [...this.presenceBatch]
+    const updated = [...this.updatedBatch]
     this.presenceBatch.clear()
+    this.updatedBatch.clear()
     try {
       const now = Date.now()
       // together, so the store's group commit writes them in one batch
-      await Promise.all(batch.map(async ([peerId]) => {
+      await Promise.all(presence.map(async ([peerId]) => {
         await this.updatePeer(peerId, (existing) => ({ ...existing, peerId, lastSeen: now, firstSeen: existing?.firstSeen ?? now }))
       }))
-      const views = new Map((await this.listPeers()).map(v => [v.peerId, v]))
-      for (const [peerId, online] of batch) {
+      const views = new Map<string, PeerView>()
+      for (const v of await this.listPeers()) views.set(v.peerId, v)
+      for (const [peerId, online] of presence) {
         if (!this.running) return
         const account = this.accountOf(peerId)
         if (account === null || account === this.ownAccount) continue
         this.c.events.emit(online ? 'peerOnline' : 'peerOffline', views.get(account) ?? this.view({ peerId }))
       }
+      const done = new Set<string>()
+      for (const peerId of updated) {
+        if (!this.running) return
+        const account = this.accountOf(peerId) ?? peerId
+        if (done.has(account)) continue
+        done.add(account)
+        this.c.events.emit('peerUpdated', views.get(account) ?? this.view({ peerId }))
+      }
     } catch (err) {
-      this.c.log.debug('presence update failed', { err: toParleyError(err).message })
+      this.c.log.debug('presence or peer update not reported', { err: toParleyError(err).message })
     }
   }
 
@@ -274,7 +298,8 @@ export class Peers {
     for (const r of records) {
       const a = this.accountOf(r.peerId)
       if (a === null || a === this.ownAccount) continue
-      byAccount.set(a, [...(byAccount.get(a) ?? []), r])
+      const rs = byAccount.get(a)
+      if (rs === undefined) byAccount.set(a, [r]); else rs.push(r)
     }
     const nameOf = namedRecord
     // the first key seen with a name owns it; a later key with the same or a look-alike name gets a warning
@@ -351,25 +376,7 @@ export class Peers {
    */
   private updated (peerId: string): void {
     this.updatedBatch.add(peerId)
-    if (this.updatedBatch.size === 1) setTimeout(() => { void this.flushUpdated() }, PRESENCE_BATCH_MS)
-  }
-
-  private async flushUpdated (): Promise<void> {
-    const batch = [...this.updatedBatch]
-    this.updatedBatch.clear()
-    try {
-      const views = new Map((await this.listPeers()).map(v => [v.peerId, v]))
-      const done = new Set<string>()
-      for (const peerId of batch) {
-        if (!this.running) return
-        const account = this.accountOf(peerId) ?? peerId
-        if (done.has(account)) continue
-        done.add(account)
-        this.c.events.emit('peerUpdated', views.get(account) ?? this.view({ peerId }))
-      }
-    } catch (err) {
-      this.c.log.debug('peer update not reported', { err: toParleyError(err).message })
-    }
+    this.scheduleReport()
   }
 
   private readonly updating = new Map<string, Promise<unknown>>()
