@@ -88,7 +88,8 @@ describe(`LAN office: ${N} nodes started together`, () => {
     })))
     const s0 = await stats()
     const w0 = Date.now()
-    // a short window (figures only, nothing asserted on them): 5 s covers a refresh round or two at TTL 20 s
+    // a short window (figures only, nothing asserted on them): about a quarter of a refresh round at TTL 20 s
+    // (refreshes at 80-95 % of it), so its packets/s do not compare with longer windows
     await new Promise(resolve => setTimeout(resolve, IDLE_WINDOW_MS))
     const s1 = await stats()
     const secs = (Date.now() - w0) / 1000
@@ -112,9 +113,9 @@ describe(`LAN office: ${N} nodes started together`, () => {
     const m = await nodes[0]!.api!.call<MessageView>('POST', '/messages', { to: group.id, text: 'all hands at ten', wait: 'delivered', timeoutMs: 180_000 })
     assert.equal(m.state, 'delivered')
     t.diagnostic(`group message to ${N - 1} members delivered (stored by all) in ${Date.now() - g0} ms`)
-    await Promise.all(nodes.map(async n => await until(async () => (await history(n, group.id)).some(x => x.text === 'all hands at ten'), 'group message everywhere', 60_000, 200)))
-    // settled: at most one connection per pair, seen from both sides, in two looks a second apart (a duplicate
-    // closed on one side may still be listed on the other for a moment)
+    await Promise.all(nodes.map(async n => await until(async () => (await history(n, group.id)).some(x => x.text === 'all hands at ten'), 'group message everywhere', 60_000, 750)))
+    // settled: at most one connection per pair, seen from both sides, in every look over 3 s (a duplicate
+    // closed on one side may still be listed on the other for a moment; one re-made is caught)
     const onePerPair = async (): Promise<boolean> => {
       for (const c of await Promise.all(nodes.map(connectionsOf))) {
         const peers = c.map(x => x.peerId)
@@ -126,7 +127,7 @@ describe(`LAN office: ${N} nodes started together`, () => {
     await until(async () => {
       if (!await onePerPair()) { since = Infinity; return false }
       since = Math.min(since, Date.now())
-      return Date.now() - since >= 1000
+      return Date.now() - since >= 3000
     }, 'one connection per pair', 60_000, 250)
     const conns = await Promise.all(nodes.map(connectionsOf))
     for (const [i, c] of conns.entries()) {

@@ -207,6 +207,8 @@ export class Peers {
   }
 
   private reportPending = false
+  /** the next report carries a batch that failed once */
+  private retryReport = false
 
   /** One timer for presence changes and new views: a burst of both (joining an office) costs one listing per batch. */
   private scheduleReport (): void {
@@ -221,6 +223,8 @@ export class Peers {
    */
   private async report (): Promise<void> {
     this.reportPending = false
+    const retried = this.retryReport
+    this.retryReport = false
     const presence = [...this.presenceBatch]
     const updated = [...this.updatedBatch]
     this.presenceBatch.clear()
@@ -248,7 +252,14 @@ export class Peers {
         this.c.events.emit('peerUpdated', views.get(account) ?? this.view({ peerId }))
       }
     } catch (err) {
-      this.c.log.debug('presence or peer update not reported', { err: toParleyError(err).message })
+      // the store has the profiles, but the UI would not see them live: once more with the next batch
+      // (a newer change of the same peer, queued meanwhile, wins)
+      this.c.log.warn('presence or peer update not reported', { err: toParleyError(err).message, again: !retried })
+      if (retried || !this.running) return
+      for (const [peerId, online] of presence) if (!this.presenceBatch.has(peerId)) this.presenceBatch.set(peerId, online)
+      for (const peerId of updated) this.updatedBatch.add(peerId)
+      this.retryReport = true
+      this.scheduleReport()
     }
   }
 

@@ -94,6 +94,16 @@ describe('Peers', () => {
     assert.ok(listings <= 5, `listings of every peer: ${listings}`)
   })
 
+  it('a batch whose listing failed is reported once more with the next batch', async () => {
+    const list = store.listPeers.bind(store)
+    let failures = 1
+    store.listPeers = async () => { if (failures-- > 0) throw new Error('store busy'); return await list() }
+    peers.discovered(bob.peerId, JSON.stringify(signProfile(bob, 'Bob', 1000)))
+    const deadline = Date.now() + 10_000
+    while (events.of('peerUpdated').length === 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+    assert.deepEqual(events.of('peerUpdated').map(v => v.name), ['Bob'])
+  })
+
   it('accepts a peer\'s profile signed before the NFKC rule and shows its NFKC name', async () => {
     await peers.handlers.announceProfile(bob.peerId, signProfile(bob, '张伟（销售）', 2000))
     assert.equal((await store.getPeer(bob.peerId))?.profile?.name, '张伟（销售）')
