@@ -21,6 +21,15 @@ export const PROGRAMS = {
   'parley-relay': 'relay/src/cli.ts'
 }
 
+/**
+ * V8 flags for the long-running node (`npm start`, the Electron shell; the tests' and benches' nodes):
+ * the young generation ("new space") capped at two 2 MiB semi-spaces. V8's default lets it grow to
+ * two 16 MiB semi-spaces during an allocation burst (taking in an office of 500 at start) and never
+ * gives the memory back: +28 MiB of RSS for good. Allowed in NODE_OPTIONS too (Node 20, 22, 24), for
+ * running `parley start` by hand. docs/PERFORMANCE.md (issue 18) has the figures.
+ */
+export const NODE_FLAGS = ['--max-semi-space-size=2']
+
 const INPUTS = join(BIN_DIST, '.inputs.json')
 
 /**

@@ -16,6 +16,7 @@ const PARENT_CHECK_MS = 250
 const deps = spawnSync(process.execPath, [root + 'scripts/ensure-deps.mjs'], { stdio: 'inherit' })
 if (deps.status !== 0) process.exit(deps.status ?? 1)
 const { buildAll } = await import('./build.mjs')
+const { NODE_FLAGS } = await import('./programs.mjs')
 try {
   await buildAll({ log: (line) => { process.stderr.write(line) } })
 } catch (err) {
@@ -34,7 +35,7 @@ const useElectron = electron !== null && process.env.PARLEY_NO_ELECTRON !== '1'
 if (!useElectron && process.env.PARLEY_NO_ELECTRON !== '1') process.stderr.write('parley: Electron is not installed here; serving the UI in your browser instead\n')
 const child = useElectron
   ? spawn(electron, [root + 'app/electron/main.mjs', ...args], { stdio: 'inherit' })
-  : spawn(process.execPath, [root + 'bin/parley.js', 'start', ...args], { stdio: 'inherit' })
+  : spawn(process.execPath, [...NODE_FLAGS, root + 'bin/parley.js', 'start', ...args], { stdio: 'inherit' })
 
 let stopping = false
 const stop = (sig) => {

@@ -3,6 +3,7 @@
 // its UI in a hardened window (context isolation, sandbox, no Node in the page,
 // no preload: the page talks only to the node's local API on 127.0.0.1).
 import { dirname, join } from 'node:path'
+import { NODE_FLAGS } from '../../scripts/programs.mjs'
 
 /** Window settings: nothing of Node or Electron reaches the page. */
 export const WEB_PREFERENCES = Object.freeze({ contextIsolation: true, sandbox: true, nodeIntegration: false, webSecurity: true, spellcheck: true })
@@ -19,7 +20,7 @@ export function startShell (electron, { root, argv }) {
     // everything after the script is for `parley start` (--data DIR, --name NAME, --relay ADDR, ...)
     const at = argv.findIndex(a => a.endsWith('main.mjs'))
     const args = ['start', '--api-port', '0', ...argv.slice(at + 1)]
-    state.node = utilityProcess.fork(join(root, 'bin', 'parley.js'), args, { stdio: 'pipe', serviceName: 'Parley node' })
+    state.node = utilityProcess.fork(join(root, 'bin', 'parley.js'), args, { stdio: 'pipe', serviceName: 'Parley node', execArgv: NODE_FLAGS })
     let out = ''
     state.node.stdout.on('data', (d) => {
       out += d.toString()

@@ -9,6 +9,7 @@ import { createWriteStream, readFileSync, type WriteStream } from 'node:fs'
 import { join } from 'node:path'
 import { ApiClient } from '../../node/src/cli/client.js'
 import type { ApiEvent } from '../../node/src/api/contract.js'
+import { NODE_FLAGS } from '../../scripts/programs.mjs'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 export const PARLEY_BIN = join(ROOT, 'bin/parley.js')
@@ -97,7 +98,9 @@ export class NodeProc {
 
   async start (timeoutMs = 30_000): Promise<void> {
     const { dataDir, name, netns, args = [], logFile, nodeArgs = [] } = this.init
-    const cmd = [process.execPath, ...nodeArgs, PARLEY_BIN, 'start', '--data', dataDir, '--name', name, '--api-port', '0', '--log-format', 'json', ...args]
+    // the V8 flags the launchers give the node (scripts/programs.mjs); BENCH_V8_DEFAULTS=1 leaves V8's defaults, to compare
+    const flags = process.env.BENCH_V8_DEFAULTS === '1' ? [] : NODE_FLAGS
+    const cmd = [process.execPath, ...flags, ...nodeArgs, PARLEY_BIN, 'start', '--data', dataDir, '--name', name, '--api-port', '0', '--log-format', 'json', ...args]
     this.log ??= createWriteStream(logFile, { flags: 'a' })
     this.startedAt = Date.now()
     this.child = await spawnReady(cmd, netns, this.log, name, timeoutMs)

@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { readFile } from 'node:fs/promises'
 import { removeDir, tmpDir, until } from '../helpers/nodes.js'
@@ -51,6 +51,9 @@ describe('npm start from a terminal', () => {
         const logged = (await readFile(join(data, 'parley.log'), 'utf8')).trim().split('\n')
         assert.ok(logged.length > 0 && logged.every(l => typeof (JSON.parse(l) as { msg?: unknown }).msg === 'string'), 'JSON lines in DATA/parley.log')
         assert.doesNotMatch(err(), /EBADENGINE/)
+        // the node runs with the launchers' V8 flags (scripts/programs.mjs NODE_FLAGS: young generation capped)
+        const group = execFileSync('ps', ['-e', '-o', 'pgid=,args='], { encoding: 'utf8' }).split('\n').filter(l => l.trim().startsWith(`${pgid} `))
+        assert.ok(group.some(l => / --max-semi-space-size=2 \S*bin\/parley\.js start /.test(l)), `the node's command line: ${group.join(' | ')}`)
         if (toGroup) process.kill(-pgid, signal); else process.kill(pgid, signal)
         await until(() => !groupAlive(pgid), 'every process of npm start gone', 20_000, 100)
         await assert.rejects(fetch(`http://127.0.0.1:${port}/`), 'the port is free again')

@@ -513,7 +513,14 @@ export class Libp2pHost extends TypedEventEmitter<PeerHostEvents> implements Pee
     return {
       mdns: d === undefined || sock === undefined
         ? null
-        : { packetsIn: sock.stats.packetsIn, packetsOut: sock.stats.packetsOut, peers: d.peers().length, rejected: d.rejected, ttlS: d.ttl() },
+        : {
+            packetsIn: sock.stats.packetsIn,
+            packetsOut: sock.stats.packetsOut,
+            peers: d.peers().length,
+            rejected: d.rejected,
+            ttlS: d.ttl(),
+            ...(sock instanceof UdpMdnsSocket ? sock.kinds : {})
+          },
       connections: { ...this.policy.stats }
     }
   }

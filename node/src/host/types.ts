@@ -9,7 +9,17 @@ import type { TypedEventTarget } from '../../../core/util/events.js'
 
 export interface HostStats {
   /** null when LAN discovery is off */
-  mdns: { packetsIn: number, packetsOut: number, peers: number, rejected: number, ttlS: number } | null
+  mdns: {
+    packetsIn: number
+    packetsOut: number
+    peers: number
+    rejected: number
+    ttlS: number
+    /** packets in by kind (our own socket only): queries, responses, our own multicasts looped back (in both) */
+    queriesIn?: number
+    responsesIn?: number
+    ownIn?: number
+  } | null
   connections: { prunedIdle: number, prunedCap: number, duplicatesClosed: number, peakConnections: number }
 }
 

@@ -18,7 +18,7 @@ import { setMaxListeners } from 'node:events'
 import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { newMessageId } from '../../../core/crypto/envelope.js'
 import {
-  MAX_TEXT_CHARS, bodyFields, conversationMembers, dmConversationId, isGroupConv,
+  MAX_RECIPIENTS, MAX_TEXT_CHARS, bodyFields, conversationMembers, dmConversationId, isGroupConv,
   type Body, type EnvelopeKind, type MessageChange, type PresenceStatus, type Profile, type Quote
 } from '../../../core/protocol/envelope.js'
 import { textLength } from '../../../core/protocol/limits.js'
@@ -297,6 +297,11 @@ export class Messenger extends TypedEventEmitter<MessengerEvents> {
     // our other devices get it too (our side of the conversation on every device); they are no recipients
     const own = this.accounts.devicesOf(this.accounts.account).filter(d => d !== this.peerId && recipientAccounts[d] === undefined)
     const devices = [...Object.keys(recipientAccounts), ...own]
+    // an envelope carries one key per device, ours included: past the bound every receiver would refuse it (issue 18)
+    if (devices.length + 1 > MAX_RECIPIENTS) {
+      const n = devices.length + 1
+      throw new ParleyError('ERR_INVALID_ARGUMENT', `this conversation reaches ${n} devices; a message reaches at most ${MAX_RECIPIENTS} (MAX_RECIPIENTS)`)
+    }
     const multi = own.length > 0 || Object.keys(recipientAccounts).some(d => d !== recipientAccounts[d])
     const msg = await this.c.store.appendOutgoing(conv, this.peerId, devices, (seq) => {
       const id = newMessageId()

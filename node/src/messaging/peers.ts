@@ -203,28 +203,63 @@ export class Peers {
   presenceChanged (peerId: string, online: boolean): void {
     if (!online) this.statuses.delete(peerId)
     this.presenceBatch.set(peerId, online)
-    if (this.presenceBatch.size === 1) setTimeout(() => { void this.flushPresence() }, PRESENCE_BATCH_MS)
+    this.scheduleReport()
   }
 
-  /** Stores `lastSeen` and emits peerOnline / peerOffline for a batch of presence changes, with one peer listing. */
-  private async flushPresence (): Promise<void> {
-    const batch = [...this.presenceBatch]
+  private reportPending = false
+  /** the next report carries a batch that failed once */
+  private retryReport = false
+
+  /** One timer for presence changes and new views: a burst of both (joining an office) costs one listing per batch. */
+  private scheduleReport (): void {
+    if (this.reportPending) return
+    this.reportPending = true
+    setTimeout(() => { void this.report() }, PRESENCE_BATCH_MS)
+  }
+
+  /**
+   * Stores `lastSeen` for a batch of presence changes, then emits peerOnline / peerOffline for them and
+   * peerUpdated for the batch of new views, from one peer listing.
+   */
+  private async report (): Promise<void> {
+    this.reportPending = false
+    const retried = this.retryReport
+    this.retryReport = false
+    const presence = [...this.presenceBatch]
+    const updated = [...this.updatedBatch]
     this.presenceBatch.clear()
+    this.updatedBatch.clear()
     try {
       const now = Date.now()
       // together, so the store's group commit writes them in one batch
-      await Promise.all(batch.map(async ([peerId]) => {
+      await Promise.all(presence.map(async ([peerId]) => {
         await this.updatePeer(peerId, (existing) => ({ ...existing, peerId, lastSeen: now, firstSeen: existing?.firstSeen ?? now }))
       }))
-      const views = new Map((await this.listPeers()).map(v => [v.peerId, v]))
-      for (const [peerId, online] of batch) {
+      const views = new Map<string, PeerView>()
+      for (const v of await this.listPeers()) views.set(v.peerId, v)
+      for (const [peerId, online] of presence) {
         if (!this.running) return
         const account = this.accountOf(peerId)
         if (account === null || account === this.ownAccount) continue
         this.c.events.emit(online ? 'peerOnline' : 'peerOffline', views.get(account) ?? this.view({ peerId }))
       }
+      const done = new Set<string>()
+      for (const peerId of updated) {
+        if (!this.running) return
+        const account = this.accountOf(peerId) ?? peerId
+        if (done.has(account)) continue
+        done.add(account)
+        this.c.events.emit('peerUpdated', views.get(account) ?? this.view({ peerId }))
+      }
     } catch (err) {
-      this.c.log.debug('presence update failed', { err: toParleyError(err).message })
+      // the store has the profiles, but the UI would not see them live: once more with the next batch
+      // (a newer change of the same peer, queued meanwhile, wins)
+      this.c.log.warn('presence or peer update not reported', { err: toParleyError(err).message, again: !retried })
+      if (retried || !this.running) return
+      for (const [peerId, online] of presence) if (!this.presenceBatch.has(peerId)) this.presenceBatch.set(peerId, online)
+      for (const peerId of updated) this.updatedBatch.add(peerId)
+      this.retryReport = true
+      this.scheduleReport()
     }
   }
 
@@ -232,7 +267,7 @@ export class Peers {
   discovered (peerId: string, advert: string): void {
     let value: unknown
     try { value = JSON.parse(advert) } catch { return }
-    this.acceptProfile(peerId, value).catch(err => { this.c.log.debug('advertised profile refused', { peerId, err: toParleyError(err).message }) })
+    this.acceptProfile(peerId, value, true).catch(err => { this.c.log.debug('advertised profile refused', { peerId, err: toParleyError(err).message }) })
     this.followAccountHint(peerId, value)
   }
 
@@ -274,7 +309,8 @@ export class Peers {
     for (const r of records) {
       const a = this.accountOf(r.peerId)
       if (a === null || a === this.ownAccount) continue
-      byAccount.set(a, [...(byAccount.get(a) ?? []), r])
+      const rs = byAccount.get(a)
+      if (rs === undefined) byAccount.set(a, [r]); else rs.push(r)
     }
     const nameOf = namedRecord
     // the first key seen with a name owns it; a later key with the same or a look-alike name gets a warning
@@ -306,11 +342,15 @@ export class Peers {
   /** Asks `peerId` for its signed profile (and account record) now. */
   async fetchProfile (peerId: string, options: { signal?: AbortSignal } = {}): Promise<void> {
     const ch = await this.c.channels.get(peerId, options)
-    await this.acceptProfile(peerId, await ch.call('getProfile', {}))
+    await this.acceptProfile(peerId, await ch.call('getProfile', {}), true)
   }
 
-  /** A signed profile from `peerId`: kept when it is valid, its own, and newer than what we have. */
-  private async acceptProfile (peerId: string, value: unknown): Promise<void> {
+  /**
+   * A signed profile from `peerId`: kept when it is valid, its own, and newer than what we have.
+   * `batched`: from a discovery record or a fetch of ours (hundreds at once when we join an office or
+   * write to a large group): reported with the next batch, not at once.
+   */
+  private async acceptProfile (peerId: string, value: unknown, batched = false): Promise<void> {
     const profile = parseProfile(value)
     if (profile.peerId !== peerId) throw new ParleyError('ERR_INVALID_ENVELOPE', 'peer sent a profile of another peer')
     const o = value as { accounts?: unknown, account?: unknown }
@@ -331,7 +371,23 @@ export class Peers {
       verifyProfile(profile)
       return { ...existing, peerId, profile }
     })
-    if (kept || statusChanged) this.c.events.emit('peerUpdated', await this.peerView(peerId))
+    if (!(kept || statusChanged)) return
+    if (batched) this.updated(peerId)
+    else this.c.events.emit('peerUpdated', await this.peerView(peerId))
+  }
+
+  /** peers whose view changed (a profile from discovery), reported together */
+  private readonly updatedBatch = new Set<string>()
+
+  /**
+   * Reports a peer's new view, batched like presence: a view needs the whole
+   * listing (look-alike names), and an office of 500 sends 500 profiles
+   * within a second or two of our start. One listing per batch, not one per
+   * profile (that was N listings of N peers: O(N²) work and garbage at start).
+   */
+  private updated (peerId: string): void {
+    this.updatedBatch.add(peerId)
+    this.scheduleReport()
   }
 
   private readonly updating = new Map<string, Promise<unknown>>()

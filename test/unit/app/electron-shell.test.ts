@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events'
 // @ts-expect-error plain ESM module without types
 import { startShell, unreadFromTitle, WEB_PREFERENCES } from '../../../app/electron/shell.mjs'
 
-interface Calls { fork?: { path: string, args: string[] }, windows: Array<{ win: EventEmitter, opts: { webPreferences: Record<string, unknown> }, loaded?: string, contents: EventEmitter & { openHandler?: (d: { url: string }) => { action: string } } }>, badge: number[], external: string[], permission?: (wc: unknown, p: string, cb: (ok: boolean) => void) => void, quit: number }
+interface Calls { fork?: { path: string, args: string[], execArgv?: string[] }, windows: Array<{ win: EventEmitter, opts: { webPreferences: Record<string, unknown> }, loaded?: string, contents: EventEmitter & { openHandler?: (d: { url: string }) => { action: string } } }>, badge: number[], external: string[], permission?: (wc: unknown, p: string, cb: (ok: boolean) => void) => void, quit: number }
 
 function fakeElectron (calls: Calls): { electron: Record<string, unknown>, child: EventEmitter & { stdout: EventEmitter } } {
   const child = Object.assign(new EventEmitter(), { stdout: new EventEmitter(), kill: () => {} })
@@ -36,7 +36,7 @@ function fakeElectron (calls: Calls): { electron: Record<string, unknown>, child
     nativeImage: { createFromPath: (p: string) => p },
     session: { defaultSession: { setPermissionRequestHandler: (h: Calls['permission']) => { calls.permission = h } } },
     shell: { openExternal: async (u: string) => { calls.external.push(u) } },
-    utilityProcess: { fork: (path: string, args: string[]) => { calls.fork = { path, args }; return child } }
+    utilityProcess: { fork: (path: string, args: string[], opts: { execArgv?: string[] }) => { calls.fork = { path, args, execArgv: opts.execArgv }; return child } }
   }
   return { electron, child }
 }
@@ -49,6 +49,8 @@ describe('Electron shell', () => {
     await new Promise(resolve => setImmediate(resolve))
     assert.equal(calls.fork?.path, '/opt/parley/bin/parley.js')
     assert.deepEqual(calls.fork?.args, ['start', '--api-port', '0', '--data', '/home/u/.parley', '--name', 'Ana'])
+    // the node's young generation capped as under `npm start` (scripts/programs.mjs NODE_FLAGS)
+    assert.deepEqual(calls.fork?.execArgv, ['--max-semi-space-size=2'])
     child.stdout.emit('data', Buffer.from('Parley is running\n  open Parley in your browser: http://127.0.0.1:4567/#token=abc\nready\n'))
     await ready
     const win = calls.windows[0]!

@@ -80,6 +80,30 @@ describe('Peers', () => {
     assert.match(logged.join('\n'), /normalised/)
   })
 
+  it('profiles from discovery records arriving together (joining an office) are listed once per batch, not once per profile', async () => {
+    const colleagues = await newIdentities(40)
+    let listings = 0
+    const list = store.listPeers.bind(store)
+    store.listPeers = async () => { listings++; return await list() }
+    for (const [i, c] of colleagues.entries()) peers.discovered(c.peerId, JSON.stringify(signProfile(c, `Colleague ${i}`, 1000)))
+    const deadline = Date.now() + 10_000
+    while (events.of('peerUpdated').length < colleagues.length && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+    const names = new Set(events.of('peerUpdated').map(v => v.name))
+    assert.equal(names.size, colleagues.length, 'every colleague reported, by name')
+    // one listing per profile before (40 listings of up to 40 peers: O(N²) when 500 colleagues answer at once)
+    assert.ok(listings <= 5, `listings of every peer: ${listings}`)
+  })
+
+  it('a batch whose listing failed is reported once more with the next batch', async () => {
+    const list = store.listPeers.bind(store)
+    let failures = 1
+    store.listPeers = async () => { if (failures-- > 0) throw new Error('store busy'); return await list() }
+    peers.discovered(bob.peerId, JSON.stringify(signProfile(bob, 'Bob', 1000)))
+    const deadline = Date.now() + 10_000
+    while (events.of('peerUpdated').length === 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+    assert.deepEqual(events.of('peerUpdated').map(v => v.name), ['Bob'])
+  })
+
   it('accepts a peer\'s profile signed before the NFKC rule and shows its NFKC name', async () => {
     await peers.handlers.announceProfile(bob.peerId, signProfile(bob, '张伟（销售）', 2000))
     assert.equal((await store.getPeer(bob.peerId))?.profile?.name, '张伟（销售）')

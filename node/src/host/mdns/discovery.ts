@@ -14,7 +14,7 @@
 import { MdnsBrowser, type BrowserEvents, type BrowserInit, type CachedPeer } from './browser.js'
 import { MdnsResponder, type FullQuery } from './responder.js'
 import { LegacyBrowse, type LegacyBrowseInit } from './legacy.js'
-import type { MdnsTransport, ReceivedPacket } from './socket.js'
+import type { MdnsTransport, PacketSource, ReceivedPacket } from './socket.js'
 import type { Rr, SelfRecords, SignRecord, VerifyRecord } from './records.js'
 import type { Logger } from '../../../../core/util/log.js'
 import * as dnsPacket from 'dns-packet'
@@ -48,17 +48,79 @@ export interface MdnsDiscoveryComponents {
   verify?: VerifyRecord
 }
 
+/** The TTL of our records with `peers` colleagues known, seconds. */
+export const recordTtlS = (peers: number, minTtlS = DEFAULT_MIN_TTL_S, ttlPerPeerS = DEFAULT_TTL_PER_PEER_S, maxTtlS = 4500): number =>
+  Math.min(maxTtlS, Math.max(minTtlS, Math.ceil(peers * ttlPerPeerS)))
+
+/** The window answers to browse questions are spread over with `peers` colleagues known, ms (MdnsDiscovery.spreadMs). */
+export const answerSpreadMs = (peers: number): number => Math.min(MAX_SPREAD_MS, Math.max(100, peers * SPREAD_PER_PEER_MS))
+
 const QU_CLASS = `UNKNOWN_${0x8001}`
 
 const allRecords = new WeakMap<object, Rr[]>()
 /** A response's answers and additionals, as one list per packet (so its parse is shared, see readInstances). */
-function recordsOf (packet: dnsPacket.Packet): Rr[] {
+export function recordsOf (packet: dnsPacket.Packet): Rr[] {
   let list = allRecords.get(packet)
   if (list === undefined) {
     list = [...(packet.answers ?? []), ...(packet.additionals ?? [])] as Rr[]
     allRecords.set(packet, list)
   }
   return list
+}
+
+/**
+ * Queries as responders must see them (§7.2): a query whose known answers go
+ * on in further packets (TC bit) is handed on once its last packet came, or
+ * after 400-500 ms; QU questions marked `unicast`. One per socket user (a
+ * discovery instance, or the office benchmark's emulated colleagues).
+ */
+export class QueryAssembly {
+  private readonly assembling = new Map<string, { q: FullQuery, timer: NodeJS.Timeout }>()
+
+  constructor (private readonly dispatch: (q: FullQuery, waited: boolean) => void) {}
+
+  onPacket (packet: dnsPacket.Packet, from: PacketSource): void {
+    const key = `${from.address}:${from.port}`
+    const questions = (packet.questions ?? []) as Rr[]
+    const pending = this.assembling.get(key)
+    if (pending !== undefined && questions.length === 0) {
+      // §7.2: the known answers continue
+      pending.q.knownAnswers.push(...(packet.answers ?? []) as Rr[])
+      pending.q.knownParts?.push((packet.answers ?? []) as Rr[])
+      if (((packet.flags ?? 0) & dnsPacket.TRUNCATED_RESPONSE) === 0) this.finish(key)
+      return
+    }
+    if (pending !== undefined) this.finish(key)
+    if (questions.length === 0) return
+    const q: FullQuery = {
+      questions: questions.map(x => x.class === QU_CLASS ? { ...x, class: 'IN' } : x),
+      knownAnswers: [...(packet.answers ?? [])] as Rr[],
+      knownParts: [(packet.answers ?? []) as Rr[]],
+      from,
+      id: packet.id ?? 0,
+      unicast: questions.every(x => x.class === QU_CLASS)
+    }
+    if (((packet.flags ?? 0) & dnsPacket.TRUNCATED_RESPONSE) !== 0) {
+      const timer = setTimeout(() => { this.finish(key) }, KNOWN_ANSWER_WAIT_MS + Math.random() * 100)
+      timer.unref()
+      this.assembling.set(key, { q, timer })
+      return
+    }
+    this.dispatch(q, false)
+  }
+
+  clear (): void {
+    for (const a of this.assembling.values()) clearTimeout(a.timer)
+    this.assembling.clear()
+  }
+
+  private finish (key: string): void {
+    const a = this.assembling.get(key)
+    if (a === undefined) return
+    clearTimeout(a.timer)
+    this.assembling.delete(key)
+    this.dispatch(a.q, true)
+  }
 }
 
 export class MdnsDiscovery {
@@ -70,7 +132,7 @@ export class MdnsDiscovery {
   private readonly ttlPerPeerS: number
   private readonly maxTtlS: number
   private unsubscribe?: () => void
-  private readonly assembling = new Map<string, { q: FullQuery, timer: NodeJS.Timeout }>()
+  private readonly queries = new QueryAssembly((q, waited) => { this.dispatch(q, waited) })
 
   constructor (private readonly c: MdnsDiscoveryComponents, readonly peerId: string, on: DiscoveryEvents, init: MdnsDiscoveryInit = {}) {
     const random = c.random ?? Math.random
@@ -91,7 +153,7 @@ export class MdnsDiscovery {
 
   /** The TTL our records carry now, seconds. */
   ttl (): number {
-    return Math.min(this.maxTtlS, Math.max(this.minTtlS, Math.ceil(this.browser.size * this.ttlPerPeerS)))
+    return recordTtlS(this.browser.size, this.minTtlS, this.ttlPerPeerS, this.maxTtlS)
   }
 
   /**
@@ -99,9 +161,7 @@ export class MdnsDiscovery {
    * RFC's 20-120 ms) up to 50 colleagues, then 2 ms per colleague, at most
    * 2 s, so the answers a newcomer gets arrive at about 500 a second at most.
    */
-  spreadMs (): number {
-    return Math.min(MAX_SPREAD_MS, Math.max(100, this.browser.size * SPREAD_PER_PEER_MS))
-  }
+  spreadMs (): number { return answerSpreadMs(this.browser.size) }
 
   get running (): boolean { return this.unsubscribe !== undefined }
 
@@ -137,8 +197,7 @@ export class MdnsDiscovery {
     this.legacy?.stop()
     this.unsubscribe()
     this.unsubscribe = undefined
-    for (const a of this.assembling.values()) clearTimeout(a.timer)
-    this.assembling.clear()
+    this.queries.clear()
   }
 
   get rejected (): number { return this.browser.rejected }
@@ -159,41 +218,7 @@ export class MdnsDiscovery {
       this.legacy?.onResponse(recordsOf(packet))
       return
     }
-    const key = `${from.address}:${from.port}`
-    const questions = (packet.questions ?? []) as Rr[]
-    const pending = this.assembling.get(key)
-    if (pending !== undefined && questions.length === 0) {
-      // §7.2: the known answers continue
-      pending.q.knownAnswers.push(...(packet.answers ?? []) as Rr[])
-      pending.q.knownParts?.push((packet.answers ?? []) as Rr[])
-      if (((packet.flags ?? 0) & dnsPacket.TRUNCATED_RESPONSE) === 0) this.finishAssembly(key)
-      return
-    }
-    if (pending !== undefined) this.finishAssembly(key)
-    if (questions.length === 0) return
-    const q: FullQuery = {
-      questions: questions.map(x => x.class === QU_CLASS ? { ...x, class: 'IN' } : x),
-      knownAnswers: [...(packet.answers ?? [])] as Rr[],
-      knownParts: [(packet.answers ?? []) as Rr[]],
-      from,
-      id: packet.id ?? 0,
-      unicast: questions.every(x => x.class === QU_CLASS)
-    }
-    if (((packet.flags ?? 0) & dnsPacket.TRUNCATED_RESPONSE) !== 0) {
-      const timer = setTimeout(() => { this.finishAssembly(key) }, KNOWN_ANSWER_WAIT_MS + Math.random() * 100)
-      timer.unref()
-      this.assembling.set(key, { q, timer })
-      return
-    }
-    this.dispatch(q, false)
-  }
-
-  private finishAssembly (key: string): void {
-    const a = this.assembling.get(key)
-    if (a === undefined) return
-    clearTimeout(a.timer)
-    this.assembling.delete(key)
-    this.dispatch(a.q, true)
+    this.queries.onPacket(packet, from)
   }
 
   private dispatch (q: FullQuery, waited: boolean): void {

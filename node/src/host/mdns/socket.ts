@@ -45,6 +45,8 @@ export interface MdnsTransport {
 
 export class UdpMdnsSocket implements MdnsTransport {
   readonly stats = { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0 }
+  /** packets in by kind: queries, responses, and our own multicasts handed back by the loopback (part of both) */
+  readonly kinds = { queriesIn: 0, responsesIn: 0, ownIn: 0 }
   private socket?: dgram.Socket
   private readonly subscribers = new Set<(p: ReceivedPacket) => void>()
   private readonly changeListeners = new Set<() => void>()
@@ -151,6 +153,9 @@ export class UdpMdnsSocket implements MdnsTransport {
     }
     const mine = this.recentlySent.get(buf.toString('latin1'))
     const sentBy = mine !== undefined && Date.now() - mine.at <= OWN_PACKET_MEMORY_MS ? mine.sender : undefined
+    if (packet.type === 'response') this.kinds.responsesIn++
+    else this.kinds.queriesIn++
+    if (sentBy !== undefined) this.kinds.ownIn++
     for (const fn of this.subscribers) {
       try { fn({ packet, from, ...(sentBy !== undefined ? { sentBy } : {}) }) } catch (err) {
         this.log.warn('mdns packet handler failed', { err: (err as Error).message })
