@@ -197,7 +197,7 @@ export class ApiServer {
     // a stored message goes out as its view (no envelope); everything else as it is
     const data = 'envelope' in detail ? toMessageView(detail as StoredMessage) : detail
     const line = JSON.stringify({ v: 1, type, data })
-    for (const ws of this.wss.clients) if (ws.readyState === ws.OPEN) ws.send(line)
+    for (const ws of this.wss.clients) if (ws.readyState === ws.OPEN) { corkForThisTurn(ws); ws.send(line) }
   }
 
   private localNames (): string[] {
@@ -591,4 +591,18 @@ async function accountView (messenger: Messenger, store: MessageStore, host: Pee
 
 async function readJson (req: IncomingMessage): Promise<Record<string, unknown>> {
   return await readJsonBody(req, MAX_API_BODY_BYTES)
+}
+
+const corked = new WeakSet<WebSocket>()
+/**
+ * Events emitted in one turn of the event loop (a group commit storing a
+ * burst) reach a UI socket in one write: the socket is corked until the turn's
+ * ticks ran. Each event stays its own WebSocket message (the API contract).
+ */
+function corkForThisTurn (ws: WebSocket): void {
+  const socket = (ws as unknown as { _socket?: { cork: () => void, uncork: () => void } })._socket
+  if (socket === undefined || corked.has(ws)) return
+  corked.add(ws)
+  socket.cork()
+  process.nextTick(() => { corked.delete(ws); socket.uncork() })
 }
