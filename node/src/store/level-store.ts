@@ -63,9 +63,12 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     this.hist = jsonSublevel(db, 'hist')
     this.seqIdx = jsonSublevel(db, 'seqidx')
     this.seqState = jsonSublevel(db, 'seq')
+    // read for every message stored or sent: kept in memory, written through (group-commit.ts)
+    this.gc.cache(this.seqState)
     this.outboxes = jsonSublevel(db, 'outbox')
     this.deposited = jsonSublevel(db, 'deposited')
     this.convs = jsonSublevel(db, 'conv')
+    this.gc.cache(this.convs)
     this.heldIdx = jsonSublevel(db, 'heldidx')
     this.recalls = jsonSublevel(db, 'recall')
     this.movedIdx = jsonSublevel(db, 'moved')
@@ -92,13 +95,19 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     }
     await this.meta.put(RECONCILE_META, mark, { sync: true } as never)
     const check = await checkStore(this.db, true)
+    this.gc.forgetCache()
     if (check.lost > 0) await this.meta.put(RECONCILE_META, { ...mark, lost: (mark.lost ?? 0) + check.lost }, { sync: true } as never)
   }
 
   /** Checks the indexes against the messages (see check.ts); with `fix`, repairs them. Run before messaging starts. */
   async check (fix: boolean, counts?: Record<string, number>): Promise<StoreCheck> {
     await this.gc.drain()
-    return await checkStore(this.db, fix, counts)
+    try {
+      return await checkStore(this.db, fix, counts)
+    } finally {
+      // the check writes its fixes beside the group commit
+      this.gc.forgetCache()
+    }
   }
 
   /**
