@@ -55,6 +55,8 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   private readonly movedIdx: Sub<string>
   /** highest provisional seq of held messages per conv!author, once read (staged ones are not on disk yet) */
   private readonly heldTops = new Map<string, number>()
+  /** conv!author keys known to have no held message on disk (only appendOutgoing holds one; a check may rebuild them) */
+  private readonly noneHeld = new Set<string>()
 
   constructor (db: Db, latchInit?: WriteLatchInit) {
     super(db, 'Parley', latchInit)
@@ -96,6 +98,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     await this.meta.put(RECONCILE_META, mark, { sync: true } as never)
     const check = await checkStore(this.db, true)
     this.gc.forgetCache()
+    this.noneHeld.clear()
     if (check.lost > 0) await this.meta.put(RECONCILE_META, { ...mark, lost: (mark.lost ?? 0) + check.lost }, { sync: true } as never)
   }
 
@@ -107,6 +110,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     } finally {
       // the check writes its fixes beside the group commit
       this.gc.forgetCache()
+      this.noneHeld.clear()
     }
   }
 
@@ -136,13 +140,14 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
       const state = await this.seqStateOf(tx, conv, author)
       // held messages (not sent yet) take provisional numbers, in order, outside the sequence index
       const key = conv2(conv, author)
-      const heldTop = this.heldTops.get(key) ?? (await this.heldOf(conv, author)).at(-1)?.seq ?? 0
+      const heldTop = this.heldTops.get(key) ?? await this.heldTopOnDisk(key, conv, author)
       const next = Math.max(state.max, heldTop) + 1
       const msg = build(next)
       if (msg.seq !== next || msg.conv !== conv || msg.author !== author) {
         throw new ParleyError('ERR_INTERNAL', 'built message does not match the assigned sequence')
       }
       if (msg.held === true) {
+        this.noneHeld.delete(key)
         tx.put(this.heldIdx, key + SEP + pad(msg.seq), msg.id)
         // a write failing after this leaves a gap in provisional numbers only: release renumbers them
         this.heldTops.set(key, msg.seq)
@@ -656,6 +661,14 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
       tx.put(this.seqState, key, { contiguous: Math.min(state.contiguous, seq - 1), max: next, ...(state.n !== undefined ? { n: state.n } : {}) })
       return moved
     })
+  }
+
+  /** The highest provisional number held on disk for conv!author (0: none); "none" is remembered, so a send reads nothing. */
+  private async heldTopOnDisk (key: string, conv: string, author: string): Promise<number> {
+    if (this.noneHeld.has(key)) return 0
+    const top = (await this.heldOf(conv, author)).at(-1)?.seq ?? 0
+    if (top === 0) this.noneHeld.add(key)
+    return top
   }
 
   /** Has conv!author held messages on disk? */
