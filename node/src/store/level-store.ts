@@ -57,6 +57,11 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   private readonly heldTops = new Map<string, number>()
   /** conv!author keys known to have no held message on disk (only appendOutgoing holds one; a check may rebuild them) */
   private readonly noneHeld = new Set<string>()
+  /**
+   * Ids a recall that came first waits for, on disk or staged: a superset (one erased stays until the next
+   * start), so a message whose id is not here has no recall waiting and its store reads nothing for it.
+   */
+  private recallTargets = new Set<string>()
 
   constructor (db: Db, latchInit?: WriteLatchInit) {
     super(db, 'Parley', latchInit)
@@ -74,6 +79,11 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     this.heldIdx = jsonSublevel(db, 'heldidx')
     this.recalls = jsonSublevel(db, 'recall')
     this.movedIdx = jsonSublevel(db, 'moved')
+  }
+
+  /** Loads the ids a recall waits for (a handful): a message stored reads no recall index unless its id is one. */
+  protected override async opened (): Promise<void> {
+    this.recallTargets = new Set(await this.recalls.keys().all())
   }
 
   /**
@@ -258,7 +268,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     const sameAuthor = (target: StoredMessage): boolean => target.author === msg.author && target.conv === msg.conv
     if (change === undefined) {
       // a recall that came first
-      if (msg.op !== undefined || await tx.get(this.recalls, msg.id) === undefined) return msg
+      if (msg.op !== undefined || !this.recallTargets.has(msg.id) || await tx.get(this.recalls, msg.id) === undefined) return msg
       const recall = await tx.get(this.msgs, await tx.get(this.recalls, msg.id) as string)
       if (recall === undefined || !sameAuthor(recall)) return msg
       tx.del(this.recalls, msg.id)
@@ -266,7 +276,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     }
     const target = await tx.get(this.msgs, change.id)
     if (change.type === 'edit') return target?.recalled === true && sameAuthor(target) ? { ...msg, text: '' } : msg
-    if (target === undefined) { tx.put(this.recalls, change.id, msg.id); return msg }
+    if (target === undefined) { this.recallTargets.add(change.id); tx.put(this.recalls, change.id, msg.id); return msg }
     if (!sameAuthor(target) || target.op !== undefined || target.change !== undefined || target.recalled === true) return msg
     tx.put(this.msgs, target.id, { ...target, text: '', recalled: true })
     // its edits come after it in the conversation (bounded: a recall is only allowed within its window)
