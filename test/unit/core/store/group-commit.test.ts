@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { LevelStore } from '../../../../node/src/store/level-store.js'
 import { dmConversationId } from '../../../../core/protocol/envelope.js'
 import { ParleyError } from '../../../../core/errors.js'
+import { MemoryLevel } from 'memory-level'
 import { GroupCommit, jsonSublevel } from '../../../../core/store/group-commit.js'
 import { PEER_A, PEER_B } from '../../helpers/peer-ids.js'
 import { gatedDb, settled, storedMessage as msg } from '../../helpers/store.js'
@@ -176,5 +177,46 @@ describe('group commit', () => {
     await assert.rejects(bad)
     assert.equal(await gc.read(sub, 'k'), 2)
     assert.equal(gets, 3)
+  })
+
+  it('a read that spans a batch does not cache the value it read before the batch', async () => {
+    const { db, release } = gatedDb()
+    await db.open()
+    const gc = new GroupCommit(db)
+    const sub = jsonSublevel<number>(db, 'c')
+    gc.cache(sub)
+    await sub.put('k', 1)
+    const realGet = sub.get.bind(sub)
+    let resume: (() => void) | undefined
+    const held = new Promise<void>(resolve => { resume = resolve })
+    let first = true
+    // the first read gets its value from disk, then waits while a batch writes a new one
+    Object.assign(sub, { get: async (k: string) => { const v = await realGet(k); if (first) { first = false; await held } return v } })
+    const slowRead = gc.read(sub, 'k')
+    await new Promise(resolve => setImmediate(resolve))
+    const w = gc.write(async (tx) => { tx.put(sub, 'k', 2) })
+    await new Promise(resolve => setImmediate(resolve))
+    release()
+    await w
+    resume?.()
+    assert.equal(await slowRead, 1)
+    assert.equal(await gc.read(sub, 'k'), 2, 'not the stale value of the read that spanned the batch')
+  })
+
+  it('past 50,000 keys the cache empties and every value read is still right', async () => {
+    const db = new MemoryLevel()
+    await db.open()
+    const gc = new GroupCommit(db)
+    const sub = jsonSublevel<number>(db, 'c')
+    gc.cache(sub)
+    const n = 50_010
+    const writes: Array<Promise<void>> = []
+    for (let i = 0; i < n; i += 1000) {
+      writes.push(gc.write(async (tx) => { for (let j = i; j < Math.min(n, i + 1000); j++) tx.put(sub, `k${j}`, j) }))
+    }
+    await Promise.all(writes)
+    for (let i = 0; i < n; i += 997) assert.equal(await gc.read(sub, `k${i}`), i)
+    await gc.write(async (tx) => { tx.put(sub, 'k5', -5) })
+    assert.equal(await gc.read(sub, 'k5'), -5)
   })
 })
