@@ -22,7 +22,8 @@ export async function inWindows<T> (items: T[], size: number, fn: (item: T) => P
  * prefix as it grows, in order, one call at a time (ids that settled while one
  * ran go together into the next). The first failure (in item order) stops new
  * calls; once those in flight settle, the prefix before it is handed to `done`
- * and the failure is thrown, so what is retried later keeps its order.
+ * and the failure is thrown, so what is retried later keeps its order. A
+ * failure of `done` stops new calls too (what they sent could not be marked).
  */
 export async function inSlidingWindow<T> (
   items: T[], size: number, fn: (item: T) => Promise<string | null>, done: (ids: string[]) => Promise<void>
@@ -31,6 +32,8 @@ export async function inSlidingWindow<T> (
   let next = 0
   let prefix = 0
   let failed = -1
+  // `done` failed (the store latched): nothing acked now could be marked, so no new call starts
+  let doneFailed = false
   let ready: string[] = []
   let handing: Promise<void> = Promise.resolve()
   const advance = (): void => {
@@ -41,11 +44,11 @@ export async function inSlidingWindow<T> (
       ready = []
       if (ids.length > 0) await done(ids)
     })
-    // a failure of `done` is thrown at the end; the calls in flight still settle
-    handing.catch(() => {})
+    // a failure of `done` stops new calls and is thrown at the end; the calls in flight still settle
+    handing.catch(() => { doneFailed = true })
   }
   const lane = async (): Promise<void> => {
-    while (failed === -1 && next < items.length) {
+    while (failed === -1 && !doneFailed && next < items.length) {
       const i = next++
       try {
         results[i] = { ok: true, id: await fn(items[i] as T) }

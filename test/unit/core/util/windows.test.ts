@@ -41,3 +41,14 @@ test('the first failure stops new calls; the prefix before it is handed over, la
 test('a failure of `done` is thrown once the calls in flight settled', async () => {
   await assert.rejects(inSlidingWindow([1, 2, 3], 3, async (i) => `m${i}`, async () => { throw new Error('store failed') }), /store failed/)
 })
+
+test('a failure of `done` stops new calls instead of sending the whole list', async () => {
+  let calls = 0
+  const items = Array.from({ length: 200 }, (_, i) => i)
+  await assert.rejects(inSlidingWindow(items, 4, async (i) => {
+    calls++
+    await later(null, 1)
+    return `m${i}`
+  }, async () => { throw new Error('store failed') }), /store failed/)
+  assert.ok(calls <= 12, `calls after the first failed done: ${calls} of ${items.length}`)
+})
