@@ -38,6 +38,7 @@ import { createReadStream } from 'node:fs'
 import { FileBody, fileRoutes } from '../files/routes.js'
 import type { FileService } from '../files/service.js'
 import type { FileSettingsStore } from '../files/settings.js'
+import { WsCork } from './ws-cork.js'
 
 export interface ApiServerComponents {
   messenger: Messenger
@@ -81,6 +82,7 @@ const MAX_SOCKET_PATH_BYTES = 103
 export class ApiServer {
   private readonly servers: Server[] = []
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 })
+  private readonly cork = new WsCork()
   private readonly routes: Array<Route<Handler>> = []
   private tcpPort?: number
   private started = false
@@ -158,6 +160,8 @@ export class ApiServer {
     this.started = false
     for (const unlisten of this.forward) unlisten()
     this.forward.length = 0
+    // events of this very turn are still corked: send them before the sockets go
+    this.cork.flush()
     for (const ws of this.wss.clients) ws.terminate()
     await Promise.all(this.servers.map(async s => { s.closeAllConnections(); await new Promise<void>(resolve => { s.close(() => { resolve() }) }) }))
     this.servers.length = 0
@@ -197,7 +201,7 @@ export class ApiServer {
     // a stored message goes out as its view (no envelope); everything else as it is
     const data = 'envelope' in detail ? toMessageView(detail as StoredMessage) : detail
     const line = JSON.stringify({ v: 1, type, data })
-    for (const ws of this.wss.clients) if (ws.readyState === ws.OPEN) { corkForThisTurn(ws); ws.send(line) }
+    for (const ws of this.wss.clients) if (ws.readyState === ws.OPEN) { this.cork.forThisTurn(ws); ws.send(line) }
   }
 
   private localNames (): string[] {
@@ -591,18 +595,4 @@ async function accountView (messenger: Messenger, store: MessageStore, host: Pee
 
 async function readJson (req: IncomingMessage): Promise<Record<string, unknown>> {
   return await readJsonBody(req, MAX_API_BODY_BYTES)
-}
-
-const corked = new WeakSet<WebSocket>()
-/**
- * Events emitted in one turn of the event loop (a group commit storing a
- * burst) reach a UI socket in one write: the socket is corked until the turn's
- * ticks ran. Each event stays its own WebSocket message (the API contract).
- */
-function corkForThisTurn (ws: WebSocket): void {
-  const socket = (ws as unknown as { _socket?: { cork: () => void, uncork: () => void } })._socket
-  if (socket === undefined || corked.has(ws)) return
-  corked.add(ws)
-  socket.cork()
-  process.nextTick(() => { corked.delete(ws); socket.uncork() })
 }
