@@ -231,8 +231,6 @@ export abstract class LevelBackedStore {
     await this.gc.idle()
     if (this.db.status === 'open') await this.db.close()
     await this.openAgain()
-    // what the log replay dropped is gone from disk: nothing kept in memory may stand for it
-    this.gc.forgetCache()
     await this.opened()
     await this.reopened()
   }
@@ -242,6 +240,10 @@ export abstract class LevelBackedStore {
   private async openAgain (): Promise<void> {
     await openDb(this.db, this.what)
     for (const sub of sublevels.get(this.db) ?? []) await sub.open()
+    // the log replay may have dropped what failed or brought back a batch that
+    // failed after its append: nothing kept in memory may stand for the disk
+    // (a reader reopening too: values it cached after the failure are forgotten)
+    this.gc.forgetCache()
   }
 
   /**

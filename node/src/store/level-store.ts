@@ -84,6 +84,9 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   /** Loads the ids a recall waits for (a handful): a message stored reads no recall index unless its id is one. */
   protected override async opened (): Promise<void> {
     this.recallTargets = new Set(await this.recalls.keys().all())
+    // the database may have changed while it was closed: what was remembered of the held index is read again
+    this.noneHeld.clear()
+    this.heldTops.clear()
   }
 
   /**
