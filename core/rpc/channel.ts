@@ -55,6 +55,8 @@ export class RpcChannel<M extends string = RpcMethod> {
   private readonly pending = new Map<number, Pending>()
   private readonly inbound = new SerialQueue()
   private readonly writes = new SerialQueue()
+  /** the frames waiting for this turn's chunk (see write) */
+  private cork?: { frames: Uint8Array[], sent: Promise<void> }
   private nextRid = 1
   private closedWith?: ParleyError
   private readonly maxFrameBytes: number
@@ -139,12 +141,34 @@ export class RpcChannel<M extends string = RpcMethod> {
     this.pending.clear()
   }
 
+  /**
+   * Frames written in the same turn of the event loop (the acks of one group
+   * commit, a window of deliveries) are corked: sent as one chunk, so one
+   * encryption and one socket write carry all of them. The bytes on the wire
+   * are the same frames, back to back.
+   */
   private async write (frame: RpcFrame<M>): Promise<void> {
     const bytes = encodeFrame(Buffer.from(JSON.stringify(frame)), this.maxFrameBytes)
-    await this.writes.run(async () => {
-      if (this.closedWith !== undefined) throw this.closedWith
-      if (!this.stream.send(bytes)) await this.stream.onDrain({ signal: AbortSignal.timeout(this.callTimeoutMs) })
+    if (this.cork !== undefined) {
+      this.cork.frames.push(bytes)
+      await this.cork.sent
+      return
+    }
+    const frames = [bytes]
+    const sent = new Promise<void>((resolve, reject) => {
+      process.nextTick(() => {
+        // frames written from here on go into the next chunk
+        this.cork = undefined
+        this.writes.run(async () => {
+          if (this.closedWith !== undefined) throw this.closedWith
+          const chunk = frames.length === 1 ? frames[0] as Uint8Array : Buffer.concat(frames)
+          if (!this.stream.send(chunk)) await this.stream.onDrain({ signal: AbortSignal.timeout(this.callTimeoutMs) })
+        }).then(resolve, reject)
+      })
     })
+    sent.catch(() => {})
+    this.cork = { frames, sent }
+    await sent
   }
 
   private onData (chunk: Uint8Array): void {

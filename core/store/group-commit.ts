@@ -33,6 +33,8 @@ class Group {
 
 const DELETED = Symbol('deleted')
 const SYNC = { sync: true } as Record<string, unknown>
+/** a cached sublevel holding more keys than this starts again empty (a bound, not an LRU: hot keys come back at once) */
+const MAX_CACHED_PER_SUBLEVEL = 50_000
 
 /** One write transaction: reads see the overlay and this transaction's own writes. */
 export class Tx {
@@ -66,6 +68,10 @@ export class GroupCommit {
   private readonly overlay = new Map<string, { value: unknown, group: Group }>()
   private current = new Group()
   private flushing = false
+  /** sublevel prefix → its durable values kept in memory (see cache) */
+  private readonly caches = new Map<string, Map<string, unknown>>()
+  /** batches written (and caches forgotten): a read that spans one does not fill the cache */
+  private commits = 0
   /** Counts failed groups: a transaction prepared across a failure may have read the failed values. */
   private failures = 0
 
@@ -75,7 +81,32 @@ export class GroupCommit {
   async read<V> (sub: Sub<V>, key: string): Promise<V | undefined> {
     const staged = this.overlay.get(sub.prefix + key)
     if (staged !== undefined) return staged.value === DELETED ? undefined : staged.value as V
-    return await sub.get(key)
+    const cache = this.caches.get(sub.prefix)
+    if (cache === undefined) return await sub.get(key)
+    const hit = cache.get(key)
+    if (hit !== undefined) return hit === DELETED ? undefined : hit as V
+    // a batch written while this read ran may hold a newer value than the one read: not cached then
+    const commits = this.commits
+    const value = await sub.get(key)
+    if (commits === this.commits) {
+      if (cache.size >= MAX_CACHED_PER_SUBLEVEL) cache.clear()
+      cache.set(key, value === undefined ? DELETED : value)
+    }
+    return value
+  }
+
+  /**
+   * Keeps what is read from `sub` (and written to it) in memory: later reads
+   * of a key come from memory. Only durable values are cached (write-through
+   * once a batch is on disk; a failed batch or a reopen forgets everything).
+   * For small, hot sublevels (sequence state, conversation summaries).
+   */
+  cache<V> (sub: Sub<V>): void { this.caches.set(sub.prefix, new Map()) }
+
+  /** Forgets every cached value (the database was written or reopened behind the group commit's back). */
+  forgetCache (): void {
+    this.commits++
+    for (const c of this.caches.values()) c.clear()
   }
 
   /** The write of the group that staged `key`, while it is not on disk yet (rejects if it fails); undefined once durable. */
@@ -110,6 +141,17 @@ export class GroupCommit {
     while (this.flushing) await this.stage([]).catch(() => {})
   }
 
+  private writeThrough (ops: Op[]): void {
+    this.commits++
+    if (this.caches.size === 0) return
+    for (const op of ops) {
+      const cache = this.caches.get(op.sublevel.prefix)
+      if (cache === undefined) continue
+      if (cache.size >= MAX_CACHED_PER_SUBLEVEL) cache.clear()
+      cache.set(op.key, op.type === 'del' ? DELETED : op.value)
+    }
+  }
+
   private stage (ops: Op[]): Promise<void> {
     const g = this.current
     for (const op of ops) {
@@ -130,10 +172,12 @@ export class GroupCommit {
         this.current = new Group()
         try {
           await this.db.batch(g.ops as never, SYNC)
+          this.writeThrough(g.ops)
           g.resolve()
         } catch (err) {
           const e = storeWriteError(err)
           this.failures++
+          this.forgetCache()
           this.latch?.trip(e)
           g.reject(e)
           // writes prepared meanwhile may build on the failed ones (a sequence number, a dedupe
@@ -196,6 +240,10 @@ export abstract class LevelBackedStore {
   private async openAgain (): Promise<void> {
     await openDb(this.db, this.what)
     for (const sub of sublevels.get(this.db) ?? []) await sub.open()
+    // the log replay may have dropped what failed or brought back a batch that
+    // failed after its append: nothing kept in memory may stand for the disk
+    // (a reader reopening too: values it cached after the failure are forgotten)
+    this.gc.forgetCache()
   }
 
   /**
@@ -215,6 +263,8 @@ export abstract class LevelBackedStore {
 
   async start (): Promise<void> {
     if (this.started) return
+    // the database may have been changed while it was closed (a restore, a test damaging it)
+    this.gc.forgetCache()
     await openDb(this.db, this.what)
     await this.opened()
     this.started = true

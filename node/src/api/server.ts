@@ -38,6 +38,7 @@ import { createReadStream } from 'node:fs'
 import { FileBody, fileRoutes } from '../files/routes.js'
 import type { FileService } from '../files/service.js'
 import type { FileSettingsStore } from '../files/settings.js'
+import { WsCork } from './ws-cork.js'
 
 export interface ApiServerComponents {
   messenger: Messenger
@@ -81,6 +82,7 @@ const MAX_SOCKET_PATH_BYTES = 103
 export class ApiServer {
   private readonly servers: Server[] = []
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 })
+  private readonly cork = new WsCork()
   private readonly routes: Array<Route<Handler>> = []
   private tcpPort?: number
   private started = false
@@ -158,6 +160,8 @@ export class ApiServer {
     this.started = false
     for (const unlisten of this.forward) unlisten()
     this.forward.length = 0
+    // events of this very turn are still corked: send them before the sockets go
+    this.cork.flush()
     for (const ws of this.wss.clients) ws.terminate()
     await Promise.all(this.servers.map(async s => { s.closeAllConnections(); await new Promise<void>(resolve => { s.close(() => { resolve() }) }) }))
     this.servers.length = 0
@@ -204,7 +208,7 @@ export class ApiServer {
     // a stored message goes out as its view (no envelope); everything else as it is
     const data = 'envelope' in detail ? toMessageView(detail as StoredMessage) : detail
     const line = JSON.stringify({ v: 1, type, data })
-    for (const ws of this.wss.clients) if (ws.readyState === ws.OPEN) ws.send(line)
+    for (const ws of this.wss.clients) if (ws.readyState === ws.OPEN) { this.cork.forThisTurn(ws); ws.send(line) }
   }
 
   private localNames (): string[] {

@@ -1,5 +1,5 @@
 /**
- * Delivery of envelopes to one peer over its channel, in windows: each ack
+ * Delivery of envelopes to one peer over its channel, in a sliding window: each ack
  * (sent by the peer after its durable write) marks the message delivered; a
  * refusal no retry can change marks it failed for that peer, so it never
  * blocks what is queued behind it.
@@ -7,7 +7,7 @@
 import { isPermanentRefusal, type Envelope } from '../../../core/protocol/envelope.js'
 import { parseDeliverResult } from '../../../core/protocol/peer-rpc.js'
 import { remoteCode } from '../../../core/rpc/channel.js'
-import { inWindows } from '../../../core/util/windows.js'
+import { inSlidingWindow } from '../../../core/util/windows.js'
 import type { MessagingComponents } from './types.js'
 import type { PeerChannel } from './peer-channels.js'
 import type { Route } from '../store/types.js'
@@ -45,7 +45,8 @@ export class Delivery {
     const deposited = own ? await this.c.store.depositedFor(peer, envs) : new Set<string>()
     // the number of the copy each ack is for: an ack of a copy from before a move settles nothing
     const seqs = new Map(envs.map(e => [e.id, e.seq]))
-    await inWindows(envs, this.init.sendWindow, async env => {
+    // a sliding window: the next message goes out as soon as any is acked, so sender and receiver overlap
+    await inSlidingWindow(envs, this.init.sendWindow, async env => {
       for (let attempt = 0; ; attempt++) {
         try {
           const { status } = parseDeliverResult(await ch.call('deliver', env))

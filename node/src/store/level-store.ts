@@ -55,6 +55,13 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
   private readonly movedIdx: Sub<string>
   /** highest provisional seq of held messages per conv!author, once read (staged ones are not on disk yet) */
   private readonly heldTops = new Map<string, number>()
+  /** conv!author keys known to have no held message on disk (only appendOutgoing holds one; a check may rebuild them) */
+  private readonly noneHeld = new Set<string>()
+  /**
+   * Ids a recall that came first waits for, on disk or staged: a superset (one erased stays until the next
+   * start), so a message whose id is not here has no recall waiting and its store reads nothing for it.
+   */
+  private recallTargets = new Set<string>()
 
   constructor (db: Db, latchInit?: WriteLatchInit) {
     super(db, 'Parley', latchInit)
@@ -63,12 +70,23 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     this.hist = jsonSublevel(db, 'hist')
     this.seqIdx = jsonSublevel(db, 'seqidx')
     this.seqState = jsonSublevel(db, 'seq')
+    // read for every message stored or sent: kept in memory, written through (group-commit.ts)
+    this.gc.cache(this.seqState)
     this.outboxes = jsonSublevel(db, 'outbox')
     this.deposited = jsonSublevel(db, 'deposited')
     this.convs = jsonSublevel(db, 'conv')
+    this.gc.cache(this.convs)
     this.heldIdx = jsonSublevel(db, 'heldidx')
     this.recalls = jsonSublevel(db, 'recall')
     this.movedIdx = jsonSublevel(db, 'moved')
+  }
+
+  /** Loads the ids a recall waits for (a handful): a message stored reads no recall index unless its id is one. */
+  protected override async opened (): Promise<void> {
+    this.recallTargets = new Set(await this.recalls.keys().all())
+    // the database may have changed while it was closed: what was remembered of the held index is read again
+    this.noneHeld.clear()
+    this.heldTops.clear()
   }
 
   /**
@@ -92,13 +110,21 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     }
     await this.meta.put(RECONCILE_META, mark, { sync: true } as never)
     const check = await checkStore(this.db, true)
+    this.gc.forgetCache()
+    this.noneHeld.clear()
     if (check.lost > 0) await this.meta.put(RECONCILE_META, { ...mark, lost: (mark.lost ?? 0) + check.lost }, { sync: true } as never)
   }
 
   /** Checks the indexes against the messages (see check.ts); with `fix`, repairs them. Run before messaging starts. */
   async check (fix: boolean, counts?: Record<string, number>): Promise<StoreCheck> {
     await this.gc.drain()
-    return await checkStore(this.db, fix, counts)
+    try {
+      return await checkStore(this.db, fix, counts)
+    } finally {
+      // the check writes its fixes beside the group commit
+      this.gc.forgetCache()
+      this.noneHeld.clear()
+    }
   }
 
   /**
@@ -127,13 +153,14 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
       const state = await this.seqStateOf(tx, conv, author)
       // held messages (not sent yet) take provisional numbers, in order, outside the sequence index
       const key = conv2(conv, author)
-      const heldTop = this.heldTops.get(key) ?? (await this.heldOf(conv, author)).at(-1)?.seq ?? 0
+      const heldTop = this.heldTops.get(key) ?? await this.heldTopOnDisk(key, conv, author)
       const next = Math.max(state.max, heldTop) + 1
       const msg = build(next)
       if (msg.seq !== next || msg.conv !== conv || msg.author !== author) {
         throw new ParleyError('ERR_INTERNAL', 'built message does not match the assigned sequence')
       }
       if (msg.held === true) {
+        this.noneHeld.delete(key)
         tx.put(this.heldIdx, key + SEP + pad(msg.seq), msg.id)
         // a write failing after this leaves a gap in provisional numbers only: release renumbers them
         this.heldTops.set(key, msg.seq)
@@ -244,7 +271,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     const sameAuthor = (target: StoredMessage): boolean => target.author === msg.author && target.conv === msg.conv
     if (change === undefined) {
       // a recall that came first
-      if (msg.op !== undefined || await tx.get(this.recalls, msg.id) === undefined) return msg
+      if (msg.op !== undefined || !this.recallTargets.has(msg.id) || await tx.get(this.recalls, msg.id) === undefined) return msg
       const recall = await tx.get(this.msgs, await tx.get(this.recalls, msg.id) as string)
       if (recall === undefined || !sameAuthor(recall)) return msg
       tx.del(this.recalls, msg.id)
@@ -252,7 +279,7 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
     }
     const target = await tx.get(this.msgs, change.id)
     if (change.type === 'edit') return target?.recalled === true && sameAuthor(target) ? { ...msg, text: '' } : msg
-    if (target === undefined) { tx.put(this.recalls, change.id, msg.id); return msg }
+    if (target === undefined) { this.recallTargets.add(change.id); tx.put(this.recalls, change.id, msg.id); return msg }
     if (!sameAuthor(target) || target.op !== undefined || target.change !== undefined || target.recalled === true) return msg
     tx.put(this.msgs, target.id, { ...target, text: '', recalled: true })
     // its edits come after it in the conversation (bounded: a recall is only allowed within its window)
@@ -647,6 +674,14 @@ export class LevelStore extends LevelBackedStore implements MessageStore {
       tx.put(this.seqState, key, { contiguous: Math.min(state.contiguous, seq - 1), max: next, ...(state.n !== undefined ? { n: state.n } : {}) })
       return moved
     })
+  }
+
+  /** The highest provisional number held on disk for conv!author (0: none); "none" is remembered, so a send reads nothing. */
+  private async heldTopOnDisk (key: string, conv: string, author: string): Promise<number> {
+    if (this.noneHeld.has(key)) return 0
+    const top = (await this.heldOf(conv, author)).at(-1)?.seq ?? 0
+    if (top === 0) this.noneHeld.add(key)
+    return top
   }
 
   /** Has conv!author held messages on disk? */

@@ -13,7 +13,10 @@ import { MemoryLevel } from 'memory-level'
 import { LevelStore } from '../../../node/src/store/level-store.js'
 import { ParleyError } from '../../../core/errors.js'
 import { messageStoreCompliance } from '../../compliance/message-store.js'
-import { gatedDb, settled } from '../helpers/store.js'
+import { gatedDb, settled, storedMessage } from '../helpers/store.js'
+import { PEER_A, PEER_B } from '../helpers/peer-ids.js'
+import { dmConversationId } from '../../../core/protocol/envelope.js'
+import type { StoredMessage } from '../../../node/src/store/types.js'
 
 const code = (c: string) => (err: unknown): boolean => err instanceof ParleyError && err.code === c
 
@@ -83,5 +86,30 @@ describe('LevelStore lifecycle', () => {
     const db = new MemoryLevel()
     db.open = async () => { throw Object.assign(new Error('Database failed to open'), { code: 'LEVEL_DATABASE_NOT_OPEN', cause: Object.assign(new Error('lock held'), { code: 'LEVEL_LOCKED' }) }) }
     await assert.rejects(new LevelStore(db).start(), code('ERR_DATA_DIR_LOCKED'))
+  })
+
+  it('a recall that came before its message still erases it after a restart', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'parley-recall-'))
+    try {
+      const conv = dmConversationId(PEER_A, PEER_B)
+      const target = storedMessage({ conv, author: PEER_B, seq: 1, text: 'secret' })
+      const recall: StoredMessage = { ...storedMessage({ conv, author: PEER_B, seq: 2, text: '' }), change: { type: 'recall', id: target.id } }
+      let store = new LevelStore(new Level(dir))
+      await store.start()
+      await store.storeIncoming(recall)
+      await store.stop()
+      store = new LevelStore(new Level(dir))
+      await store.start()
+      try {
+        await store.storeIncoming(target)
+        const stored = await store.getMessage(target.id)
+        assert.equal(stored?.text, '')
+        assert.equal(stored?.recalled, true)
+      } finally {
+        await store.stop()
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })

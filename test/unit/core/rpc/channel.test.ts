@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { RpcChannel, remoteCode, type RpcHandler, type RpcChannelInit, type RpcChannelOptions } from '../../../../core/rpc/channel.js'
+import { AckAfterWrite, RpcChannel, remoteCode, type RpcHandler, type RpcChannelInit, type RpcChannelOptions } from '../../../../core/rpc/channel.js'
 import { FrameDecoder, encodeFrame } from '../../../../core/protocol/frames.js'
 import { RPC_METHODS, parseRpcFrame, type RpcMethod } from '../../../../core/protocol/rpc-frame.js'
 import { ParleyError } from '../../../../core/errors.js'
@@ -253,5 +253,70 @@ describe('RpcChannel', () => {
     } finally {
       process.off('unhandledRejection', onUnhandled)
     }
+  })
+})
+
+describe('rpc channel: frames of one turn are corked', () => {
+  it('calls of one turn leave in one chunk, and the AckAfterWrite answers of one turn in one chunk', async () => {
+    let written!: () => void
+    const durable = new Promise<void>(resolve => { written = resolve })
+    const { a, sa, sb } = channels(async (_method, body) => new AckAfterWrite(durable.then(() => body)))
+    const calls = Array.from({ length: 32 }, async (_, i) => await a.call('deliver', i))
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(sa.sent.length, 1, 'one chunk for 32 requests')
+    written()
+    assert.deepEqual(await Promise.all(calls), Array.from({ length: 32 }, (_, i) => i), 'every answer, in order')
+    assert.equal(sb.sent.length, 1, 'one chunk for 32 acks')
+  })
+
+  it('frames keep their order across chunks', async () => {
+    const seen: unknown[] = []
+    const { a, sa } = channels(async (_method, body) => { seen.push(body); return body })
+    const first = [0, 1, 2].map(async i => await a.call('deliver', i))
+    await new Promise(resolve => setImmediate(resolve))
+    const second = [3, 4, 5].map(async i => await a.call('deliver', i))
+    assert.deepEqual(await Promise.all([...first, ...second]), [0, 1, 2, 3, 4, 5])
+    assert.deepEqual(seen, [0, 1, 2, 3, 4, 5])
+    assert.equal(sa.sent.length, 2)
+  })
+
+  it('a close in the same turn fails every corked call and sends nothing', async () => {
+    const { a, sa } = channels(async () => 1)
+    const calls = [1, 2, 3].map(async i => await a.call('deliver', i).then(() => 'ok', (err: unknown) => err instanceof ParleyError ? err.code : String(err)))
+    await a.close()
+    assert.deepEqual(await Promise.all(calls), ['ERR_STREAM_CLOSED', 'ERR_STREAM_CLOSED', 'ERR_STREAM_CLOSED'])
+    assert.equal(sa.sent.length, 0)
+  })
+
+  it('under back-pressure the next chunk waits for the drain, and the calls time out', async () => {
+    const { a, sa } = channels(async () => 1, { callTimeoutMs: 300 })
+    let sends = 0
+    sa.send = () => { sends++; return false }
+    sa.onDrain = async (options) => await new Promise((_resolve, reject) => {
+      options?.signal?.addEventListener('abort', () => { reject(options.signal?.reason) }, { once: true })
+    })
+    // the channel's drain timers are unref'd: keep the test's event loop alive meanwhile
+    const alive = setInterval(() => {}, 1000)
+    try {
+      const outcome = async (i: number): Promise<string> => await a.call('deliver', i).then(() => 'ok', (err: unknown) => err instanceof ParleyError ? err.code : String(err))
+      const first = [1, 2].map(outcome)
+      await sleep(20)
+      const second = outcome(3)
+      await sleep(20)
+      assert.equal(sends, 1, 'the next chunk waits for the drain')
+      assert.deepEqual(await Promise.all([...first, second]), ['ERR_TIMEOUT', 'ERR_TIMEOUT', 'ERR_TIMEOUT'])
+    } finally {
+      clearInterval(alive)
+    }
+  })
+
+  it('a too-large frame among corked ones fails alone', async () => {
+    const { a } = channels(async (_method, body) => typeof body === 'string' ? body.length : body, { maxFrameBytes: 1000 })
+    const results = await Promise.all([
+      a.call('deliver', 1),
+      a.call('deliver', 'x'.repeat(5000)).catch((err: unknown) => err instanceof ParleyError ? err.code : String(err)),
+      a.call('deliver', 3)
+    ])
+    assert.deepEqual(results, [1, 'ERR_FRAME_TOO_LARGE', 3])
   })
 })

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { LevelStore } from '../../../../node/src/store/level-store.js'
 import { dmConversationId } from '../../../../core/protocol/envelope.js'
 import { ParleyError } from '../../../../core/errors.js'
+import { MemoryLevel } from 'memory-level'
 import { GroupCommit, jsonSublevel } from '../../../../core/store/group-commit.js'
 import { PEER_A, PEER_B } from '../../helpers/peer-ids.js'
 import { gatedDb, settled, storedMessage as msg } from '../../helpers/store.js'
@@ -145,5 +146,77 @@ describe('group commit', () => {
     await third
     assert.equal(await counter.get('k'), 1)
     await db.close()
+  })
+  it('a cached sublevel is read once, written through after its batch, and forgotten after a failed one', async () => {
+    const { db, release, failNext } = gatedDb()
+    await db.open()
+    const gc = new GroupCommit(db)
+    const sub = jsonSublevel<number>(db, 'c')
+    gc.cache(sub)
+    await sub.put('k', 1)
+    let gets = 0
+    const realGet = sub.get.bind(sub)
+    Object.assign(sub, { get: async (k: string) => { gets++; return await realGet(k) } })
+    assert.equal(await gc.read(sub, 'k'), 1)
+    assert.equal(await gc.read(sub, 'k'), 1)
+    assert.equal(await gc.read(sub, 'none'), undefined)
+    assert.equal(await gc.read(sub, 'none'), undefined)
+    assert.equal(gets, 2, 'each key read from disk once, a missing one too')
+    const w = gc.write(async (tx) => { tx.put(sub, 'k', 2); tx.put(sub, 'none', 3) })
+    await new Promise(resolve => setImmediate(resolve))
+    release()
+    await w
+    assert.equal(await gc.read(sub, 'k'), 2)
+    assert.equal(await gc.read(sub, 'none'), 3)
+    assert.equal(gets, 2, 'written through: no read after the write')
+    // a failed batch: nothing of it is cached, and what was cached is read again from disk
+    failNext()
+    const bad = gc.write(async (tx) => { tx.put(sub, 'k', 9) })
+    await new Promise(resolve => setImmediate(resolve))
+    release()
+    await assert.rejects(bad)
+    assert.equal(await gc.read(sub, 'k'), 2)
+    assert.equal(gets, 3)
+  })
+
+  it('a read that spans a batch does not cache the value it read before the batch', async () => {
+    const { db, release } = gatedDb()
+    await db.open()
+    const gc = new GroupCommit(db)
+    const sub = jsonSublevel<number>(db, 'c')
+    gc.cache(sub)
+    await sub.put('k', 1)
+    const realGet = sub.get.bind(sub)
+    let resume: (() => void) | undefined
+    const held = new Promise<void>(resolve => { resume = resolve })
+    let first = true
+    // the first read gets its value from disk, then waits while a batch writes a new one
+    Object.assign(sub, { get: async (k: string) => { const v = await realGet(k); if (first) { first = false; await held } return v } })
+    const slowRead = gc.read(sub, 'k')
+    await new Promise(resolve => setImmediate(resolve))
+    const w = gc.write(async (tx) => { tx.put(sub, 'k', 2) })
+    await new Promise(resolve => setImmediate(resolve))
+    release()
+    await w
+    resume?.()
+    assert.equal(await slowRead, 1)
+    assert.equal(await gc.read(sub, 'k'), 2, 'not the stale value of the read that spanned the batch')
+  })
+
+  it('past 50,000 keys the cache empties and every value read is still right', async () => {
+    const db = new MemoryLevel()
+    await db.open()
+    const gc = new GroupCommit(db)
+    const sub = jsonSublevel<number>(db, 'c')
+    gc.cache(sub)
+    const n = 50_010
+    const writes: Array<Promise<void>> = []
+    for (let i = 0; i < n; i += 1000) {
+      writes.push(gc.write(async (tx) => { for (let j = i; j < Math.min(n, i + 1000); j++) tx.put(sub, `k${j}`, j) }))
+    }
+    await Promise.all(writes)
+    for (let i = 0; i < n; i += 997) assert.equal(await gc.read(sub, `k${i}`), i)
+    await gc.write(async (tx) => { tx.put(sub, 'k5', -5) })
+    assert.equal(await gc.read(sub, 'k5'), -5)
   })
 })
