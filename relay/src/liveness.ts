@@ -51,7 +51,7 @@ export class Liveness<C> {
   /** One slice of the round (exported for tests with a fake clock). */
   tick (now: number): void {
     if (this.round.length === 0 && now - this.roundStartedAt >= this.init.intervalMs) {
-      this.round = this.c.connections()
+      this.round = [...this.c.connections()]
       this.roundSize = this.round.length
       this.roundStartedAt = now
     }
