@@ -86,7 +86,7 @@ try {
 
   if (process.env.BENCH_SKIP_BARE !== '1') {
     const bareLog = createWriteStream(join(dir, 'bare.log'))
-    bare = await spawnReady([process.execPath, ...PROBE, '--import', 'tsx', join(HERE, 'relay-idle-client.ts'), 'serve', join(dir, 'bare-addr')], undefined, bareLog, 'bare', 30_000)
+    bare = await spawnReady([process.execPath, ...PROBE, ...TS, join(HERE, 'relay-idle-client.ts'), 'serve', join(dir, 'bare-addr')], undefined, bareLog, 'bare', 30_000)
     const bareAddr = readFileSync(join(dir, 'bare-addr'), 'utf8')
     const b0 = await settle(bare.pid!)
     clients = await openClients('connect', bareAddr, join(dir, 'clients-bare.log'))
