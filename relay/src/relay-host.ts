@@ -18,7 +18,6 @@ import { ParleyError } from '../../core/errors.js'
 import type { DeviceIdentity } from '../../core/keys.js'
 import type { RawStream } from '../../core/rpc/stream.js'
 import { listenError } from '../../core/listen.js'
-import { DEFAULT_LIVENESS, Liveness } from './liveness.js'
 
 export interface CircuitLimits {
   /** max simultaneous reservations. @default 1024 */
@@ -56,35 +55,8 @@ export const MAX_PENDING_HANDSHAKES = 128
 const NO_DURATION_LIMIT_MS = 2 ** 31 - 1
 const NO_DATA_LIMIT_BYTES = Number.MAX_SAFE_INTEGER
 
-const PING_PROTOCOL = '/ipfs/ping/1.0.0'
-const PING_BYTES = 32
-
-/** One ping on `conn` (the protocol of libp2p's ping service, which every Parley node and relay runs). */
-async function pingOnce (conn: Connection, signal: AbortSignal): Promise<void> {
-  const stream = await conn.newStream(PING_PROTOCOL, { signal, runOnLimitedConnection: true })
-  try {
-    const data = crypto.getRandomValues(new Uint8Array(PING_BYTES))
-    const back = new Promise<Uint8Array>((resolve, reject) => {
-      const got: number[] = []
-      stream.addEventListener('message', (evt) => {
-        got.push(...(evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()))
-        if (got.length >= PING_BYTES) resolve(Uint8Array.from(got.slice(0, PING_BYTES)))
-      })
-      stream.addEventListener('close', () => { reject(new Error('ping stream closed before the answer')) })
-      signal.addEventListener('abort', () => { reject(signal.reason as Error) }, { once: true })
-    })
-    stream.send(data)
-    if ((await back).some((b, i) => b !== data[i])) throw new Error('ping answered with other bytes')
-    await stream.close({ signal })
-  } catch (err) {
-    stream.abort(err as Error)
-    throw err
-  }
-}
-
 export class RelayHost {
   private node?: Libp2p<{ relay: CircuitRelayService } & Record<string, unknown>>
-  private liveness?: Liveness<Connection>
 
   constructor (private readonly identity: DeviceIdentity, private readonly init: RelayHostInit) {
     for (const a of [...init.listen, ...init.announce]) {
@@ -102,8 +74,6 @@ export class RelayHost {
       transports: [tcp(), webSockets()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
-      // not libp2p's monitor (every connection pinged in the same tick every 10 s): ours, spread out (liveness.ts)
-      connectionMonitor: { enabled: false },
       connectionManager: {
         maxConnections: 4 * limits.maxReservations + 64,
         inboundConnectionThreshold: INBOUND_PER_IP_PER_SECOND,
@@ -145,19 +115,11 @@ export class RelayHost {
       }, { maxInboundStreams: 8, runOnLimitedConnection: false })
     }
     this.node = node as never
-    this.liveness = new Liveness<Connection>({
-      connections: () => node.getConnections(),
-      ping: pingOnce,
-      dead: (conn, err) => { conn.abort(err) }
-    }, DEFAULT_LIVENESS)
-    this.liveness.start()
   }
 
   async stop (): Promise<void> {
     const node = this.node
     this.node = undefined
-    this.liveness?.stop()
-    this.liveness = undefined
     await node?.stop()
   }
 

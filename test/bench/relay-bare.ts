@@ -40,6 +40,8 @@ export async function barePeerIds (): Promise<string[]> {
 }
 
 const PROTOCOL = '/parley-bench/bare-ack/1.0.0'
+/** how long bareCircuit waits for all its acks */
+const ACK_DEADLINE_MS = 120_000
 
 async function host (i: number, relayAddr: string, listen: boolean): Promise<Libp2p> {
   return await createLibp2p({
@@ -115,7 +117,11 @@ export async function bareCircuit (dir: string, relayAddr: string, count: number
     let acked = 0
     const payload = randomBytes(size - 4)
     const t0 = performance.now()
-    await new Promise<void>((resolve) => {
+    let timer: NodeJS.Timeout | undefined
+    await new Promise<void>((resolve, reject) => {
+      // the circuit can fail (relay drops it, a host stops): the bench stops with an error instead of waiting
+      timer = setTimeout(() => { reject(new Error(`bare circuit: ${acked}/${count} acked after ${ACK_DEADLINE_MS / 1000} s`)) }, ACK_DEADLINE_MS)
+      stream.addEventListener('close', () => { if (acked < count) reject(new Error(`bare circuit: stream closed at ${acked}/${count} acked`)) })
       const send = (): void => {
         while (next < count && next - acked < inFlight) {
           const f = new Uint8Array(4 + size); f.set(u32(size)); f.set(u32(next), 4); f.set(payload, 8)
@@ -131,7 +137,7 @@ export async function bareCircuit (dir: string, relayAddr: string, count: number
         if (acked >= count) resolve(); else send()
       })
       send()
-    })
+    }).finally(() => { clearTimeout(timer) })
     const ms = performance.now() - t0
     rtt.sort((x, y) => x - y)
     await stream.close().catch(() => {})

@@ -42,8 +42,9 @@ export const DEFAULT_MAILBOX_POLL_MS = 3000
 export const DEFAULT_FETCH_BATCH = 500
 /**
  * Batches of a drain handed over before the oldest one's writes settled (issue 15): with 2, the next
- * batch is fetched and checked while the one before it is written. Bounds what a drain holds in memory
- * (2 × DEFAULT_FETCH_BATCH envelopes, each answer also capped in bytes by the relay).
+ * batch is fetched and checked while the one before it is written. Bounds what a drain holds in memory:
+ * 2 batches being written plus the answer of the fetch after them (3 × DEFAULT_FETCH_BATCH envelopes,
+ * each answer also capped in bytes by the relay).
  */
 export const DRAIN_WINDOW_BATCHES = 2
 
@@ -357,7 +358,9 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
    *
    * A window of batches (issue 15): the next batch is fetched, and handed to `accept`, while the writes of
    * the batches before it are still under way, so the fetch round trip, our checks and the store's group
-   * commit overlap instead of taking turns. At most `DRAIN_WINDOW_BATCHES` batches are unsettled at once.
+   * commit overlap instead of taking turns. At most `DRAIN_WINDOW_BATCHES` batches are unsettled at once
+   * (and the fetch of the one after them may be out), also across drains: on an error the drain waits for
+   * what it started before it returns.
    * Acks still follow the durable writes, batch by batch in mailbox order (one chain), so a crash re-fetches
    * whatever was not acked (and dedupe drops the copy).
    */
@@ -365,14 +368,16 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
     if (this.draining || this.state.admitted !== true) return 0
     this.draining = true
     const run: DrainRun = { total: 0, keptNow: 0, seen: new Set(), receipts: new Map() }
+    // what this drain started (the next fetch, the batches' writes and ack chain): settled before it returns
+    let next: Promise<Fetched> | undefined
+    // acks in mailbox order: each batch's ack waits for the ack of the batch before it
+    let acked: Promise<void> = Promise.resolve()
+    const inFlight: Array<Promise<void>> = []
     try {
       const ch = await this.rpc()
       const fetch = async (after: number): Promise<Fetched> =>
         parseFetchResult(await ch.call('fetch', { after, limit: this.fetchBatch }))
-      let next: Promise<Fetched> | undefined = fetch(0)
-      // acks in mailbox order: each batch's ack waits for the ack of the batch before it
-      let acked: Promise<void> = Promise.resolve()
-      const inFlight: Array<Promise<void>> = []
+      next = fetch(0)
       while (next !== undefined) {
         const fetched: Fetched = await next
         const { items, more, notices } = fetched
@@ -398,6 +403,9 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
       await this.takeNotices(ch)
     } catch (err) {
       this.c.log.debug('mailbox drain paused', { err: toParleyError(err).message })
+      // an error leaves up to DRAIN_WINDOW_BATCHES batches' writes and acks running: wait for them, so a
+      // drain started after this one never runs beside them (each batch's ack still follows its writes)
+      await Promise.allSettled([...inFlight, acked, next])
     } finally {
       this.draining = false
     }
