@@ -14,6 +14,7 @@ import { signAccountOp, signDeviceConsent } from '../../core/crypto/account.js'
 import { newIdentities } from '../unit/helpers/identities.js'
 import type { DeviceIdentity } from '../../core/keys.js'
 import { DEFAULT_FED_POLICY, type FedPeer, type FederationStore } from '../../relay/src/federation/types.js'
+import * as acctAdm from '../../relay/src/store/account-admission.js'
 
 /**
  * Fresh, empty storage. `open` makes a store over it (not started) with these
@@ -285,22 +286,22 @@ export function mailboxStoreCompliance (name: string, setup: MailboxStoreSetup):
     storages.push(storage)
     store = storage.open(limits())
     await store.start()
-    assert.deepEqual(await store.getAccountOps(alice.peerId), [])
-    assert.equal(await store.accountOfDevice(bob.peerId), undefined)
+    assert.deepEqual(await acctAdm.getAccountOps(store, alice.peerId), [])
+    assert.equal(await acctAdm.accountOfDevice(store, bob.peerId), undefined)
     const ops = [signAccountOp(alice, 1, { type: 'add', device: bob.peerId, dsig: signDeviceConsent(bob, alice.peerId) })]
-    await store.putAccountOps(alice.peerId, ops, [alice.peerId, bob.peerId])
-    await store.deny([bob.peerId], 'revoked')
-    await store.deny([alice.peerId], 'removed')
+    await acctAdm.putAccountOps(store, alice.peerId, ops, [alice.peerId, bob.peerId])
+    await acctAdm.deny(store, [bob.peerId], 'revoked')
+    await acctAdm.deny(store, [alice.peerId], 'removed')
     await store.stop()
     store = storage.open(limits())
     await store.start()
-    assert.deepEqual(await store.getAccountOps(alice.peerId), ops)
-    assert.equal(await store.accountOfDevice(bob.peerId), alice.peerId)
-    await store.deny([bob.peerId], 'removed')
-    await store.undeny(bob.peerId)
-    assert.equal(await store.denied(bob.peerId), 'revoked')
-    await store.undeny(alice.peerId)
-    assert.equal(await store.denied(alice.peerId), undefined)
+    assert.deepEqual(await acctAdm.getAccountOps(store, alice.peerId), ops)
+    assert.equal(await acctAdm.accountOfDevice(store, bob.peerId), alice.peerId)
+    await acctAdm.deny(store, [bob.peerId], 'removed')
+    await acctAdm.undeny(store, bob.peerId)
+    assert.equal(await acctAdm.denied(store, bob.peerId), 'revoked')
+    await acctAdm.undeny(store, alice.peerId)
+    assert.equal(await acctAdm.denied(store, alice.peerId), undefined)
   })
   // ---- federation (relay/src/federation/types.ts) -----------------------------------
 

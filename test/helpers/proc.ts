@@ -50,14 +50,14 @@ export async function stopChild (child: ChildProcess | undefined, signal: NodeJS
 export class RelayProc {
   child?: ChildProcess
   private log?: WriteStream
-  constructor (readonly init: { dataDir: string, netns?: string, args?: string[], logFile: string }) {}
+  constructor (readonly init: { dataDir: string, netns?: string, args?: string[], logFile: string, nodeArgs?: string[] }) {}
 
   async start (timeoutMs = 30_000): Promise<void> {
     this.log ??= createWriteStream(this.init.logFile, { flags: 'a' })
     // the admin listener on a free port unless a test names one (the CLI's default, 4102, is a fixed port)
     const args = this.init.args ?? []
     const admin = args.includes('--admin-port') ? [] : ['--admin-port', '0']
-    this.child = await spawnReady([process.execPath, RELAY_BIN, 'start', '--data', this.init.dataDir, ...admin, ...args], this.init.netns, this.log, 'relay', timeoutMs)
+    this.child = await spawnReady([process.execPath, ...(this.init.nodeArgs ?? []), RELAY_BIN, 'start', '--data', this.init.dataDir, ...admin, ...args], this.init.netns, this.log, 'relay', timeoutMs)
   }
 
   async kill9 (): Promise<void> { await stopChild(this.child, 'SIGKILL'); this.child = undefined }

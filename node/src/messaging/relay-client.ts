@@ -9,7 +9,7 @@ import { ParleyError, toParleyError } from '../../../core/errors.js'
 import { isPermanentRefusal, type Envelope } from '../../../core/protocol/envelope.js'
 import {
   RELAY_PROTOCOL, RELAY_RPC_METHODS, parseFetchResult, parseRelayStatus, parseDepositAnswer, parseOffices,
-  type DepositAnswer, type MailItem, type OfficeDown, type OfficePerson, type RelayRpcMethod
+  type DepositAnswer, type OfficeDown, type OfficePerson, type RelayRpcMethod
 } from '../../../core/protocol/relay-rpc.js'
 import { RpcChannel, remoteCode } from '../../../core/rpc/channel.js'
 import { TypedEventEmitter } from '../../../core/util/events.js'
@@ -22,7 +22,7 @@ import { MAX_NOTICE_IDS, parseNotices, type Notice, type SignedReceipt } from '.
 export interface RelayClientInit {
   /** how often the mailbox is polled while connected to the relay. @default 3000 */
   mailboxPollMs?: number
-  /** items per fetch. @default 200 */
+  /** items per fetch (at most MAX_FETCH_ITEMS, 500; the relay also caps an answer's bytes). @default 500 */
   fetchBatch?: number
   /**
    * How long mail that cannot be stored yet (a group or member not known yet)
@@ -39,7 +39,28 @@ const KEPT_MAIL_FIRST_BACKOFF_MS = 2_000
 const KEPT_MAIL_MAX_BACKOFF_MS = 5 * 60 * 1000
 
 export const DEFAULT_MAILBOX_POLL_MS = 3000
-export const DEFAULT_FETCH_BATCH = 200
+export const DEFAULT_FETCH_BATCH = 500
+/**
+ * Batches of a drain handed over before the oldest one's writes settled (issue 15): with 2, the next
+ * batch is fetched and checked while the one before it is written. Bounds what a drain holds in memory:
+ * 2 batches being written plus the answer of the fetch after them (3 × DEFAULT_FETCH_BATCH envelopes,
+ * each answer also capped in bytes by the relay).
+ */
+export const DRAIN_WINDOW_BATCHES = 2
+
+type Fetched = ReturnType<typeof parseFetchResult>
+type MailItem = Fetched['items'][number]
+type Outcome = 'wait' | { ok: 'stored' | 'duplicate' } | { err: unknown }
+/** what one drain counts across its batches */
+interface DrainRun {
+  total: number
+  /** items kept at the relay for a retry, so far */
+  keptNow: number
+  /** cursors fetched in this drain */
+  seen: Set<number>
+  /** mail from another office: a delivery receipt goes back through the relays, per (author, conversation) */
+  receipts: Map<string, { author: string, conv: string, ids: string[] }>
+}
 
 export interface RelayState {
   addr: string | null
@@ -421,123 +442,154 @@ export class RelayClient extends TypedEventEmitter<RelayClientEvents> {
    * relay without holding up the items after it, and is tried again with
    * backoff; after `keptMailMaxMs` it is dropped at the relay (its sender
    * still holds it and delivers it directly later).
+   *
+   * A window of batches (issue 15): the next batch is fetched, and handed to `accept`, while the writes of
+   * the batches before it are still under way, so the fetch round trip, our checks and the store's group
+   * commit overlap instead of taking turns. At most `DRAIN_WINDOW_BATCHES` batches are unsettled at once
+   * (and the fetch of the one after them may be out), also across drains: on an error the drain waits for
+   * what it started before it returns.
+   * Acks still follow the durable writes, batch by batch in mailbox order (one chain), so a crash re-fetches
+   * whatever was not acked (and dedupe drops the copy).
    */
   async drain (): Promise<number> {
     if (this.draining || this.state.admitted !== true) return 0
     this.draining = true
-    let total = 0
-    let keptNow = 0
-    const seen = new Set<number>()
-    // mail from another office: a delivery receipt goes back through the relays, per (author, conversation)
-    const receipts = new Map<string, { author: string, conv: string, ids: string[] }>()
+    const run: DrainRun = { total: 0, keptNow: 0, seen: new Set(), receipts: new Map() }
+    // what this drain started (the next fetch, the batches' writes and ack chain): settled before it returns
+    let next: Promise<Fetched> | undefined
+    // acks in mailbox order: each batch's ack waits for the ack of the batch before it
+    let acked: Promise<void> = Promise.resolve()
+    const inFlight: Array<Promise<void>> = []
     try {
       const ch = await this.rpc()
-      let after = 0
-      for (;;) {
-        const { items, more, notices, down } = parseFetchResult(await ch.call('fetch', { after, limit: this.fetchBatch }))
+      const fetch = async (after: number): Promise<Fetched> =>
+        parseFetchResult(await ch.call('fetch', { after, limit: this.fetchBatch }))
+      next = fetch(0)
+      while (next !== undefined) {
+        const fetched: Fetched = await next
+        const { items, more, notices, down } = fetched
         this.noticesOn = notices === true
         this.setDown(down ?? [])
         if (items.length === 0) break
-        const now = Date.now()
-        // handed over in mailbox order without waiting for each: accept() takes its place in line
-        // synchronously (group envelopes are judged in call order, each after the ops before it are
-        // folded in), checks and writes overlap, and the ack waits for all of them
-        const outcomes: Array<Promise<'stored' | 'duplicate'> | 'wait'> = []
-        for (const item of items) {
-          seen.add(item.cursor)
-          const k = this.kept.get(item.cursor)
-          if (k !== undefined && now < k.next) { outcomes.push('wait'); continue }
-          if (item.office !== undefined) this.setOffice(item.envelope.author, item.office)
-          const durable = this.c.accept(item.envelope, item.from, item.office).then(async r => await r.durable)
-          durable.catch(() => {})
-          outcomes.push(durable)
-        }
-        const settled = await Promise.all(outcomes.map(async o => o === 'wait' ? o : await o.then(v => ({ ok: v }), (err: unknown) => ({ err }))))
-        const done: number[] = []
-        const conflicts: MailItem[] = []
-        /** kept at the relay for a later drain (false: kept too long, dropped: its sender still holds it) */
-        const keep = (item: MailItem, code: string): boolean => {
-          const k = this.kept.get(item.cursor) ?? { since: now, next: now, backoff: KEPT_MAIL_FIRST_BACKOFF_MS / 2 }
-          if (now - k.since >= this.keptMailMaxMs) {
-            this.c.log.warn('dropping mail that could not be stored for a long time; its sender still holds it', { from: item.from, code })
-            this.kept.delete(item.cursor)
-            return false
-          }
-          k.backoff = Math.min(k.backoff * 2, KEPT_MAIL_MAX_BACKOFF_MS)
-          k.next = now + k.backoff
-          this.kept.set(item.cursor, k)
-          this.c.log.info('mail kept at the relay for later', { from: item.from, code, retryInMs: k.backoff })
-          keptNow++
-          return true
-        }
-        settled.forEach((r, i) => {
-          const item = items[i]!
-          if (r === 'wait') { keptNow++; return }
-          if ('ok' in r) {
-            done.push(item.cursor); this.kept.delete(item.cursor)
-            if (item.office !== undefined) {
-              const k = `${item.envelope.author} ${item.envelope.conv}`
-              const rc = receipts.get(k) ?? { author: item.envelope.author, conv: item.envelope.conv, ids: [] }
-              rc.ids.push(item.envelope.id)
-              receipts.set(k, rc)
-            }
-            return
-          }
-          const e = toParleyError(r.err)
-          const code = remoteCode(e) ?? e.code
-          // refused with a number given out twice: answered with slot notices below, acked once they are given
-          if (code === 'ERR_SEQ_CONFLICT') { conflicts.push(item); return }
-          // an item that can never be stored is dropped (acked) so it cannot block the mailbox; logged
-          if (isPermanentRefusal(code)) {
-            this.c.log.warn('dropping undeliverable mail', { from: item.from, code })
-            done.push(item.cursor); this.kept.delete(item.cursor); return
-          }
-          // anything else (disk full, group not known yet) is kept at the relay and tried again later
-          if (!keep(item, code)) done.push(item.cursor)
-        })
-        // before the ack: a notice the relay did not take for a passing reason (the author's mailbox full, its
-        // disk full, no route yet) keeps the refused mail there, refused and answered again after a backoff
-        const notGiven = conflicts.length === 0 ? new Map<string, string>() : await this.giveBack(conflicts.map(i => i.envelope))
-        for (const item of conflicts) {
-          const group = `${item.envelope.conv} ${item.envelope.author}`
-          const passing = notGiven.get(group)
-          if (passing !== undefined && keep(item, passing)) continue
-          this.c.log.warn('dropping undeliverable mail', { from: item.from, code: 'ERR_SEQ_CONFLICT' })
-          done.push(item.cursor); this.kept.delete(item.cursor)
-        }
-        // exact cursors are acked in order
-        done.sort((a, b) => a - b)
-        if (done.length > 0) {
-          // delivery receipts for mail from another office go before the ack: if one fails, the mail stays at
-          // the relay and is taken again (a duplicate here, receipted again), so none is lost to a crash
-          for (const r of receipts.values()) await this.sendReceipt(r.author, r.conv, r.ids, 'delivered')
-          receipts.clear()
-          // while nothing was kept, one range ack covers everything so far
-          await ch.call('ackMail', keptNow === 0 ? { upTo: done[done.length - 1]! } : { cursors: done })
-          total += done.length
-          // progress for the UI on a long drain
-          this.setWaiting(Math.max(keptNow, this.state.waiting - done.length))
-        }
-        after = items[items.length - 1]!.cursor
+        next = more ? fetch(items[items.length - 1]!.cursor) : undefined
+        next?.catch(() => {})
+        const settled = this.acceptBatch(items, run)
+        const previous = acked
+        acked = (async () => { const r = await settled; await previous; await this.ackBatch(ch, items, r, run) })()
+        acked.catch(() => {})
+        inFlight.push(acked)
+        if (inFlight.length >= DRAIN_WINDOW_BATCHES) await inFlight.shift()
         if (!more) {
-          this.setWaiting(keptNow)
+          await acked
+          this.setWaiting(run.keptNow)
           // forget retry state of items no longer at the relay (expired, or acked by another drain)
-          for (const cursor of this.kept.keys()) if (!seen.has(cursor)) this.kept.delete(cursor)
-          break
+          for (const cursor of this.kept.keys()) if (!run.seen.has(cursor)) this.kept.delete(cursor)
         }
       }
-      if (total > 0) this.c.log.info('mailbox drained', { count: total, kept: keptNow })
+      await acked
+      if (run.total > 0) this.c.log.info('mailbox drained', { count: run.total, kept: run.keptNow })
       // the next page of the runs still to give back (slot notices), once per drain
       await this.giveBack([])
       await this.takeNotices(ch)
       await this.flushReads()
     } catch (err) {
       this.c.log.debug('mailbox drain paused', { err: toParleyError(err).message })
+      // an error leaves up to DRAIN_WINDOW_BATCHES batches' writes and acks running: wait for them, so a
+      // drain started after this one never runs beside them (each batch's ack still follows its writes)
+      await Promise.allSettled([...inFlight, acked, next])
     } finally {
       this.draining = false
     }
     if (this.drainAgain) { this.drainAgain = false; void this.drain() }
-    return total
+    return run.total
+  }
+
+  /**
+   * Hands a fetched batch to `accept`, in mailbox order without waiting for each: accept() takes its place
+   * in line synchronously (group envelopes are judged in call order, each after the ops before it are
+   * folded in), so checks and writes overlap. Settles with each item's outcome once every write settled.
+   */
+  private acceptBatch (items: MailItem[], run: DrainRun): Promise<Outcome[]> {
+    const now = Date.now()
+    const outcomes: Array<Promise<'stored' | 'duplicate'> | 'wait'> = []
+    for (const item of items) {
+      run.seen.add(item.cursor)
+      const k = this.kept.get(item.cursor)
+      if (k !== undefined && now < k.next) { outcomes.push('wait'); continue }
+      if (item.office !== undefined) this.setOffice(item.envelope.author, item.office)
+      const durable = this.c.accept(item.envelope, item.from, item.office).then(async r => await r.durable)
+      durable.catch(() => {})
+      outcomes.push(durable)
+    }
+    return Promise.all(outcomes.map(async o => o === 'wait' ? o : await o.then(v => ({ ok: v }), (err: unknown) => ({ err }))))
+  }
+
+  /** Sorts a settled batch into done and kept, sends the receipts of mail from another office, and acks what is done. */
+  private async ackBatch (ch: RpcChannel<RelayRpcMethod>, items: MailItem[], settled: Outcome[], run: DrainRun): Promise<void> {
+    const now = Date.now()
+    const done: number[] = []
+    const conflicts: MailItem[] = []
+    /** kept at the relay for a later drain (false: kept too long, dropped: its sender still holds it) */
+    const keep = (item: MailItem, code: string): boolean => {
+      const k = this.kept.get(item.cursor) ?? { since: now, next: now, backoff: KEPT_MAIL_FIRST_BACKOFF_MS / 2 }
+      if (now - k.since >= this.keptMailMaxMs) {
+        this.c.log.warn('dropping mail that could not be stored for a long time; its sender still holds it', { from: item.from, code })
+        this.kept.delete(item.cursor)
+        return false
+      }
+      k.backoff = Math.min(k.backoff * 2, KEPT_MAIL_MAX_BACKOFF_MS)
+      k.next = now + k.backoff
+      this.kept.set(item.cursor, k)
+      this.c.log.info('mail kept at the relay for later', { from: item.from, code, retryInMs: k.backoff })
+      run.keptNow++
+      return true
+    }
+    settled.forEach((r, i) => {
+      const item = items[i]!
+      if (r === 'wait') { run.keptNow++; return }
+      if ('ok' in r) {
+        done.push(item.cursor); this.kept.delete(item.cursor)
+        if (item.office !== undefined) {
+          const k = `${item.envelope.author} ${item.envelope.conv}`
+          const rc = run.receipts.get(k) ?? { author: item.envelope.author, conv: item.envelope.conv, ids: [] }
+          rc.ids.push(item.envelope.id)
+          run.receipts.set(k, rc)
+        }
+        return
+      }
+      const e = toParleyError(r.err)
+      const code = remoteCode(e) ?? e.code
+      // refused with a number given out twice: answered with slot notices below, acked once they are given
+      if (code === 'ERR_SEQ_CONFLICT') { conflicts.push(item); return }
+      // an item that can never be stored is dropped (acked) so it cannot block the mailbox; logged
+      if (isPermanentRefusal(code)) {
+        this.c.log.warn('dropping undeliverable mail', { from: item.from, code })
+        done.push(item.cursor); this.kept.delete(item.cursor); return
+      }
+      // anything else (disk full, group not known yet) is kept at the relay and tried again later
+      if (!keep(item, code)) done.push(item.cursor)
+    })
+    // before the ack: a notice the relay did not take for a passing reason (the author's mailbox full, its
+    // disk full, no route yet) keeps the refused mail there, refused and answered again after a backoff
+    const notGiven = conflicts.length === 0 ? new Map<string, string>() : await this.giveBack(conflicts.map(i => i.envelope))
+    for (const item of conflicts) {
+      const passing = notGiven.get(`${item.envelope.conv} ${item.envelope.author}`)
+      if (passing !== undefined && keep(item, passing)) continue
+      this.c.log.warn('dropping undeliverable mail', { from: item.from, code: 'ERR_SEQ_CONFLICT' })
+      done.push(item.cursor); this.kept.delete(item.cursor)
+    }
+    if (done.length === 0) return
+    // exact cursors are acked in order
+    done.sort((a, b) => a - b)
+    // delivery receipts for mail from another office go before the ack: if one fails, the mail stays at
+    // the relay and is taken again (a duplicate here, receipted again), so none is lost to a crash
+    for (const r of run.receipts.values()) await this.sendReceipt(r.author, r.conv, r.ids, 'delivered')
+    run.receipts.clear()
+    // while nothing was kept, one range ack covers everything so far
+    await ch.call('ackMail', run.keptNow === 0 ? { upTo: done[done.length - 1]! } : { cursors: done })
+    run.total += done.length
+    // progress for the UI on a long drain
+    this.setWaiting(Math.max(run.keptNow, this.state.waiting - done.length))
   }
 
   /**

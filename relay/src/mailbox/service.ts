@@ -18,6 +18,7 @@ import type { DepartmentNode } from '../../../core/protocol/directory.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { RelayMetrics } from '../admin/metrics.js'
 import type { MailboxStore } from '../store/types.js'
+import * as acctAdm from '../store/account-admission.js'
 import type { Federation } from '../federation/federation.js'
 import { parseNoticesAsk, type Notice } from '../../../core/protocol/fed-notice.js'
 import type { FederationStore } from '../federation/types.js'
@@ -77,7 +78,7 @@ export class MailboxService {
       const { token } = parseRedeem(body)
       const user = await this.metrics.timeStore('redeem', async () => await this.c.store.redeem(token, remote))
       // a new invite lifts an admin's removal of the person's devices (never a revocation)
-      for (const d of await this.devicesWith(remote)) await this.c.store.undeny(d)
+      for (const d of await this.devicesWith(remote)) await acctAdm.undeny(this.c.store, d)
       this.metrics.inviteRedeemed()
       this.c.log.info('invite redeemed', { peerId: remote })
       return { admitted: true, since: user.admittedAt }
@@ -217,9 +218,9 @@ export class MailboxService {
         this.c.log.warn('account record refused', { peerId: remote, err: toParleyError(err).message })
       }
     }
-    const account = presented?.account ?? await store.accountOfDevice(remote)
+    const account = presented?.account ?? await acctAdm.accountOfDevice(store, remote)
     if (account === undefined) return
-    const stored = await store.getAccountOps(account)
+    const stored = await acctAdm.getAccountOps(store, account)
     const known = new Set(stored.map(op => op.sig))
     const fresh = (presented?.ops ?? []).filter(op => !known.has(op.sig))
     if (fresh.some(op => !accountOpValid(op))) {
@@ -234,10 +235,10 @@ export class MailboxService {
     // a device already of another account here is not this one's (the account key's device included)
     const taken = new Map<string, string>()
     for (const d of members) {
-      const of = await store.accountOfDevice(d)
+      const of = await acctAdm.accountOfDevice(store, d)
       if (of === undefined || of === account) continue
       // the key device of a one-device account of its own is free to join this one (it is linked)
-      if (of === d && foldAccount(d, await store.getAccountOps(d)).devices.length === 1) continue
+      if (of === d && foldAccount(d, await acctAdm.getAccountOps(store, d)).devices.length === 1) continue
       taken.set(d, of)
     }
     if (taken.has(account)) {
@@ -246,9 +247,9 @@ export class MailboxService {
     }
     for (const [d, other] of taken) this.c.log.warn('device refused: it belongs to another account at this relay', { peerId: d, account, other })
     if (fresh.length > 0) {
-      await store.putAccountOps(account, ops, members.filter(d => !taken.has(d)))
+      await acctAdm.putAccountOps(store, account, ops, members.filter(d => !taken.has(d)))
       const revoked = state.revoked.filter(d => !taken.has(d))
-      await store.deny(revoked, 'revoked')
+      await acctAdm.deny(store, revoked, 'revoked')
       for (const d of revoked) {
         if (!store.isAdmitted(d) || !await store.removeUser(d)) continue
         this.wakeable.delete(d)
@@ -258,7 +259,7 @@ export class MailboxService {
     }
     if (taken.has(remote)) return 'this device belongs to another account at this relay; one device, one account'
     if (store.isAdmitted(remote) || !state.devices.includes(remote)) return
-    if (await store.denied(remote) !== undefined) return
+    if (await acctAdm.denied(store, remote) !== undefined) return
     await store.admit(remote, 'account', account.slice(-12))
     this.c.log.info('device admitted with its account', { peerId: remote, account })
   }
@@ -274,10 +275,10 @@ export class MailboxService {
     const queue = [device]
     while (queue.length > 0 && found.size < 4096) {
       const d = queue.shift() as string
-      for (const account of new Set([await this.c.store.accountOfDevice(d), d])) {
+      for (const account of new Set([await acctAdm.accountOfDevice(this.c.store, d), d])) {
         if (account === undefined || seenAccounts.has(account)) continue
         seenAccounts.add(account)
-        const ops = await this.c.store.getAccountOps(account)
+        const ops = await acctAdm.getAccountOps(this.c.store, account)
         if (ops.length === 0) continue
         const state = foldAccount(account, ops)
         for (const m of [...state.devices, ...state.revoked]) {
@@ -378,7 +379,7 @@ export class MailboxService {
    */
   async removeUser (peerId: string): Promise<boolean> {
     const devices = await this.devicesWith(peerId)
-    await this.c.store.deny(devices, 'removed')
+    await acctAdm.deny(this.c.store, devices, 'removed')
     let removed = false
     for (const d of devices) {
       if (await this.c.store.removeUser(d)) removed = true

@@ -14,9 +14,6 @@ import {
   type RelayUser, type StoredFetchResult
 } from './types.js'
 import { Watchers } from './watchers.js'
-import * as acctAdm from './account-admission.js'
-import type { DenyReason } from './account-admission.js'
-import type { AccountOp } from '../../../core/protocol/account.js'
 import type { Notice } from '../../../core/protocol/fed-notice.js'
 import { fedSender, fedSeqAfter, takeFedBatch, usableFedInvite } from '../federation/rules.js'
 import { newInvites } from './invites.js'
@@ -373,14 +370,6 @@ export class LevelMailboxStore extends LevelBackedStore implements MailboxStore,
     for await (const [k, u] of this.usage.iterator()) out.set(k, u)
     return out
   }
-
-  // admission per account (issue 11): marks on the meta table, alike in every store
-  async getAccountOps (account: string): Promise<AccountOp[]> { return await acctAdm.getAccountOps(this, account) }
-  async putAccountOps (account: string, ops: AccountOp[], devices: string[]): Promise<void> { await acctAdm.putAccountOps(this, account, ops, devices) }
-  async accountOfDevice (device: string): Promise<string | undefined> { return await acctAdm.accountOfDevice(this, device) }
-  async denied (device: string): Promise<DenyReason | undefined> { return await acctAdm.denied(this, device) }
-  async deny (devices: string[], reason: DenyReason): Promise<void> { await acctAdm.deny(this, devices, reason) }
-  async undeny (device: string): Promise<void> { await acctAdm.undeny(this, device) }
 
   watch (watcher: MailboxWatcher): () => void { return this.watchers.add(watcher) }
 

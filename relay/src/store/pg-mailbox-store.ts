@@ -32,9 +32,6 @@ import { newInvites } from './invites.js'
 import { SenderShares, type SenderUse } from './sender-shares.js'
 import { migrate, SWEEP_LOCK } from './pg-schema.js'
 import { Watchers } from './watchers.js'
-import * as acctAdm from './account-admission.js'
-import type { DenyReason } from './account-admission.js'
-import type { AccountOp } from '../../../core/protocol/account.js'
 import { MAX_KEPT_NOTICES, type FederationStore, type FedInboundItem, type FedInvite, type FedPeer, type FedQueueItem, type FedReceipt, type KeptNotice,
   type Listing, type RelayInstance } from '../federation/types.js'
 import type { Notice } from '../../../core/protocol/fed-notice.js'
@@ -236,14 +233,6 @@ export class PgMailboxStore implements MailboxStore, FederationStore, SharedAdmi
     this.admitted = now
     for (const p of before) if (!now.has(p)) this.watchers.removed(p)
   }
-
-  // admission per account (issue 11): marks on the meta table, alike in every store
-  async getAccountOps (account: string): Promise<AccountOp[]> { return await acctAdm.getAccountOps(this, account) }
-  async putAccountOps (account: string, ops: AccountOp[], devices: string[]): Promise<void> { await acctAdm.putAccountOps(this, account, ops, devices) }
-  async accountOfDevice (device: string): Promise<string | undefined> { return await acctAdm.accountOfDevice(this, device) }
-  async denied (device: string): Promise<DenyReason | undefined> { return await acctAdm.denied(this, device) }
-  async deny (devices: string[], reason: DenyReason): Promise<void> { await acctAdm.deny(this, devices, reason) }
-  async undeny (device: string): Promise<void> { await acctAdm.undeny(this, device) }
 
   watch (watcher: MailboxWatcher): () => void { return this.watchers.add(watcher) }
 

@@ -16,8 +16,6 @@ import type { SenderUse } from './sender-shares.js'
 import type { Envelope } from '../../../core/protocol/envelope.js'
 import type { FetchResult } from '../../../core/protocol/relay-rpc.js'
 import type { Invite, Person, PolicyOverrides } from '../../../core/protocol/admin-api.js'
-import type { AccountOp } from '../../../core/protocol/account.js'
-import type { DenyReason } from './account-admission.js'
 
 export type { Invite } from '../../../core/protocol/admin-api.js'
 /** via `account`: a device of an account one of whose devices was admitted (issue 11); `invite` then names the account */
@@ -136,19 +134,7 @@ export interface MailboxStore {
   totals(): Promise<MailboxTotals>
   /** Mail waiting per recipient. */
   usageByRecipient(): Promise<Map<string, { count: number, bytes: number }>>
-  // ---- admission per account (issue 11; relay/src/store/account-admission.ts) ----
-  /** The verified ops of `account` the relay has seen ([] when none). */
-  getAccountOps(account: string): Promise<AccountOp[]>
-  /** Keeps the (merged, verified) ops of `account`, and that each of `devices` belongs to it (now the one account it belongs to). */
-  putAccountOps(account: string, ops: AccountOp[], devices: string[]): Promise<void>
-  /** The one account `device` belongs to at this relay. */
-  accountOfDevice(device: string): Promise<string | undefined>
-  /** Why `device` may not be admitted by its account (undefined: it may). */
-  denied(device: string): Promise<DenyReason | undefined>
-  /** Marks devices as never to be admitted by their account; a `revoked` mark is for good. */
-  deny(devices: string[], reason: DenyReason): Promise<void>
-  /** Lifts a `removed` mark (a new invite redeemed); a `revoked` mark stays. */
-  undeny(device: string): Promise<void>
+  // admission per account (issue 11): relay/src/store/account-admission.ts, on getMeta/putMeta above (alike in every store)
   /** Tells `watcher` of changes until the returned function is called. */
   watch(watcher: MailboxWatcher): () => void
 }

@@ -14,12 +14,27 @@ import { sealEnvelope, newMessageId } from '../../../core/crypto/envelope.js'
 import { dmConversationId, type Envelope } from '../../../core/protocol/envelope.js'
 import { RELAY_PROTOCOL, RELAY_RPC_METHODS, parseAckMail, parseFetch } from '../../../core/protocol/relay-rpc.js'
 import { ParleyError } from '../../../core/errors.js'
-import { silentLogger } from '../../../core/util/log.js'
+import { silentLogger, type Logger } from '../../../core/util/log.js'
 import { newIdentities } from '../helpers/identities.js'
 import { FakeNetwork } from '../helpers/fake-host.js'
 import type { DeviceIdentity } from '../../../core/keys.js'
 
 const RELAY = '12D3KooWRelayRelayRelayRelayRelayRelayRelayRelayRe'
+
+async function until (cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+}
+
+/** A promise settled from outside. */
+function deferred<T> (): { promise: Promise<T>, resolve: (v: T) => void, reject: (e: unknown) => void } {
+  let resolve!: (v: T) => void; let reject!: (e: unknown) => void
+  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
+  return { promise, resolve, reject }
+}
 
 describe('RelayClient mailbox drain', () => {
   let alice: DeviceIdentity, bob: DeviceIdentity
@@ -29,6 +44,10 @@ describe('RelayClient mailbox drain', () => {
   /** refusals the relay answers the next deposits with, in turn (then it stores) */
   let depositRefusals: ParleyError[] = []
   let seq = 0
+  /** fetch calls answered so far; acks the relay refuses (counted down) */
+  let fetches = 0
+  let failAcks = 0
+  let log: Logger = silentLogger
   const env = (text: string): Envelope => sealEnvelope(alice, { id: newMessageId(), conv: dmConversationId(alice.peerId, bob.peerId), seq: ++seq, hlc: { w: Date.now(), c: 0 }, recipients: [bob.peerId], body: { text } })
 
   /** A client for bob whose relay end answers from `mailbox`; `accept` decides per envelope. */
@@ -40,9 +59,10 @@ describe('RelayClient mailbox drain', () => {
       void new RpcChannel(theirs, async (method, body) => {
         switch (method) {
           case 'relayStatus': return { admitted: true, queued: await mailbox.queued(bob.peerId) }
-          case 'fetch': { const { after, limit } = parseFetch(body); return await mailbox.fetch(bob.peerId, after, limit) }
+          case 'fetch': { fetches++; const { after, limit } = parseFetch(body); return await mailbox.fetch(bob.peerId, after, limit) }
           case 'ackMail': {
             const ack = parseAckMail(body)
+            if (failAcks > 0) { failAcks--; throw new ParleyError('ERR_STORE', 'relay store failed') }
             acks.push(ack)
             return { deleted: 'upTo' in ack ? await mailbox.ack(bob.peerId, ack.upTo) : await mailbox.ackCursors(bob.peerId, ack.cursors) }
           }
@@ -56,7 +76,7 @@ describe('RelayClient mailbox drain', () => {
       }, silentLogger, { methods: RELAY_RPC_METHODS })
     })
     net.connect(bob.peerId, RELAY)
-    return new RelayClient({ host, log: silentLogger, accept, saveInvite: async () => {}, ...(homeOf !== undefined ? { homeOf } : {}), ...(slotTaken !== undefined ? { slotTaken } : {}) }, { fetchBatch: 2, mailboxPollMs: 60_000, ...(keptMailMaxMs !== undefined ? { keptMailMaxMs } : {}) })
+    return new RelayClient({ host, log, accept, saveInvite: async () => {}, ...(homeOf !== undefined ? { homeOf } : {}), ...(slotTaken !== undefined ? { slotTaken } : {}) }, { fetchBatch: 2, mailboxPollMs: 60_000, ...(keptMailMaxMs !== undefined ? { keptMailMaxMs } : {}) })
   }
 
   beforeEach(async () => {
@@ -66,6 +86,9 @@ describe('RelayClient mailbox drain', () => {
     acks = []
     deposits = []
     depositRefusals = []
+    fetches = 0
+    failAcks = 0
+    log = silentLogger
   })
   afterEach(async () => { await mailbox.stop() })
 
@@ -185,6 +208,65 @@ describe('RelayClient mailbox drain', () => {
     c.start()
     await new Promise(resolve => setTimeout(resolve, 50))
     assert.deepEqual((await mailbox.fetch(bob.peerId, 0, 10)).items.map(i => i.envelope.id), [e1.id])
+    await c.stop()
+  })
+
+  it('window: a write of batch 1 that fails late while batch 2 is stored acks only what is durable, in order', async () => {
+    const envs = ['a', 'b', 'c', 'd', 'e', 'f'].map(env)
+    for (const e of envs) await mailbox.deposit(bob.peerId, alice.peerId, e, 100)
+    const late = deferred<'stored'>()
+    const accepted: string[] = []
+    const c = client(async (e) => {
+      accepted.push(e.id)
+      return { durable: e.id === envs[1]!.id ? late.promise : Promise.resolve('stored' as const) }
+    })
+    c.configure('/ip4/127.0.0.1/tcp/1/p2p/' + RELAY, null)
+    c.start()
+    // batch 2 (c, d) is handed over and stored while b's write is still under way; batch 3 waits for the window
+    await until(() => accepted.length === 4, 'batch 2 handed over')
+    // a moment for batch 3 to be (wrongly) handed over too: the window must hold it back
+    await new Promise(resolve => setTimeout(resolve, 30))
+    assert.deepEqual(accepted, envs.slice(0, 4).map(e => e.id), 'at most 2 batches unsettled')
+    assert.deepEqual(acks, [], 'nothing acked before batch 1 settled')
+    late.reject(new ParleyError('ERR_STORE', 'disk full'))
+    await until(() => acks.length === 3, 'three acks')
+    // exact cursors from the batch that kept an item on: the failed one (cursor 2) is never covered
+    assert.deepEqual(acks, [{ cursors: [1] }, { cursors: [3, 4] }, { cursors: [5, 6] }])
+    assert.deepEqual((await mailbox.fetch(bob.peerId, 0, 10)).items.map(i => i.envelope.id), [envs[1]!.id])
+    await until(() => c.status().waiting === 1, 'one waiting')
+    await c.stop()
+  })
+
+  it('window: an ack that fails while batch 2 is written ends the drain only after those writes; the next drain acks all', async () => {
+    const envs = ['a', 'b', 'c', 'd', 'e', 'f'].map(env)
+    for (const e of envs) await mailbox.deposit(bob.peerId, alice.peerId, e, 100)
+    failAcks = 1
+    const paused: string[] = []
+    log = { ...silentLogger, debug: (msg) => { paused.push(msg) } }
+    const held = deferred<undefined>()
+    const written = new Set<string>()
+    const accepted: string[] = []
+    const c = client(async (e) => {
+      accepted.push(e.id)
+      const batch2 = e.id === envs[2]!.id || e.id === envs[3]!.id
+      const write = batch2 ? held.promise : Promise.resolve(undefined)
+      return { durable: write.then(() => { const dup = written.has(e.id); written.add(e.id); return dup ? 'duplicate' as const : 'stored' as const }) }
+    })
+    c.configure('/ip4/127.0.0.1/tcp/1/p2p/' + RELAY, null)
+    c.start()
+    await until(() => paused.includes('mailbox drain paused') && accepted.length === 4, 'the failed ack of batch 1')
+    // batch 2's writes are still under way: the drain has not returned, so a new one does not start beside them
+    const fetched = fetches
+    assert.equal(await c.drain(), 0)
+    assert.equal(fetches, fetched, 'no second drain while the first one\'s writes run')
+    held.resolve(undefined)
+    // once they settled the drain is over; nothing after the failed ack was acked, everything is still queued
+    await until(() => written.size === 4, 'batch 2 written')
+    let n = 0
+    await until(() => { if (n === 0) void c.drain().then(v => { n = v }); return n > 0 }, 'a drain after the first one')
+    assert.equal(n, 6)
+    assert.deepEqual(acks, [{ upTo: 2 }, { upTo: 4 }, { upTo: 6 }])
+    assert.equal(await mailbox.queued(bob.peerId), 0)
     await c.stop()
   })
 

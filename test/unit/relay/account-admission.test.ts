@@ -14,6 +14,7 @@ import type { AccountOp, AccountRecord } from '../../../core/protocol/account.js
 import { silentLogger } from '../../../core/util/log.js'
 import type { DeviceIdentity } from '../../../core/keys.js'
 import { newIdentities } from '../helpers/identities.js'
+import * as acctAdm from '../../../relay/src/store/account-admission.js'
 
 describe('relay admission per account', () => {
   let desktop: DeviceIdentity, laptop: DeviceIdentity, phone: DeviceIdentity, mallory: DeviceIdentity
@@ -55,7 +56,7 @@ describe('relay admission per account', () => {
     // the laptop comes back with the record it had: still out, and after a restart of the relay too
     assert.equal(await status(laptop, record(add)), false)
     assert.equal(await status(laptop), false)
-    assert.equal(await store.denied(laptop.peerId), 'revoked')
+    assert.equal(await acctAdm.denied(store, laptop.peerId), 'revoked')
   })
 
   it('an admin removing a person removes every device of the account; the other device cannot undo it', async () => {
@@ -76,9 +77,9 @@ describe('relay admission per account', () => {
   it('a stranger calling relayStatus with throw-away accounts stores nothing', async () => {
     const own = signAccountOp(mallory, 1, { type: 'add', device: phone.peerId, dsig: signDeviceConsent(phone, mallory.peerId) })
     assert.equal(await status(mallory, { v: 1, account: mallory.peerId, ops: [own] }), false)
-    assert.deepEqual(await store.getAccountOps(mallory.peerId), [])
+    assert.deepEqual(await acctAdm.getAccountOps(store, mallory.peerId), [])
     assert.equal(await status(mallory, record(add)), false)
-    assert.deepEqual(await store.getAccountOps(desktop.peerId), [])
+    assert.deepEqual(await acctAdm.getAccountOps(store, desktop.peerId), [])
   })
 
   it('a fresh key listing an admitted device admits no one, and the removal of that person holds (review s4-11b N1)', async () => {
@@ -89,7 +90,7 @@ describe('relay admission per account', () => {
       const rec = { v: 1 as const, account: k.peerId, ops: [op] }
       assert.equal(await status(mallory, rec), true)
       assert.equal(await status(k, rec), false)
-      assert.deepEqual(await store.getAccountOps(k.peerId), [])
+      assert.deepEqual(await acctAdm.getAccountOps(store, k.peerId), [])
     }
     assert.equal(await service.removeUser(mallory.peerId), true)
     for (const who of [mallory, laptop, phone]) assert.equal(store.isAdmitted(who.peerId), false)
@@ -104,7 +105,7 @@ describe('relay admission per account', () => {
     const theirs = { v: 1 as const, account: phone.peerId, ops: [steal, addMallory] }
     const r = await service.handlers.relayStatus(laptop.peerId, { account: theirs })
     assert.equal(r.admitted, true) // still admitted, by its first account
-    assert.equal(await store.accountOfDevice(laptop.peerId), desktop.peerId)
+    assert.equal(await acctAdm.accountOfDevice(store, laptop.peerId), desktop.peerId)
     // mallory joins the phone's account; the desktop's account cannot take her afterwards
     assert.equal(await status(mallory, theirs), true)
     const takeMallory = signAccountOp(desktop, 3, { type: 'add', device: mallory.peerId, dsig: signDeviceConsent(mallory, desktop.peerId) })
@@ -117,7 +118,7 @@ describe('relay admission per account', () => {
     const viaLaptop = await service.handlers.relayStatus(mallory.peerId, { account: { v: 1, account: laptop.peerId, ops: [nested] } })
     assert.equal(viaLaptop.admitted, false)
     assert.match(viaLaptop.refused ?? '', /first device belongs to another account/)
-    assert.deepEqual(await store.getAccountOps(laptop.peerId), [])
+    assert.deepEqual(await acctAdm.getAccountOps(store, laptop.peerId), [])
   })
 
   it('removing a person through any device removes every account and device linked to it', async () => {
@@ -138,10 +139,10 @@ describe('relay admission per account', () => {
     await store.admit(laptop.peerId, 'invite', 'T4')
     const home = signAccountOp(laptop, 1, { type: 'home', home: [] })
     assert.equal(await status(laptop, { v: 1, account: laptop.peerId, ops: [home] }), true)
-    assert.equal(await store.accountOfDevice(laptop.peerId), laptop.peerId)
+    assert.equal(await acctAdm.accountOfDevice(store, laptop.peerId), laptop.peerId)
     // linked: the desktop's account now holds it, and its revocation drops the admission it had by invite
     assert.equal(await status(laptop, record(add)), true)
-    assert.equal(await store.accountOfDevice(laptop.peerId), desktop.peerId)
+    assert.equal(await acctAdm.accountOfDevice(store, laptop.peerId), desktop.peerId)
     assert.equal(await status(desktop, record(add, revoke)), true)
     assert.equal(store.isAdmitted(laptop.peerId), false)
   })
