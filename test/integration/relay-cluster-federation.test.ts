@@ -105,7 +105,8 @@ describe('federation with a relay of two instances on PostgreSQL', () => {
     await until(() => fedList(a[survivor]!).some(p => p.peerId === bInfo.peerId), 'the other instance knows office B', 20_000, 250)
     // no home given by hand: Ana lists herself for the other offices, and Bo finds her in office A's directory
     await ana.relay.publish({ listed: true, name: 'Ana' })
-    await until(async () => (await bo.relay.offices('')).some(p => p.peerId === ana.peerId), 'Bo finds Ana', 30_000, 250)
+    // a directory call can meet a relay connection being replaced under load ('stream closed'): the UI asks again, so does the test
+    await until(async () => (await bo.relay.offices('').catch(() => [])).some(p => p.peerId === ana.peerId), 'Bo finds Ana', 30_000, 250)
   })
 
   it('kill -9 of the instance that took the deposits: the other forwards the queue; replies reach A through it; lost = duplicated = reordered = 0', async () => {
