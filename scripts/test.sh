@@ -17,8 +17,11 @@ if command -v flock >/dev/null; then
   flock -w 1800 9 || { echo "parley: another test run holds ${TMPDIR:-/tmp}/parley-tests.lock" >&2; exit 1; }
 fi
 mkdir -p node_modules/.cache
-# Two files at a time: the heavy ones (namespaces, Chromium, PostgreSQL) one after another, each waiting for
-# the last in scripts/test-lock.mjs, with light unit files beside them; scripts/test-plan.mjs orders the list.
+# One file at a time, in the order scripts/test-plan.mjs makes from the last run's times. PARLEY_TEST_FILES_AT_ONCE=2
+# runs two at a time: the heavy ones (namespaces, Chromium, PostgreSQL) still one after another, each waiting for
+# the last in scripts/test-lock.mjs, with light unit files beside them. It is off by default: in its first full run
+# (1045 tests, 20.5 min against about 23 serial) relay-cluster-federation and relay-failover failed beside a light
+# file (a relay connection lost under load) and passed alone.
 heavy_list=node_modules/.cache/parley-heavy-tests.txt
 mapfile -t files < <(find test -name '*.test.ts' | sort | node scripts/test-plan.mjs "$heavy_list")
 export PARLEY_HEAVY_TESTS="$PWD/$heavy_list"
@@ -29,7 +32,7 @@ export PARLEY_HEAVY_TESTS="$PWD/$heavy_list"
 times=node_modules/.cache/parley-test-times.txt
 if [ -t 1 ]; then main_reporter=spec; else main_reporter=tap; fi
 status=0
-node --import tsx --import ./node/src/polyfill.ts --import ./scripts/test-lock.mjs --test --test-concurrency=2 --test-timeout=900000 \
+node --import tsx --import ./node/src/polyfill.ts --import ./scripts/test-lock.mjs --test --test-concurrency="${PARLEY_TEST_FILES_AT_ONCE:-1}" --test-timeout=900000 \
   --test-reporter="$main_reporter" --test-reporter-destination=stdout \
   --test-reporter=./scripts/test-times.mjs --test-reporter-destination="$times" \
   "$@" "${files[@]}" || status=$?
