@@ -5,7 +5,7 @@
  * before anything uses it. The RPCs that carry envelopes: peer-rpc.ts and relay-rpc.ts.
  */
 import { ParleyError, type ErrorCode } from '../errors.js'
-import { B64URL, CONTROL_CHARS, Checker, PEER_ID } from './validate.js'
+import { B64URL, CONTROL_CHARS, Checker, MSG_ID, PEER_ID } from './validate.js'
 import { displayName, displayNameProblem } from './names.js'
 import { MAX_NAME_CHARS, MAX_QUOTE_CHARS, MAX_TEXT_CHARS } from './limits.js'
 import { parseAccountRecord, type AccountRecord } from './account.js'
@@ -137,7 +137,7 @@ export const DM_CONV_ID = /^dm:12D3KooW[1-9A-HJ-NP-Za-km-z]{44,46}:12D3KooW[1-9A
 export const GROUP_CONV_ID = /^g:[A-Za-z0-9_-]{22}$/
 export const CONV_ID = new RegExp(`(${DM_CONV_ID.source})|(${GROUP_CONV_ID.source})`)
 export const isGroupConv = (conv: string): boolean => GROUP_CONV_ID.test(conv)
-export const MSG_ID = /^[A-Za-z0-9_-]{22}$/
+export { MSG_ID }
 
 export function dmConversationId (a: PeerIdString, b: PeerIdString): string {
   return a < b ? `dm:${a}:${b}` : `dm:${b}:${a}`

@@ -13,7 +13,7 @@
  * envelope back into its history. Envelopes of the author above that number
  * that the device holds come back the same way (no `refused`).
  */
-import { B64URL, Checker, PEER_ID } from './validate.js'
+import { B64URL, Checker, MSG_ID, PEER_ID } from './validate.js'
 
 /**
  * Envelopes of the author given back per (conversation, author) per round (one per fetch batch with refusals,
@@ -37,7 +37,6 @@ export interface SlotTaken {
 }
 
 const check = new Checker('ERR_INVALID_ENVELOPE', 'slot notice')
-const ID = /^[A-Za-z0-9_-]{22}$/
 
 export function parseSlotTaken (value: unknown): SlotTaken {
   const o = check.obj(value, 'taken')
@@ -45,7 +44,7 @@ export function parseSlotTaken (value: unknown): SlotTaken {
   return {
     v: 1,
     by: check.str(o, 'by', { max: 60, pattern: PEER_ID }),
-    ...(o.refused !== undefined ? { refused: check.str(o, 'refused', { max: 22, pattern: ID }) } : {}),
+    ...(o.refused !== undefined ? { refused: check.str(o, 'refused', { max: 22, pattern: MSG_ID }) } : {}),
     at: check.int(o, 'at', { min: 0, max: 2 ** 50 }),
     sig: check.str(o, 'sig', { min: 86, max: 86, pattern: B64URL })
   }

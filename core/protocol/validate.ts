@@ -58,6 +58,8 @@ export class Checker {
 export const B64URL = /^[A-Za-z0-9_-]*$/
 /** libp2p Ed25519 peer IDs in base58btc ("12D3KooW...") */
 export const PEER_ID = /^12D3KooW[1-9A-HJ-NP-Za-km-z]{44,46}$/
+/** a message id: 16 random bytes, base64url (22 characters) */
+export const MSG_ID = /^[A-Za-z0-9_-]{22}$/
 
 export const b64 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url')
 export const unb64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64url'))
